@@ -1,0 +1,318 @@
+/*
+ * cli.c: configuration, connection, number parsing and table output
+ * shared by the herald subcommands.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "db.h"
+#include "migrate.h"
+#include "util.h"
+
+void
+hd_cli_release(struct hd_cli *cli)
+{
+	PQfinish(cli->conn);
+	cli->conn = NULL;
+	hd_config_free(cli->config);
+	cli->config = NULL;
+	cli->config_loaded = false;
+}
+
+void
+hd_cli_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("herald: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+hd_cli_usage_error(const char *command, const char *usage,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("herald: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (usage != NULL)
+		fprintf(stderr, "usage: %s\n", usage);
+	if (command != NULL)
+		fprintf(stderr, "Try \"herald %s --help\".\n", command);
+	else
+		fprintf(stderr, "Try \"herald --help\".\n");
+	return HD_EXIT_USAGE;
+}
+
+int
+hd_cli_bad_option(const char *command, const char *usage, char **argv,
+    int c)
+{
+	const char	*arg = argv[optind - 1];
+	int		 len;
+
+	/* A long option is named as written, without any "=value". */
+	if (strncmp(arg, "--", 2) == 0) {
+		len = (int)strcspn(arg, "=");
+		if (c == ':')
+			return hd_cli_usage_error(command, usage,
+			    "option \"%.*s\" requires an argument", len, arg);
+		return hd_cli_usage_error(command, usage,
+		    "unrecognized option \"%.*s\"", len, arg);
+	}
+	if (c == ':')
+		return hd_cli_usage_error(command, usage,
+		    "option \"-%c\" requires an argument", optopt);
+	return hd_cli_usage_error(command, usage,
+	    "unrecognized option \"-%c\"", optopt);
+}
+
+int
+hd_cli_config(struct hd_cli *cli, const struct hd_config **config)
+{
+	const char	*path;
+	const char	*env = getenv("HERALD_CONFIG");
+	bool		 chosen;
+	char		 error[HD_CONFIG_ERROR_MAX];
+
+	if (cli->config_loaded) {
+		*config = cli->config;
+		return HD_EXIT_OK;
+	}
+
+	/*
+	 * A file named with -c or HERALD_CONFIG must exist; the default one
+	 * is optional, so that -d or the PG* variables work without it.
+	 */
+	chosen = cli->config_path != NULL || (env != NULL && env[0] != '\0');
+	path = hd_config_default_path(cli->config_path);
+	if (!chosen && access(path, F_OK) == -1 && errno == ENOENT) {
+		cli->config_loaded = true;
+		*config = NULL;
+		return HD_EXIT_OK;
+	}
+
+	cli->config = hd_config_load(path, error, sizeof error);
+	if (cli->config == NULL) {
+		hd_cli_error("%s", error);
+		return EX_CONFIG;
+	}
+	cli->config_loaded = true;
+	*config = cli->config;
+	return HD_EXIT_OK;
+}
+
+static int
+exit_status_of(const struct herald_error *error)
+{
+	switch (error->code) {
+	case HERALD_ECONNECT:
+		return EX_UNAVAILABLE;
+	case HERALD_EINVAL:
+		return EX_DATAERR;
+	default:
+		return HD_EXIT_FAILURE;
+	}
+}
+
+int
+hd_cli_connect(struct hd_cli *cli, bool check_schema)
+{
+	const struct hd_config	*config = NULL;
+	struct herald_error	 error;
+	const char		*conninfo = cli->conninfo;
+	int			 status;
+
+	if (cli->conn != NULL)
+		return HD_EXIT_OK;
+
+	if (conninfo == NULL) {
+		if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+			return status;
+		conninfo = config != NULL ? config->job_db : "";
+	}
+
+	/* The conninfo is never printed, since it may hold a password. */
+	cli->conn = hd_db_connect(conninfo, "herald", &error);
+	if (cli->conn == NULL) {
+		hd_cli_error("could not connect to job database: %s",
+		    error.message);
+		return EX_UNAVAILABLE;
+	}
+
+	if (check_schema && hd_schema_check(cli->conn, HD_SCHEMA_JOB,
+	    &error) == -1) {
+		hd_cli_error("%s", error.message);
+		return exit_status_of(&error);
+	}
+	return HD_EXIT_OK;
+}
+
+int
+hd_cli_parse_int(const char *option, const char *text, long min, long max,
+    long *value)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (end == text || *end != '\0' || text[0] == ' ' ||
+	    text[0] == '\t') {
+		hd_cli_error("invalid value \"%s\" for %s: not a whole number",
+		    text, option);
+		return EX_DATAERR;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		hd_cli_error("value \"%s\" for %s is out of range: use %ld to "
+		    "%ld", text, option, min, max);
+		return EX_DATAERR;
+	}
+	*value = v;
+	return HD_EXIT_OK;
+}
+
+int
+hd_cli_parse_id(const char *text, int64_t *id)
+{
+	char		*end;
+	long long	 v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (end == text || *end != '\0' || text[0] < '0' || text[0] > '9' ||
+	    errno == ERANGE || v <= 0) {
+		hd_cli_error("invalid job id \"%s\": use a positive whole "
+		    "number", text);
+		return EX_DATAERR;
+	}
+	*id = v;
+	return HD_EXIT_OK;
+}
+
+void
+hd_cli_format_relative(int64_t delta_ms, char *buf, size_t size)
+{
+	char	duration[32];
+
+	if (delta_ms > -1000 && delta_ms < 1000) {
+		snprintf(buf, size, "now");
+		return;
+	}
+	hd_format_duration(delta_ms < 0 ? -delta_ms : delta_ms, duration,
+	    sizeof duration);
+	if (delta_ms > 0)
+		snprintf(buf, size, "in %s", duration);
+	else
+		snprintf(buf, size, "%s ago", duration);
+}
+
+void
+hd_table_init(struct hd_table *table, size_t ncols, const char **headers,
+    const char *align)
+{
+	memset(table, 0, sizeof *table);
+	table->ncols = ncols;
+	table->headers = headers;
+	table->align = align;
+}
+
+void
+hd_table_cell(struct hd_table *table, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*cell;
+	int	 len;
+
+	va_start(ap, fmt);
+	len = vasprintf(&cell, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		cell = hd_xstrdup("");
+
+	if (table->ncells == table->cap) {
+		table->cap = table->cap == 0 ? 64 : table->cap * 2;
+		table->cells = hd_xrealloc(table->cells, table->cap,
+		    sizeof *table->cells);
+	}
+	table->cells[table->ncells++] = cell;
+}
+
+size_t
+hd_table_rows(const struct hd_table *table)
+{
+	return table->ncells / table->ncols;
+}
+
+static void
+print_row(const struct hd_table *table, const char *const *row,
+    const size_t *widths, FILE *out)
+{
+	size_t	col;
+
+	for (col = 0; col < table->ncols; col++) {
+		int	 width = (int)widths[col];
+		bool	 last = col + 1 == table->ncols;
+
+		if (col > 0)
+			fputs("  ", out);
+		if (table->align[col] == 'r')
+			fprintf(out, "%*s", width, row[col]);
+		else if (last)
+			fputs(row[col], out);
+		else
+			fprintf(out, "%-*s", width, row[col]);
+	}
+	fputc('\n', out);
+}
+
+void
+hd_table_print(const struct hd_table *table, FILE *out)
+{
+	size_t	*widths;
+	size_t	 row, col, nrows = hd_table_rows(table);
+
+	widths = hd_xcalloc(table->ncols, sizeof *widths);
+	for (col = 0; col < table->ncols; col++)
+		widths[col] = strlen(table->headers[col]);
+	for (row = 0; row < nrows; row++)
+		for (col = 0; col < table->ncols; col++) {
+			size_t	len = strlen(table->cells[row * table->ncols +
+			    col]);
+
+			if (len > widths[col])
+				widths[col] = len;
+		}
+
+	print_row(table, table->headers, widths, out);
+	for (row = 0; row < nrows; row++)
+		print_row(table, (const char *const *)table->cells +
+		    row * table->ncols, widths, out);
+	free(widths);
+}
+
+void
+hd_table_release(struct hd_table *table)
+{
+	size_t	i;
+
+	for (i = 0; i < table->ncells; i++)
+		free(table->cells[i]);
+	free(table->cells);
+	memset(table, 0, sizeof *table);
+}

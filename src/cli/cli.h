@@ -1,0 +1,132 @@
+/*
+ * cli.h: what the subcommands of the herald command share.
+ *
+ * struct hd_cli holds the global options and, once a command asks for
+ * them, the configuration and the job database connection; each is loaded
+ * or opened at most once and freed by hd_cli_release().  The helpers that
+ * report a problem print one "herald: ..." line on standard error and
+ * return the exit status the command should end with, so a command writes
+ * `return hd_cli_...(...)` on its error paths.
+ */
+
+#ifndef HD_CLI_H
+#define HD_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sysexits.h>
+
+#include <libpq-fe.h>
+
+/*
+ * NOTE: a plain "config.h" would find autoconf's config.h of the build
+ * directory first, since -I. precedes -I$(top_srcdir)/src/lib.
+ */
+#include "../lib/config.h"
+#include "herald.h"
+
+/* Exit statuses besides the sysexits (EX_DATAERR, EX_UNAVAILABLE, ...). */
+#define HD_EXIT_OK	0
+#define HD_EXIT_FAILURE	1
+#define HD_EXIT_USAGE	2
+
+struct hd_cli {
+	const char	*config_path;	/* -c, or NULL */
+	const char	*conninfo;	/* -d, or NULL */
+
+	bool		 config_loaded;	/* hd_cli_config() ran */
+	struct hd_config *config;	/* NULL when there is none */
+	PGconn		*conn;
+};
+
+/* A subcommand: herald NAME ARGS, with argv[0] the command's name. */
+struct hd_cli_command {
+	const char	*name;
+	int		(*run)(struct hd_cli *cli, int argc, char **argv);
+	const char	*summary;	/* one line for "herald --help" */
+};
+
+int	hd_cmd_dead(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_migrate(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_status(struct hd_cli *cli, int argc, char **argv);
+
+void	hd_cli_release(struct hd_cli *cli);
+
+/* Print "herald: " and the message on standard error. */
+void	hd_cli_error(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+
+/*
+ * Report a usage error of command: the message, usage (the command's
+ * usage line) and a pointer to its --help.  Return HD_EXIT_USAGE.
+ */
+int	hd_cli_usage_error(const char *command, const char *usage,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Report getopt_long's result c, '?' (an unrecognized option) or ':' (a
+ * missing argument; the option string must start with ':').  Return
+ * HD_EXIT_USAGE.
+ */
+int	hd_cli_bad_option(const char *command, const char *usage,
+	    char **argv, int c);
+
+/*
+ * Load the configuration: the -c file or $HERALD_CONFIG, which must load,
+ * else the default file when it exists.  Store it (NULL when there is
+ * none) in *config and return 0, or print the error and return EX_CONFIG.
+ */
+int	hd_cli_config(struct hd_cli *cli, const struct hd_config **config);
+
+/*
+ * Open the job database connection, once: -d, else the configuration's
+ * job_db, else an empty conninfo so that libpq reads the PG* variables.
+ * With check_schema, also check that the schema is current.  Return 0,
+ * or print the error and return the exit status.
+ */
+int	hd_cli_connect(struct hd_cli *cli, bool check_schema);
+
+/*
+ * Parse text, the value of option, as a whole number from min to max.
+ * Return 0, or print an error naming the option and the range and return
+ * EX_DATAERR.
+ */
+int	hd_cli_parse_int(const char *option, const char *text, long min,
+	    long max, long *value);
+
+/* Parse a job id (a positive whole number); 0 or EX_DATAERR. */
+int	hd_cli_parse_id(const char *text, int64_t *id);
+
+/*
+ * Format a time relative to now, given as ms from now to it, as "in 40s",
+ * "12s ago" or "now" (within a second).
+ */
+void	hd_cli_format_relative(int64_t delta_ms, char *buf, size_t size);
+
+/*
+ * A table printed as aligned plain text: a header row, then the rows,
+ * columns separated by two spaces.  Cells are appended left to right,
+ * row by row; the table owns copies of them.
+ */
+struct hd_table {
+	size_t		  ncols;
+	const char	**headers;
+	const char	 *align;	/* per column: 'l' or 'r' */
+	char		**cells;
+	size_t		  ncells;
+	size_t		  cap;
+};
+
+void	hd_table_init(struct hd_table *table, size_t ncols,
+	    const char **headers, const char *align);
+void	hd_table_cell(struct hd_table *table, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+size_t	hd_table_rows(const struct hd_table *table);
+void	hd_table_print(const struct hd_table *table, FILE *out);
+void	hd_table_release(struct hd_table *table);
+
+#endif /* HD_CLI_H */

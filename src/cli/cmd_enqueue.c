@@ -1,0 +1,439 @@
+/*
+ * cmd_enqueue.c: herald enqueue, which adds one job.
+ *
+ * Every input is checked here, before the connection opens, so a bad
+ * value changes nothing and its message names the value; the database
+ * checks names and ranges again in herald.enqueue().
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+
+static const char usage[] =
+    "herald enqueue TASK [--queue QUEUE] [--payload JSON | --payload -]\n"
+    "              [--at TIME | --in DURATION] [--priority N] "
+    "[--max-attempts N]";
+
+/* The command line as given, before any of it is checked. */
+struct enqueue_args {
+	const char	*task;
+	const char	*queue;
+	const char	*payload;	/* "-": standard input */
+	const char	*at;
+	const char	*in;
+	const char	*priority;
+	const char	*max_attempts;
+};
+
+static void
+print_help(void)
+{
+	printf("herald enqueue adds a job and prints its id.\n\n"
+	    "Usage:\n  %s\n\n"
+	    "Options:\n"
+	    "  -q, --queue=QUEUE      queue of the job (default: the task's "
+	    "queue in the\n"
+	    "                         configuration, else \"default\")\n"
+	    "  -p, --payload=JSON     payload, a JSON object or array; \"-\" "
+	    "reads it from\n"
+	    "                         standard input (default: {})\n"
+	    "      --at=TIME          run at TIME, such as "
+	    "\"2026-12-04T18:00:00Z\" or\n"
+	    "                         \"2026-12-04 18:00:00+01:00\" (UTC "
+	    "without an offset)\n"
+	    "      --in=DURATION      run after DURATION, such as \"250ms\", "
+	    "\"30s\", \"5m\", \"1h\"\n"
+	    "      --priority=N       priority from %d to %d, lower runs "
+	    "first (default: 0)\n"
+	    "      --max-attempts=N   attempts from 1 to %d before the job "
+	    "is dead\n"
+	    "                         (default: the task's retry policy, "
+	    "else %d)\n"
+	    "  -h, --help             print this help and exit\n\n"
+	    "With a configuration, TASK must be one of its tasks.\n",
+	    usage, HERALD_PRIORITY_MIN, HERALD_PRIORITY_MAX,
+	    HERALD_ATTEMPTS_MAX, HERALD_DEFAULT_MAX_ATTEMPTS);
+}
+
+/* Read exactly n digits at *p into *value and advance *p; 0 or -1. */
+static int
+read_digits(const char **p, int n, int *value)
+{
+	int	i;
+
+	*value = 0;
+	for (i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		*value = *value * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	return 0;
+}
+
+static int
+days_in_month(int year, int month)
+{
+	static const int	days[] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+	bool			leap = (year % 4 == 0 && year % 100 != 0) ||
+	    year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* Parse a UTC offset ("Z", "+01:00", "+0100", "-05") into seconds. */
+static int
+parse_offset(const char *p, long *offset_s)
+{
+	int	sign, hours, minutes = 0;
+
+	if (*p == '\0' || strcmp(p, "Z") == 0 || strcmp(p, "z") == 0) {
+		*offset_s = 0;
+		return 0;
+	}
+	if (*p != '+' && *p != '-')
+		return -1;
+	sign = *p++ == '-' ? -1 : 1;
+	if (read_digits(&p, 2, &hours) == -1 || hours > 23)
+		return -1;
+	if (*p == ':')
+		p++;
+	if (*p != '\0' && (read_digits(&p, 2, &minutes) == -1 ||
+	    minutes > 59))
+		return -1;
+	if (*p != '\0')
+		return -1;
+	*offset_s = sign * (hours * 3600L + minutes * 60L);
+	return 0;
+}
+
+/*
+ * Parse an ISO 8601 / RFC 3339 time, "YYYY-MM-DD[T ]HH:MM[:SS[.frac]]"
+ * and an optional offset, into Unix time in microseconds.  A time without
+ * an offset is UTC.
+ */
+static int
+parse_time(const char *text, int64_t *us)
+{
+	const char	*p = text;
+	struct tm	 tm = { 0 };
+	int		 year, month, day, hour, minute, second = 0;
+	int64_t		 fraction_us = 0, scale = 100000;
+	long		 offset_s;
+	time_t		 t;
+
+	if (read_digits(&p, 4, &year) == -1 || *p++ != '-' ||
+	    read_digits(&p, 2, &month) == -1 || *p++ != '-' ||
+	    read_digits(&p, 2, &day) == -1 ||
+	    (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p++;
+	if (read_digits(&p, 2, &hour) == -1 || *p++ != ':' ||
+	    read_digits(&p, 2, &minute) == -1)
+		return -1;
+	if (*p == ':') {
+		p++;
+		if (read_digits(&p, 2, &second) == -1)
+			return -1;
+		if (*p == '.' || *p == ',') {
+			p++;
+			if (*p < '0' || *p > '9')
+				return -1;
+			for (; *p >= '0' && *p <= '9'; p++) {
+				fraction_us += (*p - '0') * scale;
+				scale /= 10;
+			}
+		}
+	}
+	if (parse_offset(p, &offset_s) == -1)
+		return -1;
+
+	if (year < 1970 || month < 1 || month > 12 || day < 1 ||
+	    day > days_in_month(year, month) || hour > 23 || minute > 59 ||
+	    second > 59)
+		return -1;
+
+	tm.tm_year = year - 1900;
+	tm.tm_mon = month - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	tm.tm_sec = second;
+	t = timegm(&tm);
+	*us = ((int64_t)t - offset_s) * 1000000 + fraction_us;
+	return 0;
+}
+
+/* Set options->run_at_us from --at or --in. */
+static int
+parse_run_at(const struct enqueue_args *args,
+    struct herald_job_options *options)
+{
+	int64_t	ms, now_us;
+
+	if (args->at != NULL && parse_time(args->at, &options->run_at_us) ==
+	    -1) {
+		hd_cli_error("invalid time \"%s\" for --at: use ISO 8601, such "
+		    "as \"2026-12-04T18:00:00Z\" or \"2026-12-04 "
+		    "18:00:00+01:00\"", args->at);
+		return EX_DATAERR;
+	}
+	if (args->in != NULL) {
+		if (hd_parse_duration_ms(args->in, &ms) == -1) {
+			hd_cli_error("invalid duration \"%s\" for --in: use a "
+			    "number and a unit, such as \"250ms\", \"30s\", "
+			    "\"5m\" or \"1h\"", args->in);
+			return EX_DATAERR;
+		}
+		now_us = hd_realtime_us();
+		if (ms > (INT64_MAX - now_us) / 1000) {
+			hd_cli_error("duration \"%s\" for --in is too long",
+			    args->in);
+			return EX_DATAERR;
+		}
+		/* 0 means now to herald_enqueue, so --in 0 stays valid. */
+		options->run_at_us = now_us + ms * 1000;
+	}
+	return HD_EXIT_OK;
+}
+
+/*
+ * Check the task and queue against the configuration, if there is one,
+ * and take the task's queue and attempts as defaults.
+ */
+static int
+apply_config(struct hd_cli *cli, const struct enqueue_args *args,
+    struct herald_job_options *options)
+{
+	const struct hd_config		*config;
+	const struct hd_task_config	*task;
+	int				 status;
+
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+		return status;
+	if (config == NULL)
+		return HD_EXIT_OK;
+
+	task = hd_config_task(config, args->task);
+	if (task == NULL) {
+		hd_cli_error("unknown task \"%s\" in %s", args->task,
+		    config->path);
+		return EX_DATAERR;
+	}
+	if (args->queue != NULL && strcmp(args->queue, task->queue) != 0) {
+		hd_cli_error("task \"%s\" runs on queue \"%s\" in %s, not on "
+		    "\"%s\"", args->task, task->queue, config->path,
+		    args->queue);
+		return EX_DATAERR;
+	}
+	options->queue = task->queue;
+	if (options->max_attempts == 0)
+		options->max_attempts = task->retry.max_attempts;
+	return HD_EXIT_OK;
+}
+
+/* Check the names, numbers and times; fill options. */
+static int
+check_args(const struct enqueue_args *args,
+    struct herald_job_options *options)
+{
+	struct herald_error	error;
+	long			value;
+	int			status;
+
+	if (herald_check_name("task", args->task, &error) == -1 ||
+	    (args->queue != NULL &&
+	    herald_check_name("queue", args->queue, &error) == -1)) {
+		hd_cli_error("%s", error.message);
+		return EX_DATAERR;
+	}
+	options->queue = args->queue;
+
+	if (args->priority != NULL) {
+		status = hd_cli_parse_int("--priority", args->priority,
+		    HERALD_PRIORITY_MIN, HERALD_PRIORITY_MAX, &value);
+		if (status != HD_EXIT_OK)
+			return status;
+		options->priority = (int)value;
+	}
+	if (args->max_attempts != NULL) {
+		status = hd_cli_parse_int("--max-attempts", args->max_attempts,
+		    1, HERALD_ATTEMPTS_MAX, &value);
+		if (status != HD_EXIT_OK)
+			return status;
+		options->max_attempts = (int)value;
+	}
+	return parse_run_at(args, options);
+}
+
+/*
+ * Read the payload from standard input into a string of at most
+ * max_bytes + 1 bytes, so that a payload over the limit fails its check
+ * without being read whole.
+ */
+static int
+read_stdin(size_t max_bytes, char **payload)
+{
+	size_t	 cap = max_bytes + 2, len = 0;
+	ssize_t	 n;
+	char	*buf;
+
+	buf = hd_xmalloc(cap);
+	while (len < max_bytes + 1) {
+		n = read(STDIN_FILENO, buf + len, max_bytes + 1 - len);
+		if (n == 0)
+			break;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			hd_cli_error("could not read payload from standard "
+			    "input: %s", strerror(errno));
+			free(buf);
+			return HD_EXIT_FAILURE;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		hd_cli_error("invalid payload: contains a NUL byte at byte %zu",
+		    strlen(buf));
+		free(buf);
+		return EX_DATAERR;
+	}
+	*payload = buf;
+	return HD_EXIT_OK;
+}
+
+/* Read and check the payload; *payload is malloc'ed. */
+static int
+load_payload(struct hd_cli *cli, const struct enqueue_args *args,
+    char **payload)
+{
+	const struct hd_config	*config;
+	struct herald_error	 error;
+	size_t			 max_bytes = HERALD_PAYLOAD_MAX;
+	int			 status;
+
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+		return status;
+	if (config != NULL)
+		max_bytes = config->payload_max;
+
+	if (args->payload == NULL)
+		*payload = hd_xstrdup("{}");
+	else if (strcmp(args->payload, "-") == 0) {
+		if ((status = read_stdin(max_bytes, payload)) != HD_EXIT_OK)
+			return status;
+	} else
+		*payload = hd_xstrdup(args->payload);
+
+	if (herald_check_payload(*payload, max_bytes, &error) == -1) {
+		hd_cli_error("invalid payload: %s", error.message);
+		free(*payload);
+		*payload = NULL;
+		return EX_DATAERR;
+	}
+	return HD_EXIT_OK;
+}
+
+static int
+parse_args(int argc, char **argv, struct enqueue_args *args)
+{
+	enum { OPT_AT = 256, OPT_IN, OPT_PRIORITY, OPT_MAX_ATTEMPTS };
+	static const struct option	options[] = {
+		{ "queue", required_argument, NULL, 'q' },
+		{ "payload", required_argument, NULL, 'p' },
+		{ "at", required_argument, NULL, OPT_AT },
+		{ "in", required_argument, NULL, OPT_IN },
+		{ "priority", required_argument, NULL, OPT_PRIORITY },
+		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int				c;
+
+	while ((c = getopt_long(argc, argv, ":q:p:h", options,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			args->queue = optarg;
+			break;
+		case 'p':
+			args->payload = optarg;
+			break;
+		case OPT_AT:
+			args->at = optarg;
+			break;
+		case OPT_IN:
+			args->in = optarg;
+			break;
+		case OPT_PRIORITY:
+			args->priority = optarg;
+			break;
+		case OPT_MAX_ATTEMPTS:
+			args->max_attempts = optarg;
+			break;
+		case 'h':
+			print_help();
+			return -1;
+		default:
+			return hd_cli_bad_option("enqueue", usage, argv, c);
+		}
+	}
+
+	if (optind >= argc)
+		return hd_cli_usage_error("enqueue", usage, "no task given");
+	args->task = argv[optind++];
+	if (optind < argc)
+		return hd_cli_usage_error("enqueue", usage,
+		    "unexpected argument \"%s\"", argv[optind]);
+	if (args->at != NULL && args->in != NULL)
+		return hd_cli_usage_error("enqueue", usage,
+		    "--at and --in cannot be used together");
+	return HD_EXIT_OK;
+}
+
+int
+hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
+{
+	struct enqueue_args		 args = { 0 };
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	char				*payload = NULL;
+	int64_t				 id;
+	int				 status;
+
+	status = parse_args(argc, argv, &args);
+	if (status != HD_EXIT_OK)
+		return status == -1 ? HD_EXIT_OK : status;
+	if ((status = check_args(&args, &options)) != HD_EXIT_OK ||
+	    (status = apply_config(cli, &args, &options)) != HD_EXIT_OK ||
+	    (status = load_payload(cli, &args, &payload)) != HD_EXIT_OK)
+		return status;
+
+	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+		goto out;
+	if (herald_enqueue(cli->conn, args.task, payload, &options, &id,
+	    &error) == -1) {
+		hd_cli_error("could not enqueue job: %s", error.message);
+		status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    error.code == HERALD_EINVAL ? EX_DATAERR : HD_EXIT_FAILURE;
+		goto out;
+	}
+	printf("%" PRId64 "\n", id);
+
+out:
+	free(payload);
+	return status;
+}

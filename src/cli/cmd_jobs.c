@@ -1,0 +1,175 @@
+/*
+ * cmd_jobs.c: herald jobs, a list of live jobs without their payloads.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "db.h"
+
+static const char usage[] =
+    "herald jobs [--queue QUEUE] [--state STATE] [--task TASK] "
+    "[--limit N]";
+
+#define JOBS_DEFAULT_LIMIT	100
+#define JOBS_MAX_LIMIT		1000000
+
+/*
+ * The state of a live job as the operator sees it: the table only has
+ * queued and running, and a queued job due later is scheduled (first
+ * attempt) or retrying (after a failure).  $4 is the limit.
+ */
+static const char jobs_sql[] =
+    "SELECT id, task, queue, shown_state, attempt, max_attempts, priority,"
+    "  (extract(epoch FROM run_at - now()) * 1000)::bigint"
+    " FROM (SELECT *, CASE"
+    "    WHEN state = 'running' THEN 'running'"
+    "    WHEN run_at <= now() THEN 'queued'"
+    "    WHEN attempt = 0 THEN 'scheduled'"
+    "    ELSE 'retrying' END AS shown_state"
+    "  FROM herald.jobs"
+    "  WHERE ($1::text IS NULL OR queue = $1)"
+    "    AND ($3::text IS NULL OR task = $3)) j"
+    " WHERE ($2::text IS NULL OR shown_state = $2)"
+    " ORDER BY id"
+    " LIMIT $4";
+
+static void
+print_help(void)
+{
+	printf("herald jobs lists live jobs (queued, scheduled, running or "
+	    "retrying) by id.\n\n"
+	    "Usage:\n  %s\n\n"
+	    "Options:\n"
+	    "  -q, --queue=QUEUE  only jobs of QUEUE\n"
+	    "  -s, --state=STATE  only jobs in STATE: queued (ready now), "
+	    "scheduled,\n"
+	    "                     running or retrying\n"
+	    "  -t, --task=TASK    only jobs of TASK\n"
+	    "  -n, --limit=N      show at most N jobs (default: %d)\n"
+	    "  -h, --help         print this help and exit\n\n"
+	    "Dead jobs are listed by \"herald dead list\".\n",
+	    usage, JOBS_DEFAULT_LIMIT);
+}
+
+static bool
+valid_state(const char *state)
+{
+	static const char *const states[] = {
+		"queued", "scheduled", "running", "retrying", NULL
+	};
+	int			 i;
+
+	for (i = 0; states[i] != NULL; i++)
+		if (strcmp(state, states[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+print_jobs(const PGresult *res, int limit)
+{
+	static const char	*headers[] = {
+		"id", "task", "queue", "state", "attempt", "priority", "run_at"
+	};
+	struct hd_table		 table;
+	char			 when[48];
+	int			 row, nrows = PQntuples(res);
+
+	hd_table_init(&table, 7, headers, "rlllrrl");
+	for (row = 0; row < nrows && row < limit; row++) {
+		int64_t	run_in_ms = strtoll(PQgetvalue(res, row, 7), NULL,
+		    10);
+
+		hd_cli_format_relative(run_in_ms, when, sizeof when);
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 2));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 3));
+		hd_table_cell(&table, "%s/%s", PQgetvalue(res, row, 4),
+		    PQgetvalue(res, row, 5));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 6));
+		hd_table_cell(&table, "%s", when);
+	}
+	hd_table_print(&table, stdout);
+	hd_table_release(&table);
+	if (nrows > limit)
+		hd_cli_error("more jobs match; showing the first %d (see "
+		    "--limit)", limit);
+}
+
+int
+hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
+{
+	static const struct option	 options[] = {
+		{ "queue", required_argument, NULL, 'q' },
+		{ "state", required_argument, NULL, 's' },
+		{ "task", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char			*params[4] = { NULL, NULL, NULL };
+	struct herald_error		 error;
+	char				 limit_text[24];
+	long				 limit = JOBS_DEFAULT_LIMIT;
+	PGresult			*res;
+	int				 c, status;
+
+	while ((c = getopt_long(argc, argv, ":q:s:t:n:h", options,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			params[0] = optarg;
+			break;
+		case 's':
+			if (!valid_state(optarg)) {
+				hd_cli_error("invalid value \"%s\" for "
+				    "--state: use queued, scheduled, running "
+				    "or retrying", optarg);
+				return EX_DATAERR;
+			}
+			params[1] = optarg;
+			break;
+		case 't':
+			params[2] = optarg;
+			break;
+		case 'n':
+			status = hd_cli_parse_int("--limit", optarg, 1,
+			    JOBS_MAX_LIMIT, &limit);
+			if (status != HD_EXIT_OK)
+				return status;
+			break;
+		case 'h':
+			print_help();
+			return HD_EXIT_OK;
+		default:
+			return hd_cli_bad_option("jobs", usage, argv, c);
+		}
+	}
+	if (optind < argc)
+		return hd_cli_usage_error("jobs", usage,
+		    "unexpected argument \"%s\"", argv[optind]);
+
+	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+		return status;
+
+	/* One row more than shown tells whether more jobs match. */
+	snprintf(limit_text, sizeof limit_text, "%ld", limit + 1);
+	params[3] = limit_text;
+	res = PQexecParams(cli->conn, jobs_sql, 4, NULL, params, NULL, NULL,
+	    0);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, cli->conn, res, "could not list jobs");
+		hd_cli_error("%s", error.message);
+		PQclear(res);
+		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+	}
+	print_jobs(res, (int)limit);
+	PQclear(res);
+	return HD_EXIT_OK;
+}

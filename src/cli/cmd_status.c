@@ -1,0 +1,213 @@
+/*
+ * cmd_status.c: herald status, one line of job counts per queue.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "db.h"
+#include "util.h"
+
+static const char usage[] = "herald status";
+
+/*
+ * One row per queue that has live jobs, dead jobs or counters, or is in
+ * the configuration ($1).  The counters are per minute, so the last 60
+ * seconds are estimated as the current minute plus the share of the
+ * previous minute that still lies within them.
+ */
+static const char status_sql[] =
+    "WITH names AS ("
+    "  SELECT queue FROM herald.jobs"
+    "  UNION SELECT queue FROM herald.dead_jobs"
+    "  UNION SELECT queue FROM herald.counters"
+    "  UNION SELECT unnest($1::text[])"
+    "), live AS ("
+    "  SELECT queue,"
+    "    count(*) FILTER (WHERE state = 'queued' AND run_at <= now())"
+    "      AS queued,"
+    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
+    "      AND attempt = 0) AS scheduled,"
+    "    count(*) FILTER (WHERE state = 'running') AS running,"
+    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
+    "      AND attempt > 0) AS retrying,"
+    "    min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now())"
+    "      AS oldest"
+    "  FROM herald.jobs GROUP BY queue"
+    "), dead AS ("
+    "  SELECT queue, count(*) AS dead FROM herald.dead_jobs GROUP BY queue"
+    "), recent AS ("
+    "  SELECT queue,"
+    "    round(sum(completed * weight)) AS completed,"
+    "    round(sum(failed * weight)) AS failed"
+    "  FROM (SELECT queue, completed, failed,"
+    "      CASE WHEN minute >= date_trunc('minute', now()) THEN 1"
+    "      ELSE 1 - extract(epoch FROM now() - date_trunc('minute', now()))"
+    "        / 60 END AS weight"
+    "    FROM herald.counters"
+    "    WHERE minute >= date_trunc('minute', now()) - interval '1 minute'"
+    "  ) c GROUP BY queue"
+    ")"
+    "SELECT n.queue, coalesce(l.queued, 0), coalesce(l.scheduled, 0),"
+    "  coalesce(l.running, 0), coalesce(l.retrying, 0),"
+    "  coalesce(d.dead, 0), coalesce(r.completed, 0)::bigint,"
+    "  coalesce(r.failed, 0)::bigint,"
+    "  (extract(epoch FROM now() - l.oldest) * 1000)::bigint"
+    " FROM names n"
+    " LEFT JOIN live l USING (queue)"
+    " LEFT JOIN dead d USING (queue)"
+    " LEFT JOIN recent r USING (queue)"
+    " ORDER BY n.queue";
+
+#define NCOUNTS	7	/* queued .. failed, columns 1 to 7 */
+
+static void
+print_help(void)
+{
+	printf("herald status shows the jobs of each queue.\n\n"
+	    "Usage:\n  %s\n\n"
+	    "Columns:\n"
+	    "  queued       ready to run now\n"
+	    "  scheduled    first attempt due later\n"
+	    "  running      claimed by a worker\n"
+	    "  retrying     failed, waiting for the backoff delay\n"
+	    "  dead         in the dead-letter queue\n"
+	    "  done/1m      completed in the last minute (estimated from "
+	    "per-minute counters)\n"
+	    "  failed/1m    failed attempts in the last minute (likewise)\n"
+	    "  oldest_wait  how long the oldest ready job has waited\n\n"
+	    "Options:\n"
+	    "  -h, --help   print this help and exit\n", usage);
+}
+
+/* Build a text[] literal of the configured queue names, or "{}". */
+static char *
+configured_queues(const struct hd_config *config)
+{
+	size_t	 i, len = 3;
+	char	*array;
+
+	for (i = 0; config != NULL && i < config->nqueues; i++)
+		len += 2 * strlen(config->queues[i].name) + 3;
+	array = hd_xmalloc(len);
+	strcpy(array, "{");
+	for (i = 0; config != NULL && i < config->nqueues; i++) {
+		const char	*s;
+		char		*p = array + strlen(array);
+
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (s = config->queues[i].name; *s != '\0'; s++) {
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+		*p = '\0';
+	}
+	strcat(array, "}");
+	return array;
+}
+
+static void
+format_wait(const PGresult *res, int row, int col, char *buf, size_t size)
+{
+	if (PQgetisnull(res, row, col))
+		snprintf(buf, size, "-");
+	else
+		hd_format_duration(strtoll(PQgetvalue(res, row, col), NULL, 10),
+		    buf, size);
+}
+
+static void
+print_status(const PGresult *res)
+{
+	static const char	*headers[] = {
+		"queue", "queued", "scheduled", "running", "retrying", "dead",
+		"done/1m", "failed/1m", "oldest_wait"
+	};
+	struct hd_table		 table;
+	long long		 totals[NCOUNTS] = { 0 };
+	long long		 oldest = -1;
+	char			 wait[32];
+	int			 row, col;
+
+	hd_table_init(&table, 9, headers, "lrrrrrrrr");
+	for (row = 0; row < PQntuples(res); row++) {
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
+		for (col = 1; col <= NCOUNTS; col++) {
+			long long	n = strtoll(PQgetvalue(res, row, col),
+			    NULL, 10);
+
+			totals[col - 1] += n;
+			hd_table_cell(&table, "%lld", n);
+		}
+		format_wait(res, row, 8, wait, sizeof wait);
+		hd_table_cell(&table, "%s", wait);
+		if (!PQgetisnull(res, row, 8) &&
+		    strtoll(PQgetvalue(res, row, 8), NULL, 10) > oldest)
+			oldest = strtoll(PQgetvalue(res, row, 8), NULL, 10);
+	}
+
+	hd_table_cell(&table, "total");
+	for (col = 0; col < NCOUNTS; col++)
+		hd_table_cell(&table, "%lld", totals[col]);
+	if (oldest >= 0)
+		hd_format_duration(oldest, wait, sizeof wait);
+	else
+		snprintf(wait, sizeof wait, "-");
+	hd_table_cell(&table, "%s", wait);
+
+	hd_table_print(&table, stdout);
+	hd_table_release(&table);
+}
+
+int
+hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
+{
+	static const struct option	 options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct hd_config		*config = NULL;
+	struct herald_error		 error;
+	const char			*params[1];
+	char				*queues;
+	PGresult			*res;
+	int				 c, status;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (c == 'h') {
+			print_help();
+			return HD_EXIT_OK;
+		}
+		return hd_cli_bad_option("status", usage, argv, c);
+	}
+	if (optind < argc)
+		return hd_cli_usage_error("status", usage,
+		    "unexpected argument \"%s\"", argv[optind]);
+
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
+	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+		return status;
+
+	queues = configured_queues(config);
+	params[0] = queues;
+	res = PQexecParams(cli->conn, status_sql, 1, NULL, params, NULL, NULL,
+	    0);
+	free(queues);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, cli->conn, res, "could not read status");
+		hd_cli_error("%s", error.message);
+		PQclear(res);
+		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+	}
+	print_status(res);
+	PQclear(res);
+	return HD_EXIT_OK;
+}

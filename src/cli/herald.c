@@ -1,0 +1,123 @@
+/*
+ * herald.c: the herald command, the operator's tool for the job database.
+ *
+ * Global options come before the command name; each command is a function
+ * in its own cmd_NAME.c that parses its own options, so "herald COMMAND
+ * --help" never needs a configuration or a database.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct hd_cli_command commands[] = {
+	{ "migrate", hd_cmd_migrate,
+	    "create or update the job database schema" },
+	{ "enqueue", hd_cmd_enqueue, "add a job" },
+	{ "status", hd_cmd_status, "show the queues and their job counts" },
+	{ "jobs", hd_cmd_jobs, "list live jobs" },
+	{ "dead", hd_cmd_dead,
+	    "list, show, retry or purge dead jobs" },
+	{ NULL, NULL, NULL }
+};
+
+static const char usage_line[] =
+    "herald [-c FILE] [-d CONNINFO] COMMAND [ARGS]";
+
+static void
+print_help(void)
+{
+	const struct hd_cli_command	*cmd;
+
+	printf("herald runs and inspects background jobs in a PostgreSQL "
+	    "job database.\n\n");
+	printf("Usage:\n  %s\n\n", usage_line);
+	printf("Commands:\n");
+	for (cmd = commands; cmd->name != NULL; cmd++)
+		printf("  %-9s %s\n", cmd->name, cmd->summary);
+	printf("\nOptions:\n"
+	    "  -c, --config=FILE      configuration file (default: "
+	    "$HERALD_CONFIG,\n"
+	    "                         else %s when it exists)\n"
+	    "  -d, --dbname=CONNINFO  job database as a libpq connection "
+	    "string; without\n"
+	    "                         it, job_db of the configuration, else "
+	    "the PG*\n"
+	    "                         environment variables\n"
+	    "  -V, --version          print the version and exit\n"
+	    "  -h, --help             print this help and exit\n\n",
+	    hd_config_default_path(NULL));
+	printf("Run \"herald COMMAND --help\" for the options of a "
+	    "command.\n");
+}
+
+static const struct hd_cli_command *
+find_command(const char *name)
+{
+	const struct hd_cli_command	*cmd;
+
+	for (cmd = commands; cmd->name != NULL; cmd++)
+		if (strcmp(cmd->name, name) == 0)
+			return cmd;
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option	 options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "dbname", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct hd_cli_command	*cmd;
+	struct hd_cli			 cli = { 0 };
+	int				 c, status;
+
+	/* "+": stop at the command name, whose options are its own. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:c:d:hV", options,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'd':
+			cli.conninfo = optarg;
+			break;
+		case 'V':
+			printf("herald %s\n", HERALD_VERSION);
+			return HD_EXIT_OK;
+		case 'h':
+			print_help();
+			return HD_EXIT_OK;
+		default:
+			return hd_cli_bad_option(NULL, usage_line, argv, c);
+		}
+	}
+
+	if (optind >= argc)
+		return hd_cli_usage_error(NULL, usage_line,
+		    "no command given");
+	cmd = find_command(argv[optind]);
+	if (cmd == NULL)
+		return hd_cli_usage_error(NULL, usage_line,
+		    "unrecognized command \"%s\"", argv[optind]);
+
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* glibc: start over on the command's arguments */
+	status = cmd->run(&cli, argc, argv);
+
+	hd_cli_release(&cli);
+	if (fflush(stdout) == EOF && status == HD_EXIT_OK) {
+		hd_cli_error("could not write to standard output");
+		status = HD_EXIT_FAILURE;
+	}
+	return status;
+}

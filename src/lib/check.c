@@ -1,0 +1,182 @@
+/*
+ * check.c: checks of names and payloads made before anything reaches the
+ * database, so a bad value gets a precise message and changes nothing.
+ */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "herald.h"
+#include "db.h"
+
+/* Longest part of a rejected name quoted in a message. */
+#define CHECK_QUOTE_MAX	80
+
+const char *
+herald_strerror(enum herald_code code)
+{
+	switch (code) {
+	case HERALD_OK:
+		return "success";
+	case HERALD_EINVAL:
+		return "invalid argument";
+	case HERALD_EDB:
+		return "database error";
+	case HERALD_ECONNECT:
+		return "connection failure";
+	case HERALD_ENOTFOUND:
+		return "not found";
+	case HERALD_ESCHEMA:
+		return "database schema mismatch";
+	case HERALD_ENOMEM:
+		return "out of memory";
+	case HERALD_EHANDLER:
+		return "event handler failed";
+	case HERALD_ESTATE:
+		return "invalid state for this call";
+	}
+	return "unrecognized error code";
+}
+
+static int
+check_name_char(unsigned char c, int first)
+{
+	if (isascii(c) && isalnum(c))
+		return 1;
+	return !first && (c == '_' || c == '.' || c == ':' || c == '-');
+}
+
+int
+herald_check_name(const char *what, const char *name,
+    struct herald_error *error)
+{
+	size_t		 len, i;
+	unsigned char	 c;
+
+	if (what == NULL)
+		what = "name";
+	if (name == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "missing %s name", what);
+		return -1;
+	}
+	len = strlen(name);
+	if (len == 0) {
+		hd_error_set(error, HERALD_EINVAL, "%s name is empty", what);
+		return -1;
+	}
+	if (len > HERALD_NAME_MAX) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "%s name \"%.*s...\" is %zu characters long, over the limit of %d",
+		    what, CHECK_QUOTE_MAX, name, len, HERALD_NAME_MAX);
+		return -1;
+	}
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)name[i];
+		if (check_name_char(c, i == 0))
+			continue;
+		if (isascii(c) && isgraph(c))
+			hd_error_set(error, HERALD_EINVAL,
+			    "invalid %s name \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    what, name, c, i + 1);
+		else
+			hd_error_set(error, HERALD_EINVAL,
+			    "invalid %s name: byte 0x%02x at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    what, c, i + 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Name the JSON type of a payload that parsed only as a scalar, or return
+ * NULL when it does not parse at all.
+ */
+static const char *
+check_scalar_type(const char *payload, size_t len)
+{
+	json_t		*value;
+	const char	*type;
+
+	value = json_loadb(payload, len,
+	    JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+	if (value == NULL)
+		return NULL;
+	switch (json_typeof(value)) {
+	case JSON_STRING:
+		type = "a string";
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		type = "a number";
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		type = "a boolean";
+		break;
+	case JSON_NULL:
+		type = "null";
+		break;
+	default:
+		type = "a scalar";
+		break;
+	}
+	json_decref(value);
+	return type;
+}
+
+/*
+ * Integers are read as reals so that numbers past 64 bits, which jsonb
+ * stores as numeric, are not rejected.
+ * NOTE: a number beyond the range of a double (1e400) is still rejected,
+ * although jsonb would store it.
+ */
+int
+herald_check_payload(const char *payload, size_t max_bytes,
+    struct herald_error *error)
+{
+	json_t		*value;
+	json_error_t	 jerr;
+	const char	*scalar;
+	size_t		 len;
+
+	if (payload == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "missing payload");
+		return -1;
+	}
+	len = strlen(payload);
+	if (len > max_bytes) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload is %zu bytes, over the limit of %zu",
+		    len, max_bytes);
+		return -1;
+	}
+
+	if (len == 0) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload is empty; use a JSON object or array such as {}");
+		return -1;
+	}
+
+	value = json_loadb(payload, len, JSON_DECODE_INT_AS_REAL, &jerr);
+	if (value != NULL) {
+		json_decref(value);
+		return 0;
+	}
+
+	if (json_error_code(&jerr) == json_error_null_character)
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload contains \\u0000, which PostgreSQL jsonb does not accept, at line %d, column %d (byte %d)",
+		    jerr.line, jerr.column, jerr.position);
+	else if ((scalar = check_scalar_type(payload, len)) != NULL)
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload must be a JSON object or array, not %s", scalar);
+	else
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload is not valid JSON: %s at line %d, column %d (byte %d)",
+		    jerr.text, jerr.line, jerr.column, jerr.position);
+	return -1;
+}

@@ -1,0 +1,652 @@
+/*
+ * config.c: read and check herald.conf with libconfig.
+ *
+ * The file is checked whole before anything uses it: every setting's type
+ * and range, unknown settings (a misspelt name would otherwise be ignored
+ * in silence), and the references between queues, tasks and events.  The
+ * first problem found is reported with the file, the line and the path of
+ * the setting.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "herald.h"
+#include "config.h"
+#include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+
+#define QUEUE_WORKERS_MAX	256
+#define QUEUE_CONCURRENCY_MAX	1024
+#define DURATION_MAX_MS		(366LL * 24 * 3600 * 1000)
+
+/* The state of one load: the file, and where the first error goes. */
+struct config_reader {
+	const char	*path;
+	char		*error;
+	size_t		 error_size;
+};
+
+static int	read_top(struct config_reader *, config_t *, struct hd_config *);
+static int	read_queues(struct config_reader *, const config_setting_t *,
+		    struct hd_config *);
+static int	read_tasks(struct config_reader *, const config_setting_t *,
+		    struct hd_config *);
+static int	read_events(struct config_reader *, const config_setting_t *,
+		    struct hd_config *);
+
+/* Report a problem with setting s, or with the file when s is NULL. */
+static int __attribute__((format(printf, 3, 4)))
+config_fail(struct config_reader *r, const config_setting_t *s,
+    const char *fmt, ...)
+{
+	char	 message[HD_CONFIG_ERROR_MAX];
+	char	 where[256] = "";
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+
+	if (s != NULL) {
+		const config_setting_t	*p;
+		char			 path[200] = "";
+		char			 tmp[200];
+
+		/* Build "tasks.mail.retry.factor" from the leaf upwards. */
+		for (p = s; p != NULL && config_setting_parent(p) != NULL;
+		    p = config_setting_parent(p)) {
+			const char	*name = config_setting_name(p);
+			char		 index[16];
+
+			if (name == NULL) {
+				snprintf(index, sizeof index, "[%d]",
+				    config_setting_index(p));
+				name = index;
+				snprintf(tmp, sizeof tmp, "%s%s", name, path);
+			} else
+				snprintf(tmp, sizeof tmp, "%s%s%s", name,
+				    path[0] == '\0' || path[0] == '[' ? "" : ".",
+				    path);
+			memcpy(path, tmp, sizeof path);
+		}
+		snprintf(where, sizeof where, "%u: %s: ",
+		    config_setting_source_line(s), path);
+	}
+	snprintf(r->error, r->error_size, "%s:%s%s", r->path,
+	    where[0] == '\0' ? " " : where, message);
+	return -1;
+}
+
+int
+hd_parse_duration_ms(const char *text, int64_t *ms)
+{
+	char	*end;
+	double	 value, unit;
+
+	while (isspace((unsigned char)*text))
+		text++;
+	if (*text == '\0' || *text == '-' || *text == '+')
+		return -1;
+
+	errno = 0;
+	value = strtod(text, &end);
+	if (errno != 0 || end == text || !isfinite(value) || value < 0)
+		return -1;
+
+	if (strcmp(end, "ms") == 0)
+		unit = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		unit = 1000;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		unit = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600 * 1000;
+	else
+		return -1;
+
+	value *= unit;
+	if (value > (double)DURATION_MAX_MS)
+		return -1;
+	*ms = (int64_t)llround(value);
+	return 0;
+}
+
+const char *
+hd_config_default_path(const char *explicit_path)
+{
+	const char	*env;
+
+	if (explicit_path != NULL)
+		return explicit_path;
+	env = getenv("HERALD_CONFIG");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return SYSCONFDIR "/herald.conf";
+}
+
+/* Fail unless every child of group s is named in allowed. */
+static int
+check_known(struct config_reader *r, const config_setting_t *s,
+    const char *const *allowed)
+{
+	const config_setting_t	*child;
+	const char *const	*a;
+	int			 i;
+
+	for (i = 0; (child = config_setting_get_elem(s, i)) != NULL; i++) {
+		const char	*name = config_setting_name(child);
+
+		for (a = allowed; *a != NULL; a++)
+			if (strcmp(*a, name) == 0)
+				break;
+		if (*a == NULL)
+			return config_fail(r, child, "unrecognized setting");
+	}
+	return 0;
+}
+
+static int
+get_string(struct config_reader *r, const config_setting_t *group,
+    const char *name, int required, char **out)
+{
+	const config_setting_t	*s;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL) {
+		if (required)
+			return config_fail(r, group,
+			    "missing setting \"%s\"", name);
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return config_fail(r, s, "must be a string");
+	free(*out);
+	*out = hd_xstrdup(config_setting_get_string(s));
+	return 0;
+}
+
+static int
+get_int(struct config_reader *r, const config_setting_t *group,
+    const char *name, long long min, long long max, int *out)
+{
+	const config_setting_t	*s;
+	long long		 value;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_INT)
+		value = config_setting_get_int(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		value = config_setting_get_int64(s);
+	else
+		return config_fail(r, s, "must be a whole number");
+	if (value < min || value > max)
+		return config_fail(r, s, "%lld is out of range (%lld to %lld)",
+		    value, min, max);
+	*out = (int)value;
+	return 0;
+}
+
+static int
+get_float(struct config_reader *r, const config_setting_t *group,
+    const char *name, double min, double max, double *out)
+{
+	const config_setting_t	*s;
+	double			 value;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_FLOAT:
+		value = config_setting_get_float(s);
+		break;
+	case CONFIG_TYPE_INT:
+		value = config_setting_get_int(s);
+		break;
+	case CONFIG_TYPE_INT64:
+		value = (double)config_setting_get_int64(s);
+		break;
+	default:
+		return config_fail(r, s, "must be a number");
+	}
+	if (!(value >= min && value <= max))
+		return config_fail(r, s, "%g is out of range (%g to %g)",
+		    value, min, max);
+	*out = value;
+	return 0;
+}
+
+/* A duration is a string such as "250ms" or "5m", or a number of seconds. */
+static int
+get_duration(struct config_reader *r, const config_setting_t *group,
+    const char *name, int64_t min_ms, int64_t *out)
+{
+	const config_setting_t	*s;
+	double			 seconds;
+	int64_t			 ms;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_STRING:
+		if (hd_parse_duration_ms(config_setting_get_string(s),
+		    &ms) == -1)
+			return config_fail(r, s, "invalid duration \"%s\" "
+			    "(use a number followed by ms, s, m or h)",
+			    config_setting_get_string(s));
+		break;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+	case CONFIG_TYPE_FLOAT:
+		seconds = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(s) :
+		    (double)config_setting_get_int64(s);
+		if (!(seconds >= 0 && seconds * 1000 <= DURATION_MAX_MS))
+			return config_fail(r, s, "invalid duration %g", seconds);
+		ms = (int64_t)llround(seconds * 1000);
+		break;
+	default:
+		return config_fail(r, s, "must be a duration such as \"30s\"");
+	}
+	if (ms < min_ms)
+		return config_fail(r, s, "must be at least %lldms",
+		    (long long)min_ms);
+	*out = ms;
+	return 0;
+}
+
+static int
+check_name(struct config_reader *r, const config_setting_t *s,
+    const char *what, const char *name)
+{
+	struct herald_error	error;
+
+	if (herald_check_name(what, name, &error) == -1)
+		return config_fail(r, s, "%s", error.message);
+	return 0;
+}
+
+/* Copy a list or array of strings into a NULL-terminated vector. */
+static int
+get_string_vector(struct config_reader *r, const config_setting_t *s,
+    char ***out, size_t *count)
+{
+	const config_setting_t	*elem;
+	char			**v;
+	int			 i, n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
+		return config_fail(r, s, "must be a list of strings, "
+		    "such as [ \"a\", \"b\" ]");
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		elem = config_setting_get_elem(s, i);
+		if (config_setting_type(elem) != CONFIG_TYPE_STRING)
+			return config_fail(r, elem, "must be a string");
+	}
+
+	v = hd_xcalloc((size_t)n + 1, sizeof *v);
+	for (i = 0; i < n; i++)
+		v[i] = hd_xstrdup(config_setting_get_string_elem(s, i));
+	*out = v;
+	*count = (size_t)n;
+	return 0;
+}
+
+static void
+free_vector(char **v)
+{
+	size_t	i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct hd_config *
+hd_config_load(const char *path, char *error, size_t error_size)
+{
+	struct config_reader	 r = { path, error, error_size };
+	struct hd_config	*config;
+	config_t		 cfg;
+
+	config = hd_xcalloc(1, sizeof *config);
+	config->path = hd_xstrdup(path);
+	config->log_level = HD_LOG_INFO;
+	config->grace_period_ms = HD_DEFAULT_GRACE_PERIOD_MS;
+	config->lease_ms = HD_DEFAULT_LEASE_MS;
+	config->payload_max = HERALD_PAYLOAD_MAX;
+
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) == CONFIG_FALSE) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			snprintf(error, error_size,
+			    "%s: could not read configuration file: %s",
+			    path, strerror(errno));
+		else
+			snprintf(error, error_size, "%s:%d: %s", path,
+			    config_error_line(&cfg), config_error_text(&cfg));
+		goto fail;
+	}
+	if (read_top(&r, &cfg, config) == -1)
+		goto fail;
+
+	config_destroy(&cfg);
+	return config;
+
+fail:
+	config_destroy(&cfg);
+	hd_config_free(config);
+	return NULL;
+}
+
+static int
+read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
+{
+	static const char *const known[] = {
+		"job_db", "app_db", "log_level", "grace_period", "lease",
+		"payload_max", "queues", "tasks", "events", NULL
+	};
+	const config_setting_t	*root, *s;
+	char			*level = NULL;
+	int			 payload_max = (int)config->payload_max;
+
+	root = config_root_setting(cfg);
+	if (check_known(r, root, known) == -1)
+		return -1;
+	if (get_string(r, root, "job_db", 1, &config->job_db) == -1 ||
+	    get_string(r, root, "app_db", 0, &config->app_db) == -1)
+		return -1;
+
+	if (get_string(r, root, "log_level", 0, &level) == -1)
+		return -1;
+	if (level != NULL &&
+	    hd_log_level_parse(level, &config->log_level) == -1) {
+		free(level);
+		return config_fail(r, config_setting_get_member(root,
+		    "log_level"), "must be \"error\", \"warn\", \"info\" "
+		    "or \"debug\"");
+	}
+	free(level);
+
+	if (get_duration(r, root, "grace_period", 0,
+	    &config->grace_period_ms) == -1 ||
+	    get_duration(r, root, "lease", 1000, &config->lease_ms) == -1 ||
+	    get_int(r, root, "payload_max", 2, 256 * 1024 * 1024,
+	    &payload_max) == -1)
+		return -1;
+	config->payload_max = (size_t)payload_max;
+
+	s = config_setting_get_member(root, "queues");
+	if (s == NULL)
+		return config_fail(r, root, "missing setting \"queues\"");
+	if (read_queues(r, s, config) == -1)
+		return -1;
+
+	s = config_setting_get_member(root, "tasks");
+	if (s == NULL)
+		return config_fail(r, root, "missing setting \"tasks\"");
+	if (read_tasks(r, s, config) == -1)
+		return -1;
+
+	s = config_setting_get_member(root, "events");
+	if (s != NULL && read_events(r, s, config) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+read_queues(struct config_reader *r, const config_setting_t *queues,
+    struct hd_config *config)
+{
+	static const char *const known[] = {
+		"workers", "concurrency", "poll_interval", NULL
+	};
+	const config_setting_t	*s;
+	struct hd_queue_config	*q;
+	int			 i, n;
+
+	if (!config_setting_is_group(queues))
+		return config_fail(r, queues, "must be a group of queues, "
+		    "such as { mail = { workers = 2; }; }");
+	n = config_setting_length(queues);
+	config->queues = hd_xcalloc((size_t)n, sizeof *config->queues);
+
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(queues, i);
+		q = &config->queues[config->nqueues++];
+		q->name = hd_xstrdup(config_setting_name(s));
+		q->workers = 1;
+		q->concurrency = 1;
+		q->poll_interval_ms = HD_DEFAULT_POLL_INTERVAL_MS;
+
+		if (check_name(r, s, "queue", q->name) == -1)
+			return -1;
+		if (!config_setting_is_group(s))
+			return config_fail(r, s, "must be a group, "
+			    "such as { workers = 1; }");
+		if (check_known(r, s, known) == -1 ||
+		    get_int(r, s, "workers", 0, QUEUE_WORKERS_MAX,
+		    &q->workers) == -1 ||
+		    get_int(r, s, "concurrency", 1, QUEUE_CONCURRENCY_MAX,
+		    &q->concurrency) == -1 ||
+		    get_duration(r, s, "poll_interval", 10,
+		    &q->poll_interval_ms) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+read_retry(struct config_reader *r, const config_setting_t *s,
+    struct hd_retry_policy *retry)
+{
+	static const char *const known[] = {
+		"max_attempts", "base_delay", "factor", "max_delay", "jitter",
+		NULL
+	};
+
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, "
+		    "such as { max_attempts = 5; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_int(r, s, "max_attempts", 1, HERALD_ATTEMPTS_MAX,
+	    &retry->max_attempts) == -1 ||
+	    get_duration(r, s, "base_delay", 0, &retry->base_delay_ms) == -1 ||
+	    get_float(r, s, "factor", 1.0, 100.0, &retry->factor) == -1 ||
+	    get_duration(r, s, "max_delay", 0, &retry->max_delay_ms) == -1 ||
+	    get_float(r, s, "jitter", 0.0, 1.0, &retry->jitter) == -1)
+		return -1;
+	if (retry->max_delay_ms < retry->base_delay_ms)
+		return config_fail(r, s, "max_delay is shorter than base_delay");
+	return 0;
+}
+
+static int
+read_module(struct config_reader *r, const config_setting_t *s,
+    struct hd_task_config *t)
+{
+	static const char *const known[] = { "path", "symbol", NULL };
+
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, such as "
+		    "{ path = \"/usr/lib/app/jobs.so\"; symbol = \"run\"; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_string(r, s, "path", 1, &t->module_path) == -1 ||
+	    get_string(r, s, "symbol", 1, &t->module_symbol) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+read_task(struct config_reader *r, const config_setting_t *s,
+    struct hd_config *config, struct hd_task_config *t)
+{
+	static const char *const known[] = {
+		"queue", "exec", "module", "timeout", "retry", NULL
+	};
+	const config_setting_t	*exec, *module, *retry;
+
+	if (check_name(r, s, "task", t->name) == -1)
+		return -1;
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, "
+		    "such as { queue = \"default\"; exec = [ \"/bin/true\" ]; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_string(r, s, "queue", 1, &t->queue) == -1 ||
+	    get_duration(r, s, "timeout", 1, &t->timeout_ms) == -1)
+		return -1;
+	if (hd_config_queue(config, t->queue) == NULL)
+		return config_fail(r, config_setting_get_member(s, "queue"),
+		    "queue \"%s\" is not defined in queues", t->queue);
+
+	exec = config_setting_get_member(s, "exec");
+	module = config_setting_get_member(s, "module");
+	if (exec == NULL && module == NULL)
+		return config_fail(r, s, "missing handler: set \"exec\" "
+		    "or \"module\"");
+	if (exec != NULL && module != NULL)
+		return config_fail(r, module, "a task has one handler: "
+		    "set \"exec\" or \"module\", not both");
+	if (exec != NULL) {
+		if (get_string_vector(r, exec, &t->argv, &t->argc) == -1)
+			return -1;
+		if (t->argc == 0)
+			return config_fail(r, exec, "must name a program");
+		if (t->argv[0][0] != '/')
+			return config_fail(r, exec, "program \"%s\" must be "
+			    "an absolute path", t->argv[0]);
+	} else if (read_module(r, module, t) == -1)
+		return -1;
+
+	retry = config_setting_get_member(s, "retry");
+	if (retry != NULL && read_retry(r, retry, &t->retry) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+read_tasks(struct config_reader *r, const config_setting_t *tasks,
+    struct hd_config *config)
+{
+	const config_setting_t	*s;
+	struct hd_task_config	*t;
+	int			 i, n;
+
+	if (!config_setting_is_group(tasks))
+		return config_fail(r, tasks, "must be a group of tasks");
+	n = config_setting_length(tasks);
+	config->tasks = hd_xcalloc((size_t)n, sizeof *config->tasks);
+
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(tasks, i);
+		t = &config->tasks[config->ntasks++];
+		t->name = hd_xstrdup(config_setting_name(s));
+		t->timeout_ms = HD_DEFAULT_TIMEOUT_MS;
+		hd_retry_policy_init(&t->retry);
+		if (read_task(r, s, config, t) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+read_events(struct config_reader *r, const config_setting_t *events,
+    struct hd_config *config)
+{
+	const config_setting_t	*s;
+	struct hd_event_route	*e;
+	size_t			 j;
+	int			 i, n;
+
+	if (!config_setting_is_group(events))
+		return config_fail(r, events, "must be a group, such as "
+		    "{ UserRegistered = [ \"send_welcome_email\" ]; }");
+	n = config_setting_length(events);
+	config->events = hd_xcalloc((size_t)n, sizeof *config->events);
+
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(events, i);
+		e = &config->events[config->nevents++];
+		e->type = hd_xstrdup(config_setting_name(s));
+		if (check_name(r, s, "event type", e->type) == -1 ||
+		    get_string_vector(r, s, &e->tasks, &e->ntasks) == -1)
+			return -1;
+		for (j = 0; j < e->ntasks; j++) {
+			if (hd_config_task(config, e->tasks[j]) == NULL)
+				return config_fail(r,
+				    config_setting_get_elem(s, (int)j),
+				    "task \"%s\" is not defined in tasks",
+				    e->tasks[j]);
+		}
+	}
+	return 0;
+}
+
+void
+hd_config_free(struct hd_config *config)
+{
+	size_t	i;
+
+	if (config == NULL)
+		return;
+	for (i = 0; i < config->nqueues; i++)
+		free(config->queues[i].name);
+	free(config->queues);
+	for (i = 0; i < config->ntasks; i++) {
+		free(config->tasks[i].name);
+		free(config->tasks[i].queue);
+		free_vector(config->tasks[i].argv);
+		free(config->tasks[i].module_path);
+		free(config->tasks[i].module_symbol);
+	}
+	free(config->tasks);
+	for (i = 0; i < config->nevents; i++) {
+		free(config->events[i].type);
+		free_vector(config->events[i].tasks);
+	}
+	free(config->events);
+	free(config->job_db);
+	free(config->app_db);
+	free(config->path);
+	free(config);
+}
+
+const struct hd_queue_config *
+hd_config_queue(const struct hd_config *config, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < config->nqueues; i++)
+		if (strcmp(config->queues[i].name, name) == 0)
+			return &config->queues[i];
+	return NULL;
+}
+
+const struct hd_task_config *
+hd_config_task(const struct hd_config *config, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < config->ntasks; i++)
+		if (strcmp(config->tasks[i].name, name) == 0)
+			return &config->tasks[i];
+	return NULL;
+}

@@ -1,0 +1,199 @@
+/*
+ * db.c: libpq helpers shared by every part of herald.
+ *
+ * Messages built here may quote the server (which can quote row values)
+ * but never the conninfo string, which may hold a password.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db.h"
+
+/* Copy src into dst without its trailing newlines and blanks. */
+static void
+db_copy_trimmed(char *dst, size_t size, const char *src)
+{
+	size_t	len;
+
+	snprintf(dst, size, "%s", src);
+	len = strlen(dst);
+	while (len > 0 && (dst[len - 1] == '\n' || dst[len - 1] == ' ' ||
+	    dst[len - 1] == '\t'))
+		dst[--len] = '\0';
+}
+
+void
+hd_error_set(struct herald_error *error, enum herald_code code,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (error == NULL)
+		return;
+	error->code = code;
+	error->sqlstate[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(error->message, sizeof(error->message), fmt, ap);
+	va_end(ap);
+}
+
+void
+hd_error_from_pg(struct herald_error *error, PGconn *conn,
+    const PGresult *res, const char *what)
+{
+	const char	*sqlstate = NULL, *primary = NULL;
+	char		 reason[sizeof(error->message)];
+
+	if (error == NULL)
+		return;
+
+	if (res != NULL) {
+		sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	}
+	if (primary != NULL)
+		db_copy_trimmed(reason, sizeof(reason), primary);
+	else if (res != NULL && PQresultErrorMessage(res)[0] != '\0')
+		db_copy_trimmed(reason, sizeof(reason),
+		    PQresultErrorMessage(res));
+	else if (conn != NULL && PQerrorMessage(conn)[0] != '\0')
+		db_copy_trimmed(reason, sizeof(reason), PQerrorMessage(conn));
+	else if (conn == NULL)
+		snprintf(reason, sizeof(reason), "no connection");
+	else
+		snprintf(reason, sizeof(reason), "unexpected result status %s",
+		    res != NULL ? PQresStatus(PQresultStatus(res)) : "none");
+
+	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
+		hd_error_set(error, HERALD_ECONNECT, "%s: %s", what, reason);
+	else
+		hd_error_set(error, HERALD_EDB, "%s: %s", what, reason);
+	if (sqlstate != NULL && strlen(sqlstate) == 5)
+		memcpy(error->sqlstate, sqlstate, 6);
+}
+
+/*
+ * Drop server notices.  libpq's default processor prints them on standard
+ * error, where they would break heraldd's logfmt lines.
+ */
+static void
+db_ignore_notice(void *arg, const char *message)
+{
+}
+
+/*
+ * Check the syntax of a conninfo string or URI before libpq sees it,
+ * because libpq's parse errors quote the text around the mistake, which
+ * may be a password.  A plain database name needs no check.
+ */
+static int
+db_check_conninfo(const char *conninfo, struct herald_error *error)
+{
+	PQconninfoOption	*options;
+	char			*message = NULL;
+
+	if (strchr(conninfo, '=') == NULL &&
+	    strncmp(conninfo, "postgresql://", 13) != 0 &&
+	    strncmp(conninfo, "postgres://", 11) != 0)
+		return 0;
+
+	options = PQconninfoParse(conninfo, &message);
+	if (options != NULL) {
+		PQconninfoFree(options);
+		return 0;
+	}
+	if (message == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "out of memory while parsing the connection string");
+		return -1;
+	}
+
+	/* An unknown keyword is safe to name: it is not a value. */
+	if (strncmp(message, "invalid connection option", 25) == 0) {
+		char	reason[256];
+
+		db_copy_trimmed(reason, sizeof(reason), message);
+		hd_error_set(error, HERALD_EINVAL,
+		    "invalid connection string: %s", reason);
+	} else
+		hd_error_set(error, HERALD_EINVAL,
+		    "invalid connection string: syntax error");
+	PQfreemem(message);
+	return -1;
+}
+
+PGconn *
+hd_db_connect(const char *conninfo, const char *application_name,
+    struct herald_error *error)
+{
+	const char	*keywords[4], *values[4];
+	PGconn		*conn;
+	int		 n = 0;
+
+	if (conninfo == NULL)
+		conninfo = "";
+	if (db_check_conninfo(conninfo, error) == -1)
+		return NULL;
+
+	/*
+	 * Later keywords override earlier ones: the conninfo may choose its
+	 * client encoding, but application_name is always ours.
+	 */
+	keywords[n] = "client_encoding";
+	values[n++] = "UTF8";
+	keywords[n] = "dbname";
+	values[n++] = conninfo;
+	if (application_name != NULL) {
+		keywords[n] = "application_name";
+		values[n++] = application_name;
+	}
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	conn = PQconnectdbParams(keywords, values, 1);
+	if (conn == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "out of memory while connecting");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char	reason[sizeof(error->message)];
+
+		db_copy_trimmed(reason, sizeof(reason), PQerrorMessage(conn));
+		hd_error_set(error, HERALD_ECONNECT, "%s", reason);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
+	return conn;
+}
+
+int
+hd_db_exec(PGconn *conn, const char *sql, struct herald_error *error)
+{
+	PGresult	*res;
+
+	res = PQexec(conn, sql);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(error, conn, res, "command failed");
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+bool
+hd_db_ok(const PGresult *res)
+{
+	ExecStatusType	status;
+
+	if (res == NULL)
+		return false;
+	status = PQresultStatus(res);
+	return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}

@@ -1,0 +1,40 @@
+/*
+ * db.h: libpq helpers shared by every part of herald.
+ */
+
+#ifndef HD_DB_H
+#define HD_DB_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "herald.h"
+
+/* Fill error (which may be NULL) with code and a printf-style message. */
+void	hd_error_set(struct herald_error *error, enum herald_code code,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Fill error from a failed result, or from the connection when res is
+ * NULL: HERALD_ECONNECT when the connection is bad, else HERALD_EDB with
+ * the SQLSTATE, and "what: server message" as the message.
+ */
+void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
+	    const PGresult *res, const char *what);
+
+/*
+ * Open a connection with application_name set to application_name; on
+ * failure return NULL with the reason in error.  The conninfo is never
+ * copied into the message, since it may contain a password.
+ */
+PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
+	    struct herald_error *error);
+
+/* Run a command that returns no rows; 0 or -1 with error filled. */
+int	hd_db_exec(PGconn *conn, const char *sql, struct herald_error *error);
+
+/* True when res is PGRES_COMMAND_OK or PGRES_TUPLES_OK. */
+bool	hd_db_ok(const PGresult *res);
+
+#endif /* HD_DB_H */

@@ -1,0 +1,76 @@
+/*
+ * outbox.h: moving outbox rows of an application database into the job
+ * database, the relay's work.
+ *
+ * hd_outbox_relay() locks a batch of outbox rows in a transaction of the
+ * application database, expands events into one job per subscribed task
+ * with the configuration's event routes, inserts the jobs in one
+ * job-database statement that also records each row's origin key in
+ * herald.relayed, and only then deletes the rows and commits.  If the
+ * process dies between the two commits, the batch is sent again and the
+ * recorded keys drop the copies: every outbox row becomes its jobs exactly
+ * once.  Two relays on one pair of databases skip each other's locked rows.
+ */
+
+#ifndef HD_OUTBOX_H
+#define HD_OUTBOX_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "herald.h"
+#include "config.h"
+
+#define HD_OUTBOX_BATCH		500
+#define HD_OUTBOX_ORIGIN_MAX	64
+#define HD_OUTBOX_DROPPED_TYPES	8
+
+/* What one batch did. */
+struct hd_outbox_stats {
+	int64_t		 rows;		/* outbox rows taken */
+	int64_t		 jobs;		/* jobs inserted, without copies */
+	int64_t		 dropped;	/* events no task subscribes to */
+	/* The first distinct types among the dropped events, with counts. */
+	char		 dropped_types[HD_OUTBOX_DROPPED_TYPES][HERALD_NAME_MAX + 1];
+	int64_t		 dropped_counts[HD_OUTBOX_DROPPED_TYPES];
+	int		 ndropped_types;
+};
+
+/* Where a test stops a batch, to act out a crash. */
+enum hd_outbox_fault {
+	HD_OUTBOX_FAULT_NONE = 0,
+	/* Return after the job-database commit with the application
+	 * transaction still open and the rows not deleted. */
+	HD_OUTBOX_FAULT_AFTER_JOB_COMMIT
+};
+
+/* Store the origin key of app's outbox rows, at most HD_OUTBOX_ORIGIN_MAX. */
+int	hd_outbox_origin(PGconn *app, char *origin, struct herald_error *error);
+
+/*
+ * Relay one batch of up to limit rows.  Return the number of outbox rows
+ * taken (0 when the outbox is empty), or -1 with error filled; after an
+ * error the application transaction is rolled back when the connection
+ * still works.
+ */
+int	hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
+	    const char *origin, int limit, enum hd_outbox_fault fault,
+	    struct hd_outbox_stats *stats, struct herald_error *error);
+
+/*
+ * Record app's outbox backlog and its oldest row in herald.relay_status,
+ * adding the totals given.  0 or -1.
+ */
+int	hd_outbox_report(PGconn *app, PGconn *job, const char *origin,
+	    int64_t relayed, int64_t dropped, struct herald_error *error);
+
+/*
+ * Forget origin keys that can no longer be sent again: those relayed more
+ * than an hour ago whose outbox id is below every id left in the outbox.
+ * Return how many were deleted, or -1.
+ */
+int64_t	hd_outbox_prune(PGconn *app, PGconn *job, const char *origin,
+	    struct herald_error *error);
+
+#endif /* HD_OUTBOX_H */

@@ -1,0 +1,670 @@
+/*
+ * store.c: the job store, calls of the SQL functions of sql/job.
+ *
+ * Every statement is parameterised and runs on the caller's connection
+ * without a transaction of its own.  Each SQL function is a single
+ * statement, so outside a transaction it commits at once.
+ */
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "store.h"
+#include "util.h"
+
+/* Decimal text of an int64_t with sign and NUL. */
+#define STORE_INT_TEXT	24
+
+static const char claim_sql[] =
+    "SELECT id, task, queue, payload, priority, attempt, max_attempts,"
+    " lease_token, event_id, event_type"
+    " FROM herald.claim($1, $2, $3, $4)";
+
+enum claim_column {
+	CLAIM_ID = 0,
+	CLAIM_TASK,
+	CLAIM_QUEUE,
+	CLAIM_PAYLOAD,
+	CLAIM_PRIORITY,
+	CLAIM_ATTEMPT,
+	CLAIM_MAX_ATTEMPTS,
+	CLAIM_LEASE_TOKEN,
+	CLAIM_EVENT_ID,
+	CLAIM_EVENT_TYPE
+};
+
+const char *
+hd_outcome_name(enum hd_outcome outcome)
+{
+	switch (outcome) {
+	case HD_OUTCOME_DONE:
+		return "done";
+	case HD_OUTCOME_FAILED:
+		return "failed";
+	case HD_OUTCOME_PERMANENT:
+		return "permanent";
+	case HD_OUTCOME_TIMEOUT:
+		return "timeout";
+	case HD_OUTCOME_LOST:
+		return "lost";
+	}
+	return "unknown";
+}
+
+void
+hd_job_release(struct hd_job *job)
+{
+	if (job == NULL)
+		return;
+	free(job->task);
+	free(job->queue);
+	free(job->payload);
+	free(job->event_id);
+	free(job->event_type);
+	memset(job, 0, sizeof(*job));
+}
+
+void
+hd_jobs_free(struct hd_job *jobs, int njobs)
+{
+	int	i;
+
+	if (jobs == NULL)
+		return;
+	for (i = 0; i < njobs; i++)
+		hd_job_release(&jobs[i]);
+	free(jobs);
+}
+
+/*
+ * Run one parameterised statement.  Return its result, or NULL with error
+ * filled as "what: reason".
+ */
+static PGresult *
+store_exec(PGconn *conn, const char *sql, int nparams,
+    const char *const *values, const char *what, struct herald_error *error)
+{
+	PGresult	*res;
+
+	if (conn == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "%s: no connection given",
+		    what);
+		return NULL;
+	}
+	res = PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(error, conn, res, what);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* Run a statement that returns one row of one column, as store_exec. */
+static PGresult *
+store_exec_value(PGconn *conn, const char *sql, int nparams,
+    const char *const *values, const char *what, struct herald_error *error)
+{
+	PGresult	*res;
+
+	res = store_exec(conn, sql, nparams, values, what, error);
+	if (res == NULL)
+		return NULL;
+	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+		hd_error_set(error, HERALD_EDB,
+		    "%s: expected one value, got %d rows of %d columns",
+		    what, PQntuples(res), PQnfields(res));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static char *
+store_strdup_value(const PGresult *res, int row, int column)
+{
+	if (PQgetisnull(res, row, column))
+		return NULL;
+	return strdup(PQgetvalue(res, row, column));
+}
+
+/* Fill job from one row of claim_sql; 0, or -1 when out of memory. */
+static int
+store_read_job(const PGresult *res, int row, struct hd_job *job)
+{
+	job->id = strtoll(PQgetvalue(res, row, CLAIM_ID), NULL, 10);
+	job->priority = atoi(PQgetvalue(res, row, CLAIM_PRIORITY));
+	job->attempt = atoi(PQgetvalue(res, row, CLAIM_ATTEMPT));
+	job->max_attempts = atoi(PQgetvalue(res, row, CLAIM_MAX_ATTEMPTS));
+	job->lease_token = strtoll(PQgetvalue(res, row, CLAIM_LEASE_TOKEN),
+	    NULL, 10);
+	job->task = store_strdup_value(res, row, CLAIM_TASK);
+	job->queue = store_strdup_value(res, row, CLAIM_QUEUE);
+	job->payload = store_strdup_value(res, row, CLAIM_PAYLOAD);
+	job->event_id = store_strdup_value(res, row, CLAIM_EVENT_ID);
+	job->event_type = store_strdup_value(res, row, CLAIM_EVENT_TYPE);
+
+	if (job->task == NULL || job->queue == NULL || job->payload == NULL)
+		return -1;
+	if (job->event_id == NULL && !PQgetisnull(res, row, CLAIM_EVENT_ID))
+		return -1;
+	if (job->event_type == NULL &&
+	    !PQgetisnull(res, row, CLAIM_EVENT_TYPE))
+		return -1;
+	return 0;
+}
+
+/*
+ * NOTE: when memory runs out after the claim, the claimed jobs stay
+ * running until their lease expires and the janitor takes them back.
+ */
+int
+hd_store_claim(PGconn *conn, const char *queue, const char *worker_id,
+    int limit, int64_t lease_ms, struct hd_job **jobs,
+    struct herald_error *error)
+{
+	const char	*values[4];
+	char		 limit_text[STORE_INT_TEXT], lease_text[STORE_INT_TEXT];
+	struct hd_job	*claimed;
+	PGresult	*res;
+	int		 n, i;
+
+	*jobs = NULL;
+	if (queue == NULL || worker_id == NULL || limit < 1 ||
+	    lease_ms < 1 || lease_ms > INT_MAX) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not claim jobs: invalid queue, worker, limit %d or lease %" PRId64 " ms",
+		    limit, lease_ms);
+		return -1;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%d", limit);
+	snprintf(lease_text, sizeof(lease_text), "%" PRId64, lease_ms);
+	values[0] = queue;
+	values[1] = worker_id;
+	values[2] = limit_text;
+	values[3] = lease_text;
+
+	res = store_exec(conn, claim_sql, 4, values, "could not claim jobs",
+	    error);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	if (n == 0) {
+		PQclear(res);
+		return 0;
+	}
+
+	claimed = calloc(n, sizeof(*claimed));
+	if (claimed == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not claim jobs: out of memory");
+		PQclear(res);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (store_read_job(res, i, &claimed[i]) == -1) {
+			hd_error_set(error, HERALD_ENOMEM,
+			    "could not claim jobs: out of memory");
+			hd_jobs_free(claimed, i + 1);
+			PQclear(res);
+			return -1;
+		}
+	}
+	PQclear(res);
+	*jobs = claimed;
+	return n;
+}
+
+/* Run "SELECT f($1, $2)" for a job and its lease token; 1, 0 or -1. */
+static int
+store_job_call(PGconn *conn, const char *sql, const struct hd_job *job,
+    const char *what, struct herald_error *error)
+{
+	const char	*values[2];
+	char		 id_text[STORE_INT_TEXT], token_text[STORE_INT_TEXT];
+	PGresult	*res;
+	int		 done;
+
+	snprintf(id_text, sizeof(id_text), "%" PRId64, job->id);
+	snprintf(token_text, sizeof(token_text), "%" PRId64,
+	    job->lease_token);
+	values[0] = id_text;
+	values[1] = token_text;
+
+	res = store_exec_value(conn, sql, 2, values, what, error);
+	if (res == NULL)
+		return -1;
+	done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return done;
+}
+
+int
+hd_store_complete(PGconn *conn, const struct hd_job *job,
+    struct herald_error *error)
+{
+	return store_job_call(conn, "SELECT herald.complete($1, $2)", job,
+	    "could not complete job", error);
+}
+
+int
+hd_store_release(PGconn *conn, const struct hd_job *job,
+    struct herald_error *error)
+{
+	return store_job_call(conn, "SELECT herald.release($1, $2)", job,
+	    "could not release job", error);
+}
+
+/*
+ * Store in *len the length of the well-formed UTF-8 sequence at s (at
+ * most avail bytes) and return 1, or store the length of its longest
+ * ill-formed prefix (at least 1) and return 0.  Overlong forms,
+ * surrogates and code points past U+10FFFF are ill-formed (RFC 3629).
+ */
+static int
+utf8_sequence(const unsigned char *s, size_t avail, size_t *len)
+{
+	unsigned char	lo = 0x80, hi = 0xbf;
+	size_t		need, i;
+
+	if (s[0] < 0x80) {
+		*len = 1;
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 1;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else {
+		*len = 1;
+		return 0;
+	}
+
+	for (i = 1; i <= need && i < avail; i++) {
+		if (s[i] < lo || s[i] > hi)
+			break;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*len = i;
+	return i == need + 1;
+}
+
+/*
+ * Copy len bytes of handler output into a new NUL-terminated string that
+ * jsonb accepts: each ill-formed UTF-8 sequence becomes U+FFFD and NUL
+ * bytes are dropped.  Return NULL when out of memory.
+ */
+static char *
+store_clean_output(const char *output, size_t len, size_t *clean_len)
+{
+	static const char	 replacement[] = "\xef\xbf\xbd";
+	const unsigned char	*s = (const unsigned char *)output;
+	char			*clean, *p;
+	size_t			 i = 0, n;
+
+	/* At worst every byte becomes a three-byte U+FFFD. */
+	clean = malloc(len * 3 + 1);
+	if (clean == NULL)
+		return NULL;
+	p = clean;
+	while (i < len) {
+		if (utf8_sequence(s + i, len - i, &n)) {
+			if (s[i] != '\0') {
+				memcpy(p, s + i, n);
+				p += n;
+			}
+		} else {
+			memcpy(p, replacement, 3);
+			p += 3;
+		}
+		i += n;
+	}
+	*p = '\0';
+	*clean_len = p - clean;
+	return clean;
+}
+
+/* Format the current time as ISO 8601 UTC with milliseconds. */
+static void
+store_format_now(char *buf, size_t size)
+{
+	int64_t		now_us = hd_realtime_us();
+	time_t		seconds = now_us / 1000000;
+	struct tm	tm;
+	char		date[32];
+
+	gmtime_r(&seconds, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03dZ", date, (int)(now_us % 1000000 / 1000));
+}
+
+/* Build the attempt's history entry as JSON text; NULL when out of memory. */
+static char *
+store_attempt_json(const struct hd_job *job, const struct hd_attempt *attempt)
+{
+	json_t	*entry, *output = json_null();
+	char	 at[40], *clean, *text;
+	size_t	 len, clean_len;
+
+	if (attempt->output != NULL) {
+		len = attempt->output_len != 0 ? attempt->output_len :
+		    strlen(attempt->output);
+		clean = store_clean_output(attempt->output, len, &clean_len);
+		if (clean == NULL)
+			return NULL;
+		output = json_stringn(clean, clean_len);
+		free(clean);
+		if (output == NULL)
+			return NULL;
+	}
+	store_format_now(at, sizeof(at));
+
+	entry = json_pack("{s:i, s:s, s:s, s:o, s:o, s:I, s:o}",
+	    "attempt", job->attempt,
+	    "at", at,
+	    "outcome", hd_outcome_name(attempt->outcome),
+	    "exit_code", attempt->exit_code == -1 ? json_null() :
+		json_integer(attempt->exit_code),
+	    "signal", attempt->signal == 0 ? json_null() :
+		json_integer(attempt->signal),
+	    "duration_ms", (json_int_t)attempt->duration_ms,
+	    "output", output);
+	if (entry == NULL)
+		return NULL;
+	text = json_dumps(entry, JSON_COMPACT);
+	json_decref(entry);
+	return text;
+}
+
+int
+hd_store_fail(PGconn *conn, const struct hd_job *job,
+    const struct hd_attempt *attempt, int64_t retry_delay_ms,
+    struct herald_error *error)
+{
+	const char	*values[5];
+	char		 id_text[STORE_INT_TEXT], token_text[STORE_INT_TEXT];
+	char		 delay_text[STORE_INT_TEXT], *entry;
+	const char	*result;
+	PGresult	*res;
+	int		 outcome;
+
+	if (attempt->outcome == HD_OUTCOME_DONE || retry_delay_ms < 0) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not record failed attempt of job %" PRId64 ": outcome \"%s\" or delay %" PRId64 " ms is invalid",
+		    job->id, hd_outcome_name(attempt->outcome),
+		    retry_delay_ms);
+		return -1;
+	}
+	entry = store_attempt_json(job, attempt);
+	if (entry == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not record failed attempt of job %" PRId64 ": out of memory",
+		    job->id);
+		return -1;
+	}
+
+	snprintf(id_text, sizeof(id_text), "%" PRId64, job->id);
+	snprintf(token_text, sizeof(token_text), "%" PRId64,
+	    job->lease_token);
+	snprintf(delay_text, sizeof(delay_text), "%" PRId64, retry_delay_ms);
+	values[0] = id_text;
+	values[1] = token_text;
+	values[2] = entry;
+	values[3] = attempt->outcome == HD_OUTCOME_PERMANENT ? "t" : "f";
+	values[4] = delay_text;
+
+	res = store_exec_value(conn,
+	    "SELECT herald.fail($1, $2, $3::jsonb, $4, $5)", 5, values,
+	    "could not record failed attempt", error);
+	free(entry);
+	if (res == NULL)
+		return -1;
+
+	result = PQgetvalue(res, 0, 0);
+	if (strcmp(result, "retry") == 0)
+		outcome = HD_FAIL_RETRY;
+	else if (strcmp(result, "dead") == 0)
+		outcome = HD_FAIL_DEAD;
+	else if (strcmp(result, "lost") == 0)
+		outcome = HD_FAIL_LOST;
+	else {
+		hd_error_set(error, HERALD_EDB,
+		    "could not record failed attempt: herald.fail returned \"%.32s\"",
+		    result);
+		outcome = -1;
+	}
+	PQclear(res);
+	return outcome;
+}
+
+/* Run a statement that returns one count; return it, or -1. */
+static int64_t
+store_count(PGconn *conn, const char *sql, int nparams,
+    const char *const *values, const char *what, struct herald_error *error)
+{
+	PGresult	*res;
+	int64_t		 count;
+
+	res = store_exec_value(conn, sql, nparams, values, what, error);
+	if (res == NULL)
+		return -1;
+	count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return count;
+}
+
+int
+hd_store_extend_leases(PGconn *conn, const char *worker_id,
+    int64_t lease_ms, struct herald_error *error)
+{
+	const char	*values[2];
+	char		 lease_text[STORE_INT_TEXT];
+
+	if (worker_id == NULL || lease_ms < 1 || lease_ms > INT_MAX) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not extend leases: invalid worker or lease %" PRId64 " ms",
+		    lease_ms);
+		return -1;
+	}
+	snprintf(lease_text, sizeof(lease_text), "%" PRId64, lease_ms);
+	values[0] = worker_id;
+	values[1] = lease_text;
+	return store_count(conn, "SELECT herald.extend_leases($1, $2)", 2,
+	    values, "could not extend leases", error);
+}
+
+int
+hd_store_expire_leases(PGconn *conn, int limit, struct herald_error *error)
+{
+	const char	*values[1];
+	char		 limit_text[STORE_INT_TEXT];
+
+	if (limit < 1) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not expire leases: invalid limit %d", limit);
+		return -1;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%d", limit);
+	values[0] = limit_text;
+	return store_count(conn, "SELECT herald.expire_leases($1)", 1, values,
+	    "could not expire leases", error);
+}
+
+/* Format ids as a PostgreSQL array literal; NULL when out of memory. */
+static char *
+store_ids_literal(const int64_t *ids, size_t nids)
+{
+	char	*text, *p;
+	size_t	 i;
+
+	text = malloc(nids * STORE_INT_TEXT + 3);
+	if (text == NULL)
+		return NULL;
+	p = text;
+	*p++ = '{';
+	for (i = 0; i < nids; i++)
+		p += sprintf(p, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
+	*p++ = '}';
+	*p = '\0';
+	return text;
+}
+
+/*
+ * Call herald.dead_retry or herald.dead_purge.  With ids given, the queue
+ * and task filters, when set, must match too.
+ */
+static int64_t
+store_dead_call(PGconn *conn, const char *sql,
+    const struct hd_dead_filter *filter, const char *what,
+    struct herald_error *error)
+{
+	const char	*values[3];
+	char		*ids = NULL;
+	int64_t		 count;
+
+	if (filter == NULL || (filter->nids > 0 && filter->ids == NULL)) {
+		hd_error_set(error, HERALD_EINVAL, "%s: no selection given",
+		    what);
+		return -1;
+	}
+	if (filter->nids > 0) {
+		ids = store_ids_literal(filter->ids, filter->nids);
+		if (ids == NULL) {
+			hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
+			    what);
+			return -1;
+		}
+	}
+	values[0] = ids;
+	values[1] = filter->queue;
+	values[2] = filter->task;
+	count = store_count(conn, sql, 3, values, what, error);
+	free(ids);
+	return count;
+}
+
+int64_t
+hd_dead_retry(PGconn *conn, const struct hd_dead_filter *filter,
+    struct herald_error *error)
+{
+	return store_dead_call(conn,
+	    "SELECT herald.dead_retry($1::bigint[], $2, $3)", filter,
+	    "could not retry dead jobs", error);
+}
+
+int64_t
+hd_dead_purge(PGconn *conn, const struct hd_dead_filter *filter,
+    struct herald_error *error)
+{
+	return store_dead_call(conn,
+	    "SELECT herald.dead_purge($1::bigint[], $2, $3)", filter,
+	    "could not purge dead jobs", error);
+}
+
+/* Register a process, or refresh the row of one registered before. */
+int
+hd_store_register(PGconn *conn, const char *id, const char *kind,
+    const char *supervisor_id, const char *queue,
+    struct herald_error *error)
+{
+	static const char sql[] =
+	    "INSERT INTO herald.processes"
+	    " (id, kind, supervisor_id, host, pid, queue)"
+	    " VALUES ($1, $2, $3, $4, $5, $6)"
+	    " ON CONFLICT (id) DO UPDATE"
+	    " SET kind = excluded.kind, supervisor_id = excluded.supervisor_id,"
+	    " host = excluded.host, pid = excluded.pid, queue = excluded.queue,"
+	    " started_at = now(), heartbeat_at = now()";
+	const char	*values[6];
+	char		 host[256], pid_text[STORE_INT_TEXT];
+	PGresult	*res;
+
+	if (id == NULL || kind == NULL) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not register process: missing id or kind");
+		return -1;
+	}
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(pid_text, sizeof(pid_text), "%ld", (long)getpid());
+	values[0] = id;
+	values[1] = kind;
+	values[2] = supervisor_id;
+	values[3] = host;
+	values[4] = pid_text;
+	values[5] = queue;
+
+	res = store_exec(conn, sql, 6, values, "could not register process",
+	    error);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Refresh a process's heartbeat.  Fails with HERALD_ENOTFOUND when its row
+ * is gone, so the caller can register again.
+ */
+int
+hd_store_heartbeat(PGconn *conn, const char *id, struct herald_error *error)
+{
+	const char	*values[1] = { id };
+	PGresult	*res;
+	int		 found;
+
+	if (id == NULL) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not refresh heartbeat: missing process id");
+		return -1;
+	}
+	res = store_exec(conn,
+	    "UPDATE herald.processes SET heartbeat_at = now() WHERE id = $1",
+	    1, values, "could not refresh heartbeat", error);
+	if (res == NULL)
+		return -1;
+	found = strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (!found) {
+		hd_error_set(error, HERALD_ENOTFOUND,
+		    "could not refresh heartbeat: process \"%s\" is not registered",
+		    id);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hd_store_unregister(PGconn *conn, const char *id, struct herald_error *error)
+{
+	const char	*values[1] = { id };
+	PGresult	*res;
+
+	res = store_exec(conn, "DELETE FROM herald.processes WHERE id = $1",
+	    1, values, "could not unregister process", error);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}

@@ -1,0 +1,459 @@
+/*
+ * uow.c: the event bus and units of work.
+ *
+ * A unit of work keeps its events and jobs in memory as a JSON array of
+ * outbox rows and writes them with a single INSERT at commit, so a unit
+ * of work costs one statement more than the application's own, however
+ * many events it publishes.  Nothing here is global: a bus is read-only
+ * once units of work use it, and a unit of work belongs to one thread.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <jansson.h>
+
+#include "herald.h"
+#include "db.h"
+
+struct bus_subscription {
+	char			*event_type;
+	int			(*handler)(struct herald_uow *,
+				    const struct herald_event *, void *,
+				    struct herald_error *);
+	void			*arg;
+};
+
+struct herald_bus {
+	struct bus_subscription	*subs;
+	size_t			 nsubs;
+};
+
+struct herald_uow {
+	PGconn			*conn;
+	const struct herald_bus	*bus;
+	json_t			*rows;		/* outbox rows to insert */
+	int			 depth;		/* handlers running now */
+	const struct herald_event *current;	/* innermost event handled */
+	bool			 failed;
+	struct herald_error	 failure;	/* why, when failed */
+};
+
+/* The outbox insert: every row of the unit of work in one statement. */
+static const char outbox_insert_sql[] =
+    "WITH rows AS ("
+    " INSERT INTO herald.outbox (kind, event_id, event_type, task, queue,"
+    "  payload, priority, run_at, max_attempts)"
+    " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue, r.payload,"
+    "  coalesce(r.priority, 0),"
+    "  to_timestamp(r.run_at_us / 1e6), r.max_attempts"
+    " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
+    "  event_type text, task text, queue text, payload jsonb,"
+    "  priority smallint, run_at_us bigint, max_attempts integer)"
+    " RETURNING 1)"
+    " SELECT count(*), pg_notify('herald_outbox', current_database())"
+    " FROM rows";
+
+struct herald_bus *
+herald_bus_new(void)
+{
+	return calloc(1, sizeof(struct herald_bus));
+}
+
+void
+herald_bus_free(struct herald_bus *bus)
+{
+	size_t	i;
+
+	if (bus == NULL)
+		return;
+	for (i = 0; i < bus->nsubs; i++)
+		free(bus->subs[i].event_type);
+	free(bus->subs);
+	free(bus);
+}
+
+int
+herald_bus_subscribe(struct herald_bus *bus, const char *event_type,
+    int (*handler)(struct herald_uow *, const struct herald_event *, void *,
+    struct herald_error *),
+    void *arg, struct herald_error *error)
+{
+	struct bus_subscription	*subs, *sub;
+
+	if (herald_check_name("event type", event_type, error) == -1)
+		return -1;
+	if (handler == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "handler for event type "
+		    "\"%s\" is NULL", event_type);
+		return -1;
+	}
+
+	subs = realloc(bus->subs, (bus->nsubs + 1) * sizeof *subs);
+	if (subs == NULL)
+		goto nomem;
+	bus->subs = subs;
+	sub = &bus->subs[bus->nsubs];
+	sub->event_type = strdup(event_type);
+	if (sub->event_type == NULL)
+		goto nomem;
+	sub->handler = handler;
+	sub->arg = arg;
+	bus->nsubs++;
+	return 0;
+
+nomem:
+	hd_error_set(error, HERALD_ENOMEM, "out of memory");
+	return -1;
+}
+
+/* Fill buf with a random (version 4) UUID in text form. */
+static int
+uuid_generate(char *buf)
+{
+	unsigned char	b[16];
+
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+		return -1;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(buf, HERALD_EVENT_ID_LEN + 1,
+	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+	    b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+struct herald_uow *
+herald_uow_begin(PGconn *conn, const struct herald_bus *bus,
+    struct herald_error *error)
+{
+	struct herald_uow	*uow;
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		hd_error_set(error, HERALD_ECONNECT,
+		    "connection to the application database is not open");
+		return NULL;
+	}
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		hd_error_set(error, HERALD_ESTATE, "connection already has a "
+		    "transaction in progress; a unit of work begins its own");
+		return NULL;
+	}
+
+	uow = calloc(1, sizeof *uow);
+	if (uow == NULL || (uow->rows = json_array()) == NULL) {
+		free(uow);
+		hd_error_set(error, HERALD_ENOMEM, "out of memory");
+		return NULL;
+	}
+	uow->conn = conn;
+	uow->bus = bus;
+
+	if (hd_db_exec(conn, "BEGIN", error) == -1) {
+		json_decref(uow->rows);
+		free(uow);
+		return NULL;
+	}
+	return uow;
+}
+
+PGconn *
+herald_uow_conn(struct herald_uow *uow)
+{
+	return uow->conn;
+}
+
+/* Record the first failure; later calls report it again. */
+static int
+uow_fail(struct herald_uow *uow, const struct herald_error *cause,
+    struct herald_error *error)
+{
+	if (!uow->failed) {
+		uow->failed = true;
+		uow->failure = *cause;
+	}
+	if (error != NULL)
+		*error = uow->failure;
+	return -1;
+}
+
+static int
+uow_check_usable(struct herald_uow *uow, struct herald_error *error)
+{
+	if (uow->failed) {
+		if (error != NULL)
+			*error = uow->failure;
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse a payload that herald_check_payload accepted; NULL means {}. */
+static json_t *
+payload_parse(const char *payload, struct herald_error *error)
+{
+	json_t	*value;
+
+	if (payload == NULL)
+		return json_object();
+	if (herald_check_payload(payload, HERALD_PAYLOAD_MAX, error) == -1)
+		return NULL;
+	value = json_loads(payload, JSON_REJECT_DUPLICATES, NULL);
+	if (value == NULL)
+		hd_error_set(error, HERALD_ENOMEM, "out of memory");
+	return value;
+}
+
+/* Append a row to the outbox list; consumes row. */
+static int
+uow_add_row(struct herald_uow *uow, json_t *row, struct herald_error *error)
+{
+	struct herald_error	nomem;
+
+	if (row == NULL || json_array_append_new(uow->rows, row) == -1) {
+		hd_error_set(&nomem, HERALD_ENOMEM, "out of memory");
+		return uow_fail(uow, &nomem, error);
+	}
+	return 0;
+}
+
+/* Run every handler subscribed to event, in subscription order. */
+static int
+uow_dispatch(struct herald_uow *uow, const struct herald_event *event,
+    struct herald_error *error)
+{
+	const struct herald_event	*outer = uow->current;
+	struct herald_error		 cause, result;
+	size_t				 i;
+
+	if (uow->bus == NULL)
+		return 0;
+
+	for (i = 0; i < uow->bus->nsubs; i++) {
+		const struct bus_subscription	*sub = &uow->bus->subs[i];
+
+		if (strcmp(sub->event_type, event->type) != 0)
+			continue;
+
+		memset(&cause, 0, sizeof cause);
+		uow->depth++;
+		uow->current = event;
+		if (sub->handler(uow, event, sub->arg, &cause) == -1 ||
+		    uow->failed) {
+			uow->depth--;
+			uow->current = outer;
+			if (uow->failed)
+				return uow_fail(uow, &uow->failure, error);
+			hd_error_set(&result, HERALD_EHANDLER,
+			    "handler of event %s failed: %s", event->type,
+			    cause.message[0] != '\0' ? cause.message :
+			    "no message");
+			memcpy(result.sqlstate, cause.sqlstate,
+			    sizeof result.sqlstate);
+			return uow_fail(uow, &result, error);
+		}
+		uow->depth--;
+		uow->current = outer;
+	}
+	return 0;
+}
+
+int
+herald_uow_publish(struct herald_uow *uow, const char *type,
+    const char *payload, char *event_id, struct herald_error *error)
+{
+	struct herald_event	 event;
+	struct herald_error	 cause;
+	char			 id[HERALD_EVENT_ID_LEN + 1];
+	json_t			*value, *row;
+
+	if (uow_check_usable(uow, error) == -1)
+		return -1;
+	if (herald_check_name("event type", type, &cause) == -1 ||
+	    (value = payload_parse(payload, &cause)) == NULL)
+		return uow_fail(uow, &cause, error);
+	if (uow->depth >= HERALD_EVENT_DEPTH_MAX) {
+		json_decref(value);
+		hd_error_set(&cause, HERALD_EINVAL, "event %s published "
+		    "%d handlers deep; a handler probably publishes the event "
+		    "it handles", type, uow->depth);
+		return uow_fail(uow, &cause, error);
+	}
+	if (uuid_generate(id) == -1) {
+		json_decref(value);
+		hd_error_set(&cause, HERALD_EINVAL, "could not generate an "
+		    "event id: %s", strerror(errno));
+		return uow_fail(uow, &cause, error);
+	}
+
+	/* The handlers see the payload text as the caller gave it. */
+	row = json_pack("{s:s, s:s, s:s, s:o}", "kind", "event",
+	    "event_id", id, "event_type", type, "payload", value);
+	if (uow_add_row(uow, row, error) == -1)
+		return -1;
+	if (event_id != NULL)
+		memcpy(event_id, id, sizeof id);
+
+	event.id = id;
+	event.type = type;
+	event.payload = payload != NULL ? payload : "{}";
+	return uow_dispatch(uow, &event, error);
+}
+
+int
+herald_uow_enqueue(struct herald_uow *uow, const char *task,
+    const char *payload, const struct herald_job_options *options,
+    struct herald_error *error)
+{
+	struct herald_job_options	 defaults = { 0 };
+	struct herald_error		 cause;
+	json_t				*value, *row;
+
+	if (uow_check_usable(uow, error) == -1)
+		return -1;
+	if (options == NULL)
+		options = &defaults;
+	if (herald_check_name("task", task, &cause) == -1 ||
+	    (options->queue != NULL &&
+	    herald_check_name("queue", options->queue, &cause) == -1))
+		return uow_fail(uow, &cause, error);
+	if (options->priority < HERALD_PRIORITY_MIN ||
+	    options->priority > HERALD_PRIORITY_MAX) {
+		hd_error_set(&cause, HERALD_EINVAL, "priority %d is out of "
+		    "range (%d to %d)", options->priority, HERALD_PRIORITY_MIN,
+		    HERALD_PRIORITY_MAX);
+		return uow_fail(uow, &cause, error);
+	}
+	if (options->max_attempts < 0 ||
+	    options->max_attempts > HERALD_ATTEMPTS_MAX) {
+		hd_error_set(&cause, HERALD_EINVAL, "max_attempts %d is out "
+		    "of range (1 to %d)", options->max_attempts,
+		    HERALD_ATTEMPTS_MAX);
+		return uow_fail(uow, &cause, error);
+	}
+	if (options->run_at_us < 0) {
+		hd_error_set(&cause, HERALD_EINVAL, "run_at %lld is before "
+		    "1970", (long long)options->run_at_us);
+		return uow_fail(uow, &cause, error);
+	}
+	if ((value = payload_parse(payload, &cause)) == NULL)
+		return uow_fail(uow, &cause, error);
+
+	row = json_pack("{s:s, s:s, s:o, s:i}", "kind", "job", "task", task,
+	    "payload", value, "priority", options->priority);
+	if (row == NULL)
+		return uow_add_row(uow, NULL, error);
+	if (options->queue != NULL)
+		json_object_set_new(row, "queue", json_string(options->queue));
+	if (options->run_at_us > 0)
+		json_object_set_new(row, "run_at_us",
+		    json_integer(options->run_at_us));
+	if (options->max_attempts > 0)
+		json_object_set_new(row, "max_attempts",
+		    json_integer(options->max_attempts));
+	if (uow->current != NULL) {
+		json_object_set_new(row, "event_id",
+		    json_string(uow->current->id));
+		json_object_set_new(row, "event_type",
+		    json_string(uow->current->type));
+	}
+	return uow_add_row(uow, row, error);
+}
+
+/* Insert the outbox rows; 0 or -1 with error filled. */
+static int
+uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
+{
+	PGresult	*res;
+	const char	*params[1];
+	char		*rows;
+	int		 rc = 0;
+
+	if (json_array_size(uow->rows) == 0)
+		return 0;
+
+	rows = json_dumps(uow->rows, JSON_COMPACT);
+	if (rows == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "out of memory");
+		return -1;
+	}
+	params[0] = rows;
+	res = PQexecParams(uow->conn, outbox_insert_sql, 1, NULL, params,
+	    NULL, NULL, 0);
+	if (!hd_db_ok(res)) {
+		const char	*state = PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE);
+
+		if (state != NULL && strcmp(state, "42P01") == 0)
+			hd_error_set(error, HERALD_ESCHEMA, "application "
+			    "database has no herald.outbox table; run "
+			    "\"herald migrate --app\"");
+		else
+			hd_error_from_pg(error, uow->conn, res,
+			    "could not write the outbox");
+		rc = -1;
+	}
+	PQclear(res);
+	free(rows);
+	return rc;
+}
+
+static void
+uow_free(struct herald_uow *uow)
+{
+	json_decref(uow->rows);
+	free(uow);
+}
+
+int
+herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
+{
+	struct herald_error	cause;
+
+	if (uow->depth > 0) {
+		/* A handler may not end the unit of work it runs in. */
+		hd_error_set(&cause, HERALD_ESTATE, "a handler called "
+		    "herald_uow_commit on its own unit of work");
+		return uow_fail(uow, &cause, error);
+	}
+	if (uow->failed)
+		goto rollback;
+	if (uow_write_outbox(uow, &cause) == -1) {
+		uow_fail(uow, &cause, NULL);
+		goto rollback;
+	}
+	if (hd_db_exec(uow->conn, "COMMIT", &cause) == -1) {
+		uow_fail(uow, &cause, NULL);
+		goto rollback;
+	}
+	uow_free(uow);
+	return 0;
+
+rollback:
+	if (error != NULL)
+		*error = uow->failure;
+	herald_uow_rollback(uow);
+	return -1;
+}
+
+void
+herald_uow_rollback(struct herald_uow *uow)
+{
+	PGresult	*res;
+
+	if (uow == NULL)
+		return;
+	/* A failed ROLLBACK leaves a broken connection, which libpq reports
+	 * on the caller's next use of it. */
+	if (PQtransactionStatus(uow->conn) != PQTRANS_IDLE) {
+		res = PQexec(uow->conn, "ROLLBACK");
+		PQclear(res);
+	}
+	uow_free(uow);
+}

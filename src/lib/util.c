@@ -1,0 +1,151 @@
+/*
+ * util.c: allocation and time helpers.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void
+die_nomem(size_t size)
+{
+	char	buf[96];
+	int	len;
+
+	len = snprintf(buf, sizeof buf,
+	    "level=error msg=\"out of memory\" size=%zu\n", size);
+	if (len > 0)
+		(void)write(STDERR_FILENO, buf, (size_t)len);
+	abort();
+}
+
+void *
+hd_xmalloc(size_t size)
+{
+	void	*ptr;
+
+	ptr = malloc(size == 0 ? 1 : size);
+	if (ptr == NULL)
+		die_nomem(size);
+	return ptr;
+}
+
+void *
+hd_xcalloc(size_t n, size_t size)
+{
+	void	*ptr;
+
+	ptr = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
+	if (ptr == NULL)
+		die_nomem(n * size);
+	return ptr;
+}
+
+void *
+hd_xrealloc(void *ptr, size_t n, size_t size)
+{
+	void	*new;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		die_nomem(SIZE_MAX);
+	new = realloc(ptr, n * size == 0 ? 1 : n * size);
+	if (new == NULL)
+		die_nomem(n * size);
+	return new;
+}
+
+char *
+hd_xstrdup(const char *s)
+{
+	char	*copy;
+
+	copy = strdup(s);
+	if (copy == NULL)
+		die_nomem(strlen(s) + 1);
+	return copy;
+}
+
+int64_t
+hd_monotonic_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+hd_realtime_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+hd_format_duration(int64_t ms, char *buf, size_t size)
+{
+	const char	*sign = "";
+	int64_t		 s;
+
+	if (ms < 0) {
+		sign = "-";
+		ms = -ms;
+	}
+	if (ms < 1000) {
+		snprintf(buf, size, "%s%lldms", sign, (long long)ms);
+		return;
+	}
+
+	/* Round to whole seconds from here on. */
+	s = (ms + 500) / 1000;
+	if (s < 60)
+		snprintf(buf, size, "%s%llds", sign, (long long)s);
+	else if (s < 3600 && s % 60 == 0)
+		snprintf(buf, size, "%s%lldm", sign, (long long)(s / 60));
+	else if (s < 3600)
+		snprintf(buf, size, "%s%lldm%llds", sign, (long long)(s / 60),
+		    (long long)(s % 60));
+	else if (s < 86400 && s % 3600 / 60 == 0)
+		snprintf(buf, size, "%s%lldh", sign, (long long)(s / 3600));
+	else if (s < 86400)
+		snprintf(buf, size, "%s%lldh%lldm", sign, (long long)(s / 3600),
+		    (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, size, "%s%lldd%lldh", sign, (long long)(s / 86400),
+		    (long long)(s % 86400 / 3600));
+}
+
+void
+hd_random_hex(char *buf, size_t nbytes)
+{
+	static const char	 digits[] = "0123456789abcdef";
+	unsigned char		 raw[64];
+	size_t			 i;
+
+	if (nbytes > sizeof raw)
+		nbytes = sizeof raw;
+	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes) {
+		/* Without the kernel's generator, time and pid still differ. */
+		uint64_t	seed = (uint64_t)hd_realtime_us() ^
+		    ((uint64_t)getpid() << 32);
+
+		for (i = 0; i < nbytes; i++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			raw[i] = (unsigned char)(seed >> 56);
+		}
+	}
+	for (i = 0; i < nbytes; i++) {
+		buf[2 * i] = digits[raw[i] >> 4];
+		buf[2 * i + 1] = digits[raw[i] & 0xf];
+	}
+	buf[2 * nbytes] = '\0';
+}

@@ -1,0 +1,29 @@
+/*
+ * util.h: allocation and time helpers.
+ *
+ * The x-allocators abort the process when memory runs out; libherald's
+ * public functions do not use them, since they must not exit.
+ */
+
+#ifndef HD_UTIL_H
+#define HD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void	*hd_xmalloc(size_t size);
+void	*hd_xcalloc(size_t n, size_t size);
+void	*hd_xrealloc(void *ptr, size_t n, size_t size);
+char	*hd_xstrdup(const char *s);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds and microseconds. */
+int64_t	 hd_monotonic_ms(void);
+int64_t	 hd_realtime_us(void);
+
+/* Format a duration in ms as "250ms", "40s", "1m20s", "2h5m". */
+void	 hd_format_duration(int64_t ms, char *buf, size_t size);
+
+/* Fill buf with 2 * nbytes random hex digits and a NUL (an instance id). */
+void	 hd_random_hex(char *buf, size_t nbytes);
+
+#endif /* HD_UTIL_H */

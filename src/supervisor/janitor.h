@@ -1,0 +1,26 @@
+/*
+ * janitor.h: the janitor process.
+ *
+ * Every heraldd runs one janitor; an advisory lock on the job database
+ * makes one of them active at a time.  The active janitor returns jobs
+ * whose lease expired, wakes the workers of queues whose scheduled or
+ * retrying jobs became due, and prunes old counters and process rows.
+ * Every janitor, active or not, also registers its supervisor in
+ * herald.processes and keeps its heartbeat, since the supervisor itself
+ * never touches the database.
+ */
+
+#ifndef HD_JANITOR_H
+#define HD_JANITOR_H
+
+#include "config.h"
+
+/*
+ * Run the janitor until SIGTERM or SIGINT and return its exit status: 0
+ * after a clean stop, EX_CONFIG when the job database has the wrong
+ * schema version.
+ */
+int	hd_janitor_main(const struct hd_config *config,
+	    const char *supervisor_id);
+
+#endif /* HD_JANITOR_H */

@@ -1,0 +1,340 @@
+/*
+ * relay.c: the relay process.
+ *
+ * It waits with LISTEN herald_outbox on the application database, which
+ * every unit of work notifies when it commits, and polls once a second in
+ * case a notification was lost while it was disconnected.  A full batch
+ * is followed by the next one at once.  When either connection fails,
+ * both are closed and opened again with a growing delay: a batch whose
+ * application transaction was cut short is simply sent again.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "relay.h"
+#include "signals.h"
+#include "store.h"
+#include "util.h"
+#include "worker.h"
+
+#define RELAY_POLL_MS		1000
+#define RELAY_REPORT_MS		1000
+#define RELAY_PRUNE_MS		60000
+#define RELAY_RETRY_MIN_MS	100
+#define RELAY_RETRY_MAX_MS	30000
+
+struct relay {
+	const struct hd_config	*config;
+	const char		*supervisor_id;
+	char			 id[17];
+	char			 origin[HD_OUTBOX_ORIGIN_MAX];
+	PGconn			*app;
+	PGconn			*job;
+	int			 sigfd;
+	bool			 stopping;
+	bool			 batch_wanted;
+	enum hd_outbox_fault	 fault;
+
+	/* Totals since the last report to herald.relay_status. */
+	int64_t			 relayed;
+	int64_t			 dropped;
+
+	/* CLOCK_MONOTONIC milliseconds. */
+	int64_t			 next_batch_ms;
+	int64_t			 next_report_ms;
+	int64_t			 next_prune_ms;
+	int64_t			 next_heartbeat_ms;
+	int64_t			 connect_at_ms;
+	int64_t			 connect_delay_ms;
+	int			 connect_failures;
+};
+
+static void
+relay_disconnect(struct relay *r)
+{
+	PQfinish(r->app);
+	PQfinish(r->job);
+	r->app = NULL;
+	r->job = NULL;
+}
+
+/* Log the first failure of an outage, and only count the rest. */
+static void
+relay_failed(struct relay *r, const char *what,
+    const struct herald_error *error)
+{
+	relay_disconnect(r);
+	r->connect_failures++;
+	if (r->connect_failures == 1)
+		hd_log_error("relay failed", "operation=%s error=%s "
+		    "sqlstate=%s retry_ms=%lld", what,
+		    herald_strerror(error->code), error->sqlstate,
+		    (long long)r->connect_delay_ms);
+	else
+		hd_log_debug("relay failed", "operation=%s failures=%d "
+		    "retry_ms=%lld", what, r->connect_failures,
+		    (long long)r->connect_delay_ms);
+	r->connect_at_ms = hd_monotonic_ms() + r->connect_delay_ms;
+	r->connect_delay_ms *= 2;
+	if (r->connect_delay_ms > RELAY_RETRY_MAX_MS)
+		r->connect_delay_ms = RELAY_RETRY_MAX_MS;
+}
+
+/*
+ * Open both connections, check both schemas and LISTEN.  Return 0, or -1
+ * when a schema does not match and the relay must exit.
+ */
+static int
+relay_connect(struct relay *r)
+{
+	struct herald_error	error;
+	const char		*what = "connect";
+
+	memset(&error, 0, sizeof error);
+	r->app = hd_db_connect(r->config->app_db, "herald relay", &error);
+	if (r->app == NULL)
+		goto fail;
+	r->job = hd_db_connect(r->config->job_db, "herald relay", &error);
+	if (r->job == NULL)
+		goto fail;
+
+	what = "schema check";
+	if (hd_schema_check(r->job, HD_SCHEMA_JOB, &error) == -1 ||
+	    hd_schema_check(r->app, HD_SCHEMA_APP, &error) == -1) {
+		if (error.code == HERALD_ESCHEMA) {
+			hd_log_error("database schema version mismatch",
+			    "role=relay hint=%s", "run herald migrate and "
+			    "herald migrate --app");
+			relay_disconnect(r);
+			return -1;
+		}
+		goto fail;
+	}
+	what = "listen";
+	if (hd_outbox_origin(r->app, r->origin, &error) == -1 ||
+	    hd_db_exec(r->app, "LISTEN herald_outbox", &error) == -1 ||
+	    hd_store_register(r->job, r->id, "relay", r->supervisor_id, NULL,
+	    &error) == -1)
+		goto fail;
+
+	if (r->connect_failures > 0)
+		hd_log_info("relay connections restored", "failures=%d",
+		    r->connect_failures);
+	else
+		hd_log_info("relay ready", "origin=%s relay_id=%s", r->origin,
+		    r->id);
+	r->connect_failures = 0;
+	r->connect_delay_ms = RELAY_RETRY_MIN_MS;
+	r->batch_wanted = true;
+	r->next_heartbeat_ms = hd_monotonic_ms() + HD_HEARTBEAT_MS;
+	return 0;
+
+fail:
+	relay_failed(r, what, &error);
+	return 0;
+}
+
+static void
+relay_log_batch(const struct hd_outbox_stats *stats)
+{
+	int	i;
+
+	hd_log_info("outbox batch relayed", "rows=%lld jobs=%lld "
+	    "dropped=%lld", (long long)stats->rows, (long long)stats->jobs,
+	    (long long)stats->dropped);
+	for (i = 0; i < stats->ndropped_types; i++)
+		hd_log_warn("events dropped", "event_type=%s count=%lld "
+		    "reason=%s", stats->dropped_types[i],
+		    (long long)stats->dropped_counts[i], "no_subscribers");
+}
+
+/* Relay one batch; a full batch asks for the next at once. */
+static void
+relay_batch(struct relay *r)
+{
+	struct hd_outbox_stats	stats;
+	struct herald_error	error;
+	int			n;
+
+	memset(&error, 0, sizeof error);
+	n = hd_outbox_relay(r->app, r->job, r->config, r->origin,
+	    HD_OUTBOX_BATCH, r->fault, &stats, &error);
+	if (n == -1) {
+		relay_failed(r, "relay batch", &error);
+		return;
+	}
+	r->batch_wanted = (n == HD_OUTBOX_BATCH);
+	r->next_batch_ms = hd_monotonic_ms() + RELAY_POLL_MS;
+	if (n == 0)
+		return;
+	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
+		/* Die as a crash would: the outbox rows stay behind. */
+		hd_log_warn("fault injected", "point=%s rows=%d",
+		    "relay_after_job_commit", n);
+		_exit(EX_SOFTWARE);
+	}
+	r->relayed += stats.jobs;
+	r->dropped += stats.dropped;
+	relay_log_batch(&stats);
+}
+
+static void
+relay_timers(struct relay *r)
+{
+	struct herald_error	error;
+	int64_t			now = hd_monotonic_ms(), pruned;
+
+	memset(&error, 0, sizeof error);
+	if (now >= r->next_report_ms) {
+		r->next_report_ms = now + RELAY_REPORT_MS;
+		if (hd_outbox_report(r->app, r->job, r->origin, r->relayed,
+		    r->dropped, &error) == -1) {
+			relay_failed(r, "report backlog", &error);
+			return;
+		}
+		r->relayed = 0;
+		r->dropped = 0;
+	}
+	if (now >= r->next_prune_ms) {
+		r->next_prune_ms = now + RELAY_PRUNE_MS;
+		pruned = hd_outbox_prune(r->app, r->job, r->origin, &error);
+		if (pruned == -1) {
+			relay_failed(r, "prune origin keys", &error);
+			return;
+		}
+		if (pruned > 0)
+			hd_log_debug("relayed origin keys pruned",
+			    "count=%lld", (long long)pruned);
+	}
+	if (now >= r->next_heartbeat_ms) {
+		r->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
+		if (hd_store_heartbeat(r->job, r->id, &error) == -1)
+			relay_failed(r, "heartbeat", &error);
+	}
+}
+
+/* Wait for a notification, a signal or the next timer. */
+static void
+relay_wait(struct relay *r)
+{
+	struct pollfd	fds[2];
+	PGnotify	*note;
+	int64_t		timeout, now = hd_monotonic_ms();
+	nfds_t		nfds = 1;
+
+	fds[0].fd = r->sigfd;
+	fds[0].events = POLLIN;
+	if (r->app != NULL) {
+		fds[1].fd = PQsocket(r->app);
+		fds[1].events = POLLIN;
+		nfds = 2;
+		timeout = r->next_batch_ms;
+		if (r->next_report_ms < timeout)
+			timeout = r->next_report_ms;
+		if (r->next_heartbeat_ms < timeout)
+			timeout = r->next_heartbeat_ms;
+	} else
+		timeout = r->connect_at_ms;
+	timeout -= now;
+	if (timeout < 0 || (r->app != NULL && r->batch_wanted))
+		timeout = 0;
+
+	if (poll(fds, nfds, (int)timeout) == -1) {
+		if (errno != EINTR)
+			hd_log_error("poll failed", "errno=%d", errno);
+		return;
+	}
+	if (fds[0].revents & POLLIN) {
+		hd_signals_drain();
+		if (hd_signals_take(SIGTERM) || hd_signals_take(SIGINT))
+			r->stopping = true;
+	}
+	if (r->app == NULL)
+		return;
+	if (nfds == 2 && (fds[1].revents & POLLIN) &&
+	    PQconsumeInput(r->app) == 0) {
+		struct herald_error	error;
+
+		hd_error_from_pg(&error, r->app, NULL, "listen");
+		relay_failed(r, "listen", &error);
+		return;
+	}
+	while ((note = PQnotifies(r->app)) != NULL) {
+		r->batch_wanted = true;
+		PQfreemem(note);
+	}
+	if (hd_monotonic_ms() >= r->next_batch_ms)
+		r->batch_wanted = true;
+}
+
+/*
+ * In builds with fault injection, HERALD_FAULT=relay_after_job_commit
+ * makes the relay die after its first job-database commit of a non-empty
+ * batch, before it deletes the batch from the outbox.
+ */
+static enum hd_outbox_fault
+relay_fault_from_env(void)
+{
+#ifdef HD_FAULT_INJECTION
+	const char	*fault = getenv("HERALD_FAULT");
+
+	if (fault != NULL && strcmp(fault, "relay_after_job_commit") == 0)
+		return HD_OUTBOX_FAULT_AFTER_JOB_COMMIT;
+#endif
+	return HD_OUTBOX_FAULT_NONE;
+}
+
+int
+hd_relay_main(const struct hd_config *config, const char *supervisor_id)
+{
+	static const int	 signals[] = { SIGTERM, SIGINT, 0 };
+	struct relay		 r;
+	struct herald_error	 error;
+
+	memset(&r, 0, sizeof r);
+	r.config = config;
+	r.supervisor_id = supervisor_id;
+	r.connect_delay_ms = RELAY_RETRY_MIN_MS;
+	r.fault = relay_fault_from_env();
+	hd_random_hex(r.id, 8);
+	hd_log_set_role("relay");
+
+	r.sigfd = hd_signals_open(signals);
+	if (r.sigfd == -1) {
+		hd_log_error("could not open signal pipe", "errno=%d", errno);
+		return EX_OSERR;
+	}
+
+	while (!r.stopping) {
+		if (r.app == NULL) {
+			if (hd_monotonic_ms() >= r.connect_at_ms &&
+			    relay_connect(&r) == -1)
+				return EX_CONFIG;
+		} else if (r.batch_wanted)
+			relay_batch(&r);
+		if (r.app != NULL)
+			relay_timers(&r);
+		relay_wait(&r);
+	}
+
+	if (r.job != NULL) {
+		memset(&error, 0, sizeof error);
+		(void)hd_store_unregister(r.job, r.id, &error);
+	}
+	relay_disconnect(&r);
+	hd_signals_close();
+	hd_log_info("relay stopped", NULL);
+	return 0;
+}

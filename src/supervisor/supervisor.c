@@ -1,0 +1,633 @@
+/*
+ * supervisor.c: the process manager of heraldd.
+ *
+ * One poll() loop waits on the signal pipe; SIGCHLD, SIGTERM, SIGINT and
+ * SIGHUP are handled there, outside the handlers.  Each child is a slot
+ * that keeps its role, its queue and its restart delay across restarts.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "janitor.h"
+#include "log.h"
+#include "migrate.h"
+#include "relay.h"
+#include "signals.h"
+#include "supervisor.h"
+#include "util.h"
+#include "worker.h"
+
+#define SUPERVISOR_ID_BYTES	8
+
+enum child_role {
+	CHILD_WORKER = 0,
+	CHILD_JANITOR,
+	CHILD_RELAY
+};
+
+struct child {
+	enum child_role	 role;
+	char		*queue;		/* a worker's queue; NULL otherwise */
+	pid_t		 pid;		/* 0 while not running */
+	int64_t		 started_ms;
+	int64_t		 restart_at_ms;	/* when pid is 0 */
+	int64_t		 delay_ms;	/* the next restart delay */
+	bool		 retired;	/* stopped by a reload: no restart */
+};
+
+struct supervisor {
+	struct hd_config	*config;
+	bool			 verbose;
+	char			 id[2 * SUPERVISOR_ID_BYTES + 1];
+	pid_t			 pid;
+	struct child		*children;
+	size_t			 nchildren;
+	bool			 stopping;
+	bool			 killed;
+	int64_t			 kill_at_ms;
+	int64_t			 watchdog_ms;	/* 0: no systemd watchdog */
+	int64_t			 next_watchdog_ms;
+};
+
+static const char *
+child_role_name(enum child_role role)
+{
+	switch (role) {
+	case CHILD_WORKER:
+		return "worker";
+	case CHILD_JANITOR:
+		return "janitor";
+	case CHILD_RELAY:
+		return "relay";
+	}
+	return "unknown";
+}
+
+void
+hd_log_schema_mismatch(PGconn *conn, const char *role)
+{
+	struct herald_error	error;
+	int			version = -1, expected = 0;
+
+	if (hd_job_migrations_count > 0)
+		expected =
+		    hd_job_migrations[hd_job_migrations_count - 1].version;
+	if (hd_schema_version(conn, HD_SCHEMA_JOB, &version, &error) == -1)
+		version = -1;
+	hd_log_error("job database schema is not current",
+	    "role=%s schema_version=%d expected_version=%d "
+	    "hint=\"run herald migrate\"", role, version, expected);
+}
+
+/*
+ * Send a state line of systemd's notify protocol ("READY=1") when
+ * NOTIFY_SOCKET names a socket; a name starting with '@' is abstract.
+ */
+static void
+notify_systemd(const char *state)
+{
+	struct sockaddr_un	 addr;
+	const char		*path = getenv("NOTIFY_SOCKET");
+	socklen_t		 len;
+	size_t			 plen;
+	int			 fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	plen = strlen(path);
+	if (plen >= sizeof addr.sun_path)
+		return;
+	memset(&addr, 0, sizeof addr);
+	addr.sun_family = AF_UNIX;
+	memcpy(addr.sun_path, path, plen);
+	if (path[0] == '@')
+		addr.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&addr, len) == -1)
+		hd_log_debug("could not notify systemd", "error=%s",
+		    strerror(errno));
+	close(fd);
+}
+
+static struct child *
+child_add(struct supervisor *sup, enum child_role role, const char *queue)
+{
+	struct child	*c;
+
+	sup->children = hd_xrealloc(sup->children, sup->nchildren + 1,
+	    sizeof *sup->children);
+	c = &sup->children[sup->nchildren++];
+	memset(c, 0, sizeof *c);
+	c->role = role;
+	c->queue = queue != NULL ? hd_xstrdup(queue) : NULL;
+	c->delay_ms = HD_RESTART_MIN_MS;
+	return c;
+}
+
+/* Add the children config asks for: the workers of queue, or all. */
+static void
+children_add_queue(struct supervisor *sup, const struct hd_queue_config *q)
+{
+	int	i;
+
+	for (i = 0; i < q->workers; i++)
+		child_add(sup, CHILD_WORKER, q->name);
+}
+
+/* The forked child: become a worker or the janitor, and never return. */
+static void __attribute__((noreturn))
+child_run(struct supervisor *sup, const struct child *c)
+{
+	const struct hd_queue_config	*q;
+	int				 status = 0;
+
+	/* Die with the supervisor: SIGTERM lets a worker release its jobs. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != sup->pid)
+		_exit(0);
+	hd_log_set_role(child_role_name(c->role));
+	/* Signals stay blocked until hd_signals_open() of the child. */
+
+	if (c->role == CHILD_JANITOR)
+		status = hd_janitor_main(sup->config, sup->id);
+	else if (c->role == CHILD_RELAY)
+		status = hd_relay_main(sup->config, sup->id);
+	else {
+		q = hd_config_queue(sup->config, c->queue);
+		if (q != NULL)
+			status = hd_worker_main(sup->config, q, sup->id);
+	}
+	exit(status);
+}
+
+static void
+child_start(struct supervisor *sup, struct child *c)
+{
+	sigset_t	block, saved;
+	pid_t		pid;
+
+	/*
+	 * Signals stay blocked across fork() until the child has its own
+	 * handlers, so a SIGTERM sent at once is not lost.
+	 */
+	sigfillset(&block);
+	sigprocmask(SIG_BLOCK, &block, &saved);
+	pid = fork();
+	if (pid == 0)
+		child_run(sup, c);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+
+	if (pid == -1) {
+		hd_log_error("could not start child", "role=%s queue=%s "
+		    "error=%s retry_ms=%lld", child_role_name(c->role),
+		    c->queue, strerror(errno), (long long)c->delay_ms);
+		c->restart_at_ms = hd_monotonic_ms() + c->delay_ms;
+		return;
+	}
+	c->pid = pid;
+	c->started_ms = hd_monotonic_ms();
+	hd_log_debug("child started", "pid=%ld role=%s queue=%s", (long)pid,
+	    child_role_name(c->role), c->queue);
+}
+
+static void
+child_remove(struct supervisor *sup, size_t i)
+{
+	free(sup->children[i].queue);
+	sup->children[i] = sup->children[--sup->nchildren];
+}
+
+/* Log the exit of c with its status and what follows. */
+static void
+child_log_exit(const struct supervisor *sup, const struct child *c,
+    pid_t pid, int status, int64_t delay_ms)
+{
+	enum hd_log_level	level = HD_LOG_WARN;
+	const char		*role = child_role_name(c->role);
+
+	if (sup->stopping || c->retired) {
+		level = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ?
+		    HD_LOG_INFO : HD_LOG_WARN;
+		if (WIFSIGNALED(status))
+			hd_log_at(level, "child exited", "pid=%ld role=%s "
+			    "queue=%s signal=%d", (long)pid, role, c->queue,
+			    WTERMSIG(status));
+		else
+			hd_log_at(level, "child exited", "pid=%ld role=%s "
+			    "queue=%s exit_code=%d", (long)pid, role,
+			    c->queue, WEXITSTATUS(status));
+		return;
+	}
+	if (WIFSIGNALED(status))
+		hd_log_at(level, "child exited", "pid=%ld role=%s queue=%s "
+		    "signal=%d restart_delay_ms=%lld", (long)pid, role,
+		    c->queue, WTERMSIG(status), (long long)delay_ms);
+	else
+		hd_log_at(level, "child exited", "pid=%ld role=%s queue=%s "
+		    "exit_code=%d restart_delay_ms=%lld", (long)pid, role,
+		    c->queue, WEXITSTATUS(status), (long long)delay_ms);
+}
+
+/* Handle the exit of child i: schedule its restart or forget it. */
+static void
+child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
+{
+	struct child	*c = &sup->children[i];
+	int64_t		 now = hd_monotonic_ms();
+
+	c->pid = 0;
+	if (sup->stopping || c->retired) {
+		child_log_exit(sup, c, pid, status, 0);
+		if (c->retired)
+			child_remove(sup, i);
+		return;
+	}
+	if (now - c->started_ms >= HD_RESTART_RESET_MS)
+		c->delay_ms = HD_RESTART_MIN_MS;
+	child_log_exit(sup, c, pid, status, c->delay_ms);
+	c->restart_at_ms = now + c->delay_ms;
+	c->delay_ms *= 2;
+	if (c->delay_ms > HD_RESTART_MAX_MS)
+		c->delay_ms = HD_RESTART_MAX_MS;
+}
+
+static void
+supervisor_reap(struct supervisor *sup)
+{
+	pid_t	pid;
+	size_t	i;
+	int	status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < sup->nchildren; i++) {
+			if (sup->children[i].pid == pid) {
+				child_exited(sup, i, pid, status);
+				break;
+			}
+		}
+	}
+}
+
+static size_t
+supervisor_running(const struct supervisor *sup)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < sup->nchildren; i++)
+		if (sup->children[i].pid != 0)
+			n++;
+	return n;
+}
+
+static void
+supervisor_begin_stop(struct supervisor *sup, int signo)
+{
+	size_t	i;
+
+	if (sup->stopping)
+		return;
+	sup->stopping = true;
+	sup->kill_at_ms = hd_monotonic_ms() + sup->config->grace_period_ms +
+	    HD_EXEC_KILL_WAIT_MS + HD_STOP_MARGIN_MS;
+	hd_log_info("heraldd stopping", "signal=%d children=%zu "
+	    "grace_period_ms=%lld", signo, supervisor_running(sup),
+	    (long long)sup->config->grace_period_ms);
+	notify_systemd("STOPPING=1");
+	for (i = 0; i < sup->nchildren; i++)
+		if (sup->children[i].pid != 0)
+			kill(sup->children[i].pid, SIGTERM);
+}
+
+/* After the grace period and its margin, kill the children left. */
+static void
+supervisor_kill_rest(struct supervisor *sup)
+{
+	size_t	i;
+
+	sup->killed = true;
+	hd_log_warn("children still running after grace period, killing",
+	    "children=%zu", supervisor_running(sup));
+	for (i = 0; i < sup->nchildren; i++)
+		if (sup->children[i].pid != 0)
+			kill(sup->children[i].pid, SIGKILL);
+}
+
+static bool
+strings_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool
+argv_equal(char **a, char **b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (; *a != NULL && *b != NULL; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return *a == NULL && *b == NULL;
+}
+
+static bool
+task_equal(const struct hd_task_config *a, const struct hd_task_config *b)
+{
+	return strcmp(a->name, b->name) == 0 &&
+	    strcmp(a->queue, b->queue) == 0 && argv_equal(a->argv, b->argv) &&
+	    strings_equal(a->module_path, b->module_path) &&
+	    strings_equal(a->module_symbol, b->module_symbol) &&
+	    a->timeout_ms == b->timeout_ms &&
+	    memcmp(&a->retry, &b->retry, sizeof a->retry) == 0;
+}
+
+/* Return whether two files give every worker the same settings. */
+static bool
+config_same_for_workers(const struct hd_config *a, const struct hd_config *b)
+{
+	size_t	i;
+
+	if (!strings_equal(a->job_db, b->job_db) ||
+	    a->log_level != b->log_level ||
+	    a->grace_period_ms != b->grace_period_ms ||
+	    a->lease_ms != b->lease_ms || a->payload_max != b->payload_max ||
+	    a->ntasks != b->ntasks)
+		return false;
+	for (i = 0; i < a->ntasks; i++)
+		if (!task_equal(&a->tasks[i], &b->tasks[i]))
+			return false;
+	return true;
+}
+
+static bool
+queue_equal(const struct hd_queue_config *a, const struct hd_queue_config *b)
+{
+	return a != NULL && b != NULL && a->workers == b->workers &&
+	    a->concurrency == b->concurrency &&
+	    a->poll_interval_ms == b->poll_interval_ms;
+}
+
+/* Return whether child c may keep running under the new configuration. */
+static bool
+child_unchanged(const struct child *c, const struct hd_config *old,
+    const struct hd_config *new, bool same, bool janitor_same,
+    bool relay_same)
+{
+	switch (c->role) {
+	case CHILD_JANITOR:
+		return janitor_same;
+	case CHILD_RELAY:
+		return relay_same && new->app_db != NULL;
+	case CHILD_WORKER:
+		return same && queue_equal(hd_config_queue(old, c->queue),
+		    hd_config_queue(new, c->queue));
+	}
+	return false;
+}
+
+/* Stop child i for good; it is forgotten when it exits. */
+static void
+child_retire(struct supervisor *sup, size_t i)
+{
+	struct child	*c = &sup->children[i];
+
+	c->retired = true;
+	if (c->pid != 0)
+		kill(c->pid, SIGTERM);
+	else
+		child_remove(sup, i);
+}
+
+/*
+ * Reread the configuration file.  Workers whose settings changed are
+ * retired and new ones started; on a bad file the old configuration
+ * stays.
+ */
+static void
+supervisor_reload(struct supervisor *sup)
+{
+	struct hd_config		*old = sup->config, *new;
+	const struct hd_queue_config	*q;
+	char				 error[HD_CONFIG_ERROR_MAX];
+	bool				 same, janitor_same, relay_same;
+	size_t				 i, retired = 0, before;
+
+	new = hd_config_load(old->path, error, sizeof error);
+	if (new == NULL) {
+		hd_log_error("configuration reload failed, keeping the "
+		    "running configuration", "error=%s", error);
+		return;
+	}
+	same = config_same_for_workers(old, new);
+	janitor_same = strings_equal(old->job_db, new->job_db);
+	relay_same = janitor_same && strings_equal(old->app_db, new->app_db);
+
+	/* Walk backwards: child_retire() may move the last slot to i. */
+	for (i = sup->nchildren; i-- > 0;) {
+		struct child	*c = &sup->children[i];
+
+		if (c->retired)
+			continue;
+		if (child_unchanged(c, old, new, same, janitor_same,
+		    relay_same))
+			continue;
+		child_retire(sup, i);
+		retired++;
+	}
+
+	sup->config = new;
+	if (!sup->verbose)
+		hd_log_threshold = new->log_level;
+	before = sup->nchildren;
+	for (i = 0; i < new->nqueues; i++) {
+		q = &new->queues[i];
+		if (!same || !queue_equal(hd_config_queue(old, q->name), q))
+			children_add_queue(sup, q);
+	}
+	if (!janitor_same)
+		child_add(sup, CHILD_JANITOR, NULL);
+	if (!relay_same && new->app_db != NULL)
+		child_add(sup, CHILD_RELAY, NULL);
+	for (i = before; i < sup->nchildren; i++)
+		child_start(sup, &sup->children[i]);
+	hd_config_free(old);
+	hd_log_info("configuration reloaded", "file=%s retired=%zu "
+	    "started=%zu", new->path, retired, sup->nchildren - before);
+}
+
+static void
+supervisor_signals(struct supervisor *sup)
+{
+	hd_signals_drain();
+	if (hd_signals_take(SIGCHLD))
+		supervisor_reap(sup);
+	if (hd_signals_take(SIGTERM))
+		supervisor_begin_stop(sup, SIGTERM);
+	if (hd_signals_take(SIGINT))
+		supervisor_begin_stop(sup, SIGINT);
+	if (hd_signals_take(SIGHUP) && !sup->stopping) {
+		notify_systemd("RELOADING=1");
+		supervisor_reload(sup);
+		notify_systemd("READY=1");
+	}
+}
+
+/* Restart the children whose delay passed. */
+static void
+supervisor_restart_due(struct supervisor *sup)
+{
+	int64_t	now = hd_monotonic_ms();
+	size_t	i;
+
+	for (i = 0; i < sup->nchildren; i++) {
+		struct child	*c = &sup->children[i];
+
+		if (c->pid == 0 && !c->retired && now >= c->restart_at_ms)
+			child_start(sup, c);
+	}
+}
+
+static int
+supervisor_timeout(const struct supervisor *sup)
+{
+	int64_t	next = INT64_MAX, now = hd_monotonic_ms();
+	size_t	i;
+
+	if (sup->stopping) {
+		if (!sup->killed)
+			next = sup->kill_at_ms;
+	} else
+		for (i = 0; i < sup->nchildren; i++)
+			if (sup->children[i].pid == 0 &&
+			    sup->children[i].restart_at_ms < next)
+				next = sup->children[i].restart_at_ms;
+	if (sup->watchdog_ms != 0 && sup->next_watchdog_ms < next)
+		next = sup->next_watchdog_ms;
+	if (next == INT64_MAX)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+/* Read WATCHDOG_USEC and WATCHDOG_PID as sd_watchdog_enabled() does. */
+static void
+supervisor_watchdog_init(struct supervisor *sup)
+{
+	const char	*usec = getenv("WATCHDOG_USEC");
+	const char	*pid = getenv("WATCHDOG_PID");
+	long long	 value;
+
+	if (usec == NULL || (pid != NULL && atol(pid) != (long)getpid()))
+		return;
+	value = atoll(usec);
+	if (value <= 0)
+		return;
+	/* Half the interval, as systemd advises. */
+	sup->watchdog_ms = value / 2000 > 0 ? value / 2000 : 1;
+	sup->next_watchdog_ms = hd_monotonic_ms();
+}
+
+static void
+supervisor_watchdog(struct supervisor *sup)
+{
+	int64_t	now = hd_monotonic_ms();
+
+	if (sup->watchdog_ms == 0 || now < sup->next_watchdog_ms)
+		return;
+	notify_systemd("WATCHDOG=1");
+	sup->next_watchdog_ms = now + sup->watchdog_ms;
+}
+
+static void
+supervisor_start(struct supervisor *sup)
+{
+	size_t	i, workers = 0;
+
+	for (i = 0; i < sup->config->nqueues; i++)
+		children_add_queue(sup, &sup->config->queues[i]);
+	child_add(sup, CHILD_JANITOR, NULL);
+	if (sup->config->app_db != NULL)
+		child_add(sup, CHILD_RELAY, NULL);
+	for (i = 0; i < sup->nchildren; i++) {
+		child_start(sup, &sup->children[i]);
+		if (sup->children[i].role == CHILD_WORKER)
+			workers++;
+	}
+	hd_log_info("heraldd ready", "supervisor_id=%s queues=%zu "
+	    "workers=%zu", sup->id, sup->config->nqueues, workers);
+	notify_systemd("READY=1");
+}
+
+int
+hd_supervisor_run(struct hd_config *config, bool verbose)
+{
+	static const int	 signals[] = {
+		SIGTERM, SIGINT, SIGHUP, SIGCHLD, 0
+	};
+	struct supervisor	 sup;
+	struct pollfd		 pfd;
+	size_t			 i;
+
+	memset(&sup, 0, sizeof sup);
+	sup.config = config;
+	sup.verbose = verbose;
+	sup.pid = getpid();
+	hd_random_hex(sup.id, SUPERVISOR_ID_BYTES);
+
+	pfd.fd = hd_signals_open(signals);
+	pfd.events = POLLIN;
+	if (pfd.fd == -1) {
+		hd_log_error("could not open signal pipe", "error=%s",
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	hd_log_info("heraldd started", "version=%s file=%s",
+	    HERALD_VERSION, config->path);
+	supervisor_watchdog_init(&sup);
+	supervisor_start(&sup);
+
+	for (;;) {
+		if (poll(&pfd, 1, supervisor_timeout(&sup)) == -1 &&
+		    errno != EINTR)
+			hd_log_error("poll failed", "error=%s",
+			    strerror(errno));
+		if (pfd.revents != 0)
+			supervisor_signals(&sup);
+		supervisor_watchdog(&sup);
+		if (!sup.stopping) {
+			supervisor_restart_due(&sup);
+			continue;
+		}
+		if (supervisor_running(&sup) == 0)
+			break;
+		if (!sup.killed && hd_monotonic_ms() >= sup.kill_at_ms)
+			supervisor_kill_rest(&sup);
+	}
+
+	hd_log_info("heraldd stopped", "supervisor_id=%s", sup.id);
+	hd_signals_close();
+	for (i = 0; i < sup.nchildren; i++)
+		free(sup.children[i].queue);
+	free(sup.children);
+	hd_config_free(sup.config);
+	return 0;
+}

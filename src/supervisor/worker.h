@@ -1,0 +1,26 @@
+/*
+ * worker.h: a worker process, which claims the jobs of one queue and runs
+ * them with their exec handlers.
+ *
+ * The supervisor calls hd_worker_main() in a freshly forked child; the
+ * worker opens its own connection to the job database and never returns
+ * to the supervisor's code.
+ */
+
+#ifndef HD_WORKER_H
+#define HD_WORKER_H
+
+#include "config.h"
+
+/* Interval of the heartbeat in herald.processes, for workers and janitor. */
+#define HD_HEARTBEAT_MS		10000
+
+/*
+ * Run a worker of queue until SIGTERM or SIGINT and return its exit
+ * status: 0 after a clean stop, EX_CONFIG when the job database has the
+ * wrong schema version.
+ */
+int	hd_worker_main(const struct hd_config *config,
+	    const struct hd_queue_config *queue, const char *supervisor_id);
+
+#endif /* HD_WORKER_H */

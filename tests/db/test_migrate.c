@@ -1,0 +1,225 @@
+/*
+ * test_migrate.c: migrations of the job and application schemas.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "herald.h"
+#include "migrate.h"
+#include "dbtest.h"
+
+/* Tables, indexes and sequences of schema herald. */
+#define HERALD_RELATIONS_SQL \
+	"SELECT count(*) FROM pg_class c JOIN pg_namespace n" \
+	" ON n.oid = c.relnamespace WHERE n.nspname = 'herald'"
+
+static int
+newest_job_version(void)
+{
+	return hd_job_migrations[hd_job_migrations_count - 1].version;
+}
+
+static void
+test_migrate_fresh_applies_all(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	int			 applied, version;
+
+	applied = hd_migrate(db->conn, HD_SCHEMA_JOB, &error);
+
+	assert_int_equal(applied, hd_job_migrations_count);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.migrations"), hd_job_migrations_count);
+	assert_int_equal(hd_schema_version(db->conn, HD_SCHEMA_JOB, &version,
+	    &error), 0);
+	assert_int_equal(version, newest_job_version());
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_migrate_twice_applies_none(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error),
+	    hd_job_migrations_count);
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.migrations"), hd_job_migrations_count);
+}
+
+static void
+test_migrate_newer_rejected(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	char			 expected[256];
+	int			 newer = newest_job_version() + 6;
+	int64_t			 relations;
+
+	dbtest_exec(db->conn, "INSERT INTO herald.migrations (version, name)"
+	    " VALUES (%d, '%03d_future.sql')", newer, newer);
+	relations = dbtest_int(db->conn, HERALD_RELATIONS_SQL);
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error), -1);
+
+	assert_int_equal(error.code, HERALD_ESCHEMA);
+	snprintf(expected, sizeof(expected),
+	    "job database schema is at version %d, newer than this herald (version %d); upgrade herald",
+	    newer, newest_job_version());
+	assert_string_equal(error.message, expected);
+	assert_int_equal(PQtransactionStatus(db->conn), PQTRANS_IDLE);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.migrations"),
+	    hd_job_migrations_count + 1);
+	assert_int_equal(dbtest_int(db->conn, HERALD_RELATIONS_SQL), relations);
+}
+
+static void
+test_schema_check_fresh_fails(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	assert_int_equal(hd_schema_check(db->conn, HD_SCHEMA_JOB, &error), -1);
+	assert_int_equal(error.code, HERALD_ESCHEMA);
+	assert_non_null(strstr(error.message, "herald migrate"));
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error),
+	    hd_job_migrations_count);
+	assert_int_equal(hd_schema_check(db->conn, HD_SCHEMA_JOB, &error), 0);
+}
+
+static void
+test_schema_check_newer_fails(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	dbtest_exec(db->conn, "INSERT INTO herald.migrations (version, name)"
+	    " VALUES (%d, 'future.sql')", newest_job_version() + 1);
+
+	assert_int_equal(hd_schema_check(db->conn, HD_SCHEMA_JOB, &error), -1);
+	assert_int_equal(error.code, HERALD_ESCHEMA);
+	assert_non_null(strstr(error.message, "upgrade herald"));
+}
+
+static void
+test_migrate_app_without_migrations(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	int			 version = -1;
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_APP, &error),
+	    hd_app_migrations_count);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.app_migrations"),
+	    hd_app_migrations_count);
+	assert_int_equal(hd_schema_version(db->conn, HD_SCHEMA_APP, &version,
+	    &error), 0);
+	assert_int_equal(version, hd_app_migrations_count > 0 ?
+	    hd_app_migrations[hd_app_migrations_count - 1].version : 0);
+	assert_int_equal(hd_schema_check(db->conn, HD_SCHEMA_APP, &error), 0);
+}
+
+static void
+test_migrate_in_transaction_rejected(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	dbtest_exec(db->conn, "BEGIN");
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_int_equal(PQtransactionStatus(db->conn), PQTRANS_INTRANS);
+	dbtest_exec(db->conn, "ROLLBACK");
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'herald'"), 0);
+}
+
+/* Migrate in a child with its own connection; exit with the count. */
+static void
+migrate_child(const struct dbtest *db)
+{
+	struct herald_error	 error;
+	PGconn			*conn;
+	int			 applied;
+
+	conn = PQconnectdb(db->conninfo);
+	if (PQstatus(conn) != CONNECTION_OK)
+		_exit(100);
+	applied = hd_migrate(conn, HD_SCHEMA_JOB, &error);
+	PQfinish(conn);
+	_exit(applied < 0 ? 101 : applied);
+}
+
+static void
+test_migrate_concurrent_once(void **state)
+{
+	struct dbtest	*db = *state;
+	pid_t		 pids[4];
+	int		 i, status, total = 0;
+
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] != -1);
+		if (pids[i] == 0)
+			migrate_child(db);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_in_range(WEXITSTATUS(status), 0,
+		    hd_job_migrations_count);
+		total += WEXITSTATUS(status);
+	}
+
+	assert_int_equal(total, hd_job_migrations_count);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.migrations"), hd_job_migrations_count);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_migrate_fresh_applies_all,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_twice_applies_none,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_newer_rejected,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_schema_check_fresh_fails,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_schema_check_newer_fails,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_app_without_migrations,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_in_transaction_rejected,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_concurrent_once,
+		    dbtest_setup_bare, dbtest_teardown),
+	};
+
+	dbtest_init("migrate");
+	return cmocka_run_group_tests_name("migrate", tests, NULL, NULL);
+}

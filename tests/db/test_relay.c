@@ -1,0 +1,367 @@
+/*
+ * test_relay.c: moving outbox rows into the job database exactly once,
+ * across crashes between the two commits and with two relays at once.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "herald.h"
+#include "config.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "dbtest.h"
+
+/* Two tasks subscribe to UserRegistered; nobody to Ignored. */
+static const char relay_config[] =
+    "job_db = \"\";\n"
+    "queues = { mail = {}; default = {}; };\n"
+    "tasks = {\n"
+    "  send_welcome_email = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+    "    retry = { max_attempts = 3; }; };\n"
+    "  provision_account = { queue = \"default\"; exec = [ \"/bin/true\" ]; };\n"
+    "};\n"
+    "events = { UserRegistered = [ \"send_welcome_email\", "
+    "\"provision_account\" ]; };\n";
+
+#define EVENTS_MANY	3000
+#define EVENTS_PER_UOW	100
+
+struct fixture {
+	struct dbtest		*job;
+	struct dbtest		*app;
+	struct hd_config	*config;
+	char			 origin[HD_OUTBOX_ORIGIN_MAX];
+};
+
+static int
+setup(void **state)
+{
+	struct fixture		*f;
+	struct herald_error	 error;
+	char			 path[] = "/tmp/herald-test-relay.XXXXXX";
+	char			 message[HD_CONFIG_ERROR_MAX];
+	FILE			*fp;
+	int			 fd;
+
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return -1;
+	f->job = dbtest_new();
+	f->app = dbtest_new_bare();
+	if (f->job == NULL || f->app == NULL ||
+	    hd_migrate(f->app->conn, HD_SCHEMA_APP, &error) == -1 ||
+	    hd_outbox_origin(f->app->conn, f->origin, &error) == -1)
+		return -1;
+
+	if ((fd = mkstemp(path)) == -1 || (fp = fdopen(fd, "w")) == NULL)
+		return -1;
+	fputs(relay_config, fp);
+	fclose(fp);
+	f->config = hd_config_load(path, message, sizeof message);
+	unlink(path);
+	if (f->config == NULL) {
+		print_error("%s\n", message);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	hd_config_free(f->config);
+	dbtest_free(f->app);
+	dbtest_free(f->job);
+	free(f);
+	return 0;
+}
+
+/* Publish n events of type in units of work of EVENTS_PER_UOW. */
+static void
+publish_events(struct fixture *f, const char *type, int n)
+{
+	struct herald_error	 error;
+	struct herald_uow	*uow = NULL;
+	char			 payload[64];
+	int			 i;
+
+	for (i = 0; i < n; i++) {
+		if (uow == NULL) {
+			uow = herald_uow_begin(f->app->conn, NULL, &error);
+			assert_non_null(uow);
+		}
+		snprintf(payload, sizeof payload, "{\"user\":%d}", i);
+		assert_int_equal(herald_uow_publish(uow, type, payload, NULL,
+		    &error), 0);
+		if ((i + 1) % EVENTS_PER_UOW == 0 || i + 1 == n) {
+			assert_int_equal(herald_uow_commit(uow, &error), 0);
+			uow = NULL;
+		}
+	}
+}
+
+/* Relay until the outbox is empty; return the number of batches. */
+static int
+relay_all(struct fixture *f, PGconn *app, PGconn *job, int limit)
+{
+	struct hd_outbox_stats	stats;
+	struct herald_error	error;
+	int			n, batches = 0;
+
+	do {
+		n = hd_outbox_relay(app, job, f->config, f->origin, limit,
+		    HD_OUTBOX_FAULT_NONE, &stats, &error);
+		assert_true(n >= 0);
+		batches++;
+	} while (n > 0);
+	return batches;
+}
+
+/* Fail unless every event became exactly one job per subscribed task. */
+static void
+assert_jobs_exactly_once(struct fixture *f, int events)
+{
+	PGconn	*job = f->job->conn;
+
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    2 * events);
+	assert_int_equal(dbtest_int(job, "SELECT count(DISTINCT (event_id, "
+	    "task)) FROM herald.jobs"), 2 * events);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs "
+	    "WHERE task = 'send_welcome_email' AND queue = 'mail'"), events);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs "
+	    "WHERE task = 'provision_account' AND queue = 'default'"), events);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
+}
+
+static void
+test_relay_expands_events(void **state)
+{
+	struct fixture	*f = *state;
+	char		*row;
+
+	publish_events(f, "UserRegistered", 3);
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	assert_jobs_exactly_once(f, 3);
+	row = dbtest_text(f->job->conn, "SELECT event_type || ' ' || "
+	    "max_attempts || ' ' || (payload->>'user') FROM herald.jobs WHERE "
+	    "task = 'send_welcome_email' ORDER BY id LIMIT 1");
+	assert_string_equal(row, "UserRegistered 3 0");
+	free(row);
+	/* The event id in the job is the one in the outbox. */
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE event_id ~ '^[0-9a-f-]{36}$'"), 6);
+}
+
+static void
+test_relay_explicit_job_keeps_options(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+	char				*row;
+
+	options.priority = -5;
+	options.max_attempts = 7;
+	uow = herald_uow_begin(f->app->conn, NULL, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_enqueue(uow, "provision_account",
+	    "{\"x\":1}", &options, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "unconfigured_task", NULL,
+	    NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	row = dbtest_text(f->job->conn, "SELECT queue || ' ' || priority || "
+	    "' ' || max_attempts FROM herald.jobs WHERE task = "
+	    "'provision_account'");
+	assert_string_equal(row, "default -5 7");
+	free(row);
+	row = dbtest_text(f->job->conn, "SELECT queue FROM herald.jobs WHERE "
+	    "task = 'unconfigured_task'");
+	assert_string_equal(row, "default");
+	free(row);
+}
+
+static void
+test_relay_drops_unsubscribed_event(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+
+	publish_events(f, "Ignored", 4);
+
+	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
+	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_FAULT_NONE,
+	    &stats, &error), 4);
+
+	assert_int_equal(stats.dropped, 4);
+	assert_int_equal(stats.ndropped_types, 1);
+	assert_string_equal(stats.dropped_types[0], "Ignored");
+	assert_int_equal(stats.dropped_counts[0], 4);
+	assert_int_equal(dbtest_int(f->job->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
+}
+
+/*
+ * Every other batch dies after the job-database commit: the application
+ * connection is closed with the transaction open, as a crash would leave
+ * it, and a new relay connection picks the rows up again.
+ */
+static void
+test_relay_crash_between_commits(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+	PGconn			*app;
+	int			 n, batch = 0, crashes = 0;
+
+	publish_events(f, "UserRegistered", EVENTS_MANY);
+	app = dbtest_connect(f->app);
+
+	/*
+	 * The server ends a closed connection's transaction a moment later,
+	 * and until then SKIP LOCKED passes its rows over: loop on the
+	 * outbox, not on the first empty batch.
+	 */
+	while (dbtest_int(f->app->conn, "SELECT count(*) FROM herald.outbox")
+	    > 0) {
+		enum hd_outbox_fault fault = batch % 2 == 0 ?
+		    HD_OUTBOX_FAULT_AFTER_JOB_COMMIT : HD_OUTBOX_FAULT_NONE;
+
+		n = hd_outbox_relay(app, f->job->conn, f->config, f->origin,
+		    250, fault, &stats, &error);
+		assert_true(n >= 0);
+		if (n > 0 && fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
+			PQfinish(app);
+			app = dbtest_connect(f->app);
+			crashes++;
+		}
+		batch++;
+	}
+	PQfinish(app);
+
+	assert_true(crashes >= EVENTS_MANY / 250 / 2);
+	assert_jobs_exactly_once(f, EVENTS_MANY);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.relayed"), EVENTS_MANY);
+}
+
+static void
+test_relay_two_relays_at_once(void **state)
+{
+	struct fixture	*f = *state;
+	pid_t		 pids[2];
+	int		 i, status;
+
+	publish_events(f, "UserRegistered", EVENTS_MANY);
+
+	for (i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] != -1);
+		if (pids[i] == 0) {
+			PGconn	*app = PQconnectdb(f->app->conninfo);
+			PGconn	*job = PQconnectdb(f->job->conninfo);
+			struct hd_outbox_stats	stats;
+			struct herald_error	error;
+			int			n;
+
+			do {
+				n = hd_outbox_relay(app, job, f->config,
+				    f->origin, 50, HD_OUTBOX_FAULT_NONE,
+				    &stats, &error);
+			} while (n > 0);
+			_exit(n == 0 ? 0 : 1);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+
+	assert_jobs_exactly_once(f, EVENTS_MANY);
+}
+
+static void
+test_relay_report_records_backlog(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+
+	publish_events(f, "UserRegistered", 5);
+
+	assert_int_equal(hd_outbox_report(f->app->conn, f->job->conn,
+	    f->origin, 0, 0, &error), 0);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT backlog FROM "
+	    "herald.relay_status"), 5);
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+	assert_int_equal(hd_outbox_report(f->app->conn, f->job->conn,
+	    f->origin, 10, 0, &error), 0);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT backlog FROM "
+	    "herald.relay_status"), 0);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT relayed_total FROM "
+	    "herald.relay_status"), 10);
+}
+
+static void
+test_relay_prune_keeps_recent_keys(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+
+	publish_events(f, "UserRegistered", 5);
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	assert_int_equal(hd_outbox_prune(f->app->conn, f->job->conn,
+	    f->origin, &error), 0);
+	dbtest_exec(f->job->conn, "UPDATE herald.relayed SET relayed_at = "
+	    "now() - interval '2 hours'");
+	assert_int_equal(hd_outbox_prune(f->app->conn, f->job->conn,
+	    f->origin, &error), 5);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_relay_expands_events,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_explicit_job_keeps_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_drops_unsubscribed_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_crash_between_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_two_relays_at_once,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_report_records_backlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_prune_keeps_recent_keys, setup, teardown),
+	};
+
+	dbtest_init("relay");
+	return cmocka_run_group_tests_name("relay", tests, NULL, NULL);
+}

@@ -1,0 +1,896 @@
+/*
+ * test_store.c: herald_enqueue and the job store against a real job
+ * database: the life of a job from enqueue through claim, failure, the
+ * dead table and back.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "herald.h"
+#include "store.h"
+#include "util.h"
+#include "dbtest.h"
+
+#define LEASE_MS	60000
+#define WORKER		"w-test"
+
+/* Enqueue a job that must be accepted and return its id. */
+static int64_t
+enqueue(struct dbtest *db, const char *task, const char *queue,
+    int priority, int64_t run_at_us, int max_attempts)
+{
+	struct herald_job_options	options = {
+		.queue = queue,
+		.priority = priority,
+		.run_at_us = run_at_us,
+		.max_attempts = max_attempts,
+	};
+	struct herald_error		error;
+	int64_t				id = 0;
+
+	if (herald_enqueue(db->conn, task, "{\"n\": 1}", &options, &id,
+	    &error) == -1)
+		fail_msg("enqueue failed: %s", error.message);
+	return id;
+}
+
+/* Claim exactly one job of queue and return it in *job. */
+static void
+claim_one(struct dbtest *db, const char *queue, struct hd_job *job)
+{
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	int			 n;
+
+	n = hd_store_claim(db->conn, queue, WORKER, 1, LEASE_MS, &jobs,
+	    &error);
+	if (n != 1)
+		fail_msg("claim returned %d: %s", n, n == -1 ? error.message :
+		    "no job");
+	*job = jobs[0];
+	free(jobs);
+}
+
+/* Fail the claimed job with outcome; return what hd_store_fail returned. */
+static int
+fail_job(struct dbtest *db, const struct hd_job *job,
+    enum hd_outcome outcome, int exit_code, int64_t delay_ms)
+{
+	struct hd_attempt	attempt = {
+		.outcome = outcome,
+		.exit_code = exit_code,
+		.duration_ms = 12,
+		.output = "it broke",
+	};
+	struct herald_error	error;
+	int			rc;
+
+	rc = hd_store_fail(db->conn, job, &attempt, delay_ms, &error);
+	if (rc == -1)
+		fail_msg("fail failed: %s", error.message);
+	return rc;
+}
+
+/* Enqueue a job, claim it and fail it permanently; return its id. */
+static int64_t
+make_dead(struct dbtest *db, const char *task, const char *queue)
+{
+	struct hd_job	job;
+	int64_t		id;
+
+	id = enqueue(db, task, queue, 0, 0, 0);
+	claim_one(db, queue, &job);
+	assert_int_equal(job.id, id);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_PERMANENT, 65, 0),
+	    HD_FAIL_DEAD);
+	hd_job_release(&job);
+	return id;
+}
+
+static void
+assert_text(PGconn *conn, const char *expected, const char *fmt, int64_t id)
+{
+	char	*value;
+
+	value = dbtest_text(conn, fmt, id);
+	assert_non_null(value);
+	assert_string_equal(value, expected);
+	free(value);
+}
+
+static void
+test_enqueue_defaults(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	int64_t			 id = 0;
+
+	assert_int_equal(herald_enqueue(db->conn, "send_mail",
+	    "{\"to\": \"a@example.com\"}", NULL, &id, &error), 0);
+
+	assert_true(id > 0);
+	assert_text(db->conn, "send_mail",
+	    "SELECT task FROM herald.jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "default",
+	    "SELECT queue FROM herald.jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "{\"to\": \"a@example.com\"}",
+	    "SELECT payload::text FROM herald.jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "queued",
+	    "SELECT state FROM herald.jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT priority FROM herald.jobs WHERE id = %" PRId64, id), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT attempt FROM herald.jobs WHERE id = %" PRId64, id), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT max_attempts FROM herald.jobs WHERE id = %" PRId64, id),
+	    HERALD_DEFAULT_MAX_ATTEMPTS);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
+	    " AND run_at <= now()", id), 1);
+}
+
+static void
+test_enqueue_options(void **state)
+{
+	struct dbtest			*db = *state;
+	struct herald_job_options	 options = {
+		.queue = "mail",
+		.priority = -5,
+		.run_at_us = INT64_C(4102444800123456),
+		.max_attempts = 3,
+	};
+	struct herald_error		 error;
+	int64_t				 id = 0;
+
+	assert_int_equal(herald_enqueue(db->conn, "send_mail", "[1, 2]",
+	    &options, &id, &error), 0);
+
+	assert_text(db->conn, "mail",
+	    "SELECT queue FROM herald.jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[1, 2]",
+	    "SELECT payload::text FROM herald.jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT priority FROM herald.jobs WHERE id = %" PRId64, id), -5);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT max_attempts FROM herald.jobs WHERE id = %" PRId64, id),
+	    3);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT (extract(epoch FROM run_at) * 1000000)::bigint"
+	    " FROM herald.jobs WHERE id = %" PRId64, id),
+	    INT64_C(4102444800123456));
+}
+
+static void
+test_enqueue_null_payload(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	int64_t			 id = 0;
+
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, &id,
+	    &error), 0);
+
+	assert_text(db->conn, "{}",
+	    "SELECT payload::text FROM herald.jobs WHERE id = %" PRId64, id);
+}
+
+static void
+test_enqueue_joins_transaction(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	PGconn			*other;
+
+	other = dbtest_connect(db);
+
+	dbtest_exec(db->conn, "BEGIN");
+	assert_int_equal(herald_enqueue(db->conn, "kept", NULL, NULL, NULL,
+	    &error), 0);
+	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.jobs"),
+	    0);
+	dbtest_exec(db->conn, "COMMIT");
+	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.jobs"),
+	    1);
+
+	dbtest_exec(db->conn, "BEGIN");
+	assert_int_equal(herald_enqueue(db->conn, "dropped", NULL, NULL, NULL,
+	    &error), 0);
+	dbtest_exec(db->conn, "ROLLBACK");
+	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.jobs"),
+	    1);
+	assert_int_equal(dbtest_int(other,
+	    "SELECT count(*) FROM herald.jobs WHERE task = 'dropped'"), 0);
+	PQfinish(other);
+}
+
+struct bad_enqueue {
+	const char			*label;
+	const char			*task;
+	const char			*payload;
+	struct herald_job_options	 options;
+};
+
+static const struct bad_enqueue bad_enqueues[] = {
+	{ "null task", NULL, NULL, { 0 } },
+	{ "bad task", "send mail", NULL, { 0 } },
+	{ "bad queue", "t", NULL, { .queue = "a/b" } },
+	{ "empty queue", "t", NULL, { .queue = "" } },
+	{ "invalid json", "t", "{\"a\":", { 0 } },
+	{ "scalar payload", "t", "42", { 0 } },
+	{ "nul in payload", "t", "{\"a\": \"\\u0000\"}", { 0 } },
+	{ "priority too high", "t", NULL, { .priority = 32768 } },
+	{ "priority too low", "t", NULL, { .priority = -32769 } },
+	{ "negative attempts", "t", NULL, { .max_attempts = -1 } },
+	{ "too many attempts", "t", NULL, { .max_attempts = 1001 } },
+	{ "negative run_at", "t", NULL, { .run_at_us = -1 } },
+	{ "run_at past 9999", "t", NULL, { .run_at_us = INT64_MAX } },
+};
+
+static void
+test_enqueue_bad_arguments(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	size_t			 i;
+
+	dbtest_exec(db->conn, "BEGIN");
+	for (i = 0; i < sizeof(bad_enqueues) / sizeof(bad_enqueues[0]); i++) {
+		const struct bad_enqueue *c = &bad_enqueues[i];
+
+		print_message("enqueue: %s\n", c->label);
+		memset(&error, 0, sizeof(error));
+		assert_int_equal(herald_enqueue(db->conn, c->task, c->payload,
+		    &c->options, NULL, &error), -1);
+		assert_int_equal(error.code, HERALD_EINVAL);
+		assert_int_equal(PQtransactionStatus(db->conn),
+		    PQTRANS_INTRANS);
+	}
+	dbtest_exec(db->conn, "COMMIT");
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_payload_over_limit(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	size_t			 len = HERALD_PAYLOAD_MAX + 1;
+	char			*payload;
+
+	payload = malloc(len + 1);
+	assert_non_null(payload);
+	memset(payload, ' ', len);
+	payload[0] = '[';
+	payload[len - 1] = ']';
+	payload[len] = '\0';
+
+	assert_int_equal(herald_enqueue(db->conn, "t", payload, NULL, NULL,
+	    &error), -1);
+	free(payload);
+
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_string_equal(error.message,
+	    "payload is 1048577 bytes, over the limit of 1048576");
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_unmigrated_database(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, NULL,
+	    &error), -1);
+
+	assert_int_equal(error.code, HERALD_ESCHEMA);
+	assert_string_equal(error.sqlstate, "3F000");
+}
+
+static void
+test_claim_order(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	int64_t			 now_us = hd_realtime_us(), ids[7];
+	int			 n;
+
+	ids[0] = enqueue(db, "a", "default", 0, now_us - 3000000, 0);
+	ids[1] = enqueue(db, "b", "default", -1, now_us - 1000000, 0);
+	ids[2] = enqueue(db, "c", "default", 0, now_us - 5000000, 0);
+	ids[3] = enqueue(db, "d", "default", 0, 0, 0);
+	ids[4] = enqueue(db, "e", "default", -9, now_us + 3600000000LL, 0);
+	ids[5] = enqueue(db, "f", "default", 0, now_us - 5000000, 0);
+	ids[6] = enqueue(db, "g", "other", -9, 0, 0);
+
+	n = hd_store_claim(db->conn, "default", WORKER, 10, LEASE_MS, &jobs,
+	    &error);
+
+	assert_int_equal(n, 5);
+	assert_int_equal(jobs[0].id, ids[1]);
+	assert_int_equal(jobs[1].id, ids[2]);
+	assert_int_equal(jobs[2].id, ids[5]);
+	assert_int_equal(jobs[3].id, ids[0]);
+	assert_int_equal(jobs[4].id, ids[3]);
+	assert_string_equal(jobs[0].task, "b");
+	assert_string_equal(jobs[0].queue, "default");
+	assert_string_equal(jobs[0].payload, "{\"n\": 1}");
+	assert_int_equal(jobs[0].priority, -1);
+	assert_int_equal(jobs[0].attempt, 1);
+	assert_int_equal(jobs[0].max_attempts, HERALD_DEFAULT_MAX_ATTEMPTS);
+	assert_true(jobs[0].lease_token > 0);
+	assert_null(jobs[0].event_id);
+	assert_null(jobs[0].event_type);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE state = 'running'"
+	    " AND lease_owner = '" WORKER "' AND attempt = 1"
+	    " AND lease_until > now()"), 5);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE state = 'queued'"
+	    " AND id IN (%" PRId64 ", %" PRId64 ")", ids[4], ids[6]), 2);
+	hd_jobs_free(jobs, n);
+}
+
+static void
+test_claim_in_batches(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	int			 i;
+
+	for (i = 0; i < 5; i++)
+		enqueue(db, "t", "default", 0, 0, 0);
+
+	assert_int_equal(hd_store_claim(db->conn, "default", WORKER, 2,
+	    LEASE_MS, &jobs, &error), 2);
+	hd_jobs_free(jobs, 2);
+	assert_int_equal(hd_store_claim(db->conn, "default", WORKER, 2,
+	    LEASE_MS, &jobs, &error), 2);
+	hd_jobs_free(jobs, 2);
+	assert_int_equal(hd_store_claim(db->conn, "default", WORKER, 2,
+	    LEASE_MS, &jobs, &error), 1);
+	hd_jobs_free(jobs, 1);
+	assert_int_equal(hd_store_claim(db->conn, "default", WORKER, 2,
+	    LEASE_MS, &jobs, &error), 0);
+	assert_null(jobs);
+}
+
+static void
+test_claim_bad_arguments(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+
+	assert_int_equal(hd_store_claim(db->conn, "default", WORKER, 0,
+	    LEASE_MS, &jobs, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_int_equal(hd_store_claim(db->conn, "default", WORKER, 1, 0,
+	    &jobs, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+}
+
+static void
+test_complete_deletes_and_counts(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		 job;
+
+	enqueue(db, "send_mail", "mail", 0, 0, 0);
+	claim_one(db, "mail", &job);
+
+	assert_int_equal(hd_store_complete(db->conn, &job, &error), 1);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT sum(completed) FROM herald.counters"
+	    " WHERE queue = 'mail' AND task = 'send_mail'"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT sum(failed + retried + dead) FROM herald.counters"), 0);
+	hd_job_release(&job);
+}
+
+static void
+test_stale_token_changes_nothing(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		 job, stale;
+
+	enqueue(db, "t", "default", 0, 0, 0);
+	claim_one(db, "default", &job);
+	stale = job;
+	stale.lease_token = job.lease_token + 1000;
+
+	assert_int_equal(hd_store_complete(db->conn, &stale, &error), 0);
+	assert_int_equal(fail_job(db, &stale, HD_OUTCOME_FAILED, 1, 0),
+	    HD_FAIL_LOST);
+	assert_int_equal(hd_store_release(db->conn, &stale, &error), 0);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE state = 'running'"
+	    " AND attempt = 1 AND errors = '[]' AND lease_token = %" PRId64,
+	    job.lease_token), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.counters"), 0);
+	hd_job_release(&job);
+}
+
+/* Make the job's retry due now, so the next claim takes it. */
+static void
+make_due(struct dbtest *db, int64_t id)
+{
+	dbtest_exec(db->conn, "UPDATE herald.jobs SET run_at = now()"
+	    " WHERE id = %" PRId64, id);
+}
+
+/* Assert the queued job's run_at lies delay_ms from now, within 5 s. */
+static void
+assert_run_at_in(struct dbtest *db, int64_t id, int64_t delay_ms)
+{
+	int64_t	in_ms;
+
+	in_ms = dbtest_int(db->conn, "SELECT (extract(epoch FROM run_at"
+	    " - clock_timestamp()) * 1000)::bigint FROM herald.jobs"
+	    " WHERE id = %" PRId64 " AND state = 'queued'", id);
+	assert_in_range(in_ms, delay_ms - 5000, delay_ms);
+}
+
+static void
+test_fail_retries_until_dead(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_attempt	 timeout = {
+		.outcome = HD_OUTCOME_TIMEOUT,
+		.exit_code = -1,
+		.signal = 9,
+		.duration_ms = 30000,
+	};
+	struct hd_job		 job;
+	int64_t			 id;
+
+	id = enqueue(db, "flaky", "default", 0, 0, 3);
+
+	claim_one(db, "default", &job);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_FAILED, 75, 60000),
+	    HD_FAIL_RETRY);
+	assert_run_at_in(db, id, 60000);
+	hd_job_release(&job);
+	make_due(db, id);
+
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 2);
+	assert_int_equal(hd_store_fail(db->conn, &job, &timeout, 120000,
+	    &error), HD_FAIL_RETRY);
+	assert_run_at_in(db, id, 120000);
+	hd_job_release(&job);
+	make_due(db, id);
+
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 3);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_FAILED, 1, 60000),
+	    HD_FAIL_DEAD);
+	hd_job_release(&job);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	assert_text(db->conn, "exhausted",
+	    "SELECT reason FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT attempt FROM herald.dead_jobs WHERE id = %" PRId64, id),
+	    3);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT jsonb_array_length(errors) FROM herald.dead_jobs"
+	    " WHERE id = %" PRId64, id), 3);
+	assert_text(db->conn, "[1, 2, 3]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].attempt')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[\"failed\", \"timeout\", \"failed\"]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].outcome')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[75, null, 1]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].exit_code')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[null, 9, null]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].signal')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[12, 30000, 12]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].duration_ms')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[\"it broke\", null, \"it broke\"]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].output')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.dead_jobs, jsonb_array_elements(errors) e"
+	    " WHERE id = %" PRId64 " AND (e->>'at')::timestamptz"
+	    " BETWEEN now() - interval '1 minute' AND clock_timestamp()"
+	    " AND e->>'at' LIKE '%%Z'", id), 3);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT sum(failed) * 100 + sum(retried) * 10 + sum(dead)"
+	    " FROM herald.counters WHERE task = 'flaky'"), 321);
+}
+
+static void
+test_fail_permanent_goes_dead(void **state)
+{
+	struct dbtest	*db = *state;
+	struct hd_job	 job;
+	int64_t		 id;
+
+	id = enqueue(db, "strict", "default", 0, 0, 10);
+	claim_one(db, "default", &job);
+
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_PERMANENT, 65, 60000),
+	    HD_FAIL_DEAD);
+
+	assert_text(db->conn, "permanent",
+	    "SELECT reason FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT attempt FROM herald.dead_jobs WHERE id = %" PRId64, id),
+	    1);
+	assert_text(db->conn, "[\"permanent\"]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].outcome')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[65]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].exit_code')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	hd_job_release(&job);
+}
+
+static void
+test_fail_output_cleaned(void **state)
+{
+	static const char	 output[] = "ok\xff\0bad\xc3(\xed\xa0\x80\xe2\x82";
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_attempt	 attempt = {
+		.outcome = HD_OUTCOME_FAILED,
+		.exit_code = 1,
+		.output = output,
+		.output_len = sizeof(output) - 1,
+	};
+	struct hd_job		 job;
+	int64_t			 id;
+
+	id = enqueue(db, "t", "default", 0, 0, 0);
+	claim_one(db, "default", &job);
+
+	assert_int_equal(hd_store_fail(db->conn, &job, &attempt, 0, &error),
+	    HD_FAIL_RETRY);
+
+	assert_text(db->conn,
+	    "ok\xef\xbf\xbd" "bad\xef\xbf\xbd("
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+	    "SELECT errors->0->>'output' FROM herald.jobs WHERE id = %" PRId64,
+	    id);
+	hd_job_release(&job);
+}
+
+static void
+test_fail_done_outcome_rejected(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_attempt	 attempt = { .outcome = HD_OUTCOME_DONE };
+	struct hd_job		 job;
+
+	enqueue(db, "t", "default", 0, 0, 0);
+	claim_one(db, "default", &job);
+
+	assert_int_equal(hd_store_fail(db->conn, &job, &attempt, 0, &error),
+	    -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE state = 'running'"), 1);
+	hd_job_release(&job);
+}
+
+static void
+test_dead_retry_by_id(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_dead_filter	 filter = { 0 };
+	struct hd_job		 job;
+	int64_t			 id;
+
+	id = make_dead(db, "t", "default");
+	filter.ids = &id;
+	filter.nids = 1;
+
+	assert_int_equal(hd_dead_retry(db->conn, &filter, &error), 1);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.dead_jobs"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
+	    " AND state = 'queued' AND attempt = 0"
+	    " AND jsonb_array_length(errors) = 1", id), 1);
+	claim_one(db, "default", &job);
+	assert_int_equal(job.id, id);
+	assert_int_equal(job.attempt, 1);
+	hd_job_release(&job);
+}
+
+/* Count dead jobs of queue and task. */
+static int64_t
+dead_count(struct dbtest *db, const char *queue, const char *task)
+{
+	char	sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM herald.dead_jobs"
+	    " WHERE queue = '%s' AND task = '%s'", queue, task);
+	return dbtest_int(db->conn, "%s", sql);
+}
+
+static void
+test_dead_filters_match_only(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_dead_filter	 retry = { .queue = "mail", .task = "a" };
+	struct hd_dead_filter	 purge = { .task = "b" };
+
+	make_dead(db, "a", "mail");
+	make_dead(db, "a", "mail");
+	make_dead(db, "b", "mail");
+	make_dead(db, "a", "default");
+	make_dead(db, "b", "default");
+
+	assert_int_equal(hd_dead_retry(db->conn, &retry, &error), 2);
+	assert_int_equal(dead_count(db, "mail", "a"), 0);
+	assert_int_equal(dead_count(db, "mail", "b"), 1);
+	assert_int_equal(dead_count(db, "default", "a"), 1);
+	assert_int_equal(dead_count(db, "default", "b"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE queue = 'mail'"
+	    " AND task = 'a'"), 2);
+
+	assert_int_equal(hd_dead_purge(db->conn, &purge, &error), 2);
+	assert_int_equal(dead_count(db, "mail", "b"), 0);
+	assert_int_equal(dead_count(db, "default", "b"), 0);
+	assert_int_equal(dead_count(db, "default", "a"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 2);
+}
+
+static void
+test_dead_purge_by_ids(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_dead_filter	 filter = { 0 };
+	int64_t			 ids[3];
+
+	ids[0] = make_dead(db, "t", "default");
+	ids[1] = make_dead(db, "t", "default");
+	ids[2] = make_dead(db, "t", "default");
+	ids[1] = ids[2];
+	filter.ids = ids;
+	filter.nids = 2;
+
+	assert_int_equal(hd_dead_purge(db->conn, &filter, &error), 2);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.dead_jobs"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.dead_jobs WHERE id IN (%" PRId64
+	    ", %" PRId64 ")", ids[0], ids[2]), 0);
+	assert_int_equal(hd_dead_purge(db->conn, NULL, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+}
+
+static void
+test_release_keeps_attempt(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		 job;
+	int64_t			 id;
+
+	id = enqueue(db, "t", "default", 0, 0, 0);
+	claim_one(db, "default", &job);
+
+	assert_int_equal(hd_store_release(db->conn, &job, &error), 1);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
+	    " AND state = 'queued' AND attempt = 0 AND lease_token IS NULL"
+	    " AND lease_owner IS NULL AND errors = '[]'", id), 1);
+	assert_int_equal(hd_store_release(db->conn, &job, &error), 0);
+	hd_job_release(&job);
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 1);
+	hd_job_release(&job);
+}
+
+/* Move the lease deadline of every running job into the past. */
+static void
+expire_all(struct dbtest *db)
+{
+	dbtest_exec(db->conn, "UPDATE herald.jobs"
+	    " SET lease_until = clock_timestamp() - interval '1 second'"
+	    " WHERE state = 'running'");
+}
+
+static void
+test_expire_leases_requeues_then_buries(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		 job, old;
+	int64_t			 id;
+
+	id = enqueue(db, "t", "default", 0, 0, 2);
+	claim_one(db, "default", &old);
+	assert_int_equal(hd_store_expire_leases(db->conn, 100, &error), 0);
+	expire_all(db);
+
+	assert_int_equal(hd_store_expire_leases(db->conn, 100, &error), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
+	    " AND state = 'queued' AND attempt = 1"
+	    " AND errors->0->>'outcome' = 'lost'", id), 1);
+	assert_int_equal(hd_store_complete(db->conn, &old, &error), 0);
+
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 2);
+	expire_all(db);
+	assert_int_equal(hd_store_expire_leases(db->conn, 100, &error), 1);
+
+	assert_text(db->conn, "lost",
+	    "SELECT reason FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[\"lost\", \"lost\"]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].outcome')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	hd_job_release(&old);
+	hd_job_release(&job);
+}
+
+static void
+test_extend_leases_of_worker(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+
+	enqueue(db, "t", "default", 0, 0, 0);
+	enqueue(db, "t", "default", 0, 0, 0);
+	enqueue(db, "t", "other", 0, 0, 0);
+	assert_int_equal(hd_store_claim(db->conn, "default", "w1", 2, 1000,
+	    &jobs, &error), 2);
+	hd_jobs_free(jobs, 2);
+	assert_int_equal(hd_store_claim(db->conn, "other", "w2", 2, 1000,
+	    &jobs, &error), 1);
+	hd_jobs_free(jobs, 1);
+
+	assert_int_equal(hd_store_extend_leases(db->conn, "w1", 3600000,
+	    &error), 2);
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"
+	    " WHERE lease_until > now() + interval '59 minutes'"), 2);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE lease_owner = 'w2'"
+	    " AND lease_until < now() + interval '1 minute'"), 1);
+}
+
+static void
+test_process_register_lifecycle(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	char			 host[256];
+
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+
+	assert_int_equal(hd_store_register(db->conn, "sup-1", "supervisor",
+	    NULL, NULL, &error), 0);
+	assert_int_equal(hd_store_register(db->conn, "wrk-1", "worker",
+	    "sup-1", "mail", &error), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT pid FROM herald.processes WHERE id = 'wrk-1'"), getpid());
+	assert_text(db->conn, host,
+	    "SELECT host FROM herald.processes WHERE id = 'wrk-1'"
+	    " AND supervisor_id = 'sup-1' AND queue = 'mail'"
+	    " AND %" PRId64 " = 0", 0);
+
+	dbtest_exec(db->conn, "UPDATE herald.processes"
+	    " SET heartbeat_at = now() - interval '1 hour'");
+	assert_int_equal(hd_store_heartbeat(db->conn, "wrk-1", &error), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.processes"
+	    " WHERE heartbeat_at > now() - interval '1 minute'"), 1);
+
+	assert_int_equal(hd_store_unregister(db->conn, "wrk-1", &error), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.processes"), 1);
+	assert_int_equal(hd_store_heartbeat(db->conn, "wrk-1", &error), -1);
+	assert_int_equal(error.code, HERALD_ENOTFOUND);
+}
+
+static void
+test_process_bad_kind_rejected(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	assert_int_equal(hd_store_register(db->conn, "x", "painter", NULL,
+	    NULL, &error), -1);
+
+	assert_int_equal(error.code, HERALD_EDB);
+	assert_string_equal(error.sqlstate, "23514");
+}
+
+static void
+test_outcome_names(void **state)
+{
+	assert_string_equal(hd_outcome_name(HD_OUTCOME_DONE), "done");
+	assert_string_equal(hd_outcome_name(HD_OUTCOME_FAILED), "failed");
+	assert_string_equal(hd_outcome_name(HD_OUTCOME_PERMANENT),
+	    "permanent");
+	assert_string_equal(hd_outcome_name(HD_OUTCOME_TIMEOUT), "timeout");
+	assert_string_equal(hd_outcome_name(HD_OUTCOME_LOST), "lost");
+}
+
+#define DBTEST(f) \
+	cmocka_unit_test_setup_teardown(f, dbtest_setup, dbtest_teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		DBTEST(test_enqueue_defaults),
+		DBTEST(test_enqueue_options),
+		DBTEST(test_enqueue_null_payload),
+		DBTEST(test_enqueue_joins_transaction),
+		DBTEST(test_enqueue_bad_arguments),
+		DBTEST(test_enqueue_payload_over_limit),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_unmigrated_database, dbtest_setup_bare,
+		    dbtest_teardown),
+		DBTEST(test_claim_order),
+		DBTEST(test_claim_in_batches),
+		DBTEST(test_claim_bad_arguments),
+		DBTEST(test_complete_deletes_and_counts),
+		DBTEST(test_stale_token_changes_nothing),
+		DBTEST(test_fail_retries_until_dead),
+		DBTEST(test_fail_permanent_goes_dead),
+		DBTEST(test_fail_output_cleaned),
+		DBTEST(test_fail_done_outcome_rejected),
+		DBTEST(test_dead_retry_by_id),
+		DBTEST(test_dead_filters_match_only),
+		DBTEST(test_dead_purge_by_ids),
+		DBTEST(test_release_keeps_attempt),
+		DBTEST(test_expire_leases_requeues_then_buries),
+		DBTEST(test_extend_leases_of_worker),
+		DBTEST(test_process_register_lifecycle),
+		DBTEST(test_process_bad_kind_rejected),
+		cmocka_unit_test(test_outcome_names),
+	};
+
+	dbtest_init("store");
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

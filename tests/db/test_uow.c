@@ -1,0 +1,371 @@
+/*
+ * test_uow.c: units of work, synchronous handlers and the outbox, on an
+ * application database.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herald.h"
+#include "migrate.h"
+#include "dbtest.h"
+
+struct fixture {
+	struct dbtest		*db;
+	struct herald_bus	*bus;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture		*f;
+	struct herald_error	 error;
+
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return -1;
+	if ((f->db = dbtest_new_bare()) == NULL ||
+	    hd_migrate(f->db->conn, HD_SCHEMA_APP, &error) == -1 ||
+	    (f->bus = herald_bus_new()) == NULL) {
+		dbtest_free(f->db);
+		free(f);
+		return -1;
+	}
+	dbtest_exec(f->db->conn, "CREATE TABLE users (email text PRIMARY KEY)");
+	dbtest_exec(f->db->conn, "CREATE TABLE accounts (email text "
+	    "PRIMARY KEY REFERENCES users)");
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	herald_bus_free(f->bus);
+	dbtest_free(f->db);
+	free(f);
+	return 0;
+}
+
+/* Run a statement of the unit of work; fill error from the server. */
+static int
+uow_exec(struct herald_uow *uow, const char *sql, struct herald_error *error)
+{
+	PGresult	*res;
+	int		 rc = 0;
+
+	res = PQexec(herald_uow_conn(uow), sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		error->code = HERALD_EDB;
+		snprintf(error->message, sizeof error->message, "%s",
+		    PQresultErrorMessage(res));
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* UserRegistered: create the account row and announce it. */
+static int
+create_account(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	if (uow_exec(uow, "INSERT INTO accounts SELECT email FROM users",
+	    error) == -1)
+		return -1;
+	return herald_uow_publish(uow, "AccountCreated", event->payload, NULL,
+	    error);
+}
+
+static int
+enqueue_welcome(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	return herald_uow_enqueue(uow, "send_welcome_email", event->payload,
+	    NULL, error);
+}
+
+static int
+always_fail(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	snprintf(error->message, sizeof error->message, "quota exceeded");
+	return -1;
+}
+
+static int
+republish_same(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	return herald_uow_publish(uow, event->type, NULL, NULL, error);
+}
+
+static int64_t
+count_rows(struct fixture *f, const char *table)
+{
+	char	sql[128];
+
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+	return dbtest_int(f->db->conn, "%s", sql);
+}
+
+static void
+test_uow_commit_writes_outbox(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	char			 id[HERALD_EVENT_ID_LEN + 1];
+	char			*stored;
+
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(uow_exec(uow, "INSERT INTO users VALUES ('a@x')",
+	    &error), 0);
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered",
+	    "{\"email\":\"a@x\"}", id, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	assert_int_equal(count_rows(f, "users"), 1);
+	assert_int_equal(count_rows(f, "herald.outbox"), 1);
+	stored = dbtest_text(f->db->conn, "SELECT event_id::text || ' ' || "
+	    "event_type || ' ' || (payload->>'email') FROM herald.outbox");
+	assert_non_null(stored);
+	assert_memory_equal(stored, id, HERALD_EVENT_ID_LEN);
+	assert_string_equal(stored + HERALD_EVENT_ID_LEN,
+	    " UserRegistered a@x");
+	free(stored);
+}
+
+static void
+test_uow_rollback_leaves_nothing(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    enqueue_welcome, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(uow_exec(uow, "INSERT INTO users VALUES ('a@x')",
+	    &error), 0);
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
+	    &error), 0);
+
+	herald_uow_rollback(uow);
+
+	assert_int_equal(count_rows(f, "users"), 0);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+	assert_int_equal(PQtransactionStatus(f->db->conn), PQTRANS_IDLE);
+}
+
+static void
+test_uow_handlers_chain_in_transaction(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	char			 id[HERALD_EVENT_ID_LEN + 1];
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    create_account, NULL, &error), 0);
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    enqueue_welcome, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(uow_exec(uow, "INSERT INTO users VALUES ('a@x')",
+	    &error), 0);
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered",
+	    "{\"email\":\"a@x\"}", id, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	assert_int_equal(count_rows(f, "accounts"), 1);
+	assert_int_equal(dbtest_int(f->db->conn, "SELECT count(*) FROM "
+	    "herald.outbox WHERE kind = 'event'"), 2);
+	assert_int_equal(dbtest_int(f->db->conn, "SELECT count(*) FROM "
+	    "herald.outbox WHERE kind = 'event' AND event_type = "
+	    "'AccountCreated'"), 1);
+	/* The handler's job carries the id and type of its event. */
+	assert_int_equal(dbtest_int(f->db->conn, "SELECT count(*) FROM "
+	    "herald.outbox WHERE kind = 'job' AND task = 'send_welcome_email'"
+	    " AND event_type = 'UserRegistered' AND event_id::text = '%s'",
+	    id), 1);
+}
+
+static void
+test_uow_failing_handler_rolls_back(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	/* The first handler writes a row; the second fails. */
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    create_account, NULL, &error), 0);
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    always_fail, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(uow_exec(uow, "INSERT INTO users VALUES ('a@x')",
+	    &error), 0);
+
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EHANDLER);
+	assert_string_equal(error.message,
+	    "handler of event UserRegistered failed: quota exceeded");
+	memset(&error, 0, sizeof error);
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+
+	assert_int_equal(error.code, HERALD_EHANDLER);
+	assert_int_equal(count_rows(f, "users"), 0);
+	assert_int_equal(count_rows(f, "accounts"), 0);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+	assert_int_equal(PQtransactionStatus(f->db->conn), PQTRANS_IDLE);
+}
+
+static void
+test_uow_bad_input_fails_whole_unit(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*type;
+		const char	*payload;
+		const char	*message;
+	} rows[] = {
+		{ "bad type", "User Registered", NULL, "invalid event type" },
+		{ "bad payload", "UserRegistered", "{\"a\":", "not valid JSON" },
+		{ "scalar payload", "UserRegistered", "42", "object or array" },
+	};
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	size_t			 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].name);
+		uow = herald_uow_begin(f->db->conn, f->bus, &error);
+		assert_non_null(uow);
+		assert_int_equal(uow_exec(uow, "INSERT INTO users "
+		    "VALUES ('a@x')", &error), 0);
+
+		assert_int_equal(herald_uow_publish(uow, rows[i].type,
+		    rows[i].payload, NULL, &error), -1);
+		assert_non_null(strstr(error.message, rows[i].message));
+		assert_int_equal(herald_uow_commit(uow, &error), -1);
+		assert_int_equal(count_rows(f, "users"), 0);
+		assert_int_equal(count_rows(f, "herald.outbox"), 0);
+	}
+}
+
+static void
+test_uow_recursive_publish_is_bounded(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "Echo", republish_same,
+	    NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+
+	assert_int_equal(herald_uow_publish(uow, "Echo", NULL, NULL, &error),
+	    -1);
+	assert_non_null(strstr(error.message, "handlers deep"));
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+}
+
+static void
+test_uow_begin_inside_transaction_fails(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+
+	dbtest_exec(f->db->conn, "BEGIN");
+
+	assert_null(herald_uow_begin(f->db->conn, f->bus, &error));
+	assert_int_equal(error.code, HERALD_ESTATE);
+	dbtest_exec(f->db->conn, "ROLLBACK");
+}
+
+static void
+test_uow_missing_outbox_names_migration(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	dbtest_exec(f->db->conn, "DROP TABLE herald.outbox");
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
+	    &error), 0);
+
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(error.code, HERALD_ESCHEMA);
+	assert_non_null(strstr(error.message, "herald migrate --app"));
+}
+
+static void
+test_uow_many_events_all_written(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	char			 payload[64];
+	int			 i;
+
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	for (i = 0; i < 1000; i++) {
+		snprintf(payload, sizeof payload, "{\"n\":%d}", i);
+		assert_int_equal(herald_uow_publish(uow, "Counted", payload,
+		    NULL, &error), 0);
+	}
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	assert_int_equal(count_rows(f, "herald.outbox"), 1000);
+	assert_int_equal(dbtest_int(f->db->conn, "SELECT count(DISTINCT "
+	    "event_id) FROM herald.outbox"), 1000);
+	assert_int_equal(dbtest_int(f->db->conn, "SELECT max((payload->>'n')"
+	    "::int) FROM herald.outbox"), 999);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_uow_commit_writes_outbox,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uow_rollback_leaves_nothing,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_handlers_chain_in_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_failing_handler_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_bad_input_fails_whole_unit, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_recursive_publish_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_begin_inside_transaction_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_missing_outbox_names_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uow_many_events_all_written,
+		    setup, teardown),
+	};
+
+	dbtest_init("uow");
+	return cmocka_run_group_tests_name("uow", tests, NULL, NULL);
+}

@@ -1,0 +1,350 @@
+/*
+ * test_config.c: reading herald.conf, its defaults, and the errors that
+ * name the file, the line and the setting.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+struct fixture {
+	char	dir[64];
+	char	path[128];
+	char	error[HD_CONFIG_ERROR_MAX];
+};
+
+static const char full_config[] =
+    "job_db = \"dbname=herald\";\n"
+    "app_db = \"dbname=shop\";\n"
+    "log_level = \"debug\";\n"
+    "grace_period = \"45s\";\n"
+    "\n"
+    "queues = {\n"
+    "  mail    = { workers = 2; };\n"
+    "  default = { workers = 1; concurrency = 16; poll_interval = 2; };\n"
+    "};\n"
+    "\n"
+    "tasks = {\n"
+    "  send_welcome_email = {\n"
+    "    queue   = \"mail\";\n"
+    "    exec    = [ \"/usr/libexec/send\", \"--spool\", \"/var/spool\" ];\n"
+    "    timeout = \"30s\";\n"
+    "    retry   = { max_attempts = 4; base_delay = \"250ms\";\n"
+    "                factor = 3; max_delay = \"1h\"; jitter = 0.1; };\n"
+    "  };\n"
+    "  resize_image = {\n"
+    "    queue  = \"default\";\n"
+    "    module = { path = \"/usr/lib/images.so\"; symbol = \"resize\"; };\n"
+    "  };\n"
+    "};\n"
+    "\n"
+    "events = {\n"
+    "  UserRegistered = [ \"send_welcome_email\", \"resize_image\" ];\n"
+    "};\n";
+
+/* A minimal valid file, used as the base of the error cases. */
+static const char small_prefix[] =
+    "job_db = \"dbname=herald\";\n"
+    "queues = { mail = { workers = 1; }; };\n";
+
+static int
+setup(void **state)
+{
+	struct fixture	*f;
+
+	f = calloc(1, sizeof *f);
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "/tmp/herald-test-config.XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof f->path, "%s/herald.conf", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct hd_config *
+load_text(struct fixture *f, const char *text)
+{
+	FILE	*fp;
+
+	fp = fopen(f->path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	f->error[0] = '\0';
+	return hd_config_load(f->path, f->error, sizeof f->error);
+}
+
+/* Load small_prefix followed by rest, expect failure and return the error. */
+static const char *
+load_error(struct fixture *f, const char *rest)
+{
+	char			 text[2048];
+	struct hd_config	*config;
+
+	snprintf(text, sizeof text, "%s%s", small_prefix, rest);
+	config = load_text(f, text);
+	assert_null(config);
+	/* Every message starts with the file's path. */
+	assert_memory_equal(f->error, f->path, strlen(f->path));
+	return f->error + strlen(f->path);
+}
+
+static void
+test_config_full_file(void **state)
+{
+	struct fixture			*f = *state;
+	struct hd_config		*c;
+	const struct hd_task_config	*t;
+
+	c = load_text(f, full_config);
+	assert_non_null(c);
+
+	assert_string_equal(c->job_db, "dbname=herald");
+	assert_string_equal(c->app_db, "dbname=shop");
+	assert_int_equal(c->log_level, HD_LOG_DEBUG);
+	assert_int_equal(c->grace_period_ms, 45000);
+	assert_int_equal(c->nqueues, 2);
+	assert_int_equal(hd_config_queue(c, "mail")->workers, 2);
+	assert_int_equal(hd_config_queue(c, "default")->concurrency, 16);
+	assert_int_equal(hd_config_queue(c, "default")->poll_interval_ms,
+	    2000);
+
+	t = hd_config_task(c, "send_welcome_email");
+	assert_non_null(t);
+	assert_string_equal(t->queue, "mail");
+	assert_int_equal(t->argc, 3);
+	assert_string_equal(t->argv[2], "/var/spool");
+	assert_null(t->argv[3]);
+	assert_int_equal(t->timeout_ms, 30000);
+	assert_int_equal(t->retry.max_attempts, 4);
+	assert_int_equal(t->retry.base_delay_ms, 250);
+	assert_true(t->retry.factor == 3.0);
+	assert_int_equal(t->retry.max_delay_ms, 3600 * 1000);
+	assert_true(t->retry.jitter == 0.1);
+
+	t = hd_config_task(c, "resize_image");
+	assert_non_null(t);
+	assert_null(t->argv);
+	assert_string_equal(t->module_path, "/usr/lib/images.so");
+	assert_string_equal(t->module_symbol, "resize");
+
+	assert_int_equal(c->nevents, 1);
+	assert_string_equal(c->events[0].type, "UserRegistered");
+	assert_int_equal(c->events[0].ntasks, 2);
+	assert_string_equal(c->events[0].tasks[1], "resize_image");
+
+	hd_config_free(c);
+}
+
+static void
+test_config_defaults(void **state)
+{
+	struct fixture			*f = *state;
+	struct hd_config		*c;
+	const struct hd_task_config	*t;
+	const struct hd_queue_config	*q;
+
+	c = load_text(f, "job_db = \"\";\n"
+	    "queues = { q = {}; };\n"
+	    "tasks = { t = { queue = \"q\"; exec = [ \"/bin/true\" ]; }; };\n");
+	assert_non_null(c);
+
+	assert_null(c->app_db);
+	assert_int_equal(c->log_level, HD_LOG_INFO);
+	assert_int_equal(c->grace_period_ms, HD_DEFAULT_GRACE_PERIOD_MS);
+	assert_int_equal(c->lease_ms, HD_DEFAULT_LEASE_MS);
+	q = hd_config_queue(c, "q");
+	assert_int_equal(q->workers, 1);
+	assert_int_equal(q->concurrency, 1);
+	t = hd_config_task(c, "t");
+	assert_int_equal(t->timeout_ms, HD_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(t->retry.max_attempts, 10);
+	assert_int_equal(t->retry.base_delay_ms, 5000);
+	assert_null(hd_config_task(c, "missing"));
+
+	hd_config_free(c);
+}
+
+static void
+test_config_errors_name_line_and_setting(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*rest;
+		const char	*expected;
+	} rows[] = {
+		{ "wrong type",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  timeout = [ 1 ]; }; };\n",
+		  ":4: tasks.t.timeout: must be a duration such as \"30s\"" },
+		{ "bad duration",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  timeout = \"5 parsecs\"; }; };\n",
+		  ":4: tasks.t.timeout: invalid duration \"5 parsecs\"" },
+		{ "missing queue",
+		  "tasks = {\n t = { exec = [ \"/bin/true\" ]; }; };\n",
+		  ":4: tasks.t: missing setting \"queue\"" },
+		{ "undefined queue",
+		  "tasks = { t = {\n queue = \"nope\"; exec = [ \"/bin/x\" ]; }; };\n",
+		  ":4: tasks.t.queue: queue \"nope\" is not defined in queues" },
+		{ "relative program",
+		  "tasks = { t = { queue = \"mail\";\n exec = [ \"true\" ]; }; };\n",
+		  ":4: tasks.t.exec: program \"true\" must be an absolute path" },
+		{ "no handler",
+		  "tasks = { t = { queue = \"mail\"; }; };\n",
+		  ":3: tasks.t: missing handler" },
+		{ "unrecognized setting",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  timout = \"1s\"; }; };\n",
+		  ":4: tasks.t.timout: unrecognized setting" },
+		{ "out of range",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  retry = { max_attempts = 0; }; }; };\n",
+		  ":4: tasks.t.retry.max_attempts: 0 is out of range (1 to 1000)" },
+		{ "jitter out of range",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  retry = { jitter = 1.5; }; }; };\n",
+		  ":4: tasks.t.retry.jitter: 1.5 is out of range (0 to 1)" },
+		{ "unknown event task",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "events = { Happened = [ \"t\",\n \"u\" ]; };\n",
+		  ":5: events.Happened[1]: task \"u\" is not defined in tasks" },
+		{ "syntax error",
+		  "tasks = { t = { queue = ; }; };\n",
+		  ":3: syntax error" },
+		{ "bad log level",
+		  "log_level = \"loud\";\ntasks = {};\n",
+		  ":3: log_level: must be \"error\", \"warn\", \"info\" or \"debug\"" },
+	};
+	struct fixture	*f = *state;
+	const char	*error;
+	size_t		 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].name);
+		error = load_error(f, rows[i].rest);
+		if (strstr(error, rows[i].expected) == NULL)
+			print_error("got \"%s\"\n", error);
+		assert_non_null(strstr(error, rows[i].expected));
+	}
+}
+
+static void
+test_config_missing_job_db(void **state)
+{
+	struct fixture	*f = *state;
+
+	assert_null(load_text(f, "queues = {};\ntasks = {};\n"));
+	assert_non_null(strstr(f->error, "missing setting \"job_db\""));
+}
+
+static void
+test_config_missing_file(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*c;
+
+	c = hd_config_load("/nonexistent/herald.conf", f->error,
+	    sizeof f->error);
+
+	assert_null(c);
+	assert_string_equal(f->error, "/nonexistent/herald.conf: could not "
+	    "read configuration file: No such file or directory");
+}
+
+static void
+test_config_durations(void **state)
+{
+	static const struct {
+		const char	*text;
+		int		 ok;
+		int64_t		 ms;
+	} rows[] = {
+		{ "250ms", 1, 250 },
+		{ "5s", 1, 5000 },
+		{ "2m", 1, 120000 },
+		{ "1h", 1, 3600000 },
+		{ "1.5s", 1, 1500 },
+		{ "30", 1, 30000 },
+		{ "0", 1, 0 },
+		{ "", 0, 0 },
+		{ "-1s", 0, 0 },
+		{ "5 s", 0, 0 },
+		{ "5d", 0, 0 },
+		{ "s", 0, 0 },
+		{ "1e30h", 0, 0 },
+		{ "nan", 0, 0 },
+	};
+	int64_t	ms;
+	size_t	i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("\"%s\"\n", rows[i].text);
+		ms = -42;
+		if (rows[i].ok) {
+			assert_int_equal(hd_parse_duration_ms(rows[i].text,
+			    &ms), 0);
+			assert_int_equal(ms, rows[i].ms);
+		} else {
+			assert_int_equal(hd_parse_duration_ms(rows[i].text,
+			    &ms), -1);
+			assert_int_equal(ms, -42);
+		}
+	}
+}
+
+static void
+test_config_default_path_order(void **state)
+{
+	setenv("HERALD_CONFIG", "/tmp/from-env.conf", 1);
+	assert_string_equal(hd_config_default_path("/x.conf"), "/x.conf");
+	assert_string_equal(hd_config_default_path(NULL), "/tmp/from-env.conf");
+
+	unsetenv("HERALD_CONFIG");
+	assert_string_equal(hd_config_default_path(NULL),
+	    SYSCONFDIR "/herald.conf");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_config_full_file,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_defaults,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_errors_name_line_and_setting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_missing_job_db,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_missing_file,
+		    setup, teardown),
+		cmocka_unit_test(test_config_durations),
+		cmocka_unit_test(test_config_default_path_order),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
