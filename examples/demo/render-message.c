@@ -12,8 +12,8 @@
  * The message is written to SPOOL_DIR/outbox/JOB_ID.eml, atomically (a
  * temporary file renamed into place), so a retried job overwrites its own
  * file.  With "fail_until_attempt": N the handler exits 75 (EX_TEMPFAIL)
- * on attempts 1 to N, to show retries; that makes every run of the demo
- * fail the same way.  A payload without "to" or "subject" exits 65
+ * on attempts 1 to N, so the demo shows retries, and every run of it
+ * fails the same way.  A payload without "to" or "subject" exits 65
  * (EX_DATAERR), a permanent failure.
  */
 

@@ -162,7 +162,7 @@ $$;
 
 -- Claim up to n due jobs of a queue for a worker, with a lease of lease_ms,
 -- and return them in claim order (RETURNING alone has no order).  Each
--- claim gets a new lease token; complete and fail must present it, so a
+-- claim gets a new lease token.  complete and fail must present it, so a
 -- worker whose lease expired cannot finish a job handed to another.
 CREATE FUNCTION herald.claim(p_queue text, p_worker text, p_n integer,
     p_lease_ms integer)

@@ -1,7 +1,7 @@
 /*
  * cli.h: what the subcommands of the herald command share.
  *
- * struct hd_cli holds the global options and, once a command asks for
+ * struct hd_cli contains the global options and, once a command requests
  * them, the configuration and the job database connection; each is loaded
  * or opened at most once and freed by hd_cli_release().  The helpers that
  * report a problem print one "herald: ..." line on standard error and
@@ -20,11 +20,7 @@
 
 #include <libpq-fe.h>
 
-/*
- * NOTE: a plain "config.h" would find autoconf's config.h of the build
- * directory first, since -I. precedes -I$(top_srcdir)/src/lib.
- */
-#include "../lib/config.h"
+#include "config.h"
 #include "herald.h"
 
 /* Exit statuses besides the sysexits (EX_DATAERR, EX_UNAVAILABLE, ...). */

@@ -28,7 +28,7 @@ static const char usage[] =
 #define DEAD_DEFAULT_LIMIT	100
 #define DEAD_MAX_LIMIT		1000000
 
-/* The last history entry tells how the last attempt ended. */
+/* The last history entry records how the last attempt ended. */
 static const char list_sql[] =
     "SELECT id, task, queue, attempt, max_attempts, reason,"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
@@ -100,7 +100,7 @@ report_db_error(PGconn *conn, const PGresult *res, const char *what)
 	    HD_EXIT_FAILURE;
 }
 
-/* Describe how an attempt ended: "exit 75", "signal 9", "timeout". */
+/* Format how an attempt ended: "exit 75", "signal 9", "timeout". */
 static void
 format_end(const char *outcome, const char *exit_code, const char *signal,
     char *buf, size_t size)
@@ -213,7 +213,7 @@ print_payload(const char *payload)
 	json_decref(json);
 }
 
-/* Return a member of a history entry as text ("" when absent or null). */
+/* Store a member of a history entry in buf as text, "" when null. */
 static void
 member_text(json_t *entry, const char *key, char *buf, size_t size)
 {
@@ -355,7 +355,7 @@ id_array(const int64_t *ids, size_t nids)
 	return array;
 }
 
-/* Report each id that is not among the rows of res (column 0, sorted). */
+/* Report each listed id that is not in column 0 of res. */
 static void
 report_missing(const PGresult *res, const struct dead_args *args)
 {
@@ -450,9 +450,12 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 			return status;
 	}
 
+	/* Each id was reported as not found, so no count is printed. */
+	if (count == 0 && !args->all)
+		return HD_EXIT_FAILURE;
 	printf("%s %" PRId64 " dead job%s\n", retry ? "retried" : "purged",
 	    count, count == 1 ? "" : "s");
-	return count == 0 && !args->all ? HD_EXIT_FAILURE : HD_EXIT_OK;
+	return HD_EXIT_OK;
 }
 
 /* Check which options and arguments the action accepts. */

@@ -2,7 +2,7 @@
  * cmd_enqueue.c: herald enqueue, which adds one job.
  *
  * Every input is checked here, before the connection opens, so a bad
- * value changes nothing and its message names the value; the database
+ * value changes nothing and its message names the value.  The database
  * checks names and ranges again in herald.enqueue().
  */
 
@@ -243,7 +243,7 @@ apply_config(struct hd_cli *cli, const struct enqueue_args *args,
 	return HD_EXIT_OK;
 }
 
-/* Check the names, numbers and times; fill options. */
+/* Check the names, numbers and times, and fill options from them. */
 static int
 check_args(const struct enqueue_args *args,
     struct herald_job_options *options)
@@ -278,9 +278,8 @@ check_args(const struct enqueue_args *args,
 }
 
 /*
- * Read the payload from standard input into a string of at most
- * max_bytes + 1 bytes, so that a payload over the limit fails its check
- * without being read whole.
+ * Read the payload from standard input, at most max_bytes + 1 bytes, so
+ * that a payload over the limit is rejected without being read whole.
  */
 static int
 read_stdin(size_t max_bytes, char **payload)
@@ -305,6 +304,12 @@ read_stdin(size_t max_bytes, char **payload)
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
+	if (len > max_bytes) {
+		hd_cli_error("invalid payload: standard input holds more than "
+		    "the limit of %zu bytes", max_bytes);
+		free(buf);
+		return EX_DATAERR;
+	}
 	if (strlen(buf) != len) {
 		hd_cli_error("invalid payload: contains a NUL byte at byte %zu",
 		    strlen(buf));

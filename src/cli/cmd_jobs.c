@@ -18,9 +18,9 @@ static const char usage[] =
 #define JOBS_MAX_LIMIT		1000000
 
 /*
- * The state of a live job as the operator sees it: the table only has
- * queued and running, and a queued job due later is scheduled (first
- * attempt) or retrying (after a failure).  $4 is the limit.
+ * The state of a live job as the operator sees it.  The table stores only
+ * queued and running, so a queued job due later is shown as scheduled
+ * (first attempt) or retrying (after a failure).  $4 is the limit.
  */
 static const char jobs_sql[] =
     "SELECT id, task, queue, shown_state, attempt, max_attempts, priority,"
@@ -157,7 +157,7 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;
 
-	/* One row more than shown tells whether more jobs match. */
+	/* Fetching one row more than shown reveals whether more jobs match. */
 	snprintf(limit_text, sizeof limit_text, "%ld", limit + 1);
 	params[3] = limit_text;
 	res = PQexecParams(cli->conn, jobs_sql, 4, NULL, params, NULL, NULL,

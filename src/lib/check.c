@@ -12,7 +12,7 @@
 #include "herald.h"
 #include "db.h"
 
-/* Longest part of a rejected name quoted in a message. */
+/* Maximum length of a too-long name quoted in a message. */
 #define CHECK_QUOTE_MAX	80
 
 const char *

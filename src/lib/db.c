@@ -86,9 +86,9 @@ db_ignore_notice(void *arg, const char *message)
 }
 
 /*
- * Check the syntax of a conninfo string or URI before libpq sees it,
- * because libpq's parse errors quote the text around the mistake, which
- * may be a password.  A plain database name needs no check.
+ * Check the syntax of a conninfo string or URI before connecting, because
+ * libpq's parse errors quote the text around the mistake, which may be a
+ * password.  A plain database name needs no check.
  */
 static int
 db_check_conninfo(const char *conninfo, struct herald_error *error)

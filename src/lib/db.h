@@ -26,7 +26,9 @@ void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
 /*
  * Open a connection with application_name set to application_name; on
  * failure return NULL with the reason in error.  The conninfo is never
- * copied into the message, since it may contain a password.
+ * copied into the message, since it may contain a password.  Server
+ * notices on the connection are discarded, since libpq would print them
+ * on standard error.
  */
 PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
 	    struct herald_error *error);

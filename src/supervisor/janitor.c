@@ -173,7 +173,7 @@ janitor_connect(struct janitor *j)
 	}
 	if (hd_schema_check(conn, HD_SCHEMA_JOB, &error) == -1) {
 		if (error.code == HERALD_ESCHEMA) {
-			hd_log_schema_mismatch(conn, "janitor");
+			hd_log_schema_mismatch(conn);
 			PQfinish(conn);
 			return -1;
 		}

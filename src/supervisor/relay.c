@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -281,19 +282,31 @@ relay_wait(struct relay *r)
 
 /*
  * In builds with fault injection, HERALD_FAULT=relay_after_job_commit
- * makes the relay die after its first job-database commit of a non-empty
- * batch, before it deletes the batch from the outbox.
+ * makes the relay die after the job-database commit of a non-empty batch,
+ * before it deletes the batch from the outbox.  With HERALD_FAULT_ONCE
+ * naming a file, only the relay that creates that file dies, so the
+ * restarted relay can finish the batch.
  */
 static enum hd_outbox_fault
 relay_fault_from_env(void)
 {
 #ifdef HD_FAULT_INJECTION
 	const char	*fault = getenv("HERALD_FAULT");
+	const char	*once = getenv("HERALD_FAULT_ONCE");
+	int		 fd;
 
-	if (fault != NULL && strcmp(fault, "relay_after_job_commit") == 0)
-		return HD_OUTBOX_FAULT_AFTER_JOB_COMMIT;
-#endif
+	if (fault == NULL || strcmp(fault, "relay_after_job_commit") != 0)
+		return HD_OUTBOX_FAULT_NONE;
+	if (once != NULL) {
+		fd = open(once, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (fd == -1)
+			return HD_OUTBOX_FAULT_NONE;
+		close(fd);
+	}
+	return HD_OUTBOX_FAULT_AFTER_JOB_COMMIT;
+#else
 	return HD_OUTBOX_FAULT_NONE;
+#endif
 }
 
 int

@@ -76,7 +76,7 @@ child_role_name(enum child_role role)
 }
 
 void
-hd_log_schema_mismatch(PGconn *conn, const char *role)
+hd_log_schema_mismatch(PGconn *conn)
 {
 	struct herald_error	error;
 	int			version = -1, expected = 0;
@@ -87,8 +87,8 @@ hd_log_schema_mismatch(PGconn *conn, const char *role)
 	if (hd_schema_version(conn, HD_SCHEMA_JOB, &version, &error) == -1)
 		version = -1;
 	hd_log_error("job database schema is not current",
-	    "role=%s schema_version=%d expected_version=%d "
-	    "hint=\"run herald migrate\"", role, version, expected);
+	    "schema_version=%d expected_version=%d "
+	    "hint=\"run herald migrate\"", version, expected);
 }
 
 /*
@@ -195,16 +195,20 @@ child_start(struct supervisor *sup, struct child *c)
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 
 	if (pid == -1) {
-		hd_log_error("could not start child", "role=%s queue=%s "
+		hd_log_error("could not start child", "child_role=%s "
 		    "error=%s retry_ms=%lld", child_role_name(c->role),
-		    c->queue, strerror(errno), (long long)c->delay_ms);
+		    strerror(errno), (long long)c->delay_ms);
 		c->restart_at_ms = hd_monotonic_ms() + c->delay_ms;
 		return;
 	}
 	c->pid = pid;
 	c->started_ms = hd_monotonic_ms();
-	hd_log_debug("child started", "pid=%ld role=%s queue=%s", (long)pid,
-	    child_role_name(c->role), c->queue);
+	if (c->role == CHILD_WORKER)
+		hd_log_debug("child started", "child_pid=%ld child_role=worker "
+		    "queue=%s", (long)pid, c->queue);
+	else
+		hd_log_debug("child started", "child_pid=%ld child_role=%s",
+		    (long)pid, child_role_name(c->role));
 }
 
 static void
@@ -214,35 +218,73 @@ child_remove(struct supervisor *sup, size_t i)
 	sup->children[i] = sup->children[--sup->nchildren];
 }
 
-/* Log the exit of c with its status and what follows. */
+/*
+ * Log the exit of a worker with its status and, when delay_ms is not
+ * negative, the delay before its restart.
+ */
+static void
+log_worker_exit(enum hd_log_level level, const char *msg, pid_t pid,
+    const char *queue, int status, int64_t delay_ms)
+{
+	if (WIFSIGNALED(status) && delay_ms >= 0)
+		hd_log_at(level, msg, "child_pid=%ld child_role=worker queue=%s "
+		    "signal=%d restart_delay_ms=%lld", (long)pid, queue,
+		    WTERMSIG(status), (long long)delay_ms);
+	else if (WIFSIGNALED(status))
+		hd_log_at(level, msg, "child_pid=%ld child_role=worker queue=%s "
+		    "signal=%d", (long)pid, queue, WTERMSIG(status));
+	else if (delay_ms >= 0)
+		hd_log_at(level, msg, "child_pid=%ld child_role=worker queue=%s "
+		    "exit_code=%d restart_delay_ms=%lld", (long)pid, queue,
+		    WEXITSTATUS(status), (long long)delay_ms);
+	else
+		hd_log_at(level, msg, "child_pid=%ld child_role=worker queue=%s "
+		    "exit_code=%d", (long)pid, queue, WEXITSTATUS(status));
+}
+
+/* Log the exit of the janitor or the relay, as log_worker_exit() does. */
+static void
+log_other_exit(enum hd_log_level level, const char *msg, pid_t pid,
+    const char *role, int status, int64_t delay_ms)
+{
+	if (WIFSIGNALED(status) && delay_ms >= 0)
+		hd_log_at(level, msg, "child_pid=%ld child_role=%s signal=%d "
+		    "restart_delay_ms=%lld", (long)pid, role, WTERMSIG(status),
+		    (long long)delay_ms);
+	else if (WIFSIGNALED(status))
+		hd_log_at(level, msg, "child_pid=%ld child_role=%s signal=%d",
+		    (long)pid, role, WTERMSIG(status));
+	else if (delay_ms >= 0)
+		hd_log_at(level, msg, "child_pid=%ld child_role=%s exit_code=%d "
+		    "restart_delay_ms=%lld", (long)pid, role,
+		    WEXITSTATUS(status), (long long)delay_ms);
+	else
+		hd_log_at(level, msg, "child_pid=%ld child_role=%s exit_code=%d",
+		    (long)pid, role, WEXITSTATUS(status));
+}
+
+/*
+ * Log the exit of c: "child exited" when it will be restarted after
+ * delay_ms, "child stopped" when the supervisor stopped it for good.
+ */
 static void
 child_log_exit(const struct supervisor *sup, const struct child *c,
     pid_t pid, int status, int64_t delay_ms)
 {
-	enum hd_log_level	level = HD_LOG_WARN;
-	const char		*role = child_role_name(c->role);
+	enum hd_log_level	 level = HD_LOG_WARN;
+	const char		*msg = "child exited";
 
 	if (sup->stopping || c->retired) {
-		level = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ?
-		    HD_LOG_INFO : HD_LOG_WARN;
-		if (WIFSIGNALED(status))
-			hd_log_at(level, "child exited", "pid=%ld role=%s "
-			    "queue=%s signal=%d", (long)pid, role, c->queue,
-			    WTERMSIG(status));
-		else
-			hd_log_at(level, "child exited", "pid=%ld role=%s "
-			    "queue=%s exit_code=%d", (long)pid, role,
-			    c->queue, WEXITSTATUS(status));
-		return;
+		msg = "child stopped";
+		delay_ms = -1;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			level = HD_LOG_INFO;
 	}
-	if (WIFSIGNALED(status))
-		hd_log_at(level, "child exited", "pid=%ld role=%s queue=%s "
-		    "signal=%d restart_delay_ms=%lld", (long)pid, role,
-		    c->queue, WTERMSIG(status), (long long)delay_ms);
+	if (c->role == CHILD_WORKER)
+		log_worker_exit(level, msg, pid, c->queue, status, delay_ms);
 	else
-		hd_log_at(level, "child exited", "pid=%ld role=%s queue=%s "
-		    "exit_code=%d restart_delay_ms=%lld", (long)pid, role,
-		    c->queue, WEXITSTATUS(status), (long long)delay_ms);
+		log_other_exit(level, msg, pid, child_role_name(c->role),
+		    status, delay_ms);
 }
 
 /* Handle the exit of child i: schedule its restart or forget it. */

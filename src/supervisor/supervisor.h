@@ -36,6 +36,6 @@ int	hd_supervisor_run(struct hd_config *config, bool verbose);
  * Log that the job database has another schema version than this build,
  * for a child that found so with hd_schema_check().
  */
-void	hd_log_schema_mismatch(PGconn *conn, const char *role);
+void	hd_log_schema_mismatch(PGconn *conn);
 
 #endif /* HD_SUPERVISOR_H */

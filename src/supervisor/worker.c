@@ -190,7 +190,7 @@ worker_connect(struct worker *w)
 	}
 	if (hd_schema_check(conn, HD_SCHEMA_JOB, &error) == -1) {
 		if (error.code == HERALD_ESCHEMA) {
-			hd_log_schema_mismatch(conn, "worker");
+			hd_log_schema_mismatch(conn);
 			PQfinish(conn);
 			return -1;
 		}

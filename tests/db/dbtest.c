@@ -37,7 +37,7 @@ dbtest_init(const char *prefix)
 	dbtest_prefix = prefix;
 }
 
-/* Append keyword='value' to buf, quoting as libpq's conninfo syntax asks. */
+/* Append keyword='value' to buf, quoted as the conninfo syntax requires. */
 static void
 dbtest_append_option(char *buf, size_t size, const char *keyword,
     const char *value)

@@ -65,8 +65,8 @@ int	dbtest_teardown(void **state);
 PGconn	*dbtest_connect(const struct dbtest *db);
 
 /*
- * The statements below are printf formats, for numbers such as job ids;
- * pass strings as literals in the format, never through %s.
+ * The statements below are printf formats, for numbers such as job ids.
+ * Strings belong in the format as SQL literals, never in a %s argument.
  */
 
 /* Run a command that must succeed. */

@@ -24,6 +24,8 @@ JOB_DB="$HERALD_TEST_CONNINFO dbname=$TEST_DB"
 HERALD_CONF="$TEST_DIR/herald.conf"
 HERALDD_LOG="$TEST_DIR/heraldd.log"
 HERALDD_PID=
+# More databases the test creates, dropped with $TEST_DB.
+EXTRA_DATABASES=
 
 # Print a message and the end of heraldd's log, then fail the test.
 fail() {
@@ -114,8 +116,10 @@ cleanup() {
     for _pid in $(test_pids); do
         kill -KILL "$_pid" 2>/dev/null
     done
-    admin_sql "DROP DATABASE IF EXISTS \"$TEST_DB\" WITH (FORCE)" \
-        >/dev/null 2>&1
+    for _db in "$TEST_DB" $EXTRA_DATABASES; do
+        admin_sql "DROP DATABASE IF EXISTS \"$_db\" WITH (FORCE)" \
+            >/dev/null 2>&1
+    done
     if [ "$_status" -ne 0 ] && [ -n "${HERALD_KEEP:-}" ]; then
         echo "$TEST_NAME: kept $TEST_DIR" >&2
     else
@@ -156,11 +160,6 @@ log_has() {
     grep -q -- "$1" "$HERALDD_LOG"
 }
 
-# log_count TEXT: print how many lines of heraldd's log contain TEXT.
-log_count() {
-    grep -c -- "$1" "$HERALDD_LOG"
-}
-
 workers_registered() {
     [ "$(sql "SELECT count(*) FROM herald.processes
         WHERE kind = 'worker'")" -ge "$1" ]
@@ -168,10 +167,16 @@ workers_registered() {
 
 # start_heraldd: start heraldd in the background and wait until every
 # worker of the configuration has registered.
+ready_lines_above() {
+    [ "$(grep -c 'msg="heraldd ready"' "$HERALDD_LOG")" -gt "$1" ]
+}
+
 start_heraldd() {
+    touch "$HERALDD_LOG"
+    _ready=$(grep -c 'msg="heraldd ready"' "$HERALDD_LOG")
     "$HERALDD" -c "$HERALD_CONF" 2>>"$HERALDD_LOG" &
     HERALDD_PID=$!
-    wait_for 10 "heraldd to report ready" log_has 'msg="heraldd ready"'
+    wait_for 10 "heraldd to report ready" ready_lines_above "$_ready"
     _workers=$(sed -n 's/.*msg="heraldd ready".* workers=\([0-9]*\).*/\1/p' \
         "$HERALDD_LOG" | tail -n 1)
     wait_for 10 "$_workers workers to register" \

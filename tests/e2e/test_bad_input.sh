@@ -1,0 +1,200 @@
+#!/bin/sh
+# Bad input to herald and heraldd --check: each case must exit with the
+# expected status, print a message naming the bad value, print nothing on
+# standard output, and leave herald.jobs as it was.
+
+. "$HERALD_SRCDIR/tests/e2e/lib.sh"
+
+unset HERALD_CONFIG
+
+jobs_count() {
+    sql "SELECT count(*) FROM herald.jobs"
+}
+
+# expect_fail STATUS PATTERN COMMAND [ARG...]: run COMMAND and check its
+# exit status, its standard error against the extended regular
+# expression PATTERN, its empty standard output, and the job count.
+expect_fail() {
+    _want=$1
+    _pattern=$2
+    shift 2
+    _before=$(jobs_count)
+    _status=0
+    "$@" >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || _status=$?
+    _after=$(jobs_count)
+    _err=$(cat "$TEST_DIR/stderr")
+
+    [ "$_status" -eq "$_want" ] ||
+        fail "$* exited with $_status, expected $_want: $_err"
+    grep -Eq -- "$_pattern" "$TEST_DIR/stderr" ||
+        fail "$*: message does not match \"$_pattern\": $_err"
+    [ ! -s "$TEST_DIR/stdout" ] ||
+        fail "$*: printed on standard output: $(cat "$TEST_DIR/stdout")"
+    [ "$_after" = "$_before" ] ||
+        fail "$*: job count went from $_before to $_after"
+    note "ok: exit $_status: $(head -n 1 "$TEST_DIR/stderr")"
+}
+
+h() {
+    "$HERALD" -d "$JOB_DB" "$@"
+}
+
+hc() {
+    "$HERALD" -c "$HERALD_CONF" "$@"
+}
+
+write_conf <<'EOF'
+payload_max = 64;
+queues = {
+  mail = { workers = 1; };
+};
+tasks = {
+  send_mail = { queue = "mail"; exec = [ "/bin/true" ]; };
+};
+EOF
+
+# A valid job is written, so the job counts above can change.
+before=$(jobs_count)
+id=$(h enqueue send_mail --payload '{"to": "ada@example.com"}') ||
+    fail "a valid enqueue failed"
+[ "$(jobs_count)" -eq $((before + 1)) ] || fail "a valid enqueue wrote no job"
+[ "$(sql "SELECT task FROM herald.jobs WHERE id = $id")" = send_mail ] ||
+    fail "enqueue printed $id, which is not the new job's id"
+
+note "payloads"
+expect_fail 65 'invalid payload.*byte [0-9]+' \
+    h enqueue send_mail --payload '{"to": x}'
+expect_fail 65 'invalid payload.*byte [0-9]+' \
+    h enqueue send_mail --payload '{"to": "ada@example.com",'
+expect_fail 65 'invalid payload.*(object or array|number)' \
+    h enqueue send_mail --payload 42
+expect_fail 65 'invalid payload.*(object or array|string)' \
+    h enqueue send_mail --payload '"text"'
+expect_fail 65 'invalid payload.*limit of 64' \
+    hc enqueue send_mail --payload \
+    '{"body": "0123456789012345678901234567890123456789012345678901234567890123456789"}'
+# Over the default limit of 1 MiB, read from standard input.
+{
+    printf '{"body": "'
+    head -c 1100000 /dev/zero | tr '\0' a
+    printf '"}'
+} >"$TEST_DIR/big.json"
+expect_fail 65 'invalid payload.*limit' \
+    sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
+    "$HERALD" "$JOB_DB" "$TEST_DIR/big.json"
+echo '[1, 2' >"$TEST_DIR/short.json"
+expect_fail 65 'invalid payload.*line [0-9]+.*byte [0-9]+' \
+    sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
+    "$HERALD" "$JOB_DB" "$TEST_DIR/short.json"
+
+note "tasks and queues"
+expect_fail 65 'unknown task "send_fax" in .*herald\.conf' \
+    hc enqueue send_fax
+expect_fail 65 'invalid task name' h enqueue 'send mail'
+expect_fail 65 'task name is empty' h enqueue ''
+expect_fail 65 'invalid queue name "-mail"' \
+    h enqueue send_mail --queue -mail
+expect_fail 65 'queue name .* over the limit of 63' \
+    h enqueue send_mail --queue "$(printf 'q%070d' 0)"
+expect_fail 65 'task "send_mail" runs on queue "mail".*"default"' \
+    hc enqueue send_mail --queue default
+
+note "times"
+expect_fail 65 '"tomorrow" for --at' h enqueue send_mail --at tomorrow
+expect_fail 65 '"2026-02-30 10:00" for --at' \
+    h enqueue send_mail --at '2026-02-30 10:00'
+expect_fail 65 '"2026-12-04T25:00:00Z" for --at' \
+    h enqueue send_mail --at 2026-12-04T25:00:00Z
+expect_fail 65 '"2026-12-04T18:00:00 CET" for --at' \
+    h enqueue send_mail --at '2026-12-04T18:00:00 CET'
+expect_fail 65 '"5 parsecs" for --in' h enqueue send_mail --in '5 parsecs'
+expect_fail 65 '"-5s" for --in' h enqueue send_mail --in -5s
+expect_fail 2 '--at and --in' \
+    h enqueue send_mail --at 2026-12-04T18:00:00Z --in 5m
+
+note "numbers"
+expect_fail 65 '"40000" for --priority.*-32768 to 32767' \
+    h enqueue send_mail --priority 40000
+expect_fail 65 '"-40000" for --priority.*-32768 to 32767' \
+    h enqueue send_mail --priority -40000
+expect_fail 65 '"99999999999999999999" for --priority' \
+    h enqueue send_mail --priority 99999999999999999999
+expect_fail 65 '"0" for --max-attempts.*1 to 1000' \
+    h enqueue send_mail --max-attempts 0
+expect_fail 65 '"1001" for --max-attempts.*1 to 1000' \
+    h enqueue send_mail --max-attempts 1001
+expect_fail 65 '"high" for --priority' h enqueue send_mail --priority high
+expect_fail 65 '"3x" for --max-attempts' \
+    h enqueue send_mail --max-attempts 3x
+expect_fail 65 '"" for --priority' h enqueue send_mail --priority ''
+expect_fail 65 '"ten" for --limit' h jobs --limit ten
+
+note "configuration files"
+cat >"$TEST_DIR/wrong-type.conf" <<EOF
+job_db = "$JOB_DB";
+queues = {
+  mail = { workers = "two"; };
+};
+tasks = {
+  send_mail = { queue = "mail"; exec = [ "/bin/true" ]; };
+};
+EOF
+cat >"$TEST_DIR/missing.conf" <<EOF
+job_db = "$JOB_DB";
+queues = { mail = { workers = 1; }; };
+tasks = {
+  send_mail = {
+    exec = [ "/bin/true" ];
+  };
+};
+EOF
+expect_fail 78 'wrong-type\.conf:3: .*workers' \
+    "$HERALD" -c "$TEST_DIR/wrong-type.conf" enqueue send_mail
+expect_fail 78 'wrong-type\.conf:3: .*workers' \
+    "$HERALDD" --check -c "$TEST_DIR/wrong-type.conf"
+expect_fail 78 'missing\.conf:4: .*"queue"' \
+    "$HERALD" -c "$TEST_DIR/missing.conf" enqueue send_mail
+expect_fail 78 'missing\.conf:4: .*"queue"' \
+    "$HERALDD" --check -c "$TEST_DIR/missing.conf"
+expect_fail 78 'no-such\.conf' \
+    "$HERALD" -c "$TEST_DIR/no-such.conf" status
+
+note "command line"
+expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail
+expect_fail 2 'unrecognized option "--colour"' h status --colour
+expect_fail 2 'unrecognized option "--bogus"' "$HERALD" --bogus status
+expect_fail 2 'unrecognized option "-z"' h enqueue send_mail -z
+expect_fail 2 '"--payload" requires an argument' \
+    h enqueue send_mail --payload
+expect_fail 2 'no task given' h enqueue
+expect_fail 2 'unexpected argument "extra"' h enqueue send_mail extra
+expect_fail 2 'no command given' "$HERALD"
+
+note "databases"
+expect_fail 69 'could not connect to job database' \
+    "$HERALD" -d "host=/nonexistent-dir password=hunter2" enqueue send_mail
+grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
+empty_db="${TEST_DB}_empty"
+admin_sql "CREATE DATABASE \"$empty_db\"" >/dev/null ||
+    fail "could not create database $empty_db"
+status=0
+"$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db" enqueue send_mail \
+    >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
+empty_rows=$(psql "$HERALD_TEST_CONNINFO dbname=$empty_db" -XAtq -c \
+    "SELECT count(*) FROM pg_tables WHERE schemaname = 'herald'")
+admin_sql "DROP DATABASE \"$empty_db\"" >/dev/null
+[ "$status" -eq 1 ] || fail "enqueue without the schema exited $status"
+grep -q 'herald migrate' "$TEST_DIR/stderr" ||
+    fail "no hint to run herald migrate: $(cat "$TEST_DIR/stderr")"
+[ "$empty_rows" = 0 ] || fail "enqueue created herald tables"
+
+note "dead jobs"
+expect_fail 1 'dead job 999999 not found' h dead retry 999999
+expect_fail 1 'dead job 999999 not found' h dead purge 999999
+expect_fail 1 'dead job 999999 not found' h dead show 999999
+expect_fail 65 'invalid job id "abc"' h dead retry abc
+expect_fail 2 'no dead job ids given' h dead retry
+expect_fail 2 'only with --all' h dead purge --queue mail 1
+expect_fail 2 'unrecognized action "resurrect"' h dead resurrect 1
+
+exit 0
