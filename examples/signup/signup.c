@@ -22,6 +22,7 @@
 #include "herald.h"
 
 static const char schema_sql[] =
+    "SET client_min_messages TO warning;"
     "CREATE TABLE IF NOT EXISTS users ("
     " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
     " email text NOT NULL UNIQUE,"

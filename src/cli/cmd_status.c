@@ -79,6 +79,10 @@ print_help(void)
 	    "per-minute counters)\n"
 	    "  failed/1m    failed attempts in the last minute (likewise)\n"
 	    "  oldest_wait  how long the oldest ready job has waited\n\n"
+	    "When a relay moves events from an application database, a\n"
+	    "second table shows each outbox: its backlog, its lag (the age\n"
+	    "of its oldest row), the jobs relayed and the events dropped\n"
+	    "for want of a subscriber, and how long ago the relay reported.\n\n"
 	    "Options:\n"
 	    "  -h, --help   print this help and exit\n", usage);
 }
@@ -166,6 +170,62 @@ print_status(const PGresult *res)
 	hd_table_release(&table);
 }
 
+/*
+ * The outbox of each application database as its relay last reported it:
+ * the backlog, the age of the oldest row (the relay's lag) and when the
+ * report was made, so a relay that stopped reporting shows as stale.
+ */
+static const char relay_sql[] =
+    "SELECT database, backlog,"
+    "  (extract(epoch FROM now() - oldest_at) * 1000)::bigint,"
+    "  relayed_total, dropped_total,"
+    "  (extract(epoch FROM now() - updated_at) * 1000)::bigint"
+    " FROM herald.relay_status ORDER BY database, origin";
+
+/* Print the relay table when any application database has reported. */
+static int
+print_relay_status(PGconn *conn)
+{
+	static const char	*headers[] = {
+		"outbox", "backlog", "lag", "relayed", "dropped", "reported"
+	};
+	struct herald_error	 error;
+	struct hd_table		 table;
+	PGresult		*res;
+	char			 lag[32], age[32];
+	int			 row;
+
+	res = PQexec(conn, relay_sql);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, conn, res,
+		    "could not read the relay status");
+		hd_cli_error("%s", error.message);
+		PQclear(res);
+		return HD_EXIT_FAILURE;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return HD_EXIT_OK;
+	}
+
+	hd_table_init(&table, 6, headers, "lrrrrr");
+	for (row = 0; row < PQntuples(res); row++) {
+		format_wait(res, row, 2, lag, sizeof lag);
+		format_wait(res, row, 5, age, sizeof age);
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
+		hd_table_cell(&table, "%s", lag);
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 3));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 4));
+		hd_table_cell(&table, "%s ago", age);
+	}
+	printf("\n");
+	hd_table_print(&table, stdout);
+	hd_table_release(&table);
+	PQclear(res);
+	return HD_EXIT_OK;
+}
+
 int
 hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 {
@@ -209,5 +269,5 @@ hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 	}
 	print_status(res);
 	PQclear(res);
-	return HD_EXIT_OK;
+	return print_relay_status(cli->conn);
 }
