@@ -44,6 +44,10 @@ static int	read_tasks(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
 static int	read_events(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
+static int	read_retention(struct config_reader *,
+		    const config_setting_t *, struct hd_config *);
+static int	read_restart_limit(struct config_reader *,
+		    const config_setting_t *, struct hd_config *);
 
 /* Report a problem with setting s, or with the file when s is NULL. */
 static int __attribute__((format(printf, 3, 4)))
@@ -112,6 +116,8 @@ hd_parse_duration_ms(const char *text, int64_t *ms)
 		unit = 60 * 1000;
 	else if (strcmp(end, "h") == 0)
 		unit = 3600 * 1000;
+	else if (strcmp(end, "d") == 0)
+		unit = 24 * 3600 * 1000;
 	else
 		return -1;
 
@@ -246,7 +252,7 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		if (hd_parse_duration_ms(config_setting_get_string(s),
 		    &ms) == -1)
 			return config_fail(r, s, "invalid duration \"%s\" "
-			    "(use a number followed by ms, s, m or h)",
+			    "(use a number followed by ms, s, m, h or d)",
 			    config_setting_get_string(s));
 		break;
 	case CONFIG_TYPE_INT:
@@ -266,6 +272,55 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		return config_fail(r, s, "must be at least %lldms",
 		    (long long)min_ms);
 	*out = ms;
+	return 0;
+}
+
+/*
+ * A size is a whole number of bytes, or a string such as "512MB" with the
+ * unit kB, MB or GB (powers of 1024, as PostgreSQL reads them).
+ */
+static int
+get_size(struct config_reader *r, const config_setting_t *group,
+    const char *name, int64_t *out)
+{
+	const config_setting_t	*s;
+	const char		*text;
+	char			*end;
+	long long		 value;
+	int64_t			 unit;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	    config_setting_type(s) == CONFIG_TYPE_INT64) {
+		value = config_setting_get_int64(s);
+		unit = 1;
+	} else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		text = config_setting_get_string(s);
+		errno = 0;
+		value = strtoll(text, &end, 10);
+		if (end == text || errno != 0)
+			unit = 0;
+		else if (strcmp(end, "kB") == 0)
+			unit = 1024;
+		else if (strcmp(end, "MB") == 0)
+			unit = 1024 * 1024;
+		else if (strcmp(end, "GB") == 0)
+			unit = 1024 * 1024 * 1024;
+		else if (*end == '\0')
+			unit = 1;
+		else
+			unit = 0;
+		if (unit == 0)
+			return config_fail(r, s, "invalid size \"%s\" (use a "
+			    "number of bytes or a number followed by kB, MB "
+			    "or GB)", text);
+	} else
+		return config_fail(r, s, "must be a size such as \"512MB\"");
+	if (value < 0 || value > INT64_MAX / unit / 2)
+		return config_fail(r, s, "size %lld is out of range", value);
+	*out = value * unit;
 	return 0;
 }
 
@@ -333,6 +388,11 @@ hd_config_load(const char *path, char *error, size_t error_size)
 	config->grace_period_ms = HD_DEFAULT_GRACE_PERIOD_MS;
 	config->lease_ms = HD_DEFAULT_LEASE_MS;
 	config->payload_max = HERALD_PAYLOAD_MAX;
+	config->keep_counters_ms = HD_DEFAULT_KEEP_COUNTERS_MS;
+	config->keep_dead_ms = HD_DEFAULT_KEEP_DEAD_MS;
+	config->keep_processes_ms = HD_DEFAULT_KEEP_PROCESSES_MS;
+	config->restart_failures = HD_DEFAULT_RESTART_FAILURES;
+	config->restart_window_ms = HD_DEFAULT_RESTART_WINDOW_MS;
 
 	config_init(&cfg);
 	if (config_read_file(&cfg, path) == CONFIG_FALSE) {
@@ -362,7 +422,8 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 {
 	static const char *const known[] = {
 		"job_db", "app_db", "log_level", "grace_period", "lease",
-		"payload_max", "queues", "tasks", "events", NULL
+		"payload_max", "queues", "tasks", "events", "retention",
+		"restart_limit", NULL
 	};
 	const config_setting_t	*root, *s;
 	char			*level = NULL;
@@ -394,6 +455,13 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 		return -1;
 	config->payload_max = (size_t)payload_max;
 
+	s = config_setting_get_member(root, "retention");
+	if (s != NULL && read_retention(r, s, config) == -1)
+		return -1;
+	s = config_setting_get_member(root, "restart_limit");
+	if (s != NULL && read_restart_limit(r, s, config) == -1)
+		return -1;
+
 	s = config_setting_get_member(root, "queues");
 	if (s == NULL)
 		return config_fail(r, root, "missing setting \"queues\"");
@@ -413,15 +481,55 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 }
 
 static int
+read_retention(struct config_reader *r, const config_setting_t *s,
+    struct hd_config *config)
+{
+	static const char *const known[] = {
+		"counters", "dead", "processes", NULL
+	};
+
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, "
+		    "such as { counters = \"7d\"; dead = \"30d\"; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_duration(r, s, "counters", 0,
+	    &config->keep_counters_ms) == -1 ||
+	    get_duration(r, s, "dead", 0, &config->keep_dead_ms) == -1 ||
+	    get_duration(r, s, "processes", 10000,
+	    &config->keep_processes_ms) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+read_restart_limit(struct config_reader *r, const config_setting_t *s,
+    struct hd_config *config)
+{
+	static const char *const known[] = { "failures", "window", NULL };
+
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, "
+		    "such as { failures = 5; window = \"1m\"; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_int(r, s, "failures", 1, 1000000,
+	    &config->restart_failures) == -1 ||
+	    get_duration(r, s, "window", 1000,
+	    &config->restart_window_ms) == -1)
+		return -1;
+	return 0;
+}
+
+static int
 read_queues(struct config_reader *r, const config_setting_t *queues,
     struct hd_config *config)
 {
 	static const char *const known[] = {
-		"workers", "concurrency", "poll_interval", NULL
+		"workers", "concurrency", "poll_interval", "max_jobs",
+		"max_rss", NULL
 	};
 	const config_setting_t	*s;
 	struct hd_queue_config	*q;
-	int			 i, n;
+	int			 i, n, max_jobs;
 
 	if (!config_setting_is_group(queues))
 		return config_fail(r, queues, "must be a group of queues, "
@@ -450,6 +558,11 @@ read_queues(struct config_reader *r, const config_setting_t *queues,
 		    get_duration(r, s, "poll_interval", 10,
 		    &q->poll_interval_ms) == -1)
 			return -1;
+		max_jobs = 0;
+		if (get_int(r, s, "max_jobs", 0, INT32_MAX, &max_jobs) == -1 ||
+		    get_size(r, s, "max_rss", &q->max_rss) == -1)
+			return -1;
+		q->max_jobs = max_jobs;
 	}
 	return 0;
 }

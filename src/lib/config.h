@@ -23,6 +23,8 @@ struct hd_queue_config {
 	int		 workers;	/* worker processes, 0 .. 256 */
 	int		 concurrency;	/* jobs at once per worker, 1 .. 1024 */
 	int64_t		 poll_interval_ms; /* fallback when no NOTIFY comes */
+	int64_t		 max_jobs;	/* jobs before a worker is replaced; 0: none */
+	int64_t		 max_rss;	/* bytes of RSS before it is; 0: none */
 };
 
 struct hd_task_config {
@@ -51,6 +53,19 @@ struct hd_config {
 	int64_t		 lease_ms;	/* lease a claim takes and renews */
 	size_t		 payload_max;	/* bytes */
 
+	/* What the janitor keeps; 0 keeps forever. */
+	int64_t		 keep_counters_ms;
+	int64_t		 keep_dead_ms;
+	int64_t		 keep_processes_ms; /* registrations without heartbeat */
+
+	/*
+	 * A child that fails restart_failures times within
+	 * restart_window_ms is marked failed and not restarted until a
+	 * reload.
+	 */
+	int		 restart_failures;
+	int64_t		 restart_window_ms;
+
 	struct hd_queue_config *queues;
 	size_t		 nqueues;
 	struct hd_task_config *tasks;
@@ -64,6 +79,11 @@ struct hd_config {
 #define HD_DEFAULT_LEASE_MS		60000
 #define HD_DEFAULT_TIMEOUT_MS		(15 * 60 * 1000)
 #define HD_DEFAULT_POLL_INTERVAL_MS	5000
+#define HD_DEFAULT_KEEP_COUNTERS_MS	(7LL * 24 * 3600 * 1000)
+#define HD_DEFAULT_KEEP_DEAD_MS		(30LL * 24 * 3600 * 1000)
+#define HD_DEFAULT_KEEP_PROCESSES_MS	60000
+#define HD_DEFAULT_RESTART_FAILURES	5
+#define HD_DEFAULT_RESTART_WINDOW_MS	60000
 
 /*
  * Read path.  On failure return NULL and write a message such as
@@ -86,8 +106,8 @@ const struct hd_task_config *hd_config_task(const struct hd_config *config,
 	    const char *name);
 
 /*
- * Parse a duration: a number followed by "ms", "s", "m" or "h", or a bare
- * number of seconds.  Return 0, or -1 when text is not a duration or is
+ * Parse a duration: a number followed by "ms", "s", "m", "h" or "d", or a
+ * bare number of seconds.  Return 0, or -1 when text is not a duration or is
  * negative.
  */
 int	hd_parse_duration_ms(const char *text, int64_t *ms);

@@ -3,10 +3,10 @@
  * database, the relay's work.
  *
  * hd_outbox_relay() locks a batch of outbox rows in a transaction of the
- * application database, expands events into one job per subscribed task
- * with the configuration's event routes, inserts the jobs in one
- * job-database statement that also records each row's origin key in
- * herald.relayed, and only then deletes the rows and commits.  If the
+ * application database and expands each event into one job per subscribed
+ * task, following the configuration's event routes.  One job-database
+ * statement inserts the jobs and records each row's origin key in
+ * herald.relayed.  Only then are the rows deleted and committed.  If the
  * process dies between the two commits, the batch is sent again and the
  * recorded keys drop the copies: every outbox row becomes its jobs exactly
  * once.  Two relays on one pair of databases skip each other's locked rows.
@@ -26,7 +26,7 @@
 #define HD_OUTBOX_ORIGIN_MAX	64
 #define HD_OUTBOX_DROPPED_TYPES	8
 
-/* What one batch did. */
+/* Counts of one batch. */
 struct hd_outbox_stats {
 	int64_t		 rows;		/* outbox rows taken */
 	int64_t		 jobs;		/* jobs inserted, without copies */
@@ -37,7 +37,7 @@ struct hd_outbox_stats {
 	int		 ndropped_types;
 };
 
-/* Where a test stops a batch, to act out a crash. */
+/* Fault points of a batch, at which a test stops it to act out a crash. */
 enum hd_outbox_fault {
 	HD_OUTBOX_FAULT_NONE = 0,
 	/* Return after the job-database commit with the application

@@ -2,9 +2,9 @@
  * uow.c: the event bus and units of work.
  *
  * A unit of work keeps its events and jobs in memory as a JSON array of
- * outbox rows and writes them with a single INSERT at commit, so a unit
- * of work costs one statement more than the application's own, however
- * many events it publishes.  Nothing here is global: a bus is read-only
+ * outbox rows and writes them with a single INSERT at commit.  So however
+ * many events it publishes, it costs one statement more than the
+ * application's own.  Nothing here is global: a bus is read-only
  * once units of work use it, and a unit of work belongs to one thread.
  */
 

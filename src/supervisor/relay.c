@@ -73,19 +73,19 @@ relay_disconnect(struct relay *r)
 
 /* Log the first failure of an outage, and only count the rest. */
 static void
-relay_failed(struct relay *r, const char *what,
+relay_failed(struct relay *r, const char *operation,
     const struct herald_error *error)
 {
 	relay_disconnect(r);
 	r->connect_failures++;
 	if (r->connect_failures == 1)
 		hd_log_error("relay failed", "operation=%s error=%s "
-		    "sqlstate=%s retry_ms=%lld", what,
+		    "sqlstate=%s retry_ms=%lld", operation,
 		    herald_strerror(error->code), error->sqlstate,
 		    (long long)r->connect_delay_ms);
 	else
 		hd_log_debug("relay failed", "operation=%s failures=%d "
-		    "retry_ms=%lld", what, r->connect_failures,
+		    "retry_ms=%lld", operation, r->connect_failures,
 		    (long long)r->connect_delay_ms);
 	r->connect_at_ms = hd_monotonic_ms() + r->connect_delay_ms;
 	r->connect_delay_ms *= 2;
@@ -101,7 +101,7 @@ static int
 relay_connect(struct relay *r)
 {
 	struct herald_error	error;
-	const char		*what = "connect";
+	const char		*operation = "connect";
 
 	memset(&error, 0, sizeof error);
 	r->app = hd_db_connect(r->config->app_db, "herald relay", &error);
@@ -111,7 +111,7 @@ relay_connect(struct relay *r)
 	if (r->job == NULL)
 		goto fail;
 
-	what = "schema check";
+	operation = "schema check";
 	if (hd_schema_check(r->job, HD_SCHEMA_JOB, &error) == -1 ||
 	    hd_schema_check(r->app, HD_SCHEMA_APP, &error) == -1) {
 		if (error.code == HERALD_ESCHEMA) {
@@ -123,7 +123,7 @@ relay_connect(struct relay *r)
 		}
 		goto fail;
 	}
-	what = "listen";
+	operation = "listen";
 	if (hd_outbox_origin(r->app, r->origin, &error) == -1 ||
 	    hd_db_exec(r->app, "LISTEN herald_outbox", &error) == -1 ||
 	    hd_store_register(r->job, r->id, "relay", r->supervisor_id, NULL,
@@ -143,7 +143,7 @@ relay_connect(struct relay *r)
 	return 0;
 
 fail:
-	relay_failed(r, what, &error);
+	relay_failed(r, operation, &error);
 	return 0;
 }
 
