@@ -89,11 +89,32 @@ struct herald_job_options {
  * Enqueue one job into the job database on conn and store its id in
  * *job_id (which may be NULL).  The job is visible to workers when the
  * caller's transaction commits; outside a transaction it commits at once.
- * payload is a JSON object or array, or NULL for {}.
+ * payload is a JSON object or array, or NULL for {}.  The first call on a
+ * connection prepares the statement "herald_enqueue_1" on it; after a
+ * DEALLOCATE ALL or DISCARD ALL one call fails and the next prepares it
+ * again.
  */
 int	herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	    const struct herald_job_options *options, int64_t *job_id,
 	    struct herald_error *error);
+
+/* One job of herald_enqueue_many(). */
+struct herald_job {
+	const char			*task;
+	const char			*payload;	/* NULL: {} */
+	struct herald_job_options	 options;
+};
+
+/*
+ * Enqueue njobs jobs in one statement, with the checks of herald_enqueue:
+ * either every job is enqueued or, when one is invalid or the statement
+ * fails, none is.  An error message names the first bad job by its
+ * position in jobs, counted from 1 ("job 3: ...").  The ids are stored in
+ * job_ids[0] .. job_ids[njobs - 1] in the order of jobs, when job_ids is
+ * not NULL.  A queue with jobs due now is woken at most once.
+ */
+int	herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
+	    size_t njobs, int64_t *job_ids, struct herald_error *error);
 
 /*
  * Check a task, queue or event type name: 1 to HERALD_NAME_MAX characters

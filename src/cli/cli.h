@@ -44,10 +44,13 @@ struct hd_cli_command {
 	const char	*summary;	/* one line for "herald --help" */
 };
 
+int	hd_cmd_console(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_dead(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_job(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_migrate(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_queue(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_status(struct hd_cli *cli, int argc, char **argv);
 
 void	hd_cli_release(struct hd_cli *cli);

@@ -1,5 +1,6 @@
 /*
- * cmd_enqueue.c: herald enqueue, which adds one job.
+ * cmd_enqueue.c: herald enqueue, which adds one job, or with --from many
+ * jobs from a file of JSON lines, all of them or none.
  *
  * Every input is checked here, before the connection opens, so a bad
  * value changes nothing and its message names the value.  The database
@@ -15,13 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "db.h"
 #include "util.h"
 
 static const char usage[] =
     "herald enqueue TASK [--queue QUEUE] [--payload JSON | --payload -]\n"
     "              [--at TIME | --in DURATION] [--priority N] "
-    "[--max-attempts N]";
+    "[--max-attempts N]\n"
+    "       herald enqueue --from FILE|-";
 
 /* The command line as given, before any of it is checked. */
 struct enqueue_args {
@@ -32,6 +37,7 @@ struct enqueue_args {
 	const char	*in;
 	const char	*priority;
 	const char	*max_attempts;
+	const char	*from;		/* JSON lines; "-": standard input */
 };
 
 static void
@@ -58,6 +64,13 @@ print_help(void)
 	    "is dead\n"
 	    "                         (default: the task's retry policy, "
 	    "else %d)\n"
+	    "  -f, --from=FILE        enqueue one job per line of FILE (\"-\": "
+	    "standard input),\n"
+	    "                         each a JSON object with the keys task, "
+	    "queue, payload,\n"
+	    "                         priority, run_at (a time as for --at) "
+	    "and max_attempts;\n"
+	    "                         a bad line enqueues nothing\n"
 	    "  -h, --help             print this help and exit\n\n"
 	    "With a configuration, TASK must be one of its tasks.\n",
 	    usage, HERALD_PRIORITY_MIN, HERALD_PRIORITY_MAX,
@@ -356,6 +369,7 @@ static int
 parse_args(int argc, char **argv, struct enqueue_args *args)
 {
 	enum { OPT_AT = 256, OPT_IN, OPT_PRIORITY, OPT_MAX_ATTEMPTS };
+	bool				job_options = false;
 	static const struct option	options[] = {
 		{ "queue", required_argument, NULL, 'q' },
 		{ "payload", required_argument, NULL, 'p' },
@@ -363,14 +377,19 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 		{ "in", required_argument, NULL, OPT_IN },
 		{ "priority", required_argument, NULL, OPT_PRIORITY },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+		{ "from", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int				c;
 
-	while ((c = getopt_long(argc, argv, ":q:p:h", options,
+	while ((c = getopt_long(argc, argv, ":q:p:f:h", options,
 	    NULL)) != -1) {
+		job_options |= c != 'f';
 		switch (c) {
+		case 'f':
+			args->from = optarg;
+			break;
 		case 'q':
 			args->queue = optarg;
 			break;
@@ -397,6 +416,12 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 		}
 	}
 
+	if (args->from != NULL) {
+		if (job_options || optind < argc)
+			return hd_cli_usage_error("enqueue", usage,
+			    "--from cannot be used with a task or job options");
+		return HD_EXIT_OK;
+	}
 	if (optind >= argc)
 		return hd_cli_usage_error("enqueue", usage, "no task given");
 	args->task = argv[optind++];
@@ -407,6 +432,345 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 		return hd_cli_usage_error("enqueue", usage,
 		    "--at and --in cannot be used together");
 	return HD_EXIT_OK;
+}
+
+/* Jobs per herald_enqueue_many() call of --from, all in one transaction. */
+#define FROM_BATCH	1000
+
+/* The jobs of a --from file; every string is owned by the list. */
+struct from_jobs {
+	struct herald_job	*jobs;
+	size_t			 njobs;
+	size_t			 cap;
+};
+
+static void
+from_jobs_release(struct from_jobs *list)
+{
+	size_t	i;
+
+	for (i = 0; i < list->njobs; i++) {
+		free((char *)list->jobs[i].task);
+		free((char *)list->jobs[i].payload);
+		free((char *)list->jobs[i].options.queue);
+	}
+	free(list->jobs);
+}
+
+/* Read an integer member of a line into *value; 0, or -1 with a message. */
+static int
+from_int(json_t *value, const char *key, long min, long max, long *out,
+    char *message, size_t size)
+{
+	if (!json_is_integer(value) || json_integer_value(value) < min ||
+	    json_integer_value(value) > max) {
+		snprintf(message, size, "%s must be a whole number from %ld to "
+		    "%ld", key, min, max);
+		return -1;
+	}
+	*out = (long)json_integer_value(value);
+	return 0;
+}
+
+/* Read the string member key of a line, or NULL when it is absent. */
+static int
+from_string(json_t *object, const char *key, const char **out,
+    char *message, size_t size)
+{
+	json_t	*value = json_object_get(object, key);
+
+	*out = NULL;
+	if (value == NULL || json_is_null(value))
+		return 0;
+	if (!json_is_string(value)) {
+		snprintf(message, size, "%s must be a string", key);
+		return -1;
+	}
+	*out = json_string_value(value);
+	return 0;
+}
+
+/* Check that a line names no key other than the job's. */
+static int
+from_check_keys(json_t *object, char *message, size_t size)
+{
+	static const char	*const keys[] = {
+		"task", "queue", "payload", "priority", "run_at",
+		"max_attempts", NULL
+	};
+	const char		*key;
+	json_t			*value;
+	int			 i;
+
+	json_object_foreach(object, key, value) {
+		for (i = 0; keys[i] != NULL; i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (keys[i] == NULL) {
+			snprintf(message, size, "unrecognized key \"%s\"; use "
+			    "task, queue, payload, priority, run_at or "
+			    "max_attempts", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Fill the options of a job from a line's priority, run_at, max_attempts. */
+static int
+from_options(json_t *object, struct herald_job_options *options,
+    char *message, size_t size)
+{
+	const char	*run_at;
+	json_t		*value;
+	long		 number;
+
+	if ((value = json_object_get(object, "priority")) != NULL &&
+	    !json_is_null(value)) {
+		if (from_int(value, "priority", HERALD_PRIORITY_MIN,
+		    HERALD_PRIORITY_MAX, &number, message, size) == -1)
+			return -1;
+		options->priority = (int)number;
+	}
+	if ((value = json_object_get(object, "max_attempts")) != NULL &&
+	    !json_is_null(value)) {
+		if (from_int(value, "max_attempts", 1, HERALD_ATTEMPTS_MAX,
+		    &number, message, size) == -1)
+			return -1;
+		options->max_attempts = (int)number;
+	}
+	if (from_string(object, "run_at", &run_at, message, size) == -1)
+		return -1;
+	if (run_at != NULL && parse_time(run_at, &options->run_at_us) == -1) {
+		snprintf(message, size, "invalid time \"%s\" for run_at: use "
+		    "ISO 8601, such as \"2026-12-04T18:00:00Z\"", run_at);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check the task and queue of a line against the configuration. */
+static int
+from_apply_config(const struct hd_config *config, const char *task_name,
+    const char **queue, struct herald_job_options *options, char *message,
+    size_t size)
+{
+	const struct hd_task_config	*task;
+
+	if (config == NULL)
+		return 0;
+	if ((task = hd_config_task(config, task_name)) == NULL) {
+		snprintf(message, size, "unknown task \"%s\" in %s", task_name,
+		    config->path);
+		return -1;
+	}
+	if (*queue != NULL && strcmp(*queue, task->queue) != 0) {
+		snprintf(message, size, "task \"%s\" runs on queue \"%s\" in "
+		    "%s, not on \"%s\"", task_name, task->queue, config->path,
+		    *queue);
+		return -1;
+	}
+	*queue = task->queue;
+	if (options->max_attempts == 0)
+		options->max_attempts = task->retry.max_attempts;
+	return 0;
+}
+
+/* Check the payload of a line and store it as compact JSON text. */
+static int
+from_payload(json_t *object, size_t max_bytes, char **payload,
+    char *message, size_t size)
+{
+	json_t	*value = json_object_get(object, "payload");
+
+	*payload = NULL;
+	if (value == NULL || json_is_null(value)) {
+		*payload = hd_xstrdup("{}");
+		return 0;
+	}
+	if (!json_is_object(value) && !json_is_array(value)) {
+		snprintf(message, size, "payload must be a JSON object or "
+		    "array");
+		return -1;
+	}
+	if ((*payload = json_dumps(value, JSON_COMPACT)) == NULL) {
+		snprintf(message, size, "payload could not be encoded");
+		return -1;
+	}
+	if (strlen(*payload) > max_bytes) {
+		snprintf(message, size, "payload of %zu bytes exceeds the limit "
+		    "of %zu bytes", strlen(*payload), max_bytes);
+		free(*payload);
+		*payload = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Parse one line into a job.  Return 0, or -1 with the reason in message;
+ * the job's strings are malloc'ed.
+ */
+static int
+from_parse_line(const struct hd_config *config, const char *line,
+    size_t len, struct herald_job *job, char *message, size_t size)
+{
+	struct herald_error	 error;
+	json_error_t		 json_error;
+	json_t			*object;
+	const char		*task, *queue;
+	char			*payload = NULL;
+	int			 rc = -1;
+
+	memset(job, 0, sizeof *job);
+	object = json_loadb(line, len, 0, &json_error);
+	if (object == NULL) {
+		snprintf(message, size, "invalid JSON at column %d: %s",
+		    json_error.column, json_error.text);
+		return -1;
+	}
+	if (!json_is_object(object)) {
+		snprintf(message, size, "a line must be a JSON object");
+		goto out;
+	}
+	if (from_check_keys(object, message, size) == -1 ||
+	    from_string(object, "task", &task, message, size) == -1 ||
+	    from_string(object, "queue", &queue, message, size) == -1)
+		goto out;
+	if (task == NULL) {
+		snprintf(message, size, "task is missing");
+		goto out;
+	}
+	if (herald_check_name("task", task, &error) == -1 ||
+	    (queue != NULL && herald_check_name("queue", queue,
+	    &error) == -1)) {
+		snprintf(message, size, "%s", error.message);
+		goto out;
+	}
+	if (from_options(object, &job->options, message, size) == -1 ||
+	    from_apply_config(config, task, &queue, &job->options, message,
+	    size) == -1 ||
+	    from_payload(object, config != NULL ? config->payload_max :
+	    HERALD_PAYLOAD_MAX, &payload, message, size) == -1)
+		goto out;
+
+	job->task = hd_xstrdup(task);
+	job->options.queue = queue != NULL ? hd_xstrdup(queue) : NULL;
+	job->payload = payload;
+	rc = 0;
+out:
+	json_decref(object);
+	return rc;
+}
+
+/* True when a line holds only white space. */
+static bool
+line_blank(const char *line)
+{
+	for (; *line != '\0'; line++)
+		if (*line != ' ' && *line != '\t' && *line != '\r' &&
+		    *line != '\n')
+			return false;
+	return true;
+}
+
+/* Read and check every line of in; on a bad line report it and stop. */
+static int
+from_read(const struct hd_config *config, FILE *in, const char *name,
+    struct from_jobs *list)
+{
+	char	*line = NULL, message[512];
+	size_t	 cap = 0, lineno = 0;
+	ssize_t	 len;
+	int	 status = HD_EXIT_OK;
+
+	while ((len = getline(&line, &cap, in)) != -1) {
+		lineno++;
+		if (line_blank(line))
+			continue;
+		if (list->njobs == list->cap) {
+			list->cap = list->cap > 0 ? list->cap * 2 : 256;
+			list->jobs = hd_xrealloc(list->jobs, list->cap,
+			    sizeof *list->jobs);
+		}
+		if (from_parse_line(config, line, (size_t)len,
+		    &list->jobs[list->njobs], message, sizeof message) == -1) {
+			hd_cli_error("invalid job on line %zu of %s: %s",
+			    lineno, name, message);
+			status = EX_DATAERR;
+			break;
+		}
+		list->njobs++;
+	}
+	if (status == HD_EXIT_OK && ferror(in)) {
+		hd_cli_error("could not read %s: %s", name, strerror(errno));
+		status = HD_EXIT_FAILURE;
+	}
+	free(line);
+	return status;
+}
+
+/* Enqueue the jobs in batches inside one transaction and print the ids. */
+static int
+from_enqueue(struct hd_cli *cli, const struct from_jobs *list)
+{
+	struct herald_error	 error;
+	int64_t			*ids;
+	size_t			 i, n;
+	int			 status = HD_EXIT_OK;
+
+	ids = hd_xcalloc(list->njobs > 0 ? list->njobs : 1, sizeof *ids);
+	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1)
+		goto failed;
+	for (i = 0; i < list->njobs; i += n) {
+		n = list->njobs - i < FROM_BATCH ? list->njobs - i : FROM_BATCH;
+		if (herald_enqueue_many(cli->conn, list->jobs + i, n, ids + i,
+		    &error) == -1)
+			goto failed;
+	}
+	if (hd_db_exec(cli->conn, "COMMIT", &error) == -1)
+		goto failed;
+	for (i = 0; i < list->njobs; i++)
+		printf("%" PRId64 "\n", ids[i]);
+	free(ids);
+	return HD_EXIT_OK;
+
+failed:
+	/* A "job N:" in the message counts from the batch's first job. */
+	hd_cli_error("could not enqueue jobs: %s", error.message);
+	status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+	    error.code == HERALD_EINVAL ? EX_DATAERR : HD_EXIT_FAILURE;
+	free(ids);
+	return status;
+}
+
+/* herald enqueue --from FILE: every line a job, all of them or none. */
+static int
+enqueue_from(struct hd_cli *cli, const char *path)
+{
+	const struct hd_config	*config;
+	struct from_jobs	 list = { 0 };
+	const char		*name = path;
+	FILE			*in = stdin;
+	int			 status;
+
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+		return status;
+	if (strcmp(path, "-") == 0)
+		name = "standard input";
+	else if ((in = fopen(path, "r")) == NULL) {
+		hd_cli_error("could not open \"%s\": %s", path,
+		    strerror(errno));
+		return EX_NOINPUT;
+	}
+	status = from_read(config, in, name, &list);
+	if (in != stdin)
+		fclose(in);
+	if (status == HD_EXIT_OK &&
+	    (status = hd_cli_connect(cli, true)) == HD_EXIT_OK)
+		status = from_enqueue(cli, &list);
+	from_jobs_release(&list);
+	return status;
 }
 
 int
@@ -422,6 +786,8 @@ hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
 	status = parse_args(argc, argv, &args);
 	if (status != HD_EXIT_OK)
 		return status == -1 ? HD_EXIT_OK : status;
+	if (args.from != NULL)
+		return enqueue_from(cli, args.from);
 	if ((status = check_args(&args, &options)) != HD_EXIT_OK ||
 	    (status = apply_config(cli, &args, &options)) != HD_EXIT_OK ||
 	    (status = load_payload(cli, &args, &payload)) != HD_EXIT_OK)

@@ -24,6 +24,7 @@ static const char status_sql[] =
     "  SELECT queue FROM herald.jobs"
     "  UNION SELECT queue FROM herald.dead_jobs"
     "  UNION SELECT queue FROM herald.counters"
+    "  UNION SELECT name FROM herald.queues"
     "  UNION SELECT unnest($1::text[])"
     "), live AS ("
     "  SELECT queue,"
@@ -55,8 +56,10 @@ static const char status_sql[] =
     "  coalesce(l.running, 0), coalesce(l.retrying, 0),"
     "  coalesce(d.dead, 0), coalesce(r.completed, 0)::bigint,"
     "  coalesce(r.failed, 0)::bigint,"
-    "  (extract(epoch FROM now() - l.oldest) * 1000)::bigint"
+    "  (extract(epoch FROM now() - l.oldest) * 1000)::bigint,"
+    "  coalesce(p.paused, false)"
     " FROM names n"
+    " LEFT JOIN herald.queues p ON p.name = n.queue"
     " LEFT JOIN live l USING (queue)"
     " LEFT JOIN dead d USING (queue)"
     " LEFT JOIN recent r USING (queue)"
@@ -78,7 +81,9 @@ print_help(void)
 	    "  done/1m      completed in the last minute (estimated from "
 	    "per-minute counters)\n"
 	    "  failed/1m    failed attempts in the last minute (likewise)\n"
-	    "  oldest_wait  how long the oldest ready job has waited\n\n"
+	    "  oldest_wait  how long the oldest ready job has waited\n"
+	    "  paused       \"yes\" when workers claim nothing from the queue "
+	    "(herald queue)\n\n"
 	    "When a relay moves events from an application database, a\n"
 	    "second table shows each outbox: its backlog, its lag (the age\n"
 	    "of its oldest row), the jobs relayed and the events dropped\n"
@@ -132,7 +137,7 @@ print_status(const PGresult *res)
 {
 	static const char	*headers[] = {
 		"queue", "queued", "scheduled", "running", "retrying", "dead",
-		"done/1m", "failed/1m", "oldest_wait"
+		"done/1m", "failed/1m", "oldest_wait", "paused"
 	};
 	struct hd_table		 table;
 	long long		 totals[NCOUNTS] = { 0 };
@@ -140,7 +145,7 @@ print_status(const PGresult *res)
 	char			 wait[32];
 	int			 row, col;
 
-	hd_table_init(&table, 9, headers, "lrrrrrrrr");
+	hd_table_init(&table, 10, headers, "lrrrrrrrrl");
 	for (row = 0; row < PQntuples(res); row++) {
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
 		for (col = 1; col <= NCOUNTS; col++) {
@@ -152,6 +157,8 @@ print_status(const PGresult *res)
 		}
 		format_wait(res, row, 8, wait, sizeof wait);
 		hd_table_cell(&table, "%s", wait);
+		hd_table_cell(&table, "%s",
+		    strcmp(PQgetvalue(res, row, 9), "t") == 0 ? "yes" : "no");
 		if (!PQgetisnull(res, row, 8) &&
 		    strtoll(PQgetvalue(res, row, 8), NULL, 10) > oldest)
 			oldest = strtoll(PQgetvalue(res, row, 8), NULL, 10);
@@ -165,6 +172,7 @@ print_status(const PGresult *res)
 	else
 		snprintf(wait, sizeof wait, "-");
 	hd_table_cell(&table, "%s", wait);
+	hd_table_cell(&table, "%s", "");
 
 	hd_table_print(&table, stdout);
 	hd_table_release(&table);
@@ -226,6 +234,52 @@ print_relay_status(PGconn *conn)
 	return HD_EXIT_OK;
 }
 
+/*
+ * The children that a heraldd stopped restarting after too many
+ * failures, with the host of that heraldd when it is registered.
+ */
+static const char failed_sql[] =
+    "SELECT f.role, f.queue, f.failures, coalesce(p.host, '?'),"
+    "  f.supervisor_id"
+    " FROM herald.failed_children f"
+    " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
+    " ORDER BY 4, f.supervisor_id, f.role, f.queue";
+
+/* Print one line per failed child, after the tables. */
+static int
+print_failed_children(PGconn *conn)
+{
+	struct herald_error	 error;
+	PGresult		*res;
+	int			 row;
+
+	res = PQexec(conn, failed_sql);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, conn, res,
+		    "could not read the failed children");
+		hd_cli_error("%s", error.message);
+		PQclear(res);
+		return HD_EXIT_FAILURE;
+	}
+	if (PQntuples(res) > 0)
+		printf("\n");
+	for (row = 0; row < PQntuples(res); row++) {
+		if (PQgetvalue(res, row, 1)[0] != '\0')
+			printf("failed: %s of queue %s on %s (heraldd %s), "
+			    "%s failures; reload heraldd to retry\n",
+			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+			    PQgetvalue(res, row, 3), PQgetvalue(res, row, 4),
+			    PQgetvalue(res, row, 2));
+		else
+			printf("failed: %s on %s (heraldd %s), %s failures; "
+			    "reload heraldd to retry\n",
+			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 3),
+			    PQgetvalue(res, row, 4), PQgetvalue(res, row, 2));
+	}
+	PQclear(res);
+	return HD_EXIT_OK;
+}
+
 int
 hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 {
@@ -269,5 +323,7 @@ hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 	}
 	print_status(res);
 	PQclear(res);
-	return print_relay_status(cli->conn);
+	if ((status = print_relay_status(cli->conn)) != HD_EXIT_OK)
+		return status;
+	return print_failed_children(cli->conn);
 }

@@ -21,6 +21,10 @@ static const struct hd_cli_command commands[] = {
 	{ "jobs", hd_cmd_jobs, "list live jobs" },
 	{ "dead", hd_cmd_dead,
 	    "list, show, retry or purge dead jobs" },
+	{ "queue", hd_cmd_queue, "pause or resume queues" },
+	{ "job", hd_cmd_job, "cancel queued jobs" },
+	{ "console", hd_cmd_console,
+	    "watch and operate the queues in a terminal" },
 	{ NULL, NULL, NULL }
 };
 

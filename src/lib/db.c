@@ -5,9 +5,13 @@
  * but never the conninfo string, which may hold a password.
  */
 
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -130,8 +134,25 @@ PGconn *
 hd_db_connect(const char *conninfo, const char *application_name,
     struct herald_error *error)
 {
-	const char	*keywords[4], *values[4];
+	/*
+	 * Defaults that bound how long a dead server or network goes
+	 * unnoticed.  Keepalives and tcp_user_timeout (ms) apply to TCP
+	 * connections only; libpq ignores them on unix sockets.  A server
+	 * in recovery is refused like an unreachable one, since nothing
+	 * herald does can run there.
+	 */
+	static const char *const defaults[][2] = {
+		{ "connect_timeout", "10" },
+		{ "keepalives", "1" },
+		{ "keepalives_idle", "10" },
+		{ "keepalives_interval", "5" },
+		{ "keepalives_count", "3" },
+		{ "tcp_user_timeout", "30000" },
+		{ "target_session_attrs", "read-write" },
+	};
+	const char	*keywords[12], *values[12];
 	PGconn		*conn;
+	size_t		 i;
 	int		 n = 0;
 
 	if (conninfo == NULL)
@@ -140,9 +161,14 @@ hd_db_connect(const char *conninfo, const char *application_name,
 		return NULL;
 
 	/*
-	 * Later keywords override earlier ones: the conninfo may choose its
-	 * client encoding, but application_name is always ours.
+	 * Later keywords override earlier ones: the conninfo may change the
+	 * defaults and choose its client encoding, but application_name is
+	 * always ours.
 	 */
+	for (i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+		keywords[n] = defaults[i][0];
+		values[n++] = defaults[i][1];
+	}
 	keywords[n] = "client_encoding";
 	values[n++] = "UTF8";
 	keywords[n] = "dbname";
@@ -196,4 +222,59 @@ hd_db_ok(const PGresult *res)
 		return false;
 	status = PQresultStatus(res);
 	return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+/* Return the milliseconds left until deadline_ms of CLOCK_MONOTONIC. */
+static int
+db_ms_left(int64_t deadline_ms)
+{
+	struct timespec	ts;
+	int64_t		now_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_ms >= deadline_ms ? 0 : (int)(deadline_ms - now_ms);
+}
+
+int
+hd_db_ping(PGconn *conn, int timeout_ms, struct herald_error *error)
+{
+	struct timespec	 ts;
+	struct pollfd	 pfd;
+	PGresult	*res;
+	int64_t		 deadline_ms;
+	int		 ok = 1, left, r;
+
+	if (PQsendQuery(conn, "SELECT 1") == 0) {
+		hd_error_from_pg(error, conn, NULL, "ping");
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    timeout_ms;
+	pfd.fd = PQsocket(conn);
+	pfd.events = POLLIN;
+	while (PQisBusy(conn)) {
+		left = db_ms_left(deadline_ms);
+		r = left > 0 ? poll(&pfd, 1, left) : 0;
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			hd_error_set(error, HERALD_ECONNECT,
+			    "ping: no answer within %d ms", timeout_ms);
+			return -1;
+		}
+		if (PQconsumeInput(conn) == 0) {
+			hd_error_from_pg(error, conn, NULL, "ping");
+			return -1;
+		}
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (ok && !hd_db_ok(res)) {
+			hd_error_from_pg(error, conn, res, "ping");
+			ok = 0;
+		}
+		PQclear(res);
+	}
+	return ok ? 0 : -1;
 }

@@ -36,6 +36,15 @@ PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
 /* Run a command that returns no rows; 0 or -1 with error filled. */
 int	hd_db_exec(PGconn *conn, const char *sql, struct herald_error *error);
 
+/*
+ * Run "SELECT 1" and wait at most timeout_ms for its answer, so a
+ * half-open connection is noticed even when TCP cannot notice it.
+ * Return 0, or -1 with error filled (HERALD_ECONNECT on a timeout, after
+ * which the connection must be closed).  Notifications that arrive
+ * meanwhile stay queued for PQnotifies().
+ */
+int	hd_db_ping(PGconn *conn, int timeout_ms, struct herald_error *error);
+
 /* True when res is PGRES_COMMAND_OK or PGRES_TUPLES_OK. */
 bool	hd_db_ok(const PGresult *res);
 

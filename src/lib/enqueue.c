@@ -1,17 +1,21 @@
 /*
- * enqueue.c: herald_enqueue, the producer's way into the job database.
+ * enqueue.c: herald_enqueue and herald_enqueue_many, the producer's way
+ * into the job database.
  *
  * Every argument is checked here first, so a bad value fails with
  * HERALD_EINVAL before any statement runs and the caller's transaction
- * stays usable.  The insert itself is one call of herald.enqueue(), so
- * producers in C, on the command line and in SQL share its definition.
+ * stays usable.  The insert itself is one call of herald.enqueue() or
+ * herald.enqueue_many(), so producers in C, on the command line and in
+ * SQL share its definition.
  */
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-events.h>
 #include <libpq-fe.h>
 
 #include "herald.h"
@@ -29,6 +33,63 @@ static const char enqueue_sql[] =
     "SELECT herald.enqueue($1, $2, $3::jsonb, $4, "
     "to_timestamp($5::bigint / 1000000) "
     "+ ($5::bigint % 1000000) * interval '1 microsecond', $6)";
+
+/*
+ * herald_enqueue runs enqueue_sql as a statement prepared once per
+ * connection, which saves the server parsing and planning it on every
+ * call.  Whether a connection has it is kept with the connection itself,
+ * as libpq instance data of enqueue_event, so libherald still keeps no
+ * global state.  The version in the name keeps a statement of an older
+ * build from being reused.
+ */
+#define ENQUEUE_STATEMENT	"herald_enqueue_1"
+
+static void	enqueue_error(struct herald_error *, PGconn *,
+		    const PGresult *);
+
+/* Instance data values: only the addresses matter. */
+static const char	enqueue_registered = 'r';
+static const char	enqueue_prepared = 'p';
+
+/* A reset connection has lost its prepared statements. */
+static int
+enqueue_event(PGEventId id, void *info, void *pass_through)
+{
+	if (id == PGEVT_CONNRESET)
+		PQsetInstanceData(((PGEventConnReset *)info)->conn,
+		    enqueue_event, (void *)&enqueue_registered);
+	return 1;
+}
+
+/* Prepare enqueue_sql on conn unless it is; 0 or -1. */
+static int
+enqueue_prepare(PGconn *conn, struct herald_error *error)
+{
+	const void	*mark = PQinstanceData(conn, enqueue_event);
+	PGresult	*res;
+	const char	*sqlstate;
+
+	if (mark == &enqueue_prepared)
+		return 0;
+	if (mark == NULL && PQregisterEventProc(conn, enqueue_event,
+	    "herald_enqueue", NULL) == 0) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not enqueue job: could not register with libpq");
+		return -1;
+	}
+	res = PQprepare(conn, ENQUEUE_STATEMENT, enqueue_sql, 6, NULL);
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	/* 42P05: prepared before this connection was handed to libherald. */
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && (sqlstate == NULL ||
+	    strcmp(sqlstate, "42P05") != 0)) {
+		enqueue_error(error, conn, res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	PQsetInstanceData(conn, enqueue_event, (void *)&enqueue_prepared);
+	return 0;
+}
 
 /* Check the options and fill in their defaults. */
 static int
@@ -129,9 +190,18 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	values[4] = run_at_us != 0 ? run_at_text : NULL;
 	values[5] = attempts_text;
 
-	res = PQexecParams(conn, enqueue_sql, 6, NULL, values, NULL, NULL, 0);
+	if (enqueue_prepare(conn, error) == -1)
+		return -1;
+	res = PQexecPrepared(conn, ENQUEUE_STATEMENT, 6, values, NULL, NULL,
+	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		enqueue_error(error, conn, res);
+		/*
+		 * DEALLOCATE or DISCARD may have dropped the statement, so
+		 * the next call prepares it again (42P05 if it still exists).
+		 */
+		PQsetInstanceData(conn, enqueue_event,
+		    (void *)&enqueue_registered);
 		PQclear(res);
 		return -1;
 	}
@@ -139,4 +209,174 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 		*job_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return 0;
+}
+
+/* The largest JSON text herald_enqueue_many() sends in one statement. */
+#define ENQUEUE_MANY_TEXT_MAX	((size_t)512 * 1024 * 1024)
+
+/* A growing text buffer; on allocation failure it stays failed. */
+struct text_buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+	bool	 failed;
+};
+
+static void
+text_append(struct text_buf *buf, const char *text, size_t len)
+{
+	size_t	 cap;
+	char	*data;
+
+	if (buf->failed)
+		return;
+	if (buf->len + len + 1 > buf->cap) {
+		cap = buf->cap > 0 ? buf->cap : 4096;
+		while (buf->len + len + 1 > cap)
+			cap *= 2;
+		if ((data = realloc(buf->data, cap)) == NULL) {
+			buf->failed = true;
+			return;
+		}
+		buf->data = data;
+		buf->cap = cap;
+	}
+	memcpy(buf->data + buf->len, text, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+}
+
+/* Prefix the message in error with the position of the bad job. */
+static void
+enqueue_error_prefix(struct herald_error *error, size_t index)
+{
+	char	message[sizeof error->message];
+
+	if (error == NULL)
+		return;
+	/* The prefix takes at most 26 bytes; the message's tail may go. */
+	snprintf(message, sizeof message, "job %zu: %.*s", index + 1,
+	    (int)sizeof message - 32, error->message);
+	memcpy(error->message, message, sizeof message);
+}
+
+/*
+ * Check one job of a batch and append it to buf as a JSON object.  Task
+ * and queue names contain no character that needs escaping in JSON, and
+ * the payload is checked JSON text, so both go in as they are.
+ */
+static int
+enqueue_many_append(struct text_buf *buf, size_t index,
+    const struct herald_job *job, struct herald_error *error)
+{
+	const char	*queue, *payload = job->payload;
+	char		 numbers[128];
+	int		 priority, max_attempts, len;
+	int64_t		 run_at_us;
+
+	if (herald_check_name("task", job->task, error) == -1)
+		goto bad;
+	if (payload == NULL)
+		payload = "{}";
+	else if (herald_check_payload(payload, HERALD_PAYLOAD_MAX, error) ==
+	    -1)
+		goto bad;
+	if (enqueue_check_options(&job->options, &queue, &priority,
+	    &run_at_us, &max_attempts, error) == -1)
+		goto bad;
+
+	text_append(buf, index == 0 ? "{\"task\":\"" : ",{\"task\":\"",
+	    index == 0 ? 9 : 10);
+	text_append(buf, job->task, strlen(job->task));
+	text_append(buf, "\",\"queue\":\"", 11);
+	text_append(buf, queue, strlen(queue));
+	text_append(buf, "\",\"payload\":", 12);
+	text_append(buf, payload, strlen(payload));
+	if (run_at_us != 0)
+		len = snprintf(numbers, sizeof numbers,
+		    ",\"priority\":%d,\"max_attempts\":%d,\"run_at_us\":%"
+		    PRId64 "}", priority, max_attempts, run_at_us);
+	else
+		len = snprintf(numbers, sizeof numbers,
+		    ",\"priority\":%d,\"max_attempts\":%d}", priority,
+		    max_attempts);
+	text_append(buf, numbers, (size_t)len);
+	return 0;
+
+bad:
+	enqueue_error_prefix(error, index);
+	return -1;
+}
+
+/* Store the ids of a herald.enqueue_many() result in job_ids. */
+static int
+enqueue_many_ids(PGconn *conn, const PGresult *res, size_t njobs,
+    int64_t *job_ids, struct herald_error *error)
+{
+	size_t	i;
+
+	if ((size_t)PQntuples(res) != njobs) {
+		hd_error_set(error, HERALD_EDB,
+		    "could not enqueue jobs: %d ids returned for %zu jobs",
+		    PQntuples(res), njobs);
+		return -1;
+	}
+	for (i = 0; job_ids != NULL && i < njobs; i++)
+		job_ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+	return 0;
+}
+
+int
+herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
+    size_t njobs, int64_t *job_ids, struct herald_error *error)
+{
+	struct text_buf	 buf = { 0 };
+	const char	*values[1];
+	PGresult	*res = NULL;
+	size_t		 i;
+	int		 rc = -1;
+
+	if (conn == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no connection given");
+		return -1;
+	}
+	if (njobs == 0)
+		return 0;
+	if (jobs == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no jobs given");
+		return -1;
+	}
+
+	text_append(&buf, "[", 1);
+	for (i = 0; i < njobs; i++) {
+		if (enqueue_many_append(&buf, i, &jobs[i], error) == -1)
+			goto out;
+		if (buf.len > ENQUEUE_MANY_TEXT_MAX) {
+			hd_error_set(error, HERALD_EINVAL,
+			    "jobs are too large for one statement: more than %zu bytes by job %zu; enqueue them in smaller batches",
+			    ENQUEUE_MANY_TEXT_MAX, i + 1);
+			goto out;
+		}
+	}
+	text_append(&buf, "]", 1);
+	if (buf.failed) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not enqueue jobs: out of memory");
+		goto out;
+	}
+
+	values[0] = buf.data;
+	res = PQexecParams(conn,
+	    "SELECT herald.enqueue_many($1::jsonb)", 1, NULL, values, NULL,
+	    NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		enqueue_error(error, conn, res);
+		goto out;
+	}
+	rc = enqueue_many_ids(conn, res, njobs, job_ids, error);
+
+out:
+	PQclear(res);
+	free(buf.data);
+	return rc;
 }

@@ -8,9 +8,11 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -530,36 +532,245 @@ store_ids_literal(const int64_t *ids, size_t nids)
 }
 
 /*
- * Call herald.dead_retry or herald.dead_purge.  With ids given, the queue
- * and task filters, when set, must match too.
+ * The statement of a dead-job action: with a text filter or an id bound it
+ * collects the matching ids first; otherwise the ids and the queue and
+ * task filters go to herald.dead_retry or herald.dead_purge as they are.
  */
-static int64_t
-store_dead_call(PGconn *conn, const char *sql,
-    const struct hd_dead_filter *filter, const char *what,
-    struct herald_error *error)
-{
-	const char	*values[3];
-	char		*ids = NULL;
-	int64_t		 count;
+#define DEAD_ACTION_SQL(word, function)					\
+	"SELECT herald.record_action('" word "', $2::text, $3::text,"	\
+	" $1::bigint[], nullif($4::text, ''), " function "("		\
+	"  CASE WHEN coalesce($4::text, '') = '' AND $5::bigint IS NULL"	\
+	"  THEN $1::bigint[]"						\
+	"  ELSE ARRAY(SELECT d.id FROM herald.dead_jobs d"		\
+	"   WHERE ($1::bigint[] IS NULL OR d.id = ANY ($1::bigint[]))"	\
+	"     AND ($2::text IS NULL OR d.queue = $2::text)"		\
+	"     AND ($3::text IS NULL OR d.task = $3::text)"		\
+	"     AND ($5::bigint IS NULL OR d.id <= $5::bigint)"		\
+	"     AND herald.dead_match($4::text, d.task, d.queue, d.reason,"	\
+	"       d.payload, d.errors)) END,"				\
+	"  $2::text, $3::text), $6, $7)"
 
-	if (filter == NULL || (filter->nids > 0 && filter->ids == NULL)) {
+static const char dead_retry_sql[] =
+    DEAD_ACTION_SQL("dead retry", "herald.dead_retry");
+static const char dead_purge_sql[] =
+    DEAD_ACTION_SQL("dead purge", "herald.dead_purge");
+
+/* Store the operating system user and host name of this process. */
+static void
+action_identify(struct hd_action *action)
+{
+	struct passwd	 pw, *found = NULL;
+	char		 buf[1024];
+	const char	*name;
+
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &found) == 0 &&
+	    found != NULL)
+		name = found->pw_name;
+	else if ((name = getenv("USER")) == NULL)
+		name = "";
+	snprintf(action->os_user, sizeof(action->os_user), "%s", name);
+	if (gethostname(action->host, sizeof(action->host)) == -1)
+		action->host[0] = '\0';
+	action->host[sizeof(action->host) - 1] = '\0';
+}
+
+static void
+action_init(struct hd_action *action, enum hd_action_kind kind)
+{
+	memset(action, 0, sizeof(*action));
+	action->kind = kind;
+	action_identify(action);
+}
+
+int
+hd_action_dead(struct hd_action *action, enum hd_action_kind kind,
+    const struct hd_dead_filter *filter, struct herald_error *error)
+{
+	bool	retry = kind == HD_ACTION_DEAD_RETRY;
+
+	action_init(action, kind);
+	action->what = retry ? "could not retry dead jobs" :
+	    "could not purge dead jobs";
+	if ((kind != HD_ACTION_DEAD_RETRY && kind != HD_ACTION_DEAD_PURGE) ||
+	    filter == NULL || (filter->nids > 0 && filter->ids == NULL)) {
 		hd_error_set(error, HERALD_EINVAL, "%s: no selection given",
-		    what);
+		    action->what);
+		return -1;
+	}
+	if ((filter->queue != NULL &&
+	    strlen(filter->queue) > HERALD_NAME_MAX) ||
+	    (filter->task != NULL && strlen(filter->task) > HERALD_NAME_MAX)) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "%s: queue or task name longer than %d characters",
+		    action->what, HERALD_NAME_MAX);
 		return -1;
 	}
 	if (filter->nids > 0) {
-		ids = store_ids_literal(filter->ids, filter->nids);
-		if (ids == NULL) {
+		action->ids = store_ids_literal(filter->ids, filter->nids);
+		if (action->ids == NULL) {
 			hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
-			    what);
+			    action->what);
 			return -1;
 		}
 	}
-	values[0] = ids;
-	values[1] = filter->queue;
-	values[2] = filter->task;
-	count = store_count(conn, sql, 3, values, what, error);
-	free(ids);
+	if (filter->max_id > 0)
+		snprintf(action->max_id, sizeof(action->max_id), "%" PRId64,
+		    filter->max_id);
+	if (filter->text != NULL &&
+	    (action->text = strdup(filter->text)) == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
+		    action->what);
+		return -1;
+	}
+	snprintf(action->queue, sizeof(action->queue), "%s",
+	    filter->queue != NULL ? filter->queue : "");
+	snprintf(action->task, sizeof(action->task), "%s",
+	    filter->task != NULL ? filter->task : "");
+
+	action->sql = retry ? dead_retry_sql : dead_purge_sql;
+	action->nparams = 7;
+	action->values[0] = action->ids;
+	action->values[1] = filter->queue != NULL ? action->queue : NULL;
+	action->values[2] = filter->task != NULL ? action->task : NULL;
+	action->values[3] = action->text;
+	action->values[4] = filter->max_id > 0 ? action->max_id : NULL;
+	action->values[5] = action->os_user;
+	action->values[6] = action->host;
+	return 0;
+}
+
+int
+hd_action_queue(struct hd_action *action, const char *queue, bool paused,
+    struct herald_error *error)
+{
+	struct herald_error	check;
+
+	action_init(action, paused ? HD_ACTION_QUEUE_PAUSE :
+	    HD_ACTION_QUEUE_RESUME);
+	action->what = paused ? "could not pause queue" :
+	    "could not resume queue";
+	if (herald_check_name("queue", queue, &check) == -1) {
+		hd_error_set(error, HERALD_EINVAL, "%s: %s", action->what,
+		    check.message);
+		return -1;
+	}
+	snprintf(action->queue, sizeof(action->queue), "%s", queue);
+	action->sql = "SELECT herald.set_paused($1, $2, $3, $4)";
+	action->nparams = 4;
+	action->values[0] = action->queue;
+	action->values[1] = paused ? "t" : "f";
+	action->values[2] = action->os_user;
+	action->values[3] = action->host;
+	return 0;
+}
+
+int
+hd_action_cancel(struct hd_action *action, const int64_t *ids, size_t nids,
+    struct herald_error *error)
+{
+	action_init(action, HD_ACTION_JOB_CANCEL);
+	action->what = "could not cancel jobs";
+	if (ids == NULL || nids == 0) {
+		hd_error_set(error, HERALD_EINVAL, "%s: no job ids given",
+		    action->what);
+		return -1;
+	}
+	action->ids = store_ids_literal(ids, nids);
+	if (action->ids == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
+		    action->what);
+		return -1;
+	}
+	action->sql =
+	    "SELECT count(*) FROM herald.cancel($1::bigint[], $2, $3)";
+	action->nparams = 3;
+	action->values[0] = action->ids;
+	action->values[1] = action->os_user;
+	action->values[2] = action->host;
+	return 0;
+}
+
+int64_t
+hd_action_result(const struct hd_action *action, PGconn *conn,
+    const PGresult *res, struct herald_error *error)
+{
+	const char	*value;
+
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(error, conn, res, action->what);
+		return -1;
+	}
+	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+		hd_error_set(error, HERALD_EDB,
+		    "%s: expected one value, got %d rows of %d columns",
+		    action->what, PQntuples(res), PQnfields(res));
+		return -1;
+	}
+	value = PQgetvalue(res, 0, 0);
+	if (action->kind == HD_ACTION_QUEUE_PAUSE ||
+	    action->kind == HD_ACTION_QUEUE_RESUME)
+		return strcmp(value, "t") == 0;
+	return strtoll(value, NULL, 10);
+}
+
+int64_t
+hd_action_run(PGconn *conn, const struct hd_action *action,
+    struct herald_error *error)
+{
+	PGresult	*res;
+	int64_t		 count;
+
+	if (conn == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "%s: no connection given",
+		    action->what);
+		return -1;
+	}
+	res = PQexecParams(conn, action->sql, action->nparams, NULL,
+	    action->values, NULL, NULL, 0);
+	count = hd_action_result(action, conn, res, error);
+	PQclear(res);
+	return count;
+}
+
+void
+hd_action_release(struct hd_action *action)
+{
+	if (action == NULL)
+		return;
+	free(action->ids);
+	action->ids = NULL;
+	free(action->text);
+	action->text = NULL;
+}
+
+const char *
+hd_action_done_word(enum hd_action_kind kind)
+{
+	switch (kind) {
+	case HD_ACTION_DEAD_RETRY:
+		return "retried";
+	case HD_ACTION_DEAD_PURGE:
+		return "purged";
+	case HD_ACTION_QUEUE_PAUSE:
+		return "paused";
+	case HD_ACTION_QUEUE_RESUME:
+		return "resumed";
+	case HD_ACTION_JOB_CANCEL:
+		return "cancelled";
+	}
+	return "done";
+}
+
+/* Prepare and run one action; return its result, or -1. */
+static int64_t
+store_run_action(PGconn *conn, struct hd_action *action, int prepared,
+    struct herald_error *error)
+{
+	int64_t	count = -1;
+
+	if (prepared == 0)
+		count = hd_action_run(conn, action, error);
+	hd_action_release(action);
 	return count;
 }
 
@@ -567,18 +778,40 @@ int64_t
 hd_dead_retry(PGconn *conn, const struct hd_dead_filter *filter,
     struct herald_error *error)
 {
-	return store_dead_call(conn,
-	    "SELECT herald.dead_retry($1::bigint[], $2, $3)", filter,
-	    "could not retry dead jobs", error);
+	struct hd_action	action;
+
+	return store_run_action(conn, &action, hd_action_dead(&action,
+	    HD_ACTION_DEAD_RETRY, filter, error), error);
 }
 
 int64_t
 hd_dead_purge(PGconn *conn, const struct hd_dead_filter *filter,
     struct herald_error *error)
 {
-	return store_dead_call(conn,
-	    "SELECT herald.dead_purge($1::bigint[], $2, $3)", filter,
-	    "could not purge dead jobs", error);
+	struct hd_action	action;
+
+	return store_run_action(conn, &action, hd_action_dead(&action,
+	    HD_ACTION_DEAD_PURGE, filter, error), error);
+}
+
+int
+hd_queue_pause(PGconn *conn, const char *queue, bool paused,
+    struct herald_error *error)
+{
+	struct hd_action	action;
+
+	return (int)store_run_action(conn, &action, hd_action_queue(&action,
+	    queue, paused, error), error);
+}
+
+int64_t
+hd_job_cancel(PGconn *conn, const int64_t *ids, size_t nids,
+    struct herald_error *error)
+{
+	struct hd_action	action;
+
+	return store_run_action(conn, &action, hd_action_cancel(&action, ids,
+	    nids, error), error);
 }
 
 /* Register a process, or refresh the row of one registered before. */

@@ -105,20 +105,99 @@ int	hd_store_expire_leases(PGconn *conn, int limit,
 
 /*
  * A selection of dead jobs: the listed ids, or with nids == 0 every dead
- * job whose queue and task match (NULL matches any).
+ * job whose queue and task match (NULL matches any).  text, when set,
+ * also requires a case-insensitive substring of the task, queue, reason,
+ * payload or last output (herald.dead_match); max_id, when positive,
+ * leaves out jobs with a greater id, so a bulk action confirmed for the
+ * jobs on screen spares jobs that died since.
  */
 struct hd_dead_filter {
 	const int64_t	*ids;
 	size_t		 nids;
 	const char	*queue;
 	const char	*task;
+	const char	*text;
+	int64_t		 max_id;
 };
 
-/* Retry or purge the selected dead jobs; return how many, or -1. */
+/*
+ * Retry or purge the selected dead jobs and record the action in
+ * herald.audit; return how many, or -1.
+ */
 int64_t	hd_dead_retry(PGconn *conn, const struct hd_dead_filter *filter,
 	    struct herald_error *error);
 int64_t	hd_dead_purge(PGconn *conn, const struct hd_dead_filter *filter,
 	    struct herald_error *error);
+
+/*
+ * Pause or resume a queue: workers claim nothing from a paused queue.
+ * Return 1 when the state changed, 0 when it already was so, or -1.
+ */
+int	hd_queue_pause(PGconn *conn, const char *queue, bool paused,
+	    struct herald_error *error);
+
+/*
+ * Delete queued jobs (due, scheduled or waiting to retry); running jobs
+ * and unknown ids are skipped.  Return how many were deleted, or -1.
+ */
+int64_t	hd_job_cancel(PGconn *conn, const int64_t *ids, size_t nids,
+	    struct herald_error *error);
+
+/*
+ * An operator action (retry, purge, pause, resume, cancel) as one
+ * statement that also records it in herald.audit, with the database role,
+ * the operating system user and host, and the connection's
+ * application_name.  The functions above run one with hd_action_run();
+ * the console sends the same statement with PQsendQueryParams and reads
+ * its result with hd_action_result(), so both share one definition.
+ * hd_action_release() frees what an hd_action_* preparation allocated.
+ */
+#define HD_ACTION_PARAMS	8
+
+enum hd_action_kind {
+	HD_ACTION_DEAD_RETRY = 0,
+	HD_ACTION_DEAD_PURGE,
+	HD_ACTION_QUEUE_PAUSE,
+	HD_ACTION_QUEUE_RESUME,
+	HD_ACTION_JOB_CANCEL
+};
+
+struct hd_action {
+	enum hd_action_kind	 kind;
+	const char		*sql;
+	const char		*what;	/* "could not retry dead jobs" */
+	int			 nparams;
+	const char		*values[HD_ACTION_PARAMS];
+	/* Copies of the arguments, which values[] point to. */
+	char			*ids;	/* bigint[] literal, or NULL */
+	char			*text;
+	char			 queue[HERALD_NAME_MAX + 1];
+	char			 task[HERALD_NAME_MAX + 1];
+	char			 max_id[24];
+	char			 os_user[64];
+	char			 host[256];
+};
+
+int	hd_action_dead(struct hd_action *action, enum hd_action_kind kind,
+	    const struct hd_dead_filter *filter, struct herald_error *error);
+int	hd_action_queue(struct hd_action *action, const char *queue,
+	    bool paused, struct herald_error *error);
+int	hd_action_cancel(struct hd_action *action, const int64_t *ids,
+	    size_t nids, struct herald_error *error);
+
+/*
+ * Read the result of an action's statement: the number of jobs retried,
+ * purged or cancelled, or for a pause 1 when the state changed, 0 when
+ * not; -1 with error filled when res failed.
+ */
+int64_t	hd_action_result(const struct hd_action *action, PGconn *conn,
+	    const PGresult *res, struct herald_error *error);
+int64_t	hd_action_run(PGconn *conn, const struct hd_action *action,
+	    struct herald_error *error);
+void	hd_action_release(struct hd_action *action);
+
+/* A short past-tense word for an action's result: "retried", "paused". */
+const char *hd_action_done_word(enum hd_action_kind kind);
 
 /*
  * Register a process in herald.processes (kind: "supervisor", "worker",

@@ -25,14 +25,14 @@
 #define JANITOR_LOCK_KEY	"114776697284708"
 #define JANITOR_ID_BYTES	8
 #define JANITOR_ROUND_MS	1000
-#define JANITOR_LOCK_RETRY_MS	5000
+/* A standby takes over at most this long after the active one dies. */
+#define JANITOR_LOCK_RETRY_MS	2000
 #define JANITOR_PRUNE_MS	60000
 #define JANITOR_EXPIRE_LIMIT	1000
-#define JANITOR_RETRY_MIN_MS	100
-#define JANITOR_RETRY_MAX_MS	30000
-/* What pruning keeps: a week of counters, a minute without heartbeat. */
-#define JANITOR_COUNTERS_KEEP_MS	(7LL * 24 * 3600 * 1000)
-#define JANITOR_PROCESSES_KEEP_MS	60000
+/* Pruning deletes this many rows per statement, for at most this long. */
+#define JANITOR_PRUNE_BATCH	500
+#define JANITOR_PRUNE_BUDGET_MS	2000
+#define JANITOR_REPORT_MAX	4096
 
 struct janitor {
 	const struct hd_config	*config;
@@ -41,6 +41,7 @@ struct janitor {
 	PGconn			*conn;
 	bool			 active;
 	bool			 stopping;
+	bool			 registered;	/* at the first connection */
 	/* The database time returned by the last announce_due(), or "". */
 	char			 announced_until[64];
 
@@ -52,20 +53,30 @@ struct janitor {
 	int64_t			 next_round_ms;
 	int64_t			 next_prune_ms;
 	int64_t			 next_heartbeat_ms;
+	int64_t			 next_ping_ms;
+
+	/* Failed children: the report being read, and the last whole one. */
+	int			 report_fd;
+	char			 report_in[JANITOR_REPORT_MAX];
+	size_t			 report_in_len;
+	char			 report[JANITOR_REPORT_MAX];
+	bool			 report_pending;	/* not yet stored */
+	int			 exit_status;
 };
 
 static void
 janitor_disconnect(struct janitor *j)
 {
-	hd_log_warn("job database connection lost", "active=%d retry_ms=%d",
-	    j->active, JANITOR_RETRY_MIN_MS);
+	j->connect_delay_ms = hd_reconnect_delay_ms(0);
+	hd_log_warn("job database connection lost", "active=%d retry_ms=%lld",
+	    j->active, (long long)j->connect_delay_ms);
 	PQfinish(j->conn);
 	j->conn = NULL;
 	j->active = false;
 	j->announced_until[0] = '\0';
-	j->connect_delay_ms = JANITOR_RETRY_MIN_MS;
 	j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
 	j->connect_failures = 0;
+	j->report_pending = true;
 }
 
 /* Log a failed call and drop the connection when it broke. */
@@ -73,8 +84,7 @@ static void
 janitor_failed(struct janitor *j, const char *operation,
     const struct herald_error *error)
 {
-	if (error->code == HERALD_ECONNECT ||
-	    PQstatus(j->conn) == CONNECTION_BAD) {
+	if (hd_db_error_is_fatal(j->conn, error)) {
 		janitor_disconnect(j);
 		return;
 	}
@@ -138,10 +148,45 @@ janitor_register(struct janitor *j, struct herald_error *error)
 	    NULL, error);
 }
 
+/*
+ * Register at the first connection; after a reconnection, refresh the
+ * heartbeats instead, which fails with HERALD_ENOTFOUND when another
+ * janitor removed the registrations meanwhile.
+ */
+static int
+janitor_check_in(struct janitor *j, struct herald_error *error)
+{
+	if (!j->registered) {
+		if (janitor_register(j, error) == -1)
+			return -1;
+		j->registered = true;
+		return 0;
+	}
+	if (hd_store_heartbeat(j->conn, j->supervisor_id, error) == -1 ||
+	    hd_store_heartbeat(j->conn, j->id, error) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Stop because the registration of this janitor or its supervisor was
+ * removed, as happens when their heartbeat stopped for too long; the
+ * supervisor starts a new janitor, which registers again.  Return -1.
+ */
+static int
+janitor_removed(struct janitor *j)
+{
+	hd_log_warn("registration removed, restarting", "janitor_id=%s "
+	    "supervisor_id=%s", j->id, j->supervisor_id);
+	j->exit_status = HD_EXIT_RESTART;
+	return -1;
+}
+
 static void
 janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 {
 	j->connect_failures++;
+	j->connect_delay_ms = hd_reconnect_delay_ms(j->connect_failures);
 	if (j->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "error=%s sqlstate=%s retry_ms=%lld",
@@ -152,9 +197,6 @@ janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 		    "failures=%d retry_ms=%lld", j->connect_failures,
 		    (long long)j->connect_delay_ms);
 	j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
-	j->connect_delay_ms *= 2;
-	if (j->connect_delay_ms > JANITOR_RETRY_MAX_MS)
-		j->connect_delay_ms = JANITOR_RETRY_MAX_MS;
 }
 
 /* Connect, check the schema and register; -1 when the schema is wrong. */
@@ -182,9 +224,11 @@ janitor_connect(struct janitor *j)
 		return 0;
 	}
 	j->conn = conn;
-	if (janitor_register(j, &error) == -1) {
+	if (janitor_check_in(j, &error) == -1) {
 		j->conn = NULL;
 		PQfinish(conn);
+		if (error.code == HERALD_ENOTFOUND)
+			return janitor_removed(j);
 		janitor_connect_failed(j, &error);
 		return 0;
 	}
@@ -193,9 +237,9 @@ janitor_connect(struct janitor *j)
 		    "failures=%d", j->connect_failures);
 	now = hd_monotonic_ms();
 	j->connect_failures = 0;
-	j->connect_delay_ms = JANITOR_RETRY_MIN_MS;
 	j->next_lock_ms = now;
 	j->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
+	j->next_ping_ms = now + HD_PING_INTERVAL_MS;
 	return 0;
 }
 
@@ -238,27 +282,73 @@ janitor_announce(struct janitor *j)
 	PQclear(res);
 }
 
+/*
+ * Run one pruning function in batches of JANITOR_PRUNE_BATCH rows until a
+ * batch comes back short or budget_end_ms passes; return the rows
+ * deleted, or -1 after a failure.  Each batch commits on its own, so no
+ * lock is held long and the rows a worker holds are skipped.
+ */
+static int64_t
+janitor_prune_batches(struct janitor *j, const char *operation,
+    const char *sql, int64_t keep_ms, int64_t budget_end_ms)
+{
+	const char	*values[2];
+	char		 keep[32], limit[32];
+	PGresult	*res;
+	int64_t		 total = 0, n;
+
+	snprintf(keep, sizeof keep, "%lld", (long long)keep_ms);
+	snprintf(limit, sizeof limit, "%d", JANITOR_PRUNE_BATCH);
+	values[0] = keep;
+	values[1] = limit;
+	do {
+		res = janitor_query(j, operation, sql, 2, values);
+		if (res == NULL)
+			return -1;
+		n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		total += n;
+	} while (n == JANITOR_PRUNE_BATCH && hd_monotonic_ms() < budget_end_ms);
+	return total;
+}
+
+/*
+ * Delete counters and dead jobs past their retention and the
+ * registrations whose heartbeat stopped.  A retention of 0 keeps rows
+ * forever.
+ */
 static void
 janitor_prune(struct janitor *j)
 {
-	const char	*values[2];
-	char		 counters[32], processes[32];
-	PGresult	*res;
+	const struct hd_config	*c = j->config;
+	const char		*values[1];
+	char			 keep[32];
+	int64_t			 end = hd_monotonic_ms() + JANITOR_PRUNE_BUDGET_MS;
+	int64_t			 counters = 0, dead = 0, processes;
+	PGresult		*res;
 
-	snprintf(counters, sizeof counters, "%lld", JANITOR_COUNTERS_KEEP_MS);
-	snprintf(processes, sizeof processes, "%d",
-	    JANITOR_PROCESSES_KEEP_MS);
-	values[0] = counters;
-	values[1] = processes;
-	res = janitor_query(j, "prune",
-	    "SELECT counters, processes FROM herald.prune($1, $2)", 2, values);
+	if (c->keep_counters_ms > 0)
+		counters = janitor_prune_batches(j, "prune_counters",
+		    "SELECT herald.prune_counters($1, $2)",
+		    c->keep_counters_ms, end);
+	if (counters != -1 && c->keep_dead_ms > 0)
+		dead = janitor_prune_batches(j, "prune_dead",
+		    "SELECT herald.prune_dead($1, $2)", c->keep_dead_ms, end);
+	if (counters == -1 || dead == -1)
+		return;
+
+	snprintf(keep, sizeof keep, "%lld", (long long)c->keep_processes_ms);
+	values[0] = keep;
+	res = janitor_query(j, "prune_processes",
+	    "SELECT herald.prune_processes($1)", 1, values);
 	if (res == NULL)
 		return;
-	if (PQntuples(res) == 1 && (strcmp(PQgetvalue(res, 0, 0), "0") != 0 ||
-	    strcmp(PQgetvalue(res, 0, 1), "0") != 0))
-		hd_log_info("pruned", "counters=%s processes=%s",
-		    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	processes = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
+	if (counters > 0 || dead > 0 || processes > 0)
+		hd_log_info("pruned", "counters=%lld dead_jobs=%lld "
+		    "processes=%lld", (long long)counters, (long long)dead,
+		    (long long)processes);
 }
 
 /* One round of the active janitor. */
@@ -285,21 +375,19 @@ janitor_round(struct janitor *j)
 	}
 }
 
-static void
+static int
 janitor_heartbeat(struct janitor *j)
 {
 	struct herald_error	error;
 
 	j->next_heartbeat_ms = hd_monotonic_ms() + HD_HEARTBEAT_MS;
 	memset(&error, 0, sizeof error);
-	if (hd_store_heartbeat(j->conn, j->supervisor_id, &error) == -1 ||
-	    hd_store_heartbeat(j->conn, j->id, &error) == -1) {
-		/* A row pruned during an outage is written again. */
-		if (error.code == HERALD_ENOTFOUND &&
-		    janitor_register(j, &error) == 0)
-			return;
+	if (janitor_check_in(j, &error) == -1) {
+		if (error.code == HERALD_ENOTFOUND)
+			return janitor_removed(j);
 		janitor_failed(j, "heartbeat", &error);
 	}
+	return 0;
 }
 
 static int64_t
@@ -314,25 +402,164 @@ janitor_next_ms(const struct janitor *j)
 		next = j->next_round_ms;
 	if (!j->active && j->next_lock_ms < next)
 		next = j->next_lock_ms;
+	if (j->next_ping_ms < next)
+		next = j->next_ping_ms;
+	if (j->report_pending)
+		next = 0;
 	return next;
+}
+
+/*
+ * Read what the supervisor sent about its failed children.  An empty
+ * line ends each report; the last complete one is stored at the next
+ * step.
+ */
+static void
+janitor_read_report(struct janitor *j)
+{
+	size_t	i, line_start, report_start;
+	ssize_t	n;
+
+	for (;;) {
+		n = read(j->report_fd, j->report_in + j->report_in_len,
+		    sizeof j->report_in - j->report_in_len);
+		if (n <= 0)
+			break;
+		j->report_in_len += (size_t)n;
+		line_start = report_start = 0;
+		for (i = 0; i < j->report_in_len; i++) {
+			if (j->report_in[i] != '\n')
+				continue;
+			if (i == line_start) {
+				memcpy(j->report, j->report_in + report_start,
+				    i - report_start);
+				j->report[i - report_start] = '\0';
+				j->report_pending = true;
+				report_start = i + 1;
+			}
+			line_start = i + 1;
+		}
+		memmove(j->report_in, j->report_in + report_start,
+		    j->report_in_len - report_start);
+		j->report_in_len -= report_start;
+		/* A report longer than the buffer is dropped. */
+		if (j->report_in_len == sizeof j->report_in)
+			j->report_in_len = 0;
+	}
+	if (n == 0) {
+		close(j->report_fd);
+		j->report_fd = -1;
+	}
+}
+
+/* Append a quoted element to the array literal in array (size bytes). */
+static void
+array_append(char *array, size_t size, const char *value)
+{
+	size_t	len = strlen(array), vlen = strlen(value);
+
+	if (len + vlen + 4 >= size)
+		return;
+	if (len > 1)
+		array[len++] = ',';
+	array[len++] = '"';
+	memcpy(array + len, value, vlen);
+	len += vlen;
+	array[len++] = '"';
+	array[len] = '\0';
+}
+
+/* Store the last report in herald.failed_children. */
+static void
+janitor_store_report(struct janitor *j)
+{
+	char		 roles[JANITOR_REPORT_MAX], queues[JANITOR_REPORT_MAX];
+	char		 counts[JANITOR_REPORT_MAX], line[JANITOR_REPORT_MAX];
+	char		 role[16], queue[128], *p, *next;
+	const char	*values[4];
+	int		 failures;
+	PGresult	*res;
+
+	strcpy(roles, "{");
+	strcpy(queues, "{");
+	strcpy(counts, "{");
+	for (p = j->report; *p != '\0'; p = next) {
+		next = strchr(p, '\n');
+		next = next != NULL ? next + 1 : p + strlen(p);
+		snprintf(line, sizeof line, "%.*s", (int)(next - p), p);
+		/* role and queue are names that check_name() allowed. */
+		if (sscanf(line, "%15s %127s %d", role, queue, &failures) != 3)
+			continue;
+		array_append(roles, sizeof roles, role);
+		array_append(queues, sizeof queues,
+		    strcmp(queue, "-") == 0 ? "" : queue);
+		snprintf(line, sizeof line, "%d", failures);
+		array_append(counts, sizeof counts, line);
+	}
+	strcat(roles, "}");
+	strcat(queues, "}");
+	strcat(counts, "}");
+	values[0] = j->supervisor_id;
+	values[1] = roles;
+	values[2] = queues;
+	values[3] = counts;
+	res = PQexecParams(j->conn, "SELECT herald.set_failed_children($1, "
+	    "$2::text[], $3::text[], $4::integer[])", 4, NULL, values, NULL,
+	    NULL, 0);
+	if (hd_db_ok(res))
+		j->report_pending = false;
+	else {
+		struct herald_error	error;
+
+		memset(&error, 0, sizeof error);
+		hd_error_from_pg(&error, j->conn, res, "failed children");
+		janitor_failed(j, "set_failed_children", &error);
+	}
+	PQclear(res);
+}
+
+/* Check that an idle connection still answers. */
+static void
+janitor_ping(struct janitor *j)
+{
+	struct herald_error	error;
+
+	j->next_ping_ms = hd_monotonic_ms() + HD_PING_INTERVAL_MS;
+	memset(&error, 0, sizeof error);
+	if (hd_db_ping(j->conn, HD_PING_TIMEOUT_MS, &error) == -1)
+		janitor_failed(j, "ping", &error);
 }
 
 static void
 janitor_wait(struct janitor *j, int sigfd)
 {
-	struct pollfd	pfd = { .fd = sigfd, .events = POLLIN };
+	struct pollfd	pfd[2];
 	int64_t		timeout = janitor_next_ms(j) - hd_monotonic_ms();
+	nfds_t		nfds = 1;
 
+	pfd[0].fd = sigfd;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	if (j->report_fd != -1) {
+		pfd[1].fd = j->report_fd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		nfds = 2;
+	}
 	if (timeout < 0)
 		timeout = 0;
-	if (poll(&pfd, 1, (int)timeout) > 0) {
+	if (poll(pfd, nfds, (int)timeout) <= 0)
+		return;
+	if (pfd[0].revents != 0) {
 		hd_signals_drain();
 		if (hd_signals_take(SIGTERM) || hd_signals_take(SIGINT))
 			j->stopping = true;
 	}
+	if (nfds == 2 && pfd[1].revents != 0)
+		janitor_read_report(j);
 }
 
-/* One pass over whatever is due. */
+/* One pass over whatever is due; -1 when the janitor must exit. */
 static int
 janitor_step(struct janitor *j)
 {
@@ -343,17 +570,23 @@ janitor_step(struct janitor *j)
 			return -1;
 		return 0;
 	}
-	if (!j->active && now >= j->next_lock_ms)
+	if (now >= j->next_ping_ms)
+		janitor_ping(j);
+	if (j->conn != NULL && !j->active && now >= j->next_lock_ms)
 		janitor_try_lock(j);
 	if (j->conn != NULL && j->active && now >= j->next_round_ms)
 		janitor_round(j);
-	if (j->conn != NULL && now >= j->next_heartbeat_ms)
-		janitor_heartbeat(j);
+	if (j->conn != NULL && now >= j->next_heartbeat_ms &&
+	    janitor_heartbeat(j) == -1)
+		return -1;
+	if (j->conn != NULL && j->report_pending)
+		janitor_store_report(j);
 	return 0;
 }
 
 int
-hd_janitor_main(const struct hd_config *config, const char *supervisor_id)
+hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
+    int report_fd)
 {
 	static const int	signals[] = { SIGTERM, SIGINT, SIGHUP, 0 };
 	struct herald_error	error;
@@ -363,7 +596,7 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id)
 	memset(&j, 0, sizeof j);
 	j.config = config;
 	j.supervisor_id = supervisor_id;
-	j.connect_delay_ms = JANITOR_RETRY_MIN_MS;
+	j.report_fd = report_fd;
 	hd_random_hex(j.id, JANITOR_ID_BYTES);
 
 	sigfd = hd_signals_open(signals);
@@ -375,20 +608,23 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id)
 
 	while (!j.stopping) {
 		if (janitor_step(&j) == -1) {
-			status = EX_CONFIG;
+			status = j.exit_status != 0 ? j.exit_status :
+			    EX_CONFIG;
 			break;
 		}
 		janitor_wait(&j, sigfd);
 	}
 
 	/* The supervisor stops with its janitor, so both rows go. */
-	if (j.conn != NULL) {
+	if (j.conn != NULL && status == 0) {
 		memset(&error, 0, sizeof error);
 		if (hd_store_unregister(j.conn, j.id, &error) == -1 ||
 		    hd_store_unregister(j.conn, supervisor_id, &error) == -1)
 			janitor_failed(&j, "unregister", &error);
 	}
 	PQfinish(j.conn);
+	if (j.report_fd != -1)
+		close(j.report_fd);
 	hd_signals_close();
 	return status;
 }

@@ -18,9 +18,12 @@
 /*
  * Run the janitor until SIGTERM or SIGINT and return its exit status: 0
  * after a clean stop, EX_CONFIG when the job database has the wrong
- * schema version.
+ * schema version, HD_EXIT_RESTART when its registration was removed.
+ * report_fd (or -1) is the read end of a pipe on which the supervisor
+ * sends its failed children: lines "role queue failures", each report
+ * ended by an empty line.
  */
 int	hd_janitor_main(const struct hd_config *config,
-	    const char *supervisor_id);
+	    const char *supervisor_id, int report_fd);
 
 #endif /* HD_JANITOR_H */

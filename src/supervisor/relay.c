@@ -27,6 +27,7 @@
 #include "relay.h"
 #include "signals.h"
 #include "store.h"
+#include "supervisor.h"
 #include "util.h"
 #include "worker.h"
 
@@ -34,7 +35,6 @@
 #define RELAY_REPORT_MS		1000
 #define RELAY_PRUNE_MS		60000
 #define RELAY_RETRY_MIN_MS	100
-#define RELAY_RETRY_MAX_MS	30000
 
 struct relay {
 	const struct hd_config	*config;
@@ -57,6 +57,7 @@ struct relay {
 	int64_t			 next_report_ms;
 	int64_t			 next_prune_ms;
 	int64_t			 next_heartbeat_ms;
+	int64_t			 next_ping_ms;
 	int64_t			 connect_at_ms;
 	int64_t			 connect_delay_ms;
 	int			 connect_failures;
@@ -78,6 +79,7 @@ relay_failed(struct relay *r, const char *operation,
 {
 	relay_disconnect(r);
 	r->connect_failures++;
+	r->connect_delay_ms = hd_reconnect_delay_ms(r->connect_failures - 1);
 	if (r->connect_failures == 1)
 		hd_log_error("relay failed", "operation=%s error=%s "
 		    "sqlstate=%s retry_ms=%lld", operation,
@@ -88,9 +90,6 @@ relay_failed(struct relay *r, const char *operation,
 		    "retry_ms=%lld", operation, r->connect_failures,
 		    (long long)r->connect_delay_ms);
 	r->connect_at_ms = hd_monotonic_ms() + r->connect_delay_ms;
-	r->connect_delay_ms *= 2;
-	if (r->connect_delay_ms > RELAY_RETRY_MAX_MS)
-		r->connect_delay_ms = RELAY_RETRY_MAX_MS;
 }
 
 /*
@@ -140,6 +139,7 @@ relay_connect(struct relay *r)
 	r->connect_delay_ms = RELAY_RETRY_MIN_MS;
 	r->batch_wanted = true;
 	r->next_heartbeat_ms = hd_monotonic_ms() + HD_HEARTBEAT_MS;
+	r->next_ping_ms = hd_monotonic_ms() + HD_PING_INTERVAL_MS;
 	return 0;
 
 fail:
@@ -221,8 +221,19 @@ relay_timers(struct relay *r)
 	}
 	if (now >= r->next_heartbeat_ms) {
 		r->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
-		if (hd_store_heartbeat(r->job, r->id, &error) == -1)
+		if (hd_store_heartbeat(r->job, r->id, &error) == -1) {
 			relay_failed(r, "heartbeat", &error);
+			return;
+		}
+	}
+	/*
+	 * The listening connection may be half-open; the job one is used
+	 * at least every RELAY_REPORT_MS.
+	 */
+	if (now >= r->next_ping_ms) {
+		r->next_ping_ms = now + HD_PING_INTERVAL_MS;
+		if (hd_db_ping(r->app, HD_PING_TIMEOUT_MS, &error) == -1)
+			relay_failed(r, "ping", &error);
 	}
 }
 
@@ -246,6 +257,8 @@ relay_wait(struct relay *r)
 			timeout = r->next_report_ms;
 		if (r->next_heartbeat_ms < timeout)
 			timeout = r->next_heartbeat_ms;
+		if (r->next_ping_ms < timeout)
+			timeout = r->next_ping_ms;
 	} else
 		timeout = r->connect_at_ms;
 	timeout -= now;

@@ -7,6 +7,8 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "exec.h"
 #include "janitor.h"
 #include "log.h"
@@ -45,6 +48,11 @@ struct child {
 	int64_t		 restart_at_ms;	/* when pid is 0 */
 	int64_t		 delay_ms;	/* the next restart delay */
 	bool		 retired;	/* stopped by a reload: no restart */
+
+	/* Failures (exits nobody asked for) in the current window. */
+	int		 failures;
+	int64_t		 window_start_ms;
+	bool		 failed;	/* too many failures: no restart */
 };
 
 struct supervisor {
@@ -59,6 +67,17 @@ struct supervisor {
 	int64_t			 kill_at_ms;
 	int64_t			 watchdog_ms;	/* 0: no systemd watchdog */
 	int64_t			 next_watchdog_ms;
+
+	/*
+	 * Each child writes one byte to up_fd[1] once it runs; READY=1
+	 * goes to systemd when every child of the start wrote it.
+	 */
+	int			 up_fd[2];
+	size_t			 up_expected;
+	size_t			 up_seen;
+	bool			 ready;
+	/* The write end of the running janitor's pipe of failed children. */
+	int			 janitor_fd;
 };
 
 static const char *
@@ -126,6 +145,68 @@ notify_systemd(const char *state)
 	close(fd);
 }
 
+static size_t
+children_failed(const struct supervisor *sup)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < sup->nchildren; i++)
+		if (sup->children[i].failed)
+			n++;
+	return n;
+}
+
+static size_t	supervisor_running(const struct supervisor *);
+
+/* Send a STATUS line that systemctl status shows. */
+static void
+notify_status(const struct supervisor *sup)
+{
+	char	line[128];
+
+	if (sup->stopping)
+		snprintf(line, sizeof line, "STATUS=stopping, %zu children "
+		    "left", supervisor_running(sup));
+	else
+		snprintf(line, sizeof line, "STATUS=%zu children running, "
+		    "%zu failed", supervisor_running(sup),
+		    children_failed(sup));
+	notify_systemd(line);
+}
+
+/*
+ * Send the failed children to the janitor, which records them in the job
+ * database for herald status: one "role queue failures" line each, then
+ * an empty line.  A full pipe drops the report; the next change sends a
+ * complete one again.
+ */
+static void
+report_failed(const struct supervisor *sup)
+{
+	char	buf[PIPE_BUF];
+	size_t	i, len = 0;
+	int	n;
+
+	if (sup->janitor_fd == -1)
+		return;
+	for (i = 0; i < sup->nchildren; i++) {
+		const struct child	*c = &sup->children[i];
+
+		if (!c->failed)
+			continue;
+		n = snprintf(buf + len, sizeof buf - len, "%s %s %d\n",
+		    child_role_name(c->role), c->queue != NULL ? c->queue : "-",
+		    c->failures);
+		if (n < 0 || (size_t)n >= sizeof buf - len - 1)
+			break;
+		len += (size_t)n;
+	}
+	buf[len++] = '\n';
+	if (write(sup->janitor_fd, buf, len) == -1)
+		hd_log_debug("could not report failed children", "error=%s",
+		    strerror(errno));
+}
+
 static struct child *
 child_add(struct supervisor *sup, enum child_role role, const char *queue)
 {
@@ -151,12 +232,16 @@ children_add_queue(struct supervisor *sup, const struct hd_queue_config *q)
 		child_add(sup, CHILD_WORKER, q->name);
 }
 
-/* The forked child: become a worker or the janitor, and never return. */
+/*
+ * The forked child: become a worker, the relay or the janitor, and never
+ * return.  report_fd is the janitor's end of its pipe, or -1.
+ */
 static void __attribute__((noreturn))
-child_run(struct supervisor *sup, const struct child *c)
+child_run(struct supervisor *sup, const struct child *c, int report_fd)
 {
 	const struct hd_queue_config	*q;
 	int				 status = 0;
+	char				 byte = 1;
 
 	/* Die with the supervisor: SIGTERM lets a worker release its jobs. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -165,8 +250,16 @@ child_run(struct supervisor *sup, const struct child *c)
 	hd_log_set_role(child_role_name(c->role));
 	/* Signals stay blocked until hd_signals_open() of the child. */
 
+	close(sup->up_fd[0]);
+	if (write(sup->up_fd[1], &byte, 1) == -1)
+		hd_log_debug("could not report start", "error=%s",
+		    strerror(errno));
+	close(sup->up_fd[1]);
+	if (sup->janitor_fd != -1)
+		close(sup->janitor_fd);
+
 	if (c->role == CHILD_JANITOR)
-		status = hd_janitor_main(sup->config, sup->id);
+		status = hd_janitor_main(sup->config, sup->id, report_fd);
 	else if (c->role == CHILD_RELAY)
 		status = hd_relay_main(sup->config, sup->id);
 	else {
@@ -182,7 +275,11 @@ child_start(struct supervisor *sup, struct child *c)
 {
 	sigset_t	block, saved;
 	pid_t		pid;
+	int		report[2] = { -1, -1 };
 
+	if (c->role == CHILD_JANITOR &&
+	    pipe2(report, O_CLOEXEC | O_NONBLOCK) == -1)
+		report[0] = report[1] = -1;
 	/*
 	 * Signals stay blocked across fork() until the child has its own
 	 * handlers, so a SIGTERM sent at once is not lost.
@@ -190,9 +287,22 @@ child_start(struct supervisor *sup, struct child *c)
 	sigfillset(&block);
 	sigprocmask(SIG_BLOCK, &block, &saved);
 	pid = fork();
-	if (pid == 0)
-		child_run(sup, c);
+	if (pid == 0) {
+		if (report[1] != -1)
+			close(report[1]);
+		child_run(sup, c, report[0]);
+	}
 	sigprocmask(SIG_SETMASK, &saved, NULL);
+
+	if (report[0] != -1)
+		close(report[0]);
+	if (pid != -1 && report[1] != -1) {
+		if (sup->janitor_fd != -1)
+			close(sup->janitor_fd);
+		sup->janitor_fd = report[1];
+		report_failed(sup);
+	} else if (report[1] != -1)
+		close(report[1]);
 
 	if (pid == -1) {
 		hd_log_error("could not start child", "child_role=%s "
@@ -287,6 +397,43 @@ child_log_exit(const struct supervisor *sup, const struct child *c,
 		    status, delay_ms);
 }
 
+/*
+ * Count a failure of c in its window; return whether it reached the
+ * limit, which marks c failed.
+ */
+static bool
+child_count_failure(const struct supervisor *sup, struct child *c,
+    int64_t now)
+{
+	if (c->failures == 0 ||
+	    now - c->window_start_ms > sup->config->restart_window_ms) {
+		c->failures = 0;
+		c->window_start_ms = now;
+	}
+	c->failures++;
+	return c->failures >= sup->config->restart_failures;
+}
+
+/* Give up restarting c until the next reload, and say so everywhere. */
+static void
+child_mark_failed(struct supervisor *sup, struct child *c)
+{
+	c->failed = true;
+	if (c->role == CHILD_WORKER)
+		hd_log_error("child failed, not restarting", "child_role=worker "
+		    "queue=%s failures=%d window_ms=%lld "
+		    "hint=\"fix the cause, then reload heraldd\"", c->queue,
+		    c->failures, (long long)sup->config->restart_window_ms);
+	else
+		hd_log_error("child failed, not restarting", "child_role=%s "
+		    "failures=%d window_ms=%lld "
+		    "hint=\"fix the cause, then reload heraldd\"",
+		    child_role_name(c->role), c->failures,
+		    (long long)sup->config->restart_window_ms);
+	notify_status(sup);
+	report_failed(sup);
+}
+
 /* Handle the exit of child i: schedule its restart or forget it. */
 static void
 child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
@@ -301,8 +448,18 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 			child_remove(sup, i);
 		return;
 	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_RESTART) {
+		child_log_exit(sup, c, pid, status, 0);
+		c->restart_at_ms = now;
+		return;
+	}
 	if (now - c->started_ms >= HD_RESTART_RESET_MS)
 		c->delay_ms = HD_RESTART_MIN_MS;
+	if (child_count_failure(sup, c, now)) {
+		child_log_exit(sup, c, pid, status, -1);
+		child_mark_failed(sup, c);
+		return;
+	}
 	child_log_exit(sup, c, pid, status, c->delay_ms);
 	c->restart_at_ms = now + c->delay_ms;
 	c->delay_ms *= 2;
@@ -343,8 +500,15 @@ supervisor_begin_stop(struct supervisor *sup, int signo)
 {
 	size_t	i;
 
-	if (sup->stopping)
+	if (sup->stopping) {
+		/* At a second signal the children skip the grace period. */
+		hd_log_info("heraldd stopping now", "signal=%d children=%zu",
+		    signo, supervisor_running(sup));
+		for (i = 0; i < sup->nchildren; i++)
+			if (sup->children[i].pid != 0)
+				kill(sup->children[i].pid, SIGTERM);
 		return;
+	}
 	sup->stopping = true;
 	sup->kill_at_ms = hd_monotonic_ms() + sup->config->grace_period_ms +
 	    HD_EXEC_KILL_WAIT_MS + HD_STOP_MARGIN_MS;
@@ -352,6 +516,7 @@ supervisor_begin_stop(struct supervisor *sup, int signo)
 	    "grace_period_ms=%lld", signo, supervisor_running(sup),
 	    (long long)sup->config->grace_period_ms);
 	notify_systemd("STOPPING=1");
+	notify_status(sup);
 	for (i = 0; i < sup->nchildren; i++)
 		if (sup->children[i].pid != 0)
 			kill(sup->children[i].pid, SIGTERM);
@@ -498,6 +663,15 @@ supervisor_reload(struct supervisor *sup)
 	sup->config = new;
 	if (!sup->verbose)
 		hd_log_threshold = new->log_level;
+	/* A reload is the operator's word that the cause was fixed. */
+	for (i = 0; i < sup->nchildren; i++) {
+		if (sup->children[i].failed) {
+			sup->children[i].failed = false;
+			sup->children[i].failures = 0;
+			sup->children[i].delay_ms = HD_RESTART_MIN_MS;
+			sup->children[i].restart_at_ms = 0;
+		}
+	}
 	before = sup->nchildren;
 	for (i = 0; i < new->nqueues; i++) {
 		q = &new->queues[i];
@@ -513,6 +687,7 @@ supervisor_reload(struct supervisor *sup)
 	hd_config_free(old);
 	hd_log_info("configuration reloaded", "file=%s retired=%zu "
 	    "started=%zu", new->path, retired, sup->nchildren - before);
+	report_failed(sup);
 }
 
 static void
@@ -529,6 +704,7 @@ supervisor_signals(struct supervisor *sup)
 		notify_systemd("RELOADING=1");
 		supervisor_reload(sup);
 		notify_systemd("READY=1");
+		notify_status(sup);
 	}
 }
 
@@ -542,7 +718,8 @@ supervisor_restart_due(struct supervisor *sup)
 	for (i = 0; i < sup->nchildren; i++) {
 		struct child	*c = &sup->children[i];
 
-		if (c->pid == 0 && !c->retired && now >= c->restart_at_ms)
+		if (c->pid == 0 && !c->retired && !c->failed &&
+		    now >= c->restart_at_ms)
 			child_start(sup, c);
 	}
 }
@@ -559,6 +736,7 @@ supervisor_timeout(const struct supervisor *sup)
 	} else
 		for (i = 0; i < sup->nchildren; i++)
 			if (sup->children[i].pid == 0 &&
+			    !sup->children[i].failed &&
 			    sup->children[i].restart_at_ms < next)
 				next = sup->children[i].restart_at_ms;
 	if (sup->watchdog_ms != 0 && sup->next_watchdog_ms < next)
@@ -614,9 +792,35 @@ supervisor_start(struct supervisor *sup)
 		if (sup->children[i].role == CHILD_WORKER)
 			workers++;
 	}
+	sup->up_expected = sup->nchildren;
+	hd_log_debug("children started", "supervisor_id=%s queues=%zu "
+	    "workers=%zu", sup->id, sup->config->nqueues, workers);
+}
+
+/*
+ * Count the children that report they run; once every child of the start
+ * did, heraldd is ready.  Restarted children report too, which only
+ * drains the pipe.
+ */
+static void
+supervisor_count_up(struct supervisor *sup)
+{
+	char	buf[64];
+	ssize_t	n;
+	size_t	i, workers = 0;
+
+	while ((n = read(sup->up_fd[0], buf, sizeof buf)) > 0)
+		sup->up_seen += (size_t)n;
+	if (sup->ready || sup->up_seen < sup->up_expected)
+		return;
+	sup->ready = true;
+	for (i = 0; i < sup->nchildren; i++)
+		if (sup->children[i].role == CHILD_WORKER)
+			workers++;
 	hd_log_info("heraldd ready", "supervisor_id=%s queues=%zu "
 	    "workers=%zu", sup->id, sup->config->nqueues, workers);
 	notify_systemd("READY=1");
+	notify_status(sup);
 }
 
 int
@@ -626,18 +830,27 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 		SIGTERM, SIGINT, SIGHUP, SIGCHLD, 0
 	};
 	struct supervisor	 sup;
-	struct pollfd		 pfd;
+	struct pollfd		 pfd[2];
 	size_t			 i;
 
 	memset(&sup, 0, sizeof sup);
 	sup.config = config;
 	sup.verbose = verbose;
 	sup.pid = getpid();
+	sup.janitor_fd = -1;
 	hd_random_hex(sup.id, SUPERVISOR_ID_BYTES);
 
-	pfd.fd = hd_signals_open(signals);
-	pfd.events = POLLIN;
-	if (pfd.fd == -1) {
+	if (pipe2(sup.up_fd, O_CLOEXEC) == -1 ||
+	    fcntl(sup.up_fd[0], F_SETFL, O_NONBLOCK) == -1) {
+		hd_log_error("could not open start pipe", "error=%s",
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	pfd[0].fd = hd_signals_open(signals);
+	pfd[0].events = POLLIN;
+	pfd[1].fd = sup.up_fd[0];
+	pfd[1].events = POLLIN;
+	if (pfd[0].fd == -1) {
 		hd_log_error("could not open signal pipe", "error=%s",
 		    strerror(errno));
 		return EX_OSERR;
@@ -648,11 +861,13 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 	supervisor_start(&sup);
 
 	for (;;) {
-		if (poll(&pfd, 1, supervisor_timeout(&sup)) == -1 &&
+		if (poll(pfd, 2, supervisor_timeout(&sup)) == -1 &&
 		    errno != EINTR)
 			hd_log_error("poll failed", "error=%s",
 			    strerror(errno));
-		if (pfd.revents != 0)
+		if (pfd[1].revents != 0)
+			supervisor_count_up(&sup);
+		if (pfd[0].revents != 0)
 			supervisor_signals(&sup);
 		supervisor_watchdog(&sup);
 		if (!sup.stopping) {
@@ -667,9 +882,40 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 
 	hd_log_info("heraldd stopped", "supervisor_id=%s", sup.id);
 	hd_signals_close();
+	close(sup.up_fd[0]);
+	close(sup.up_fd[1]);
+	if (sup.janitor_fd != -1)
+		close(sup.janitor_fd);
 	for (i = 0; i < sup.nchildren; i++)
 		free(sup.children[i].queue);
 	free(sup.children);
 	hd_config_free(sup.config);
 	return 0;
+}
+
+int64_t
+hd_reconnect_delay_ms(int failures)
+{
+	struct hd_retry_policy	policy;
+
+	hd_retry_policy_init(&policy);
+	policy.base_delay_ms = HD_RECONNECT_MIN_MS;
+	policy.factor = 2.0;
+	policy.max_delay_ms = HD_RECONNECT_MAX_MS;
+	policy.jitter = 0.2;
+	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
+}
+
+bool
+hd_db_error_is_fatal(PGconn *conn, const struct herald_error *error)
+{
+	if (error->code == HERALD_ECONNECT || conn == NULL ||
+	    PQstatus(conn) == CONNECTION_BAD)
+		return true;
+	/*
+	 * Class 57 is operator intervention (shutdown, a terminated
+	 * backend); 25006 is read_only_sql_transaction (recovery).
+	 */
+	return strncmp(error->sqlstate, "57", 2) == 0 ||
+	    strcmp(error->sqlstate, "25006") == 0;
 }

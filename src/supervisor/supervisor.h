@@ -12,10 +12,12 @@
 #define HD_SUPERVISOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "herald.h"
 
 /* Restart delays of a child that keeps dying. */
 #define HD_RESTART_MIN_MS	100
@@ -24,6 +26,20 @@
 #define HD_RESTART_RESET_MS	10000
 /* Time after the grace period before the remaining children get SIGKILL. */
 #define HD_STOP_MARGIN_MS	5000
+
+/*
+ * The exit status of a child that asks to be started again at once: a
+ * worker recycled after max_jobs or max_rss, or a process that found its
+ * registration removed.  Such an exit does not count as a failure.
+ */
+#define HD_EXIT_RESTART		75
+
+/* Reconnection delays of every child: 100 ms doubling up to 30 s. */
+#define HD_RECONNECT_MIN_MS	100
+#define HD_RECONNECT_MAX_MS	30000
+/* How often an idle connection is checked, and how long a check waits. */
+#define HD_PING_INTERVAL_MS	5000
+#define HD_PING_TIMEOUT_MS	5000
 
 /*
  * Run the supervisor until it is stopped and return heraldd's exit
@@ -37,5 +53,19 @@ int	hd_supervisor_run(struct hd_config *config, bool verbose);
  * for a child that found so with hd_schema_check().
  */
 void	hd_log_schema_mismatch(PGconn *conn);
+
+/*
+ * Return the delay before the next connection attempt after failures
+ * failed ones in a row (0 after a connection was lost): HD_RECONNECT_MIN_MS
+ * doubling up to HD_RECONNECT_MAX_MS, scattered by +-20 % so that many
+ * processes do not reconnect in step.
+ */
+int64_t	hd_reconnect_delay_ms(int failures);
+
+/*
+ * Return whether an error means the connection cannot be used any more:
+ * it broke, the server is shutting down, or it became read-only.
+ */
+bool	hd_db_error_is_fatal(PGconn *conn, const struct herald_error *error);
 
 #endif /* HD_SUPERVISOR_H */

@@ -1,6 +1,6 @@
 /*
  * worker.c: a worker process, which claims the jobs of one queue and runs
- * them with their exec handlers.
+ * them with their exec or module handlers.
  *
  * One poll() loop waits on the job database socket (LISTEN herald), the
  * handlers' pipes and the signal pipe.  Handler exits arrive as SIGCHLD
@@ -8,9 +8,21 @@
  * pidfd_open() would cost a descriptor per handler and gain nothing here.
  * Database calls are synchronous: a worker may block on the database,
  * the supervisor never does.
+ *
+ * Module handlers run on a pool of threads (module.h), whose results
+ * arrive through an eventfd in the same poll() set.  A claim may take
+ * more jobs than there are free slots when jobs finish fast: the rest
+ * wait in w->pending, with their leases renewed like those of running
+ * jobs.  Finished jobs wait in w->done, and their completion goes out
+ * with the next claim in one pipelined round trip (batch.h).  While
+ * claims come back short the worker keeps a row in herald.waiters, so
+ * that producers notify it; with a backlog it removes the row and
+ * producers stay silent.
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,10 +33,12 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "batch.h"
 #include "db.h"
 #include "exec.h"
 #include "log.h"
 #include "migrate.h"
+#include "module.h"
 #include "signals.h"
 #include "store.h"
 #include "supervisor.h"
@@ -36,6 +50,18 @@
 #define WORKER_RETRY_MIN_MS	100
 #define WORKER_RETRY_MAX_MS	30000
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+/* The most jobs one claim takes, however fast they finish. */
+#define WORKER_CLAIM_MAX	1000
+/* A claim drained within this many ms makes the next one larger. */
+#define WORKER_FAST_BATCH_MS	200
+/* First wait before herald.wait_begin is tried again after it failed. */
+#define WORKER_WAIT_RETRY_MS	2
+/*
+ * Finished jobs are recorded with the next claim, or on their own once
+ * this many wait or the first has waited WORKER_DONE_WAIT_MS.
+ */
+#define WORKER_DONE_MAX		500
+#define WORKER_DONE_WAIT_MS	20
 
 enum slot_state {
 	SLOT_FREE = 0,
@@ -50,6 +76,9 @@ struct slot {
 	struct hd_exec	 exec;
 	bool		 ran;		/* exec holds a started handler */
 	bool		 release;	/* put the job back, record nothing */
+	bool		 lost;		/* the lease went to another worker */
+	bool		 module;	/* a module handler runs on the pool */
+	int64_t		 retry_delay_ms; /* the handler's, or 0: backoff */
 	struct hd_attempt attempt;
 	char		 output[HD_EXEC_TAIL_MAX + 1];
 	char		*env[WORKER_ENV_MAX];
@@ -65,6 +94,22 @@ struct worker {
 	int				 sigfd;
 	struct slot			*slots;
 	int				 nslots;
+	struct hd_module_pool		*pool;		/* NULL until needed */
+
+	/* Jobs claimed beyond the free slots, started in claim order. */
+	struct hd_job			*pending;
+	int				 npending;
+	int				 pending_next;
+	/* Finished jobs whose completion goes out with the next claim. */
+	struct hd_job			*done;
+	int64_t				*done_ms;	/* their durations */
+	int				 ndone;
+	int64_t				 done_since_ms;	/* the first's finish */
+	/* Jobs a claim may take beyond the free slots; adapts. */
+	int				 claim_extra;
+	int64_t				 claimed_at_ms;
+	bool				 waiting;	/* row in herald.waiters */
+	int64_t				 wait_retry_ms;
 
 	/* CLOCK_MONOTONIC milliseconds. */
 	int64_t				 next_poll_ms;
@@ -76,8 +121,16 @@ struct worker {
 	int64_t				 record_at_ms;
 	int64_t				 record_delay_ms;
 	int64_t				 stop_deadline_ms;
+	int64_t				 next_ping_ms;
+	int64_t				 outage_start_ms;
+
+	/* Jobs claimed so far, for max_jobs. */
+	int64_t				 jobs_claimed;
+	/* Why the worker stops claiming and exits: NULL when it does not. */
+	const char			*recycle_reason;
 
 	bool				 ever_connected;
+	bool				 removed;	/* registration gone */
 	bool				 claim_wanted;
 	bool				 stopping;
 	bool				 killing;
@@ -103,22 +156,30 @@ worker_count(const struct worker *w, enum slot_state state)
 }
 
 static int
+worker_pending(const struct worker *w)
+{
+	return w->npending - w->pending_next;
+}
+
+static int
 worker_held(const struct worker *w)
 {
-	return w->nslots - worker_count(w, SLOT_FREE);
+	return w->nslots - worker_count(w, SLOT_FREE) + worker_pending(w) +
+	    w->ndone;
 }
 
 /* Drop the connection after a failure; the loop reconnects later. */
 static void
 worker_disconnect(struct worker *w)
 {
+	w->connect_delay_ms = hd_reconnect_delay_ms(0);
 	hd_log_warn("job database connection lost",
-	    "queue=%s held_jobs=%d retry_ms=%d", w->queue->name,
-	    worker_held(w), WORKER_RETRY_MIN_MS);
+	    "queue=%s held_jobs=%d retry_ms=%lld", w->queue->name,
+	    worker_held(w), (long long)w->connect_delay_ms);
 	PQfinish(w->conn);
 	w->conn = NULL;
-	w->connect_delay_ms = WORKER_RETRY_MIN_MS;
-	w->connect_at_ms = hd_monotonic_ms() + w->connect_delay_ms;
+	w->outage_start_ms = hd_monotonic_ms();
+	w->connect_at_ms = w->outage_start_ms + w->connect_delay_ms;
 	w->connect_failures = 0;
 }
 
@@ -130,8 +191,7 @@ static void
 worker_store_failed(struct worker *w, const char *operation,
     const struct herald_error *error)
 {
-	if (error->code == HERALD_ECONNECT || w->conn == NULL ||
-	    PQstatus(w->conn) == CONNECTION_BAD) {
+	if (hd_db_error_is_fatal(w->conn, error)) {
 		if (w->conn != NULL)
 			worker_disconnect(w);
 		return;
@@ -158,6 +218,7 @@ static void
 worker_connect_failed(struct worker *w, const struct herald_error *error)
 {
 	w->connect_failures++;
+	w->connect_delay_ms = hd_reconnect_delay_ms(w->connect_failures);
 	if (w->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "queue=%s error=%s sqlstate=%s retry_ms=%lld",
@@ -168,7 +229,59 @@ worker_connect_failed(struct worker *w, const struct herald_error *error)
 		    "queue=%s failures=%d retry_ms=%lld", w->queue->name,
 		    w->connect_failures, (long long)w->connect_delay_ms);
 	w->connect_at_ms = hd_monotonic_ms() + w->connect_delay_ms;
-	w->connect_delay_ms = grow_delay(w->connect_delay_ms);
+}
+
+/*
+ * Register at the first connection.  After a reconnection refresh the
+ * heartbeat instead, which fails with HERALD_ENOTFOUND when the janitor
+ * removed the registration meanwhile.
+ */
+static int
+worker_check_in(struct worker *w, PGconn *conn, struct herald_error *error)
+{
+	if (w->removed)
+		return 0;
+	if (!w->ever_connected)
+		return hd_store_register(conn, w->id, "worker",
+		    w->supervisor_id, w->queue->name, error);
+	return hd_store_heartbeat(conn, w->id, error);
+}
+
+/*
+ * Stop claiming and exit once the jobs held are done, so the supervisor
+ * starts a fresh worker at once.
+ */
+static void
+worker_recycle(struct worker *w, const char *reason)
+{
+	if (w->recycle_reason != NULL)
+		return;
+	w->recycle_reason = reason;
+	w->exit_status = HD_EXIT_RESTART;
+	hd_log_info("worker recycling", "queue=%s reason=%s jobs=%lld "
+	    "running=%d", w->queue->name, reason, (long long)w->jobs_claimed,
+	    worker_held(w));
+}
+
+static void	worker_begin_stop(struct worker *);
+
+/*
+ * Stop because the janitor removed this worker's registration, as it
+ * does when the heartbeat stopped for too long; the supervisor starts a
+ * new worker, which registers again.
+ */
+static void
+worker_removed(struct worker *w)
+{
+	hd_log_warn("registration removed, restarting", "queue=%s "
+	    "worker_id=%s held_jobs=%d", w->queue->name, w->id,
+	    worker_held(w));
+	w->removed = true;
+	if (!w->stopping)
+		worker_begin_stop(w);
+	w->exit_status = HD_EXIT_RESTART;
+	/* A new connection is still needed to record the jobs held. */
+	w->connect_at_ms = hd_monotonic_ms() + hd_reconnect_delay_ms(0);
 }
 
 /*
@@ -197,9 +310,15 @@ worker_connect(struct worker *w)
 		goto fail;
 	}
 	if (hd_db_exec(conn, "LISTEN herald", &error) == -1 ||
-	    hd_store_register(conn, w->id, "worker", w->supervisor_id,
-	    w->queue->name, &error) == -1)
+	    hd_batch_prepare(conn, &error) == -1)
 		goto fail;
+	if (worker_check_in(w, conn, &error) == -1) {
+		if (error.code != HERALD_ENOTFOUND)
+			goto fail;
+		PQfinish(conn);
+		worker_removed(w);
+		return 0;
+	}
 
 	w->conn = conn;
 	now = hd_monotonic_ms();
@@ -208,13 +327,15 @@ worker_connect(struct worker *w)
 		    "concurrency=%d", w->queue->name, w->id, w->nslots);
 	else
 		hd_log_info("job database connection restored",
-		    "queue=%s failures=%d held_jobs=%d", w->queue->name,
-		    w->connect_failures, worker_held(w));
+		    "queue=%s failures=%d outage_ms=%lld held_jobs=%d",
+		    w->queue->name, w->connect_failures,
+		    (long long)(now - w->outage_start_ms), worker_held(w));
 	w->ever_connected = true;
 	w->connect_failures = 0;
-	w->connect_delay_ms = WORKER_RETRY_MIN_MS;
 	w->claim_wanted = true;
+	w->waiting = false;
 	w->next_extend_ms = now;
+	w->next_ping_ms = now + HD_PING_INTERVAL_MS;
 	w->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
 	w->record_at_ms = now;
 	w->record_delay_ms = WORKER_RETRY_MIN_MS;
@@ -302,6 +423,47 @@ log_job_started(const struct worker *w, const struct hd_job *job)
 		    job->attempt);
 }
 
+/* Hand a job to its module handler on the pool. */
+static void
+slot_start_module(struct worker *w, struct slot *s,
+    const struct hd_task_config *task)
+{
+	herald_module_handler_fn	*handler;
+	struct hd_job			*job = &s->job;
+	char				 text[512];
+
+	handler = hd_module_load(task->module_path, task->module_symbol,
+	    text, sizeof text);
+	/*
+	 * NOTE: the task's timeout is not enforced on module handlers, since
+	 * a thread cannot be stopped safely; the lease still expires if the
+	 * whole worker hangs.
+	 */
+	if (handler == NULL) {
+		hd_log_error("could not load module", "job_id=%lld task=%s "
+		    "queue=%s", (long long)job->id, job->task, job->queue);
+		slot_fail_now(s, HD_OUTCOME_PERMANENT, text);
+		return;
+	}
+	if (w->pool == NULL && (w->pool = hd_module_pool_new(w->nslots)) ==
+	    NULL) {
+		hd_log_error("could not start module threads", "queue=%s "
+		    "error=%s", w->queue->name, strerror(errno));
+		slot_fail_now(s, HD_OUTCOME_FAILED,
+		    "could not start module threads");
+		return;
+	}
+	if (hd_module_pool_submit(w->pool, handler, job, s) == -1) {
+		hd_log_error("could not start module threads", "queue=%s",
+		    w->queue->name);
+		slot_fail_now(s, HD_OUTCOME_FAILED,
+		    "could not start module threads");
+		return;
+	}
+	s->module = true;
+	s->attempt.exit_code = -1;
+}
+
 /* Start the handler of a claimed job, which s now owns. */
 static void
 slot_start(struct worker *w, struct slot *s)
@@ -313,13 +475,14 @@ slot_start(struct worker *w, struct slot *s)
 	s->state = SLOT_RUNNING;
 	log_job_started(w, job);
 	task = hd_config_task(w->config, job->task);
+	if (task != NULL && task->argv == NULL &&
+	    task->module_path != NULL) {
+		slot_start_module(w, s, task);
+		return;
+	}
 	if (task == NULL || task->argv == NULL) {
-		if (task == NULL)
-			snprintf(text, sizeof text,
-			    "no handler configured for task %s", job->task);
-		else
-			snprintf(text, sizeof text, "task %s has a module "
-			    "handler, which heraldd cannot run", job->task);
+		snprintf(text, sizeof text,
+		    "no handler configured for task %s", job->task);
 		hd_log_warn("no handler configured", "job_id=%lld task=%s "
 		    "queue=%s", (long long)job->id, job->task, job->queue);
 		slot_fail_now(s, HD_OUTCOME_PERMANENT, text);
@@ -340,38 +503,188 @@ slot_start(struct worker *w, struct slot *s)
 	s->ran = true;
 }
 
+static void	log_job_completed(const struct hd_job *, int64_t);
+static void	log_lease_lost(const struct hd_job *);
+
+/* Start pending jobs in the free slots. */
+static void
+worker_start_pending(struct worker *w)
+{
+	struct hd_job	*job;
+	int		 j = 0;
+
+	while (worker_pending(w) > 0) {
+		while (j < w->nslots && w->slots[j].state != SLOT_FREE)
+			j++;
+		if (j == w->nslots)
+			break;
+		job = &w->pending[w->pending_next++];
+		if (job->lease_token == 0) {
+			/* Its lease went to another worker while it waited. */
+			hd_job_release(job);
+			continue;
+		}
+		w->slots[j].job = *job;
+		memset(job, 0, sizeof *job);
+		slot_start(w, &w->slots[j]);
+	}
+	if (worker_pending(w) == 0 && w->pending != NULL) {
+		free(w->pending);
+		w->pending = NULL;
+		w->npending = w->pending_next = 0;
+	}
+}
+
+/* Log the completions a cycle recorded and forget the finished jobs. */
+static void
+worker_done_recorded(struct worker *w, const bool *completed)
+{
+	int	i;
+
+	for (i = 0; i < w->ndone; i++) {
+		if (completed[i])
+			log_job_completed(&w->done[i], w->done_ms[i]);
+		else
+			log_lease_lost(&w->done[i]);
+		hd_job_release(&w->done[i]);
+	}
+	w->ndone = 0;
+}
+
+/*
+ * Size the next claim from how fast the last one drained: a full claim
+ * drained within WORKER_FAST_BATCH_MS doubles the jobs taken beyond the
+ * free slots, a slow or short one halves them.
+ */
+static void
+worker_adapt_claim(struct worker *w, int claimed, int limit, int64_t now)
+{
+	bool	fast = now - w->claimed_at_ms < WORKER_FAST_BATCH_MS;
+
+	if (claimed == limit && fast)
+		w->claim_extra = w->claim_extra > 0 ? w->claim_extra * 2 :
+		    w->nslots;
+	else if (claimed < limit || !fast)
+		w->claim_extra /= 2;
+	if (w->claim_extra > WORKER_CLAIM_MAX - w->nslots)
+		w->claim_extra = WORKER_CLAIM_MAX - w->nslots;
+	if (w->claim_extra < 0)
+		w->claim_extra = 0;
+	w->claimed_at_ms = now;
+}
+
+/*
+ * Keep the row in herald.waiters in step with the last claim: a short
+ * claim means the queue is drained, so producers must notify; a full one
+ * means a backlog, so they need not.  After the row is written the next
+ * claim runs at once, which finds any job whose producer did not see it.
+ */
+static void
+worker_update_waiting(struct worker *w, bool drained)
+{
+	struct herald_error	error;
+	int			r;
+
+	memset(&error, 0, sizeof error);
+	if (!drained && w->waiting) {
+		if (hd_batch_wait_end(w->conn, w->id, &error) == -1) {
+			worker_store_failed(w, "wait_end", &error);
+			return;
+		}
+		w->waiting = false;
+	} else if (drained && !w->waiting && !w->removed) {
+		r = hd_batch_wait_begin(w->conn, w->id, w->queue->name,
+		    &error);
+		if (r == -1) {
+			worker_store_failed(w, "wait_begin", &error);
+			return;
+		}
+		if (r == 1) {
+			w->waiting = true;
+			w->claim_wanted = true;
+			w->wait_retry_ms = WORKER_WAIT_RETRY_MS;
+			return;
+		}
+		/*
+		 * An enqueue was committing: look again shortly, and later
+		 * each time, since a producer may keep its transaction open.
+		 */
+		if (w->wait_retry_ms < WORKER_WAIT_RETRY_MS)
+			w->wait_retry_ms = WORKER_WAIT_RETRY_MS;
+		if (w->wait_retry_ms > w->queue->poll_interval_ms)
+			w->wait_retry_ms = w->queue->poll_interval_ms;
+		w->next_poll_ms = hd_monotonic_ms() + w->wait_retry_ms;
+		w->wait_retry_ms *= 2;
+	}
+}
+
+/*
+ * Record the finished jobs and claim more in one round trip.  Claims wait
+ * until the pending jobs have started; limit 0 only records.
+ */
 static void
 worker_claim(struct worker *w)
 {
 	struct herald_error	 error;
 	struct hd_job		*jobs = NULL;
-	int			 free_slots, n, i, j;
+	const struct hd_job	**done = NULL;
+	bool			*completed = NULL;
+	int			 free_slots, limit = 0, n, i;
 	int64_t			 now = hd_monotonic_ms();
 
 	free_slots = worker_count(w, SLOT_FREE);
-	w->next_poll_ms = now + w->queue->poll_interval_ms;
-	if (free_slots == 0)
+	if (!w->stopping && w->recycle_reason == NULL &&
+	    worker_pending(w) == 0 && free_slots > 0 &&
+	    (w->claim_wanted || now >= w->next_poll_ms)) {
+		limit = free_slots + w->claim_extra;
+		w->next_poll_ms = now + w->queue->poll_interval_ms;
+	}
+	if (w->queue->max_jobs > 0 && w->queue->max_jobs - w->jobs_claimed <
+	    limit)
+		limit = (int)(w->queue->max_jobs - w->jobs_claimed);
+	if (limit <= 0 && (w->ndone == 0 || (w->ndone < WORKER_DONE_MAX &&
+	    now < w->done_since_ms + WORKER_DONE_WAIT_MS && !w->stopping &&
+	    w->recycle_reason == NULL)))
 		return;
 	if (worker_held(w) == 0)
 		w->next_extend_ms = now + w->config->lease_ms / 3;
 
+	if (w->ndone > 0) {
+		done = hd_xcalloc((size_t)w->ndone, sizeof *done);
+		completed = hd_xcalloc((size_t)w->ndone, sizeof *completed);
+		for (i = 0; i < w->ndone; i++)
+			done[i] = &w->done[i];
+	}
 	memset(&error, 0, sizeof error);
-	n = hd_store_claim(w->conn, w->queue->name, w->id, free_slots,
-	    w->config->lease_ms, &jobs, &error);
+	n = hd_batch_cycle(w->conn, done, w->ndone, completed, w->queue->name,
+	    w->id, limit > 0 ? limit : 0, w->config->lease_ms, &jobs, &error);
+	free(done);
 	if (n == -1) {
+		free(completed);
 		w->claim_wanted = false;
+		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
+		w->record_delay_ms = grow_delay(w->record_delay_ms);
 		worker_store_failed(w, "claim", &error);
 		return;
 	}
-	w->claim_wanted = (n == free_slots);
-	for (i = 0, j = 0; i < n; i++) {
-		while (w->slots[j].state != SLOT_FREE)
-			j++;
-		w->slots[j].job = jobs[i];
-		slot_start(w, &w->slots[j]);
-	}
-	/* The slots own the jobs' strings now. */
-	free(jobs);
+	if (w->ndone > 0)
+		worker_done_recorded(w, completed);
+	free(completed);
+	w->record_delay_ms = WORKER_RETRY_MIN_MS;
+	if (limit <= 0)
+		return;
+
+	w->claim_wanted = (n == limit);
+	w->jobs_claimed += n;
+	if (w->queue->max_jobs > 0 && w->jobs_claimed >= w->queue->max_jobs)
+		worker_recycle(w, "max_jobs");
+	worker_adapt_claim(w, n, limit, now);
+	w->pending = jobs;
+	w->npending = n;
+	w->pending_next = 0;
+	worker_start_pending(w);
+	if (w->conn != NULL)
+		worker_update_waiting(w, n < limit);
 }
 
 static void
@@ -394,6 +707,37 @@ log_job_failed(const struct hd_job *job, const struct hd_attempt *a)
 		    "attempt=%d status=%s duration_ms=%lld",
 		    (long long)job->id, job->task, job->queue, job->attempt,
 		    status, (long long)a->duration_ms);
+}
+
+/* Take the results of module handlers that returned. */
+static void
+worker_take_module_results(struct worker *w)
+{
+	struct hd_module_result	 r;
+	struct slot		*s;
+
+	while (hd_module_pool_take(w->pool, &r)) {
+		s = r.cookie;
+		/* A slot released at the end of the grace period moved on. */
+		if (s->state != SLOT_RUNNING || !s->module ||
+		    s->job.id != r.job_id)
+			continue;
+		s->module = false;
+		memset(&s->attempt, 0, sizeof s->attempt);
+		s->attempt.exit_code = -1;
+		s->attempt.duration_ms = r.duration_ms;
+		s->attempt.outcome = r.result == HERALD_MODULE_DONE ?
+		    HD_OUTCOME_DONE : r.result == HERALD_MODULE_PERMANENT ?
+		    HD_OUTCOME_PERMANENT : HD_OUTCOME_FAILED;
+		snprintf(s->output, sizeof s->output, "%s",
+		    r.outcome.message);
+		s->attempt.output = s->output;
+		s->retry_delay_ms = r.result == HERALD_MODULE_RETRY ?
+		    r.outcome.retry_delay_ms : 0;
+		s->state = SLOT_FINISHED;
+		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->lost)
+			log_job_failed(&s->job, &s->attempt);
+	}
 }
 
 /* Take the result of a handler that is done. */
@@ -448,8 +792,8 @@ slot_record_failure(struct worker *w, struct slot *s)
 		policy = task->retry;
 	else
 		hd_retry_policy_init(&policy);
-	delay_ms = hd_backoff_delay_ms(&policy, job->attempt,
-	    hd_backoff_random());
+	delay_ms = s->retry_delay_ms > 0 ? s->retry_delay_ms :
+	    hd_backoff_delay_ms(&policy, job->attempt, hd_backoff_random());
 
 	memset(&error, 0, sizeof error);
 	r = hd_store_fail(w->conn, job, &s->attempt, delay_ms, &error);
@@ -484,6 +828,8 @@ slot_record(struct worker *w, struct slot *s)
 	int			r;
 
 	memset(&error, 0, sizeof error);
+	if (s->lost)
+		return 0;
 	if (s->release) {
 		r = hd_store_release(w->conn, &s->job, &error);
 		if (r == -1) {
@@ -501,15 +847,18 @@ slot_record(struct worker *w, struct slot *s)
 	if (s->attempt.outcome != HD_OUTCOME_DONE)
 		return slot_record_failure(w, s);
 
-	r = hd_store_complete(w->conn, &s->job, &error);
-	if (r == -1) {
-		worker_store_failed(w, "complete", &error);
-		return -1;
+	/* Recorded with the next claim; the list owns the job now. */
+	if (w->ndone % 64 == 0) {
+		w->done = hd_xrealloc(w->done, (size_t)w->ndone + 64,
+		    sizeof *w->done);
+		w->done_ms = hd_xrealloc(w->done_ms, (size_t)w->ndone + 64,
+		    sizeof *w->done_ms);
 	}
-	if (r == 0)
-		log_lease_lost(&s->job);
-	else
-		log_job_completed(&s->job, s->attempt.duration_ms);
+	if (w->ndone == 0)
+		w->done_since_ms = hd_monotonic_ms();
+	w->done[w->ndone] = s->job;
+	w->done_ms[w->ndone++] = s->attempt.duration_ms;
+	memset(&s->job, 0, sizeof s->job);
 	return 0;
 }
 
@@ -536,7 +885,136 @@ worker_record(struct worker *w)
 	w->record_delay_ms = WORKER_RETRY_MIN_MS;
 }
 
-/* Renew leases and the heartbeat when they are due. */
+/*
+ * Give up a job whose lease went to another worker: stop its handler if
+ * it still runs, and record nothing, since the new owner records the
+ * result.
+ */
+static void
+slot_lease_lost(struct slot *s)
+{
+	s->lost = true;
+	log_lease_lost(&s->job);
+	if (s->state == SLOT_RUNNING && s->ran && !s->exec.reaped)
+		hd_exec_stop(&s->exec);
+}
+
+static bool
+slot_holds_lease(const struct slot *s)
+{
+	return s->state != SLOT_FREE && !s->lost && s->job.lease_token != 0;
+}
+
+/*
+ * Renew the lease of every job held.  A job whose lease is not renewed
+ * was taken back by the janitor (this worker was paused or cut off past
+ * the lease) and may already run elsewhere, so its handler is stopped.
+ */
+static int
+worker_renew_leases(struct worker *w, struct herald_error *error)
+{
+	const char	*values[3];
+	char		*tokens, lease[32];
+	PGresult	*res;
+	size_t		 len = 0;
+	int		 i, row;
+	bool		 renewed;
+
+	tokens = hd_xmalloc((size_t)(w->nslots + w->npending + w->ndone) * 22 +
+	    3);
+	tokens[len++] = '{';
+	for (i = 0; i < w->nslots; i++)
+		if (slot_holds_lease(&w->slots[i]))
+			len += (size_t)sprintf(tokens + len, "%s%" PRId64,
+			    len > 1 ? "," : "", w->slots[i].job.lease_token);
+	for (i = w->pending_next; i < w->npending; i++)
+		if (w->pending[i].lease_token != 0)
+			len += (size_t)sprintf(tokens + len, "%s%" PRId64,
+			    len > 1 ? "," : "", w->pending[i].lease_token);
+	for (i = 0; i < w->ndone; i++)
+		len += (size_t)sprintf(tokens + len, "%s%" PRId64,
+		    len > 1 ? "," : "", w->done[i].lease_token);
+	tokens[len++] = '}';
+	tokens[len] = '\0';
+	snprintf(lease, sizeof lease, "%lld", (long long)w->config->lease_ms);
+	values[0] = w->id;
+	values[1] = tokens;
+	values[2] = lease;
+	res = PQexecParams(w->conn, "SELECT herald.renew_leases($1, "
+	    "$2::bigint[], $3)", 3, NULL, values, NULL, NULL, 0);
+	free(tokens);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		hd_error_from_pg(error, w->conn, res, "renew leases");
+		PQclear(res);
+		return -1;
+	}
+	for (i = 0; i < w->nslots; i++) {
+		if (!slot_holds_lease(&w->slots[i]))
+			continue;
+		renewed = false;
+		for (row = 0; row < PQntuples(res) && !renewed; row++)
+			renewed = strtoll(PQgetvalue(res, row, 0), NULL, 10) ==
+			    w->slots[i].job.lease_token;
+		if (!renewed)
+			slot_lease_lost(&w->slots[i]);
+	}
+	/* A pending job that lost its lease is dropped when its turn comes. */
+	for (i = w->pending_next; i < w->npending; i++) {
+		renewed = w->pending[i].lease_token == 0;
+		for (row = 0; row < PQntuples(res) && !renewed; row++)
+			renewed = strtoll(PQgetvalue(res, row, 0), NULL, 10) ==
+			    w->pending[i].lease_token;
+		if (!renewed) {
+			log_lease_lost(&w->pending[i]);
+			w->pending[i].lease_token = 0;
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Return the resident set size of this process in bytes, or -1. */
+static int64_t
+worker_rss(void)
+{
+	char	buf[128];
+	long	pages, resident;
+	ssize_t	n;
+	int	fd;
+
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "%ld %ld", &pages, &resident) != 2)
+		return -1;
+	return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Recycle the worker when its RSS passed the queue's max_rss. */
+static void
+worker_check_rss(struct worker *w)
+{
+	int64_t	rss;
+
+	/* A fresh worker over the limit would be replaced in a loop. */
+	if (w->queue->max_rss == 0 || w->recycle_reason != NULL ||
+	    w->jobs_claimed == 0)
+		return;
+	rss = worker_rss();
+	if (rss > w->queue->max_rss) {
+		hd_log_info("worker over max_rss", "queue=%s rss_bytes=%lld "
+		    "max_rss=%lld", w->queue->name, (long long)rss,
+		    (long long)w->queue->max_rss);
+		worker_recycle(w, "max_rss");
+	}
+}
+
+/* Renew leases, check the connection and beat the heart when due. */
 static void
 worker_timers(struct worker *w)
 {
@@ -546,30 +1024,65 @@ worker_timers(struct worker *w)
 	memset(&error, 0, sizeof error);
 	if (worker_held(w) > 0 && now >= w->next_extend_ms) {
 		w->next_extend_ms = now + w->config->lease_ms / 3;
-		if (hd_store_extend_leases(w->conn, w->id, w->config->lease_ms,
-		    &error) == -1) {
-			worker_store_failed(w, "extend_leases", &error);
+		if (worker_renew_leases(w, &error) == -1) {
+			worker_store_failed(w, "renew_leases", &error);
 			return;
 		}
 	}
-	if (now >= w->next_heartbeat_ms) {
+	if (now >= w->next_ping_ms) {
+		w->next_ping_ms = now + HD_PING_INTERVAL_MS;
+		if (hd_db_ping(w->conn, HD_PING_TIMEOUT_MS, &error) == -1) {
+			worker_disconnect(w);
+			return;
+		}
+	}
+	if (now >= w->next_heartbeat_ms && !w->removed) {
 		w->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
 		if (hd_store_heartbeat(w->conn, w->id, &error) == 0)
 			return;
-		/* A row pruned during an outage is written again. */
-		if (error.code == HERALD_ENOTFOUND &&
-		    hd_store_register(w->conn, w->id, "worker",
-		    w->supervisor_id, w->queue->name, &error) == 0)
-			return;
-		worker_store_failed(w, "heartbeat", &error);
+		if (error.code == HERALD_ENOTFOUND)
+			worker_removed(w);
+		else
+			worker_store_failed(w, "heartbeat", &error);
 	}
 }
 
+static void	worker_kill_running(struct worker *);
+
+/* Put the pending jobs back in the queue, as a stopping worker must. */
+static void
+worker_release_pending(struct worker *w)
+{
+	struct herald_error	 error;
+	struct hd_job		*job;
+	int			 r;
+
+	while (worker_pending(w) > 0 && w->conn != NULL) {
+		job = &w->pending[w->pending_next];
+		if (job->lease_token != 0) {
+			memset(&error, 0, sizeof error);
+			r = hd_store_release(w->conn, job, &error);
+			if (r == -1) {
+				worker_store_failed(w, "release", &error);
+				return;
+			}
+			if (r == 0)
+				log_lease_lost(job);
+		}
+		hd_job_release(job);
+		w->pending_next++;
+	}
+}
+
+/* Stop claiming; a second call skips the rest of the grace period. */
 static void
 worker_begin_stop(struct worker *w)
 {
-	if (w->stopping)
+	if (w->stopping) {
+		if (!w->killing)
+			worker_kill_running(w);
 		return;
+	}
 	w->stopping = true;
 	w->stop_deadline_ms = hd_monotonic_ms() + w->config->grace_period_ms;
 	hd_log_info("worker stopping", "queue=%s running=%d "
@@ -590,6 +1103,13 @@ worker_kill_running(struct worker *w)
 	    "running=%d", w->queue->name, worker_count(w, SLOT_RUNNING));
 	for (i = 0; i < w->nslots; i++) {
 		s = &w->slots[i];
+		if (s->state == SLOT_RUNNING && s->module) {
+			/* A thread cannot be stopped: give the job back. */
+			s->release = true;
+			s->module = false;
+			s->state = SLOT_FINISHED;
+			continue;
+		}
 		if (s->state != SLOT_RUNNING || !s->ran || s->exec.reaped)
 			continue;
 		s->release = true;
@@ -640,14 +1160,19 @@ worker_timeout(const struct worker *w)
 	if (w->conn == NULL)
 		next = min_ms(next, w->connect_at_ms);
 	else {
-		if (!w->stopping && worker_count(w, SLOT_FREE) > 0)
+		if (!w->stopping && w->recycle_reason == NULL &&
+		    worker_count(w, SLOT_FREE) > 0)
 			next = min_ms(next, w->claim_wanted ? now :
 			    w->next_poll_ms);
 		if (worker_held(w) > 0)
 			next = min_ms(next, w->next_extend_ms);
 		if (worker_count(w, SLOT_FINISHED) > 0)
 			next = min_ms(next, w->record_at_ms);
+		if (w->ndone > 0)
+			next = min_ms(next, w->done_since_ms +
+			    WORKER_DONE_WAIT_MS);
 		next = min_ms(next, w->next_heartbeat_ms);
+		next = min_ms(next, w->next_ping_ms);
 	}
 	if (w->stopping && !w->killing)
 		next = min_ms(next, w->stop_deadline_ms);
@@ -664,11 +1189,16 @@ static void
 worker_wait(struct worker *w, struct pollfd *fds)
 {
 	int	first[w->nslots], count[w->nslots];
-	int	nfds = 0, conn_index = -1, i;
+	int	nfds = 0, conn_index = -1, pool_index = -1, i;
 	int64_t	now;
 
 	fds[nfds].fd = w->sigfd;
 	fds[nfds++].events = POLLIN;
+	if (w->pool != NULL) {
+		pool_index = nfds;
+		fds[nfds].fd = hd_module_pool_fd(w->pool);
+		fds[nfds++].events = POLLIN;
+	}
 	if (w->conn != NULL) {
 		conn_index = nfds;
 		fds[nfds].fd = PQsocket(w->conn);
@@ -692,12 +1222,16 @@ worker_wait(struct worker *w, struct pollfd *fds)
 
 	if (fds[0].revents != 0)
 		worker_signals(w);
+	if (pool_index != -1 && fds[pool_index].revents != 0)
+		worker_take_module_results(w);
 	for (i = 0; i < w->nslots; i++)
 		if (count[i] > 0)
 			hd_exec_io(&w->slots[i].exec, fds + first[i],
 			    count[i]);
+	/* A terminated backend sends its error, then closes the socket. */
 	if (conn_index != -1 && fds[conn_index].revents != 0 &&
-	    w->conn != NULL && PQconsumeInput(w->conn) == 0)
+	    w->conn != NULL && (PQconsumeInput(w->conn) == 0 ||
+	    PQstatus(w->conn) == CONNECTION_BAD))
 		worker_disconnect(w);
 
 	now = hd_monotonic_ms();
@@ -717,14 +1251,19 @@ worker_step(struct worker *w)
 	if (w->conn == NULL && hd_monotonic_ms() >= w->connect_at_ms &&
 	    worker_connect(w) == -1)
 		return -1;
-	if (w->conn != NULL)
+	if (w->conn != NULL) {
 		worker_record(w);
+		worker_check_rss(w);
+	}
 	if (w->conn != NULL)
 		worker_timers(w);
 	if (w->conn != NULL)
 		worker_drain_notifies(w);
-	if (w->conn != NULL && !w->stopping &&
-	    (w->claim_wanted || hd_monotonic_ms() >= w->next_poll_ms))
+	if (w->stopping || w->recycle_reason != NULL)
+		worker_release_pending(w);
+	else
+		worker_start_pending(w);
+	if (w->conn != NULL && hd_monotonic_ms() >= w->record_at_ms)
 		worker_claim(w);
 	return 0;
 }
@@ -740,7 +1279,30 @@ worker_finish(struct worker *w)
 	PQfinish(w->conn);
 	w->conn = NULL;
 	hd_signals_close();
+	hd_module_pool_free(w->pool);
 	free(w->slots);
+	free(w->pending);
+	free(w->done);
+	free(w->done_ms);
+}
+
+/*
+ * In builds with fault injection, HERALD_FAULT=worker_start makes the
+ * workers of the queue HERALD_FAULT_QUEUE exit as soon as they start, as
+ * a worker that cannot run would.
+ */
+static bool
+worker_fault_at_start(const char *queue)
+{
+#ifdef HD_FAULT_INJECTION
+	const char	*fault = getenv("HERALD_FAULT");
+	const char	*target = getenv("HERALD_FAULT_QUEUE");
+
+	return fault != NULL && strcmp(fault, "worker_start") == 0 &&
+	    target != NULL && strcmp(target, queue) == 0;
+#else
+	return false;
+#endif
 }
 
 int
@@ -753,17 +1315,22 @@ hd_worker_main(const struct hd_config *config,
 	struct worker		 w;
 	struct pollfd		*fds;
 
+	if (worker_fault_at_start(queue->name)) {
+		hd_log_warn("fault injected", "point=worker_start queue=%s",
+		    queue->name);
+		return EX_SOFTWARE;
+	}
 	memset(&w, 0, sizeof w);
 	w.config = config;
 	w.queue = queue;
 	w.supervisor_id = supervisor_id;
 	w.nslots = queue->concurrency > 0 ? queue->concurrency : 1;
 	w.slots = hd_xcalloc((size_t)w.nslots, sizeof *w.slots);
-	fds = hd_xcalloc((size_t)w.nslots * 3 + 2, sizeof *fds);
+	fds = hd_xcalloc((size_t)w.nslots * 3 + 3, sizeof *fds);
 	hd_random_hex(w.id, WORKER_ID_BYTES);
 	snprintf(w.app_name, sizeof w.app_name, "herald worker %s",
 	    queue->name);
-	w.connect_delay_ms = WORKER_RETRY_MIN_MS;
+	w.connect_delay_ms = HD_RECONNECT_MIN_MS;
 
 	w.sigfd = hd_signals_open(signals);
 	if (w.sigfd == -1) {
@@ -777,7 +1344,8 @@ hd_worker_main(const struct hd_config *config,
 			w.exit_status = EX_CONFIG;
 			break;
 		}
-		if (w.stopping && worker_held(&w) == 0)
+		if ((w.stopping || w.recycle_reason != NULL) &&
+		    worker_held(&w) == 0)
 			break;
 		if (w.stopping && !w.killing &&
 		    hd_monotonic_ms() >= w.stop_deadline_ms)
@@ -787,7 +1355,7 @@ hd_worker_main(const struct hd_config *config,
 
 	worker_finish(&w);
 	free(fds);
-	if (w.exit_status == 0)
+	if (w.exit_status == 0 || w.exit_status == HD_EXIT_RESTART)
 		hd_log_info("worker stopped", "queue=%s", queue->name);
 	return w.exit_status;
 }

@@ -293,7 +293,10 @@ test_config_durations(void **state)
 		{ "", 0, 0 },
 		{ "-1s", 0, 0 },
 		{ "5 s", 0, 0 },
-		{ "5d", 0, 0 },
+		{ "5d", 1, 5LL * 24 * 3600 * 1000 },
+		{ "0.5d", 1, 12LL * 3600 * 1000 },
+		{ "400d", 0, 0 },
+		{ "5w", 0, 0 },
 		{ "s", 0, 0 },
 		{ "1e30h", 0, 0 },
 		{ "nan", 0, 0 },
@@ -313,6 +316,99 @@ test_config_durations(void **state)
 			    &ms), -1);
 			assert_int_equal(ms, -42);
 		}
+	}
+}
+
+static void
+test_config_retention_and_limits(void **state)
+{
+	struct fixture			*f = *state;
+	struct hd_config		*c;
+	const struct hd_queue_config	*q;
+
+	c = load_text(f, "job_db = \"\";\n"
+	    "retention = { counters = \"2d\"; dead = \"0\"; "
+	    "processes = \"30s\"; };\n"
+	    "restart_limit = { failures = 3; window = \"10s\"; };\n"
+	    "queues = { q = { max_jobs = 100; max_rss = \"64MB\"; };\n"
+	    "  r = { max_rss = 4096; }; };\n"
+	    "tasks = {};\n");
+	assert_non_null(c);
+
+	assert_int_equal(c->keep_counters_ms, 2LL * 24 * 3600 * 1000);
+	assert_int_equal(c->keep_dead_ms, 0);
+	assert_int_equal(c->keep_processes_ms, 30000);
+	assert_int_equal(c->restart_failures, 3);
+	assert_int_equal(c->restart_window_ms, 10000);
+	q = hd_config_queue(c, "q");
+	assert_int_equal(q->max_jobs, 100);
+	assert_int_equal(q->max_rss, 64LL * 1024 * 1024);
+	q = hd_config_queue(c, "r");
+	assert_int_equal(q->max_jobs, 0);
+	assert_int_equal(q->max_rss, 4096);
+	hd_config_free(c);
+}
+
+static void
+test_config_retention_defaults(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*c;
+
+	c = load_text(f, "job_db = \"\";\nqueues = { q = {}; };\n"
+	    "tasks = {};\n");
+	assert_non_null(c);
+
+	assert_int_equal(c->keep_counters_ms, HD_DEFAULT_KEEP_COUNTERS_MS);
+	assert_int_equal(c->keep_dead_ms, HD_DEFAULT_KEEP_DEAD_MS);
+	assert_int_equal(c->keep_processes_ms, HD_DEFAULT_KEEP_PROCESSES_MS);
+	assert_int_equal(c->restart_failures, HD_DEFAULT_RESTART_FAILURES);
+	assert_int_equal(c->restart_window_ms, HD_DEFAULT_RESTART_WINDOW_MS);
+	assert_int_equal(hd_config_queue(c, "q")->max_jobs, 0);
+	assert_int_equal(hd_config_queue(c, "q")->max_rss, 0);
+	hd_config_free(c);
+}
+
+static void
+test_config_limit_errors(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*rest;
+		const char	*expected;
+	} rows[] = {
+		{ "bad size unit",
+		  "queues = { q = { max_rss = \"5 parsecs\"; }; };\n",
+		  ":3: queues.q.max_rss: invalid size \"5 parsecs\"" },
+		{ "negative max_jobs",
+		  "queues = { q = { max_jobs = -1; }; };\n",
+		  ":3: queues.q.max_jobs: -1 is out of range" },
+		{ "unrecognized retention",
+		  "retention = { jobs = \"1d\"; };\n",
+		  ":3: retention.jobs: unrecognized setting" },
+		{ "short process retention",
+		  "retention = { processes = \"1s\"; };\n",
+		  ":3: retention.processes: must be at least 10000ms" },
+		{ "zero restart failures",
+		  "restart_limit = { failures = 0; };\n",
+		  ":3: restart_limit.failures: 0 is out of range" },
+	};
+	struct fixture	*f = *state;
+	const char	*error;
+	char		 text[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].name);
+		/* small_prefix defines queues, so the queue rows replace it. */
+		snprintf(text, sizeof text, "job_db = \"\";\ntasks = {};\n%s%s",
+		    rows[i].rest, strstr(rows[i].rest, "queues") == NULL ?
+		    "queues = {};\n" : "");
+		assert_null(load_text(f, text));
+		error = f->error + strlen(f->path);
+		if (strstr(error, rows[i].expected) == NULL)
+			print_error("got \"%s\"\n", error);
+		assert_non_null(strstr(error, rows[i].expected));
 	}
 }
 
@@ -343,6 +439,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_config_missing_file,
 		    setup, teardown),
 		cmocka_unit_test(test_config_durations),
+		cmocka_unit_test_setup_teardown(test_config_retention_and_limits,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_retention_defaults,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_limit_errors,
+		    setup, teardown),
 		cmocka_unit_test(test_config_default_path_order),
 	};
 

@@ -1,0 +1,103 @@
+/*
+ * herald_module.h: the interface of module handlers.
+ *
+ * A module handler is a function in a shared object that heraldd's
+ * workers load with dlopen() from the path the task's configuration
+ * names:
+ *
+ *	tasks = { resize = { queue = "images";
+ *	    module = { path = "/usr/lib/shop/images.so";
+ *	               symbol = "resize_image"; }; }; };
+ *
+ * The object declares the interface version it was built for with
+ * HERALD_MODULE_DECLARE() in one of its files.  A worker rejects an object
+ * without it or with another version, and fails that task's jobs
+ * permanently.  The handler has the type herald_module_handler_fn:
+ *
+ *	#include <herald_module.h>
+ *
+ *	HERALD_MODULE_DECLARE();
+ *
+ *	enum herald_module_result
+ *	resize_image(const struct herald_module_job *job,
+ *	    struct herald_module_outcome *outcome)
+ *	{
+ *		...
+ *		return HERALD_MODULE_DONE;
+ *	}
+ *
+ * A worker calls handlers from a pool of threads, as many as the queue's
+ * concurrency, so a handler may run in several threads at once and must
+ * be thread-safe.  It must not call exit(), change signal dispositions or
+ * fork without exec: it runs inside the worker process, which holds the
+ * database connection and the leases of other jobs.  A handler that
+ * crashes kills the worker; the supervisor starts a new one and the
+ * janitor returns its jobs to their queues when the leases expire.
+ */
+
+#ifndef HERALD_MODULE_H
+#define HERALD_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Raised when a structure below changes in a way old objects cannot use. */
+#define HERALD_MODULE_VERSION	1
+
+/* Bytes of outcome->message, including its NUL. */
+#define HERALD_MODULE_MESSAGE_MAX	1024
+
+/* The result a handler returns. */
+enum herald_module_result {
+	HERALD_MODULE_DONE = 0,		/* the job is finished and deleted */
+	HERALD_MODULE_RETRY,		/* a failed attempt: retry later */
+	HERALD_MODULE_PERMANENT		/* straight to the dead-letter queue */
+};
+
+/* The job a handler runs.  Every pointer stays valid until it returns. */
+struct herald_module_job {
+	int64_t		 id;
+	const char	*task;
+	const char	*queue;
+	const char	*payload;	/* JSON text, NUL-terminated */
+	size_t		 payload_len;	/* strlen(payload) */
+	int		 attempt;	/* this attempt, counted from 1 */
+	int		 max_attempts;
+	const char	*event_id;	/* NULL unless the job came from an event */
+	const char	*event_type;
+};
+
+/*
+ * What a handler may report besides its result.  The worker zeroes it
+ * before the call.  message is stored with a failed attempt in the job's
+ * history, as the output of an exec handler is; it is never logged.
+ */
+struct herald_module_outcome {
+	/*
+	 * With HERALD_MODULE_RETRY: the delay before the next attempt in
+	 * milliseconds; 0 uses the task's backoff policy.
+	 */
+	int64_t		 retry_delay_ms;
+	char		 message[HERALD_MODULE_MESSAGE_MAX];
+};
+
+typedef enum herald_module_result herald_module_handler_fn(
+    const struct herald_module_job *job,
+    struct herald_module_outcome *outcome);
+
+/* The symbol a worker reads to learn an object's interface version. */
+#define HERALD_MODULE_VERSION_SYMBOL	"herald_module_version"
+
+/* Declare, once per shared object, the interface version it uses. */
+#define HERALD_MODULE_DECLARE()						\
+	const int herald_module_version = HERALD_MODULE_VERSION
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HERALD_MODULE_H */

@@ -1,0 +1,785 @@
+/*
+ * model.c: the console's queries, sent and read without blocking, and
+ * their last results.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "model.h"
+#include "util.h"
+
+/* Requests waiting at once: one per snapshot, plus actions. */
+#define MODEL_QUEUE_MAX		24
+#define MODEL_PARAMS_MAX	8
+
+/* Reconnect delays: doubled after each failure, from first to max. */
+#define MODEL_RETRY_FIRST_MS	250
+#define MODEL_RETRY_MAX_MS	2000
+/* A connection attempt that takes longer is abandoned and retried. */
+#define MODEL_CONNECT_TIMEOUT_MS	10000
+
+/* The end of a job's last attempt as text: "exit 75", "signal 9", "timeout". */
+#define LAST_END(e)							\
+	"coalesce(CASE WHEN " e "->>'outcome' IN ('timeout', 'lost')"	\
+	" THEN " e "->>'outcome'"					\
+	" WHEN (" e "->>'signal')::int > 0"				\
+	" THEN 'signal ' || (" e "->>'signal')"				\
+	" WHEN " e "->>'exit_code' IS NOT NULL"				\
+	" THEN 'exit ' || (" e "->>'exit_code')"			\
+	" ELSE " e "->>'outcome' END, '-')"
+
+/* The dead-job filters: $1 queue, $2 task, $3 text (NULL: any). */
+#define DEAD_FILTER							\
+	" WHERE ($1::text IS NULL OR d.queue = $1::text)"		\
+	"   AND ($2::text IS NULL OR d.task = $2::text)"		\
+	"   AND herald.dead_match($3::text, d.task, d.queue, d.reason,"	\
+	"     d.payload, d.errors)"
+
+#define DEAD_PAGE_COLUMNS						\
+	"SELECT d.id, d.task, d.queue, d.attempt, d.max_attempts,"	\
+	"  d.reason, (extract(epoch FROM now() - d.died_at) * 1000)::bigint,"	\
+	"  d.errors->-1->>'outcome', d.errors->-1->>'exit_code',"	\
+	"  d.errors->-1->>'signal'"					\
+	" FROM herald.dead_jobs d"
+
+/*
+ * Rates come from the per-minute counters: the current minute plus the
+ * share of the previous one that lies within the last 60 seconds.
+ *
+ * NOTE: the counts read every live job and every dead job's index entry,
+ * so each refresh costs in proportion to them: about 0.12 s with a
+ * million dead jobs (PostgreSQL 15 on a 2-core VM, after VACUUM).
+ * Counters kept up to date by the state-changing functions would make it
+ * constant.
+ */
+static const char queues_sql[] =
+    "WITH dead AS ("
+    "  SELECT queue, count(*) AS dead FROM herald.dead_jobs GROUP BY queue"
+    "), names AS ("
+    "  SELECT queue FROM herald.jobs"
+    "  UNION SELECT queue FROM dead"
+    "  UNION SELECT queue FROM herald.counters"
+    "    WHERE minute >= date_trunc('minute', now()) - interval '1 hour'"
+    "  UNION SELECT name FROM herald.queues"
+    "  UNION SELECT unnest($1::text[])"
+    "), live AS ("
+    "  SELECT queue,"
+    "    count(*) FILTER (WHERE state = 'queued' AND run_at <= now())"
+    "      AS ready,"
+    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
+    "      AND attempt = 0) AS scheduled,"
+    "    count(*) FILTER (WHERE state = 'running') AS running,"
+    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
+    "      AND attempt > 0) AS retrying,"
+    "    min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now())"
+    "      AS oldest"
+    "  FROM herald.jobs GROUP BY queue"
+    "), recent AS ("
+    "  SELECT queue, round(sum(completed * weight)) AS completed,"
+    "    round(sum(failed * weight)) AS failed"
+    "  FROM (SELECT queue, completed, failed,"
+    "      CASE WHEN minute >= date_trunc('minute', now()) THEN 1"
+    "      ELSE 1 - extract(epoch FROM now() - date_trunc('minute', now()))"
+    "        / 60 END AS weight"
+    "    FROM herald.counters"
+    "    WHERE minute >= date_trunc('minute', now()) - interval '1 minute'"
+    "  ) c GROUP BY queue"
+    ")"
+    "SELECT n.queue, coalesce(l.ready, 0), coalesce(l.scheduled, 0),"
+    "  coalesce(l.running, 0), coalesce(l.retrying, 0),"
+    "  coalesce(d.dead, 0), coalesce(r.completed, 0)::bigint,"
+    "  coalesce(r.failed, 0)::bigint,"
+    "  (extract(epoch FROM now() - l.oldest) * 1000)::bigint,"
+    "  coalesce(p.paused, false)"
+    " FROM names n"
+    " LEFT JOIN herald.queues p ON p.name = n.queue"
+    " LEFT JOIN live l USING (queue)"
+    " LEFT JOIN dead d USING (queue)"
+    " LEFT JOIN recent r USING (queue)"
+    " ORDER BY n.queue";
+
+/* Supervisors first, then their children, each with its running jobs. */
+static const char workers_sql[] =
+    "SELECT p.kind, p.host, p.pid, coalesce(p.queue, ''), p.id,"
+    "  coalesce(p.supervisor_id, ''),"
+    "  (extract(epoch FROM now() - p.started_at) * 1000)::bigint,"
+    "  (extract(epoch FROM now() - p.heartbeat_at) * 1000)::bigint,"
+    "  j.id, j.task,"
+    "  (extract(epoch FROM clock_timestamp() - j.attempted_at) * 1000)"
+    "    ::bigint,"
+    "  j.attempt, j.max_attempts"
+    " FROM herald.processes p"
+    " LEFT JOIN herald.jobs j ON j.lease_owner = p.id"
+    "   AND j.state = 'running'"
+    " ORDER BY p.host, coalesce(p.supervisor_id, p.id),"
+    "   p.kind <> 'supervisor', p.kind, p.queue, p.pid, j.id"
+    " LIMIT 2000";
+
+static const char retries_sql[] =
+    "SELECT id, task, queue, attempt, max_attempts,"
+    "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
+    "  extract(epoch FROM run_at)::bigint,"
+    "  " LAST_END("(errors->-1)") ","
+    "  count(*) OVER ()"
+    " FROM herald.jobs"
+    " WHERE state = 'queued' AND run_at > now()"
+    "   AND (attempt > 0 OR $1::boolean)"
+    " ORDER BY run_at, id"
+    " LIMIT $2";
+
+static const char dead_after_sql[] =
+    DEAD_PAGE_COLUMNS DEAD_FILTER
+    "   AND d.id > $4::bigint"
+    " ORDER BY d.id LIMIT $5";
+
+static const char dead_before_sql[] =
+    DEAD_PAGE_COLUMNS DEAD_FILTER
+    "   AND d.id < $4::bigint"
+    " ORDER BY d.id DESC LIMIT $5";
+
+static const char dead_count_sql[] =
+    "SELECT count(*), count(*) FILTER (WHERE d.id < $4::bigint),"
+    "  coalesce(max(d.id), 0)"
+    " FROM herald.dead_jobs d" DEAD_FILTER;
+
+static const char relay_sql[] =
+    "SELECT origin, database, backlog,"
+    "  (extract(epoch FROM now() - oldest_at) * 1000)::bigint,"
+    "  relayed_total, dropped_total,"
+    "  (extract(epoch FROM now() - updated_at) * 1000)::bigint"
+    " FROM herald.relay_status ORDER BY database, origin";
+
+static const char event_rates_sql[] =
+    "WITH counted AS ("
+    "  SELECT event_type,"
+    "    sum(jobs) FILTER (WHERE minute = date_trunc('minute', now()))"
+    "      AS this_minute,"
+    "    sum(jobs) FILTER (WHERE minute = date_trunc('minute', now())"
+    "      - interval '1 minute') AS last_minute,"
+    "    sum(jobs) FILTER (WHERE minute >= date_trunc('minute', now())"
+    "      - interval '15 minutes' AND minute < date_trunc('minute', now()))"
+    "      / 15.0 AS avg_15,"
+    "    sum(jobs) AS hour"
+    "  FROM herald.event_counters"
+    "  WHERE minute >= date_trunc('minute', now()) - interval '59 minutes'"
+    "  GROUP BY event_type"
+    "), waiting AS ("
+    "  SELECT event_type, count(*) AS waiting FROM herald.jobs"
+    "  WHERE event_type IS NOT NULL GROUP BY event_type"
+    ")"
+    "SELECT event_type, coalesce(c.this_minute, 0),"
+    "  coalesce(c.last_minute, 0), round(coalesce(c.avg_15, 0), 1),"
+    "  coalesce(c.hour, 0), coalesce(w.waiting, 0)"
+    " FROM counted c FULL JOIN waiting w USING (event_type)"
+    " ORDER BY event_type";
+
+static const char detail_dead_sql[] =
+    "SELECT id, task, queue, priority, attempt, max_attempts,"
+    "  'dead (' || reason || ')',"
+    "  to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  to_char(died_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
+    "  event_id, event_type, payload::text, errors::text"
+    " FROM herald.dead_jobs WHERE id = $1";
+
+static const char detail_live_sql[] =
+    "SELECT id, task, queue, priority, attempt, max_attempts,"
+    "  CASE WHEN state = 'running' THEN 'running'"
+    "    WHEN run_at <= now() THEN 'queued'"
+    "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
+    "  to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
+    "  event_id, event_type, payload::text, errors::text"
+    " FROM herald.jobs WHERE id = $1";
+
+static const struct {
+	const char		*sql;
+	enum hd_snapshot_kind	 snapshot;
+} queries[HD_Q_COUNT] = {
+	[HD_Q_QUEUES] = { queues_sql, HD_SNAP_QUEUES },
+	[HD_Q_WORKERS] = { workers_sql, HD_SNAP_WORKERS },
+	[HD_Q_RETRIES] = { retries_sql, HD_SNAP_RETRIES },
+	[HD_Q_DEAD_AFTER] = { dead_after_sql, HD_SNAP_DEAD_PAGE },
+	[HD_Q_DEAD_BEFORE] = { dead_before_sql, HD_SNAP_DEAD_PAGE },
+	[HD_Q_DEAD_COUNT] = { dead_count_sql, HD_SNAP_DEAD_COUNT },
+	[HD_Q_RELAY] = { relay_sql, HD_SNAP_RELAY },
+	[HD_Q_EVENT_RATES] = { event_rates_sql, HD_SNAP_EVENT_RATES },
+	[HD_Q_DETAIL_DEAD] = { detail_dead_sql, HD_SNAP_DETAIL },
+	[HD_Q_DETAIL_LIVE] = { detail_live_sql, HD_SNAP_DETAIL },
+};
+
+enum request_kind {
+	REQUEST_SETUP = 0,
+	REQUEST_FETCH,
+	REQUEST_ACTION
+};
+
+struct request {
+	enum request_kind	 kind;
+	enum hd_query		 query;
+	int			 nparams;
+	char			*values[MODEL_PARAMS_MAX];
+	int64_t			 tag;
+	hd_fetch_done		 fetch_done;
+	hd_act_done		 act_done;
+	void			*arg;
+	struct hd_action	*action;	/* owned, REQUEST_ACTION */
+};
+
+enum model_state {
+	MODEL_CONNECTED = 0,
+	MODEL_CONNECTING,
+	MODEL_WAITING		/* for the next reconnect attempt */
+};
+
+struct hd_model {
+	char			*conninfo;
+	char			*application_name;
+	char			*setup_sql;
+	PGconn			*conn;
+	enum model_state	 state;
+	int64_t			 retry_at_ms;
+	int64_t			 retry_delay_ms;
+	int64_t			 connect_started_ms;
+	int64_t			 down_since_ms;
+	PostgresPollingStatusType poll_status;
+	bool			 want_write;	/* PQflush has more to send */
+
+	struct request		 queue[MODEL_QUEUE_MAX];
+	int			 nqueued;
+	struct request		 out;		/* the request sent */
+	bool			 out_active;
+	int64_t			 sent_ms;
+	PGresult		*out_res;	/* its first result */
+
+	struct hd_snapshot	 snaps[HD_SNAP_COUNT];
+	char			 error[256];
+	char			 target[160];
+};
+
+static void
+request_release(struct request *req)
+{
+	int	i;
+
+	for (i = 0; i < req->nparams; i++)
+		free(req->values[i]);
+	if (req->action != NULL) {
+		hd_action_release(req->action);
+		free(req->action);
+	}
+	memset(req, 0, sizeof(*req));
+}
+
+static void
+model_set_target(struct hd_model *model)
+{
+	const char	*host = PQhost(model->conn);
+
+	snprintf(model->target, sizeof(model->target), "%s on %s",
+	    PQdb(model->conn), host != NULL && host[0] != '\0' ? host :
+	    "local socket");
+}
+
+/* Make conn the model's working connection. */
+static void
+model_connected(struct hd_model *model, int64_t now_ms)
+{
+	struct request	*req;
+
+	PQsetnonblocking(model->conn, 1);
+	model->state = MODEL_CONNECTED;
+	model->retry_delay_ms = MODEL_RETRY_FIRST_MS;
+	model->want_write = false;
+	model_set_target(model);
+	if (model->setup_sql == NULL)
+		return;
+
+	/* The setup goes first, ahead of what waited for the connection. */
+	if (model->nqueued == MODEL_QUEUE_MAX)
+		request_release(&model->queue[--model->nqueued]);
+	memmove(&model->queue[1], &model->queue[0],
+	    model->nqueued * sizeof(model->queue[0]));
+	model->nqueued++;
+	req = &model->queue[0];
+	memset(req, 0, sizeof(*req));
+	req->kind = REQUEST_SETUP;
+	(void)now_ms;
+}
+
+struct hd_model *
+hd_model_new(PGconn *conn, const char *conninfo,
+    const char *application_name, const char *setup_sql)
+{
+	struct hd_model	*model;
+
+	model = hd_xcalloc(1, sizeof(*model));
+	model->conninfo = hd_xstrdup(conninfo != NULL ? conninfo : "");
+	model->application_name = hd_xstrdup(application_name);
+	model->setup_sql = setup_sql != NULL ? hd_xstrdup(setup_sql) : NULL;
+	model->retry_delay_ms = MODEL_RETRY_FIRST_MS;
+	model->conn = conn;
+	if (conn != NULL)
+		model_connected(model, hd_monotonic_ms());
+	else {
+		model->state = MODEL_WAITING;
+		model->retry_at_ms = hd_monotonic_ms();
+		model->down_since_ms = model->retry_at_ms;
+	}
+	return model;
+}
+
+void
+hd_model_free(struct hd_model *model)
+{
+	int	i;
+
+	if (model == NULL)
+		return;
+	for (i = 0; i < model->nqueued; i++)
+		request_release(&model->queue[i]);
+	if (model->out_active)
+		request_release(&model->out);
+	PQclear(model->out_res);
+	for (i = 0; i < HD_SNAP_COUNT; i++)
+		PQclear(model->snaps[i].res);
+	PQfinish(model->conn);
+	free(model->conninfo);
+	free(model->application_name);
+	free(model->setup_sql);
+	free(model);
+}
+
+void
+hd_model_fetch(struct hd_model *model, enum hd_query query, int nparams,
+    const char *const *values, int64_t tag, hd_fetch_done done, void *arg)
+{
+	struct request	*req = NULL;
+	int		 i;
+
+	/* A newer request for the same snapshot replaces a waiting one. */
+	for (i = 0; i < model->nqueued; i++)
+		if (model->queue[i].kind == REQUEST_FETCH &&
+		    queries[model->queue[i].query].snapshot ==
+		    queries[query].snapshot) {
+			req = &model->queue[i];
+			request_release(req);
+			break;
+		}
+	if (req == NULL) {
+		if (model->nqueued == MODEL_QUEUE_MAX)
+			return;
+		req = &model->queue[model->nqueued++];
+		memset(req, 0, sizeof(*req));
+	}
+
+	req->kind = REQUEST_FETCH;
+	req->query = query;
+	req->nparams = nparams < MODEL_PARAMS_MAX ? nparams :
+	    MODEL_PARAMS_MAX;
+	for (i = 0; i < req->nparams; i++)
+		req->values[i] = values[i] != NULL ? hd_xstrdup(values[i]) :
+		    NULL;
+	req->tag = tag;
+	req->fetch_done = done;
+	req->arg = arg;
+}
+
+int
+hd_model_act(struct hd_model *model, struct hd_action *action,
+    hd_act_done done, void *arg)
+{
+	struct request	*req;
+	int		 i;
+
+	if (model->state != MODEL_CONNECTED) {
+		hd_action_release(action);
+		free(action);
+		return -1;
+	}
+	if (model->nqueued == MODEL_QUEUE_MAX)
+		request_release(&model->queue[--model->nqueued]);
+
+	/* Actions go before fetches, but after other actions and setup. */
+	for (i = 0; i < model->nqueued; i++)
+		if (model->queue[i].kind == REQUEST_FETCH)
+			break;
+	memmove(&model->queue[i + 1], &model->queue[i],
+	    (model->nqueued - i) * sizeof(model->queue[0]));
+	model->nqueued++;
+	req = &model->queue[i];
+	memset(req, 0, sizeof(*req));
+	req->kind = REQUEST_ACTION;
+	req->action = action;
+	req->act_done = done;
+	req->arg = arg;
+	return 0;
+}
+
+bool
+hd_model_busy(const struct hd_model *model)
+{
+	return model->out_active || model->nqueued > 0;
+}
+
+void
+hd_model_drop(struct hd_model *model, enum hd_snapshot_kind kind)
+{
+	PQclear(model->snaps[kind].res);
+	memset(&model->snaps[kind], 0, sizeof(model->snaps[kind]));
+}
+
+const struct hd_snapshot *
+hd_model_snapshot(const struct hd_model *model, enum hd_snapshot_kind kind)
+{
+	return &model->snaps[kind];
+}
+
+static void
+model_set_error(struct hd_model *model, const char *what, const char *text)
+{
+	char	trimmed[200];
+	size_t	len;
+
+	snprintf(trimmed, sizeof(trimmed), "%s", text);
+	len = strlen(trimmed);
+	while (len > 0 && (trimmed[len - 1] == '\n' ||
+	    trimmed[len - 1] == ' '))
+		trimmed[--len] = '\0';
+	/* Only the first line: libpq adds hints on further lines. */
+	trimmed[strcspn(trimmed, "\n")] = '\0';
+	snprintf(model->error, sizeof(model->error), "%s: %s", what, trimmed);
+}
+
+/* Tell an action's caller that it failed. */
+static void
+model_fail_action(struct request *req, const char *message)
+{
+	struct herald_error	error;
+
+	if (req->act_done == NULL)
+		return;
+	hd_error_set(&error, HERALD_ECONNECT, "%s: %s", req->action->what,
+	    message);
+	req->act_done(req->arg, req->action, -1, &error);
+}
+
+/* Close the connection, if any, and schedule the next attempt. */
+static void
+model_retry_later(struct hd_model *model, int64_t now_ms)
+{
+	PQfinish(model->conn);
+	model->conn = NULL;
+	if (model->down_since_ms == 0)
+		model->down_since_ms = now_ms;
+	model->state = MODEL_WAITING;
+	model->retry_at_ms = now_ms + model->retry_delay_ms;
+	model->retry_delay_ms *= 2;
+	if (model->retry_delay_ms > MODEL_RETRY_MAX_MS)
+		model->retry_delay_ms = MODEL_RETRY_MAX_MS;
+}
+
+/*
+ * Drop the broken connection: the snapshots stay, the request that was
+ * out is lost, and reconnecting starts after the current delay.
+ */
+static void
+model_lost(struct hd_model *model, int64_t now_ms)
+{
+	int	i;
+
+	if (model->conn != NULL && model->state == MODEL_CONNECTED)
+		model_set_error(model, "connection lost",
+		    PQerrorMessage(model->conn));
+	PQclear(model->out_res);
+	model->out_res = NULL;
+	if (model->out_active) {
+		if (model->out.kind == REQUEST_ACTION)
+			model_fail_action(&model->out, "connection lost; "
+			    "the action may or may not have been applied");
+		request_release(&model->out);
+		model->out_active = false;
+	}
+	/* Waiting actions are refused; fetches are sent again later. */
+	for (i = 0; i < model->nqueued; i++)
+		if (model->queue[i].kind != REQUEST_FETCH) {
+			if (model->queue[i].kind == REQUEST_ACTION)
+				model_fail_action(&model->queue[i],
+				    "connection lost before it was sent");
+			request_release(&model->queue[i]);
+			memmove(&model->queue[i], &model->queue[i + 1],
+			    (model->nqueued - i - 1) *
+			    sizeof(model->queue[0]));
+			model->nqueued--;
+			memset(&model->queue[model->nqueued], 0,
+			    sizeof(model->queue[0]));
+			i--;
+		}
+
+	model_retry_later(model, now_ms);
+}
+
+static void
+model_start_connect(struct hd_model *model, int64_t now_ms)
+{
+	const char	*keywords[4], *values[4];
+
+	keywords[0] = "client_encoding";
+	values[0] = "UTF8";
+	keywords[1] = "dbname";
+	values[1] = model->conninfo;
+	keywords[2] = "application_name";
+	values[2] = model->application_name;
+	keywords[3] = NULL;
+	values[3] = NULL;
+
+	model->conn = PQconnectStartParams(keywords, values, 1);
+	model->connect_started_ms = now_ms;
+	if (model->conn == NULL || PQstatus(model->conn) == CONNECTION_BAD) {
+		model_set_error(model, "could not connect", model->conn ==
+		    NULL ? "out of memory" : PQerrorMessage(model->conn));
+		model_retry_later(model, now_ms);
+		return;
+	}
+	model->state = MODEL_CONNECTING;
+	model->poll_status = PGRES_POLLING_WRITING;
+}
+
+static void
+model_ignore_notice(void *arg, const char *message)
+{
+}
+
+static void
+model_continue_connect(struct hd_model *model, int64_t now_ms)
+{
+	model->poll_status = PQconnectPoll(model->conn);
+	if (model->poll_status == PGRES_POLLING_OK) {
+		PQsetNoticeProcessor(model->conn, model_ignore_notice, NULL);
+		model_connected(model, now_ms);
+	} else if (model->poll_status == PGRES_POLLING_FAILED) {
+		model_set_error(model, "could not connect",
+		    PQerrorMessage(model->conn));
+		model_retry_later(model, now_ms);
+	}
+}
+
+/* Send the first queued request. */
+static void
+model_send(struct hd_model *model, int64_t now_ms)
+{
+	struct request	*req = &model->queue[0];
+	int		 ok;
+
+	if (req->kind == REQUEST_SETUP)
+		ok = PQsendQuery(model->conn, model->setup_sql);
+	else if (req->kind == REQUEST_ACTION)
+		ok = PQsendQueryParams(model->conn, req->action->sql,
+		    req->action->nparams, NULL, req->action->values, NULL,
+		    NULL, 0);
+	else
+		ok = PQsendQueryParams(model->conn, queries[req->query].sql,
+		    req->nparams, NULL, (const char *const *)req->values,
+		    NULL, NULL, 0);
+
+	model->out = *req;
+	memmove(&model->queue[0], &model->queue[1],
+	    (model->nqueued - 1) * sizeof(model->queue[0]));
+	model->nqueued--;
+	memset(&model->queue[model->nqueued], 0, sizeof(model->queue[0]));
+	model->out_active = true;
+	model->sent_ms = now_ms;
+
+	if (!ok) {
+		model_lost(model, now_ms);
+		return;
+	}
+	model->want_write = PQflush(model->conn) == 1;
+}
+
+/* The request that was out has its result: store it and tell. */
+static void
+model_finish(struct hd_model *model, int64_t now_ms)
+{
+	struct request		*req = &model->out;
+	PGresult		*res = model->out_res;
+	struct hd_snapshot	*snap;
+	struct herald_error	 error;
+	int64_t			 count;
+
+	model->out_res = NULL;
+	model->out_active = false;
+	if (req->kind == REQUEST_ACTION) {
+		count = hd_action_result(req->action, model->conn, res,
+		    &error);
+		if (req->act_done != NULL)
+			req->act_done(req->arg, req->action, count,
+			    count == -1 ? &error : NULL);
+		PQclear(res);
+	} else if (!hd_db_ok(res)) {
+		model_set_error(model, "query failed",
+		    res != NULL ? PQresultErrorMessage(res) :
+		    PQerrorMessage(model->conn));
+		PQclear(res);
+	} else if (req->kind == REQUEST_SETUP) {
+		PQclear(res);
+	} else {
+		snap = &model->snaps[queries[req->query].snapshot];
+		PQclear(snap->res);
+		snap->res = res;
+		snap->fetched_ms = now_ms;
+		snap->tag = req->tag;
+		snap->query = req->query;
+		model->error[0] = '\0';
+		model->down_since_ms = 0;
+		if (req->fetch_done != NULL)
+			req->fetch_done(req->arg, snap);
+	}
+	request_release(req);
+}
+
+/* Read what arrived; finish the request when its results are complete. */
+static void
+model_read(struct hd_model *model, int64_t now_ms)
+{
+	PGresult	*res;
+
+	if (!PQconsumeInput(model->conn)) {
+		model_lost(model, now_ms);
+		return;
+	}
+	while (model->out_active && !PQisBusy(model->conn)) {
+		res = PQgetResult(model->conn);
+		if (res == NULL) {
+			model_finish(model, now_ms);
+			break;
+		}
+		/* Keep the first result; a setup's later ones are alike. */
+		if (model->out_res == NULL)
+			model->out_res = res;
+		else
+			PQclear(res);
+	}
+	if (PQstatus(model->conn) == CONNECTION_BAD)
+		model_lost(model, now_ms);
+}
+
+void
+hd_model_pollfd(struct hd_model *model, struct pollfd *pfd, int64_t now_ms,
+    int64_t *timeout_ms)
+{
+	int64_t	wait;
+
+	pfd->fd = -1;
+	pfd->events = 0;
+	pfd->revents = 0;
+	switch (model->state) {
+	case MODEL_WAITING:
+		wait = model->retry_at_ms - now_ms;
+		if (wait < 0)
+			wait = 0;
+		if (wait < *timeout_ms)
+			*timeout_ms = wait;
+		return;
+	case MODEL_CONNECTING:
+		pfd->fd = PQsocket(model->conn);
+		pfd->events = model->poll_status == PGRES_POLLING_READING ?
+		    POLLIN : POLLOUT;
+		wait = model->connect_started_ms + MODEL_CONNECT_TIMEOUT_MS -
+		    now_ms;
+		if (wait < 0)
+			wait = 0;
+		if (wait < *timeout_ms)
+			*timeout_ms = wait;
+		return;
+	case MODEL_CONNECTED:
+		pfd->fd = PQsocket(model->conn);
+		/* POLLIN also while idle, to notice a server that went away. */
+		pfd->events = POLLIN | (model->want_write ? POLLOUT : 0);
+		if (!model->out_active && model->nqueued > 0)
+			*timeout_ms = 0;
+		return;
+	}
+}
+
+void
+hd_model_io(struct hd_model *model, short revents, int64_t now_ms)
+{
+	switch (model->state) {
+	case MODEL_WAITING:
+		if (now_ms >= model->retry_at_ms)
+			model_start_connect(model, now_ms);
+		return;
+	case MODEL_CONNECTING:
+		if (revents != 0)
+			model_continue_connect(model, now_ms);
+		else if (now_ms - model->connect_started_ms >=
+		    MODEL_CONNECT_TIMEOUT_MS) {
+			model_set_error(model, "could not connect",
+			    "timed out");
+			model_retry_later(model, now_ms);
+		}
+		return;
+	case MODEL_CONNECTED:
+		break;
+	}
+
+	if (model->want_write && (revents & POLLOUT)) {
+		int	flushed = PQflush(model->conn);
+
+		if (flushed == -1) {
+			model_lost(model, now_ms);
+			return;
+		}
+		model->want_write = flushed == 1;
+	}
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		model_read(model, now_ms);
+		if (model->state != MODEL_CONNECTED)
+			return;
+	}
+	if (!model->out_active && model->nqueued > 0)
+		model_send(model, now_ms);
+}
+
+bool
+hd_model_connected(const struct hd_model *model)
+{
+	return model->state == MODEL_CONNECTED;
+}
+
+int64_t
+hd_model_down_since(const struct hd_model *model)
+{
+	return model->down_since_ms;
+}
+
+int64_t
+hd_model_retry_at(const struct hd_model *model)
+{
+	return model->state == MODEL_WAITING ? model->retry_at_ms : 0;
+}
+
+const char *
+hd_model_error(const struct hd_model *model)
+{
+	return model->error;
+}
+
+const char *
+hd_model_target(const struct hd_model *model)
+{
+	return model->target;
+}
+
+int64_t
+hd_model_sent_at(const struct hd_model *model)
+{
+	return model->out_active ? model->sent_ms : 0;
+}

@@ -1,0 +1,182 @@
+/*
+ * model.h: the console's queries and their last results.
+ *
+ * The model owns the one job database connection of the console and
+ * drives it without blocking: requests wait in a short queue, one at a
+ * time goes out with PQsendQueryParams, and hd_model_io() reads results
+ * with PQconsumeInput and PQisBusy when poll() says the socket is ready.
+ * Each query fills a snapshot, the PGresult of its last success, which
+ * stays in place when the connection breaks; the model then reconnects
+ * with PQconnectStartParams and PQconnectPoll, waiting longer after each
+ * failed attempt, and the snapshots count as stale until a query
+ * succeeds again.
+ */
+
+#ifndef HD_MODEL_H
+#define HD_MODEL_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "herald.h"
+#include "store.h"
+
+/* The queries.  Each fills the snapshot hd_query_snapshot() names. */
+enum hd_query {
+	HD_Q_QUEUES = 0,	/* $1 configured queue names, text[] */
+	HD_Q_WORKERS,
+	HD_Q_RETRIES,		/* $1 also scheduled jobs (bool), $2 limit */
+	HD_Q_DEAD_AFTER,	/* dead page: filters $1-$3, id > $4, $5 limit */
+	HD_Q_DEAD_BEFORE,	/* dead page: filters $1-$3, id < $4, $5 limit */
+	HD_Q_DEAD_COUNT,	/* filters $1-$3, $4 first id on screen */
+	HD_Q_RELAY,
+	HD_Q_EVENT_RATES,
+	HD_Q_DETAIL_DEAD,	/* $1 id */
+	HD_Q_DETAIL_LIVE,	/* $1 id */
+	HD_Q_COUNT
+};
+
+enum hd_snapshot_kind {
+	HD_SNAP_QUEUES = 0,
+	HD_SNAP_WORKERS,
+	HD_SNAP_RETRIES,
+	HD_SNAP_DEAD_PAGE,
+	HD_SNAP_DEAD_COUNT,
+	HD_SNAP_RELAY,
+	HD_SNAP_EVENT_RATES,
+	HD_SNAP_DETAIL,
+	HD_SNAP_COUNT
+};
+
+/* Columns of each query's rows.  Durations are whole milliseconds. */
+enum hd_queues_column {
+	HD_QUEUES_NAME = 0, HD_QUEUES_READY, HD_QUEUES_SCHEDULED,
+	HD_QUEUES_RUNNING, HD_QUEUES_RETRYING, HD_QUEUES_DEAD,
+	HD_QUEUES_DONE_RATE, HD_QUEUES_FAIL_RATE, HD_QUEUES_OLDEST_MS,
+	HD_QUEUES_PAUSED
+};
+
+enum hd_workers_column {
+	HD_WORKERS_KIND = 0, HD_WORKERS_HOST, HD_WORKERS_PID,
+	HD_WORKERS_QUEUE, HD_WORKERS_ID, HD_WORKERS_SUPERVISOR,
+	HD_WORKERS_UP_MS, HD_WORKERS_HEARTBEAT_MS, HD_WORKERS_JOB_ID,
+	HD_WORKERS_TASK, HD_WORKERS_RUNNING_MS, HD_WORKERS_ATTEMPT,
+	HD_WORKERS_MAX_ATTEMPTS
+};
+
+enum hd_retries_column {
+	HD_RETRIES_ID = 0, HD_RETRIES_TASK, HD_RETRIES_QUEUE,
+	HD_RETRIES_ATTEMPT, HD_RETRIES_MAX_ATTEMPTS, HD_RETRIES_DUE_MS,
+	HD_RETRIES_RUN_AT_S, HD_RETRIES_LAST, HD_RETRIES_TOTAL
+};
+
+enum hd_dead_column {
+	HD_DEAD_ID = 0, HD_DEAD_TASK, HD_DEAD_QUEUE, HD_DEAD_ATTEMPT,
+	HD_DEAD_MAX_ATTEMPTS, HD_DEAD_REASON, HD_DEAD_DIED_MS,
+	HD_DEAD_OUTCOME, HD_DEAD_EXIT_CODE, HD_DEAD_SIGNAL
+};
+
+enum hd_dead_count_column {
+	HD_DEAD_COUNT_TOTAL = 0, HD_DEAD_COUNT_BEFORE, HD_DEAD_COUNT_MAX_ID
+};
+
+enum hd_relay_column {
+	HD_RELAY_ORIGIN = 0, HD_RELAY_DATABASE, HD_RELAY_BACKLOG,
+	HD_RELAY_LAG_MS, HD_RELAY_RELAYED, HD_RELAY_DROPPED,
+	HD_RELAY_UPDATED_MS
+};
+
+enum hd_rates_column {
+	HD_RATES_TYPE = 0, HD_RATES_THIS_MINUTE, HD_RATES_LAST_MINUTE,
+	HD_RATES_AVG_15, HD_RATES_HOUR, HD_RATES_WAITING
+};
+
+enum hd_detail_column {
+	HD_DETAIL_ID = 0, HD_DETAIL_TASK, HD_DETAIL_QUEUE,
+	HD_DETAIL_PRIORITY, HD_DETAIL_ATTEMPT, HD_DETAIL_MAX_ATTEMPTS,
+	HD_DETAIL_STATE, HD_DETAIL_CREATED, HD_DETAIL_WHEN,
+	HD_DETAIL_WHEN_MS, HD_DETAIL_EVENT_ID, HD_DETAIL_EVENT_TYPE,
+	HD_DETAIL_PAYLOAD, HD_DETAIL_ERRORS
+};
+
+struct hd_snapshot {
+	PGresult	*res;		/* last good result, or NULL */
+	int64_t		 fetched_ms;	/* monotonic time it arrived */
+	int64_t		 tag;		/* the tag its request carried */
+	enum hd_query	 query;
+};
+
+struct hd_model;
+
+/* Called after a query's result became its snapshot. */
+typedef void (*hd_fetch_done)(void *arg, const struct hd_snapshot *snap);
+
+/* Called when an action ended: count, or -1 with error. */
+typedef void (*hd_act_done)(void *arg, const struct hd_action *action,
+    int64_t count, const struct herald_error *error);
+
+/*
+ * Take over conn, a connection opened with hd_db_connect() (NULL to
+ * connect later), and reconnect with conninfo when it breaks.  setup_sql,
+ * when not NULL, runs first on every connection.
+ */
+struct hd_model *hd_model_new(PGconn *conn, const char *conninfo,
+	    const char *application_name, const char *setup_sql);
+void	hd_model_free(struct hd_model *model);
+
+/*
+ * Queue query with nparams text values (copied), replacing a queued
+ * request for the same snapshot.  done, when not NULL, runs with arg
+ * after the snapshot is stored.
+ */
+void	hd_model_fetch(struct hd_model *model, enum hd_query query,
+	    int nparams, const char *const *values, int64_t tag,
+	    hd_fetch_done done, void *arg);
+
+/*
+ * Send an action, allocated with malloc and prepared with hd_action_*(),
+ * before every queued fetch; the model takes it over.  Return -1,
+ * freeing it, when not connected.
+ */
+int	hd_model_act(struct hd_model *model, struct hd_action *action,
+	    hd_act_done done, void *arg);
+
+/* True while a request is out or queued. */
+bool	hd_model_busy(const struct hd_model *model);
+
+/* Forget a snapshot, such as the detail of the job last opened. */
+void	hd_model_drop(struct hd_model *model, enum hd_snapshot_kind kind);
+
+const struct hd_snapshot *hd_model_snapshot(const struct hd_model *model,
+	    enum hd_snapshot_kind kind);
+
+/*
+ * Fill pfd with the socket and the events to wait for (fd -1 when
+ * none), and lower *timeout_ms to the next reconnect attempt.
+ */
+void	hd_model_pollfd(struct hd_model *model, struct pollfd *pfd,
+	    int64_t now_ms, int64_t *timeout_ms);
+
+/* Do what is due: read results, send the next request, reconnect. */
+void	hd_model_io(struct hd_model *model, short revents, int64_t now_ms);
+
+/* The connection's state for the status line. */
+bool	hd_model_connected(const struct hd_model *model);
+/*
+ * Monotonic time the connection broke; 0 once a query succeeded after
+ * it, so the snapshots are stale while this is not 0.
+ */
+int64_t	hd_model_down_since(const struct hd_model *model);
+/* Monotonic time of the next reconnect attempt; 0 when none waits. */
+int64_t	hd_model_retry_at(const struct hd_model *model);
+/* The last failure's message, or "" after a success. */
+const char *hd_model_error(const struct hd_model *model);
+/* "dbname on host" of the connection, as libpq reports it. */
+const char *hd_model_target(const struct hd_model *model);
+/* Monotonic time the request now out was sent; 0 when none is out. */
+int64_t	hd_model_sent_at(const struct hd_model *model);
+
+#endif /* HD_MODEL_H */

@@ -1,0 +1,194 @@
+/*
+ * screen.c: drawing helpers the views share.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "screen.h"
+#include "util.h"
+
+static int	attrs[HD_ATTR_COUNT];
+
+void
+hd_screen_init(bool color)
+{
+	static const struct {
+		enum hd_attr	attr;
+		short		fg, bg;
+		int		extra;
+		int		mono;
+	} table[] = {
+		{ HD_ATTR_TITLE, COLOR_WHITE, COLOR_BLUE, 0, A_REVERSE },
+		{ HD_ATTR_TAB_ACTIVE, COLOR_BLACK, COLOR_CYAN, A_BOLD,
+		    A_BOLD | A_UNDERLINE },
+		{ HD_ATTR_HEADER, COLOR_CYAN, -1, A_BOLD, A_UNDERLINE },
+		{ HD_ATTR_SELECTED, COLOR_BLACK, COLOR_CYAN, 0, A_REVERSE },
+		{ HD_ATTR_STALE, COLOR_WHITE, COLOR_RED, A_BOLD,
+		    A_REVERSE | A_BOLD },
+		{ HD_ATTR_ERROR, COLOR_RED, -1, A_BOLD, A_BOLD },
+		{ HD_ATTR_GOOD, COLOR_GREEN, -1, 0, 0 },
+		{ HD_ATTR_WARN, COLOR_YELLOW, -1, A_BOLD, A_BOLD },
+		{ HD_ATTR_DIM, COLOR_WHITE, -1, A_DIM, A_DIM },
+		{ HD_ATTR_MARK, COLOR_MAGENTA, -1, A_BOLD, A_BOLD },
+		{ HD_ATTR_STATUS, COLOR_WHITE, COLOR_BLUE, 0, A_REVERSE },
+	};
+	size_t	i;
+	short	pair;
+
+	memset(attrs, 0, sizeof(attrs));
+	if (color && has_colors()) {
+		start_color();
+		use_default_colors();
+	} else
+		color = false;
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (!color) {
+			attrs[table[i].attr] = table[i].mono;
+			continue;
+		}
+		pair = (short)(i + 1);
+		init_pair(pair, table[i].fg, table[i].bg);
+		attrs[table[i].attr] = COLOR_PAIR(pair) | table[i].extra;
+	}
+}
+
+int
+hd_attr(enum hd_attr attr)
+{
+	return attrs[attr];
+}
+
+int
+hd_put(int y, int x, int width, int attr, const char *text)
+{
+	mbstate_t	 state;
+	wchar_t		 wc, buf[512];
+	size_t		 len, n, used = 0;
+	int		 cols = 0, w;
+	const char	*p = text;
+
+	if (width <= 0 || text == NULL)
+		return 0;
+	memset(&state, 0, sizeof(state));
+	len = strlen(text);
+	while (len > 0 && used < sizeof(buf) / sizeof(buf[0]) - 1) {
+		n = mbrtowc(&wc, p, len, &state);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			memset(&state, 0, sizeof(state));
+			wc = L'?';
+			n = 1;
+		}
+		w = wcwidth(wc);
+		if (w < 0 || wc < 0x20 || wc == 0x7f) {
+			wc = L'?';
+			w = 1;
+		}
+		if (cols + w > width)
+			break;
+		buf[used++] = wc;
+		cols += w;
+		p += n;
+		len -= n;
+	}
+	buf[used] = L'\0';
+	attrset(attr);
+	mvaddnwstr(y, x, buf, (int)used);
+	attrset(A_NORMAL);
+	return cols;
+}
+
+void
+hd_put_fill(int y, int x, int width, int attr, const char *text)
+{
+	int	cols;
+
+	cols = hd_put(y, x, width, attr, text);
+	if (cols < width) {
+		attrset(attr);
+		mvhline(y, x + cols, ' ', width - cols);
+		attrset(A_NORMAL);
+	}
+}
+
+int
+hd_putf(int y, int x, int width, int attr, const char *fmt, ...)
+{
+	va_list	ap;
+	char	buf[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return hd_put(y, x, width, attr, buf);
+}
+
+void
+hd_list_clamp(struct hd_list *list, int count, int lines)
+{
+	if (lines < 1)
+		lines = 1;
+	if (list->cursor >= count)
+		list->cursor = count - 1;
+	if (list->cursor < 0)
+		list->cursor = 0;
+	if (list->top > list->cursor)
+		list->top = list->cursor;
+	if (list->cursor >= list->top + lines)
+		list->top = list->cursor - lines + 1;
+	if (list->top > count - lines)
+		list->top = count - lines;
+	if (list->top < 0)
+		list->top = 0;
+}
+
+bool
+hd_list_move(struct hd_list *list, enum hd_command command, int count,
+    int lines)
+{
+	int	page = lines > 1 ? lines - 1 : 1;
+
+	switch (command) {
+	case HD_CMD_UP:
+		list->cursor--;
+		break;
+	case HD_CMD_DOWN:
+		list->cursor++;
+		break;
+	case HD_CMD_PAGE_UP:
+		list->cursor -= page;
+		list->top -= page;
+		break;
+	case HD_CMD_PAGE_DOWN:
+		list->cursor += page;
+		list->top += page;
+		break;
+	case HD_CMD_HOME:
+		list->cursor = 0;
+		break;
+	case HD_CMD_END:
+		list->cursor = count - 1;
+		break;
+	default:
+		return false;
+	}
+	hd_list_clamp(list, count, lines);
+	return true;
+}
+
+int64_t
+hd_snapshot_age(const struct hd_snapshot *snap)
+{
+	return snap->res == NULL ? 0 : hd_monotonic_ms() - snap->fetched_ms;
+}
+
+long long
+hd_value_ll(const PGresult *res, int row, int column)
+{
+	if (PQgetisnull(res, row, column))
+		return 0;
+	return strtoll(PQgetvalue(res, row, column), NULL, 10);
+}

@@ -1,0 +1,328 @@
+/*
+ * view_detail.c: one job in full, opened with Enter on the dead-letter
+ * or retries screen: its fields, its payload as indented JSON and every
+ * attempt with its time, outcome, duration and output tail.
+ */
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "console.h"
+#include "format.h"
+#include "screen.h"
+#include "util.h"
+
+static const struct hd_key detail_keys[] = {
+	{ { 27, KEY_LEFT, KEY_BACKSPACE }, "Esc Left", "back to the list",
+	    HD_CMD_BACK, false },
+	{ { 'h', 127 }, "h", "back to the list", HD_CMD_BACK, false },
+	{ { 'r' }, "r", "retry this dead job", HD_CMD_RETRY, true },
+	{ { 'd', KEY_DC }, "d Del", "purge this dead job", HD_CMD_PURGE,
+	    true },
+	{ { 'c' }, "c", "cancel this queued job", HD_CMD_CANCEL, true },
+	{ { 0 }, NULL, NULL, HD_CMD_NONE, false }
+};
+
+struct detail_line {
+	char	*text;
+	int	 attr;
+};
+
+static int64_t			 detail_id;
+static bool			 detail_dead;
+static struct detail_line	*lines;
+static int			 nlines, lines_cap;
+static int64_t			 built_from_ms = -1;	/* snapshot's time */
+static struct hd_list		 detail_list;
+
+static void
+detail_clear(void)
+{
+	int	i;
+
+	for (i = 0; i < nlines; i++)
+		free(lines[i].text);
+	nlines = 0;
+}
+
+static void
+detail_add(int attr, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+detail_add(int attr, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*text;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) == -1)
+		text = hd_xstrdup("");
+	va_end(ap);
+	if (nlines == lines_cap) {
+		lines_cap = lines_cap == 0 ? 64 : lines_cap * 2;
+		lines = hd_xrealloc(lines, lines_cap, sizeof(*lines));
+	}
+	lines[nlines].text = text;
+	lines[nlines].attr = attr;
+	nlines++;
+}
+
+/* Add text line by line, each with prefix in front. */
+static void
+detail_add_text(int attr, const char *prefix, const char *text)
+{
+	const char	*p = text, *nl;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		detail_add(attr, "%s%.*s", prefix, (int)(nl - p), p);
+		p = *nl == '\n' ? nl + 1 : nl;
+	}
+}
+
+static void
+detail_add_payload(const char *payload)
+{
+	json_error_t	 jerror;
+	json_t		*json;
+	char		*pretty = NULL;
+
+	detail_add(hd_attr(HD_ATTR_HEADER), "payload");
+	json = json_loads(payload, 0, &jerror);
+	if (json != NULL)
+		pretty = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	detail_add_text(hd_attr(HD_ATTR_NORMAL), "  ",
+	    pretty != NULL ? pretty : payload);
+	free(pretty);
+	json_decref(json);
+}
+
+/* One attempt: "#2  2026-03-04 14:02:11Z  failed  exit 75  1.2s". */
+static void
+detail_add_attempt(json_t *entry)
+{
+	json_t		*output = json_object_get(entry, "output");
+	const char	*at = json_string_value(json_object_get(entry, "at"));
+	const char	*outcome = json_string_value(json_object_get(entry,
+	    "outcome"));
+	json_t		*exit_code = json_object_get(entry, "exit_code");
+	json_t		*signal = json_object_get(entry, "signal");
+	char		 when[24] = "-", end[32] = "", duration[32] = "-";
+
+	if (at != NULL) {
+		snprintf(when, sizeof(when), "%.19sZ", at);
+		if (strlen(when) > 10)
+			when[10] = ' ';
+	}
+	if (json_is_integer(signal) && json_integer_value(signal) > 0)
+		snprintf(end, sizeof(end), "signal %lld",
+		    (long long)json_integer_value(signal));
+	else if (json_is_integer(exit_code))
+		snprintf(end, sizeof(end), "exit %lld",
+		    (long long)json_integer_value(exit_code));
+	if (json_is_integer(json_object_get(entry, "duration_ms")))
+		hd_format_duration(json_integer_value(json_object_get(entry,
+		    "duration_ms")), duration, sizeof(duration));
+
+	detail_add(hd_attr(HD_ATTR_WARN), "  #%lld  %s  %-9s %-10s %s",
+	    (long long)json_integer_value(json_object_get(entry, "attempt")),
+	    when, outcome != NULL ? outcome : "-", end, duration);
+	if (json_is_string(output) && json_string_length(output) > 0)
+		detail_add_text(hd_attr(HD_ATTR_DIM), "      | ",
+		    json_string_value(output));
+}
+
+static void
+detail_add_history(const char *errors)
+{
+	json_error_t	 jerror;
+	json_t		*history, *entry;
+	size_t		 i;
+
+	history = json_loads(errors, 0, &jerror);
+	detail_add(hd_attr(HD_ATTR_HEADER), "attempts (%zu failed)",
+	    json_is_array(history) ? json_array_size(history) : 0);
+	if (!json_is_array(history) || json_array_size(history) == 0)
+		detail_add(hd_attr(HD_ATTR_DIM), "  no failed attempt "
+		    "recorded");
+	else
+		json_array_foreach(history, i, entry)
+			detail_add_attempt(entry);
+	json_decref(history);
+}
+
+/* Turn the detail snapshot into lines. */
+static void
+detail_build(const PGresult *res)
+{
+	char	relative[48];
+	int	normal = hd_attr(HD_ATTR_NORMAL);
+
+	detail_clear();
+	detail_add(hd_attr(HD_ATTR_HEADER), "job %s   task %s   queue %s",
+	    PQgetvalue(res, 0, HD_DETAIL_ID),
+	    PQgetvalue(res, 0, HD_DETAIL_TASK),
+	    PQgetvalue(res, 0, HD_DETAIL_QUEUE));
+	detail_add(normal, "state      %s",
+	    PQgetvalue(res, 0, HD_DETAIL_STATE));
+	detail_add(normal, "attempts   %s of %s   priority %s",
+	    PQgetvalue(res, 0, HD_DETAIL_ATTEMPT),
+	    PQgetvalue(res, 0, HD_DETAIL_MAX_ATTEMPTS),
+	    PQgetvalue(res, 0, HD_DETAIL_PRIORITY));
+	detail_add(normal, "created    %s",
+	    PQgetvalue(res, 0, HD_DETAIL_CREATED));
+	hd_fmt_relative(hd_value_ll(res, 0, HD_DETAIL_WHEN_MS), relative,
+	    sizeof(relative));
+	detail_add(normal, "%s %s (%s)", detail_dead ? "died      " :
+	    "run at    ", PQgetvalue(res, 0, HD_DETAIL_WHEN), relative);
+	if (!PQgetisnull(res, 0, HD_DETAIL_EVENT_ID))
+		detail_add(normal, "event      %s (%s)",
+		    PQgetvalue(res, 0, HD_DETAIL_EVENT_ID),
+		    PQgetisnull(res, 0, HD_DETAIL_EVENT_TYPE) ? "-" :
+		    PQgetvalue(res, 0, HD_DETAIL_EVENT_TYPE));
+	detail_add(normal, "%s", "");
+	detail_add_payload(PQgetvalue(res, 0, HD_DETAIL_PAYLOAD));
+	detail_add(normal, "%s", "");
+	detail_add_history(PQgetvalue(res, 0, HD_DETAIL_ERRORS));
+}
+
+static void
+detail_refresh(struct hd_console *console)
+{
+	const char	*values[1];
+	char		 id_text[24];
+
+	snprintf(id_text, sizeof(id_text), "%" PRId64, detail_id);
+	values[0] = id_text;
+	hd_model_fetch(console->model, detail_dead ? HD_Q_DETAIL_DEAD :
+	    HD_Q_DETAIL_LIVE, 1, values, detail_id, NULL, NULL);
+}
+
+void
+hd_detail_open(struct hd_console *console, int64_t id, bool dead)
+{
+	detail_id = id;
+	detail_dead = dead;
+	detail_clear();
+	built_from_ms = -1;
+	detail_list.cursor = detail_list.top = 0;
+	hd_model_drop(console->model, HD_SNAP_DETAIL);
+	hd_console_show(console, &hd_view_detail);
+}
+
+static void
+detail_draw(struct hd_console *console, int top, int nrows, int cols)
+{
+	const struct hd_snapshot	*snap;
+	int				 i, y;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_DETAIL);
+	if (snap->res == NULL || snap->tag != detail_id) {
+		hd_putf(top + 1, 1, cols - 1, hd_attr(HD_ATTR_DIM),
+		    "loading job %" PRId64 "...", detail_id);
+		return;
+	}
+	if (PQntuples(snap->res) == 0) {
+		hd_putf(top + 1, 1, cols - 1, hd_attr(HD_ATTR_WARN),
+		    detail_dead ? "job %" PRId64 " is no longer dead: it was "
+		    "retried or purged" : "job %" PRId64 " is no longer "
+		    "waiting: it ran, died or was cancelled", detail_id);
+		hd_put(top + 2, 1, cols - 1, hd_attr(HD_ATTR_DIM),
+		    "Esc goes back to the list");
+		return;
+	}
+	if (built_from_ms != snap->fetched_ms) {
+		detail_build(snap->res);
+		built_from_ms = snap->fetched_ms;
+	}
+
+	/* The cursor is the top line: this view scrolls, it selects none. */
+	hd_list_clamp(&detail_list, nlines, 1);
+	detail_list.top = detail_list.cursor;
+	if (detail_list.top > nlines - nrows)
+		detail_list.top = nlines - nrows > 0 ? nlines - nrows : 0;
+	detail_list.cursor = detail_list.top;
+	y = top;
+	for (i = detail_list.top; i < nlines && y < top + nrows; i++)
+		hd_put(y++, 1, cols - 1, lines[i].attr, lines[i].text);
+}
+
+static int
+detail_key(struct hd_console *console, enum hd_command command)
+{
+	struct hd_action	*action;
+	struct herald_error	 error;
+	struct hd_dead_filter	 filter = { .ids = &detail_id, .nids = 1 };
+	int			 page = LINES - 3, rc;
+
+	switch (command) {
+	case HD_CMD_UP:
+		detail_list.cursor--;
+		break;
+	case HD_CMD_DOWN:
+		detail_list.cursor++;
+		break;
+	case HD_CMD_PAGE_UP:
+		detail_list.cursor -= page;
+		break;
+	case HD_CMD_PAGE_DOWN:
+		detail_list.cursor += page;
+		break;
+	case HD_CMD_HOME:
+		detail_list.cursor = 0;
+		break;
+	case HD_CMD_END:
+		detail_list.cursor = nlines;
+		break;
+	case HD_CMD_BACK:
+		hd_console_show(console, console->back != NULL ?
+		    console->back : &hd_view_dead);
+		return HD_REACT_REDRAW | HD_REACT_REFETCH;
+	case HD_CMD_RETRY:
+	case HD_CMD_PURGE:
+	case HD_CMD_CANCEL:
+		if (detail_dead == (command == HD_CMD_CANCEL)) {
+			hd_console_message(console, true, detail_dead ?
+			    "a dead job cannot be cancelled; retry or purge "
+			    "it" : "only dead jobs can be retried or purged");
+			return HD_REACT_REDRAW;
+		}
+		action = hd_xmalloc(sizeof(*action));
+		if (command == HD_CMD_CANCEL)
+			rc = hd_action_cancel(action, &detail_id, 1, &error);
+		else
+			rc = hd_action_dead(action, command == HD_CMD_RETRY ?
+			    HD_ACTION_DEAD_RETRY : HD_ACTION_DEAD_PURGE,
+			    &filter, &error);
+		if (rc == -1) {
+			hd_console_message(console, true, "%s",
+			    error.message);
+			hd_action_release(action);
+			free(action);
+		} else
+			hd_console_act(console, action);
+		return HD_REACT_REDRAW;
+	default:
+		return HD_REACT_UNHANDLED;
+	}
+	if (detail_list.cursor < 0)
+		detail_list.cursor = 0;
+	return HD_REACT_REDRAW;
+}
+
+const struct hd_view hd_view_detail = {
+	.name = "Job",
+	.keys = detail_keys,
+	.snapshot = HD_SNAP_DETAIL,
+	.fetch = detail_refresh,
+	.draw = detail_draw,
+	.key = detail_key,
+};

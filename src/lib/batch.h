@@ -1,0 +1,53 @@
+/*
+ * batch.h: the worker's hot path, with fewer round trips and commits.
+ *
+ * hd_batch_prepare() prepares the statements below on a new connection;
+ * the other functions run them by name, so the server parses and plans
+ * each once per connection.  hd_batch_cycle() sends the completion of
+ * finished jobs and the next claim in one libpq pipeline: one round trip
+ * and one transaction for both.  Claims keep the guarantees of
+ * herald.claim (lease tokens, leases renewed by the worker), and a
+ * completion whose lease token no longer matches changes nothing.
+ */
+
+#ifndef HD_BATCH_H
+#define HD_BATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "herald.h"
+#include "store.h"
+
+/* Prepare the statements on conn; 0 or -1 with error filled. */
+int	hd_batch_prepare(PGconn *conn, struct herald_error *error);
+
+/*
+ * Delete the ndone finished jobs done (herald.complete_many) and then, when
+ * limit > 0, claim up to limit due jobs of queue for worker_id with a
+ * lease of lease_ms (herald.claim), in one transaction.  completed[i] is
+ * set to whether done[i] was deleted; false means its lease was lost.
+ * Return the number of jobs claimed, stored in a malloc'ed *jobs, or -1,
+ * in which case nothing was completed or claimed.
+ */
+int	hd_batch_cycle(PGconn *conn, const struct hd_job *const *done,
+	    int ndone, bool *completed, const char *queue,
+	    const char *worker_id, int limit, int64_t lease_ms,
+	    struct hd_job **jobs, struct herald_error *error);
+
+/*
+ * Record that worker_id waits for jobs of queue, so that producers notify
+ * (herald.wait_begin).  Return 1 when the next claim is certain to see
+ * every job committed without a notification, 0 when the caller must
+ * call again shortly, or -1.
+ */
+int	hd_batch_wait_begin(PGconn *conn, const char *worker_id,
+	    const char *queue, struct herald_error *error);
+
+/* Record that worker_id no longer waits (herald.wait_end); 0 or -1. */
+int	hd_batch_wait_end(PGconn *conn, const char *worker_id,
+	    struct herald_error *error);
+
+#endif /* HD_BATCH_H */

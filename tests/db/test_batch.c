@@ -1,0 +1,153 @@
+/*
+ * test_batch.c: the worker's pipelined completion and claim.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herald.h"
+#include "batch.h"
+#include "store.h"
+#include "dbtest.h"
+
+static void
+test_batch_claims_in_order(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	int			 n;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', priority => p) "
+	    "FROM unnest(ARRAY[3, 1, 2]) p");
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+
+	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
+	    &jobs, &error);
+
+	assert_int_equal(n, 3);
+	assert_int_equal(jobs[0].priority, 1);
+	assert_int_equal(jobs[2].priority, 3);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE state = 'running' AND lease_owner = 'w'"), 3);
+	hd_jobs_free(jobs, n);
+}
+
+static void
+test_batch_completes_and_claims(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs, *more;
+	const struct hd_job	*done[2];
+	bool			 completed[2];
+	int			 n;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q') "
+	    "FROM generate_series(1, 5)");
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 2, 60000,
+	    &jobs, &error);
+	assert_int_equal(n, 2);
+	/* The second job's lease went to someone else. */
+	jobs[1].lease_token = -1;
+	done[0] = &jobs[0];
+	done[1] = &jobs[1];
+
+	n = hd_batch_cycle(db->conn, done, 2, completed, "q", "w", 10, 60000,
+	    &more, &error);
+
+	assert_int_equal(n, 3);
+	assert_true(completed[0]);
+	assert_false(completed[1]);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs"), 4);
+	assert_int_equal(dbtest_int(db->conn, "SELECT completed FROM "
+	    "herald.counters WHERE queue = 'q' AND task = 't'"), 1);
+	hd_jobs_free(jobs, 2);
+	hd_jobs_free(more, n);
+}
+
+static void
+test_batch_failure_changes_nothing(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs, *more;
+	const struct hd_job	*done[1];
+	bool			 completed[1];
+	int			 n;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 1, 60000,
+	    &jobs, &error);
+	assert_int_equal(n, 1);
+	done[0] = &jobs[0];
+
+	/* A constraint fails the claim that follows the completion. */
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	dbtest_exec(db->conn, "ALTER TABLE herald.jobs ADD CONSTRAINT "
+	    "no_claim CHECK (state <> 'running') NOT VALID");
+	n = hd_batch_cycle(db->conn, done, 1, completed, "q", "w", 1, 60000,
+	    &more, &error);
+	dbtest_exec(db->conn, "ALTER TABLE herald.jobs DROP CONSTRAINT "
+	    "no_claim");
+
+	assert_int_equal(n, -1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE state = 'running'"), 1);
+	assert_int_equal(hd_batch_cycle(db->conn, done, 1, completed, "q", "w",
+	    0, 60000, &more, &error), 0);
+	assert_true(completed[0]);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE state = 'queued'"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs"), 1);
+	hd_jobs_free(jobs, 1);
+}
+
+static void
+test_batch_wait_begin_and_end(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	dbtest_exec(db->conn, "INSERT INTO herald.processes (id, kind, host, "
+	    "pid, queue) VALUES ('w', 'worker', 'h', 1, 'q')");
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+
+	assert_int_equal(hd_batch_wait_begin(db->conn, "w", "q", &error), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.waiters WHERE worker_id = 'w' AND queue = 'q'"), 1);
+	assert_int_equal(hd_batch_wait_end(db->conn, "w", &error), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.waiters"), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test_setup_teardown(test_batch_claims_in_order,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_completes_and_claims, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_failure_changes_nothing, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_wait_begin_and_end,
+		    dbtest_setup, dbtest_teardown),
+	};
+
+	dbtest_init("batch");
+	return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
+}

@@ -1,0 +1,279 @@
+/*
+ * test_enqueue_many.c: bulk enqueue, wake-ups only for waiting workers,
+ * and batched completion.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herald.h"
+#include "db.h"
+#include "dbtest.h"
+
+/* Count the notifications on channel herald for queue that conn got. */
+static int
+notifications(PGconn *conn, const char *queue)
+{
+	PGnotify	*n;
+	int		 count = 0;
+
+	assert_int_equal(PQconsumeInput(conn), 1);
+	while ((n = PQnotifies(conn)) != NULL) {
+		if (strcmp(n->relname, "herald") == 0 &&
+		    strcmp(n->extra, queue) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return count;
+}
+
+/* Register worker w1 of queue q and mark it waiting. */
+static void
+add_waiter(PGconn *conn)
+{
+	dbtest_exec(conn, "INSERT INTO herald.processes (id, kind, host, pid, "
+	    "queue) VALUES ('w1', 'worker', 'h', 1, 'q')");
+	assert_int_equal(dbtest_int(conn,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+}
+
+static void
+test_enqueue_many_keeps_order(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[3];
+	struct herald_error	 error;
+	int64_t			 ids[3];
+	char			*text;
+
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].task = "first";
+	jobs[1].task = "second";
+	jobs[1].payload = "{\"n\": 2}";
+	jobs[1].options.queue = "mail";
+	jobs[1].options.priority = -5;
+	jobs[1].options.max_attempts = 3;
+	jobs[2].task = "third";
+	jobs[2].options.run_at_us = INT64_C(1900000000123456);
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 3, ids, &error),
+	    0);
+
+	assert_true(ids[0] < ids[1]);
+	assert_true(ids[1] < ids[2]);
+	text = dbtest_text(db->conn, "SELECT task || '/' || queue || '/' || "
+	    "payload::text || '/' || priority || '/' || max_attempts "
+	    "FROM herald.jobs WHERE id = %lld", (long long)ids[1]);
+	assert_string_equal(text, "second/mail/{\"n\": 2}/-5/3");
+	free(text);
+	assert_int_equal(dbtest_int(db->conn, "SELECT (extract(epoch FROM "
+	    "run_at) * 1000000)::bigint FROM herald.jobs WHERE id = %lld",
+	    (long long)ids[2]), INT64_C(1900000000123456));
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE id = %lld AND task = 'first' AND queue = "
+	    "'default' AND max_attempts = 10", (long long)ids[0]), 1);
+}
+
+static void
+test_enqueue_many_bad_job_adds_none(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[3];
+	struct herald_error	 error;
+
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].task = "ok";
+	jobs[1].task = "ok";
+	jobs[2].task = "ok";
+	jobs[2].options.queue = "bad queue";
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 3, NULL, &error),
+	    -1);
+
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "job 3: "));
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_many_sql_check_names_job(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+
+	res = PQexec(db->conn, "SELECT herald.enqueue_many('[{\"task\": "
+	    "\"a\"}, {\"task\": \"b\", \"priority\": 40000}]')");
+
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "22023");
+	assert_non_null(strstr(PQresultErrorField(res,
+	    PG_DIAG_MESSAGE_PRIMARY), "job 2: priority 40000"));
+	PQclear(res);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_many_none_is_noop(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	assert_int_equal(herald_enqueue_many(db->conn, NULL, 0, NULL, &error),
+	    0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_silent_without_waiter(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[2];
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*listener = dbtest_connect(db);
+
+	dbtest_exec(listener, "LISTEN herald");
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].task = jobs[1].task = "t";
+	jobs[0].options.queue = jobs[1].options.queue = "q";
+
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, NULL, &error),
+	    0);
+	dbtest_exec(listener, "SELECT 1");
+
+	assert_int_equal(notifications(listener, "q"), 0);
+	PQfinish(listener);
+}
+
+static void
+test_enqueue_wakes_waiter_once(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[2];
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*listener = dbtest_connect(db);
+
+	dbtest_exec(listener, "LISTEN herald");
+	add_waiter(db->conn);
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].task = jobs[1].task = "t";
+	jobs[0].options.queue = jobs[1].options.queue = "q";
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, NULL, &error),
+	    0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+
+	dbtest_exec(db->conn, "BEGIN");
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(db->conn, "COMMIT");
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+
+	dbtest_exec(db->conn, "SELECT herald.wait_end('w1')");
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 0);
+	PQfinish(listener);
+}
+
+static void
+test_wait_begin_fails_during_enqueue(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*worker = dbtest_connect(db);
+
+	dbtest_exec(db->conn, "INSERT INTO herald.processes (id, kind, host, "
+	    "pid, queue) VALUES ('w1', 'worker', 'h', 1, 'q')");
+	dbtest_exec(db->conn, "BEGIN");
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+
+	/* The producer has not committed: the worker must look again. */
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 0);
+	dbtest_exec(db->conn, "COMMIT");
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT count(*) FROM herald.waiters WHERE queue = 'q'"), 1);
+	PQfinish(worker);
+}
+
+static void
+test_complete_many_checks_tokens(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 a, b;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q') "
+	    "FROM generate_series(1, 2)");
+	dbtest_exec(db->conn, "CREATE TEMP TABLE c AS "
+	    "SELECT id, lease_token FROM herald.claim('q', 'w', 2, 60000)");
+	a = dbtest_int(db->conn, "SELECT min(id) FROM c");
+	b = dbtest_int(db->conn, "SELECT max(id) FROM c");
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.complete_many(ARRAY[%lld, %lld], ARRAY[(SELECT "
+	    "lease_token FROM c WHERE id = %lld), -1])", (long long)a,
+	    (long long)b, (long long)a), 1);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE id = %lld", (long long)a), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE id = %lld AND state = 'running'",
+	    (long long)b), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT sum(completed) FROM "
+	    "herald.counters WHERE queue = 'q' AND task = 't'"), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test_setup_teardown(test_enqueue_many_keeps_order,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_bad_job_adds_none, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_sql_check_names_job, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_many_none_is_noop,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_silent_without_waiter, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_wakes_waiter_once,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_wait_begin_fails_during_enqueue, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_complete_many_checks_tokens, dbtest_setup,
+		    dbtest_teardown),
+	};
+
+	dbtest_init("enqueue_many");
+	return cmocka_run_group_tests_name("enqueue_many", tests, NULL, NULL);
+}

@@ -1,0 +1,284 @@
+#!/bin/sh
+# herald console, driven through tmux against a job database where
+# heraldd runs real jobs: each screen shows the known numbers, retry,
+# purge, pause and cancel from the keyboard change the database, a bulk
+# purge needs its typed count, --read-only refuses actions, the layout
+# holds at 80x24 and 200x60, and a database that goes away is shown as
+# stale and is reconnected without a keypress.
+#
+# Stopping PostgreSQL must not disturb other tests, so this test runs its
+# own server on a port of its own.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+command -v tmux >/dev/null || { echo "SKIP: tmux is not installed"; exit 77; }
+
+PG_DIR=$TEST_DIR/pg
+TMUX_SOCK=$TEST_DIR/tmux.sock
+# As root the private server runs as "postgres", which must reach it.
+chmod 755 "$TEST_DIR"
+
+console_cleanup() {
+    tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" stop "$PG_DIR" \
+        >/dev/null 2>&1
+}
+trap '_st=$?; console_cleanup; (exit $_st); cleanup' EXIT
+
+PG_PORT=$((5433 + $$ % 1000))
+HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
+    >"$TEST_DIR/pg.env" || fail "could not start a private PostgreSQL"
+PG_USER=$(sed -n 's/^PGUSER=//p' "$TEST_DIR/pg.env")
+PRIVATE="host=$PG_DIR port=$PG_PORT user=$PG_USER"
+psql "$PRIVATE dbname=postgres" -XAtq -c "CREATE DATABASE herald_console" ||
+    fail "could not create the database"
+JOB_DB="$PRIVATE dbname=herald_console"
+"$HERALD" -d "$JOB_DB" migrate >/dev/null || fail "herald migrate failed"
+
+write_handler work.sh <<EOF2
+#!/bin/sh
+cat >/dev/null
+case \$HERALD_TASK in
+flaky) echo "flaky attempt \$HERALD_ATTEMPT: connection refused"; exit 75 ;;
+broken) echo "broken: payload has no address" >&2; exit 65 ;;
+slow)
+    touch "$TEST_DIR/started.\$HERALD_JOB_ID"
+    while [ ! -f "$TEST_DIR/release" ]; do sleep 0.05; done ;;
+esac
+exit 0
+EOF2
+
+write_conf <<EOF2
+queues = {
+  mail = { workers = 1; concurrency = 4; };
+  files = { workers = 1; };
+  idle = { workers = 0; };
+  ev = { workers = 0; };
+};
+tasks = {
+  flaky = { queue = "mail"; exec = [ "$TEST_DIR/work.sh" ];
+            retry = { max_attempts = 3; base_delay = "10m"; factor = 2.0;
+                      max_delay = "1h"; jitter = 0.2; }; };
+  slow = { queue = "mail"; exec = [ "$TEST_DIR/work.sh" ]; };
+  broken = { queue = "files"; exec = [ "$TEST_DIR/work.sh" ]; };
+  hold = { queue = "idle"; exec = [ "$TEST_DIR/work.sh" ]; };
+  welcome = { queue = "ev"; exec = [ "$TEST_DIR/work.sh" ]; };
+};
+EOF2
+start_heraldd
+
+note "prepare known data"
+for i in 1 2 3 4; do enqueue hold "queue => 'idle'" >/dev/null; done
+for i in 1 2; do
+    enqueue hold "queue => 'idle', run_at => now() + interval '1 hour'" \
+        >/dev/null
+done
+for i in 1 2 3; do
+    enqueue welcome "queue => 'ev', event_type => 'UserRegistered'" \
+        >/dev/null
+done
+sql "INSERT INTO herald.relay_status (origin, database, backlog, oldest_at,
+    relayed_total, dropped_total)
+    VALUES ('o1', 'shop', 7, now() - interval '5 seconds', 1234, 0)"
+flaky=$(enqueue flaky "queue => 'mail', max_attempts => 3")
+slow=$(enqueue slow "queue => 'mail'")
+dead1=$(enqueue broken "queue => 'files'")
+dead2=$(enqueue broken "queue => 'files'")
+dead3=$(enqueue broken "queue => 'files'")
+wait_for 10 "three dead jobs" sql_is "SELECT count(*) FROM herald.dead_jobs" 3
+wait_for 10 "job $flaky to wait for its retry" sql_is \
+    "SELECT attempt FROM herald.jobs WHERE id = $flaky AND run_at > now()" 1
+wait_for 10 "job $slow to run" test -f "$TEST_DIR/started.$slow"
+
+# --- tmux helpers -----------------------------------------------------------
+
+T() {
+    tmux -S "$TMUX_SOCK" "$@"
+}
+
+# start_console NAME ARGS...: run herald console in a new tmux session
+# NAME of 80x24; its exit status goes to $TEST_DIR/NAME.exit.
+start_console() {
+    _name=$1
+    shift
+    T new-session -d -s "$_name" -x 80 -y 24 \
+        "'$HERALD' -d '$JOB_DB' -c '$HERALD_CONF' console $* \
+        2>'$TEST_DIR/$_name.err'; echo \$? >'$TEST_DIR/$_name.exit'; \
+        sleep 600" || fail "could not start tmux"
+    wait_for 10 "the console $_name to draw" screen_has "$_name" "1 Queues"
+}
+
+screen() {
+    T capture-pane -p -t "$1"
+}
+
+# screen_has SESSION TEXT: the visible screen contains TEXT.
+screen_has() {
+    screen "$1" | grep -qF -- "$2"
+}
+
+# screen_matches SESSION REGEX: a line of the screen matches REGEX.
+screen_matches() {
+    screen "$1" | grep -qE -- "$2"
+}
+
+keys() {
+    _s=$1
+    shift
+    T send-keys -t "$_s" "$@"
+}
+
+expect_screen() {
+    wait_for 10 "$2 on the screen of $1" screen_has "$1" "$2"
+}
+
+expect_line() {
+    wait_for 10 "a line like /$2/ on the screen of $1" screen_matches "$1" "$2"
+}
+
+# Every line fits the width and the status line is the last one.
+layout_fits() {
+    _cols=$2
+    _lines=$3
+    screen "$1" >"$TEST_DIR/layout.txt"
+    [ "$(wc -l <"$TEST_DIR/layout.txt")" -eq "$_lines" ] || return 1
+    awk -v w="$_cols" 'length($0) > w { bad = 1 } END { exit bad }' \
+        "$TEST_DIR/layout.txt" || return 1
+    sed -n 1p "$TEST_DIR/layout.txt" | grep -qF "1 Queues" || return 1
+    sed -n "${_lines}p" "$TEST_DIR/layout.txt" | grep -qF "updated"
+}
+
+# --- screens ----------------------------------------------------------------
+
+start_console c
+note "queues screen"
+expect_line c '^ idle +4 +2 +0 +0 +0 +0 +0 +[0-9ms]+ +running'
+expect_line c '^ files +0 +0 +0 +0 +3 '
+expect_line c '^ mail +0 +0 +1 +1 +0 '
+expect_line c '^ total +7 +2 +1 +1 +3 '
+wait_for 10 "an 80x24 layout" layout_fits c 80 24
+
+note "workers screen"
+keys c 2
+expect_screen c "1 supervisor (0 dead), 1 job running"
+heraldd_pid=$HERALDD_PID
+expect_line c " $heraldd_pid supervisor"
+expect_line c " [0-9]+ +worker +mail +$slow slow "
+expect_line c " [0-9]+ +worker +files +idle"
+
+note "retries screen"
+keys c 3
+expect_screen c "1 job waiting to retry"
+expect_line c "^ +$flaky flaky +mail +2 of 3 +in (8|9|10|11|12)m"
+expect_screen c "then 20m, dead"
+expect_line c "job $flaky \\(flaky\\): attempt 2 of 3 in [0-9ms]+; the last one ended: exit 75"
+expect_line c "^ +then 20m, dead at about [0-9]+:[0-9]+ if every attempt fails"
+
+note "events screen"
+keys c 5
+expect_line c "^ shop +7 +[0-9]+s +1234 +0 "
+expect_line c "^ UserRegistered +[0-9]+ +[0-9]+ +[0-9.]+ +3 +3"
+
+note "dead letters screen and the detail of a dead job"
+keys c 4
+expect_screen c "3 dead jobs"
+expect_line c "^ +$dead1 broken +files +1/10 .*exit 65 \\(permanent\\)"
+keys c Enter
+expect_screen c "job $dead1   task broken   queue files"
+expect_screen c "dead (permanent)"
+expect_line c "#1 .* permanent +exit 65"
+expect_screen c "| broken: payload has no address"
+keys c Escape
+expect_screen c "3 dead jobs"
+
+note "retry and purge from the keyboard"
+keys c r
+expect_screen c "retried 1 dead job"
+wait_for 10 "job $dead1 to die again" sql_is \
+    "SELECT jsonb_array_length(errors) FROM herald.dead_jobs
+    WHERE id = $dead1" 2
+expect_screen c "3 dead jobs"
+keys c g j
+expect_screen c "3 dead jobs, row 2"
+keys c d
+expect_screen c "purged 1 dead job"
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead2" 0 ||
+    fail "job $dead2 was not purged"
+sql_is "SELECT string_agg(action || ' ' || ids::text, ',' ORDER BY id)
+    FROM herald.audit" "dead retry {$dead1},dead purge {$dead2}" ||
+    fail "audit: $(sql 'SELECT action, ids FROM herald.audit')"
+
+note "a bulk purge needs the typed count"
+expect_screen c "2 dead jobs"
+keys c D
+expect_screen c "Purge ALL 2 dead jobs? Type 2 to confirm:"
+keys c y e s Enter
+expect_screen c "not confirmed"
+sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
+    fail "an unconfirmed bulk purge deleted dead jobs"
+keys c / t a s k : b r o k e n Enter
+expect_screen c "2 dead jobs matching task:broken"
+keys c D
+expect_screen c "Purge ALL 2 dead jobs matching task:broken? Type 2"
+keys c 2 Enter
+expect_screen c "purged 2 dead jobs"
+sql_is "SELECT count(*) FROM herald.dead_jobs" 0 ||
+    fail "the confirmed bulk purge left dead jobs"
+
+note "pause a queue and cancel a job from the keyboard"
+keys c 1
+expect_line c '^ ev +3 '
+keys c p
+expect_line c '^ ev +3 .* PAUSED'
+sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
+    fail "queue ev is not paused"
+keys c 3
+expect_screen c "1 job waiting to retry"
+keys c c
+expect_screen c "cancelled 1 job"
+sql_is "SELECT count(*) FROM herald.jobs WHERE id = $flaky" 0 ||
+    fail "job $flaky was not cancelled"
+
+note "read-only refuses actions"
+start_console ro --read-only
+expect_screen ro "read-only"
+keys ro 4
+keys ro 1
+keys ro p
+expect_screen ro "read-only console"
+sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
+    fail "a read-only console changed queue ev"
+keys ro '?'
+expect_screen ro "Keys of Queues, read-only"
+screen_has ro "pause or resume" && fail "read-only help lists the pause key"
+keys ro q
+wait_for 10 "the read-only console to quit" test -s "$TEST_DIR/ro.exit"
+[ "$(cat "$TEST_DIR/ro.exit")" = 0 ] || fail "q did not exit 0"
+
+note "resize to 200x60 and back to 80x24"
+keys c 1
+T resize-window -t c -x 200 -y 60
+wait_for 10 "a 200x60 layout" layout_fits c 200 60
+T resize-window -t c -x 80 -y 24
+wait_for 10 "an 80x24 layout after resizing" layout_fits c 80 24
+
+note "the database goes away and comes back"
+touch "$TEST_DIR/release"
+stop_heraldd 20
+HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" stop "$PG_DIR" ||
+    fail "could not stop the private PostgreSQL"
+expect_screen c "STALE"
+expect_line c '^ idle +4 +2 '
+HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
+    >/dev/null || fail "could not restart the private PostgreSQL"
+wait_for 20 "the console to reconnect" screen_has c "updated"
+screen_has c "STALE" && fail "the console still shows STALE"
+
+note "SIGTERM restores the terminal"
+pid=$(pgrep -P "$(T display -p -t c "#{pane_pid}")")
+[ -n "$pid" ] || fail "no console process found"
+kill -TERM "$pid"
+wait_for 10 "the console to exit on SIGTERM" test -s "$TEST_DIR/c.exit"
+[ "$(cat "$TEST_DIR/c.exit")" = 0 ] || fail "SIGTERM: exit $(cat "$TEST_DIR/c.exit")"
+screen_has c "1 Queues" && fail "the terminal still shows the console"
+exit 0

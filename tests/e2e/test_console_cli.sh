@@ -1,0 +1,105 @@
+#!/bin/sh
+# The scriptable forms of the console's actions: "herald queue pause" stops
+# claims from a queue until "herald queue resume", "herald job cancel"
+# deletes queued jobs and leaves running ones, and every action, "herald
+# dead retry" included, leaves a row in herald.audit.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+write_handler work.sh <<EOF2
+#!/bin/sh
+cat >/dev/null
+if [ "\$HERALD_TASK" = slow ]; then
+    touch "$TEST_DIR/started.\$HERALD_JOB_ID"
+    while [ ! -f "$TEST_DIR/release" ]; do sleep 0.05; done
+fi
+[ "\$HERALD_TASK" = broken ] && exit 65
+touch "$TEST_DIR/done.\$HERALD_JOB_ID"
+EOF2
+
+write_conf <<EOF2
+queues = {
+  pq = { workers = 1; poll_interval = "100ms"; };
+  other = { workers = 1; concurrency = 2; };
+};
+tasks = {
+  t = { queue = "pq"; exec = [ "$TEST_DIR/work.sh" ]; };
+  u = { queue = "other"; exec = [ "$TEST_DIR/work.sh" ]; };
+  slow = { queue = "other"; exec = [ "$TEST_DIR/work.sh" ]; };
+  broken = { queue = "other"; exec = [ "$TEST_DIR/work.sh" ]; };
+};
+EOF2
+start_heraldd
+H() {
+    "$HERALD" -c "$HERALD_CONF" "$@"
+}
+
+note "pause keeps jobs of the queue unclaimed"
+out=$(H queue pause pq) || fail "herald queue pause failed"
+[ "$out" = 'paused queue "pq"' ] || fail "pause printed: $out"
+H status | grep -q '^pq .* yes$' || fail "herald status does not show pq paused"
+held=$(enqueue t "queue => 'pq'")
+probe=$(enqueue u "queue => 'other'")
+wait_for 10 "job $probe of the running queue" test -f "$TEST_DIR/done.$probe"
+# The paused queue's worker polls every 100 ms: give it three polls.
+polls_done() {
+    [ $(($(now_ms) - probe_done)) -ge 300 ]
+}
+probe_done=$(now_ms)
+wait_for 5 "three polls" polls_done
+sql_is "SELECT state || ' ' || attempt FROM herald.jobs WHERE id = $held" \
+    "queued 0" || fail "job $held of the paused queue was claimed"
+out=$(H queue pause pq) || fail "a second pause failed"
+[ "$out" = 'queue "pq" was already paused' ] || fail "second pause printed: $out"
+
+note "resume lets the queue's jobs run"
+H queue resume pq >/dev/null || fail "herald queue resume failed"
+wait_for 10 "job $held after resume" test -f "$TEST_DIR/done.$held"
+H status | grep -q '^pq .* no$' || fail "herald status still shows pq paused"
+sql_is "SELECT string_agg(action || ':' || queue || ':' || rows, ',' ORDER BY id)
+    FROM herald.audit" "queue pause:pq:1,queue resume:pq:1" ||
+    fail "audit rows: $(sql 'SELECT action, queue, rows FROM herald.audit')"
+sql_is "SELECT count(*) FROM herald.audit WHERE db_user = current_user
+    AND os_user = '$(id -un)' AND host = '$(hostname)'
+    AND application = 'herald'" 2 ||
+    fail "audit rows do not name the database user, OS user, host and program"
+
+note "cancel deletes queued jobs and leaves running ones"
+later=$(enqueue t "queue => 'pq', run_at => now() + interval '1 hour'")
+out=$(H job cancel "$later") || fail "herald job cancel $later failed"
+[ "$out" = "cancelled 1 job" ] || fail "cancel printed: $out"
+sql_is "SELECT count(*) FROM herald.jobs WHERE id = $later" 0 ||
+    fail "job $later is still there"
+sql_is "SELECT ids::text || ' ' || rows FROM herald.audit
+    WHERE action = 'job cancel'" "{$later} 1" || fail "cancel was not audited"
+running=$(enqueue slow "queue => 'other'")
+wait_for 10 "job $running to start" test -f "$TEST_DIR/started.$running"
+H job cancel "$running" 99999 >"$TEST_DIR/cancel.out" 2>&1 &&
+    fail "cancelling a running and a missing job succeeded"
+grep -q "job $running is running; only queued jobs can be cancelled" \
+    "$TEST_DIR/cancel.out" || fail "no message about the running job: $(cat "$TEST_DIR/cancel.out")"
+grep -q "job 99999 not found" "$TEST_DIR/cancel.out" ||
+    fail "no message about the missing job"
+sql_is "SELECT state FROM herald.jobs WHERE id = $running" running ||
+    fail "the running job $running was touched"
+touch "$TEST_DIR/release"
+wait_for 10 "job $running to finish" test -f "$TEST_DIR/done.$running"
+
+note "dead retry from the command line is audited"
+dead=$(enqueue broken "queue => 'other'")
+wait_for 10 "job $dead to die" sql_is \
+    "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead" 1
+H dead retry "$dead" >/dev/null || fail "herald dead retry failed"
+sql_is "SELECT ids::text || ' ' || rows FROM herald.audit
+    WHERE action = 'dead retry'" "{$dead} 1" || fail "dead retry was not audited"
+
+note "bad arguments are usage or data errors"
+H queue >/dev/null 2>&1
+[ $? -eq 2 ] || fail "herald queue without an action did not exit 2"
+H queue pause 'bad name!' >/dev/null 2>&1
+[ $? -eq 65 ] || fail "an invalid queue name did not exit 65"
+H job cancel abc >/dev/null 2>&1
+[ $? -eq 65 ] || fail "an invalid job id did not exit 65"
+H queue --help | grep -q "pause" || fail "herald queue --help says nothing"
+H job --help | grep -q "cancel" || fail "herald job --help says nothing"
+exit 0

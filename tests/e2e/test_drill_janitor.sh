@@ -1,0 +1,107 @@
+#!/bin/sh
+# Drill: two heraldd on one job database.  One janitor is active; when it
+# is killed another takes over within seconds.  The active janitor prunes
+# old counters and dead jobs in batches while workers run, removes the
+# registrations of a supervisor whose heartbeat stopped, and a worker
+# whose registration was removed is started again.  The server log shows
+# no deadlock.  This drill reads the server log, so it runs its own
+# server.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+. "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
+
+start_private_pg
+write_conf <<EOF2
+retention = { counters = "1d"; dead = "2d"; };
+queues = { dq = { workers = 2; concurrency = 2; }; };
+tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "20" ]; }; };
+EOF2
+SECOND_LOG="$TEST_DIR/heraldd2.log"
+
+note "old rows to prune and a supervisor that stopped long ago"
+sql "INSERT INTO herald.counters (minute, queue, task, completed)
+     SELECT now() - interval '3 days' - n * interval '1 minute', 'dq',
+         'probe', 1
+     FROM generate_series(1, 3000) n;
+     INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
+         attempt, max_attempts, created_at, died_at, reason, errors)
+     SELECT 1000000 + n, 'probe', 'dq', '{}', 0, 1, 1,
+         now() - interval '4 days', now() - interval '3 days', 'exhausted',
+         '[{\"outcome\": \"failed\"}]'
+     FROM generate_series(1, 1200) n;
+     INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
+         attempt, max_attempts, created_at, died_at, reason, errors)
+     VALUES (2000000, 'probe', 'dq', '{}', 0, 1, 1, now(), now(),
+         'exhausted', '[{\"outcome\": \"failed\"}]');
+     INSERT INTO herald.processes (id, kind, supervisor_id, host, pid,
+         heartbeat_at)
+     VALUES ('gone', 'supervisor', NULL, 'elsewhere', 1,
+             now() - interval '10 minutes'),
+            ('gone-worker', 'worker', 'gone', 'elsewhere', 2, now())" ||
+    fail "could not insert old rows"
+
+note "two heraldd start with load"
+enqueue_probes 400
+start_heraldd
+"$HERALDD" -c "$HERALD_CONF" 2>>"$SECOND_LOG" &
+SECOND_PID=$!
+wait_for 10 "4 workers to register" workers_registered 4
+
+active_janitors() {
+    sql "SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND granted"
+}
+one_active() {
+    [ "$(active_janitors)" -eq 1 ]
+}
+wait_for 10 "a janitor to become active" one_active
+sleep 3
+one_active || fail "$(active_janitors) janitors hold the lock"
+[ "$(cat "$HERALDD_LOG" "$SECOND_LOG" | grep -c 'msg="janitor active"')" -eq 1 ] ||
+    fail "more than one janitor reported itself active"
+
+note "the active janitor prunes in batches"
+wait_for 15 "old counters and dead jobs to go" sql_is \
+    "SELECT (SELECT count(*) FROM herald.counters
+             WHERE minute < now() - interval '1 day') + (SELECT count(*)
+             FROM herald.dead_jobs WHERE died_at < now() - interval '2 days')" 0
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = 2000000" 1 ||
+    fail "a dead job within its retention was pruned"
+wait_for 10 "the stale supervisor to be removed" sql_is \
+    "SELECT count(*) FROM herald.processes
+     WHERE id IN ('gone', 'gone-worker')" 0
+
+note "the active janitor is killed and another takes over"
+janitor=$(sed -n 's/.*msg="janitor active" role=janitor pid=\([0-9]*\) .*/\1/p' \
+    "$HERALDD_LOG" "$SECOND_LOG")
+kill -KILL "$janitor"
+start=$(now_ms)
+new_active() {
+    [ "$(cat "$HERALDD_LOG" "$SECOND_LOG" |
+        grep -c 'msg="janitor active"')" -eq 2 ]
+}
+wait_for 10 "another janitor to become active" new_active
+note "a janitor took over $(($(now_ms) - start)) ms after the kill"
+wait_for 10 "one janitor to hold the lock" one_active
+
+note "a worker whose registration was removed is started again"
+victim=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'
+    ORDER BY pid LIMIT 1")
+sql "DELETE FROM herald.processes WHERE pid = $victim" >/dev/null
+wait_for 15 "worker $victim to exit" not_alive "$victim"
+cat "$HERALDD_LOG" "$SECOND_LOG" |
+    grep -q "msg=\"registration removed, restarting\" role=worker pid=$victim " ||
+    fail "worker $victim did not log its removed registration"
+wait_for 10 "4 workers to run again" workers_registered 4
+
+wait_for 30 "every probe to finish" all_jobs_finished
+check_no_job_lost_or_twice
+kill -TERM "$SECOND_PID"
+stop_heraldd 20
+wait_for 20 "the second heraldd to exit" not_alive "$SECOND_PID"
+if grep -q "deadlock detected" "$PRIVATE_PG/server.log"; then
+    fail "deadlocks in the server log: $(grep -A3 'deadlock detected' "$PRIVATE_PG/server.log")"
+fi
+stop_private_pg
+check_no_leftovers
+exit 0

@@ -1,0 +1,115 @@
+#!/bin/sh
+# Drill: PostgreSQL fails under a running heraldd.  A fast restart, an
+# immediate restart (crash recovery), pg_terminate_backend() on every
+# herald backend and a server in recovery (read-only until promoted):
+# after each, every process reconnects and listens again, so a new job
+# starts soon after the server is back, and no job is lost or completed
+# twice.  This drill restarts PostgreSQL, so it runs its own server.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+. "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
+
+start_private_pg
+write_conf <<EOF2
+queues = { dq = { workers = 2; concurrency = 2; poll_interval = "1m"; }; };
+tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "100" ];
+                    retry = { base_delay = "100ms"; }; }; };
+EOF2
+start_heraldd
+# The poll interval of a minute leaves only NOTIFY to wake the workers.
+
+probe_started() {
+    grep -q "^start $1 " "$PROBE_LOG" 2>/dev/null
+}
+
+# after_recovery WHAT [LIMIT_MS]: enqueue a job and check that it starts
+# within LIMIT_MS (default MAX_START_MS) of the server accepting
+# connections again (at $back).  The time includes the enqueue and the
+# 50 ms polling of wait_for.
+MAX_START_MS=${HERALD_DRILL_MAX_START_MS:-1000}
+after_recovery() {
+    _limit=${2:-$MAX_START_MS}
+    # Ahead of the probes still queued, which run 100 ms each.
+    _id=$(enqueue probe "queue => 'dq', priority => -1") ||
+        fail "enqueue after $1 failed"
+    sql "INSERT INTO drill_enqueued VALUES ($_id)" >/dev/null
+    wait_for 30 "job $_id to start after $1" probe_started "$_id"
+    _ms=$(($(now_ms) - back))
+    note "a new job started $_ms ms after $1"
+    [ "$_ms" -le "$_limit" ] ||
+        fail "job $_id started $_ms ms after $1 (limit $_limit ms)"
+}
+
+# Jobs in flight while the server goes away.
+enqueue_probes 20
+
+note "fast restart"
+pg_ctl_private -w restart -m fast || fail "fast restart failed"
+back=$(now_ms)
+after_recovery "a fast restart"
+wait_for 10 "3 lost connections to be logged" sh -c \
+    "[ \$(grep -c 'msg=\"job database connection lost\"' '$HERALDD_LOG') -ge 3 ]"
+
+note "immediate restart"
+enqueue_probes 20
+pg_ctl_private -w restart -m immediate || fail "immediate restart failed"
+back=$(now_ms)
+after_recovery "an immediate restart"
+
+note "terminated backends"
+herald_backends() {
+    [ "$(psql "$JOB_DB" -XAtq -c "SELECT count(*) FROM pg_stat_activity
+        WHERE application_name LIKE 'herald %'")" -ge 3 ]
+}
+wait_for 30 "the 3 processes of heraldd to reconnect" herald_backends
+enqueue_probes 20
+terminated=$(psql "$JOB_DB" -XAtq -c "SELECT count(pg_terminate_backend(pid))
+    FROM pg_stat_activity WHERE application_name LIKE 'herald %'")
+[ "$terminated" -ge 3 ] || fail "only $terminated herald backends found"
+back=$(now_ms)
+after_recovery "pg_terminate_backend"
+
+note "a server in recovery, then promoted"
+connect_errors() {
+    grep -c 'level=error msg="could not connect to job database"' \
+        "$HERALDD_LOG"
+}
+connect_errors_above() {
+    [ "$(connect_errors)" -gt "$1" ]
+}
+restored() {
+    grep -c 'msg="job database connection restored"' "$HERALDD_LOG"
+}
+errors=$(connect_errors)
+pg_ctl_private -w stop -m fast || fail "stop failed"
+restored_before=$(restored)
+pg_owner touch "$PRIVATE_PG/data/standby.signal"
+pg_ctl_private -w start || fail "start in recovery failed"
+sleep_until=$(($(now_ms) + 1500))
+wait_for 10 "a refused connection to be logged" connect_errors_above "$errors"
+sql_is "SELECT pg_is_in_recovery()" t || fail "the server is not in recovery"
+while [ "$(now_ms)" -lt "$sleep_until" ]; do sleep 0.1; done
+[ "$(restored)" -eq "$restored_before" ] ||
+    fail "a process connected to the server in recovery"
+pg_ctl_private -w promote || fail "promote failed"
+back=$(now_ms)
+# The outage lasted about 2 s here, so the reconnection delay grew to
+# about 1.6 s; the job waits for the next attempt.
+after_recovery "promotion" 3000
+
+wait_for 30 "every job to finish" all_jobs_finished
+check_no_job_lost_or_twice
+
+note "each outage is logged once per process"
+errors=$(grep -c 'level=error msg="could not connect to job database"' \
+    "$HERALDD_LOG")
+[ "$errors" -le 12 ] ||
+    fail "$errors connection errors logged for 3 processes and 4 outages"
+log_has 'msg="job database connection restored".* failures=' ||
+    fail "no restored connection logged with its failure count"
+alive "$HERALDD_PID" || fail "heraldd died"
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+stop_private_pg
+check_no_leftovers
+exit 0

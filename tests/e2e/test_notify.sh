@@ -1,0 +1,55 @@
+#!/bin/sh
+# heraldd speaks systemd's notify protocol when NOTIFY_SOCKET is set:
+# READY=1 once its children run, STATUS lines, WATCHDOG=1 pings at half
+# of WATCHDOG_USEC, RELOADING=1 on SIGHUP and STOPPING=1 on SIGTERM.  A
+# small receiver (tests/e2e/notify-listen) stands in for systemd.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+LISTEN="$HERALD_BUILDDIR/tests/e2e/notify-listen"
+SOCKET="$TEST_DIR/notify.sock"
+MESSAGES="$TEST_DIR/notify.out"
+[ -x "$LISTEN" ] || fail "$LISTEN is missing; run make check"
+
+write_conf <<EOF2
+queues = { nq = { workers = 2; }; };
+tasks = { ok = { queue = "nq"; exec = [ "/bin/true" ]; }; };
+EOF2
+
+"$LISTEN" "$SOCKET" "$MESSAGES" &
+LISTEN_PID=$!
+wait_for 5 "the notify socket" test -S "$SOCKET"
+
+count() {
+    grep -c "^$1" "$MESSAGES" 2>/dev/null || true
+}
+count_above() {
+    [ "$(count "$1")" -gt "$2" ]
+}
+
+note "READY and STATUS after the children start"
+NOTIFY_SOCKET=$SOCKET WATCHDOG_USEC=400000 start_heraldd
+wait_for 5 "READY=1" count_above READY=1 0
+grep -q '^STATUS=3 children running, 0 failed$' "$MESSAGES" ||
+    fail "no STATUS line after READY: $(cat "$MESSAGES")"
+
+note "WATCHDOG pings every 200 ms"
+pings=$(count WATCHDOG=1)
+sleep 1
+[ $(($(count WATCHDOG=1) - pings)) -ge 3 ] ||
+    fail "$(($(count WATCHDOG=1) - pings)) watchdog pings in one second"
+
+note "RELOADING on SIGHUP"
+kill -HUP "$HERALDD_PID"
+wait_for 5 "RELOADING=1" count_above RELOADING=1 0
+wait_for 5 "READY=1 after the reload" count_above READY=1 1
+
+note "STOPPING on SIGTERM"
+stop_heraldd 15
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+count_above STOPPING=1 0 || fail "no STOPPING=1: $(cat "$MESSAGES")"
+grep -q '^STATUS=stopping' "$MESSAGES" || fail "no STATUS line on stopping"
+kill "$LISTEN_PID"
+wait "$LISTEN_PID" 2>/dev/null
+check_no_leftovers
+exit 0
