@@ -177,7 +177,9 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 /*
  * Print text with each line indented, replacing control characters other
  * than tab, so that handler output cannot send escape sequences to the
- * terminal.
+ * terminal.  That includes the C1 controls U+0080 to U+009F, which some
+ * terminals obey (U+009B starts a sequence as ESC [ does); in UTF-8 they
+ * are 0xc2 followed by 0x80 to 0x9f.
  */
 static void
 print_indented(const char *text, const char *indent)
@@ -189,7 +191,11 @@ print_indented(const char *text, const char *indent)
 		if (line_start)
 			fputs(indent, stdout);
 		line_start = *p == '\n';
-		if (*p == '\n' || *p == '\t' || (*p >= 0x20 && *p != 0x7f))
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			putchar('?');
+			p++;
+		} else if (*p == '\n' || *p == '\t' ||
+		    (*p >= 0x20 && *p != 0x7f))
 			putchar(*p);
 		else
 			putchar('?');
@@ -355,28 +361,36 @@ id_array(const int64_t *ids, size_t nids)
 	return array;
 }
 
-/* Report each listed id that is not in column 0 of res. */
-static void
+/*
+ * Report each listed id that is not in column 0 of res, once even when
+ * it is listed twice, and return how many were missing.
+ */
+static size_t
 report_missing(const PGresult *res, const struct dead_args *args)
 {
-	size_t	i;
+	size_t	i, j, missing = 0;
 	int	row;
 
 	for (i = 0; i < args->nids; i++) {
 		bool	found = false;
 
+		for (j = 0; j < i && !found; j++)
+			found = args->ids[j] == args->ids[i];
 		for (row = 0; row < PQntuples(res) && !found; row++)
 			found = strtoll(PQgetvalue(res, row, 0), NULL, 10) ==
 			    args->ids[i];
-		if (!found)
+		if (!found) {
 			hd_cli_error("dead job %" PRId64 " not found",
 			    args->ids[i]);
+			missing++;
+		}
 	}
+	return missing;
 }
 
 /*
- * Retry or purge the listed ids in one transaction: lock them, report
- * the ones that do not exist, act on the rest.
+ * Retry or purge the listed ids in one transaction: lock them and act on
+ * them only when every one exists, so a mistyped id changes nothing.
  */
 static int
 act_on_ids(struct hd_cli *cli, const struct dead_args *args,
@@ -406,7 +420,12 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		    "could not read dead jobs");
 		goto out;
 	}
-	report_missing(res, args);
+	if (report_missing(res, args) > 0) {
+		hd_cli_error("no dead job was %s, since some were not found",
+		    strcmp(args->action, "retry") == 0 ? "retried" : "purged");
+		status = HD_EXIT_FAILURE;
+		goto out;
+	}
 
 	filter.ids = args->ids;
 	filter.nids = args->nids;
@@ -450,9 +469,6 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 			return status;
 	}
 
-	/* Each id was reported as not found, so no count is printed. */
-	if (count == 0 && !args->all)
-		return HD_EXIT_FAILURE;
 	printf("%s %" PRId64 " dead job%s\n", retry ? "retried" : "purged",
 	    count, count == 1 ? "" : "s");
 	return HD_EXIT_OK;

@@ -180,6 +180,19 @@ admin_sql "CREATE DATABASE \"$empty_db\"" >/dev/null ||
 status=0
 "$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db" enqueue send_mail \
     >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
+# heraldd refuses to start on a database nobody migrated.
+cat >"$TEST_DIR/empty.conf" <<EOF2
+job_db = "$HERALD_TEST_CONNINFO dbname=$empty_db";
+queues = { q = {}; };
+tasks = { t = { queue = "q"; exec = [ "/bin/true" ]; }; };
+EOF2
+heraldd_status=0
+"$HERALDD" -c "$TEST_DIR/empty.conf" 2>"$TEST_DIR/heraldd-empty.err" ||
+    heraldd_status=$?
+[ "$heraldd_status" -eq 78 ] ||
+    fail "heraldd on an empty database exited $heraldd_status"
+grep -q 'herald migrate' "$TEST_DIR/heraldd-empty.err" ||
+    fail "heraldd gave no hint to run herald migrate: $(cat "$TEST_DIR/heraldd-empty.err")"
 empty_rows=$(psql "$HERALD_TEST_CONNINFO dbname=$empty_db" -XAtq -c \
     "SELECT count(*) FROM pg_tables WHERE schemaname = 'herald'")
 admin_sql "DROP DATABASE \"$empty_db\"" >/dev/null
@@ -192,9 +205,27 @@ note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
 expect_fail 1 'dead job 999999 not found' h dead purge 999999
 expect_fail 1 'dead job 999999 not found' h dead show 999999
+
+# A list with one missing id changes nothing, not even the ids it found.
+dead_id=$(enqueue send_mail "queue => 'mail'")
+token=$(sql "SELECT lease_token FROM herald.claim('mail', 'test', 1, 60000)
+    WHERE id = $dead_id")
+[ "$(sql "SELECT herald.fail($dead_id, $token, '{}', true, 0)")" = dead ] ||
+    fail "could not make job $dead_id dead"
+expect_fail 1 'no dead job was retried' h dead retry "$dead_id" 999999
+expect_fail 1 'no dead job was purged' h dead purge "$dead_id" 999999 999999
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead_id" 1 ||
+    fail "a list with a missing id changed dead job $dead_id"
+[ "$(grep -c 'dead job 999999 not found' "$TEST_DIR/stderr")" -eq 1 ] ||
+    fail "an id listed twice was reported twice: $(cat "$TEST_DIR/stderr")"
 expect_fail 65 'invalid job id "abc"' h dead retry abc
 expect_fail 2 'no dead job ids given' h dead retry
 expect_fail 2 'only with --all' h dead purge --queue mail 1
 expect_fail 2 'unrecognized action "resurrect"' h dead resurrect 1
+
+note "heraldd command line"
+expect_fail 2 'heraldd: unrecognized option "--bogus"' "$HERALDD" --bogus
+expect_fail 2 'heraldd: option "-c" requires a value' "$HERALDD" -c
+expect_fail 2 'heraldd: unexpected argument "extra"' "$HERALDD" extra
 
 exit 0
