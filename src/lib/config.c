@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -62,7 +63,8 @@ config_fail(struct config_reader *r, const config_setting_t *s,
 	vsnprintf(message, sizeof message, fmt, ap);
 	va_end(ap);
 
-	if (s != NULL) {
+	/* The root group has no name and no line: report the file alone. */
+	if (s != NULL && config_setting_parent(s) != NULL) {
 		const config_setting_t	*p;
 		char			 path[200] = "";
 		char			 tmp[200];
@@ -252,7 +254,8 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		if (hd_parse_duration_ms(config_setting_get_string(s),
 		    &ms) == -1)
 			return config_fail(r, s, "invalid duration \"%s\" "
-			    "(use a number followed by ms, s, m, h or d)",
+			    "(use a number of seconds, or a number followed by "
+			    "ms, s, m, h or d)",
 			    config_setting_get_string(s));
 		break;
 	case CONFIG_TYPE_INT:
@@ -380,6 +383,7 @@ hd_config_load(const char *path, char *error, size_t error_size)
 {
 	struct config_reader	 r = { path, error, error_size };
 	struct hd_config	*config;
+	struct stat		 st;
 	config_t		 cfg;
 
 	config = hd_xcalloc(1, sizeof *config);
@@ -395,6 +399,11 @@ hd_config_load(const char *path, char *error, size_t error_size)
 	config->restart_window_ms = HD_DEFAULT_RESTART_WINDOW_MS;
 
 	config_init(&cfg);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is a directory", path);
+		goto fail;
+	}
 	if (config_read_file(&cfg, path) == CONFIG_FALSE) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
 			snprintf(error, error_size,

@@ -5,16 +5,23 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "db.h"
 #include "herald.h"
 #include "log.h"
+#include "migrate.h"
 #include "supervisor.h"
+
+/* Exit status of a bad command line, as for herald. */
+#define HERALDD_EXIT_USAGE	2
 
 static void
 usage(FILE *out)
@@ -28,9 +35,54 @@ usage(FILE *out)
 	    "                     else %s)\n"
 	    "      --check        check the configuration file and exit\n"
 	    "  -v, --verbose      log at level debug\n"
-	    "      --help         show this help and exit\n"
-	    "      --version      show the version and exit\n",
+	    "  -h, --help         show this help and exit\n"
+	    "  -V, --version      show the version and exit\n",
 	    hd_config_default_path(NULL));
+}
+
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("heraldd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry \"heraldd --help\" for more information.\n", stderr);
+	return HERALDD_EXIT_USAGE;
+}
+
+/*
+ * Check the schema of a database before any child starts, so that a
+ * database nobody migrated stops heraldd at once instead of making every
+ * child exit and restart.  A database that cannot be reached is not an
+ * error here: the children wait for it and reconnect.
+ */
+static int
+check_schema(const char *conninfo, enum hd_schema schema, const char *what)
+{
+	struct herald_error	 error;
+	PGconn			*conn;
+	int			 rc = 0;
+
+	memset(&error, 0, sizeof error);
+	conn = hd_db_connect(conninfo, "heraldd", &error);
+	if (conn == NULL) {
+		if (error.code == HERALD_EINVAL) {
+			fprintf(stderr, "heraldd: invalid %s connection "
+			    "string: %s\n", what, error.message);
+			return -1;
+		}
+		return 0;
+	}
+	if (hd_schema_check(conn, schema, &error) == -1 &&
+	    error.code == HERALD_ESCHEMA) {
+		fprintf(stderr, "heraldd: %s\n", error.message);
+		rc = -1;
+	}
+	PQfinish(conn);
+	return rc;
 }
 
 /*
@@ -67,7 +119,8 @@ main(int argc, char **argv)
 	int			 c;
 
 	open_standard_fds();
-	while ((c = getopt_long(argc, argv, "c:v", options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:hvV", options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			explicit_path = optarg;
@@ -78,25 +131,30 @@ main(int argc, char **argv)
 		case OPT_CHECK:
 			check = true;
 			break;
+		case 'h':
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
+		case 'V':
 		case OPT_VERSION:
 			printf("heraldd %s\n", HERALD_VERSION);
 			return 0;
+		case ':':
+			if (optopt != 0)
+				return usage_error("option \"-%c\" requires a "
+				    "value", optopt);
+			return usage_error("option \"%s\" requires a value",
+			    argv[optind - 1]);
 		default:
-			fprintf(stderr, "Try \"heraldd --help\" for more "
-			    "information.\n");
-			return EX_USAGE;
+			if (optopt != 0)
+				return usage_error("unrecognized option "
+				    "\"-%c\"", optopt);
+			return usage_error("unrecognized option \"%s\"",
+			    argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "heraldd: unexpected argument \"%s\"\n",
-		    argv[optind]);
-		fprintf(stderr, "Try \"heraldd --help\" for more "
-		    "information.\n");
-		return EX_USAGE;
-	}
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
 
 	path = hd_config_default_path(explicit_path);
 	config = hd_config_load(path, error, sizeof error);
@@ -108,6 +166,13 @@ main(int argc, char **argv)
 		printf("%s: configuration is valid\n", path);
 		hd_config_free(config);
 		return 0;
+	}
+
+	if (check_schema(config->job_db, HD_SCHEMA_JOB, "job database") == -1 ||
+	    (config->app_db != NULL && check_schema(config->app_db,
+	    HD_SCHEMA_APP, "application database") == -1)) {
+		hd_config_free(config);
+		return EX_CONFIG;
 	}
 
 	hd_log_init("heraldd", verbose ? HD_LOG_DEBUG : config->log_level);

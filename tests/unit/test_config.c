@@ -257,8 +257,27 @@ test_config_missing_job_db(void **state)
 {
 	struct fixture	*f = *state;
 
+	char	 expected[256];
+
 	assert_null(load_text(f, "queues = {};\ntasks = {};\n"));
-	assert_non_null(strstr(f->error, "missing setting \"job_db\""));
+	snprintf(expected, sizeof expected, "%s: missing setting \"job_db\"",
+	    f->path);
+	assert_string_equal(f->error, expected);
+}
+
+static void
+test_config_directory_path(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*c;
+	char			 expected[256];
+
+	c = hd_config_load(f->dir, f->error, sizeof f->error);
+
+	assert_null(c);
+	snprintf(expected, sizeof expected, "%s: could not read configuration "
+	    "file: it is a directory", f->dir);
+	assert_string_equal(f->error, expected);
 }
 
 static void
@@ -435,6 +454,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_config_errors_name_line_and_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_job_db,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_directory_path,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_file,
 		    setup, teardown),
