@@ -127,8 +127,8 @@ static const char retries_sql[] =
     "  " LAST_END("(errors->-1)") ","
     "  count(*) OVER ()"
     " FROM herald.jobs"
-    " WHERE state = 'queued' AND run_at > now()"
-    "   AND (attempt > 0 OR $1::boolean)"
+    " WHERE state = 'queued'"
+    "   AND ($1::boolean OR (run_at > now() AND attempt > 0))"
     " ORDER BY run_at, id"
     " LIMIT $2";
 

@@ -25,7 +25,7 @@
 static const struct hd_key retries_keys[] = {
 	{ { '\r', '\n', KEY_ENTER }, "Enter",
 	    "show the job's payload and attempts", HD_CMD_OPEN, false },
-	{ { 's' }, "s", "also show scheduled jobs (first run later)",
+	{ { 's' }, "s", "also show every other queued job (ready, scheduled)",
 	    HD_CMD_TOGGLE, false },
 	{ { 'c' }, "c", "cancel the job under the cursor (delete it)",
 	    HD_CMD_CANCEL, true },
@@ -183,12 +183,12 @@ retries_draw(struct hd_console *console, int top, int lines, int cols)
 		total = hd_value_ll(snap->res, 0, HD_RETRIES_TOTAL);
 	hd_putf(top, 1, cols - 1, hd_attr(HD_ATTR_DIM), "%lld job%s waiting "
 	    "%s%s, soonest first%s", total, total == 1 ? "" : "s",
-	    with_scheduled ? "to run later" : "to retry",
-	    with_scheduled ? " (retries and scheduled)" : "",
+	    with_scheduled ? "to run" : "to retry",
+	    with_scheduled ? " (all queued jobs)" : "",
 	    total > nrows ? " (showing the first " RETRIES_LIMIT ")" : "");
 	if (nrows == 0) {
 		hd_put(top + 2, 1, cols - 1, hd_attr(HD_ATTR_DIM),
-		    with_scheduled ? "no job waits to run later" :
+		    with_scheduled ? "no job is queued" :
 		    "no job waits to retry");
 		return;
 	}

@@ -238,6 +238,21 @@ keys c c
 expect_screen c "cancelled 1 job"
 sql_is "SELECT count(*) FROM herald.jobs WHERE id = $flaky" 0 ||
     fail "job $flaky was not cancelled"
+# s lists every queued job, so a job that is ready now can be cancelled.
+queued=$(sql "SELECT count(*) FROM herald.jobs WHERE state = 'queued'")
+first=$(sql "SELECT id FROM herald.jobs WHERE state = 'queued'
+    ORDER BY run_at, id LIMIT 1")
+first_job=$(sql "SELECT format('%L, queue => %L', task, queue)
+    FROM herald.jobs WHERE id = $first")
+keys c s
+expect_screen c "$queued jobs waiting to run (all queued jobs), soonest first"
+keys c c
+expect_screen c "cancelled 1 job"
+sql_is "SELECT count(*) FROM herald.jobs WHERE id = $first" 0 ||
+    fail "the ready job $first under the cursor was not cancelled"
+# A job like it takes its place, so the counts below stay as they were.
+sql "SELECT herald.enqueue($first_job)" >/dev/null
+keys c s
 
 note "read-only refuses actions"
 start_console ro --read-only
