@@ -316,6 +316,20 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 		task_w = 10;
 	queue_w = task_w * 2 / 3;
 
+	/*
+	 * Widen the task column to the longest task name on the page, up to
+	 * a third of the free width, so that similar names stay apart.
+	 */
+	for (i = 0; i < nrows; i++) {
+		int	len = (int)strlen(rows[i].task) + 1;
+
+		if (len > task_w &&
+		    len <= (cols - MARK_W - ID_W - ATT_W - DIED_W) / 3)
+			task_w = len;
+		else if (len > task_w)
+			task_w = (cols - MARK_W - ID_W - ATT_W - DIED_W) / 3;
+	}
+
 	count = hd_model_snapshot(console->model, HD_SNAP_DEAD_COUNT);
 	if (count->res != NULL && PQntuples(count->res) == 1) {
 		total = hd_value_ll(count->res, 0, HD_DEAD_COUNT_TOTAL);
