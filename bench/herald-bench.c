@@ -630,9 +630,23 @@ scenario_process_exec(void)
 /*
  * The bound of the exec handler: fork, execute /bin/true and wait, with
  * sz.concurrency children at once from one process, as a worker does.
+ * With use_vfork the children start with vfork(), as the worker's do.
  */
+/* Start /bin/true; the child does nothing but execute it. */
+static pid_t
+start_true(bool use_vfork)
+{
+	pid_t	pid = use_vfork ? vfork() : fork();
+
+	if (pid == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 static void
-scenario_fork_exec(void)
+spawn_true(bool use_vfork)
 {
 	int	started = 0, done = 0, running = 0, status;
 	double	t0 = now_s(), t1;
@@ -640,13 +654,9 @@ scenario_fork_exec(void)
 
 	while (done < sz.exec_jobs) {
 		while (running < sz.concurrency && started < sz.exec_jobs) {
-			pid = fork();
+			pid = start_true(use_vfork);
 			if (pid == -1)
 				die("fork failed: %s", strerror(errno));
-			if (pid == 0) {
-				execl("/bin/true", "true", (char *)NULL);
-				_exit(127);
-			}
 			started++;
 			running++;
 		}
@@ -656,9 +666,16 @@ scenario_fork_exec(void)
 		}
 	}
 	t1 = now_s();
-	result("config=raw-fork-exec scenario=fork_exec run=%s jobs=%d "
-	    "clients=%d jobs_per_s=%.1f", sz.run, sz.exec_jobs,
-	    sz.concurrency, sz.exec_jobs / (t1 - t0));
+	result("config=%s scenario=fork_exec run=%s jobs=%d clients=%d "
+	    "jobs_per_s=%.1f", use_vfork ? "raw-vfork-exec" : "raw-fork-exec",
+	    sz.run, sz.exec_jobs, sz.concurrency, sz.exec_jobs / (t1 - t0));
+}
+
+static void
+scenario_fork_exec(void)
+{
+	spawn_true(false);
+	spawn_true(true);
 }
 
 /* --- latency ------------------------------------------------------- */
@@ -671,7 +688,7 @@ scenario_latency(void)
 	struct herald_error	 error;
 	struct daemon		 d = { 0 };
 	char			 file[PATH_MAX], payload[128];
-	double			*lat, max = 0, sum = 0, deadline;
+	double			*lat, *call, max = 0, sum = 0, deadline, t;
 	PGconn			*conn;
 	FILE			*f;
 	int			 total = sz.lat_warmup + sz.lat_jobs, i, n = 0;
@@ -687,7 +704,9 @@ scenario_latency(void)
 	wait_workers(conn, &d, sz.workers);
 	sleep_ms(1000);
 
+	call = calloc((size_t)total, sizeof *call);
 	for (i = 0; i < total; i++) {
+		t = now_s();
 		snprintf(payload, sizeof payload,
 		    "{\"seq\": %d, \"t0_ns\": %" PRId64 "}", i, now_ns());
 		if (herald_enqueue(conn, BENCH_TASK, payload, &options, NULL,
@@ -695,8 +714,11 @@ scenario_latency(void)
 			daemon_stop(&d);
 			die("enqueue failed: %s", error.message);
 		}
+		call[i] = (now_s() - t) * 1000;
 		sleep_ms(sz.lat_gap_ms);
 	}
+	/* How long the producer's own call and commit took. */
+	qsort(call, (size_t)total, sizeof *call, compare_double);
 
 	lat = calloc((size_t)total, sizeof *lat);
 	deadline = now_s() + 15;
@@ -718,12 +740,16 @@ scenario_latency(void)
 	qsort(lat, (size_t)n, sizeof *lat, compare_double);
 	result("config=module-w%dc%d-notify-when-idle scenario=latency run=%s "
 	    "jobs=%d gap_ms=%d workers=%d p50_ms=%.3f p95_ms=%.3f "
-	    "p99_ms=%.3f max_ms=%.3f mean_ms=%.3f missing=%d", sz.workers,
+	    "p99_ms=%.3f max_ms=%.3f mean_ms=%.3f missing=%d "
+	    "call_p50_ms=%.3f call_p99_ms=%.3f", sz.workers,
 	    sz.concurrency / sz.workers, sz.run, sz.lat_jobs, sz.lat_gap_ms,
 	    sz.concurrency, percentile(lat, (size_t)n, 50),
 	    percentile(lat, (size_t)n, 95), percentile(lat, (size_t)n, 99),
-	    max, n > 0 ? sum / n : NAN, sz.lat_jobs - n);
+	    max, n > 0 ? sum / n : NAN, sz.lat_jobs - n,
+	    percentile(call, (size_t)total, 50),
+	    percentile(call, (size_t)total, 99));
 	free(lat);
+	free(call);
 	PQfinish(conn);
 	drop_db(db);
 }
@@ -796,22 +822,40 @@ scenario_relay(void)
 
 /* --- memory -------------------------------------------------------- */
 
-/* VmRSS of pid in KiB, or -1. */
-static long
-rss_kib(pid_t pid)
+/*
+ * Memory of pid in KiB from /proc: the resident set (VmRSS), its
+ * anonymous part (RssAnon, private to the process) and the proportional
+ * set size (Pss, shared pages divided among their users); -1 when
+ * unknown.
+ */
+struct memory {
+	long	rss_kib;
+	long	anon_kib;
+	long	pss_kib;
+};
+
+static struct memory
+memory_of(pid_t pid)
 {
-	char	path[64], line[256];
-	long	kib = -1;
-	FILE	*f;
+	struct memory	m = { -1, -1, -1 };
+	char		path[64], line[256];
+	FILE		*f;
 
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof line, f) != NULL) {
+			sscanf(line, "VmRSS: %ld kB", &m.rss_kib);
+			sscanf(line, "RssAnon: %ld kB", &m.anon_kib);
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof line, f) != NULL)
+			sscanf(line, "Pss: %ld kB", &m.pss_kib);
+		fclose(f);
+	}
+	return m;
 }
 
 static void
@@ -821,9 +865,9 @@ scenario_rss(void)
 	struct daemon	 d = { 0 };
 	PGconn		*conn;
 	PGresult	*res;
+	struct memory	 worker = { -1, -1, -1 }, super, m;
 	double		 t0;
 	int64_t		 left;
-	long		 worker_kib = 0, kib;
 	int		 i;
 
 	fresh_db(db, true, false);
@@ -843,15 +887,18 @@ scenario_rss(void)
 	res = PQexec(conn, "SELECT pid FROM herald.processes "
 	    "WHERE kind = 'worker'");
 	for (i = 0; i < PQntuples(res); i++) {
-		kib = rss_kib(atoi(PQgetvalue(res, i, 0)));
-		if (kib > worker_kib)
-			worker_kib = kib;
+		m = memory_of(atoi(PQgetvalue(res, i, 0)));
+		if (m.rss_kib > worker.rss_kib)
+			worker = m;
 	}
 	PQclear(res);
+	super = memory_of(d.pid);
 	result("config=module-w%dc%d scenario=rss run=%s jobs=%d "
-	    "heraldd_kib=%ld worker_kib=%ld", sz.workers,
-	    sz.concurrency / sz.workers, sz.run, sz.rss_jobs,
-	    rss_kib(d.pid), worker_kib);
+	    "heraldd_kib=%ld heraldd_anon_kib=%ld heraldd_pss_kib=%ld "
+	    "worker_kib=%ld worker_anon_kib=%ld worker_pss_kib=%ld",
+	    sz.workers, sz.concurrency / sz.workers, sz.run, sz.rss_jobs,
+	    super.rss_kib, super.anon_kib, super.pss_kib, worker.rss_kib,
+	    worker.anon_kib, worker.pss_kib);
 	daemon_stop(&d);
 	PQfinish(conn);
 	drop_db(db);
