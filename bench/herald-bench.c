@@ -478,6 +478,9 @@ daemon_start(struct daemon *d, const char *db, const char *app,
 	fprintf(f, "job_db = \"dbname=%s application_name=herald\";\n", db);
 	if (app != NULL)
 		fprintf(f, "app_db = \"dbname=%s\";\n", app);
+	/* heraldd refuses to run handlers as root without this opt-in. */
+	if (geteuid() == 0)
+		fprintf(f, "allow_root_handlers = true;\n");
 	fprintf(f, "log_level = \"warn\";\ngrace_period = \"5s\";\n"
 	    "queues = { " BENCH_QUEUE " = { workers = %d; concurrency = %d;"
 	    " }; };\ntasks = { " BENCH_TASK " = { queue = \"" BENCH_QUEUE

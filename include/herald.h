@@ -83,13 +83,32 @@ struct herald_job_options {
 	int		 priority;	/* lower runs first */
 	int64_t		 run_at_us;	/* Unix time in microseconds; 0: now */
 	int		 max_attempts;	/* 0: HERALD_DEFAULT_MAX_ATTEMPTS */
+
+	/*
+	 * Unique jobs, herald_enqueue() only.  With unique_key set (1 to
+	 * HERALD_UNIQUE_KEY_MAX bytes), no second job with the key is
+	 * enqueued while the first is in one of unique_states, or, with
+	 * unique_for_ms > 0, until that many milliseconds after the first
+	 * was enqueued, whatever became of it; herald_enqueue() stores
+	 * the first job's id instead.  Concurrent calls with one key wait
+	 * for each other, so only one job is enqueued.
+	 */
+	const char	*unique_key;	/* NULL: not unique */
+	int64_t		 unique_for_ms;	/* 0: while in unique_states only */
+	unsigned	 unique_states;	/* HERALD_UNIQUE_*; 0: both */
 };
+
+#define HERALD_UNIQUE_KEY_MAX	255
+#define HERALD_UNIQUE_QUEUED	0x1	/* queued, scheduled or retrying */
+#define HERALD_UNIQUE_RUNNING	0x2
 
 /*
  * Enqueue one job into the job database on conn and store its id in
  * *job_id (which may be NULL).  The job is visible to workers when the
  * caller's transaction commits; outside a transaction it commits at once.
- * payload is a JSON object or array, or NULL for {}.  The first call on a
+ * payload is a JSON object or array, or NULL for {}.  With a unique key
+ * in options, *job_id may be the id of an earlier job (see
+ * herald_job_options).  The first call on a
  * connection prepares the statement "herald_enqueue_1" on it; after a
  * DEALLOCATE ALL or DISCARD ALL one call fails and the next prepares it
  * again.
@@ -111,7 +130,8 @@ struct herald_job {
  * fails, none is.  An error message names the first bad job by its
  * position in jobs, counted from 1 ("job 3: ...").  The ids are stored in
  * job_ids[0] .. job_ids[njobs - 1] in the order of jobs, when job_ids is
- * not NULL.  A queue with jobs due now is woken at most once.
+ * not NULL.  A queue with jobs due now is woken at most once.  Unique
+ * keys are not supported here: a job with one fails with HERALD_EINVAL.
  */
 int	herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 	    size_t njobs, int64_t *job_ids, struct herald_error *error);

@@ -45,8 +45,12 @@
 extern "C" {
 #endif
 
-/* Raised when a structure below changes in a way old objects cannot use. */
-#define HERALD_MODULE_VERSION	1
+/*
+ * Raised when a structure below changes.  Version 2 added
+ * herald_module_job.cancelled; a worker still runs objects built for
+ * version 1, which do not read it.
+ */
+#define HERALD_MODULE_VERSION	2
 
 /* Bytes of outcome->message, including its NUL. */
 #define HERALD_MODULE_MESSAGE_MAX	1024
@@ -69,6 +73,16 @@ struct herald_module_job {
 	int		 max_attempts;
 	const char	*event_id;	/* NULL unless the job came from an event */
 	const char	*event_type;
+
+	/*
+	 * Since version 2: returns nonzero once an operator cancelled the
+	 * job (herald job cancel).  A long handler polls it and returns
+	 * soon after; its result is then ignored and the job is deleted.
+	 * A worker cannot stop a handler that does not poll, so the job
+	 * stays running until the handler returns.  Safe to call from the
+	 * handler's thread at any time before it returns.
+	 */
+	int		(*cancelled)(const struct herald_module_job *job);
 };
 
 /*

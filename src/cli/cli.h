@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sysexits.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "config.h"
@@ -45,11 +46,14 @@ struct hd_cli_command {
 };
 
 int	hd_cmd_console(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_config(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_dead(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_job(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_metrics(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_migrate(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_periodic(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_queue(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_status(struct hd_cli *cli, int argc, char **argv);
 
@@ -97,6 +101,36 @@ int	hd_cli_connect(struct hd_cli *cli, bool check_schema);
 int	hd_cli_parse_int(const char *option, const char *text, long min,
 	    long max, long *value);
 
+/*
+ * confirm.c: the row count above which a bulk action needs confirming
+ * (the configuration's confirm_over, else the default), and the check
+ * itself.  hd_cli_confirm_bulk() returns 0 when the action over count
+ * rows may go ahead: yes is set, count is within the limit, or the
+ * operator typed the count on a terminal.  Otherwise it prints why, with
+ * what ("dead retry") as its subject, and returns HD_EXIT_FAILURE.
+ */
+int64_t	hd_cli_confirm_over(const struct hd_cli *cli);
+int	hd_cli_confirm_bulk(const struct hd_cli *cli, const char *what,
+	    int64_t count, bool yes);
+
+/*
+ * health.c: the queue-health signals (herald.queue_health() and
+ * herald.database_health()) for herald status and herald metrics.
+ * hd_health_fetch() runs both queries and returns 0, or -1 with error
+ * filled; hd_health_release() frees the results.
+ */
+struct hd_health {
+	PGresult	*queues;
+	PGresult	*database;	/* one row */
+};
+
+int	hd_health_fetch(PGconn *conn, struct hd_health *health,
+	    struct herald_error *error);
+void	hd_health_print(const struct hd_health *health);
+json_t	*hd_health_json(const struct hd_health *health);
+void	hd_health_metrics(const struct hd_health *health);
+void	hd_health_release(struct hd_health *health);
+
 /* Parse a job id (a positive whole number); 0 or EX_DATAERR. */
 int	hd_cli_parse_id(const char *text, int64_t *id);
 
@@ -127,5 +161,17 @@ void	hd_table_cell(struct hd_table *table, const char *fmt, ...)
 size_t	hd_table_rows(const struct hd_table *table);
 void	hd_table_print(const struct hd_table *table, FILE *out);
 void	hd_table_release(struct hd_table *table);
+
+/*
+ * --json output.  hd_cli_json_print() prints json indented, with a
+ * newline, and releases it.  The others return the value of a column as
+ * a new JSON value, null for SQL NULL: a number, a string, a boolean, or
+ * the column's text parsed as JSON (a string when it does not parse).
+ */
+void	hd_cli_json_print(json_t *json);
+json_t	*hd_cli_json_int(const PGresult *res, int row, int col);
+json_t	*hd_cli_json_text(const PGresult *res, int row, int col);
+json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);
+json_t	*hd_cli_json_parsed(const PGresult *res, int row, int col);
 
 #endif /* HD_CLI_H */

@@ -3,7 +3,10 @@
  * purge.
  *
  * A bulk retry or purge needs --all, so that a command line that lost
- * its ids by mistake (an empty shell variable) does nothing.
+ * its ids by mistake (an empty shell variable) does nothing.  It counts
+ * and acts in one REPEATABLE READ transaction, so it changes exactly the
+ * rows it counted even while other jobs die, and over confirm_over rows
+ * it needs --yes or a typed confirmation (confirm.c).
  */
 
 #include <getopt.h>
@@ -20,10 +23,13 @@
 #include "util.h"
 
 static const char usage[] =
-    "herald dead list [--queue QUEUE] [--task TASK] [--limit N]\n"
-    "       herald dead show ID\n"
-    "       herald dead retry ID... | --all [--queue QUEUE] [--task TASK]\n"
-    "       herald dead purge ID... | --all [--queue QUEUE] [--task TASK]";
+    "herald dead list [--queue QUEUE] [--task TASK] [--limit N] [--json]\n"
+    "       herald dead show [--json] ID\n"
+    "       herald dead retry ID... | --all [FILTER...] [--dry-run] [--yes]\n"
+    "       herald dead retry ID --payload JSON|-\n"
+    "       herald dead purge ID... | --all [FILTER...] [--dry-run] [--yes]\n"
+    "FILTER: --queue QUEUE --task TASK --older-than DURATION\n"
+    "        --exit-status N --grep TEXT";
 
 #define DEAD_DEFAULT_LIMIT	100
 #define DEAD_MAX_LIMIT		1000000
@@ -33,10 +39,16 @@ static const char list_sql[] =
     "SELECT id, task, queue, attempt, max_attempts, reason,"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  errors->-1->>'outcome', errors->-1->>'exit_code',"
-    "  errors->-1->>'signal'"
+    "  errors->-1->>'signal', to_json(died_at)#>>'{}'"
     " FROM herald.dead_jobs"
     " WHERE ($1::text IS NULL OR queue = $1)"
     "   AND ($2::text IS NULL OR task = $2)"
+    "   AND ($4::bigint IS NULL"
+    "     OR died_at < now() - $4::bigint * interval '1 ms')"
+    "   AND ($5::integer IS NULL"
+    "     OR errors->-1->'exit_code' = to_jsonb($5::integer))"
+    "   AND ($6::text IS NULL OR strpos(lower("
+    "     coalesce(errors->-1->>'output', '')), lower($6::text)) > 0)"
     " ORDER BY id"
     " LIMIT $3";
 
@@ -46,13 +58,16 @@ static const char show_sql[] =
     "  (extract(epoch FROM created_at - now()) * 1000)::bigint,"
     "  date_trunc('second', died_at)::text,"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
-    "  event_id, event_type, payload::text, errors::text"
+    "  event_id, event_type, payload::text, errors::text,"
+    "  to_json(created_at)#>>'{}', to_json(died_at)#>>'{}'"
     " FROM herald.dead_jobs WHERE id = $1";
 
-/* Lock the listed dead jobs, so the count and the missing ids agree. */
+/*
+ * Lock the listed dead jobs, so the count and the missing ids agree; the
+ * function locks for herald_console, which may not UPDATE the table.
+ */
 static const char lock_sql[] =
-    "SELECT id FROM herald.dead_jobs WHERE id = ANY ($1::bigint[])"
-    " ORDER BY id FOR UPDATE";
+    "SELECT id FROM herald.lock_dead_jobs($1::bigint[])";
 
 static void
 print_help(void)
@@ -72,10 +87,35 @@ print_help(void)
 	    "  -t, --task=TASK    only jobs of TASK\n"
 	    "  -n, --limit=N      list at most N jobs (default: %d)\n"
 	    "  -a, --all          retry or purge every dead job that matches "
-	    "--queue and\n"
-	    "                     --task, or every dead job without them\n"
+	    "the filters,\n"
+	    "                     or every dead job without them\n"
+	    "  -o, --older-than=DURATION\n"
+	    "                     only jobs that died longer ago than "
+	    "DURATION (\"90s\", \"2h\")\n"
+	    "  -e, --exit-status=N  only jobs whose last attempt exited with "
+	    "N\n"
+	    "  -g, --grep=TEXT    only jobs whose last attempt's output "
+	    "contains TEXT,\n"
+	    "                     ignoring case\n"
+	    "  -N, --dry-run      print how many dead jobs retry or purge "
+	    "would change,\n"
+	    "                     and change nothing\n"
+	    "  -y, --yes          act on more than confirm_over jobs "
+	    "(herald.conf, default\n"
+	    "                     %d) without asking\n"
+	    "  -p, --payload=JSON|-  retry one dead job with this payload "
+	    "instead of its\n"
+	    "                     own (\"-\": read it from standard input); "
+	    "the original\n"
+	    "                     stays in the job's history\n"
+	    "  -j, --json         list or show as JSON: list prints an object "
+	    "with\n"
+	    "                     dead_jobs, an array, and truncated; show "
+	    "prints the job\n"
+	    "                     with its payload and its history of "
+	    "attempts\n"
 	    "  -h, --help         print this help and exit\n",
-	    usage, DEAD_DEFAULT_LIMIT);
+	    usage, DEAD_DEFAULT_LIMIT, HD_DEFAULT_CONFIRM_OVER);
 }
 
 /* Options and ids of a dead subcommand. */
@@ -85,9 +125,37 @@ struct dead_args {
 	const char	*task;
 	long		 limit;
 	bool		 all;
+	bool		 json;
 	int64_t		*ids;
 	size_t		 nids;
+	int64_t		 older_than_ms;	/* 0: any age */
+	bool		 has_exit_status;
+	long		 exit_status;
+	const char	*grep;
+	bool		 dry_run;
+	bool		 yes;
+	const char	*payload;	/* --payload, "-" for stdin */
 };
+
+/* Whether a filter beyond --queue and --task is given. */
+static bool
+has_more_filters(const struct dead_args *args)
+{
+	return args->older_than_ms > 0 || args->has_exit_status ||
+	    args->grep != NULL;
+}
+
+static void
+fill_filter(const struct dead_args *args, struct hd_dead_filter *filter)
+{
+	memset(filter, 0, sizeof *filter);
+	filter->queue = args->queue;
+	filter->task = args->task;
+	filter->older_than_ms = args->older_than_ms;
+	filter->has_exit_status = args->has_exit_status;
+	filter->exit_status = (int)args->exit_status;
+	filter->grep = args->grep;
+}
 
 static int
 report_db_error(PGconn *conn, const PGresult *res, const char *what)
@@ -122,23 +190,65 @@ value_or_null(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* Print the rows of list_sql, at most limit, as JSON. */
+static void
+print_list_json(const PGresult *res, long limit)
+{
+	json_t	*root, *jobs, *job;
+	char	 end[48];
+	int	 row, nrows = PQntuples(res);
+
+	jobs = json_array();
+	for (row = 0; row < nrows && row < limit; row++) {
+		format_end(value_or_null(res, row, 7),
+		    value_or_null(res, row, 8), value_or_null(res, row, 9),
+		    end, sizeof end);
+		job = json_object();
+		json_object_set_new(job, "id", hd_cli_json_int(res, row, 0));
+		json_object_set_new(job, "task", hd_cli_json_text(res, row, 1));
+		json_object_set_new(job, "queue", hd_cli_json_text(res, row, 2));
+		json_object_set_new(job, "attempt", hd_cli_json_int(res, row,
+		    3));
+		json_object_set_new(job, "max_attempts", hd_cli_json_int(res,
+		    row, 4));
+		json_object_set_new(job, "reason", hd_cli_json_text(res, row,
+		    5));
+		json_object_set_new(job, "died_at", hd_cli_json_text(res, row,
+		    10));
+		json_object_set_new(job, "last_outcome",
+		    hd_cli_json_text(res, row, 7));
+		json_object_set_new(job, "last_end", json_string(end));
+		json_array_append_new(jobs, job);
+	}
+	root = json_object();
+	json_object_set_new(root, "dead_jobs", jobs);
+	json_object_set_new(root, "truncated", json_boolean(nrows > limit));
+	hd_cli_json_print(root);
+}
+
 static int
 dead_list(struct hd_cli *cli, const struct dead_args *args)
 {
 	static const char	*headers[] = {
 		"id", "task", "queue", "attempts", "reason", "died", "last"
 	};
-	const char		*params[3];
+	const char		*params[6];
 	char			 limit_text[24], died[48], end[48];
+	char			 older[24], exit_status[24];
 	struct hd_table		 table;
 	PGresult		*res;
 	int			 row, nrows;
 
 	snprintf(limit_text, sizeof limit_text, "%ld", args->limit + 1);
+	snprintf(older, sizeof older, "%" PRId64, args->older_than_ms);
+	snprintf(exit_status, sizeof exit_status, "%ld", args->exit_status);
 	params[0] = args->queue;
 	params[1] = args->task;
 	params[2] = limit_text;
-	res = PQexecParams(cli->conn, list_sql, 3, NULL, params, NULL, NULL,
+	params[3] = args->older_than_ms > 0 ? older : NULL;
+	params[4] = args->has_exit_status ? exit_status : NULL;
+	params[5] = args->grep;
+	res = PQexecParams(cli->conn, list_sql, 6, NULL, params, NULL, NULL,
 	    0);
 	if (!hd_db_ok(res)) {
 		int	status = report_db_error(cli->conn, res,
@@ -148,8 +258,13 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 		return status;
 	}
 
-	hd_table_init(&table, 7, headers, "rllllll");
 	nrows = PQntuples(res);
+	if (args->json) {
+		print_list_json(res, args->limit);
+		PQclear(res);
+		return HD_EXIT_OK;
+	}
+	hd_table_init(&table, 7, headers, "rllllll");
 	for (row = 0; row < nrows && row < args->limit; row++) {
 		hd_cli_format_relative(strtoll(PQgetvalue(res, row, 6), NULL,
 		    10), died, sizeof died);
@@ -320,6 +435,28 @@ print_dead_job(const PGresult *res)
 	print_history(PQgetvalue(res, 0, 14));
 }
 
+/* Print the row of show_sql as JSON, payload and history included. */
+static void
+print_dead_job_json(const PGresult *res)
+{
+	json_t	*job = json_object();
+
+	json_object_set_new(job, "id", hd_cli_json_int(res, 0, 0));
+	json_object_set_new(job, "task", hd_cli_json_text(res, 0, 1));
+	json_object_set_new(job, "queue", hd_cli_json_text(res, 0, 2));
+	json_object_set_new(job, "priority", hd_cli_json_int(res, 0, 3));
+	json_object_set_new(job, "attempt", hd_cli_json_int(res, 0, 4));
+	json_object_set_new(job, "max_attempts", hd_cli_json_int(res, 0, 5));
+	json_object_set_new(job, "reason", hd_cli_json_text(res, 0, 6));
+	json_object_set_new(job, "created_at", hd_cli_json_text(res, 0, 15));
+	json_object_set_new(job, "died_at", hd_cli_json_text(res, 0, 16));
+	json_object_set_new(job, "event_id", hd_cli_json_text(res, 0, 11));
+	json_object_set_new(job, "event_type", hd_cli_json_text(res, 0, 12));
+	json_object_set_new(job, "payload", hd_cli_json_parsed(res, 0, 13));
+	json_object_set_new(job, "history", hd_cli_json_parsed(res, 0, 14));
+	hd_cli_json_print(job);
+}
+
 static int
 dead_show(struct hd_cli *cli, const struct dead_args *args)
 {
@@ -338,7 +475,9 @@ dead_show(struct hd_cli *cli, const struct dead_args *args)
 	else if (PQntuples(res) == 0) {
 		hd_cli_error("dead job %s not found", id_text);
 		status = HD_EXIT_FAILURE;
-	} else
+	} else if (args->json)
+		print_dead_job_json(res);
+	else
 		print_dead_job(res);
 	PQclear(res);
 	return status;
@@ -426,6 +565,15 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		status = HD_EXIT_FAILURE;
 		goto out;
 	}
+	*count = PQntuples(res);
+	if (args->dry_run) {
+		status = -1;	/* roll back the locks, report the count */
+		goto out;
+	}
+	status = hd_cli_confirm_bulk(cli, strcmp(args->action, "retry") == 0 ?
+	    "dead retry" : "dead purge", *count, args->yes);
+	if (status != HD_EXIT_OK)
+		goto out;
 
 	filter.ids = args->ids;
 	filter.nids = args->nids;
@@ -440,37 +588,157 @@ out:
 	PQclear(res);
 	if (status != HD_EXIT_OK)
 		(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
+	return status == -1 ? HD_EXIT_OK : status;
+}
+
+/* Report a failed statement of a bulk action and return the exit status. */
+static int
+report_bulk_error(const struct herald_error *error)
+{
+	/* SQLSTATE serialization_failure: a counted row changed meanwhile. */
+	if (strcmp(error->sqlstate, "40001") == 0) {
+		hd_cli_error("dead jobs changed while this command ran; "
+		    "nothing changed, run it again");
+		return HD_EXIT_FAILURE;
+	}
+	hd_cli_error("%s", error->message);
+	return error->code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+	    HD_EXIT_FAILURE;
+}
+
+/*
+ * Retry or purge every dead job that matches the filters: count them,
+ * then, unless this is a dry run or the count needs a confirmation that
+ * does not come, act on them, all in one REPEATABLE READ transaction.
+ * The action sees the snapshot the count saw, so jobs that die meanwhile
+ * are left alone, and a counted job that another client retried or
+ * purged meanwhile makes the action fail and change nothing.
+ */
+static int
+act_on_filter(struct hd_cli *cli, const struct dead_args *args,
+    int64_t *count)
+{
+	bool			 retry = strcmp(args->action, "retry") == 0;
+	struct hd_dead_filter	 filter;
+	struct herald_error	 error;
+	int64_t			 changed;
+	int			 status;
+
+	fill_filter(args, &filter);
+	if (hd_db_exec(cli->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ",
+	    &error) == -1)
+		return report_bulk_error(&error);
+	if ((*count = hd_dead_count(cli->conn, &filter, &error)) == -1) {
+		status = report_bulk_error(&error);
+		goto fail;
+	}
+	if (args->dry_run) {
+		(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
+		return HD_EXIT_OK;
+	}
+	status = hd_cli_confirm_bulk(cli, retry ? "dead retry" : "dead purge",
+	    *count, args->yes);
+	if (status != HD_EXIT_OK)
+		goto fail;
+
+	changed = retry ? hd_dead_retry(cli->conn, &filter, &error) :
+	    hd_dead_purge(cli->conn, &filter, &error);
+	if (changed == -1 ||
+	    hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
+		status = report_bulk_error(&error);
+		goto fail;
+	}
+	*count = changed;
+	return HD_EXIT_OK;
+
+fail:
+	(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
 	return status;
+}
+
+/* Read all of standard input into a string; NULL when it fails. */
+static char *
+read_stdin(void)
+{
+	char	*text = NULL, buf[8192];
+	size_t	 len = 0, n;
+
+	text = hd_xmalloc(1);
+	while ((n = fread(buf, 1, sizeof buf, stdin)) > 0) {
+		text = hd_xrealloc(text, len + n + 1, 1);
+		memcpy(text + len, buf, n);
+		len += n;
+	}
+	text[len] = '\0';
+	if (ferror(stdin)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Retry one dead job with the payload of --payload. */
+static int
+retry_edited(struct hd_cli *cli, const struct dead_args *args)
+{
+	struct herald_error	 error;
+	size_t			 payload_max = HERALD_PAYLOAD_MAX;
+	char			*payload;
+	int64_t			 count;
+
+	if (strcmp(args->payload, "-") == 0) {
+		if ((payload = read_stdin()) == NULL) {
+			hd_cli_error("could not read the payload from standard "
+			    "input");
+			return HD_EXIT_FAILURE;
+		}
+	} else
+		payload = hd_xstrdup(args->payload);
+	if (cli->config != NULL)
+		payload_max = cli->config->payload_max;
+
+	count = hd_dead_retry_edited(cli->conn, args->ids[0], payload,
+	    payload_max, &error);
+	free(payload);
+	if (count == -1) {
+		hd_cli_error("%s", error.message);
+		if (error.code == HERALD_EINVAL)
+			return EX_DATAERR;
+		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+	}
+	if (count == 0) {
+		hd_cli_error("dead job %" PRId64 " not found", args->ids[0]);
+		return HD_EXIT_FAILURE;
+	}
+	printf("retried dead job %" PRId64 " with the edited payload\n",
+	    args->ids[0]);
+	return HD_EXIT_OK;
 }
 
 static int
 dead_act(struct hd_cli *cli, const struct dead_args *args)
 {
 	bool			 retry = strcmp(args->action, "retry") == 0;
-	struct hd_dead_filter	 filter = { 0 };
-	struct herald_error	 error;
-	int64_t			 count;
+	int64_t			 count = 0;
 	int			 status;
 
-	if (args->all) {
-		filter.queue = args->queue;
-		filter.task = args->task;
-		count = retry ? hd_dead_retry(cli->conn, &filter, &error) :
-		    hd_dead_purge(cli->conn, &filter, &error);
-		if (count == -1) {
-			hd_cli_error("%s", error.message);
-			return error.code == HERALD_ECONNECT ?
-			    EX_UNAVAILABLE : HD_EXIT_FAILURE;
-		}
-	} else {
+	if (args->payload != NULL)
+		return retry_edited(cli, args);
+	if (args->all)
+		status = act_on_filter(cli, args, &count);
+	else
 		status = act_on_ids(cli, args,
 		    retry ? hd_dead_retry : hd_dead_purge, &count);
-		if (status != HD_EXIT_OK)
-			return status;
-	}
+	if (status != HD_EXIT_OK)
+		return status;
 
-	printf("%s %" PRId64 " dead job%s\n", retry ? "retried" : "purged",
-	    count, count == 1 ? "" : "s");
+	if (args->dry_run)
+		printf("would %s %" PRId64 " dead job%s\n",
+		    retry ? "retry" : "purge", count, count == 1 ? "" : "s");
+	else
+		printf("%s %" PRId64 " dead job%s\n",
+		    retry ? "retried" : "purged", count, count == 1 ? "" : "s");
 	return HD_EXIT_OK;
 }
 
@@ -480,6 +748,22 @@ check_args(const struct dead_args *args)
 {
 	const char	*action = args->action;
 
+	if (args->json && strcmp(action, "list") != 0 &&
+	    strcmp(action, "show") != 0)
+		return hd_cli_usage_error("dead", usage,
+		    "--json applies to dead list and dead show only");
+
+	if ((args->dry_run || args->yes) && strcmp(action, "retry") != 0 &&
+	    strcmp(action, "purge") != 0)
+		return hd_cli_usage_error("dead", usage,
+		    "--dry-run and --yes apply to dead retry and dead purge "
+		    "only");
+	if (args->payload != NULL && (strcmp(action, "retry") != 0 ||
+	    args->nids != 1 || args->all || args->dry_run))
+		return hd_cli_usage_error("dead", usage,
+		    "--payload retries one dead job: give one id and no "
+		    "--all or --dry-run");
+
 	if (strcmp(action, "list") == 0) {
 		if (args->nids > 0 || args->all)
 			return hd_cli_usage_error("dead", usage,
@@ -488,7 +772,7 @@ check_args(const struct dead_args *args)
 	}
 	if (strcmp(action, "show") == 0) {
 		if (args->nids != 1 || args->all || args->queue != NULL ||
-		    args->task != NULL)
+		    args->task != NULL || has_more_filters(args))
 			return hd_cli_usage_error("dead", usage,
 			    "dead show takes one id and no options");
 		return HD_EXIT_OK;
@@ -499,10 +783,11 @@ check_args(const struct dead_args *args)
 	if (args->nids == 0 && !args->all)
 		return hd_cli_usage_error("dead", usage,
 		    "no dead job ids given; use --all to %s every dead job "
-		    "that matches --queue and --task", action);
-	if (!args->all && (args->queue != NULL || args->task != NULL))
+		    "that matches the filters", action);
+	if (!args->all && (args->queue != NULL || args->task != NULL ||
+	    has_more_filters(args)))
 		return hd_cli_usage_error("dead", usage,
-		    "--queue and --task select dead jobs only with --all");
+		    "filters select dead jobs only with --all");
 	return HD_EXIT_OK;
 }
 
@@ -514,14 +799,50 @@ parse_args(int argc, char **argv, struct dead_args *args)
 		{ "task", required_argument, NULL, 't' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "exit-status", required_argument, NULL, 'e' },
+		{ "grep", required_argument, NULL, 'g' },
+		{ "dry-run", no_argument, NULL, 'N' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "payload", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int				c, status, i;
 
-	while ((c = getopt_long(argc, argv, ":q:t:n:ah", options,
+	while ((c = getopt_long(argc, argv, ":q:t:n:ajo:e:g:Nyp:h", options,
 	    NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			if (hd_parse_duration_ms(optarg,
+			    &args->older_than_ms) == -1 ||
+			    args->older_than_ms <= 0) {
+				hd_cli_error("invalid duration \"%s\" for "
+				    "--older-than: use a positive number with "
+				    "ms, s, m, h or d", optarg);
+				return EX_DATAERR;
+			}
+			break;
+		case 'e':
+			status = hd_cli_parse_int("--exit-status", optarg, 0,
+			    255, &args->exit_status);
+			if (status != HD_EXIT_OK)
+				return status;
+			args->has_exit_status = true;
+			break;
+		case 'g':
+			args->grep = optarg;
+			break;
+		case 'N':
+			args->dry_run = true;
+			break;
+		case 'y':
+			args->yes = true;
+			break;
+		case 'p':
+			args->payload = optarg;
+			break;
 		case 'q':
 			args->queue = optarg;
 			break;
@@ -536,6 +857,9 @@ parse_args(int argc, char **argv, struct dead_args *args)
 			break;
 		case 'a':
 			args->all = true;
+			break;
+		case 'j':
+			args->json = true;
 			break;
 		case 'h':
 			print_help();
@@ -570,15 +894,17 @@ parse_args(int argc, char **argv, struct dead_args *args)
 int
 hd_cmd_dead(struct hd_cli *cli, int argc, char **argv)
 {
-	struct dead_args	args = { .limit = DEAD_DEFAULT_LIMIT };
-	int			status;
+	struct dead_args	 args = { .limit = DEAD_DEFAULT_LIMIT };
+	const struct hd_config	*config;
+	int			 status;
 
 	status = parse_args(argc, argv, &args);
 	if (status != HD_EXIT_OK) {
 		free(args.ids);
 		return status == -1 ? HD_EXIT_OK : status;
 	}
-	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
+	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		goto out;
 
 	if (strcmp(args.action, "list") == 0)

@@ -26,6 +26,8 @@ static const char usage[] =
     "herald enqueue TASK [--queue QUEUE] [--payload JSON | --payload -]\n"
     "              [--at TIME | --in DURATION] [--priority N] "
     "[--max-attempts N]\n"
+    "              [--unique KEY [--unique-for DURATION] "
+    "[--unique-states STATES]]\n"
     "       herald enqueue --from FILE|-";
 
 /* The command line as given, before any of it is checked. */
@@ -38,6 +40,9 @@ struct enqueue_args {
 	const char	*priority;
 	const char	*max_attempts;
 	const char	*from;		/* JSON lines; "-": standard input */
+	const char	*unique;
+	const char	*unique_for;
+	const char	*unique_states;
 };
 
 static void
@@ -71,6 +76,19 @@ print_help(void)
 	    "                         priority, run_at (a time as for --at) "
 	    "and max_attempts;\n"
 	    "                         a bad line enqueues nothing\n"
+	    "  -u, --unique=KEY       enqueue nothing when a job with KEY is "
+	    "queued or\n"
+	    "                         running, and print that job's id "
+	    "instead\n"
+	    "      --unique-for=DURATION\n"
+	    "                         with --unique: also for DURATION after "
+	    "that job was\n"
+	    "                         enqueued, even when it ended\n"
+	    "      --unique-states=STATES\n"
+	    "                         with --unique: the states that hold "
+	    "the key,\n"
+	    "                         \"queued\", \"running\" or "
+	    "\"queued,running\" (default)\n"
 	    "  -h, --help             print this help and exit\n\n"
 	    "With a configuration, TASK must be one of its tasks.\n",
 	    usage, HERALD_PRIORITY_MIN, HERALD_PRIORITY_MAX,
@@ -256,6 +274,49 @@ apply_config(struct hd_cli *cli, const struct enqueue_args *args,
 	return HD_EXIT_OK;
 }
 
+/* Check the unique key options and fill options from them. */
+static int
+check_unique(const struct enqueue_args *args,
+    struct herald_job_options *options)
+{
+	const char	*states = args->unique_states;
+	int64_t		 ms;
+
+	if (args->unique == NULL)
+		return HD_EXIT_OK;
+	if (args->unique[0] == '\0' ||
+	    strlen(args->unique) > HERALD_UNIQUE_KEY_MAX) {
+		hd_cli_error("invalid unique key: use 1 to %d bytes",
+		    HERALD_UNIQUE_KEY_MAX);
+		return EX_DATAERR;
+	}
+	options->unique_key = args->unique;
+	if (args->unique_for != NULL) {
+		if (hd_parse_duration_ms(args->unique_for, &ms) == -1 ||
+		    ms <= 0) {
+			hd_cli_error("invalid duration \"%s\" for "
+			    "--unique-for: use a positive duration such as "
+			    "\"30s\", \"5m\" or \"1h\"", args->unique_for);
+			return EX_DATAERR;
+		}
+		options->unique_for_ms = ms;
+	}
+	if (states == NULL || strcmp(states, "queued,running") == 0 ||
+	    strcmp(states, "running,queued") == 0)
+		options->unique_states = HERALD_UNIQUE_QUEUED |
+		    HERALD_UNIQUE_RUNNING;
+	else if (strcmp(states, "queued") == 0)
+		options->unique_states = HERALD_UNIQUE_QUEUED;
+	else if (strcmp(states, "running") == 0)
+		options->unique_states = HERALD_UNIQUE_RUNNING;
+	else {
+		hd_cli_error("invalid states \"%s\" for --unique-states: use "
+		    "\"queued\", \"running\" or \"queued,running\"", states);
+		return EX_DATAERR;
+	}
+	return HD_EXIT_OK;
+}
+
 /* Check the names, numbers and times, and fill options from them. */
 static int
 check_args(const struct enqueue_args *args,
@@ -368,7 +429,8 @@ load_payload(struct hd_cli *cli, const struct enqueue_args *args,
 static int
 parse_args(int argc, char **argv, struct enqueue_args *args)
 {
-	enum { OPT_AT = 256, OPT_IN, OPT_PRIORITY, OPT_MAX_ATTEMPTS };
+	enum { OPT_AT = 256, OPT_IN, OPT_PRIORITY, OPT_MAX_ATTEMPTS,
+	    OPT_UNIQUE_FOR, OPT_UNIQUE_STATES };
 	bool				job_options = false;
 	static const struct option	options[] = {
 		{ "queue", required_argument, NULL, 'q' },
@@ -378,12 +440,16 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 		{ "priority", required_argument, NULL, OPT_PRIORITY },
 		{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
 		{ "from", required_argument, NULL, 'f' },
+		{ "unique", required_argument, NULL, 'u' },
+		{ "unique-for", required_argument, NULL, OPT_UNIQUE_FOR },
+		{ "unique-states", required_argument, NULL,
+		    OPT_UNIQUE_STATES },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int				c;
 
-	while ((c = getopt_long(argc, argv, ":q:p:f:h", options,
+	while ((c = getopt_long(argc, argv, ":q:p:f:u:h", options,
 	    NULL)) != -1) {
 		job_options |= c != 'f';
 		switch (c) {
@@ -408,6 +474,15 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 		case OPT_MAX_ATTEMPTS:
 			args->max_attempts = optarg;
 			break;
+		case 'u':
+			args->unique = optarg;
+			break;
+		case OPT_UNIQUE_FOR:
+			args->unique_for = optarg;
+			break;
+		case OPT_UNIQUE_STATES:
+			args->unique_states = optarg;
+			break;
 		case 'h':
 			print_help();
 			return -1;
@@ -431,6 +506,10 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 	if (args->at != NULL && args->in != NULL)
 		return hd_cli_usage_error("enqueue", usage,
 		    "--at and --in cannot be used together");
+	if (args->unique == NULL && (args->unique_for != NULL ||
+	    args->unique_states != NULL))
+		return hd_cli_usage_error("enqueue", usage,
+		    "--unique-for and --unique-states need --unique");
 	return HD_EXIT_OK;
 }
 
@@ -789,6 +868,7 @@ hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
 	if (args.from != NULL)
 		return enqueue_from(cli, args.from);
 	if ((status = check_args(&args, &options)) != HD_EXIT_OK ||
+	    (status = check_unique(&args, &options)) != HD_EXIT_OK ||
 	    (status = apply_config(cli, &args, &options)) != HD_EXIT_OK ||
 	    (status = load_payload(cli, &args, &payload)) != HD_EXIT_OK)
 		return status;

@@ -1,9 +1,12 @@
 /*
- * cmd_job.c: herald job cancel, deleting queued jobs before they run.
+ * cmd_job.c: herald job cancel, deleting queued jobs before they run and
+ * stopping running ones, and herald job retry-now, running waiting jobs
+ * at once.
  *
- * Only queued jobs can be cancelled: due now, scheduled for later or
- * waiting to retry.  A running job belongs to its worker until it ends.
- * Each cancel is recorded in herald.audit with the ids it deleted.
+ * A queued job (due now, scheduled for later or waiting to retry) is
+ * deleted at once.  A running job is marked, and its worker stops the
+ * handler and deletes the job within a second or so.  Each cancel is
+ * recorded in herald.audit with the ids it deleted or marked.
  */
 
 #include <getopt.h>
@@ -17,24 +20,39 @@
 #include "store.h"
 #include "util.h"
 
-static const char usage[] = "herald job cancel ID...";
+static const char usage[] =
+    "herald job cancel [--dry-run] [--yes] ID...\n"
+    "       herald job retry-now ID...";
 
-/* Lock the listed jobs, so what is reported and what is deleted agree. */
+/*
+ * Lock the listed jobs, so what is reported and what is deleted agree; the
+ * function locks for herald_console, which may not UPDATE the table.
+ */
 static const char lock_sql[] =
-    "SELECT id, state FROM herald.jobs WHERE id = ANY ($1::bigint[])"
-    " ORDER BY id FOR UPDATE";
+    "SELECT id, state FROM herald.lock_jobs($1::bigint[])";
 
 static void
 print_help(void)
 {
-	printf("herald job cancels queued jobs.\n\n"
+	printf("herald job cancels jobs.\n\n"
 	    "Usage:\n  %s\n\n"
 	    "Commands:\n"
-	    "  cancel  delete each queued job ID (due now, scheduled or "
-	    "waiting to retry);\n"
-	    "          running jobs cannot be cancelled\n\n"
+	    "  cancel     delete each queued job ID (due now, scheduled or "
+	    "waiting to\n"
+	    "             retry); stop each running job ID (SIGTERM, then "
+	    "SIGKILL, to\n"
+	    "             an exec handler) and delete it\n"
+	    "  retry-now  run each job ID that waits for its backoff or its "
+	    "schedule\n"
+	    "             now, without waiting\n\n"
 	    "Options:\n"
-	    "  -h, --help  print this help and exit\n", usage);
+	    "  -N, --dry-run  print how many jobs cancel would delete, and "
+	    "change nothing\n"
+	    "  -y, --yes      cancel more than confirm_over jobs "
+	    "(herald.conf, default %d)\n"
+	    "                 without asking\n"
+	    "  -h, --help     print this help and exit\n", usage,
+	    HD_DEFAULT_CONFIRM_OVER);
 }
 
 static int
@@ -44,7 +62,7 @@ exit_status(const struct herald_error *error)
 	    HD_EXIT_FAILURE;
 }
 
-/* Report each id that is missing from res or not queued. */
+/* Report each id that is missing from res. */
 static void
 report_skipped(const PGresult *res, const int64_t *ids, size_t nids)
 {
@@ -58,21 +76,30 @@ report_skipped(const PGresult *res, const int64_t *ids, size_t nids)
 				found = row;
 		if (found == -1)
 			hd_cli_error("job %" PRId64 " not found", ids[i]);
-		else if (strcmp(PQgetvalue(res, found, 1), "queued") != 0)
-			hd_cli_error("job %" PRId64 " is %s; only queued jobs "
-			    "can be cancelled", ids[i],
-			    PQgetvalue(res, found, 1));
 	}
 }
 
+/* The number of rows of res, from lock_sql, that are running jobs. */
+static int64_t
+count_running(const PGresult *res)
+{
+	int64_t	count = 0;
+	int	row;
+
+	for (row = 0; row < PQntuples(res); row++)
+		count += strcmp(PQgetvalue(res, row, 1), "running") == 0;
+	return count;
+}
+
 static int
-job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids)
+job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
+    bool dry_run, bool yes)
 {
 	struct herald_error	 error;
 	const char		*params[1];
 	char			*array;
 	PGresult		*res;
-	int64_t			 count;
+	int64_t			 count, running;
 	size_t			 i;
 	int			 status = HD_EXIT_OK;
 
@@ -97,6 +124,18 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids)
 		goto out;
 	}
 	report_skipped(res, ids, nids);
+	/* Every job found is cancelled: deleted, or stopped when running. */
+	if (dry_run) {
+		count = PQntuples(res);
+		printf("would cancel %" PRId64 " job%s\n", count,
+		    count == 1 ? "" : "s");
+		PQclear(res);
+		(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
+		return HD_EXIT_OK;
+	}
+	status = hd_cli_confirm_bulk(cli, "job cancel", PQntuples(res), yes);
+	if (status != HD_EXIT_OK)
+		goto out;
 
 	count = hd_job_cancel(cli->conn, ids, nids, &error);
 	if (count == -1 || hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
@@ -104,11 +143,15 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids)
 		status = exit_status(&error);
 		goto out;
 	}
+	running = count_running(res);
 	if (count == 0)
 		status = HD_EXIT_FAILURE;
-	else
-		printf("cancelled %" PRId64 " job%s\n", count,
-		    count == 1 ? "" : "s");
+	if (count > running)
+		printf("cancelled %" PRId64 " job%s\n", count - running,
+		    count - running == 1 ? "" : "s");
+	if (running > 0)
+		printf("stopping %" PRId64 " running job%s\n", running,
+		    running == 1 ? "" : "s");
 
 out:
 	PQclear(res);
@@ -117,30 +160,67 @@ out:
 	return status;
 }
 
+/*
+ * Run the listed jobs now when they wait for their backoff or schedule;
+ * report those that do not wait.
+ */
+static int
+job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
+{
+	struct herald_error	error;
+	int64_t			count;
+
+	count = hd_job_retry_now(cli->conn, ids, nids, &error);
+	if (count == -1) {
+		hd_cli_error("%s", error.message);
+		return exit_status(&error);
+	}
+	if ((size_t)count < nids)
+		hd_cli_error("%zu of the jobs given were not found or not "
+		    "waiting to run", nids - (size_t)count);
+	printf("moved %" PRId64 " job%s to now\n", count,
+	    count == 1 ? "" : "s");
+	return count == 0 ? HD_EXIT_FAILURE : HD_EXIT_OK;
+}
+
 int
 hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 {
 	static const struct option	 options[] = {
+		{ "dry-run", no_argument, NULL, 'N' },
+		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const struct hd_config		*config;
+	const char			*action;
 	int64_t				*ids;
 	size_t				 nids = 0;
+	bool				 dry_run = false, yes = false;
 	int				 c, i, status;
 
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		if (c == 'h') {
+	while ((c = getopt_long(argc, argv, ":Nyh", options, NULL)) != -1) {
+		if (c == 'N')
+			dry_run = true;
+		else if (c == 'y')
+			yes = true;
+		else if (c == 'h') {
 			print_help();
 			return HD_EXIT_OK;
-		}
-		return hd_cli_bad_option("job", usage, argv, c);
+		} else
+			return hd_cli_bad_option("job", usage, argv, c);
 	}
 	if (optind >= argc)
 		return hd_cli_usage_error("job", usage,
-		    "no action given: use cancel");
-	if (strcmp(argv[optind], "cancel") != 0)
+		    "no action given: use cancel or retry-now");
+	action = argv[optind];
+	if (strcmp(action, "cancel") != 0 && strcmp(action, "retry-now") != 0)
 		return hd_cli_usage_error("job", usage,
-		    "unrecognized action \"%s\": use cancel", argv[optind]);
+		    "unrecognized action \"%s\": use cancel or retry-now",
+		    action);
+	if (strcmp(action, "retry-now") == 0 && (dry_run || yes))
+		return hd_cli_usage_error("job", usage,
+		    "--dry-run and --yes apply to job cancel only");
 	optind++;
 	if (optind >= argc)
 		return hd_cli_usage_error("job", usage, "no job ids given");
@@ -152,8 +232,13 @@ hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 			goto out;
 		nids++;
 	}
-	if ((status = hd_cli_connect(cli, true)) == HD_EXIT_OK)
-		status = job_cancel(cli, ids, nids);
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
+	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+		goto out;
+	if (strcmp(action, "cancel") == 0)
+		status = job_cancel(cli, ids, nids, dry_run, yes);
+	else
+		status = job_retry_now(cli, ids, nids);
 out:
 	free(ids);
 	return status;

@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "herald jobs [--queue QUEUE] [--state STATE] [--task TASK] "
-    "[--limit N]";
+    "[--limit N] [--json]";
 
 #define JOBS_DEFAULT_LIMIT	100
 #define JOBS_MAX_LIMIT		1000000
@@ -24,7 +24,8 @@ static const char usage[] =
  */
 static const char jobs_sql[] =
     "SELECT id, task, queue, shown_state, attempt, max_attempts, priority,"
-    "  (extract(epoch FROM run_at - now()) * 1000)::bigint"
+    "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
+    "  to_json(run_at)#>>'{}'"
     " FROM (SELECT *, CASE"
     "    WHEN state = 'running' THEN 'running'"
     "    WHEN run_at <= now() THEN 'queued'"
@@ -50,6 +51,9 @@ print_help(void)
 	    "                     running or retrying\n"
 	    "  -t, --task=TASK    only jobs of TASK\n"
 	    "  -n, --limit=N      show at most N jobs (default: %d)\n"
+	    "  -j, --json         print one JSON object: jobs, an array, and "
+	    "truncated,\n"
+	    "                     true when more jobs match\n"
 	    "  -h, --help         print this help and exit\n\n"
 	    "Dead jobs are listed by \"herald dead list\".\n",
 	    usage, JOBS_DEFAULT_LIMIT);
@@ -101,6 +105,37 @@ print_jobs(const PGresult *res, int limit)
 		    "--limit)", limit);
 }
 
+static void
+print_jobs_json(const PGresult *res, int limit)
+{
+	json_t	*root, *jobs, *job;
+	int	 row, nrows = PQntuples(res);
+
+	jobs = json_array();
+	for (row = 0; row < nrows && row < limit; row++) {
+		job = json_object();
+		json_object_set_new(job, "id", hd_cli_json_int(res, row, 0));
+		json_object_set_new(job, "task", hd_cli_json_text(res, row, 1));
+		json_object_set_new(job, "queue", hd_cli_json_text(res, row, 2));
+		json_object_set_new(job, "state", hd_cli_json_text(res, row, 3));
+		json_object_set_new(job, "attempt", hd_cli_json_int(res, row,
+		    4));
+		json_object_set_new(job, "max_attempts", hd_cli_json_int(res,
+		    row, 5));
+		json_object_set_new(job, "priority", hd_cli_json_int(res, row,
+		    6));
+		json_object_set_new(job, "run_at", hd_cli_json_text(res, row,
+		    8));
+		json_object_set_new(job, "run_in_ms", hd_cli_json_int(res, row,
+		    7));
+		json_array_append_new(jobs, job);
+	}
+	root = json_object();
+	json_object_set_new(root, "jobs", jobs);
+	json_object_set_new(root, "truncated", json_boolean(nrows > limit));
+	hd_cli_json_print(root);
+}
+
 int
 hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 {
@@ -109,6 +144,7 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "task", required_argument, NULL, 't' },
 		{ "limit", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -116,10 +152,11 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 	struct herald_error		 error;
 	char				 limit_text[24];
 	long				 limit = JOBS_DEFAULT_LIMIT;
+	bool				 json = false;
 	PGresult			*res;
 	int				 c, status;
 
-	while ((c = getopt_long(argc, argv, ":q:s:t:n:h", options,
+	while ((c = getopt_long(argc, argv, ":q:s:t:n:jh", options,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'q':
@@ -142,6 +179,9 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 			    JOBS_MAX_LIMIT, &limit);
 			if (status != HD_EXIT_OK)
 				return status;
+			break;
+		case 'j':
+			json = true;
 			break;
 		case 'h':
 			print_help();
@@ -169,7 +209,10 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
 	}
-	print_jobs(res, (int)limit);
+	if (json)
+		print_jobs_json(res, (int)limit);
+	else
+		print_jobs(res, (int)limit);
 	PQclear(res);
 	return HD_EXIT_OK;
 }

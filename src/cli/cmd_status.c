@@ -11,7 +11,7 @@
 #include "db.h"
 #include "util.h"
 
-static const char usage[] = "herald status";
+static const char usage[] = "herald status [--json]";
 
 /*
  * One row per queue that has live jobs, dead jobs or counters, or is in
@@ -89,6 +89,9 @@ print_help(void)
 	    "of its oldest row), the jobs relayed and the events dropped\n"
 	    "for want of a subscriber, and how long ago the relay reported.\n\n"
 	    "Options:\n"
+	    "  -j, --json   print one JSON object with the arrays queues, "
+	    "outboxes and\n"
+	    "               failed_children; times in milliseconds\n"
 	    "  -h, --help   print this help and exit\n", usage);
 }
 
@@ -280,10 +283,131 @@ print_failed_children(PGconn *conn)
 	return HD_EXIT_OK;
 }
 
+/* Run sql and return its result, or print the error and return NULL. */
+static PGresult *
+status_query(PGconn *conn, const char *sql, const char *what)
+{
+	struct herald_error	 error;
+	PGresult		*res;
+
+	res = PQexec(conn, sql);
+	if (hd_db_ok(res))
+		return res;
+	hd_error_from_pg(&error, conn, res, what);
+	hd_cli_error("%s", error.message);
+	PQclear(res);
+	return NULL;
+}
+
+/*
+ * Print the queue-health signals, or with root add them to it as
+ * "health".
+ */
+static int
+print_health(PGconn *conn, json_t *root)
+{
+	struct herald_error	error;
+	struct hd_health	health;
+
+	if (hd_health_fetch(conn, &health, &error) == -1) {
+		hd_cli_error("%s", error.message);
+		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+	}
+	if (root != NULL)
+		json_object_set_new(root, "health", hd_health_json(&health));
+	else
+		hd_health_print(&health);
+	hd_health_release(&health);
+	return HD_EXIT_OK;
+}
+
+/* Print the queues of res, the outboxes and the failed children as JSON. */
+static int
+print_status_json(PGconn *conn, const PGresult *res)
+{
+	static const char *const	 queue_keys[] = {
+		"queue", "queued", "scheduled", "running", "retrying", "dead",
+		"completed_last_minute", "failed_last_minute", "oldest_wait_ms"
+	};
+	static const char *const	 relay_keys[] = {
+		"database", "backlog", "lag_ms", "relayed", "dropped",
+		"reported_ms_ago"
+	};
+	json_t				*root, *array, *item;
+	PGresult			*relays, *failed;
+	int				 row, col;
+
+	relays = status_query(conn, relay_sql,
+	    "could not read the relay status");
+	failed = relays == NULL ? NULL : status_query(conn, failed_sql,
+	    "could not read the failed children");
+	if (failed == NULL) {
+		PQclear(relays);
+		return HD_EXIT_FAILURE;
+	}
+
+	root = json_object();
+	array = json_array();
+	for (row = 0; row < PQntuples(res); row++) {
+		item = json_object();
+		json_object_set_new(item, "queue", hd_cli_json_text(res, row, 0));
+		for (col = 1; col <= 8; col++)
+			json_object_set_new(item, queue_keys[col],
+			    hd_cli_json_int(res, row, col));
+		json_object_set_new(item, "paused", hd_cli_json_bool(res, row,
+		    9));
+		json_array_append_new(array, item);
+	}
+	json_object_set_new(root, "queues", array);
+
+	array = json_array();
+	for (row = 0; row < PQntuples(relays); row++) {
+		item = json_object();
+		json_object_set_new(item, "database",
+		    hd_cli_json_text(relays, row, 0));
+		for (col = 1; col <= 5; col++)
+			json_object_set_new(item, relay_keys[col],
+			    hd_cli_json_int(relays, row, col));
+		json_array_append_new(array, item);
+	}
+	json_object_set_new(root, "outboxes", array);
+
+	array = json_array();
+	for (row = 0; row < PQntuples(failed); row++) {
+		item = json_object();
+		json_object_set_new(item, "role", hd_cli_json_text(failed, row,
+		    0));
+		json_object_set_new(item, "queue",
+		    PQgetvalue(failed, row, 1)[0] != '\0' ?
+		    hd_cli_json_text(failed, row, 1) : json_null());
+		json_object_set_new(item, "failures", hd_cli_json_int(failed,
+		    row, 2));
+		json_object_set_new(item, "host", hd_cli_json_text(failed, row,
+		    3));
+		json_object_set_new(item, "supervisor_id",
+		    hd_cli_json_text(failed, row, 4));
+		json_array_append_new(array, item);
+	}
+	json_object_set_new(root, "failed_children", array);
+	if (print_health(conn, root) != HD_EXIT_OK) {
+		json_decref(root);
+		PQclear(relays);
+		PQclear(failed);
+		return HD_EXIT_FAILURE;
+	}
+
+	hd_cli_json_print(root);
+	PQclear(relays);
+	PQclear(failed);
+	return HD_EXIT_OK;
+}
+
 int
 hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 {
 	static const struct option	 options[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -292,9 +416,14 @@ hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 	const char			*params[1];
 	char				*queues;
 	PGresult			*res;
+	bool				 json = false;
 	int				 c, status;
 
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jh", options, NULL)) != -1) {
+		if (c == 'j') {
+			json = true;
+			continue;
+		}
 		if (c == 'h') {
 			print_help();
 			return HD_EXIT_OK;
@@ -321,9 +450,15 @@ hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
 	}
+	if (json) {
+		status = print_status_json(cli->conn, res);
+		PQclear(res);
+		return status;
+	}
 	print_status(res);
 	PQclear(res);
-	if ((status = print_relay_status(cli->conn)) != HD_EXIT_OK)
+	if ((status = print_relay_status(cli->conn)) != HD_EXIT_OK ||
+	    (status = print_health(cli->conn, NULL)) != HD_EXIT_OK)
 		return status;
 	return print_failed_children(cli->conn);
 }

@@ -22,9 +22,15 @@ static const struct hd_cli_command commands[] = {
 	{ "dead", hd_cmd_dead,
 	    "list, show, retry or purge dead jobs" },
 	{ "queue", hd_cmd_queue, "pause or resume queues" },
-	{ "job", hd_cmd_job, "cancel queued jobs" },
+	{ "job", hd_cmd_job, "cancel jobs" },
+	{ "periodic", hd_cmd_periodic,
+	    "list periodic jobs with their last and next runs" },
 	{ "console", hd_cmd_console,
 	    "watch and operate the queues in a terminal" },
+	{ "metrics", hd_cmd_metrics,
+	    "print metrics in the Prometheus text format" },
+	{ "config", hd_cmd_config,
+	    "print the effective configuration and its sources" },
 	{ NULL, NULL, NULL }
 };
 

@@ -195,6 +195,23 @@ console_action_done(void *arg, const struct hd_action *action,
 		hd_console_message(console, false, "cancelled %lld job%s",
 		    (long long)count, count == 1 ? "" : "s");
 		break;
+	case HD_ACTION_JOB_RETRY_NOW:
+		if (count > 0)
+			hd_console_message(console, false,
+			    "moved %lld job%s to now", (long long)count,
+			    count == 1 ? "" : "s");
+		else
+			hd_console_message(console, true, "the job is not "
+			    "waiting to run; nothing changed");
+		break;
+	case HD_ACTION_DEAD_RETRY_EDITED:
+		if (count > 0)
+			hd_console_message(console, false,
+			    "retried %s, payload edited", action->max_id);
+		else
+			hd_console_message(console, true, "dead job %s not "
+			    "found; nothing changed", action->max_id);
+		break;
 	default:
 		hd_console_message(console, false, "%s %lld dead job%s",
 		    hd_action_done_word(action->kind), (long long)count,

@@ -52,7 +52,9 @@ enum hd_command {
 	HD_CMD_PURGE,
 	HD_CMD_RETRY_ALL,
 	HD_CMD_PURGE_ALL,
-	HD_CMD_TOGGLE
+	HD_CMD_TOGGLE,
+	HD_CMD_RETRY_NOW,
+	HD_CMD_EDIT
 };
 
 /* A row of a key table; a row with keys[0] == 0 ends the table. */
@@ -144,6 +146,15 @@ void	hd_console_act(struct hd_console *console, struct hd_action *action);
 /* The retry policy of task: the configuration's, else the defaults. */
 void	hd_console_policy(const struct hd_console *console, const char *task,
 	    struct hd_retry_policy *policy);
+
+/*
+ * editor.c: end curses, let $EDITOR (default vi) edit a copy of text in a
+ * private temporary file, and restore the screen.  Return 0 and the new
+ * text in *edited (malloc'ed), or -1 with a message in error when the
+ * editor failed or exited non-zero.
+ */
+int	hd_console_edit(const char *text, char **edited, char *error,
+	    size_t size);
 
 /* keys.c: find the row of a key code in the view's or the global table. */
 const struct hd_key *hd_key_find(const struct hd_view *view, int key);

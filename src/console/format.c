@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "format.h"
 #include "util.h"
@@ -121,4 +122,42 @@ hd_fmt_count(int64_t n, const char *singular, const char *plural, char *buf,
     size_t size)
 {
 	snprintf(buf, size, "%" PRId64 " %s", n, n == 1 ? singular : plural);
+}
+
+size_t
+hd_text_sanitize(const char *text, int width, wchar_t *buf, size_t size,
+    int *cols)
+{
+	mbstate_t	 state;
+	wchar_t		 wc;
+	size_t		 len, n, used = 0;
+	int		 w;
+	const char	*p = text;
+
+	*cols = 0;
+	if (size == 0)
+		return 0;
+	memset(&state, 0, sizeof(state));
+	len = strlen(text);
+	while (len > 0 && used < size - 1) {
+		n = mbrtowc(&wc, p, len, &state);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			memset(&state, 0, sizeof(state));
+			wc = L'?';
+			n = 1;
+		}
+		w = wcwidth(wc);
+		if (w < 0 || wc < 0x20 || wc == 0x7f) {
+			wc = L'?';
+			w = 1;
+		}
+		if (*cols + w > width)
+			break;
+		buf[used++] = wc;
+		*cols += w;
+		p += n;
+		len -= n;
+	}
+	buf[used] = L'\0';
+	return used;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <wchar.h>
 
 /* "in 40s", "12s ago", or "now" within a second either way. */
 void	hd_fmt_relative(int64_t delta_ms, char *buf, size_t size);
@@ -41,5 +42,16 @@ void	hd_fmt_schedule(const int64_t *delays_ms, int n, time_t dead_at,
 /* A count with a noun: "1 dead job", "3 dead jobs". */
 void	hd_fmt_count(int64_t n, const char *singular, const char *plural,
 	    char *buf, size_t size);
+
+/*
+ * Decode text (UTF-8 under a UTF-8 LC_CTYPE) into at most size - 1 wide
+ * characters that fit in width columns, NUL-terminated.  Invalid
+ * sequences, C0 and C1 controls, DEL and other characters without a
+ * width become "?", so stored payloads and handler output cannot move the
+ * cursor, change the title or send any other escape sequence.  Store the
+ * columns used in *cols and return the characters written.
+ */
+size_t	hd_text_sanitize(const char *text, int width, wchar_t *buf,
+	    size_t size, int *cols);
 
 #endif /* HD_FORMAT_H */

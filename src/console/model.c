@@ -3,6 +3,7 @@
  * their last results.
  */
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@
 #define MODEL_RETRY_MAX_MS	2000
 /* A connection attempt that takes longer is abandoned and retried. */
 #define MODEL_CONNECT_TIMEOUT_MS	10000
+
+/* SQLSTATE insufficient_privilege. */
+#define MODEL_DENIED		"42501"
 
 /* The end of a job's last attempt as text: "exit 75", "signal 9", "timeout". */
 #define LAST_END(e)							\
@@ -198,6 +202,24 @@ static const char detail_live_sql[] =
     "  event_id, event_type, payload::text, errors::text"
     " FROM herald.jobs WHERE id = $1";
 
+static const char queue_health_sql[] =
+    "SELECT * FROM herald.queue_health()";
+static const char db_health_sql[] =
+    "SELECT * FROM herald.database_health()";
+static const char retention_sql[] =
+    "SELECT dead_ms, dead_rows, counters_ms, hourly_ms"
+    " FROM herald.retention";
+
+/*
+ * Periodic jobs: name, schedule, zone, ms until the next slot, the last
+ * slot's job id and whether it was enqueued (false: missed).
+ */
+static const char periodic_sql[] =
+    "SELECT name, schedule, timezone,"
+    " (extract(epoch FROM next_slot - now()) * 1000)::bigint,"
+    " last_job_id, last_enqueued"
+    " FROM herald.periodic ORDER BY next_slot NULLS LAST, name LIMIT 20";
+
 static const struct {
 	const char		*sql;
 	enum hd_snapshot_kind	 snapshot;
@@ -212,6 +234,10 @@ static const struct {
 	[HD_Q_EVENT_RATES] = { event_rates_sql, HD_SNAP_EVENT_RATES },
 	[HD_Q_DETAIL_DEAD] = { detail_dead_sql, HD_SNAP_DETAIL },
 	[HD_Q_DETAIL_LIVE] = { detail_live_sql, HD_SNAP_DETAIL },
+	[HD_Q_QUEUE_HEALTH] = { queue_health_sql, HD_SNAP_QUEUE_HEALTH },
+	[HD_Q_DB_HEALTH] = { db_health_sql, HD_SNAP_DB_HEALTH },
+	[HD_Q_RETENTION] = { retention_sql, HD_SNAP_RETENTION },
+	[HD_Q_PERIODIC] = { periodic_sql, HD_SNAP_PERIODIC },
 };
 
 enum request_kind {
@@ -259,6 +285,12 @@ struct hd_model {
 	PGresult		*out_res;	/* its first result */
 
 	struct hd_snapshot	 snaps[HD_SNAP_COUNT];
+	/*
+	 * Set when a query was denied, as for herald_viewer: from then on
+	 * every query reads the redacted views instead of the tables.
+	 */
+	bool			 redacted;
+	char			*redacted_sql[HD_Q_COUNT];
 	char			 error[256];
 	char			 target[160];
 };
@@ -349,6 +381,8 @@ hd_model_free(struct hd_model *model)
 	PQclear(model->out_res);
 	for (i = 0; i < HD_SNAP_COUNT; i++)
 		PQclear(model->snaps[i].res);
+	for (i = 0; i < HD_Q_COUNT; i++)
+		free(model->redacted_sql[i]);
 	PQfinish(model->conn);
 	free(model->conninfo);
 	free(model->application_name);
@@ -570,6 +604,95 @@ model_continue_connect(struct hd_model *model, int64_t now_ms)
 	}
 }
 
+/*
+ * Copy sql with herald.jobs and herald.dead_jobs replaced by their
+ * redacted views, which have the same columns with payload NULL and the
+ * output tails left out of errors.  Deriving the variants keeps them in
+ * step with the queries.
+ */
+static char *
+model_redact_sql(const char *sql)
+{
+	static const char *const tables[] = {
+		"herald.jobs", "herald.dead_jobs", NULL
+	};
+	const char *const	*t;
+	const char		*p = sql, *hit, *best;
+	size_t			 len = strlen(sql), out = 0, n;
+	char			*copy;
+
+	/* Each name replaced is 11 bytes or more and grows by 9. */
+	copy = hd_xmalloc(len * 2 + 1);
+	for (;;) {
+		best = NULL;
+		n = 0;
+		for (t = tables; *t != NULL; t++) {
+			hit = strstr(p, *t);
+			while (hit != NULL && (hit[strlen(*t)] == '_' ||
+			    isalnum((unsigned char)hit[strlen(*t)])))
+				hit = strstr(hit + 1, *t);
+			if (hit != NULL && (best == NULL || hit < best)) {
+				best = hit;
+				n = strlen(*t);
+			}
+		}
+		if (best == NULL)
+			break;
+		memcpy(copy + out, p, (size_t)(best - p) + n);
+		out += (size_t)(best - p) + n;
+		memcpy(copy + out, "_redacted", 9);
+		out += 9;
+		p = best + n;
+	}
+	memcpy(copy + out, p, strlen(p) + 1);
+	return copy;
+}
+
+static const char *
+model_query_sql(struct hd_model *model, enum hd_query query)
+{
+	if (!model->redacted)
+		return queries[query].sql;
+	if (model->redacted_sql[query] == NULL)
+		model->redacted_sql[query] =
+		    model_redact_sql(queries[query].sql);
+	return model->redacted_sql[query];
+}
+
+/*
+ * On a fetch denied for lack of privilege, switch to the redacted
+ * queries and put the request back at the head of the queue.  Return
+ * whether it was put back.
+ */
+static bool
+model_retry_redacted(struct hd_model *model, const PGresult *res)
+{
+	const char	*sqlstate;
+
+	if (model->redacted || model->out.kind != REQUEST_FETCH ||
+	    res == NULL)
+		return false;
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (sqlstate == NULL || strcmp(sqlstate, MODEL_DENIED) != 0)
+		return false;
+
+	model->redacted = true;
+	if (model->nqueued == MODEL_QUEUE_MAX)
+		request_release(&model->queue[--model->nqueued]);
+	memmove(&model->queue[1], &model->queue[0],
+	    model->nqueued * sizeof(model->queue[0]));
+	model->queue[0] = model->out;
+	model->nqueued++;
+	memset(&model->out, 0, sizeof(model->out));
+	return true;
+}
+
+bool
+hd_model_redacted(const struct hd_model *model)
+{
+	return model->redacted;
+}
+
 /* Send the first queued request. */
 static void
 model_send(struct hd_model *model, int64_t now_ms)
@@ -584,7 +707,8 @@ model_send(struct hd_model *model, int64_t now_ms)
 		    req->action->nparams, NULL, req->action->values, NULL,
 		    NULL, 0);
 	else
-		ok = PQsendQueryParams(model->conn, queries[req->query].sql,
+		ok = PQsendQueryParams(model->conn,
+		    model_query_sql(model, req->query),
 		    req->nparams, NULL, (const char *const *)req->values,
 		    NULL, NULL, 0);
 
@@ -622,6 +746,9 @@ model_finish(struct hd_model *model, int64_t now_ms)
 			req->act_done(req->arg, req->action, count,
 			    count == -1 ? &error : NULL);
 		PQclear(res);
+	} else if (!hd_db_ok(res) && model_retry_redacted(model, res)) {
+		PQclear(res);
+		return;
 	} else if (!hd_db_ok(res)) {
 		model_set_error(model, "query failed",
 		    res != NULL ? PQresultErrorMessage(res) :

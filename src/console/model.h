@@ -36,6 +36,10 @@ enum hd_query {
 	HD_Q_EVENT_RATES,
 	HD_Q_DETAIL_DEAD,	/* $1 id */
 	HD_Q_DETAIL_LIVE,	/* $1 id */
+	HD_Q_QUEUE_HEALTH,
+	HD_Q_DB_HEALTH,
+	HD_Q_RETENTION,
+	HD_Q_PERIODIC,
 	HD_Q_COUNT
 };
 
@@ -48,6 +52,10 @@ enum hd_snapshot_kind {
 	HD_SNAP_RELAY,
 	HD_SNAP_EVENT_RATES,
 	HD_SNAP_DETAIL,
+	HD_SNAP_QUEUE_HEALTH,
+	HD_SNAP_DB_HEALTH,
+	HD_SNAP_RETENTION,
+	HD_SNAP_PERIODIC,
 	HD_SNAP_COUNT
 };
 
@@ -100,6 +108,25 @@ enum hd_detail_column {
 	HD_DETAIL_STATE, HD_DETAIL_CREATED, HD_DETAIL_WHEN,
 	HD_DETAIL_WHEN_MS, HD_DETAIL_EVENT_ID, HD_DETAIL_EVENT_TYPE,
 	HD_DETAIL_PAYLOAD, HD_DETAIL_ERRORS
+};
+
+/* herald.queue_health() and herald.database_health(). */
+enum hd_queue_health_column {
+	HD_QH_QUEUE = 0, HD_QH_OLDEST_MS, HD_QH_RETRY_1M, HD_QH_RETRY_5M,
+	HD_QH_RETRY_15M, HD_QH_EXPIRED_1H, HD_QH_DEAD_1H
+};
+
+enum hd_db_health_column {
+	HD_DH_LIVE = 0, HD_DH_DEAD_TUPLES, HD_DH_AUTOVACUUM_MS,
+	HD_DH_VACUUM_MS, HD_DH_OUTBOX_BACKLOG, HD_DH_RELAY_LAG_MS,
+	HD_DH_RELAY_REPORT_MS, HD_DH_BLOCKER_KIND, HD_DH_BLOCKER_XMIN_AGE,
+	HD_DH_BLOCKER_AGE_MS, HD_DH_BLOCKER_PID, HD_DH_BLOCKER_APPLICATION
+};
+
+/* The retention the active janitor applies; no row before it ran. */
+enum hd_retention_column {
+	HD_RETENTION_DEAD_MS = 0, HD_RETENTION_DEAD_ROWS,
+	HD_RETENTION_COUNTERS_MS, HD_RETENTION_HOURLY_MS
 };
 
 struct hd_snapshot {
@@ -178,5 +205,10 @@ const char *hd_model_error(const struct hd_model *model);
 const char *hd_model_target(const struct hd_model *model);
 /* Monotonic time the request now out was sent; 0 when none is out. */
 int64_t	hd_model_sent_at(const struct hd_model *model);
+/*
+ * Whether the role may not read payloads and output tails, so the
+ * queries read the redacted views: payload columns are NULL there.
+ */
+bool	hd_model_redacted(const struct hd_model *model);
 
 #endif /* HD_MODEL_H */

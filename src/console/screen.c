@@ -8,6 +8,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "format.h"
 #include "screen.h"
 #include "util.h"
 
@@ -65,36 +66,14 @@ hd_attr(enum hd_attr attr)
 int
 hd_put(int y, int x, int width, int attr, const char *text)
 {
-	mbstate_t	 state;
-	wchar_t		 wc, buf[512];
-	size_t		 len, n, used = 0;
-	int		 cols = 0, w;
-	const char	*p = text;
+	wchar_t		 buf[512];
+	size_t		 used;
+	int		 cols;
 
 	if (width <= 0 || text == NULL)
 		return 0;
-	memset(&state, 0, sizeof(state));
-	len = strlen(text);
-	while (len > 0 && used < sizeof(buf) / sizeof(buf[0]) - 1) {
-		n = mbrtowc(&wc, p, len, &state);
-		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			memset(&state, 0, sizeof(state));
-			wc = L'?';
-			n = 1;
-		}
-		w = wcwidth(wc);
-		if (w < 0 || wc < 0x20 || wc == 0x7f) {
-			wc = L'?';
-			w = 1;
-		}
-		if (cols + w > width)
-			break;
-		buf[used++] = wc;
-		cols += w;
-		p += n;
-		len -= n;
-	}
-	buf[used] = L'\0';
+	used = hd_text_sanitize(text, width, buf, sizeof(buf) / sizeof(buf[0]),
+	    &cols);
 	attrset(attr);
 	mvaddnwstr(y, x, buf, (int)used);
 	attrset(A_NORMAL);

@@ -229,6 +229,57 @@ dead_refresh(struct hd_console *console)
 	values[3] = anchor_text;
 	hd_model_fetch(console->model, HD_Q_DEAD_COUNT, 4, values, 0, NULL,
 	    NULL);
+	hd_model_fetch(console->model, HD_Q_RETENTION, 0, NULL, 0, NULL,
+	    NULL);
+}
+
+/* Format a retention in ms as "30d", or "forever" for 0. */
+static void
+dead_fmt_keep(const PGresult *res, int col, char *buf, size_t size)
+{
+	int64_t	ms = hd_value_ll(res, 0, col);
+
+	if (ms <= 0)
+		snprintf(buf, size, "forever");
+	else if (ms % (24 * 3600 * 1000) == 0)
+		snprintf(buf, size, "%lldd", (long long)(ms / (24 * 3600 * 1000)));
+	else
+		hd_format_duration(ms, buf, size);
+}
+
+/*
+ * The last line: the retention the janitor applies, so that nobody is
+ * surprised when a dead job is gone.
+ */
+static void
+dead_draw_retention(struct hd_console *console, int y, int cols)
+{
+	const struct hd_snapshot	*snap;
+	const PGresult			*res;
+	char				 dead[32], minute[32], hour[32];
+	long long			 rows_kept;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_RETENTION);
+	res = snap->res;
+	if (res == NULL)
+		return;
+	if (PQntuples(res) != 1) {
+		hd_put(y, 1, cols - 1, hd_attr(HD_ATTR_DIM), "retention: not "
+		    "reported yet (no janitor has pruned this database)");
+		return;
+	}
+	dead_fmt_keep(res, HD_RETENTION_DEAD_MS, dead, sizeof(dead));
+	dead_fmt_keep(res, HD_RETENTION_COUNTERS_MS, minute, sizeof(minute));
+	dead_fmt_keep(res, HD_RETENTION_HOURLY_MS, hour, sizeof(hour));
+	rows_kept = hd_value_ll(res, 0, HD_RETENTION_DEAD_ROWS);
+	if (rows_kept > 0)
+		hd_putf(y, 1, cols - 1, hd_attr(HD_ATTR_DIM), "retention: "
+		    "dead jobs %s, newest %lld kept; counters %s/min, %s/h",
+		    dead, rows_kept, minute, hour);
+	else
+		hd_putf(y, 1, cols - 1, hd_attr(HD_ATTR_DIM), "retention: "
+		    "dead jobs %s, any number; counters %s/min, %s/h", dead,
+		    minute, hour);
 }
 
 static bool
@@ -310,7 +361,8 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 	long long			 total = -1, before = 0;
 	char				 filter[320];
 
-	dead_lines = lines - 2;
+	dead_lines = lines - 3;
+	dead_draw_retention(console, top + lines - 1, cols);
 	task_w = (cols - MARK_W - ID_W - ATT_W - DIED_W) / 4;
 	if (task_w < 10)
 		task_w = 10;
@@ -375,7 +427,7 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 	}
 	hd_list_clamp(&dead_list, nrows, dead_lines);
 	y = top + 2;
-	for (i = dead_list.top; i < nrows && y < top + lines; i++)
+	for (i = dead_list.top; i < nrows && y < top + lines - 1; i++)
 		dead_draw_row(y++, cols, task_w, queue_w, &rows[i],
 		    i == dead_list.cursor, hd_monotonic_ms() - rows_fetched_ms);
 }

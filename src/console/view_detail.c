@@ -25,6 +25,8 @@ static const struct hd_key detail_keys[] = {
 	{ { 'd', KEY_DC }, "d Del", "purge this dead job", HD_CMD_PURGE,
 	    true },
 	{ { 'c' }, "c", "cancel this queued job", HD_CMD_CANCEL, true },
+	{ { 'e' }, "e", "edit the payload in $EDITOR and retry this dead job",
+	    HD_CMD_EDIT, true },
 	{ { 0 }, NULL, NULL, HD_CMD_NONE, false }
 };
 
@@ -96,6 +98,11 @@ detail_add_payload(const char *payload)
 	char		*pretty = NULL;
 
 	detail_add(hd_attr(HD_ATTR_HEADER), "payload");
+	/* Only the redacted views give a NULL payload. */
+	if (payload == NULL) {
+		detail_add(hd_attr(HD_ATTR_DIM), "  (hidden: no privilege)");
+		return;
+	}
 	json = json_loads(payload, 0, &jerror);
 	if (json != NULL)
 		pretty = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -189,7 +196,8 @@ detail_build(const PGresult *res)
 		    PQgetisnull(res, 0, HD_DETAIL_EVENT_TYPE) ? "-" :
 		    PQgetvalue(res, 0, HD_DETAIL_EVENT_TYPE));
 	detail_add(normal, "%s", "");
-	detail_add_payload(PQgetvalue(res, 0, HD_DETAIL_PAYLOAD));
+	detail_add_payload(PQgetisnull(res, 0, HD_DETAIL_PAYLOAD) ? NULL :
+	    PQgetvalue(res, 0, HD_DETAIL_PAYLOAD));
 	detail_add(normal, "%s", "");
 	detail_add_history(PQgetvalue(res, 0, HD_DETAIL_ERRORS));
 }
@@ -255,6 +263,76 @@ detail_draw(struct hd_console *console, int top, int nrows, int cols)
 		hd_put(y++, 1, cols - 1, lines[i].attr, lines[i].text);
 }
 
+/*
+ * Open the dead job's payload, pretty-printed, in the operator's editor
+ * and retry the job with what comes back, unless it is unchanged or not
+ * valid JSON; either leaves the job as it was.
+ */
+static void
+detail_edit(struct hd_console *console)
+{
+	const struct hd_snapshot	*snap;
+	struct hd_action		*action;
+	struct herald_error		 error;
+	json_error_t			 jerror;
+	json_t				*before, *after;
+	char				*pretty, *edited, message[256];
+	size_t				 payload_max = HERALD_PAYLOAD_MAX;
+	bool				 same;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_DETAIL);
+	if (!detail_dead || snap->res == NULL || snap->tag != detail_id ||
+	    PQntuples(snap->res) != 1) {
+		hd_console_message(console, true, "only a dead job's payload "
+		    "can be edited, once it is shown");
+		return;
+	}
+	if (PQgetisnull(snap->res, 0, HD_DETAIL_PAYLOAD)) {
+		hd_console_message(console, true, "this role may not read "
+		    "payloads, so it cannot edit one");
+		return;
+	}
+	before = json_loads(PQgetvalue(snap->res, 0, HD_DETAIL_PAYLOAD), 0,
+	    &jerror);
+	pretty = before != NULL ? json_dumps(before, JSON_INDENT(2)) : NULL;
+	if (pretty == NULL) {
+		hd_console_message(console, true, "could not format the "
+		    "payload");
+		json_decref(before);
+		return;
+	}
+	if (hd_console_edit(pretty, &edited, message, sizeof(message)) == -1) {
+		hd_console_message(console, true, "%s", message);
+		free(pretty);
+		json_decref(before);
+		return;
+	}
+	free(pretty);
+	after = json_loads(edited, 0, &jerror);
+	same = after != NULL && json_equal(before, after);
+	json_decref(before);
+	json_decref(after);
+	if (same) {
+		hd_console_message(console, false, "payload unchanged; "
+		    "nothing retried");
+		free(edited);
+		return;
+	}
+
+	if (console->config != NULL)
+		payload_max = console->config->payload_max;
+	action = hd_xmalloc(sizeof(*action));
+	if (hd_action_retry_edited(action, detail_id, edited, payload_max,
+	    &error) == -1) {
+		hd_console_message(console, true, "%s; nothing changed",
+		    error.message);
+		hd_action_release(action);
+		free(action);
+	} else
+		hd_console_act(console, action);
+	free(edited);
+}
+
 static int
 detail_key(struct hd_console *console, enum hd_command command)
 {
@@ -285,6 +363,14 @@ detail_key(struct hd_console *console, enum hd_command command)
 	case HD_CMD_BACK:
 		hd_console_show(console, console->back != NULL ?
 		    console->back : &hd_view_dead);
+		return HD_REACT_REDRAW | HD_REACT_REFETCH;
+	case HD_CMD_EDIT:
+		if (console->read_only) {
+			hd_console_message(console, true, "read-only console: "
+			    "actions are disabled");
+			return HD_REACT_REDRAW;
+		}
+		detail_edit(console);
 		return HD_REACT_REDRAW | HD_REACT_REFETCH;
 	case HD_CMD_RETRY:
 	case HD_CMD_PURGE:

@@ -1,6 +1,7 @@
 /*
  * view_queues.c: screen 1, one row per queue with its jobs by state, its
- * rates and whether it is paused, and a totals row.
+ * rates and whether it is paused, a totals row, and the health panel:
+ * the signals of the queue under the cursor and of the job database.
  */
 
 #include <stdio.h>
@@ -50,6 +51,211 @@ queues_refresh(struct hd_console *console)
 
 	values[0] = queues_configured(console->config);
 	hd_model_fetch(console->model, HD_Q_QUEUES, 1, values, 0, NULL, NULL);
+	hd_model_fetch(console->model, HD_Q_QUEUE_HEALTH, 0, NULL, 0, NULL,
+	    NULL);
+	hd_model_fetch(console->model, HD_Q_DB_HEALTH, 0, NULL, 0, NULL,
+	    NULL);
+	hd_model_fetch(console->model, HD_Q_PERIODIC, 0, NULL, 0, NULL,
+	    NULL);
+}
+
+/* Periodic jobs shown at most, above the health panel. */
+#define PERIODIC_ROWS_MAX	3
+
+/* Return the lines the periodic jobs take: a heading and a row each. */
+static int
+periodic_lines(struct hd_console *console, int room)
+{
+	const struct hd_snapshot	*snap;
+	int				 n;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_PERIODIC);
+	if (snap->res == NULL || (n = PQntuples(snap->res)) == 0)
+		return 0;
+	if (n > PERIODIC_ROWS_MAX)
+		n = PERIODIC_ROWS_MAX;
+	return n + 1 <= room ? n + 1 : 0;
+}
+
+/* Draw the periodic jobs due soonest, with their next and last runs. */
+static void
+periodic_draw(struct hd_console *console, int y, int lines, int cols)
+{
+	const struct hd_snapshot	*snap;
+	const PGresult			*res;
+	char				 next[32], last[32];
+	int				 row, n;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_PERIODIC);
+	if ((res = snap->res) == NULL || lines == 0)
+		return;
+	n = PQntuples(res);
+	/* "periodic (20)" says that only the soonest are shown. */
+	if (n > lines - 1)
+		snprintf(next, sizeof next, "periodic (%d)", n);
+	else
+		snprintf(next, sizeof next, "periodic");
+	hd_put_fill(y, 0, cols, hd_attr(HD_ATTR_HEADER), "");
+	hd_putf(y, 1, cols - 1, hd_attr(HD_ATTR_HEADER),
+	    "%-18.18s %-16s %-16s %10s  %s", next, "schedule", "zone", "next",
+	    "last job");
+	for (row = 0; row < n && row < lines - 1; row++) {
+		if (PQgetisnull(res, row, 3))
+			snprintf(next, sizeof next, "-");
+		else
+			hd_fmt_relative(hd_value_ll(res, row, 3) -
+			    hd_snapshot_age(snap), next, sizeof next);
+		if (PQgetisnull(res, row, 5))
+			snprintf(last, sizeof last, "-");
+		else if (strcmp(PQgetvalue(res, row, 5), "t") == 0)
+			snprintf(last, sizeof last, "#%s",
+			    PQgetvalue(res, row, 4));
+		else
+			snprintf(last, sizeof last, "missed");
+		hd_put_fill(y + 1 + row, 0, cols, hd_attr(HD_ATTR_NORMAL), "");
+		hd_putf(y + 1 + row, 1, cols - 1, hd_attr(HD_ATTR_NORMAL),
+		    "%-18.18s %-16.16s %-16.16s %10.10s  %s",
+		    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+		    PQgetvalue(res, row, 2), next, last);
+	}
+}
+
+/*
+ * The health panel's lines at the bottom, and the thresholds past which
+ * a signal shows in the warning colour (the starting alerts of
+ * doc/operations.md).
+ */
+#define HEALTH_LINES		4
+#define HEALTH_OLDEST_WARN_MS	(5 * 60 * 1000)
+#define HEALTH_BLOCKER_WARN_MS	(5 * 60 * 1000)
+#define HEALTH_DEAD_TUPLES_WARN	100000
+
+/* The row of herald.queue_health() for queue, or -1. */
+static int
+health_row(const PGresult *res, const char *queue)
+{
+	int	row;
+
+	for (row = 0; res != NULL && row < PQntuples(res); row++)
+		if (strcmp(PQgetvalue(res, row, HD_QH_QUEUE), queue) == 0)
+			return row;
+	return -1;
+}
+
+/* Line 1 of the panel: the signals of queue. */
+static void
+health_draw_queue(struct hd_console *console, int y, int cols,
+    const char *queue)
+{
+	const struct hd_snapshot	*snap;
+	const PGresult			*res;
+	long long			 oldest = -1, expired = 0, dead = 0;
+	long long			 wall[3] = { 0, 0, 0 };
+	char				 age[32];
+	int				 row, x = 1, i;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUE_HEALTH);
+	res = snap->res;
+	if (res == NULL) {
+		hd_put(y, 1, cols - 1, hd_attr(HD_ATTR_DIM), "loading...");
+		return;
+	}
+	if ((row = health_row(res, queue)) >= 0) {
+		if (!PQgetisnull(res, row, HD_QH_OLDEST_MS))
+			oldest = hd_value_ll(res, row, HD_QH_OLDEST_MS) +
+			    hd_snapshot_age(snap);
+		for (i = 0; i < 3; i++)
+			wall[i] = hd_value_ll(res, row, HD_QH_RETRY_1M + i);
+		expired = hd_value_ll(res, row, HD_QH_EXPIRED_1H);
+		dead = hd_value_ll(res, row, HD_QH_DEAD_1H);
+	}
+	if (oldest >= 0)
+		hd_fmt_age(oldest, age, sizeof(age));
+	else
+		snprintf(age, sizeof(age), "-");
+	x += hd_putf(y, x, cols - x, oldest > HEALTH_OLDEST_WARN_MS ?
+	    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_NORMAL),
+	    "oldest ready %s", age);
+	x += hd_putf(y, x, cols - x, hd_attr(HD_ATTR_NORMAL),
+	    "  retry wall 1m:%lld 5m:%lld 15m:%lld", wall[0], wall[1],
+	    wall[2]);
+	x += hd_putf(y, x, cols - x, expired > 0 ? hd_attr(HD_ATTR_WARN) :
+	    hd_attr(HD_ATTR_NORMAL), "  expired/h %lld", expired);
+	hd_putf(y, x, cols - x, dead > 0 ? hd_attr(HD_ATTR_WARN) :
+	    hd_attr(HD_ATTR_NORMAL), "  dead/h %lld", dead);
+}
+
+/* Lines 2 and 3: the job table, the outbox and the vacuum horizon. */
+static void
+health_draw_database(struct hd_console *console, int y, int cols)
+{
+	const struct hd_snapshot	*snap;
+	const PGresult			*res;
+	long long			 tuples, age_ms;
+	char				 age[32];
+	int				 x = 1;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_DB_HEALTH);
+	res = snap->res;
+	if (res == NULL || PQntuples(res) != 1)
+		return;
+
+	if (!PQgetisnull(res, 0, HD_DH_DEAD_TUPLES)) {
+		tuples = hd_value_ll(res, 0, HD_DH_DEAD_TUPLES);
+		if (PQgetisnull(res, 0, HD_DH_AUTOVACUUM_MS))
+			snprintf(age, sizeof(age), "never");
+		else
+			hd_fmt_age(hd_value_ll(res, 0, HD_DH_AUTOVACUUM_MS) +
+			    hd_snapshot_age(snap), age, sizeof(age));
+		x += hd_putf(y, x, cols - x, tuples > HEALTH_DEAD_TUPLES_WARN ?
+		    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_NORMAL),
+		    "job table: %lld dead tuples, autovacuum %s%s", tuples,
+		    age, strcmp(age, "never") == 0 ? "" : " ago");
+	}
+	if (!PQgetisnull(res, 0, HD_DH_OUTBOX_BACKLOG)) {
+		if (PQgetisnull(res, 0, HD_DH_RELAY_LAG_MS))
+			snprintf(age, sizeof(age), "-");
+		else
+			hd_fmt_age(hd_value_ll(res, 0, HD_DH_RELAY_LAG_MS),
+			    age, sizeof(age));
+		hd_putf(y, x, cols - x, hd_attr(HD_ATTR_NORMAL),
+		    "  outbox %s, lag %s",
+		    PQgetvalue(res, 0, HD_DH_OUTBOX_BACKLOG), age);
+	}
+
+	y++;
+	if (PQgetisnull(res, 0, HD_DH_BLOCKER_KIND)) {
+		hd_put(y, 1, cols - 1, hd_attr(HD_ATTR_GOOD),
+		    "vacuum: no open transaction holds it back");
+		return;
+	}
+	age_ms = PQgetisnull(res, 0, HD_DH_BLOCKER_AGE_MS) ? -1 :
+	    hd_value_ll(res, 0, HD_DH_BLOCKER_AGE_MS) + hd_snapshot_age(snap);
+	if (age_ms >= 0)
+		hd_fmt_age(age_ms, age, sizeof(age));
+	else
+		snprintf(age, sizeof(age), "-");
+	hd_putf(y, 1, cols - 1, age_ms > HEALTH_BLOCKER_WARN_MS ?
+	    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_NORMAL),
+	    "vacuum held back %s by %s pid %s (%s), xmin age %s", age,
+	    PQgetvalue(res, 0, HD_DH_BLOCKER_KIND),
+	    PQgetisnull(res, 0, HD_DH_BLOCKER_PID) ? "?" :
+	    PQgetvalue(res, 0, HD_DH_BLOCKER_PID),
+	    PQgetisnull(res, 0, HD_DH_BLOCKER_APPLICATION) ? "?" :
+	    PQgetvalue(res, 0, HD_DH_BLOCKER_APPLICATION),
+	    PQgetvalue(res, 0, HD_DH_BLOCKER_XMIN_AGE));
+}
+
+/* The panel under the list, for the queue under the cursor. */
+static void
+health_draw(struct hd_console *console, int y, int cols, const char *queue)
+{
+	hd_put_fill(y, 0, cols, hd_attr(HD_ATTR_HEADER), "");
+	hd_putf(y, 1, cols - 1, hd_attr(HD_ATTR_HEADER), "health%s%s",
+	    queue != NULL ? " of queue " : "", queue != NULL ? queue : "");
+	if (queue != NULL)
+		health_draw_queue(console, y + 1, cols, queue);
+	health_draw_database(console, y + 2, cols);
 }
 
 /* Columns after the name: heading and width. */
@@ -103,7 +309,7 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	long long			 values[NCOUNTS], totals[NCOUNTS] = { 0 };
 	long long			 oldest = -1, ms;
 	int				 name_width, nrows, row, i, x, y;
-	int				 npaused = 0;
+	int				 npaused = 0, health_y, plines;
 	char				 wait[32];
 	bool				 paused;
 
@@ -135,7 +341,15 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 		return;
 	}
 	nrows = PQntuples(res);
+	lines -= HEALTH_LINES;
+	health_y = top + lines;
+	/* Leave the queues at least two rows. */
+	plines = periodic_lines(console, lines - 6);
+	lines -= plines;
 	hd_list_clamp(&queues_list, nrows, lines - 4);
+	health_draw(console, health_y, cols, nrows > 0 ?
+	    PQgetvalue(res, queues_list.cursor, HD_QUEUES_NAME) : NULL);
+	periodic_draw(console, health_y - plines, plines, cols);
 
 	y = top + 2;
 	for (row = 0; row < nrows; row++) {
@@ -187,7 +401,8 @@ queues_key(struct hd_console *console, enum hd_command command)
 	const struct hd_snapshot	*snap;
 	struct hd_action		*action;
 	struct herald_error		 error;
-	int				 count = 0, lines = LINES - 6;
+	int				 count = 0;
+	int				 lines = LINES - 6 - HEALTH_LINES;
 	bool				 paused;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUES);

@@ -29,6 +29,8 @@ static const struct hd_key retries_keys[] = {
 	    HD_CMD_TOGGLE, false },
 	{ { 'c' }, "c", "cancel the job under the cursor (delete it)",
 	    HD_CMD_CANCEL, true },
+	{ { 'n' }, "n", "run the job under the cursor now, without waiting",
+	    HD_CMD_RETRY_NOW, true },
 	{ { 0 }, NULL, NULL, HD_CMD_NONE, false }
 };
 
@@ -224,6 +226,7 @@ retries_key(struct hd_console *console, enum hd_command command)
 		return HD_REACT_REDRAW | HD_REACT_REFETCH;
 	case HD_CMD_OPEN:
 	case HD_CMD_CANCEL:
+	case HD_CMD_RETRY_NOW:
 		break;
 	default:
 		return HD_REACT_UNHANDLED;
@@ -239,7 +242,9 @@ retries_key(struct hd_console *console, enum hd_command command)
 	}
 
 	action = hd_xmalloc(sizeof(*action));
-	if (hd_action_cancel(action, &id, 1, &error) == -1) {
+	if ((command == HD_CMD_CANCEL ?
+	    hd_action_cancel(action, &id, 1, &error) :
+	    hd_action_retry_now(action, &id, 1, &error)) == -1) {
 		hd_console_message(console, true, "%s", error.message);
 		hd_action_release(action);
 		free(action);

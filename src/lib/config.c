@@ -10,12 +10,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
@@ -30,12 +34,18 @@
 #define QUEUE_WORKERS_MAX	256
 #define QUEUE_CONCURRENCY_MAX	1024
 #define DURATION_MAX_MS		(366LL * 24 * 3600 * 1000)
+#define LIMIT_ADDRESS_SPACE_MIN	(1024 * 1024)
+#define LIMIT_OPEN_FILES_MAX	(1024 * 1024)
 
 /* The state of one load: the file, and where the first error goes. */
 struct config_reader {
-	const char	*path;
-	char		*error;
-	size_t		 error_size;
+	const char		*path;
+	char			*error;
+	size_t			 error_size;
+	/* The top level's user, group and limits, which tasks inherit. */
+	struct hd_isolation	 defaults;
+	const config_setting_t	*user_setting;
+	const config_setting_t	*group_setting;
 };
 
 static int	read_top(struct config_reader *, config_t *, struct hd_config *);
@@ -43,12 +53,17 @@ static int	read_queues(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
 static int	read_tasks(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
+static int	read_periodic(struct config_reader *,
+		    const config_setting_t *, struct hd_config *);
 static int	read_events(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
 static int	read_retention(struct config_reader *,
 		    const config_setting_t *, struct hd_config *);
 static int	read_restart_limit(struct config_reader *,
 		    const config_setting_t *, struct hd_config *);
+static int	read_isolation(struct config_reader *,
+		    const config_setting_t *, struct hd_isolation *);
+static void	isolation_release(struct hd_isolation *);
 
 /* Report a problem with setting s, or with the file when s is NULL. */
 static int __attribute__((format(printf, 3, 4)))
@@ -366,6 +381,263 @@ get_string_vector(struct config_reader *r, const config_setting_t *s,
 	return 0;
 }
 
+static int
+get_bool(struct config_reader *r, const config_setting_t *group,
+    const char *name, bool *out)
+{
+	const config_setting_t	*s;
+
+	s = config_setting_get_member(group, name);
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return config_fail(r, s, "must be true or false");
+	*out = config_setting_get_bool(s) != 0;
+	return 0;
+}
+
+/* Whether name is a variable name: a letter or '_', then alphanumerics. */
+static bool
+env_name_valid(const char *name, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || isdigit((unsigned char)name[0]))
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isascii((unsigned char)name[i]) ||
+		    !(isalnum((unsigned char)name[i]) || name[i] == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * A task's env list: "NAME" or "NAME=value".  HERALD_ names are heraldd's
+ * own, and a name may appear once.
+ */
+static int
+read_env(struct config_reader *r, const config_setting_t *s,
+    struct hd_task_config *t)
+{
+	const config_setting_t	*elem;
+	size_t			 i, j, len;
+
+	if (get_string_vector(r, s, &t->env, &t->nenv) == -1)
+		return -1;
+	if (t->nenv > HD_TASK_ENV_MAX)
+		return config_fail(r, s, "has %zu entries, over the limit of "
+		    "%d", t->nenv, HD_TASK_ENV_MAX);
+	for (i = 0; i < t->nenv; i++) {
+		elem = config_setting_get_elem(s, (int)i);
+		len = strcspn(t->env[i], "=");
+		if (!env_name_valid(t->env[i], len))
+			return config_fail(r, elem, "invalid variable \"%s\" "
+			    "(use NAME or NAME=value, where NAME has letters, "
+			    "digits and _ and does not start with a digit)",
+			    t->env[i]);
+		if (strncmp(t->env[i], "HERALD_", 7) == 0)
+			return config_fail(r, elem, "variable \"%.*s\" is set "
+			    "by heraldd; HERALD_ names cannot be configured",
+			    (int)len, t->env[i]);
+		for (j = 0; j < i; j++)
+			if (strcspn(t->env[j], "=") == len &&
+			    strncmp(t->env[j], t->env[i], len) == 0)
+				return config_fail(r, elem, "variable "
+				    "\"%.*s\" is listed twice", (int)len,
+				    t->env[i]);
+	}
+	return 0;
+}
+
+/*
+ * A group of resource limits: address_space (a size), open_files (a
+ * count) and cpu_time (a duration, whole seconds).  Unset ones keep the
+ * values iso has.
+ */
+static int
+read_limits(struct config_reader *r, const config_setting_t *s,
+    struct hd_isolation *iso)
+{
+	static const char *const known[] = {
+		"address_space", "open_files", "cpu_time", NULL
+	};
+	const config_setting_t	*setting;
+	int64_t			 cpu_ms = -1;
+	int			 open_files = -1;
+
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, such as "
+		    "{ address_space = \"1GB\"; open_files = 1024; "
+		    "cpu_time = \"10m\"; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_size(r, s, "address_space", &iso->address_space) == -1 ||
+	    get_int(r, s, "open_files", 3, LIMIT_OPEN_FILES_MAX,
+	    &open_files) == -1 ||
+	    get_duration(r, s, "cpu_time", 1000, &cpu_ms) == -1)
+		return -1;
+	setting = config_setting_get_member(s, "address_space");
+	if (setting != NULL && iso->address_space < LIMIT_ADDRESS_SPACE_MIN)
+		return config_fail(r, setting, "must be at least 1MB");
+	if (open_files != -1)
+		iso->open_files = open_files;
+	if (cpu_ms != -1)
+		iso->cpu_time_s = (cpu_ms + 999) / 1000;
+	return 0;
+}
+
+/* Fill groups with the supplementary groups of user, gid among them. */
+static int
+resolve_groups(struct config_reader *r, const config_setting_t *s,
+    const char *user, gid_t gid, struct hd_isolation *iso)
+{
+	int	n = 16;
+
+	for (;;) {
+		int	got = n;
+
+		iso->groups = hd_xrealloc(iso->groups, (size_t)n,
+		    sizeof *iso->groups);
+		if (getgrouplist(user, gid, iso->groups, &got) != -1) {
+			iso->ngroups = (size_t)got;
+			return 0;
+		}
+		if (got <= n || got > 65536)
+			return config_fail(r, s, "could not read the groups "
+			    "of user \"%s\"", user);
+		n = got;
+	}
+}
+
+/*
+ * Look up the user and group names of iso; s_user and s_group are the
+ * settings they came from, for messages.
+ */
+static int
+resolve_ids(struct config_reader *r, const config_setting_t *s_user,
+    const config_setting_t *s_group, struct hd_isolation *iso)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if (iso->user == NULL && iso->group == NULL)
+		return 0;
+	iso->set_ids = true;
+	if (iso->group != NULL) {
+		errno = 0;
+		if ((gr = getgrnam(iso->group)) == NULL)
+			return config_fail(r, s_group, "group \"%s\" does not "
+			    "exist", iso->group);
+		iso->gid = gr->gr_gid;
+	}
+	if (iso->user == NULL) {
+		iso->uid = getuid();
+		iso->groups = hd_xmalloc(sizeof *iso->groups);
+		iso->groups[0] = iso->gid;
+		iso->ngroups = 1;
+		return 0;
+	}
+	errno = 0;
+	if ((pw = getpwnam(iso->user)) == NULL)
+		return config_fail(r, s_user, "user \"%s\" does not exist",
+		    iso->user);
+	iso->uid = pw->pw_uid;
+	if (iso->group == NULL)
+		iso->gid = pw->pw_gid;
+	return resolve_groups(r, s_user, iso->user, iso->gid, iso);
+}
+
+/*
+ * Read user, group and limits of group s (the top level or a task) into
+ * iso.  A task without user and group takes the top level's, and each
+ * limit it does not set.
+ */
+static int
+read_isolation(struct config_reader *r, const config_setting_t *s,
+    struct hd_isolation *iso)
+{
+	const config_setting_t	*s_user, *s_group, *limits;
+	bool			 top = iso == &r->defaults;
+
+	if (!top) {
+		iso->address_space = r->defaults.address_space;
+		iso->open_files = r->defaults.open_files;
+		iso->cpu_time_s = r->defaults.cpu_time_s;
+	}
+	limits = config_setting_get_member(s, "limits");
+	if (limits != NULL && read_limits(r, limits, iso) == -1)
+		return -1;
+	if (get_string(r, s, "user", 0, &iso->user) == -1 ||
+	    get_string(r, s, "group", 0, &iso->group) == -1)
+		return -1;
+	s_user = config_setting_get_member(s, "user");
+	s_group = config_setting_get_member(s, "group");
+	if ((s_user != NULL && iso->user[0] == '\0') ||
+	    (s_group != NULL && iso->group[0] == '\0'))
+		return config_fail(r, s_user != NULL && iso->user[0] ==
+		    '\0' ? s_user : s_group, "must not be empty");
+	if (!top && iso->user == NULL && iso->group == NULL) {
+		if (r->defaults.user != NULL)
+			iso->user = hd_xstrdup(r->defaults.user);
+		if (r->defaults.group != NULL)
+			iso->group = hd_xstrdup(r->defaults.group);
+		s_user = r->user_setting;
+		s_group = r->group_setting;
+	}
+	return resolve_ids(r, s_user, s_group, iso);
+}
+
+static void
+isolation_release(struct hd_isolation *iso)
+{
+	free(iso->user);
+	free(iso->group);
+	free(iso->groups);
+	memset(iso, 0, sizeof *iso);
+}
+
+int
+hd_config_check_root(const struct hd_config *config, uid_t euid,
+    char *error, size_t error_size)
+{
+	const struct hd_task_config	*t;
+	size_t				 i;
+
+	for (i = 0; i < config->ntasks; i++) {
+		t = &config->tasks[i];
+		if (euid != 0 && t->isolation.set_ids &&
+		    (t->isolation.uid != euid ||
+		    t->isolation.gid != getegid())) {
+			snprintf(error, error_size, "%s: tasks.%s: running "
+			    "the handler as user \"%s\" and group \"%s\" "
+			    "needs heraldd to start as root", config->path,
+			    t->name, t->isolation.user != NULL ?
+			    t->isolation.user : "(unchanged)",
+			    t->isolation.group != NULL ? t->isolation.group :
+			    "(the user's)");
+			return -1;
+		}
+		if (euid != 0 || config->allow_root_handlers)
+			continue;
+		if (t->argv == NULL) {
+			snprintf(error, error_size, "%s: tasks.%s: a module "
+			    "handler runs inside heraldd, which runs as root; "
+			    "run heraldd as another user, or set "
+			    "allow_root_handlers = true", config->path,
+			    t->name);
+			return -1;
+		}
+		if (!t->isolation.set_ids || t->isolation.uid == 0) {
+			snprintf(error, error_size, "%s: tasks.%s: the handler "
+			    "would run as root; set user (and group) for the "
+			    "task or at the top level, or set "
+			    "allow_root_handlers = true", config->path,
+			    t->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 free_vector(char **v)
 {
@@ -381,7 +653,8 @@ free_vector(char **v)
 struct hd_config *
 hd_config_load(const char *path, char *error, size_t error_size)
 {
-	struct config_reader	 r = { path, error, error_size };
+	struct config_reader	 r = { .path = path, .error = error,
+				     .error_size = error_size };
 	struct hd_config	*config;
 	struct stat		 st;
 	config_t		 cfg;
@@ -393,7 +666,10 @@ hd_config_load(const char *path, char *error, size_t error_size)
 	config->lease_ms = HD_DEFAULT_LEASE_MS;
 	config->payload_max = HERALD_PAYLOAD_MAX;
 	config->keep_counters_ms = HD_DEFAULT_KEEP_COUNTERS_MS;
+	config->keep_hourly_ms = HD_DEFAULT_KEEP_HOURLY_MS;
 	config->keep_dead_ms = HD_DEFAULT_KEEP_DEAD_MS;
+	config->keep_dead_rows = HD_DEFAULT_KEEP_DEAD_ROWS;
+	config->confirm_over = HD_DEFAULT_CONFIRM_OVER;
 	config->keep_processes_ms = HD_DEFAULT_KEEP_PROCESSES_MS;
 	config->restart_failures = HD_DEFAULT_RESTART_FAILURES;
 	config->restart_window_ms = HD_DEFAULT_RESTART_WINDOW_MS;
@@ -417,10 +693,12 @@ hd_config_load(const char *path, char *error, size_t error_size)
 	if (read_top(&r, &cfg, config) == -1)
 		goto fail;
 
+	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	return config;
 
 fail:
+	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	hd_config_free(config);
 	return NULL;
@@ -432,11 +710,13 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 	static const char *const known[] = {
 		"job_db", "app_db", "log_level", "grace_period", "lease",
 		"payload_max", "queues", "tasks", "events", "retention",
-		"restart_limit", NULL
+		"restart_limit", "allow_root_handlers", "user", "group",
+		"limits", "confirm_over", "periodic", NULL
 	};
 	const config_setting_t	*root, *s;
 	char			*level = NULL;
 	int			 payload_max = (int)config->payload_max;
+	int			 confirm_over = (int)config->confirm_over;
 
 	root = config_root_setting(cfg);
 	if (check_known(r, root, known) == -1)
@@ -463,6 +743,16 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 	    &payload_max) == -1)
 		return -1;
 	config->payload_max = (size_t)payload_max;
+	if (get_int(r, root, "confirm_over", 0, INT_MAX, &confirm_over) == -1)
+		return -1;
+	config->confirm_over = confirm_over;
+
+	if (get_bool(r, root, "allow_root_handlers",
+	    &config->allow_root_handlers) == -1 ||
+	    read_isolation(r, root, &r->defaults) == -1)
+		return -1;
+	r->user_setting = config_setting_get_member(root, "user");
+	r->group_setting = config_setting_get_member(root, "group");
 
 	s = config_setting_get_member(root, "retention");
 	if (s != NULL && read_retention(r, s, config) == -1)
@@ -486,6 +776,10 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 	s = config_setting_get_member(root, "events");
 	if (s != NULL && read_events(r, s, config) == -1)
 		return -1;
+
+	s = config_setting_get_member(root, "periodic");
+	if (s != NULL && read_periodic(r, s, config) == -1)
+		return -1;
 	return 0;
 }
 
@@ -494,19 +788,25 @@ read_retention(struct config_reader *r, const config_setting_t *s,
     struct hd_config *config)
 {
 	static const char *const known[] = {
-		"counters", "dead", "processes", NULL
+		"counters", "hourly_counters", "dead", "dead_rows", "processes",
+		NULL
 	};
+	int	dead_rows = (int)config->keep_dead_rows;
 
 	if (!config_setting_is_group(s))
 		return config_fail(r, s, "must be a group, "
-		    "such as { counters = \"7d\"; dead = \"30d\"; }");
+		    "such as { counters = \"1d\"; dead = \"30d\"; }");
 	if (check_known(r, s, known) == -1 ||
 	    get_duration(r, s, "counters", 0,
 	    &config->keep_counters_ms) == -1 ||
+	    get_duration(r, s, "hourly_counters", 0,
+	    &config->keep_hourly_ms) == -1 ||
 	    get_duration(r, s, "dead", 0, &config->keep_dead_ms) == -1 ||
+	    get_int(r, s, "dead_rows", 0, INT_MAX, &dead_rows) == -1 ||
 	    get_duration(r, s, "processes", 10000,
 	    &config->keep_processes_ms) == -1)
 		return -1;
+	config->keep_dead_rows = dead_rows;
 	return 0;
 }
 
@@ -534,7 +834,7 @@ read_queues(struct config_reader *r, const config_setting_t *queues,
 {
 	static const char *const known[] = {
 		"workers", "concurrency", "poll_interval", "max_jobs",
-		"max_rss", NULL
+		"max_rss", "limit", "rate", NULL
 	};
 	const config_setting_t	*s;
 	struct hd_queue_config	*q;
@@ -572,6 +872,10 @@ read_queues(struct config_reader *r, const config_setting_t *queues,
 		    get_size(r, s, "max_rss", &q->max_rss) == -1)
 			return -1;
 		q->max_jobs = max_jobs;
+		if (get_int(r, s, "limit", 1, INT32_MAX,
+		    &q->global_limit) == -1 ||
+		    get_float(r, s, "rate", 0.001, 1000000.0, &q->rate) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -622,9 +926,10 @@ read_task(struct config_reader *r, const config_setting_t *s,
     struct hd_config *config, struct hd_task_config *t)
 {
 	static const char *const known[] = {
-		"queue", "exec", "module", "timeout", "retry", NULL
+		"queue", "exec", "module", "timeout", "retry", "env", "user",
+		"group", "limits", NULL
 	};
-	const config_setting_t	*exec, *module, *retry;
+	const config_setting_t	*exec, *module, *retry, *env;
 
 	if (check_name(r, s, "task", t->name) == -1)
 		return -1;
@@ -661,7 +966,10 @@ read_task(struct config_reader *r, const config_setting_t *s,
 	retry = config_setting_get_member(s, "retry");
 	if (retry != NULL && read_retry(r, retry, &t->retry) == -1)
 		return -1;
-	return 0;
+	env = config_setting_get_member(s, "env");
+	if (env != NULL && read_env(r, env, t) == -1)
+		return -1;
+	return read_isolation(r, s, &t->isolation);
 }
 
 static int
@@ -722,6 +1030,102 @@ read_events(struct config_reader *r, const config_setting_t *events,
 	return 0;
 }
 
+/*
+ * Read one periodic entry, such as { schedule = "0 3 * * *"; timezone =
+ * "Europe/Berlin"; task = "report"; payload = "{\"full\": true}"; }.
+ */
+static int
+read_periodic_entry(struct config_reader *r, const config_setting_t *s,
+    struct hd_config *config, struct hd_periodic_config *p)
+{
+	static const char *const known[] = {
+		"schedule", "timezone", "task", "payload", "priority",
+		"catch_up", NULL
+	};
+	struct herald_error	 herror;
+	char			 error[256], *catch_up = NULL;
+
+	if (check_name(r, s, "periodic entry", p->name) == -1)
+		return -1;
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, such as "
+		    "{ schedule = \"@daily\"; task = \"report\"; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_string(r, s, "schedule", 1, &p->schedule) == -1 ||
+	    get_string(r, s, "timezone", 0, &p->timezone) == -1 ||
+	    get_string(r, s, "task", 1, &p->task) == -1 ||
+	    get_string(r, s, "payload", 0, &p->payload) == -1 ||
+	    get_int(r, s, "priority", HERALD_PRIORITY_MIN,
+	    HERALD_PRIORITY_MAX, &p->priority) == -1 ||
+	    get_string(r, s, "catch_up", 0, &catch_up) == -1)
+		goto fail;
+	if (hd_cron_parse(p->schedule, &p->cron, error, sizeof error) == -1) {
+		config_fail(r, config_setting_get_member(s, "schedule"),
+		    "invalid schedule: %s", error);
+		goto fail;
+	}
+	if (p->timezone == NULL)
+		p->timezone = hd_xstrdup("UTC");
+	else if (!hd_cron_zone_valid(p->timezone)) {
+		config_fail(r, config_setting_get_member(s, "timezone"),
+		    "unrecognized time zone \"%s\"; use a name of the tz "
+		    "database, such as \"Europe/Berlin\"", p->timezone);
+		goto fail;
+	}
+	if (hd_config_task(config, p->task) == NULL) {
+		config_fail(r, config_setting_get_member(s, "task"),
+		    "task \"%s\" is not defined in tasks", p->task);
+		goto fail;
+	}
+	if (p->payload == NULL)
+		p->payload = hd_xstrdup("{}");
+	else if (herald_check_payload(p->payload, config->payload_max,
+	    &herror) == -1) {
+		config_fail(r, config_setting_get_member(s, "payload"), "%s",
+		    herror.message);
+		goto fail;
+	}
+	p->catch_up_latest = catch_up == NULL ||
+	    strcmp(catch_up, "latest") == 0;
+	if (catch_up != NULL && !p->catch_up_latest &&
+	    strcmp(catch_up, "none") != 0) {
+		config_fail(r, config_setting_get_member(s, "catch_up"),
+		    "must be \"latest\" or \"none\"");
+		goto fail;
+	}
+	free(catch_up);
+	return 0;
+
+fail:
+	free(catch_up);
+	return -1;
+}
+
+static int
+read_periodic(struct config_reader *r, const config_setting_t *periodic,
+    struct hd_config *config)
+{
+	const config_setting_t		*s;
+	struct hd_periodic_config	*p;
+	int				 i, n;
+
+	if (!config_setting_is_group(periodic))
+		return config_fail(r, periodic, "must be a group, such as "
+		    "{ nightly = { schedule = \"0 3 * * *\"; "
+		    "task = \"report\"; }; }");
+	n = config_setting_length(periodic);
+	config->periodic = hd_xcalloc((size_t)n, sizeof *config->periodic);
+
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(periodic, i);
+		p = &config->periodic[config->nperiodic++];
+		p->name = hd_xstrdup(config_setting_name(s));
+		if (read_periodic_entry(r, s, config, p) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 void
 hd_config_free(struct hd_config *config)
 {
@@ -738,6 +1142,8 @@ hd_config_free(struct hd_config *config)
 		free_vector(config->tasks[i].argv);
 		free(config->tasks[i].module_path);
 		free(config->tasks[i].module_symbol);
+		free_vector(config->tasks[i].env);
+		isolation_release(&config->tasks[i].isolation);
 	}
 	free(config->tasks);
 	for (i = 0; i < config->nevents; i++) {
@@ -745,6 +1151,14 @@ hd_config_free(struct hd_config *config)
 		free_vector(config->events[i].tasks);
 	}
 	free(config->events);
+	for (i = 0; i < config->nperiodic; i++) {
+		free(config->periodic[i].name);
+		free(config->periodic[i].schedule);
+		free(config->periodic[i].timezone);
+		free(config->periodic[i].task);
+		free(config->periodic[i].payload);
+	}
+	free(config->periodic);
 	free(config->job_db);
 	free(config->app_db);
 	free(config->path);

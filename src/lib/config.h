@@ -10,10 +10,13 @@
 #ifndef HD_CONFIG_H
 #define HD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "backoff.h"
+#include "cron.h"
 #include "log.h"
 
 #define HD_CONFIG_ERROR_MAX	512
@@ -25,6 +28,45 @@ struct hd_queue_config {
 	int64_t		 poll_interval_ms; /* fallback when no NOTIFY comes */
 	int64_t		 max_jobs;	/* jobs before a worker is replaced; 0: none */
 	int64_t		 max_rss;	/* bytes of RSS before it is; 0: none */
+	/* Jobs of the queue running at once on every host; 0: no limit. */
+	int		 global_limit;
+	double		 rate;		/* jobs claimed per second; 0: no limit */
+};
+
+/*
+ * A periodic job: the active janitor enqueues task with payload at each
+ * slot of schedule (cron.h) in timezone.
+ */
+struct hd_periodic_config {
+	char		*name;
+	char		*schedule;	/* as written, such as "0 3 * * *" */
+	struct hd_cron	 cron;
+	char		*timezone;	/* a tz database name; "UTC" default */
+	char		*task;		/* names an entry of tasks */
+	char		*payload;	/* JSON text, "{}" by default */
+	int		 priority;
+	/* After downtime: run the newest missed slot, or skip it. */
+	bool		 catch_up_latest;
+};
+
+/* Entries of a task's env list at most. */
+#define HD_TASK_ENV_MAX		32
+
+/*
+ * How an exec handler's process is confined before execve(): the user
+ * and groups it runs as, and its resource limits (0: inherited).
+ */
+struct hd_isolation {
+	char		*user;		/* names as configured, or NULL */
+	char		*group;
+	bool		 set_ids;	/* change to uid, gid and groups */
+	uid_t		 uid;
+	gid_t		 gid;
+	gid_t		*groups;	/* supplementary groups */
+	size_t		 ngroups;
+	int64_t		 address_space;	/* RLIMIT_AS, bytes */
+	int64_t		 open_files;	/* RLIMIT_NOFILE */
+	int64_t		 cpu_time_s;	/* RLIMIT_CPU, seconds */
 };
 
 struct hd_task_config {
@@ -36,6 +78,13 @@ struct hd_task_config {
 	char		*module_symbol;
 	int64_t		 timeout_ms;
 	struct hd_retry_policy retry;
+	/*
+	 * Variables the handler gets besides PATH, LANG and HERALD_*: "NAME"
+	 * passes heraldd's value on, "NAME=value" sets one.
+	 */
+	char		**env;		/* NULL-terminated */
+	size_t		 nenv;
+	struct hd_isolation isolation;	/* the top level's, unless set */
 };
 
 struct hd_event_route {
@@ -54,9 +103,17 @@ struct hd_config {
 	size_t		 payload_max;	/* bytes */
 
 	/* What the janitor keeps; 0 keeps forever. */
-	int64_t		 keep_counters_ms;
+	int64_t		 keep_counters_ms; /* per-minute counters */
+	int64_t		 keep_hourly_ms; /* per-hour counters */
 	int64_t		 keep_dead_ms;
+	int64_t		 keep_dead_rows; /* newest dead jobs kept; 0: all */
 	int64_t		 keep_processes_ms; /* registrations without heartbeat */
+
+	/*
+	 * A bulk action of the herald command over more rows than this asks
+	 * for a confirmation, or for --yes when not on a terminal.
+	 */
+	int64_t		 confirm_over;
 
 	/*
 	 * A child that fails restart_failures times within
@@ -66,12 +123,17 @@ struct hd_config {
 	int		 restart_failures;
 	int64_t		 restart_window_ms;
 
+	/* Whether heraldd started as root may run handlers as root. */
+	bool		 allow_root_handlers;
+
 	struct hd_queue_config *queues;
 	size_t		 nqueues;
 	struct hd_task_config *tasks;
 	size_t		 ntasks;
 	struct hd_event_route *events;
 	size_t		 nevents;
+	struct hd_periodic_config *periodic;
+	size_t		 nperiodic;
 };
 
 /* Defaults of the settings that have one. */
@@ -79,8 +141,11 @@ struct hd_config {
 #define HD_DEFAULT_LEASE_MS		60000
 #define HD_DEFAULT_TIMEOUT_MS		(15 * 60 * 1000)
 #define HD_DEFAULT_POLL_INTERVAL_MS	5000
-#define HD_DEFAULT_KEEP_COUNTERS_MS	(7LL * 24 * 3600 * 1000)
+#define HD_DEFAULT_KEEP_COUNTERS_MS	(24LL * 3600 * 1000)
+#define HD_DEFAULT_KEEP_HOURLY_MS	(30LL * 24 * 3600 * 1000)
 #define HD_DEFAULT_KEEP_DEAD_MS		(30LL * 24 * 3600 * 1000)
+#define HD_DEFAULT_KEEP_DEAD_ROWS	1000000
+#define HD_DEFAULT_CONFIRM_OVER		100
 #define HD_DEFAULT_KEEP_PROCESSES_MS	60000
 #define HD_DEFAULT_RESTART_FAILURES	5
 #define HD_DEFAULT_RESTART_WINDOW_MS	60000
@@ -99,6 +164,17 @@ void	hd_config_free(struct hd_config *config);
  * $HERALD_CONFIG, else the built-in default under sysconfdir.
  */
 const char *hd_config_default_path(const char *explicit_path);
+
+/*
+ * Check the handlers' users against heraldd's effective user id euid.
+ * With euid 0, every exec task needs a user other than root and no task
+ * may have a module handler (it runs inside heraldd), unless
+ * allow_root_handlers is set.  Any other euid can run handlers only as
+ * itself, with its own group.  Return 0, or -1 with a message naming the
+ * file, the task and the setting in error.
+ */
+int	hd_config_check_root(const struct hd_config *config, uid_t euid,
+	    char *error, size_t error_size);
 
 const struct hd_queue_config *hd_config_queue(const struct hd_config *config,
 	    const char *name);

@@ -134,6 +134,47 @@ enqueue_check_options(const struct herald_job_options *options,
 	return 0;
 }
 
+/*
+ * The unique path is a plain parameterised statement: it costs an
+ * insert into herald.unique_keys besides the job, so planning it each
+ * time matters less than on the prepared path.
+ */
+static const char enqueue_unique_sql[] =
+    "SELECT herald.enqueue_unique($1, $2, $3::jsonb, $4, "
+    "to_timestamp($5::bigint / 1000000) "
+    "+ ($5::bigint % 1000000) * interval '1 microsecond', $6, NULL, NULL, "
+    "$7, $8, $9::text[])";
+
+/* Check the unique options; 0 or -1. */
+static int
+enqueue_check_unique(const struct herald_job_options *options,
+    struct herald_error *error)
+{
+	size_t	len = strlen(options->unique_key);
+
+	if (len == 0 || len > HERALD_UNIQUE_KEY_MAX) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "unique key has %zu bytes; use 1 to %d", len,
+		    HERALD_UNIQUE_KEY_MAX);
+		return -1;
+	}
+	if (options->unique_for_ms < 0) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "unique_for_ms %" PRId64 " is negative",
+		    options->unique_for_ms);
+		return -1;
+	}
+	if ((options->unique_states & ~(unsigned)(HERALD_UNIQUE_QUEUED |
+	    HERALD_UNIQUE_RUNNING)) != 0) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "unique_states 0x%x has unknown bits; use "
+		    "HERALD_UNIQUE_QUEUED and HERALD_UNIQUE_RUNNING",
+		    options->unique_states);
+		return -1;
+	}
+	return 0;
+}
+
 /* Fill error from a failed herald.enqueue() call. */
 static void
 enqueue_error(struct herald_error *error, PGconn *conn, const PGresult *res)
@@ -153,6 +194,42 @@ enqueue_error(struct herald_error *error, PGconn *conn, const PGresult *res)
 		error->code = HERALD_ESCHEMA;
 	else if (strcmp(sqlstate, "22023") == 0)
 		error->code = HERALD_EINVAL;
+}
+
+/* Run enqueue_unique_sql with the six values of herald_enqueue. */
+static int
+enqueue_unique(PGconn *conn, const char **values,
+    const struct herald_job_options *options, int64_t *job_id,
+    struct herald_error *error)
+{
+	const char	*all[9];
+	char		 for_ms[24];
+	PGresult	*res;
+	unsigned	 states = options->unique_states;
+
+	if (enqueue_check_unique(options, error) == -1)
+		return -1;
+	memcpy(all, values, 6 * sizeof *all);
+	snprintf(for_ms, sizeof for_ms, "%" PRId64, options->unique_for_ms);
+	all[6] = options->unique_key;
+	all[7] = options->unique_for_ms > 0 ? for_ms : NULL;
+	if (states == HERALD_UNIQUE_QUEUED)
+		all[8] = "{queued}";
+	else if (states == HERALD_UNIQUE_RUNNING)
+		all[8] = "{running}";
+	else
+		all[8] = "{queued,running}";
+	res = PQexecParams(conn, enqueue_unique_sql, 9, NULL, all, NULL, NULL,
+	    0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		enqueue_error(error, conn, res);
+		PQclear(res);
+		return -1;
+	}
+	if (job_id != NULL)
+		*job_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
 }
 
 int
@@ -190,6 +267,8 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	values[4] = run_at_us != 0 ? run_at_text : NULL;
 	values[5] = attempts_text;
 
+	if (options != NULL && options->unique_key != NULL)
+		return enqueue_unique(conn, values, options, job_id, error);
 	if (enqueue_prepare(conn, error) == -1)
 		return -1;
 	res = PQexecPrepared(conn, ENQUEUE_STATEMENT, 6, values, NULL, NULL,
@@ -284,6 +363,11 @@ enqueue_many_append(struct text_buf *buf, size_t index,
 	if (enqueue_check_options(&job->options, &queue, &priority,
 	    &run_at_us, &max_attempts, error) == -1)
 		goto bad;
+	if (job->options.unique_key != NULL) {
+		hd_error_set(error, HERALD_EINVAL, "unique keys are not "
+		    "supported by herald_enqueue_many; use herald_enqueue");
+		goto bad;
+	}
 
 	text_append(buf, index == 0 ? "{\"task\":\"" : ",{\"task\":\"",
 	    index == 0 ? 9 : 10);

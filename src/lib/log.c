@@ -7,10 +7,13 @@
  * value on one line.
  */
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
@@ -18,11 +21,22 @@ enum hd_log_level hd_log_threshold = HD_LOG_INFO;
 
 static const char *log_role = "herald";
 
+/* Standard error is journald's stream: prefix lines with "<N>". */
+static bool log_journal;
+
 static const char *const log_level_names[] = {
 	[HD_LOG_ERROR] = "error",
 	[HD_LOG_WARN] = "warn",
 	[HD_LOG_INFO] = "info",
 	[HD_LOG_DEBUG] = "debug",
+};
+
+/* The syslog priority of each level, as sd-daemon(3) prefixes expect. */
+static const char log_level_priorities[] = {
+	[HD_LOG_ERROR] = '3',
+	[HD_LOG_WARN] = '4',
+	[HD_LOG_INFO] = '6',
+	[HD_LOG_DEBUG] = '7',
 };
 
 /* An output buffer that stops at its end and remembers that it did. */
@@ -38,6 +52,22 @@ hd_log_init(const char *role, enum hd_log_level threshold)
 {
 	log_role = role;
 	hd_log_threshold = threshold;
+	log_journal = hd_log_is_journal(STDERR_FILENO);
+}
+
+bool
+hd_log_is_journal(int fd)
+{
+	const char	*env = getenv("JOURNAL_STREAM");
+	uintmax_t	 dev, ino;
+	struct stat	 st;
+	char		 tail;
+
+	if (env == NULL || sscanf(env, "%ju:%ju%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(fd, &st) == -1)
+		return false;
+	return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
 }
 
 void
@@ -283,13 +313,19 @@ void
 hd_vlog(enum hd_log_level level, const char *msg, const char *fields,
     va_list ap)
 {
-	char	line[HD_LOG_LINE_MAX + 1];
-	size_t	len;
+	char	line[3 + HD_LOG_LINE_MAX + 1];
+	size_t	len = 0;
 
 	if (level > hd_log_threshold)
 		return;
 
-	len = hd_log_format(line, HD_LOG_LINE_MAX, level, msg, fields, ap);
+	if (log_journal && (size_t)level < sizeof log_level_priorities) {
+		line[len++] = '<';
+		line[len++] = log_level_priorities[level];
+		line[len++] = '>';
+	}
+	len += hd_log_format(line + len, HD_LOG_LINE_MAX, level, msg, fields,
+	    ap);
 	line[len++] = '\n';
 
 	/* One write(2): a pipe keeps lines up to PIPE_BUF bytes whole. */

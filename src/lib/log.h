@@ -12,6 +12,11 @@
  * %x, %ld, %lu, %lld, %llu, %zu, %f and %.Nf, %%.  Lines longer than
  * HD_LOG_LINE_MAX are cut and end with "truncated=1".
  *
+ * When standard error is the journal's stream (systemd sets JOURNAL_STREAM
+ * to its device and inode), each line starts with the syslog priority of
+ * its level, "<3>" for error to "<7>" for debug, so that journald stores
+ * the priority and `journalctl -p` filters on it.
+ *
  * Never pass a payload, handler output, a server error message or a
  * conninfo string as a value: log lines are read by more people than
  * the job database, and these can hold personal data or secrets.
@@ -21,6 +26,7 @@
 #define HD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 #define HD_LOG_LINE_MAX	2048
 
@@ -33,13 +39,22 @@ enum hd_log_level {
 
 extern enum hd_log_level hd_log_threshold;
 
-/* Set the role and level; the role ("heraldd", "worker") names the process. */
+/*
+ * Set the role and level; the role ("heraldd", "worker") names the
+ * process.  Also check whether standard error is the journal's stream.
+ */
 void	hd_log_init(const char *role, enum hd_log_level threshold);
 void	hd_log_set_role(const char *role);
 
 /* Parse "error", "warn", "info" or "debug"; -1 when none matches. */
 int	hd_log_level_parse(const char *name, enum hd_log_level *level);
 const char *hd_log_level_name(enum hd_log_level level);
+
+/*
+ * Return whether fd is the stream that $JOURNAL_STREAM names as
+ * "DEVICE:INODE", that is, whether its lines go to journald.
+ */
+bool	hd_log_is_journal(int fd);
 
 void	hd_log(enum hd_log_level level, const char *msg, const char *fields,
 	    ...) __attribute__((format(printf, 3, 4)));

@@ -532,28 +532,48 @@ store_ids_literal(const int64_t *ids, size_t nids)
 }
 
 /*
- * The statement of a dead-job action: with a text filter or an id bound it
- * collects the matching ids first; otherwise the ids and the queue and
- * task filters go to herald.dead_retry or herald.dead_purge as they are.
+ * The selection of dead jobs d by an hd_dead_filter: $1 ids, $2 queue,
+ * $3 task, $4 text and $5 max_id, then the parameters numbered o (older
+ * than, ms), e (exit status) and g (text of the last output).
+ */
+#define DEAD_WHERE(o, e, g)						\
+	" WHERE ($1::bigint[] IS NULL OR d.id = ANY ($1::bigint[]))"	\
+	"   AND ($2::text IS NULL OR d.queue = $2::text)"		\
+	"   AND ($3::text IS NULL OR d.task = $3::text)"		\
+	"   AND ($5::bigint IS NULL OR d.id <= $5::bigint)"		\
+	"   AND ($" o "::bigint IS NULL"				\
+	"     OR d.died_at < now() - $" o "::bigint * interval '1 ms')"	\
+	"   AND ($" e "::integer IS NULL"				\
+	"     OR d.errors->-1->'exit_code' = to_jsonb($" e "::integer))"	\
+	"   AND ($" g "::text IS NULL OR strpos(lower("		\
+	"     coalesce(d.errors->-1->>'output', '')), lower($" g "::text)) > 0)" \
+	"   AND herald.dead_match($4::text, d.task, d.queue, d.reason,"	\
+	"     d.payload, d.errors)"
+
+/*
+ * The statement of a dead-job action: with any filter beyond ids, queue
+ * and task it collects the matching ids first, in id order; otherwise
+ * the ids and the queue and task filters go to herald.dead_retry or
+ * herald.dead_purge as they are.  $6 and $7 are the operating system user
+ * and host, $11 the selection as the audit row records it.
  */
 #define DEAD_ACTION_SQL(word, function)					\
 	"SELECT herald.record_action('" word "', $2::text, $3::text,"	\
-	" $1::bigint[], nullif($4::text, ''), " function "("		\
+	" $1::bigint[], $11::text, " function "("			\
 	"  CASE WHEN coalesce($4::text, '') = '' AND $5::bigint IS NULL"	\
+	"   AND $8::bigint IS NULL AND $9::integer IS NULL"		\
+	"   AND $10::text IS NULL"					\
 	"  THEN $1::bigint[]"						\
 	"  ELSE ARRAY(SELECT d.id FROM herald.dead_jobs d"		\
-	"   WHERE ($1::bigint[] IS NULL OR d.id = ANY ($1::bigint[]))"	\
-	"     AND ($2::text IS NULL OR d.queue = $2::text)"		\
-	"     AND ($3::text IS NULL OR d.task = $3::text)"		\
-	"     AND ($5::bigint IS NULL OR d.id <= $5::bigint)"		\
-	"     AND herald.dead_match($4::text, d.task, d.queue, d.reason,"	\
-	"       d.payload, d.errors)) END,"				\
+	DEAD_WHERE("8", "9", "10") " ORDER BY d.id) END,"		\
 	"  $2::text, $3::text), $6, $7)"
 
 static const char dead_retry_sql[] =
     DEAD_ACTION_SQL("dead retry", "herald.dead_retry");
 static const char dead_purge_sql[] =
     DEAD_ACTION_SQL("dead purge", "herald.dead_purge");
+static const char dead_count_sql[] =
+    "SELECT count(*) FROM herald.dead_jobs d" DEAD_WHERE("6", "7", "8");
 
 /* Store the operating system user and host name of this process. */
 static void
@@ -572,6 +592,40 @@ action_identify(struct hd_action *action)
 	if (gethostname(action->host, sizeof(action->host)) == -1)
 		action->host[0] = '\0';
 	action->host[sizeof(action->host) - 1] = '\0';
+}
+
+/*
+ * Describe the filters of a dead-job selection beyond its ids, queue and
+ * task, as "text=... older_than_ms=... exit_status=... grep=...", for
+ * the audit row; "" when there are none, NULL when out of memory.
+ */
+static char *
+action_describe(const struct hd_dead_filter *filter)
+{
+	char	*text = NULL;
+	size_t	 size = 0;
+	FILE	*out;
+
+	if ((out = open_memstream(&text, &size)) == NULL)
+		return NULL;
+	if (filter->text != NULL && filter->text[0] != '\0')
+		fprintf(out, "text=%s ", filter->text);
+	if (filter->max_id > 0)
+		fprintf(out, "max_id=%" PRId64 " ", filter->max_id);
+	if (filter->older_than_ms > 0)
+		fprintf(out, "older_than_ms=%" PRId64 " ",
+		    filter->older_than_ms);
+	if (filter->has_exit_status)
+		fprintf(out, "exit_status=%d ", filter->exit_status);
+	if (filter->grep != NULL)
+		fprintf(out, "grep=%s ", filter->grep);
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	if (size > 0)
+		text[size - 1] = '\0';
+	return text;
 }
 
 static void
@@ -616,8 +670,17 @@ hd_action_dead(struct hd_action *action, enum hd_action_kind kind,
 	if (filter->max_id > 0)
 		snprintf(action->max_id, sizeof(action->max_id), "%" PRId64,
 		    filter->max_id);
-	if (filter->text != NULL &&
-	    (action->text = strdup(filter->text)) == NULL) {
+	if (filter->older_than_ms > 0)
+		snprintf(action->older_than_ms, sizeof(action->older_than_ms),
+		    "%" PRId64, filter->older_than_ms);
+	if (filter->has_exit_status)
+		snprintf(action->exit_status, sizeof(action->exit_status),
+		    "%d", filter->exit_status);
+	if ((filter->text != NULL &&
+	    (action->text = strdup(filter->text)) == NULL) ||
+	    (filter->grep != NULL &&
+	    (action->grep = strdup(filter->grep)) == NULL) ||
+	    (action->filter = action_describe(filter)) == NULL) {
 		hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
 		    action->what);
 		return -1;
@@ -628,7 +691,7 @@ hd_action_dead(struct hd_action *action, enum hd_action_kind kind,
 	    filter->task != NULL ? filter->task : "");
 
 	action->sql = retry ? dead_retry_sql : dead_purge_sql;
-	action->nparams = 7;
+	action->nparams = 11;
 	action->values[0] = action->ids;
 	action->values[1] = filter->queue != NULL ? action->queue : NULL;
 	action->values[2] = filter->task != NULL ? action->task : NULL;
@@ -636,7 +699,42 @@ hd_action_dead(struct hd_action *action, enum hd_action_kind kind,
 	action->values[4] = filter->max_id > 0 ? action->max_id : NULL;
 	action->values[5] = action->os_user;
 	action->values[6] = action->host;
+	action->values[7] = filter->older_than_ms > 0 ?
+	    action->older_than_ms : NULL;
+	action->values[8] = filter->has_exit_status ? action->exit_status :
+	    NULL;
+	action->values[9] = action->grep;
+	action->values[10] = action->filter[0] != '\0' ? action->filter :
+	    NULL;
 	return 0;
+}
+
+int64_t
+hd_dead_count(PGconn *conn, const struct hd_dead_filter *filter,
+    struct herald_error *error)
+{
+	struct hd_action	 action;
+	const char		*values[8];
+	PGresult		*res;
+	int64_t			 count = -1;
+
+	if (hd_action_dead(&action, HD_ACTION_DEAD_RETRY, filter,
+	    error) == -1) {
+		hd_action_release(&action);
+		return -1;
+	}
+	memcpy(values, action.values, 5 * sizeof(values[0]));
+	values[5] = action.values[7];
+	values[6] = action.values[8];
+	values[7] = action.values[9];
+	res = store_exec(conn, dead_count_sql, 8, values,
+	    "could not count dead jobs", error);
+	if (res != NULL) {
+		count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	hd_action_release(&action);
+	return count;
 }
 
 int
@@ -687,6 +785,65 @@ hd_action_cancel(struct hd_action *action, const int64_t *ids, size_t nids,
 	action->values[0] = action->ids;
 	action->values[1] = action->os_user;
 	action->values[2] = action->host;
+	return 0;
+}
+
+int
+hd_action_retry_now(struct hd_action *action, const int64_t *ids,
+    size_t nids, struct herald_error *error)
+{
+	action_init(action, HD_ACTION_JOB_RETRY_NOW);
+	action->what = "could not run jobs now";
+	if (ids == NULL || nids == 0) {
+		hd_error_set(error, HERALD_EINVAL, "%s: no job ids given",
+		    action->what);
+		return -1;
+	}
+	action->ids = store_ids_literal(ids, nids);
+	if (action->ids == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
+		    action->what);
+		return -1;
+	}
+	action->sql =
+	    "SELECT count(*) FROM herald.retry_now($1::bigint[], $2, $3)";
+	action->nparams = 3;
+	action->values[0] = action->ids;
+	action->values[1] = action->os_user;
+	action->values[2] = action->host;
+	return 0;
+}
+
+int
+hd_action_retry_edited(struct hd_action *action, int64_t id,
+    const char *payload, size_t payload_max, struct herald_error *error)
+{
+	struct herald_error	check;
+
+	action_init(action, HD_ACTION_DEAD_RETRY_EDITED);
+	action->what = "could not retry dead job with an edited payload";
+	if (id <= 0 || payload == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "%s: no job or payload given",
+		    action->what);
+		return -1;
+	}
+	if (herald_check_payload(payload, payload_max, &check) == -1) {
+		hd_error_set(error, HERALD_EINVAL, "%s", check.message);
+		return -1;
+	}
+	if ((action->payload = strdup(payload)) == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
+		    action->what);
+		return -1;
+	}
+	snprintf(action->max_id, sizeof(action->max_id), "%" PRId64, id);
+	action->sql =
+	    "SELECT herald.dead_retry_edited($1::bigint, $2::jsonb, $3, $4)";
+	action->nparams = 4;
+	action->values[0] = action->max_id;
+	action->values[1] = action->payload;
+	action->values[2] = action->os_user;
+	action->values[3] = action->host;
 	return 0;
 }
 
@@ -741,6 +898,12 @@ hd_action_release(struct hd_action *action)
 	action->ids = NULL;
 	free(action->text);
 	action->text = NULL;
+	free(action->grep);
+	action->grep = NULL;
+	free(action->filter);
+	action->filter = NULL;
+	free(action->payload);
+	action->payload = NULL;
 }
 
 const char *
@@ -757,6 +920,10 @@ hd_action_done_word(enum hd_action_kind kind)
 		return "resumed";
 	case HD_ACTION_JOB_CANCEL:
 		return "cancelled";
+	case HD_ACTION_JOB_RETRY_NOW:
+		return "moved to now";
+	case HD_ACTION_DEAD_RETRY_EDITED:
+		return "retried with the edited payload";
 	}
 	return "done";
 }
@@ -812,6 +979,26 @@ hd_job_cancel(PGconn *conn, const int64_t *ids, size_t nids,
 
 	return store_run_action(conn, &action, hd_action_cancel(&action, ids,
 	    nids, error), error);
+}
+
+int64_t
+hd_job_retry_now(PGconn *conn, const int64_t *ids, size_t nids,
+    struct herald_error *error)
+{
+	struct hd_action	action;
+
+	return store_run_action(conn, &action, hd_action_retry_now(&action,
+	    ids, nids, error), error);
+}
+
+int64_t
+hd_dead_retry_edited(PGconn *conn, int64_t id, const char *payload,
+    size_t payload_max, struct herald_error *error)
+{
+	struct hd_action	action;
+
+	return store_run_action(conn, &action, hd_action_retry_edited(&action,
+	    id, payload, payload_max, error), error);
 }
 
 /* Register a process, or refresh the row of one registered before. */

@@ -109,7 +109,11 @@ int	hd_store_expire_leases(PGconn *conn, int limit,
  * also requires a case-insensitive substring of the task, queue, reason,
  * payload or last output (herald.dead_match); max_id, when positive,
  * leaves out jobs with a greater id, so a bulk action confirmed for the
- * jobs on screen spares jobs that died since.
+ * jobs on screen spares jobs that died since.  older_than_ms, when
+ * positive, keeps jobs that died longer ago than that; with
+ * has_exit_status, the last attempt must have exited with exit_status;
+ * grep, when set, is a case-insensitive substring of the last attempt's
+ * output.
  */
 struct hd_dead_filter {
 	const int64_t	*ids;
@@ -118,7 +122,19 @@ struct hd_dead_filter {
 	const char	*task;
 	const char	*text;
 	int64_t		 max_id;
+	int64_t		 older_than_ms;
+	bool		 has_exit_status;
+	int		 exit_status;
+	const char	*grep;
 };
+
+/*
+ * Count the dead jobs a retry or purge with filter would change; return
+ * the count, or -1.  In a REPEATABLE READ transaction that then runs the
+ * retry or purge, both see the same rows.
+ */
+int64_t	hd_dead_count(PGconn *conn, const struct hd_dead_filter *filter,
+	    struct herald_error *error);
 
 /*
  * Retry or purge the selected dead jobs and record the action in
@@ -144,6 +160,21 @@ int64_t	hd_job_cancel(PGconn *conn, const int64_t *ids, size_t nids,
 	    struct herald_error *error);
 
 /*
+ * Let queued jobs that wait for their backoff or their schedule run now;
+ * running, due and unknown ids are skipped.  Return how many moved, or -1.
+ */
+int64_t	hd_job_retry_now(PGconn *conn, const int64_t *ids, size_t nids,
+	    struct herald_error *error);
+
+/*
+ * Retry dead job id with a new payload (see hd_action_retry_edited).
+ * Return 1, 0 when the dead job does not exist, or -1; an invalid
+ * payload fails with HERALD_EINVAL and changes nothing.
+ */
+int64_t	hd_dead_retry_edited(PGconn *conn, int64_t id, const char *payload,
+	    size_t payload_max, struct herald_error *error);
+
+/*
  * An operator action (retry, purge, pause, resume, cancel) as one
  * statement that also records it in herald.audit, with the database role,
  * the operating system user and host, and the connection's
@@ -152,14 +183,16 @@ int64_t	hd_job_cancel(PGconn *conn, const int64_t *ids, size_t nids,
  * its result with hd_action_result(), so both share one definition.
  * hd_action_release() frees what an hd_action_* preparation allocated.
  */
-#define HD_ACTION_PARAMS	8
+#define HD_ACTION_PARAMS	12
 
 enum hd_action_kind {
 	HD_ACTION_DEAD_RETRY = 0,
 	HD_ACTION_DEAD_PURGE,
 	HD_ACTION_QUEUE_PAUSE,
 	HD_ACTION_QUEUE_RESUME,
-	HD_ACTION_JOB_CANCEL
+	HD_ACTION_JOB_CANCEL,
+	HD_ACTION_JOB_RETRY_NOW,	/* queued jobs due later run now */
+	HD_ACTION_DEAD_RETRY_EDITED	/* one dead job, with a new payload */
 };
 
 struct hd_action {
@@ -171,9 +204,14 @@ struct hd_action {
 	/* Copies of the arguments, which values[] point to. */
 	char			*ids;	/* bigint[] literal, or NULL */
 	char			*text;
+	char			*grep;
+	char			*filter;	/* the selection, for the audit */
+	char			*payload;	/* an edited payload */
 	char			 queue[HERALD_NAME_MAX + 1];
 	char			 task[HERALD_NAME_MAX + 1];
 	char			 max_id[24];
+	char			 older_than_ms[24];
+	char			 exit_status[16];
 	char			 os_user[64];
 	char			 host[256];
 };
@@ -184,6 +222,16 @@ int	hd_action_queue(struct hd_action *action, const char *queue,
 	    bool paused, struct herald_error *error);
 int	hd_action_cancel(struct hd_action *action, const int64_t *ids,
 	    size_t nids, struct herald_error *error);
+int	hd_action_retry_now(struct hd_action *action, const int64_t *ids,
+	    size_t nids, struct herald_error *error);
+/*
+ * Retry dead job id with payload, JSON text that replaces its payload;
+ * the original stays in the job's history.  The payload is checked with
+ * herald_check_payload() against payload_max bytes.
+ */
+int	hd_action_retry_edited(struct hd_action *action, int64_t id,
+	    const char *payload, size_t payload_max,
+	    struct herald_error *error);
 
 /*
  * Read the result of an action's statement: the number of jobs retried,

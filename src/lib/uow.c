@@ -330,6 +330,11 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 		    HERALD_PRIORITY_MAX);
 		return uow_fail(uow, &cause, error);
 	}
+	if (options->unique_key != NULL) {
+		hd_error_set(&cause, HERALD_EINVAL, "unique keys are not "
+		    "supported by herald_uow_enqueue; use herald_enqueue");
+		return uow_fail(uow, &cause, error);
+	}
 	if (options->max_attempts < 0 ||
 	    options->max_attempts > HERALD_ATTEMPTS_MAX) {
 		hd_error_set(&cause, HERALD_EINVAL, "max_attempts %d is out "
@@ -337,9 +342,12 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 		    HERALD_ATTEMPTS_MAX);
 		return uow_fail(uow, &cause, error);
 	}
-	if (options->run_at_us < 0) {
-		hd_error_set(&cause, HERALD_EINVAL, "run_at %lld is before "
-		    "1970", (long long)options->run_at_us);
+	/* 9999-12-31 23:59:59.999999 UTC, the bound of herald_enqueue. */
+	if (options->run_at_us < 0 ||
+	    options->run_at_us > INT64_C(253402300799999999)) {
+		hd_error_set(&cause, HERALD_EINVAL, "run_at %lld is out of "
+		    "range; use Unix time in microseconds up to the year "
+		    "9999, or 0 for now", (long long)options->run_at_us);
 		return uow_fail(uow, &cause, error);
 	}
 	if ((value = payload_parse(payload, &cause)) == NULL)

@@ -16,14 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "exec.h"
 #include "util.h"
 
-static void	exec_child(char *const argv[], char *const envp[], int in_fd,
-		    int out_fd, int err_fd, pid_t parent) __attribute__((noreturn));
+static void	exec_child(char *const argv[], char *const envp[],
+		    const struct hd_isolation *iso, int in_fd, int out_fd,
+		    int err_fd, pid_t parent) __attribute__((noreturn));
 
 static void
 close_pair(int fds[2])
@@ -73,10 +76,60 @@ child_report(const char *what, const char *path, int err)
 	}
 }
 
+/* Set one resource limit, soft and hard, so the handler cannot raise it. */
+static int
+child_limit(int resource, const char *name, int64_t value)
+{
+	struct rlimit	rl;
+
+	if (value <= 0)
+		return 0;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)value;
+	if (setrlimit(resource, &rl) == -1) {
+		child_report("could not set resource limit", name, errno);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Take iso's limits, then its groups, group and user.  The raw system
+ * calls change this process alone: glibc's wrappers would signal every
+ * thread of the worker, whose memory this vfork() child shares.  Only
+ * root changes ids; hd_config_check_root() made sure that any other user
+ * runs handlers as itself.
+ */
+static int
+child_confine(const struct hd_isolation *iso)
+{
+	if (iso == NULL)
+		return 0;
+	if (child_limit(RLIMIT_AS, "RLIMIT_AS", iso->address_space) == -1 ||
+	    child_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", iso->open_files) ==
+	    -1 ||
+	    child_limit(RLIMIT_CPU, "RLIMIT_CPU", iso->cpu_time_s) == -1)
+		return -1;
+	if (!iso->set_ids || geteuid() != 0)
+		return 0;
+	if (syscall(SYS_setgroups, iso->ngroups, iso->groups) == -1 ||
+	    syscall(SYS_setresgid, iso->gid, iso->gid, iso->gid) == -1) {
+		child_report("could not change to group", iso->group != NULL ?
+		    iso->group : "(the user's)", errno);
+		return -1;
+	}
+	if (syscall(SYS_setresuid, iso->uid, iso->uid, iso->uid) == -1) {
+		child_report("could not change to user", iso->user != NULL ?
+		    iso->user : "(unchanged)", errno);
+		return -1;
+	}
+	return 0;
+}
+
 /* The forked child: set up the handler's process and execute it. */
 static void
-exec_child(char *const argv[], char *const envp[], int in_fd, int out_fd,
-    int err_fd, pid_t parent)
+exec_child(char *const argv[], char *const envp[],
+    const struct hd_isolation *iso, int in_fd, int out_fd, int err_fd,
+    pid_t parent)
 {
 	sigset_t	mask;
 	int		signo;
@@ -100,6 +153,8 @@ exec_child(char *const argv[], char *const envp[], int in_fd, int out_fd,
 	    dup2(err_fd, STDERR_FILENO) == -1)
 		_exit(HD_EXEC_NOT_EXECUTED);
 	close_from_3();
+	if (child_confine(iso) == -1)
+		_exit(HD_EXEC_NOT_EXECUTED);
 
 	execve(argv[0], argv, envp);
 	child_report("cannot execute", argv[0], errno);
@@ -116,8 +171,9 @@ exec_child(char *const argv[], char *const envp[], int in_fd, int out_fd,
  * unblocks them: no handler of the worker may run in the child.
  */
 static pid_t
-spawn_child(char *const argv[], char *const envp[], int in_fd, int out_fd,
-    int err_fd, pid_t parent)
+spawn_child(char *const argv[], char *const envp[],
+    const struct hd_isolation *iso, int in_fd, int out_fd, int err_fd,
+    pid_t parent)
 {
 	sigset_t	all, saved;
 	pid_t		pid;
@@ -127,7 +183,7 @@ spawn_child(char *const argv[], char *const envp[], int in_fd, int out_fd,
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	pid = vfork();
 	if (pid == 0)
-		exec_child(argv, envp, in_fd, out_fd, err_fd, parent);
+		exec_child(argv, envp, iso, in_fd, out_fd, err_fd, parent);
 	saved_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	errno = saved_errno;
@@ -147,7 +203,8 @@ set_nonblock(int fd)
 
 int
 hd_exec_start(struct hd_exec *exec, char *const argv[], char *const envp[],
-    const char *input, size_t input_len, int64_t timeout_ms)
+    const struct hd_isolation *iso, const char *input, size_t input_len,
+    int64_t timeout_ms)
 {
 	int	in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	int	saved_errno;
@@ -162,7 +219,7 @@ hd_exec_start(struct hd_exec *exec, char *const argv[], char *const envp[],
 	    set_nonblock(err[0]) == -1)
 		goto fail;
 
-	pid = spawn_child(argv, envp, in[0], out[1], err[1], parent);
+	pid = spawn_child(argv, envp, iso, in[0], out[1], err[1], parent);
 	if (pid == -1)
 		goto fail;
 
@@ -437,13 +494,21 @@ tail_copy_text(const struct hd_exec *exec, char *buf, size_t size)
 	if (len == HD_EXEC_TAIL_MAX)
 		while (i < len && i < 3 && (raw[i] & 0xc0) == 0x80)
 			i++;
-	while (i < len && out + 4 < size) {
+	/*
+	 * Each byte read gives at most one byte, so a buffer of
+	 * HD_EXEC_TAIL_MAX + 1 keeps the whole tail, up to its last byte.
+	 */
+	while (i < len) {
 		n = utf8_sequence(raw + i, len - i);
 		if (n == 0) {
+			if (out + 1 >= size)
+				break;
 			buf[out++] = '?';
 			i++;
 			continue;
 		}
+		if (out + n >= size)
+			break;
 		memcpy(buf + out, raw + i, n);
 		out += n;
 		i += n;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "store.h"
 
 #define HD_EXEC_TAIL_MAX	4096
@@ -62,14 +63,17 @@ struct hd_exec {
 
 /*
  * Start argv[0] with argv and the environment envp, writing input
- * (input_len bytes) to its standard input.  timeout_ms of 0 means none.
+ * (input_len bytes) to its standard input.  The child inherits no
+ * descriptor but 0 to 2; with iso not NULL it takes iso's resource
+ * limits, and its user and groups when iso->set_ids and heraldd runs as
+ * root.  timeout_ms of 0 means none.
  * Return 0, or -1 with errno set when no process could be started; a
  * failed execve() is not an error here but an exit status of
  * HD_EXEC_NOT_EXECUTED, and the output tail says why.
  */
 int	hd_exec_start(struct hd_exec *exec, char *const argv[],
-	    char *const envp[], const char *input, size_t input_len,
-	    int64_t timeout_ms);
+	    char *const envp[], const struct hd_isolation *iso,
+	    const char *input, size_t input_len, int64_t timeout_ms);
 
 /* Add the open pipes to fds (room for 3 needed); return how many. */
 int	hd_exec_pollfds(const struct hd_exec *exec, struct pollfd *fds);

@@ -162,6 +162,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "heraldd: %s\n", error);
 		return EX_CONFIG;
 	}
+	if (hd_config_check_root(config, geteuid(), error,
+	    sizeof error) == -1) {
+		fprintf(stderr, "heraldd: %s\n", error);
+		hd_config_free(config);
+		return EX_CONFIG;
+	}
 	if (check) {
 		printf("%s: configuration is valid\n", path);
 		hd_config_free(config);

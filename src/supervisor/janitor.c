@@ -15,6 +15,7 @@
 #include "janitor.h"
 #include "log.h"
 #include "migrate.h"
+#include "periodic.h"
 #include "signals.h"
 #include "store.h"
 #include "supervisor.h"
@@ -62,6 +63,7 @@ struct janitor {
 	char			 report[JANITOR_REPORT_MAX];
 	bool			 report_pending;	/* not yet stored */
 	int			 exit_status;
+	struct hd_periodic	 periodic;
 };
 
 static void
@@ -256,6 +258,7 @@ janitor_try_lock(struct janitor *j)
 		return;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		j->active = true;
+		hd_periodic_reset(&j->periodic);
 		j->next_round_ms = hd_monotonic_ms();
 		j->next_prune_ms = j->next_round_ms;
 		hd_log_info("janitor active", "janitor_id=%s", j->id);
@@ -285,21 +288,23 @@ janitor_announce(struct janitor *j)
 /*
  * Run one pruning function in batches of JANITOR_PRUNE_BATCH rows until a
  * batch comes back short or budget_end_ms passes; return the rows
- * deleted, or -1 after a failure.  Each batch commits on its own, so no
- * lock is held long and the rows a worker holds are skipped.
+ * deleted, or -1 after a failure.  keep, the function's first argument,
+ * is a retention in milliseconds or a row count.  Each batch commits on
+ * its own, so no lock is held long and the rows a worker holds are
+ * skipped.
  */
 static int64_t
 janitor_prune_batches(struct janitor *j, const char *operation,
-    const char *sql, int64_t keep_ms, int64_t budget_end_ms)
+    const char *sql, int64_t keep, int64_t budget_end_ms)
 {
 	const char	*values[2];
-	char		 keep[32], limit[32];
+	char		 keep_text[32], limit[32];
 	PGresult	*res;
 	int64_t		 total = 0, n;
 
-	snprintf(keep, sizeof keep, "%lld", (long long)keep_ms);
+	snprintf(keep_text, sizeof keep_text, "%lld", (long long)keep);
 	snprintf(limit, sizeof limit, "%d", JANITOR_PRUNE_BATCH);
-	values[0] = keep;
+	values[0] = keep_text;
 	values[1] = limit;
 	do {
 		res = janitor_query(j, operation, sql, 2, values);
@@ -313,9 +318,49 @@ janitor_prune_batches(struct janitor *j, const char *operation,
 }
 
 /*
+ * Record the retention this janitor applies in herald.retention, where
+ * the console shows it on the dead-letter screen.
+ */
+static int
+janitor_publish_retention(struct janitor *j)
+{
+	const struct hd_config	*c = j->config;
+	const char		*values[4];
+	char			 text[4][32];
+	PGresult		*res;
+
+	snprintf(text[0], sizeof text[0], "%lld", (long long)c->keep_dead_ms);
+	snprintf(text[1], sizeof text[1], "%lld",
+	    (long long)c->keep_dead_rows);
+	snprintf(text[2], sizeof text[2], "%lld",
+	    (long long)c->keep_counters_ms);
+	snprintf(text[3], sizeof text[3], "%lld",
+	    (long long)c->keep_hourly_ms);
+	values[0] = text[0];
+	values[1] = text[1];
+	values[2] = text[2];
+	values[3] = text[3];
+	res = janitor_query(j, "publish_retention",
+	    "WITH p AS (INSERT INTO herald.retention AS r"
+	    " (dead_ms, dead_rows, counters_ms, hourly_ms)"
+	    " VALUES ($1, $2, $3, $4)"
+	    " ON CONFLICT (singleton) DO UPDATE"
+	    " SET dead_ms = excluded.dead_ms, dead_rows = excluded.dead_rows,"
+	    " counters_ms = excluded.counters_ms,"
+	    " hourly_ms = excluded.hourly_ms, updated_at = now()"
+	    " RETURNING 1) SELECT count(*) FROM p", 4, values);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Delete counters and dead jobs past their retention and the
  * registrations whose heartbeat stopped.  A retention of 0 keeps rows
- * forever.
+ * forever.  Per-minute counters roll up into hourly ones as they go
+ * (herald.roll_up_counters).  Dead jobs go by age first, then the oldest
+ * beyond the row limit.
  */
 static void
 janitor_prune(struct janitor *j)
@@ -324,17 +369,30 @@ janitor_prune(struct janitor *j)
 	const char		*values[1];
 	char			 keep[32];
 	int64_t			 end = hd_monotonic_ms() + JANITOR_PRUNE_BUDGET_MS;
-	int64_t			 counters = 0, dead = 0, processes;
+	int64_t			 counters = 0, hourly = 0, dead = 0, over = 0;
+	int64_t			 processes;
 	PGresult		*res;
 
+	if (janitor_publish_retention(j) == -1)
+		return;
 	if (c->keep_counters_ms > 0)
 		counters = janitor_prune_batches(j, "prune_counters",
 		    "SELECT herald.prune_counters($1, $2)",
 		    c->keep_counters_ms, end);
-	if (counters != -1 && c->keep_dead_ms > 0)
+	if (counters != -1 && c->keep_hourly_ms > 0)
+		hourly = janitor_prune_batches(j, "prune_counters_hourly",
+		    "SELECT herald.prune_counters_hourly($1, $2)",
+		    c->keep_hourly_ms, end);
+	if (counters != -1 && hourly != -1 && c->keep_dead_ms > 0)
 		dead = janitor_prune_batches(j, "prune_dead",
 		    "SELECT herald.prune_dead($1, $2)", c->keep_dead_ms, end);
-	if (counters == -1 || dead == -1)
+	/* NOTE: this reads the index of dead_jobs up to the row limit. */
+	if (counters != -1 && hourly != -1 && dead != -1 &&
+	    c->keep_dead_rows > 0)
+		over = janitor_prune_batches(j, "prune_dead_rows",
+		    "SELECT herald.prune_dead_rows($1, $2)", c->keep_dead_rows,
+		    end);
+	if (counters == -1 || hourly == -1 || dead == -1 || over == -1)
 		return;
 
 	snprintf(keep, sizeof keep, "%lld", (long long)c->keep_processes_ms);
@@ -345,10 +403,45 @@ janitor_prune(struct janitor *j)
 		return;
 	processes = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	if (counters > 0 || dead > 0 || processes > 0)
-		hd_log_info("pruned", "counters=%lld dead_jobs=%lld "
-		    "processes=%lld", (long long)counters, (long long)dead,
-		    (long long)processes);
+	values[0] = "5000";
+	res = janitor_query(j, "prune_unique_keys",
+	    "SELECT herald.prune_unique_keys($1)", 1, values);
+	if (res == NULL)
+		return;
+	PQclear(res);
+	if (counters > 0 || hourly > 0 || dead > 0 || over > 0 ||
+	    processes > 0)
+		hd_log_info("pruned", "counters=%lld hourly_counters=%lld "
+		    "dead_jobs=%lld dead_jobs_over_limit=%lld processes=%lld",
+		    (long long)counters, (long long)hourly, (long long)dead,
+		    (long long)over, (long long)processes);
+}
+
+/*
+ * Delete the cancelled jobs that went back to their queue and enqueue
+ * the periodic jobs that are due.
+ */
+static void
+janitor_scheduling(struct janitor *j)
+{
+	struct herald_error	 error;
+	const char		*values[1] = { "1000" };
+	PGresult		*res;
+	int			 n;
+
+	res = janitor_query(j, "purge_cancelled",
+	    "SELECT herald.purge_cancelled($1)", 1, values);
+	if (res == NULL)
+		return;
+	if (strtoll(PQgetvalue(res, 0, 0), NULL, 10) > 0)
+		hd_log_info("cancelled jobs deleted", "jobs=%s",
+		    PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	memset(&error, 0, sizeof error);
+	n = hd_periodic_run(&j->periodic, j->conn, &error);
+	if (n == -1)
+		janitor_failed(j, "periodic", &error);
 }
 
 /* One round of the active janitor. */
@@ -369,6 +462,8 @@ janitor_round(struct janitor *j)
 	if (n > 0)
 		hd_log_warn("expired leases", "jobs=%d", n);
 	janitor_announce(j);
+	if (j->conn != NULL)
+		janitor_scheduling(j);
 	if (j->conn != NULL && now >= j->next_prune_ms) {
 		j->next_prune_ms = now + JANITOR_PRUNE_MS;
 		janitor_prune(j);
@@ -598,6 +693,7 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 	j.supervisor_id = supervisor_id;
 	j.report_fd = report_fd;
 	hd_random_hex(j.id, JANITOR_ID_BYTES);
+	hd_periodic_init(&j.periodic, config);
 
 	sigfd = hd_signals_open(signals);
 	if (sigfd == -1) {
@@ -623,6 +719,7 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 			janitor_failed(&j, "unregister", &error);
 	}
 	PQfinish(j.conn);
+	hd_periodic_release(&j.periodic);
 	if (j.report_fd != -1)
 		close(j.report_fd);
 	hd_signals_close();

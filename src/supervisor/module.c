@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@ struct module_task {
 	herald_module_handler_fn *handler;
 	struct herald_module_job job;
 	struct hd_module_result	 result;
+	atomic_int		 cancelled;	/* read by job.cancelled() */
 };
 
 struct hd_module_pool {
@@ -37,6 +40,8 @@ struct hd_module_pool {
 	pthread_cond_t		 work;
 	struct module_task	*todo, *todo_tail;
 	struct module_task	*done, *done_tail;
+	/* Jobs in a handler, for hd_module_pool_cancel(); linked by next. */
+	struct module_task	*running;
 	int			 nthreads;	/* at most */
 	int			 started;
 	int			 idle;
@@ -63,10 +68,11 @@ module_open(const char *path, char *error, size_t error_size)
 		return NULL;
 	}
 	version = dlsym(handle, HERALD_MODULE_VERSION_SYMBOL);
-	if (version == NULL || *version != HERALD_MODULE_VERSION) {
+	if (version == NULL || *version < 1 ||
+	    *version > HERALD_MODULE_VERSION) {
 		snprintf(error, error_size, "module %s declares interface "
-		    "version %d, not %d; rebuild it against this herald_module.h",
-		    path, version != NULL ? *version : 0,
+		    "version %d, not 1 to %d; rebuild it against this "
+		    "herald_module.h", path, version != NULL ? *version : 0,
 		    HERALD_MODULE_VERSION);
 		dlclose(handle);
 		return NULL;
@@ -118,6 +124,46 @@ task_run(struct module_task *t)
 	t->result.duration_ms = hd_monotonic_ms() - start;
 }
 
+static void
+pool_unlink_running(struct hd_module_pool *pool, struct module_task *t)
+{
+	struct module_task	**p;
+
+	for (p = &pool->running; *p != NULL; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			return;
+		}
+	}
+}
+
+/* herald_module_job.cancelled of every job: job is in a module_task. */
+static int
+task_cancelled(const struct herald_module_job *job)
+{
+	const struct module_task	*t = (const struct module_task *)
+	    ((const char *)job - offsetof(struct module_task, job));
+
+	return atomic_load(&t->cancelled);
+}
+
+void
+hd_module_pool_cancel(struct hd_module_pool *pool, int64_t job_id)
+{
+	struct module_task	*t;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	for (t = pool->todo; t != NULL; t = t->next)
+		if (t->job.id == job_id)
+			atomic_store(&t->cancelled, 1);
+	for (t = pool->running; t != NULL; t = t->next)
+		if (t->job.id == job_id)
+			atomic_store(&t->cancelled, 1);
+	pthread_mutex_unlock(&pool->lock);
+}
+
 static void *
 pool_thread(void *arg)
 {
@@ -137,11 +183,14 @@ pool_thread(void *arg)
 		t = pool->todo;
 		if ((pool->todo = t->next) == NULL)
 			pool->todo_tail = NULL;
+		t->next = pool->running;
+		pool->running = t;
 		pthread_mutex_unlock(&pool->lock);
 
 		task_run(t);
 
 		pthread_mutex_lock(&pool->lock);
+		pool_unlink_running(pool, t);
 		t->next = NULL;
 		if (pool->done_tail != NULL)
 			pool->done_tail->next = t;
@@ -241,6 +290,8 @@ hd_module_pool_submit(struct hd_module_pool *pool,
 	t->job.max_attempts = job->max_attempts;
 	t->job.event_id = dup_or_null(job->event_id);
 	t->job.event_type = dup_or_null(job->event_type);
+	t->job.cancelled = task_cancelled;
+	atomic_init(&t->cancelled, 0);
 	t->result.cookie = cookie;
 	t->result.job_id = job->id;
 

@@ -47,6 +47,13 @@ int	hd_module_pool_submit(struct hd_module_pool *pool,
 	    herald_module_handler_fn *handler, const struct hd_job *job,
 	    void *cookie);
 
+/*
+ * Mark the job job_id cancelled, so that its handler's
+ * herald_module_job.cancelled() returns nonzero; a job that has not
+ * started yet gets the mark too.  NULL pool is allowed.
+ */
+void	hd_module_pool_cancel(struct hd_module_pool *pool, int64_t job_id);
+
 /* One finished job: its cookie, result, outcome and duration. */
 struct hd_module_result {
 	void				*cookie;

@@ -26,6 +26,7 @@
 #include "janitor.h"
 #include "log.h"
 #include "migrate.h"
+#include "orphans.h"
 #include "relay.h"
 #include "signals.h"
 #include "supervisor.h"
@@ -53,6 +54,11 @@ struct child {
 	int		 failures;
 	int64_t		 window_start_ms;
 	bool		 failed;	/* too many failures: no restart */
+
+	/* A worker's id, chosen here so that it outlives the process. */
+	char		 worker_id[HD_WORKER_ID_LEN + 1];
+	/* The id of the worker that died, for its replacement. */
+	char		 lost_id[HD_WORKER_ID_LEN + 1];
 };
 
 struct supervisor {
@@ -265,7 +271,8 @@ child_run(struct supervisor *sup, const struct child *c, int report_fd)
 	else {
 		q = hd_config_queue(sup->config, c->queue);
 		if (q != NULL)
-			status = hd_worker_main(sup->config, q, sup->id);
+			status = hd_worker_main(sup->config, q, sup->id,
+			    c->worker_id, c->lost_id);
 	}
 	exit(status);
 }
@@ -280,6 +287,8 @@ child_start(struct supervisor *sup, struct child *c)
 	if (c->role == CHILD_JANITOR &&
 	    pipe2(report, O_CLOEXEC | O_NONBLOCK) == -1)
 		report[0] = report[1] = -1;
+	if (c->role == CHILD_WORKER)
+		hd_random_hex(c->worker_id, HD_WORKER_ID_LEN / 2);
 	/*
 	 * Signals stay blocked across fork() until the child has its own
 	 * handlers, so a SIGTERM sent at once is not lost.
@@ -313,6 +322,8 @@ child_start(struct supervisor *sup, struct child *c)
 	}
 	c->pid = pid;
 	c->started_ms = hd_monotonic_ms();
+	/* The new worker takes back the jobs of the one it replaces. */
+	c->lost_id[0] = '\0';
 	if (c->role == CHILD_WORKER)
 		hd_log_debug("child started", "child_pid=%ld child_role=worker "
 		    "queue=%s", (long)pid, c->queue);
@@ -442,6 +453,8 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 	int64_t		 now = hd_monotonic_ms();
 
 	c->pid = 0;
+	if (c->role == CHILD_WORKER)
+		memcpy(c->lost_id, c->worker_id, sizeof c->lost_id);
 	if (sup->stopping || c->retired) {
 		child_log_exit(sup, c, pid, status, 0);
 		if (c->retired)
@@ -467,21 +480,49 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 		c->delay_ms = HD_RESTART_MAX_MS;
 }
 
+/*
+ * Kill the handlers that dead workers left behind (orphans.h), which
+ * heraldd inherited as a subreaper.
+ */
+static void
+supervisor_kill_orphans(const struct supervisor *sup)
+{
+	pid_t	*known;
+	size_t	 i;
+
+	known = hd_xcalloc(sup->nchildren + 1, sizeof *known);
+	for (i = 0; i < sup->nchildren; i++)
+		known[i] = sup->children[i].pid;
+	(void)hd_orphans_kill(known, sup->nchildren);
+	free(known);
+}
+
 static void
 supervisor_reap(struct supervisor *sup)
 {
 	pid_t	pid;
 	size_t	i;
 	int	status;
+	bool	sweep = false;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (i = 0; i < sup->nchildren; i++) {
 			if (sup->children[i].pid == pid) {
+				sweep |= sup->children[i].role ==
+				    CHILD_WORKER;
 				child_exited(sup, i, pid, status);
 				break;
 			}
 		}
+		/*
+		 * An orphan that ended may leave children of its own,
+		 * which come to heraldd in turn.
+		 */
+		if (i == sup->nchildren)
+			sweep = true;
 	}
+	if (sweep)
+		supervisor_kill_orphans(sup);
 }
 
 static size_t
@@ -556,6 +597,18 @@ argv_equal(char **a, char **b)
 }
 
 static bool
+isolation_equal(const struct hd_isolation *a, const struct hd_isolation *b)
+{
+	return strings_equal(a->user, b->user) &&
+	    strings_equal(a->group, b->group) && a->uid == b->uid &&
+	    a->gid == b->gid && a->ngroups == b->ngroups &&
+	    (a->ngroups == 0 || memcmp(a->groups, b->groups,
+	    a->ngroups * sizeof *a->groups) == 0) &&
+	    a->address_space == b->address_space &&
+	    a->open_files == b->open_files && a->cpu_time_s == b->cpu_time_s;
+}
+
+static bool
 task_equal(const struct hd_task_config *a, const struct hd_task_config *b)
 {
 	return strcmp(a->name, b->name) == 0 &&
@@ -563,7 +616,9 @@ task_equal(const struct hd_task_config *a, const struct hd_task_config *b)
 	    strings_equal(a->module_path, b->module_path) &&
 	    strings_equal(a->module_symbol, b->module_symbol) &&
 	    a->timeout_ms == b->timeout_ms &&
-	    memcmp(&a->retry, &b->retry, sizeof a->retry) == 0;
+	    memcmp(&a->retry, &b->retry, sizeof a->retry) == 0 &&
+	    argv_equal(a->env, b->env) &&
+	    isolation_equal(&a->isolation, &b->isolation);
 }
 
 /* Return whether two files give every worker the same settings. */
@@ -589,7 +644,38 @@ queue_equal(const struct hd_queue_config *a, const struct hd_queue_config *b)
 {
 	return a != NULL && b != NULL && a->workers == b->workers &&
 	    a->concurrency == b->concurrency &&
-	    a->poll_interval_ms == b->poll_interval_ms;
+	    a->poll_interval_ms == b->poll_interval_ms &&
+	    a->global_limit == b->global_limit && a->rate == b->rate;
+}
+
+/* Return whether two files give the janitor the same periodic jobs. */
+static bool
+periodic_same(const struct hd_config *a, const struct hd_config *b)
+{
+	const struct hd_periodic_config	*p, *q;
+	const struct hd_task_config	*ta, *tb;
+	size_t				 i;
+
+	if (a->nperiodic != b->nperiodic)
+		return false;
+	for (i = 0; i < a->nperiodic; i++) {
+		p = &a->periodic[i];
+		q = &b->periodic[i];
+		ta = hd_config_task(a, p->task);
+		tb = hd_config_task(b, q->task);
+		if (strcmp(p->name, q->name) != 0 ||
+		    strcmp(p->schedule, q->schedule) != 0 ||
+		    strcmp(p->timezone, q->timezone) != 0 ||
+		    strcmp(p->task, q->task) != 0 ||
+		    strcmp(p->payload, q->payload) != 0 ||
+		    p->priority != q->priority ||
+		    p->catch_up_latest != q->catch_up_latest ||
+		    ta == NULL || tb == NULL ||
+		    strcmp(ta->queue, tb->queue) != 0 ||
+		    ta->retry.max_attempts != tb->retry.max_attempts)
+			return false;
+	}
+	return true;
 }
 
 /* Return whether child c may keep running under the new configuration. */
@@ -638,13 +724,19 @@ supervisor_reload(struct supervisor *sup)
 	size_t				 i, retired = 0, before;
 
 	new = hd_config_load(old->path, error, sizeof error);
+	if (new != NULL && hd_config_check_root(new, geteuid(), error,
+	    sizeof error) == -1) {
+		hd_config_free(new);
+		new = NULL;
+	}
 	if (new == NULL) {
 		hd_log_error("configuration reload failed, keeping the "
 		    "running configuration", "error=%s", error);
 		return;
 	}
 	same = config_same_for_workers(old, new);
-	janitor_same = strings_equal(old->job_db, new->job_db);
+	janitor_same = strings_equal(old->job_db, new->job_db) &&
+	    periodic_same(old, new);
 	relay_same = janitor_same && strings_equal(old->app_db, new->app_db);
 
 	/* Walk backwards: child_retire() may move the last slot to i. */
@@ -839,6 +931,10 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 	sup.pid = getpid();
 	sup.janitor_fd = -1;
 	hd_random_hex(sup.id, SUPERVISOR_ID_BYTES);
+	/* Handlers of a worker that dies become children of heraldd. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		hd_log_warn("could not become a subreaper", "error=%s",
+		    strerror(errno));
 
 	if (pipe2(sup.up_fd, O_CLOEXEC) == -1 ||
 	    fcntl(sup.up_fd[0], F_SETFL, O_NONBLOCK) == -1) {

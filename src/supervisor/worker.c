@@ -46,7 +46,8 @@
 #include "worker.h"
 
 #define WORKER_ID_BYTES		8
-#define WORKER_ENV_MAX		10
+/* PATH, LANG, seven HERALD_ variables, the task's env and NULL. */
+#define WORKER_ENV_MAX		(10 + HD_TASK_ENV_MAX)
 #define WORKER_RETRY_MIN_MS	100
 #define WORKER_RETRY_MAX_MS	30000
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
@@ -78,6 +79,7 @@ struct slot {
 	bool		 release;	/* put the job back, record nothing */
 	bool		 lost;		/* the lease went to another worker */
 	bool		 module;	/* a module handler runs on the pool */
+	bool		 cancelled;	/* an operator cancelled the job */
 	int64_t		 retry_delay_ms; /* the handler's, or 0: backoff */
 	struct hd_attempt attempt;
 	char		 output[HD_EXEC_TAIL_MAX + 1];
@@ -89,6 +91,8 @@ struct worker {
 	const struct hd_queue_config	*queue;
 	const char			*supervisor_id;
 	char				 id[2 * WORKER_ID_BYTES + 1];
+	/* The dead worker this one replaces, whose jobs it takes back. */
+	const char			*lost_id;
 	char				 app_name[128];
 	PGconn				*conn;
 	int				 sigfd;
@@ -210,6 +214,10 @@ worker_drain_notifies(struct worker *w)
 		if (strcmp(n->relname, "herald") == 0 &&
 		    strcmp(n->extra, w->queue->name) == 0)
 			w->claim_wanted = true;
+		/* A job of this worker was cancelled: renew (and learn) now. */
+		if (strcmp(n->relname, "herald_cancel") == 0 &&
+		    strcmp(n->extra, w->id) == 0)
+			w->next_extend_ms = 0;
 		PQfreemem(n);
 	}
 }
@@ -285,6 +293,68 @@ worker_removed(struct worker *w)
 }
 
 /*
+ * Store the queue's limits from the configuration in herald.queue_limits,
+ * where the claims of every host read them.
+ */
+static int
+worker_publish_limits(struct worker *w, PGconn *conn,
+    struct herald_error *error)
+{
+	const char	*values[3];
+	char		 limit[16], rate[32];
+	PGresult	*res;
+
+	snprintf(limit, sizeof limit, "%d", w->queue->global_limit);
+	snprintf(rate, sizeof rate, "%.17g", w->queue->rate);
+	values[0] = w->queue->name;
+	values[1] = w->queue->global_limit > 0 ? limit : NULL;
+	values[2] = w->queue->rate > 0 ? rate : NULL;
+	res = PQexecParams(conn, "SELECT herald.set_queue_limits($1, $2, $3)",
+	    3, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		hd_error_from_pg(error, conn, res, "set queue limits");
+		PQclear(res);
+		return -1;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		hd_log_info("queue limits stored", "queue=%s limit=%d "
+		    "rate=%g", w->queue->name, w->queue->global_limit,
+		    w->queue->rate);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Take back the jobs of the worker this one replaces, which died: the
+ * supervisor reaped it and killed its handlers, so its jobs can run
+ * again now rather than when their leases expire.
+ */
+static int
+worker_take_back_lost(struct worker *w, PGconn *conn,
+    struct herald_error *error)
+{
+	const char	*values[1] = { w->lost_id };
+	PGresult	*res;
+
+	if (w->lost_id == NULL)
+		return 0;
+	res = PQexecParams(conn, "SELECT herald.expire_worker($1)", 1, NULL,
+	    values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		hd_error_from_pg(error, conn, res, "take back jobs");
+		PQclear(res);
+		return -1;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		hd_log_warn("jobs of dead worker taken back", "queue=%s "
+		    "lost_worker_id=%s jobs=%s", w->queue->name, w->lost_id,
+		    PQgetvalue(res, 0, 0));
+	PQclear(res);
+	w->lost_id = NULL;
+	return 0;
+}
+
+/*
  * Open the connection, check the schema, LISTEN and register.  Return 0,
  * or -1 when the schema does not match and the worker must exit.
  */
@@ -309,8 +379,8 @@ worker_connect(struct worker *w)
 		}
 		goto fail;
 	}
-	if (hd_db_exec(conn, "LISTEN herald", &error) == -1 ||
-	    hd_batch_prepare(conn, &error) == -1)
+	if (hd_db_exec(conn, "LISTEN herald; LISTEN herald_cancel",
+	    &error) == -1 || hd_batch_prepare(conn, &error) == -1)
 		goto fail;
 	if (worker_check_in(w, conn, &error) == -1) {
 		if (error.code != HERALD_ENOTFOUND)
@@ -319,6 +389,10 @@ worker_connect(struct worker *w)
 		worker_removed(w);
 		return 0;
 	}
+
+	if (worker_publish_limits(w, conn, &error) == -1 ||
+	    worker_take_back_lost(w, conn, &error) == -1)
+		goto fail;
 
 	w->conn = conn;
 	now = hd_monotonic_ms();
@@ -357,18 +431,44 @@ env_entry(const char *name, const char *value)
 	return entry;
 }
 
-/* Build the handler's environment: PATH, LANG and the HERALD_ variables. */
+/* Return whether the task's env list names the variable name. */
+static bool
+task_env_names(const struct hd_task_config *task, const char *name)
+{
+	size_t	i, len = strlen(name);
+
+	for (i = 0; i < task->nenv; i++)
+		if (strncmp(task->env[i], name, len) == 0 &&
+		    (task->env[i][len] == '=' || task->env[i][len] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * Build the handler's environment: PATH, LANG, the HERALD_ variables and
+ * the task's env list, which may replace PATH and LANG.  Nothing else of
+ * heraldd's environment reaches the handler.
+ */
 static void
-slot_build_env(struct slot *s)
+slot_build_env(struct slot *s, const struct hd_task_config *task)
 {
 	const char	*path = getenv("PATH"), *lang = getenv("LANG");
+	const char	*value;
 	char		 number[32];
+	size_t		 i;
 	int		 n = 0;
 
-	s->env[n++] = env_entry("PATH", path != NULL && *path != '\0' ?
-	    path : WORKER_DEFAULT_PATH);
-	if (lang != NULL)
+	if (!task_env_names(task, "PATH"))
+		s->env[n++] = env_entry("PATH", path != NULL &&
+		    *path != '\0' ? path : WORKER_DEFAULT_PATH);
+	if (lang != NULL && !task_env_names(task, "LANG"))
 		s->env[n++] = env_entry("LANG", lang);
+	for (i = 0; i < task->nenv; i++) {
+		if (strchr(task->env[i], '=') != NULL)
+			s->env[n++] = hd_xstrdup(task->env[i]);
+		else if ((value = getenv(task->env[i])) != NULL)
+			s->env[n++] = env_entry(task->env[i], value);
+	}
 	snprintf(number, sizeof number, "%lld", (long long)s->job.id);
 	s->env[n++] = env_entry("HERALD_JOB_ID", number);
 	s->env[n++] = env_entry("HERALD_TASK", s->job.task);
@@ -489,9 +589,9 @@ slot_start(struct worker *w, struct slot *s)
 		return;
 	}
 
-	slot_build_env(s);
-	if (hd_exec_start(&s->exec, task->argv, s->env, job->payload,
-	    strlen(job->payload), task->timeout_ms) == -1) {
+	slot_build_env(s, task);
+	if (hd_exec_start(&s->exec, task->argv, s->env, &task->isolation,
+	    job->payload, strlen(job->payload), task->timeout_ms) == -1) {
 		snprintf(text, sizeof text, "could not start handler: %s",
 		    strerror(errno));
 		hd_log_error("could not start handler", "job_id=%lld task=%s "
@@ -505,6 +605,9 @@ slot_start(struct worker *w, struct slot *s)
 
 static void	log_job_completed(const struct hd_job *, int64_t);
 static void	log_lease_lost(const struct hd_job *);
+static void	log_job_cancel(const char *, const struct hd_job *);
+static int	finish_cancelled(PGconn *, const struct hd_job *,
+		    struct herald_error *);
 
 /* Start pending jobs in the free slots. */
 static void
@@ -619,6 +722,21 @@ worker_update_waiting(struct worker *w, bool drained)
 }
 
 /*
+ * Return the time between claims when no notification comes.  A claim
+ * of a queue with limits may come back short while jobs wait, and no
+ * notification follows when a slot or a token frees up, so such queues
+ * poll at least every second.
+ */
+static int64_t
+worker_poll_interval_ms(const struct worker *w)
+{
+	if ((w->queue->global_limit > 0 || w->queue->rate > 0) &&
+	    w->queue->poll_interval_ms > 1000)
+		return 1000;
+	return w->queue->poll_interval_ms;
+}
+
+/*
  * Record the finished jobs and claim more in one round trip.  Claims wait
  * until the pending jobs have started; limit 0 only records.
  */
@@ -637,7 +755,7 @@ worker_claim(struct worker *w)
 	    worker_pending(w) == 0 && free_slots > 0 &&
 	    (w->claim_wanted || now >= w->next_poll_ms)) {
 		limit = free_slots + w->claim_extra;
-		w->next_poll_ms = now + w->queue->poll_interval_ms;
+		w->next_poll_ms = now + worker_poll_interval_ms(w);
 	}
 	if (w->queue->max_jobs > 0 && w->queue->max_jobs - w->jobs_claimed <
 	    limit)
@@ -735,7 +853,8 @@ worker_take_module_results(struct worker *w)
 		s->retry_delay_ms = r.result == HERALD_MODULE_RETRY ?
 		    r.outcome.retry_delay_ms : 0;
 		s->state = SLOT_FINISHED;
-		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->lost)
+		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->lost &&
+		    !s->cancelled)
 			log_job_failed(&s->job, &s->attempt);
 	}
 }
@@ -746,7 +865,7 @@ slot_finish(struct slot *s)
 {
 	hd_exec_result(&s->exec, &s->attempt, s->output, sizeof s->output);
 	s->state = SLOT_FINISHED;
-	if (s->release)
+	if (s->release || s->cancelled)
 		return;
 	if (s->attempt.outcome != HD_OUTCOME_DONE)
 		log_job_failed(&s->job, &s->attempt);
@@ -844,6 +963,18 @@ slot_record(struct worker *w, struct slot *s)
 			    s->job.task, s->job.queue, s->job.attempt);
 		return 0;
 	}
+	if (s->cancelled) {
+		r = finish_cancelled(w->conn, &s->job, &error);
+		if (r == -1) {
+			worker_store_failed(w, "finish_cancelled", &error);
+			return -1;
+		}
+		if (r == 0)
+			log_lease_lost(&s->job);
+		else
+			log_job_cancel("job cancelled", &s->job);
+		return 0;
+	}
 	if (s->attempt.outcome != HD_OUTCOME_DONE)
 		return slot_record_failure(w, s);
 
@@ -899,6 +1030,88 @@ slot_lease_lost(struct slot *s)
 		hd_exec_stop(&s->exec);
 }
 
+/* Return the row of res (lease_token, cancel) with token, or -1. */
+static int
+renewed_row(const PGresult *res, int64_t token)
+{
+	int	row;
+
+	for (row = 0; row < PQntuples(res); row++)
+		if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == token)
+			return row;
+	return -1;
+}
+
+/*
+ * Delete a cancelled job whose handler ended or never started; return
+ * 1, 0 when its lease went to another worker, or -1.
+ */
+static int
+finish_cancelled(PGconn *conn, const struct hd_job *job,
+    struct herald_error *error)
+{
+	const char	*values[2];
+	char		 id[32], token[32];
+	PGresult	*res;
+	int		 r;
+
+	snprintf(id, sizeof id, "%lld", (long long)job->id);
+	snprintf(token, sizeof token, "%lld", (long long)job->lease_token);
+	values[0] = id;
+	values[1] = token;
+	res = PQexecParams(conn, "SELECT herald.finish_cancelled($1, $2)", 2,
+	    NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		hd_error_from_pg(error, conn, res, "delete cancelled job");
+		PQclear(res);
+		return -1;
+	}
+	r = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return r;
+}
+
+static void
+log_job_cancel(const char *msg, const struct hd_job *job)
+{
+	hd_log_info(msg, "job_id=%lld task=%s queue=%s attempt=%d",
+	    (long long)job->id, job->task, job->queue, job->attempt);
+}
+
+/*
+ * Stop the handler of a job an operator cancelled: SIGTERM to an exec
+ * handler's process group (SIGKILL follows after HD_EXEC_KILL_WAIT_MS),
+ * the cancel flag for a module handler.  The job is deleted when the
+ * handler has ended, whatever it returned.
+ */
+static void
+slot_cancel(struct worker *w, struct slot *s)
+{
+	if (s->cancelled)
+		return;
+	s->cancelled = true;
+	log_job_cancel("job cancel requested", &s->job);
+	if (s->state != SLOT_RUNNING)
+		return;
+	if (s->module)
+		hd_module_pool_cancel(w->pool, s->job.id);
+	else if (s->ran && !s->exec.reaped)
+		hd_exec_stop(&s->exec);
+}
+
+/* Delete a cancelled job that never started. */
+static void
+pending_cancel(struct worker *w, struct hd_job *job)
+{
+	struct herald_error	error;
+
+	memset(&error, 0, sizeof error);
+	if (finish_cancelled(w->conn, job, &error) == -1)
+		worker_store_failed(w, "finish_cancelled", &error);
+	else
+		log_job_cancel("job cancelled", job);
+}
+
 static bool
 slot_holds_lease(const struct slot *s)
 {
@@ -918,7 +1131,6 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	PGresult	*res;
 	size_t		 len = 0;
 	int		 i, row;
-	bool		 renewed;
 
 	tokens = hd_xmalloc((size_t)(w->nslots + w->npending + w->ndone) * 22 +
 	    3);
@@ -940,8 +1152,9 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	values[0] = w->id;
 	values[1] = tokens;
 	values[2] = lease;
-	res = PQexecParams(w->conn, "SELECT herald.renew_leases($1, "
-	    "$2::bigint[], $3)", 3, NULL, values, NULL, NULL, 0);
+	res = PQexecParams(w->conn, "SELECT lease_token, cancel FROM "
+	    "herald.renew_leases_cancel($1, $2::bigint[], $3)", 3, NULL,
+	    values, NULL, NULL, 0);
 	free(tokens);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		hd_error_from_pg(error, w->conn, res, "renew leases");
@@ -951,23 +1164,23 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	for (i = 0; i < w->nslots; i++) {
 		if (!slot_holds_lease(&w->slots[i]))
 			continue;
-		renewed = false;
-		for (row = 0; row < PQntuples(res) && !renewed; row++)
-			renewed = strtoll(PQgetvalue(res, row, 0), NULL, 10) ==
-			    w->slots[i].job.lease_token;
-		if (!renewed)
+		row = renewed_row(res, w->slots[i].job.lease_token);
+		if (row == -1)
 			slot_lease_lost(&w->slots[i]);
+		else if (strcmp(PQgetvalue(res, row, 1), "t") == 0)
+			slot_cancel(w, &w->slots[i]);
 	}
 	/* A pending job that lost its lease is dropped when its turn comes. */
 	for (i = w->pending_next; i < w->npending; i++) {
-		renewed = w->pending[i].lease_token == 0;
-		for (row = 0; row < PQntuples(res) && !renewed; row++)
-			renewed = strtoll(PQgetvalue(res, row, 0), NULL, 10) ==
-			    w->pending[i].lease_token;
-		if (!renewed) {
+		if (w->pending[i].lease_token == 0)
+			continue;
+		row = renewed_row(res, w->pending[i].lease_token);
+		if (row == -1)
 			log_lease_lost(&w->pending[i]);
+		else if (strcmp(PQgetvalue(res, row, 1), "t") == 0)
+			pending_cancel(w, &w->pending[i]);
+		if (row == -1 || strcmp(PQgetvalue(res, row, 1), "t") == 0)
 			w->pending[i].lease_token = 0;
-		}
 	}
 	PQclear(res);
 	return 0;
@@ -1105,14 +1318,14 @@ worker_kill_running(struct worker *w)
 		s = &w->slots[i];
 		if (s->state == SLOT_RUNNING && s->module) {
 			/* A thread cannot be stopped: give the job back. */
-			s->release = true;
+			s->release = !s->cancelled;
 			s->module = false;
 			s->state = SLOT_FINISHED;
 			continue;
 		}
 		if (s->state != SLOT_RUNNING || !s->ran || s->exec.reaped)
 			continue;
-		s->release = true;
+		s->release = !s->cancelled;
 		hd_exec_stop(&s->exec);
 	}
 }
@@ -1307,7 +1520,8 @@ worker_fault_at_start(const char *queue)
 
 int
 hd_worker_main(const struct hd_config *config,
-    const struct hd_queue_config *queue, const char *supervisor_id)
+    const struct hd_queue_config *queue, const char *supervisor_id,
+    const char *worker_id, const char *lost_id)
 {
 	static const int	 signals[] = {
 		SIGTERM, SIGINT, SIGCHLD, SIGHUP, 0
@@ -1327,7 +1541,12 @@ hd_worker_main(const struct hd_config *config,
 	w.nslots = queue->concurrency > 0 ? queue->concurrency : 1;
 	w.slots = hd_xcalloc((size_t)w.nslots, sizeof *w.slots);
 	fds = hd_xcalloc((size_t)w.nslots * 3 + 3, sizeof *fds);
-	hd_random_hex(w.id, WORKER_ID_BYTES);
+	if (worker_id != NULL && strlen(worker_id) < sizeof w.id)
+		snprintf(w.id, sizeof w.id, "%s", worker_id);
+	else
+		hd_random_hex(w.id, WORKER_ID_BYTES);
+	if (lost_id != NULL && lost_id[0] != '\0')
+		w.lost_id = lost_id;
 	snprintf(w.app_name, sizeof w.app_name, "herald worker %s",
 	    queue->name);
 	w.connect_delay_ms = HD_RECONNECT_MIN_MS;

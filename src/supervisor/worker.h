@@ -15,12 +15,19 @@
 /* Interval of the heartbeat in herald.processes, for workers and janitor. */
 #define HD_HEARTBEAT_MS		10000
 
+/* Characters of a worker id (hex), without the NUL. */
+#define HD_WORKER_ID_LEN	16
+
 /*
  * Run a worker of queue until SIGTERM or SIGINT and return its exit
  * status: 0 after a clean stop, EX_CONFIG when the job database has the
- * wrong schema version.
+ * wrong schema version.  worker_id is the id it registers with (NULL: a
+ * random one).  lost_id, when not NULL or empty, is the id of a worker
+ * of the same supervisor that died and whose handlers were killed: its
+ * jobs are taken back at once (herald.expire_worker).
  */
 int	hd_worker_main(const struct hd_config *config,
-	    const struct hd_queue_config *queue, const char *supervisor_id);
+	    const struct hd_queue_config *queue, const char *supervisor_id,
+	    const char *worker_id, const char *lost_id);
 
 #endif /* HD_WORKER_H */

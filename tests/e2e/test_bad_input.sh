@@ -183,6 +183,7 @@ status=0
 # heraldd refuses to start on a database nobody migrated.
 cat >"$TEST_DIR/empty.conf" <<EOF2
 job_db = "$HERALD_TEST_CONNINFO dbname=$empty_db";
+allow_root_handlers = true;
 queues = { q = {}; };
 tasks = { t = { queue = "q"; exec = [ "/bin/true" ]; }; };
 EOF2

@@ -432,6 +432,164 @@ test_config_limit_errors(void **state)
 }
 
 static void
+test_config_isolation_settings(void **state)
+{
+	static const char text[] =
+	    "job_db = \"\";\n"
+	    "user = \"nobody\";\n"
+	    "limits = { address_space = \"512MB\"; open_files = 64;\n"
+	    "  cpu_time = \"90s\"; };\n"
+	    "queues = { q = {}; };\n"
+	    "tasks = {\n"
+	    "  a = { queue = \"q\"; exec = [ \"/bin/true\" ];\n"
+	    "    env = [ \"TZ\", \"HOME=/var/lib/shop\" ];\n"
+	    "    limits = { open_files = 32; }; };\n"
+	    "  b = { queue = \"q\"; exec = [ \"/bin/true\" ];\n"
+	    "    user = \"root\"; group = \"nogroup\"; };\n"
+	    "};\n";
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	const struct hd_task_config *a, *b;
+
+	config = load_text(f, text);
+	if (config == NULL)
+		print_error("%s\n", f->error);
+	assert_non_null(config);
+	a = hd_config_task(config, "a");
+	b = hd_config_task(config, "b");
+
+	assert_int_equal(a->nenv, 2);
+	assert_string_equal(a->env[0], "TZ");
+	assert_string_equal(a->env[1], "HOME=/var/lib/shop");
+	assert_null(a->env[2]);
+	assert_true(a->isolation.set_ids);
+	assert_string_equal(a->isolation.user, "nobody");
+	assert_int_not_equal(a->isolation.uid, 0);
+	assert_true(a->isolation.ngroups >= 1);
+	assert_int_equal(a->isolation.address_space, 512LL * 1024 * 1024);
+	assert_int_equal(a->isolation.open_files, 32);
+	assert_int_equal(a->isolation.cpu_time_s, 90);
+
+	assert_int_equal(b->isolation.uid, 0);
+	assert_string_equal(b->isolation.group, "nogroup");
+	assert_int_not_equal(b->isolation.gid, 0);
+	assert_int_equal(b->isolation.open_files, 64);
+	assert_false(config->allow_root_handlers);
+	hd_config_free(config);
+}
+
+static void
+test_config_isolation_errors(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*rest;
+		const char	*expected;
+	} rows[] = {
+		{ "unknown user",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  user = \"no_such_user_h3r\"; }; };\n",
+		  ":4: tasks.t.user: user \"no_such_user_h3r\" does not exist" },
+		{ "unknown top-level group",
+		  "group = \"no_such_group_h3r\";\n"
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n",
+		  ":3: group: group \"no_such_group_h3r\" does not exist" },
+		{ "empty user",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  user = \"\"; }; };\n",
+		  ":4: tasks.t.user: must not be empty" },
+		{ "bad variable name",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  env = [ \"TZ\", \"1X=2\" ]; }; };\n",
+		  ":4: tasks.t.env[1]: invalid variable \"1X=2\"" },
+		{ "reserved variable",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  env = [ \"HERALD_TASK=x\" ]; }; };\n",
+		  ":4: tasks.t.env[0]: variable \"HERALD_TASK\" is set by heraldd" },
+		{ "variable twice",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  env = [ \"TZ\", \"TZ=UTC\" ]; }; };\n",
+		  ":4: tasks.t.env[1]: variable \"TZ\" is listed twice" },
+		{ "tiny address space",
+		  "limits = { address_space = 4096; };\ntasks = {};\n",
+		  ":3: limits.address_space: must be at least 1MB" },
+		{ "open files out of range",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  limits = { open_files = 0; }; }; };\n",
+		  ":4: tasks.t.limits.open_files: 0 is out of range (3 to 1048576)" },
+		{ "short cpu time",
+		  "limits = { cpu_time = \"10ms\"; };\ntasks = {};\n",
+		  ":3: limits.cpu_time: must be at least 1000ms" },
+		{ "unrecognized limit",
+		  "limits = { stack = 1; };\ntasks = {};\n",
+		  ":3: limits.stack: unrecognized setting" },
+		{ "root opt-in not a boolean",
+		  "allow_root_handlers = \"yes\";\ntasks = {};\n",
+		  ":3: allow_root_handlers: must be true or false" },
+	};
+	struct fixture	*f = *state;
+	const char	*error;
+	size_t		 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].name);
+		error = load_error(f, rows[i].rest);
+		if (strstr(error, rows[i].expected) == NULL)
+			print_error("got \"%s\"\n", error);
+		assert_non_null(strstr(error, rows[i].expected));
+	}
+}
+
+/* heraldd as root refuses root handlers unless the file allows them. */
+static void
+test_config_check_root(void **state)
+{
+	static const char base[] =
+	    "job_db = \"\";\nqueues = { q = {}; };\n";
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	char			 text[512], error[HD_CONFIG_ERROR_MAX];
+
+	snprintf(text, sizeof text, "%stasks = { t = { queue = \"q\";"
+	    " exec = [ \"/bin/true\" ]; }; };\n", base);
+	config = load_text(f, text);
+	assert_non_null(config);
+	assert_int_equal(hd_config_check_root(config, 0, error,
+	    sizeof error), -1);
+	assert_non_null(strstr(error, "tasks.t: the handler would run as "
+	    "root"));
+	assert_non_null(strstr(error, "allow_root_handlers = true"));
+	assert_int_equal(hd_config_check_root(config, 1000, error,
+	    sizeof error), 0);
+	hd_config_free(config);
+
+	snprintf(text, sizeof text, "%sallow_root_handlers = true;\n"
+	    "tasks = { t = { queue = \"q\"; exec = [ \"/bin/true\" ]; }; };\n",
+	    base);
+	config = load_text(f, text);
+	assert_non_null(config);
+	assert_int_equal(hd_config_check_root(config, 0, error,
+	    sizeof error), 0);
+	hd_config_free(config);
+
+	snprintf(text, sizeof text, "%suser = \"nobody\";\n"
+	    "tasks = { t = { queue = \"q\"; exec = [ \"/bin/true\" ]; };\n"
+	    " m = { queue = \"q\"; module = { path = \"/x.so\";"
+	    " symbol = \"run\"; }; }; };\n", base);
+	config = load_text(f, text);
+	assert_non_null(config);
+	assert_int_equal(hd_config_check_root(config, 0, error,
+	    sizeof error), -1);
+	assert_non_null(strstr(error, "tasks.m: a module handler runs inside "
+	    "heraldd"));
+	/* Another user cannot switch to nobody. */
+	assert_int_equal(hd_config_check_root(config, 1000, error,
+	    sizeof error), -1);
+	assert_non_null(strstr(error, "needs heraldd to start as root"));
+	hd_config_free(config);
+}
+
+static void
 test_config_default_path_order(void **state)
 {
 	setenv("HERALD_CONFIG", "/tmp/from-env.conf", 1);
@@ -467,6 +625,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_config_limit_errors,
 		    setup, teardown),
 		cmocka_unit_test(test_config_default_path_order),
+		cmocka_unit_test_setup_teardown(test_config_isolation_settings,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_isolation_errors,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_check_root,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -7,8 +7,11 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "log.h"
@@ -156,6 +159,111 @@ test_log_level_names_round_trip(void **state)
 	assert_int_equal(hd_log_level_parse("verbose", &level), -1);
 }
 
+/*
+ * Log one info and one error line with standard error sent to a
+ * temporary file, JOURNAL_STREAM set to journal_stream ("match" stands
+ * for the file's own device and inode), and store what was written in
+ * out.
+ */
+static void
+log_to_file(const char *journal_stream, char *out, size_t size)
+{
+	char		 path[] = "/tmp/herald-test-log.XXXXXX";
+	char		 stream[64];
+	struct stat	 st;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	if (journal_stream != NULL && strcmp(journal_stream, "match") == 0) {
+		snprintf(stream, sizeof stream, "%ju:%ju",
+		    (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+		journal_stream = stream;
+	}
+	if (journal_stream != NULL)
+		assert_int_equal(setenv("JOURNAL_STREAM", journal_stream, 1),
+		    0);
+	else
+		assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+
+	saved = dup(STDERR_FILENO);
+	assert_true(saved != -1);
+	assert_true(dup2(fd, STDERR_FILENO) != -1);
+	hd_log_init("test", HD_LOG_INFO);
+	hd_log(HD_LOG_INFO, "job completed", "job_id=%d", 42);
+	hd_log(HD_LOG_ERROR, "job failed", NULL);
+	assert_true(dup2(saved, STDERR_FILENO) != -1);
+	close(saved);
+	hd_log_init("test", HD_LOG_INFO);
+
+	n = pread(fd, out, size - 1, 0);
+	assert_true(n >= 0);
+	out[n] = '\0';
+	close(fd);
+	assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+}
+
+static void
+test_log_journal_stream_prefixes_priority(void **state)
+{
+	char	out[1024], expected[256];
+
+	log_to_file("match", out, sizeof out);
+
+	snprintf(expected, sizeof expected,
+	    "<6>level=info msg=\"job completed\" role=test pid=%ld "
+	    "job_id=42\n"
+	    "<3>level=error msg=\"job failed\" role=test pid=%ld\n",
+	    (long)getpid(), (long)getpid());
+	assert_string_equal(out, expected);
+}
+
+static void
+test_log_other_stream_has_no_prefix(void **state)
+{
+	static const char *const streams[] = {
+		NULL, "", "1:1", "garbage", "12:34x"
+	};
+	char	out[1024];
+	size_t	i;
+
+	for (i = 0; i < sizeof streams / sizeof streams[0]; i++) {
+		print_message("JOURNAL_STREAM=%s\n",
+		    streams[i] != NULL ? streams[i] : "(unset)");
+		log_to_file(streams[i], out, sizeof out);
+		assert_memory_equal(out, "level=info ", 11);
+		assert_non_null(strstr(out, "\nlevel=error "));
+	}
+}
+
+static void
+test_log_is_journal_checks_inode(void **state)
+{
+	char		stream[64];
+	struct stat	st;
+	int		fd;
+
+	fd = open("/dev/null", O_WRONLY);
+	assert_true(fd != -1);
+	assert_int_equal(fstat(fd, &st), 0);
+
+	snprintf(stream, sizeof stream, "%ju:%ju", (uintmax_t)st.st_dev,
+	    (uintmax_t)st.st_ino);
+	assert_int_equal(setenv("JOURNAL_STREAM", stream, 1), 0);
+	assert_true(hd_log_is_journal(fd));
+
+	snprintf(stream, sizeof stream, "%ju:%ju", (uintmax_t)st.st_dev,
+	    (uintmax_t)st.st_ino + 1);
+	assert_int_equal(setenv("JOURNAL_STREAM", stream, 1), 0);
+	assert_false(hd_log_is_journal(fd));
+
+	close(fd);
+	assert_int_equal(unsetenv("JOURNAL_STREAM"), 0);
+}
+
 int
 main(void)
 {
@@ -169,6 +277,9 @@ main(void)
 		cmocka_unit_test_setup(test_log_percent_literal, setup),
 		cmocka_unit_test_setup(test_log_long_line_is_truncated, setup),
 		cmocka_unit_test_setup(test_log_level_names_round_trip, setup),
+		cmocka_unit_test(test_log_journal_stream_prefixes_priority),
+		cmocka_unit_test(test_log_other_stream_has_no_prefix),
+		cmocka_unit_test(test_log_is_journal_checks_inode),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

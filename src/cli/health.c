@@ -1,0 +1,306 @@
+/*
+ * health.c: the queue-health signals of herald status and herald
+ * metrics, read with herald.queue_health() and herald.database_health().
+ *
+ * The SQL functions define each signal once, for the console too; this
+ * file only formats them.  doc/operations.md says what each one means and
+ * where to start alerting.
+ */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "db.h"
+#include "util.h"
+
+/* Columns of herald.queue_health(). */
+enum {
+	QH_QUEUE = 0, QH_OLDEST_MS, QH_RETRY_1M, QH_RETRY_5M, QH_RETRY_15M,
+	QH_EXPIRED_1H, QH_DEAD_1H
+};
+
+/* Columns of herald.database_health(). */
+enum {
+	DH_LIVE = 0, DH_DEAD_TUPLES, DH_AUTOVACUUM_MS, DH_VACUUM_MS,
+	DH_OUTBOX_BACKLOG, DH_RELAY_LAG_MS, DH_RELAY_REPORT_MS,
+	DH_BLOCKER_KIND, DH_BLOCKER_XMIN_AGE, DH_BLOCKER_AGE_MS,
+	DH_BLOCKER_PID, DH_BLOCKER_APPLICATION
+};
+
+static const char queue_health_sql[] =
+    "SELECT * FROM herald.queue_health()";
+static const char database_health_sql[] =
+    "SELECT * FROM herald.database_health()";
+
+int
+hd_health_fetch(PGconn *conn, struct hd_health *health,
+    struct herald_error *error)
+{
+	memset(health, 0, sizeof *health);
+	health->queues = PQexec(conn, queue_health_sql);
+	if (!hd_db_ok(health->queues)) {
+		hd_error_from_pg(error, conn, health->queues,
+		    "could not read queue health");
+		hd_health_release(health);
+		return -1;
+	}
+	health->database = PQexec(conn, database_health_sql);
+	if (!hd_db_ok(health->database) || PQntuples(health->database) != 1) {
+		hd_error_from_pg(error, conn, health->database,
+		    "could not read database health");
+		hd_health_release(health);
+		return -1;
+	}
+	return 0;
+}
+
+void
+hd_health_release(struct hd_health *health)
+{
+	PQclear(health->queues);
+	PQclear(health->database);
+	health->queues = NULL;
+	health->database = NULL;
+}
+
+static bool
+is_null(const PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col);
+}
+
+static long long
+value_ll(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* Format a duration in ms, or "-" when the column is NULL. */
+static void
+format_ms(const PGresult *res, int row, int col, char *buf, size_t size)
+{
+	if (PQgetisnull(res, row, col))
+		snprintf(buf, size, "-");
+	else
+		hd_format_duration(value_ll(res, row, col), buf, size);
+}
+
+/* Print what holds back vacuum, or that nothing does. */
+static void
+print_blocker(const PGresult *db)
+{
+	char	age[32];
+
+	if (is_null(db, DH_BLOCKER_KIND)) {
+		printf("vacuum: no open transaction holds it back\n");
+		return;
+	}
+	format_ms(db, 0, DH_BLOCKER_AGE_MS, age, sizeof age);
+	printf("vacuum: held back by a %s", PQgetvalue(db, 0,
+	    DH_BLOCKER_KIND));
+	if (!is_null(db, DH_BLOCKER_PID))
+		printf(", pid %s", PQgetvalue(db, 0, DH_BLOCKER_PID));
+	if (!is_null(db, DH_BLOCKER_APPLICATION))
+		printf(" (%s)", PQgetvalue(db, 0, DH_BLOCKER_APPLICATION));
+	if (!is_null(db, DH_BLOCKER_AGE_MS))
+		printf(", open %s", age);
+	printf(", xmin age %s transactions\n", PQgetvalue(db, 0,
+	    DH_BLOCKER_XMIN_AGE));
+	if (is_null(db, DH_BLOCKER_PID) &&
+	    strcmp(PQgetvalue(db, 0, DH_BLOCKER_KIND), "transaction") == 0)
+		printf("        (this role may not see its pid: ask a member "
+		    "of pg_read_all_stats)\n");
+}
+
+void
+hd_health_print(const struct hd_health *health)
+{
+	static const char	*headers[] = {
+		"queue", "oldest ready", "retry<1m", "<5m", "<15m",
+		"expired/1h", "dead/1h"
+	};
+	const PGresult		*q = health->queues, *db = health->database;
+	struct hd_table		 table;
+	char			 oldest[32], age[32];
+	int			 row;
+
+	printf("\n");
+	if (PQntuples(q) > 0) {
+		hd_table_init(&table, 7, headers, "lrrrrrr");
+		for (row = 0; row < PQntuples(q); row++) {
+			format_ms(q, row, QH_OLDEST_MS, oldest, sizeof oldest);
+			hd_table_cell(&table, "%s", PQgetvalue(q, row,
+			    QH_QUEUE));
+			hd_table_cell(&table, "%s", oldest);
+			hd_table_cell(&table, "%s", PQgetvalue(q, row,
+			    QH_RETRY_1M));
+			hd_table_cell(&table, "%s", PQgetvalue(q, row,
+			    QH_RETRY_5M));
+			hd_table_cell(&table, "%s", PQgetvalue(q, row,
+			    QH_RETRY_15M));
+			hd_table_cell(&table, "%s", PQgetvalue(q, row,
+			    QH_EXPIRED_1H));
+			hd_table_cell(&table, "%s", PQgetvalue(q, row,
+			    QH_DEAD_1H));
+		}
+		hd_table_print(&table, stdout);
+		hd_table_release(&table);
+	}
+
+	if (!is_null(db, DH_DEAD_TUPLES)) {
+		format_ms(db, 0, DH_AUTOVACUUM_MS, age, sizeof age);
+		printf("job table: %s dead tuples, %s live; last autovacuum "
+		    "%s%s\n", PQgetvalue(db, 0, DH_DEAD_TUPLES),
+		    PQgetvalue(db, 0, DH_LIVE),
+		    is_null(db, DH_AUTOVACUUM_MS) ? "never" : age,
+		    is_null(db, DH_AUTOVACUUM_MS) ? "" : " ago");
+	}
+	if (!is_null(db, DH_OUTBOX_BACKLOG)) {
+		format_ms(db, 0, DH_RELAY_LAG_MS, age, sizeof age);
+		printf("outbox: %s rows waiting, relay lag %s\n",
+		    PQgetvalue(db, 0, DH_OUTBOX_BACKLOG), age);
+	}
+	print_blocker(db);
+}
+
+/* A column of the one row of db as JSON: an integer, a string or null. */
+static json_t *
+db_int(const PGresult *db, int col)
+{
+	return hd_cli_json_int(db, 0, col);
+}
+
+json_t *
+hd_health_json(const struct hd_health *health)
+{
+	static const char *const	 keys[] = {
+		"queue", "oldest_ready_ms", "retry_due_1m", "retry_due_5m",
+		"retry_due_15m", "leases_expired_1h", "dead_1h"
+	};
+	const PGresult			*q = health->queues;
+	const PGresult			*db = health->database;
+	json_t				*root, *queues, *item, *blocker;
+	int				 row, col;
+
+	queues = json_array();
+	for (row = 0; row < PQntuples(q); row++) {
+		item = json_object();
+		json_object_set_new(item, keys[0], hd_cli_json_text(q, row, 0));
+		for (col = 1; col <= QH_DEAD_1H; col++)
+			json_object_set_new(item, keys[col],
+			    hd_cli_json_int(q, row, col));
+		json_array_append_new(queues, item);
+	}
+
+	root = json_object();
+	json_object_set_new(root, "queues", queues);
+	json_object_set_new(root, "jobs_live_tuples", db_int(db, DH_LIVE));
+	json_object_set_new(root, "jobs_dead_tuples",
+	    db_int(db, DH_DEAD_TUPLES));
+	json_object_set_new(root, "jobs_last_autovacuum_ms_ago",
+	    db_int(db, DH_AUTOVACUUM_MS));
+	json_object_set_new(root, "outbox_backlog",
+	    db_int(db, DH_OUTBOX_BACKLOG));
+	json_object_set_new(root, "relay_lag_ms", db_int(db, DH_RELAY_LAG_MS));
+	if (is_null(db, DH_BLOCKER_KIND))
+		blocker = json_null();
+	else {
+		blocker = json_object();
+		json_object_set_new(blocker, "kind",
+		    hd_cli_json_text(db, 0, DH_BLOCKER_KIND));
+		json_object_set_new(blocker, "xmin_age",
+		    db_int(db, DH_BLOCKER_XMIN_AGE));
+		json_object_set_new(blocker, "age_ms",
+		    db_int(db, DH_BLOCKER_AGE_MS));
+		json_object_set_new(blocker, "pid", db_int(db, DH_BLOCKER_PID));
+		json_object_set_new(blocker, "application",
+		    hd_cli_json_text(db, 0, DH_BLOCKER_APPLICATION));
+	}
+	json_object_set_new(root, "vacuum_blocker", blocker);
+	return root;
+}
+
+static void
+metric_family(const char *name, const char *help)
+{
+	printf("# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* Print a sample of a queue; queue names need no escaping. */
+static void
+metric_queue(const char *name, const char *queue, const char *extra,
+    const char *value)
+{
+	printf("%s{queue=\"%s\"%s} %s\n", name, queue, extra, value);
+}
+
+/* Print milliseconds as seconds, the unit of every *_seconds metric. */
+static void
+metric_seconds(const char *name, const PGresult *res, int row, int col)
+{
+	printf("%s %.3f\n", name, PQgetisnull(res, row, col) ? 0.0 :
+	    (double)value_ll(res, row, col) / 1000.0);
+}
+
+void
+hd_health_metrics(const struct hd_health *health)
+{
+	static const struct {
+		int		 col;
+		const char	*within;
+	} wall[] = {
+		{ QH_RETRY_1M, "60" }, { QH_RETRY_5M, "300" },
+		{ QH_RETRY_15M, "900" }
+	};
+	const PGresult	*q = health->queues, *db = health->database;
+	char		 extra[32];
+	int		 row, i;
+
+	metric_family("herald_queue_retry_due_jobs", "Jobs waiting to retry "
+	    "that are due within the given seconds (the retry wall).");
+	for (i = 0; i < 3; i++)
+		for (row = 0; row < PQntuples(q); row++) {
+			snprintf(extra, sizeof extra, ",within_seconds=\"%s\"",
+			    wall[i].within);
+			metric_queue("herald_queue_retry_due_jobs",
+			    PQgetvalue(q, row, QH_QUEUE), extra,
+			    PQgetvalue(q, row, wall[i].col));
+		}
+	metric_family("herald_queue_leases_expired_last_hour", "Leases that "
+	    "expired in the last hour: jobs whose worker was lost.");
+	for (row = 0; row < PQntuples(q); row++)
+		metric_queue("herald_queue_leases_expired_last_hour",
+		    PQgetvalue(q, row, QH_QUEUE), "",
+		    PQgetvalue(q, row, QH_EXPIRED_1H));
+	metric_family("herald_queue_dead_last_hour", "Jobs that died in the "
+	    "last hour.");
+	for (row = 0; row < PQntuples(q); row++)
+		metric_queue("herald_queue_dead_last_hour",
+		    PQgetvalue(q, row, QH_QUEUE), "",
+		    PQgetvalue(q, row, QH_DEAD_1H));
+
+	metric_family("herald_jobs_table_dead_tuples", "Dead tuples in the "
+	    "job table, as the statistics collector last counted them.");
+	printf("herald_jobs_table_dead_tuples %s\n", is_null(db,
+	    DH_DEAD_TUPLES) ? "0" : PQgetvalue(db, 0, DH_DEAD_TUPLES));
+	metric_family("herald_jobs_table_autovacuum_age_seconds", "Seconds "
+	    "since autovacuum last processed the job table; absent when it "
+	    "never did.");
+	if (!is_null(db, DH_AUTOVACUUM_MS))
+		metric_seconds("herald_jobs_table_autovacuum_age_seconds", db,
+		    0, DH_AUTOVACUUM_MS);
+	metric_family("herald_vacuum_blocker_age_seconds", "Age of the "
+	    "oldest transaction holding back vacuum on the job database; 0 "
+	    "when none.");
+	metric_seconds("herald_vacuum_blocker_age_seconds", db, 0,
+	    DH_BLOCKER_AGE_MS);
+	metric_family("herald_vacuum_blocker_xmin_age", "Transactions "
+	    "between the oldest xmin that holds back vacuum and now; 0 when "
+	    "none.");
+	printf("herald_vacuum_blocker_xmin_age %s\n", is_null(db,
+	    DH_BLOCKER_XMIN_AGE) ? "0" : PQgetvalue(db, 0,
+	    DH_BLOCKER_XMIN_AGE));
+}

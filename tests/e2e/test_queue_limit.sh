@@ -1,0 +1,32 @@
+#!/bin/sh
+# A queue limit through heraldd: three workers of four slots each never
+# run more than "limit" jobs of the queue at once, sampled from the
+# database while probe jobs run.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+. "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
+
+write_conf <<EOF2
+queues = { dq = { workers = 3; concurrency = 4; limit = 3;
+                  poll_interval = "200ms"; }; };
+tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "300" ]; }; };
+EOF2
+start_heraldd
+sql_is "SELECT max_running FROM herald.queue_limits WHERE queue = 'dq'" 3 ||
+    fail "the workers did not store the limit"
+
+enqueue_probes 24
+max=0
+while ! all_jobs_finished; do
+    n=$(sql "SELECT count(*) FROM herald.jobs WHERE state = 'running'")
+    [ "$n" -gt "$max" ] && max=$n
+    sleep 0.05
+done
+note "at most $max jobs ran at once"
+[ "$max" -le 3 ] || fail "$max jobs ran at once, over the limit of 3"
+[ "$max" -ge 2 ] || fail "only $max job ran at once"
+check_no_job_lost_or_twice
+
+stop_heraldd 20
+check_no_leftovers
+exit 0
