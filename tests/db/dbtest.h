@@ -87,4 +87,12 @@ int64_t	dbtest_int(PGconn *conn, const char *fmt, ...)
 char	*dbtest_text(PGconn *conn, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* Assert that text, a result of dbtest_text(), equals expected; free it. */
+#define dbtest_assert_text(text, expected) do {				\
+	char	*dbtest_text_ = (text);					\
+									\
+	assert_string_equal(dbtest_text_, (expected));			\
+	free(dbtest_text_);						\
+} while (0)
+
 #endif /* DBTEST_H */

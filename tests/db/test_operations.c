@@ -70,7 +70,7 @@ test_bulk_retry_matches_dry_run(void **state)
 	    " FROM herald.dead_jobs WHERE id >= 1001"), 20);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*)"
 	    " FROM herald.dead_jobs"), 20 + 20);
-	assert_string_equal(dbtest_text(db->conn, "SELECT filter"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT filter"
 	    " FROM herald.audit WHERE action = 'dead retry'"),
 	    "older_than_ms=60000 exit_status=75 grep=SMTP");
 	PQfinish(other);
@@ -109,11 +109,11 @@ test_edited_payload_keeps_original(void **state)
 	assert_int_equal(hd_dead_retry_edited(db->conn, 9, "{}",
 	    HERALD_PAYLOAD_MAX, &error), 0);
 
-	assert_string_equal(dbtest_text(db->conn, "SELECT payload::text"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload::text"
 	    " FROM herald.jobs WHERE id = 8"), "{\"n\": 2}");
-	assert_string_equal(dbtest_text(db->conn, "SELECT (errors->-1)->>"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT (errors->-1)->>"
 	    "'outcome' FROM herald.jobs WHERE id = 8"), "edited");
-	assert_string_equal(dbtest_text(db->conn, "SELECT (errors->-1->"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT (errors->-1->"
 	    "'payload')::text FROM herald.jobs WHERE id = 8"), "{\"n\": 1}");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*)"
 	    " FROM herald.audit WHERE action = 'dead retry edited'"
@@ -183,12 +183,12 @@ test_open_transaction_is_vacuum_blocker(void **state)
 
 	assert_int_equal(dbtest_int(db->conn, "SELECT blocker_pid"
 	    " FROM herald.database_health()"), pid);
-	assert_string_equal(dbtest_text(db->conn, "SELECT blocker_application"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT blocker_application"
 	    " FROM herald.database_health()"), "held-open");
 	assert_true(dbtest_int(db->conn, "SELECT blocker_age_ms"
 	    " FROM herald.database_health()") >= 0);
 	/* The age is the holder's transaction age, read just after it. */
-	assert_string_equal(dbtest_text(db->conn, "SELECT abs(b.age_ms -"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT abs(b.age_ms -"
 	    " (extract(epoch FROM clock_timestamp() - a.xact_start) * 1000)"
 	    "  ::bigint) < 1000"
 	    " FROM herald.vacuum_blocker() b, pg_stat_activity a"

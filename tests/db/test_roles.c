@@ -345,6 +345,7 @@ test_app_outbox_producer_only(void **state)
 	struct dbtest		*db = *state;
 	struct herald_error	 error;
 	PGconn			*producer, *worker, *console;
+	char			*origin;
 
 	assert_true(hd_migrate(db->conn, HD_SCHEMA_APP, &error) > 0);
 	producer = connect_as(db, login_producer);
@@ -357,7 +358,9 @@ test_app_outbox_producer_only(void **state)
 	assert_denied(producer, "DELETE FROM herald.outbox");
 	assert_int_equal(dbtest_int(worker, "SELECT count(*) FROM"
 	    " herald.outbox"), 1);
-	assert_non_null(dbtest_text(worker, "SELECT herald.outbox_origin()"));
+	origin = dbtest_text(worker, "SELECT herald.outbox_origin()");
+	assert_non_null(origin);
+	free(origin);
 	dbtest_exec(worker, "DELETE FROM herald.outbox");
 	assert_denied(worker, "INSERT INTO herald.outbox (kind, task, payload)"
 	    " VALUES ('job', 'mail', '{}')");

@@ -77,8 +77,11 @@ pc() {
 cflags=$(pc --cflags herald jansson) || fail "pkg-config --cflags failed"
 libs=$(pc --libs herald jansson) || fail "pkg-config --libs failed"
 case $cflags in *"$includedir"*) ;; *) fail "cflags lack $includedir" ;; esac
+# A sanitizer build's library needs the sanitizer runtimes in every
+# program it is linked into, loaded first.
+sanitize=$(dir_of CFLAGS | tr ' ' '\n' | grep -- '^-fsanitize=' || true)
 ${CC:-cc} -o "$TEST_DIR/signup" "$HERALD_SRCDIR/examples/signup/signup.c" \
-    $cflags $libs 2>"$TEST_DIR/cc.err" ||
+    $cflags $sanitize $libs 2>"$TEST_DIR/cc.err" ||
     fail "signup does not build: $(cat "$TEST_DIR/cc.err")"
 ldd_out=$(LD_LIBRARY_PATH="$libdir" ldd "$TEST_DIR/signup")
 case $ldd_out in *"$libdir/libherald.so"*) ;;
@@ -90,7 +93,7 @@ private=$(pc --print-requires-private herald | awk '{ print $1 }')
 static_libs="$(pc --libs herald jansson $private | sed 's/-lherald//') -lm" ||
     fail "pkg-config --libs of the private requirements failed"
 ${CC:-cc} -o "$TEST_DIR/signup-static" \
-    "$HERALD_SRCDIR/examples/signup/signup.c" $cflags \
+    "$HERALD_SRCDIR/examples/signup/signup.c" $cflags $sanitize \
     "$libdir/libherald.a" $static_libs 2>"$TEST_DIR/cc.err" ||
     fail "signup does not link statically: $(cat "$TEST_DIR/cc.err")"
 
@@ -99,7 +102,7 @@ awk '/^\.SH EXAMPLE/ { s = 1 } s && /^\.EX/ && !done { p = 1; next }
     p && /^\.EE/ { p = 0; done = 1 } p' "$mandir/man3/libherald.3" |
     sed -e 's/\\e/\\/g' -e 's/\\-/-/g' >"$TEST_DIR/example.c"
 ${CC:-cc} -Wall -Werror -Wno-unused-parameter -o "$TEST_DIR/example" \
-    "$TEST_DIR/example.c" $cflags $libs 2>"$TEST_DIR/cc.err" ||
+    "$TEST_DIR/example.c" $cflags $sanitize $libs 2>"$TEST_DIR/cc.err" ||
     fail "the libherald(3) example does not build: $(cat "$TEST_DIR/cc.err")"
 
 note "signup and the example run with the installed library"
