@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "queue_sql.h"
 #include "util.h"
 
 static const char usage[] = "herald metrics";
@@ -42,14 +43,7 @@ static const char jobs_sql[] =
     "  UNION SELECT queue, task FROM herald.counter_totals"
     "  UNION SELECT q, t FROM unnest($1::text[], $2::text[]) AS u(q, t)"
     "), live AS ("
-    "  SELECT queue, task,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at <= now())"
-    "      AS queued,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
-    "      AND attempt = 0) AS scheduled,"
-    "    count(*) FILTER (WHERE state = 'running') AS running,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
-    "      AND attempt > 0) AS retrying"
+    "  SELECT queue, task," HD_SQL_JOB_STATE_COUNTS
     "  FROM herald.jobs GROUP BY queue, task"
     "), dead AS ("
     "  SELECT queue, task, count(*) AS dead FROM herald.dead_jobs"

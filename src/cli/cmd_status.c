@@ -9,61 +9,13 @@
 
 #include "cli.h"
 #include "db.h"
+#include "queue_sql.h"
 #include "util.h"
 
 static const char usage[] = "herald status [--json]";
 
-/*
- * One row per queue that has live jobs, dead jobs or counters, or is in
- * the configuration ($1).  The counters are per minute, so the last 60
- * seconds are estimated as the current minute plus the share of the
- * previous minute that still lies within them.
- */
-static const char status_sql[] =
-    "WITH names AS ("
-    "  SELECT queue FROM herald.jobs"
-    "  UNION SELECT queue FROM herald.dead_jobs"
-    "  UNION SELECT queue FROM herald.counters"
-    "  UNION SELECT name FROM herald.queues"
-    "  UNION SELECT unnest($1::text[])"
-    "), live AS ("
-    "  SELECT queue,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at <= now())"
-    "      AS queued,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
-    "      AND attempt = 0) AS scheduled,"
-    "    count(*) FILTER (WHERE state = 'running') AS running,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
-    "      AND attempt > 0) AS retrying,"
-    "    min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now())"
-    "      AS oldest"
-    "  FROM herald.jobs GROUP BY queue"
-    "), dead AS ("
-    "  SELECT queue, count(*) AS dead FROM herald.dead_jobs GROUP BY queue"
-    "), recent AS ("
-    "  SELECT queue,"
-    "    round(sum(completed * weight)) AS completed,"
-    "    round(sum(failed * weight)) AS failed"
-    "  FROM (SELECT queue, completed, failed,"
-    "      CASE WHEN minute >= date_trunc('minute', now()) THEN 1"
-    "      ELSE 1 - extract(epoch FROM now() - date_trunc('minute', now()))"
-    "        / 60 END AS weight"
-    "    FROM herald.counters"
-    "    WHERE minute >= date_trunc('minute', now()) - interval '1 minute'"
-    "  ) c GROUP BY queue"
-    ")"
-    "SELECT n.queue, coalesce(l.queued, 0), coalesce(l.scheduled, 0),"
-    "  coalesce(l.running, 0), coalesce(l.retrying, 0),"
-    "  coalesce(d.dead, 0), coalesce(r.completed, 0)::bigint,"
-    "  coalesce(r.failed, 0)::bigint,"
-    "  (extract(epoch FROM now() - l.oldest) * 1000)::bigint,"
-    "  coalesce(p.paused, false)"
-    " FROM names n"
-    " LEFT JOIN herald.queues p ON p.name = n.queue"
-    " LEFT JOIN live l USING (queue)"
-    " LEFT JOIN dead d USING (queue)"
-    " LEFT JOIN recent r USING (queue)"
-    " ORDER BY n.queue";
+/* Every queue, whatever the age of the counters that name it. */
+static const char status_sql[] = HD_SQL_QUEUE_STATUS("");
 
 #define NCOUNTS	7	/* queued .. failed, columns 1 to 7 */
 

@@ -238,6 +238,20 @@ hd_console_act(struct hd_console *console, struct hd_action *action)
 		hd_console_message(console, false, "sending...");
 }
 
+int
+hd_console_submit(struct hd_console *console, struct hd_action *action,
+    int prepared, const struct herald_error *error)
+{
+	if (prepared == -1) {
+		hd_console_message(console, true, "%s", error->message);
+		hd_action_release(action);
+		free(action);
+		return -1;
+	}
+	hd_console_act(console, action);
+	return 0;
+}
+
 void
 hd_console_policy(const struct hd_console *console, const char *task,
     struct hd_retry_policy *policy)

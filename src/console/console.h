@@ -143,6 +143,14 @@ void	hd_console_show(struct hd_console *console,
  */
 void	hd_console_act(struct hd_console *console, struct hd_action *action);
 
+/*
+ * Send action with hd_console_act() when prepared, the return value of
+ * the hd_action_*() call that prepared it, is 0.  Otherwise show error's
+ * message and free the action.  Return prepared.
+ */
+int	hd_console_submit(struct hd_console *console, struct hd_action *action,
+	    int prepared, const struct herald_error *error);
+
 /* The retry policy of task: the configuration's, else the defaults. */
 void	hd_console_policy(const struct hd_console *console, const char *task,
 	    struct hd_retry_policy *policy);

@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "model.h"
+#include "queue_sql.h"
 #include "util.h"
 
 /* Requests waiting at once: one per snapshot, plus actions. */
@@ -51,61 +52,9 @@
 	"  d.errors->-1->>'signal'"					\
 	" FROM herald.dead_jobs d"
 
-/*
- * Rates come from the per-minute counters: the current minute plus the
- * share of the previous one that lies within the last 60 seconds.
- *
- * NOTE: the counts read every live job and every dead job's index entry,
- * so each refresh costs in proportion to them: about 0.12 s with a
- * million dead jobs (PostgreSQL 15 on a 2-core VM, after VACUUM).
- * Counters kept up to date by the state-changing functions would make it
- * constant.
- */
-static const char queues_sql[] =
-    "WITH dead AS ("
-    "  SELECT queue, count(*) AS dead FROM herald.dead_jobs GROUP BY queue"
-    "), names AS ("
-    "  SELECT queue FROM herald.jobs"
-    "  UNION SELECT queue FROM dead"
-    "  UNION SELECT queue FROM herald.counters"
-    "    WHERE minute >= date_trunc('minute', now()) - interval '1 hour'"
-    "  UNION SELECT name FROM herald.queues"
-    "  UNION SELECT unnest($1::text[])"
-    "), live AS ("
-    "  SELECT queue,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at <= now())"
-    "      AS ready,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
-    "      AND attempt = 0) AS scheduled,"
-    "    count(*) FILTER (WHERE state = 'running') AS running,"
-    "    count(*) FILTER (WHERE state = 'queued' AND run_at > now()"
-    "      AND attempt > 0) AS retrying,"
-    "    min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now())"
-    "      AS oldest"
-    "  FROM herald.jobs GROUP BY queue"
-    "), recent AS ("
-    "  SELECT queue, round(sum(completed * weight)) AS completed,"
-    "    round(sum(failed * weight)) AS failed"
-    "  FROM (SELECT queue, completed, failed,"
-    "      CASE WHEN minute >= date_trunc('minute', now()) THEN 1"
-    "      ELSE 1 - extract(epoch FROM now() - date_trunc('minute', now()))"
-    "        / 60 END AS weight"
-    "    FROM herald.counters"
-    "    WHERE minute >= date_trunc('minute', now()) - interval '1 minute'"
-    "  ) c GROUP BY queue"
-    ")"
-    "SELECT n.queue, coalesce(l.ready, 0), coalesce(l.scheduled, 0),"
-    "  coalesce(l.running, 0), coalesce(l.retrying, 0),"
-    "  coalesce(d.dead, 0), coalesce(r.completed, 0)::bigint,"
-    "  coalesce(r.failed, 0)::bigint,"
-    "  (extract(epoch FROM now() - l.oldest) * 1000)::bigint,"
-    "  coalesce(p.paused, false)"
-    " FROM names n"
-    " LEFT JOIN herald.queues p ON p.name = n.queue"
-    " LEFT JOIN live l USING (queue)"
-    " LEFT JOIN dead d USING (queue)"
-    " LEFT JOIN recent r USING (queue)"
-    " ORDER BY n.queue";
+/* Queues named only by counters more than an hour old are left out. */
+static const char queues_sql[] = HD_SQL_QUEUE_STATUS(
+    " WHERE minute >= date_trunc('minute', now()) - interval '1 hour'");
 
 /* Supervisors first, then their children, each with its running jobs. */
 static const char workers_sql[] =

@@ -493,13 +493,29 @@ dead_move(struct hd_console *console, enum hd_command command)
 	hd_list_move(&dead_list, command, nrows, dead_lines);
 }
 
+/*
+ * Send a retry or purge of the dead jobs that filter selects, and clear
+ * the marks once the action is prepared.
+ */
+static void
+dead_submit(struct hd_console *console, enum hd_action_kind kind,
+    const struct hd_dead_filter *filter)
+{
+	struct hd_action	*action;
+	struct herald_error	 error;
+	int			 prepared;
+
+	action = hd_xmalloc(sizeof(*action));
+	prepared = hd_action_dead(action, kind, filter, &error);
+	if (hd_console_submit(console, action, prepared, &error) == 0)
+		nmarks = 0;
+}
+
 /* Retry or purge the marked rows, or the row under the cursor. */
 static void
 dead_act_selected(struct hd_console *console, enum hd_action_kind kind)
 {
 	struct hd_dead_filter	 filter = { 0 };
-	struct hd_action	*action;
-	struct herald_error	 error;
 	int64_t			 id;
 
 	if (nmarks == 0 && nrows == 0) {
@@ -514,23 +530,13 @@ dead_act_selected(struct hd_console *console, enum hd_action_kind kind)
 		filter.ids = &id;
 		filter.nids = 1;
 	}
-	action = hd_xmalloc(sizeof(*action));
-	if (hd_action_dead(action, kind, &filter, &error) == -1) {
-		hd_console_message(console, true, "%s", error.message);
-		hd_action_release(action);
-		free(action);
-		return;
-	}
-	nmarks = 0;
-	hd_console_act(console, action);
+	dead_submit(console, kind, &filter);
 }
 
 static void
 dead_bulk_confirmed(struct hd_console *console, const char *text)
 {
 	struct hd_dead_filter	 filter = { 0 };
-	struct hd_action	*action;
-	struct herald_error	 error;
 	char			 expected[24];
 
 	snprintf(expected, sizeof(expected), "%" PRId64, bulk_count);
@@ -543,15 +549,7 @@ dead_bulk_confirmed(struct hd_console *console, const char *text)
 	filter.task = filter_task[0] != '\0' ? filter_task : NULL;
 	filter.text = filter_text[0] != '\0' ? filter_text : NULL;
 	filter.max_id = bulk_max_id;
-	action = hd_xmalloc(sizeof(*action));
-	if (hd_action_dead(action, bulk_kind, &filter, &error) == -1) {
-		hd_console_message(console, true, "%s", error.message);
-		hd_action_release(action);
-		free(action);
-		return;
-	}
-	nmarks = 0;
-	hd_console_act(console, action);
+	dead_submit(console, bulk_kind, &filter);
 }
 
 /* Ask for the count before a retry or purge of everything matching. */

@@ -388,13 +388,7 @@ detail_key(struct hd_console *console, enum hd_command command)
 			rc = hd_action_dead(action, command == HD_CMD_RETRY ?
 			    HD_ACTION_DEAD_RETRY : HD_ACTION_DEAD_PURGE,
 			    &filter, &error);
-		if (rc == -1) {
-			hd_console_message(console, true, "%s",
-			    error.message);
-			hd_action_release(action);
-			free(action);
-		} else
-			hd_console_act(console, action);
+		hd_console_submit(console, action, rc, &error);
 		return HD_REACT_REDRAW;
 	default:
 		return HD_REACT_UNHANDLED;

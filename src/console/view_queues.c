@@ -401,7 +401,7 @@ queues_key(struct hd_console *console, enum hd_command command)
 	const struct hd_snapshot	*snap;
 	struct hd_action		*action;
 	struct herald_error		 error;
-	int				 count = 0;
+	int				 count = 0, prepared;
 	int				 lines = LINES - 6 - HEALTH_LINES;
 	bool				 paused;
 
@@ -420,14 +420,9 @@ queues_key(struct hd_console *console, enum hd_command command)
 	paused = strcmp(PQgetvalue(snap->res, queues_list.cursor,
 	    HD_QUEUES_PAUSED), "t") == 0;
 	action = hd_xmalloc(sizeof(*action));
-	if (hd_action_queue(action, PQgetvalue(snap->res, queues_list.cursor,
-	    HD_QUEUES_NAME), !paused, &error) == -1) {
-		hd_console_message(console, true, "%s", error.message);
-		hd_action_release(action);
-		free(action);
-		return HD_REACT_REDRAW;
-	}
-	hd_console_act(console, action);
+	prepared = hd_action_queue(action, PQgetvalue(snap->res,
+	    queues_list.cursor, HD_QUEUES_NAME), !paused, &error);
+	hd_console_submit(console, action, prepared, &error);
 	return HD_REACT_REDRAW;
 }
 

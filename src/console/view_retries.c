@@ -211,7 +211,7 @@ retries_key(struct hd_console *console, enum hd_command command)
 	struct hd_action		*action;
 	struct herald_error		 error;
 	int64_t				 id;
-	int				 count = 0;
+	int				 count = 0, prepared;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_RETRIES);
 	if (snap->res != NULL)
@@ -242,14 +242,11 @@ retries_key(struct hd_console *console, enum hd_command command)
 	}
 
 	action = hd_xmalloc(sizeof(*action));
-	if ((command == HD_CMD_CANCEL ?
-	    hd_action_cancel(action, &id, 1, &error) :
-	    hd_action_retry_now(action, &id, 1, &error)) == -1) {
-		hd_console_message(console, true, "%s", error.message);
-		hd_action_release(action);
-		free(action);
-	} else
-		hd_console_act(console, action);
+	if (command == HD_CMD_CANCEL)
+		prepared = hd_action_cancel(action, &id, 1, &error);
+	else
+		prepared = hd_action_retry_now(action, &id, 1, &error);
+	hd_console_submit(console, action, prepared, &error);
 	return HD_REACT_REDRAW;
 }
 

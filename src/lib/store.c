@@ -762,12 +762,17 @@ hd_action_queue(struct hd_action *action, const char *queue, bool paused,
 	return 0;
 }
 
-int
-hd_action_cancel(struct hd_action *action, const int64_t *ids, size_t nids,
+/*
+ * Prepare an action of kind that runs sql with the job ids as $1 (a
+ * bigint[]) and the operating system user and host as $2 and $3.
+ */
+static int
+action_job_ids(struct hd_action *action, enum hd_action_kind kind,
+    const char *what, const char *sql, const int64_t *ids, size_t nids,
     struct herald_error *error)
 {
-	action_init(action, HD_ACTION_JOB_CANCEL);
-	action->what = "could not cancel jobs";
+	action_init(action, kind);
+	action->what = what;
 	if (ids == NULL || nids == 0) {
 		hd_error_set(error, HERALD_EINVAL, "%s: no job ids given",
 		    action->what);
@@ -779,8 +784,7 @@ hd_action_cancel(struct hd_action *action, const int64_t *ids, size_t nids,
 		    action->what);
 		return -1;
 	}
-	action->sql =
-	    "SELECT count(*) FROM herald.cancel($1::bigint[], $2, $3)";
+	action->sql = sql;
 	action->nparams = 3;
 	action->values[0] = action->ids;
 	action->values[1] = action->os_user;
@@ -789,29 +793,23 @@ hd_action_cancel(struct hd_action *action, const int64_t *ids, size_t nids,
 }
 
 int
+hd_action_cancel(struct hd_action *action, const int64_t *ids, size_t nids,
+    struct herald_error *error)
+{
+	return action_job_ids(action, HD_ACTION_JOB_CANCEL,
+	    "could not cancel jobs",
+	    "SELECT count(*) FROM herald.cancel($1::bigint[], $2, $3)",
+	    ids, nids, error);
+}
+
+int
 hd_action_retry_now(struct hd_action *action, const int64_t *ids,
     size_t nids, struct herald_error *error)
 {
-	action_init(action, HD_ACTION_JOB_RETRY_NOW);
-	action->what = "could not run jobs now";
-	if (ids == NULL || nids == 0) {
-		hd_error_set(error, HERALD_EINVAL, "%s: no job ids given",
-		    action->what);
-		return -1;
-	}
-	action->ids = store_ids_literal(ids, nids);
-	if (action->ids == NULL) {
-		hd_error_set(error, HERALD_ENOMEM, "%s: out of memory",
-		    action->what);
-		return -1;
-	}
-	action->sql =
-	    "SELECT count(*) FROM herald.retry_now($1::bigint[], $2, $3)";
-	action->nparams = 3;
-	action->values[0] = action->ids;
-	action->values[1] = action->os_user;
-	action->values[2] = action->host;
-	return 0;
+	return action_job_ids(action, HD_ACTION_JOB_RETRY_NOW,
+	    "could not run jobs now",
+	    "SELECT count(*) FROM herald.retry_now($1::bigint[], $2, $3)",
+	    ids, nids, error);
 }
 
 int

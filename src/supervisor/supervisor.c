@@ -833,11 +833,7 @@ supervisor_timeout(const struct supervisor *sup)
 				next = sup->children[i].restart_at_ms;
 	if (sup->watchdog_ms != 0 && sup->next_watchdog_ms < next)
 		next = sup->next_watchdog_ms;
-	if (next == INT64_MAX)
-		return -1;
-	if (next <= now)
-		return 0;
-	return next - now > 60000 ? 60000 : (int)(next - now);
+	return hd_poll_timeout(next, now);
 }
 
 /* Read WATCHDOG_USEC and WATCHDOG_PID as sd_watchdog_enabled() does. */
@@ -987,6 +983,17 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 	free(sup.children);
 	hd_config_free(sup.config);
 	return 0;
+}
+
+int
+hd_poll_timeout(int64_t deadline_ms, int64_t now_ms)
+{
+	if (deadline_ms == INT64_MAX)
+		return -1;
+	if (deadline_ms <= now_ms)
+		return 0;
+	return deadline_ms - now_ms > 60000 ? 60000 :
+	    (int)(deadline_ms - now_ms);
 }
 
 int64_t

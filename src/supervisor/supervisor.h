@@ -55,6 +55,13 @@ int	hd_supervisor_run(struct hd_config *config, bool verbose);
 void	hd_log_schema_mismatch(PGconn *conn);
 
 /*
+ * Return the poll() timeout in ms until deadline_ms, both on
+ * CLOCK_MONOTONIC: -1 (wait without limit) when the deadline is
+ * INT64_MAX, 0 when it has passed, and at most 60000.
+ */
+int	hd_poll_timeout(int64_t deadline_ms, int64_t now_ms);
+
+/*
  * Return the delay before the next connection attempt after failures
  * failed ones in a row (0 after a connection was lost): HD_RECONNECT_MIN_MS
  * doubling up to HD_RECONNECT_MAX_MS, scattered by +-20 % so that many

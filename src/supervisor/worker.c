@@ -1390,11 +1390,7 @@ worker_timeout(const struct worker *w)
 	if (w->stopping && !w->killing)
 		next = min_ms(next, w->stop_deadline_ms);
 
-	if (next == INT64_MAX)
-		return -1;
-	if (next <= now)
-		return 0;
-	return next - now > 60000 ? 60000 : (int)(next - now);
+	return hd_poll_timeout(next, now);
 }
 
 /* Wait for the next event and handle it. */
