@@ -891,6 +891,25 @@ parse_args(int argc, char **argv, struct dead_args *args)
 	return check_args(args);
 }
 
+/*
+ * Check the --queue and --task filters like every other name, so a
+ * misspelt filter is reported instead of matching nothing.
+ */
+static int
+check_filter_names(const struct dead_args *args)
+{
+	struct herald_error	error;
+
+	if ((args->queue != NULL &&
+	    herald_check_name("queue", args->queue, &error) == -1) ||
+	    (args->task != NULL &&
+	    herald_check_name("task", args->task, &error) == -1)) {
+		hd_cli_error("%s", error.message);
+		return EX_DATAERR;
+	}
+	return HD_EXIT_OK;
+}
+
 int
 hd_cmd_dead(struct hd_cli *cli, int argc, char **argv)
 {
@@ -903,7 +922,8 @@ hd_cmd_dead(struct hd_cli *cli, int argc, char **argv)
 		free(args.ids);
 		return status == -1 ? HD_EXIT_OK : status;
 	}
-	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
+	if ((status = check_filter_names(&args)) != HD_EXIT_OK ||
+	    (status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
 	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		goto out;
 

@@ -224,6 +224,9 @@ expect_fail 2 'no dead job ids given' h dead retry
 expect_fail 2 'only with --all' h dead purge --queue mail 1
 expect_fail 2 'unrecognized action "resurrect"' h dead resurrect 1
 
+expect_fail 65 'invalid queue name' h dead list --queue 'bad q'
+expect_fail 65 'invalid task name' h dead retry --all --task 'bad/t'
+
 note "heraldd command line"
 expect_fail 2 'heraldd: unrecognized option "--bogus"' "$HERALDD" --bogus
 expect_fail 2 'heraldd: option "-c" requires a value' "$HERALDD" -c
