@@ -512,6 +512,52 @@ hd_store_expire_leases(PGconn *conn, int limit, struct herald_error *error)
 	    "could not expire leases", error);
 }
 
+int
+hd_store_expire_leases_listed(PGconn *conn, int limit,
+    struct hd_expired_lease **leases, struct herald_error *error)
+{
+	struct hd_expired_lease	*list = NULL;
+	const char		*values[1];
+	char			 limit_text[STORE_INT_TEXT];
+	PGresult		*res;
+	int			 i, n = -1;
+
+	*leases = NULL;
+	if (limit < 1) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not expire leases: invalid limit %d", limit);
+		return -1;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%d", limit);
+	values[0] = limit_text;
+	res = PQexecParams(conn, "SELECT id, task, queue, attempt, dead"
+	    " FROM herald.expire_leases_listed($1)", 1, NULL, values, NULL,
+	    NULL, 0);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(error, conn, res, "could not expire leases");
+		goto out;
+	}
+	n = PQntuples(res);
+	if (n > 0 && (list = calloc((size_t)n, sizeof(*list))) == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "out of memory");
+		n = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		list[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		snprintf(list[i].task, sizeof(list[i].task), "%s",
+		    PQgetvalue(res, i, 1));
+		snprintf(list[i].queue, sizeof(list[i].queue), "%s",
+		    PQgetvalue(res, i, 2));
+		list[i].attempt = atoi(PQgetvalue(res, i, 3));
+		list[i].dead = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+	}
+	*leases = list;
+out:
+	PQclear(res);
+	return n;
+}
+
 /* Format ids as a PostgreSQL array literal; NULL when out of memory. */
 static char *
 store_ids_literal(const int64_t *ids, size_t nids)

@@ -103,6 +103,22 @@ int	hd_store_extend_leases(PGconn *conn, const char *worker_id,
 int	hd_store_expire_leases(PGconn *conn, int limit,
 	    struct herald_error *error);
 
+/* A job whose expired lease the janitor took back. */
+struct hd_expired_lease {
+	int64_t		 id;
+	char		 task[HERALD_NAME_MAX + 1];
+	char		 queue[HERALD_NAME_MAX + 1];
+	int		 attempt;	/* the attempt that was lost */
+	bool		 dead;		/* it was the last one */
+};
+
+/*
+ * Like hd_store_expire_leases, and store the jobs taken back in a
+ * malloc'ed array *leases (NULL when none), which the caller frees.
+ */
+int	hd_store_expire_leases_listed(PGconn *conn, int limit,
+	    struct hd_expired_lease **leases, struct herald_error *error);
+
 /*
  * A selection of dead jobs: the listed ids, or with nids == 0 every dead
  * job whose queue and task match (NULL matches any).  text, when set,

@@ -448,17 +448,25 @@ janitor_scheduling(struct janitor *j)
 static void
 janitor_round(struct janitor *j)
 {
-	struct herald_error	error;
-	int			n;
-	int64_t			now = hd_monotonic_ms();
+	struct herald_error	 error;
+	struct hd_expired_lease	*leases;
+	int			 i, n;
+	int64_t			 now = hd_monotonic_ms();
 
 	j->next_round_ms = now + JANITOR_ROUND_MS;
 	memset(&error, 0, sizeof error);
-	n = hd_store_expire_leases(j->conn, JANITOR_EXPIRE_LIMIT, &error);
+	n = hd_store_expire_leases_listed(j->conn, JANITOR_EXPIRE_LIMIT,
+	    &leases, &error);
 	if (n == -1) {
 		janitor_failed(j, "expire_leases", &error);
 		return;
 	}
+	for (i = 0; i < n; i++)
+		hd_log_warn("job lease expired", "job_id=%lld task=%s queue=%s "
+		    "attempt=%d status=%s", (long long)leases[i].id,
+		    leases[i].task, leases[i].queue, leases[i].attempt,
+		    leases[i].dead ? "dead" : "queued");
+	free(leases);
 	if (n > 0)
 		hd_log_warn("expired leases", "jobs=%d", n);
 	janitor_announce(j);

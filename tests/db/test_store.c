@@ -769,6 +769,42 @@ test_expire_leases_requeues_then_buries(void **state)
 }
 
 static void
+test_expire_leases_listed_names_jobs(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_expired_lease	*leases;
+	struct hd_job		 first, last;
+	int64_t			 requeued, buried;
+
+	requeued = enqueue(db, "mail", "default", 0, 0, 3);
+	buried = enqueue(db, "hook", "default", 0, 0, 1);
+	claim_one(db, "default", &first);
+	claim_one(db, "default", &last);
+	expire_all(db);
+
+	assert_int_equal(hd_store_expire_leases_listed(db->conn, 100, &leases,
+	    &error), 2);
+	assert_non_null(leases);
+	assert_int_equal(leases[0].id + leases[1].id, requeued + buried);
+	for (int i = 0; i < 2; i++) {
+		bool	is_buried = leases[i].id == buried;
+
+		assert_string_equal(leases[i].task, is_buried ? "hook" : "mail");
+		assert_string_equal(leases[i].queue, "default");
+		assert_int_equal(leases[i].attempt, 1);
+		assert_int_equal(leases[i].dead, is_buried);
+	}
+	free(leases);
+
+	assert_int_equal(hd_store_expire_leases_listed(db->conn, 100, &leases,
+	    &error), 0);
+	assert_null(leases);
+	hd_job_release(&first);
+	hd_job_release(&last);
+}
+
+static void
 test_extend_leases_of_worker(void **state)
 {
 	struct dbtest		*db = *state;
@@ -886,6 +922,7 @@ main(void)
 		DBTEST(test_dead_purge_by_ids),
 		DBTEST(test_release_keeps_attempt),
 		DBTEST(test_expire_leases_requeues_then_buries),
+		DBTEST(test_expire_leases_listed_names_jobs),
 		DBTEST(test_extend_leases_of_worker),
 		DBTEST(test_process_register_lifecycle),
 		DBTEST(test_process_bad_kind_rejected),
