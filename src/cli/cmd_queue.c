@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "db.h"
 #include "store.h"
 
 static const char usage[] = "herald queue pause|resume QUEUE...";
@@ -56,6 +57,50 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 	return HD_EXIT_OK;
 }
 
+/*
+ * Fail unless queue is one herald knows: in the configuration when there
+ * is one, else named by a job, a dead job, a counter or a queue setting.
+ * A typo must not pause a queue that does not exist while the real one
+ * keeps running.
+ */
+static int
+queue_check_known(struct hd_cli *cli, const struct hd_config *config,
+    const char *queue)
+{
+	struct herald_error	 error;
+	const char		*params[1] = { queue };
+	PGresult		*res;
+	bool			 known;
+
+	if (config != NULL) {
+		if (hd_config_queue(config, queue) != NULL)
+			return HD_EXIT_OK;
+		hd_cli_error("unknown queue \"%s\" in %s", queue, config->path);
+		return EX_DATAERR;
+	}
+	res = PQexecParams(cli->conn, "SELECT"
+	    " EXISTS (SELECT FROM herald.queues WHERE name = $1)"
+	    " OR EXISTS (SELECT FROM herald.jobs WHERE queue = $1)"
+	    " OR EXISTS (SELECT FROM herald.dead_jobs WHERE queue = $1)"
+	    " OR EXISTS (SELECT FROM herald.counters WHERE queue = $1)",
+	    1, NULL, params, NULL, NULL, 0);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, cli->conn, res,
+		    "could not look up the queue");
+		hd_cli_error("%s", error.message);
+		PQclear(res);
+		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+	}
+	known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (known)
+		return HD_EXIT_OK;
+	hd_cli_error("queue \"%s\" not found: no job, dead job or setting "
+	    "names it", queue);
+	return EX_DATAERR;
+}
+
 int
 hd_cmd_queue(struct hd_cli *cli, int argc, char **argv)
 {
@@ -63,6 +108,7 @@ hd_cmd_queue(struct hd_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const struct hd_config		*config = NULL;
 	struct herald_error		 error;
 	const char			*action;
 	bool				 paused;
@@ -91,8 +137,13 @@ hd_cmd_queue(struct hd_cli *cli, int argc, char **argv)
 			return EX_DATAERR;
 		}
 
-	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
+	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;
+	for (i = optind; i < argc; i++)
+		if ((status = queue_check_known(cli, config, argv[i])) !=
+		    HD_EXIT_OK)
+			return status;
 	for (i = optind; i < argc; i++)
 		if ((status = queue_set(cli, argv[i], paused)) != HD_EXIT_OK)
 			return status;

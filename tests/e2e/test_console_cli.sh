@@ -96,6 +96,21 @@ H queue >/dev/null 2>&1
 [ $? -eq 2 ] || fail "herald queue without an action did not exit 2"
 H queue pause 'bad name!' >/dev/null 2>&1
 [ $? -eq 65 ] || fail "an invalid queue name did not exit 65"
+
+note "an unknown queue is an error and pauses nothing"
+status=0
+H queue pause pq mial >"$TEST_DIR/pause.out" 2>&1 || status=$?
+[ "$status" -eq 65 ] || fail "pausing an unknown queue exited $status"
+grep -q 'unknown queue "mial" in ' "$TEST_DIR/pause.out" ||
+    fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
+sql_is "SELECT count(*) FROM herald.queues WHERE paused OR name = 'mial'" 0 ||
+    fail "a list with an unknown queue paused something"
+status=0
+"$HERALD" -d "$JOB_DB" queue pause nowhere >"$TEST_DIR/pause.out" 2>&1 ||
+    status=$?
+[ "$status" -eq 65 ] || fail "pausing a queue nothing names exited $status"
+grep -q 'queue "nowhere" not found' "$TEST_DIR/pause.out" ||
+    fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
 H job cancel abc >/dev/null 2>&1
 [ $? -eq 65 ] || fail "an invalid job id did not exit 65"
 H queue --help | grep -q "pause" || fail "herald queue --help says nothing"
