@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "conninfo.h"
+#include "util.h"
 
 static const char usage[] = "herald config [--names=KIND]";
 
@@ -86,27 +87,33 @@ emit(struct config_out *o, const char *source, const char *fmt, ...)
 	putchar('\n');
 }
 
-/* Print text as a libconfig string literal, escaped. */
-static void
-quoted(const char *text, char *buf, size_t size)
+/*
+ * Return text as a libconfig string literal, escaped, in memory the
+ * caller frees.  The literal has no length limit, so that a long payload
+ * or exec argument is printed whole.
+ */
+static char *
+quote(const char *text)
 {
-	size_t	n = 0;
+	char	*buf;
+	size_t	 n = 0;
 
-	if (size < 3)
-		return;
+	/* Each byte takes at most 4 ("\x1f"), plus the quotes and NUL. */
+	buf = hd_xmalloc(strlen(text) * 4 + 3);
 	buf[n++] = '"';
-	for (; *text != '\0' && n + 5 < size; text++) {
+	for (; *text != '\0'; text++) {
 		if (*text == '"' || *text == '\\') {
 			buf[n++] = '\\';
 			buf[n++] = *text;
 		} else if ((unsigned char)*text < 0x20) {
-			n += (size_t)snprintf(buf + n, size - n, "\\x%02x",
+			n += (size_t)sprintf(buf + n, "\\x%02x",
 			    (unsigned char)*text);
 		} else
 			buf[n++] = *text;
 	}
 	buf[n++] = '"';
 	buf[n] = '\0';
+	return buf;
 }
 
 /* Format ms in the largest unit that keeps it whole: "30s", "250ms". */
@@ -146,11 +153,23 @@ format_size(int64_t bytes, char *buf, size_t size)
 		snprintf(buf, size, "%" PRId64, bytes);
 }
 
-/* Format a float so that libconfig reads it back as a float. */
+/*
+ * Format a float so that libconfig reads it back as a float of the same
+ * value: 6 significant digits as %g prints them, more only when needed
+ * to convert back exactly, and a "." or an exponent.
+ */
 static void
 format_float(double value, char *buf, size_t size)
 {
-	snprintf(buf, size, "%g", value);
+	int	digits;
+
+	for (digits = 6; digits < 17; digits++) {
+		snprintf(buf, size, "%.*g", digits, value);
+		if (strtod(buf, NULL) == value)
+			break;
+	}
+	if (digits == 17)
+		snprintf(buf, size, "%.17g", value);
 	if (strpbrk(buf, ".e") == NULL && strlen(buf) + 2 < size)
 		strcat(buf, ".0");
 }
@@ -158,11 +177,12 @@ format_float(double value, char *buf, size_t size)
 static void
 emit_string(struct config_out *o, const char *name, const char *value)
 {
-	char	text[1024], where[32];
+	char	*text, where[32];
 
-	quoted(value, text, sizeof text);
+	text = quote(value);
 	emit(o, source_of(o, name, where, sizeof where), "%s = %s;", name,
 	    text);
+	free(text);
 }
 
 static void
@@ -199,14 +219,15 @@ static void
 emit_list(struct config_out *o, const char *name, char *const *items,
     size_t n)
 {
-	char	text[1024], where[32];
-	size_t	i;
+	char	*text, where[32];
+	size_t	 i;
 
 	emit(o, source_of(o, name, where, sizeof where), "%s = [", name);
 	o->depth++;
 	for (i = 0; i < n; i++) {
-		quoted(items[i], text, sizeof text);
+		text = quote(items[i]);
 		emit(o, NULL, "%s%s", text, i + 1 < n ? "," : "");
+		free(text);
 	}
 	o->depth--;
 	emit(o, NULL, "];");
@@ -268,6 +289,15 @@ emit_queue(struct config_out *o, const struct hd_queue_config *q)
 	format_size(q->max_rss, text, sizeof text);
 	emit(o, source_of(o, "max_rss", where, sizeof where),
 	    "max_rss = %s;", text);
+	/* Neither has a value that means "no limit", so unset ones stay out. */
+	if (q->global_limit > 0)
+		emit_int(o, "limit", q->global_limit);
+	else
+		emit(o, NULL, "# limit is not set, so no limit across hosts");
+	if (q->rate > 0)
+		emit_float(o, "rate", q->rate);
+	else
+		emit(o, NULL, "# rate is not set, so no rate limit");
 	group_close(o);
 }
 
@@ -299,15 +329,17 @@ emit_inherited(struct config_out *o, const char *name, const char *text)
 static void
 emit_isolation(struct config_out *o, const struct hd_isolation *iso)
 {
-	char	text[1024];
+	char	text[64], *name;
 
 	if (iso->user != NULL) {
-		quoted(iso->user, text, sizeof text);
-		emit_inherited(o, "user", text);
+		name = quote(iso->user);
+		emit_inherited(o, "user", name);
+		free(name);
 	}
 	if (iso->group != NULL) {
-		quoted(iso->group, text, sizeof text);
-		emit_inherited(o, "group", text);
+		name = quote(iso->group);
+		emit_inherited(o, "group", name);
+		free(name);
 	}
 	if (iso->address_space == 0 && iso->open_files == 0 &&
 	    iso->cpu_time_s == 0)
@@ -358,6 +390,19 @@ emit_task(struct config_out *o, const struct hd_task_config *t)
 }
 
 static void
+emit_periodic(struct config_out *o, const struct hd_periodic_config *p)
+{
+	group_open(o, p->name);
+	emit_string(o, "schedule", p->schedule);
+	emit_string(o, "timezone", p->timezone);
+	emit_string(o, "task", p->task);
+	emit_string(o, "payload", p->payload);
+	emit_int(o, "priority", p->priority);
+	emit_string(o, "catch_up", p->catch_up_latest ? "latest" : "none");
+	group_close(o);
+}
+
+static void
 emit_config(struct config_out *o, const struct hd_config *c)
 {
 	char	where[32];
@@ -376,6 +421,11 @@ emit_config(struct config_out *o, const struct hd_config *c)
 	emit(o, source_of(o, "allow_root_handlers", where, sizeof where),
 	    "allow_root_handlers = %s;", c->allow_root_handlers ? "true" :
 	    "false");
+	if (config_lookup(&o->cfg, "user") != NULL ||
+	    config_lookup(&o->cfg, "group") != NULL ||
+	    config_lookup(&o->cfg, "limits") != NULL)
+		emit(o, NULL, "# user, group and limits of the top level are "
+		    "shown in each task");
 
 	group_open(o, "retention");
 	emit_duration(o, "counters", c->keep_counters_ms);
@@ -401,6 +451,10 @@ emit_config(struct config_out *o, const struct hd_config *c)
 	for (i = 0; i < c->nevents; i++)
 		emit_list(o, c->events[i].type, c->events[i].tasks,
 		    c->events[i].ntasks);
+	group_close(o);
+	group_open(o, "periodic");
+	for (i = 0; i < c->nperiodic; i++)
+		emit_periodic(o, &c->periodic[i]);
 	group_close(o);
 }
 

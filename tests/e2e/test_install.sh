@@ -1,11 +1,11 @@
 #!/bin/sh
 # make install into a temporary root: the files land where they belong,
-# the shared library exports the herald_ API alone, examples/signup
-# builds against the installed library through pkg-config (shared and
-# static) and runs, heraldd --check accepts the installed example
-# configuration, the installed man pages render without warnings, the
-# installed herald's metrics pass a strict checker, and make uninstall
-# removes every file.
+# the systemd unit starts the installed heraldd, the shared library
+# exports the herald_ API alone, examples/signup builds against the
+# installed library through pkg-config (shared and static) and runs,
+# heraldd --check accepts the installed example configuration, the
+# installed man pages render without warnings, the installed herald's
+# metrics pass a strict checker, and make uninstall removes every file.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -43,6 +43,8 @@ for f in "$bindir/herald" "$sbindir/heraldd" "$libdir/libherald.so" \
     "$includedir/herald_module.h" "$libdir/pkgconfig/herald.pc" \
     "$docdir/herald.conf" "$docdir/heraldd.service" \
     "$docdir/herald-metrics.service" "$docdir/herald-metrics.timer" \
+    "$docdir/console.md" "$docdir/guarantees.md" "$docdir/metrics.md" \
+    "$docdir/operations.md" "$docdir/security.md" \
     "$mandir/man1/herald.1" "$mandir/man8/heraldd.8" \
     "$mandir/man5/herald.conf.5" "$mandir/man3/libherald.3" \
     "$datadir/bash-completion/completions/herald"; do
@@ -53,6 +55,14 @@ for f in "$HERALD_SRCDIR"/sql/job/*.sql "$HERALD_SRCDIR"/sql/app/*.sql; do
     cmp -s "$f" "$pkgdatadir/$kind/$(basename "$f")" ||
         fail "$kind/$(basename "$f") is not installed in $pkgdatadir"
 done
+
+note "the installed systemd unit starts the installed heraldd"
+# The unit names the paths without DESTDIR, as systemd will see them.
+exec_start="ExecStart=$(dir_of sbindir)/heraldd -c $(dir_of sysconfdir)/herald.conf"
+grep -qxF "$exec_start" "$docdir/heraldd.service" ||
+    fail "$docdir/heraldd.service lacks \"$exec_start\": $(grep '^ExecStart=' "$docdir/heraldd.service")"
+grep -q '@[a-z]*@' "$docdir/heraldd.service" &&
+    fail "$docdir/heraldd.service has a path left unset: $(grep '@[a-z]*@' "$docdir/heraldd.service")"
 
 note "the shared library exports the herald_ API alone"
 nm -D --defined-only "$libdir/libherald.so" | awk '{ print $3 }' |

@@ -1,8 +1,9 @@
 #!/bin/sh
-# The man pages render without warnings, document every option that a
-# --help prints in the right page (and, for herald, in the section of
-# the command), every command, and every setting of herald.conf.
-# Needs no database.
+# The man pages render without warnings and join no words by mistake.
+# They document every option that a --help prints in the right page (and,
+# for herald, in the section of the command), every command, and every
+# setting of herald.conf.  herald config prints every setting, and its
+# output reads back the same.  Needs no database.
 
 set -u
 : "${HERALD:?}" "${HERALDD:?}" "${HERALD_SRCDIR:?}" "${HERALD_BUILDDIR:?}"
@@ -37,6 +38,40 @@ for page in herald.1 heraldd.8 herald.conf.5 libherald.3; do
             fail "man -l warns on $page: $(cat "$TEST_DIR/man.err")"
     fi
 done
+
+# The alternating-font macros (.BR, .IR, ...) print their arguments with
+# no space between them, so two words that meet there, as in
+# .RB ( \(dqhost=/run/postgresql dbname=herald\(dq ), render as one
+# ("postgresqldbname").  Such an argument needs double quotes.
+for page in herald.1 heraldd.8 herald.conf.5 libherald.3; do
+    [ -f "$MAN/$page" ] || continue
+    awk -v page="$page" '
+        /^\.(BR|RB|IR|RI|BI|IB) / {
+            text = substr($0, 5); n = 0; arg = ""; quoted = 0; have = 0
+            for (i = 1; i <= length(text); i++) {
+                c = substr(text, i, 1)
+                if (quoted) {
+                    if (c == "\"") quoted = 0; else arg = arg c
+                } else if (c == "\"") {
+                    quoted = 1; have = 1
+                } else if (c == " ") {
+                    if (have) { args[++n] = arg; arg = ""; have = 0 }
+                } else {
+                    arg = arg c; have = 1
+                }
+            }
+            if (have) args[++n] = arg
+            for (j = 1; j < n; j++) {
+                left = args[j]; right = args[j + 1]
+                gsub(/\\\(dq|\\f[BIRP]/, "", left)
+                gsub(/\\\(dq|\\f[BIRP]/, "", right)
+                if (left ~ /[A-Za-z0-9\/@.]$/ && right ~ /^[A-Za-z0-9\/@$]/)
+                    print page ":" NR ": " $0
+            }
+        }' "$MAN/$page"
+done >"$TEST_DIR/joined"
+[ ! -s "$TEST_DIR/joined" ] ||
+    fail "font macros join two words: $(cat "$TEST_DIR/joined")"
 
 # plain PAGE: the page's source with \- as - and without font changes.
 plain() {
@@ -96,6 +131,135 @@ queue_and_task_names=$("$HERALD" -c "$HERALD_SRCDIR/doc/herald.conf" \
 conf5=$(plain herald.conf.5)
 for s in $settings; do
     printf '%s\n' "$queue_and_task_names" | grep -qx -- "$s" && continue
+    printf "%s\n" "$conf5" | grep -q "^\.BR*\( \|.* \)$s\\b" ||
+        fail "setting $s is not described in herald.conf(5)"
+done
+
+# herald config prints every setting of a file that sets each one to a
+# value other than its default, one a line as herald config writes them.
+# Its output is a valid file, and printing that file again gives the
+# same settings.  The top level's user, group and limits show in each
+# task.
+me=$(id -un) my_group=$(id -gn)
+cat >"$TEST_DIR/full.conf" <<EOF
+job_db = "dbname=herald host=/run/postgresql";
+app_db = "dbname=shop host=/run/postgresql";
+log_level = "debug";
+grace_period = "45s";
+lease = "2m";
+payload_max = 65536;
+confirm_over = 50;
+allow_root_handlers = true;
+user = "$me";
+group = "$my_group";
+limits = {
+  address_space = "2GB";
+  open_files = 512;
+  cpu_time = "10m";
+};
+retention = {
+  counters = "2d";
+  hourly_counters = "60d";
+  dead = "7d";
+  dead_rows = 5000;
+  processes = "5m";
+};
+restart_limit = {
+  failures = 3;
+  window = "2m";
+};
+queues = {
+  mail = {
+    workers = 2;
+    concurrency = 4;
+    poll_interval = "250ms";
+    max_jobs = 100;
+    max_rss = "256MB";
+    limit = 3;
+    rate = 2.5;
+  };
+  bulk = {
+    rate = 123456.789;
+  };
+};
+tasks = {
+  send = {
+    queue = "mail";
+    exec = [ "/bin/echo", "a \"quoted\" \\\\ argument", "tab\\x09here" ];
+    timeout = "90s";
+    retry = {
+      max_attempts = 7;
+      base_delay = "2s";
+      factor = 1.5;
+      max_delay = "10m";
+      jitter = 0.125;
+    };
+    env = [ "HOME", "MODE=test" ];
+    user = "$me";
+    group = "$my_group";
+    limits = {
+      open_files = 64;
+    };
+  };
+  resize = {
+    queue = "bulk";
+    module = {
+      path = "/usr/lib/shop/images.so";
+      symbol = "resize";
+    };
+  };
+};
+events = {
+  UserRegistered = [ "send", "resize" ];
+};
+periodic = {
+  nightly = {
+    schedule = "0 3 * * *";
+    timezone = "Europe/Berlin";
+    task = "send";
+    payload = "{\"full\": true}";
+    priority = -5;
+    catch_up = "none";
+  };
+};
+EOF
+
+# settings_of FILE: the lines of FILE without comments, the source
+# comments of herald config ("# line 3", "# default") and indentation.
+settings_of() {
+    sed -e '/^ *#/d' -e 's/^ *//' \
+        -e 's/ *# \(line [0-9]*\(, top level\)\{0,1\}\|default\)$//' "$1"
+}
+
+"$HERALDD" -c "$TEST_DIR/full.conf" --check >/dev/null \
+    2>"$TEST_DIR/check.err" ||
+    fail "heraldd --check rejects the full example: $(cat "$TEST_DIR/check.err")"
+"$HERALD" -c "$TEST_DIR/full.conf" config >"$TEST_DIR/printed.conf" ||
+    fail "herald config failed on the full example"
+settings_of "$TEST_DIR/printed.conf" >"$TEST_DIR/printed.settings"
+settings_of "$TEST_DIR/full.conf" | grep '^[a-z_]* = [^{[]*;$' |
+    while IFS= read -r line; do
+        grep -qxF -- "$line" "$TEST_DIR/printed.settings" || echo "$line"
+    done >"$TEST_DIR/dropped"
+[ ! -s "$TEST_DIR/dropped" ] ||
+    fail "herald config drops settings: $(tr '\n' ' ' <"$TEST_DIR/dropped")"
+grep -qxF '"tab\x09here"' "$TEST_DIR/printed.settings" ||
+    fail "herald config does not print the exec arguments"
+
+"$HERALDD" -c "$TEST_DIR/printed.conf" --check >/dev/null \
+    2>"$TEST_DIR/check.err" ||
+    fail "heraldd --check rejects herald config's output: $(cat "$TEST_DIR/check.err")"
+"$HERALD" -c "$TEST_DIR/printed.conf" config >"$TEST_DIR/reprinted.conf" ||
+    fail "herald config failed on its own output"
+settings_of "$TEST_DIR/reprinted.conf" >"$TEST_DIR/reprinted.settings"
+diff "$TEST_DIR/printed.settings" "$TEST_DIR/reprinted.settings" \
+    >"$TEST_DIR/diff" ||
+    fail "herald config prints its own output differently: $(cat "$TEST_DIR/diff")"
+
+# Every setting of the full example is in herald.conf(5) too.
+for s in $(sed -n 's/^ *\([a-z_]*\) = .*/\1/p' "$TEST_DIR/printed.conf" |
+    sort -u); do
+    case $s in mail | bulk | send | resize | nightly) continue ;; esac
     printf "%s\n" "$conf5" | grep -q "^\.BR*\( \|.* \)$s\\b" ||
         fail "setting $s is not described in herald.conf(5)"
 done
