@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <libconfig.h>
+#include <libpq-fe.h>
 
 #include "herald.h"
 #include "config.h"
@@ -596,6 +597,28 @@ isolation_release(struct hd_isolation *iso)
 }
 
 int
+hd_config_check_programs(const struct hd_config *config, size_t *next,
+    char *error, size_t error_size)
+{
+	const struct hd_task_config	*t;
+	struct stat			 st;
+
+	for (; *next < config->ntasks; (*next)++) {
+		t = &config->tasks[*next];
+		if (t->argv == NULL)
+			continue;
+		if (stat(t->argv[0], &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(t->argv[0], X_OK) == 0)
+			continue;
+		snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" is not "
+		    "an executable file", config->path, t->name, t->argv[0]);
+		(*next)++;
+		return -1;
+	}
+	return 0;
+}
+
+int
 hd_config_check_root(const struct hd_config *config, uid_t euid,
     char *error, size_t error_size)
 {
@@ -704,6 +727,35 @@ fail:
 	return NULL;
 }
 
+/*
+ * Fail unless conninfo (the value of setting name, NULL when unset)
+ * parses as a libpq connection string, so that a typo is a configuration
+ * error and not an unreachable database.  libpq's message is left out: it
+ * can quote part of the string, and a password with it.
+ */
+static int
+check_conninfo(struct config_reader *r, const config_setting_t *root,
+    const char *name, const char *conninfo)
+{
+	PQconninfoOption	*options;
+	char			*message = NULL;
+
+	if (conninfo == NULL)
+		return 0;
+	if (strncmp(conninfo, "postgres://", 11) != 0 &&
+	    strncmp(conninfo, "postgresql://", 13) != 0 &&
+	    strchr(conninfo, '=') == NULL)
+		return 0;	/* a bare database name */
+	options = PQconninfoParse(conninfo, &message);
+	PQfreemem(message);
+	if (options == NULL)
+		return config_fail(r, config_setting_get_member(root, name),
+		    "invalid connection string: libpq cannot parse it (see "
+		    "\"Connection Strings\" in the PostgreSQL manual)");
+	PQconninfoFree(options);
+	return 0;
+}
+
 static int
 read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 {
@@ -722,7 +774,9 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 	if (check_known(r, root, known) == -1)
 		return -1;
 	if (get_string(r, root, "job_db", 1, &config->job_db) == -1 ||
-	    get_string(r, root, "app_db", 0, &config->app_db) == -1)
+	    get_string(r, root, "app_db", 0, &config->app_db) == -1 ||
+	    check_conninfo(r, root, "job_db", config->job_db) == -1 ||
+	    check_conninfo(r, root, "app_db", config->app_db) == -1)
 		return -1;
 
 	if (get_string(r, root, "log_level", 0, &level) == -1)

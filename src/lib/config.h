@@ -167,13 +167,23 @@ const char *hd_config_default_path(const char *explicit_path);
 
 /*
  * Check the handlers' users against heraldd's effective user id euid.
- * With euid 0, every exec task needs a user other than root and no task
- * may have a module handler (it runs inside heraldd), unless
- * allow_root_handlers is set.  Any other euid can run handlers only as
- * itself, with its own group.  Return 0, or -1 with a message naming the
- * file, the task and the setting in error.
+ * With euid 0, every exec task needs
+ * a user other than root and no task may have a module handler (it runs
+ * inside heraldd), unless allow_root_handlers is set.  Any other euid can
+ * run handlers only as itself, with its own group.  Return 0, or -1 with
+ * a message naming the file, the task and the setting in error.
  */
 int	hd_config_check_root(const struct hd_config *config, uid_t euid,
+	    char *error, size_t error_size);
+
+/*
+ * Find the next exec task, from task index *next on, whose program is not
+ * an executable file on this host.  Return -1 with a message naming the
+ * file, the task and the program in error and *next past that task, or 0
+ * when there is none.  heraldd warns about each one but starts: the
+ * other queues keep working while a handler is being installed.
+ */
+int	hd_config_check_programs(const struct hd_config *config, size_t *next,
 	    char *error, size_t error_size);
 
 const struct hd_queue_config *hd_config_queue(const struct hd_config *config,

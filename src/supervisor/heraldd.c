@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,6 +84,28 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what)
 	}
 	PQfinish(conn);
 	return rc;
+}
+
+/*
+ * Warn about each exec program that is not an executable file here: on
+ * standard error for --check, else as a log line once logging is set up.
+ */
+static void
+warn_programs(const struct hd_config *config, bool check)
+{
+	char	error[HD_CONFIG_ERROR_MAX];
+	size_t	next = 0;
+
+	while (hd_config_check_programs(config, &next, error,
+	    sizeof error) == -1) {
+		const struct hd_task_config *t = &config->tasks[next - 1];
+
+		if (check)
+			fprintf(stderr, "heraldd: warning: %s\n", error);
+		else
+			hd_log_warn("handler program not executable",
+			    "task=%s queue=%s", t->name, t->queue);
+	}
 }
 
 /*
@@ -169,6 +192,7 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (check) {
+		warn_programs(config, true);
 		printf("%s: configuration is valid\n", path);
 		hd_config_free(config);
 		return 0;
@@ -181,6 +205,15 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 
+	/*
+	 * A stray SIGUSR1 or SIGUSR2 would end heraldd and every child
+	 * without a log line; heraldd gives them no meaning, so ignore them.
+	 * Handlers start with every disposition at its default.
+	 */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+
 	hd_log_init("heraldd", verbose ? HD_LOG_DEBUG : config->log_level);
+	warn_programs(config, false);
 	return hd_supervisor_run(config, verbose);
 }

@@ -542,6 +542,53 @@ test_config_isolation_errors(void **state)
 
 /* heraldd as root refuses root handlers unless the file allows them. */
 static void
+test_config_exec_must_be_executable(void **state)
+{
+	static const char *const programs[] = {
+		"/nonexistent/program", "/etc/passwd", "/tmp"
+	};
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	char			 text[512], error[HD_CONFIG_ERROR_MAX];
+	char			 expected[128];
+	size_t			 i, next;
+
+	for (i = 0; i < sizeof programs / sizeof programs[0]; i++) {
+		print_message("%s\n", programs[i]);
+		snprintf(text, sizeof text, "%sallow_root_handlers = true;\n"
+		    "tasks = { t = { queue = \"mail\"; exec = [ \"%s\" ]; };"
+		    " };\n", small_prefix, programs[i]);
+		config = load_text(f, text);
+		assert_non_null(config);
+		next = 0;
+		assert_int_equal(hd_config_check_programs(config, &next, error,
+		    sizeof error), -1);
+		snprintf(expected, sizeof expected, "tasks.t.exec: \"%s\" is "
+		    "not an executable file", programs[i]);
+		assert_non_null(strstr(error, expected));
+		assert_int_equal(hd_config_check_programs(config, &next, error,
+		    sizeof error), 0);
+		hd_config_free(config);
+	}
+}
+
+static void
+test_config_bad_conninfo(void **state)
+{
+	struct fixture	*f = *state;
+
+	assert_null(load_text(f, "job_db = \"bogus==x password=secret\";\n"
+	    "queues = {};\ntasks = {};\n"));
+	assert_non_null(strstr(f->error, ":1: job_db: invalid connection "
+	    "string"));
+	assert_null(strstr(f->error, "secret"));
+	assert_null(load_text(f, "job_db = \"dbname=jobs\";\n"
+	    "app_db = \"host='/tmp\";\nqueues = {};\ntasks = {};\n"));
+	assert_non_null(strstr(f->error, ":2: app_db: invalid connection "
+	    "string"));
+}
+
+static void
 test_config_check_root(void **state)
 {
 	static const char base[] =
@@ -611,6 +658,10 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_errors_name_line_and_setting, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_exec_must_be_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_bad_conninfo,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_job_db,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_directory_path,
