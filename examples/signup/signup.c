@@ -137,6 +137,16 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (strchr(email, '@') == NULL || email[0] == '@' ||
+	    strpbrk(email, " \t\r\n") != NULL) {
+		fprintf(stderr, "signup: invalid email \"%s\": use an address "
+		    "such as ann@example.com\n", email);
+		return 2;
+	}
+	if (name[0] == '\0' || strpbrk(name, "\r\n") != NULL) {
+		fprintf(stderr, "signup: invalid name: use one line of text\n");
+		return 2;
+	}
 
 	conn = PQconnectdb(conninfo);
 	if (PQstatus(conn) != CONNECTION_OK) {

@@ -92,6 +92,16 @@ sql_is "SELECT sum(completed) FROM herald.counters" 2 ||
 log_has 'event_type=UserRegistered' ||
     fail "job log lines do not name the event type"
 
+note "an invalid email fails and publishes nothing"
+if "$SIGNUP" -d "$APP_DB" --email '' --name Nobody >"$TEST_DIR/bad.out" 2>&1
+then
+    fail "signup with an empty email succeeded"
+fi
+grep -q 'invalid email ""' "$TEST_DIR/bad.out" ||
+    fail "unexpected message: $(cat "$TEST_DIR/bad.out")"
+[ "$(app_sql "SELECT count(*) FROM users WHERE email = ''")" -eq 0 ] ||
+    fail "a user with an empty email was registered"
+
 note "a duplicate email fails and publishes nothing"
 if "$SIGNUP" -d "$APP_DB" --email ann@example.com --name Other \
     >"$TEST_DIR/dup.out" 2>&1; then

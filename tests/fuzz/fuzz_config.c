@@ -26,10 +26,18 @@ __lsan_default_suppressions(void)
 	return "leak:libconfig.so\n";
 }
 
+/* The file every input is written to, for the configuration loader. */
+static char	path[64];
+
+static void
+remove_path(void)
+{
+	unlink(path);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char		 path[64];
 	char			 error[HD_CONFIG_ERROR_MAX];
 	struct hd_config	*config;
 	FILE			*fp;
@@ -40,6 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((fd = mkstemp(path)) == -1)
 			abort();
 		close(fd);
+		atexit(remove_path);
 	}
 	if ((fp = fopen(path, "w")) == NULL)
 		abort();
