@@ -347,6 +347,10 @@ draw_status(struct hd_console *console)
 
 	status_state(console, state, sizeof(state), &stale);
 	snprintf(target, sizeof(target), "%s", hd_model_target(console->model));
+	/* A cut target ends in "~", so a cut path never reads as another. */
+	if ((int)strlen(target) > COLS / 3 && COLS / 3 > 1)
+		snprintf(target + COLS / 3 - 1,
+		    sizeof(target) - (size_t)(COLS / 3 - 1), "~");
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
 	x = hd_put(y, 0, COLS / 3, hd_attr(HD_ATTR_STATUS), target);
 	x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");

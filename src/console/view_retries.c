@@ -109,7 +109,7 @@ retries_row(struct hd_console *console, const struct hd_snapshot *snap,
 	x += ATT_W;
 	due = hd_value_ll(res, row, HD_RETRIES_DUE_MS) - hd_snapshot_age(snap);
 	hd_fmt_relative(due > 0 ? due : 0, text, sizeof(text));
-	hd_put(y, x, NEXT_W, attr, text);
+	hd_put(y, x, NEXT_W - 1, attr, text);
 	x += NEXT_W;
 	rest = cols - x - 1;
 	if (rest > 0) {
