@@ -379,7 +379,7 @@ read_stdin(size_t max_bytes, char **payload)
 	}
 	buf[len] = '\0';
 	if (len > max_bytes) {
-		hd_cli_error("invalid payload: standard input holds more than "
+		hd_cli_error("invalid payload: standard input contains more than "
 		    "the limit of %zu bytes", max_bytes);
 		free(buf);
 		return EX_DATAERR;

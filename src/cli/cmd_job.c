@@ -176,8 +176,9 @@ job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
 		return exit_status(&error);
 	}
 	if ((size_t)count < nids)
-		hd_cli_error("%zu of the jobs given were not found or not "
-		    "waiting to run", nids - (size_t)count);
+		hd_cli_error("%zu of the jobs given %s not found or not "
+		    "waiting to run", nids - (size_t)count,
+		    nids - (size_t)count == 1 ? "was" : "were");
 	printf("moved %" PRId64 " job%s to now\n", count,
 	    count == 1 ? "" : "s");
 	return count == 0 ? HD_EXIT_FAILURE : HD_EXIT_OK;
