@@ -3,7 +3,7 @@
 -- signature and its count, computed from the listing.
 
 -- Take back up to p_limit jobs whose lease expired, as expire_leases did
--- in 009, and return one row per job: dead tells whether that was its
+-- in 009, and return one row per job; dead is true when that was its
 -- last attempt.
 CREATE FUNCTION herald.expire_leases_listed(p_limit integer DEFAULT 100)
 RETURNS TABLE (id bigint, task text, queue text, attempt integer,

@@ -58,7 +58,7 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 }
 
 /*
- * Fail unless queue is one herald knows: in the configuration when there
+ * Fail unless queue exists for herald: in the configuration when there
  * is one, else named by a job, a dead job, a counter or a queue setting.
  * A typo must not pause a queue that does not exist while the real one
  * keeps running.
