@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #include <libconfig.h>
 #include <libpq-fe.h>
@@ -1124,6 +1125,12 @@ read_periodic_entry(struct config_reader *r, const config_setting_t *s,
 		config_fail(r, config_setting_get_member(s, "timezone"),
 		    "unrecognized time zone \"%s\"; use a name of the tz "
 		    "database, such as \"Europe/Berlin\"", p->timezone);
+		goto fail;
+	}
+	if (hd_cron_next(&p->cron, p->timezone, (int64_t)time(NULL)) == -1) {
+		config_fail(r, config_setting_get_member(s, "schedule"),
+		    "schedule \"%s\" matches no date in the next %d years, "
+		    "such as 30 February", p->schedule, HD_CRON_SEARCH_YEARS);
 		goto fail;
 	}
 	if (hd_config_task(config, p->task) == NULL) {

@@ -232,6 +232,11 @@ test_config_errors_name_line_and_setting(void **state)
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
 		  "events = { Happened = [ \"t\",\n \"u\" ]; };\n",
 		  ":5: events.Happened[1]: task \"u\" is not defined in tasks" },
+		{ "schedule that never fires",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "periodic = { p = {\n schedule = \"0 0 31 2 *\"; task = \"t\"; }; };\n",
+		  ":5: periodic.p.schedule: schedule \"0 0 31 2 *\" matches no "
+		  "date in the next 8 years" },
 		{ "syntax error",
 		  "tasks = { t = { queue = ; }; };\n",
 		  ":3: syntax error" },
