@@ -31,7 +31,7 @@ static const char jobs_sql[] =
     "    WHEN run_at <= now() THEN 'queued'"
     "    WHEN attempt = 0 THEN 'scheduled'"
     "    ELSE 'retrying' END AS shown_state"
-    "  FROM herald.jobs"
+    "  FROM herald.live_jobs"
     "  WHERE ($1::text IS NULL OR queue = $1)"
     "    AND ($3::text IS NULL OR task = $3)) j"
     " WHERE ($2::text IS NULL OR shown_state = $2)"

@@ -44,7 +44,7 @@ static const char jobs_sql[] =
     "  UNION SELECT q, t FROM unnest($1::text[], $2::text[]) AS u(q, t)"
     "), live AS ("
     "  SELECT queue, task," HD_SQL_JOB_STATE_COUNTS
-    "  FROM herald.jobs GROUP BY queue, task"
+    "  FROM herald.live_jobs GROUP BY queue, task"
     "), dead AS ("
     "  SELECT queue, task, count(*) AS dead FROM herald.dead_jobs"
     "  GROUP BY queue, task"
@@ -79,7 +79,7 @@ static const char queues_sql[] =
     ")"
     "SELECT n.queue,"
     "  coalesce((SELECT extract(epoch FROM now() - min(j.run_at))"
-    "    FROM herald.jobs j WHERE j.queue = n.queue"
+    "    FROM herald.live_jobs j WHERE j.queue = n.queue"
     "    AND j.state = 'queued' AND j.run_at <= now()), 0),"
     "  coalesce(p.paused, false),"
     "  (SELECT count(*) FROM herald.processes w"

@@ -67,8 +67,8 @@ static const char workers_sql[] =
     "    ::bigint,"
     "  j.attempt, j.max_attempts"
     " FROM herald.processes p"
-    " LEFT JOIN herald.jobs j ON j.lease_owner = p.id"
-    "   AND j.state = 'running'"
+    " LEFT JOIN (SELECT j.* FROM herald.held_jobs h"
+    "   JOIN herald.live_jobs j ON j.id = h.id) j ON j.lease_owner = p.id"
     " ORDER BY p.host, coalesce(p.supervisor_id, p.id),"
     "   p.kind <> 'supervisor', p.kind, p.queue, p.pid, j.id"
     " LIMIT 2000";
@@ -79,7 +79,7 @@ static const char retries_sql[] =
     "  extract(epoch FROM run_at)::bigint,"
     "  " LAST_END("(errors->-1)") ","
     "  count(*) OVER ()"
-    " FROM herald.jobs"
+    " FROM herald.live_jobs"
     " WHERE state = 'queued'"
     "   AND ($1::boolean OR (run_at > now() AND attempt > 0))"
     " ORDER BY run_at, id"
@@ -149,7 +149,7 @@ static const char detail_live_sql[] =
     "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SS'),"
     "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text"
-    " FROM herald.jobs WHERE id = $1";
+    " FROM herald.live_jobs WHERE id = $1";
 
 static const char queue_health_sql[] =
     "SELECT * FROM herald.queue_health()";
@@ -554,16 +554,16 @@ model_continue_connect(struct hd_model *model, int64_t now_ms)
 }
 
 /*
- * Copy sql with herald.jobs and herald.dead_jobs replaced by their
- * redacted views, which have the same columns with payload NULL and the
- * output tails left out of errors.  Deriving the variants keeps them in
- * step with the queries.
+ * Copy sql with herald.jobs, herald.live_jobs and herald.dead_jobs replaced
+ * by their redacted views, which have the same columns with payload NULL
+ * and the output tails left out of errors.  Deriving the variants keeps
+ * them in step with the queries.
  */
 static char *
 model_redact_sql(const char *sql)
 {
 	static const char *const tables[] = {
-		"herald.jobs", "herald.dead_jobs", NULL
+		"herald.jobs", "herald.live_jobs", "herald.dead_jobs", NULL
 	};
 	const char *const	*t;
 	const char		*p = sql, *hit, *best;

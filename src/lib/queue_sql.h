@@ -12,9 +12,10 @@
 #define HD_QUEUE_SQL_H
 
 /*
- * Counts of the live jobs in a group of herald.jobs rows by the state that
- * herald shows: queued (ready now), scheduled (first attempt due later),
- * running, and retrying (waiting for the backoff delay after a failure).
+ * Counts of the live jobs in a group of herald.live_jobs rows by the state
+ * that herald shows: queued (ready now), scheduled (first attempt due
+ * later), running, and retrying (waiting for the backoff delay after a
+ * failure).
  */
 #define HD_SQL_JOB_STATE_COUNTS						\
     "    count(*) FILTER (WHERE state = 'queued' AND run_at <= now())"	\
@@ -55,7 +56,7 @@
     "  SELECT queue," HD_SQL_JOB_STATE_COUNTS ","			\
     "    min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now())" \
     "      AS oldest"							\
-    "  FROM herald.jobs GROUP BY queue"					\
+    "  FROM herald.live_jobs GROUP BY queue"				\
     "), recent AS ("							\
     "  SELECT queue, round(sum(completed * weight)) AS completed,"	\
     "    round(sum(failed * weight)) AS failed"				\

@@ -1030,7 +1030,7 @@ slot_lease_lost(struct slot *s)
 		hd_exec_stop(&s->exec);
 }
 
-/* Return the row of res (lease_token, cancel) with token, or -1. */
+/* Return the row of res (lease_token, cancelled) with token, or -1. */
 static int
 renewed_row(const PGresult *res, int64_t token)
 {
@@ -1040,6 +1040,30 @@ renewed_row(const PGresult *res, int64_t token)
 		if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == token)
 			return row;
 	return -1;
+}
+
+/*
+ * Return whether job id is in the cancelled column of row, a bigint[] in
+ * PostgreSQL's text form such as "{4,9}".
+ */
+static bool
+renewed_cancelled(const PGresult *res, int row, int64_t id)
+{
+	const char	*p = PQgetvalue(res, row, 1);
+	char		*end;
+
+	while (*p != '\0') {
+		if (*p == '{' || *p == ',') {
+			p++;
+			continue;
+		}
+		if (strtoll(p, &end, 10) == id && end != p)
+			return true;
+		if (end == p)
+			break;
+		p = end;
+	}
+	return false;
 }
 
 /*
@@ -1131,6 +1155,7 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	PGresult	*res;
 	size_t		 len = 0;
 	int		 i, row;
+	bool		 cancelled;
 
 	tokens = hd_xmalloc((size_t)(w->nslots + w->npending + w->ndone) * 22 +
 	    3);
@@ -1152,8 +1177,8 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	values[0] = w->id;
 	values[1] = tokens;
 	values[2] = lease;
-	res = PQexecParams(w->conn, "SELECT lease_token, cancel FROM "
-	    "herald.renew_leases_cancel($1, $2::bigint[], $3)", 3, NULL,
+	res = PQexecParams(w->conn, "SELECT lease_token, cancelled FROM "
+	    "herald.renew_leases_cancelled($1, $2::bigint[], $3)", 3, NULL,
 	    values, NULL, NULL, 0);
 	free(tokens);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1167,7 +1192,7 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 		row = renewed_row(res, w->slots[i].job.lease_token);
 		if (row == -1)
 			slot_lease_lost(&w->slots[i]);
-		else if (strcmp(PQgetvalue(res, row, 1), "t") == 0)
+		else if (renewed_cancelled(res, row, w->slots[i].job.id))
 			slot_cancel(w, &w->slots[i]);
 	}
 	/* A pending job that lost its lease is dropped when its turn comes. */
@@ -1175,11 +1200,13 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 		if (w->pending[i].lease_token == 0)
 			continue;
 		row = renewed_row(res, w->pending[i].lease_token);
+		cancelled = row != -1 &&
+		    renewed_cancelled(res, row, w->pending[i].id);
 		if (row == -1)
 			log_lease_lost(&w->pending[i]);
-		else if (strcmp(PQgetvalue(res, row, 1), "t") == 0)
+		else if (cancelled)
 			pending_cancel(w, &w->pending[i]);
-		if (row == -1 || strcmp(PQgetvalue(res, row, 1), "t") == 0)
+		if (row == -1 || cancelled)
 			w->pending[i].lease_token = 0;
 	}
 	PQclear(res);

@@ -36,7 +36,8 @@ test_batch_claims_in_order(void **state)
 	assert_int_equal(jobs[0].priority, 1);
 	assert_int_equal(jobs[2].priority, 3);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
-	    "herald.jobs WHERE state = 'running' AND lease_owner = 'w'"), 3);
+	    "herald.live_jobs WHERE state = 'running' AND lease_owner = 'w'"),
+	    3);
 	hd_jobs_free(jobs, n);
 }
 
@@ -94,16 +95,16 @@ test_batch_failure_changes_nothing(void **state)
 
 	/* A constraint fails the claim that follows the completion. */
 	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
-	dbtest_exec(db->conn, "ALTER TABLE herald.jobs ADD CONSTRAINT "
-	    "no_claim CHECK (state <> 'running') NOT VALID");
+	dbtest_exec(db->conn, "ALTER TABLE herald.leases ADD CONSTRAINT "
+	    "no_claim CHECK (pending < 0) NOT VALID");
 	n = hd_batch_cycle(db->conn, done, 1, completed, "q", "w", 1, 60000,
 	    &more, &error);
-	dbtest_exec(db->conn, "ALTER TABLE herald.jobs DROP CONSTRAINT "
+	dbtest_exec(db->conn, "ALTER TABLE herald.leases DROP CONSTRAINT "
 	    "no_claim");
 
 	assert_int_equal(n, -1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
-	    "herald.jobs WHERE state = 'running'"), 1);
+	    "herald.live_jobs WHERE state = 'running'"), 1);
 	assert_int_equal(hd_batch_cycle(db->conn, done, 1, completed, "q", "w",
 	    0, 60000, &more, &error), 0);
 	assert_true(completed[0]);
@@ -132,6 +133,45 @@ test_batch_wait_begin_and_end(void **state)
 	    "herald.waiters"), 0);
 }
 
+/*
+ * The jobs of one claim share a lease.  Expiry takes back those that did
+ * not end, p_limit at a time, and a late completion changes nothing.
+ */
+static void
+test_batch_lease_expiry_takes_back_rest(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q') "
+	    "FROM generate_series(1, 3)");
+	dbtest_exec(db->conn, "CREATE TEMP TABLE c AS "
+	    "SELECT id, lease_token FROM herald.claim('q', 'w', 3, 60000)");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(DISTINCT "
+	    "lease_token) FROM c"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.complete_many(ARRAY(SELECT min(id) FROM c), "
+	    "ARRAY(SELECT min(lease_token) FROM c))"), 1);
+	dbtest_exec(db->conn, "UPDATE herald.leases "
+	    "SET deadline = clock_timestamp() - interval '1 second'");
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT herald.expire_leases(1)"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.live_jobs WHERE state = 'running'"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT herald.expire_leases(10)"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.leases"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.live_jobs WHERE state = 'queued' AND attempt = 1 "
+	    "AND errors->0->>'outcome' = 'lost'"), 2);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.complete_many(ARRAY(SELECT max(id) FROM c), "
+	    "ARRAY(SELECT min(lease_token) FROM c))"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.claim('q', 'w2', 10, 60000) WHERE attempt = 2"), 2);
+}
+
 int
 main(void)
 {
@@ -146,6 +186,9 @@ main(void)
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_wait_begin_and_end,
 		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_lease_expiry_takes_back_rest, dbtest_setup,
+		    dbtest_teardown),
 	};
 
 	dbtest_init("batch");

@@ -241,7 +241,7 @@ test_complete_many_checks_tokens(void **state)
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
 	    "herald.jobs WHERE id = %lld", (long long)a), 0);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
-	    "herald.jobs WHERE id = %lld AND state = 'running'",
+	    "herald.live_jobs WHERE id = %lld AND state = 'running'",
 	    (long long)b), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT sum(completed) FROM "
 	    "herald.counters WHERE queue = 'q' AND task = 't'"), 1);

@@ -260,10 +260,12 @@ test_expired_leases_counted(void **state)
 {
 	struct dbtest	*db = *state;
 
-	dbtest_exec(db->conn, "INSERT INTO herald.jobs (task, queue, state,"
-	    " attempt, lease_owner, lease_token, lease_until, attempted_at)"
-	    " VALUES ('t', 'q', 'running', 1, 'w', 1,"
-	    "  now() - interval '1 second', now() - interval '1 minute')");
+	dbtest_exec(db->conn, "WITH j AS (INSERT INTO herald.jobs (task, queue)"
+	    " VALUES ('t', 'q') RETURNING id)"
+	    " INSERT INTO herald.leases (token, owner, queue, deadline,"
+	    "  attempted_at, job_ids, pending)"
+	    " SELECT 1, 'w', 'q', now() - interval '1 second',"
+	    "  now() - interval '1 minute', ARRAY[id], 1 FROM j");
 
 	assert_int_equal(dbtest_int(db->conn, "SELECT herald.expire_leases(10)"),
 	    1);

@@ -125,7 +125,7 @@ bury_one(PGconn *conn, const char *task)
 	dbtest_int(conn, "SELECT count(*) FROM herald.claim('q', 'w', 10,"
 	    " 60000)");
 	dbtest_exec(conn, "SELECT herald.fail(%lld, (SELECT lease_token FROM"
-	    " herald.jobs WHERE id = %lld), '{\"attempt\": 1, \"outcome\":"
+	    " herald.live_jobs WHERE id = %lld), '{\"attempt\": 1, \"outcome\":"
 	    " \"failed\", \"exit_code\": 65, \"output\": \"out s3cret\"}',"
 	    " true, 0)", (long long)id, (long long)id);
 	return id;
@@ -171,15 +171,16 @@ test_worker_claims_and_finishes(void **state)
 	    " WHERE id = 'w1'");
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM"
 	    " herald.claim('q', 'w1', 10, 60000)"), 2);
+	/* One claim, one lease for both jobs. */
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM"
 	    " herald.renew_leases('w1', ARRAY(SELECT lease_token FROM"
-	    " herald.jobs), 60000)"), 2);
-	token = dbtest_int(conn, "SELECT lease_token FROM herald.jobs"
+	    " herald.live_jobs), 60000)"), 1);
+	token = dbtest_int(conn, "SELECT lease_token FROM herald.live_jobs"
 	    " WHERE id = %lld", (long long)id);
 	assert_int_equal(dbtest_int(conn, "SELECT herald.complete(%lld,"
 	    " %lld)::int", (long long)id, (long long)token), 1);
 	dbtest_exec(conn, "SELECT herald.fail(id, lease_token, '{}', true, 0)"
-	    " FROM herald.jobs");
+	    " FROM herald.live_jobs");
 	assert_int_equal(dbtest_int(conn, "SELECT herald.expire_leases(10)"),
 	    0);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"

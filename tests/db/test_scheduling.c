@@ -250,7 +250,7 @@ test_limit_caps_claims(void **state)
 	assert_int_equal(claim_count(db->conn, "lq", 10), 3);
 	assert_int_equal(claim_count(db->conn, "lq", 10), 0);
 	dbtest_exec(db->conn, "DELETE FROM herald.jobs WHERE id = (SELECT"
-	    " min(id) FROM herald.jobs WHERE state = 'running')");
+	    " min(id) FROM herald.live_jobs WHERE state = 'running')");
 	assert_int_equal(claim_count(db->conn, "lq", 10), 1);
 	/* Other queues are not limited. */
 	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'free')"
@@ -319,7 +319,7 @@ test_limit_holds_across_claimers(void **state)
 	}
 	do {
 		running = (int)dbtest_int(db->conn, "SELECT count(*)"
-		    " FROM herald.jobs WHERE state = 'running'");
+		    " FROM herald.live_jobs WHERE state = 'running'");
 		if (running > max_running)
 			max_running = running;
 		left = (int)dbtest_int(db->conn,
@@ -378,8 +378,9 @@ test_cancel_running_job(void **state)
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*)"
 	    " FROM herald.jobs WHERE id = %lld", (long long)id), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.renew_leases_cancel('w1', ARRAY[%lld], 60000)"
-	    " WHERE cancel", (long long)token), 1);
+	    " herald.renew_leases_cancelled('w1', ARRAY[%lld], 60000)"
+	    " WHERE cancelled = ARRAY[%lld]::bigint[]", (long long)token,
+	    (long long)id), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " herald.audit WHERE action = 'job cancel running'"
 	    " AND ids = ARRAY[%lld]::bigint[] AND os_user = 'op'", (long long)id), 1);
@@ -409,8 +410,7 @@ test_cancelled_requeued_is_purged(void **state)
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT herald.expire_worker('w9')"), 0);
 	/* Its handler failed: back in the queue, as fail does. */
-	dbtest_exec(db->conn, "UPDATE herald.jobs SET state = 'queued',"
-	    " lease_owner = NULL, lease_token = NULL, lease_until = NULL");
+	dbtest_exec(db->conn, "DELETE FROM herald.leases");
 
 	assert_int_equal(claim_count(db->conn, "default", 10), 0);
 	assert_int_equal(dbtest_int(db->conn,

@@ -334,11 +334,11 @@ test_claim_order(void **state)
 	assert_null(jobs[0].event_id);
 	assert_null(jobs[0].event_type);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE state = 'running'"
+	    "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'"
 	    " AND lease_owner = '" WORKER "' AND attempt = 1"
 	    " AND lease_until > now()"), 5);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE state = 'queued'"
+	    "SELECT count(*) FROM herald.live_jobs WHERE state = 'queued'"
 	    " AND id IN (%" PRId64 ", %" PRId64 ")", ids[4], ids[6]), 2);
 	hd_jobs_free(jobs, n);
 }
@@ -423,7 +423,7 @@ test_stale_token_changes_nothing(void **state)
 	assert_int_equal(hd_store_release(db->conn, &stale, &error), 0);
 
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE state = 'running'"
+	    "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'"
 	    " AND attempt = 1 AND errors = '[]' AND lease_token = %" PRId64,
 	    job.lease_token), 1);
 	assert_int_equal(dbtest_int(db->conn,
@@ -601,7 +601,8 @@ test_fail_done_outcome_rejected(void **state)
 	    -1);
 	assert_int_equal(error.code, HERALD_EINVAL);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE state = 'running'"), 1);
+	    "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'"),
+	    1);
 	hd_job_release(&job);
 }
 
@@ -727,9 +728,8 @@ test_release_keeps_attempt(void **state)
 static void
 expire_all(struct dbtest *db)
 {
-	dbtest_exec(db->conn, "UPDATE herald.jobs"
-	    " SET lease_until = clock_timestamp() - interval '1 second'"
-	    " WHERE state = 'running'");
+	dbtest_exec(db->conn, "UPDATE herald.leases"
+	    " SET deadline = clock_timestamp() - interval '1 second'");
 }
 
 static void
@@ -825,10 +825,10 @@ test_extend_leases_of_worker(void **state)
 	    &error), 2);
 
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs"
+	    "SELECT count(*) FROM herald.live_jobs"
 	    " WHERE lease_until > now() + interval '59 minutes'"), 2);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE lease_owner = 'w2'"
+	    "SELECT count(*) FROM herald.live_jobs WHERE lease_owner = 'w2'"
 	    " AND lease_until < now() + interval '1 minute'"), 1);
 }
 

@@ -71,7 +71,7 @@ note "job $id2 killed and deleted in $ms ms"
 note "module handler"
 id3=$(enqueue mod "queue => 'cq', payload => '{\"wait_cancel_ms\": 60000}'")
 mod_running() {
-    sql_is "SELECT state FROM herald.jobs WHERE id = $id3" running
+    sql_is "SELECT state FROM herald.live_jobs WHERE id = $id3" running
 }
 wait_for 10 "job $id3 to run" mod_running
 "$HERALD" -d "$JOB_DB" job cancel "$id3" >/dev/null ||

@@ -239,8 +239,8 @@ expect_screen c "cancelled 1 job"
 sql_is "SELECT count(*) FROM herald.jobs WHERE id = $flaky" 0 ||
     fail "job $flaky was not cancelled"
 # s lists every queued job, so a job that is ready now can be cancelled.
-queued=$(sql "SELECT count(*) FROM herald.jobs WHERE state = 'queued'")
-first=$(sql "SELECT id FROM herald.jobs WHERE state = 'queued'
+queued=$(sql "SELECT count(*) FROM herald.live_jobs WHERE state = 'queued'")
+first=$(sql "SELECT id FROM herald.live_jobs WHERE state = 'queued'
     ORDER BY run_at, id LIMIT 1")
 first_job=$(sql "SELECT format('%L, queue => %L', task, queue)
     FROM herald.jobs WHERE id = $first")

@@ -78,7 +78,7 @@ H job cancel 99999 >"$TEST_DIR/cancel.out" 2>&1 &&
     fail "cancelling a missing job succeeded"
 grep -q "job 99999 not found" "$TEST_DIR/cancel.out" ||
     fail "no message about the missing job: $(cat "$TEST_DIR/cancel.out")"
-sql_is "SELECT state FROM herald.jobs WHERE id = $running" running ||
+sql_is "SELECT state FROM herald.live_jobs WHERE id = $running" running ||
     fail "the running job $running was touched"
 touch "$TEST_DIR/release"
 wait_for 10 "job $running to finish" test -f "$TEST_DIR/done.$running"

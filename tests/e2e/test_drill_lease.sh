@@ -33,7 +33,7 @@ note "a worker is stopped while its job runs"
 enqueue_probes 1
 id=$(sql "SELECT id FROM drill_enqueued")
 wait_for 10 "job $id to start" probe_started "$id" 1
-owner=$(sql "SELECT p.pid FROM herald.jobs j
+owner=$(sql "SELECT p.pid FROM herald.live_jobs j
     JOIN herald.processes p ON p.id = j.lease_owner WHERE j.id = $id")
 [ -n "$owner" ] || fail "no worker holds job $id"
 kill -STOP "$owner"

@@ -56,7 +56,7 @@ for i in 1 2 3 4; do
         >/dev/null
 done
 wait_for 10 "four module jobs running at once" sql_is \
-    "SELECT count(*) FROM herald.jobs WHERE state = 'running'
+    "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'
         AND payload ? 'sleep_ms'" 4
 wait_for 20 "the slow jobs to finish" sql_is \
     "SELECT count(*) FROM herald.jobs WHERE payload ? 'sleep_ms'" 0

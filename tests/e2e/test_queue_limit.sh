@@ -18,7 +18,7 @@ sql_is "SELECT max_running FROM herald.queue_limits WHERE queue = 'dq'" 3 ||
 enqueue_probes 24
 max=0
 while ! all_jobs_finished; do
-    n=$(sql "SELECT count(*) FROM herald.jobs WHERE state = 'running'")
+    n=$(sql "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'")
     [ "$n" -gt "$max" ] && max=$n
     sleep 0.05
 done
