@@ -357,7 +357,7 @@ static void
 dead_draw(struct hd_console *console, int top, int lines, int cols)
 {
 	const struct hd_snapshot	*count;
-	int				 task_w, queue_w, x, y, i;
+	int				 task_w, queue_w, widest, x, y, i;
 	long long			 total = -1, before = 0;
 	char				 filter[320];
 
@@ -370,16 +370,15 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 
 	/*
 	 * Widen the task column to the longest task name on the page, up to
-	 * a third of the free width, so that similar names stay apart.
+	 * half of the free width, so that similar names stay apart; the last
+	 * column keeps the other half for the exit status and the reason.
 	 */
+	widest = (cols - MARK_W - ID_W - ATT_W - DIED_W - queue_w) / 2;
 	for (i = 0; i < nrows; i++) {
 		int	len = (int)strlen(rows[i].task) + 1;
 
-		if (len > task_w &&
-		    len <= (cols - MARK_W - ID_W - ATT_W - DIED_W) / 3)
-			task_w = len;
-		else if (len > task_w)
-			task_w = (cols - MARK_W - ID_W - ATT_W - DIED_W) / 3;
+		if (len > task_w)
+			task_w = len < widest ? len : widest;
 	}
 
 	count = hd_model_snapshot(console->model, HD_SNAP_DEAD_COUNT);
