@@ -9,9 +9,9 @@
  * failure, and fills the caller's struct herald_error when one is passed
  * (NULL is allowed).  libherald never exits, never writes to standard error
  * and keeps no global state, so two threads may use it on two connections.
- * Connections are the caller's libpq connections; libherald never opens a
- * transaction of its own on them, so every call joins whatever transaction
- * the caller has open.
+ * Connections are the caller's libpq connections.  libherald never opens
+ * a transaction of its own on them, so every call joins whatever
+ * transaction the caller has open.
  */
 
 #ifndef HERALD_H
@@ -130,7 +130,8 @@ struct herald_job {
  * fails, none is.  An error message names the first bad job by its
  * position in jobs, counted from 1 ("job 3: ...").  The ids are stored in
  * job_ids[0] .. job_ids[njobs - 1] in the order of jobs, when job_ids is
- * not NULL.  A queue with jobs due now is woken at most once.  Unique
+ * not NULL.  A queue with jobs due now gets at most one notification,
+ * and only when one of its workers waits.  Unique
  * keys are not supported here: a job with one fails with HERALD_EINVAL.
  */
 int	herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,

@@ -248,8 +248,8 @@ dead_fmt_keep(const PGresult *res, int col, char *buf, size_t size)
 }
 
 /*
- * The last line: the retention the janitor applies, so that nobody is
- * surprised when a dead job is gone.
+ * Draw the last line: the retention the janitor applies, so that
+ * operators know when a dead job will be pruned.
  */
 static void
 dead_draw_retention(struct hd_console *console, int y, int cols)

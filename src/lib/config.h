@@ -53,7 +53,7 @@ struct hd_periodic_config {
 #define HD_TASK_ENV_MAX		32
 
 /*
- * How an exec handler's process is confined before execve(): the user
+ * Confinement of an exec handler's process before execve(): the user
  * and groups it runs as, and its resource limits (0: inherited).
  */
 struct hd_isolation {
@@ -110,8 +110,8 @@ struct hd_config {
 	int64_t		 keep_processes_ms; /* registrations without heartbeat */
 
 	/*
-	 * A bulk action of the herald command over more rows than this asks
-	 * for a confirmation, or for --yes when not on a terminal.
+	 * Row count above which a bulk action of the herald command requests
+	 * a confirmation, or --yes when not on a terminal.
 	 */
 	int64_t		 confirm_over;
 

@@ -498,18 +498,12 @@ hd_store_extend_leases(PGconn *conn, const char *worker_id,
 int
 hd_store_expire_leases(PGconn *conn, int limit, struct herald_error *error)
 {
-	const char	*values[1];
-	char		 limit_text[STORE_INT_TEXT];
+	struct hd_expired_lease	*leases;
+	int			 n;
 
-	if (limit < 1) {
-		hd_error_set(error, HERALD_EINVAL,
-		    "could not expire leases: invalid limit %d", limit);
-		return -1;
-	}
-	snprintf(limit_text, sizeof(limit_text), "%d", limit);
-	values[0] = limit_text;
-	return store_count(conn, "SELECT herald.expire_leases($1)", 1, values,
-	    "could not expire leases", error);
+	n = hd_store_expire_leases_listed(conn, limit, &leases, error);
+	free(leases);
+	return n;
 }
 
 int

@@ -37,7 +37,7 @@ struct hd_job {
 void	hd_job_release(struct hd_job *job);
 void	hd_jobs_free(struct hd_job *jobs, int njobs);
 
-/* How an attempt ended. */
+/* Outcome of an attempt. */
 enum hd_outcome {
 	HD_OUTCOME_DONE = 0,
 	HD_OUTCOME_FAILED,	/* non-zero exit, EX_TEMPFAIL, a signal */
@@ -58,7 +58,7 @@ struct hd_attempt {
 	size_t		 output_len;	/* bytes of output; 0: strlen(output) */
 };
 
-/* What hd_store_fail did with the job. */
+/* Result of hd_store_fail for the job. */
 enum hd_fail_result {
 	HD_FAIL_RETRY = 0,	/* queued again after the delay */
 	HD_FAIL_DEAD,		/* moved to the dead table */

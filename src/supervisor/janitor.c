@@ -621,7 +621,7 @@ janitor_store_report(struct janitor *j)
 	PQclear(res);
 }
 
-/* Check that an idle connection still answers. */
+/* Check that an idle connection still responds. */
 static void
 janitor_ping(struct janitor *j)
 {

@@ -50,7 +50,7 @@ struct child {
 	int64_t		 delay_ms;	/* the next restart delay */
 	bool		 retired;	/* stopped by a reload: no restart */
 
-	/* Failures (exits nobody asked for) in the current window. */
+	/* Failures (exits that no stop requested) in the current window. */
 	int		 failures;
 	int64_t		 window_start_ms;
 	bool		 failed;	/* too many failures: no restart */
@@ -228,7 +228,7 @@ child_add(struct supervisor *sup, enum child_role role, const char *queue)
 	return c;
 }
 
-/* Add the children config asks for: the workers of queue, or all. */
+/* Add the children that config defines: the workers of queue, or all. */
 static void
 children_add_queue(struct supervisor *sup, const struct hd_queue_config *q)
 {
@@ -425,7 +425,10 @@ child_count_failure(const struct supervisor *sup, struct child *c,
 	return c->failures >= sup->config->restart_failures;
 }
 
-/* Give up restarting c until the next reload, and say so everywhere. */
+/*
+ * Give up restarting c until the next reload, and report it in the log,
+ * to herald status (through the janitor) and to systemd.
+ */
 static void
 child_mark_failed(struct supervisor *sup, struct child *c)
 {

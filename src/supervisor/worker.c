@@ -4,7 +4,7 @@
  *
  * One poll() loop waits on the job database socket (LISTEN herald), the
  * handlers' pipes and the signal pipe.  Handler exits arrive as SIGCHLD
- * through the signal pipe and are collected with waitpid(-1, WNOHANG);
+ * through the signal pipe and are collected with waitpid(-1, WNOHANG).
  * pidfd_open() would cost a descriptor per handler and gain nothing here.
  * Database calls are synchronous: a worker may block on the database,
  * the supervisor never does.
@@ -51,7 +51,7 @@
 #define WORKER_RETRY_MIN_MS	100
 #define WORKER_RETRY_MAX_MS	30000
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
-/* The most jobs one claim takes, however fast they finish. */
+/* Maximum number of jobs one claim takes, however fast they finish. */
 #define WORKER_CLAIM_MAX	1000
 /* A claim drained within this many ms makes the next one larger. */
 #define WORKER_FAST_BATCH_MS	200
@@ -275,7 +275,7 @@ static void	worker_begin_stop(struct worker *);
 
 /*
  * Stop because the janitor removed this worker's registration, as it
- * does when the heartbeat stopped for too long; the supervisor starts a
+ * does when the heartbeat stopped for too long.  The supervisor starts a
  * new worker, which registers again.
  */
 static void
@@ -535,9 +535,9 @@ slot_start_module(struct worker *w, struct slot *s,
 	handler = hd_module_load(task->module_path, task->module_symbol,
 	    text, sizeof text);
 	/*
-	 * NOTE: the task's timeout is not enforced on module handlers, since
-	 * a thread cannot be stopped safely; the lease still expires if the
-	 * whole worker hangs.
+	 * NOTE: the task's timeout is not enforced on module handlers,
+	 * because a thread cannot be stopped safely.  The lease still expires
+	 * if the whole worker hangs.
 	 */
 	if (handler == NULL) {
 		hd_log_error("could not load module", "job_id=%lld task=%s "
@@ -677,10 +677,10 @@ worker_adapt_claim(struct worker *w, int claimed, int limit, int64_t now)
 }
 
 /*
- * Keep the row in herald.waiters in step with the last claim: a short
- * claim means the queue is drained, so producers must notify; a full one
+ * Keep the row in herald.waiters in step with the last claim.  A short
+ * claim means the queue is drained, so producers must notify.  A full one
  * means a backlog, so they need not.  After the row is written the next
- * claim runs at once, which finds any job whose producer did not see it.
+ * claim runs at once and finds any job whose producer missed the row.
  */
 static void
 worker_update_waiting(struct worker *w, bool drained)

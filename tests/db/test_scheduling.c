@@ -144,7 +144,7 @@ test_unique_second_waits_for_first(void **state)
 	assert_int_equal(PQsendQuery(other, "SELECT herald.enqueue_unique("
 	    "'t', 'default', '{}', 0, NULL, 10, NULL, NULL, 'k')"), 1);
 
-	/* It blocks on the key's row: no answer within 300 ms. */
+	/* It blocks on the key's row: no result within 300 ms. */
 	pfd.fd = PQsocket(other);
 	pfd.events = POLLIN;
 	assert_int_equal(poll(&pfd, 1, 300), 0);
