@@ -648,7 +648,19 @@ queue_equal(const struct hd_queue_config *a, const struct hd_queue_config *b)
 	return a != NULL && b != NULL && a->workers == b->workers &&
 	    a->concurrency == b->concurrency &&
 	    a->poll_interval_ms == b->poll_interval_ms &&
-	    a->global_limit == b->global_limit && a->rate == b->rate;
+	    a->global_limit == b->global_limit && a->rate == b->rate &&
+	    a->max_jobs == b->max_jobs && a->max_rss == b->max_rss;
+}
+
+/* Return whether two files make the janitor keep the same rows. */
+static bool
+retention_same(const struct hd_config *a, const struct hd_config *b)
+{
+	return a->keep_counters_ms == b->keep_counters_ms &&
+	    a->keep_hourly_ms == b->keep_hourly_ms &&
+	    a->keep_dead_ms == b->keep_dead_ms &&
+	    a->keep_dead_rows == b->keep_dead_rows &&
+	    a->keep_processes_ms == b->keep_processes_ms;
 }
 
 /* Return whether two files give the janitor the same periodic jobs. */
@@ -738,9 +750,12 @@ supervisor_reload(struct supervisor *sup)
 		return;
 	}
 	same = config_same_for_workers(old, new);
+	relay_same = strings_equal(old->job_db, new->job_db) &&
+	    strings_equal(old->app_db, new->app_db) &&
+	    old->log_level == new->log_level;
 	janitor_same = strings_equal(old->job_db, new->job_db) &&
+	    old->log_level == new->log_level && retention_same(old, new) &&
 	    periodic_same(old, new);
-	relay_same = janitor_same && strings_equal(old->app_db, new->app_db);
 
 	/* Walk backwards: child_retire() may move the last slot to i. */
 	for (i = sup->nchildren; i-- > 0;) {

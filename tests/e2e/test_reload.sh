@@ -1,0 +1,87 @@
+#!/bin/sh
+# SIGHUP replaces exactly the children whose settings changed: a new
+# max_jobs replaces the queue's workers and leaves the janitor running, a
+# new retention replaces the janitor and leaves the workers running, and
+# an unchanged file replaces nothing.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+# conf MAX_JOBS DEAD_RETENTION
+conf() {
+    write_conf <<EOF2
+queues = { rq = { workers = 1; max_jobs = $1; }; };
+tasks = { ok = { queue = "rq"; exec = [ "/bin/true" ]; }; };
+retention = { dead = "$2"; };
+EOF2
+}
+
+pid_of() {
+    sql "SELECT coalesce(max(pid), 0) FROM herald.processes
+        WHERE kind = '$1'"
+}
+
+registered() {
+    [ "$(pid_of "$1")" -ne 0 ]
+}
+
+# replaced KIND OLD_PID: succeed once another process of KIND registered
+# and OLD_PID exited.
+replaced() {
+    _now=$(pid_of "$1")
+    [ "$_now" -ne 0 ] && [ "$_now" -ne "$2" ] && not_alive "$2"
+}
+
+reloads_above() {
+    [ "$(grep -c 'msg="configuration reloaded"' "$HERALDD_LOG")" -gt "$1" ]
+}
+
+# last_reload WORDS: succeed when the last reload line logged WORDS.
+last_reload() {
+    grep 'msg="configuration reloaded"' "$HERALDD_LOG" | tail -n 1 |
+        grep -q -- "$1"
+}
+
+# reload N: send SIGHUP and wait for the Nth reload to be logged.
+reload() {
+    kill -HUP "$HERALDD_PID"
+    wait_for 10 "reload $1" reloads_above $(($1 - 1))
+}
+
+conf 0 30d
+start_heraldd
+wait_for 10 "the janitor to register" registered janitor
+worker=$(pid_of worker)
+janitor=$(pid_of janitor)
+
+note "a new max_jobs replaces the worker only"
+conf 1000 30d
+reload 1
+last_reload "retired=1 started=1" ||
+    fail "max_jobs did not replace one child"
+wait_for 10 "worker $worker to be replaced" replaced worker "$worker"
+[ "$(pid_of janitor)" -eq "$janitor" ] && alive "$janitor" ||
+    fail "a new max_jobs replaced the janitor"
+worker=$(pid_of worker)
+
+note "a new retention replaces the janitor only"
+conf 1000 7d
+reload 2
+last_reload "retired=1 started=1" ||
+    fail "retention did not replace one child"
+wait_for 10 "janitor $janitor to be replaced" replaced janitor "$janitor"
+[ "$(pid_of worker)" -eq "$worker" ] && alive "$worker" ||
+    fail "a new retention replaced the worker"
+wait_for 10 "the new janitor to keep dead jobs 7 days" \
+    sql_is "SELECT dead_ms FROM herald.retention" $((7 * 86400000))
+
+note "an unchanged file replaces nothing"
+reload 3
+last_reload 'retired=0 started=0' ||
+    fail "an unchanged file replaced children"
+
+enqueue ok "queue => 'rq'" >/dev/null
+wait_for 10 "the job to finish" sql_is "SELECT count(*) FROM herald.jobs" 0
+stop_heraldd 10
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+check_no_leftovers
+exit 0
