@@ -491,42 +491,54 @@ bad:
 	return -1;
 }
 
-/* Read a big-endian 64-bit integer. */
-static int64_t
-read_int8(const char *p)
+/* Read a big-endian 32-bit or 64-bit integer. */
+static uint32_t
+read_u32(const unsigned char *p)
 {
-	const unsigned char	*b = (const unsigned char *)p;
-	uint64_t		 v = 0;
-	int			 i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return (int64_t)v;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* Store the ids of a herald.enqueue_arrays() result in job_ids. */
+static int64_t
+read_int8(const unsigned char *p)
+{
+	return (int64_t)((uint64_t)read_u32(p) << 32 | read_u32(p + 4));
+}
+
+/*
+ * Store the ids of a herald.enqueue_arrays() result, one bigint[] in
+ * binary, in job_ids.  The array is one-dimensional without NULLs: a
+ * header of 20 bytes, then each id as a length of 4 bytes and 8 bytes.
+ */
 static int
 enqueue_many_ids(const PGresult *res, size_t njobs, int64_t *job_ids,
     struct herald_error *error)
 {
-	size_t	i;
+	const unsigned char	*p;
+	size_t			 i;
 
-	if ((size_t)PQntuples(res) != njobs || PQnfields(res) != 1 ||
-	    PQftype(res, 0) != OID_INT8 || PQfformat(res, 0) != 1) {
-		hd_error_set(error, HERALD_EDB,
-		    "could not enqueue jobs: %d ids returned for %zu jobs",
-		    PQntuples(res), njobs);
-		return -1;
-	}
-	for (i = 0; job_ids != NULL && i < njobs; i++) {
-		if (PQgetlength(res, (int)i, 0) != 8) {
-			hd_error_set(error, HERALD_EDB,
-			    "could not enqueue jobs: job %zu has no id", i + 1);
-			return -1;
-		}
-		job_ids[i] = read_int8(PQgetvalue(res, (int)i, 0));
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 ||
+	    PQfformat(res, 0) != 1 || PQgetisnull(res, 0, 0) ||
+	    (size_t)PQgetlength(res, 0, 0) != 20 + njobs * 12)
+		goto bad;
+	p = (const unsigned char *)PQgetvalue(res, 0, 0);
+	if (read_u32(p) != 1 || read_u32(p + 8) != OID_INT8 ||
+	    read_u32(p + 12) != njobs)
+		goto bad;
+	p += 20;
+	for (i = 0; i < njobs; i++, p += 12) {
+		if (read_u32(p) != 8)
+			goto bad;
+		if (job_ids != NULL)
+			job_ids[i] = read_int8(p + 4);
 	}
 	return 0;
+
+bad:
+	hd_error_set(error, HERALD_EDB,
+	    "could not enqueue jobs: the server did not return %zu ids",
+	    njobs);
+	return -1;
 }
 
 int
