@@ -5,7 +5,7 @@
  * Every argument is checked here first, so a bad value fails with
  * HERALD_EINVAL before any statement runs and the caller's transaction
  * stays usable.  The insert itself is one call of herald.enqueue() or
- * herald.enqueue_many(), so producers in C, on the command line and in
+ * herald.enqueue_arrays(), so producers in C, on the command line and in
  * SQL share its definition.
  */
 
@@ -290,11 +290,46 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	return 0;
 }
 
-/* The largest JSON text herald_enqueue_many() sends in one statement. */
-#define ENQUEUE_MANY_TEXT_MAX	((size_t)512 * 1024 * 1024)
+/*
+ * herald_enqueue_many sends one array per column to herald.enqueue_arrays()
+ * in PostgreSQL's binary format, so the server parses no text but the
+ * payloads.  ENQUEUE_MANY_BYTES_MAX bounds the largest array.
+ */
+#define ENQUEUE_MANY_BYTES_MAX	((size_t)512 * 1024 * 1024)
 
-/* A growing text buffer; on allocation failure it stays failed. */
-struct text_buf {
+static const char enqueue_many_sql[] =
+    "SELECT herald.enqueue_arrays($1, $2, $3, $4, $5, $6)";
+
+/* The type oids of PostgreSQL's built-in types, fixed in pg_type.dat. */
+#define OID_INT4		23
+#define OID_TEXT		25
+#define OID_INT8		20
+#define OID_TIMESTAMPTZ		1184
+#define OID_JSONB		3802
+#define OID_INT4_ARRAY		1007
+#define OID_TEXT_ARRAY		1009
+#define OID_TIMESTAMPTZ_ARRAY	1185
+#define OID_JSONB_ARRAY		3807
+
+/* The jsonb binary format: a version byte, then the JSON text. */
+#define JSONB_VERSION		1
+
+/* Unix microseconds of 2000-01-01, PostgreSQL's epoch for timestamps. */
+#define PG_EPOCH_US		INT64_C(946684800000000)
+
+/* The columns of herald.enqueue_arrays(), in the order of its arguments. */
+enum {
+	COL_TASK,
+	COL_QUEUE,
+	COL_PAYLOAD,
+	COL_PRIORITY,
+	COL_RUN_AT,
+	COL_MAX_ATTEMPTS,
+	COL_COUNT
+};
+
+/* A growing byte buffer; on allocation failure it stays failed. */
+struct byte_buf {
 	char	*data;
 	size_t	 len;
 	size_t	 cap;
@@ -302,16 +337,16 @@ struct text_buf {
 };
 
 static void
-text_append(struct text_buf *buf, const char *text, size_t len)
+buf_append(struct byte_buf *buf, const void *bytes, size_t len)
 {
 	size_t	 cap;
 	char	*data;
 
 	if (buf->failed)
 		return;
-	if (buf->len + len + 1 > buf->cap) {
+	if (buf->len + len > buf->cap) {
 		cap = buf->cap > 0 ? buf->cap : 4096;
-		while (buf->len + len + 1 > cap)
+		while (buf->len + len > cap)
 			cap *= 2;
 		if ((data = realloc(buf->data, cap)) == NULL) {
 			buf->failed = true;
@@ -320,9 +355,82 @@ text_append(struct text_buf *buf, const char *text, size_t len)
 		buf->data = data;
 		buf->cap = cap;
 	}
-	memcpy(buf->data + buf->len, text, len);
+	memcpy(buf->data + buf->len, bytes, len);
 	buf->len += len;
-	buf->data[buf->len] = '\0';
+}
+
+/* Append v in network byte order. */
+static void
+buf_append_u32(struct byte_buf *buf, uint32_t v)
+{
+	unsigned char	b[4];
+
+	b[0] = (unsigned char)(v >> 24);
+	b[1] = (unsigned char)(v >> 16);
+	b[2] = (unsigned char)(v >> 8);
+	b[3] = (unsigned char)v;
+	buf_append(buf, b, sizeof b);
+}
+
+static void
+buf_append_u64(struct byte_buf *buf, uint64_t v)
+{
+	buf_append_u32(buf, (uint32_t)(v >> 32));
+	buf_append_u32(buf, (uint32_t)v);
+}
+
+/*
+ * Start a one-dimensional array of n elements of type oid.  Its NULL
+ * flag is set, because the server finds NULL elements by their length
+ * of -1 whatever the flag.
+ */
+static void
+array_begin(struct byte_buf *buf, uint32_t oid, size_t n)
+{
+	buf_append_u32(buf, 1);		/* dimensions */
+	buf_append_u32(buf, 1);		/* may hold NULLs */
+	buf_append_u32(buf, oid);
+	buf_append_u32(buf, (uint32_t)n);
+	buf_append_u32(buf, 1);		/* lower bound */
+}
+
+static void
+array_text(struct byte_buf *buf, const char *text)
+{
+	size_t	len = strlen(text);
+
+	buf_append_u32(buf, (uint32_t)len);
+	buf_append(buf, text, len);
+}
+
+static void
+array_jsonb(struct byte_buf *buf, const char *json)
+{
+	static const char	version = JSONB_VERSION;
+	size_t			len = strlen(json);
+
+	buf_append_u32(buf, (uint32_t)len + 1);
+	buf_append(buf, &version, 1);
+	buf_append(buf, json, len);
+}
+
+static void
+array_int4(struct byte_buf *buf, int v)
+{
+	buf_append_u32(buf, 4);
+	buf_append_u32(buf, (uint32_t)v);
+}
+
+/* run_at 0, "now", is a NULL element. */
+static void
+array_run_at(struct byte_buf *buf, int64_t run_at_us)
+{
+	if (run_at_us == 0) {
+		buf_append_u32(buf, UINT32_MAX);	/* -1: NULL */
+		return;
+	}
+	buf_append_u32(buf, 8);
+	buf_append_u64(buf, (uint64_t)(run_at_us - PG_EPOCH_US));
 }
 
 /* Prefix the message in error with the position of the bad job. */
@@ -340,17 +448,16 @@ enqueue_error_prefix(struct herald_error *error, size_t index)
 }
 
 /*
- * Check one job of a batch and append it to buf as a JSON object.  Task
- * and queue names contain no character that needs escaping in JSON, and
- * the payload is checked JSON text, so both go in as they are.
+ * Check one job of a batch and append its values to the column arrays.
+ * Whether any job runs later than now is noted in *later, since the
+ * run_at array is left out when none does.
  */
 static int
-enqueue_many_append(struct text_buf *buf, size_t index,
-    const struct herald_job *job, struct herald_error *error)
+enqueue_many_append(struct byte_buf *cols, size_t index,
+    const struct herald_job *job, bool *later, struct herald_error *error)
 {
 	const char	*queue, *payload = job->payload;
-	char		 numbers[128];
-	int		 priority, max_attempts, len;
+	int		 priority, max_attempts;
 	int64_t		 run_at_us;
 
 	if (herald_check_name("task", job->task, error) == -1)
@@ -369,22 +476,14 @@ enqueue_many_append(struct text_buf *buf, size_t index,
 		goto bad;
 	}
 
-	text_append(buf, index == 0 ? "{\"task\":\"" : ",{\"task\":\"",
-	    index == 0 ? 9 : 10);
-	text_append(buf, job->task, strlen(job->task));
-	text_append(buf, "\",\"queue\":\"", 11);
-	text_append(buf, queue, strlen(queue));
-	text_append(buf, "\",\"payload\":", 12);
-	text_append(buf, payload, strlen(payload));
+	array_text(&cols[COL_TASK], job->task);
+	array_text(&cols[COL_QUEUE], queue);
+	array_jsonb(&cols[COL_PAYLOAD], payload);
+	array_int4(&cols[COL_PRIORITY], priority);
+	array_run_at(&cols[COL_RUN_AT], run_at_us);
+	array_int4(&cols[COL_MAX_ATTEMPTS], max_attempts);
 	if (run_at_us != 0)
-		len = snprintf(numbers, sizeof numbers,
-		    ",\"priority\":%d,\"max_attempts\":%d,\"run_at_us\":%"
-		    PRId64 "}", priority, max_attempts, run_at_us);
-	else
-		len = snprintf(numbers, sizeof numbers,
-		    ",\"priority\":%d,\"max_attempts\":%d}", priority,
-		    max_attempts);
-	text_append(buf, numbers, (size_t)len);
+		*later = true;
 	return 0;
 
 bad:
@@ -392,33 +491,84 @@ bad:
 	return -1;
 }
 
-/* Store the ids of a herald.enqueue_many() result in job_ids. */
-static int
-enqueue_many_ids(PGconn *conn, const PGresult *res, size_t njobs,
-    int64_t *job_ids, struct herald_error *error)
+/* Read a big-endian 32-bit or 64-bit integer. */
+static uint32_t
+read_u32(const unsigned char *p)
 {
-	size_t	i;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
 
-	if ((size_t)PQntuples(res) != njobs) {
-		hd_error_set(error, HERALD_EDB,
-		    "could not enqueue jobs: %d ids returned for %zu jobs",
-		    PQntuples(res), njobs);
-		return -1;
+static int64_t
+read_int8(const unsigned char *p)
+{
+	return (int64_t)((uint64_t)read_u32(p) << 32 | read_u32(p + 4));
+}
+
+/*
+ * Store the ids of a herald.enqueue_arrays() result, one bigint[] in
+ * binary, in job_ids.  The array is one-dimensional without NULLs: a
+ * header of 20 bytes, then each id as a length of 4 bytes and 8 bytes.
+ */
+static int
+enqueue_many_ids(const PGresult *res, size_t njobs, int64_t *job_ids,
+    struct herald_error *error)
+{
+	const unsigned char	*p;
+	size_t			 i;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 ||
+	    PQfformat(res, 0) != 1 || PQgetisnull(res, 0, 0) ||
+	    (size_t)PQgetlength(res, 0, 0) != 20 + njobs * 12)
+		goto bad;
+	p = (const unsigned char *)PQgetvalue(res, 0, 0);
+	if (read_u32(p) != 1 || read_u32(p + 8) != OID_INT8 ||
+	    read_u32(p + 12) != njobs)
+		goto bad;
+	p += 20;
+	for (i = 0; i < njobs; i++, p += 12) {
+		if (read_u32(p) != 8)
+			goto bad;
+		if (job_ids != NULL)
+			job_ids[i] = read_int8(p + 4);
 	}
-	for (i = 0; job_ids != NULL && i < njobs; i++)
-		job_ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
 	return 0;
+
+bad:
+	hd_error_set(error, HERALD_EDB,
+	    "could not enqueue jobs: the server did not return %zu ids",
+	    njobs);
+	return -1;
 }
 
 int
 herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
     size_t njobs, int64_t *job_ids, struct herald_error *error)
 {
-	struct text_buf	 buf = { 0 };
-	const char	*values[1];
-	PGresult	*res = NULL;
-	size_t		 i;
-	int		 rc = -1;
+	static const Oid	 types[COL_COUNT] = {
+		[COL_TASK] = OID_TEXT_ARRAY,
+		[COL_QUEUE] = OID_TEXT_ARRAY,
+		[COL_PAYLOAD] = OID_JSONB_ARRAY,
+		[COL_PRIORITY] = OID_INT4_ARRAY,
+		[COL_RUN_AT] = OID_TIMESTAMPTZ_ARRAY,
+		[COL_MAX_ATTEMPTS] = OID_INT4_ARRAY,
+	};
+	static const uint32_t	 elements[COL_COUNT] = {
+		[COL_TASK] = OID_TEXT,
+		[COL_QUEUE] = OID_TEXT,
+		[COL_PAYLOAD] = OID_JSONB,
+		[COL_PRIORITY] = OID_INT4,
+		[COL_RUN_AT] = OID_TIMESTAMPTZ,
+		[COL_MAX_ATTEMPTS] = OID_INT4,
+	};
+	static const int	 formats[COL_COUNT] = { 1, 1, 1, 1, 1, 1 };
+	struct byte_buf		 cols[COL_COUNT] = { { 0 } };
+	const char		*values[COL_COUNT];
+	int			 lengths[COL_COUNT];
+	PGresult		*res = NULL;
+	size_t			 i;
+	bool			 later = false;
+	int			 c, rc = -1;
 
 	if (conn == NULL) {
 		hd_error_set(error, HERALD_EINVAL, "no connection given");
@@ -430,37 +580,50 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 		hd_error_set(error, HERALD_EINVAL, "no jobs given");
 		return -1;
 	}
+	if (njobs > INT32_MAX) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "%zu jobs are too many for one statement; enqueue them in smaller batches",
+		    njobs);
+		return -1;
+	}
 
-	text_append(&buf, "[", 1);
+	for (c = 0; c < COL_COUNT; c++)
+		array_begin(&cols[c], elements[c], njobs);
 	for (i = 0; i < njobs; i++) {
-		if (enqueue_many_append(&buf, i, &jobs[i], error) == -1)
+		if (enqueue_many_append(cols, i, &jobs[i], &later, error) ==
+		    -1)
 			goto out;
-		if (buf.len > ENQUEUE_MANY_TEXT_MAX) {
+		if (cols[COL_PAYLOAD].len > ENQUEUE_MANY_BYTES_MAX) {
 			hd_error_set(error, HERALD_EINVAL,
-			    "jobs are too large for one statement: more than %zu bytes by job %zu; enqueue them in smaller batches",
-			    ENQUEUE_MANY_TEXT_MAX, i + 1);
+			    "jobs are too large for one statement: more than %zu bytes of payload by job %zu; enqueue them in smaller batches",
+			    ENQUEUE_MANY_BYTES_MAX, i + 1);
 			goto out;
 		}
 	}
-	text_append(&buf, "]", 1);
-	if (buf.failed) {
-		hd_error_set(error, HERALD_ENOMEM,
-		    "could not enqueue jobs: out of memory");
-		goto out;
+	for (c = 0; c < COL_COUNT; c++) {
+		if (cols[c].failed) {
+			hd_error_set(error, HERALD_ENOMEM,
+			    "could not enqueue jobs: out of memory");
+			goto out;
+		}
+		values[c] = cols[c].data;
+		lengths[c] = (int)cols[c].len;
 	}
+	/* Every job runs now: a NULL array saves the server reading one. */
+	if (!later)
+		values[COL_RUN_AT] = NULL;
 
-	values[0] = buf.data;
-	res = PQexecParams(conn,
-	    "SELECT herald.enqueue_many($1::jsonb)", 1, NULL, values, NULL,
-	    NULL, 0);
+	res = PQexecParams(conn, enqueue_many_sql, COL_COUNT, types, values,
+	    lengths, formats, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		enqueue_error(error, conn, res);
 		goto out;
 	}
-	rc = enqueue_many_ids(conn, res, njobs, job_ids, error);
+	rc = enqueue_many_ids(res, njobs, job_ids, error);
 
 out:
 	PQclear(res);
-	free(buf.data);
+	for (c = 0; c < COL_COUNT; c++)
+		free(cols[c].data);
 	return rc;
 }

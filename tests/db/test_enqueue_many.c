@@ -122,6 +122,148 @@ test_enqueue_many_sql_check_names_job(void **state)
 	    "SELECT count(*) FROM herald.jobs"), 0);
 }
 
+/* Bad calls of herald.enqueue_arrays() and the errors they must raise. */
+static const struct {
+	const char	*args;
+	const char	*message;
+} bad_arrays[] = {
+	{ "ARRAY['a', 'b c']", "job 2: invalid task name \"b c\"" },
+	{ "ARRAY['a', NULL]", "job 2: invalid task name \"<NULL>\"" },
+	{ "ARRAY['a', repeat('t', 64)]", "job 2: invalid task name" },
+	{ "ARRAY['-a']", "job 1: invalid task name \"-a\"" },
+	{ "ARRAY['a', 'b'], ARRAY['q', 'q/']",
+	    "job 2: invalid queue name \"q/\"" },
+	{ "ARRAY['a'], ARRAY[repeat('q', 64)]", "job 1: invalid queue name" },
+	{ "ARRAY['a', 'b'], NULL, ARRAY['{}', '3']::jsonb[]",
+	    "job 2: payload must be a JSON object or array" },
+	{ "ARRAY['a', 'b'], NULL, NULL, ARRAY[0, 40000]",
+	    "job 2: priority 40000 is out of range" },
+	{ "ARRAY['a', 'b'], NULL, NULL, NULL, NULL, ARRAY[10, 0]",
+	    "job 2: max_attempts 0 is out of range" },
+	{ "ARRAY['a', 'b'], ARRAY['q']",
+	    "job arrays must have as many elements as the task array (2)" },
+	{ "ARRAY['a'], NULL, NULL, NULL, ARRAY[now(), now()]",
+	    "job arrays must have as many elements as the task array (1)" },
+	{ "NULL", "jobs must have a task array" },
+};
+
+static void
+test_enqueue_arrays_rejects_bad_job(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	const char	*message;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof bad_arrays / sizeof bad_arrays[0]; i++) {
+		snprintf(sql, sizeof sql,
+		    "SELECT herald.enqueue_arrays(%s)", bad_arrays[i].args);
+		res = PQexec(db->conn, sql);
+
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", sql);
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (strstr(message, bad_arrays[i].message) == NULL)
+			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
+			    sql, message, bad_arrays[i].message);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "22023");
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_arrays_fills_defaults(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "CREATE TEMP TABLE ids AS SELECT "
+	    "herald.enqueue_arrays(ARRAY['a', 'b', '%s']) AS ids",
+	    "t23456789012345678901234567890123456789012345678901234567890123");
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs j, ids WHERE j.id = ANY (ids.ids) AND j.queue = "
+	    "'default' AND j.payload = '{}' AND j.priority = 0 AND "
+	    "j.max_attempts = 10 AND j.run_at <= now()"), 3);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs j, ids WHERE j.id = ids.ids[2] AND j.task = 'b'"), 1);
+
+	dbtest_exec(db->conn, "DELETE FROM herald.jobs");
+	dbtest_exec(db->conn, "SELECT herald.enqueue_arrays(ARRAY['a', 'b'], "
+	    "ARRAY[NULL, 'q'], ARRAY[NULL, '[1]']::jsonb[], ARRAY[NULL, 7], "
+	    "ARRAY[NULL, '2100-01-01Z']::timestamptz[], ARRAY[NULL, 2])");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE task = 'a' AND queue = 'default' AND "
+	    "payload = '{}' AND priority = 0 AND max_attempts = 10"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE task = 'b' AND queue = 'q' AND payload = "
+	    "'[1]' AND priority = 7 AND max_attempts = 2 AND run_at = "
+	    "'2100-01-01Z'"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT cardinality("
+	    "herald.enqueue_arrays('{}'))"), 0);
+}
+
+static void
+test_enqueue_many_payload_round_trip(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[2];
+	struct herald_error	 error;
+	int64_t			 ids[2];
+
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].task = "t";
+	jobs[0].payload = "{\"name\": \"Zo\xc3\xab \\\"q\\\" \\\\ "
+	    "\\u00e9\", \"list\": [1, 2.5, null]}";
+	jobs[1].task = "t";
+	jobs[1].payload = "[]";
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, ids, &error),
+	    0);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload->>'name' "
+	    "FROM herald.jobs WHERE id = %lld", (long long)ids[0]),
+	    "Zo\xc3\xab \"q\" \\ \xc3\xa9");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload->'list' "
+	    "FROM herald.jobs WHERE id = %lld", (long long)ids[0]),
+	    "[1, 2.5, null]");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload "
+	    "FROM herald.jobs WHERE id = %lld", (long long)ids[1]), "[]");
+}
+
+static void
+test_enqueue_many_later_stays_silent(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[2];
+	struct herald_error	 error;
+	PGconn			*listener = dbtest_connect(db);
+
+	dbtest_exec(listener, "LISTEN herald");
+	add_waiter(db->conn);
+	memset(jobs, 0, sizeof jobs);
+	jobs[0].task = jobs[1].task = "t";
+	jobs[0].options.queue = jobs[1].options.queue = "q";
+	jobs[0].options.run_at_us = jobs[1].options.run_at_us =
+	    INT64_C(4102444800000000);
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, NULL, &error),
+	    0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 0);
+
+	/* One job due now wakes the queue, once. */
+	jobs[1].options.run_at_us = 0;
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, NULL, &error),
+	    0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+	PQfinish(listener);
+}
+
 static void
 test_enqueue_many_none_is_noop(void **state)
 {
@@ -258,6 +400,18 @@ main(void)
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_many_sql_check_names_job, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_arrays_rejects_bad_job, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_arrays_fills_defaults, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_payload_round_trip, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_later_stays_silent, dbtest_setup,
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_many_none_is_noop,
 		    dbtest_setup, dbtest_teardown),

@@ -142,8 +142,15 @@ test_producer_enqueues_only(void **state)
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM"
 	    " herald.enqueue_many('[{\"task\": \"mail\"}, {\"task\":"
 	    " \"mail\"}]')"), 2);
+	assert_int_equal(dbtest_int(conn, "SELECT cardinality("
+	    "herald.enqueue_arrays(ARRAY['mail', 'mail'], ARRAY['q', 'q']))"),
+	    2);
+	assert_sqlstate(conn, "SELECT herald.enqueue_arrays(ARRAY['bad task'])",
+	    "22023");
+	assert_denied(conn, "SELECT herald.enqueue_arrays_fail(ARRAY['a'],"
+	    " NULL, NULL, NULL, NULL)");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs"), 3);
+	    " herald.jobs"), 5);
 
 	assert_denied(conn, "SELECT payload FROM herald.jobs");
 	assert_denied(conn, "SELECT count(*) FROM herald.jobs");
