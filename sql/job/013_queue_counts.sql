@@ -2,10 +2,10 @@
 -- metrics and the console no longer read every job on each refresh.
 --
 -- Statement triggers on herald.jobs and herald.dead_jobs append what each
--- statement changed, summed per queue, task, event type, kind and minute,
--- to herald.count_deltas, a table without indexes that no two writers
--- ever update in common: eight producers enqueueing into one queue do not
--- wait for each other's commits.  The janitor folds those rows into
+-- statement changed to herald.count_deltas, summed per queue, task, event
+-- type, kind and minute.  That table has no index and its rows are only
+-- inserted, so eight producers enqueueing into one queue never wait for
+-- each other's commits.  The janitor folds those rows into
 -- herald.job_counts about once a second (herald.fold_counts), and readers
 -- add the rows not folded yet (herald.queue_counts).
 --
@@ -40,6 +40,10 @@ CREATE TABLE herald.count_deltas (
     jobs            bigint NOT NULL
 );
 
+-- NOTE: only heraldd's janitor folds, so without one the rows pile up and
+-- each reader scans all of them.  herald status could fold too if its
+-- role were allowed to.
+--
 -- Folded rows live a second: vacuum them often, so that readers, who
 -- scan the whole table, find few pages.
 ALTER TABLE herald.count_deltas SET (autovacuum_vacuum_scale_factor = 0,
@@ -47,6 +51,9 @@ ALTER TABLE herald.count_deltas SET (autovacuum_vacuum_scale_factor = 0,
     autovacuum_vacuum_insert_scale_factor = 0,
     autovacuum_vacuum_insert_threshold = 10000);
 
+-- NOTE: jobs due later keep one row per minute, so readers add up one row
+-- per minute that has a scheduled or retrying job.  Coarser buckets for
+-- the far future, split by the fold as they come near, would bound it.
 CREATE TABLE herald.job_counts (
     queue           text NOT NULL,
     task            text NOT NULL,
@@ -219,11 +226,11 @@ SELECT d.queue, d.task, coalesce(d.event_type, ''), 'dead', '-infinity',
 FROM herald.dead_jobs d
 GROUP BY 1, 2, 3;
 
--- Move the appended rows into herald.job_counts, merge the minutes that
--- passed more than a minute ago into one row per kind (a reader whose
--- statement began just before a minute turned still finds the minute it
--- takes for the current one), and drop the counts that reached zero.
--- Returns the rows moved.  Folds may run at once: a row that one of them
+-- Move the appended rows into herald.job_counts and drop the counts that
+-- reached zero.  Minutes that passed more than a minute ago merge into
+-- one row per kind.  The minute of margin keeps the current minute of a
+-- reader whose statement began just before the minute turned.  Returns
+-- the rows moved.  Folds may run at once: a row that one of them
 -- moved is gone for the other.
 CREATE FUNCTION herald.fold_counts() RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -257,10 +264,11 @@ BEGIN
 END
 $$;
 
--- Live and dead jobs per queue, task and event type ('' for none), by
--- the states herald shows: queued (due now), scheduled (first attempt
--- due later), running (listed by a lease) and retrying (waiting for the
--- backoff delay after a failure).  Only rows with a job are returned.
+-- Live and dead jobs per queue, task and event type ('' for none).  The
+-- states are those herald shows: queued (due now), scheduled (first
+-- attempt due later), running (listed by a lease) and retrying (waiting
+-- for the backoff delay after a failure).  Only rows with a job are
+-- returned.
 -- It reads the counts, the unfolded deltas, the jobs due later in the
 -- current minute and the leased jobs, so its cost does not grow with
 -- the number of jobs.
@@ -326,10 +334,10 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The run_at of the oldest due job of each queue that no lease lists;
--- queues with no such job have no row.  Each (queue, priority) pair of
--- the claim index is found with one probe, and the first due job of each
--- is the first entry of the index that no lease lists, so the cost grows
--- with the pairs and the leased jobs, not with the jobs.
+-- queues with no such job have no row.  One probe of the claim index
+-- finds each (queue, priority) pair.  The first due job of a pair is its
+-- first index entry that no lease lists.  So the cost grows with the
+-- pairs and the leased jobs, not with the jobs.
 CREATE FUNCTION herald.oldest_ready()
 RETURNS TABLE (queue text, oldest timestamptz)
 LANGUAGE sql STABLE AS $$
@@ -361,9 +369,9 @@ $$;
 
 -- The queue_health of 012 from the counts.  A window of N minutes, (now,
 -- now + N], is the rest of the current minute, the whole minutes in
--- between (from the counts) and the part of the last minute up to now +
--- N (from the run_at index), so it reads at most a minute of jobs at
--- each end.
+-- between and the part of the last minute up to now + N.  The whole
+-- minutes come from the counts, the two ends from the run_at index, so
+-- it reads at most a minute of jobs at each end.
 CREATE OR REPLACE FUNCTION herald.queue_health()
 RETURNS TABLE (queue text, oldest_ms bigint, retry_1m bigint,
     retry_5m bigint, retry_15m bigint, expired_1h bigint, dead_1h bigint)

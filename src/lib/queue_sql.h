@@ -20,8 +20,8 @@
  * rows name a queue ("" for all of them).
  *
  * The job counts come from herald.queue_counts(), which the triggers of
- * migration 013 keep up to date, and the oldest wait from
- * herald.oldest_ready(), which probes the claim index: neither reads
+ * migration 013 keep up to date.  The oldest wait comes from
+ * herald.oldest_ready(), which probes the claim index.  Neither reads
  * every job, so a run costs about the same with a million jobs as with
  * none.
  *
