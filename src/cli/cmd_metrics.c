@@ -21,7 +21,6 @@
 
 #include "cli.h"
 #include "db.h"
-#include "queue_sql.h"
 #include "util.h"
 
 static const char usage[] = "herald metrics";
@@ -30,24 +29,23 @@ static const char usage[] = "herald metrics";
  * Jobs per queue and task.  The pairs are those with live jobs, dead
  * jobs or counters, and those of the configuration ($1 queues, $2 tasks,
  * element by element), so a configured task shows zeros before its first
- * job.  The totals add the pruned counters (counter_totals) to the
- * remaining ones.  One statement reads both in one snapshot, and pruning
- * moves rows from one table to the other in one statement, so the totals
- * never go down.
+ * job.  The job counts come from herald.queue_counts(), kept up to date
+ * by triggers, so no job is read.  The totals add the pruned counters
+ * (counter_totals) to the remaining ones.  One statement reads both in
+ * one snapshot, and pruning moves rows from one table to the other in
+ * one statement, so the totals never go down.
  */
 static const char jobs_sql[] =
-    "WITH pairs AS ("
-    "  SELECT queue, task FROM herald.jobs"
-    "  UNION SELECT queue, task FROM herald.dead_jobs"
+    "WITH counts AS MATERIALIZED ("
+    "  SELECT queue, task, sum(queued) AS queued,"
+    "    sum(scheduled) AS scheduled, sum(running) AS running,"
+    "    sum(retrying) AS retrying, sum(dead) AS dead"
+    "  FROM herald.queue_counts() GROUP BY queue, task"
+    "), pairs AS ("
+    "  SELECT queue, task FROM counts"
     "  UNION SELECT queue, task FROM herald.counters"
     "  UNION SELECT queue, task FROM herald.counter_totals"
     "  UNION SELECT q, t FROM unnest($1::text[], $2::text[]) AS u(q, t)"
-    "), live AS ("
-    "  SELECT queue, task," HD_SQL_JOB_STATE_COUNTS
-    "  FROM herald.live_jobs GROUP BY queue, task"
-    "), dead AS ("
-    "  SELECT queue, task, count(*) AS dead FROM herald.dead_jobs"
-    "  GROUP BY queue, task"
     "), sums AS ("
     "  SELECT queue, task, sum(completed) AS completed,"
     "    sum(failed) AS failed, sum(retried) AS retried, sum(dead) AS died"
@@ -57,34 +55,33 @@ static const char jobs_sql[] =
     "      FROM herald.counter_totals) c"
     "  GROUP BY queue, task"
     ")"
-    "SELECT p.queue, p.task, coalesce(l.queued, 0),"
-    "  coalesce(l.scheduled, 0), coalesce(l.running, 0),"
-    "  coalesce(l.retrying, 0), coalesce(d.dead, 0),"
+    "SELECT p.queue, p.task, coalesce(c.queued, 0)::bigint,"
+    "  coalesce(c.scheduled, 0)::bigint, coalesce(c.running, 0)::bigint,"
+    "  coalesce(c.retrying, 0)::bigint, coalesce(c.dead, 0)::bigint,"
     "  coalesce(s.completed, 0), coalesce(s.failed, 0),"
     "  coalesce(s.retried, 0), coalesce(s.died, 0)"
     " FROM pairs p"
-    " LEFT JOIN live l USING (queue, task)"
-    " LEFT JOIN dead d USING (queue, task)"
+    " LEFT JOIN counts c USING (queue, task)"
     " LEFT JOIN sums s USING (queue, task)"
     " ORDER BY p.queue, p.task";
 
 /* Queues: the oldest ready job's wait, paused, registered workers. */
 static const char queues_sql[] =
     "WITH names AS ("
-    "  SELECT queue FROM herald.jobs"
+    "  SELECT queue FROM herald.queue_counts()"
+    "    WHERE queued + scheduled + running + retrying > 0"
     "  UNION SELECT name FROM herald.queues"
     "  UNION SELECT queue FROM herald.processes"
     "    WHERE kind = 'worker' AND queue IS NOT NULL"
     "  UNION SELECT unnest($1::text[])"
     ")"
     "SELECT n.queue,"
-    "  coalesce((SELECT extract(epoch FROM now() - min(j.run_at))"
-    "    FROM herald.live_jobs j WHERE j.queue = n.queue"
-    "    AND j.state = 'queued' AND j.run_at <= now()), 0),"
+    "  coalesce(extract(epoch FROM now() - o.oldest), 0),"
     "  coalesce(p.paused, false),"
     "  (SELECT count(*) FROM herald.processes w"
     "    WHERE w.kind = 'worker' AND w.queue = n.queue)"
     " FROM names n LEFT JOIN herald.queues p ON p.name = n.queue"
+    " LEFT JOIN herald.oldest_ready() o ON o.queue = n.queue"
     " ORDER BY n.queue";
 
 static const char processes_sql[] =

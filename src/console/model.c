@@ -73,16 +73,24 @@ static const char workers_sql[] =
     "   p.kind <> 'supervisor', p.kind, p.queue, p.pid, j.id"
     " LIMIT 2000";
 
+/*
+ * Jobs waiting to retry ($1 false) or every queued job that no lease
+ * lists ($1 true), soonest first, by the run_at index.  The total comes
+ * from the job counts, so neither reads more jobs than it returns.
+ */
 static const char retries_sql[] =
-    "SELECT id, task, queue, attempt, max_attempts,"
-    "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
-    "  extract(epoch FROM run_at)::bigint,"
-    "  " LAST_END("(errors->-1)") ","
-    "  count(*) OVER ()"
-    " FROM herald.live_jobs"
-    " WHERE state = 'queued'"
-    "   AND ($1::boolean OR (run_at > now() AND attempt > 0))"
-    " ORDER BY run_at, id"
+    "SELECT j.id, j.task, j.queue, j.attempt, j.max_attempts,"
+    "  (extract(epoch FROM j.run_at - now()) * 1000)::bigint,"
+    "  extract(epoch FROM j.run_at)::bigint,"
+    "  " LAST_END("(j.errors->-1)") ","
+    "  (SELECT sum(CASE WHEN $1::boolean"
+    "      THEN queued + scheduled + retrying ELSE retrying END)"
+    "    FROM herald.queue_counts())::bigint"
+    " FROM herald.jobs j"
+    " WHERE j.state = 'queued'"
+    "   AND ($1::boolean OR (j.run_at > now() AND j.attempt > 0))"
+    "   AND j.id NOT IN (SELECT h.id FROM herald.held_jobs h)"
+    " ORDER BY j.run_at, j.id"
     " LIMIT $2";
 
 static const char dead_after_sql[] =
@@ -122,12 +130,15 @@ static const char event_rates_sql[] =
     "  WHERE minute >= date_trunc('minute', now()) - interval '59 minutes'"
     "  GROUP BY event_type"
     "), waiting AS ("
-    "  SELECT event_type, count(*) AS waiting FROM herald.jobs"
-    "  WHERE event_type IS NOT NULL GROUP BY event_type"
+    "  SELECT event_type,"
+    "    sum(queued + scheduled + running + retrying) AS waiting"
+    "  FROM herald.queue_counts() WHERE event_type <> ''"
+    "  GROUP BY event_type"
+    "  HAVING sum(queued + scheduled + running + retrying) > 0"
     ")"
     "SELECT event_type, coalesce(c.this_minute, 0),"
     "  coalesce(c.last_minute, 0), round(coalesce(c.avg_15, 0), 1),"
-    "  coalesce(c.hour, 0), coalesce(w.waiting, 0)"
+    "  coalesce(c.hour, 0), coalesce(w.waiting, 0)::bigint"
     " FROM counted c FULL JOIN waiting w USING (event_type)"
     " ORDER BY event_type";
 

@@ -286,6 +286,23 @@ janitor_announce(struct janitor *j)
 }
 
 /*
+ * Fold the job count changes that the triggers of herald.jobs and
+ * herald.dead_jobs appended into herald.job_counts, so that the readers
+ * of the counts add up few rows.
+ */
+static void
+janitor_fold_counts(struct janitor *j)
+{
+	PGresult	*res;
+
+	res = janitor_query(j, "fold_counts", "SELECT herald.fold_counts()",
+	    0, NULL);
+	if (res == NULL)
+		return;
+	PQclear(res);
+}
+
+/*
  * Run one pruning function in batches of JANITOR_PRUNE_BATCH rows until a
  * batch comes back short or budget_end_ms passes; return the rows
  * deleted, or -1 after a failure.  keep, the function's first argument,
@@ -470,6 +487,8 @@ janitor_round(struct janitor *j)
 	if (n > 0)
 		hd_log_warn("expired leases", "jobs=%d", n);
 	janitor_announce(j);
+	if (j->conn != NULL)
+		janitor_fold_counts(j);
 	if (j->conn != NULL)
 		janitor_scheduling(j);
 	if (j->conn != NULL && now >= j->next_prune_ms) {
