@@ -59,6 +59,11 @@
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
 /* Maximum number of jobs one claim takes, however fast they finish. */
 #define WORKER_CLAIM_MAX	1000
+/*
+ * Maximum number of unfinished jobs a worker holds: two claims, so that
+ * one is still running while the next is on its way.
+ */
+#define WORKER_HOLD_MAX		(2 * WORKER_CLAIM_MAX)
 /* A claim drained within this many ms makes the next one larger. */
 #define WORKER_FAST_BATCH_MS	200
 /* First wait before herald.wait_begin is tried again after it failed. */
@@ -802,8 +807,8 @@ worker_adapt_claim(struct worker *w, int claimed, int limit, int64_t now)
 		    w->nslots;
 	else if (claimed < limit || !fast)
 		w->claim_extra /= 2;
-	if (w->claim_extra > WORKER_CLAIM_MAX - w->nslots)
-		w->claim_extra = WORKER_CLAIM_MAX - w->nslots;
+	if (w->claim_extra > WORKER_HOLD_MAX - w->nslots)
+		w->claim_extra = WORKER_HOLD_MAX - w->nslots;
 	if (w->claim_extra < 0)
 		w->claim_extra = 0;
 	w->claimed_at_ms = now;
@@ -884,9 +889,10 @@ worker_claim_room(const struct worker *w)
 	if (worker_pending(w) > 0)
 		return 0;
 	unfinished = worker_unfinished(w);
-	if (unfinished < w->nslots || unfinished <= most / 2)
-		return most - unfinished;
-	return 0;
+	if (unfinished >= w->nslots && unfinished > most / 2)
+		return 0;
+	return most - unfinished < WORKER_CLAIM_MAX ? most - unfinished :
+	    WORKER_CLAIM_MAX;
 }
 
 /* Record the finished jobs and claim more in one round trip. */
