@@ -64,8 +64,8 @@
  * one is still running while the next is on its way.
  */
 #define WORKER_HOLD_MAX		(2 * WORKER_CLAIM_MAX)
-/* A claim drained within this many ms makes the next one larger. */
-#define WORKER_FAST_BATCH_MS	200
+/* A worker holds about this many ms of work, judged by its last claims. */
+#define WORKER_HOLD_MS		200
 /* First wait before herald.wait_begin is tried again after it failed. */
 #define WORKER_WAIT_RETRY_MS	2
 /*
@@ -129,6 +129,7 @@ struct worker {
 	/* Jobs a claim may take beyond the free slots; adapts. */
 	int				 claim_extra;
 	int64_t				 claimed_at_ms;
+	int64_t				 finished;	/* since then */
 	bool				 waiting;	/* row in herald.waiters */
 	int64_t				 wait_retry_ms;
 
@@ -793,25 +794,30 @@ worker_done_recorded(struct worker *w, const bool *completed)
 }
 
 /*
- * Size the next claim from how fast the last one drained: a full claim
- * drained within WORKER_FAST_BATCH_MS doubles the jobs taken beyond the
- * free slots, a slow or short one halves them.
+ * Size the jobs held from how fast they finished since the last claim:
+ * about WORKER_HOLD_MS of work, at least concurrency and at most
+ * WORKER_HOLD_MAX jobs, at most doubled or halved by one claim.  Holding
+ * no more than that keeps the wait of a claimed job short against its
+ * lease and leaves the rest of a backlog to other workers.
  */
 static void
-worker_adapt_claim(struct worker *w, int claimed, int limit, int64_t now)
+worker_adapt_claim(struct worker *w, int64_t now)
 {
-	bool	fast = now - w->claimed_at_ms < WORKER_FAST_BATCH_MS;
+	int64_t	elapsed = now - w->claimed_at_ms, target;
+	int64_t	most = w->nslots + w->claim_extra;
 
-	if (claimed == limit && fast)
-		w->claim_extra = w->claim_extra > 0 ? w->claim_extra * 2 :
-		    w->nslots;
-	else if (claimed < limit || !fast)
-		w->claim_extra /= 2;
-	if (w->claim_extra > WORKER_HOLD_MAX - w->nslots)
-		w->claim_extra = WORKER_HOLD_MAX - w->nslots;
-	if (w->claim_extra < 0)
-		w->claim_extra = 0;
+	target = w->finished * WORKER_HOLD_MS / (elapsed > 0 ? elapsed : 1);
+	if (target > most)
+		most = target < 2 * most ? target : 2 * most;
+	else
+		most = target > most / 2 ? target : most / 2;
+	if (most > WORKER_HOLD_MAX)
+		most = WORKER_HOLD_MAX;
+	if (most < w->nslots)
+		most = w->nslots;
+	w->claim_extra = (int)most - w->nslots;
 	w->claimed_at_ms = now;
+	w->finished = 0;
 }
 
 /*
@@ -951,7 +957,7 @@ worker_claim(struct worker *w)
 	w->jobs_claimed += n;
 	if (w->queue->max_jobs > 0 && w->jobs_claimed >= w->queue->max_jobs)
 		worker_recycle(w, "max_jobs");
-	worker_adapt_claim(w, n, limit, now);
+	worker_adapt_claim(w, now);
 	w->pending = jobs;
 	w->npending = n;
 	w->pending_next = 0;
@@ -1010,6 +1016,7 @@ worker_take_module_results(struct worker *w)
 	struct slot		*s;
 
 	while (hd_module_pool_take(w->pool, &r)) {
+		w->finished++;
 		/* Its loss was logged; the new owner records it. */
 		if (r.lost) {
 			hd_job_release(&r.job);
@@ -1159,6 +1166,81 @@ slot_record(struct worker *w, struct slot *s)
 	return 0;
 }
 
+static bool
+result_to_release(const struct slot *s)
+{
+	return s->release && !s->lost && !s->cancelled;
+}
+
+/*
+ * Put back in one statement the module jobs given back unstarted as the
+ * worker stops, which may be two whole claims.  Return 0, or -1 to try
+ * again later.
+ */
+static int
+worker_release_results(struct worker *w)
+{
+	struct herald_error	 error;
+	const char		*values[2];
+	char			*ids, *tokens;
+	PGresult		*res;
+	size_t			 ilen = 0, tlen = 0;
+	int			 i, n = 0, row = 0, kept = 0;
+
+	for (i = 0; i < w->nresults; i++)
+		if (result_to_release(w->results[i]))
+			n++;
+	if (n < 2)
+		return 0;
+	ids = hd_xmalloc((size_t)n * 22 + 3);
+	tokens = hd_xmalloc((size_t)n * 22 + 3);
+	ids[ilen++] = tokens[tlen++] = '{';
+	for (i = 0; i < w->nresults; i++) {
+		if (!result_to_release(w->results[i]))
+			continue;
+		ilen += (size_t)sprintf(ids + ilen, "%s%" PRId64,
+		    ilen > 1 ? "," : "", w->results[i]->job.id);
+		tlen += (size_t)sprintf(tokens + tlen, "%s%" PRId64,
+		    tlen > 1 ? "," : "", w->results[i]->job.lease_token);
+	}
+	ids[ilen++] = tokens[tlen++] = '}';
+	ids[ilen] = tokens[tlen] = '\0';
+	values[0] = ids;
+	values[1] = tokens;
+	res = PQexecParams(w->conn, "SELECT herald.release(u.id, u.token) "
+	    "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY "
+	    "AS u(id, token, n) ORDER BY u.n", 2, NULL, values, NULL, NULL,
+	    0);
+	free(ids);
+	free(tokens);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != n) {
+		memset(&error, 0, sizeof error);
+		hd_error_from_pg(&error, w->conn, res, "release jobs");
+		PQclear(res);
+		worker_store_failed(w, "release", &error);
+		return -1;
+	}
+	for (i = 0; i < w->nresults; i++) {
+		if (!result_to_release(w->results[i])) {
+			w->results[kept++] = w->results[i];
+			continue;
+		}
+		if (strcmp(PQgetvalue(res, row++, 0), "t") == 0)
+			hd_log_info("job released", "job_id=%lld task=%s "
+			    "queue=%s attempt=%d",
+			    (long long)w->results[i]->job.id,
+			    w->results[i]->job.task, w->results[i]->job.queue,
+			    w->results[i]->job.attempt);
+		else
+			log_lease_lost(&w->results[i]->job);
+		slot_clear(w, w->results[i]);
+		free(w->results[i]);
+	}
+	w->nresults = kept;
+	PQclear(res);
+	return 0;
+}
+
 /* Record every finished job, keeping results that cannot be stored yet. */
 static void
 worker_record(struct worker *w)
@@ -1167,6 +1249,11 @@ worker_record(struct worker *w)
 
 	if (hd_monotonic_ms() < w->record_at_ms)
 		return;
+	if (w->nresults > 1 && worker_release_results(w) == -1) {
+		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
+		w->record_delay_ms = grow_delay(w->record_delay_ms);
+		return;
+	}
 	for (i = 0; i < w->nslots && w->conn != NULL; i++) {
 		if (w->slots[i].state != SLOT_FINISHED)
 			continue;
@@ -1178,6 +1265,7 @@ worker_record(struct worker *w)
 		}
 		slot_clear(w, &w->slots[i]);
 		w->claim_wanted = true;
+		w->finished++;
 	}
 	while (w->nresults > 0 && w->conn != NULL) {
 		if (slot_record(w, w->results[w->nresults - 1]) == -1) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Module handlers: done, retry with the handler's delay and message,
-# permanent failure, several jobs of one worker running at once, and a
-# handler that overruns its task's timeout.
+# permanent failure, several jobs of one worker running at once, a
+# handler that overruns its task's timeout, and a stop that puts back the
+# jobs not started.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -116,6 +117,24 @@ if log_has 'msg="child failed, not restarting".* queue=mod'; then
 fi
 note "ok: a module handler past its timeout"
 
+# A stop puts back the jobs that the worker holds but has not started.
+done_before=$(grep -c 'msg="job completed" .* task=modtask' "$HERALDD_LOG")
+sql "SELECT herald.enqueue('modtask', queue => 'mod',
+    payload => '{\"sleep_ms\": 50, \"batch\": 1}')
+    FROM generate_series(1, 200)" >/dev/null
+wait_for 10 "some of the batch to complete" sql_is \
+    "SELECT count(*) < 190 FROM herald.jobs WHERE payload ? 'batch'" t
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+sql_is "SELECT count(*) FROM herald.live_jobs WHERE payload ? 'batch'
+    AND state <> 'queued'" 0 || fail "a job of the batch was not put back"
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE payload ? 'batch'" 0 ||
+    fail "a job of the batch went to the dead-letter queue"
+left=$(sql "SELECT count(*) FROM herald.jobs WHERE payload ? 'batch'")
+done_count=$(grep -c 'msg="job completed" .* task=modtask' "$HERALDD_LOG")
+[ $((left + done_count - done_before)) -eq 200 ] ||
+    fail "$left jobs left and $((done_count - done_before)) completed of 200"
+log_has 'msg="job released" .* task=modtask' ||
+    fail "the stop put back no job that the worker held"
+note "ok: a stop puts back the jobs not started"
 check_no_leftovers
