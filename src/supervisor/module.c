@@ -66,7 +66,7 @@ struct hd_module_pool {
 	int			 fd;		/* eventfd: results wait */
 	int64_t			 min_timeout_ms;	/* 0: none seen */
 
-	/* The worker's thread alone touches what follows. */
+	/* Only the worker's thread reads or writes the fields below. */
 	struct module_task	*staged, *staged_tail;
 	int			 nstaged;
 	struct module_task	*taken;		/* taken, not returned yet */

@@ -48,7 +48,10 @@ struct hd_module_pool;
 herald_module_handler_fn *hd_module_load(const char *path,
 	    const char *symbol, char *error, size_t error_size);
 
-/* A pool of up to nthreads threads, reserved of them reserved already. */
+/*
+ * Create a pool of up to nthreads threads, with reserved places already
+ * taken (hd_module_pool_reserve()).
+ */
 struct hd_module_pool *hd_module_pool_new(int nthreads, int reserved);
 
 /* Stop the idle threads and free the pool; NULL is allowed. */

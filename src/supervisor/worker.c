@@ -20,10 +20,10 @@
  * w->done, and their completion goes out with the next claim in one
  * pipelined round trip (batch.h).  A module job that fails, or that
  * comes back from the pool unfinished (its timeout, a stop), waits in a
- * slot of w->results until its result is recorded.  While
- * claims come back short the worker keeps a row in herald.waiters, so
- * that producers notify it; with a backlog it removes the row and
- * producers stay silent.
+ * slot of w->results until its result is recorded.  While claims come
+ * back short the worker keeps a row in herald.waiters, so that producers
+ * notify it; with a backlog it removes the row and producers stay
+ * silent.
  */
 
 #include <errno.h>
@@ -60,11 +60,11 @@
 /* Maximum number of jobs one claim takes, however fast they finish. */
 #define WORKER_CLAIM_MAX	1000
 /*
- * Maximum number of unfinished jobs a worker holds: two claims, so that
- * one is still running while the next is on its way.
+ * Maximum number of unfinished jobs a worker keeps: two claims, so that
+ * one still runs while the next is on its way.
  */
 #define WORKER_HOLD_MAX		(2 * WORKER_CLAIM_MAX)
-/* A worker holds about this many ms of work, judged by its last claims. */
+/* A worker keeps about this many ms of work, judged by its last claims. */
 #define WORKER_HOLD_MS		200
 /* First wait before herald.wait_begin is tried again after it failed. */
 #define WORKER_WAIT_RETRY_MS	2
@@ -804,18 +804,18 @@ static void
 worker_adapt_claim(struct worker *w, int64_t now)
 {
 	int64_t	elapsed = now - w->claimed_at_ms, target;
-	int64_t	most = w->nslots + w->claim_extra;
+	int64_t	max_held = w->nslots + w->claim_extra;
 
 	target = w->finished * WORKER_HOLD_MS / (elapsed > 0 ? elapsed : 1);
-	if (target > most)
-		most = target < 2 * most ? target : 2 * most;
+	if (target > max_held)
+		max_held = target < 2 * max_held ? target : 2 * max_held;
 	else
-		most = target > most / 2 ? target : most / 2;
-	if (most > WORKER_HOLD_MAX)
-		most = WORKER_HOLD_MAX;
-	if (most < w->nslots)
-		most = w->nslots;
-	w->claim_extra = (int)most - w->nslots;
+		max_held = target > max_held / 2 ? target : max_held / 2;
+	if (max_held > WORKER_HOLD_MAX)
+		max_held = WORKER_HOLD_MAX;
+	if (max_held < w->nslots)
+		max_held = w->nslots;
+	w->claim_extra = (int)max_held - w->nslots;
 	w->claimed_at_ms = now;
 	w->finished = 0;
 }
@@ -890,15 +890,16 @@ worker_poll_interval_ms(const struct worker *w)
 static int
 worker_claim_room(const struct worker *w)
 {
-	int	unfinished, most = w->nslots + w->claim_extra;
+	int	unfinished, max_held = w->nslots + w->claim_extra;
 
 	if (worker_pending(w) > 0)
 		return 0;
 	unfinished = worker_unfinished(w);
-	if (unfinished >= w->nslots && unfinished > most / 2)
+	if (unfinished >= w->nslots && unfinished > max_held / 2)
 		return 0;
-	return most - unfinished < WORKER_CLAIM_MAX ? most - unfinished :
-	    WORKER_CLAIM_MAX;
+	if (max_held - unfinished > WORKER_CLAIM_MAX)
+		return WORKER_CLAIM_MAX;
+	return max_held - unfinished;
 }
 
 /* Record the finished jobs and claim more in one round trip. */
