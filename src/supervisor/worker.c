@@ -796,9 +796,10 @@ worker_done_recorded(struct worker *w, const bool *completed)
 /*
  * Size the jobs held from how fast they finished since the last claim:
  * about WORKER_HOLD_MS of work, at least concurrency and at most
- * WORKER_HOLD_MAX jobs, at most doubled or halved by one claim.  Holding
- * no more than that keeps the wait of a claimed job short against its
- * lease and leaves the rest of a backlog to other workers.
+ * WORKER_HOLD_MAX jobs.  One claim may grow it eightfold, so that a fast
+ * worker reaches full claims within three, or halve it.  Holding no more
+ * keeps the wait of a claimed job short against its lease and leaves the
+ * rest of a backlog to other workers.
  */
 static void
 worker_adapt_claim(struct worker *w, int64_t now)
@@ -808,7 +809,7 @@ worker_adapt_claim(struct worker *w, int64_t now)
 
 	target = w->finished * WORKER_HOLD_MS / (elapsed > 0 ? elapsed : 1);
 	if (target > max_held)
-		max_held = target < 2 * max_held ? target : 2 * max_held;
+		max_held = target < 8 * max_held ? target : 8 * max_held;
 	else
 		max_held = target > max_held / 2 ? target : max_held / 2;
 	if (max_held > WORKER_HOLD_MAX)
