@@ -26,13 +26,25 @@ struct module_object {
 
 static struct module_object	*objects;
 
-/* A job on its way through the pool, with copies of its strings. */
+/*
+ * A job on its way through the pool.  job points into hjob, which the
+ * pool owns; the handler's thread reads them until it returns.
+ */
 struct module_task {
 	struct module_task	*next;
 	herald_module_handler_fn *handler;
+	struct hd_job		 hjob;
 	struct herald_module_job job;
-	struct hd_module_result	 result;
+	struct herald_module_outcome outcome;
+	enum herald_module_result result;
+	int64_t			 timeout_ms;	/* 0: none */
+	int64_t			 started_ms;
+	int64_t			 deadline_ms;	/* 0: none */
+	int64_t			 duration_ms;
 	atomic_int		 cancelled;	/* read by job.cancelled() */
+	bool			 ran;
+	bool			 lost;		/* skip it, or drop its result */
+	bool			 abandoned;	/* given back while it ran */
 };
 
 struct hd_module_pool {
@@ -40,13 +52,27 @@ struct hd_module_pool {
 	pthread_cond_t		 work;
 	struct module_task	*todo, *todo_tail;
 	struct module_task	*done, *done_tail;
-	/* Jobs in a handler, for hd_module_pool_cancel(); linked by next. */
+	/* Jobs in a handler, abandoned ones too; linked by next. */
 	struct module_task	*running;
+	int			 nqueued;
+	int			 nrunning;	/* abandoned ones too */
+	int			 nabandoned;	/* of nrunning */
+	int			 ndone;
 	int			 nthreads;	/* at most */
+	int			 reserved;	/* places taken by the worker */
 	int			 started;
 	int			 idle;
 	bool			 stopping;
 	int			 fd;		/* eventfd: results wait */
+	int64_t			 min_timeout_ms;	/* 0: none seen */
+
+	/* Only the worker's thread reads or writes the fields below. */
+	struct module_task	*staged, *staged_tail;
+	int			 nstaged;
+	struct module_task	*taken;		/* taken, not returned yet */
+	int			 ntaken;
+	struct module_task	*last;		/* returned by the last take */
+	struct module_task	*spare;		/* free tasks for reuse */
 };
 
 static void *
@@ -105,23 +131,28 @@ hd_module_load(const char *path, const char *symbol, char *error,
 static void
 task_free(struct module_task *t)
 {
-	free((char *)t->job.task);
-	free((char *)t->job.queue);
-	free((char *)t->job.payload);
-	free((char *)t->job.event_id);
-	free((char *)t->job.event_type);
+	hd_job_release(&t->hjob);
 	free(t);
 }
 
 static void
 task_run(struct module_task *t)
 {
-	int64_t	start = hd_monotonic_ms();
+	memset(&t->outcome, 0, sizeof t->outcome);
+	t->result = t->handler(&t->job, &t->outcome);
+	t->outcome.message[HERALD_MODULE_MESSAGE_MAX - 1] = '\0';
+	t->duration_ms = hd_monotonic_ms() - t->started_ms;
+	t->ran = true;
+}
 
-	memset(&t->result.outcome, 0, sizeof t->result.outcome);
-	t->result.result = t->handler(&t->job, &t->result.outcome);
-	t->result.outcome.message[HERALD_MODULE_MESSAGE_MAX - 1] = '\0';
-	t->result.duration_ms = hd_monotonic_ms() - start;
+/* herald_module_job.cancelled of every job: job is in a module_task. */
+static int
+task_cancelled(const struct herald_module_job *job)
+{
+	const struct module_task	*t = (const struct module_task *)
+	    ((const char *)job - offsetof(struct module_task, job));
+
+	return atomic_load(&t->cancelled);
 }
 
 static void
@@ -137,31 +168,12 @@ pool_unlink_running(struct hd_module_pool *pool, struct module_task *t)
 	}
 }
 
-/* herald_module_job.cancelled of every job: job is in a module_task. */
-static int
-task_cancelled(const struct herald_module_job *job)
+/* Whether a thread may start a queued job now; under the lock. */
+static bool
+pool_may_start(const struct hd_module_pool *pool)
 {
-	const struct module_task	*t = (const struct module_task *)
-	    ((const char *)job - offsetof(struct module_task, job));
-
-	return atomic_load(&t->cancelled);
-}
-
-void
-hd_module_pool_cancel(struct hd_module_pool *pool, int64_t job_id)
-{
-	struct module_task	*t;
-
-	if (pool == NULL)
-		return;
-	pthread_mutex_lock(&pool->lock);
-	for (t = pool->todo; t != NULL; t = t->next)
-		if (t->job.id == job_id)
-			atomic_store(&t->cancelled, 1);
-	for (t = pool->running; t != NULL; t = t->next)
-		if (t->job.id == job_id)
-			atomic_store(&t->cancelled, 1);
-	pthread_mutex_unlock(&pool->lock);
+	return pool->todo != NULL &&
+	    pool->nrunning < pool->nthreads - pool->reserved;
 }
 
 static void *
@@ -170,35 +182,54 @@ pool_thread(void *arg)
 	struct hd_module_pool	*pool = arg;
 	struct module_task	*t;
 	uint64_t		 one = 1;
+	bool			 skip;
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (pool->todo == NULL && !pool->stopping) {
+		while (!pool_may_start(pool) && !pool->stopping) {
 			pool->idle++;
 			pthread_cond_wait(&pool->work, &pool->lock);
 			pool->idle--;
 		}
-		if (pool->todo == NULL)
+		if (pool->stopping)
 			break;
 		t = pool->todo;
 		if ((pool->todo = t->next) == NULL)
 			pool->todo_tail = NULL;
+		pool->nqueued--;
 		t->next = pool->running;
 		pool->running = t;
+		pool->nrunning++;
+		skip = t->lost || atomic_load(&t->cancelled);
+		t->started_ms = hd_monotonic_ms();
+		if (t->timeout_ms > 0 && !skip)
+			t->deadline_ms = t->started_ms + t->timeout_ms;
 		pthread_mutex_unlock(&pool->lock);
 
-		task_run(t);
+		if (!skip)
+			task_run(t);
 
 		pthread_mutex_lock(&pool->lock);
 		pool_unlink_running(pool, t);
+		pool->nrunning--;
+		if (t->abandoned) {
+			/* The worker was given a copy of the job already. */
+			pool->nabandoned--;
+			task_free(t);
+			continue;
+		}
 		t->next = NULL;
 		if (pool->done_tail != NULL)
 			pool->done_tail->next = t;
-		else
+		else {
 			pool->done = t;
+			/* Only the first result of a list wakes the worker. */
+			if (write(pool->fd, &one, sizeof one) == -1 &&
+			    errno != EAGAIN)
+				break;
+		}
 		pool->done_tail = t;
-		if (write(pool->fd, &one, sizeof one) == -1 && errno != EAGAIN)
-			break;
+		pool->ndone++;
 	}
 	pool->started--;
 	pthread_cond_broadcast(&pool->work);
@@ -207,7 +238,7 @@ pool_thread(void *arg)
 }
 
 struct hd_module_pool *
-hd_module_pool_new(int nthreads)
+hd_module_pool_new(int nthreads, int reserved)
 {
 	struct hd_module_pool	*pool = hd_xcalloc(1, sizeof *pool);
 
@@ -219,7 +250,19 @@ hd_module_pool_new(int nthreads)
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
 	pool->nthreads = nthreads > 0 ? nthreads : 1;
+	pool->reserved = reserved;
 	return pool;
+}
+
+static void
+free_list(struct module_task *t)
+{
+	struct module_task	*next;
+
+	for (; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
 }
 
 /*
@@ -229,18 +272,20 @@ hd_module_pool_new(int nthreads)
 void
 hd_module_pool_free(struct hd_module_pool *pool)
 {
-	struct module_task	*t;
-	bool			 busy;
+	bool	busy;
 
 	if (pool == NULL)
 		return;
+	free_list(pool->staged);
+	free_list(pool->taken);
+	free_list(pool->spare);
+	if (pool->last != NULL)
+		task_free(pool->last);
+	pool->staged = pool->taken = pool->spare = pool->last = NULL;
 	pthread_mutex_lock(&pool->lock);
 	pool->stopping = true;
-	while ((t = pool->todo) != NULL) {
-		pool->todo = t->next;
-		task_free(t);
-	}
-	pool->todo_tail = NULL;
+	free_list(pool->todo);
+	pool->todo = pool->todo_tail = NULL;
 	pthread_cond_broadcast(&pool->work);
 	while (pool->started > 0 && pool->idle > 0)
 		pthread_cond_wait(&pool->work, &pool->lock);
@@ -248,10 +293,7 @@ hd_module_pool_free(struct hd_module_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 	if (busy)
 		return;
-	while ((t = pool->done) != NULL) {
-		pool->done = t->next;
-		task_free(t);
-	}
+	free_list(pool->done);
 	close(pool->fd);
 	pthread_cond_destroy(&pool->work);
 	pthread_mutex_destroy(&pool->lock);
@@ -264,62 +306,223 @@ hd_module_pool_fd(const struct hd_module_pool *pool)
 	return pool->fd;
 }
 
-static char *
-dup_or_null(const char *s)
+void
+hd_module_pool_add(struct hd_module_pool *pool,
+    herald_module_handler_fn *handler, struct hd_job *job,
+    int64_t timeout_ms)
 {
-	return s != NULL ? hd_xstrdup(s) : NULL;
+	struct module_task	*t;
+
+	if ((t = pool->spare) != NULL)
+		pool->spare = t->next;
+	else
+		t = hd_xmalloc(sizeof *t);
+	/* The outcome is cleared just before the handler runs. */
+	memset(t, 0, offsetof(struct module_task, outcome));
+	t->handler = handler;
+	t->hjob = *job;
+	memset(job, 0, sizeof *job);
+	t->job.id = t->hjob.id;
+	t->job.task = t->hjob.task;
+	t->job.queue = t->hjob.queue;
+	t->job.payload = t->hjob.payload;
+	t->job.payload_len = strlen(t->hjob.payload);
+	t->job.attempt = t->hjob.attempt;
+	t->job.max_attempts = t->hjob.max_attempts;
+	t->job.event_id = t->hjob.event_id;
+	t->job.event_type = t->hjob.event_type;
+	t->job.cancelled = task_cancelled;
+	t->result = HERALD_MODULE_DONE;
+	t->timeout_ms = timeout_ms;
+	t->started_ms = t->deadline_ms = t->duration_ms = 0;
+	atomic_init(&t->cancelled, 0);
+	t->ran = t->lost = t->abandoned = false;
+	if (pool->staged_tail != NULL)
+		pool->staged_tail->next = t;
+	else
+		pool->staged = t;
+	pool->staged_tail = t;
+	pool->nstaged++;
+	if (timeout_ms > 0 && (pool->min_timeout_ms == 0 ||
+	    timeout_ms < pool->min_timeout_ms))
+		pool->min_timeout_ms = timeout_ms;
 }
 
 int
-hd_module_pool_submit(struct hd_module_pool *pool,
-    herald_module_handler_fn *handler, const struct hd_job *job,
-    void *cookie)
+hd_module_pool_flush(struct hd_module_pool *pool)
 {
-	struct module_task	*t = hd_xcalloc(1, sizeof *t);
-	pthread_t		 thread;
-	pthread_attr_t		 attr;
-	int			 rc = 0;
+	pthread_t	thread;
+	pthread_attr_t	attr;
+	int		n = pool->nstaged, wake, rc = 0;
 
-	t->handler = handler;
-	t->job.id = job->id;
-	t->job.task = hd_xstrdup(job->task);
-	t->job.queue = hd_xstrdup(job->queue);
-	t->job.payload = hd_xstrdup(job->payload);
-	t->job.payload_len = strlen(job->payload);
-	t->job.attempt = job->attempt;
-	t->job.max_attempts = job->max_attempts;
-	t->job.event_id = dup_or_null(job->event_id);
-	t->job.event_type = dup_or_null(job->event_type);
-	t->job.cancelled = task_cancelled;
-	atomic_init(&t->cancelled, 0);
-	t->result.cookie = cookie;
-	t->result.job_id = job->id;
-
+	if (n == 0)
+		return 0;
 	pthread_mutex_lock(&pool->lock);
 	if (pool->todo_tail != NULL)
-		pool->todo_tail->next = t;
+		pool->todo_tail->next = pool->staged;
 	else
-		pool->todo = t;
-	pool->todo_tail = t;
-	if (pool->idle > 0)
-		pthread_cond_signal(&pool->work);
-	else if (pool->started < pool->nthreads) {
+		pool->todo = pool->staged;
+	pool->todo_tail = pool->staged_tail;
+	pool->nqueued += n;
+	pool->staged = pool->staged_tail = NULL;
+	pool->nstaged = 0;
+
+	/* Wake as many idle threads as there are jobs, start the rest. */
+	wake = n < pool->idle ? n : pool->idle;
+	if (wake == pool->idle)
+		pthread_cond_broadcast(&pool->work);
+	else
+		while (wake-- > 0)
+			pthread_cond_signal(&pool->work);
+	n -= pool->idle;
+	if (n > 0 && pool->started < pool->nthreads) {
 		/* Small stacks: a handler needing more starts its own. */
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, 256 * 1024);
-		if (pthread_create(&thread, &attr, pool_thread, pool) == 0)
+		while (n-- > 0 && pool->started < pool->nthreads) {
+			if (pthread_create(&thread, &attr, pool_thread,
+			    pool) != 0)
+				break;
 			pool->started++;
-		else if (pool->started == 0)
-			rc = -1;
+		}
 		pthread_attr_destroy(&attr);
 	}
-	if (rc == -1) {
-		pool->todo = pool->todo_tail = NULL;
-		task_free(t);
-	}
+	if (pool->started == 0)
+		rc = -1;
 	pthread_mutex_unlock(&pool->lock);
 	return rc;
+}
+
+int
+hd_module_pool_held(struct hd_module_pool *pool)
+{
+	int	n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->nqueued + pool->nrunning - pool->nabandoned + pool->ndone;
+	pthread_mutex_unlock(&pool->lock);
+	return n + pool->nstaged + pool->ntaken;
+}
+
+int
+hd_module_pool_unfinished(struct hd_module_pool *pool)
+{
+	int	n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->nqueued + pool->nrunning - pool->nabandoned;
+	pthread_mutex_unlock(&pool->lock);
+	return n + pool->nstaged;
+}
+
+int
+hd_module_pool_running(struct hd_module_pool *pool)
+{
+	int	n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->nrunning;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+bool
+hd_module_pool_reserve(struct hd_module_pool *pool)
+{
+	bool	ok;
+
+	pthread_mutex_lock(&pool->lock);
+	ok = pool->nrunning + pool->reserved < pool->nthreads;
+	if (ok)
+		pool->reserved++;
+	pthread_mutex_unlock(&pool->lock);
+	return ok;
+}
+
+void
+hd_module_pool_unreserve(struct hd_module_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	if (pool->reserved > 0)
+		pool->reserved--;
+	if (pool->todo != NULL && pool->idle > 0)
+		pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Call fn for each task of list t that the worker still holds. */
+static void
+each_list(struct module_task *t, void (*fn)(void *, const struct hd_job *),
+    void *arg)
+{
+	for (; t != NULL; t = t->next)
+		if (!t->abandoned)
+			fn(arg, &t->hjob);
+}
+
+void
+hd_module_pool_each(struct hd_module_pool *pool,
+    void (*fn)(void *arg, const struct hd_job *job), void *arg)
+{
+	each_list(pool->staged, fn, arg);
+	each_list(pool->taken, fn, arg);
+	pthread_mutex_lock(&pool->lock);
+	each_list(pool->todo, fn, arg);
+	each_list(pool->running, fn, arg);
+	each_list(pool->done, fn, arg);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* The task of job_id in list t, or NULL. */
+static struct module_task *
+find_task(struct module_task *t, int64_t job_id)
+{
+	for (; t != NULL; t = t->next)
+		if (t->hjob.id == job_id && !t->abandoned)
+			return t;
+	return NULL;
+}
+
+static struct module_task *
+pool_find(struct hd_module_pool *pool, int64_t job_id)
+{
+	struct module_task	*t;
+
+	if ((t = find_task(pool->staged, job_id)) == NULL &&
+	    (t = find_task(pool->taken, job_id)) == NULL &&
+	    (t = find_task(pool->todo, job_id)) == NULL &&
+	    (t = find_task(pool->running, job_id)) == NULL)
+		t = find_task(pool->done, job_id);
+	return t;
+}
+
+bool
+hd_module_pool_cancel(struct hd_module_pool *pool, int64_t job_id)
+{
+	struct module_task	*t;
+	bool			 marked = false;
+
+	if (pool == NULL)
+		return false;
+	pthread_mutex_lock(&pool->lock);
+	if ((t = pool_find(pool, job_id)) != NULL)
+		marked = atomic_exchange(&t->cancelled, 1) == 0;
+	pthread_mutex_unlock(&pool->lock);
+	return marked;
+}
+
+void
+hd_module_pool_lose(struct hd_module_pool *pool, int64_t job_id)
+{
+	struct module_task	*t;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	if ((t = pool_find(pool, job_id)) != NULL)
+		t->lost = true;
+	pthread_mutex_unlock(&pool->lock);
 }
 
 bool
@@ -329,19 +532,148 @@ hd_module_pool_take(struct hd_module_pool *pool,
 	struct module_task	*t;
 	uint64_t		 count;
 
-	pthread_mutex_lock(&pool->lock);
-	t = pool->done;
-	if (t == NULL) {
+	if (pool->last != NULL) {
+		pool->last->next = pool->spare;
+		pool->spare = pool->last;
+		pool->last = NULL;
+	}
+	if (pool->taken == NULL) {
+		pthread_mutex_lock(&pool->lock);
+		pool->taken = pool->done;
+		pool->ntaken = pool->ndone;
+		pool->done = pool->done_tail = NULL;
+		pool->ndone = 0;
 		/* Results are listed before the eventfd is written. */
 		if (read(pool->fd, &count, sizeof count) == -1)
 			count = 0;
 		pthread_mutex_unlock(&pool->lock);
-		return false;
+		if (pool->taken == NULL)
+			return false;
 	}
-	if ((pool->done = t->next) == NULL)
-		pool->done_tail = NULL;
-	pthread_mutex_unlock(&pool->lock);
-	*result = t->result;
-	task_free(t);
+	t = pool->taken;
+	pool->taken = t->next;
+	pool->ntaken--;
+	pool->last = t;
+	result->job = t->hjob;
+	memset(&t->hjob, 0, sizeof t->hjob);
+	result->result = t->result;
+	result->outcome = &t->outcome;
+	result->duration_ms = t->duration_ms;
+	result->ran = t->ran;
+	result->cancelled = atomic_load(&t->cancelled) != 0;
+	result->lost = t->lost;
 	return true;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? hd_xstrdup(s) : NULL;
+}
+
+/* Abandon running task t, passing a copy of its job to fn. */
+static void
+task_abandon(struct hd_module_pool *pool, struct module_task *t,
+    int64_t now_ms, hd_module_give_fn *fn, void *arg)
+{
+	struct hd_job	job;
+	bool		was_cancelled;
+
+	t->abandoned = true;
+	pool->nabandoned++;
+	was_cancelled = atomic_exchange(&t->cancelled, 1) != 0;
+	if (t->lost)
+		return;
+	job = t->hjob;
+	job.task = hd_xstrdup(t->hjob.task);
+	job.queue = hd_xstrdup(t->hjob.queue);
+	job.payload = hd_xstrdup(t->hjob.payload);
+	job.event_id = dup_or_null(t->hjob.event_id);
+	job.event_type = dup_or_null(t->hjob.event_type);
+	fn(arg, &job, was_cancelled, now_ms - t->started_ms);
+}
+
+int64_t
+hd_module_pool_next_deadline(struct hd_module_pool *pool, int64_t now_ms)
+{
+	struct module_task	*t;
+	int64_t			 next = INT64_MAX;
+
+	pthread_mutex_lock(&pool->lock);
+	for (t = pool->running; t != NULL; t = t->next)
+		if (!t->abandoned && t->deadline_ms != 0 &&
+		    t->deadline_ms < next)
+			next = t->deadline_ms;
+	if (pool->todo != NULL && pool->min_timeout_ms > 0 &&
+	    now_ms + pool->min_timeout_ms < next)
+		next = now_ms + pool->min_timeout_ms;
+	pthread_mutex_unlock(&pool->lock);
+	return next;
+}
+
+int
+hd_module_pool_expire(struct hd_module_pool *pool, int64_t now_ms,
+    hd_module_give_fn *fn, void *arg)
+{
+	struct module_task	*t;
+	int			 n = 0;
+
+	pthread_mutex_lock(&pool->lock);
+	for (t = pool->running; t != NULL; t = t->next) {
+		if (t->abandoned || t->deadline_ms == 0 ||
+		    t->deadline_ms > now_ms)
+			continue;
+		task_abandon(pool, t, now_ms, fn, arg);
+		n++;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+void
+hd_module_pool_abandon(struct hd_module_pool *pool, hd_module_give_fn *fn,
+    void *arg)
+{
+	struct module_task	*t;
+	int64_t			 now_ms = hd_monotonic_ms();
+
+	pthread_mutex_lock(&pool->lock);
+	for (t = pool->running; t != NULL; t = t->next)
+		if (!t->abandoned)
+			task_abandon(pool, t, now_ms, fn, arg);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Give back the tasks of list t, which are not started. */
+static void
+withdraw_list(struct module_task *t, hd_module_give_fn *fn, void *arg)
+{
+	struct module_task	*next;
+
+	for (; t != NULL; t = next) {
+		next = t->next;
+		if (!t->lost) {
+			fn(arg, &t->hjob, atomic_load(&t->cancelled) != 0,
+			    0);
+			memset(&t->hjob, 0, sizeof t->hjob);
+		}
+		task_free(t);
+	}
+}
+
+void
+hd_module_pool_withdraw(struct hd_module_pool *pool, hd_module_give_fn *fn,
+    void *arg)
+{
+	struct module_task	*todo;
+
+	withdraw_list(pool->staged, fn, arg);
+	pool->staged = pool->staged_tail = NULL;
+	pool->nstaged = 0;
+	pthread_mutex_lock(&pool->lock);
+	todo = pool->todo;
+	pool->todo = pool->todo_tail = NULL;
+	pool->nqueued = 0;
+	pthread_mutex_unlock(&pool->lock);
+	withdraw_list(todo, fn, arg);
 }

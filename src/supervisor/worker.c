@@ -11,13 +11,19 @@
  *
  * Module handlers run on a pool of threads (module.h), whose results
  * arrive through an eventfd in the same poll() set.  A claim may take
- * more jobs than there are free slots when jobs finish fast: the rest
- * wait in w->pending, with their leases renewed like those of running
- * jobs.  Finished jobs wait in w->done, and their completion goes out
- * with the next claim in one pipelined round trip (batch.h).  While
- * claims come back short the worker keeps a row in herald.waiters, so
- * that producers notify it; with a backlog it removes the row and
- * producers stay silent.
+ * more jobs than there are free slots when jobs finish fast.  Jobs of
+ * module tasks go to the pool at once, which runs at most concurrency of
+ * them at a time; the others wait in w->pending for a free slot.  Either
+ * way their leases are renewed like those of running jobs.  The next
+ * claim goes out when half of the jobs claimed are left, so the pool's
+ * threads keep working during its round trip.  Finished jobs wait in
+ * w->done, and their completion goes out with the next claim in one
+ * pipelined round trip (batch.h).  A module job that fails, or that
+ * comes back from the pool unfinished (its timeout, a stop), waits in a
+ * slot of w->results until its result is recorded.  While claims come
+ * back short the worker keeps a row in herald.waiters, so that producers
+ * notify it; with a backlog it removes the row and producers stay
+ * silent.
  */
 
 #include <errno.h>
@@ -53,8 +59,13 @@
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
 /* Maximum number of jobs one claim takes, however fast they finish. */
 #define WORKER_CLAIM_MAX	1000
-/* A claim drained within this many ms makes the next one larger. */
-#define WORKER_FAST_BATCH_MS	200
+/*
+ * Maximum number of unfinished jobs a worker keeps: two claims, so that
+ * one still runs while the next is on its way.
+ */
+#define WORKER_HOLD_MAX		(2 * WORKER_CLAIM_MAX)
+/* A worker keeps about this many ms of work, judged by its last claims. */
+#define WORKER_HOLD_MS		200
 /* First wait before herald.wait_begin is tried again after it failed. */
 #define WORKER_WAIT_RETRY_MS	2
 /*
@@ -78,7 +89,7 @@ struct slot {
 	bool		 ran;		/* exec holds a started handler */
 	bool		 release;	/* put the job back, record nothing */
 	bool		 lost;		/* the lease went to another worker */
-	bool		 module;	/* a module handler runs on the pool */
+	bool		 reserved;	/* holds a place of the pool */
 	bool		 cancelled;	/* an operator cancelled the job */
 	int64_t		 retry_delay_ms; /* the handler's, or 0: backoff */
 	struct hd_attempt attempt;
@@ -99,6 +110,12 @@ struct worker {
 	struct slot			*slots;
 	int				 nslots;
 	struct hd_module_pool		*pool;		/* NULL until needed */
+	/* Module jobs back from the pool whose result needs recording. */
+	struct slot			**results;
+	int				 nresults;
+	/* The handler of the module task started last. */
+	const struct hd_task_config	*module_task;
+	herald_module_handler_fn	*module_handler;
 
 	/* Jobs claimed beyond the free slots, started in claim order. */
 	struct hd_job			*pending;
@@ -112,6 +129,7 @@ struct worker {
 	/* Jobs a claim may take beyond the free slots; adapts. */
 	int				 claim_extra;
 	int64_t				 claimed_at_ms;
+	int64_t				 finished;	/* since then */
 	bool				 waiting;	/* row in herald.waiters */
 	int64_t				 wait_retry_ms;
 
@@ -169,7 +187,24 @@ static int
 worker_held(const struct worker *w)
 {
 	return w->nslots - worker_count(w, SLOT_FREE) + worker_pending(w) +
-	    w->ndone;
+	    w->ndone + w->nresults +
+	    (w->pool != NULL ? hd_module_pool_held(w->pool) : 0);
+}
+
+/* Handlers running: exec handlers and module handlers. */
+static int
+worker_running(const struct worker *w)
+{
+	return worker_count(w, SLOT_RUNNING) +
+	    (w->pool != NULL ? hd_module_pool_running(w->pool) : 0);
+}
+
+/* Jobs held that are not finished: waiting to start or running. */
+static int
+worker_unfinished(const struct worker *w)
+{
+	return worker_count(w, SLOT_RUNNING) + worker_pending(w) +
+	    (w->pool != NULL ? hd_module_pool_unfinished(w->pool) : 0);
 }
 
 /* Drop the connection after a failure; the loop reconnects later. */
@@ -486,10 +521,12 @@ slot_build_env(struct slot *s, const struct hd_task_config *task)
 }
 
 static void
-slot_clear(struct slot *s)
+slot_clear(struct worker *w, struct slot *s)
 {
 	int	i;
 
+	if (s->reserved)
+		hd_module_pool_unreserve(w->pool);
 	if (s->ran)
 		hd_exec_close(&s->exec);
 	for (i = 0; i < WORKER_ENV_MAX && s->env[i] != NULL; i++)
@@ -523,47 +560,6 @@ log_job_started(const struct worker *w, const struct hd_job *job)
 		    job->attempt);
 }
 
-/* Hand a job to its module handler on the pool. */
-static void
-slot_start_module(struct worker *w, struct slot *s,
-    const struct hd_task_config *task)
-{
-	herald_module_handler_fn	*handler;
-	struct hd_job			*job = &s->job;
-	char				 text[512];
-
-	handler = hd_module_load(task->module_path, task->module_symbol,
-	    text, sizeof text);
-	/*
-	 * NOTE: the task's timeout is not enforced on module handlers,
-	 * because a thread cannot be stopped safely.  The lease still expires
-	 * if the whole worker hangs.
-	 */
-	if (handler == NULL) {
-		hd_log_error("could not load module", "job_id=%lld task=%s "
-		    "queue=%s", (long long)job->id, job->task, job->queue);
-		slot_fail_now(s, HD_OUTCOME_PERMANENT, text);
-		return;
-	}
-	if (w->pool == NULL && (w->pool = hd_module_pool_new(w->nslots)) ==
-	    NULL) {
-		hd_log_error("could not start module threads", "queue=%s "
-		    "error=%s", w->queue->name, strerror(errno));
-		slot_fail_now(s, HD_OUTCOME_FAILED,
-		    "could not start module threads");
-		return;
-	}
-	if (hd_module_pool_submit(w->pool, handler, job, s) == -1) {
-		hd_log_error("could not start module threads", "queue=%s",
-		    w->queue->name);
-		slot_fail_now(s, HD_OUTCOME_FAILED,
-		    "could not start module threads");
-		return;
-	}
-	s->module = true;
-	s->attempt.exit_code = -1;
-}
-
 /* Start the handler of a claimed job, which s now owns. */
 static void
 slot_start(struct worker *w, struct slot *s)
@@ -575,11 +571,6 @@ slot_start(struct worker *w, struct slot *s)
 	s->state = SLOT_RUNNING;
 	log_job_started(w, job);
 	task = hd_config_task(w->config, job->task);
-	if (task != NULL && task->argv == NULL &&
-	    task->module_path != NULL) {
-		slot_start_module(w, s, task);
-		return;
-	}
 	if (task == NULL || task->argv == NULL) {
 		snprintf(text, sizeof text,
 		    "no handler configured for task %s", job->task);
@@ -604,32 +595,180 @@ slot_start(struct worker *w, struct slot *s)
 }
 
 static void	log_job_completed(const struct hd_job *, int64_t);
+static void	log_job_failed(const struct hd_job *,
+		    const struct hd_attempt *);
 static void	log_lease_lost(const struct hd_job *);
 static void	log_job_cancel(const char *, const struct hd_job *);
 static int	finish_cancelled(PGconn *, const struct hd_job *,
 		    struct herald_error *);
 
-/* Start pending jobs in the free slots. */
+/*
+ * A slot of w->results for the module job job, which it takes over,
+ * finished with no outcome yet.
+ */
+static struct slot *
+worker_result_slot(struct worker *w, struct hd_job *job)
+{
+	struct slot	*s = hd_xcalloc(1, sizeof *s);
+
+	s->job = *job;
+	memset(job, 0, sizeof *job);
+	s->state = SLOT_FINISHED;
+	s->attempt.exit_code = -1;
+	s->attempt.output = s->output;
+	if (w->nresults % 16 == 0)
+		w->results = hd_xrealloc(w->results, (size_t)w->nresults + 16,
+		    sizeof *w->results);
+	w->results[w->nresults++] = s;
+	return s;
+}
+
+/* A module job the pool gave back because no thread could start. */
+static void
+give_unstarted(void *arg, struct hd_job *job, bool cancelled,
+    int64_t ran_ms)
+{
+	struct slot	*s = worker_result_slot(arg, job);
+
+	(void)ran_ms;
+	slot_fail_now(s, HD_OUTCOME_FAILED, "could not start module threads");
+	s->cancelled = cancelled;
+}
+
+/* A module job given back as the worker stops: put it back in its queue. */
+static void
+give_release(void *arg, struct hd_job *job, bool cancelled, int64_t ran_ms)
+{
+	struct slot	*s = worker_result_slot(arg, job);
+
+	(void)ran_ms;
+	s->release = !cancelled;
+	s->cancelled = cancelled;
+}
+
+/*
+ * A module job whose handler ran past the task's timeout: the attempt
+ * ends now as a timeout, and the handler's result, if it ever returns,
+ * is discarded.
+ */
+static void
+give_timeout(void *arg, struct hd_job *job, bool cancelled, int64_t ran_ms)
+{
+	struct worker			*w = arg;
+	const struct hd_task_config	*task;
+	struct slot			*s = worker_result_slot(w, job);
+
+	task = hd_config_task(w->config, s->job.task);
+	slot_fail_now(s, HD_OUTCOME_TIMEOUT, "");
+	snprintf(s->output, sizeof s->output, "module handler ran past the "
+	    "task's timeout of %lld ms; the worker gave up on it",
+	    task != NULL ? (long long)task->timeout_ms : 0LL);
+	s->attempt.duration_ms = ran_ms;
+	s->cancelled = cancelled;
+	if (!cancelled)
+		log_job_failed(&s->job, &s->attempt);
+}
+
+/* Start the module pool, reserving a place for each busy slot. */
+static bool
+worker_start_pool(struct worker *w)
+{
+	int	i, reserved = 0;
+
+	if (w->pool != NULL)
+		return true;
+	for (i = 0; i < w->nslots; i++)
+		if (w->slots[i].state != SLOT_FREE)
+			reserved++;
+	if ((w->pool = hd_module_pool_new(w->nslots, reserved)) == NULL) {
+		hd_log_error("could not start module threads", "queue=%s "
+		    "error=%s", w->queue->name, strerror(errno));
+		return false;
+	}
+	for (i = 0; i < w->nslots; i++)
+		if (w->slots[i].state != SLOT_FREE)
+			w->slots[i].reserved = true;
+	return true;
+}
+
+/*
+ * Stage a claimed job of a module task for the pool, or finish it at
+ * once when its handler cannot run; the pool or a result slot takes job.
+ */
+static void
+worker_start_module(struct worker *w, struct hd_job *job,
+    const struct hd_task_config *task)
+{
+	herald_module_handler_fn	*handler;
+	char				 text[512];
+
+	log_job_started(w, job);
+	if (task == w->module_task)
+		handler = w->module_handler;
+	else if ((handler = hd_module_load(task->module_path,
+	    task->module_symbol, text, sizeof text)) != NULL) {
+		w->module_task = task;
+		w->module_handler = handler;
+	} else {
+		hd_log_error("could not load module", "job_id=%lld task=%s "
+		    "queue=%s", (long long)job->id, job->task, job->queue);
+		slot_fail_now(worker_result_slot(w, job),
+		    HD_OUTCOME_PERMANENT, text);
+		return;
+	}
+	if (!worker_start_pool(w)) {
+		slot_fail_now(worker_result_slot(w, job), HD_OUTCOME_FAILED,
+		    "could not start module threads");
+		return;
+	}
+	hd_module_pool_add(w->pool, handler, job, task->timeout_ms);
+}
+
+/*
+ * Start pending jobs in claim order: those of module tasks go to the
+ * pool, the others to free slots, each holding a place of the pool so
+ * that no more than concurrency handlers run at once.
+ */
 static void
 worker_start_pending(struct worker *w)
 {
-	struct hd_job	*job;
-	int		 j = 0;
+	const struct hd_task_config	*task;
+	struct hd_job			*job;
+	int				 j = 0;
 
 	while (worker_pending(w) > 0) {
+		job = &w->pending[w->pending_next];
+		if (job->lease_token == 0) {
+			/* Its lease went to another worker while it waited. */
+			hd_job_release(job);
+			w->pending_next++;
+			continue;
+		}
+		task = hd_config_task(w->config, job->task);
+		if (task != NULL && task->argv == NULL &&
+		    task->module_path != NULL) {
+			w->pending_next++;
+			worker_start_module(w, job, task);
+			continue;
+		}
 		while (j < w->nslots && w->slots[j].state != SLOT_FREE)
 			j++;
 		if (j == w->nslots)
 			break;
-		job = &w->pending[w->pending_next++];
-		if (job->lease_token == 0) {
-			/* Its lease went to another worker while it waited. */
-			hd_job_release(job);
-			continue;
+		if (w->pool != NULL) {
+			if (!hd_module_pool_reserve(w->pool))
+				break;
+			w->slots[j].reserved = true;
 		}
+		w->pending_next++;
 		w->slots[j].job = *job;
 		memset(job, 0, sizeof *job);
 		slot_start(w, &w->slots[j]);
+	}
+	if (w->pool != NULL && hd_module_pool_flush(w->pool) == -1) {
+		hd_log_error("could not start module threads", "queue=%s",
+		    w->queue->name);
+		hd_module_pool_withdraw(w->pool, give_unstarted, w);
 	}
 	if (worker_pending(w) == 0 && w->pending != NULL) {
 		free(w->pending);
@@ -655,25 +794,31 @@ worker_done_recorded(struct worker *w, const bool *completed)
 }
 
 /*
- * Size the next claim from how fast the last one drained: a full claim
- * drained within WORKER_FAST_BATCH_MS doubles the jobs taken beyond the
- * free slots, a slow or short one halves them.
+ * Size the jobs held from how fast they finished since the last claim:
+ * about WORKER_HOLD_MS of work, at least concurrency and at most
+ * WORKER_HOLD_MAX jobs.  One claim may grow it eightfold, so that a fast
+ * worker reaches full claims within three, or halve it.  Holding no more
+ * keeps the wait of a claimed job short against its lease and leaves the
+ * rest of a backlog to other workers.
  */
 static void
-worker_adapt_claim(struct worker *w, int claimed, int limit, int64_t now)
+worker_adapt_claim(struct worker *w, int64_t now)
 {
-	bool	fast = now - w->claimed_at_ms < WORKER_FAST_BATCH_MS;
+	int64_t	elapsed = now - w->claimed_at_ms, target;
+	int64_t	max_held = w->nslots + w->claim_extra;
 
-	if (claimed == limit && fast)
-		w->claim_extra = w->claim_extra > 0 ? w->claim_extra * 2 :
-		    w->nslots;
-	else if (claimed < limit || !fast)
-		w->claim_extra /= 2;
-	if (w->claim_extra > WORKER_CLAIM_MAX - w->nslots)
-		w->claim_extra = WORKER_CLAIM_MAX - w->nslots;
-	if (w->claim_extra < 0)
-		w->claim_extra = 0;
+	target = w->finished * WORKER_HOLD_MS / (elapsed > 0 ? elapsed : 1);
+	if (target > max_held)
+		max_held = target < 8 * max_held ? target : 8 * max_held;
+	else
+		max_held = target > max_held / 2 ? target : max_held / 2;
+	if (max_held > WORKER_HOLD_MAX)
+		max_held = WORKER_HOLD_MAX;
+	if (max_held < w->nslots)
+		max_held = w->nslots;
+	w->claim_extra = (int)max_held - w->nslots;
 	w->claimed_at_ms = now;
+	w->finished = 0;
 }
 
 /*
@@ -737,9 +882,28 @@ worker_poll_interval_ms(const struct worker *w)
 }
 
 /*
- * Record the finished jobs and claim more in one round trip.  Claims wait
- * until the pending jobs have started; limit 0 only records.
+ * Return how many jobs a claim may take now, or 0.  The worker holds up
+ * to concurrency plus claim_extra unfinished jobs.  A claim goes out
+ * when a slot is free or when half of that is left, so that the next
+ * jobs arrive before the pool runs out of work; it waits until the
+ * pending jobs have started.
  */
+static int
+worker_claim_room(const struct worker *w)
+{
+	int	unfinished, max_held = w->nslots + w->claim_extra;
+
+	if (worker_pending(w) > 0)
+		return 0;
+	unfinished = worker_unfinished(w);
+	if (unfinished >= w->nslots && unfinished > max_held / 2)
+		return 0;
+	if (max_held - unfinished > WORKER_CLAIM_MAX)
+		return WORKER_CLAIM_MAX;
+	return max_held - unfinished;
+}
+
+/* Record the finished jobs and claim more in one round trip. */
 static void
 worker_claim(struct worker *w)
 {
@@ -747,14 +911,13 @@ worker_claim(struct worker *w)
 	struct hd_job		*jobs = NULL;
 	const struct hd_job	**done = NULL;
 	bool			*completed = NULL;
-	int			 free_slots, limit = 0, n, i;
+	int			 room, limit = 0, n, i;
 	int64_t			 now = hd_monotonic_ms();
 
-	free_slots = worker_count(w, SLOT_FREE);
-	if (!w->stopping && w->recycle_reason == NULL &&
-	    worker_pending(w) == 0 && free_slots > 0 &&
+	room = worker_claim_room(w);
+	if (!w->stopping && w->recycle_reason == NULL && room > 0 &&
 	    (w->claim_wanted || now >= w->next_poll_ms)) {
-		limit = free_slots + w->claim_extra;
+		limit = room;
 		w->next_poll_ms = now + worker_poll_interval_ms(w);
 	}
 	if (w->queue->max_jobs > 0 && w->queue->max_jobs - w->jobs_claimed <
@@ -796,7 +959,7 @@ worker_claim(struct worker *w)
 	w->jobs_claimed += n;
 	if (w->queue->max_jobs > 0 && w->jobs_claimed >= w->queue->max_jobs)
 		worker_recycle(w, "max_jobs");
-	worker_adapt_claim(w, n, limit, now);
+	worker_adapt_claim(w, now);
 	w->pending = jobs;
 	w->npending = n;
 	w->pending_next = 0;
@@ -827,6 +990,26 @@ log_job_failed(const struct hd_job *job, const struct hd_attempt *a)
 		    status, (long long)a->duration_ms);
 }
 
+/*
+ * List a job that succeeded, whose completion goes out with the next
+ * claim; the list takes over job.
+ */
+static void
+worker_add_done(struct worker *w, struct hd_job *job, int64_t duration_ms)
+{
+	if (w->ndone % 64 == 0) {
+		w->done = hd_xrealloc(w->done, (size_t)w->ndone + 64,
+		    sizeof *w->done);
+		w->done_ms = hd_xrealloc(w->done_ms, (size_t)w->ndone + 64,
+		    sizeof *w->done_ms);
+	}
+	if (w->ndone == 0)
+		w->done_since_ms = hd_monotonic_ms();
+	w->done[w->ndone] = *job;
+	w->done_ms[w->ndone++] = duration_ms;
+	memset(job, 0, sizeof *job);
+}
+
 /* Take the results of module handlers that returned. */
 static void
 worker_take_module_results(struct worker *w)
@@ -835,26 +1018,30 @@ worker_take_module_results(struct worker *w)
 	struct slot		*s;
 
 	while (hd_module_pool_take(w->pool, &r)) {
-		s = r.cookie;
-		/* A slot released at the end of the grace period moved on. */
-		if (s->state != SLOT_RUNNING || !s->module ||
-		    s->job.id != r.job_id)
+		w->finished++;
+		/* Its loss was logged; the new owner records it. */
+		if (r.lost) {
+			hd_job_release(&r.job);
 			continue;
-		s->module = false;
-		memset(&s->attempt, 0, sizeof s->attempt);
-		s->attempt.exit_code = -1;
+		}
+		if (r.ran && !r.cancelled && r.result == HERALD_MODULE_DONE) {
+			worker_add_done(w, &r.job, r.duration_ms);
+			continue;
+		}
+		s = worker_result_slot(w, &r.job);
+		s->cancelled = r.cancelled;
+		/* A job cancelled before it started is deleted. */
+		if (!r.ran)
+			continue;
 		s->attempt.duration_ms = r.duration_ms;
 		s->attempt.outcome = r.result == HERALD_MODULE_DONE ?
 		    HD_OUTCOME_DONE : r.result == HERALD_MODULE_PERMANENT ?
 		    HD_OUTCOME_PERMANENT : HD_OUTCOME_FAILED;
 		snprintf(s->output, sizeof s->output, "%s",
-		    r.outcome.message);
-		s->attempt.output = s->output;
+		    r.outcome->message);
 		s->retry_delay_ms = r.result == HERALD_MODULE_RETRY ?
-		    r.outcome.retry_delay_ms : 0;
-		s->state = SLOT_FINISHED;
-		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->lost &&
-		    !s->cancelled)
+		    r.outcome->retry_delay_ms : 0;
+		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->cancelled)
 			log_job_failed(&s->job, &s->attempt);
 	}
 }
@@ -977,19 +1164,82 @@ slot_record(struct worker *w, struct slot *s)
 	}
 	if (s->attempt.outcome != HD_OUTCOME_DONE)
 		return slot_record_failure(w, s);
+	worker_add_done(w, &s->job, s->attempt.duration_ms);
+	return 0;
+}
 
-	/* Recorded with the next claim; the list owns the job now. */
-	if (w->ndone % 64 == 0) {
-		w->done = hd_xrealloc(w->done, (size_t)w->ndone + 64,
-		    sizeof *w->done);
-		w->done_ms = hd_xrealloc(w->done_ms, (size_t)w->ndone + 64,
-		    sizeof *w->done_ms);
+static bool
+result_to_release(const struct slot *s)
+{
+	return s->release && !s->lost && !s->cancelled;
+}
+
+/*
+ * Put back in one statement the module jobs given back unstarted as the
+ * worker stops, which may be two whole claims.  Return 0, or -1 to try
+ * again later.
+ */
+static int
+worker_release_results(struct worker *w)
+{
+	struct herald_error	 error;
+	const char		*values[2];
+	char			*ids, *tokens;
+	PGresult		*res;
+	size_t			 ilen = 0, tlen = 0;
+	int			 i, n = 0, row = 0, kept = 0;
+
+	for (i = 0; i < w->nresults; i++)
+		if (result_to_release(w->results[i]))
+			n++;
+	if (n < 2)
+		return 0;
+	ids = hd_xmalloc((size_t)n * 22 + 3);
+	tokens = hd_xmalloc((size_t)n * 22 + 3);
+	ids[ilen++] = tokens[tlen++] = '{';
+	for (i = 0; i < w->nresults; i++) {
+		if (!result_to_release(w->results[i]))
+			continue;
+		ilen += (size_t)sprintf(ids + ilen, "%s%" PRId64,
+		    ilen > 1 ? "," : "", w->results[i]->job.id);
+		tlen += (size_t)sprintf(tokens + tlen, "%s%" PRId64,
+		    tlen > 1 ? "," : "", w->results[i]->job.lease_token);
 	}
-	if (w->ndone == 0)
-		w->done_since_ms = hd_monotonic_ms();
-	w->done[w->ndone] = s->job;
-	w->done_ms[w->ndone++] = s->attempt.duration_ms;
-	memset(&s->job, 0, sizeof s->job);
+	ids[ilen++] = tokens[tlen++] = '}';
+	ids[ilen] = tokens[tlen] = '\0';
+	values[0] = ids;
+	values[1] = tokens;
+	res = PQexecParams(w->conn, "SELECT herald.release(u.id, u.token) "
+	    "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY "
+	    "AS u(id, token, n) ORDER BY u.n", 2, NULL, values, NULL, NULL,
+	    0);
+	free(ids);
+	free(tokens);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != n) {
+		memset(&error, 0, sizeof error);
+		hd_error_from_pg(&error, w->conn, res, "release jobs");
+		PQclear(res);
+		worker_store_failed(w, "release", &error);
+		return -1;
+	}
+	for (i = 0; i < w->nresults; i++) {
+		if (!result_to_release(w->results[i])) {
+			w->results[kept++] = w->results[i];
+			continue;
+		}
+		if (strcmp(PQgetvalue(res, row++, 0), "t") == 0)
+			hd_log_info("job released", "job_id=%lld task=%s "
+			    "queue=%s attempt=%d",
+			    (long long)w->results[i]->job.id,
+			    w->results[i]->job.task, w->results[i]->job.queue,
+			    w->results[i]->job.attempt);
+		else
+			log_lease_lost(&w->results[i]->job);
+		slot_clear(w, w->results[i]);
+		free(w->results[i]);
+	}
+	w->nresults = kept;
+	PQclear(res);
 	return 0;
 }
 
@@ -1001,6 +1251,11 @@ worker_record(struct worker *w)
 
 	if (hd_monotonic_ms() < w->record_at_ms)
 		return;
+	if (w->nresults > 1 && worker_release_results(w) == -1) {
+		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
+		w->record_delay_ms = grow_delay(w->record_delay_ms);
+		return;
+	}
 	for (i = 0; i < w->nslots && w->conn != NULL; i++) {
 		if (w->slots[i].state != SLOT_FINISHED)
 			continue;
@@ -1010,8 +1265,19 @@ worker_record(struct worker *w)
 			w->record_delay_ms = grow_delay(w->record_delay_ms);
 			return;
 		}
-		slot_clear(&w->slots[i]);
+		slot_clear(w, &w->slots[i]);
 		w->claim_wanted = true;
+		w->finished++;
+	}
+	while (w->nresults > 0 && w->conn != NULL) {
+		if (slot_record(w, w->results[w->nresults - 1]) == -1) {
+			w->record_at_ms = hd_monotonic_ms() +
+			    w->record_delay_ms;
+			w->record_delay_ms = grow_delay(w->record_delay_ms);
+			return;
+		}
+		slot_clear(w, w->results[w->nresults - 1]);
+		free(w->results[--w->nresults]);
 	}
 	w->record_delay_ms = WORKER_RETRY_MIN_MS;
 }
@@ -1104,22 +1370,18 @@ log_job_cancel(const char *msg, const struct hd_job *job)
 
 /*
  * Stop the handler of a job an operator cancelled: SIGTERM to an exec
- * handler's process group (SIGKILL follows after HD_EXEC_KILL_WAIT_MS),
- * the cancel flag for a module handler.  The job is deleted when the
- * handler has ended, whatever it returned.
+ * handler's process group (SIGKILL follows after HD_EXEC_KILL_WAIT_MS).
+ * The job is deleted when the handler has ended, whatever it returned.
+ * A module job in the pool gets the cancel flag instead (renew_pool).
  */
 static void
-slot_cancel(struct worker *w, struct slot *s)
+slot_cancel(struct slot *s)
 {
 	if (s->cancelled)
 		return;
 	s->cancelled = true;
 	log_job_cancel("job cancel requested", &s->job);
-	if (s->state != SLOT_RUNNING)
-		return;
-	if (s->module)
-		hd_module_pool_cancel(w->pool, s->job.id);
-	else if (s->ran && !s->exec.reaped)
+	if (s->state == SLOT_RUNNING && s->ran && !s->exec.reaped)
 		hd_exec_stop(&s->exec);
 }
 
@@ -1142,6 +1404,40 @@ slot_holds_lease(const struct slot *s)
 	return s->state != SLOT_FREE && !s->lost && s->job.lease_token != 0;
 }
 
+/* The jobs of the module pool, as hd_module_pool_each() passes them. */
+struct pool_jobs {
+	const struct hd_job	**jobs;
+	int			  n, max;
+};
+
+static void
+pool_jobs_add(void *arg, const struct hd_job *job)
+{
+	struct pool_jobs	*l = arg;
+
+	if (l->n < l->max && job->lease_token != 0)
+		l->jobs[l->n++] = job;
+}
+
+/* Apply the renewal res to the jobs of the module pool. */
+static void
+renew_pool(struct worker *w, const PGresult *res, const struct pool_jobs *l)
+{
+	const struct hd_job	*job;
+	int			 i, row;
+
+	for (i = 0; i < l->n; i++) {
+		job = l->jobs[i];
+		row = renewed_row(res, job->lease_token);
+		if (row == -1) {
+			log_lease_lost(job);
+			hd_module_pool_lose(w->pool, job->id);
+		} else if (renewed_cancelled(res, row, job->id) &&
+		    hd_module_pool_cancel(w->pool, job->id))
+			log_job_cancel("job cancel requested", job);
+	}
+}
+
 /*
  * Renew the lease of every job held.  A job whose lease is not renewed
  * was taken back by the janitor (this worker was paused or cut off past
@@ -1152,18 +1448,33 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 {
 	const char	*values[3];
 	char		*tokens, lease[32];
+	struct pool_jobs pool = { NULL, 0, 0 };
+	struct slot	*s;
 	PGresult	*res;
 	size_t		 len = 0;
 	int		 i, row;
 	bool		 cancelled;
 
-	tokens = hd_xmalloc((size_t)(w->nslots + w->npending + w->ndone) * 22 +
-	    3);
+	if (w->pool != NULL) {
+		pool.max = hd_module_pool_held(w->pool);
+		pool.jobs = hd_xcalloc((size_t)pool.max + 1,
+		    sizeof *pool.jobs);
+		hd_module_pool_each(w->pool, pool_jobs_add, &pool);
+	}
+	tokens = hd_xmalloc((size_t)(w->nslots + w->npending + w->ndone +
+	    w->nresults + pool.n) * 22 + 3);
 	tokens[len++] = '{';
 	for (i = 0; i < w->nslots; i++)
 		if (slot_holds_lease(&w->slots[i]))
 			len += (size_t)sprintf(tokens + len, "%s%" PRId64,
 			    len > 1 ? "," : "", w->slots[i].job.lease_token);
+	for (i = 0; i < w->nresults; i++)
+		if (slot_holds_lease(w->results[i]))
+			len += (size_t)sprintf(tokens + len, "%s%" PRId64,
+			    len > 1 ? "," : "", w->results[i]->job.lease_token);
+	for (i = 0; i < pool.n; i++)
+		len += (size_t)sprintf(tokens + len, "%s%" PRId64,
+		    len > 1 ? "," : "", pool.jobs[i]->lease_token);
 	for (i = w->pending_next; i < w->npending; i++)
 		if (w->pending[i].lease_token != 0)
 			len += (size_t)sprintf(tokens + len, "%s%" PRId64,
@@ -1184,7 +1495,20 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		hd_error_from_pg(error, w->conn, res, "renew leases");
 		PQclear(res);
+		free(pool.jobs);
 		return -1;
+	}
+	renew_pool(w, res, &pool);
+	free(pool.jobs);
+	for (i = 0; i < w->nresults; i++) {
+		s = w->results[i];
+		if (!slot_holds_lease(s))
+			continue;
+		row = renewed_row(res, s->job.lease_token);
+		if (row == -1)
+			slot_lease_lost(s);
+		else if (renewed_cancelled(res, row, s->job.id))
+			slot_cancel(s);
 	}
 	for (i = 0; i < w->nslots; i++) {
 		if (!slot_holds_lease(&w->slots[i]))
@@ -1193,7 +1517,7 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 		if (row == -1)
 			slot_lease_lost(&w->slots[i]);
 		else if (renewed_cancelled(res, row, w->slots[i].job.id))
-			slot_cancel(w, &w->slots[i]);
+			slot_cancel(&w->slots[i]);
 	}
 	/* A pending job that lost its lease is dropped when its turn comes. */
 	for (i = w->pending_next; i < w->npending; i++) {
@@ -1297,6 +1621,8 @@ worker_release_pending(struct worker *w)
 	struct hd_job		*job;
 	int			 r;
 
+	if (w->pool != NULL)
+		hd_module_pool_withdraw(w->pool, give_release, w);
 	while (worker_pending(w) > 0 && w->conn != NULL) {
 		job = &w->pending[w->pending_next];
 		if (job->lease_token != 0) {
@@ -1326,8 +1652,7 @@ worker_begin_stop(struct worker *w)
 	w->stopping = true;
 	w->stop_deadline_ms = hd_monotonic_ms() + w->config->grace_period_ms;
 	hd_log_info("worker stopping", "queue=%s running=%d "
-	    "grace_period_ms=%lld", w->queue->name,
-	    worker_count(w, SLOT_RUNNING),
+	    "grace_period_ms=%lld", w->queue->name, worker_running(w),
 	    (long long)w->config->grace_period_ms);
 }
 
@@ -1340,16 +1665,12 @@ worker_kill_running(struct worker *w)
 
 	w->killing = true;
 	hd_log_warn("grace period over, stopping handlers", "queue=%s "
-	    "running=%d", w->queue->name, worker_count(w, SLOT_RUNNING));
+	    "running=%d", w->queue->name, worker_running(w));
+	/* A thread cannot be stopped: give its job back. */
+	if (w->pool != NULL)
+		hd_module_pool_abandon(w->pool, give_release, w);
 	for (i = 0; i < w->nslots; i++) {
 		s = &w->slots[i];
-		if (s->state == SLOT_RUNNING && s->module) {
-			/* A thread cannot be stopped: give the job back. */
-			s->release = !s->cancelled;
-			s->module = false;
-			s->state = SLOT_FINISHED;
-			continue;
-		}
 		if (s->state != SLOT_RUNNING || !s->ran || s->exec.reaped)
 			continue;
 		s->release = !s->cancelled;
@@ -1401,12 +1722,12 @@ worker_timeout(const struct worker *w)
 		next = min_ms(next, w->connect_at_ms);
 	else {
 		if (!w->stopping && w->recycle_reason == NULL &&
-		    worker_count(w, SLOT_FREE) > 0)
+		    worker_claim_room(w) > 0)
 			next = min_ms(next, w->claim_wanted ? now :
 			    w->next_poll_ms);
 		if (worker_held(w) > 0)
 			next = min_ms(next, w->next_extend_ms);
-		if (worker_count(w, SLOT_FINISHED) > 0)
+		if (worker_count(w, SLOT_FINISHED) > 0 || w->nresults > 0)
 			next = min_ms(next, w->record_at_ms);
 		if (w->ndone > 0)
 			next = min_ms(next, w->done_since_ms +
@@ -1416,6 +1737,9 @@ worker_timeout(const struct worker *w)
 	}
 	if (w->stopping && !w->killing)
 		next = min_ms(next, w->stop_deadline_ms);
+	if (w->pool != NULL)
+		next = min_ms(next, hd_module_pool_next_deadline(w->pool,
+		    now));
 
 	return hd_poll_timeout(next, now);
 }
@@ -1480,10 +1804,24 @@ worker_wait(struct worker *w, struct pollfd *fds)
 	}
 }
 
+/*
+ * Give up on module handlers past their timeout.  Their threads stay
+ * stuck, so the worker stops claiming and exits once its other jobs are
+ * done, and the supervisor starts a clean one.
+ */
+static void
+worker_expire_modules(struct worker *w)
+{
+	if (w->pool != NULL && hd_module_pool_expire(w->pool,
+	    hd_monotonic_ms(), give_timeout, w) > 0)
+		worker_recycle(w, "module_timeout");
+}
+
 /* One round of database work: connect, record, renew, claim. */
 static int
 worker_step(struct worker *w)
 {
+	worker_expire_modules(w);
 	if (w->conn == NULL && hd_monotonic_ms() >= w->connect_at_ms &&
 	    worker_connect(w) == -1)
 		return -1;
@@ -1516,6 +1854,11 @@ worker_finish(struct worker *w)
 	w->conn = NULL;
 	hd_signals_close();
 	hd_module_pool_free(w->pool);
+	while (w->nresults > 0) {
+		slot_clear(w, w->results[--w->nresults]);
+		free(w->results[w->nresults]);
+	}
+	free(w->results);
 	free(w->slots);
 	free(w->pending);
 	free(w->done);
@@ -1597,7 +1940,10 @@ hd_worker_main(const struct hd_config *config,
 
 	worker_finish(&w);
 	free(fds);
-	if (w.exit_status == 0 || w.exit_status == HD_EXIT_RESTART)
+	if (w.recycle_reason != NULL)
+		hd_log_info("worker stopped", "queue=%s reason=%s",
+		    queue->name, w.recycle_reason);
+	else if (w.exit_status == 0 || w.exit_status == HD_EXIT_RESTART)
 		hd_log_info("worker stopped", "queue=%s", queue->name);
 	return w.exit_status;
 }

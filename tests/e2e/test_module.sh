@@ -1,6 +1,8 @@
 #!/bin/sh
 # Module handlers: done, retry with the handler's delay and message,
-# permanent failure, and several jobs of one worker running at once.
+# permanent failure, several jobs of one worker running at once, a
+# handler that overruns its task's timeout, and a stop that puts back the
+# jobs not started.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -16,6 +18,11 @@ tasks = {
     queue = "mod";
     module = { path = "$MODULE"; symbol = "test_handler"; };
     retry = { max_attempts = 3; base_delay = "1s"; };
+  };
+  modshort = {
+    queue = "mod";
+    module = { path = "$MODULE"; symbol = "test_handler"; };
+    timeout = "1s";
   };
 };
 EOF
@@ -62,6 +69,72 @@ wait_for 20 "the slow jobs to finish" sql_is \
     "SELECT count(*) FROM herald.jobs WHERE payload ? 'sleep_ms'" 0
 note "ok: concurrent jobs in one worker"
 
+# A handler that runs past its timeout: the attempt ends as a timeout at
+# once, its late result is discarded, the worker lets its other job
+# finish, then exits and the supervisor starts a new one.
+ready_before=$(grep -c 'msg="worker ready" .* queue=mod' "$HERALDD_LOG")
+long_id=$(enqueue modtask "queue => 'mod', payload => '{\"sleep_ms\": 4000}'")
+wait_for 10 "the long job to start" log_has \
+    "msg=\"job started\" .* job_id=$long_id "
+slow_id=$(enqueue modshort "queue => 'mod', max_attempts => 1,
+    payload => '{\"sleep_ms\": 2500, \"message\": \"late\"}'")
+wait_for 10 "the overrunning job to be dead" sql_is \
+    "SELECT reason FROM herald.dead_jobs WHERE id = $slow_id" exhausted
+sql_is "SELECT count(*) FROM herald.jobs WHERE id = $long_id" 1 ||
+    fail "the timeout waited for the other job of the worker"
+sql_is "SELECT errors->0->>'outcome' FROM herald.dead_jobs
+    WHERE id = $slow_id" timeout ||
+    fail "the attempt of job $slow_id is not recorded as timeout"
+duration=$(sql "SELECT errors->0->>'duration_ms' FROM herald.dead_jobs
+    WHERE id = $slow_id")
+[ "$duration" -ge 1000 ] && [ "$duration" -lt 2000 ] ||
+    fail "job $slow_id ran $duration ms with a timeout of 1000 ms"
+log_has "msg=\"job failed\" .* job_id=$slow_id task=modshort queue=mod attempt=1 status=timeout" ||
+    fail "the log does not report the timeout of job $slow_id"
+log_has 'msg="worker recycling" .* queue=mod reason=module_timeout' ||
+    fail "the worker did not say it recycles after the timeout"
+wait_for 10 "the long job to complete" log_has \
+    "msg=\"job completed\" .* job_id=$long_id "
+wait_for 10 "the worker to exit" log_has \
+    'msg="worker stopped" .* queue=mod reason=module_timeout'
+log_has 'msg="child exited" .* queue=mod exit_code=75' ||
+    fail "the worker did not exit with status 75"
+wait_for 10 "a new worker of mod" sh -c "[ \$(grep -c \
+    'msg=\"worker ready\" .* queue=mod' '$HERALDD_LOG') -gt $ready_before ]"
+if log_has "msg=\"job completed\" .* job_id=$slow_id "; then
+    fail "the late result of job $slow_id was recorded"
+fi
+sql_is "SELECT jsonb_array_length(errors) FROM herald.dead_jobs
+    WHERE id = $slow_id" 1 || fail "job $slow_id has more than one attempt"
+if grep -q "late" "$HERALDD_LOG"; then
+    fail "the log carries the handler's message"
+fi
+after_id=$(enqueue modtask "queue => 'mod', payload => '{}'")
+wait_for 10 "a job on the new worker" \
+    sql_is "SELECT count(*) FROM herald.jobs WHERE id = $after_id" 0
+if log_has 'msg="child failed, not restarting".* queue=mod'; then
+    fail "the worker that gave up on a handler was counted as failed"
+fi
+note "ok: a module handler past its timeout"
+
+# A stop puts back the jobs that the worker holds but has not started.
+done_before=$(grep -c 'msg="job completed" .* task=modtask' "$HERALDD_LOG")
+sql "SELECT herald.enqueue('modtask', queue => 'mod',
+    payload => '{\"sleep_ms\": 50, \"batch\": 1}')
+    FROM generate_series(1, 200)" >/dev/null
+wait_for 10 "some of the batch to complete" sql_is \
+    "SELECT count(*) < 190 FROM herald.jobs WHERE payload ? 'batch'" t
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+sql_is "SELECT count(*) FROM herald.live_jobs WHERE payload ? 'batch'
+    AND state <> 'queued'" 0 || fail "a job of the batch was not put back"
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE payload ? 'batch'" 0 ||
+    fail "a job of the batch went to the dead-letter queue"
+left=$(sql "SELECT count(*) FROM herald.jobs WHERE payload ? 'batch'")
+done_count=$(grep -c 'msg="job completed" .* task=modtask' "$HERALDD_LOG")
+[ $((left + done_count - done_before)) -eq 200 ] ||
+    fail "$left jobs left and $((done_count - done_before)) completed of 200"
+log_has 'msg="job released" .* task=modtask' ||
+    fail "the stop put back no job that the worker held"
+note "ok: a stop puts back the jobs not started"
 check_no_leftovers
