@@ -20,6 +20,7 @@
 
 #include "herald.h"
 #include "db.h"
+#include "wire.h"
 
 /* 9999-12-31T23:59:59.999999Z in Unix microseconds. */
 #define ENQUEUE_RUN_AT_MAX_US	INT64_C(253402300799999999)
@@ -300,23 +301,6 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 static const char enqueue_many_sql[] =
     "SELECT herald.enqueue_arrays($1, $2, $3, $4, $5, $6)";
 
-/* The type oids of PostgreSQL's built-in types, fixed in pg_type.dat. */
-#define OID_INT4		23
-#define OID_TEXT		25
-#define OID_INT8		20
-#define OID_TIMESTAMPTZ		1184
-#define OID_JSONB		3802
-#define OID_INT4_ARRAY		1007
-#define OID_TEXT_ARRAY		1009
-#define OID_TIMESTAMPTZ_ARRAY	1185
-#define OID_JSONB_ARRAY		3807
-
-/* The jsonb binary format: a version byte, then the JSON text. */
-#define JSONB_VERSION		1
-
-/* Unix microseconds of 2000-01-01, PostgreSQL's epoch for timestamps. */
-#define PG_EPOCH_US		INT64_C(946684800000000)
-
 /* The columns of herald.enqueue_arrays(), in the order of its arguments. */
 enum {
 	COL_TASK,
@@ -328,109 +312,14 @@ enum {
 	COL_COUNT
 };
 
-/* A growing byte buffer; on allocation failure it stays failed. */
-struct byte_buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-	bool	 failed;
-};
-
-static void
-buf_append(struct byte_buf *buf, const void *bytes, size_t len)
-{
-	size_t	 cap;
-	char	*data;
-
-	if (buf->failed)
-		return;
-	if (buf->len + len > buf->cap) {
-		cap = buf->cap > 0 ? buf->cap : 4096;
-		while (buf->len + len > cap)
-			cap *= 2;
-		if ((data = realloc(buf->data, cap)) == NULL) {
-			buf->failed = true;
-			return;
-		}
-		buf->data = data;
-		buf->cap = cap;
-	}
-	memcpy(buf->data + buf->len, bytes, len);
-	buf->len += len;
-}
-
-/* Append v in network byte order. */
-static void
-buf_append_u32(struct byte_buf *buf, uint32_t v)
-{
-	unsigned char	b[4];
-
-	b[0] = (unsigned char)(v >> 24);
-	b[1] = (unsigned char)(v >> 16);
-	b[2] = (unsigned char)(v >> 8);
-	b[3] = (unsigned char)v;
-	buf_append(buf, b, sizeof b);
-}
-
-static void
-buf_append_u64(struct byte_buf *buf, uint64_t v)
-{
-	buf_append_u32(buf, (uint32_t)(v >> 32));
-	buf_append_u32(buf, (uint32_t)v);
-}
-
-/*
- * Start a one-dimensional array of n elements of type oid.  Its NULL
- * flag is set, because the server finds NULL elements by their length
- * of -1 whatever the flag.
- */
-static void
-array_begin(struct byte_buf *buf, uint32_t oid, size_t n)
-{
-	buf_append_u32(buf, 1);		/* dimensions */
-	buf_append_u32(buf, 1);		/* may hold NULLs */
-	buf_append_u32(buf, oid);
-	buf_append_u32(buf, (uint32_t)n);
-	buf_append_u32(buf, 1);		/* lower bound */
-}
-
-static void
-array_text(struct byte_buf *buf, const char *text)
-{
-	size_t	len = strlen(text);
-
-	buf_append_u32(buf, (uint32_t)len);
-	buf_append(buf, text, len);
-}
-
-static void
-array_jsonb(struct byte_buf *buf, const char *json)
-{
-	static const char	version = JSONB_VERSION;
-	size_t			len = strlen(json);
-
-	buf_append_u32(buf, (uint32_t)len + 1);
-	buf_append(buf, &version, 1);
-	buf_append(buf, json, len);
-}
-
-static void
-array_int4(struct byte_buf *buf, int v)
-{
-	buf_append_u32(buf, 4);
-	buf_append_u32(buf, (uint32_t)v);
-}
-
 /* run_at 0, "now", is a NULL element. */
 static void
-array_run_at(struct byte_buf *buf, int64_t run_at_us)
+array_run_at(struct hd_wire_buf *buf, int64_t run_at_us)
 {
-	if (run_at_us == 0) {
-		buf_append_u32(buf, UINT32_MAX);	/* -1: NULL */
-		return;
-	}
-	buf_append_u32(buf, 8);
-	buf_append_u64(buf, (uint64_t)(run_at_us - PG_EPOCH_US));
+	if (run_at_us == 0)
+		hd_wire_null(buf);
+	else
+		hd_wire_timestamptz(buf, run_at_us);
 }
 
 /* Prefix the message in error with the position of the bad job. */
@@ -453,7 +342,7 @@ enqueue_error_prefix(struct herald_error *error, size_t index)
  * run_at array is left out when none does.
  */
 static int
-enqueue_many_append(struct byte_buf *cols, size_t index,
+enqueue_many_append(struct hd_wire_buf *cols, size_t index,
     const struct herald_job *job, bool *later, struct herald_error *error)
 {
 	const char	*queue, *payload = job->payload;
@@ -476,12 +365,12 @@ enqueue_many_append(struct byte_buf *cols, size_t index,
 		goto bad;
 	}
 
-	array_text(&cols[COL_TASK], job->task);
-	array_text(&cols[COL_QUEUE], queue);
-	array_jsonb(&cols[COL_PAYLOAD], payload);
-	array_int4(&cols[COL_PRIORITY], priority);
+	hd_wire_text(&cols[COL_TASK], job->task);
+	hd_wire_text(&cols[COL_QUEUE], queue);
+	hd_wire_jsonb(&cols[COL_PAYLOAD], payload);
+	hd_wire_int4(&cols[COL_PRIORITY], priority);
 	array_run_at(&cols[COL_RUN_AT], run_at_us);
-	array_int4(&cols[COL_MAX_ATTEMPTS], max_attempts);
+	hd_wire_int4(&cols[COL_MAX_ATTEMPTS], max_attempts);
 	if (run_at_us != 0)
 		*later = true;
 	return 0;
@@ -522,7 +411,7 @@ enqueue_many_ids(const PGresult *res, size_t njobs, int64_t *job_ids,
 	    (size_t)PQgetlength(res, 0, 0) != 20 + njobs * 12)
 		goto bad;
 	p = (const unsigned char *)PQgetvalue(res, 0, 0);
-	if (read_u32(p) != 1 || read_u32(p + 8) != OID_INT8 ||
+	if (read_u32(p) != 1 || read_u32(p + 8) != HD_OID_INT8 ||
 	    read_u32(p + 12) != njobs)
 		goto bad;
 	p += 20;
@@ -546,23 +435,23 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
     size_t njobs, int64_t *job_ids, struct herald_error *error)
 {
 	static const Oid	 types[COL_COUNT] = {
-		[COL_TASK] = OID_TEXT_ARRAY,
-		[COL_QUEUE] = OID_TEXT_ARRAY,
-		[COL_PAYLOAD] = OID_JSONB_ARRAY,
-		[COL_PRIORITY] = OID_INT4_ARRAY,
-		[COL_RUN_AT] = OID_TIMESTAMPTZ_ARRAY,
-		[COL_MAX_ATTEMPTS] = OID_INT4_ARRAY,
+		[COL_TASK] = HD_OID_TEXT_ARRAY,
+		[COL_QUEUE] = HD_OID_TEXT_ARRAY,
+		[COL_PAYLOAD] = HD_OID_JSONB_ARRAY,
+		[COL_PRIORITY] = HD_OID_INT4_ARRAY,
+		[COL_RUN_AT] = HD_OID_TIMESTAMPTZ_ARRAY,
+		[COL_MAX_ATTEMPTS] = HD_OID_INT4_ARRAY,
 	};
 	static const uint32_t	 elements[COL_COUNT] = {
-		[COL_TASK] = OID_TEXT,
-		[COL_QUEUE] = OID_TEXT,
-		[COL_PAYLOAD] = OID_JSONB,
-		[COL_PRIORITY] = OID_INT4,
-		[COL_RUN_AT] = OID_TIMESTAMPTZ,
-		[COL_MAX_ATTEMPTS] = OID_INT4,
+		[COL_TASK] = HD_OID_TEXT,
+		[COL_QUEUE] = HD_OID_TEXT,
+		[COL_PAYLOAD] = HD_OID_JSONB,
+		[COL_PRIORITY] = HD_OID_INT4,
+		[COL_RUN_AT] = HD_OID_TIMESTAMPTZ,
+		[COL_MAX_ATTEMPTS] = HD_OID_INT4,
 	};
 	static const int	 formats[COL_COUNT] = { 1, 1, 1, 1, 1, 1 };
-	struct byte_buf		 cols[COL_COUNT] = { { 0 } };
+	struct hd_wire_buf	 cols[COL_COUNT] = { { 0 } };
 	const char		*values[COL_COUNT];
 	int			 lengths[COL_COUNT];
 	PGresult		*res = NULL;
@@ -588,7 +477,7 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 	}
 
 	for (c = 0; c < COL_COUNT; c++)
-		array_begin(&cols[c], elements[c], njobs);
+		hd_wire_array_begin(&cols[c], elements[c], njobs);
 	for (i = 0; i < njobs; i++) {
 		if (enqueue_many_append(cols, i, &jobs[i], &later, error) ==
 		    -1)
@@ -624,6 +513,6 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 out:
 	PQclear(res);
 	for (c = 0; c < COL_COUNT; c++)
-		free(cols[c].data);
+		hd_wire_buf_release(&cols[c]);
 	return rc;
 }
