@@ -4,15 +4,15 @@
  */
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "herald.h"
 #include "db.h"
 #include "outbox.h"
+#include "wire.h"
 
 enum outbox_column {
 	COL_ID = 0,
@@ -27,11 +27,50 @@ enum outbox_column {
 	COL_MAX_ATTEMPTS
 };
 
-static const char outbox_select_sql[] =
-    "SELECT id, kind, event_id, event_type, task, queue, payload::text,"
+/*
+ * Begin the application transaction and take a batch in one round trip:
+ * the rows are deleted at once and stay locked, so other relays skip
+ * them, until the commit or the rollback that ends the transaction.  The
+ * ids are collected first, because a DELETE that joins a subquery with
+ * FOR UPDATE is planned as a scan of the whole outbox.  %d is the limit.
+ */
+static const char outbox_take_sql[] =
+    "BEGIN;"
+    " WITH batch AS (DELETE FROM herald.outbox"
+    " WHERE id = ANY (ARRAY(SELECT id FROM herald.outbox ORDER BY id"
+    " LIMIT %d FOR UPDATE SKIP LOCKED))"
+    " RETURNING id, kind, event_id, event_type, task, queue, payload,"
+    " priority, run_at, max_attempts)"
+    " SELECT id, kind, event_id, event_type, task, queue, payload::text,"
     " priority, (extract(epoch FROM run_at) * 1000000)::bigint,"
-    " max_attempts"
-    " FROM herald.outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+    " max_attempts FROM batch ORDER BY id";
+
+/* The arrays of herald.relay_arrays(), in the order of its arguments. */
+enum relay_column {
+	/* One element per outbox row. */
+	RELAY_IDS = 0,
+	RELAY_PAYLOADS,
+	RELAY_PRIORITIES,
+	RELAY_RUN_AT,
+	RELAY_EVENT_IDS,
+	RELAY_EVENT_TYPES,
+	/* One element per job. */
+	RELAY_ROWS,
+	RELAY_TASKS,
+	RELAY_QUEUES,
+	RELAY_MAX_ATTEMPTS,
+	RELAY_COLUMNS
+};
+
+static const char relay_arrays_sql[] =
+    "SELECT herald.relay_arrays($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " $11)";
+
+/* A batch on its way to herald.relay_arrays(). */
+struct relay_batch {
+	struct hd_wire_buf	 cols[RELAY_COLUMNS];
+	bool			 later;		/* a row has its own run_at */
+};
 
 int
 hd_outbox_origin(PGconn *app, char *origin, struct herald_error *error)
@@ -78,73 +117,149 @@ stats_drop(struct hd_outbox_stats *stats, const char *type)
 	}
 }
 
-/* Build one job of the relay's batch; NULL when out of memory. */
-static json_t *
-job_object(int64_t outbox_id, const char *task, const char *queue,
-    const char *payload, int priority, int max_attempts,
-    const char *run_at_us, const char *event_id, const char *event_type)
-{
-	json_t	*job, *body;
-
-	body = json_loads(payload, 0, NULL);
-	if (body == NULL)
-		return NULL;
-	job = json_pack("{s:I, s:s, s:s, s:o, s:i, s:i}",
-	    "outbox_id", (json_int_t)outbox_id, "task", task, "queue", queue,
-	    "payload", body, "priority", priority,
-	    "max_attempts", max_attempts);
-	if (job == NULL)
-		return NULL;
-	if (run_at_us != NULL)
-		json_object_set_new(job, "run_at_us",
-		    json_integer(strtoll(run_at_us, NULL, 10)));
-	if (event_id != NULL)
-		json_object_set_new(job, "event_id", json_string(event_id));
-	if (event_type != NULL)
-		json_object_set_new(job, "event_type", json_string(event_type));
-	return job;
-}
-
-/* Append the jobs that outbox row `row` expands to. */
-static int
-expand_row(const PGresult *res, int row, const struct hd_config *config,
-    json_t *jobs, struct hd_outbox_stats *stats)
+/* The route of events of type; NULL when no task subscribes. */
+static const struct hd_event_route *
+route_of(const struct hd_config *config, const char *type)
 {
 	const struct hd_event_route	*route = NULL;
-	const struct hd_task_config	*task;
-	int64_t				 id;
-	const char			*kind, *event_type, *payload, *queue;
 	size_t				 i;
-	int				 max_attempts;
-	json_t				*job;
 
-	id = strtoll(PQgetvalue(res, row, COL_ID), NULL, 10);
-	kind = PQgetvalue(res, row, COL_KIND);
-	event_type = value_or_null(res, row, COL_EVENT_TYPE);
-	payload = PQgetvalue(res, row, COL_PAYLOAD);
+	for (i = 0; i < config->nevents; i++)
+		if (strcmp(config->events[i].type, type) == 0)
+			route = &config->events[i];
+	if (route != NULL && route->ntasks == 0)
+		return NULL;
+	return route;
+}
 
-	if (strcmp(kind, "event") == 0) {
-		for (i = 0; i < config->nevents; i++)
-			if (strcmp(config->events[i].type, event_type) == 0)
-				route = &config->events[i];
-		if (route == NULL || route->ntasks == 0) {
-			stats_drop(stats, event_type);
-			return 0;
-		}
-		for (i = 0; i < route->ntasks; i++) {
-			task = hd_config_task(config, route->tasks[i]);
-			job = job_object(id, task->name, task->queue, payload, 0,
-			    task->retry.max_attempts, NULL,
-			    value_or_null(res, row, COL_EVENT_ID), event_type);
-			if (job == NULL || json_array_append_new(jobs, job) == -1)
-				return -1;
-			stats->jobs++;
-		}
-		return 0;
+/* The number of jobs outbox row `row` expands to. */
+static size_t
+row_jobs(const PGresult *res, int row, const struct hd_config *config)
+{
+	const struct hd_event_route	*route;
+
+	if (strcmp(PQgetvalue(res, row, COL_KIND), "event") != 0)
+		return 1;
+	route = route_of(config, PQgetvalue(res, row, COL_EVENT_TYPE));
+	return route != NULL ? route->ntasks : 0;
+}
+
+static void
+batch_release(struct relay_batch *batch)
+{
+	int	c;
+
+	for (c = 0; c < RELAY_COLUMNS; c++)
+		hd_wire_buf_release(&batch->cols[c]);
+}
+
+/* Start the arrays of a batch of nrows outbox rows and njobs jobs. */
+static void
+batch_begin(struct relay_batch *batch, size_t nrows, size_t njobs)
+{
+	static const uint32_t	elements[RELAY_COLUMNS] = {
+		[RELAY_IDS] = HD_OID_INT8,
+		[RELAY_PAYLOADS] = HD_OID_JSONB,
+		[RELAY_PRIORITIES] = HD_OID_INT2,
+		[RELAY_RUN_AT] = HD_OID_TIMESTAMPTZ,
+		[RELAY_EVENT_IDS] = HD_OID_TEXT,
+		[RELAY_EVENT_TYPES] = HD_OID_TEXT,
+		[RELAY_ROWS] = HD_OID_INT4,
+		[RELAY_TASKS] = HD_OID_TEXT,
+		[RELAY_QUEUES] = HD_OID_TEXT,
+		[RELAY_MAX_ATTEMPTS] = HD_OID_INT4,
+	};
+	int			c;
+
+	memset(batch, 0, sizeof *batch);
+	for (c = 0; c < RELAY_COLUMNS; c++)
+		hd_wire_array_begin(&batch->cols[c], elements[c],
+		    c < RELAY_ROWS ? nrows : njobs);
+}
+
+static void
+batch_text_or_null(struct hd_wire_buf *buf, const char *text)
+{
+	if (text == NULL)
+		hd_wire_null(buf);
+	else
+		hd_wire_text(buf, text);
+}
+
+static void
+batch_add_job(struct relay_batch *batch, int pos, const char *task,
+    const char *queue, int max_attempts)
+{
+	hd_wire_int4(&batch->cols[RELAY_ROWS], pos);
+	hd_wire_text(&batch->cols[RELAY_TASKS], task);
+	hd_wire_text(&batch->cols[RELAY_QUEUES], queue);
+	hd_wire_int4(&batch->cols[RELAY_MAX_ATTEMPTS], max_attempts);
+}
+
+/*
+ * Add an event row and one job per subscribed task.  Its jobs run now
+ * with priority 0; a row no task subscribes to is only counted.
+ */
+static void
+batch_add_event(struct relay_batch *batch, const PGresult *res, int row,
+    const struct hd_config *config, struct hd_outbox_stats *stats)
+{
+	const struct hd_event_route	*route;
+	const struct hd_task_config	*task;
+	const char			*type;
+	size_t				 i;
+
+	type = PQgetvalue(res, row, COL_EVENT_TYPE);
+	route = route_of(config, type);
+	if (route == NULL) {
+		hd_wire_null(&batch->cols[RELAY_PAYLOADS]);
+		hd_wire_null(&batch->cols[RELAY_PRIORITIES]);
+		stats_drop(stats, type);
+	} else {
+		hd_wire_jsonb(&batch->cols[RELAY_PAYLOADS],
+		    PQgetvalue(res, row, COL_PAYLOAD));
+		hd_wire_int2(&batch->cols[RELAY_PRIORITIES], 0);
 	}
+	hd_wire_null(&batch->cols[RELAY_RUN_AT]);
+	hd_wire_text(&batch->cols[RELAY_EVENT_IDS],
+	    PQgetvalue(res, row, COL_EVENT_ID));
+	hd_wire_text(&batch->cols[RELAY_EVENT_TYPES], type);
 
-	/* An explicit job: its own settings first, then its task's. */
-	task = hd_config_task(config, PQgetvalue(res, row, COL_TASK));
+	for (i = 0; route != NULL && i < route->ntasks; i++) {
+		task = hd_config_task(config, route->tasks[i]);
+		batch_add_job(batch, row + 1, task->name, task->queue,
+		    task->retry.max_attempts);
+		stats->jobs++;
+	}
+}
+
+/* Add an explicit job: its own settings first, then its task's. */
+static void
+batch_add_explicit(struct relay_batch *batch, const PGresult *res, int row,
+    const struct hd_config *config, struct hd_outbox_stats *stats)
+{
+	const struct hd_task_config	*task;
+	const char			*name, *queue;
+	int				 max_attempts;
+
+	hd_wire_jsonb(&batch->cols[RELAY_PAYLOADS],
+	    PQgetvalue(res, row, COL_PAYLOAD));
+	hd_wire_int2(&batch->cols[RELAY_PRIORITIES],
+	    (int16_t)atoi(PQgetvalue(res, row, COL_PRIORITY)));
+	if (PQgetisnull(res, row, COL_RUN_AT_US))
+		hd_wire_null(&batch->cols[RELAY_RUN_AT]);
+	else {
+		hd_wire_timestamptz(&batch->cols[RELAY_RUN_AT],
+		    strtoll(PQgetvalue(res, row, COL_RUN_AT_US), NULL, 10));
+		batch->later = true;
+	}
+	batch_text_or_null(&batch->cols[RELAY_EVENT_IDS],
+	    value_or_null(res, row, COL_EVENT_ID));
+	batch_text_or_null(&batch->cols[RELAY_EVENT_TYPES],
+	    value_or_null(res, row, COL_EVENT_TYPE));
+
+	name = PQgetvalue(res, row, COL_TASK);
+	task = hd_config_task(config, name);
 	queue = value_or_null(res, row, COL_QUEUE);
 	if (queue == NULL)
 		queue = task != NULL ? task->queue : HERALD_DEFAULT_QUEUE;
@@ -154,58 +269,74 @@ expand_row(const PGresult *res, int row, const struct hd_config *config,
 		max_attempts = task->retry.max_attempts;
 	else
 		max_attempts = HERALD_DEFAULT_MAX_ATTEMPTS;
-
-	job = job_object(id, PQgetvalue(res, row, COL_TASK), queue, payload,
-	    atoi(PQgetvalue(res, row, COL_PRIORITY)), max_attempts,
-	    value_or_null(res, row, COL_RUN_AT_US),
-	    value_or_null(res, row, COL_EVENT_ID), event_type);
-	if (job == NULL || json_array_append_new(jobs, job) == -1)
-		return -1;
+	batch_add_job(batch, row + 1, name, queue, max_attempts);
 	stats->jobs++;
-	return 0;
 }
 
-/* Build the "{1,2,3}" array literal of the batch's outbox ids. */
-static char *
-ids_literal(const PGresult *res)
+/* Expand the rows of res into batch; 0, or -1 when out of memory. */
+static int
+batch_build(struct relay_batch *batch, const PGresult *res,
+    const struct hd_config *config, struct hd_outbox_stats *stats)
 {
-	size_t	 size, len = 0;
-	char	*buf;
-	int	 i, n = PQntuples(res);
+	size_t	njobs = 0;
+	int	c, i, n = PQntuples(res);
 
-	size = (size_t)n * 21 + 3;
-	if ((buf = malloc(size)) == NULL)
-		return NULL;
-	buf[len++] = '{';
 	for (i = 0; i < n; i++)
-		len += (size_t)snprintf(buf + len, size - len, "%s%s",
-		    i == 0 ? "" : ",", PQgetvalue(res, i, COL_ID));
-	buf[len++] = '}';
-	buf[len] = '\0';
-	return buf;
+		njobs += row_jobs(res, i, config);
+	batch_begin(batch, (size_t)n, njobs);
+	for (i = 0; i < n; i++) {
+		hd_wire_int8(&batch->cols[RELAY_IDS],
+		    strtoll(PQgetvalue(res, i, COL_ID), NULL, 10));
+		if (strcmp(PQgetvalue(res, i, COL_KIND), "event") == 0)
+			batch_add_event(batch, res, i, config, stats);
+		else
+			batch_add_explicit(batch, res, i, config, stats);
+	}
+	for (c = 0; c < RELAY_COLUMNS; c++)
+		if (batch->cols[c].failed)
+			return -1;
+	return 0;
 }
 
 /* Insert the batch's jobs into the job database; commits by itself. */
 static int
-insert_jobs(PGconn *job, const char *origin, const char *ids,
-    const json_t *jobs, struct hd_outbox_stats *stats,
-    struct herald_error *error)
+batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
+    struct hd_outbox_stats *stats, struct herald_error *error)
 {
-	PGresult	*res;
-	const char	*params[3];
-	char		*text;
-	int		 rc = -1;
+	static const Oid	 types[RELAY_COLUMNS + 1] = {
+		HD_OID_TEXT,
+		[1 + RELAY_IDS] = HD_OID_INT8_ARRAY,
+		[1 + RELAY_PAYLOADS] = HD_OID_JSONB_ARRAY,
+		[1 + RELAY_PRIORITIES] = HD_OID_INT2_ARRAY,
+		[1 + RELAY_RUN_AT] = HD_OID_TIMESTAMPTZ_ARRAY,
+		[1 + RELAY_EVENT_IDS] = HD_OID_TEXT_ARRAY,
+		[1 + RELAY_EVENT_TYPES] = HD_OID_TEXT_ARRAY,
+		[1 + RELAY_ROWS] = HD_OID_INT4_ARRAY,
+		[1 + RELAY_TASKS] = HD_OID_TEXT_ARRAY,
+		[1 + RELAY_QUEUES] = HD_OID_TEXT_ARRAY,
+		[1 + RELAY_MAX_ATTEMPTS] = HD_OID_INT4_ARRAY,
+	};
+	const char		*values[RELAY_COLUMNS + 1];
+	int			 lengths[RELAY_COLUMNS + 1];
+	int			 formats[RELAY_COLUMNS + 1];
+	PGresult		*res;
+	int			 c, rc = -1;
 
-	if ((text = json_dumps(jobs, JSON_COMPACT)) == NULL) {
-		hd_error_set(error, HERALD_ENOMEM, "out of memory");
-		return -1;
+	values[0] = origin;
+	lengths[0] = 0;
+	formats[0] = 0;
+	for (c = 0; c < RELAY_COLUMNS; c++) {
+		values[1 + c] = batch->cols[c].data;
+		lengths[1 + c] = (int)batch->cols[c].len;
+		formats[1 + c] = 1;
 	}
-	params[0] = origin;
-	params[1] = ids;
-	params[2] = text;
-	res = PQexecParams(job, "SELECT herald.relay($1, $2::bigint[], "
-	    "$3::jsonb)", 3, NULL, params, NULL, NULL, 0);
-	if (!hd_db_ok(res)) {
+	/* No row runs later: a NULL array saves the server reading one. */
+	if (!batch->later)
+		values[1 + RELAY_RUN_AT] = NULL;
+
+	res = PQexecParams(job, relay_arrays_sql, RELAY_COLUMNS + 1, types,
+	    values, lengths, formats, 0);
+	if (!hd_db_ok(res) || PQntuples(res) != 1) {
 		hd_error_from_pg(error, job, res,
 		    "could not insert relayed jobs");
 		goto out;
@@ -215,7 +346,6 @@ insert_jobs(PGconn *job, const char *origin, const char *ids,
 	rc = 0;
 out:
 	PQclear(res);
-	free(text);
 	return rc;
 }
 
@@ -227,25 +357,30 @@ rollback_quietly(PGconn *app)
 		PQclear(PQexec(app, "ROLLBACK"));
 }
 
+/*
+ * Three round trips make a batch: taking it in the application database,
+ * inserting its jobs in the job database (which commits), and the
+ * application database's commit.
+ */
 int
 hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
     const char *origin, int limit, enum hd_outbox_fault fault,
     struct hd_outbox_stats *stats, struct herald_error *error)
 {
-	PGresult	*res = NULL;
-	const char	*params[1];
-	char		 limit_text[16], *ids = NULL;
-	json_t		*jobs = NULL;
-	int		 i, n, rc = -1;
+	struct relay_batch	 batch;
+	PGresult		*res;
+	char			 sql[sizeof outbox_take_sql + 16];
+	int			 n, rc = -1;
 
 	memset(stats, 0, sizeof *stats);
-	if (hd_db_exec(app, "BEGIN", error) == -1)
+	memset(&batch, 0, sizeof batch);
+	if (limit < 1) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "relay batch limit %d is not positive", limit);
 		return -1;
-
-	snprintf(limit_text, sizeof limit_text, "%d", limit);
-	params[0] = limit_text;
-	res = PQexecParams(app, outbox_select_sql, 1, NULL, params, NULL, NULL,
-	    0);
+	}
+	snprintf(sql, sizeof sql, outbox_take_sql, limit);
+	res = PQexec(app, sql);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(error, app, res, "could not read the outbox");
 		goto out;
@@ -256,43 +391,28 @@ hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
 		goto out;
 	}
 
-	if ((jobs = json_array()) == NULL || (ids = ids_literal(res)) == NULL)
-		goto nomem;
-	for (i = 0; i < n; i++)
-		if (expand_row(res, i, config, jobs, stats) == -1)
-			goto nomem;
+	if (batch_build(&batch, res, config, stats) == -1) {
+		hd_error_set(error, HERALD_ENOMEM, "out of memory");
+		goto out;
+	}
 	stats->rows = n;
-
-	if (insert_jobs(job, origin, ids, jobs, stats, error) == -1)
+	if (batch_send(job, origin, &batch, stats, error) == -1)
 		goto out;
 	if (fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
 		rc = n;
 		goto cleanup;
-	}
-
-	PQclear(res);
-	params[0] = ids;
-	res = PQexecParams(app, "DELETE FROM herald.outbox "
-	    "WHERE id = ANY ($1::bigint[])", 1, NULL, params, NULL, NULL, 0);
-	if (!hd_db_ok(res)) {
-		hd_error_from_pg(error, app, res,
-		    "could not delete relayed outbox rows");
-		goto out;
 	}
 	if (hd_db_exec(app, "COMMIT", error) == -1)
 		goto out;
 	rc = n;
 	goto cleanup;
 
-nomem:
-	hd_error_set(error, HERALD_ENOMEM, "out of memory");
 out:
-	/* Also the way out of an empty batch, which locked nothing. */
+	/* Also the way out of an empty batch, which took nothing. */
 	rollback_quietly(app);
 cleanup:
 	PQclear(res);
-	json_decref(jobs);
-	free(ids);
+	batch_release(&batch);
 	return rc;
 }
 
