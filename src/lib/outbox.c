@@ -24,26 +24,39 @@ enum outbox_column {
 	COL_PAYLOAD,
 	COL_PRIORITY,
 	COL_RUN_AT_US,
-	COL_MAX_ATTEMPTS
+	COL_MAX_ATTEMPTS,
+	COL_MORE
 };
 
 /*
- * Begin the application transaction and take a batch in one round trip:
- * the rows are deleted at once and stay locked, so other relays skip
- * them, until the commit or the rollback that ends the transaction.  The
- * ids are collected first, because a DELETE that joins a subquery with
- * FOR UPDATE is planned as a scan of the whole outbox.  %d is the limit.
+ * Begin the application transaction and take a batch in one round trip.
+ * Up to limit rows are locked in id order, skipping rows that other
+ * relays hold.  The first of them is deleted, and so is each next one
+ * while the payloads before it stay under max_bytes of JSON text, which
+ * keeps the arrays far from the server's limit of 1 GB for one value.
+ * The rows stay locked, and deleted only in this open transaction, until
+ * its commit or rollback.  The rows are found again by their ctid, which
+ * cannot change while the lock is held: a DELETE that joins the locking
+ * query on id is planned as a scan of the whole outbox, and one that
+ * looks the ids up again costs a second index search per row.  The last
+ * column is true when locked rows were left for the next batch.  The
+ * first %d is the limit, the second max_bytes.
  */
 static const char outbox_take_sql[] =
     "BEGIN;"
-    " WITH batch AS (DELETE FROM herald.outbox"
-    " WHERE id = ANY (ARRAY(SELECT id FROM herald.outbox ORDER BY id"
-    " LIMIT %d FOR UPDATE SKIP LOCKED))"
+    " WITH locked AS (SELECT ctid, id, octet_length(payload::text) AS bytes"
+    " FROM herald.outbox ORDER BY id LIMIT %d FOR UPDATE SKIP LOCKED),"
+    " chosen AS (SELECT ctid FROM (SELECT ctid, sum(bytes) OVER (ORDER BY id)"
+    " - bytes AS before FROM locked) l WHERE before < %" PRId64 "),"
+    " batch AS (DELETE FROM herald.outbox"
+    " WHERE ctid = ANY (ARRAY(SELECT ctid FROM chosen))"
     " RETURNING id, kind, event_id, event_type, task, queue, payload,"
     " priority, run_at, max_attempts)"
     " SELECT id, kind, event_id, event_type, task, queue, payload::text,"
     " priority, (extract(epoch FROM run_at) * 1000000)::bigint,"
-    " max_attempts FROM batch ORDER BY id";
+    " max_attempts,"
+    " (SELECT count(*) FROM locked) > (SELECT count(*) FROM chosen)"
+    " FROM batch ORDER BY id";
 
 /* The arrays of herald.relay_arrays(), in the order of its arguments. */
 enum relay_column {
@@ -364,22 +377,24 @@ rollback_quietly(PGconn *app)
  */
 int
 hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
-    const char *origin, int limit, enum hd_outbox_fault fault,
-    struct hd_outbox_stats *stats, struct herald_error *error)
+    const char *origin, int limit, int64_t max_bytes,
+    enum hd_outbox_fault fault, struct hd_outbox_stats *stats,
+    struct herald_error *error)
 {
 	struct relay_batch	 batch;
 	PGresult		*res;
-	char			 sql[sizeof outbox_take_sql + 16];
+	char			 sql[sizeof outbox_take_sql + 32];
 	int			 n, rc = -1;
 
 	memset(stats, 0, sizeof *stats);
 	memset(&batch, 0, sizeof batch);
-	if (limit < 1) {
+	if (limit < 1 || max_bytes < 1) {
 		hd_error_set(error, HERALD_EINVAL,
-		    "relay batch limit %d is not positive", limit);
+		    "relay batch limits must be positive: %d rows, %" PRId64 " bytes",
+		    limit, max_bytes);
 		return -1;
 	}
-	snprintf(sql, sizeof sql, outbox_take_sql, limit);
+	snprintf(sql, sizeof sql, outbox_take_sql, limit, max_bytes);
 	res = PQexec(app, sql);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(error, app, res, "could not read the outbox");
@@ -396,6 +411,7 @@ hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
 		goto out;
 	}
 	stats->rows = n;
+	stats->more = strcmp(PQgetvalue(res, 0, COL_MORE), "t") == 0;
 	if (batch_send(job, origin, &batch, stats, error) == -1)
 		goto out;
 	if (fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {

@@ -2,19 +2,21 @@
  * outbox.h: moving outbox rows of an application database into the job
  * database, the relay's work.
  *
- * hd_outbox_relay() locks a batch of outbox rows in a transaction of the
- * application database and expands each event into one job per subscribed
- * task, following the configuration's event routes.  One job-database
- * statement inserts the jobs and records each row's origin key in
- * herald.relayed.  Only then are the rows deleted and committed.  If the
- * process dies between the two commits, the batch is sent again and the
- * recorded keys drop the copies: every outbox row becomes its jobs exactly
- * once.  Two relays on one pair of databases skip each other's locked rows.
+ * hd_outbox_relay() deletes a batch of outbox rows in a transaction of
+ * the application database, which keeps them locked, and expands each
+ * event into one job per subscribed task, following the configuration's
+ * event routes.  One job-database statement inserts the jobs and records
+ * each row's origin key in herald.relayed.  Only then is the deletion
+ * committed.  If the process dies between the two commits, the deletion
+ * is rolled back, the batch is sent again and the recorded keys drop the
+ * copies: every outbox row becomes its jobs exactly once.  Two relays on
+ * one pair of databases skip each other's locked rows.
  */
 
 #ifndef HD_OUTBOX_H
 #define HD_OUTBOX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -22,7 +24,12 @@
 #include "herald.h"
 #include "config.h"
 
-#define HD_OUTBOX_BATCH		500
+/*
+ * The limits of one batch: rows, and bytes of payload JSON, which keep a
+ * batch's arrays far below the server's limit of 1 GB for one value.
+ */
+#define HD_OUTBOX_BATCH		1000
+#define HD_OUTBOX_BATCH_BYTES	(INT64_C(64) * 1024 * 1024)
 #define HD_OUTBOX_ORIGIN_MAX	64
 #define HD_OUTBOX_DROPPED_TYPES	8
 
@@ -31,6 +38,7 @@ struct hd_outbox_stats {
 	int64_t		 rows;		/* outbox rows taken */
 	int64_t		 jobs;		/* jobs inserted, without copies */
 	int64_t		 dropped;	/* events no task subscribes to */
+	bool		 more;		/* rows were left out for max_bytes */
 	/* The first distinct types among the dropped events, with counts. */
 	char		 dropped_types[HD_OUTBOX_DROPPED_TYPES][HERALD_NAME_MAX + 1];
 	int64_t		 dropped_counts[HD_OUTBOX_DROPPED_TYPES];
@@ -49,14 +57,16 @@ enum hd_outbox_fault {
 int	hd_outbox_origin(PGconn *app, char *origin, struct herald_error *error);
 
 /*
- * Relay one batch of up to limit rows.  Return the number of outbox rows
- * taken (0 when the outbox is empty), or -1 with error filled; after an
- * error the application transaction is rolled back when the connection
- * still works.
+ * Relay one batch of up to limit rows, fewer when their payloads pass
+ * max_bytes of JSON text, but at least one row.  Return the number of
+ * outbox rows taken (0 when the outbox is empty), or -1 with error
+ * filled; after an error the application transaction is rolled back when
+ * the connection still works.
  */
 int	hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
-	    const char *origin, int limit, enum hd_outbox_fault fault,
-	    struct hd_outbox_stats *stats, struct herald_error *error);
+	    const char *origin, int limit, int64_t max_bytes,
+	    enum hd_outbox_fault fault, struct hd_outbox_stats *stats,
+	    struct herald_error *error);
 
 /*
  * Record app's outbox backlog and its oldest row in herald.relay_status,

@@ -161,7 +161,10 @@ relay_log_batch(const struct hd_outbox_stats *stats)
 		    (long long)stats->dropped_counts[i], "no_subscribers");
 }
 
-/* Relay one batch; a full batch asks for the next at once. */
+/*
+ * Relay one batch.  When it reached its limit of rows or bytes, the next
+ * batch follows at once.
+ */
 static void
 relay_batch(struct relay *r)
 {
@@ -171,12 +174,13 @@ relay_batch(struct relay *r)
 
 	memset(&error, 0, sizeof error);
 	n = hd_outbox_relay(r->app, r->job, r->config, r->origin,
-	    HD_OUTBOX_BATCH, r->fault, &stats, &error);
+	    HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES, r->fault, &stats,
+	    &error);
 	if (n == -1) {
 		relay_failed(r, "relay batch", &error);
 		return;
 	}
-	r->batch_wanted = (n == HD_OUTBOX_BATCH);
+	r->batch_wanted = (n == HD_OUTBOX_BATCH || stats.more);
 	r->next_batch_ms = hd_monotonic_ms() + RELAY_POLL_MS;
 	if (n == 0)
 		return;

@@ -122,7 +122,8 @@ relay_all(struct fixture *f, PGconn *app, PGconn *job, int limit)
 
 	do {
 		n = hd_outbox_relay(app, job, f->config, f->origin, limit,
-		    HD_OUTBOX_FAULT_NONE, &stats, &error);
+		    HD_OUTBOX_BATCH_BYTES, HD_OUTBOX_FAULT_NONE, &stats,
+		    &error);
 		assert_true(n >= 0);
 		batches++;
 	} while (n > 0);
@@ -210,8 +211,8 @@ test_relay_drops_unsubscribed_event(void **state)
 	publish_events(f, "Ignored", 4);
 
 	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
-	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_FAULT_NONE,
-	    &stats, &error), 4);
+	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+	    HD_OUTBOX_FAULT_NONE, &stats, &error), 4);
 
 	assert_int_equal(stats.dropped, 4);
 	assert_int_equal(stats.ndropped_types, 1);
@@ -251,7 +252,7 @@ test_relay_crash_between_commits(void **state)
 		    HD_OUTBOX_FAULT_AFTER_JOB_COMMIT : HD_OUTBOX_FAULT_NONE;
 
 		n = hd_outbox_relay(app, f->job->conn, f->config, f->origin,
-		    250, fault, &stats, &error);
+		    250, HD_OUTBOX_BATCH_BYTES, fault, &stats, &error);
 		assert_true(n >= 0);
 		if (n > 0 && fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
 			PQfinish(app);
@@ -289,8 +290,8 @@ test_relay_two_relays_at_once(void **state)
 
 			do {
 				n = hd_outbox_relay(app, job, f->config,
-				    f->origin, 50, HD_OUTBOX_FAULT_NONE,
-				    &stats, &error);
+				    f->origin, 50, HD_OUTBOX_BATCH_BYTES,
+				    HD_OUTBOX_FAULT_NONE, &stats, &error);
 			} while (n > 0);
 			_exit(n == 0 ? 0 : 1);
 		}
@@ -342,6 +343,190 @@ test_relay_prune_keeps_recent_keys(void **state)
 	    f->origin, &error), 5);
 }
 
+/*
+ * A batch ends with the first row whose predecessors' payloads reach
+ * max_bytes, and stats.more reports the rows left behind.  A row larger
+ * than max_bytes still goes, alone.
+ */
+static void
+test_relay_byte_limit_cuts_batch(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+	PGconn			*app = f->app->conn, *job = f->job->conn;
+
+	/* Payloads of 12 bytes of text each: {"u": "001"}. */
+	publish_events(f, "UserRegistered", 5);
+	dbtest_exec(app, "UPDATE herald.outbox SET payload = "
+	    "jsonb_build_object('u', lpad(id::text, 3, '0'))");
+	assert_int_equal(dbtest_int(app, "SELECT sum(octet_length("
+	    "payload::text)) FROM herald.outbox"), 5 * 12);
+
+	/* Two rows make 24 bytes, under 25, so the third goes too. */
+	assert_int_equal(hd_outbox_relay(app, job, f->config, f->origin,
+	    HD_OUTBOX_BATCH, 25, HD_OUTBOX_FAULT_NONE, &stats, &error), 3);
+	assert_true(stats.more);
+	assert_int_equal(dbtest_int(app, "SELECT count(*) FROM "
+	    "herald.outbox"), 2);
+	assert_int_equal(hd_outbox_relay(app, job, f->config, f->origin,
+	    HD_OUTBOX_BATCH, 1, HD_OUTBOX_FAULT_NONE, &stats, &error), 1);
+	assert_true(stats.more);
+	assert_int_equal(hd_outbox_relay(app, job, f->config, f->origin,
+	    HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES, HD_OUTBOX_FAULT_NONE,
+	    &stats, &error), 1);
+	assert_false(stats.more);
+
+	assert_jobs_exactly_once(f, 5);
+	/* The jobs keep the order of the outbox. */
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM (SELECT "
+	    "payload->>'u' AS u, lag(payload->>'u') OVER (ORDER BY id) AS prev "
+	    "FROM herald.jobs WHERE task = 'provision_account') o "
+	    "WHERE u < prev"), 0);
+}
+
+static void
+test_relay_explicit_job_keeps_run_at(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+
+	/* 2030-01-02 03:04:05.123456 UTC */
+	options.run_at_us = INT64_C(1893553445123456);
+	uow = herald_uow_begin(f->app->conn, NULL, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_enqueue(uow, "provision_account", NULL,
+	    &options, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "send_welcome_email", NULL,
+	    NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE task = 'provision_account' AND run_at = "
+	    "'2030-01-02 03:04:05.123456+00'"), 1);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE task = 'send_welcome_email' AND run_at <= "
+	    "now()"), 1);
+}
+
+/*
+ * A relay of an earlier version that called herald.relay() and died
+ * before its application commit leaves keys that the arrays path obeys.
+ */
+static void
+test_relay_after_old_relay_crash(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+	char			*ids, *jobs;
+
+	publish_events(f, "UserRegistered", 5);
+	ids = dbtest_text(f->app->conn, "SELECT array_agg(id ORDER BY id) "
+	    "FROM (SELECT id FROM herald.outbox ORDER BY id LIMIT 3) o");
+	jobs = dbtest_text(f->app->conn, "SELECT jsonb_agg(jsonb_build_object("
+	    "'outbox_id', id, 'task', t.task, 'queue', t.queue, 'payload', "
+	    "payload, 'max_attempts', 3, 'event_id', event_id::text, "
+	    "'event_type', event_type) ORDER BY id, t.task DESC) "
+	    "FROM (SELECT * FROM herald.outbox ORDER BY id LIMIT 3) o, "
+	    "(VALUES ('send_welcome_email', 'mail'), "
+	    "('provision_account', 'default')) AS t(task, queue)");
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT herald.relay('%s', "
+	    "'%s', '%s')", f->origin, ids, jobs), 6);
+	free(ids);
+	free(jobs);
+
+	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
+	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+	    HD_OUTBOX_FAULT_NONE, &stats, &error), 5);
+
+	assert_int_equal(stats.jobs, 4);
+	assert_jobs_exactly_once(f, 5);
+}
+
+/* A batch whose jobs the job database rejects stays in the outbox. */
+static void
+test_relay_failed_insert_keeps_rows(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+
+	publish_events(f, "UserRegistered", 5);
+	dbtest_exec(f->job->conn, "ALTER TABLE herald.jobs ADD CONSTRAINT "
+	    "jobs_test_check CHECK (queue <> 'mail') NOT VALID");
+
+	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
+	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+	    HD_OUTBOX_FAULT_NONE, &stats, &error), -1);
+
+	assert_int_equal(error.code, HERALD_EDB);
+	assert_string_equal(error.sqlstate, "23514");
+	assert_int_equal(PQtransactionStatus(f->app->conn), PQTRANS_IDLE);
+	assert_int_equal(dbtest_int(f->app->conn, "SELECT count(*) FROM "
+	    "herald.outbox"), 5);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.relayed"), 0);
+
+	dbtest_exec(f->job->conn, "ALTER TABLE herald.jobs DROP CONSTRAINT "
+	    "jobs_test_check");
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+	assert_jobs_exactly_once(f, 5);
+}
+
+/* Run sql on conn and return the SQLSTATE of its error, "" if none. */
+static char *
+sql_error_state(PGconn *conn, const char *sql)
+{
+	static char	 state[6];
+	PGresult	*res = PQexec(conn, sql);
+	const char	*s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	snprintf(state, sizeof state, "%s", s != NULL ? s : "");
+	PQclear(res);
+	return state;
+}
+
+static void
+test_relay_arrays_rejects_bad_batches(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*job = f->job->conn;
+
+	/* A job's row beyond the id array. */
+	assert_string_equal(sql_error_state(job, "SELECT herald.relay_arrays("
+	    "'o', '{1,2}', NULL, NULL, NULL, NULL, NULL, '{1,3}', '{a,b}', "
+	    "'{q,q}', NULL)"), "22023");
+	/* A row array shorter than the ids. */
+	assert_string_equal(sql_error_state(job, "SELECT herald.relay_arrays("
+	    "'o', '{1,2}', '{\"{}\"}', NULL, NULL, NULL, NULL, '{1}', '{a}', "
+	    "'{q}', NULL)"), "22023");
+	/* A job array shorter than the rows of jobs. */
+	assert_string_equal(sql_error_state(job, "SELECT herald.relay_arrays("
+	    "'o', '{1}', NULL, NULL, NULL, NULL, NULL, '{1,1}', '{a,b}', "
+	    "'{q}', NULL)"), "22023");
+	/* No id array. */
+	assert_string_equal(sql_error_state(job, "SELECT herald.relay_arrays("
+	    "'o', NULL, NULL, NULL, NULL, NULL, NULL, '{}', '{}', '{}', "
+	    "NULL)"), "22023");
+
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM "
+	    "herald.relayed"), 0);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    0);
+	/* Well-formed, the same call inserts. */
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o', "
+	    "'{1,2}', '{\"{}\",\"[]\"}', NULL, NULL, NULL, NULL, '{1,2,2}', "
+	    "'{a,b,c}', '{q,q,r}', NULL)"), 3);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs "
+	    "WHERE payload = '[]' AND max_attempts = 10 AND priority = 0"),
+	    2);
+}
+
 int
 main(void)
 {
@@ -360,6 +545,16 @@ main(void)
 		    test_relay_report_records_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_prune_keeps_recent_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_byte_limit_cuts_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_explicit_job_keeps_run_at, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_after_old_relay_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_failed_insert_keeps_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_arrays_rejects_bad_batches, setup, teardown),
 	};
 
 	dbtest_init("relay");
