@@ -527,6 +527,38 @@ test_relay_arrays_rejects_bad_batches(void **state)
 	    2);
 }
 
+/*
+ * The relay logs in with a role of herald_worker in both databases, which
+ * must be enough to lock, delete and insert a batch.
+ */
+static void
+test_relay_as_worker_role(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*app, *job;
+	char		 login[64], conninfo[1024];
+
+	snprintf(login, sizeof login, "herald_t_%ld_relay", (long)getpid());
+	dbtest_exec(f->app->conn, "CREATE ROLE %s LOGIN IN ROLE herald_worker",
+	    login);
+	snprintf(conninfo, sizeof conninfo, "%s user=%s", f->app->conninfo,
+	    login);
+	app = PQconnectdb(conninfo);
+	snprintf(conninfo, sizeof conninfo, "%s user=%s", f->job->conninfo,
+	    login);
+	job = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(app), CONNECTION_OK);
+	assert_int_equal(PQstatus(job), CONNECTION_OK);
+	publish_events(f, "UserRegistered", 5);
+
+	relay_all(f, app, job, HD_OUTBOX_BATCH);
+
+	PQfinish(app);
+	PQfinish(job);
+	dbtest_exec(f->app->conn, "DROP ROLE %s", login);
+	assert_jobs_exactly_once(f, 5);
+}
+
 int
 main(void)
 {
@@ -555,6 +587,8 @@ main(void)
 		    test_relay_failed_insert_keeps_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_arrays_rejects_bad_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_as_worker_role,
+		    setup, teardown),
 	};
 
 	dbtest_init("relay");
