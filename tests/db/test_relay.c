@@ -559,6 +559,47 @@ test_relay_as_worker_role(void **state)
 	assert_jobs_exactly_once(f, 5);
 }
 
+/*
+ * Rows written to the outbox with plain SQL are checked as libherald
+ * checks them, so no row can fail every batch of the relay.
+ */
+static void
+test_outbox_rejects_bad_rows(void **state)
+{
+	static const char *const rows[] = {
+		"'job', NULL, NULL, 'bad task!', NULL, '{}', NULL",
+		"'job', NULL, NULL, 'mail', 'bad queue!', '{}', NULL",
+		"'job', NULL, NULL, 'mail', NULL, '3', NULL",
+		"'job', NULL, NULL, 'mail', NULL, '{}', 0",
+		"'job', NULL, NULL, 'mail', NULL, '{}', 1001",
+		"'event', gen_random_uuid(), 'Bad Type', NULL, NULL, '{}', NULL",
+	};
+	struct fixture	*f = *state;
+	PGresult	*res;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		snprintf(sql, sizeof sql, "INSERT INTO herald.outbox (kind,"
+		    " event_id, event_type, task, queue, payload, max_attempts)"
+		    " VALUES (%s)", rows[i]);
+		res = PQexec(f->app->conn, sql);
+		assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "23514");
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
+
+	dbtest_exec(f->app->conn, "INSERT INTO herald.outbox (kind, task,"
+	    " queue, payload, max_attempts) VALUES ('job', 'mail.send-1',"
+	    " 'q:1', '[]', 1000)");
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'mail.send-1'"), 1);
+}
+
 int
 main(void)
 {
@@ -588,6 +629,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_relay_arrays_rejects_bad_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_as_worker_role,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_rejects_bad_rows,
 		    setup, teardown),
 	};
 
