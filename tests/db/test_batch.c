@@ -173,8 +173,9 @@ test_batch_lease_expiry_takes_back_rest(void **state)
 }
 
 /*
- * Record the synchronous_commit setting in force when a claim inserts its
- * lease and when a completion deletes jobs, as the commit will see it.
+ * Record the synchronous_commit setting in force when a transaction that
+ * inserted a lease or deleted jobs commits: deferred triggers run just
+ * before the commit.
  */
 static void
 record_commit_settings(PGconn *conn)
@@ -185,12 +186,12 @@ record_commit_settings(PGconn *conn)
 	    "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
 	    "INSERT INTO commit_settings VALUES (TG_TABLE_NAME, "
 	    "current_setting('synchronous_commit')); RETURN NULL; END $$");
-	dbtest_exec(conn, "CREATE TRIGGER record_claim AFTER INSERT ON "
-	    "herald.leases FOR EACH STATEMENT "
-	    "EXECUTE FUNCTION record_commit_setting()");
-	dbtest_exec(conn, "CREATE TRIGGER record_completion AFTER DELETE ON "
-	    "herald.jobs FOR EACH STATEMENT "
-	    "EXECUTE FUNCTION record_commit_setting()");
+	dbtest_exec(conn, "CREATE CONSTRAINT TRIGGER record_claim AFTER "
+	    "INSERT ON herald.leases DEFERRABLE INITIALLY DEFERRED "
+	    "FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
+	dbtest_exec(conn, "CREATE CONSTRAINT TRIGGER record_completion AFTER "
+	    "DELETE ON herald.jobs DEFERRABLE INITIALLY DEFERRED "
+	    "FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
 }
 
 static void
