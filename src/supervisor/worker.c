@@ -1623,12 +1623,14 @@ worker_timers(struct worker *w)
 	if (worker_held(w) == 0)
 		w->leases_checked = true;
 	else if (now >= w->next_extend_ms) {
+		/* The first renewal of a connection is retried sooner. */
 		w->next_extend_ms = now + (w->leases_checked ?
 		    w->config->lease_ms / 3 : WORKER_RETRY_MIN_MS);
 		if (worker_renew_leases(w, &error) == -1) {
 			worker_store_failed(w, "renew_leases", &error);
 			return;
 		}
+		w->next_extend_ms = now + w->config->lease_ms / 3;
 	}
 	if (now >= w->next_ping_ms) {
 		w->next_ping_ms = now + HD_PING_INTERVAL_MS;
