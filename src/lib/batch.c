@@ -15,6 +15,14 @@
 #define STMT_COMPLETE	"hd_batch_complete"
 #define STMT_WAIT_BEGIN	"hd_batch_wait_begin"
 #define STMT_WAIT_END	"hd_batch_wait_end"
+#define STMT_NO_FLUSH	"hd_batch_no_flush"
+
+/* The statements of one cycle, in the order they are sent. */
+enum cycle_step {
+	STEP_COMPLETE,
+	STEP_NO_FLUSH,
+	STEP_CLAIM
+};
 
 static const struct {
 	const char	*name;
@@ -28,6 +36,8 @@ static const struct {
 	    " $2::bigint[])", 2 },
 	{ STMT_WAIT_BEGIN, "SELECT herald.wait_begin($1, $2)", 2 },
 	{ STMT_WAIT_END, "SELECT herald.wait_end($1)", 1 },
+	{ STMT_NO_FLUSH, "SELECT set_config('synchronous_commit', 'off',"
+	    " true)", 0 },
 };
 
 int
@@ -140,11 +150,15 @@ read_completed(const PGresult *res, const struct hd_job *const *done,
 	}
 }
 
-/* Send the statements of one cycle into the pipeline. */
+/*
+ * Send the statements of one cycle into the pipeline and list them in
+ * steps, which holds 3.  A claim without completions commits without
+ * waiting for its WAL to reach disk (see the top of batch.h).
+ */
 static int
 cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
     const char *queue, const char *worker_id, int limit, int64_t lease_ms,
-    struct herald_error *error)
+    enum cycle_step *steps, int *nsteps, struct herald_error *error)
 {
 	const char	*values[4];
 	char		*ids = NULL, *tokens = NULL, limit_text[16],
@@ -167,6 +181,12 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 		    NULL, 0);
 		free(ids);
 		free(tokens);
+		steps[(*nsteps)++] = STEP_COMPLETE;
+	}
+	if (ok && limit > 0 && ndone == 0) {
+		ok = PQsendQueryPrepared(conn, STMT_NO_FLUSH, 0, NULL, NULL,
+		    NULL, 0);
+		steps[(*nsteps)++] = STEP_NO_FLUSH;
 	}
 	if (ok && limit > 0) {
 		snprintf(limit_text, sizeof limit_text, "%d", limit);
@@ -177,6 +197,7 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 		values[3] = lease_text;
 		ok = PQsendQueryPrepared(conn, STMT_CLAIM, 4, values, NULL,
 		    NULL, 0);
+		steps[(*nsteps)++] = STEP_CLAIM;
 	}
 	if (ok)
 		ok = PQpipelineSync(conn);
@@ -193,17 +214,18 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
  */
 static int
 cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
-    bool *completed, int limit, struct hd_job **jobs,
-    struct herald_error *error)
+    bool *completed, const enum cycle_step *steps, int nsteps,
+    struct hd_job **jobs, struct herald_error *error)
 {
 	PGresult	*res;
-	int		 step = ndone > 0 ? 0 : 1, claimed = 0, rc = 0, nulls = 0;
+	int		 i = 0, claimed = 0, rc = 0, nulls = 0;
+	enum cycle_step	 step;
 	ExecStatusType	 status;
 
 	for (;;) {
 		if ((res = PQgetResult(conn)) == NULL) {
 			/* The end of one statement's results. */
-			step++;
+			i++;
 			/* Two in a row: the connection is gone. */
 			if (++nulls == 2) {
 				hd_error_from_pg(error, conn, NULL,
@@ -219,15 +241,16 @@ cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
 			PQclear(res);
 			break;
 		}
+		step = steps[i < nsteps ? i : nsteps - 1];
 		if (rc == 0 && status != PGRES_TUPLES_OK) {
 			hd_error_from_pg(error, conn,
 			    status == PGRES_PIPELINE_ABORTED ? NULL : res,
-			    step == 0 ? "could not complete jobs" :
+			    step == STEP_COMPLETE ? "could not complete jobs" :
 			    "could not claim jobs");
 			rc = -1;
-		} else if (rc == 0 && step == 0)
+		} else if (rc == 0 && step == STEP_COMPLETE)
 			read_completed(res, done, ndone, completed);
-		else if (rc == 0 && limit > 0)
+		else if (rc == 0 && step == STEP_CLAIM)
 			claimed = read_claim(res, jobs, error);
 		if (claimed == -1)
 			rc = -1;
@@ -250,7 +273,8 @@ hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
     bool *completed, const char *queue, const char *worker_id, int limit,
     int64_t lease_ms, struct hd_job **jobs, struct herald_error *error)
 {
-	int	n;
+	enum cycle_step	steps[3];
+	int		n, nsteps = 0;
 
 	*jobs = NULL;
 	if (ndone == 0 && limit <= 0)
@@ -266,12 +290,13 @@ hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
 		return -1;
 	}
 	if (cycle_send(conn, done, ndone, queue, worker_id, limit, lease_ms,
-	    error) == -1) {
+	    steps, &nsteps, error) == -1) {
 		/* Nothing reached the server; the next exit discards it. */
 		PQexitPipelineMode(conn);
 		return -1;
 	}
-	n = cycle_read(conn, done, ndone, completed, limit, jobs, error);
+	n = cycle_read(conn, done, ndone, completed, steps, nsteps, jobs,
+	    error);
 	if (PQexitPipelineMode(conn) == 0 && n != -1) {
 		hd_error_from_pg(error, conn, NULL, "could not claim jobs");
 		if (n > 0)

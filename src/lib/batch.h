@@ -8,6 +8,16 @@
  * and one transaction for both.  Claims keep the guarantees of
  * herald.claim (lease tokens, leases renewed by the worker), and a
  * completion whose lease token no longer matches changes nothing.
+ *
+ * A cycle that only claims commits with synchronous_commit off, so it
+ * does not wait for the WAL flush (an fsync).  A server crash may undo
+ * such a claim: its jobs stay queued and run again, as after a lease
+ * that expires, and its lease token may be handed out again.  A worker
+ * therefore renews its leases (by token and owner) first on every new
+ * connection, and records nothing for a lease it could not renew.  A
+ * cycle with completions keeps the server's setting, and since the WAL
+ * is flushed in order, a durable commit makes every earlier claim of the
+ * connection durable too.  doc/guarantees.md gives the argument.
  */
 
 #ifndef HD_BATCH_H

@@ -131,6 +131,13 @@ struct worker {
 	int64_t				 claimed_at_ms;
 	int64_t				 finished;	/* since then */
 	bool				 waiting;	/* row in herald.waiters */
+	/*
+	 * The leases held were renewed on this connection, by token and
+	 * owner.  Until then the worker records and claims nothing: a claim
+	 * that committed without a WAL flush may have been undone by a
+	 * server crash, and its token handed to another claim.
+	 */
+	bool				 leases_checked;
 	int64_t				 wait_retry_ms;
 
 	/* CLOCK_MONOTONIC milliseconds. */
@@ -443,6 +450,7 @@ worker_connect(struct worker *w)
 	w->connect_failures = 0;
 	w->claim_wanted = true;
 	w->waiting = false;
+	w->leases_checked = worker_held(w) == 0;
 	w->next_extend_ms = now;
 	w->next_ping_ms = now + HD_PING_INTERVAL_MS;
 	w->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
@@ -923,9 +931,15 @@ worker_claim(struct worker *w)
 	if (w->queue->max_jobs > 0 && w->queue->max_jobs - w->jobs_claimed <
 	    limit)
 		limit = (int)(w->queue->max_jobs - w->jobs_claimed);
+	/*
+	 * Finished jobs wait for more to finish only while others run: an
+	 * idle worker records them at once, so that the claim the next
+	 * notification brings has no completion and need not wait for a
+	 * WAL flush (batch.h).
+	 */
 	if (limit <= 0 && (w->ndone == 0 || (w->ndone < WORKER_DONE_MAX &&
 	    now < w->done_since_ms + WORKER_DONE_WAIT_MS && !w->stopping &&
-	    w->recycle_reason == NULL)))
+	    w->recycle_reason == NULL && worker_unfinished(w) > 0)))
 		return;
 	if (worker_held(w) == 0)
 		w->next_extend_ms = now + w->config->lease_ms / 3;
@@ -1438,6 +1452,24 @@ renew_pool(struct worker *w, const PGresult *res, const struct pool_jobs *l)
 	}
 }
 
+/* Forget the finished jobs whose lease the renewal res did not list. */
+static void
+renew_done(struct worker *w, const PGresult *res)
+{
+	int	i, kept = 0;
+
+	for (i = 0; i < w->ndone; i++) {
+		if (renewed_row(res, w->done[i].lease_token) == -1) {
+			log_lease_lost(&w->done[i]);
+			hd_job_release(&w->done[i]);
+			continue;
+		}
+		w->done[kept] = w->done[i];
+		w->done_ms[kept++] = w->done_ms[i];
+	}
+	w->ndone = kept;
+}
+
 /*
  * Renew the lease of every job held.  A job whose lease is not renewed
  * was taken back by the janitor (this worker was paused or cut off past
@@ -1533,7 +1565,9 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 		if (row == -1 || cancelled)
 			w->pending[i].lease_token = 0;
 	}
+	renew_done(w, res);
 	PQclear(res);
+	w->leases_checked = true;
 	return 0;
 }
 
@@ -1586,12 +1620,17 @@ worker_timers(struct worker *w)
 	int64_t			now = hd_monotonic_ms();
 
 	memset(&error, 0, sizeof error);
-	if (worker_held(w) > 0 && now >= w->next_extend_ms) {
-		w->next_extend_ms = now + w->config->lease_ms / 3;
+	if (worker_held(w) == 0)
+		w->leases_checked = true;
+	else if (now >= w->next_extend_ms) {
+		/* The first renewal of a connection is retried sooner. */
+		w->next_extend_ms = now + (w->leases_checked ?
+		    w->config->lease_ms / 3 : WORKER_RETRY_MIN_MS);
 		if (worker_renew_leases(w, &error) == -1) {
 			worker_store_failed(w, "renew_leases", &error);
 			return;
 		}
+		w->next_extend_ms = now + w->config->lease_ms / 3;
 	}
 	if (now >= w->next_ping_ms) {
 		w->next_ping_ms = now + HD_PING_INTERVAL_MS;
@@ -1623,7 +1662,7 @@ worker_release_pending(struct worker *w)
 
 	if (w->pool != NULL)
 		hd_module_pool_withdraw(w->pool, give_release, w);
-	while (worker_pending(w) > 0 && w->conn != NULL) {
+	while (worker_pending(w) > 0 && w->conn != NULL && w->leases_checked) {
 		job = &w->pending[w->pending_next];
 		if (job->lease_token != 0) {
 			memset(&error, 0, sizeof error);
@@ -1708,6 +1747,21 @@ min_ms(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * Return when the finished jobs are to be recorded: at once when no
+ * other job runs, otherwise when the first has waited long enough, but
+ * not before a failed attempt's retry time.
+ */
+static int64_t
+worker_record_due_ms(const struct worker *w)
+{
+	int64_t	due = hd_monotonic_ms();
+
+	if (worker_unfinished(w) > 0)
+		due = w->done_since_ms + WORKER_DONE_WAIT_MS;
+	return due > w->record_at_ms ? due : w->record_at_ms;
+}
+
 /* Return the poll() timeout: the time until the nearest deadline. */
 static int
 worker_timeout(const struct worker *w)
@@ -1720,18 +1774,19 @@ worker_timeout(const struct worker *w)
 			next = min_ms(next, hd_exec_next_ms(&w->slots[i].exec));
 	if (w->conn == NULL)
 		next = min_ms(next, w->connect_at_ms);
-	else {
+	else if (worker_held(w) > 0)
+		next = min_ms(next, w->next_extend_ms);
+	if (w->conn != NULL && w->leases_checked) {
 		if (!w->stopping && w->recycle_reason == NULL &&
 		    worker_claim_room(w) > 0)
 			next = min_ms(next, w->claim_wanted ? now :
 			    w->next_poll_ms);
-		if (worker_held(w) > 0)
-			next = min_ms(next, w->next_extend_ms);
 		if (worker_count(w, SLOT_FINISHED) > 0 || w->nresults > 0)
 			next = min_ms(next, w->record_at_ms);
 		if (w->ndone > 0)
-			next = min_ms(next, w->done_since_ms +
-			    WORKER_DONE_WAIT_MS);
+			next = min_ms(next, worker_record_due_ms(w));
+	}
+	if (w->conn != NULL) {
 		next = min_ms(next, w->next_heartbeat_ms);
 		next = min_ms(next, w->next_ping_ms);
 	}
@@ -1825,19 +1880,21 @@ worker_step(struct worker *w)
 	if (w->conn == NULL && hd_monotonic_ms() >= w->connect_at_ms &&
 	    worker_connect(w) == -1)
 		return -1;
-	if (w->conn != NULL) {
+	/* The first renewal on a connection comes before any record. */
+	if (w->conn != NULL)
+		worker_timers(w);
+	if (w->conn != NULL && w->leases_checked) {
 		worker_record(w);
 		worker_check_rss(w);
 	}
-	if (w->conn != NULL)
-		worker_timers(w);
 	if (w->conn != NULL)
 		worker_drain_notifies(w);
 	if (w->stopping || w->recycle_reason != NULL)
 		worker_release_pending(w);
 	else
 		worker_start_pending(w);
-	if (w->conn != NULL && hd_monotonic_ms() >= w->record_at_ms)
+	if (w->conn != NULL && w->leases_checked &&
+	    hd_monotonic_ms() >= w->record_at_ms)
 		worker_claim(w);
 	return 0;
 }

@@ -172,6 +172,90 @@ test_batch_lease_expiry_takes_back_rest(void **state)
 	    "herald.claim('q', 'w2', 10, 60000) WHERE attempt = 2"), 2);
 }
 
+/*
+ * Record the synchronous_commit setting in force when a transaction that
+ * inserted a lease or deleted jobs commits: deferred triggers run just
+ * before the commit.
+ */
+static void
+record_commit_settings(PGconn *conn)
+{
+	dbtest_exec(conn, "CREATE TABLE commit_settings (tbl text, "
+	    "setting text)");
+	dbtest_exec(conn, "CREATE FUNCTION record_commit_setting() "
+	    "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+	    "INSERT INTO commit_settings VALUES (TG_TABLE_NAME, "
+	    "current_setting('synchronous_commit')); RETURN NULL; END $$");
+	dbtest_exec(conn, "CREATE CONSTRAINT TRIGGER record_claim AFTER "
+	    "INSERT ON herald.leases DEFERRABLE INITIALLY DEFERRED "
+	    "FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
+	dbtest_exec(conn, "CREATE CONSTRAINT TRIGGER record_completion AFTER "
+	    "DELETE ON herald.jobs DEFERRABLE INITIALLY DEFERRED "
+	    "FOR EACH ROW EXECUTE FUNCTION record_commit_setting()");
+}
+
+static void
+test_batch_claim_alone_skips_flush(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	int			 n;
+
+	record_commit_settings(db->conn);
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+
+	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
+	    &jobs, &error);
+
+	assert_int_equal(n, 1);
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(setting, "
+	    "',') FROM commit_settings WHERE tbl = 'leases'"), "off");
+	/* The setting ended with the claim's transaction. */
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT "
+	    "current_setting('synchronous_commit')"), "on");
+	hd_jobs_free(jobs, n);
+}
+
+static void
+test_batch_completion_waits_for_flush(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs, *more;
+	const struct hd_job	*done[2];
+	bool			 completed[2];
+	int			 n;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q') "
+	    "FROM generate_series(1, 3)");
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 2, 60000,
+	    &jobs, &error);
+	assert_int_equal(n, 2);
+	record_commit_settings(db->conn);
+	done[0] = &jobs[0];
+	done[1] = &jobs[1];
+
+	/* A completion alone, then a completion with a claim. */
+	n = hd_batch_cycle(db->conn, done, 1, completed, "q", "w", 0, 60000,
+	    &more, &error);
+	assert_int_equal(n, 0);
+	assert_true(completed[0]);
+	n = hd_batch_cycle(db->conn, done + 1, 1, completed + 1, "q", "w", 10,
+	    60000, &more, &error);
+
+	assert_int_equal(n, 1);
+	assert_true(completed[1]);
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(setting, "
+	    "',') FROM commit_settings WHERE tbl = 'jobs'"), "on,on");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(setting, "
+	    "',') FROM commit_settings WHERE tbl = 'leases'"), "on");
+	hd_jobs_free(jobs, 2);
+	hd_jobs_free(more, n);
+}
+
 int
 main(void)
 {
@@ -188,6 +272,12 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_batch_lease_expiry_takes_back_rest, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_claim_alone_skips_flush, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_completion_waits_for_flush, dbtest_setup,
 		    dbtest_teardown),
 	};
 
