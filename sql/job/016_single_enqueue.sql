@@ -1,22 +1,24 @@
 -- A cheaper single enqueue.
 --
--- A call of herald.enqueue() took about 31 us in the server, of which an
--- insert into herald.jobs with the same values takes 21 us (its three
--- check constraints, which the server reads and plans again for every
--- statement, about 7 of them; the count trigger about 7).  The rest was
--- the function: two names matched against the bounded repetition
--- {0,62}, which PostgreSQL 15 matches about ten times slower than a
--- star (2.4 us for both), five checks evaluated one by one, and two
--- statements for the wake-up, each started and ended as a query.  Here
--- it checks a star pattern and the length, evaluates every check in one
--- expression and leaves the checks that name the bad value to
--- herald.enqueue_fail(), takes the advisory lock as an expression and
--- reads herald.waiters in the insert itself.  The count trigger inserts
--- one job's row without grouping.  Together about 25 us a call.
+-- Measured on PostgreSQL 15 as the best of 30 batches of 100 calls in one
+-- transaction, a call of herald.enqueue() took about 31 us in the server.
+-- An insert of the same row into herald.jobs takes 21 us of it: 7 us for the
+-- three check constraints, which the server reads and plans again for
+-- every statement, and about 7 us for the count trigger.  The other 10 us
+-- were the function itself.  It matched two names against the bounded
+-- repetition {0,62}, which PostgreSQL 15 matches about ten times slower
+-- than a star (2.4 us for both names).  It evaluated five checks one by
+-- one, and it ran two queries to wake the queue.
+--
+-- Here the function checks a star pattern and the length, evaluates all
+-- checks as one expression and leaves the messages to
+-- herald.enqueue_fail().  It takes the advisory lock in an expression and
+-- reads herald.waiters in the insert.  The count trigger appends the row
+-- of a one-job insert without grouping.  A call now takes about 25 us.
 
--- Raise the error of the first bad argument of herald.enqueue(), in the
--- order and with the messages of herald.enqueue() before this
--- migration.  Returns when every argument is good.
+-- Raise the error of the first invalid argument of herald.enqueue(), in
+-- the order and with the messages of herald.enqueue() before this
+-- migration.  Return normally when every argument is valid.
 CREATE FUNCTION herald.enqueue_fail(p_task text, p_queue text,
     p_payload jsonb, p_priority integer, p_max_attempts integer)
 RETURNS void
@@ -43,11 +45,10 @@ END
 $$;
 
 -- The enqueue of 006 with the same checks, messages, signature and
--- wake-up.  The name pattern is that of herald.check_name with the
--- length checked apart.  The shared advisory lock is taken before the
--- insert, and the insert reads herald.waiters: at READ COMMITTED its
--- snapshot is taken after the lock, so the protocol of 006 holds, and
--- the lock is held a little longer, until the same commit.
+-- wake-up.  The name pattern is that of herald.check_name, with the
+-- length checked apart.  The shared advisory lock is now taken before the
+-- insert, which reads herald.waiters.  At READ COMMITTED the insert takes
+-- its snapshot after the lock, so the protocol of 006 holds.
 CREATE OR REPLACE FUNCTION herald.enqueue(
     task text,
     queue text DEFAULT 'default',
@@ -78,8 +79,8 @@ BEGIN
 
     v_due := enqueue.run_at IS NULL OR enqueue.run_at <= now();
     IF v_due THEN
-        -- An assignment is evaluated as an expression; PERFORM would
-        -- run a query.  The function returns void, read as ''.
+        -- PERFORM would run a query, but an assignment is evaluated as
+        -- an expression.  The void result is stored as ''.
         v_locked := pg_advisory_xact_lock_shared(herald.wait_lock_class(),
             hashtext(enqueue.queue));
     END IF;
@@ -106,8 +107,8 @@ END
 $$;
 
 -- The insert trigger of 013.  A statement that inserts one job, as
--- herald.enqueue() does, appends its row without the grouping, whose
--- hash table cost more than the row itself.
+-- herald.enqueue() does, appends its row without grouping, because the
+-- hash table of the grouping cost more than the row itself.
 CREATE OR REPLACE FUNCTION herald.count_jobs_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

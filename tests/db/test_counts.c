@@ -175,6 +175,20 @@ test_counts_follow_every_path(void **state)
 	    "   * 1000000)::bigint)))");
 	check_counts(conn, "enqueue_many");
 
+	/* Direct inserts of no job, one job and jobs of several groups. */
+	dbtest_exec(conn, "INSERT INTO herald.jobs (task, queue)"
+	    " SELECT 't6', 'f' WHERE false");
+	check_counts(conn, "insert of no job");
+	dbtest_exec(conn, "INSERT INTO herald.jobs (task, queue, run_at,"
+	    " attempt, event_type) VALUES ('t6', 'f', now() + interval"
+	    " '5 minutes', 1, 'E')");
+	check_counts(conn, "insert of one job");
+	dbtest_exec(conn, "INSERT INTO herald.jobs (task, queue, run_at,"
+	    " attempt) SELECT 't' || (i %% 2), 'f' || (i %% 3), now()"
+	    " + (i %% 4) * interval '1 minute', i %% 2"
+	    " FROM generate_series(1, 12) i");
+	check_counts(conn, "insert of jobs of several groups");
+
 	claim(conn, "'a'", 4);
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM claimed"), 4);
 	check_counts(conn, "claim");
