@@ -201,7 +201,7 @@ test_counts_follow_every_path(void **state)
 	check_counts(conn, "complete_many");
 
 	id = dbtest_int(conn, "SELECT min(id) FROM claimed");
-	assert_string_equal(dbtest_text(conn, "SELECT herald.fail(id, token,"
+	dbtest_assert_text(dbtest_text(conn, "SELECT herald.fail(id, token,"
 	    " '{\"outcome\": \"failed\"}', false, 30000) FROM claimed"
 	    " WHERE id = %lld", (long long)id), "retry");
 	dbtest_exec(conn, "DELETE FROM claimed WHERE id = %lld",
@@ -209,7 +209,7 @@ test_counts_follow_every_path(void **state)
 	check_counts(conn, "fail with retry");
 
 	id = dbtest_int(conn, "SELECT min(id) FROM claimed");
-	assert_string_equal(dbtest_text(conn, "SELECT herald.fail(id, token,"
+	dbtest_assert_text(dbtest_text(conn, "SELECT herald.fail(id, token,"
 	    " '{\"outcome\": \"failed\"}', true, 0) FROM claimed"
 	    " WHERE id = %lld", (long long)id), "dead");
 	dbtest_exec(conn, "DELETE FROM claimed WHERE id = %lld",
@@ -277,7 +277,7 @@ test_counts_follow_every_path(void **state)
 	check_counts(conn, "jobs due");
 
 	dbtest_exec(conn, "SELECT herald.dead_purge(NULL, NULL, NULL)");
-	assert_string_equal(dbtest_text(conn, "SELECT herald.fail(id,"
+	dbtest_assert_text(dbtest_text(conn, "SELECT herald.fail(id,"
 	    " lease_token, '{}', true, 0) FROM herald.claim('b', 'w1', 1,"
 	    " 60000)"), "dead");
 	check_counts(conn, "bury");
