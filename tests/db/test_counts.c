@@ -175,6 +175,20 @@ test_counts_follow_every_path(void **state)
 	    "   * 1000000)::bigint)))");
 	check_counts(conn, "enqueue_many");
 
+	/* Direct inserts of no job, one job and jobs of several groups. */
+	dbtest_exec(conn, "INSERT INTO herald.jobs (task, queue)"
+	    " SELECT 't6', 'f' WHERE false");
+	check_counts(conn, "insert of no job");
+	dbtest_exec(conn, "INSERT INTO herald.jobs (task, queue, run_at,"
+	    " attempt, event_type) VALUES ('t6', 'f', now() + interval"
+	    " '5 minutes', 1, 'E')");
+	check_counts(conn, "insert of one job");
+	dbtest_exec(conn, "INSERT INTO herald.jobs (task, queue, run_at,"
+	    " attempt) SELECT 't' || (i %% 2), 'f' || (i %% 3), now()"
+	    " + (i %% 4) * interval '1 minute', i %% 2"
+	    " FROM generate_series(1, 12) i");
+	check_counts(conn, "insert of jobs of several groups");
+
 	claim(conn, "'a'", 4);
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM claimed"), 4);
 	check_counts(conn, "claim");
@@ -187,7 +201,7 @@ test_counts_follow_every_path(void **state)
 	check_counts(conn, "complete_many");
 
 	id = dbtest_int(conn, "SELECT min(id) FROM claimed");
-	assert_string_equal(dbtest_text(conn, "SELECT herald.fail(id, token,"
+	dbtest_assert_text(dbtest_text(conn, "SELECT herald.fail(id, token,"
 	    " '{\"outcome\": \"failed\"}', false, 30000) FROM claimed"
 	    " WHERE id = %lld", (long long)id), "retry");
 	dbtest_exec(conn, "DELETE FROM claimed WHERE id = %lld",
@@ -195,7 +209,7 @@ test_counts_follow_every_path(void **state)
 	check_counts(conn, "fail with retry");
 
 	id = dbtest_int(conn, "SELECT min(id) FROM claimed");
-	assert_string_equal(dbtest_text(conn, "SELECT herald.fail(id, token,"
+	dbtest_assert_text(dbtest_text(conn, "SELECT herald.fail(id, token,"
 	    " '{\"outcome\": \"failed\"}', true, 0) FROM claimed"
 	    " WHERE id = %lld", (long long)id), "dead");
 	dbtest_exec(conn, "DELETE FROM claimed WHERE id = %lld",
@@ -263,7 +277,7 @@ test_counts_follow_every_path(void **state)
 	check_counts(conn, "jobs due");
 
 	dbtest_exec(conn, "SELECT herald.dead_purge(NULL, NULL, NULL)");
-	assert_string_equal(dbtest_text(conn, "SELECT herald.fail(id,"
+	dbtest_assert_text(dbtest_text(conn, "SELECT herald.fail(id,"
 	    " lease_token, '{}', true, 0) FROM herald.claim('b', 'w1', 1,"
 	    " 60000)"), "dead");
 	check_counts(conn, "bury");

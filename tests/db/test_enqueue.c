@@ -1,0 +1,219 @@
+/*
+ * test_enqueue.c: the checks, advisory lock and wake-up of the SQL
+ * function herald.enqueue(), called directly, without the checks that
+ * herald_enqueue() makes first.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbtest.h"
+
+#define NAME_HINT "Use 1 to 63 characters from A-Z a-z 0-9 _ . : - " \
+	"starting with a letter or digit."
+#define PRIORITY_HINT "Use a whole number from -32768 to 32767."
+#define ATTEMPTS_HINT "Use a whole number from 1 to 1000."
+
+/*
+ * Invalid calls of herald.enqueue() with the message and hint they must
+ * raise.  A call with several invalid arguments names the first one in
+ * the order task, queue, payload, priority, max_attempts.
+ */
+static const struct {
+	const char	*args;
+	const char	*message;
+	const char	*hint;
+} bad_calls[] = {
+	{ "NULL", "invalid task name \"<NULL>\"", NAME_HINT },
+	{ "''", "invalid task name \"\"", NAME_HINT },
+	{ "'b c'", "invalid task name \"b c\"", NAME_HINT },
+	{ "'-a'", "invalid task name \"-a\"", NAME_HINT },
+	{ "'_a'", "invalid task name \"_a\"", NAME_HINT },
+	{ "'a/b'", "invalid task name \"a/b\"", NAME_HINT },
+	{ "'caf\u00e9'", "invalid task name \"caf\u00e9\"", NAME_HINT },
+	{ "E'a\\n'", "invalid task name \"a\n\"", NAME_HINT },
+	{ "repeat('t', 64)", "invalid task name \"tttttttttttttttttttttttttt"
+	    "tttttttttttttttttttttttttttttttttttttt\"", NAME_HINT },
+	{ "repeat('t', 64), 'b c'", "invalid task name", NAME_HINT },
+	{ "'t', NULL", "invalid queue name \"<NULL>\"", NAME_HINT },
+	{ "'t', ''", "invalid queue name \"\"", NAME_HINT },
+	{ "'t', 'q q'", "invalid queue name \"q q\"", NAME_HINT },
+	{ "'t', ':q'", "invalid queue name \":q\"", NAME_HINT },
+	{ "'t', repeat('q', 64)", "invalid queue name", NAME_HINT },
+	{ "'t', 'q/', '3'", "invalid queue name \"q/\"", NAME_HINT },
+	{ "'t', 'q', NULL", "payload must be a JSON object or array", NULL },
+	{ "'t', 'q', '3'", "payload must be a JSON object or array", NULL },
+	{ "'t', 'q', '\"s\"', 40000",
+	    "payload must be a JSON object or array", NULL },
+	{ "'t', 'q', '{}', 32768", "priority 32768 is out of range",
+	    PRIORITY_HINT },
+	{ "'t', 'q', '{}', -32769", "priority -32769 is out of range",
+	    PRIORITY_HINT },
+	{ "'t', 'q', '{}', NULL", "priority <NULL> is out of range",
+	    PRIORITY_HINT },
+	{ "'t', 'q', '{}', 40000, NULL, 0", "priority 40000 is out of range",
+	    PRIORITY_HINT },
+	{ "'t', 'q', '{}', 0, NULL, 0", "max_attempts 0 is out of range",
+	    ATTEMPTS_HINT },
+	{ "'t', 'q', '{}', 0, NULL, 1001",
+	    "max_attempts 1001 is out of range", ATTEMPTS_HINT },
+	{ "'t', 'q', '{}', 0, NULL, NULL",
+	    "max_attempts <NULL> is out of range", ATTEMPTS_HINT },
+};
+
+static void
+test_enqueue_rejects_bad_argument(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	const char	*message;
+	const char	*hint;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof bad_calls / sizeof bad_calls[0]; i++) {
+		snprintf(sql, sizeof sql, "SELECT herald.enqueue(%s)",
+		    bad_calls[i].args);
+		res = PQexec(db->conn, sql);
+
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", sql);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "22023");
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (strstr(message, bad_calls[i].message) != message)
+			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
+			    sql, message, bad_calls[i].message);
+		hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		if (bad_calls[i].hint == NULL)
+			assert_null(hint);
+		else
+			assert_string_equal(hint, bad_calls[i].hint);
+		PQclear(res);
+	}
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+static void
+test_enqueue_accepts_edge_values(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 id;
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue("
+	    "'Az09_.:-' || repeat('t', 55), 'q' || repeat('Q', 61) || '9',"
+	    " '[1]', -32768, NULL, 1)");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %lld AND length(task) = 63"
+	    " AND length(queue) = 63 AND payload = '[1]'"
+	    " AND priority = -32768 AND max_attempts = 1",
+	    (long long)id), 1);
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('9', 'q', '{}',"
+	    " 32767, NULL, 1000)");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %lld AND priority = 32767"
+	    " AND max_attempts = 1000", (long long)id), 1);
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " NULL, 10, 'ev-1', 'UserRegistered')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %lld AND event_id = 'ev-1'"
+	    " AND event_type = 'UserRegistered'", (long long)id), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT sum(jobs) FROM"
+	    " herald.event_counters WHERE event_type = 'UserRegistered'"), 1);
+}
+
+/* Return 1 when conn's transaction holds the wake-up lock of queue q. */
+static int64_t
+queue_lock_held(PGconn *conn)
+{
+	return dbtest_int(conn, "SELECT count(*) FROM pg_locks"
+	    " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+	    " AND mode = 'ShareLock' AND granted"
+	    " AND classid::integer = herald.wait_lock_class()"
+	    " AND objid::integer = hashtext('q')");
+}
+
+static void
+test_enqueue_locks_queue_only_when_due(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() + interval '1 hour')");
+	assert_int_equal(queue_lock_held(db->conn), 0);
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(queue_lock_held(db->conn), 1);
+	dbtest_exec(db->conn, "COMMIT");
+
+	assert_int_equal(queue_lock_held(db->conn), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs WHERE queue = 'q'"), 2);
+}
+
+/*
+ * A worker that starts to wait after the producer's transaction began,
+ * but before its enqueue, is seen by that enqueue and woken.
+ */
+static void
+test_enqueue_sees_waiter_of_open_transaction(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*worker = dbtest_connect(db);
+	PGnotify	*n;
+	int		 count = 0;
+
+	dbtest_exec(worker, "LISTEN herald");
+	dbtest_exec(worker, "INSERT INTO herald.processes (id, kind, host,"
+	    " pid, queue) VALUES ('w1', 'worker', 'h', 1, 'q')");
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_exec(db->conn, "SELECT count(*) FROM herald.waiters");
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	dbtest_exec(db->conn, "COMMIT");
+
+	dbtest_exec(worker, "SELECT 1");
+	assert_int_equal(PQconsumeInput(worker), 1);
+	while ((n = PQnotifies(worker)) != NULL) {
+		if (strcmp(n->relname, "herald") == 0 &&
+		    strcmp(n->extra, "q") == 0)
+			count++;
+		PQfreemem(n);
+	}
+	assert_int_equal(count, 1);
+	PQfinish(worker);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_rejects_bad_argument, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_accepts_edge_values, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_locks_queue_only_when_due, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_sees_waiter_of_open_transaction,
+		    dbtest_setup, dbtest_teardown),
+	};
+
+	dbtest_init("enqueue");
+	return cmocka_run_group_tests_name("enqueue", tests, NULL, NULL);
+}
