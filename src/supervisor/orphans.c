@@ -82,7 +82,7 @@ hd_orphans_kill(const pid_t *known, size_t nknown)
 		if (pgrp == pid && pgrp != getpgrp())
 			kill(-pgrp, SIGKILL);
 		kill(pid, SIGKILL);
-		hd_log_warn("orphaned handler killed", "pid=%ld",
+		hd_log_warn("orphaned handler killed", "handler_pid=%ld",
 		    (long)pid);
 		killed++;
 	}
