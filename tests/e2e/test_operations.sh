@@ -106,6 +106,9 @@ expect_screen "not valid JSON"
 sql_is "SELECT payload->>'to' FROM herald.dead_jobs WHERE id = $first" \
     "bad@1" || fail "a payload that is not JSON changed the dead job"
 T kill-session -t ops
+# The emptied server exits in the background; a new one on another socket
+# cannot meet it on its way out.
+TMUX_SOCK=$TEST_DIR/tmux2.sock
 
 note "an edited payload is retried, and the original stays in the history"
 T new-session -d -s ops -x 80 -y 24 \
