@@ -58,7 +58,8 @@ usage_error(const char *fmt, ...)
  * Check the schema of a database before any child starts, so that a
  * database nobody migrated stops heraldd at once instead of making every
  * child exit and restart.  A database that cannot be reached is not an
- * error here: the children wait for it and reconnect.
+ * error here: the children wait for it and reconnect.  Its reason is
+ * printed once, since the children's log lines give only its kind.
  */
 static int
 check_schema(const char *conninfo, enum hd_schema schema, const char *what)
@@ -75,6 +76,8 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what)
 			    "string: %s\n", what, error.message);
 			return -1;
 		}
+		fprintf(stderr, "heraldd: warning: could not connect to %s, "
+		    "starting anyway and retrying: %s\n", what, error.message);
 		return 0;
 	}
 	if (hd_schema_check(conn, schema, &error) == -1 &&

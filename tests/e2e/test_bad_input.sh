@@ -201,6 +201,18 @@ admin_sql "DROP DATABASE \"$empty_db\"" >/dev/null
 grep -q 'herald migrate' "$TEST_DIR/stderr" ||
     fail "no hint to run herald migrate: $(cat "$TEST_DIR/stderr")"
 [ "$empty_rows" = 0 ] || fail "enqueue created herald tables"
+# A database that does not exist may be created later, so heraldd starts,
+# but says once why it cannot connect.
+sed "s/dbname=$empty_db/dbname=${TEST_DB}_missing/" "$TEST_DIR/empty.conf" \
+    >"$TEST_DIR/missing-db.conf"
+"$HERALDD" -c "$TEST_DIR/missing-db.conf" 2>"$TEST_DIR/heraldd-missing.err" &
+missing_pid=$!
+wait_for 10 "heraldd to name the missing database" grep -q \
+    "warning: could not connect to job database, starting anyway and retrying: .*\"${TEST_DB}_missing\" does not exist" \
+    "$TEST_DIR/heraldd-missing.err"
+kill -TERM "$missing_pid"
+wait_for 10 "heraldd to stop" not_alive "$missing_pid"
+wait "$missing_pid"
 
 note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
