@@ -742,15 +742,45 @@ out:
 	return rc;
 }
 
-/* True when a line holds only white space. */
+/* True when the len bytes of line are only white space. */
 static bool
-line_blank(const char *line)
+line_blank(const char *line, size_t len)
 {
-	for (; *line != '\0'; line++)
-		if (*line != ' ' && *line != '\t' && *line != '\r' &&
-		    *line != '\n')
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' &&
+		    line[i] != '\n')
 			return false;
 	return true;
+}
+
+/*
+ * Read the next line of in into *line, growing it up to max bytes.
+ * Return its length, -1 at the end of in or on a read error, or -2 when
+ * the line is longer than max, so that one huge line is not read whole.
+ */
+static ssize_t
+from_getline(FILE *in, char **line, size_t *cap, size_t max)
+{
+	size_t	len = 0;
+	int	c;
+
+	while ((c = getc_unlocked(in)) != EOF) {
+		if (len + 2 > *cap) {
+			if (len >= max)
+				return -2;
+			*cap = *cap > 0 ? *cap * 2 : 4096;
+			*line = hd_xrealloc(*line, *cap, 1);
+		}
+		(*line)[len++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (len == 0)
+		return -1;
+	(*line)[len] = '\0';
+	return (ssize_t)len;
 }
 
 /* Read and check every line of in; on a bad line report it and stop. */
@@ -759,13 +789,28 @@ from_read(const struct hd_config *config, FILE *in, const char *name,
     struct from_jobs *list)
 {
 	char	*line = NULL, message[512];
-	size_t	 cap = 0, lineno = 0;
+	size_t	 cap = 0, lineno = 0, payload_max, max;
 	ssize_t	 len;
 	int	 status = HD_EXIT_OK;
 
-	while ((len = getline(&line, &cap, in)) != -1) {
+	/*
+	 * A line is its payload, which may take up to six bytes a byte in
+	 * escapes, and a few short fields.
+	 */
+	payload_max = config != NULL ? config->payload_max :
+	    HERALD_PAYLOAD_MAX;
+	max = 6 * payload_max + 65536;
+	while ((len = from_getline(in, &line, &cap, max)) != -1) {
 		lineno++;
-		if (line_blank(line))
+		if (len == -2) {
+			hd_cli_error("invalid job on line %zu of %s: the line "
+			    "is longer than %zu bytes, more than a job with a "
+			    "payload of at most %zu bytes takes", lineno,
+			    name, max, payload_max);
+			status = EX_DATAERR;
+			break;
+		}
+		if (line_blank(line, (size_t)len))
 			continue;
 		if (list->njobs == list->cap) {
 			list->cap = list->cap > 0 ? list->cap * 2 : 256;

@@ -75,6 +75,21 @@ expect_bad 65 'line 1 of standard input: unrecognized key "prio"' \
     '{"task": "a", "prio": 1}\n'
 expect_bad 65 'line 2 of standard input: invalid time "tomorrow"' \
     "$good{\"task\": \"a\", \"run_at\": \"tomorrow\"}\n"
+expect_bad 65 'line 1 of standard input: invalid JSON' \
+    '\0{"task": "a"}\n'
+
+# A line far longer than any job is refused before it is read whole: with
+# no configuration the payload limit is 1 MiB, so a line is at most
+# 6 MiB and 64 KiB, and 20 MiB of one line must stop there.
+_status=0
+{ printf '{"task": "a", "payload": {"x": "'
+  head -c 20971520 /dev/zero | tr '\0' 'x'
+  printf '"}}\n'; } | h enqueue --from - >/dev/null 2>"$TEST_DIR/err" ||
+    _status=$?
+[ "$_status" -eq 65 ] && grep -q 'line 1 of standard input: the line is longer than 6356992 bytes' "$TEST_DIR/err" ||
+    fail "a 20 MiB line gave $_status: $(cat "$TEST_DIR/err")"
+note "ok: $(cat "$TEST_DIR/err")"
+
 _status=0
 h enqueue --from - task </dev/null 2>"$TEST_DIR/err" || _status=$?
 [ "$_status" -eq 2 ] && grep -q "cannot be used with a task" "$TEST_DIR/err" ||
