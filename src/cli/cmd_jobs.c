@@ -193,6 +193,14 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return hd_cli_usage_error("jobs", usage,
 		    "unexpected argument \"%s\"", argv[optind]);
+	/* A filter that no name can match is a mistake, not an empty list. */
+	if ((params[0] != NULL &&
+	    herald_check_name("queue", params[0], &error) == -1) ||
+	    (params[2] != NULL &&
+	    herald_check_name("task", params[2], &error) == -1)) {
+		hd_cli_error("%s", error.message);
+		return EX_DATAERR;
+	}
 
 	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;

@@ -169,6 +169,8 @@ expect_fail 2 '"--payload" requires an argument' \
 expect_fail 2 'no task given' h enqueue
 expect_fail 2 'unexpected argument "extra"' h enqueue send_mail extra
 expect_fail 2 'no command given' "$HERALD"
+expect_fail 65 'invalid queue name: byte 0x20 at position 4' h jobs --queue 'bad q'
+expect_fail 65 "invalid task name \"a/b\": character '/' at position 2" h jobs --task a/b
 
 note "databases"
 expect_fail 69 'could not connect to job database' \
