@@ -881,6 +881,10 @@ parse_args(int argc, char **argv, struct dead_args *args)
 		    "unrecognized action \"%s\": use list, show, retry or "
 		    "purge", args->action);
 
+	if (strcmp(args->action, "list") == 0 && optind < argc)
+		return hd_cli_usage_error("dead", usage,
+		    "dead list takes no ids and no --all");
+
 	args->ids = hd_xcalloc((size_t)(argc - optind), sizeof *args->ids);
 	for (i = optind; i < argc; i++) {
 		status = hd_cli_parse_id(argv[i], &args->ids[args->nids]);

@@ -272,7 +272,7 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		    &ms) == -1)
 			return config_fail(r, s, "invalid duration \"%s\" "
 			    "(use a number of seconds, or a number followed by "
-			    "ms, s, m, h or d)",
+			    "ms, s, m, h or d, of at most 366 days)",
 			    config_setting_get_string(s));
 		break;
 	case CONFIG_TYPE_INT:
@@ -282,7 +282,8 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
 		if (!(seconds >= 0 && seconds * 1000 <= DURATION_MAX_MS))
-			return config_fail(r, s, "invalid duration %g", seconds);
+			return config_fail(r, s, "invalid duration %g (use "
+			    "0 to 366 days in seconds)", seconds);
 		ms = (int64_t)llround(seconds * 1000);
 		break;
 	default:

@@ -204,6 +204,12 @@ test_config_errors_name_line_and_setting(void **state)
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
 		  "  timeout = \"5 parsecs\"; }; };\n",
 		  ":4: tasks.t.timeout: invalid duration \"5 parsecs\"" },
+		{ "duration over a year",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  timeout = \"400d\"; }; };\n",
+		  ":4: tasks.t.timeout: invalid duration \"400d\" (use a number "
+		  "of seconds, or a number followed by ms, s, m, h or d, of at "
+		  "most 366 days)" },
 		{ "missing queue",
 		  "tasks = {\n t = { exec = [ \"/bin/true\" ]; }; };\n",
 		  ":4: tasks.t: missing setting \"queue\"" },
