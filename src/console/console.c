@@ -420,9 +420,10 @@ console_draw(struct hd_console *console)
 {
 	erase();
 	if (COLS < CONSOLE_MIN_COLS || LINES < CONSOLE_MIN_LINES) {
-		hd_putf(0, 0, COLS, A_BOLD, "terminal too small: %dx%d, "
-		    "need %dx%d", COLS, LINES, CONSOLE_MIN_COLS,
-		    CONSOLE_MIN_LINES);
+		/* Two short lines, so that a narrow terminal shows both. */
+		hd_put(0, 0, COLS, A_BOLD, "terminal too small");
+		hd_putf(1, 0, COLS, A_BOLD, "%dx%d, need %dx%d", COLS, LINES,
+		    CONSOLE_MIN_COLS, CONSOLE_MIN_LINES);
 		refresh();
 		return;
 	}

@@ -324,7 +324,7 @@ dead_describe_filter(char *buf, size_t size)
 #define MARK_W	2
 #define ID_W	8
 #define ATT_W	7
-#define DIED_W	10
+#define DIED_W	13
 
 static void
 dead_draw_row(int y, int cols, int task_w, int queue_w,
@@ -348,7 +348,7 @@ dead_draw_row(int y, int cols, int task_w, int queue_w,
 	hd_putf(y, x, ATT_W, attr, "%d/%d", r->attempt, r->max_attempts);
 	x += ATT_W;
 	hd_fmt_relative(-(r->died_ms + age), text, sizeof(text));
-	hd_put(y, x, DIED_W, attr, text);
+	hd_put(y, x, DIED_W - 1, attr, text);
 	x += DIED_W;
 	hd_putf(y, x, cols - x, attr, "%s (%s)", r->end, r->reason);
 }

@@ -81,7 +81,7 @@ retries_schedule(struct hd_console *console, const PGresult *res, int row,
 #define ID_W	8
 #define QUEUE_W	10
 #define ATT_W	9
-#define NEXT_W	10
+#define NEXT_W	12
 
 static void
 retries_row(struct hd_console *console, const struct hd_snapshot *snap,

@@ -274,6 +274,8 @@ note "resize to 200x60 and back to 80x24"
 keys c 1
 T resize-window -t c -x 200 -y 60
 wait_for 10 "a 200x60 layout" layout_fits c 200 60
+T resize-window -t c -x 30 -y 8
+expect_screen c "30x8, need 40x10"
 T resize-window -t c -x 80 -y 24
 wait_for 10 "an 80x24 layout after resizing" layout_fits c 80 24
 
