@@ -107,7 +107,8 @@ warn_programs(const struct hd_config *config, bool check)
 			fprintf(stderr, "heraldd: warning: %s\n", error);
 		else
 			hd_log_warn("handler program not executable",
-			    "task=%s queue=%s", t->name, t->queue);
+			    "task=%s queue=%s program=%s", t->name, t->queue,
+			    t->argv[0]);
 	}
 }
 

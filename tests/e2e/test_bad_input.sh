@@ -216,6 +216,24 @@ wait_for 10 "heraldd to name the missing database" grep -q \
 kill -TERM "$missing_pid"
 wait_for 10 "heraldd to stop" not_alive "$missing_pid"
 wait "$missing_pid"
+# A handler program that is missing is a warning, with its path, from
+# --check and in the log.
+sed 's|/bin/true|/nonexistent/handler|' "$TEST_DIR/missing-db.conf" \
+    >"$TEST_DIR/no-program.conf"
+"$HERALDD" --check -c "$TEST_DIR/no-program.conf" >/dev/null \
+    2>"$TEST_DIR/no-program.err" ||
+    fail "a missing handler program failed --check"
+grep -q 'warning: .*tasks.t.exec: "/nonexistent/handler" is not an executable file' \
+    "$TEST_DIR/no-program.err" ||
+    fail "--check did not warn: $(cat "$TEST_DIR/no-program.err")"
+"$HERALDD" -c "$TEST_DIR/no-program.conf" 2>"$TEST_DIR/no-program.log" &
+missing_pid=$!
+wait_for 10 "the warning in the log" grep -q \
+    'msg="handler program not executable" .*program=/nonexistent/handler' \
+    "$TEST_DIR/no-program.log"
+kill -TERM "$missing_pid"
+wait_for 10 "heraldd to stop" not_alive "$missing_pid"
+wait "$missing_pid"
 
 note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
