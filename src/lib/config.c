@@ -356,8 +356,8 @@ check_name(struct config_reader *r, const config_setting_t *s,
 }
 
 /*
- * Set *name to the herald name of group s: its member key (a string) when
- * set, else the setting's own name.  Check it as a name of kind what.
+ * Set *name to the herald name of group s: the string of its member key
+ * when set, else the setting's own name.  Check it as a name of kind what.
  */
 static int
 get_name(struct config_reader *r, const config_setting_t *s, const char *key,
@@ -376,7 +376,7 @@ get_name(struct config_reader *r, const config_setting_t *s, const char *key,
 
 /*
  * Fail when entry i of group (of kind what) has the herald name of an
- * earlier entry; name_of returns the name of entry j.
+ * earlier entry.  name_of returns the name of entry j.
  */
 static int
 check_unique(struct config_reader *r, const config_setting_t *group, int i,
@@ -384,7 +384,7 @@ check_unique(struct config_reader *r, const config_setting_t *group, int i,
     const char *(*name_of)(const struct hd_config *, int),
     const struct hd_config *config)
 {
-	const config_setting_t	*s, *earlier, *at;
+	const config_setting_t	*s, *earlier, *named;
 	int			 j;
 
 	s = config_setting_get_elem(group, i);
@@ -392,9 +392,9 @@ check_unique(struct config_reader *r, const config_setting_t *group, int i,
 		if (strcmp(name_of(config, j), name) != 0)
 			continue;
 		earlier = config_setting_get_elem(group, j);
-		at = config_setting_is_group(s) ?
+		named = config_setting_is_group(s) ?
 		    config_setting_get_member(s, key) : NULL;
-		return config_fail(r, at != NULL ? at : s, "%s \"%s\" is "
+		return config_fail(r, named != NULL ? named : s, "%s \"%s\" is "
 		    "also the name of %s.%s (line %u)", what, name,
 		    config_setting_name(group), config_setting_name(earlier),
 		    config_setting_source_line(earlier));
@@ -747,9 +747,9 @@ free_vector(char **v)
 }
 
 /*
- * Whether line holds a herald name that libconfig cannot read as a
- * setting name, such as "mail.v2" or "2fa", before an '=' outside a
- * string.  Store it in word.
+ * Return whether line contains, before an '=' outside a string, a herald
+ * name that libconfig cannot read as a setting name, such as "mail.v2" or
+ * "2fa".  Store that name in word.
  */
 static bool
 line_has_bad_setting_name(const char *line, char *word, size_t size)
@@ -791,8 +791,8 @@ line_has_bad_setting_name(const char *line, char *word, size_t size)
 }
 
 /*
- * Write libconfig's parse error, with a hint when the line names a
- * setting as a herald name that a setting name cannot hold.
+ * Write libconfig's parse error, with a hint when the line contains a
+ * herald name where a setting name is expected.
  */
 static void
 parse_fail(const config_t *cfg, const char *path, char *error,

@@ -25,7 +25,7 @@
  * Each queue, task, event route and periodic entry has the herald name
  * of its name setting (type for an event), else the setting's own name.
  * setting is the setting's own name, for messages and herald config: a
- * setting name cannot hold every herald name, such as "mail.v2".
+ * setting name cannot contain every herald name, such as "mail.v2".
  */
 struct hd_queue_config {
 	char		*name;

@@ -23,8 +23,8 @@
 
 /*
  * Two tasks subscribe to UserRegistered; nobody to Ignored.  mail.send
- * subscribes to orders.created, names that only a name or type setting
- * holds.
+ * subscribes to orders.created, names that only a name or type
+ * setting can contain.
  */
 static const char relay_config[] =
     "job_db = \"\";\n"

@@ -3,7 +3,7 @@
 # retries with growing delays, dead letters, retry from the dead table,
 # the handler's input and environment, and a log free of payloads and
 # handler output.  A queue and a task whose names only a name setting
-# holds (mail.v2, mail.send) work like any other.
+# can contain (mail.v2, mail.send) work like any other.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
