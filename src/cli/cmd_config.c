@@ -276,12 +276,24 @@ emit_conninfo(struct config_out *o, const char *name, const char *conninfo)
 	emit(o, where, "%s = \"\";", name);
 }
 
+/*
+ * Open the group of a queue, task or periodic entry, with its name
+ * setting when the herald name is not the setting's own.
+ */
+static void
+named_open(struct config_out *o, const char *setting, const char *name)
+{
+	group_open(o, setting);
+	if (strcmp(setting, name) != 0)
+		emit_string(o, "name", name);
+}
+
 static void
 emit_queue(struct config_out *o, const struct hd_queue_config *q)
 {
 	char	text[48], where[32];
 
-	group_open(o, q->name);
+	named_open(o, q->setting, q->name);
 	emit_int(o, "workers", q->workers);
 	emit_int(o, "concurrency", q->concurrency);
 	emit_duration(o, "poll_interval", q->poll_interval_ms);
@@ -365,7 +377,7 @@ emit_isolation(struct config_out *o, const struct hd_isolation *iso)
 static void
 emit_task(struct config_out *o, const struct hd_task_config *t)
 {
-	group_open(o, t->name);
+	named_open(o, t->setting, t->name);
 	emit_string(o, "queue", t->queue);
 	if (t->argv != NULL)
 		emit_list(o, "exec", t->argv, t->argc);
@@ -392,13 +404,27 @@ emit_task(struct config_out *o, const struct hd_task_config *t)
 static void
 emit_periodic(struct config_out *o, const struct hd_periodic_config *p)
 {
-	group_open(o, p->name);
+	named_open(o, p->setting, p->name);
 	emit_string(o, "schedule", p->schedule);
 	emit_string(o, "timezone", p->timezone);
 	emit_string(o, "task", p->task);
 	emit_string(o, "payload", p->payload);
 	emit_int(o, "priority", p->priority);
 	emit_string(o, "catch_up", p->catch_up_latest ? "latest" : "none");
+	group_close(o);
+}
+
+/* Print an event's tasks as a list, or as a group with its type. */
+static void
+emit_event(struct config_out *o, const struct hd_event_route *e)
+{
+	if (!e->group) {
+		emit_list(o, e->setting, e->tasks, e->ntasks);
+		return;
+	}
+	group_open(o, e->setting);
+	emit_string(o, "type", e->type);
+	emit_list(o, "tasks", e->tasks, e->ntasks);
 	group_close(o);
 }
 
@@ -449,8 +475,7 @@ emit_config(struct config_out *o, const struct hd_config *c)
 	group_close(o);
 	group_open(o, "events");
 	for (i = 0; i < c->nevents; i++)
-		emit_list(o, c->events[i].type, c->events[i].tasks,
-		    c->events[i].ntasks);
+		emit_event(o, &c->events[i]);
 	group_close(o);
 	group_open(o, "periodic");
 	for (i = 0; i < c->nperiodic; i++)

@@ -356,6 +356,77 @@ check_name(struct config_reader *r, const config_setting_t *s,
 	return 0;
 }
 
+/*
+ * Set *name to the herald name of group s: the string of its member key
+ * when set, else the setting's own name.  Check it as a name of kind what.
+ */
+static int
+get_name(struct config_reader *r, const config_setting_t *s, const char *key,
+    const char *what, char **name)
+{
+	const config_setting_t	*named;
+
+	named = config_setting_is_group(s) ?
+	    config_setting_get_member(s, key) : NULL;
+	if (named == NULL)
+		return check_name(r, s, what, *name);
+	if (get_string(r, s, key, 1, name) == -1)
+		return -1;
+	return check_name(r, named, what, *name);
+}
+
+/*
+ * Fail when entry i of group (of kind what) has the herald name of an
+ * earlier entry.  name_of returns the name of entry j.
+ */
+static int
+check_unique(struct config_reader *r, const config_setting_t *group, int i,
+    const char *what, const char *key, const char *name,
+    const char *(*name_of)(const struct hd_config *, int),
+    const struct hd_config *config)
+{
+	const config_setting_t	*s, *earlier, *named;
+	int			 j;
+
+	s = config_setting_get_elem(group, i);
+	for (j = 0; j < i; j++) {
+		if (strcmp(name_of(config, j), name) != 0)
+			continue;
+		earlier = config_setting_get_elem(group, j);
+		named = config_setting_is_group(s) ?
+		    config_setting_get_member(s, key) : NULL;
+		return config_fail(r, named != NULL ? named : s, "%s \"%s\" is "
+		    "also the name of %s.%s (line %u)", what, name,
+		    config_setting_name(group), config_setting_name(earlier),
+		    config_setting_source_line(earlier));
+	}
+	return 0;
+}
+
+static const char *
+queue_name_of(const struct hd_config *config, int i)
+{
+	return config->queues[i].name;
+}
+
+static const char *
+task_name_of(const struct hd_config *config, int i)
+{
+	return config->tasks[i].name;
+}
+
+static const char *
+event_name_of(const struct hd_config *config, int i)
+{
+	return config->events[i].type;
+}
+
+static const char *
+periodic_name_of(const struct hd_config *config, int i)
+{
+	return config->periodic[i].name;
+}
+
 /* Copy a list or array of strings into a NULL-terminated vector. */
 static int
 get_string_vector(struct config_reader *r, const config_setting_t *s,
@@ -613,7 +684,8 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 		    access(t->argv[0], X_OK) == 0)
 			continue;
 		snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" is not "
-		    "an executable file", config->path, t->name, t->argv[0]);
+		    "an executable file", config->path, t->setting,
+		    t->argv[0]);
 		(*next)++;
 		return -1;
 	}
@@ -635,7 +707,7 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			snprintf(error, error_size, "%s: tasks.%s: running "
 			    "the handler as user \"%s\" and group \"%s\" "
 			    "needs heraldd to start as root", config->path,
-			    t->name, t->isolation.user != NULL ?
+			    t->setting, t->isolation.user != NULL ?
 			    t->isolation.user : "(unchanged)",
 			    t->isolation.group != NULL ? t->isolation.group :
 			    "(the user's)");
@@ -648,7 +720,7 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			    "handler runs inside heraldd, which runs as root; "
 			    "run heraldd as another user, or set "
 			    "allow_root_handlers = true", config->path,
-			    t->name);
+			    t->setting);
 			return -1;
 		}
 		if (!t->isolation.set_ids || t->isolation.uid == 0) {
@@ -656,7 +728,7 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			    "would run as root; set user (and group) for the "
 			    "task or at the top level, or set "
 			    "allow_root_handlers = true", config->path,
-			    t->name);
+			    t->setting);
 			return -1;
 		}
 	}
@@ -673,6 +745,88 @@ free_vector(char **v)
 	for (i = 0; v[i] != NULL; i++)
 		free(v[i]);
 	free(v);
+}
+
+/*
+ * Return whether line contains, before an '=' outside a string, a herald
+ * name that libconfig cannot read as a setting name, such as "mail.v2" or
+ * "2fa".  Store that name in word.
+ */
+static bool
+line_has_bad_setting_name(const char *line, char *word, size_t size)
+{
+	const char	*p, *start;
+	bool		 quoted = false;
+	size_t		 len;
+
+	for (p = line; *p != '\0' && *p != '\n'; p++) {
+		if (quoted) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				quoted = false;
+			continue;
+		}
+		if (*p == '"')
+			quoted = true;
+		if (*p == '#' || (p[0] == '/' && (p[1] == '/' || p[1] == '*')))
+			break;
+		if (*p != '=')
+			continue;
+		start = p;
+		while (start > line && isspace((unsigned char)start[-1]))
+			start--;
+		len = 0;
+		while (start > line && (isalnum((unsigned char)start[-1]) ||
+		    strchr("_.:-", start[-1]) != NULL)) {
+			start--;
+			len++;
+		}
+		if (len == 0 || (strcspn(start, ".:") >= len &&
+		    !isdigit((unsigned char)start[0])))
+			continue;
+		snprintf(word, size, "%.*s", (int)len, start);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Write libconfig's parse error, with a hint when the line contains a
+ * herald name where a setting name is expected.
+ */
+static void
+parse_fail(const config_t *cfg, const char *path, char *error,
+    size_t error_size)
+{
+	const char	*file = config_error_file(cfg);
+	char		*line = NULL, word[72];
+	size_t		 size = 0;
+	FILE		*fp;
+	int		 n = 0, at = config_error_line(cfg);
+	bool		 hint = false;
+
+	if (file == NULL)
+		file = path;
+	if (at > 0 && (fp = fopen(file, "r")) != NULL) {
+		while (getline(&line, &size, fp) != -1)
+			if (++n == at) {
+				hint = line_has_bad_setting_name(line, word,
+				    sizeof word);
+				break;
+			}
+		free(line);
+		fclose(fp);
+	}
+	if (!hint) {
+		snprintf(error, error_size, "%s:%d: %s", path, at,
+		    config_error_text(cfg));
+		return;
+	}
+	snprintf(error, error_size, "%s:%d: %s (a setting name may contain "
+	    "only letters, digits, '_' and '-'; write the herald name with "
+	    "name = \"%s\" inside the group, or type = \"%s\" for an event)",
+	    path, at, config_error_text(cfg), word, word);
 }
 
 struct hd_config *
@@ -711,8 +865,7 @@ hd_config_load(const char *path, char *error, size_t error_size)
 			    "%s: could not read configuration file: %s",
 			    path, strerror(errno));
 		else
-			snprintf(error, error_size, "%s:%d: %s", path,
-			    config_error_line(&cfg), config_error_text(&cfg));
+			parse_fail(&cfg, path, error, error_size);
 		goto fail;
 	}
 	if (read_top(&r, &cfg, config) == -1)
@@ -889,7 +1042,7 @@ read_queues(struct config_reader *r, const config_setting_t *queues,
     struct hd_config *config)
 {
 	static const char *const known[] = {
-		"workers", "concurrency", "poll_interval", "max_jobs",
+		"name", "workers", "concurrency", "poll_interval", "max_jobs",
 		"max_rss", "limit", "rate", NULL
 	};
 	const config_setting_t	*s;
@@ -905,12 +1058,15 @@ read_queues(struct config_reader *r, const config_setting_t *queues,
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(queues, i);
 		q = &config->queues[config->nqueues++];
-		q->name = hd_xstrdup(config_setting_name(s));
+		q->setting = hd_xstrdup(config_setting_name(s));
+		q->name = hd_xstrdup(q->setting);
 		q->workers = 1;
 		q->concurrency = 1;
 		q->poll_interval_ms = HD_DEFAULT_POLL_INTERVAL_MS;
 
-		if (check_name(r, s, "queue", q->name) == -1)
+		if (get_name(r, s, "name", "queue", &q->name) == -1 ||
+		    check_unique(r, queues, i, "queue", "name", q->name,
+		    queue_name_of, config) == -1)
 			return -1;
 		if (!config_setting_is_group(s))
 			return config_fail(r, s, "must be a group, "
@@ -982,12 +1138,12 @@ read_task(struct config_reader *r, const config_setting_t *s,
     struct hd_config *config, struct hd_task_config *t)
 {
 	static const char *const known[] = {
-		"queue", "exec", "module", "timeout", "retry", "env", "user",
-		"group", "limits", NULL
+		"name", "queue", "exec", "module", "timeout", "retry", "env",
+		"user", "group", "limits", NULL
 	};
 	const config_setting_t	*exec, *module, *retry, *env;
 
-	if (check_name(r, s, "task", t->name) == -1)
+	if (get_name(r, s, "name", "task", &t->name) == -1)
 		return -1;
 	if (!config_setting_is_group(s))
 		return config_fail(r, s, "must be a group, "
@@ -1044,10 +1200,13 @@ read_tasks(struct config_reader *r, const config_setting_t *tasks,
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(tasks, i);
 		t = &config->tasks[config->ntasks++];
-		t->name = hd_xstrdup(config_setting_name(s));
+		t->setting = hd_xstrdup(config_setting_name(s));
+		t->name = hd_xstrdup(t->setting);
 		t->timeout_ms = HD_DEFAULT_TIMEOUT_MS;
 		hd_retry_policy_init(&t->retry);
-		if (read_task(r, s, config, t) == -1)
+		if (read_task(r, s, config, t) == -1 ||
+		    check_unique(r, tasks, i, "task", "name", t->name,
+		    task_name_of, config) == -1)
 			return -1;
 	}
 	return 0;
@@ -1057,7 +1216,8 @@ static int
 read_events(struct config_reader *r, const config_setting_t *events,
     struct hd_config *config)
 {
-	const config_setting_t	*s;
+	static const char *const known[] = { "type", "tasks", NULL };
+	const config_setting_t	*s, *list;
 	struct hd_event_route	*e;
 	size_t			 j;
 	int			 i, n;
@@ -1065,20 +1225,34 @@ read_events(struct config_reader *r, const config_setting_t *events,
 	if (!config_setting_is_group(events))
 		return config_fail(r, events, "must be a group, such as "
 		    "{ UserRegistered = [ \"send_welcome_email\" ]; }");
+	/* A list of tasks, or { type = "orders.created"; tasks = [...]; }. */
 	n = config_setting_length(events);
 	config->events = hd_xcalloc((size_t)n, sizeof *config->events);
 
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(events, i);
 		e = &config->events[config->nevents++];
-		e->type = hd_xstrdup(config_setting_name(s));
-		if (check_name(r, s, "event type", e->type) == -1 ||
-		    get_string_vector(r, s, &e->tasks, &e->ntasks) == -1)
+		e->setting = hd_xstrdup(config_setting_name(s));
+		e->type = hd_xstrdup(e->setting);
+		e->group = config_setting_is_group(s);
+		list = s;
+		if (e->group) {
+			if (check_known(r, s, known) == -1)
+				return -1;
+			list = config_setting_get_member(s, "tasks");
+			if (list == NULL)
+				return config_fail(r, s, "missing setting "
+				    "\"tasks\"");
+		}
+		if (get_name(r, s, "type", "event type", &e->type) == -1 ||
+		    check_unique(r, events, i, "event type", "type", e->type,
+		    event_name_of, config) == -1 ||
+		    get_string_vector(r, list, &e->tasks, &e->ntasks) == -1)
 			return -1;
 		for (j = 0; j < e->ntasks; j++) {
 			if (hd_config_task(config, e->tasks[j]) == NULL)
 				return config_fail(r,
-				    config_setting_get_elem(s, (int)j),
+				    config_setting_get_elem(list, (int)j),
 				    "task \"%s\" is not defined in tasks",
 				    e->tasks[j]);
 		}
@@ -1095,13 +1269,13 @@ read_periodic_entry(struct config_reader *r, const config_setting_t *s,
     struct hd_config *config, struct hd_periodic_config *p)
 {
 	static const char *const known[] = {
-		"schedule", "timezone", "task", "payload", "priority",
+		"name", "schedule", "timezone", "task", "payload", "priority",
 		"catch_up", NULL
 	};
 	struct herald_error	 herror;
 	char			 error[256], *catch_up = NULL;
 
-	if (check_name(r, s, "periodic entry", p->name) == -1)
+	if (get_name(r, s, "name", "periodic entry", &p->name) == -1)
 		return -1;
 	if (!config_setting_is_group(s))
 		return config_fail(r, s, "must be a group, such as "
@@ -1181,8 +1355,11 @@ read_periodic(struct config_reader *r, const config_setting_t *periodic,
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(periodic, i);
 		p = &config->periodic[config->nperiodic++];
-		p->name = hd_xstrdup(config_setting_name(s));
-		if (read_periodic_entry(r, s, config, p) == -1)
+		p->setting = hd_xstrdup(config_setting_name(s));
+		p->name = hd_xstrdup(p->setting);
+		if (read_periodic_entry(r, s, config, p) == -1 ||
+		    check_unique(r, periodic, i, "periodic entry", "name",
+		    p->name, periodic_name_of, config) == -1)
 			return -1;
 	}
 	return 0;
@@ -1195,11 +1372,14 @@ hd_config_free(struct hd_config *config)
 
 	if (config == NULL)
 		return;
-	for (i = 0; i < config->nqueues; i++)
+	for (i = 0; i < config->nqueues; i++) {
 		free(config->queues[i].name);
+		free(config->queues[i].setting);
+	}
 	free(config->queues);
 	for (i = 0; i < config->ntasks; i++) {
 		free(config->tasks[i].name);
+		free(config->tasks[i].setting);
 		free(config->tasks[i].queue);
 		free_vector(config->tasks[i].argv);
 		free(config->tasks[i].module_path);
@@ -1210,11 +1390,13 @@ hd_config_free(struct hd_config *config)
 	free(config->tasks);
 	for (i = 0; i < config->nevents; i++) {
 		free(config->events[i].type);
+		free(config->events[i].setting);
 		free_vector(config->events[i].tasks);
 	}
 	free(config->events);
 	for (i = 0; i < config->nperiodic; i++) {
 		free(config->periodic[i].name);
+		free(config->periodic[i].setting);
 		free(config->periodic[i].schedule);
 		free(config->periodic[i].timezone);
 		free(config->periodic[i].task);

@@ -21,8 +21,15 @@
 
 #define HD_CONFIG_ERROR_MAX	512
 
+/*
+ * Each queue, task, event route and periodic entry has the herald name
+ * of its name setting (type for an event), else the setting's own name.
+ * setting is the setting's own name, for messages and herald config: a
+ * setting name cannot contain every herald name, such as "mail.v2".
+ */
 struct hd_queue_config {
 	char		*name;
+	char		*setting;
 	int		 workers;	/* worker processes, 0 .. 256 */
 	int		 concurrency;	/* jobs at once per worker, 1 .. 1024 */
 	int64_t		 poll_interval_ms; /* fallback when no NOTIFY comes */
@@ -39,6 +46,7 @@ struct hd_queue_config {
  */
 struct hd_periodic_config {
 	char		*name;
+	char		*setting;
 	char		*schedule;	/* as written, such as "0 3 * * *" */
 	struct hd_cron	 cron;
 	char		*timezone;	/* a tz database name; "UTC" default */
@@ -71,6 +79,7 @@ struct hd_isolation {
 
 struct hd_task_config {
 	char		*name;
+	char		*setting;
 	char		*queue;		/* names an entry of queues */
 	char		**argv;		/* exec handler, NULL-terminated */
 	size_t		 argc;
@@ -89,6 +98,8 @@ struct hd_task_config {
 
 struct hd_event_route {
 	char		*type;
+	char		*setting;
+	bool		 group;		/* written as { type; tasks; } */
 	char		**tasks;	/* each names an entry of tasks */
 	size_t		 ntasks;
 };

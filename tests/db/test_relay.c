@@ -21,17 +21,27 @@
 #include "outbox.h"
 #include "dbtest.h"
 
-/* Two tasks subscribe to UserRegistered; nobody to Ignored. */
+/*
+ * Two tasks subscribe to UserRegistered; nobody to Ignored.  mail.send
+ * subscribes to orders.created, names that only a name or type
+ * setting can contain.
+ */
 static const char relay_config[] =
     "job_db = \"\";\n"
-    "queues = { mail = {}; default = {}; };\n"
+    "queues = { mail = {}; default = {};\n"
+    "  mail_v2 = { name = \"mail.v2\"; }; };\n"
     "tasks = {\n"
+    "  send = { name = \"mail.send\"; queue = \"mail.v2\";\n"
+    "    exec = [ \"/bin/true\" ]; };\n"
     "  send_welcome_email = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
     "    retry = { max_attempts = 3; }; };\n"
     "  provision_account = { queue = \"default\"; exec = [ \"/bin/true\" ]; };\n"
     "};\n"
     "events = { UserRegistered = [ \"send_welcome_email\", "
-    "\"provision_account\" ]; };\n";
+    "\"provision_account\" ];\n"
+    "  orders_created = { type = \"orders.created\";\n"
+    "    tasks = [ \"mail.send\" ]; };\n"
+    "};\n";
 
 #define EVENTS_MANY	3000
 #define EVENTS_PER_UOW	100
@@ -167,6 +177,25 @@ test_relay_expands_events(void **state)
 	/* The event id in the job is the one in the outbox. */
 	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
 	    "herald.jobs WHERE event_id ~ '^[0-9a-f-]{36}$'"), 6);
+}
+
+/* An event type with a dot reaches the task named by its group. */
+static void
+test_relay_routes_dotted_event_type(void **state)
+{
+	struct fixture	*f = *state;
+
+	publish_events(f, "orders.created", 2);
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.jobs"), 2);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE task = 'mail.send' AND queue = 'mail.v2' AND "
+	    "event_type = 'orders.created'"), 2);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
 }
 
 static void
@@ -606,6 +635,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_relay_expands_events,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_routes_dotted_event_type, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_explicit_job_keeps_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -2,7 +2,8 @@
 # Jobs through their whole life under a running heraldd: completion,
 # retries with growing delays, dead letters, retry from the dead table,
 # the handler's input and environment, and a log free of payloads and
-# handler output.
+# handler output.  A queue and a task whose names only a name setting
+# can contain (mail.v2, mail.send) work like any other.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -33,8 +34,11 @@ EOF2
 write_conf <<EOF2
 queues = {
   lc = { workers = 1; concurrency = 2; poll_interval = "200ms"; };
+  mail_v2 = { name = "mail.v2"; workers = 1; poll_interval = "200ms"; };
 };
 tasks = {
+  send = { name = "mail.send"; queue = "mail.v2";
+           exec = [ "$TEST_DIR/ok.sh" ]; };
   ok = { queue = "lc"; exec = [ "$TEST_DIR/ok.sh" ]; timeout = "10s"; };
   tempfail = {
     queue = "lc";
@@ -83,6 +87,23 @@ for line in HERALD_MAX_ATTEMPTS=3 HERALD_EVENT_ID=ev-17 \
     HERALD_EVENT_TYPE=UserRegistered; do
     grep -qx "$line" "$env2" || fail "job $ok2 lacks $line in its environment"
 done
+
+note "a job of queue mail.v2 and task mail.send, named by name settings, runs"
+dotted=$(enqueue mail.send "queue => 'mail.v2'")
+wait_for 10 "job $dotted to complete" \
+    sql_is "SELECT count(*) FROM herald.jobs WHERE id = $dotted" 0
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dotted" 0 ||
+    fail "job $dotted of task mail.send died"
+for line in HERALD_TASK=mail.send HERALD_QUEUE=mail.v2; do
+    grep -qx "$line" "$TEST_DIR/env.$dotted" ||
+        fail "job $dotted lacks $line in its environment"
+done
+"$HERALD" -c "$HERALD_CONF" config >"$TEST_DIR/effective.conf" ||
+    fail "herald config failed"
+grep -q 'name = "mail.v2";' "$TEST_DIR/effective.conf" ||
+    fail "herald config does not print the name of queue mail.v2"
+"$HERALDD" -c "$TEST_DIR/effective.conf" --check >/dev/null ||
+    fail "heraldd --check rejects the output of herald config"
 
 note "a payload larger than a pipe buffer reaches the handler whole"
 big=$(enqueue ok "queue => 'lc', payload => jsonb_build_object('big', repeat('x', 300000))")

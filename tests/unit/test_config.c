@@ -263,6 +263,190 @@ test_config_errors_name_line_and_setting(void **state)
 	}
 }
 
+/*
+ * Herald names that a setting name cannot hold come from name (type for
+ * an event), and references use them.
+ */
+static void
+test_config_explicit_names(void **state)
+{
+	static const char text[] =
+	    "job_db = \"dbname=herald\";\n"
+	    "queues = {\n"
+	    "  mail_v2 = { name = \"mail.v2\"; limit = 2; };\n"
+	    "  plain = {};\n"
+	    "};\n"
+	    "tasks = {\n"
+	    "  send = { name = \"mail.send\"; queue = \"mail.v2\";\n"
+	    "    exec = [ \"/bin/true\" ]; };\n"
+	    "  t = { queue = \"plain\"; exec = [ \"/bin/true\" ]; };\n"
+	    "};\n"
+	    "events = {\n"
+	    "  orders_created = { type = \"orders.created\";\n"
+	    "    tasks = [ \"mail.send\", \"t\" ]; };\n"
+	    "  Plain = [ \"t\" ];\n"
+	    "};\n"
+	    "periodic = {\n"
+	    "  nightly = { name = \"2fa:sweep\"; schedule = \"@daily\";\n"
+	    "    task = \"mail.send\"; };\n"
+	    "};\n";
+	struct fixture			*f = *state;
+	struct hd_config		*c;
+	const struct hd_task_config	*t;
+
+	c = load_text(f, text);
+	if (c == NULL)
+		print_error("%s\n", f->error);
+	assert_non_null(c);
+
+	assert_int_equal(c->nqueues, 2);
+	assert_string_equal(c->queues[0].name, "mail.v2");
+	assert_string_equal(c->queues[0].setting, "mail_v2");
+	assert_int_equal(hd_config_queue(c, "mail.v2")->global_limit, 2);
+	assert_null(hd_config_queue(c, "mail_v2"));
+	assert_string_equal(c->queues[1].name, "plain");
+	assert_string_equal(c->queues[1].setting, "plain");
+
+	t = hd_config_task(c, "mail.send");
+	assert_non_null(t);
+	assert_string_equal(t->setting, "send");
+	assert_string_equal(t->queue, "mail.v2");
+	assert_null(hd_config_task(c, "send"));
+
+	assert_int_equal(c->nevents, 2);
+	assert_string_equal(c->events[0].type, "orders.created");
+	assert_string_equal(c->events[0].setting, "orders_created");
+	assert_true(c->events[0].group);
+	assert_int_equal(c->events[0].ntasks, 2);
+	assert_string_equal(c->events[0].tasks[0], "mail.send");
+	assert_string_equal(c->events[1].type, "Plain");
+	assert_false(c->events[1].group);
+
+	assert_int_equal(c->nperiodic, 1);
+	assert_string_equal(c->periodic[0].name, "2fa:sweep");
+	assert_string_equal(c->periodic[0].setting, "nightly");
+	assert_string_equal(c->periodic[0].task, "mail.send");
+	hd_config_free(c);
+}
+
+static void
+test_config_explicit_name_errors(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*rest;
+		const char	*expected;
+	} rows[] = {
+		{ "explicit task name not a string",
+		  "tasks = { t = {\n name = 5; queue = \"mail\";\n"
+		  "  exec = [ \"/bin/true\" ]; }; };\n",
+		  ":4: tasks.t.name: must be a string" },
+		{ "bad explicit task name",
+		  "tasks = { t = {\n name = \".t\"; queue = \"mail\";\n"
+		  "  exec = [ \"/bin/true\" ]; }; };\n",
+		  ":4: tasks.t.name: invalid task name \".t\"" },
+		{ "duplicate task name",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; };\n"
+		  "  u = {\n name = \"t\"; queue = \"mail\";\n"
+		  "  exec = [ \"/bin/true\" ]; }; };\n",
+		  ":5: tasks.u.name: task \"t\" is also the name of tasks.t "
+		  "(line 3)" },
+		{ "unknown queue of a named task",
+		  "tasks = { t = { name = \"a.b\";\n queue = \"mail.v2\";\n"
+		  "  exec = [ \"/bin/true\" ]; }; };\n",
+		  ":4: tasks.t.queue: queue \"mail.v2\" is not defined in queues" },
+		{ "bad event type",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "events = { e = {\n type = \"a/b\"; tasks = [ \"t\" ]; }; };\n",
+		  ":5: events.e.type: invalid event type name \"a/b\"" },
+		{ "duplicate event type",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "events = { e_1 = [ \"t\" ];\n e_2 = {\n type = \"e_1\";\n"
+		  "  tasks = [ \"t\" ]; }; };\n",
+		  ":6: events.e_2.type: event type \"e_1\" is also the name of "
+		  "events.e_1 (line 4)" },
+		{ "event group without tasks",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "events = {\n e = { type = \"a.b\"; }; };\n",
+		  ":5: events.e: missing setting \"tasks\"" },
+		{ "unknown setting of an event group",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "events = { e = { type = \"a.b\";\n name = \"x\"; }; };\n",
+		  ":5: events.e.name: unrecognized setting" },
+		{ "unknown task of a named event",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "events = { e = { type = \"a.b\"; tasks = [ \"t\",\n"
+		  " \"t.2\" ]; }; };\n",
+		  ":5: events.e.tasks[1]: task \"t.2\" is not defined in tasks" },
+		{ "duplicate periodic name",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "periodic = { p = { schedule = \"@daily\"; task = \"t\"; };\n"
+		  " q = { schedule = \"@daily\"; task = \"t\";\n"
+		  " name = \"p\"; }; };\n",
+		  ":6: periodic.q.name: periodic entry \"p\" is also the name of "
+		  "periodic.p (line 4)" },
+		{ "unknown task of a periodic entry",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
+		  "periodic = { p = { name = \"p.1\"; schedule = \"@daily\";\n"
+		  " task = \"t.1\"; }; };\n",
+		  ":5: periodic.p.task: task \"t.1\" is not defined in tasks" },
+		{ "dotted setting name",
+		  "tasks = {};\nevents = {\n orders.created = [ \"t\" ]; };\n",
+		  ":5: syntax error (a setting name may contain only letters, "
+		  "digits, '_' and '-'; write the herald name with name = "
+		  "\"orders.created\" inside the group, or type = "
+		  "\"orders.created\" for an event)" },
+		{ "setting name with a colon",
+		  "tasks = {};\nperiodic = { a:b = {}; };\n",
+		  ":4: syntax error (a setting name may contain only letters, "
+		  "digits, '_' and '-'; write the herald name with name = "
+		  "\"a:b\"" },
+		{ "setting name with a leading digit",
+		  "tasks = {};\nperiodic = {\n 2fa = {}; };\n",
+		  ":5: syntax error (a setting name may contain only letters, "
+		  "digits, '_' and '-'; write the herald name with name = "
+		  "\"2fa\"" },
+	};
+	struct fixture	*f = *state;
+	const char	*error;
+	size_t		 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].name);
+		error = load_error(f, rows[i].rest);
+		if (strstr(error, rows[i].expected) == NULL)
+			print_error("got \"%s\"\n", error);
+		assert_non_null(strstr(error, rows[i].expected));
+	}
+}
+
+/* Two queues with one herald name, and a syntax error without a hint. */
+static void
+test_config_duplicate_queue_and_plain_syntax_error(void **state)
+{
+	struct fixture	*f = *state;
+	const char	*at;
+
+	assert_null(load_text(f, "job_db = \"dbname=herald\";\n"
+	    "queues = { mail = {};\n"
+	    "  mail_2 = {\n name = \"mail\"; }; };\ntasks = {};\n"));
+	at = f->error + strlen(f->path);
+	assert_string_equal(at, ":4: queues.mail_2.name: queue \"mail\" is "
+	    "also the name of queues.mail (line 2)");
+
+	assert_null(load_text(f, "job_db = \"dbname=herald\";\n"
+	    "queues = { q = {\n name = \"mail v2\"; }; };\ntasks = {};\n"));
+	at = f->error + strlen(f->path);
+	assert_non_null(strstr(at, ":3: queues.q.name: invalid queue name: "
+	    "byte 0x20 at position 5"));
+
+	/* A dot inside a string is no setting name. */
+	assert_null(load_text(f, "job_db = \"host=a.b\" x;\n"
+	    "queues = {};\ntasks = {};\n"));
+	at = f->error + strlen(f->path);
+	assert_string_equal(at, ":1: syntax error");
+}
+
 static void
 test_config_missing_job_db(void **state)
 {
@@ -679,6 +863,13 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_file,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_explicit_names,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_explicit_name_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_duplicate_queue_and_plain_syntax_error, setup,
+		    teardown),
 		cmocka_unit_test(test_config_durations),
 		cmocka_unit_test_setup_teardown(test_config_retention_and_limits,
 		    setup, teardown),
