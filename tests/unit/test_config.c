@@ -188,14 +188,34 @@ test_config_defaults(void **state)
 	hd_config_free(c);
 }
 
+/* A configuration after the common prefix and the error it must give. */
+struct error_row {
+	const char	*name;
+	const char	*rest;
+	const char	*expected;
+};
+
+/* Load each row's text and check that its error contains expected. */
+static void
+check_error_rows(struct fixture *f, const struct error_row *rows,
+    size_t nrows)
+{
+	const char	*error;
+	size_t		 i;
+
+	for (i = 0; i < nrows; i++) {
+		print_message("%s\n", rows[i].name);
+		error = load_error(f, rows[i].rest);
+		if (strstr(error, rows[i].expected) == NULL)
+			print_error("got \"%s\"\n", error);
+		assert_non_null(strstr(error, rows[i].expected));
+	}
+}
+
 static void
 test_config_errors_name_line_and_setting(void **state)
 {
-	static const struct {
-		const char	*name;
-		const char	*rest;
-		const char	*expected;
-	} rows[] = {
+	static const struct error_row rows[] = {
 		{ "wrong type",
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
 		  "  timeout = [ 1 ]; }; };\n",
@@ -250,17 +270,7 @@ test_config_errors_name_line_and_setting(void **state)
 		  "log_level = \"loud\";\ntasks = {};\n",
 		  ":3: log_level: must be \"error\", \"warn\", \"info\" or \"debug\"" },
 	};
-	struct fixture	*f = *state;
-	const char	*error;
-	size_t		 i;
-
-	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		print_message("%s\n", rows[i].name);
-		error = load_error(f, rows[i].rest);
-		if (strstr(error, rows[i].expected) == NULL)
-			print_error("got \"%s\"\n", error);
-		assert_non_null(strstr(error, rows[i].expected));
-	}
+	check_error_rows(*state, rows, sizeof rows / sizeof rows[0]);
 }
 
 /*
@@ -332,11 +342,7 @@ test_config_explicit_names(void **state)
 static void
 test_config_explicit_name_errors(void **state)
 {
-	static const struct {
-		const char	*name;
-		const char	*rest;
-		const char	*expected;
-	} rows[] = {
+	static const struct error_row rows[] = {
 		{ "explicit task name not a string",
 		  "tasks = { t = {\n name = 5; queue = \"mail\";\n"
 		  "  exec = [ \"/bin/true\" ]; }; };\n",
@@ -407,17 +413,7 @@ test_config_explicit_name_errors(void **state)
 		  "digits, '_' and '-'; write the herald name with name = "
 		  "\"2fa\"" },
 	};
-	struct fixture	*f = *state;
-	const char	*error;
-	size_t		 i;
-
-	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		print_message("%s\n", rows[i].name);
-		error = load_error(f, rows[i].rest);
-		if (strstr(error, rows[i].expected) == NULL)
-			print_error("got \"%s\"\n", error);
-		assert_non_null(strstr(error, rows[i].expected));
-	}
+	check_error_rows(*state, rows, sizeof rows / sizeof rows[0]);
 }
 
 /* Two queues with one herald name, and a syntax error without a hint. */
@@ -586,11 +582,7 @@ test_config_retention_defaults(void **state)
 static void
 test_config_limit_errors(void **state)
 {
-	static const struct {
-		const char	*name;
-		const char	*rest;
-		const char	*expected;
-	} rows[] = {
+	static const struct error_row rows[] = {
 		{ "bad size unit",
 		  "queues = { q = { max_rss = \"5 parsecs\"; }; };\n",
 		  ":3: queues.q.max_rss: invalid size \"5 parsecs\"" },
@@ -676,11 +668,7 @@ test_config_isolation_settings(void **state)
 static void
 test_config_isolation_errors(void **state)
 {
-	static const struct {
-		const char	*name;
-		const char	*rest;
-		const char	*expected;
-	} rows[] = {
+	static const struct error_row rows[] = {
 		{ "unknown user",
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
 		  "  user = \"no_such_user_h3r\"; }; };\n",
@@ -722,17 +710,7 @@ test_config_isolation_errors(void **state)
 		  "allow_root_handlers = \"yes\";\ntasks = {};\n",
 		  ":3: allow_root_handlers: must be true or false" },
 	};
-	struct fixture	*f = *state;
-	const char	*error;
-	size_t		 i;
-
-	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		print_message("%s\n", rows[i].name);
-		error = load_error(f, rows[i].rest);
-		if (strstr(error, rows[i].expected) == NULL)
-			print_error("got \"%s\"\n", error);
-		assert_non_null(strstr(error, rows[i].expected));
-	}
+	check_error_rows(*state, rows, sizeof rows / sizeof rows[0]);
 }
 
 /* heraldd as root refuses root handlers unless the file allows them. */
