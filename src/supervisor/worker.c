@@ -1690,6 +1690,12 @@ worker_begin_stop(struct worker *w)
 	}
 	w->stopping = true;
 	w->stop_deadline_ms = hd_monotonic_ms() + w->config->grace_period_ms;
+	/*
+	 * Take the module jobs that no thread has started off the pool now,
+	 * before the next round trip, so that no thread starts one meanwhile.
+	 */
+	if (w->pool != NULL)
+		hd_module_pool_withdraw(w->pool, give_release, w);
 	hd_log_info("worker stopping", "queue=%s running=%d "
 	    "grace_period_ms=%lld", w->queue->name, worker_running(w),
 	    (long long)w->config->grace_period_ms);

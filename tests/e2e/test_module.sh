@@ -120,7 +120,7 @@ note "ok: a module handler past its timeout"
 # A stop puts back the jobs that the worker holds but has not started.
 done_before=$(grep -c 'msg="job completed" .* task=modtask' "$HERALDD_LOG")
 sql "SELECT herald.enqueue('modtask', queue => 'mod',
-    payload => '{\"sleep_ms\": 50, \"batch\": 1}')
+    payload => '{\"sleep_ms\": 100, \"batch\": 1}')
     FROM generate_series(1, 200)" >/dev/null
 wait_for 10 "some of the batch to complete" sql_is \
     "SELECT count(*) < 190 FROM herald.jobs WHERE payload ? 'batch'" t
