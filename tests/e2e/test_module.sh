@@ -97,8 +97,9 @@ wait_for 10 "the long job to complete" log_has \
     "msg=\"job completed\" .* job_id=$long_id "
 wait_for 10 "the worker to exit" log_has \
     'msg="worker stopped" .* queue=mod reason=module_timeout'
-log_has 'msg="child exited" .* queue=mod exit_code=75' ||
-    fail "the worker did not exit with status 75"
+# heraldd logs the exit after the worker's last line.
+wait_for 10 "heraldd to see the worker exit with status 75" log_has \
+    'msg="child exited" .* queue=mod exit_code=75'
 wait_for 10 "a new worker of mod" sh -c "[ \$(grep -c \
     'msg=\"worker ready\" .* queue=mod' '$HERALDD_LOG') -gt $ready_before ]"
 if log_has "msg=\"job completed\" .* job_id=$slow_id "; then
