@@ -232,6 +232,19 @@ hd_schema_version(PGconn *conn, enum hd_schema schema, int *version,
 	return migrate_read_version(conn, &ms, version, error);
 }
 
+bool
+hd_schema_behind(PGconn *conn, enum hd_schema schema)
+{
+	struct herald_error	error;
+	struct migrate_schema	ms;
+	int			version;
+
+	if (hd_schema_version(conn, schema, &version, &error) == -1)
+		return false;
+	migrate_schema_get(schema, &ms);
+	return version < migrate_newest(&ms);
+}
+
 int
 hd_schema_check(PGconn *conn, enum hd_schema schema,
     struct herald_error *error)

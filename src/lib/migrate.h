@@ -11,6 +11,8 @@
 #ifndef HD_MIGRATE_H
 #define HD_MIGRATE_H
 
+#include <stdbool.h>
+
 #include <libpq-fe.h>
 
 #include "herald.h"
@@ -51,5 +53,12 @@ int	hd_schema_check(PGconn *conn, enum hd_schema schema,
 /* Store the applied version (0 when none) in *version; 0 or -1. */
 int	hd_schema_version(PGconn *conn, enum hd_schema schema, int *version,
 	    struct herald_error *error);
+
+/*
+ * Return true when the schema on conn is older than this build's, which
+ * herald migrate fixes, and false when it is current, newer or cannot be
+ * read.
+ */
+bool	hd_schema_behind(PGconn *conn, enum hd_schema schema);
 
 #endif /* HD_MIGRATE_H */

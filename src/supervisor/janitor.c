@@ -216,13 +216,21 @@ janitor_connect(struct janitor *j)
 		return 0;
 	}
 	if (hd_schema_check(conn, HD_SCHEMA_JOB, &error) == -1) {
-		if (error.code == HERALD_ESCHEMA) {
-			hd_log_schema_mismatch(conn);
+		if (error.code != HERALD_ESCHEMA) {
+			PQfinish(conn);
+			janitor_connect_failed(j, &error);
+			return 0;
+		}
+		/* An older schema is waited for, as a database is. */
+		if (!hd_log_schema_mismatch(conn)) {
 			PQfinish(conn);
 			return -1;
 		}
 		PQfinish(conn);
-		janitor_connect_failed(j, &error);
+		j->connect_failures++;
+		j->connect_delay_ms =
+		    hd_reconnect_delay_ms(j->connect_failures);
+		j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
 		return 0;
 	}
 	j->conn = conn;

@@ -113,13 +113,20 @@ relay_connect(struct relay *r)
 	operation = "schema check";
 	if (hd_schema_check(r->job, HD_SCHEMA_JOB, &error) == -1 ||
 	    hd_schema_check(r->app, HD_SCHEMA_APP, &error) == -1) {
-		if (error.code == HERALD_ESCHEMA) {
+		/* An older schema is waited for, as a database is. */
+		if (error.code == HERALD_ESCHEMA &&
+		    !hd_schema_behind(r->job, HD_SCHEMA_JOB) &&
+		    !hd_schema_behind(r->app, HD_SCHEMA_APP)) {
 			hd_log_error("database schema version mismatch",
-			    "role=relay hint=%s", "run herald migrate and "
-			    "herald migrate --app");
+			    "role=relay hint=%s", "upgrade heraldd to the "
+			    "version that migrated the databases");
 			relay_disconnect(r);
 			return -1;
 		}
+		if (error.code == HERALD_ESCHEMA && r->connect_failures == 0)
+			hd_log_error("database schema is not current",
+			    "role=relay hint=%s", "run herald migrate and "
+			    "herald migrate --app");
 		goto fail;
 	}
 	operation = "listen";

@@ -100,9 +100,10 @@ child_role_name(enum child_role role)
 	return "unknown";
 }
 
-void
+bool
 hd_log_schema_mismatch(PGconn *conn)
 {
+	static bool		logged;
 	struct herald_error	error;
 	int			version = -1, expected = 0;
 
@@ -111,9 +112,16 @@ hd_log_schema_mismatch(PGconn *conn)
 		    hd_job_migrations[hd_job_migrations_count - 1].version;
 	if (hd_schema_version(conn, HD_SCHEMA_JOB, &version, &error) == -1)
 		version = -1;
-	hd_log_error("job database schema is not current",
-	    "schema_version=%d expected_version=%d "
-	    "hint=\"run herald migrate\"", version, expected);
+	if (!logged)
+		hd_log_error("job database schema is not current",
+		    "schema_version=%d expected_version=%d "
+		    "hint=\"run herald migrate\"", version, expected);
+	else
+		hd_log_debug("job database schema is not current",
+		    "schema_version=%d expected_version=%d", version,
+		    expected);
+	logged = true;
+	return version >= 0 && version < expected;
 }
 
 /*

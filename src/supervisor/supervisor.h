@@ -50,9 +50,12 @@ int	hd_supervisor_run(struct hd_config *config, bool verbose);
 
 /*
  * Log that the job database has another schema version than this build,
- * for a child that found so with hd_schema_check().
+ * for a child that found so with hd_schema_check(): as an error the first
+ * time in the process, then at level debug.  Return true when the schema
+ * is older, which herald migrate fixes while the child waits, and false
+ * when it is newer or unknown, which needs another heraldd.
  */
-void	hd_log_schema_mismatch(PGconn *conn);
+bool	hd_log_schema_mismatch(PGconn *conn);
 
 /*
  * Return the poll() timeout in ms until deadline_ms, both on

@@ -414,12 +414,19 @@ worker_connect(struct worker *w)
 		return 0;
 	}
 	if (hd_schema_check(conn, HD_SCHEMA_JOB, &error) == -1) {
-		if (error.code == HERALD_ESCHEMA) {
-			hd_log_schema_mismatch(conn);
+		if (error.code != HERALD_ESCHEMA)
+			goto fail;
+		/* An older schema is waited for, as a database is. */
+		if (!hd_log_schema_mismatch(conn)) {
 			PQfinish(conn);
 			return -1;
 		}
-		goto fail;
+		PQfinish(conn);
+		w->connect_failures++;
+		w->connect_delay_ms =
+		    hd_reconnect_delay_ms(w->connect_failures);
+		w->connect_at_ms = hd_monotonic_ms() + w->connect_delay_ms;
+		return 0;
 	}
 	if (hd_db_exec(conn, "LISTEN herald; LISTEN herald_cancel",
 	    &error) == -1 || hd_batch_prepare(conn, &error) == -1)

@@ -1,0 +1,51 @@
+#!/bin/sh
+# heraldd started before its job database exists waits for it: for the
+# database and then for its schema, however long herald migrate takes
+# to come, without counting the wait as failures of its children.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+LATE_DB="${TEST_DB}_late"
+EXTRA_DATABASES=$LATE_DB
+LATE_CONNINFO="$HERALD_TEST_CONNINFO dbname=$LATE_DB"
+write_handler ok.sh <<EOF2
+#!/bin/sh
+exit 0
+EOF2
+{
+    echo "job_db = \"$LATE_CONNINFO\";"
+    echo "allow_root_handlers = true;"
+    echo "log_level = \"debug\";"
+    echo "restart_limit = { failures = 2; window = \"10m\"; };"
+    echo "queues = { late = {}; };"
+    echo "tasks = { ok = { queue = \"late\"; exec = [ \"$TEST_DIR/ok.sh\" ]; }; };"
+} >"$HERALD_CONF"
+
+"$HERALDD" -c "$HERALD_CONF" 2>>"$HERALDD_LOG" &
+HERALDD_PID=$!
+wait_for 10 "heraldd to say why it cannot connect" \
+    log_has "warning: could not connect to job database"
+
+note "the database appears without a schema"
+admin_sql "CREATE DATABASE \"$LATE_DB\"" >/dev/null ||
+    fail "could not create $LATE_DB"
+wait_for 20 "a child to find no schema" \
+    log_has 'msg="job database schema is not current" .*schema_version=0'
+# Let the children find it again, more times than restart_limit allows
+# failures, before the schema comes.
+wait_for 20 "the children to find no schema four times" sh -c \
+    "[ \$(grep -c 'schema is not current' '$HERALDD_LOG') -ge 4 ]"
+
+note "herald migrate lets the children start"
+"$HERALD" -d "$LATE_CONNINFO" migrate >/dev/null || fail "migrate failed"
+id=$("$HERALD" -d "$LATE_CONNINFO" enqueue ok --queue late) ||
+    fail "enqueue failed"
+wait_for 30 "job $id to run" sh -c "[ \$(psql '$LATE_CONNINFO' -XAtq \
+    -c 'SELECT count(*) FROM herald.jobs') = 0 ]"
+log_has 'msg="child failed, not restarting"' &&
+    fail "a child waiting for the schema was given up"
+log_has 'msg="child exited" .*exit_code=78' &&
+    fail "a child exited on the missing schema"
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+exit 0
