@@ -42,6 +42,7 @@ struct janitor {
 	PGconn			*conn;
 	bool			 active;
 	bool			 stopping;
+	bool			 retiring;	/* replaced by a reload */
 	bool			 registered;	/* at the first connection */
 	/* The database time returned by the last announce_due(), or "". */
 	char			 announced_until[64];
@@ -684,6 +685,10 @@ janitor_wait(struct janitor *j, int sigfd)
 		hd_signals_drain();
 		if (hd_signals_take(SIGTERM) || hd_signals_take(SIGINT))
 			j->stopping = true;
+		if (hd_signals_take(SIGUSR1)) {
+			j->stopping = true;
+			j->retiring = true;
+		}
 	}
 	if (nfds == 2 && pfd[1].revents != 0)
 		janitor_read_report(j);
@@ -718,7 +723,9 @@ int
 hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
     int report_fd)
 {
-	static const int	signals[] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	static const int	signals[] = {
+		SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0
+	};
 	struct herald_error	error;
 	struct janitor		j;
 	int			sigfd, status = 0;
@@ -746,11 +753,15 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 		janitor_wait(&j, sigfd);
 	}
 
-	/* The supervisor stops with its janitor, so both rows go. */
+	/*
+	 * The supervisor stops with its janitor, so both rows go, unless a
+	 * reload replaced the janitor (SIGUSR1) and the supervisor runs on.
+	 */
 	if (j.conn != NULL && status == 0) {
 		memset(&error, 0, sizeof error);
 		if (hd_store_unregister(j.conn, j.id, &error) == -1 ||
-		    hd_store_unregister(j.conn, supervisor_id, &error) == -1)
+		    (!j.retiring && hd_store_unregister(j.conn,
+		    supervisor_id, &error) == -1))
 			janitor_failed(&j, "unregister", &error);
 	}
 	PQfinish(j.conn);

@@ -726,8 +726,9 @@ child_retire(struct supervisor *sup, size_t i)
 	struct child	*c = &sup->children[i];
 
 	c->retired = true;
+	/* SIGUSR1 tells a janitor that heraldd runs on, so it keeps its row. */
 	if (c->pid != 0)
-		kill(c->pid, SIGTERM);
+		kill(c->pid, c->role == CHILD_JANITOR ? SIGUSR1 : SIGTERM);
 	else
 		child_remove(sup, i);
 }

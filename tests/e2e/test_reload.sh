@@ -64,6 +64,8 @@ wait_for 10 "worker $worker to be replaced" replaced worker "$worker"
 worker=$(pid_of worker)
 
 note "a new retention replaces the janitor only"
+started=$(sql "SELECT started_at FROM herald.processes
+    WHERE kind = 'supervisor'")
 conf 1000 7d
 reload 2
 last_reload "retired=1 started=1" ||
@@ -73,6 +75,11 @@ wait_for 10 "janitor $janitor to be replaced" replaced janitor "$janitor"
     fail "a new retention replaced the worker"
 wait_for 10 "the new janitor to keep dead jobs 7 days" \
     sql_is "SELECT dead_ms FROM herald.retention" $((7 * 86400000))
+# The old janitor left the supervisor's registration alone.
+sql_is "SELECT started_at FROM herald.processes WHERE kind = 'supervisor'" \
+    "$started" || fail "replacing the janitor registered heraldd anew"
+log_has 'msg="registration removed, restarting"' &&
+    fail "a child found its registration removed"
 
 note "an unchanged file replaces nothing"
 reload 3
