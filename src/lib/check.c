@@ -41,6 +41,19 @@ herald_strerror(enum herald_code code)
 	return "unrecognized error code";
 }
 
+/* Return whether the len bytes of s are all printable ASCII. */
+static bool
+check_printable(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (!isascii((unsigned char)s[i]) ||
+		    !isprint((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 static int
 check_name_char(unsigned char c, int first)
 {
@@ -82,6 +95,10 @@ herald_check_name(const char *what, const char *name,
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s name \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
 			    what, name, c, i + 1);
+		else if (c == ' ' && check_printable(name, len))
+			hd_error_set(error, HERALD_EINVAL,
+			    "invalid %s name \"%s\": a space at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    what, name, i + 1);
 		else
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s name: byte 0x%02x at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",

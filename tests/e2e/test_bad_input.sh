@@ -169,7 +169,7 @@ expect_fail 2 '"--payload" requires an argument' \
 expect_fail 2 'no task given' h enqueue
 expect_fail 2 'unexpected argument "extra"' h enqueue send_mail extra
 expect_fail 2 'no command given' "$HERALD"
-expect_fail 65 'invalid queue name: byte 0x20 at position 4' h jobs --queue 'bad q'
+expect_fail 65 'invalid queue name "bad q": a space at position 4' h jobs --queue 'bad q'
 expect_fail 2 'dead list takes no ids' h dead list extra
 expect_fail 65 "invalid task name \"a/b\": character '/' at position 2" h jobs --task a/b
 

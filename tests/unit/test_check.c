@@ -40,7 +40,7 @@ static const struct name_case name_cases[] = {
 	{ "slash", "mail/send",
 	    "invalid task name \"mail/send\": character '/' at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 	{ "space", "send mail",
-	    "invalid task name: byte 0x20 at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	    "invalid task name \"send mail\": a space at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 	{ "newline", "mail\n",
 	    "invalid task name: byte 0x0a at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 	{ "non-ascii", "caf\xc3\xa9",

@@ -433,8 +433,8 @@ test_config_duplicate_queue_and_plain_syntax_error(void **state)
 	assert_null(load_text(f, "job_db = \"dbname=herald\";\n"
 	    "queues = { q = {\n name = \"mail v2\"; }; };\ntasks = {};\n"));
 	at = f->error + strlen(f->path);
-	assert_non_null(strstr(at, ":3: queues.q.name: invalid queue name: "
-	    "byte 0x20 at position 5"));
+	assert_non_null(strstr(at, ":3: queues.q.name: invalid queue name "
+	    "\"mail v2\": a space at position 5"));
 
 	/* A dot inside a string is no setting name. */
 	assert_null(load_text(f, "job_db = \"host=a.b\" x;\n"
