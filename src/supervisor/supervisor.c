@@ -745,7 +745,7 @@ supervisor_reload(struct supervisor *sup)
 	const struct hd_queue_config	*q;
 	char				 error[HD_CONFIG_ERROR_MAX];
 	bool				 same, janitor_same, relay_same;
-	size_t				 i, retired = 0, before;
+	size_t				 i, retired = 0, revived = 0, before;
 
 	new = hd_config_load(old->path, error, sizeof error);
 	if (new != NULL && hd_config_check_root(new, geteuid(), error,
@@ -785,6 +785,7 @@ supervisor_reload(struct supervisor *sup)
 	/* A reload is the operator's word that the cause was fixed. */
 	for (i = 0; i < sup->nchildren; i++) {
 		if (sup->children[i].failed) {
+			revived++;
 			sup->children[i].failed = false;
 			sup->children[i].failures = 0;
 			sup->children[i].delay_ms = HD_RESTART_MIN_MS;
@@ -805,7 +806,8 @@ supervisor_reload(struct supervisor *sup)
 		child_start(sup, &sup->children[i]);
 	hd_config_free(old);
 	hd_log_info("configuration reloaded", "file=%s retired=%zu "
-	    "started=%zu", new->path, retired, sup->nchildren - before);
+	    "started=%zu failed_restarted=%zu", new->path, retired,
+	    sup->nchildren - before, revived);
 	report_failed(sup);
 }
 

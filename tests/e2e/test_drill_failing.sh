@@ -85,6 +85,13 @@ fi
 log_has 'msg="child exited" .* queue=jq exit_code=75' ||
     fail "no recycled worker exited with status 75"
 
+note "a reload restarts the failed worker and counts it"
+kill -HUP "$HERALDD_PID"
+wait_for 10 "the reload" log_has \
+    'msg="configuration reloaded" .* retired=0 started=0 failed_restarted=1'
+wait_for 10 "the worker of bad to start again" sh -c \
+    "[ \$(grep -c 'msg=\"child exited\".* queue=bad' '$HERALDD_LOG') -gt 4 ]"
+
 stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers
