@@ -704,8 +704,13 @@ from_parse_line(const struct hd_config *config, const char *line,
 	memset(job, 0, sizeof *job);
 	object = json_loadb(line, len, 0, &json_error);
 	if (object == NULL) {
-		snprintf(message, size, "invalid JSON at column %d: %s",
-		    json_error.column, json_error.text);
+		if (json_error_code(&json_error) == json_error_null_character)
+			snprintf(message, size, "\\u0000 at column %d: "
+			    "PostgreSQL jsonb does not accept it",
+			    json_error.column);
+		else
+			snprintf(message, size, "invalid JSON at column %d: %s",
+			    json_error.column, json_error.text);
 		return -1;
 	}
 	if (!json_is_object(object)) {

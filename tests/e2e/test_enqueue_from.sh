@@ -77,6 +77,8 @@ expect_bad 65 'line 2 of standard input: invalid time "tomorrow"' \
     "$good{\"task\": \"a\", \"run_at\": \"tomorrow\"}\n"
 expect_bad 65 'line 1 of standard input: invalid JSON' \
     '\0{"task": "a"}\n'
+expect_bad 65 'line 1 of standard input: .u0000 at column [0-9]+: PostgreSQL jsonb does not accept it' \
+    '{"task": "a", "payload": {"x": "\\u0000"}}\n'
 
 # A line far longer than any job is refused before it is read whole: with
 # no configuration the payload limit is 1 MiB, so a line is at most
