@@ -22,8 +22,8 @@
  * comes back from the pool unfinished (its timeout, a stop), waits in a
  * slot of w->results until its result is recorded.  While claims come
  * back short the worker keeps a row in herald.waiters, so that producers
- * notify it; with a backlog it removes the row and producers stay
- * silent.
+ * notify it.  With a backlog it removes the row, and producers send no
+ * notification.
  */
 
 #include <errno.h>
