@@ -4,8 +4,8 @@
 -- Statement triggers on herald.jobs and herald.dead_jobs append what each
 -- statement changed to herald.count_deltas, summed per queue, task, event
 -- type, kind and minute.  That table has no index and its rows are only
--- inserted, so eight producers enqueueing into one queue never wait for
--- each other's commits.  The janitor folds those rows into
+-- inserted, so producers enqueueing into one queue take no row lock that
+-- would make them wait for each other's commits.  The janitor folds those rows into
 -- herald.job_counts about once a second (herald.fold_counts), and readers
 -- add the rows not folded yet (herald.queue_counts).
 --

@@ -152,7 +152,7 @@ read_completed(const PGresult *res, const struct hd_job *const *done,
 
 /*
  * Send the statements of one cycle into the pipeline and list them in
- * steps, which holds 3.  A claim without completions commits without
+ * steps, an array of 3.  A claim without completions commits without
  * waiting for its WAL to reach disk (see the top of batch.h).
  */
 static int

@@ -36,7 +36,7 @@ enum outbox_column {
  * keeps the arrays far from the server's limit of 1 GB for one value.
  * The rows stay locked, and deleted only in this open transaction, until
  * its commit or rollback.  The rows are found again by their ctid, which
- * cannot change while the lock is held: a DELETE that joins the locking
+ * cannot change while the lock is held.  A DELETE that joins the locking
  * query on id is planned as a scan of the whole outbox, and one that
  * looks the ids up again costs a second index search per row.  The last
  * column is true when locked rows were left for the next batch.  The

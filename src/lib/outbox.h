@@ -60,8 +60,8 @@ int	hd_outbox_origin(PGconn *app, char *origin, struct herald_error *error);
  * Relay one batch of up to limit rows, fewer when their payloads pass
  * max_bytes of JSON text, but at least one row.  Return the number of
  * outbox rows taken (0 when the outbox is empty), or -1 with error
- * filled; after an error the application transaction is rolled back when
- * the connection still works.
+ * filled.  After an error the application transaction is rolled back
+ * when the connection still works.
  */
 int	hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
 	    const char *origin, int limit, int64_t max_bytes,

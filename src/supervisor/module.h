@@ -79,7 +79,7 @@ int	hd_module_pool_flush(struct hd_module_pool *pool);
 /* Jobs the pool holds: queued, running and finished, not given back. */
 int	hd_module_pool_held(struct hd_module_pool *pool);
 
-/* Jobs the pool holds that have not finished. */
+/* Return the number of jobs in the pool that have not finished. */
 int	hd_module_pool_unfinished(struct hd_module_pool *pool);
 
 /* Handlers running, including those given up on. */

@@ -726,7 +726,7 @@ child_retire(struct supervisor *sup, size_t i)
 	struct child	*c = &sup->children[i];
 
 	c->retired = true;
-	/* SIGUSR1 tells a janitor that heraldd runs on, so it keeps its row. */
+	/* A janitor stopped by SIGUSR1 leaves heraldd's row, as heraldd runs on. */
 	if (c->pid != 0)
 		kill(c->pid, c->role == CHILD_JANITOR ? SIGUSR1 : SIGTERM);
 	else

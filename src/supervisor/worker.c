@@ -708,7 +708,8 @@ worker_start_pool(struct worker *w)
 
 /*
  * Stage a claimed job of a module task for the pool, or finish it at
- * once when its handler cannot run; the pool or a result slot takes job.
+ * once when its handler cannot run.  The pool or a result slot takes
+ * over job.
  */
 static void
 worker_start_module(struct worker *w, struct hd_job *job,
@@ -900,7 +901,7 @@ worker_poll_interval_ms(const struct worker *w)
  * Return how many jobs a claim may take now, or 0.  The worker holds up
  * to concurrency plus claim_extra unfinished jobs.  A claim goes out
  * when a slot is free or when half of that is left, so that the next
- * jobs arrive before the pool runs out of work; it waits until the
+ * jobs arrive before the pool runs out of work.  It waits until the
  * pending jobs have started.
  */
 static int

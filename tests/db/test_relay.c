@@ -22,8 +22,8 @@
 #include "dbtest.h"
 
 /*
- * Two tasks subscribe to UserRegistered; nobody to Ignored.  mail.send
- * subscribes to orders.created, names that only a name or type
+ * Two tasks subscribe to UserRegistered, and no task to Ignored.
+ * mail.send subscribes to orders.created: names that only a name or type
  * setting can contain.
  */
 static const char relay_config[] =

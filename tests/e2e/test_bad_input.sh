@@ -205,7 +205,7 @@ grep -q 'herald migrate' "$TEST_DIR/stderr" ||
     fail "no hint to run herald migrate: $(cat "$TEST_DIR/stderr")"
 [ "$empty_rows" = 0 ] || fail "enqueue created herald tables"
 # A database that does not exist may be created later, so heraldd starts,
-# but says once why it cannot connect.
+# but prints once why it cannot connect.
 sed "s/dbname=$empty_db/dbname=${TEST_DB}_missing/" "$TEST_DIR/empty.conf" \
     >"$TEST_DIR/missing-db.conf"
 "$HERALDD" -c "$TEST_DIR/missing-db.conf" 2>"$TEST_DIR/heraldd-missing.err" &

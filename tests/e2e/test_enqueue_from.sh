@@ -80,9 +80,9 @@ expect_bad 65 'line 1 of standard input: invalid JSON' \
 expect_bad 65 'line 1 of standard input: .u0000 at column [0-9]+: PostgreSQL jsonb does not accept it' \
     '{"task": "a", "payload": {"x": "\\u0000"}}\n'
 
-# A line far longer than any job is refused before it is read whole: with
-# no configuration the payload limit is 1 MiB, so a line is at most
-# 6 MiB and 64 KiB, and 20 MiB of one line must stop there.
+# A line far longer than any job is rejected before it is read whole.
+# With no configuration the payload limit is 1 MiB, so a line may have
+# 6 MiB and 64 KiB, and reading a line of 20 MiB must stop there.
 _status=0
 { printf '{"task": "a", "payload": {"x": "'
   head -c 20971520 /dev/zero | tr '\0' 'x'

@@ -123,9 +123,9 @@ if log_has 'msg="child failed, not restarting".* queue=mod'; then
 fi
 note "ok: a module handler past its timeout"
 
-# A stop puts back the jobs that the worker holds but has not started.
-# One thread and short jobs make the worker hold about ten jobs for its
-# one running, so some still wait for the thread when the stop comes.
+# A stop puts back the claimed jobs that the worker has not started.
+# With one thread and short jobs the worker claims about ten jobs ahead,
+# so some still wait for the thread when the stop comes.
 done_before=$(grep -c 'msg="job completed" .* task=modone' "$HERALDD_LOG")
 sql "SELECT herald.enqueue('modone', queue => 'one',
     payload => '{\"sleep_ms\": 20, \"batch\": 1}')
