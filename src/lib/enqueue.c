@@ -5,7 +5,7 @@
  * Every argument is checked here first, so a bad value fails with
  * HERALD_EINVAL before any statement runs and the caller's transaction
  * stays usable.  The insert itself is one call of herald.enqueue() or
- * herald.enqueue_arrays(), so producers in C, on the command line and in
+ * herald.enqueue_batch(), so producers in C, on the command line and in
  * SQL share its definition.
  */
 
@@ -292,16 +292,19 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 }
 
 /*
- * herald_enqueue_many sends one array per column to herald.enqueue_arrays()
- * in PostgreSQL's binary format, so the server parses no text but the
- * payloads.  ENQUEUE_MANY_BYTES_MAX bounds the largest array.
+ * herald_enqueue_many sends the number of jobs and one array per column to
+ * herald.enqueue_batch() in PostgreSQL's binary format, so the server
+ * parses no text but the payloads.  A column whose value is the same for
+ * every job, as the task and queue of a batch usually are, goes as an
+ * array of one element, which the server checks once.
+ * ENQUEUE_MANY_BYTES_MAX bounds the largest array.
  */
 #define ENQUEUE_MANY_BYTES_MAX	((size_t)512 * 1024 * 1024)
 
 static const char enqueue_many_sql[] =
-    "SELECT herald.enqueue_arrays($1, $2, $3, $4, $5, $6)";
+    "SELECT herald.enqueue_batch($1, $2, $3, $4, $5, $6, $7)";
 
-/* The columns of herald.enqueue_arrays(), in the order of its arguments. */
+/* The arrays of herald.enqueue_batch(), in the order of its arguments. */
 enum {
 	COL_TASK,
 	COL_QUEUE,
@@ -312,15 +315,15 @@ enum {
 	COL_COUNT
 };
 
-/* run_at 0, "now", is a NULL element. */
-static void
-array_run_at(struct hd_wire_buf *buf, int64_t run_at_us)
-{
-	if (run_at_us == 0)
-		hd_wire_null(buf);
-	else
-		hd_wire_timestamptz(buf, run_at_us);
-}
+/* One job of a batch, checked, with the defaults filled in. */
+struct enqueue_row {
+	const char	*task;
+	const char	*queue;
+	const char	*payload;
+	int		 priority;
+	int		 max_attempts;
+	int64_t		 run_at_us;	/* 0: now */
+};
 
 /* Prefix the message in error with the position of the bad job. */
 static void
@@ -336,48 +339,83 @@ enqueue_error_prefix(struct herald_error *error, size_t index)
 	memcpy(error->message, message, sizeof message);
 }
 
-/*
- * Check one job of a batch and append its values to the column arrays.
- * Whether any job runs later than now is noted in *later, since the
- * run_at array is left out when none does.
- */
+/* Check one job of a batch and fill in its row. */
 static int
-enqueue_many_append(struct hd_wire_buf *cols, size_t index,
-    const struct herald_job *job, bool *later, struct herald_error *error)
+enqueue_many_check(size_t index, const struct herald_job *job,
+    struct enqueue_row *row, struct herald_error *error)
 {
-	const char	*queue, *payload = job->payload;
-	int		 priority, max_attempts;
-	int64_t		 run_at_us;
-
+	row->task = job->task;
+	row->payload = job->payload;
 	if (herald_check_name("task", job->task, error) == -1)
 		goto bad;
-	if (payload == NULL)
-		payload = "{}";
-	else if (herald_check_payload(payload, HERALD_PAYLOAD_MAX, error) ==
-	    -1)
+	if (row->payload == NULL)
+		row->payload = "{}";
+	else if (herald_check_payload(row->payload, HERALD_PAYLOAD_MAX,
+	    error) == -1)
 		goto bad;
-	if (enqueue_check_options(&job->options, &queue, &priority,
-	    &run_at_us, &max_attempts, error) == -1)
+	if (enqueue_check_options(&job->options, &row->queue, &row->priority,
+	    &row->run_at_us, &row->max_attempts, error) == -1)
 		goto bad;
 	if (job->options.unique_key != NULL) {
 		hd_error_set(error, HERALD_EINVAL, "unique keys are not "
 		    "supported by herald_enqueue_many; use herald_enqueue");
 		goto bad;
 	}
-
-	hd_wire_text(&cols[COL_TASK], job->task);
-	hd_wire_text(&cols[COL_QUEUE], queue);
-	hd_wire_jsonb(&cols[COL_PAYLOAD], payload);
-	hd_wire_int4(&cols[COL_PRIORITY], priority);
-	array_run_at(&cols[COL_RUN_AT], run_at_us);
-	hd_wire_int4(&cols[COL_MAX_ATTEMPTS], max_attempts);
-	if (run_at_us != 0)
-		*later = true;
 	return 0;
 
 bad:
 	enqueue_error_prefix(error, index);
 	return -1;
+}
+
+/* Return whether column c of row r holds the same value as that of row 0. */
+static bool
+enqueue_row_same(const struct enqueue_row *rows, size_t r, int c)
+{
+	switch (c) {
+	case COL_TASK:
+		return strcmp(rows[r].task, rows[0].task) == 0;
+	case COL_QUEUE:
+		return strcmp(rows[r].queue, rows[0].queue) == 0;
+	case COL_PAYLOAD:
+		return strcmp(rows[r].payload, rows[0].payload) == 0;
+	case COL_PRIORITY:
+		return rows[r].priority == rows[0].priority;
+	case COL_RUN_AT:
+		return rows[r].run_at_us == rows[0].run_at_us;
+	default:
+		return rows[r].max_attempts == rows[0].max_attempts;
+	}
+}
+
+/* Append column c of row r to its array.  run_at 0, "now", is a NULL. */
+static void
+enqueue_row_append(struct hd_wire_buf *buf, const struct enqueue_row *row,
+    int c)
+{
+	switch (c) {
+	case COL_TASK:
+		hd_wire_text(buf, row->task);
+		break;
+	case COL_QUEUE:
+		hd_wire_text(buf, row->queue);
+		break;
+	case COL_PAYLOAD:
+		hd_wire_jsonb(buf, row->payload);
+		break;
+	case COL_PRIORITY:
+		hd_wire_int4(buf, row->priority);
+		break;
+	case COL_RUN_AT:
+		if (row->run_at_us == 0)
+			hd_wire_null(buf);
+		else
+			hd_wire_timestamptz(buf, row->run_at_us);
+		break;
+	default:
+		hd_wire_int4(buf, row->max_attempts);
+		break;
+	}
 }
 
 /* Read a big-endian 32-bit or 64-bit integer. */
@@ -395,7 +433,7 @@ read_int8(const unsigned char *p)
 }
 
 /*
- * Store the ids of a herald.enqueue_arrays() result, one bigint[] in
+ * Store the ids of a herald.enqueue_batch() result, one bigint[] in
  * binary, in job_ids.  The array is one-dimensional without NULLs: a
  * header of 20 bytes, then each id as a length of 4 bytes and 8 bytes.
  */
@@ -434,13 +472,15 @@ int
 herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
     size_t njobs, int64_t *job_ids, struct herald_error *error)
 {
-	static const Oid	 types[COL_COUNT] = {
-		[COL_TASK] = HD_OID_TEXT_ARRAY,
-		[COL_QUEUE] = HD_OID_TEXT_ARRAY,
-		[COL_PAYLOAD] = HD_OID_JSONB_ARRAY,
-		[COL_PRIORITY] = HD_OID_INT4_ARRAY,
-		[COL_RUN_AT] = HD_OID_TIMESTAMPTZ_ARRAY,
-		[COL_MAX_ATTEMPTS] = HD_OID_INT4_ARRAY,
+	/* Parameter 0 is the number of jobs, 1 + c the array of column c. */
+	static const Oid	 types[1 + COL_COUNT] = {
+		HD_OID_INT4,
+		[1 + COL_TASK] = HD_OID_TEXT_ARRAY,
+		[1 + COL_QUEUE] = HD_OID_TEXT_ARRAY,
+		[1 + COL_PAYLOAD] = HD_OID_JSONB_ARRAY,
+		[1 + COL_PRIORITY] = HD_OID_INT4_ARRAY,
+		[1 + COL_RUN_AT] = HD_OID_TIMESTAMPTZ_ARRAY,
+		[1 + COL_MAX_ATTEMPTS] = HD_OID_INT4_ARRAY,
 	};
 	static const uint32_t	 elements[COL_COUNT] = {
 		[COL_TASK] = HD_OID_TEXT,
@@ -450,13 +490,15 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 		[COL_RUN_AT] = HD_OID_TIMESTAMPTZ,
 		[COL_MAX_ATTEMPTS] = HD_OID_INT4,
 	};
-	static const int	 formats[COL_COUNT] = { 1, 1, 1, 1, 1, 1 };
+	static const int	 formats[1 + COL_COUNT] = { 0, 1, 1, 1, 1, 1, 1 };
 	struct hd_wire_buf	 cols[COL_COUNT] = { { 0 } };
-	const char		*values[COL_COUNT];
-	int			 lengths[COL_COUNT];
+	struct enqueue_row	*rows;
+	const char		*values[1 + COL_COUNT];
+	char			 count_text[16];
+	int			 lengths[1 + COL_COUNT];
 	PGresult		*res = NULL;
-	size_t			 i;
-	bool			 later = false;
+	size_t			 i, n, payload_bytes = 0;
+	bool			 same[COL_COUNT];
 	int			 c, rc = -1;
 
 	if (conn == NULL) {
@@ -475,35 +517,51 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 		    njobs);
 		return -1;
 	}
+	if ((rows = calloc(njobs, sizeof *rows)) == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not enqueue jobs: out of memory");
+		return -1;
+	}
 
 	for (c = 0; c < COL_COUNT; c++)
-		hd_wire_array_begin(&cols[c], elements[c], njobs);
+		same[c] = true;
 	for (i = 0; i < njobs; i++) {
-		if (enqueue_many_append(cols, i, &jobs[i], &later, error) ==
-		    -1)
+		if (enqueue_many_check(i, &jobs[i], &rows[i], error) == -1)
 			goto out;
-		if (cols[COL_PAYLOAD].len > ENQUEUE_MANY_BYTES_MAX) {
+		payload_bytes += strlen(rows[i].payload);
+		if (payload_bytes > ENQUEUE_MANY_BYTES_MAX) {
 			hd_error_set(error, HERALD_EINVAL,
 			    "jobs are too large for one statement: more than %zu bytes of payload by job %zu; enqueue them in smaller batches",
 			    ENQUEUE_MANY_BYTES_MAX, i + 1);
 			goto out;
 		}
+		for (c = 0; c < COL_COUNT; c++)
+			if (same[c] && !enqueue_row_same(rows, i, c))
+				same[c] = false;
 	}
+
 	for (c = 0; c < COL_COUNT; c++) {
+		n = same[c] ? 1 : njobs;
+		hd_wire_array_begin(&cols[c], elements[c], n);
+		for (i = 0; i < n; i++)
+			enqueue_row_append(&cols[c], &rows[i], c);
 		if (cols[c].failed) {
 			hd_error_set(error, HERALD_ENOMEM,
 			    "could not enqueue jobs: out of memory");
 			goto out;
 		}
-		values[c] = cols[c].data;
-		lengths[c] = (int)cols[c].len;
+		values[1 + c] = cols[c].data;
+		lengths[1 + c] = (int)cols[c].len;
 	}
 	/* Every job runs now: a NULL array saves the server reading one. */
-	if (!later)
-		values[COL_RUN_AT] = NULL;
+	if (same[COL_RUN_AT] && rows[0].run_at_us == 0)
+		values[1 + COL_RUN_AT] = NULL;
+	snprintf(count_text, sizeof count_text, "%zu", njobs);
+	values[0] = count_text;
+	lengths[0] = 0;
 
-	res = PQexecParams(conn, enqueue_many_sql, COL_COUNT, types, values,
-	    lengths, formats, 1);
+	res = PQexecParams(conn, enqueue_many_sql, 1 + COL_COUNT, types,
+	    values, lengths, formats, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		enqueue_error(error, conn, res);
 		goto out;
@@ -514,5 +572,6 @@ out:
 	PQclear(res);
 	for (c = 0; c < COL_COUNT; c++)
 		hd_wire_buf_release(&cols[c]);
+	free(rows);
 	return rc;
 }

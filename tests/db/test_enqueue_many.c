@@ -206,6 +206,134 @@ test_enqueue_arrays_fills_defaults(void **state)
 	    "herald.enqueue_arrays('{}'))"), 0);
 }
 
+/* Bad calls of herald.enqueue_batch() and the errors they must raise. */
+static const struct {
+	const char	*args;
+	const char	*message;
+} bad_batches[] = {
+	{ "2, ARRAY['a', 'b c']", "job 2: invalid task name \"b c\"" },
+	{ "2, ARRAY['-a']", "job 1: invalid task name \"-a\"" },
+	{ "2, ARRAY[NULL]::text[]", "job 1: invalid task name \"<NULL>\"" },
+	{ "3, ARRAY['a'], ARRAY['q/']", "job 1: invalid queue name \"q/\"" },
+	{ "2, ARRAY['a'], ARRAY['q', 'q/']",
+	    "job 2: invalid queue name \"q/\"" },
+	{ "2, ARRAY['a'], NULL, ARRAY['3']::jsonb[]",
+	    "job 1: payload must be a JSON object or array" },
+	{ "2, ARRAY['a'], NULL, NULL, ARRAY[40000]",
+	    "job 1: priority 40000 is out of range" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, ARRAY[0]",
+	    "job 1: max_attempts 0 is out of range" },
+	{ "3, ARRAY['a', 'b']",
+	    "job arrays must have one element or as many as there are jobs (3)" },
+	{ "1, ARRAY['a'], NULL, NULL, NULL, ARRAY[now(), now()]",
+	    "job arrays must have one element or as many as there are jobs (1)" },
+	{ "-1, ARRAY['a']", "job count -1 is out of range" },
+	{ "NULL, ARRAY['a']", "job count <NULL> is out of range" },
+	{ "2, NULL", "jobs must have a task array" },
+};
+
+static void
+test_enqueue_batch_rejects_bad_job(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	const char	*message;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof bad_batches / sizeof bad_batches[0]; i++) {
+		snprintf(sql, sizeof sql,
+		    "SELECT herald.enqueue_batch(%s)", bad_batches[i].args);
+		res = PQexec(db->conn, sql);
+
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", sql);
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (strstr(message, bad_batches[i].message) == NULL)
+			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
+			    sql, message, bad_batches[i].message);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "22023");
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+/* An array of one element gives its value to every job. */
+static void
+test_enqueue_batch_spreads_one_element(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "CREATE TEMP TABLE ids AS SELECT "
+	    "herald.enqueue_batch(3, ARRAY['t'], NULL, "
+	    "ARRAY['{\"n\": 1}', '{\"n\": 2}', '{\"n\": 3}']::jsonb[], "
+	    "ARRAY[5], ARRAY['2100-01-01Z']::timestamptz[], NULL) AS ids");
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs j, ids WHERE j.id = ANY (ids.ids) AND j.task = 't' "
+	    "AND j.queue = 'default' AND j.priority = 5 AND j.run_at = "
+	    "'2100-01-01Z' AND j.max_attempts = 10"), 3);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs j, ids, generate_series(1, 3) i WHERE j.id = "
+	    "ids.ids[i] AND (j.payload->>'n')::int = i"), 3);
+
+	/* Every array of one element: still as many jobs as the count. */
+	dbtest_exec(db->conn, "DELETE FROM herald.jobs");
+	assert_int_equal(dbtest_int(db->conn, "SELECT cardinality("
+	    "herald.enqueue_batch(4, ARRAY['t'], ARRAY['q'], "
+	    "ARRAY['[1]']::jsonb[], ARRAY[1], NULL, ARRAY[2]))"), 4);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE task = 't' AND queue = 'q' AND payload = "
+	    "'[1]' AND priority = 1 AND max_attempts = 2"), 4);
+	assert_int_equal(dbtest_int(db->conn, "SELECT cardinality("
+	    "herald.enqueue_batch(0, ARRAY['t']))"), 0);
+}
+
+/* Jobs that are all alike are sent as one value per column. */
+static void
+test_enqueue_many_alike_jobs(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job	 jobs[5];
+	struct herald_error	 error;
+	int64_t			 ids[5];
+	int			 i;
+
+	memset(jobs, 0, sizeof jobs);
+	for (i = 0; i < 5; i++) {
+		jobs[i].task = "mail";
+		jobs[i].payload = "{\"to\": \"a\"}";
+		jobs[i].options.queue = "q";
+		jobs[i].options.priority = 3;
+		jobs[i].options.run_at_us = INT64_C(4102444800000000);
+	}
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 5, ids, &error),
+	    0);
+	for (i = 1; i < 5; i++)
+		assert_true(ids[i] > ids[i - 1]);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.jobs WHERE id BETWEEN %lld AND %lld AND task = 'mail' "
+	    "AND queue = 'q' AND payload->>'to' = 'a' AND priority = 3 AND "
+	    "run_at = '2100-01-01Z'", (long long)ids[0], (long long)ids[4]),
+	    5);
+
+	/* One job unlike the others in one column only. */
+	jobs[3].options.priority = -2;
+	jobs[4].payload = NULL;
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 5, ids, &error),
+	    0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT priority FROM "
+	    "herald.jobs WHERE id = %lld", (long long)ids[3]), -2);
+	assert_int_equal(dbtest_int(db->conn, "SELECT priority FROM "
+	    "herald.jobs WHERE id = %lld", (long long)ids[2]), 3);
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload FROM "
+	    "herald.jobs WHERE id = %lld", (long long)ids[4]), "{}");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload->>'to' "
+	    "FROM herald.jobs WHERE id = %lld", (long long)ids[0]), "a");
+}
+
 static void
 test_enqueue_many_payload_round_trip(void **state)
 {
@@ -407,6 +535,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_arrays_fills_defaults, dbtest_setup,
 		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_batch_rejects_bad_job, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_batch_spreads_one_element, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_enqueue_many_alike_jobs,
+		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_many_payload_round_trip, dbtest_setup,
 		    dbtest_teardown),

@@ -149,8 +149,12 @@ test_producer_enqueues_only(void **state)
 	    "22023");
 	assert_denied(conn, "SELECT herald.enqueue_arrays_fail(ARRAY['a'],"
 	    " NULL, NULL, NULL, NULL)");
+	assert_int_equal(dbtest_int(conn, "SELECT cardinality("
+	    "herald.enqueue_batch(3, ARRAY['mail'], ARRAY['q']))"), 3);
+	assert_sqlstate(conn, "SELECT herald.enqueue_batch(2, ARRAY['a b'])",
+	    "22023");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs"), 5);
+	    " herald.jobs"), 8);
 
 	assert_denied(conn, "SELECT payload FROM herald.jobs");
 	assert_denied(conn, "SELECT count(*) FROM herald.jobs");
