@@ -122,11 +122,46 @@ test_enqueue_many_sql_check_names_job(void **state)
 	    "SELECT count(*) FROM herald.jobs"), 0);
 }
 
-/* Bad calls of herald.enqueue_arrays() and the errors they must raise. */
-static const struct {
+/* A bad call of an enqueue function and the error that it must raise. */
+struct bad_call {
 	const char	*args;
 	const char	*message;
-} bad_arrays[] = {
+};
+
+/*
+ * Call function with the arguments of each case, expect each call to fail
+ * with its message and SQLSTATE 22023, and expect no job in the table.
+ */
+static void
+expect_rejected(PGconn *conn, const char *function,
+    const struct bad_call *cases, size_t ncases)
+{
+	PGresult	*res;
+	const char	*message;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < ncases; i++) {
+		snprintf(sql, sizeof sql, "SELECT %s(%s)", function,
+		    cases[i].args);
+		res = PQexec(conn, sql);
+
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", sql);
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (strstr(message, cases[i].message) == NULL)
+			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
+			    sql, message, cases[i].message);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "22023");
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+/* Bad calls of herald.enqueue_arrays(). */
+static const struct bad_call bad_arrays[] = {
 	{ "ARRAY['a', 'b c']", "job 2: invalid task name \"b c\"" },
 	{ "ARRAY['a', NULL]", "job 2: invalid task name \"<NULL>\"" },
 	{ "ARRAY['a', repeat('t', 64)]", "job 2: invalid task name" },
@@ -151,28 +186,9 @@ static void
 test_enqueue_arrays_rejects_bad_job(void **state)
 {
 	struct dbtest	*db = *state;
-	PGresult	*res;
-	const char	*message;
-	char		 sql[512];
-	size_t		 i;
 
-	for (i = 0; i < sizeof bad_arrays / sizeof bad_arrays[0]; i++) {
-		snprintf(sql, sizeof sql,
-		    "SELECT herald.enqueue_arrays(%s)", bad_arrays[i].args);
-		res = PQexec(db->conn, sql);
-
-		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
-			fail_msg("\"%s\" succeeded", sql);
-		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		if (strstr(message, bad_arrays[i].message) == NULL)
-			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
-			    sql, message, bad_arrays[i].message);
-		assert_string_equal(PQresultErrorField(res,
-		    PG_DIAG_SQLSTATE), "22023");
-		PQclear(res);
-	}
-	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs"), 0);
+	expect_rejected(db->conn, "herald.enqueue_arrays", bad_arrays,
+	    sizeof bad_arrays / sizeof bad_arrays[0]);
 }
 
 static void
@@ -206,11 +222,8 @@ test_enqueue_arrays_fills_defaults(void **state)
 	    "herald.enqueue_arrays('{}'))"), 0);
 }
 
-/* Bad calls of herald.enqueue_batch() and the errors they must raise. */
-static const struct {
-	const char	*args;
-	const char	*message;
-} bad_batches[] = {
+/* Bad calls of herald.enqueue_batch(). */
+static const struct bad_call bad_batches[] = {
 	{ "2, ARRAY['a', 'b c']", "job 2: invalid task name \"b c\"" },
 	{ "2, ARRAY['-a']", "job 1: invalid task name \"-a\"" },
 	{ "2, ARRAY[NULL]::text[]", "job 1: invalid task name \"<NULL>\"" },
@@ -236,28 +249,9 @@ static void
 test_enqueue_batch_rejects_bad_job(void **state)
 {
 	struct dbtest	*db = *state;
-	PGresult	*res;
-	const char	*message;
-	char		 sql[512];
-	size_t		 i;
 
-	for (i = 0; i < sizeof bad_batches / sizeof bad_batches[0]; i++) {
-		snprintf(sql, sizeof sql,
-		    "SELECT herald.enqueue_batch(%s)", bad_batches[i].args);
-		res = PQexec(db->conn, sql);
-
-		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
-			fail_msg("\"%s\" succeeded", sql);
-		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		if (strstr(message, bad_batches[i].message) == NULL)
-			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
-			    sql, message, bad_batches[i].message);
-		assert_string_equal(PQresultErrorField(res,
-		    PG_DIAG_SQLSTATE), "22023");
-		PQclear(res);
-	}
-	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs"), 0);
+	expect_rejected(db->conn, "herald.enqueue_batch", bad_batches,
+	    sizeof bad_batches / sizeof bad_batches[0]);
 }
 
 /* An array of one element gives its value to every job. */
