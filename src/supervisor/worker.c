@@ -1939,7 +1939,8 @@ worker_finish(struct worker *w)
 /*
  * In builds with fault injection, HERALD_FAULT=worker_start makes the
  * workers of the queue HERALD_FAULT_QUEUE exit as soon as they start, as
- * a worker that cannot run would.
+ * a worker that cannot run would.  When HERALD_FAULT_FILE names a file,
+ * the fault fires only while that file exists, so a test can end it.
  */
 static bool
 worker_fault_at_start(const char *queue)
@@ -1947,9 +1948,12 @@ worker_fault_at_start(const char *queue)
 #ifdef HD_FAULT_INJECTION
 	const char	*fault = getenv("HERALD_FAULT");
 	const char	*target = getenv("HERALD_FAULT_QUEUE");
+	const char	*file = getenv("HERALD_FAULT_FILE");
 
-	return fault != NULL && strcmp(fault, "worker_start") == 0 &&
-	    target != NULL && strcmp(target, queue) == 0;
+	if (fault == NULL || strcmp(fault, "worker_start") != 0 ||
+	    target == NULL || strcmp(target, queue) != 0)
+		return false;
+	return file == NULL || access(file, F_OK) == 0;
 #else
 	return false;
 #endif
