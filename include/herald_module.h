@@ -31,7 +31,10 @@
  * be thread-safe.  A thread cannot be stopped safely, so a handler still
  * running at its task's timeout is given up on.  Its attempt ends as a
  * timeout, and what it returns later is discarded.  The worker exits once
- * its other jobs are done, and the supervisor starts a new one.  It must not call exit(), change signal dispositions or
+ * its other jobs are done, and the supervisor starts a new one.  The job
+ * is not retried before that worker has exited.
+ *
+ * A handler must not call exit(), change signal dispositions or
  * fork without exec: it runs inside the worker process, which holds the
  * database connection and the leases of other jobs.  A handler that
  * crashes kills the worker; the supervisor starts a new one and the
@@ -81,11 +84,11 @@ struct herald_module_job {
 	 * Since version 2: returns nonzero once an operator cancelled the
 	 * job (herald job cancel), or once the task's timeout passed.  A
 	 * long handler polls it and returns soon after, and its result is
-	 * then ignored.  A cancelled job is deleted.  A timed-out one was
-	 * already recorded as a timeout.  A worker cannot stop a handler
-	 * that does not poll, so a cancelled job stays running until the
-	 * handler returns.  Safe to call from the handler's thread at any
-	 * time before it returns.
+	 * then ignored.  A cancelled job is deleted.  A timed-out one is
+	 * recorded as a timeout once its worker exits.  A worker cannot
+	 * stop a handler that does not poll, so a cancelled job stays
+	 * running until the handler returns.  Safe to call from the
+	 * handler's thread at any time before it returns.
 	 */
 	int		(*cancelled)(const struct herald_module_job *job);
 };

@@ -463,6 +463,7 @@ emit_config(struct config_out *o, const struct hd_config *c)
 	group_open(o, "restart_limit");
 	emit_int(o, "failures", c->restart_failures);
 	emit_duration(o, "window", c->restart_window_ms);
+	emit_duration(o, "cool_down", c->restart_cool_down_ms);
 	group_close(o);
 
 	group_open(o, "queues");

@@ -221,13 +221,13 @@ print_failed_children(PGconn *conn)
 	for (row = 0; row < PQntuples(res); row++) {
 		if (PQgetvalue(res, row, 1)[0] != '\0')
 			printf("failed: %s of queue %s on %s (heraldd %s), "
-			    "%s failures; reload heraldd to retry\n",
+			    "%s failures; reload heraldd to retry now\n",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
 			    PQgetvalue(res, row, 3), PQgetvalue(res, row, 4),
 			    PQgetvalue(res, row, 2));
 		else
 			printf("failed: %s on %s (heraldd %s), %s failures; "
-			    "reload heraldd to retry\n",
+			    "reload heraldd to retry now\n",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 3),
 			    PQgetvalue(res, row, 4), PQgetvalue(res, row, 2));
 	}

@@ -852,6 +852,7 @@ hd_config_load(const char *path, char *error, size_t error_size)
 	config->keep_processes_ms = HD_DEFAULT_KEEP_PROCESSES_MS;
 	config->restart_failures = HD_DEFAULT_RESTART_FAILURES;
 	config->restart_window_ms = HD_DEFAULT_RESTART_WINDOW_MS;
+	config->restart_cool_down_ms = HD_DEFAULT_RESTART_COOL_DOWN_MS;
 
 	config_init(&cfg);
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -1023,7 +1024,10 @@ static int
 read_restart_limit(struct config_reader *r, const config_setting_t *s,
     struct hd_config *config)
 {
-	static const char *const known[] = { "failures", "window", NULL };
+	static const char *const known[] = {
+		"failures", "window", "cool_down", NULL
+	};
+	int64_t	cool_down = config->restart_cool_down_ms;
 
 	if (!config_setting_is_group(s))
 		return config_fail(r, s, "must be a group, "
@@ -1032,8 +1036,19 @@ read_restart_limit(struct config_reader *r, const config_setting_t *s,
 	    get_int(r, s, "failures", 1, 1000000,
 	    &config->restart_failures) == -1 ||
 	    get_duration(r, s, "window", 1000,
-	    &config->restart_window_ms) == -1)
+	    &config->restart_window_ms) == -1 ||
+	    get_duration(r, s, "cool_down", 0, &cool_down) == -1)
 		return -1;
+	/*
+	 * A cool-down under 1s would restart a failing child about as
+	 * often as no limit would.
+	 */
+	if (cool_down != 0 && cool_down < HD_RESTART_COOL_DOWN_MIN_MS)
+		return config_fail(r, config_setting_get_member(s,
+		    "cool_down"), "must be 0, which leaves a failed child "
+		    "to a reload, or at least %dms",
+		    HD_RESTART_COOL_DOWN_MIN_MS);
+	config->restart_cool_down_ms = cool_down;
 	return 0;
 }
 

@@ -128,11 +128,13 @@ struct hd_config {
 
 	/*
 	 * A child that fails restart_failures times within
-	 * restart_window_ms is marked failed and not restarted until a
-	 * reload.
+	 * restart_window_ms is marked failed and not restarted until
+	 * restart_cool_down_ms have passed or a reload comes.  With a
+	 * cool-down of 0 only a reload restarts it.
 	 */
 	int		 restart_failures;
 	int64_t		 restart_window_ms;
+	int64_t		 restart_cool_down_ms;
 
 	/* Whether heraldd started as root may run handlers as root. */
 	bool		 allow_root_handlers;
@@ -160,6 +162,9 @@ struct hd_config {
 #define HD_DEFAULT_KEEP_PROCESSES_MS	60000
 #define HD_DEFAULT_RESTART_FAILURES	5
 #define HD_DEFAULT_RESTART_WINDOW_MS	60000
+#define HD_DEFAULT_RESTART_COOL_DOWN_MS	(5 * 60 * 1000)
+/* The shortest cool-down other than 0. */
+#define HD_RESTART_COOL_DOWN_MIN_MS	1000
 
 /*
  * Read path.  On failure return NULL and write a message such as

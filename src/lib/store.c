@@ -459,6 +459,52 @@ hd_store_fail(PGconn *conn, const struct hd_job *job,
 	return outcome;
 }
 
+int
+hd_store_abandon(PGconn *conn, const struct hd_job *job,
+    const struct hd_attempt *attempt, int64_t retry_delay_ms,
+    struct herald_error *error)
+{
+	const char	*values[4];
+	char		 id_text[STORE_INT_TEXT], token_text[STORE_INT_TEXT];
+	char		 delay_text[STORE_INT_TEXT], *entry;
+	PGresult	*res;
+	int		 kept;
+
+	if (attempt->outcome == HD_OUTCOME_DONE || retry_delay_ms < 0) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not record abandoned attempt of job %" PRId64 ": outcome \"%s\" or delay %" PRId64 " ms is invalid",
+		    job->id, hd_outcome_name(attempt->outcome),
+		    retry_delay_ms);
+		return -1;
+	}
+	entry = store_attempt_json(job, attempt);
+	if (entry == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not record abandoned attempt of job %" PRId64 ": out of memory",
+		    job->id);
+		return -1;
+	}
+
+	snprintf(id_text, sizeof(id_text), "%" PRId64, job->id);
+	snprintf(token_text, sizeof(token_text), "%" PRId64,
+	    job->lease_token);
+	snprintf(delay_text, sizeof(delay_text), "%" PRId64, retry_delay_ms);
+	values[0] = id_text;
+	values[1] = token_text;
+	values[2] = entry;
+	values[3] = delay_text;
+
+	res = store_exec_value(conn,
+	    "SELECT herald.abandon_attempt($1, $2, $3::jsonb, $4)", 4, values,
+	    "could not record abandoned attempt", error);
+	free(entry);
+	if (res == NULL)
+		return -1;
+	kept = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return kept;
+}
+
 /* Run a statement that returns one count; return it, or -1. */
 static int64_t
 store_count(PGconn *conn, const char *sql, int nparams,

@@ -88,6 +88,17 @@ int	hd_store_fail(PGconn *conn, const struct hd_job *job,
 	    struct herald_error *error);
 
 /*
+ * Record a failed attempt whose handler may still run in this process.
+ * The job stays on its lease, so no claim takes it.  The attempt counts,
+ * and the retry follows after retry_delay_ms, when the lease ends after
+ * this process is gone (herald.abandon_attempt).  Return 1, 0 when the
+ * lease was lost, or -1.
+ */
+int	hd_store_abandon(PGconn *conn, const struct hd_job *job,
+	    const struct hd_attempt *attempt, int64_t retry_delay_ms,
+	    struct herald_error *error);
+
+/*
  * Put a running job back in its queue without counting the attempt, when
  * the worker stops before the job ends.  Return 1, 0 when the lease was
  * lost, or -1.

@@ -53,7 +53,7 @@ struct child {
 	/* Failures (exits that no stop requested) in the current window. */
 	int		 failures;
 	int64_t		 window_start_ms;
-	bool		 failed;	/* too many failures: no restart */
+	bool		 failed;	/* too many failures: in its cool-down */
 
 	/* A worker's id, chosen here so that it outlives the process. */
 	char		 worker_id[HD_WORKER_ID_LEN + 1];
@@ -434,26 +434,42 @@ child_count_failure(const struct supervisor *sup, struct child *c,
 }
 
 /*
- * Give up restarting c until the next reload, and report it in the log,
- * to herald status (through the janitor) and to systemd.
+ * Mark c failed, so that it is not restarted before its cool-down ends,
+ * or before a reload when the cool-down is 0.  Report it in the log, to
+ * herald status (through the janitor) and to systemd.
  */
 static void
-child_mark_failed(struct supervisor *sup, struct child *c)
+child_mark_failed(struct supervisor *sup, struct child *c, int64_t now)
 {
+	const struct hd_config	*config = sup->config;
+
 	c->failed = true;
+	c->restart_at_ms = now + config->restart_cool_down_ms;
 	if (c->role == CHILD_WORKER)
-		hd_log_error("child failed, not restarting", "child_role=worker "
-		    "queue=%s failures=%d window_ms=%lld "
+		hd_log_error("child failed, restarts paused", "child_role=worker "
+		    "queue=%s failures=%d window_ms=%lld cool_down_ms=%lld "
 		    "hint=\"fix the cause, then reload heraldd\"", c->queue,
-		    c->failures, (long long)sup->config->restart_window_ms);
+		    c->failures, (long long)config->restart_window_ms,
+		    (long long)config->restart_cool_down_ms);
 	else
-		hd_log_error("child failed, not restarting", "child_role=%s "
-		    "failures=%d window_ms=%lld "
+		hd_log_error("child failed, restarts paused", "child_role=%s "
+		    "failures=%d window_ms=%lld cool_down_ms=%lld "
 		    "hint=\"fix the cause, then reload heraldd\"",
 		    child_role_name(c->role), c->failures,
-		    (long long)sup->config->restart_window_ms);
+		    (long long)config->restart_window_ms,
+		    (long long)config->restart_cool_down_ms);
 	notify_status(sup);
 	report_failed(sup);
+}
+
+/* Let c be restarted again, counting its failures from zero. */
+static void
+child_clear_failed(struct child *c)
+{
+	c->failed = false;
+	c->failures = 0;
+	c->delay_ms = HD_RESTART_MIN_MS;
+	c->restart_at_ms = 0;
 }
 
 /* Handle the exit of child i: schedule its restart or forget it. */
@@ -481,7 +497,7 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 		c->delay_ms = HD_RESTART_MIN_MS;
 	if (child_count_failure(sup, c, now)) {
 		child_log_exit(sup, c, pid, status, -1);
-		child_mark_failed(sup, c);
+		child_mark_failed(sup, c, now);
 		return;
 	}
 	child_log_exit(sup, c, pid, status, c->delay_ms);
@@ -786,10 +802,7 @@ supervisor_reload(struct supervisor *sup)
 	for (i = 0; i < sup->nchildren; i++) {
 		if (sup->children[i].failed) {
 			revived++;
-			sup->children[i].failed = false;
-			sup->children[i].failures = 0;
-			sup->children[i].delay_ms = HD_RESTART_MIN_MS;
-			sup->children[i].restart_at_ms = 0;
+			child_clear_failed(&sup->children[i]);
 		}
 	}
 	before = sup->nchildren;
@@ -829,7 +842,42 @@ supervisor_signals(struct supervisor *sup)
 	}
 }
 
-/* Restart the children whose delay passed. */
+/*
+ * Start failed child c again after its cool-down.  It counts its
+ * failures from zero and is marked failed again if it keeps dying.
+ */
+static void
+child_restart_failed(struct supervisor *sup, struct child *c)
+{
+	child_clear_failed(c);
+	child_start(sup, c);
+	notify_status(sup);
+	report_failed(sup);
+	/* A failed fork() was logged, and the restart is retried. */
+	if (c->pid == 0)
+		return;
+	if (c->role == CHILD_WORKER)
+		hd_log_warn("restarting failed child", "child_pid=%ld "
+		    "child_role=worker queue=%s cool_down_ms=%lld",
+		    (long)c->pid, c->queue,
+		    (long long)sup->config->restart_cool_down_ms);
+	else
+		hd_log_warn("restarting failed child", "child_pid=%ld "
+		    "child_role=%s cool_down_ms=%lld", (long)c->pid,
+		    child_role_name(c->role),
+		    (long long)sup->config->restart_cool_down_ms);
+}
+
+/* Return whether c waits for a restart, after its delay or cool-down. */
+static bool
+child_restart_pending(const struct supervisor *sup, const struct child *c)
+{
+	if (c->pid != 0 || c->retired)
+		return false;
+	return !c->failed || sup->config->restart_cool_down_ms > 0;
+}
+
+/* Restart the children whose delay or cool-down passed. */
 static void
 supervisor_restart_due(struct supervisor *sup)
 {
@@ -839,8 +887,11 @@ supervisor_restart_due(struct supervisor *sup)
 	for (i = 0; i < sup->nchildren; i++) {
 		struct child	*c = &sup->children[i];
 
-		if (c->pid == 0 && !c->retired && !c->failed &&
-		    now >= c->restart_at_ms)
+		if (!child_restart_pending(sup, c) || now < c->restart_at_ms)
+			continue;
+		if (c->failed)
+			child_restart_failed(sup, c);
+		else
 			child_start(sup, c);
 	}
 }
@@ -856,8 +907,7 @@ supervisor_timeout(const struct supervisor *sup)
 			next = sup->kill_at_ms;
 	} else
 		for (i = 0; i < sup->nchildren; i++)
-			if (sup->children[i].pid == 0 &&
-			    !sup->children[i].failed &&
+			if (child_restart_pending(sup, &sup->children[i]) &&
 			    sup->children[i].restart_at_ms < next)
 				next = sup->children[i].restart_at_ms;
 	if (sup->watchdog_ms != 0 && sup->next_watchdog_ms < next)

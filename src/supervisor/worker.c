@@ -20,7 +20,9 @@
  * w->done, and their completion goes out with the next claim in one
  * pipelined round trip (batch.h).  A module job that fails, or that
  * comes back from the pool unfinished (its timeout, a stop), waits in a
- * slot of w->results until its result is recorded.  While claims come
+ * slot of w->results until its result is recorded.  A job whose handler
+ * ran past its timeout then stays on its lease in w->abandoned until the
+ * worker exits, because its handler may still run.  While claims come
  * back short the worker keeps a row in herald.waiters, so that producers
  * notify it.  With a backlog it removes the row, and producers send no
  * notification.
@@ -91,6 +93,7 @@ struct slot {
 	bool		 lost;		/* the lease went to another worker */
 	bool		 reserved;	/* holds a place of the pool */
 	bool		 cancelled;	/* an operator cancelled the job */
+	bool		 abandoned;	/* its module handler still runs */
 	int64_t		 retry_delay_ms; /* the handler's, or 0: backoff */
 	struct hd_attempt attempt;
 	char		 output[HD_EXEC_TAIL_MAX + 1];
@@ -121,6 +124,14 @@ struct worker {
 	struct hd_job			*pending;
 	int				 npending;
 	int				 pending_next;
+	/*
+	 * Jobs whose module handler ran past its timeout and may still run
+	 * on a thread of this process.  Their attempts are recorded as
+	 * abandoned, and their leases are renewed until the worker exits,
+	 * so that no other worker starts them meanwhile.
+	 */
+	struct hd_job			*abandoned;
+	int				 nabandoned;
 	/* Finished jobs whose completion goes out with the next claim. */
 	struct hd_job			*done;
 	int64_t				*done_ms;	/* their durations */
@@ -196,6 +207,13 @@ worker_held(const struct worker *w)
 	return w->nslots - worker_count(w, SLOT_FREE) + worker_pending(w) +
 	    w->ndone + w->nresults +
 	    (w->pool != NULL ? hd_module_pool_held(w->pool) : 0);
+}
+
+/* Jobs whose leases the worker renews: those it holds and abandoned ones. */
+static int
+worker_leases(const struct worker *w)
+{
+	return worker_held(w) + w->nabandoned;
 }
 
 /* Handlers running: exec handlers and module handlers. */
@@ -367,9 +385,11 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 }
 
 /*
- * Take back the jobs of the worker this one replaces, which died: the
- * supervisor reaped it and killed its handlers, so its jobs can run
- * again now rather than when their leases expire.
+ * Take back the jobs of the worker this one replaces, which died or
+ * exited: the supervisor reaped it and killed its handlers, so its jobs
+ * can run again now rather than when their leases expire.  The attempts
+ * it abandoned to stuck module handlers are recorded now, with their
+ * outcome and retry delay.
  */
 static int
 worker_take_back_lost(struct worker *w, PGconn *conn,
@@ -380,9 +400,9 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 
 	if (w->lost_id == NULL)
 		return 0;
-	res = PQexecParams(conn, "SELECT herald.expire_worker($1)", 1, NULL,
-	    values, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	res = PQexecParams(conn, "SELECT lost, abandoned FROM "
+	    "herald.take_back_jobs($1)", 1, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		hd_error_from_pg(error, conn, res, "take back jobs");
 		PQclear(res);
 		return -1;
@@ -391,6 +411,10 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 		hd_log_warn("jobs of dead worker taken back", "queue=%s "
 		    "lost_worker_id=%s jobs=%s", w->queue->name, w->lost_id,
 		    PQgetvalue(res, 0, 0));
+	if (strcmp(PQgetvalue(res, 0, 1), "0") != 0)
+		hd_log_info("timed-out jobs of replaced worker taken back",
+		    "queue=%s lost_worker_id=%s jobs=%s", w->queue->name,
+		    w->lost_id, PQgetvalue(res, 0, 1));
 	PQclear(res);
 	w->lost_id = NULL;
 	return 0;
@@ -680,6 +704,7 @@ give_timeout(void *arg, struct hd_job *job, bool cancelled, int64_t ran_ms)
 	    task != NULL ? (long long)task->timeout_ms : 0LL);
 	s->attempt.duration_ms = ran_ms;
 	s->cancelled = cancelled;
+	s->abandoned = !cancelled;
 	if (!cancelled)
 		log_job_failed(&s->job, &s->attempt);
 }
@@ -949,7 +974,7 @@ worker_claim(struct worker *w)
 	    now < w->done_since_ms + WORKER_DONE_WAIT_MS && !w->stopping &&
 	    w->recycle_reason == NULL && worker_unfinished(w) > 0)))
 		return;
-	if (worker_held(w) == 0)
+	if (worker_leases(w) == 0)
 		w->next_extend_ms = now + w->config->lease_ms / 3;
 
 	if (w->ndone > 0) {
@@ -1104,24 +1129,69 @@ log_lease_lost(const struct hd_job *job)
 	    job->attempt);
 }
 
-/* Record a failed attempt; return 0, or -1 to try again later. */
-static int
-slot_record_failure(struct worker *w, struct slot *s)
+/* Return the delay before the retry of a failed attempt. */
+static int64_t
+slot_retry_delay_ms(const struct worker *w, const struct slot *s)
 {
 	const struct hd_task_config	*task;
 	struct hd_retry_policy		 policy;
-	struct herald_error		 error;
-	struct hd_job			*job = &s->job;
-	int64_t				 delay_ms;
-	int				 r;
 
-	task = hd_config_task(w->config, job->task);
+	if (s->retry_delay_ms > 0)
+		return s->retry_delay_ms;
+	task = hd_config_task(w->config, s->job.task);
 	if (task != NULL)
 		policy = task->retry;
 	else
 		hd_retry_policy_init(&policy);
-	delay_ms = s->retry_delay_ms > 0 ? s->retry_delay_ms :
-	    hd_backoff_delay_ms(&policy, job->attempt, hd_backoff_random());
+	return hd_backoff_delay_ms(&policy, s->job.attempt,
+	    hd_backoff_random());
+}
+
+/*
+ * Record the attempt of a module job whose handler still runs, and keep
+ * its lease until the worker exits; return 0, or -1 to try again later.
+ * The attempt counts once this process is gone.  The worker that
+ * replaces this one records it, or the janitor when the lease expires,
+ * so the retry never runs beside the stuck handler.
+ */
+static int
+slot_record_abandoned(struct worker *w, struct slot *s)
+{
+	struct herald_error	 error;
+	struct hd_job		*job = &s->job;
+	int64_t			 delay_ms = slot_retry_delay_ms(w, s);
+	int			 r;
+
+	memset(&error, 0, sizeof error);
+	r = hd_store_abandon(w->conn, job, &s->attempt, delay_ms, &error);
+	if (r == -1) {
+		worker_store_failed(w, "abandon", &error);
+		return -1;
+	}
+	if (r == 0) {
+		log_lease_lost(job);
+		return 0;
+	}
+	hd_log_info("job held until worker exits", "job_id=%lld task=%s "
+	    "queue=%s attempt=%d max_attempts=%d delay_ms=%lld",
+	    (long long)job->id, job->task, job->queue, job->attempt,
+	    job->max_attempts, (long long)delay_ms);
+	if (w->nabandoned % 16 == 0)
+		w->abandoned = hd_xrealloc(w->abandoned,
+		    (size_t)w->nabandoned + 16, sizeof *w->abandoned);
+	w->abandoned[w->nabandoned++] = *job;
+	memset(job, 0, sizeof *job);
+	return 0;
+}
+
+/* Record a failed attempt; return 0, or -1 to try again later. */
+static int
+slot_record_failure(struct worker *w, struct slot *s)
+{
+	struct herald_error		 error;
+	struct hd_job			*job = &s->job;
+	int64_t				 delay_ms = slot_retry_delay_ms(w, s);
+	int				 r;
 
 	memset(&error, 0, sizeof error);
 	r = hd_store_fail(w->conn, job, &s->attempt, delay_ms, &error);
@@ -1184,6 +1254,8 @@ slot_record(struct worker *w, struct slot *s)
 			log_job_cancel("job cancelled", &s->job);
 		return 0;
 	}
+	if (s->abandoned)
+		return slot_record_abandoned(w, s);
 	if (s->attempt.outcome != HD_OUTCOME_DONE)
 		return slot_record_failure(w, s);
 	worker_add_done(w, &s->job, s->attempt.duration_ms);
@@ -1479,6 +1551,27 @@ renew_done(struct worker *w, const PGresult *res)
 }
 
 /*
+ * Forget the abandoned jobs whose lease the renewal res did not list: the
+ * janitor took them back, as it does when the worker was cut off longer
+ * than the lease.
+ */
+static void
+renew_abandoned(struct worker *w, const PGresult *res)
+{
+	int	i, kept = 0;
+
+	for (i = 0; i < w->nabandoned; i++) {
+		if (renewed_row(res, w->abandoned[i].lease_token) == -1) {
+			log_lease_lost(&w->abandoned[i]);
+			hd_job_release(&w->abandoned[i]);
+			continue;
+		}
+		w->abandoned[kept++] = w->abandoned[i];
+	}
+	w->nabandoned = kept;
+}
+
+/*
  * Renew the lease of every job held.  A job whose lease is not renewed
  * was taken back by the janitor (this worker was paused or cut off past
  * the lease) and may already run elsewhere, so its handler is stopped.
@@ -1502,7 +1595,7 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 		hd_module_pool_each(w->pool, pool_jobs_add, &pool);
 	}
 	tokens = hd_xmalloc((size_t)(w->nslots + w->npending + w->ndone +
-	    w->nresults + pool.n) * 22 + 3);
+	    w->nresults + w->nabandoned + pool.n) * 22 + 3);
 	tokens[len++] = '{';
 	for (i = 0; i < w->nslots; i++)
 		if (slot_holds_lease(&w->slots[i]))
@@ -1522,6 +1615,9 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 	for (i = 0; i < w->ndone; i++)
 		len += (size_t)sprintf(tokens + len, "%s%" PRId64,
 		    len > 1 ? "," : "", w->done[i].lease_token);
+	for (i = 0; i < w->nabandoned; i++)
+		len += (size_t)sprintf(tokens + len, "%s%" PRId64,
+		    len > 1 ? "," : "", w->abandoned[i].lease_token);
 	tokens[len++] = '}';
 	tokens[len] = '\0';
 	snprintf(lease, sizeof lease, "%lld", (long long)w->config->lease_ms);
@@ -1574,6 +1670,7 @@ worker_renew_leases(struct worker *w, struct herald_error *error)
 			w->pending[i].lease_token = 0;
 	}
 	renew_done(w, res);
+	renew_abandoned(w, res);
 	PQclear(res);
 	w->leases_checked = true;
 	return 0;
@@ -1630,7 +1727,7 @@ worker_timers(struct worker *w)
 	memset(&error, 0, sizeof error);
 	if (worker_held(w) == 0)
 		w->leases_checked = true;
-	else if (now >= w->next_extend_ms) {
+	if (worker_leases(w) > 0 && now >= w->next_extend_ms) {
 		/* The first renewal of a connection is retried sooner. */
 		w->next_extend_ms = now + (w->leases_checked ?
 		    w->config->lease_ms / 3 : WORKER_RETRY_MIN_MS);
@@ -1719,7 +1816,14 @@ worker_kill_running(struct worker *w)
 	w->killing = true;
 	hd_log_warn("grace period over, stopping handlers", "queue=%s "
 	    "running=%d", w->queue->name, worker_running(w));
-	/* A thread cannot be stopped: give its job back. */
+	/*
+	 * A thread cannot be stopped: give its job back.  NOTE: the job is
+	 * back in its queue while the handler may still run, until this
+	 * worker exits a moment later, so another host's worker may start
+	 * it meanwhile.  Keeping its lease as slot_record_abandoned() does
+	 * would delay it until the lease expires, because no worker
+	 * replaces a stopping one.
+	 */
 	if (w->pool != NULL)
 		hd_module_pool_abandon(w->pool, give_release, w);
 	for (i = 0; i < w->nslots; i++) {
@@ -1788,7 +1892,7 @@ worker_timeout(const struct worker *w)
 			next = min_ms(next, hd_exec_next_ms(&w->slots[i].exec));
 	if (w->conn == NULL)
 		next = min_ms(next, w->connect_at_ms);
-	else if (worker_held(w) > 0)
+	else if (worker_leases(w) > 0)
 		next = min_ms(next, w->next_extend_ms);
 	if (w->conn != NULL && w->leases_checked) {
 		if (!w->stopping && w->recycle_reason == NULL &&
@@ -1876,7 +1980,8 @@ worker_wait(struct worker *w, struct pollfd *fds)
 /*
  * Give up on module handlers past their timeout.  Their threads stay
  * stuck, so the worker stops claiming and exits once its other jobs are
- * done, and the supervisor starts a clean one.
+ * done, and the supervisor starts a clean one.  Their jobs stay on their
+ * leases until then (slot_record_abandoned()).
  */
 static void
 worker_expire_modules(struct worker *w)
@@ -1934,12 +2039,17 @@ worker_finish(struct worker *w)
 	free(w->pending);
 	free(w->done);
 	free(w->done_ms);
+	/* Their leases stay for the replacing worker or the janitor. */
+	while (w->nabandoned > 0)
+		hd_job_release(&w->abandoned[--w->nabandoned]);
+	free(w->abandoned);
 }
 
 /*
  * In builds with fault injection, HERALD_FAULT=worker_start makes the
  * workers of the queue HERALD_FAULT_QUEUE exit as soon as they start, as
- * a worker that cannot run would.
+ * a worker that cannot run would.  When HERALD_FAULT_FILE names a file,
+ * the fault fires only while that file exists, so a test can end it.
  */
 static bool
 worker_fault_at_start(const char *queue)
@@ -1947,9 +2057,12 @@ worker_fault_at_start(const char *queue)
 #ifdef HD_FAULT_INJECTION
 	const char	*fault = getenv("HERALD_FAULT");
 	const char	*target = getenv("HERALD_FAULT_QUEUE");
+	const char	*file = getenv("HERALD_FAULT_FILE");
 
-	return fault != NULL && strcmp(fault, "worker_start") == 0 &&
-	    target != NULL && strcmp(target, queue) == 0;
+	if (fault == NULL || strcmp(fault, "worker_start") != 0 ||
+	    target == NULL || strcmp(target, queue) != 0)
+		return false;
+	return file == NULL || access(file, F_OK) == 0;
 #else
 	return false;
 #endif

@@ -1,7 +1,7 @@
 /*
  * test_scheduling.c: unique jobs under concurrent enqueues, the queue
- * limits of the claim, cancelling running jobs and taking back the jobs
- * of a dead worker.
+ * limits of the claim, cancelling running jobs, taking back the jobs of
+ * a dead worker and the attempts it abandoned to stuck handlers.
  */
 
 #include <stdarg.h>
@@ -443,6 +443,140 @@ test_expire_worker_takes_jobs_back(void **state)
 	    "SELECT herald.expire_worker('dead')"), 0);
 }
 
+/*
+ * Claim one job of the default queue as worker owner and record its
+ * attempt as an abandoned timeout with a retry after delay_ms; return
+ * the job's lease token.
+ */
+static int64_t
+claim_and_abandon(PGconn *conn, const char *owner, int64_t delay_ms)
+{
+	struct herald_error	 error;
+	struct hd_attempt	 attempt;
+	struct hd_job		*jobs;
+	int64_t			 token;
+
+	assert_int_equal(hd_store_claim(conn, "default", owner, 1, 60000,
+	    &jobs, &error), 1);
+	memset(&attempt, 0, sizeof attempt);
+	attempt.outcome = HD_OUTCOME_TIMEOUT;
+	attempt.exit_code = -1;
+	attempt.duration_ms = 1000;
+	attempt.output = "handler ran past its timeout";
+	assert_int_equal(hd_store_abandon(conn, &jobs[0], &attempt, delay_ms,
+	    &error), 1);
+	token = jobs[0].lease_token;
+	hd_jobs_free(jobs, 1);
+	return token;
+}
+
+/* An abandoned attempt keeps its job from claims until the owner is gone. */
+static void
+test_abandoned_job_waits_for_owner(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t')");
+	claim_and_abandon(db->conn, "stuck", 0);
+
+	assert_int_equal(claim_count(db->conn, "default", 10), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE state = 'running' AND attempt = 1"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE attempt = 0 AND errors = '[]'"), 1);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT lost || ' ' ||"
+	    " abandoned FROM herald.take_back_jobs('stuck')"), "0 1");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE state = 'queued' AND attempt = 1"
+	    " AND errors->0->>'outcome' = 'timeout'"
+	    " AND errors->0->>'output' = 'handler ran past its timeout'"
+	    " AND run_at <= now()"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.abandoned_attempts"), 0);
+	assert_int_equal(claim_count(db->conn, "default", 10), 1);
+}
+
+/*
+ * A lease that expires records the abandoned attempt with its retry
+ * delay, and a lost lease cannot be abandoned.
+ */
+static void
+test_abandoned_job_on_expiry(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_attempt	 attempt;
+	struct hd_job		 job;
+	int64_t			 token;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t')");
+	token = claim_and_abandon(db->conn, "stuck", 600000);
+	dbtest_exec(db->conn, "UPDATE herald.leases"
+	    " SET deadline = now() - interval '1 second'");
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.expire_leases_listed(100)"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE attempt = 1"
+	    " AND errors->0->>'outcome' = 'timeout'"
+	    " AND run_at > now() + interval '500 seconds'"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.abandoned_attempts"), 0);
+
+	memset(&job, 0, sizeof job);
+	job.id = dbtest_int(db->conn, "SELECT id FROM herald.jobs");
+	job.lease_token = token;
+	job.task = "t";
+	job.queue = "default";
+	job.attempt = 1;
+	memset(&attempt, 0, sizeof attempt);
+	attempt.outcome = HD_OUTCOME_TIMEOUT;
+	attempt.exit_code = -1;
+	assert_int_equal(hd_store_abandon(db->conn, &job, &attempt, 0,
+	    &error), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.abandoned_attempts"), 0);
+}
+
+/* An abandoned last attempt buries the job as exhausted, not lost. */
+static void
+test_abandoned_last_attempt_buried(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', max_attempts => 1)");
+	claim_and_abandon(db->conn, "stuck", 0);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT lost || ' ' ||"
+	    " abandoned FROM herald.take_back_jobs('stuck')"), "0 1");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.dead_jobs WHERE reason = 'exhausted'"
+	    " AND errors->0->>'outcome' = 'timeout'"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+/* A job cancelled while its attempt is abandoned is deleted, row and all. */
+static void
+test_abandoned_cancelled_job_deleted(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 id;
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t')");
+	claim_and_abandon(db->conn, "stuck", 0);
+	dbtest_exec(db->conn, "SELECT herald.cancel(ARRAY[%lld], NULL, NULL)",
+	    (long long)id);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT lost || ' ' ||"
+	    " abandoned FROM herald.take_back_jobs('stuck')"), "0 1");
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.abandoned_attempts"), 0);
+}
+
 int
 main(void)
 {
@@ -472,6 +606,17 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_expire_worker_takes_jobs_back,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_abandoned_job_waits_for_owner,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_abandoned_job_on_expiry,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_abandoned_last_attempt_buried,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_abandoned_cancelled_job_deleted,
 		    dbtest_setup, dbtest_teardown),
 	};
 

@@ -5,15 +5,22 @@
  * The payload is an object with optional keys: "result" ("done",
  * "retry" or "permanent"; default "done"), "message" (copied to the
  * outcome), "delay_ms" (the retry delay), "sleep_ms" (how long to
- * run first) and "wait_cancel_ms" (how long to wait for the job to be
+ * run first), "wait_cancel_ms" (how long to wait for the job to be
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
- * at once with "retry").
+ * at once with "retry") and "lock" (a file to flock()).  The run holds
+ * an exclusive lock on that file from its start until it returns or its
+ * process exits.  A run that finds the lock taken returns "permanent" at
+ * once with the message "already running".
  */
 
+#include <sys/file.h>
+
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "herald_module.h"
 
@@ -36,6 +43,26 @@ test_wait_cancel(const struct herald_module_job *job, json_int_t wait_ms)
 	return 0;
 }
 
+/*
+ * Take an exclusive lock on the file path for this run.  Return its
+ * descriptor, -1 when another run holds the lock, or -2 when the file
+ * cannot be opened.
+ */
+static int
+test_lock(const char *path)
+{
+	int	fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return -2;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 enum herald_module_result
 test_handler(const struct herald_module_job *job,
     struct herald_module_outcome *outcome)
@@ -45,11 +72,20 @@ test_handler(const struct herald_module_job *job,
 	json_error_t			 error;
 	json_t				*payload, *value;
 	const char			*text;
+	int				 lock = -1;
 
 	payload = json_loadb(job->payload, job->payload_len, 0, &error);
 	if (payload == NULL) {
 		snprintf(outcome->message, sizeof outcome->message,
 		    "payload is not JSON");
+		return HERALD_MODULE_PERMANENT;
+	}
+	if ((text = json_string_value(json_object_get(payload,
+	    "lock"))) != NULL && (lock = test_lock(text)) < 0) {
+		json_decref(payload);
+		snprintf(outcome->message, sizeof outcome->message, "%s",
+		    lock == -1 ? "already running" :
+		    "could not open the lock file");
 		return HERALD_MODULE_PERMANENT;
 	}
 	if ((value = json_object_get(payload, "sleep_ms")) != NULL) {
@@ -60,6 +96,8 @@ test_handler(const struct herald_module_job *job,
 	if ((value = json_object_get(payload, "wait_cancel_ms")) != NULL &&
 	    test_wait_cancel(job, json_integer_value(value))) {
 		json_decref(payload);
+		if (lock != -1)
+			close(lock);
 		snprintf(outcome->message, sizeof outcome->message,
 		    "cancelled");
 		return HERALD_MODULE_RETRY;
@@ -76,5 +114,7 @@ test_handler(const struct herald_module_job *job,
 		snprintf(outcome->message, sizeof outcome->message, "%s",
 		    text);
 	json_decref(payload);
+	if (lock != -1)
+		close(lock);
 	return result;
 }

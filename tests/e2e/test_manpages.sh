@@ -167,6 +167,7 @@ retention = {
 restart_limit = {
   failures = 3;
   window = "2m";
+  cool_down = "10m";
 };
 queues = {
   mail = {

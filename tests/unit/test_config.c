@@ -539,7 +539,8 @@ test_config_retention_and_limits(void **state)
 	c = load_text(f, "job_db = \"\";\n"
 	    "retention = { counters = \"2d\"; dead = \"0\"; "
 	    "processes = \"30s\"; };\n"
-	    "restart_limit = { failures = 3; window = \"10s\"; };\n"
+	    "restart_limit = { failures = 3; window = \"10s\"; "
+	    "cool_down = \"2m\"; };\n"
 	    "queues = { q = { max_jobs = 100; max_rss = \"64MB\"; };\n"
 	    "  r = { max_rss = 4096; }; };\n"
 	    "tasks = {};\n");
@@ -550,6 +551,7 @@ test_config_retention_and_limits(void **state)
 	assert_int_equal(c->keep_processes_ms, 30000);
 	assert_int_equal(c->restart_failures, 3);
 	assert_int_equal(c->restart_window_ms, 10000);
+	assert_int_equal(c->restart_cool_down_ms, 120000);
 	q = hd_config_queue(c, "q");
 	assert_int_equal(q->max_jobs, 100);
 	assert_int_equal(q->max_rss, 64LL * 1024 * 1024);
@@ -574,8 +576,25 @@ test_config_retention_defaults(void **state)
 	assert_int_equal(c->keep_processes_ms, HD_DEFAULT_KEEP_PROCESSES_MS);
 	assert_int_equal(c->restart_failures, HD_DEFAULT_RESTART_FAILURES);
 	assert_int_equal(c->restart_window_ms, HD_DEFAULT_RESTART_WINDOW_MS);
+	assert_int_equal(c->restart_cool_down_ms,
+	    HD_DEFAULT_RESTART_COOL_DOWN_MS);
 	assert_int_equal(hd_config_queue(c, "q")->max_jobs, 0);
 	assert_int_equal(hd_config_queue(c, "q")->max_rss, 0);
+	hd_config_free(c);
+}
+
+static void
+test_config_restart_cool_down_zero(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*c;
+
+	c = load_text(f, "job_db = \"\";\n"
+	    "restart_limit = { cool_down = 0; };\n"
+	    "queues = { q = {}; };\ntasks = {};\n");
+	assert_non_null(c);
+
+	assert_int_equal(c->restart_cool_down_ms, 0);
 	hd_config_free(c);
 }
 
@@ -598,6 +617,13 @@ test_config_limit_errors(void **state)
 		{ "zero restart failures",
 		  "restart_limit = { failures = 0; };\n",
 		  ":3: restart_limit.failures: 0 is out of range" },
+		{ "short restart cool-down",
+		  "restart_limit = { cool_down = \"500ms\"; };\n",
+		  ":3: restart_limit.cool_down: must be 0, which leaves a "
+		  "failed child to a reload, or at least 1000ms" },
+		{ "invalid restart cool-down",
+		  "restart_limit = { cool_down = \"soon\"; };\n",
+		  ":3: restart_limit.cool_down: invalid duration \"soon\"" },
 	};
 	struct fixture	*f = *state;
 	const char	*error;
@@ -852,6 +878,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_config_retention_and_limits,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_retention_defaults,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_restart_cool_down_zero,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_limit_errors,
 		    setup, teardown),
