@@ -1,10 +1,11 @@
 #!/bin/sh
 # herald console, driven through tmux against a job database where
 # heraldd runs real jobs: each screen shows the known numbers, retry,
-# purge, pause and cancel from the keyboard change the database, a bulk
-# purge needs its typed count, --read-only refuses actions, the layout
-# holds at 80x24 and 200x60, and a database that goes away is shown as
-# stale and is reconnected without a keypress.
+# purge, pause and cancel from the keyboard change the database, a
+# retried job's detail shows the retry in its history, a bulk purge needs
+# its typed count, --read-only refuses actions, the layout holds at 80x24
+# and 200x60, and a database that goes away is shown as stale and is
+# reconnected without a keypress.
 #
 # Stopping PostgreSQL must not disturb other tests, so this test runs its
 # own server on a port of its own.
@@ -196,7 +197,14 @@ keys c r
 expect_screen c "retried 1 dead job"
 wait_for 10 "job $dead1 to die again" sql_is \
     "SELECT jsonb_array_length(errors) FROM herald.dead_jobs
-    WHERE id = $dead1" 2
+    WHERE id = $dead1" 3
+expect_screen c "3 dead jobs"
+keys c g Enter
+expect_screen c "attempts   1 of 10 since the last retry (2 in all)"
+expect_line c "^ +retried +[0-9-]+ [0-9:]+Z$"
+expect_screen c "| retried from the dead-letter queue by "
+expect_line c "^ +#2 .* permanent +exit 65"
+keys c Escape
 expect_screen c "3 dead jobs"
 keys c g j
 expect_screen c "3 dead jobs, row 2"
