@@ -349,6 +349,25 @@ member_text(json_t *entry, const char *key, char *buf, size_t size)
 		buf[0] = '\0';
 }
 
+/*
+ * Print an entry that records an operator's action on the dead job, such
+ * as "retried  2026-03-04T14:10:00+00:00", then its text.  It has no
+ * number: the attempts around it are numbered.
+ */
+static void
+print_action(json_t *entry)
+{
+	char	at[64], outcome[32];
+	json_t	*output;
+
+	member_text(entry, "at", at, sizeof at);
+	member_text(entry, "outcome", outcome, sizeof outcome);
+	printf("  %s  %s\n", outcome, at[0] != '\0' ? at : "-");
+	output = json_object_get(entry, "output");
+	if (json_is_string(output) && json_string_length(output) > 0)
+		print_indented(json_string_value(output), "    | ");
+}
+
 static void
 print_attempt(json_t *entry)
 {
@@ -359,6 +378,10 @@ print_attempt(json_t *entry)
 	member_text(entry, "attempt", attempt, sizeof attempt);
 	member_text(entry, "at", at, sizeof at);
 	member_text(entry, "outcome", outcome, sizeof outcome);
+	if (hd_history_is_action(outcome)) {
+		print_action(entry);
+		return;
+	}
 	member_text(entry, "exit_code", exit_code, sizeof exit_code);
 	member_text(entry, "signal", signal, sizeof signal);
 	member_text(entry, "duration_ms", duration_ms, sizeof duration_ms);
@@ -415,6 +438,31 @@ print_field_time(const char *name, const PGresult *res, int time_col,
 	    relative);
 }
 
+/*
+ * Print the attempts of the row of show_sql: those since the last retry
+ * from the dead-letter queue, which max_attempts limits, and after a
+ * retry also those since the job's creation.
+ */
+static void
+print_attempts(const PGresult *res)
+{
+	json_error_t	 jerror;
+	json_t		*history;
+	long long	 before, attempt;
+
+	history = json_loads(PQgetvalue(res, 0, 14), 0, &jerror);
+	before = hd_history_attempts_before_retry(history);
+	json_decref(history);
+	attempt = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	if (before > 0)
+		printf("%-11s %lld of %s since the last retry, %lld in all\n",
+		    "attempts:", attempt, PQgetvalue(res, 0, 5),
+		    before + attempt);
+	else
+		printf("%-11s %lld of %s\n", "attempts:", attempt,
+		    PQgetvalue(res, 0, 5));
+}
+
 static void
 print_dead_job(const PGresult *res)
 {
@@ -422,8 +470,7 @@ print_dead_job(const PGresult *res)
 	printf("%-11s %s\n", "task:", PQgetvalue(res, 0, 1));
 	printf("%-11s %s\n", "queue:", PQgetvalue(res, 0, 2));
 	printf("%-11s %s\n", "priority:", PQgetvalue(res, 0, 3));
-	printf("%-11s %s of %s\n", "attempts:", PQgetvalue(res, 0, 4),
-	    PQgetvalue(res, 0, 5));
+	print_attempts(res);
 	printf("%-11s %s\n", "reason:", PQgetvalue(res, 0, 6));
 	print_field_time("created:", res, 7, 8);
 	print_field_time("died:", res, 9, 10);

@@ -70,6 +70,9 @@ hd_put(int y, int x, int width, int attr, const char *text)
 	size_t		 used;
 	int		 cols;
 
+	/* curses would wrap what passes the right edge onto the next line. */
+	if (width > COLS - x)
+		width = COLS - x;
 	if (width <= 0 || text == NULL)
 		return 0;
 	used = hd_text_sanitize(text, width, buf, sizeof(buf) / sizeof(buf[0]),

@@ -114,21 +114,12 @@ detail_add_payload(const char *payload)
 
 /* One attempt: "#2  2026-03-04 14:02:11Z  failed  exit 75  1.2s". */
 static void
-detail_add_attempt(json_t *entry)
+detail_add_failure(json_t *entry, const char *when, const char *outcome)
 {
-	json_t		*output = json_object_get(entry, "output");
-	const char	*at = json_string_value(json_object_get(entry, "at"));
-	const char	*outcome = json_string_value(json_object_get(entry,
-	    "outcome"));
-	json_t		*exit_code = json_object_get(entry, "exit_code");
-	json_t		*signal = json_object_get(entry, "signal");
-	char		 when[24] = "-", end[32] = "", duration[32] = "-";
+	json_t	*exit_code = json_object_get(entry, "exit_code");
+	json_t	*signal = json_object_get(entry, "signal");
+	char	 end[32] = "", duration[32] = "-";
 
-	if (at != NULL) {
-		snprintf(when, sizeof(when), "%.19sZ", at);
-		if (strlen(when) > 10)
-			when[10] = ' ';
-	}
 	if (json_is_integer(signal) && json_integer_value(signal) > 0)
 		snprintf(end, sizeof(end), "signal %lld",
 		    (long long)json_integer_value(signal));
@@ -142,36 +133,77 @@ detail_add_attempt(json_t *entry)
 	detail_add(hd_attr(HD_ATTR_WARN), "  #%lld  %s  %-9s %-10s %s",
 	    (long long)json_integer_value(json_object_get(entry, "attempt")),
 	    when, outcome != NULL ? outcome : "-", end, duration);
+}
+
+/*
+ * One entry of the history, an attempt or an operator's action, which
+ * has no number: "retried  2026-03-04 14:10:00Z".  Its output follows.
+ */
+static void
+detail_add_entry(json_t *entry)
+{
+	json_t		*output = json_object_get(entry, "output");
+	const char	*at = json_string_value(json_object_get(entry, "at"));
+	const char	*outcome = json_string_value(json_object_get(entry,
+	    "outcome"));
+	char		 when[24] = "-";
+
+	if (at != NULL) {
+		snprintf(when, sizeof(when), "%.19sZ", at);
+		if (strlen(when) > 10)
+			when[10] = ' ';
+	}
+	if (hd_history_is_action(outcome))
+		detail_add(hd_attr(HD_ATTR_NORMAL), "  %s  %s", outcome, when);
+	else
+		detail_add_failure(entry, when, outcome);
 	if (json_is_string(output) && json_string_length(output) > 0)
 		detail_add_text(hd_attr(HD_ATTR_DIM), "      | ",
 		    json_string_value(output));
 }
 
 static void
-detail_add_history(const char *errors)
+detail_add_history(json_t *history)
 {
-	json_error_t	 jerror;
-	json_t		*history, *entry;
-	size_t		 i;
+	json_t	*entry;
+	size_t	 i, failed = 0;
 
-	history = json_loads(errors, 0, &jerror);
-	detail_add(hd_attr(HD_ATTR_HEADER), "attempts (%zu failed)",
-	    json_is_array(history) ? json_array_size(history) : 0);
-	if (!json_is_array(history) || json_array_size(history) == 0)
+	json_array_foreach(history, i, entry)
+		if (!hd_history_is_action(json_string_value(
+		    json_object_get(entry, "outcome"))))
+			failed++;
+	detail_add(hd_attr(HD_ATTR_HEADER), "attempts (%zu failed)", failed);
+	if (json_array_size(history) == 0)
 		detail_add(hd_attr(HD_ATTR_DIM), "  no failed attempt "
 		    "recorded");
 	else
 		json_array_foreach(history, i, entry)
-			detail_add_attempt(entry);
-	json_decref(history);
+			detail_add_entry(entry);
 }
 
 /* Turn the detail snapshot into lines. */
 static void
 detail_build(const PGresult *res)
 {
-	char	relative[48];
-	int	normal = hd_attr(HD_ATTR_NORMAL);
+	json_error_t	 jerror;
+	json_t		*history;
+	char		 relative[48], attempts[64];
+	int		 normal = hd_attr(HD_ATTR_NORMAL);
+	long long	 before, attempt;
+
+	history = json_loads(PQgetvalue(res, 0, HD_DETAIL_ERRORS), 0,
+	    &jerror);
+	before = hd_history_attempts_before_retry(history);
+	attempt = hd_value_ll(res, 0, HD_DETAIL_ATTEMPT);
+	/* max_attempts limits the attempts since the last retry. */
+	if (before > 0)
+		snprintf(attempts, sizeof(attempts), "%lld of %s since the "
+		    "last retry (%lld in all)", attempt,
+		    PQgetvalue(res, 0, HD_DETAIL_MAX_ATTEMPTS),
+		    before + attempt);
+	else
+		snprintf(attempts, sizeof(attempts), "%lld of %s", attempt,
+		    PQgetvalue(res, 0, HD_DETAIL_MAX_ATTEMPTS));
 
 	detail_clear();
 	detail_add(hd_attr(HD_ATTR_HEADER), "job %s   task %s   queue %s",
@@ -180,9 +212,7 @@ detail_build(const PGresult *res)
 	    PQgetvalue(res, 0, HD_DETAIL_QUEUE));
 	detail_add(normal, "state      %s",
 	    PQgetvalue(res, 0, HD_DETAIL_STATE));
-	detail_add(normal, "attempts   %s of %s   priority %s",
-	    PQgetvalue(res, 0, HD_DETAIL_ATTEMPT),
-	    PQgetvalue(res, 0, HD_DETAIL_MAX_ATTEMPTS),
+	detail_add(normal, "attempts   %s   priority %s", attempts,
 	    PQgetvalue(res, 0, HD_DETAIL_PRIORITY));
 	detail_add(normal, "created    %s",
 	    PQgetvalue(res, 0, HD_DETAIL_CREATED));
@@ -199,7 +229,8 @@ detail_build(const PGresult *res)
 	detail_add_payload(PQgetisnull(res, 0, HD_DETAIL_PAYLOAD) ? NULL :
 	    PQgetvalue(res, 0, HD_DETAIL_PAYLOAD));
 	detail_add(normal, "%s", "");
-	detail_add_history(PQgetvalue(res, 0, HD_DETAIL_ERRORS));
+	detail_add_history(history);
+	json_decref(history);
 }
 
 static void

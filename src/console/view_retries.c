@@ -82,15 +82,52 @@ retries_schedule(struct hd_console *console, const PGresult *res, int row,
 #define QUEUE_W	10
 #define ATT_W	9
 #define NEXT_W	12
+/* The width of a short schedule: "then ..., dead ~14:23". */
+#define SCHEDULE_MIN_W	21
+
+/* Widths of the columns that depend on the screen width; 0 hides one. */
+struct retries_layout {
+	int	task_w;
+	int	queue_w;
+	int	schedule_w;
+};
+
+/*
+ * Lay out cols columns.  The task gets a third of what the fixed columns
+ * leave, from 10 to 24.  The queue column shows only where it fits
+ * whole, so that at 40 columns the time of the next attempt still does,
+ * and the task takes its place.  The schedule gets the rest of the line,
+ * when that is enough to show one.
+ */
+static void
+retries_layout(int cols, struct retries_layout *layout)
+{
+	int	room = cols - 1 - ID_W - ATT_W - NEXT_W;
+
+	layout->queue_w = QUEUE_W;
+	layout->task_w = (room - QUEUE_W) / 3;
+	if (layout->task_w < 10)
+		layout->task_w = 10;
+	if (layout->task_w > 24)
+		layout->task_w = 24;
+	if (layout->task_w + layout->queue_w > room) {
+		layout->queue_w = 0;
+		layout->task_w = room < 24 ? room : 24;
+	}
+	layout->schedule_w = room - layout->task_w - layout->queue_w - 1;
+	if (layout->schedule_w < SCHEDULE_MIN_W)
+		layout->schedule_w = 0;
+}
 
 static void
 retries_row(struct hd_console *console, const struct hd_snapshot *snap,
-    int row, int y, int cols, int task_w, bool selected)
+    int row, int y, int cols, const struct retries_layout *layout,
+    bool selected)
 {
 	const PGresult	*res = snap->res;
 	int		 attr = selected ? hd_attr(HD_ATTR_SELECTED) :
 	    hd_attr(HD_ATTR_NORMAL);
-	int		 x = 1, rest;
+	int		 x = 1;
 	char		 text[512];
 	int64_t		 due;
 
@@ -98,11 +135,12 @@ retries_row(struct hd_console *console, const struct hd_snapshot *snap,
 	hd_putf(y, x, ID_W, attr, "%*s ", ID_W - 1,
 	    PQgetvalue(res, row, HD_RETRIES_ID));
 	x += ID_W;
-	hd_put(y, x, task_w - 1, attr, PQgetvalue(res, row, HD_RETRIES_TASK));
-	x += task_w;
-	hd_put(y, x, QUEUE_W - 1, attr,
+	hd_put(y, x, layout->task_w - 1, attr,
+	    PQgetvalue(res, row, HD_RETRIES_TASK));
+	x += layout->task_w;
+	hd_put(y, x, layout->queue_w - 1, attr,
 	    PQgetvalue(res, row, HD_RETRIES_QUEUE));
-	x += QUEUE_W;
+	x += layout->queue_w;
 	hd_putf(y, x, ATT_W, attr, "%lld of %s",
 	    hd_value_ll(res, row, HD_RETRIES_ATTEMPT) + 1,
 	    PQgetvalue(res, row, HD_RETRIES_MAX_ATTEMPTS));
@@ -111,12 +149,11 @@ retries_row(struct hd_console *console, const struct hd_snapshot *snap,
 	hd_fmt_relative(due > 0 ? due : 0, text, sizeof(text));
 	hd_put(y, x, NEXT_W - 1, attr, text);
 	x += NEXT_W;
-	rest = cols - x - 1;
-	if (rest > 0) {
-		retries_schedule(console, res, row, rest < 60, (size_t)rest,
-		    text, sizeof(text));
-		hd_put(y, x, rest, selected ? attr : hd_attr(HD_ATTR_DIM),
-		    text);
+	if (layout->schedule_w > 0) {
+		retries_schedule(console, res, row, layout->schedule_w < 60,
+		    (size_t)layout->schedule_w, text, sizeof(text));
+		hd_put(y, x, layout->schedule_w, selected ? attr :
+		    hd_attr(HD_ATTR_DIM), text);
 	}
 }
 
@@ -150,31 +187,29 @@ static void
 retries_draw(struct hd_console *console, int top, int lines, int cols)
 {
 	const struct hd_snapshot	*snap;
-	int				 task_w, nrows, row, y, x;
+	struct retries_layout		 layout;
+	int				 nrows, row, y, x;
 	long long			 total = 0;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_RETRIES);
-	task_w = (cols - 1 - ID_W - QUEUE_W - ATT_W - NEXT_W) / 3;
-	if (task_w < 10)
-		task_w = 10;
-	if (task_w > 24)
-		task_w = 24;
+	retries_layout(cols, &layout);
 
 	y = top + 1;
 	hd_put_fill(y, 0, cols, hd_attr(HD_ATTR_HEADER), "");
 	x = 1;
 	hd_putf(y, x, ID_W, hd_attr(HD_ATTR_HEADER), "%*s ", ID_W - 1, "id");
 	x += ID_W;
-	hd_put(y, x, task_w, hd_attr(HD_ATTR_HEADER), "task");
-	x += task_w;
-	hd_put(y, x, QUEUE_W, hd_attr(HD_ATTR_HEADER), "queue");
-	x += QUEUE_W;
+	hd_put(y, x, layout.task_w, hd_attr(HD_ATTR_HEADER), "task");
+	x += layout.task_w;
+	hd_put(y, x, layout.queue_w, hd_attr(HD_ATTR_HEADER), "queue");
+	x += layout.queue_w;
 	hd_put(y, x, ATT_W, hd_attr(HD_ATTR_HEADER), "attempt");
 	x += ATT_W;
 	hd_put(y, x, NEXT_W, hd_attr(HD_ATTR_HEADER), "next");
 	x += NEXT_W;
-	hd_put(y, x, cols - x, hd_attr(HD_ATTR_HEADER),
-	    "then, if every attempt fails");
+	if (layout.schedule_w > 0)
+		hd_put(y, x, cols - x, hd_attr(HD_ATTR_HEADER),
+		    "then, if every attempt fails");
 
 	if (snap->res == NULL) {
 		hd_put(top + 2, 1, cols - 1, hd_attr(HD_ATTR_DIM), "loading...");
@@ -199,7 +234,7 @@ retries_draw(struct hd_console *console, int top, int lines, int cols)
 	y = top + 2;
 	for (row = retries_list.top; row < nrows && y < top + lines - 3;
 	    row++)
-		retries_row(console, snap, row, y++, cols, task_w,
+		retries_row(console, snap, row, y++, cols, &layout,
 		    row == retries_list.cursor);
 	retries_footer(console, snap, top + lines - 2, cols);
 }

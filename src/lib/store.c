@@ -360,7 +360,38 @@ store_format_now(char *buf, size_t size)
 	snprintf(buf, size, "%s.%03dZ", date, (int)(now_us % 1000000 / 1000));
 }
 
-/* Build the attempt's history entry as JSON text; NULL when out of memory. */
+bool
+hd_history_is_action(const char *outcome)
+{
+	return outcome != NULL && (strcmp(outcome, "retried") == 0 ||
+	    strcmp(outcome, "edited") == 0);
+}
+
+int64_t
+hd_history_attempts_before_retry(const json_t *history)
+{
+	const char	*outcome;
+	json_t		*attempt;
+	size_t		 i;
+	int64_t		 before = 0;
+
+	for (i = 0; i < json_array_size(history); i++) {
+		outcome = json_string_value(json_object_get(
+		    json_array_get(history, i), "outcome"));
+		attempt = json_object_get(json_array_get(history, i),
+		    "attempt");
+		if (outcome != NULL && strcmp(outcome, "retried") == 0 &&
+		    json_is_integer(attempt))
+			before = json_integer_value(attempt);
+	}
+	return before;
+}
+
+/*
+ * Build the attempt's history entry as JSON text; NULL when out of memory.
+ * Its attempt is the job's counter, which herald.fail renumbers from the
+ * job's creation.
+ */
 static char *
 store_attempt_json(const struct hd_job *job, const struct hd_attempt *attempt)
 {
@@ -640,10 +671,11 @@ store_ids_literal(const int64_t *ids, size_t nids)
  * The statement of a dead-job action: with any filter beyond ids, queue
  * and task it collects the matching ids first, in id order; otherwise
  * the ids and the queue and task filters go to herald.dead_retry or
- * herald.dead_purge as they are.  $6 and $7 are the operating system user
- * and host, $11 the selection as the audit row records it.
+ * herald.dead_purge as they are.  more ends the function's argument list.
+ * $6 and $7 are the operating system user and host, $11 the selection as
+ * the audit row records it.
  */
-#define DEAD_ACTION_SQL(word, function)					\
+#define DEAD_ACTION_SQL(word, function, more)				\
 	"SELECT herald.record_action('" word "', $2::text, $3::text,"	\
 	" $1::bigint[], $11::text, " function "("			\
 	"  CASE WHEN coalesce($4::text, '') = '' AND $5::bigint IS NULL"	\
@@ -652,12 +684,13 @@ store_ids_literal(const int64_t *ids, size_t nids)
 	"  THEN $1::bigint[]"						\
 	"  ELSE ARRAY(SELECT d.id FROM herald.dead_jobs d"		\
 	DEAD_WHERE("8", "9", "10") " ORDER BY d.id) END,"		\
-	"  $2::text, $3::text), $6, $7)"
+	"  $2::text, $3::text" more "), $6, $7)"
 
+/* A retry also records the user and host in each job's history. */
 static const char dead_retry_sql[] =
-    DEAD_ACTION_SQL("dead retry", "herald.dead_retry");
+    DEAD_ACTION_SQL("dead retry", "herald.dead_retry", ", $6, $7");
 static const char dead_purge_sql[] =
-    DEAD_ACTION_SQL("dead purge", "herald.dead_purge");
+    DEAD_ACTION_SQL("dead purge", "herald.dead_purge", "");
 static const char dead_count_sql[] =
     "SELECT count(*) FROM herald.dead_jobs d" DEAD_WHERE("6", "7", "8");
 

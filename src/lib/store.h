@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "herald.h"
@@ -57,6 +58,27 @@ struct hd_attempt {
 	const char	*output;	/* tail of stdout and stderr, or NULL */
 	size_t		 output_len;	/* bytes of output; 0: strlen(output) */
 };
+
+/*
+ * A job's history (herald.jobs.errors, herald.dead_jobs.errors) is a JSON
+ * array with one entry per ended attempt, in order.  Entries with outcome
+ * "edited" or "retried" record an operator's edit of a dead job's
+ * payload or retry of a dead job instead.  A retry sets the job's attempt
+ * counter back to 0, while the "attempt" of an entry counts on from the
+ * job's creation: a "retried" entry carries the number of the last
+ * attempt before it.
+ */
+
+/* Whether a history entry of this outcome records an operator's action. */
+bool	hd_history_is_action(const char *outcome);
+
+/*
+ * Return the attempts made before the last retry from the dead-letter
+ * queue, from a history array: the attempt of its last "retried" entry,
+ * or 0.  The job's attempt counter plus this is the attempt counted from
+ * the job's creation.
+ */
+int64_t	hd_history_attempts_before_retry(const json_t *history);
 
 /* Result of hd_store_fail for the job. */
 enum hd_fail_result {

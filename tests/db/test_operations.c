@@ -112,10 +112,21 @@ test_edited_payload_keeps_original(void **state)
 
 	dbtest_assert_text(dbtest_text(db->conn, "SELECT payload::text"
 	    " FROM herald.jobs WHERE id = 8"), "{\"n\": 2}");
-	dbtest_assert_text(dbtest_text(db->conn, "SELECT (errors->-1)->>"
-	    "'outcome' FROM herald.jobs WHERE id = 8"), "edited");
-	dbtest_assert_text(dbtest_text(db->conn, "SELECT (errors->-1->"
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT"
+	    " jsonb_path_query_array(errors, '$[*].outcome')::text"
+	    " FROM herald.jobs WHERE id = 8"),
+	    "[\"failed\", \"edited\", \"retried\"]");
+	/* Neither the edit nor the retry is an attempt of its own. */
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT"
+	    " jsonb_path_query_array(errors, '$[*].attempt')::text"
+	    " FROM herald.jobs WHERE id = 8"), "[3, 3, 3]");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT (errors->-2->"
 	    "'payload')::text FROM herald.jobs WHERE id = 8"), "{\"n\": 1}");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*)"
+	    " FROM herald.jobs j, herald.audit a WHERE j.id = 8"
+	    " AND j.errors->-1->>'output' LIKE"
+	    "  format('retried from the dead-letter queue by %%s (%%s@%%s',"
+	    "  a.db_user, a.os_user, a.host) || '%%'"), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*)"
 	    " FROM herald.audit WHERE action = 'dead retry edited'"
 	    " AND ids = '{8}' AND os_user IS NOT NULL"), 1);

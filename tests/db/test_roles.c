@@ -163,6 +163,8 @@ test_producer_enqueues_only(void **state)
 	    " VALUES ('mail', 'q')");
 	assert_denied(conn, "SELECT * FROM herald.claim('q', 'p', 1, 1000)");
 	assert_denied(conn, "SELECT herald.dead_retry(NULL, NULL, NULL)");
+	assert_denied(conn, "SELECT herald.dead_retry(NULL, NULL, NULL, 'u',"
+	    " 'h')");
 	assert_denied(conn, "SELECT * FROM herald.jobs_redacted");
 	PQfinish(conn);
 }
@@ -203,6 +205,8 @@ test_worker_claims_and_finishes(void **state)
 	assert_denied(conn, "CREATE FUNCTION herald.f() RETURNS int"
 	    " LANGUAGE sql AS 'SELECT 1'");
 	assert_denied(conn, "SELECT herald.dead_retry(NULL, NULL, NULL)");
+	assert_denied(conn, "SELECT herald.dead_retry(NULL, NULL, NULL, 'u',"
+	    " 'h')");
 	assert_denied(conn, "SELECT herald.dead_purge(NULL, NULL, NULL)");
 	assert_denied(conn, "SELECT herald.set_paused('q', true, 'u', 'h')");
 	assert_denied(conn, "INSERT INTO herald.audit (action, rows)"
@@ -244,8 +248,19 @@ test_console_reads_and_acts(void **state)
 	    " herald.dead_retry(ARRAY[%lld], NULL, NULL), 'op', 'host')",
 	    (long long)dead, (long long)dead), 1);
 	dbtest_exec(conn, "COMMIT");
+	text = dbtest_text(conn, "SELECT errors->-1->>'output' FROM"
+	    " herald.jobs WHERE id = %lld", (long long)dead);
+	assert_non_null(strstr(text, login_console));
+	free(text);
 	assert_int_equal(dbtest_int(conn, "SELECT herald.dead_purge(NULL,"
 	    " NULL, NULL)"), 1);
+	dead = bury_one(db->conn, "mail");
+	assert_int_equal(dbtest_int(conn, "SELECT herald.dead_retry(NULL,"
+	    " NULL, NULL, 'op', 'host')"), 1);
+	text = dbtest_text(conn, "SELECT errors->-1->>'output' FROM"
+	    " herald.jobs WHERE id = %lld", (long long)dead);
+	assert_non_null(strstr(text, "(op@host"));
+	free(text);
 	assert_int_equal(dbtest_int(conn, "SELECT herald.set_paused('q', true,"
 	    " 'op', 'host')::int"), 1);
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM herald.cancel("
@@ -304,6 +319,8 @@ test_viewer_sees_no_payload(void **state)
 	assert_denied(conn, "SELECT * FROM herald.dead_jobs");
 	assert_denied(conn, "SELECT count(*) FROM herald.audit");
 	assert_denied(conn, "SELECT herald.dead_retry(NULL, NULL, NULL)");
+	assert_denied(conn, "SELECT herald.dead_retry(NULL, NULL, NULL, 'u',"
+	    " 'h')");
 	assert_denied(conn, "SELECT herald.set_paused('q', true, 'v', 'h')");
 	assert_denied(conn, "SELECT count(*) FROM herald.cancel(ARRAY[1::bigint],"
 	    " 'v', 'h')");

@@ -626,7 +626,8 @@ test_dead_retry_by_id(void **state)
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
 	    " AND state = 'queued' AND attempt = 0"
-	    " AND jsonb_array_length(errors) = 1", id), 1);
+	    " AND jsonb_array_length(errors) = 2"
+	    " AND errors->-1->>'outcome' = 'retried'", id), 1);
 	claim_one(db, "default", &job);
 	assert_int_equal(job.id, id);
 	assert_int_equal(job.attempt, 1);
@@ -766,6 +767,86 @@ test_expire_leases_requeues_then_buries(void **state)
 	    "SELECT count(*) FROM herald.jobs"), 0);
 	hd_job_release(&old);
 	hd_job_release(&job);
+}
+
+/* Retry dead job id, which must succeed. */
+static void
+retry_dead(struct dbtest *db, int64_t id)
+{
+	struct herald_error	 error;
+	struct hd_dead_filter	 filter = { .ids = &id, .nids = 1 };
+
+	assert_int_equal(hd_dead_retry(db->conn, &filter, &error), 1);
+}
+
+/*
+ * A retry from the dead-letter queue restarts the attempt counter, so
+ * the job gets its max_attempts again, while its history keeps counting
+ * from the first attempt and records the retry.  Failed and lost
+ * attempts are numbered the same way.
+ */
+static void
+test_dead_retry_history_continues(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		 job;
+	int64_t			 id;
+
+	id = enqueue(db, "t", "default", 0, 0, 2);
+	claim_one(db, "default", &job);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_FAILED, 75, 0),
+	    HD_FAIL_RETRY);
+	hd_job_release(&job);
+	claim_one(db, "default", &job);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_FAILED, 75, 0),
+	    HD_FAIL_DEAD);
+	hd_job_release(&job);
+
+	retry_dead(db, id);
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 1);
+	hd_job_release(&job);
+	expire_all(db);
+	assert_int_equal(hd_store_expire_leases(db->conn, 100, &error), 1);
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 2);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_FAILED, 75, 0),
+	    HD_FAIL_DEAD);
+	hd_job_release(&job);
+
+	retry_dead(db, id);
+	claim_one(db, "default", &job);
+	assert_int_equal(job.attempt, 1);
+	assert_int_equal(fail_job(db, &job, HD_OUTCOME_PERMANENT, 65, 0),
+	    HD_FAIL_DEAD);
+	hd_job_release(&job);
+
+	assert_text(db->conn, "[1, 2, 2, 3, 4, 4, 5]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].attempt')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_text(db->conn, "[\"failed\", \"failed\", \"retried\", \"lost\","
+	    " \"failed\", \"retried\", \"permanent\"]",
+	    "SELECT jsonb_path_query_array(errors, '$[*].outcome')::text"
+	    " FROM herald.dead_jobs WHERE id = %" PRId64, id);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT attempt FROM herald.dead_jobs WHERE id = %" PRId64, id),
+	    1);
+	/* Each retry names who did it, as its audit row does, and when. */
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.dead_jobs d,"
+	    " jsonb_array_elements(d.errors) e"
+	    " WHERE d.id = %" PRId64 " AND e->>'outcome' = 'retried'"
+	    " AND EXISTS (SELECT 1 FROM herald.audit a"
+	    "  WHERE a.action = 'dead retry'"
+	    "  AND e->>'output' = format('retried from the dead-letter"
+	    " queue by %%s (%%s)', a.db_user, concat_ws(', ',"
+	    "   a.os_user || '@' || a.host, a.application))"
+	    "  AND (e->>'at')::timestamptz"
+	    "   BETWEEN a.at - interval '10 seconds' AND a.at)", id), 2);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.audit WHERE action = 'dead retry'"),
+	    2);
 }
 
 static void
@@ -918,6 +999,7 @@ main(void)
 		DBTEST(test_fail_output_cleaned),
 		DBTEST(test_fail_done_outcome_rejected),
 		DBTEST(test_dead_retry_by_id),
+		DBTEST(test_dead_retry_history_continues),
 		DBTEST(test_dead_filters_match_only),
 		DBTEST(test_dead_purge_by_ids),
 		DBTEST(test_release_keeps_attempt),

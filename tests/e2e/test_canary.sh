@@ -93,7 +93,7 @@ herald list dead list
 herald retry dead retry "$broken"
 wait_for 10 "job $broken to die again" sql_is \
     "SELECT jsonb_array_length(errors) FROM herald.dead_jobs
-    WHERE id = $broken" 2
+    WHERE id = $broken" 3
 herald purge dead purge "$exhausted"
 later=$(sql "SELECT herald.enqueue('ok', 'q', '$payload',
     run_at => now() + interval '1 hour')")

@@ -1,10 +1,11 @@
 #!/bin/sh
 # herald console, driven through tmux against a job database where
 # heraldd runs real jobs: each screen shows the known numbers, retry,
-# purge, pause and cancel from the keyboard change the database, a bulk
-# purge needs its typed count, --read-only refuses actions, the layout
-# holds at 80x24 and 200x60, and a database that goes away is shown as
-# stale and is reconnected without a keypress.
+# purge, pause and cancel from the keyboard change the database, a
+# retried job's detail shows the retry in its history, a bulk purge needs
+# its typed count, --read-only refuses actions, the layout holds at 80x24
+# and 200x60 and the retries screen at 40 columns, and a database that
+# goes away is shown as stale and is reconnected without a keypress.
 #
 # Stopping PostgreSQL must not disturb other tests, so this test runs its
 # own server on a port of its own.
@@ -136,6 +137,12 @@ expect_line() {
     wait_for 10 "a line like /$2/ on the screen of $1" screen_matches "$1" "$2"
 }
 
+# lines_blank SESSION FIRST LAST: lines FIRST to LAST of the screen are
+# blank.
+lines_blank() {
+    ! screen "$1" | sed -n "$2,$3p" | grep -q '[^ ]'
+}
+
 # Every line fits the width and the status line is the last one.
 layout_fits() {
     _cols=$2
@@ -174,6 +181,16 @@ expect_screen c "then 20m, dead"
 expect_line c "job $flaky \\(flaky\\): attempt 2 of 3 in [0-9ms]+; the last one ended: exit 75"
 expect_line c "^ +then 20m, dead at about [0-9]+:[0-9]+ if every attempt fails"
 
+note "retries screen at 40 columns"
+T resize-window -t c -x 40 -y 24
+expect_line c "^ +id task +attempt +next$"
+expect_line c "^ +$flaky flaky +2 of 3 +in [0-9]+m"
+# Below the one row, nothing until the two lines about the job.
+lines_blank c 5 21 ||
+    fail "text below the rows at 40 columns: $(screen c | sed -n 5,21p)"
+T resize-window -t c -x 80 -y 24
+wait_for 10 "an 80x24 layout after 40 columns" layout_fits c 80 24
+
 note "events screen"
 keys c 5
 expect_line c "^ shop +7 +[0-9]+s +1234 +0 "
@@ -196,7 +213,14 @@ keys c r
 expect_screen c "retried 1 dead job"
 wait_for 10 "job $dead1 to die again" sql_is \
     "SELECT jsonb_array_length(errors) FROM herald.dead_jobs
-    WHERE id = $dead1" 2
+    WHERE id = $dead1" 3
+expect_screen c "3 dead jobs"
+keys c g Enter
+expect_screen c "attempts   1 of 10 since the last retry (2 in all)"
+expect_line c "^ +retried +[0-9-]+ [0-9:]+Z$"
+expect_screen c "| retried from the dead-letter queue by "
+expect_line c "^ +#2 .* permanent +exit 65"
+keys c Escape
 expect_screen c "3 dead jobs"
 keys c g j
 expect_screen c "3 dead jobs, row 2"
