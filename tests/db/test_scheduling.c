@@ -557,6 +557,29 @@ test_abandoned_last_attempt_buried(void **state)
 	    "SELECT count(*) FROM herald.jobs"), 0);
 }
 
+/* An abandoned attempt after a retry from the dead-letter queue counts on. */
+static void
+test_abandoned_attempt_numbered_on(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 id;
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t', "
+	    "max_attempts => 1)");
+	claim_and_abandon(db->conn, "stuck", 0);
+	dbtest_exec(db->conn, "SELECT herald.take_back_jobs('stuck')");
+	dbtest_exec(db->conn, "SELECT herald.dead_retry(ARRAY[%lld], NULL, "
+	    "NULL)", (long long)id);
+	claim_and_abandon(db->conn, "stuck2", 0);
+	dbtest_exec(db->conn, "SELECT herald.take_back_jobs('stuck2')");
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg("
+	    "(e->>'attempt') || ' ' || (e->>'outcome'), ', ' ORDER BY n) "
+	    "FROM herald.dead_jobs, jsonb_array_elements(errors) "
+	    "WITH ORDINALITY AS x(e, n) WHERE id = %lld", (long long)id),
+	    "1 timeout, 1 retried, 2 timeout");
+}
+
 /* A job cancelled while its attempt is abandoned is deleted, row and all. */
 static void
 test_abandoned_cancelled_job_deleted(void **state)
@@ -612,6 +635,9 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_abandoned_job_on_expiry,
 		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_abandoned_attempt_numbered_on, dbtest_setup,
+		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_abandoned_last_attempt_buried,
 		    dbtest_setup, dbtest_teardown),

@@ -85,16 +85,22 @@ BEGIN
 END
 $$;
 
--- The lose_attempt of 012, numbering the lost attempt's entry with
--- numbered_entry.
+-- The lose_attempt of 019, numbering the entry with numbered_entry: the
+-- entry of an abandoned attempt, with its retry delay, or a lost one.
 CREATE OR REPLACE FUNCTION herald.lose_attempt(p_id bigint,
     p_attempted_at timestamptz, p_output text)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     v_job herald.jobs;
+    v_abandoned herald.abandoned_attempts;
     v_error jsonb;
 BEGIN
+    DELETE FROM herald.abandoned_attempts a
+    WHERE a.id = p_id
+      AND EXISTS (SELECT 1 FROM herald.leases l
+                  WHERE l.token = a.token AND p_id = ANY (l.job_ids))
+    RETURNING * INTO v_abandoned;
     UPDATE herald.jobs j
     SET attempt = j.attempt + 1, attempted_at = p_attempted_at
     WHERE j.id = p_id
@@ -102,8 +108,10 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    v_error := herald.numbered_entry(v_job.errors, v_job.attempt,
-        jsonb_build_object(
+    IF v_abandoned.id IS NOT NULL THEN
+        v_error := v_abandoned.error;
+    ELSE
+        v_error := jsonb_build_object(
             'at', p_attempted_at,
             'outcome', 'lost',
             'exit_code', NULL,
@@ -111,13 +119,18 @@ BEGIN
             'duration_ms',
                 (extract(epoch FROM clock_timestamp() - p_attempted_at)
                     * 1000)::bigint,
-            'output', p_output));
+            'output', p_output);
+    END IF;
+    v_error := herald.numbered_entry(v_job.errors, v_job.attempt, v_error);
     IF v_job.attempt >= v_job.max_attempts THEN
-        PERFORM herald.bury(p_id, v_error, 'lost');
+        PERFORM herald.bury(p_id, v_error,
+            CASE WHEN v_abandoned.id IS NULL THEN 'lost'
+                 ELSE 'exhausted' END);
         RETURN true;
     END IF;
     UPDATE herald.jobs j
-    SET run_at = clock_timestamp(),
+    SET run_at = clock_timestamp()
+            + coalesce(v_abandoned.delay_ms, 0) * interval '1 ms',
         errors = j.errors || jsonb_build_array(v_error)
     WHERE j.id = p_id;
     PERFORM herald.count(v_job.queue, v_job.task, 0, 1, 1, 0);
