@@ -372,9 +372,11 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 	 * Widen the task column to the longest task name on the page, up to
 	 * half of the free width, so that similar names stay apart; the last
 	 * column keeps the other half for the exit status and the reason.
+	 * On a narrow screen that half is less than the column's minimum,
+	 * which stays.
 	 */
 	widest = (cols - MARK_W - ID_W - ATT_W - DIED_W - queue_w) / 2;
-	for (i = 0; i < nrows; i++) {
+	for (i = 0; i < nrows && widest > task_w; i++) {
 		int	len = (int)strlen(rows[i].task) + 1;
 
 		if (len > task_w)

@@ -200,6 +200,18 @@ note "dead letters screen and the detail of a dead job"
 keys c 4
 expect_screen c "3 dead jobs"
 expect_line c "^ +$dead1 broken +files +1/10 .*exit 65 \\(permanent\\)"
+# A task name longer than the narrow task column must not squeeze it.
+sql "UPDATE herald.dead_jobs SET task = 'broken_longer_name'
+    WHERE id = $dead3" >/dev/null
+T resize-window -t c -x 40 -y 24
+expect_line c "^ +$dead3 broken_lo +files +1/10 +"
+expect_line c "^ +id task +queue +tries +di"
+expect_line c "^ +$dead1 broken +files +1/10 +"
+sql "UPDATE herald.dead_jobs SET task = 'broken' WHERE id = $dead3" >/dev/null
+T resize-window -t c -x 80 -y 24
+expect_line c "^ +$dead3 broken +files +1/10 "
+wait_for 10 "an 80x24 layout after the dead screen at 40 columns" \
+    layout_fits c 80 24
 keys c Enter
 expect_screen c "job $dead1   task broken   queue files"
 expect_screen c "dead (permanent)"
