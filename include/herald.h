@@ -85,11 +85,11 @@ struct herald_job_options {
 	int		 max_attempts;	/* 0: HERALD_DEFAULT_MAX_ATTEMPTS */
 
 	/*
-	 * Unique jobs, herald_enqueue() only.  With unique_key set (1 to
-	 * HERALD_UNIQUE_KEY_MAX bytes), no second job with the key is
-	 * enqueued while the first is in one of unique_states, or, with
-	 * unique_for_ms > 0, until that many milliseconds after the first
-	 * was enqueued, whatever became of it; herald_enqueue() stores
+	 * Unique jobs.  With unique_key set (1 to HERALD_UNIQUE_KEY_MAX
+	 * bytes), no second job with the key is enqueued while the first
+	 * is in one of unique_states, or, with unique_for_ms > 0, until
+	 * that many milliseconds after the first was enqueued, whatever
+	 * became of it; herald_enqueue() and herald_enqueue_many() store
 	 * the first job's id instead.  Concurrent calls with one key wait
 	 * for each other, so only one job is enqueued.
 	 */
@@ -130,9 +130,11 @@ struct herald_job {
  * fails, none is.  An error message names the first bad job by its
  * position in jobs, counted from 1 ("job 3: ...").  The ids are stored in
  * job_ids[0] .. job_ids[njobs - 1] in the order of jobs, when job_ids is
- * not NULL.  A queue with jobs due now gets at most one notification,
- * and only when one of its workers waits.  Unique
- * keys are not supported here: a job with one fails with HERALD_EINVAL.
+ * not NULL.  A job with a unique key gets the id that herald_enqueue()
+ * would store if it were called for each job in turn.  So a job whose key
+ * another job holds, even an earlier job of jobs, gets that job's id and
+ * adds nothing.  A queue with jobs due now gets at most one notification,
+ * and only when one of its workers waits.
  */
 int	herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 	    size_t njobs, int64_t *job_ids, struct herald_error *error);

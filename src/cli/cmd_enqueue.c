@@ -73,9 +73,12 @@ print_help(void)
 	    "standard input),\n"
 	    "                         each a JSON object with the keys task, "
 	    "queue, payload,\n"
-	    "                         priority, run_at (a time as for --at) "
-	    "and max_attempts;\n"
-	    "                         a bad line enqueues nothing\n"
+	    "                         priority, run_at (a time as for --at), "
+	    "max_attempts,\n"
+	    "                         and unique, unique_for and "
+	    "unique_states (as the\n"
+	    "                         options below); a bad line enqueues "
+	    "nothing\n"
 	    "  -u, --unique=KEY       enqueue nothing when a job with KEY is "
 	    "queued or\n"
 	    "                         running, and print that job's id "
@@ -274,30 +277,44 @@ apply_config(struct hd_cli *cli, const struct enqueue_args *args,
 	return HD_EXIT_OK;
 }
 
-/* Check the unique key options and fill options from them. */
-static int
-check_unique(const struct enqueue_args *args,
-    struct herald_job_options *options)
-{
-	const char	*states = args->unique_states;
-	int64_t		 ms;
+/* The names of the unique options on the command line or in --from. */
+struct unique_names {
+	const char	*key;
+	const char	*unique_for;
+	const char	*states;
+};
 
-	if (args->unique == NULL)
-		return HD_EXIT_OK;
-	if (args->unique[0] == '\0' ||
-	    strlen(args->unique) > HERALD_UNIQUE_KEY_MAX) {
-		hd_cli_error("invalid unique key: use 1 to %d bytes",
-		    HERALD_UNIQUE_KEY_MAX);
-		return EX_DATAERR;
+static const struct unique_names unique_option_names = {
+	"--unique", "--unique-for", "--unique-states"
+};
+static const struct unique_names unique_field_names = {
+	"unique", "unique_for", "unique_states"
+};
+
+/*
+ * Check a unique key, with its period and states (each NULL when not
+ * given), and fill options from them.  Return 0, or -1 with the reason
+ * in message, naming the option or field by names.
+ */
+static int
+parse_unique(const char *key, const char *unique_for, const char *states,
+    const struct unique_names *names, struct herald_job_options *options,
+    char *message, size_t size)
+{
+	int64_t	ms;
+
+	if (key[0] == '\0' || strlen(key) > HERALD_UNIQUE_KEY_MAX) {
+		snprintf(message, size, "invalid key for %s: use 1 to %d "
+		    "bytes", names->key, HERALD_UNIQUE_KEY_MAX);
+		return -1;
 	}
-	options->unique_key = args->unique;
-	if (args->unique_for != NULL) {
-		if (hd_parse_duration_ms(args->unique_for, &ms) == -1 ||
-		    ms <= 0) {
-			hd_cli_error("invalid duration \"%s\" for "
-			    "--unique-for: use a positive duration such as "
-			    "\"30s\", \"5m\" or \"1h\"", args->unique_for);
-			return EX_DATAERR;
+	options->unique_key = key;
+	if (unique_for != NULL) {
+		if (hd_parse_duration_ms(unique_for, &ms) == -1 || ms <= 0) {
+			snprintf(message, size, "invalid duration \"%s\" for "
+			    "%s: use a positive duration such as \"30s\", "
+			    "\"5m\" or \"1h\"", unique_for, names->unique_for);
+			return -1;
 		}
 		options->unique_for_ms = ms;
 	}
@@ -310,8 +327,26 @@ check_unique(const struct enqueue_args *args,
 	else if (strcmp(states, "running") == 0)
 		options->unique_states = HERALD_UNIQUE_RUNNING;
 	else {
-		hd_cli_error("invalid states \"%s\" for --unique-states: use "
-		    "\"queued\", \"running\" or \"queued,running\"", states);
+		snprintf(message, size, "invalid states \"%s\" for %s: use "
+		    "\"queued\", \"running\" or \"queued,running\"", states,
+		    names->states);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check the unique key options and fill options from them. */
+static int
+check_unique(const struct enqueue_args *args,
+    struct herald_job_options *options)
+{
+	char	message[512];
+
+	if (args->unique == NULL)
+		return HD_EXIT_OK;
+	if (parse_unique(args->unique, args->unique_for, args->unique_states,
+	    &unique_option_names, options, message, sizeof message) == -1) {
+		hd_cli_error("%s", message);
 		return EX_DATAERR;
 	}
 	return HD_EXIT_OK;
@@ -532,6 +567,7 @@ from_jobs_release(struct from_jobs *list)
 		free((char *)list->jobs[i].task);
 		free((char *)list->jobs[i].payload);
 		free((char *)list->jobs[i].options.queue);
+		free((char *)list->jobs[i].options.unique_key);
 	}
 	free(list->jobs);
 }
@@ -575,7 +611,7 @@ from_check_keys(json_t *object, char *message, size_t size)
 {
 	static const char	*const keys[] = {
 		"task", "queue", "payload", "priority", "run_at",
-		"max_attempts", NULL
+		"max_attempts", "unique", "unique_for", "unique_states", NULL
 	};
 	const char		*key;
 	json_t			*value;
@@ -587,8 +623,9 @@ from_check_keys(json_t *object, char *message, size_t size)
 				break;
 		if (keys[i] == NULL) {
 			snprintf(message, size, "unrecognized key \"%s\"; use "
-			    "task, queue, payload, priority, run_at or "
-			    "max_attempts", key);
+			    "task, queue, payload, priority, run_at, "
+			    "max_attempts, unique, unique_for or "
+			    "unique_states", key);
 			return -1;
 		}
 	}
@@ -626,6 +663,35 @@ from_options(json_t *object, struct herald_job_options *options,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Fill the unique options of a job from a line's unique, unique_for and
+ * unique_states.  options->unique_key points into object until the
+ * caller copies it.
+ */
+static int
+from_unique(json_t *object, struct herald_job_options *options,
+    char *message, size_t size)
+{
+	const char	*key, *unique_for, *states;
+
+	if (from_string(object, "unique", &key, message, size) == -1 ||
+	    from_string(object, "unique_for", &unique_for, message,
+	    size) == -1 ||
+	    from_string(object, "unique_states", &states, message,
+	    size) == -1)
+		return -1;
+	if (key == NULL) {
+		if (unique_for != NULL || states != NULL) {
+			snprintf(message, size, "unique_for and unique_states "
+			    "need unique");
+			return -1;
+		}
+		return 0;
+	}
+	return parse_unique(key, unique_for, states, &unique_field_names,
+	    options, message, size);
 }
 
 /* Check the task and queue of a line against the configuration. */
@@ -732,6 +798,7 @@ from_parse_line(const struct hd_config *config, const char *line,
 		goto out;
 	}
 	if (from_options(object, &job->options, message, size) == -1 ||
+	    from_unique(object, &job->options, message, size) == -1 ||
 	    from_apply_config(config, task, &queue, &job->options, message,
 	    size) == -1 ||
 	    from_payload(object, config != NULL ? config->payload_max :
@@ -740,6 +807,8 @@ from_parse_line(const struct hd_config *config, const char *line,
 
 	job->task = hd_xstrdup(task);
 	job->options.queue = queue != NULL ? hd_xstrdup(queue) : NULL;
+	if (job->options.unique_key != NULL)
+		job->options.unique_key = hd_xstrdup(job->options.unique_key);
 	job->payload = payload;
 	rc = 0;
 out:

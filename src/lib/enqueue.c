@@ -4,9 +4,10 @@
  *
  * Every argument is checked here first, so a bad value fails with
  * HERALD_EINVAL before any statement runs and the caller's transaction
- * stays usable.  The insert itself is one call of herald.enqueue() or
- * herald.enqueue_batch(), so producers in C, on the command line and in
- * SQL share its definition.
+ * stays usable.  The insert itself is one call of herald.enqueue(),
+ * herald.enqueue_unique(), herald.enqueue_batch() or
+ * herald.enqueue_batch_unique(), so producers in C, on the command line
+ * and in SQL share its definition.
  */
 
 #include <inttypes.h>
@@ -296,15 +297,23 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
  * herald.enqueue_batch() in PostgreSQL's binary format, so the server
  * parses no text but the payloads.  A column whose value is the same for
  * every job, as the task and queue of a batch usually are, goes as an
- * array of one element, which the server checks once.
- * ENQUEUE_MANY_BYTES_MAX bounds the largest array.
+ * array of one element, which the server checks once.  Only a batch with
+ * a unique key goes to herald.enqueue_batch_unique(), which takes three
+ * more arrays and costs more.  ENQUEUE_MANY_BYTES_MAX bounds the largest
+ * array.
  */
 #define ENQUEUE_MANY_BYTES_MAX	((size_t)512 * 1024 * 1024)
 
 static const char enqueue_many_sql[] =
     "SELECT herald.enqueue_batch($1, $2, $3, $4, $5, $6, $7)";
+static const char enqueue_many_unique_sql[] =
+    "SELECT herald.enqueue_batch_unique($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+    "$10)";
 
-/* The arrays of herald.enqueue_batch(), in the order of its arguments. */
+/*
+ * The arrays of herald.enqueue_batch_unique(), in the order of its
+ * arguments; herald.enqueue_batch() takes the first COL_BATCH_COUNT.
+ */
 enum {
 	COL_TASK,
 	COL_QUEUE,
@@ -312,7 +321,11 @@ enum {
 	COL_PRIORITY,
 	COL_RUN_AT,
 	COL_MAX_ATTEMPTS,
-	COL_COUNT
+	COL_UNIQUE_KEY,
+	COL_UNIQUE_FOR_MS,
+	COL_UNIQUE_STATES,
+	COL_COUNT,
+	COL_BATCH_COUNT = COL_UNIQUE_KEY
 };
 
 /* One job of a batch, checked, with the defaults filled in. */
@@ -323,6 +336,9 @@ struct enqueue_row {
 	int		 priority;
 	int		 max_attempts;
 	int64_t		 run_at_us;	/* 0: now */
+	const char	*unique_key;	/* NULL: not unique */
+	int64_t		 unique_for_ms;
+	const char	*unique_states;	/* NULL: queued and running */
 };
 
 /* Prefix the message in error with the position of the bad job. */
@@ -357,15 +373,29 @@ enqueue_many_check(size_t index, const struct herald_job *job,
 	    &row->run_at_us, &row->max_attempts, error) == -1)
 		goto bad;
 	if (job->options.unique_key != NULL) {
-		hd_error_set(error, HERALD_EINVAL, "unique keys are not "
-		    "supported by herald_enqueue_many; use herald_enqueue");
-		goto bad;
+		if (enqueue_check_unique(&job->options, error) == -1)
+			goto bad;
+		row->unique_key = job->options.unique_key;
+		row->unique_for_ms = job->options.unique_for_ms;
+		if (job->options.unique_states == HERALD_UNIQUE_QUEUED)
+			row->unique_states = "queued";
+		else if (job->options.unique_states == HERALD_UNIQUE_RUNNING)
+			row->unique_states = "running";
 	}
 	return 0;
 
 bad:
 	enqueue_error_prefix(error, index);
 	return -1;
+}
+
+/* Return whether two texts, each possibly NULL, are equal. */
+static bool
+enqueue_text_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
 }
 
 /* Return whether column c of row r holds the same value as that of row 0. */
@@ -383,12 +413,23 @@ enqueue_row_same(const struct enqueue_row *rows, size_t r, int c)
 		return rows[r].priority == rows[0].priority;
 	case COL_RUN_AT:
 		return rows[r].run_at_us == rows[0].run_at_us;
-	default:
+	case COL_MAX_ATTEMPTS:
 		return rows[r].max_attempts == rows[0].max_attempts;
+	case COL_UNIQUE_KEY:
+		return enqueue_text_same(rows[r].unique_key,
+		    rows[0].unique_key);
+	case COL_UNIQUE_FOR_MS:
+		return rows[r].unique_for_ms == rows[0].unique_for_ms;
+	default:
+		return enqueue_text_same(rows[r].unique_states,
+		    rows[0].unique_states);
 	}
 }
 
-/* Append column c of row r to its array.  run_at 0, "now", is a NULL. */
+/*
+ * Append column c of row r to its array.  run_at 0, "now", and a unique
+ * key or states that are NULL go as NULL.
+ */
 static void
 enqueue_row_append(struct hd_wire_buf *buf, const struct enqueue_row *row,
     int c)
@@ -412,8 +453,23 @@ enqueue_row_append(struct hd_wire_buf *buf, const struct enqueue_row *row,
 		else
 			hd_wire_timestamptz(buf, row->run_at_us);
 		break;
-	default:
+	case COL_MAX_ATTEMPTS:
 		hd_wire_int4(buf, row->max_attempts);
+		break;
+	case COL_UNIQUE_KEY:
+		if (row->unique_key == NULL)
+			hd_wire_null(buf);
+		else
+			hd_wire_text(buf, row->unique_key);
+		break;
+	case COL_UNIQUE_FOR_MS:
+		hd_wire_int8(buf, row->unique_for_ms);
+		break;
+	default:
+		if (row->unique_states == NULL)
+			hd_wire_null(buf);
+		else
+			hd_wire_text(buf, row->unique_states);
 		break;
 	}
 }
@@ -468,6 +524,87 @@ bad:
 	return -1;
 }
 
+/*
+ * Check every job into rows and mark in same[] the columns whose value is
+ * that of the first job for every job.  *unique is set when a job has a
+ * unique key.  Only then are the unique columns compared, so that a batch
+ * without keys costs what it did before keys were supported.
+ */
+static int
+enqueue_many_rows(const struct herald_job *jobs, size_t njobs,
+    struct enqueue_row *rows, bool *same, bool *unique,
+    struct herald_error *error)
+{
+	size_t	i, payload_bytes = 0;
+	int	c;
+
+	*unique = false;
+	for (c = 0; c < COL_COUNT; c++)
+		same[c] = true;
+	for (i = 0; i < njobs; i++) {
+		if (enqueue_many_check(i, &jobs[i], &rows[i], error) == -1)
+			return -1;
+		*unique |= rows[i].unique_key != NULL;
+		payload_bytes += strlen(rows[i].payload);
+		if (payload_bytes > ENQUEUE_MANY_BYTES_MAX) {
+			hd_error_set(error, HERALD_EINVAL,
+			    "jobs are too large for one statement: more than %zu bytes of payload by job %zu; enqueue them in smaller batches",
+			    ENQUEUE_MANY_BYTES_MAX, i + 1);
+			return -1;
+		}
+		for (c = 0; c < COL_BATCH_COUNT; c++)
+			if (same[c] && !enqueue_row_same(rows, i, c))
+				same[c] = false;
+	}
+	for (i = 1; *unique && i < njobs; i++)
+		for (c = COL_BATCH_COUNT; c < COL_COUNT; c++)
+			if (same[c] && !enqueue_row_same(rows, i, c))
+				same[c] = false;
+	return 0;
+}
+
+/*
+ * Build the arrays of the first ncols columns in cols and point values
+ * and lengths, from index 1, at them.
+ */
+static int
+enqueue_many_columns(const struct enqueue_row *rows, size_t njobs,
+    const bool *same, int ncols, struct hd_wire_buf *cols,
+    const char **values, int *lengths, struct herald_error *error)
+{
+	static const uint32_t	elements[COL_COUNT] = {
+		[COL_TASK] = HD_OID_TEXT,
+		[COL_QUEUE] = HD_OID_TEXT,
+		[COL_PAYLOAD] = HD_OID_JSONB,
+		[COL_PRIORITY] = HD_OID_INT4,
+		[COL_RUN_AT] = HD_OID_TIMESTAMPTZ,
+		[COL_MAX_ATTEMPTS] = HD_OID_INT4,
+		[COL_UNIQUE_KEY] = HD_OID_TEXT,
+		[COL_UNIQUE_FOR_MS] = HD_OID_INT8,
+		[COL_UNIQUE_STATES] = HD_OID_TEXT,
+	};
+	size_t			i, n;
+	int			c;
+
+	for (c = 0; c < ncols; c++) {
+		n = same[c] ? 1 : njobs;
+		hd_wire_array_begin(&cols[c], elements[c], n);
+		for (i = 0; i < n; i++)
+			enqueue_row_append(&cols[c], &rows[i], c);
+		if (cols[c].failed) {
+			hd_error_set(error, HERALD_ENOMEM,
+			    "could not enqueue jobs: out of memory");
+			return -1;
+		}
+		values[1 + c] = cols[c].data;
+		lengths[1 + c] = (int)cols[c].len;
+	}
+	/* Every job runs now: a NULL array saves the server reading one. */
+	if (same[COL_RUN_AT] && rows[0].run_at_us == 0)
+		values[1 + COL_RUN_AT] = NULL;
+	return 0;
+}
+
 int
 herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
     size_t njobs, int64_t *job_ids, struct herald_error *error)
@@ -481,25 +618,21 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 		[1 + COL_PRIORITY] = HD_OID_INT4_ARRAY,
 		[1 + COL_RUN_AT] = HD_OID_TIMESTAMPTZ_ARRAY,
 		[1 + COL_MAX_ATTEMPTS] = HD_OID_INT4_ARRAY,
+		[1 + COL_UNIQUE_KEY] = HD_OID_TEXT_ARRAY,
+		[1 + COL_UNIQUE_FOR_MS] = HD_OID_INT8_ARRAY,
+		[1 + COL_UNIQUE_STATES] = HD_OID_TEXT_ARRAY,
 	};
-	static const uint32_t	 elements[COL_COUNT] = {
-		[COL_TASK] = HD_OID_TEXT,
-		[COL_QUEUE] = HD_OID_TEXT,
-		[COL_PAYLOAD] = HD_OID_JSONB,
-		[COL_PRIORITY] = HD_OID_INT4,
-		[COL_RUN_AT] = HD_OID_TIMESTAMPTZ,
-		[COL_MAX_ATTEMPTS] = HD_OID_INT4,
+	static const int	 formats[1 + COL_COUNT] = {
+		0, 1, 1, 1, 1, 1, 1, 1, 1, 1
 	};
-	static const int	 formats[1 + COL_COUNT] = { 0, 1, 1, 1, 1, 1, 1 };
 	struct hd_wire_buf	 cols[COL_COUNT] = { { 0 } };
 	struct enqueue_row	*rows;
 	const char		*values[1 + COL_COUNT];
 	char			 count_text[16];
 	int			 lengths[1 + COL_COUNT];
 	PGresult		*res = NULL;
-	size_t			 i, n, payload_bytes = 0;
-	bool			 same[COL_COUNT];
-	int			 c, rc = -1;
+	bool			 same[COL_COUNT], unique;
+	int			 c, ncols, rc = -1;
 
 	if (conn == NULL) {
 		hd_error_set(error, HERALD_EINVAL, "no connection given");
@@ -523,45 +656,18 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 		return -1;
 	}
 
-	for (c = 0; c < COL_COUNT; c++)
-		same[c] = true;
-	for (i = 0; i < njobs; i++) {
-		if (enqueue_many_check(i, &jobs[i], &rows[i], error) == -1)
-			goto out;
-		payload_bytes += strlen(rows[i].payload);
-		if (payload_bytes > ENQUEUE_MANY_BYTES_MAX) {
-			hd_error_set(error, HERALD_EINVAL,
-			    "jobs are too large for one statement: more than %zu bytes of payload by job %zu; enqueue them in smaller batches",
-			    ENQUEUE_MANY_BYTES_MAX, i + 1);
-			goto out;
-		}
-		for (c = 0; c < COL_COUNT; c++)
-			if (same[c] && !enqueue_row_same(rows, i, c))
-				same[c] = false;
-	}
-
-	for (c = 0; c < COL_COUNT; c++) {
-		n = same[c] ? 1 : njobs;
-		hd_wire_array_begin(&cols[c], elements[c], n);
-		for (i = 0; i < n; i++)
-			enqueue_row_append(&cols[c], &rows[i], c);
-		if (cols[c].failed) {
-			hd_error_set(error, HERALD_ENOMEM,
-			    "could not enqueue jobs: out of memory");
-			goto out;
-		}
-		values[1 + c] = cols[c].data;
-		lengths[1 + c] = (int)cols[c].len;
-	}
-	/* Every job runs now: a NULL array saves the server reading one. */
-	if (same[COL_RUN_AT] && rows[0].run_at_us == 0)
-		values[1 + COL_RUN_AT] = NULL;
+	if (enqueue_many_rows(jobs, njobs, rows, same, &unique, error) == -1)
+		goto out;
+	ncols = unique ? COL_COUNT : COL_BATCH_COUNT;
+	if (enqueue_many_columns(rows, njobs, same, ncols, cols, values,
+	    lengths, error) == -1)
+		goto out;
 	snprintf(count_text, sizeof count_text, "%zu", njobs);
 	values[0] = count_text;
 	lengths[0] = 0;
 
-	res = PQexecParams(conn, enqueue_many_sql, 1 + COL_COUNT, types,
-	    values, lengths, formats, 1);
+	res = PQexecParams(conn, unique ? enqueue_many_unique_sql :
+	    enqueue_many_sql, 1 + ncols, types, values, lengths, formats, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		enqueue_error(error, conn, res);
 		goto out;

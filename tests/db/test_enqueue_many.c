@@ -1,6 +1,6 @@
 /*
- * test_enqueue_many.c: bulk enqueue, wake-ups only for waiting workers,
- * and batched completion.
+ * test_enqueue_many.c: bulk enqueue, with and without unique keys,
+ * wake-ups only for waiting workers, and batched completion.
  */
 
 #include <stdarg.h>
@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +486,426 @@ test_wait_begin_fails_during_enqueue(void **state)
 	PQfinish(worker);
 }
 
+/* Enqueue one job of task t with unique key key through herald_enqueue. */
+static int64_t
+enqueue_one_unique(PGconn *conn, const char *key)
+{
+	struct herald_job_options	options = { 0 };
+	struct herald_error		error;
+	int64_t				id = -1;
+
+	options.unique_key = key;
+	if (herald_enqueue(conn, "t", NULL, &options, &id, &error) == -1)
+		fail_msg("herald_enqueue: %s", error.message);
+	return id;
+}
+
+/* Fill jobs[0] .. jobs[n - 1] as jobs of task t with the keys given. */
+static void
+unique_jobs(struct herald_job *jobs, const char *const *keys, size_t n)
+{
+	size_t	i;
+
+	memset(jobs, 0, n * sizeof *jobs);
+	for (i = 0; i < n; i++) {
+		jobs[i].task = "t";
+		jobs[i].options.unique_key = keys[i];
+	}
+}
+
+static void
+test_enqueue_many_unique_held_key(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { "k", NULL };
+	struct herald_job	 jobs[2];
+	struct herald_error	 error;
+	int64_t			 holder, ids[2];
+
+	holder = enqueue_one_unique(db->conn, "k");
+	unique_jobs(jobs, keys, 2);
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, ids, &error),
+	    0);
+
+	assert_int_equal(ids[0], holder);
+	assert_true(ids[1] > holder);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 2);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT job_id FROM herald.unique_keys WHERE key = 'k'"), holder);
+}
+
+/* Two jobs of one batch with one key: the later gets the first's id. */
+static void
+test_enqueue_many_unique_key_twice(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { "a", "b", "a", "a", "b" };
+	struct herald_job	 jobs[5];
+	struct herald_error	 error;
+	int64_t			 ids[5];
+
+	unique_jobs(jobs, keys, 5);
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 5, ids, &error),
+	    0);
+
+	assert_true(ids[0] < ids[1]);
+	assert_int_equal(ids[2], ids[0]);
+	assert_int_equal(ids[3], ids[0]);
+	assert_int_equal(ids[4], ids[1]);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 2);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT job_id FROM herald.unique_keys WHERE key = 'a'"), ids[0]);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT job_id FROM herald.unique_keys WHERE key = 'b'"), ids[1]);
+}
+
+/* Jobs with and without keys keep their order and their own columns. */
+static void
+test_enqueue_many_unique_mixed(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { NULL, "a", NULL, "b", "holder" };
+	struct herald_job	 jobs[5];
+	struct herald_error	 error;
+	int64_t			 holder, ids[5];
+	int			 i;
+
+	holder = enqueue_one_unique(db->conn, "holder");
+	unique_jobs(jobs, keys, 5);
+	for (i = 0; i < 5; i++)
+		jobs[i].options.priority = i;
+	jobs[1].options.queue = "mail";
+	jobs[1].payload = "{\"n\": 1}";
+	jobs[3].options.unique_for_ms = 3600000;
+	jobs[3].options.unique_states = HERALD_UNIQUE_RUNNING;
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 5, ids, &error),
+	    0);
+
+	for (i = 1; i < 4; i++)
+		assert_true(ids[i] > ids[i - 1]);
+	assert_int_equal(ids[4], holder);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 5);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(dbtest_int(db->conn, "SELECT priority FROM "
+		    "herald.jobs WHERE id = %lld", (long long)ids[i]), i);
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT queue || ' ' || "
+	    "payload::text FROM herald.jobs WHERE id = %lld",
+	    (long long)ids[1]), "mail {\"n\": 1}");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT states::text || ' ' "
+	    "|| (until > now() + interval '59 minutes') FROM "
+	    "herald.unique_keys WHERE key = 'b' AND job_id = %lld",
+	    (long long)ids[3]), "{running} true");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT states::text || ' ' "
+	    "|| (until IS NULL) FROM herald.unique_keys WHERE key = 'a' AND "
+	    "job_id = %lld", (long long)ids[1]), "{queued,running} true");
+}
+
+/*
+ * A job that holds its key only while running does not hold it while
+ * queued, so herald_enqueue() called for each job in turn adds the next
+ * job with the key; the batch must do the same.
+ */
+static void
+test_enqueue_many_unique_running_only(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { "r", "r", "r", "r" };
+	struct herald_job	 jobs[4];
+	struct herald_error	 error;
+	int64_t			 ids[4];
+
+	unique_jobs(jobs, keys, 4);
+	jobs[0].options.unique_states = HERALD_UNIQUE_RUNNING;
+	jobs[1].options.unique_states = HERALD_UNIQUE_RUNNING;
+	jobs[2].options.unique_states = HERALD_UNIQUE_QUEUED;
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 4, ids, &error),
+	    0);
+
+	assert_true(ids[0] < ids[1]);
+	assert_true(ids[1] < ids[2]);
+	assert_int_equal(ids[3], ids[2]);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 3);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT job_id FROM herald.unique_keys WHERE key = 'r'"), ids[2]);
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT states::text FROM "
+	    "herald.unique_keys WHERE key = 'r'"), "{queued}");
+
+	/* A period holds the key whatever the states. */
+	jobs[0].options.unique_key = jobs[1].options.unique_key = "p";
+	jobs[0].options.unique_for_ms = 60000;
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, ids, &error),
+	    0);
+	assert_int_equal(ids[1], ids[0]);
+}
+
+/* Each bad unique option rejects the whole batch and adds nothing. */
+static void
+test_enqueue_many_unique_bad_adds_none(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { "a", NULL, "c" };
+	struct herald_job	 jobs[3];
+	struct herald_error	 error;
+	char			 long_key[HERALD_UNIQUE_KEY_MAX + 2];
+	int			 i;
+
+	memset(long_key, 'k', sizeof long_key - 1);
+	long_key[sizeof long_key - 1] = '\0';
+	for (i = 0; i < 4; i++) {
+		unique_jobs(jobs, keys, 3);
+		if (i == 0)
+			jobs[2].options.unique_key = "";
+		else if (i == 1)
+			jobs[2].options.unique_key = long_key;
+		else if (i == 2)
+			jobs[2].options.unique_for_ms = -1;
+		else
+			jobs[2].options.unique_states = 0x4;
+
+		assert_int_equal(herald_enqueue_many(db->conn, jobs, 3, NULL,
+		    &error), -1);
+
+		print_message("case %d: %s\n", i, error.message);
+		assert_int_equal(error.code, HERALD_EINVAL);
+		assert_non_null(strstr(error.message, "job 3: unique"));
+	}
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.unique_keys"), 0);
+}
+
+/* A key rejected by the server takes back the keys and jobs before it. */
+static void
+test_enqueue_batch_unique_bad_adds_none(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+
+	res = PQexec(db->conn, "SELECT herald.enqueue_batch_unique(3, "
+	    "ARRAY['t'], NULL, NULL, NULL, NULL, NULL, ARRAY['a', NULL, "
+	    "repeat('k', 256)])");
+
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "22023");
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+	    "job 3: unique key must have 1 to 255 characters");
+	PQclear(res);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.unique_keys"), 0);
+}
+
+/* Bad calls of herald.enqueue_batch_unique() and the errors they raise. */
+static const struct {
+	const char	*args;
+	const char	*message;
+} bad_unique_batches[] = {
+	{ "2, ARRAY['a', 'b c'], NULL, NULL, NULL, NULL, NULL, ARRAY['k']",
+	    "job 2: invalid task name \"b c\"" },
+	{ "2, ARRAY['a'], NULL, NULL, ARRAY[0, 40000], NULL, NULL, "
+	    "ARRAY['k', 'l']", "job 2: priority 40000 is out of range" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k', '']",
+	    "job 2: unique key must have 1 to 255 characters" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k', 'l'], "
+	    "ARRAY[0, -5]", "job 2: unique period -5 ms is negative" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k'], NULL, "
+	    "ARRAY['queued,done']",
+	    "job 1: unique states \"queued,done\" must be queued, running or both" },
+	{ "1, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k'], NULL, "
+	    "ARRAY['']",
+	    "job 1: unique states \"\" must be queued, running or both" },
+	{ "3, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k', 'l']",
+	    "job arrays must have one element or as many as there are jobs (3)" },
+	{ "-1, ARRAY['a']", "job count -1 is out of range" },
+	{ "2, NULL", "jobs must have a task array" },
+};
+
+static void
+test_enqueue_batch_unique_rejects_bad_job(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	const char	*message;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof bad_unique_batches /
+	    sizeof bad_unique_batches[0]; i++) {
+		snprintf(sql, sizeof sql,
+		    "SELECT herald.enqueue_batch_unique(%s)",
+		    bad_unique_batches[i].args);
+		res = PQexec(db->conn, sql);
+
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", sql);
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (strstr(message, bad_unique_batches[i].message) == NULL)
+			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
+			    sql, message, bad_unique_batches[i].message);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "22023");
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+/* A batch whose key a transaction holds waits for it, then gets its job. */
+static void
+test_enqueue_many_unique_waits_for_key(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*other = dbtest_connect(db);
+	PGresult	*res;
+	struct pollfd	 pfd;
+	char		*expected;
+	int64_t		 first;
+
+	dbtest_exec(db->conn, "BEGIN");
+	first = enqueue_one_unique(db->conn, "k");
+	assert_int_equal(PQsendQuery(other, "SELECT "
+	    "herald.enqueue_batch_unique(2, ARRAY['t'], NULL, NULL, NULL, "
+	    "NULL, NULL, ARRAY['j', 'k'])"), 1);
+
+	/* It blocks on the key's row: no result within 300 ms. */
+	pfd.fd = PQsocket(other);
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 300), 0);
+
+	dbtest_exec(db->conn, "COMMIT");
+	res = PQgetResult(other);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	expected = dbtest_text(db->conn, "SELECT '{' || (SELECT job_id FROM "
+	    "herald.unique_keys WHERE key = 'j') || ',%lld}'",
+	    (long long)first);
+	assert_string_equal(PQgetvalue(res, 0, 0), expected);
+	free(expected);
+	PQclear(res);
+	assert_null(PQgetResult(other));
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 2);
+	PQfinish(other);
+}
+
+/* Only jobs that are added wake their queue, as herald_enqueue's do. */
+static void
+test_enqueue_many_unique_wakes_when_added(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { "a", "b" };
+	struct herald_job	 jobs[2];
+	struct herald_error	 error;
+	PGconn			*listener = dbtest_connect(db);
+
+	dbtest_exec(listener, "LISTEN herald");
+	add_waiter(db->conn);
+	unique_jobs(jobs, keys, 2);
+	jobs[0].options.queue = jobs[1].options.queue = "q";
+
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, NULL, &error),
+	    0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+
+	/* Both keys are held now: nothing is added or notified. */
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, NULL, &error),
+	    0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 2);
+	PQfinish(listener);
+}
+
+#define SAME_RUNS	60
+#define SAME_JOBS	6
+
+/*
+ * Enqueue jobs one by one or as a batch in one transaction, and roll
+ * back.  With held_a set, a job with key "a" is enqueued first, and ids[i]
+ * is -1 where job i got that job's id.
+ */
+static void
+enqueue_and_roll_back(PGconn *conn, const struct herald_job *jobs,
+    bool held_a, bool batch, int64_t *ids)
+{
+	struct herald_error	error;
+	int64_t			first = 0;
+	size_t			i;
+
+	dbtest_exec(conn, "BEGIN");
+	if (held_a)
+		first = enqueue_one_unique(conn, "a");
+	if (batch) {
+		if (herald_enqueue_many(conn, jobs, SAME_JOBS, ids,
+		    &error) == -1)
+			fail_msg("herald_enqueue_many: %s", error.message);
+	} else {
+		for (i = 0; i < SAME_JOBS; i++)
+			if (herald_enqueue(conn, jobs[i].task, NULL,
+			    &jobs[i].options, &ids[i], &error) == -1)
+				fail_msg("herald_enqueue: %s", error.message);
+	}
+	dbtest_exec(conn, "ROLLBACK");
+	for (i = 0; i < SAME_JOBS; i++)
+		if (held_a && ids[i] == first)
+			ids[i] = -1;
+}
+
+/*
+ * In random batches of keys, states and periods, two jobs share an id
+ * exactly when they do when herald_enqueue() enqueues the jobs one by
+ * one, and a job gets the id of a job enqueued before exactly then too.
+ */
+static void
+test_enqueue_many_unique_matches_single(void **state)
+{
+	struct dbtest		*db = *state;
+	static const char	*const keys[] = { "a", "b", NULL };
+	struct herald_job	 jobs[SAME_JOBS];
+	int64_t			 single[SAME_JOBS], batch[SAME_JOBS];
+	unsigned		 seed = 1;
+	size_t			 i, j;
+	int			 run;
+
+	for (run = 0; run < SAME_RUNS; run++) {
+		memset(jobs, 0, sizeof jobs);
+		for (i = 0; i < SAME_JOBS; i++) {
+			seed = seed * 1103515245 + 12345;
+			jobs[i].task = "t";
+			jobs[i].options.unique_key = keys[(seed >> 16) % 3];
+			jobs[i].options.unique_states = (seed >> 20) % 4;
+			jobs[i].options.unique_for_ms =
+			    (seed >> 24) % 4 == 0 ? 60000 : 0;
+		}
+
+		enqueue_and_roll_back(db->conn, jobs, run % 2 == 0, false,
+		    single);
+		enqueue_and_roll_back(db->conn, jobs, run % 2 == 0, true,
+		    batch);
+
+		for (i = 0; i < SAME_JOBS; i++) {
+			assert_int_equal(batch[i] == -1, single[i] == -1);
+			for (j = 0; j < i; j++)
+				if ((batch[i] == batch[j]) !=
+				    (single[i] == single[j]))
+					fail_msg("run %d: jobs %zu and %zu",
+					    run, j + 1, i + 1);
+		}
+	}
+}
+
 static void
 test_complete_many_checks_tokens(void **state)
 {
@@ -554,7 +976,37 @@ main(void)
 		    test_wait_begin_fails_during_enqueue, dbtest_setup,
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_matches_single, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
 		    test_complete_many_checks_tokens, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_held_key, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_key_twice, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_mixed, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_running_only, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_bad_adds_none, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_batch_unique_bad_adds_none, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_batch_unique_rejects_bad_job, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_waits_for_key, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_unique_wakes_when_added, dbtest_setup,
 		    dbtest_teardown),
 	};
 

@@ -136,6 +136,7 @@ test_producer_enqueues_only(void **state)
 {
 	struct dbtest	*db = *state;
 	PGconn		*conn = connect_as(db, login_producer);
+	int64_t		 id;
 
 	assert_true(dbtest_int(conn, "SELECT herald.enqueue('mail', 'q',"
 	    " '{\"to\": \"a@example.org\"}')") > 0);
@@ -153,8 +154,22 @@ test_producer_enqueues_only(void **state)
 	    "herald.enqueue_batch(3, ARRAY['mail'], ARRAY['q']))"), 3);
 	assert_sqlstate(conn, "SELECT herald.enqueue_batch(2, ARRAY['a b'])",
 	    "22023");
+	id = dbtest_int(conn, "SELECT herald.enqueue_unique('mail', 'q', '{}',"
+	    " 0, NULL, 10, NULL, NULL, 'u1')");
+	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM unnest("
+	    "herald.enqueue_batch_unique(3, ARRAY['mail'], ARRAY['q'], NULL,"
+	    " NULL, NULL, NULL, ARRAY['u1', 'u2', 'u2'])) AS i(id)"
+	    " WHERE i.id = %lld", (long long)id), 1);
+	assert_sqlstate(conn, "SELECT herald.enqueue_batch_unique(1,"
+	    " ARRAY['mail'], NULL, NULL, NULL, NULL, NULL, ARRAY[''])",
+	    "22023");
+	assert_denied(conn, "SELECT herald.take_unique_keys(ARRAY['u3'],"
+	    " ARRAY[1::bigint], NULL, NULL)");
+	assert_denied(conn, "SELECT herald.batch_spread(ARRAY[1], 2)");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs"), 8);
+	    " herald.jobs"), 10);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.unique_keys"), 2);
 
 	assert_denied(conn, "SELECT payload FROM herald.jobs");
 	assert_denied(conn, "SELECT count(*) FROM herald.jobs");

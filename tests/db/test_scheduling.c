@@ -216,7 +216,7 @@ test_unique_rejects_bad_options(void **state)
 	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, &id,
 	    &error), -1);
 	assert_int_equal(error.code, HERALD_EINVAL);
-	job.options.unique_key = "k";
+	job.options.unique_key = key;
 	assert_int_equal(herald_enqueue_many(db->conn, &job, 1, &id,
 	    &error), -1);
 	assert_int_equal(error.code, HERALD_EINVAL);

@@ -112,6 +112,16 @@ expect_fail 65 '"-5s" for --in' h enqueue send_mail --in -5s
 expect_fail 2 '--at and --in' \
     h enqueue send_mail --at 2026-12-04T18:00:00Z --in 5m
 
+note "unique keys"
+expect_fail 65 'invalid key for --unique: use 1 to 255 bytes' \
+    h enqueue send_mail --unique ''
+expect_fail 65 '"soon" for --unique-for' \
+    h enqueue send_mail --unique k --unique-for soon
+expect_fail 65 '"done" for --unique-states' \
+    h enqueue send_mail --unique k --unique-states done
+expect_fail 2 '--unique-for and --unique-states need --unique' \
+    h enqueue send_mail --unique-for 5m
+
 note "numbers"
 expect_fail 65 '"40000" for --priority.*-32768 to 32767' \
     h enqueue send_mail --priority 40000

@@ -1,6 +1,6 @@
 #!/bin/sh
 # herald enqueue --from: one job per JSON line, all of them or none, with
-# a bad line named by its number.
+# a bad line named by its number, and unique keys per line.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -45,6 +45,49 @@ sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'from_stdin'" 1 ||
     fail "the job from standard input is missing"
 note "ok: a job from standard input"
 
+# Unique keys per line: a key held by an earlier job, of the database or
+# of the file, gives that job's id and adds nothing.
+held=$(h enqueue unique_task --unique held-key) ||
+    fail "enqueue --unique failed"
+cat >"$TEST_DIR/unique.jsonl" <<'JOBS'
+{"task": "unique_task", "unique": "k1"}
+{"task": "unique_task", "unique": "k1"}
+{"task": "unique_task"}
+{"task": "unique_task", "unique": "held-key"}
+{"task": "unique_task", "unique": "k2", "unique_for": "1h", "unique_states": "running"}
+JOBS
+h enqueue --from "$TEST_DIR/unique.jsonl" >"$TEST_DIR/ids" ||
+    fail "enqueue --from with unique keys failed"
+id_of() {
+    sed -n "${1}p" "$TEST_DIR/ids"
+}
+[ "$(wc -l <"$TEST_DIR/ids")" -eq 5 ] ||
+    fail "expected 5 ids, got: $(cat "$TEST_DIR/ids")"
+[ "$(id_of 2)" = "$(id_of 1)" ] ||
+    fail "line 2 did not get the id of line 1, which has its key"
+[ "$(id_of 3)" != "$(id_of 1)" ] && [ "$(id_of 5)" != "$(id_of 3)" ] ||
+    fail "lines without a common key share an id: $(cat "$TEST_DIR/ids")"
+[ "$(id_of 4)" = "$held" ] ||
+    fail "line 4 got $(id_of 4), not $held, whose job holds its key"
+sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'unique_task'" 4 ||
+    fail "expected 4 jobs: the held job and lines 1, 3 and 5"
+sql_is "SELECT job_id || ' ' || states::text || ' ' ||
+        (until > now() + interval '59 minutes')
+    FROM herald.unique_keys WHERE key = 'k2'" "$(id_of 5) {running} true" ||
+    fail "line 5's key does not have its states and period"
+cp "$TEST_DIR/ids" "$TEST_DIR/ids.first"
+
+# Again: every key is held now, by a queued job or a period.
+h enqueue --from "$TEST_DIR/unique.jsonl" >"$TEST_DIR/ids" ||
+    fail "enqueue --from with held keys failed"
+for line in 1 2 4 5; do
+    [ "$(id_of "$line")" = "$(sed -n "${line}p" "$TEST_DIR/ids.first")" ] ||
+        fail "line $line got a new job while its key is held"
+done
+sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'unique_task'" 5 ||
+    fail "expected one more job, of line 3, which has no key"
+note "ok: unique keys from a file"
+
 # expect_bad STATUS PATTERN INPUT: --from - with INPUT fails with STATUS,
 # a message matching PATTERN, and no job added.
 expect_bad() {
@@ -77,6 +120,16 @@ expect_bad 65 'line 2 of standard input: invalid time "tomorrow"' \
     "$good{\"task\": \"a\", \"run_at\": \"tomorrow\"}\n"
 expect_bad 65 'line 1 of standard input: invalid JSON' \
     '\0{"task": "a"}\n'
+expect_bad 65 'line 2 of standard input: invalid key for unique: use 1 to 255 bytes' \
+    "$good{\"task\": \"a\", \"unique\": \"\"}\n"
+expect_bad 65 'line 1 of standard input: unique must be a string' \
+    '{"task": "a", "unique": 7}\n'
+expect_bad 65 'line 2 of standard input: invalid duration "soon" for unique_for' \
+    "$good{\"task\": \"a\", \"unique\": \"k\", \"unique_for\": \"soon\"}\n"
+expect_bad 65 'line 1 of standard input: invalid states "done" for unique_states' \
+    '{"task": "a", "unique": "k", "unique_states": "done"}\n'
+expect_bad 65 'line 1 of standard input: unique_for and unique_states need unique' \
+    '{"task": "a", "unique_states": "queued"}\n'
 expect_bad 65 'line 1 of standard input: .u0000 at column [0-9]+: PostgreSQL jsonb does not accept it' \
     '{"task": "a", "payload": {"x": "\\u0000"}}\n'
 
