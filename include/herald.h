@@ -91,7 +91,8 @@ struct herald_job_options {
 	 * that many milliseconds after the first was enqueued, whatever
 	 * became of it; herald_enqueue() and herald_enqueue_many() store
 	 * the first job's id instead.  Concurrent calls with one key wait
-	 * for each other, so only one job is enqueued.
+	 * for each other, so only one job is enqueued.  For
+	 * herald_uow_enqueue() the key counts when the relay moves the job.
 	 */
 	const char	*unique_key;	/* NULL: not unique */
 	int64_t		 unique_for_ms;	/* 0: while in unique_states only */
@@ -217,6 +218,10 @@ int	herald_uow_publish(struct herald_uow *uow, const char *type,
  * Enqueue a job that is relayed when the unit of work commits.  A job
  * enqueued by a handler carries the id and type of the handler's event.
  * With no queue in options, the relay uses the task's configured queue.
+ * A unique key is checked here as herald_enqueue() checks it, but taken
+ * in the job database only when the relay moves the job, not at the
+ * commit: if another job holds the key then, the relay makes no job.
+ * The outbox needs application schema version 5 for a key.
  */
 int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
 	    const char *payload, const struct herald_job_options *options,

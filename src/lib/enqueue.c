@@ -21,6 +21,7 @@
 
 #include "herald.h"
 #include "db.h"
+#include "enqueue.h"
 #include "wire.h"
 
 /* 9999-12-31T23:59:59.999999Z in Unix microseconds. */
@@ -147,9 +148,8 @@ static const char enqueue_unique_sql[] =
     "+ ($5::bigint % 1000000) * interval '1 microsecond', $6, NULL, NULL, "
     "$7, $8, $9::text[])";
 
-/* Check the unique options; 0 or -1. */
-static int
-enqueue_check_unique(const struct herald_job_options *options,
+int
+hd_enqueue_check_unique(const struct herald_job_options *options,
     struct herald_error *error)
 {
 	size_t	len = strlen(options->unique_key);
@@ -209,7 +209,7 @@ enqueue_unique(PGconn *conn, const char **values,
 	PGresult	*res;
 	unsigned	 states = options->unique_states;
 
-	if (enqueue_check_unique(options, error) == -1)
+	if (hd_enqueue_check_unique(options, error) == -1)
 		return -1;
 	memcpy(all, values, 6 * sizeof *all);
 	snprintf(for_ms, sizeof for_ms, "%" PRId64, options->unique_for_ms);
@@ -373,7 +373,7 @@ enqueue_many_check(size_t index, const struct herald_job *job,
 	    &row->run_at_us, &row->max_attempts, error) == -1)
 		goto bad;
 	if (job->options.unique_key != NULL) {
-		if (enqueue_check_unique(&job->options, error) == -1)
+		if (hd_enqueue_check_unique(&job->options, error) == -1)
 			goto bad;
 		row->unique_key = job->options.unique_key;
 		row->unique_for_ms = job->options.unique_for_ms;

@@ -25,6 +25,9 @@ enum outbox_column {
 	COL_PRIORITY,
 	COL_RUN_AT_US,
 	COL_MAX_ATTEMPTS,
+	COL_UNIQUE_KEY,
+	COL_UNIQUE_FOR_MS,
+	COL_UNIQUE_STATES,
 	COL_MORE
 };
 
@@ -40,10 +43,13 @@ enum outbox_column {
  * query on id is planned as a scan of the whole outbox, and one that
  * looks the ids up again costs a second index search per row.  The last
  * column is true when locked rows were left for the next batch.  The
- * first %d is the limit, the second max_bytes.
+ * first %d is the limit, the second max_bytes.  The outbox's trigger lets
+ * only a transaction with herald.relay_unique_keys on delete a row with a
+ * unique key, because a relay of an earlier version would relay the row
+ * without its key (see sql/app/005).
  */
 static const char outbox_take_sql[] =
-    "BEGIN;"
+    "BEGIN; SET LOCAL herald.relay_unique_keys = on;"
     " WITH locked AS (SELECT ctid, id, octet_length(payload::text) AS bytes"
     " FROM herald.outbox ORDER BY id LIMIT %d FOR UPDATE SKIP LOCKED),"
     " chosen AS (SELECT ctid FROM (SELECT ctid, sum(bytes) OVER (ORDER BY id)"
@@ -51,10 +57,11 @@ static const char outbox_take_sql[] =
     " batch AS (DELETE FROM herald.outbox"
     " WHERE ctid = ANY (ARRAY(SELECT ctid FROM chosen))"
     " RETURNING id, kind, event_id, event_type, task, queue, payload,"
-    " priority, run_at, max_attempts)"
+    " priority, run_at, max_attempts, unique_key, unique_for_ms,"
+    " unique_states)"
     " SELECT id, kind, event_id, event_type, task, queue, payload::text,"
     " priority, (extract(epoch FROM run_at) * 1000000)::bigint,"
-    " max_attempts,"
+    " max_attempts, unique_key, unique_for_ms, unique_states,"
     " (SELECT count(*) FROM locked) > (SELECT count(*) FROM chosen)"
     " FROM batch ORDER BY id";
 
@@ -72,17 +79,33 @@ enum relay_column {
 	RELAY_TASKS,
 	RELAY_QUEUES,
 	RELAY_MAX_ATTEMPTS,
+	/* Of herald.relay_arrays_unique() only, for a batch with a key. */
+	RELAY_UNIQUE_KEYS,
+	RELAY_UNIQUE_FOR_MS,
+	RELAY_UNIQUE_STATES,
 	RELAY_COLUMNS
 };
+
+/* The columns of herald.relay_arrays(). */
+#define RELAY_PLAIN_COLUMNS	RELAY_UNIQUE_KEYS
 
 static const char relay_arrays_sql[] =
     "SELECT herald.relay_arrays($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
     " $11)";
+static const char relay_arrays_unique_sql[] =
+    "SELECT herald.relay_arrays_unique($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+    " $10, $11, $12, $13, $14)";
 
-/* A batch on its way to herald.relay_arrays(). */
+/*
+ * A batch on its way to herald.relay_arrays(), or to
+ * herald.relay_arrays_unique() when a row has a unique key.  The key
+ * arrays are built only then, so a batch without keys costs what it did
+ * before keys.
+ */
 struct relay_batch {
 	struct hd_wire_buf	 cols[RELAY_COLUMNS];
 	bool			 later;		/* a row has its own run_at */
+	bool			 keyed;		/* a row has a unique key */
 };
 
 int
@@ -168,7 +191,8 @@ batch_release(struct relay_batch *batch)
 
 /* Start the arrays of a batch of nrows outbox rows and njobs jobs. */
 static void
-batch_begin(struct relay_batch *batch, size_t nrows, size_t njobs)
+batch_begin(struct relay_batch *batch, size_t nrows, size_t njobs,
+    bool keyed)
 {
 	static const uint32_t	elements[RELAY_COLUMNS] = {
 		[RELAY_IDS] = HD_OID_INT8,
@@ -181,11 +205,15 @@ batch_begin(struct relay_batch *batch, size_t nrows, size_t njobs)
 		[RELAY_TASKS] = HD_OID_TEXT,
 		[RELAY_QUEUES] = HD_OID_TEXT,
 		[RELAY_MAX_ATTEMPTS] = HD_OID_INT4,
+		[RELAY_UNIQUE_KEYS] = HD_OID_TEXT,
+		[RELAY_UNIQUE_FOR_MS] = HD_OID_INT8,
+		[RELAY_UNIQUE_STATES] = HD_OID_TEXT,
 	};
 	int			c;
 
 	memset(batch, 0, sizeof *batch);
-	for (c = 0; c < RELAY_COLUMNS; c++)
+	batch->keyed = keyed;
+	for (c = 0; c < (keyed ? RELAY_COLUMNS : RELAY_PLAIN_COLUMNS); c++)
 		hd_wire_array_begin(&batch->cols[c], elements[c],
 		    c < RELAY_ROWS ? nrows : njobs);
 }
@@ -207,6 +235,29 @@ batch_add_job(struct relay_batch *batch, int pos, const char *task,
 	hd_wire_text(&batch->cols[RELAY_TASKS], task);
 	hd_wire_text(&batch->cols[RELAY_QUEUES], queue);
 	hd_wire_int4(&batch->cols[RELAY_MAX_ATTEMPTS], max_attempts);
+}
+
+/* The key columns of a job of a keyed batch; an event's jobs have none. */
+static void
+batch_add_key(struct relay_batch *batch, const PGresult *res, int row)
+{
+	if (!batch->keyed)
+		return;
+	if (res == NULL || PQgetisnull(res, row, COL_UNIQUE_KEY)) {
+		hd_wire_null(&batch->cols[RELAY_UNIQUE_KEYS]);
+		hd_wire_null(&batch->cols[RELAY_UNIQUE_FOR_MS]);
+		hd_wire_null(&batch->cols[RELAY_UNIQUE_STATES]);
+		return;
+	}
+	hd_wire_text(&batch->cols[RELAY_UNIQUE_KEYS],
+	    PQgetvalue(res, row, COL_UNIQUE_KEY));
+	if (PQgetisnull(res, row, COL_UNIQUE_FOR_MS))
+		hd_wire_null(&batch->cols[RELAY_UNIQUE_FOR_MS]);
+	else
+		hd_wire_int8(&batch->cols[RELAY_UNIQUE_FOR_MS],
+		    strtoll(PQgetvalue(res, row, COL_UNIQUE_FOR_MS), NULL, 10));
+	batch_text_or_null(&batch->cols[RELAY_UNIQUE_STATES],
+	    value_or_null(res, row, COL_UNIQUE_STATES));
 }
 
 /*
@@ -242,6 +293,7 @@ batch_add_event(struct relay_batch *batch, const PGresult *res, int row,
 		task = hd_config_task(config, route->tasks[i]);
 		batch_add_job(batch, row + 1, task->name, task->queue,
 		    task->retry.max_attempts);
+		batch_add_key(batch, NULL, row);
 		stats->jobs++;
 	}
 }
@@ -283,6 +335,7 @@ batch_add_explicit(struct relay_batch *batch, const PGresult *res, int row,
 	else
 		max_attempts = HERALD_DEFAULT_MAX_ATTEMPTS;
 	batch_add_job(batch, row + 1, name, queue, max_attempts);
+	batch_add_key(batch, res, row);
 	stats->jobs++;
 }
 
@@ -292,11 +345,15 @@ batch_build(struct relay_batch *batch, const PGresult *res,
     const struct hd_config *config, struct hd_outbox_stats *stats)
 {
 	size_t	njobs = 0;
+	bool	keyed = false;
 	int	c, i, n = PQntuples(res);
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		njobs += row_jobs(res, i, config);
-	batch_begin(batch, (size_t)n, njobs);
+		if (!PQgetisnull(res, i, COL_UNIQUE_KEY))
+			keyed = true;
+	}
+	batch_begin(batch, (size_t)n, njobs, keyed);
 	for (i = 0; i < n; i++) {
 		hd_wire_int8(&batch->cols[RELAY_IDS],
 		    strtoll(PQgetvalue(res, i, COL_ID), NULL, 10));
@@ -328,17 +385,21 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 		[1 + RELAY_TASKS] = HD_OID_TEXT_ARRAY,
 		[1 + RELAY_QUEUES] = HD_OID_TEXT_ARRAY,
 		[1 + RELAY_MAX_ATTEMPTS] = HD_OID_INT4_ARRAY,
+		[1 + RELAY_UNIQUE_KEYS] = HD_OID_TEXT_ARRAY,
+		[1 + RELAY_UNIQUE_FOR_MS] = HD_OID_INT8_ARRAY,
+		[1 + RELAY_UNIQUE_STATES] = HD_OID_TEXT_ARRAY,
 	};
 	const char		*values[RELAY_COLUMNS + 1];
 	int			 lengths[RELAY_COLUMNS + 1];
 	int			 formats[RELAY_COLUMNS + 1];
 	PGresult		*res;
-	int			 c, rc = -1;
+	int			 c, ncols, rc = -1;
 
+	ncols = batch->keyed ? RELAY_COLUMNS : RELAY_PLAIN_COLUMNS;
 	values[0] = origin;
 	lengths[0] = 0;
 	formats[0] = 0;
-	for (c = 0; c < RELAY_COLUMNS; c++) {
+	for (c = 0; c < ncols; c++) {
 		values[1 + c] = batch->cols[c].data;
 		lengths[1 + c] = (int)batch->cols[c].len;
 		formats[1 + c] = 1;
@@ -347,8 +408,8 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	if (!batch->later)
 		values[1 + RELAY_RUN_AT] = NULL;
 
-	res = PQexecParams(job, relay_arrays_sql, RELAY_COLUMNS + 1, types,
-	    values, lengths, formats, 0);
+	res = PQexecParams(job, batch->keyed ? relay_arrays_unique_sql :
+	    relay_arrays_sql, ncols + 1, types, values, lengths, formats, 0);
 	if (!hd_db_ok(res) || PQntuples(res) != 1) {
 		hd_error_from_pg(error, job, res,
 		    "could not insert relayed jobs");

@@ -10,7 +10,9 @@
  * committed.  If the process dies between the two commits, the deletion
  * is rolled back, the batch is sent again and the recorded keys drop the
  * copies: every outbox row becomes its jobs exactly once.  Two relays on
- * one pair of databases skip each other's locked rows.
+ * one pair of databases skip each other's locked rows.  A job row with a
+ * unique key takes its key in that statement, the first time the row is
+ * relayed, and makes no job while another job holds the key.
  */
 
 #ifndef HD_OUTBOX_H

@@ -19,6 +19,7 @@
 
 #include "herald.h"
 #include "db.h"
+#include "enqueue.h"
 
 struct bus_subscription {
 	char			*event_type;
@@ -39,6 +40,7 @@ struct herald_uow {
 	json_t			*rows;		/* outbox rows to insert */
 	int			 depth;		/* handlers running now */
 	const struct herald_event *current;	/* innermost event handled */
+	bool			 keyed;		/* a job has a unique key */
 	bool			 failed;
 	struct herald_error	 failure;	/* why, when failed */
 };
@@ -54,6 +56,28 @@ static const char outbox_insert_sql[] =
     " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
     "  event_type text, task text, queue text, payload jsonb,"
     "  priority smallint, run_at_us bigint, max_attempts integer)"
+    " RETURNING 1)"
+    " SELECT count(*), pg_notify('herald_outbox', current_database())"
+    " FROM rows";
+
+/*
+ * The insert of a unit of work with a unique key, which needs the key
+ * columns of application schema version 5.  A unit of work without one
+ * keeps the insert above, which an older schema also takes.
+ */
+static const char outbox_insert_unique_sql[] =
+    "WITH rows AS ("
+    " INSERT INTO herald.outbox (kind, event_id, event_type, task, queue,"
+    "  payload, priority, run_at, max_attempts, unique_key, unique_for_ms,"
+    "  unique_states)"
+    " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue, r.payload,"
+    "  coalesce(r.priority, 0),"
+    "  to_timestamp(r.run_at_us / 1e6), r.max_attempts, r.unique_key,"
+    "  r.unique_for_ms, r.unique_states"
+    " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
+    "  event_type text, task text, queue text, payload jsonb,"
+    "  priority smallint, run_at_us bigint, max_attempts integer,"
+    "  unique_key text, unique_for_ms bigint, unique_states text)"
     " RETURNING 1)"
     " SELECT count(*), pg_notify('herald_outbox', current_database())"
     " FROM rows";
@@ -306,6 +330,49 @@ herald_uow_publish(struct herald_uow *uow, const char *type,
 	return uow_dispatch(uow, &event, error);
 }
 
+/*
+ * Add the unique key of options, which herald_uow_enqueue checked, to an
+ * outbox row.  The relay takes the key when it moves the row.
+ */
+static int
+uow_row_set_key(json_t *row, const struct herald_job_options *options,
+    struct herald_error *error)
+{
+	json_t	*key, *unchecked;
+
+	/*
+	 * json_string() fails on text that is not UTF-8, which the database
+	 * would reject too, and when out of memory.
+	 */
+	if ((key = json_string(options->unique_key)) == NULL) {
+		unchecked = json_string_nocheck(options->unique_key);
+		if (unchecked == NULL)
+			goto nomem;
+		json_decref(unchecked);
+		hd_error_set(error, HERALD_EINVAL,
+		    "unique key is not valid UTF-8");
+		return -1;
+	}
+	if (json_object_set_new(row, "unique_key", key) == -1)
+		goto nomem;
+	if (options->unique_for_ms > 0 && json_object_set_new(row,
+	    "unique_for_ms", json_integer(options->unique_for_ms)) == -1)
+		goto nomem;
+	if (options->unique_states == HERALD_UNIQUE_QUEUED &&
+	    json_object_set_new(row, "unique_states",
+	    json_string("queued")) == -1)
+		goto nomem;
+	if (options->unique_states == HERALD_UNIQUE_RUNNING &&
+	    json_object_set_new(row, "unique_states",
+	    json_string("running")) == -1)
+		goto nomem;
+	return 0;
+
+nomem:
+	hd_error_set(error, HERALD_ENOMEM, "out of memory");
+	return -1;
+}
+
 int
 herald_uow_enqueue(struct herald_uow *uow, const char *task,
     const char *payload, const struct herald_job_options *options,
@@ -330,11 +397,9 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 		    HERALD_PRIORITY_MAX);
 		return uow_fail(uow, &cause, error);
 	}
-	if (options->unique_key != NULL) {
-		hd_error_set(&cause, HERALD_EINVAL, "unique keys are not "
-		    "supported by herald_uow_enqueue; use herald_enqueue");
+	if (options->unique_key != NULL &&
+	    hd_enqueue_check_unique(options, &cause) == -1)
 		return uow_fail(uow, &cause, error);
-	}
 	if (options->max_attempts < 0 ||
 	    options->max_attempts > HERALD_ATTEMPTS_MAX) {
 		hd_error_set(&cause, HERALD_EINVAL, "max_attempts %d is out "
@@ -371,6 +436,13 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 		json_object_set_new(row, "event_type",
 		    json_string(uow->current->type));
 	}
+	if (options->unique_key != NULL &&
+	    uow_row_set_key(row, options, &cause) == -1) {
+		json_decref(row);
+		return uow_fail(uow, &cause, error);
+	}
+	if (options->unique_key != NULL)
+		uow->keyed = true;
 	return uow_add_row(uow, row, error);
 }
 
@@ -392,8 +464,8 @@ uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 		return -1;
 	}
 	params[0] = rows;
-	res = PQexecParams(uow->conn, outbox_insert_sql, 1, NULL, params,
-	    NULL, NULL, 0);
+	res = PQexecParams(uow->conn, uow->keyed ? outbox_insert_unique_sql :
+	    outbox_insert_sql, 1, NULL, params, NULL, NULL, 0);
 	if (!hd_db_ok(res)) {
 		const char	*state = PQresultErrorField(res,
 		    PG_DIAG_SQLSTATE);
@@ -402,6 +474,11 @@ uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 			hd_error_set(error, HERALD_ESCHEMA, "application "
 			    "database has no herald.outbox table; run "
 			    "\"herald migrate --app\"");
+		else if (state != NULL && strcmp(state, "42703") == 0 &&
+		    uow->keyed)
+			hd_error_set(error, HERALD_ESCHEMA, "application "
+			    "database's herald.outbox has no unique key "
+			    "columns; run \"herald migrate --app\"");
 		else
 			hd_error_from_pg(error, uow->conn, res,
 			    "could not write the outbox");

@@ -140,6 +140,24 @@ relay_all(struct fixture *f, PGconn *app, PGconn *job, int limit)
 	return batches;
 }
 
+/* Enqueue a job of task with unique key in a unit of work of its own. */
+static void
+enqueue_keyed(struct fixture *f, const char *task, const char *key,
+    unsigned states)
+{
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+
+	options.unique_key = key;
+	options.unique_states = states;
+	uow = herald_uow_begin(f->app->conn, NULL, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_enqueue(uow, task, NULL, &options,
+	    &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+}
+
 /* Fail unless every event became exactly one job per subscribed task. */
 static void
 assert_jobs_exactly_once(struct fixture *f, int events)
@@ -561,23 +579,32 @@ test_relay_arrays_rejects_bad_batches(void **state)
  * must be enough to lock, delete and insert a batch.
  */
 static void
-test_relay_as_worker_role(void **state)
+worker_connect(struct fixture *f, char *login, size_t size, PGconn **app,
+    PGconn **job)
 {
-	struct fixture	*f = *state;
-	PGconn		*app, *job;
-	char		 login[64], conninfo[1024];
+	char	conninfo[1024];
 
-	snprintf(login, sizeof login, "herald_t_%ld_relay", (long)getpid());
+	snprintf(login, size, "herald_t_%ld_relay", (long)getpid());
 	dbtest_exec(f->app->conn, "CREATE ROLE %s LOGIN IN ROLE herald_worker",
 	    login);
 	snprintf(conninfo, sizeof conninfo, "%s user=%s", f->app->conninfo,
 	    login);
-	app = PQconnectdb(conninfo);
+	*app = PQconnectdb(conninfo);
 	snprintf(conninfo, sizeof conninfo, "%s user=%s", f->job->conninfo,
 	    login);
-	job = PQconnectdb(conninfo);
-	assert_int_equal(PQstatus(app), CONNECTION_OK);
-	assert_int_equal(PQstatus(job), CONNECTION_OK);
+	*job = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(*app), CONNECTION_OK);
+	assert_int_equal(PQstatus(*job), CONNECTION_OK);
+}
+
+static void
+test_relay_as_worker_role(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*app, *job;
+	char		 login[64];
+
+	worker_connect(f, login, sizeof login, &app, &job);
 	publish_events(f, "UserRegistered", 5);
 
 	relay_all(f, app, job, HD_OUTBOX_BATCH);
@@ -586,6 +613,29 @@ test_relay_as_worker_role(void **state)
 	PQfinish(job);
 	dbtest_exec(f->app->conn, "DROP ROLE %s", login);
 	assert_jobs_exactly_once(f, 5);
+}
+
+/* herald_worker may also take the keys of a keyed batch. */
+static void
+test_relay_unique_as_worker_role(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*app, *job;
+	char		 login[64];
+
+	worker_connect(f, login, sizeof login, &app, &job);
+	enqueue_keyed(f, "provision_account", "account:1", 0);
+	enqueue_keyed(f, "provision_account", "account:1", 0);
+
+	relay_all(f, app, job, HD_OUTBOX_BATCH);
+
+	PQfinish(app);
+	PQfinish(job);
+	dbtest_exec(f->app->conn, "DROP ROLE %s", login);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 1);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
 }
 
 /*
@@ -629,6 +679,202 @@ test_outbox_rejects_bad_rows(void **state)
 	    " herald.jobs WHERE task = 'mail.send-1'"), 1);
 }
 
+/*
+ * A keyed job of a unit of work is relayed once, and a second one with
+ * its key, in a later batch or in the same one, makes no job while the
+ * first is queued.  Its outbox row is still recorded as relayed.
+ */
+static void
+test_relay_unique_key_held(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*job = f->job->conn;
+
+	enqueue_keyed(f, "provision_account", "account:1", 0);
+	relay_all(f, f->app->conn, job, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    1);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs j"
+	    " JOIN herald.unique_keys u ON u.job_id = j.id"
+	    " WHERE u.key = 'account:1' AND j.state = 'queued'"), 1);
+
+	enqueue_keyed(f, "provision_account", "account:1", 0);
+	relay_all(f, f->app->conn, job, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    1);
+
+	/* Two with a new key in one batch, the second held by the first. */
+	enqueue_keyed(f, "provision_account", "account:2", 0);
+	enqueue_keyed(f, "provision_account", "account:2", 0);
+	relay_all(f, f->app->conn, job, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    2);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM"
+	    " herald.relayed"), 4);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
+
+	/* A key held only while running passes a queued job. */
+	enqueue_keyed(f, "provision_account", "account:3",
+	    HERALD_UNIQUE_RUNNING);
+	enqueue_keyed(f, "provision_account", "account:3",
+	    HERALD_UNIQUE_RUNNING);
+	relay_all(f, f->app->conn, job, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"
+	    " WHERE task = 'provision_account'"), 4);
+}
+
+/*
+ * Keyed jobs, plain jobs and events in one batch: the keyed path makes
+ * the same jobs as herald.relay_arrays(), with ids in outbox order.
+ */
+static void
+test_relay_unique_mixed_batch(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+	char				*row;
+
+	uow = herald_uow_begin(f->app->conn, NULL, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_enqueue(uow, "mail.send", "{\"n\":1}",
+	    NULL, &error), 0);
+	options.unique_key = "k";
+	options.priority = 3;
+	assert_int_equal(herald_uow_enqueue(uow, "mail.send", "{\"n\":2}",
+	    &options, &error), 0);
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered",
+	    "{\"n\":3}", NULL, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "mail.send", "{\"n\":4}",
+	    &options, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "unconfigured_task",
+	    "{\"n\":5}", NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	row = dbtest_text(f->job->conn, "SELECT string_agg(concat_ws(' ',"
+	    " payload->>'n', task, queue, priority, max_attempts,"
+	    " event_type), ', ' ORDER BY id) FROM herald.jobs");
+	assert_string_equal(row, "1 mail.send mail.v2 0 10, "
+	    "2 mail.send mail.v2 3 10, "
+	    "3 send_welcome_email mail 0 3 UserRegistered, "
+	    "3 provision_account default 0 10 UserRegistered, "
+	    "5 unconfigured_task default 0 10");
+	free(row);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.unique_keys WHERE key = 'k'"), 1);
+}
+
+/*
+ * A relay that dies between the job database's commit and the
+ * application's resends its batch, which takes no key again and makes
+ * no second job.
+ */
+static void
+test_relay_unique_crash_resend(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+	PGconn			*app;
+	int			 n;
+
+	enqueue_keyed(f, "provision_account", "account:9", 0);
+	publish_events(f, "UserRegistered", 2);
+	app = dbtest_connect(f->app);
+	n = hd_outbox_relay(app, f->job->conn, f->config, f->origin,
+	    HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+	    HD_OUTBOX_FAULT_AFTER_JOB_COMMIT, &stats, &error);
+	assert_int_equal(n, 3);
+	PQfinish(app);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 5);
+
+	/* The rows come back once the server ends the dead transaction. */
+	app = dbtest_connect(f->app);
+	while (dbtest_int(f->app->conn, "SELECT count(*) FROM herald.outbox")
+	    > 0)
+		assert_true(hd_outbox_relay(app, f->job->conn, f->config,
+		    f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+		    HD_OUTBOX_FAULT_NONE, &stats, &error) >= 0);
+	PQfinish(app);
+
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 5);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'provision_account' AND event_id IS"
+	    " NULL"), 1);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.relayed"), 3);
+}
+
+/*
+ * A relay of an earlier version takes its batch without the keys.  Its
+ * delete of a keyed row fails, so the row stays for a relay that reads
+ * keys; rows without a key are deleted as before.
+ */
+static void
+test_relay_old_relay_refuses_keyed_rows(void **state)
+{
+	struct fixture	*f = *state;
+	PGresult	*res;
+
+	enqueue_keyed(f, "provision_account", "account:1", 0);
+	res = PQexec(f->app->conn, "DELETE FROM herald.outbox");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "55000");
+	PQclear(res);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 1);
+
+	publish_events(f, "UserRegistered", 1);
+	dbtest_exec(f->app->conn, "DELETE FROM herald.outbox"
+	    " WHERE unique_key IS NULL");
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 1);
+}
+
+/* The keys of an outbox row are checked as herald_enqueue checks them. */
+static void
+test_outbox_rejects_bad_keys(void **state)
+{
+	static const char *const rows[] = {
+		"'job', 'mail', '', NULL, NULL",
+		"'job', 'mail', NULL, 10, NULL",
+		"'job', 'mail', 'k', -1, NULL",
+		"'job', 'mail', 'k', NULL, 'done'",
+		"'job', 'mail', NULL, NULL, 'queued'",
+	};
+	struct fixture	*f = *state;
+	PGresult	*res;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		snprintf(sql, sizeof sql, "INSERT INTO herald.outbox (kind,"
+		    " task, unique_key, unique_for_ms, unique_states, payload)"
+		    " VALUES (%s, '{}')", rows[i]);
+		res = PQexec(f->app->conn, sql);
+		assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "23514");
+		PQclear(res);
+	}
+	res = PQexec(f->app->conn, "INSERT INTO herald.outbox (kind,"
+	    " event_id, event_type, payload, unique_key) VALUES ('event',"
+	    " gen_random_uuid(), 'UserRegistered', '{}', 'k')");
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "23514");
+	PQclear(res);
+	assert_int_equal(dbtest_int(f->app->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
+}
+
 int
 main(void)
 {
@@ -662,6 +908,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_relay_as_worker_role,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_rejects_bad_rows,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_unique_key_held,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_unique_as_worker_role, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_unique_mixed_batch,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_unique_crash_resend,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_old_relay_refuses_keyed_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_rejects_bad_keys,
 		    setup, teardown),
 	};
 

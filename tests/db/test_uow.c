@@ -342,6 +342,96 @@ test_uow_many_events_all_written(void **state)
 	    "::int) FROM herald.outbox"), 999);
 }
 
+/*
+ * A bad unique option fails herald_uow_enqueue with herald_enqueue's
+ * message, and the unit of work writes nothing.
+ */
+static void
+test_uow_bad_unique_key_fails_whole_unit(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*key;
+		int64_t		 for_ms;
+		unsigned	 states;
+		const char	*message;
+	} rows[] = {
+		{ "empty key", "", 0, 0, "unique key has 0 bytes" },
+		{ "negative period", "k", -1, 0, "unique_for_ms -1 is negative" },
+		{ "unknown states", "k", 0, 0x4, "unique_states 0x4" },
+		{ "not UTF-8", "k\xff", 0, 0, "unique key is not valid UTF-8" },
+	};
+	struct fixture			*f = *state;
+	struct herald_job_options	 options;
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+	char				 key[HERALD_UNIQUE_KEY_MAX + 2];
+	size_t				 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0] + 1; i++) {
+		memset(&options, 0, sizeof options);
+		if (i < sizeof rows / sizeof rows[0]) {
+			print_message("%s\n", rows[i].name);
+			options.unique_key = rows[i].key;
+			options.unique_for_ms = rows[i].for_ms;
+			options.unique_states = rows[i].states;
+		} else {
+			print_message("long key\n");
+			memset(key, 'k', sizeof key - 1);
+			key[sizeof key - 1] = '\0';
+			options.unique_key = key;
+		}
+		uow = herald_uow_begin(f->db->conn, f->bus, &error);
+		assert_non_null(uow);
+		assert_int_equal(uow_exec(uow, "INSERT INTO users "
+		    "VALUES ('a@x')", &error), 0);
+
+		assert_int_equal(herald_uow_enqueue(uow, "mail", NULL,
+		    &options, &error), -1);
+		assert_int_equal(error.code, HERALD_EINVAL);
+		assert_non_null(strstr(error.message,
+		    i < sizeof rows / sizeof rows[0] ? rows[i].message :
+		    "unique key has 256 bytes; use 1 to 255"));
+		assert_int_equal(herald_uow_commit(uow, &error), -1);
+		assert_int_equal(count_rows(f, "users"), 0);
+		assert_int_equal(count_rows(f, "herald.outbox"), 0);
+	}
+}
+
+/* A unique key, its period and states go into the job's outbox row. */
+static void
+test_uow_unique_key_written(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+	char				*row;
+
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	options.unique_key = "report:7";
+	options.unique_for_ms = 60000;
+	options.unique_states = HERALD_UNIQUE_RUNNING;
+	assert_int_equal(herald_uow_enqueue(uow, "report", NULL, &options,
+	    &error), 0);
+	options.unique_key = "report:8";
+	options.unique_for_ms = 0;
+	options.unique_states = 0;
+	assert_int_equal(herald_uow_enqueue(uow, "report", NULL, &options,
+	    &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "report", NULL, NULL,
+	    &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	row = dbtest_text(f->db->conn, "SELECT string_agg(coalesce(unique_key,"
+	    " '-') || ' ' || coalesce(unique_for_ms::text, '-') || ' ' ||"
+	    " coalesce(unique_states, '-'), ', ' ORDER BY id)"
+	    " FROM herald.outbox");
+	assert_string_equal(row, "report:7 60000 running, report:8 - -, - - -");
+	free(row);
+}
+
 int
 main(void)
 {
@@ -363,6 +453,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_uow_missing_outbox_names_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_many_events_all_written,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_bad_unique_key_fails_whole_unit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uow_unique_key_written,
 		    setup, teardown),
 	};
 
