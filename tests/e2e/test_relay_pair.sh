@@ -1,7 +1,8 @@
 #!/bin/sh
 # Two heraldd on one pair of databases run two relays at once.  Events
 # written to the outbox while both run become exactly one job per
-# subscribed task, and the outbox ends empty.
+# subscribed task, jobs with a unique key one job per key, and the outbox
+# ends empty.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -9,6 +10,7 @@ APP_NAME="${TEST_DB}_app"
 APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
 EXTRA_DATABASES=$APP_NAME
 EVENTS=3000
+KEYS=5
 
 admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
     fail "could not create database $APP_NAME"
@@ -46,23 +48,30 @@ first_pid=$HERALDD_PID
 second_pid=$!
 wait_for 10 "two relays to register" relays_registered
 
-note "write $EVENTS events in 30 transactions while both relays run"
+note "write $EVENTS events and 30 jobs with $KEYS unique keys in 30 transactions while both relays run"
 i=0
 while [ $i -lt 30 ]; do
     app_sql "INSERT INTO herald.outbox (kind, event_id, event_type, payload)
         SELECT 'event', gen_random_uuid(), 'Happened',
             jsonb_build_object('n', g)
         FROM generate_series(1, $((EVENTS / 30))) g;
+        INSERT INTO herald.outbox (kind, task, payload, unique_key)
+        VALUES ('job', 'first', '{}', 'pair:$((i % KEYS))');
         NOTIFY herald_outbox" ||
         fail "could not write the outbox"
     i=$((i + 1))
 done
 wait_for 30 "the outbox to drain" outbox_empty
 
-sql_is "SELECT count(*) FROM herald.jobs" $((EVENTS * 2)) ||
-    fail "expected $((EVENTS * 2)) jobs, found $(sql "SELECT count(*) FROM herald.jobs")"
-sql_is "SELECT count(DISTINCT (event_id, task)) FROM herald.jobs" \
+sql_is "SELECT count(*) FROM herald.jobs" $((EVENTS * 2 + KEYS)) ||
+    fail "expected $((EVENTS * 2 + KEYS)) jobs, found $(sql "SELECT count(*) FROM herald.jobs")"
+sql_is "SELECT count(DISTINCT (event_id, task)) FROM herald.jobs
+    WHERE event_id IS NOT NULL" \
     $((EVENTS * 2)) || fail "some event became the same job twice"
+sql_is "SELECT count(DISTINCT u.key) FROM herald.jobs j
+    JOIN herald.unique_keys u ON u.job_id = j.id
+    WHERE j.event_id IS NULL" $KEYS ||
+    fail "the keyed jobs do not hold one key each"
 # Which relay takes which batch is up to the scheduler; record it.
 note "batches relayed: $(grep -c 'msg="outbox batch relayed"' \
     "$HERALDD_LOG") by the first heraldd, $(grep -c \
