@@ -59,6 +59,10 @@ struct child {
 	char		 worker_id[HD_WORKER_ID_LEN + 1];
 	/* The id of the worker that died, for its replacement. */
 	char		 lost_id[HD_WORKER_ID_LEN + 1];
+	/* The jobs the worker started (started.h); NULL if mmap() failed. */
+	struct hd_started *started;
+	/* The jobs the worker that died had started, for its replacement. */
+	struct hd_started_ids lost_started;
 };
 
 struct supervisor {
@@ -280,9 +284,31 @@ child_run(struct supervisor *sup, const struct child *c, int report_fd)
 		q = hd_config_queue(sup->config, c->queue);
 		if (q != NULL)
 			status = hd_worker_main(sup->config, q, sup->id,
-			    c->worker_id, c->lost_id);
+			    c->worker_id, c->lost_id, &c->lost_started,
+			    c->started);
 	}
 	exit(status);
+}
+
+/*
+ * Give worker c an empty region for the jobs it starts.  Without one its
+ * replacement counts an attempt for every job it held, as the janitor's
+ * expiry of its leases would.
+ */
+static void
+child_map_started(const struct supervisor *sup, struct child *c)
+{
+	const struct hd_queue_config	*q;
+
+	if (c->started != NULL) {
+		hd_started_reset(c->started);
+		return;
+	}
+	q = hd_config_queue(sup->config, c->queue);
+	c->started = hd_started_map(q != NULL ? q->concurrency : 0);
+	if (c->started == NULL)
+		hd_log_warn("could not map started jobs", "queue=%s error=%s",
+		    c->queue, strerror(errno));
 }
 
 static void
@@ -295,8 +321,10 @@ child_start(struct supervisor *sup, struct child *c)
 	if (c->role == CHILD_JANITOR &&
 	    pipe2(report, O_CLOEXEC | O_NONBLOCK) == -1)
 		report[0] = report[1] = -1;
-	if (c->role == CHILD_WORKER)
+	if (c->role == CHILD_WORKER) {
 		hd_random_hex(c->worker_id, HD_WORKER_ID_LEN / 2);
+		child_map_started(sup, c);
+	}
 	/*
 	 * Signals stay blocked across fork() until the child has its own
 	 * handlers, so a SIGTERM sent at once is not lost.
@@ -332,6 +360,7 @@ child_start(struct supervisor *sup, struct child *c)
 	c->started_ms = hd_monotonic_ms();
 	/* The new worker takes back the jobs of the one it replaces. */
 	c->lost_id[0] = '\0';
+	hd_started_ids_clear(&c->lost_started);
 	if (c->role == CHILD_WORKER)
 		hd_log_debug("child started", "child_pid=%ld child_role=worker "
 		    "queue=%s", (long)pid, c->queue);
@@ -344,6 +373,8 @@ static void
 child_remove(struct supervisor *sup, size_t i)
 {
 	free(sup->children[i].queue);
+	hd_started_unmap(sup->children[i].started);
+	hd_started_ids_clear(&sup->children[i].lost_started);
 	sup->children[i] = sup->children[--sup->nchildren];
 }
 
@@ -480,8 +511,12 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 	int64_t		 now = hd_monotonic_ms();
 
 	c->pid = 0;
-	if (c->role == CHILD_WORKER)
+	if (c->role == CHILD_WORKER) {
 		memcpy(c->lost_id, c->worker_id, sizeof c->lost_id);
+		/* The worker is reaped, so nothing writes the region now. */
+		hd_started_ids_clear(&c->lost_started);
+		hd_started_read(c->started, &c->lost_started);
+	}
 	if (sup->stopping || c->retired) {
 		child_log_exit(sup, c, pid, status, 0);
 		if (c->retired)

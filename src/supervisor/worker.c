@@ -107,6 +107,16 @@ struct worker {
 	char				 id[2 * WORKER_ID_BYTES + 1];
 	/* The dead worker this one replaces, whose jobs it takes back. */
 	const char			*lost_id;
+	/*
+	 * The jobs that lost_id started.  When NULL or not known, every job
+	 * of lost_id counts an attempt.
+	 */
+	const struct hd_started_ids	*lost_started;
+	/*
+	 * The jobs this worker handed to a handler and whose result is not
+	 * recorded yet, shared with heraldd for the replacing worker.
+	 */
+	struct hd_started		*started;
 	char				 app_name[128];
 	PGconn				*conn;
 	int				 sigfd;
@@ -385,36 +395,88 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 }
 
 /*
+ * Format ids as a PostgreSQL array literal, or return NULL (SQL NULL)
+ * when they are not known.
+ */
+static char *
+started_array(const struct hd_started_ids *ids)
+{
+	char	*text;
+	size_t	 len = 0;
+	int	 i;
+
+	if (ids == NULL || !ids->known)
+		return NULL;
+	text = hd_xmalloc((size_t)ids->n * 22 + 3);
+	text[len++] = '{';
+	for (i = 0; i < ids->n; i++)
+		len += (size_t)sprintf(text + len, "%s%" PRId64,
+		    i > 0 ? "," : "", ids->ids[i]);
+	text[len++] = '}';
+	text[len] = '\0';
+	return text;
+}
+
+/*
  * Take back the jobs of the worker this one replaces, which died or
  * exited: the supervisor reaped it and killed its handlers, so its jobs
- * can run again now rather than when their leases expire.  The attempts
- * it abandoned to stuck module handlers are recorded now, with their
- * outcome and retry delay.
+ * can run again now rather than when their leases expire.  The jobs it
+ * started count a lost attempt, and those it abandoned to stuck module
+ * handlers are recorded with their outcome and retry delay.  Its other
+ * jobs go back to their queue with no attempt counted.
  */
 static int
 worker_take_back_lost(struct worker *w, PGconn *conn,
     struct herald_error *error)
 {
-	const char	*values[1] = { w->lost_id };
+	const char	*values[2];
+	char		*started;
+	const char	*outcome;
 	PGresult	*res;
+	int		 row, lost = 0, abandoned = 0, released = 0;
+	int		 cancelled = 0;
 
 	if (w->lost_id == NULL)
 		return 0;
-	res = PQexecParams(conn, "SELECT lost, abandoned FROM "
-	    "herald.take_back_jobs($1)", 1, NULL, values, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+	started = started_array(w->lost_started);
+	values[0] = w->lost_id;
+	values[1] = started;
+	res = PQexecParams(conn, "SELECT job_id, task, queue, attempt, "
+	    "outcome, reason FROM herald.take_back_started($1, $2)", 2, NULL,
+	    values, NULL, NULL, 0);
+	free(started);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		hd_error_from_pg(error, conn, res, "take back jobs");
 		PQclear(res);
 		return -1;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+	for (row = 0; row < PQntuples(res); row++) {
+		outcome = PQgetvalue(res, row, 4);
+		if (strcmp(outcome, "released") == 0)
+			released++;
+		else if (strcmp(outcome, "abandoned") == 0)
+			abandoned++;
+		else if (strcmp(outcome, "cancelled") == 0)
+			cancelled++;
+		else
+			lost++;
+		if (!PQgetisnull(res, row, 5))
+			hd_log_warn("job dead", "job_id=%s task=%s queue=%s "
+			    "attempt=%s reason=%s", PQgetvalue(res, row, 0),
+			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+			    PQgetvalue(res, row, 3), PQgetvalue(res, row, 5));
+	}
+	if (lost + released + cancelled > 0)
 		hd_log_warn("jobs of dead worker taken back", "queue=%s "
-		    "lost_worker_id=%s jobs=%s", w->queue->name, w->lost_id,
-		    PQgetvalue(res, 0, 0));
-	if (strcmp(PQgetvalue(res, 0, 1), "0") != 0)
+		    "lost_worker_id=%s jobs=%d lost=%d released=%d "
+		    "cancelled=%d started_known=%s", w->queue->name,
+		    w->lost_id, lost + released + cancelled, lost, released,
+		    cancelled, w->lost_started != NULL &&
+		    w->lost_started->known ? "yes" : "no");
+	if (abandoned > 0)
 		hd_log_info("timed-out jobs of replaced worker taken back",
-		    "queue=%s lost_worker_id=%s jobs=%s", w->queue->name,
-		    w->lost_id, PQgetvalue(res, 0, 1));
+		    "queue=%s lost_worker_id=%s jobs=%d", w->queue->name,
+		    w->lost_id, abandoned);
 	PQclear(res);
 	w->lost_id = NULL;
 	return 0;
@@ -609,6 +671,7 @@ slot_start(struct worker *w, struct slot *s)
 
 	s->state = SLOT_RUNNING;
 	log_job_started(w, job);
+	hd_started_add(w->started, job->id);
 	task = hd_config_task(w->config, job->task);
 	if (task == NULL || task->argv == NULL) {
 		snprintf(text, sizeof text,
@@ -744,6 +807,11 @@ worker_start_module(struct worker *w, struct hd_job *job,
 	char				 text[512];
 
 	log_job_started(w, job);
+	/*
+	 * NOTE: a job counts as started once the pool has it, though it
+	 * may wait there for a thread: only this thread writes the region.
+	 */
+	hd_started_add(w->started, job->id);
 	if (task == w->module_task)
 		handler = w->module_handler;
 	else if ((handler = hd_module_load(task->module_path,
@@ -829,6 +897,7 @@ worker_done_recorded(struct worker *w, const bool *completed)
 			log_job_completed(&w->done[i], w->done_ms[i]);
 		else
 			log_lease_lost(&w->done[i]);
+		hd_started_remove(w->started, w->done[i].id);
 		hd_job_release(&w->done[i]);
 	}
 	w->ndone = 0;
@@ -1068,6 +1137,7 @@ worker_take_module_results(struct worker *w)
 		w->finished++;
 		/* Its loss was logged; the new owner records it. */
 		if (r.lost) {
+			hd_started_remove(w->started, r.job.id);
 			hd_job_release(&r.job);
 			continue;
 		}
@@ -1329,6 +1399,7 @@ worker_release_results(struct worker *w)
 			    w->results[i]->job.attempt);
 		else
 			log_lease_lost(&w->results[i]->job);
+		hd_started_remove(w->started, w->results[i]->job.id);
 		slot_clear(w, w->results[i]);
 		free(w->results[i]);
 	}
@@ -1359,6 +1430,8 @@ worker_record(struct worker *w)
 			w->record_delay_ms = grow_delay(w->record_delay_ms);
 			return;
 		}
+		/* A job kept as done or abandoned has id 0 here. */
+		hd_started_remove(w->started, w->slots[i].job.id);
 		slot_clear(w, &w->slots[i]);
 		w->claim_wanted = true;
 		w->finished++;
@@ -1370,6 +1443,8 @@ worker_record(struct worker *w)
 			w->record_delay_ms = grow_delay(w->record_delay_ms);
 			return;
 		}
+		hd_started_remove(w->started,
+		    w->results[w->nresults - 1]->job.id);
 		slot_clear(w, w->results[w->nresults - 1]);
 		free(w->results[--w->nresults]);
 	}
@@ -1541,6 +1616,7 @@ renew_done(struct worker *w, const PGresult *res)
 	for (i = 0; i < w->ndone; i++) {
 		if (renewed_row(res, w->done[i].lease_token) == -1) {
 			log_lease_lost(&w->done[i]);
+			hd_started_remove(w->started, w->done[i].id);
 			hd_job_release(&w->done[i]);
 			continue;
 		}
@@ -1563,6 +1639,7 @@ renew_abandoned(struct worker *w, const PGresult *res)
 	for (i = 0; i < w->nabandoned; i++) {
 		if (renewed_row(res, w->abandoned[i].lease_token) == -1) {
 			log_lease_lost(&w->abandoned[i]);
+			hd_started_remove(w->started, w->abandoned[i].id);
 			hd_job_release(&w->abandoned[i]);
 			continue;
 		}
@@ -2071,7 +2148,8 @@ worker_fault_at_start(const char *queue)
 int
 hd_worker_main(const struct hd_config *config,
     const struct hd_queue_config *queue, const char *supervisor_id,
-    const char *worker_id, const char *lost_id)
+    const char *worker_id, const char *lost_id,
+    const struct hd_started_ids *lost_started, struct hd_started *started)
 {
 	static const int	 signals[] = {
 		SIGTERM, SIGINT, SIGCHLD, SIGHUP, 0
@@ -2097,6 +2175,8 @@ hd_worker_main(const struct hd_config *config,
 		hd_random_hex(w.id, WORKER_ID_BYTES);
 	if (lost_id != NULL && lost_id[0] != '\0')
 		w.lost_id = lost_id;
+	w.lost_started = lost_started;
+	w.started = started;
 	snprintf(w.app_name, sizeof w.app_name, "herald worker %s",
 	    queue->name);
 	w.connect_delay_ms = HD_RECONNECT_MIN_MS;

@@ -11,6 +11,7 @@
 #define HD_WORKER_H
 
 #include "config.h"
+#include "started.h"
 
 /* Interval of the heartbeat in herald.processes, for workers and janitor. */
 #define HD_HEARTBEAT_MS		10000
@@ -24,10 +25,16 @@
  * wrong schema version.  worker_id is the id it registers with (NULL: a
  * random one).  lost_id, when not NULL or empty, is the id of a worker
  * of the same supervisor that died and whose handlers were killed: its
- * jobs are taken back at once (herald.expire_worker).
+ * jobs are taken back at once (herald.take_back_started).  lost_started
+ * lists the jobs that worker started, which count a lost attempt; its
+ * other jobs go back to their queue.  When lost_started is NULL or not
+ * known, every job counts.  started is the region where this worker
+ * records the jobs it starts, or NULL.
  */
 int	hd_worker_main(const struct hd_config *config,
 	    const struct hd_queue_config *queue, const char *supervisor_id,
-	    const char *worker_id, const char *lost_id);
+	    const char *worker_id, const char *lost_id,
+	    const struct hd_started_ids *lost_started,
+	    struct hd_started *started);
 
 #endif /* HD_WORKER_H */

@@ -1,7 +1,8 @@
 /*
  * test_scheduling.c: unique jobs under concurrent enqueues, the queue
  * limits of the claim, cancelling running jobs, taking back the jobs of
- * a dead worker and the attempts it abandoned to stuck handlers.
+ * a dead worker (those it started and those it never started) and the
+ * attempts it abandoned to stuck handlers.
  */
 
 #include <stdarg.h>
@@ -600,6 +601,123 @@ test_abandoned_cancelled_job_deleted(void **state)
 	    "SELECT count(*) FROM herald.abandoned_attempts"), 0);
 }
 
+/* Claim n jobs of the default queue as worker owner; return the first id. */
+static int64_t
+claim_as(PGconn *conn, const char *owner, int n)
+{
+	struct herald_error	 error;
+	struct hd_job		*jobs = NULL;
+	int64_t			 first;
+
+	assert_int_equal(hd_store_claim(conn, "default", owner, n, 60000,
+	    &jobs, &error), n);
+	first = jobs[0].id;
+	hd_jobs_free(jobs, n);
+	return first;
+}
+
+/*
+ * The started job of a dead worker counts a lost attempt and is buried
+ * at max_attempts = 1, and the jobs it never started go back to their
+ * queue with no attempt.
+ */
+static void
+test_take_back_started_only(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 started;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', max_attempts => 1)"
+	    " FROM generate_series(1, 5)");
+	started = claim_as(db->conn, "dead", 5);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg("
+	    "outcome || ':' || coalesce(reason, '-') || ':' || attempt,"
+	    " ' ' ORDER BY job_id) FROM herald.take_back_started('dead',"
+	    " ARRAY[%lld])", (long long)started),
+	    "lost:lost:1 released:-:0 released:-:0 released:-:0"
+	    " released:-:0");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.dead_jobs WHERE id = %lld AND reason = 'lost'"
+	    " AND errors->0->>'outcome' = 'lost'", (long long)started), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE state = 'queued' AND attempt = 0"
+	    " AND errors = '[]' AND run_at <= now()"), 4);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.leases"), 0);
+	assert_int_equal(claim_count(db->conn, "default", 10), 4);
+}
+
+/* With no list of started jobs, every job of the worker counts. */
+static void
+test_take_back_started_unknown(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', max_attempts => 2)"
+	    " FROM generate_series(1, 3)");
+	claim_as(db->conn, "dead", 3);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg("
+	    "outcome || ':' || coalesce(reason, '-') || ':' || attempt,"
+	    " ' ' ORDER BY job_id) FROM herald.take_back_started('dead',"
+	    " NULL)"), "lost:-:1 lost:-:1 lost:-:1");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE attempt = 1"
+	    " AND errors->0->>'outcome' = 'lost'"), 3);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.leases"), 0);
+}
+
+/*
+ * An abandoned attempt counts even when the list leaves its job out, and
+ * an unstarted job whose cancellation was requested is deleted.
+ */
+static void
+test_take_back_started_abandoned(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 cancelled;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t')");
+	claim_and_abandon(db->conn, "dead", 0);
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t')");
+	cancelled = claim_as(db->conn, "dead", 1);
+	dbtest_exec(db->conn, "SELECT herald.cancel(ARRAY[%lld], NULL, NULL)",
+	    (long long)cancelled);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg("
+	    "outcome || ':' || coalesce(reason, '-'), ' ' ORDER BY job_id)"
+	    " FROM herald.take_back_started('dead', '{}')"),
+	    "abandoned:- cancelled:-");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE attempt = 1"
+	    " AND errors->0->>'outcome' = 'timeout'"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %lld", (long long)cancelled), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.abandoned_attempts"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.leases"), 0);
+}
+
+/* A listed job on the lease of another worker is left alone. */
+static void
+test_take_back_started_other_worker(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 other;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t')");
+	other = claim_as(db->conn, "alive", 1);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.take_back_started('dead', ARRAY[%lld])",
+	    (long long)other), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE state = 'running' AND attempt = 1"), 1);
+}
+
 int
 main(void)
 {
@@ -643,6 +761,17 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_abandoned_cancelled_job_deleted,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_take_back_started_only,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_take_back_started_unknown,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_take_back_started_abandoned,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_take_back_started_other_worker,
 		    dbtest_setup, dbtest_teardown),
 	};
 

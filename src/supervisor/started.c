@@ -1,0 +1,151 @@
+/*
+ * started.c: the ids of the jobs a worker started, shared with heraldd.
+ */
+
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "started.h"
+#include "util.h"
+
+#define STARTED_MAGIC	0x68647374u	/* "hdst" */
+/*
+ * Room beyond the concurrency: two claims of 1000 jobs (worker.c), the
+ * finished jobs waiting to be recorded and the abandoned ones.  A worker
+ * that starts more sets overflow, and its replacement counts every job.
+ */
+#define STARTED_EXTRA	4096
+
+/* The shared memory.  count is stored after the ids it covers. */
+struct started_region {
+	uint32_t		magic;
+	_Atomic uint32_t	count;
+	_Atomic uint32_t	overflow;
+	uint32_t		pad;
+	int64_t			ids[];
+};
+
+/* heraldd's handle, copied into the worker by fork(). */
+struct hd_started {
+	struct started_region	*region;
+	size_t			 size;
+	uint32_t		 capacity;
+};
+
+struct hd_started *
+hd_started_map(int concurrency)
+{
+	struct hd_started	*s;
+	uint32_t		 capacity;
+	size_t			 size;
+	void			*p;
+
+	if (concurrency < 0)
+		concurrency = 0;
+	capacity = (uint32_t)concurrency + STARTED_EXTRA;
+	size = sizeof(struct started_region) + capacity * sizeof(int64_t);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	s = hd_xcalloc(1, sizeof *s);
+	s->region = p;
+	s->size = size;
+	s->capacity = capacity;
+	hd_started_reset(s);
+	return s;
+}
+
+void
+hd_started_unmap(struct hd_started *s)
+{
+	if (s == NULL)
+		return;
+	munmap(s->region, s->size);
+	free(s);
+}
+
+void
+hd_started_reset(struct hd_started *s)
+{
+	if (s == NULL)
+		return;
+	s->region->magic = STARTED_MAGIC;
+	atomic_store(&s->region->overflow, 0);
+	atomic_store(&s->region->count, 0);
+}
+
+void
+hd_started_add(struct hd_started *s, int64_t id)
+{
+	uint32_t	n;
+
+	if (s == NULL)
+		return;
+	n = atomic_load_explicit(&s->region->count, memory_order_relaxed);
+	if (n >= s->capacity) {
+		atomic_store(&s->region->overflow, 1);
+		return;
+	}
+	s->region->ids[n] = id;
+	/* A worker killed before this store leaves the id out of count. */
+	atomic_store_explicit(&s->region->count, n + 1, memory_order_release);
+}
+
+void
+hd_started_remove(struct hd_started *s, int64_t id)
+{
+	uint32_t	n, i = 0;
+
+	if (s == NULL)
+		return;
+	n = atomic_load_explicit(&s->region->count, memory_order_relaxed);
+	while (i < n) {
+		if (s->region->ids[i] != id) {
+			i++;
+			continue;
+		}
+		/*
+		 * Move the last id into the hole before shrinking the count:
+		 * a worker killed in between leaves the last id twice, never
+		 * out.
+		 */
+		s->region->ids[i] = s->region->ids[n - 1];
+		n--;
+		atomic_store_explicit(&s->region->count, n,
+		    memory_order_release);
+	}
+}
+
+void
+hd_started_read(const struct hd_started *s, struct hd_started_ids *ids)
+{
+	struct started_region	*r;
+	uint32_t		 n;
+
+	memset(ids, 0, sizeof *ids);
+	if (s == NULL)
+		return;
+	r = s->region;
+	n = atomic_load_explicit(&r->count, memory_order_acquire);
+	if (r->magic != STARTED_MAGIC || n > s->capacity ||
+	    atomic_load(&r->overflow) != 0)
+		return;
+	ids->known = true;
+	ids->n = (int)n;
+	if (n > 0) {
+		ids->ids = hd_xcalloc(n, sizeof *ids->ids);
+		memcpy(ids->ids, r->ids, n * sizeof *ids->ids);
+	}
+}
+
+void
+hd_started_ids_clear(struct hd_started_ids *ids)
+{
+	free(ids->ids);
+	memset(ids, 0, sizeof *ids);
+}

@@ -1,0 +1,52 @@
+/*
+ * started.h: the ids of the jobs a worker started, in memory that heraldd
+ * shares with the worker.
+ *
+ * heraldd maps one region per worker before fork().  Only the worker's
+ * main thread writes it: the id of each job it hands to a handler, until
+ * the job's result is recorded in the job database.  heraldd reads it only
+ * after it reaped the worker, and passes the ids to the replacement, which
+ * counts a lost attempt for those jobs and puts the other jobs of the
+ * dead worker back in their queue.  A worker may die between any two
+ * stores, so every update leaves a list that contains at least the
+ * started jobs: an id is stored before the count grows, and removed only after
+ * its result was recorded.
+ */
+
+#ifndef HD_STARTED_H
+#define HD_STARTED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hd_started;
+
+/* The started jobs of a dead worker, for its replacement. */
+struct hd_started_ids {
+	bool		 known;	/* false: unknown, every job counts */
+	int		 n;
+	int64_t		*ids;
+};
+
+/*
+ * Map a shared, empty region for a worker of concurrency slots, or return
+ * NULL (errno set).  It has room for the most jobs such a worker claims
+ * at once.
+ */
+struct hd_started	*hd_started_map(int concurrency);
+void			 hd_started_unmap(struct hd_started *);
+/* Empty the region for the next worker; heraldd calls it before fork(). */
+void			 hd_started_reset(struct hd_started *);
+/* Record that job id was handed to a handler. */
+void			 hd_started_add(struct hd_started *, int64_t id);
+/* Forget every copy of job id once its result is recorded. */
+void			 hd_started_remove(struct hd_started *, int64_t id);
+/*
+ * Fill ids with a copy of the region's ids.  ids->known is false when the
+ * region cannot be trusted: NULL, overflowed or damaged.
+ */
+void			 hd_started_read(const struct hd_started *,
+			    struct hd_started_ids *ids);
+void			 hd_started_ids_clear(struct hd_started_ids *);
+
+#endif /* HD_STARTED_H */
