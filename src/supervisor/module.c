@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "module.h"
+#include "started.h"
 #include "util.h"
 
 /* A shared object opened once, for every task that names it. */
@@ -65,6 +66,7 @@ struct hd_module_pool {
 	bool			 stopping;
 	int			 fd;		/* eventfd: results wait */
 	int64_t			 min_timeout_ms;	/* 0: none seen */
+	struct hd_started	*started_jobs;	/* jobs whose handler started */
 
 	/* Only the worker's thread reads or writes the fields below. */
 	struct module_task	*staged, *staged_tail;
@@ -201,6 +203,8 @@ pool_thread(void *arg)
 		pool->running = t;
 		pool->nrunning++;
 		skip = t->lost || atomic_load(&t->cancelled);
+		if (!skip)
+			hd_started_add(pool->started_jobs, t->hjob.id);
 		t->started_ms = hd_monotonic_ms();
 		if (t->timeout_ms > 0 && !skip)
 			t->deadline_ms = t->started_ms + t->timeout_ms;
@@ -238,7 +242,7 @@ pool_thread(void *arg)
 }
 
 struct hd_module_pool *
-hd_module_pool_new(int nthreads, int reserved)
+hd_module_pool_new(int nthreads, int reserved, struct hd_started *started)
 {
 	struct hd_module_pool	*pool = hd_xcalloc(1, sizeof *pool);
 
@@ -251,6 +255,7 @@ hd_module_pool_new(int nthreads, int reserved)
 	pthread_cond_init(&pool->work, NULL);
 	pool->nthreads = nthreads > 0 ? nthreads : 1;
 	pool->reserved = reserved;
+	pool->started_jobs = started;
 	return pool;
 }
 

@@ -39,6 +39,7 @@
 #include "store.h"
 
 struct hd_module_pool;
+struct hd_started;
 
 /*
  * Return the handler symbol of the object at path, or NULL with the
@@ -52,7 +53,8 @@ herald_module_handler_fn *hd_module_load(const char *path,
  * Create a pool of up to nthreads threads, with reserved places already
  * taken (hd_module_pool_reserve()).
  */
-struct hd_module_pool *hd_module_pool_new(int nthreads, int reserved);
+struct hd_module_pool *hd_module_pool_new(int nthreads, int reserved,
+	    struct hd_started *started);
 
 /* Stop the idle threads and free the pool; NULL is allowed. */
 void	hd_module_pool_free(struct hd_module_pool *pool);

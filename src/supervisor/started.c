@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,13 @@ struct started_region {
 	int64_t			ids[];
 };
 
-/* heraldd's handle, copied into the worker by fork(). */
+/*
+ * heraldd's handle, copied into the worker by fork().  The lock orders the
+ * worker's writers: its main thread and its module threads.  heraldd has
+ * no threads and reads the region only after the worker is gone.
+ */
 struct hd_started {
+	pthread_mutex_t		 lock;
 	struct started_region	*region;
 	size_t			 size;
 	uint32_t		 capacity;
@@ -53,6 +59,7 @@ hd_started_map(int concurrency)
 	if (p == MAP_FAILED)
 		return NULL;
 	s = hd_xcalloc(1, sizeof *s);
+	pthread_mutex_init(&s->lock, NULL);
 	s->region = p;
 	s->size = size;
 	s->capacity = capacity;
@@ -66,6 +73,7 @@ hd_started_unmap(struct hd_started *s)
 	if (s == NULL)
 		return;
 	munmap(s->region, s->size);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -86,14 +94,17 @@ hd_started_add(struct hd_started *s, int64_t id)
 
 	if (s == NULL)
 		return;
+	pthread_mutex_lock(&s->lock);
 	n = atomic_load_explicit(&s->region->count, memory_order_relaxed);
-	if (n >= s->capacity) {
+	if (n >= s->capacity)
 		atomic_store(&s->region->overflow, 1);
-		return;
+	else {
+		s->region->ids[n] = id;
+		/* A worker killed before this store leaves the id out. */
+		atomic_store_explicit(&s->region->count, n + 1,
+		    memory_order_release);
 	}
-	s->region->ids[n] = id;
-	/* A worker killed before this store leaves the id out of count. */
-	atomic_store_explicit(&s->region->count, n + 1, memory_order_release);
+	pthread_mutex_unlock(&s->lock);
 }
 
 void
@@ -103,6 +114,7 @@ hd_started_remove(struct hd_started *s, int64_t id)
 
 	if (s == NULL)
 		return;
+	pthread_mutex_lock(&s->lock);
 	n = atomic_load_explicit(&s->region->count, memory_order_relaxed);
 	while (i < n) {
 		if (s->region->ids[i] != id) {
@@ -119,6 +131,45 @@ hd_started_remove(struct hd_started *s, int64_t id)
 		atomic_store_explicit(&s->region->count, n,
 		    memory_order_release);
 	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int
+compare_id(const void *a, const void *b)
+{
+	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void
+hd_started_remove_many(struct hd_started *s, const int64_t *ids, size_t nids)
+{
+	int64_t		*sorted;
+	uint32_t	 n, i, kept = 0;
+
+	if (s == NULL || nids == 0)
+		return;
+	sorted = hd_xcalloc(nids, sizeof *sorted);
+	memcpy(sorted, ids, nids * sizeof *sorted);
+	qsort(sorted, nids, sizeof *sorted, compare_id);
+
+	pthread_mutex_lock(&s->lock);
+	n = atomic_load_explicit(&s->region->count, memory_order_relaxed);
+	/*
+	 * Move each id that stays down over one that goes.  Whatever slot
+	 * a store overwrites held an id that goes or a copy stored lower, so
+	 * a worker killed during the pass leaves every staying id listed.
+	 */
+	for (i = 0; i < n; i++) {
+		if (bsearch(&s->region->ids[i], sorted, nids, sizeof *sorted,
+		    compare_id) != NULL)
+			continue;
+		s->region->ids[kept++] = s->region->ids[i];
+	}
+	atomic_store_explicit(&s->region->count, kept, memory_order_release);
+	pthread_mutex_unlock(&s->lock);
+	free(sorted);
 }
 
 void

@@ -2,8 +2,9 @@
  * started.h: the ids of the jobs a worker started, in memory that heraldd
  * shares with the worker.
  *
- * heraldd maps one region per worker before fork().  Only the worker's
- * main thread writes it: the id of each job it hands to a handler, until
+ * heraldd maps one region per worker before fork().  Only the worker
+ * writes it, under a lock: the id of each job as its handler starts (an
+ * exec handler's process, or a module handler in a pool thread), until
  * the job's result is recorded in the job database.  heraldd reads it only
  * after it reaped the worker, and passes the ids to the replacement, which
  * counts a lost attempt for those jobs and puts the other jobs of the
@@ -37,10 +38,13 @@ struct hd_started	*hd_started_map(int concurrency);
 void			 hd_started_unmap(struct hd_started *);
 /* Empty the region for the next worker; heraldd calls it before fork(). */
 void			 hd_started_reset(struct hd_started *);
-/* Record that job id was handed to a handler. */
+/* Record that the handler of job id started. */
 void			 hd_started_add(struct hd_started *, int64_t id);
 /* Forget every copy of job id once its result is recorded. */
 void			 hd_started_remove(struct hd_started *, int64_t id);
+/* Forget every copy of the nids jobs of ids in one pass. */
+void			 hd_started_remove_many(struct hd_started *,
+			    const int64_t *ids, size_t nids);
 /*
  * Fill ids with a copy of the region's ids.  ids->known is false when the
  * region cannot be trusted: NULL, overflowed or damaged.

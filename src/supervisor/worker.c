@@ -783,7 +783,8 @@ worker_start_pool(struct worker *w)
 	for (i = 0; i < w->nslots; i++)
 		if (w->slots[i].state != SLOT_FREE)
 			reserved++;
-	if ((w->pool = hd_module_pool_new(w->nslots, reserved)) == NULL) {
+	if ((w->pool = hd_module_pool_new(w->nslots, reserved,
+	    w->started)) == NULL) {
 		hd_log_error("could not start module threads", "queue=%s "
 		    "error=%s", w->queue->name, strerror(errno));
 		return false;
@@ -807,11 +808,6 @@ worker_start_module(struct worker *w, struct hd_job *job,
 	char				 text[512];
 
 	log_job_started(w, job);
-	/*
-	 * NOTE: a job counts as started once the pool has it, though it
-	 * may wait there for a thread: only this thread writes the region.
-	 */
-	hd_started_add(w->started, job->id);
 	if (task == w->module_task)
 		handler = w->module_handler;
 	else if ((handler = hd_module_load(task->module_path,
@@ -890,16 +886,20 @@ worker_start_pending(struct worker *w)
 static void
 worker_done_recorded(struct worker *w, const bool *completed)
 {
-	int	i;
+	int64_t	*ids;
+	int	 i;
 
+	ids = hd_xcalloc((size_t)w->ndone, sizeof *ids);
 	for (i = 0; i < w->ndone; i++) {
 		if (completed[i])
 			log_job_completed(&w->done[i], w->done_ms[i]);
 		else
 			log_lease_lost(&w->done[i]);
-		hd_started_remove(w->started, w->done[i].id);
+		ids[i] = w->done[i].id;
 		hd_job_release(&w->done[i]);
 	}
+	hd_started_remove_many(w->started, ids, (size_t)w->ndone);
+	free(ids);
 	w->ndone = 0;
 }
 

@@ -3,9 +3,13 @@
 # concurrency 1 it claims ahead of the one job whose handler runs.  Its
 # replacement counts a lost attempt only for the job that had started,
 # which max_attempts = 1 buries with a "job dead" line, and puts the jobs
-# that never started back in their queue, where they run normally.
+# that never started back in their queue, where they run normally.  The
+# same holds for module jobs that wait in the pool for its one thread.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+MODULE="$HERALD_BUILDDIR/tests/e2e/.libs/test-module.so"
+[ -f "$MODULE" ] || fail "test module $MODULE was not built"
 
 # Jobs finish at once until $TEST_DIR/arm exists; then the first job to
 # start hangs, and records its id.
@@ -22,14 +26,24 @@ EOF2
 
 write_conf <<EOF2
 restart_limit = { failures = 100; };
-queues = { kq = { workers = 1; concurrency = 1; poll_interval = "100ms"; }; };
-tasks = { run = { queue = "kq"; exec = [ "$TEST_DIR/run.sh" ]; }; };
+queues = {
+    kq = { workers = 1; concurrency = 1; poll_interval = "100ms"; };
+    mq = { workers = 1; concurrency = 1; poll_interval = "100ms"; };
+};
+tasks = {
+    run = { queue = "kq"; exec = [ "$TEST_DIR/run.sh" ]; };
+    mod = {
+        queue = "mq";
+        module = { path = "$MODULE"; symbol = "test_handler"; };
+    };
+};
 EOF2
 sed -i 's/log_level = "debug"/log_level = "info"/' "$HERALD_CONF"
 start_heraldd
 
 held_jobs() {
-    sql "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'"
+    sql "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'
+        AND queue = '${1:-kq}'"
 }
 
 holds_many() {
@@ -47,11 +61,13 @@ held=$(held_jobs)
 note "job $hung hangs while its worker holds $held jobs"
 [ "$held" -ge 2 ] || fail "the worker holds only $held jobs"
 
-worker=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'")
+worker=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'
+    AND queue = 'kq'")
 kill -KILL "$worker" || fail "could not kill worker $worker"
 note "worker $worker killed"
 
-wait_for 60 "every job to end" sql_is "SELECT count(*) FROM herald.jobs" 0
+wait_for 60 "every job to end" sql_is \
+    "SELECT count(*) FROM herald.jobs WHERE queue = 'kq'" 0
 sql_is "SELECT string_agg(id::text || ' ' || reason, ', ')
     FROM herald.dead_jobs" "$hung lost" ||
     fail "dead jobs other than $hung: $(sql "SELECT string_agg(
@@ -61,9 +77,43 @@ log_has "msg=\"job dead\" .* job_id=$hung task=run queue=kq attempt=1 reason=los
     fail "no \"job dead\" line names job $hung"
 log_has "msg=\"jobs of dead worker taken back\" .* lost_worker_id=[0-9a-f]* jobs=$held lost=1 released=$((held - 1)) " ||
     fail "the taken-back jobs were not logged as 1 lost and $((held - 1)) released"
-completed=$(grep -c 'msg="job completed"' "$HERALDD_LOG")
+completed=$(grep -c 'msg="job completed".* queue=kq ' "$HERALDD_LOG")
 [ "$completed" -eq 1499 ] ||
     fail "$completed jobs completed, expected 1499"
+
+# Module jobs: job 600 of 1500 holds a lock on a file and sleeps, so the
+# pool's one thread runs it while the jobs claimed after it wait.
+note "module jobs"
+sql "SELECT count(herald.enqueue('mod', queue => 'mq', max_attempts => 1,
+        payload => CASE WHEN i = 600 THEN jsonb_build_object('sleep_ms',
+            300000, 'lock', '$TEST_DIR/mlock') ELSE '{}' END))
+    FROM generate_series(1, 1500) i" >/dev/null
+long=$(sql "SELECT id FROM herald.jobs WHERE payload ? 'lock'")
+: >"$TEST_DIR/mlock"
+lock_held() {
+    ! flock -n "$TEST_DIR/mlock" true
+}
+wait_for 30 "module job $long to run" lock_held
+held=$(held_jobs mq)
+note "module job $long runs while its worker holds $held jobs"
+[ "$held" -ge 2 ] || fail "the module worker holds only $held jobs"
+
+worker=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'
+    AND queue = 'mq'")
+kill -KILL "$worker" || fail "could not kill worker $worker"
+note "module worker $worker killed"
+
+wait_for 60 "every module job to end" sql_is \
+    "SELECT count(*) FROM herald.jobs WHERE queue = 'mq'" 0
+sql_is "SELECT string_agg(id::text || ' ' || reason, ', ')
+    FROM herald.dead_jobs WHERE queue = 'mq'" "$long lost" ||
+    fail "dead module jobs other than $long: $(sql "SELECT count(*)
+        FROM herald.dead_jobs WHERE queue = 'mq'")"
+log_has "msg=\"job dead\" .* job_id=$long task=mod queue=mq attempt=1 reason=lost" ||
+    fail "no \"job dead\" line names module job $long"
+completed=$(grep -c 'msg="job completed".* queue=mq ' "$HERALDD_LOG")
+[ "$completed" -eq 1499 ] ||
+    fail "$completed module jobs completed, expected 1499"
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"

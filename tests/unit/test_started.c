@@ -70,6 +70,34 @@ test_started_remove_every_copy(void **state)
 	hd_started_unmap(s);
 }
 
+/* Removing many ids keeps the others, each once, and every copy goes. */
+static void
+test_started_remove_many(void **state)
+{
+	static const int64_t	 gone[] = { 42, 9, 2, 5 };
+	struct hd_started	*s = hd_started_map(1);
+	struct hd_started_ids	 ids;
+	int64_t			 id;
+
+	(void)state;
+	for (id = 1; id <= 10; id++)
+		hd_started_add(s, id);
+	hd_started_add(s, 5);
+	hd_started_remove_many(s, gone, sizeof gone / sizeof gone[0]);
+
+	hd_started_read(s, &ids);
+	assert_true(ids.known);
+	assert_int_equal(ids.n, 7);
+	for (id = 1; id <= 10; id++) {
+		if (id == 2 || id == 5 || id == 9)
+			assert_false(ids_have(&ids, id));
+		else
+			assert_true(ids_have(&ids, id));
+	}
+	hd_started_ids_clear(&ids);
+	hd_started_unmap(s);
+}
+
 /* Reset empties the list for the next worker. */
 static void
 test_started_reset_empties(void **state)
@@ -130,6 +158,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_started_add_and_remove),
 		cmocka_unit_test(test_started_remove_every_copy),
+		cmocka_unit_test(test_started_remove_many),
 		cmocka_unit_test(test_started_reset_empties),
 		cmocka_unit_test(test_started_overflow_unknown),
 		cmocka_unit_test(test_started_no_region_unknown),
