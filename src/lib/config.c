@@ -678,14 +678,29 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 
 	for (; *next < config->ntasks; (*next)++) {
 		t = &config->tasks[*next];
-		if (t->argv == NULL)
-			continue;
-		if (stat(t->argv[0], &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(t->argv[0], X_OK) == 0)
-			continue;
-		snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" is not "
-		    "an executable file", config->path, t->setting,
-		    t->argv[0]);
+		if (t->argv != NULL) {
+			if (stat(t->argv[0], &st) == 0 &&
+			    S_ISREG(st.st_mode) && access(t->argv[0], X_OK) == 0)
+				continue;
+			snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" "
+			    "is not an executable file", config->path,
+			    t->setting, t->argv[0]);
+		} else {
+			/*
+			 * dlopen(3) searches the library path for a name
+			 * without a slash, so only a path can be checked.
+			 */
+			if (t->module_path == NULL ||
+			    strchr(t->module_path, '/') == NULL)
+				continue;
+			if (stat(t->module_path, &st) == 0 &&
+			    S_ISREG(st.st_mode) &&
+			    access(t->module_path, R_OK) == 0)
+				continue;
+			snprintf(error, error_size, "%s: tasks.%s.module.path: "
+			    "\"%s\" is not a readable file", config->path,
+			    t->setting, t->module_path);
+		}
 		(*next)++;
 		return -1;
 	}

@@ -193,11 +193,12 @@ int	hd_config_check_root(const struct hd_config *config, uid_t euid,
 	    char *error, size_t error_size);
 
 /*
- * Find the next exec task, from task index *next on, whose program is not
- * an executable file on this host.  Return -1 with a message naming the
- * file, the task and the program in error and *next past that task, or 0
- * when there is none.  heraldd warns about each one but starts: the
- * other queues keep working while a handler is being installed.
+ * Find the next task, from task index *next on, whose exec program is not
+ * an executable file or whose module path is not a readable file on this
+ * host.  Return -1 with a message naming the file, the task and the
+ * program or module in error and *next past that task, or 0 when there is
+ * none.  heraldd warns about each one but starts: the other queues keep
+ * working while a handler is being installed.
  */
 int	hd_config_check_programs(const struct hd_config *config, size_t *next,
 	    char *error, size_t error_size);

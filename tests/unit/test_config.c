@@ -771,6 +771,50 @@ test_config_exec_must_be_executable(void **state)
 	}
 }
 
+/* A module path that is not a readable file gets the same warning. */
+static void
+test_config_module_must_be_readable(void **state)
+{
+	static const char *const paths[] = {
+		"/nonexistent/module.so", "/tmp"
+	};
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	char			 text[512], error[HD_CONFIG_ERROR_MAX];
+	char			 expected[128];
+	size_t			 i, next;
+
+	for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		print_message("%s\n", paths[i]);
+		snprintf(text, sizeof text, "%sallow_root_handlers = true;\n"
+		    "tasks = { t = { queue = \"mail\"; module = { path = "
+		    "\"%s\"; symbol = \"f\"; }; }; };\n", small_prefix,
+		    paths[i]);
+		config = load_text(f, text);
+		assert_non_null(config);
+		next = 0;
+		assert_int_equal(hd_config_check_programs(config, &next, error,
+		    sizeof error), -1);
+		snprintf(expected, sizeof expected, "tasks.t.module.path: "
+		    "\"%s\" is not a readable file", paths[i]);
+		assert_non_null(strstr(error, expected));
+		assert_int_equal(hd_config_check_programs(config, &next, error,
+		    sizeof error), 0);
+		hd_config_free(config);
+	}
+
+	/* dlopen(3) searches the library path for a bare name. */
+	snprintf(text, sizeof text, "%sallow_root_handlers = true;\n"
+	    "tasks = { t = { queue = \"mail\"; module = { path = "
+	    "\"libm.so.6\"; symbol = \"f\"; }; }; };\n", small_prefix);
+	config = load_text(f, text);
+	assert_non_null(config);
+	next = 0;
+	assert_int_equal(hd_config_check_programs(config, &next, error,
+	    sizeof error), 0);
+	hd_config_free(config);
+}
+
 static void
 test_config_bad_conninfo(void **state)
 {
@@ -859,6 +903,8 @@ main(void)
 		    test_config_errors_name_line_and_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_exec_must_be_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_module_must_be_readable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_bad_conninfo,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_job_db,
