@@ -191,8 +191,8 @@ empty_db="${TEST_DB}_empty"
 admin_sql "CREATE DATABASE \"$empty_db\"" >/dev/null ||
     fail "could not create database $empty_db"
 status=0
-"$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db" enqueue send_mail \
-    >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
+"$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db password=hunter2" \
+    enqueue send_mail >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
 # heraldd refuses to start on a database nobody migrated.
 cat >"$TEST_DIR/empty.conf" <<EOF2
 job_db = "$HERALD_TEST_CONNINFO dbname=$empty_db";
@@ -213,6 +213,11 @@ admin_sql "DROP DATABASE \"$empty_db\"" >/dev/null
 [ "$status" -eq 1 ] || fail "enqueue without the schema exited $status"
 grep -q 'herald migrate' "$TEST_DIR/stderr" ||
     fail "no hint to run herald migrate: $(cat "$TEST_DIR/stderr")"
+# The hint names the database, so the migration goes to the right one.
+grep -q "job database \"$empty_db\" on [^ ]* port [0-9]* has no herald schema" \
+    "$TEST_DIR/stderr" ||
+    fail "the hint does not name the database: $(cat "$TEST_DIR/stderr")"
+grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
 [ "$empty_rows" = 0 ] || fail "enqueue created herald tables"
 # A database that does not exist may be created later, so heraldd starts,
 # but prints once why it cannot connect.
