@@ -764,17 +764,22 @@ from_parse_line(const struct hd_config *config, const char *line,
 	json_error_t		 json_error;
 	json_t			*object;
 	const char		*task, *queue;
-	char			*payload = NULL;
+	char			*payload = NULL, key[128];
 	int			 rc = -1;
 
 	memset(job, 0, sizeof *job);
-	object = json_loadb(line, len, 0, &json_error);
+	object = json_loadb(line, len, JSON_REJECT_DUPLICATES, &json_error);
 	if (object == NULL) {
 		if (json_error_code(&json_error) == json_error_null_character)
 			snprintf(message, size, "\\u0000 at column %d: "
 			    "PostgreSQL jsonb does not accept it",
 			    json_error.column);
-		else
+		else if (json_error_code(&json_error) ==
+		    json_error_duplicate_key) {
+			hd_json_error_token(json_error.text, key, sizeof key);
+			snprintf(message, size, "duplicate key %s at column %d",
+			    key, json_error.column);
+		} else
 			snprintf(message, size, "invalid JSON at column %d: %s",
 			    json_error.column, json_error.text);
 		return -1;

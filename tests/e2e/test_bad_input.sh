@@ -68,6 +68,8 @@ expect_fail 65 'invalid payload.*byte [0-9]+' \
     h enqueue send_mail --payload '{"to": "ada@example.com",'
 expect_fail 65 'invalid payload.*(object or array|number)' \
     h enqueue send_mail --payload 42
+expect_fail 65 'invalid payload.*duplicate key "to" at line 1' \
+    h enqueue send_mail --payload '{"to": "a@example.com", "to": "b@example.com"}'
 expect_fail 65 'invalid payload.*(object or array|string)' \
     h enqueue send_mail --payload '"text"'
 expect_fail 65 'invalid payload.*limit of 64' \
