@@ -92,7 +92,12 @@ herald_check_name(const char *what, const char *name,
 		c = (unsigned char)name[i];
 		if (check_name_char(c, i == 0))
 			continue;
-		if (isascii(c) && isgraph(c))
+		/* _ . : - are allowed, but not first. */
+		if (i == 0 && check_name_char(c, 0))
+			hd_error_set(error, HERALD_EINVAL,
+			    "invalid %s name \"%s\": a name must start with a letter or digit, not '%c'",
+			    what, name, c);
+		else if (isascii(c) && isgraph(c))
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s name \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
 			    what, name, c, i + 1);
