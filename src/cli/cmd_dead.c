@@ -856,15 +856,20 @@ parse_args(int argc, char **argv, struct dead_args *args)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int				c, status, i;
+	int				c, status, i, rc;
 
 	while ((c = getopt_long(argc, argv, ":q:t:n:ajo:e:g:Nyp:h", options,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (hd_parse_duration_ms(optarg,
-			    &args->older_than_ms) == -1 ||
-			    args->older_than_ms <= 0) {
+			rc = hd_parse_duration_ms(optarg, &args->older_than_ms);
+			if (rc == -2) {
+				hd_cli_error("duration \"%s\" for "
+				    "--older-than is out of range: the maximum "
+				    "is 366d", optarg);
+				return EX_DATAERR;
+			}
+			if (rc == -1 || args->older_than_ms <= 0) {
 				hd_cli_error("invalid duration \"%s\" for "
 				    "--older-than: use a positive number with "
 				    "ms, s, m, h or d", optarg);

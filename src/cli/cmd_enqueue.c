@@ -224,7 +224,14 @@ parse_run_at(const struct enqueue_args *args,
 		return EX_DATAERR;
 	}
 	if (args->in != NULL) {
-		if (hd_parse_duration_ms(args->in, &ms) == -1) {
+		switch (hd_parse_duration_ms(args->in, &ms)) {
+		case 0:
+			break;
+		case -2:
+			hd_cli_error("duration \"%s\" for --in is out of range: "
+			    "the maximum is 366d", args->in);
+			return EX_DATAERR;
+		default:
 			hd_cli_error("invalid duration \"%s\" for --in: use a "
 			    "number and a unit, such as \"250ms\", \"30s\", "
 			    "\"5m\" or \"1h\"", args->in);
@@ -302,6 +309,7 @@ parse_unique(const char *key, const char *unique_for, const char *states,
     char *message, size_t size)
 {
 	int64_t	ms;
+	int	rc;
 
 	if (key[0] == '\0' || strlen(key) > HERALD_UNIQUE_KEY_MAX) {
 		snprintf(message, size, "invalid key for %s: use 1 to %d "
@@ -310,7 +318,14 @@ parse_unique(const char *key, const char *unique_for, const char *states,
 	}
 	options->unique_key = key;
 	if (unique_for != NULL) {
-		if (hd_parse_duration_ms(unique_for, &ms) == -1 || ms <= 0) {
+		rc = hd_parse_duration_ms(unique_for, &ms);
+		if (rc == -2) {
+			snprintf(message, size, "duration \"%s\" for %s is out "
+			    "of range: the maximum is 366d", unique_for,
+			    names->unique_for);
+			return -1;
+		}
+		if (rc == -1 || ms <= 0) {
 			snprintf(message, size, "invalid duration \"%s\" for "
 			    "%s: use a positive duration such as \"30s\", "
 			    "\"5m\" or \"1h\"", unique_for, names->unique_for);

@@ -208,10 +208,13 @@ const struct hd_queue_config *hd_config_queue(const struct hd_config *config,
 const struct hd_task_config *hd_config_task(const struct hd_config *config,
 	    const char *name);
 
+/* The longest duration that hd_parse_duration_ms() accepts: 366 days. */
+#define HD_DURATION_MAX_MS	(366LL * 24 * 3600 * 1000)
+
 /*
  * Parse a duration: a number followed by "ms", "s", "m", "h" or "d", or a
- * bare number of seconds.  Return 0, or -1 when text is not a duration or is
- * negative.
+ * bare number of seconds.  Return 0, -1 when text is not a duration or is
+ * negative, or -2 when it is longer than HD_DURATION_MAX_MS.
  */
 int	hd_parse_duration_ms(const char *text, int64_t *ms);
 

@@ -111,6 +111,8 @@ expect_fail 65 '"2026-12-04T18:00:00 CET" for --at' \
     h enqueue send_mail --at '2026-12-04T18:00:00 CET'
 expect_fail 65 '"5 parsecs" for --in' h enqueue send_mail --in '5 parsecs'
 expect_fail 65 '"-5s" for --in' h enqueue send_mail --in -5s
+expect_fail 65 'duration "400d" for --in is out of range: the maximum is 366d' \
+    h enqueue send_mail --in 400d
 expect_fail 2 '--at and --in' \
     h enqueue send_mail --at 2026-12-04T18:00:00Z --in 5m
 
@@ -119,6 +121,8 @@ expect_fail 65 'invalid key for --unique: use 1 to 255 bytes' \
     h enqueue send_mail --unique ''
 expect_fail 65 '"soon" for --unique-for' \
     h enqueue send_mail --unique k --unique-for soon
+expect_fail 65 'duration "500d" for --unique-for is out of range: the maximum is 366d' \
+    h enqueue send_mail --unique k --unique-for 500d
 expect_fail 65 '"done" for --unique-states' \
     h enqueue send_mail --unique k --unique-states done
 expect_fail 2 '--unique-for and --unique-states need --unique' \
@@ -275,6 +279,8 @@ expect_fail 2 'only with --all' h dead purge --queue mail 1
 expect_fail 2 'unrecognized action "resurrect"' h dead resurrect 1
 
 expect_fail 65 'invalid queue name' h dead list --queue 'bad q'
+expect_fail 65 'duration "999d" for --older-than is out of range: the maximum is 366d' \
+    h dead purge --all --older-than 999d
 expect_fail 65 'invalid task name' h dead retry --all --task 'bad/t'
 
 note "heraldd command line"
