@@ -818,10 +818,16 @@ check_args(const struct dead_args *args)
 		return HD_EXIT_OK;
 	}
 	if (strcmp(action, "show") == 0) {
-		if (args->nids != 1 || args->all || args->queue != NULL ||
-		    args->task != NULL || has_more_filters(args))
+		if (args->nids == 0)
 			return hd_cli_usage_error("dead", usage,
-			    "dead show takes one id and no options");
+			    "no dead job id given; dead show takes one id");
+		if (args->nids > 1)
+			return hd_cli_usage_error("dead", usage,
+			    "dead show takes one id, not %zu", args->nids);
+		if (args->all || args->queue != NULL || args->task != NULL ||
+		    has_more_filters(args))
+			return hd_cli_usage_error("dead", usage,
+			    "dead show takes no option other than --json");
 		return HD_EXIT_OK;
 	}
 	if (args->nids > 0 && args->all)

@@ -260,6 +260,10 @@ note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
 expect_fail 1 'dead job 999999 not found' h dead purge 999999
 expect_fail 1 'dead job 999999 not found' h dead show 999999
+expect_fail 2 'no dead job id given; dead show takes one id' h dead show --json
+expect_fail 2 'dead show takes one id, not 2' h dead show 1 2
+expect_fail 2 'dead show takes no option other than --json' \
+    h dead show --queue mail 1
 
 # A list with one missing id changes nothing, not even the ids it found.
 dead_id=$(enqueue send_mail "queue => 'mail'")
