@@ -180,6 +180,10 @@ expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail
 expect_fail 2 'unrecognized option "--colour"' h status --colour
 expect_fail 2 'unrecognized option "--bogus"' "$HERALD" --bogus status
 expect_fail 2 'unrecognized option "-z"' h enqueue send_mail -z
+expect_fail 2 'unrecognized option "-c" for status; global options go before the command, as in "herald -c FILE status"' \
+    "$HERALD" status -c "$HERALD_CONF"
+expect_fail 2 'unrecognized option "--dbname" for jobs; global options go before the command, as in "herald --dbname CONNINFO jobs"' \
+    "$HERALD" jobs --dbname="$JOB_DB"
 expect_fail 2 '"--payload" requires an argument' \
     h enqueue send_mail --payload
 expect_fail 2 'no task given' h enqueue
