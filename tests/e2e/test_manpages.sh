@@ -116,6 +116,14 @@ for cmd in $commands; do
     "$HERALD" "$cmd" --help >"$TEST_DIR/help" ||
         fail "herald $cmd --help failed"
     check_options "herald $cmd" "$text"
+    # The summary in herald --help names every action of the command.
+    summary=$("$HERALD" --help | sed -n "s/^  $cmd  *//p")
+    actions=$(sed -n "s/^  *herald $cmd \([a-z][a-z|-]*\)\( .*\)*\$/\1/p" \
+        "$TEST_DIR/help" | tr '|' '\n' | sort -u)
+    for action in $actions; do
+        printf '%s\n' "$summary" | grep -qw -- "$action" ||
+            fail "herald --help: the summary of $cmd, \"$summary\", omits $action"
+    done
 done
 
 "$HERALDD" --help >"$TEST_DIR/help" || fail "heraldd --help failed"
