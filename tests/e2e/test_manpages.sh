@@ -280,5 +280,21 @@ for fn in $(sed -n 's/.*\(herald_[a-z_]*\)(.*/\1/p' \
         fail "function $fn of herald.h is missing from libherald(3)"
 done
 
+# The README's example configuration passes heraldd --check.  As root,
+# which the README's steps may run as, that takes a user for the
+# handlers; as another user the example's user = "nobody" is rejected.
+awk '/^Then write a `herald.conf`:/ { found = 1; next }
+    found && /^```/ { if (inside) exit; inside = 1; next }
+    inside { print }' "$HERALD_SRCDIR/README.md" >"$TEST_DIR/readme.conf"
+[ -s "$TEST_DIR/readme.conf" ] ||
+    fail "no example configuration found in README.md"
+if [ "$(id -u)" -eq 0 ]; then
+    "$HERALDD" -c "$TEST_DIR/readme.conf" --check >/dev/null \
+        2>"$TEST_DIR/readme.err" ||
+        fail "README.md's example fails heraldd --check as root: $(cat "$TEST_DIR/readme.err")"
+else
+    echo "test_manpages: not root, so the README example is not checked"
+fi
+
 [ "$failures" -eq 0 ] || exit 1
 echo "test_manpages: ok"
