@@ -149,8 +149,9 @@ int	herald_check_name(const char *what, const char *name,
 	    struct herald_error *error);
 
 /*
- * Check that payload is a JSON object or array of at most max_bytes bytes.
- * The error names the line, column and byte offset of a syntax error.
+ * Check that payload is a JSON object or array of at most max_bytes bytes,
+ * with no duplicate key in any object.  The error names the line, column
+ * and byte offset of a syntax error or duplicate key.
  */
 int	herald_check_payload(const char *payload, size_t max_bytes,
 	    struct herald_error *error);

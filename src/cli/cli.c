@@ -59,11 +59,41 @@ hd_cli_usage_error(const char *command, const char *usage,
 	return HD_EXIT_USAGE;
 }
 
+/*
+ * Return the argument placeholder of the global option named short_name
+ * or long_name (of len bytes), or NULL when it is not a global option
+ * that a command's arguments may carry by mistake.
+ */
+static const char *
+global_option_argument(int short_name, const char *long_name, int len)
+{
+	static const struct {
+		int		 short_name;
+		const char	*long_name;
+		const char	*argument;
+	} globals[] = {
+		{ 'c', "--config", " FILE" },
+		{ 'd', "--dbname", " CONNINFO" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+		if (long_name == NULL && short_name == globals[i].short_name)
+			return globals[i].argument;
+		if (long_name != NULL &&
+		    (size_t)len == strlen(globals[i].long_name) &&
+		    strncmp(long_name, globals[i].long_name, len) == 0)
+			return globals[i].argument;
+	}
+	return NULL;
+}
+
 int
 hd_cli_bad_option(const char *command, const char *usage, char **argv,
     int c)
 {
-	const char	*arg = argv[optind - 1];
+	const char	*arg = argv[optind - 1], *argument;
+	char		 name[64];
 	int		 len;
 
 	/* A long option is named as written, without any "=value". */
@@ -72,14 +102,24 @@ hd_cli_bad_option(const char *command, const char *usage, char **argv,
 		if (c == ':')
 			return hd_cli_usage_error(command, usage,
 			    "option \"%.*s\" requires an argument", len, arg);
-		return hd_cli_usage_error(command, usage,
-		    "unrecognized option \"%.*s\"", len, arg);
+		snprintf(name, sizeof name, "%.*s", len, arg);
+		argument = global_option_argument(0, arg, len);
+	} else {
+		if (c == ':')
+			return hd_cli_usage_error(command, usage,
+			    "option \"-%c\" requires an argument", optopt);
+		snprintf(name, sizeof name, "-%c", optopt);
+		argument = global_option_argument(optopt, NULL, 0);
 	}
-	if (c == ':')
+
+	/* herald stops reading its own options at the command's name. */
+	if (command != NULL && argument != NULL)
 		return hd_cli_usage_error(command, usage,
-		    "option \"-%c\" requires an argument", optopt);
+		    "unrecognized option \"%s\" for %s; global options go "
+		    "before the command, as in \"herald %s%s %s\"", name,
+		    command, name, argument, command);
 	return hd_cli_usage_error(command, usage,
-	    "unrecognized option \"-%c\"", optopt);
+	    "unrecognized option \"%s\"", name);
 }
 
 int

@@ -818,10 +818,16 @@ check_args(const struct dead_args *args)
 		return HD_EXIT_OK;
 	}
 	if (strcmp(action, "show") == 0) {
-		if (args->nids != 1 || args->all || args->queue != NULL ||
-		    args->task != NULL || has_more_filters(args))
+		if (args->nids == 0)
 			return hd_cli_usage_error("dead", usage,
-			    "dead show takes one id and no options");
+			    "no dead job id given; dead show takes one id");
+		if (args->nids > 1)
+			return hd_cli_usage_error("dead", usage,
+			    "dead show takes one id, not %zu", args->nids);
+		if (args->all || args->queue != NULL || args->task != NULL ||
+		    has_more_filters(args))
+			return hd_cli_usage_error("dead", usage,
+			    "dead show takes no option other than --json");
 		return HD_EXIT_OK;
 	}
 	if (args->nids > 0 && args->all)
@@ -856,15 +862,20 @@ parse_args(int argc, char **argv, struct dead_args *args)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int				c, status, i;
+	int				c, status, i, rc;
 
 	while ((c = getopt_long(argc, argv, ":q:t:n:ajo:e:g:Nyp:h", options,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (hd_parse_duration_ms(optarg,
-			    &args->older_than_ms) == -1 ||
-			    args->older_than_ms <= 0) {
+			rc = hd_parse_duration_ms(optarg, &args->older_than_ms);
+			if (rc == -2) {
+				hd_cli_error("duration \"%s\" for "
+				    "--older-than is out of range: the maximum "
+				    "is 366d", optarg);
+				return EX_DATAERR;
+			}
+			if (rc == -1 || args->older_than_ms <= 0) {
 				hd_cli_error("invalid duration \"%s\" for "
 				    "--older-than: use a positive number with "
 				    "ms, s, m, h or d", optarg);

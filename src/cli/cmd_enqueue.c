@@ -224,7 +224,14 @@ parse_run_at(const struct enqueue_args *args,
 		return EX_DATAERR;
 	}
 	if (args->in != NULL) {
-		if (hd_parse_duration_ms(args->in, &ms) == -1) {
+		switch (hd_parse_duration_ms(args->in, &ms)) {
+		case 0:
+			break;
+		case -2:
+			hd_cli_error("duration \"%s\" for --in is out of range: "
+			    "the maximum is 366d", args->in);
+			return EX_DATAERR;
+		default:
 			hd_cli_error("invalid duration \"%s\" for --in: use a "
 			    "number and a unit, such as \"250ms\", \"30s\", "
 			    "\"5m\" or \"1h\"", args->in);
@@ -302,6 +309,7 @@ parse_unique(const char *key, const char *unique_for, const char *states,
     char *message, size_t size)
 {
 	int64_t	ms;
+	int	rc;
 
 	if (key[0] == '\0' || strlen(key) > HERALD_UNIQUE_KEY_MAX) {
 		snprintf(message, size, "invalid key for %s: use 1 to %d "
@@ -310,7 +318,14 @@ parse_unique(const char *key, const char *unique_for, const char *states,
 	}
 	options->unique_key = key;
 	if (unique_for != NULL) {
-		if (hd_parse_duration_ms(unique_for, &ms) == -1 || ms <= 0) {
+		rc = hd_parse_duration_ms(unique_for, &ms);
+		if (rc == -2) {
+			snprintf(message, size, "duration \"%s\" for %s is out "
+			    "of range: the maximum is 366d", unique_for,
+			    names->unique_for);
+			return -1;
+		}
+		if (rc == -1 || ms <= 0) {
 			snprintf(message, size, "invalid duration \"%s\" for "
 			    "%s: use a positive duration such as \"30s\", "
 			    "\"5m\" or \"1h\"", unique_for, names->unique_for);
@@ -764,17 +779,22 @@ from_parse_line(const struct hd_config *config, const char *line,
 	json_error_t		 json_error;
 	json_t			*object;
 	const char		*task, *queue;
-	char			*payload = NULL;
+	char			*payload = NULL, key[128];
 	int			 rc = -1;
 
 	memset(job, 0, sizeof *job);
-	object = json_loadb(line, len, 0, &json_error);
+	object = json_loadb(line, len, JSON_REJECT_DUPLICATES, &json_error);
 	if (object == NULL) {
 		if (json_error_code(&json_error) == json_error_null_character)
 			snprintf(message, size, "\\u0000 at column %d: "
 			    "PostgreSQL jsonb does not accept it",
 			    json_error.column);
-		else
+		else if (json_error_code(&json_error) ==
+		    json_error_duplicate_key) {
+			hd_json_error_token(json_error.text, key, sizeof key);
+			snprintf(message, size, "duplicate key %s at column %d",
+			    key, json_error.column);
+		} else
 			snprintf(message, size, "invalid JSON at column %d: %s",
 			    json_error.column, json_error.text);
 		return -1;

@@ -34,7 +34,7 @@ static const char lock_sql[] =
 static void
 print_help(void)
 {
-	printf("herald job cancels jobs.\n\n"
+	printf("herald job cancels jobs, or runs waiting jobs now.\n\n"
 	    "Usage:\n  %s\n\n"
 	    "Commands:\n"
 	    "  cancel     delete each queued job ID (due now, scheduled or "

@@ -11,6 +11,7 @@
 
 #include "herald.h"
 #include "db.h"
+#include "util.h"
 
 /* Maximum length of a too-long name quoted in a message. */
 #define CHECK_QUOTE_MAX	80
@@ -91,7 +92,12 @@ herald_check_name(const char *what, const char *name,
 		c = (unsigned char)name[i];
 		if (check_name_char(c, i == 0))
 			continue;
-		if (isascii(c) && isgraph(c))
+		/* _ . : - are allowed, but not first. */
+		if (i == 0 && check_name_char(c, 0))
+			hd_error_set(error, HERALD_EINVAL,
+			    "invalid %s name \"%s\": a name must start with a letter or digit, not '%c'",
+			    what, name, c);
+		else if (isascii(c) && isgraph(c))
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s name \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
 			    what, name, c, i + 1);
@@ -147,7 +153,8 @@ check_scalar_type(const char *payload, size_t len)
 
 /*
  * Integers are read as reals so that numbers past 64 bits, which jsonb
- * stores as numeric, are not rejected.
+ * stores as numeric, are not rejected.  An object with a duplicate key is
+ * rejected, since jsonb would keep only the last value without a word.
  * NOTE: a number beyond the range of a double (1e400) is still rejected,
  * although jsonb would store it.
  */
@@ -158,6 +165,7 @@ herald_check_payload(const char *payload, size_t max_bytes,
 	json_t		*value;
 	json_error_t	 jerr;
 	const char	*scalar;
+	char		 key[128];
 	size_t		 len;
 
 	if (payload == NULL) {
@@ -178,7 +186,8 @@ herald_check_payload(const char *payload, size_t max_bytes,
 		return -1;
 	}
 
-	value = json_loadb(payload, len, JSON_DECODE_INT_AS_REAL, &jerr);
+	value = json_loadb(payload, len,
+	    JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &jerr);
 	if (value != NULL) {
 		json_decref(value);
 		return 0;
@@ -188,6 +197,12 @@ herald_check_payload(const char *payload, size_t max_bytes,
 		hd_error_set(error, HERALD_EINVAL,
 		    "payload contains \\u0000, which PostgreSQL jsonb does not accept, at line %d, column %d (byte %d)",
 		    jerr.line, jerr.column, jerr.position);
+	else if (json_error_code(&jerr) == json_error_duplicate_key) {
+		hd_json_error_token(jerr.text, key, sizeof key);
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload has duplicate key %s at line %d, column %d (byte %d); PostgreSQL jsonb would keep only the last value",
+		    key, jerr.line, jerr.column, jerr.position);
+	}
 	else if ((scalar = check_scalar_type(payload, len)) != NULL)
 		hd_error_set(error, HERALD_EINVAL,
 		    "payload must be a JSON object or array, not %s", scalar);

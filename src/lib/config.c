@@ -35,7 +35,6 @@
 
 #define QUEUE_WORKERS_MAX	256
 #define QUEUE_CONCURRENCY_MAX	1024
-#define DURATION_MAX_MS		(366LL * 24 * 3600 * 1000)
 #define LIMIT_ADDRESS_SPACE_MIN	(1024 * 1024)
 #define LIMIT_OPEN_FILES_MAX	(1024 * 1024)
 
@@ -141,8 +140,8 @@ hd_parse_duration_ms(const char *text, int64_t *ms)
 		return -1;
 
 	value *= unit;
-	if (value > (double)DURATION_MAX_MS)
-		return -1;
+	if (value > (double)HD_DURATION_MAX_MS)
+		return -2;
 	*ms = (int64_t)llround(value);
 	return 0;
 }
@@ -268,12 +267,20 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		return 0;
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_STRING:
-		if (hd_parse_duration_ms(config_setting_get_string(s),
-		    &ms) == -1)
+		switch (hd_parse_duration_ms(config_setting_get_string(s),
+		    &ms)) {
+		case 0:
+			break;
+		case -2:
+			return config_fail(r, s, "duration \"%s\" is out of "
+			    "range: the maximum is 366d",
+			    config_setting_get_string(s));
+		default:
 			return config_fail(r, s, "invalid duration \"%s\" "
 			    "(use a number of seconds, or a number followed by "
 			    "ms, s, m, h or d, of at most 366 days)",
 			    config_setting_get_string(s));
+		}
 		break;
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
@@ -281,7 +288,7 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		seconds = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
-		if (!(seconds >= 0 && seconds * 1000 <= DURATION_MAX_MS))
+		if (!(seconds >= 0 && seconds * 1000 <= HD_DURATION_MAX_MS))
 			return config_fail(r, s, "invalid duration %g (use "
 			    "0 to 366 days in seconds)", seconds);
 		ms = (int64_t)llround(seconds * 1000);
@@ -678,14 +685,29 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 
 	for (; *next < config->ntasks; (*next)++) {
 		t = &config->tasks[*next];
-		if (t->argv == NULL)
-			continue;
-		if (stat(t->argv[0], &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(t->argv[0], X_OK) == 0)
-			continue;
-		snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" is not "
-		    "an executable file", config->path, t->setting,
-		    t->argv[0]);
+		if (t->argv != NULL) {
+			if (stat(t->argv[0], &st) == 0 &&
+			    S_ISREG(st.st_mode) && access(t->argv[0], X_OK) == 0)
+				continue;
+			snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" "
+			    "is not an executable file", config->path,
+			    t->setting, t->argv[0]);
+		} else {
+			/*
+			 * dlopen(3) searches the library path for a name
+			 * without a slash, so only a path can be checked.
+			 */
+			if (t->module_path == NULL ||
+			    strchr(t->module_path, '/') == NULL)
+				continue;
+			if (stat(t->module_path, &st) == 0 &&
+			    S_ISREG(st.st_mode) &&
+			    access(t->module_path, R_OK) == 0)
+				continue;
+			snprintf(error, error_size, "%s: tasks.%s.module.path: "
+			    "\"%s\" is not a readable file", config->path,
+			    t->setting, t->module_path);
+		}
 		(*next)++;
 		return -1;
 	}

@@ -193,11 +193,12 @@ int	hd_config_check_root(const struct hd_config *config, uid_t euid,
 	    char *error, size_t error_size);
 
 /*
- * Find the next exec task, from task index *next on, whose program is not
- * an executable file on this host.  Return -1 with a message naming the
- * file, the task and the program in error and *next past that task, or 0
- * when there is none.  heraldd warns about each one but starts: the
- * other queues keep working while a handler is being installed.
+ * Find the next task, from task index *next on, whose exec program is not
+ * an executable file or whose module path is not a readable file on this
+ * host.  Return -1 with a message naming the file, the task and the
+ * program or module in error and *next past that task, or 0 when there is
+ * none.  heraldd warns about each one but starts: the other queues keep
+ * working while a handler is being installed.
  */
 int	hd_config_check_programs(const struct hd_config *config, size_t *next,
 	    char *error, size_t error_size);
@@ -207,10 +208,13 @@ const struct hd_queue_config *hd_config_queue(const struct hd_config *config,
 const struct hd_task_config *hd_config_task(const struct hd_config *config,
 	    const char *name);
 
+/* The longest duration that hd_parse_duration_ms() accepts: 366 days. */
+#define HD_DURATION_MAX_MS	(366LL * 24 * 3600 * 1000)
+
 /*
  * Parse a duration: a number followed by "ms", "s", "m", "h" or "d", or a
- * bare number of seconds.  Return 0, or -1 when text is not a duration or is
- * negative.
+ * bare number of seconds.  Return 0, -1 when text is not a duration or is
+ * negative, or -2 when it is longer than HD_DURATION_MAX_MS.
  */
 int	hd_parse_duration_ms(const char *text, int64_t *ms);
 

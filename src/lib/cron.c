@@ -168,7 +168,7 @@ cron_parse_every(const char *text, struct hd_cron *cron, char *error,
 
 	while (*text == ' ' || *text == '\t')
 		text++;
-	if (hd_parse_duration_ms(text, &ms) == -1 || ms < 1000 ||
+	if (hd_parse_duration_ms(text, &ms) != 0 || ms < 1000 ||
 	    ms % 1000 != 0) {
 		snprintf(error, error_size, "\"@every %s\": expected a "
 		    "duration of whole seconds, at least 1s, such as \"30s\"",

@@ -245,12 +245,28 @@ hd_schema_behind(PGconn *conn, enum hd_schema schema)
 	return version < migrate_newest(&ms);
 }
 
+/*
+ * Describe the database conn is connected to, such as "jobs" on
+ * /run/postgresql port 5432, so that a hint to migrate names its target.
+ * libpq keeps the password apart, so it never shows here.
+ */
+static void
+migrate_describe_target(PGconn *conn, char *out, size_t size)
+{
+	const char	*host = PQhost(conn), *port = PQport(conn);
+
+	snprintf(out, size, "\"%s\" on %s port %s", PQdb(conn),
+	    host != NULL && host[0] != '\0' ? host : "the default socket",
+	    port != NULL && port[0] != '\0' ? port : "5432");
+}
+
 int
 hd_schema_check(PGconn *conn, enum hd_schema schema,
     struct herald_error *error)
 {
 	struct migrate_schema	ms;
 	int			version, newest;
+	char			target[512];
 
 	if (hd_schema_version(conn, schema, &version, error) == -1)
 		return -1;
@@ -259,15 +275,16 @@ hd_schema_check(PGconn *conn, enum hd_schema schema,
 	if (version == newest)
 		return 0;
 
+	migrate_describe_target(conn, target, sizeof target);
 	if (version > newest)
 		migrate_error_newer(&ms, version, error);
 	else if (version == 0)
 		hd_error_set(error, HERALD_ESCHEMA,
-		    "%s has no herald schema; run \"herald migrate\"",
-		    ms.label);
+		    "%s %s has no herald schema; run \"herald migrate\" on it",
+		    ms.label, target);
 	else
 		hd_error_set(error, HERALD_ESCHEMA,
-		    "%s schema is at version %d, this herald needs version %d; run \"herald migrate\"",
-		    ms.label, version, newest);
+		    "%s %s schema is at version %d, this herald needs version %d; run \"herald migrate\" on it",
+		    ms.label, target, version, newest);
 	return -1;
 }

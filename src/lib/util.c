@@ -149,3 +149,20 @@ hd_random_hex(char *buf, size_t nbytes)
 	}
 	buf[2 * nbytes] = '\0';
 }
+
+void
+hd_json_error_token(const char *text, char *buf, size_t size)
+{
+	const char	*near = strstr(text, " near '");
+	size_t		 len;
+
+	if (near == NULL) {
+		snprintf(buf, size, "%s", text);
+		return;
+	}
+	near += strlen(" near '");
+	len = strlen(near);
+	if (len > 0 && near[len - 1] == '\'')
+		len--;
+	snprintf(buf, size, "%.*s", (int)len, near);
+}

@@ -26,4 +26,11 @@ void	 hd_format_duration(int64_t ms, char *buf, size_t size);
 /* Fill buf with 2 * nbytes random hex digits and a NUL (an instance id). */
 void	 hd_random_hex(char *buf, size_t nbytes);
 
+/*
+ * Copy to buf the token that ends a jansson error text, such as "task"
+ * with its quotes from "duplicate object key near '"task"'", or the whole
+ * text when it names no token.
+ */
+void	 hd_json_error_token(const char *text, char *buf, size_t size);
+
 #endif /* HD_UTIL_H */

@@ -105,10 +105,14 @@ warn_programs(const struct hd_config *config, bool check)
 
 		if (check)
 			fprintf(stderr, "heraldd: warning: %s\n", error);
-		else
+		else if (t->argv != NULL)
 			hd_log_warn("handler program not executable",
 			    "task=%s queue=%s program=%s", t->name, t->queue,
 			    t->argv[0]);
+		else
+			hd_log_warn("handler module not readable",
+			    "task=%s queue=%s module=%s", t->name, t->queue,
+			    t->module_path);
 	}
 }
 

@@ -678,7 +678,12 @@ slot_start(struct worker *w, struct slot *s)
 		    "no handler configured for task %s", job->task);
 		hd_log_warn("no handler configured", "job_id=%lld task=%s "
 		    "queue=%s", (long long)job->id, job->task, job->queue);
-		slot_fail_now(s, HD_OUTCOME_PERMANENT, text);
+		/*
+		 * A failed attempt, not a permanent failure: during a
+		 * rolling deploy another host, or this one after a reload,
+		 * may know the task.
+		 */
+		slot_fail_now(s, HD_OUTCOME_FAILED, text);
 		return;
 	}
 
@@ -815,10 +820,11 @@ worker_start_module(struct worker *w, struct hd_job *job,
 		w->module_task = task;
 		w->module_handler = handler;
 	} else {
+		/* Retried, since the module may be installed later. */
 		hd_log_error("could not load module", "job_id=%lld task=%s "
 		    "queue=%s", (long long)job->id, job->task, job->queue);
-		slot_fail_now(worker_result_slot(w, job),
-		    HD_OUTCOME_PERMANENT, text);
+		slot_fail_now(worker_result_slot(w, job), HD_OUTCOME_FAILED,
+		    text);
 		return;
 	}
 	if (!worker_start_pool(w)) {

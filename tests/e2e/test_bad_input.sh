@@ -68,6 +68,8 @@ expect_fail 65 'invalid payload.*byte [0-9]+' \
     h enqueue send_mail --payload '{"to": "ada@example.com",'
 expect_fail 65 'invalid payload.*(object or array|number)' \
     h enqueue send_mail --payload 42
+expect_fail 65 'invalid payload.*duplicate key "to" at line 1' \
+    h enqueue send_mail --payload '{"to": "a@example.com", "to": "b@example.com"}'
 expect_fail 65 'invalid payload.*(object or array|string)' \
     h enqueue send_mail --payload '"text"'
 expect_fail 65 'invalid payload.*limit of 64' \
@@ -109,6 +111,8 @@ expect_fail 65 '"2026-12-04T18:00:00 CET" for --at' \
     h enqueue send_mail --at '2026-12-04T18:00:00 CET'
 expect_fail 65 '"5 parsecs" for --in' h enqueue send_mail --in '5 parsecs'
 expect_fail 65 '"-5s" for --in' h enqueue send_mail --in -5s
+expect_fail 65 'duration "400d" for --in is out of range: the maximum is 366d' \
+    h enqueue send_mail --in 400d
 expect_fail 2 '--at and --in' \
     h enqueue send_mail --at 2026-12-04T18:00:00Z --in 5m
 
@@ -117,6 +121,8 @@ expect_fail 65 'invalid key for --unique: use 1 to 255 bytes' \
     h enqueue send_mail --unique ''
 expect_fail 65 '"soon" for --unique-for' \
     h enqueue send_mail --unique k --unique-for soon
+expect_fail 65 'duration "500d" for --unique-for is out of range: the maximum is 366d' \
+    h enqueue send_mail --unique k --unique-for 500d
 expect_fail 65 '"done" for --unique-states' \
     h enqueue send_mail --unique k --unique-states done
 expect_fail 2 '--unique-for and --unique-states need --unique' \
@@ -174,6 +180,10 @@ expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail
 expect_fail 2 'unrecognized option "--colour"' h status --colour
 expect_fail 2 'unrecognized option "--bogus"' "$HERALD" --bogus status
 expect_fail 2 'unrecognized option "-z"' h enqueue send_mail -z
+expect_fail 2 'unrecognized option "-c" for status; global options go before the command, as in "herald -c FILE status"' \
+    "$HERALD" status -c "$HERALD_CONF"
+expect_fail 2 'unrecognized option "--dbname" for jobs; global options go before the command, as in "herald --dbname CONNINFO jobs"' \
+    "$HERALD" jobs --dbname="$JOB_DB"
 expect_fail 2 '"--payload" requires an argument' \
     h enqueue send_mail --payload
 expect_fail 2 'no task given' h enqueue
@@ -191,8 +201,8 @@ empty_db="${TEST_DB}_empty"
 admin_sql "CREATE DATABASE \"$empty_db\"" >/dev/null ||
     fail "could not create database $empty_db"
 status=0
-"$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db" enqueue send_mail \
-    >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
+"$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db password=hunter2" \
+    enqueue send_mail >"$TEST_DIR/stdout" 2>"$TEST_DIR/stderr" || status=$?
 # heraldd refuses to start on a database nobody migrated.
 cat >"$TEST_DIR/empty.conf" <<EOF2
 job_db = "$HERALD_TEST_CONNINFO dbname=$empty_db";
@@ -213,6 +223,11 @@ admin_sql "DROP DATABASE \"$empty_db\"" >/dev/null
 [ "$status" -eq 1 ] || fail "enqueue without the schema exited $status"
 grep -q 'herald migrate' "$TEST_DIR/stderr" ||
     fail "no hint to run herald migrate: $(cat "$TEST_DIR/stderr")"
+# The hint names the database, so the migration goes to the right one.
+grep -q "job database \"$empty_db\" on [^ ]* port [0-9]* has no herald schema" \
+    "$TEST_DIR/stderr" ||
+    fail "the hint does not name the database: $(cat "$TEST_DIR/stderr")"
+grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
 [ "$empty_rows" = 0 ] || fail "enqueue created herald tables"
 # A database that does not exist may be created later, so heraldd starts,
 # but prints once why it cannot connect.
@@ -249,6 +264,10 @@ note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
 expect_fail 1 'dead job 999999 not found' h dead purge 999999
 expect_fail 1 'dead job 999999 not found' h dead show 999999
+expect_fail 2 'no dead job id given; dead show takes one id' h dead show --json
+expect_fail 2 'dead show takes one id, not 2' h dead show 1 2
+expect_fail 2 'dead show takes no option other than --json' \
+    h dead show --queue mail 1
 
 # A list with one missing id changes nothing, not even the ids it found.
 dead_id=$(enqueue send_mail "queue => 'mail'")
@@ -268,6 +287,8 @@ expect_fail 2 'only with --all' h dead purge --queue mail 1
 expect_fail 2 'unrecognized action "resurrect"' h dead resurrect 1
 
 expect_fail 65 'invalid queue name' h dead list --queue 'bad q'
+expect_fail 65 'duration "999d" for --older-than is out of range: the maximum is 366d' \
+    h dead purge --all --older-than 999d
 expect_fail 65 'invalid task name' h dead retry --all --task 'bad/t'
 
 note "heraldd command line"

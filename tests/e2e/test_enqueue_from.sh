@@ -132,6 +132,10 @@ expect_bad 65 'line 1 of standard input: unique_for and unique_states need uniqu
     '{"task": "a", "unique_states": "queued"}\n'
 expect_bad 65 'line 1 of standard input: .u0000 at column [0-9]+: PostgreSQL jsonb does not accept it' \
     '{"task": "a", "payload": {"x": "\\u0000"}}\n'
+expect_bad 65 'line 2 of standard input: duplicate key "task" at column 21' \
+    "$good{\"task\": \"ok\", \"task\": \"perm\"}\n"
+expect_bad 65 'line 1 of standard input: duplicate key "x" at column 37' \
+    '{"task": "a", "payload": {"x": 1, "x": 2}}\n'
 
 # A line far longer than any job is rejected before it is read whole.
 # With no configuration the payload limit is 1 MiB, so a line may have

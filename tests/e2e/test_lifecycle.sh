@@ -154,15 +154,24 @@ sql_is "SELECT attempt || ' ' || jsonb_array_length(errors) || ' '
     FROM herald.dead_jobs WHERE id = $perm" "1 1 65" ||
     fail "job $perm did not die after 1 attempt with exit code 65"
 
-note "a task without a handler dies as permanent"
-none=$(enqueue nohandler "queue => 'lc'")
-wait_for 10 "job $none to die" \
-    sql_is "SELECT reason FROM herald.dead_jobs WHERE id = $none" permanent
-sql_is "SELECT errors->0->>'output' FROM herald.dead_jobs WHERE id = $none" \
-    "no handler configured for task nohandler" ||
+note "a task without a handler is retried, then dies as exhausted"
+none=$(enqueue nohandler "queue => 'lc', max_attempts => 2")
+wait_for 10 "job $none to wait for its retry" sql_is \
+    "SELECT state || ' ' || attempt FROM herald.jobs WHERE id = $none" \
+    "queued 1"
+sql_is "SELECT errors->0->>'outcome' || ': ' || (errors->0->>'output')
+    FROM herald.jobs WHERE id = $none" \
+    "failed: no handler configured for task nohandler" ||
     fail "the history of job $none does not name the missing handler"
 log_has "msg=\"no handler configured\".* job_id=$none task=nohandler" ||
     fail "the log does not report the missing handler of job $none"
+"$HERALD" -d "$JOB_DB" job retry-now "$none" >/dev/null ||
+    fail "herald job retry-now $none failed"
+wait_for 10 "job $none to die" \
+    sql_is "SELECT reason FROM herald.dead_jobs WHERE id = $none" exhausted
+sql_is "SELECT attempt || ' ' || jsonb_array_length(errors)
+    FROM herald.dead_jobs WHERE id = $none" "2 2" ||
+    fail "job $none did not die after 2 attempts"
 
 note "a dead job retried from the dead table runs again"
 flaky=$(enqueue flaky "queue => 'lc'")

@@ -116,6 +116,14 @@ for cmd in $commands; do
     "$HERALD" "$cmd" --help >"$TEST_DIR/help" ||
         fail "herald $cmd --help failed"
     check_options "herald $cmd" "$text"
+    # The summary in herald --help names every action of the command.
+    summary=$("$HERALD" --help | sed -n "s/^  $cmd  *//p")
+    actions=$(sed -n "s/^  *herald $cmd \([a-z][a-z|-]*\)\( .*\)*\$/\1/p" \
+        "$TEST_DIR/help" | tr '|' '\n' | sort -u)
+    for action in $actions; do
+        printf '%s\n' "$summary" | grep -qw -- "$action" ||
+            fail "herald --help: the summary of $cmd, \"$summary\", omits $action"
+    done
 done
 
 "$HERALDD" --help >"$TEST_DIR/help" || fail "heraldd --help failed"
@@ -271,6 +279,22 @@ for fn in $(sed -n 's/.*\(herald_[a-z_]*\)(.*/\1/p' \
     plain libherald.3 | grep -q "$fn" ||
         fail "function $fn of herald.h is missing from libherald(3)"
 done
+
+# The README's example configuration passes heraldd --check.  As root,
+# which the README's steps may run as, that takes a user for the
+# handlers; as another user the example's user = "nobody" is rejected.
+awk '/^Then write a `herald.conf`:/ { found = 1; next }
+    found && /^```/ { if (inside) exit; inside = 1; next }
+    inside { print }' "$HERALD_SRCDIR/README.md" >"$TEST_DIR/readme.conf"
+[ -s "$TEST_DIR/readme.conf" ] ||
+    fail "no example configuration found in README.md"
+if [ "$(id -u)" -eq 0 ]; then
+    "$HERALDD" -c "$TEST_DIR/readme.conf" --check >/dev/null \
+        2>"$TEST_DIR/readme.err" ||
+        fail "README.md's example fails heraldd --check as root: $(cat "$TEST_DIR/readme.err")"
+else
+    echo "test_manpages: not root, so the README example is not checked"
+fi
 
 [ "$failures" -eq 0 ] || exit 1
 echo "test_manpages: ok"

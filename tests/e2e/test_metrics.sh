@@ -82,6 +82,14 @@ scrape() {
 
 note "configured tasks show zeros before any job"
 scrape
+# Every family is documented in doc/metrics.md and in herald(1).
+for family in $(sed -n 's/^# HELP \(herald_[a-z_]*\) .*/\1/p' \
+    "$TEST_DIR/metrics"); do
+    grep -q "\`$family\`" "$HERALD_SRCDIR/doc/metrics.md" ||
+        fail "metric $family is not in doc/metrics.md"
+    grep -q "^\.BR* $family\b" "$HERALD_SRCDIR/doc/herald.1.in" ||
+        fail "metric $family is not in herald.1"
+done
 [ "$(metric herald_jobs 'queue="idle",task="never",state="queued"')" = 0 ] ||
     fail "no zero sample for the configured task never"
 [ "$(metric herald_workers 'queue="fast"')" = 0 ] ||

@@ -29,9 +29,20 @@ tasks = {
     queue = "one";
     module = { path = "$MODULE"; symbol = "test_handler"; };
   };
+  modmissing = {
+    queue = "mod";
+    module = { path = "$TEST_DIR/missing.so"; symbol = "test_handler"; };
+  };
 };
 EOF
+"$HERALDD" --check -c "$HERALD_CONF" >/dev/null 2>"$TEST_DIR/check.err" ||
+    fail "a missing module failed --check: $(cat "$TEST_DIR/check.err")"
+grep -q "warning: .*tasks.modmissing.module.path: \"$TEST_DIR/missing.so\" is not a readable file" \
+    "$TEST_DIR/check.err" ||
+    fail "--check did not warn of the missing module: $(cat "$TEST_DIR/check.err")"
 start_heraldd
+log_has "msg=\"handler module not readable\" .*task=modmissing queue=mod module=$TEST_DIR/missing.so" ||
+    fail "heraldd did not warn of the missing module at start"
 
 done_id=$(enqueue modtask "queue => 'mod', payload => '{\"result\": \"done\"}'")
 retry_id=$(enqueue modtask "queue => 'mod',
@@ -61,6 +72,25 @@ sql_is "SELECT errors->-1->>'output' FROM herald.dead_jobs
     WHERE id = $dead_id" "bad input" ||
     fail "the permanent failure's message was not stored"
 note "ok: permanent"
+
+# A module that cannot be loaded fails the attempt, which is retried:
+# the module may be installed, or another host may run the job.
+missing_id=$(enqueue modmissing "queue => 'mod', max_attempts => 2")
+wait_for 10 "the job of the missing module to wait for its retry" sql_is \
+    "SELECT state || ' ' || attempt FROM herald.jobs WHERE id = $missing_id" \
+    "queued 1"
+sql_is "SELECT errors->0->>'outcome' || ' '
+        || (errors->0->>'output' LIKE 'could not load module %missing.so%')
+    FROM herald.jobs WHERE id = $missing_id" "failed true" ||
+    fail "the attempt of job $missing_id does not say the module is missing"
+log_has "msg=\"could not load module\" .* job_id=$missing_id task=modmissing queue=mod\$" ||
+    fail "the log does not report the missing module of job $missing_id"
+"$HERALD" -d "$JOB_DB" job retry-now "$missing_id" >/dev/null ||
+    fail "herald job retry-now $missing_id failed"
+wait_for 10 "the job of the missing module to die" sql_is \
+    "SELECT reason || ' ' || attempt FROM herald.dead_jobs
+        WHERE id = $missing_id" "exhausted 2"
+note "ok: a module that cannot be loaded"
 
 # Four slow jobs on one worker of concurrency 4 run at the same time.
 for i in 1 2 3 4; do

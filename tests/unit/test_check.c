@@ -34,9 +34,9 @@ static const struct name_case name_cases[] = {
 	    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl",
 	    "task name \"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl...\" is 64 characters long, over the limit of 63" },
 	{ "leading underscore", "_mail",
-	    "invalid task name \"_mail\": character '_' at position 1 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	    "invalid task name \"_mail\": a name must start with a letter or digit, not '_'" },
 	{ "leading dash", "-mail",
-	    "invalid task name \"-mail\": character '-' at position 1 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	    "invalid task name \"-mail\": a name must start with a letter or digit, not '-'" },
 	{ "slash", "mail/send",
 	    "invalid task name \"mail/send\": character '/' at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 	{ "space", "send mail",
@@ -89,6 +89,11 @@ static const struct payload_case payload_cases[] = {
 	    "payload contains \\u0000, which PostgreSQL jsonb does not accept, at line 1, column 15 (byte 15)" },
 	{ "invalid utf-8", "{\"a\": \"\xff\"}", 1024,
 	    "payload is not valid JSON: unable to decode byte 0xff near '\"' at line 1, column 7 (byte 7)" },
+	{ "duplicate key", "{\"to\": 1, \"to\": 2}", 1024,
+	    "payload has duplicate key \"to\" at line 1, column 14 (byte 14); PostgreSQL jsonb would keep only the last value" },
+	{ "duplicate nested key", "[{\"a\": {\"b\": 1,\n \"b\": 2}}]", 1024,
+	    "payload has duplicate key \"b\" at line 2, column 4 (byte 20); PostgreSQL jsonb would keep only the last value" },
+	{ "same key in two objects", "[{\"a\": 1}, {\"a\": 2}]", 1024, NULL },
 };
 
 static void

@@ -227,9 +227,8 @@ test_config_errors_name_line_and_setting(void **state)
 		{ "duration over a year",
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
 		  "  timeout = \"400d\"; }; };\n",
-		  ":4: tasks.t.timeout: invalid duration \"400d\" (use a number "
-		  "of seconds, or a number followed by ms, s, m, h or d, of at "
-		  "most 366 days)" },
+		  ":4: tasks.t.timeout: duration \"400d\" is out of range: the "
+		  "maximum is 366d" },
 		{ "missing queue",
 		  "tasks = {\n t = { exec = [ \"/bin/true\" ]; }; };\n",
 		  ":4: tasks.t: missing setting \"queue\"" },
@@ -505,10 +504,11 @@ test_config_durations(void **state)
 		{ "5 s", 0, 0 },
 		{ "5d", 1, 5LL * 24 * 3600 * 1000 },
 		{ "0.5d", 1, 12LL * 3600 * 1000 },
-		{ "400d", 0, 0 },
+		{ "366d", 1, 366LL * 24 * 3600 * 1000 },
+		{ "400d", -2, 0 },
 		{ "5w", 0, 0 },
 		{ "s", 0, 0 },
-		{ "1e30h", 0, 0 },
+		{ "1e30h", -2, 0 },
 		{ "nan", 0, 0 },
 	};
 	int64_t	ms;
@@ -517,13 +517,14 @@ test_config_durations(void **state)
 	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		print_message("\"%s\"\n", rows[i].text);
 		ms = -42;
-		if (rows[i].ok) {
+		if (rows[i].ok == 1) {
 			assert_int_equal(hd_parse_duration_ms(rows[i].text,
 			    &ms), 0);
 			assert_int_equal(ms, rows[i].ms);
 		} else {
+			/* -2 marks a valid duration that is too long. */
 			assert_int_equal(hd_parse_duration_ms(rows[i].text,
-			    &ms), -1);
+			    &ms), rows[i].ok == 0 ? -1 : -2);
 			assert_int_equal(ms, -42);
 		}
 	}
@@ -771,6 +772,50 @@ test_config_exec_must_be_executable(void **state)
 	}
 }
 
+/* A module path that is not a readable file gets the same warning. */
+static void
+test_config_module_must_be_readable(void **state)
+{
+	static const char *const paths[] = {
+		"/nonexistent/module.so", "/tmp"
+	};
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	char			 text[512], error[HD_CONFIG_ERROR_MAX];
+	char			 expected[128];
+	size_t			 i, next;
+
+	for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		print_message("%s\n", paths[i]);
+		snprintf(text, sizeof text, "%sallow_root_handlers = true;\n"
+		    "tasks = { t = { queue = \"mail\"; module = { path = "
+		    "\"%s\"; symbol = \"f\"; }; }; };\n", small_prefix,
+		    paths[i]);
+		config = load_text(f, text);
+		assert_non_null(config);
+		next = 0;
+		assert_int_equal(hd_config_check_programs(config, &next, error,
+		    sizeof error), -1);
+		snprintf(expected, sizeof expected, "tasks.t.module.path: "
+		    "\"%s\" is not a readable file", paths[i]);
+		assert_non_null(strstr(error, expected));
+		assert_int_equal(hd_config_check_programs(config, &next, error,
+		    sizeof error), 0);
+		hd_config_free(config);
+	}
+
+	/* dlopen(3) searches the library path for a bare name. */
+	snprintf(text, sizeof text, "%sallow_root_handlers = true;\n"
+	    "tasks = { t = { queue = \"mail\"; module = { path = "
+	    "\"libm.so.6\"; symbol = \"f\"; }; }; };\n", small_prefix);
+	config = load_text(f, text);
+	assert_non_null(config);
+	next = 0;
+	assert_int_equal(hd_config_check_programs(config, &next, error,
+	    sizeof error), 0);
+	hd_config_free(config);
+}
+
 static void
 test_config_bad_conninfo(void **state)
 {
@@ -859,6 +904,8 @@ main(void)
 		    test_config_errors_name_line_and_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_exec_must_be_executable, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_module_must_be_readable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_bad_conninfo,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_job_db,
