@@ -429,6 +429,39 @@ store_attempt_json(const struct hd_job *job, const struct hd_attempt *attempt)
 	return text;
 }
 
+/*
+ * Check an attempt of job that did not succeed and return its history
+ * entry, with the id, lease token and retry delay written as text to the
+ * buffers of STORE_INT_TEXT bytes, or NULL.  what names the attempt in
+ * messages: "failed" or "abandoned".  The caller frees the entry.
+ */
+static char *
+store_attempt_args(const struct hd_job *job, const struct hd_attempt *attempt,
+    int64_t retry_delay_ms, const char *what, char *id_text, char *token_text,
+    char *delay_text, struct herald_error *error)
+{
+	char	*entry;
+
+	if (attempt->outcome == HD_OUTCOME_DONE || retry_delay_ms < 0) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "could not record %s attempt of job %" PRId64 ": outcome \"%s\" or delay %" PRId64 " ms is invalid",
+		    what, job->id, hd_outcome_name(attempt->outcome),
+		    retry_delay_ms);
+		return NULL;
+	}
+	entry = store_attempt_json(job, attempt);
+	if (entry == NULL) {
+		hd_error_set(error, HERALD_ENOMEM,
+		    "could not record %s attempt of job %" PRId64 ": out of memory",
+		    what, job->id);
+		return NULL;
+	}
+	snprintf(id_text, STORE_INT_TEXT, "%" PRId64, job->id);
+	snprintf(token_text, STORE_INT_TEXT, "%" PRId64, job->lease_token);
+	snprintf(delay_text, STORE_INT_TEXT, "%" PRId64, retry_delay_ms);
+	return entry;
+}
+
 int
 hd_store_fail(PGconn *conn, const struct hd_job *job,
     const struct hd_attempt *attempt, int64_t retry_delay_ms,
@@ -441,25 +474,10 @@ hd_store_fail(PGconn *conn, const struct hd_job *job,
 	PGresult	*res;
 	int		 outcome;
 
-	if (attempt->outcome == HD_OUTCOME_DONE || retry_delay_ms < 0) {
-		hd_error_set(error, HERALD_EINVAL,
-		    "could not record failed attempt of job %" PRId64 ": outcome \"%s\" or delay %" PRId64 " ms is invalid",
-		    job->id, hd_outcome_name(attempt->outcome),
-		    retry_delay_ms);
+	entry = store_attempt_args(job, attempt, retry_delay_ms, "failed",
+	    id_text, token_text, delay_text, error);
+	if (entry == NULL)
 		return -1;
-	}
-	entry = store_attempt_json(job, attempt);
-	if (entry == NULL) {
-		hd_error_set(error, HERALD_ENOMEM,
-		    "could not record failed attempt of job %" PRId64 ": out of memory",
-		    job->id);
-		return -1;
-	}
-
-	snprintf(id_text, sizeof(id_text), "%" PRId64, job->id);
-	snprintf(token_text, sizeof(token_text), "%" PRId64,
-	    job->lease_token);
-	snprintf(delay_text, sizeof(delay_text), "%" PRId64, retry_delay_ms);
 	values[0] = id_text;
 	values[1] = token_text;
 	values[2] = entry;
@@ -501,25 +519,10 @@ hd_store_abandon(PGconn *conn, const struct hd_job *job,
 	PGresult	*res;
 	int		 kept;
 
-	if (attempt->outcome == HD_OUTCOME_DONE || retry_delay_ms < 0) {
-		hd_error_set(error, HERALD_EINVAL,
-		    "could not record abandoned attempt of job %" PRId64 ": outcome \"%s\" or delay %" PRId64 " ms is invalid",
-		    job->id, hd_outcome_name(attempt->outcome),
-		    retry_delay_ms);
+	entry = store_attempt_args(job, attempt, retry_delay_ms, "abandoned",
+	    id_text, token_text, delay_text, error);
+	if (entry == NULL)
 		return -1;
-	}
-	entry = store_attempt_json(job, attempt);
-	if (entry == NULL) {
-		hd_error_set(error, HERALD_ENOMEM,
-		    "could not record abandoned attempt of job %" PRId64 ": out of memory",
-		    job->id);
-		return -1;
-	}
-
-	snprintf(id_text, sizeof(id_text), "%" PRId64, job->id);
-	snprintf(token_text, sizeof(token_text), "%" PRId64,
-	    job->lease_token);
-	snprintf(delay_text, sizeof(delay_text), "%" PRId64, retry_delay_ms);
 	values[0] = id_text;
 	values[1] = token_text;
 	values[2] = entry;
