@@ -102,8 +102,11 @@ hd_cli_bad_option(const char *command, const char *usage, char **argv,
 		if (c == ':')
 			return hd_cli_usage_error(command, usage,
 			    "option \"%.*s\" requires an argument", len, arg);
-		snprintf(name, sizeof name, "%.*s", len, arg);
 		argument = global_option_argument(0, arg, len);
+		if (len > (int)sizeof name - 1)
+			len = (int)sizeof name - 1;
+		memcpy(name, arg, (size_t)len);
+		name[len] = '\0';
 	} else {
 		if (c == ':')
 			return hd_cli_usage_error(command, usage,

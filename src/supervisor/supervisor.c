@@ -1092,8 +1092,11 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 	close(sup.up_fd[1]);
 	if (sup.janitor_fd != -1)
 		close(sup.janitor_fd);
-	for (i = 0; i < sup.nchildren; i++)
+	for (i = 0; i < sup.nchildren; i++) {
 		free(sup.children[i].queue);
+		hd_started_unmap(sup.children[i].started);
+		hd_started_ids_clear(&sup.children[i].lost_started);
+	}
 	free(sup.children);
 	hd_config_free(sup.config);
 	return 0;
