@@ -179,7 +179,8 @@ expect_screen c "1 job waiting to retry"
 expect_line c "^ +$flaky flaky +mail +2 of 3 +in (8|9|10|11|12)m"
 expect_screen c "then 20m, dead"
 expect_line c "job $flaky \\(flaky\\): attempt 2 of 3 in [0-9ms]+; the last one ended: exit 75"
-expect_line c "^ +then 20m, dead at about [0-9]+:[0-9]+ if every attempt fails"
+# The time carries the weekday when it falls on another day.
+expect_line c "^ +then 20m, dead at about ([A-Z][a-z]{2} )?[0-9]+:[0-9]+ if every attempt fails"
 
 note "retries screen at 40 columns"
 T resize-window -t c -x 40 -y 24
