@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -249,6 +250,59 @@ hd_console_submit(struct hd_console *console, struct hd_action *action,
 		return -1;
 	}
 	hd_console_act(console, action);
+	return 0;
+}
+
+/* The action that waits for confirmation, and what to call after it. */
+static struct hd_action	*confirm_action;
+static void		(*confirm_then)(void);
+
+static void
+confirm_release(void)
+{
+	if (confirm_action == NULL)
+		return;
+	hd_action_release(confirm_action);
+	free(confirm_action);
+	confirm_action = NULL;
+}
+
+/* Send the action on y or yes; any other answer drops it. */
+static void
+confirm_answered(struct hd_console *console, const char *text)
+{
+	if (confirm_action == NULL)
+		return;
+	if (strcasecmp(text, "y") != 0 && strcasecmp(text, "yes") != 0) {
+		hd_console_message(console, true,
+		    "not confirmed: nothing changed");
+		confirm_release();
+		return;
+	}
+	hd_console_act(console, confirm_action);
+	confirm_action = NULL;
+	if (confirm_then != NULL)
+		confirm_then();
+}
+
+int
+hd_console_submit_asking(struct hd_console *console, struct hd_action *action,
+    int prepared, const struct herald_error *error, void (*then)(void),
+    const char *fmt, ...)
+{
+	char	question[128];
+	va_list	ap;
+
+	if (prepared == -1)
+		return hd_console_submit(console, action, prepared, error);
+	confirm_release();
+	confirm_action = action;
+	confirm_then = then;
+	va_start(ap, fmt);
+	vsnprintf(question, sizeof(question), fmt, ap);
+	va_end(ap);
+	hd_console_prompt(console, confirm_answered, "%s? Type y to confirm: ",
+	    question);
 	return 0;
 }
 
@@ -739,6 +793,7 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 	console_loop(&console);
 	console_end_curses();
 
+	confirm_release();
 	hd_model_free(console.model);
 	return HD_EXIT_OK;
 }

@@ -151,6 +151,16 @@ void	hd_console_act(struct hd_console *console, struct hd_action *action);
 int	hd_console_submit(struct hd_console *console, struct hd_action *action,
 	    int prepared, const struct herald_error *error);
 
+/*
+ * As hd_console_submit(), for an action that deletes: ask the question
+ * that fmt makes first, and send the action, then call then (if not
+ * NULL), only when the operator types y or yes.
+ */
+int	hd_console_submit_asking(struct hd_console *console,
+	    struct hd_action *action, int prepared,
+	    const struct herald_error *error, void (*then)(void),
+	    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* The retry policy of task: the configuration's, else the defaults. */
 void	hd_console_policy(const struct hd_console *console, const char *task,
 	    struct hd_retry_policy *policy);

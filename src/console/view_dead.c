@@ -33,7 +33,7 @@ static const struct hd_key dead_keys[] = {
 	{ { 'r' }, "r", "retry the marked rows, or the row under the cursor",
 	    HD_CMD_RETRY, true },
 	{ { 'd', KEY_DC }, "d Del",
-	    "purge the marked rows, or the row under the cursor",
+	    "purge the marked rows, or the row under the cursor (asks)",
 	    HD_CMD_PURGE, true },
 	{ { 'R' }, "R", "retry every dead job the filter matches (asks)",
 	    HD_CMD_RETRY_ALL, true },
@@ -512,12 +512,21 @@ dead_submit(struct hd_console *console, enum hd_action_kind kind,
 		nmarks = 0;
 }
 
+static void
+dead_unmark_all(void)
+{
+	nmarks = 0;
+}
+
 /* Retry or purge the marked rows, or the row under the cursor. */
 static void
 dead_act_selected(struct hd_console *console, enum hd_action_kind kind)
 {
 	struct hd_dead_filter	 filter = { 0 };
-	int64_t			 id;
+	struct hd_action	*action;
+	struct herald_error	 error;
+	int64_t			 id = 0;
+	int			 prepared;
 
 	if (nmarks == 0 && nrows == 0) {
 		hd_console_message(console, true, "no dead job under the cursor");
@@ -531,7 +540,21 @@ dead_act_selected(struct hd_console *console, enum hd_action_kind kind)
 		filter.ids = &id;
 		filter.nids = 1;
 	}
-	dead_submit(console, kind, &filter);
+	if (kind != HD_ACTION_DEAD_PURGE) {
+		dead_submit(console, kind, &filter);
+		return;
+	}
+
+	/* A purge deletes for good, so it needs a confirmation. */
+	action = hd_xmalloc(sizeof(*action));
+	prepared = hd_action_dead(action, kind, &filter, &error);
+	if (nmarks > 0)
+		hd_console_submit_asking(console, action, prepared, &error,
+		    dead_unmark_all, "Purge the %zu marked dead job%s", nmarks,
+		    nmarks == 1 ? "" : "s");
+	else
+		hd_console_submit_asking(console, action, prepared, &error,
+		    NULL, "Purge dead job %" PRId64, id);
 }
 
 static void

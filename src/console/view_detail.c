@@ -22,9 +22,9 @@ static const struct hd_key detail_keys[] = {
 	    HD_CMD_BACK, false },
 	{ { 'h', 127 }, "h", "back to the list", HD_CMD_BACK, false },
 	{ { 'r' }, "r", "retry this dead job", HD_CMD_RETRY, true },
-	{ { 'd', KEY_DC }, "d Del", "purge this dead job", HD_CMD_PURGE,
+	{ { 'd', KEY_DC }, "d Del", "purge this dead job (asks)", HD_CMD_PURGE,
 	    true },
-	{ { 'c' }, "c", "cancel this queued job", HD_CMD_CANCEL, true },
+	{ { 'c' }, "c", "cancel this queued job (asks)", HD_CMD_CANCEL, true },
 	{ { 'e' }, "e", "edit the payload in $EDITOR and retry this dead job",
 	    HD_CMD_EDIT, true },
 	{ { 0 }, NULL, NULL, HD_CMD_NONE, false }
@@ -419,7 +419,12 @@ detail_key(struct hd_console *console, enum hd_command command)
 			rc = hd_action_dead(action, command == HD_CMD_RETRY ?
 			    HD_ACTION_DEAD_RETRY : HD_ACTION_DEAD_PURGE,
 			    &filter, &error);
-		hd_console_submit(console, action, rc, &error);
+		if (command == HD_CMD_RETRY)
+			hd_console_submit(console, action, rc, &error);
+		else
+			hd_console_submit_asking(console, action, rc, &error,
+			    NULL, "%s job %" PRId64, command == HD_CMD_CANCEL ?
+			    "Cancel" : "Purge dead", detail_id);
 		return HD_REACT_REDRAW;
 	default:
 		return HD_REACT_UNHANDLED;

@@ -8,6 +8,7 @@
  * ones, so "dead at about" is an estimate that ignores run times.
  */
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static const struct hd_key retries_keys[] = {
 	    "show the job's payload and attempts", HD_CMD_OPEN, false },
 	{ { 's' }, "s", "also show every other queued job (ready, scheduled)",
 	    HD_CMD_TOGGLE, false },
-	{ { 'c' }, "c", "cancel the job under the cursor (delete it)",
+	{ { 'c' }, "c", "cancel the job under the cursor (delete it; asks)",
 	    HD_CMD_CANCEL, true },
 	{ { 'n' }, "n", "run the job under the cursor now, without waiting",
 	    HD_CMD_RETRY_NOW, true },
@@ -277,11 +278,15 @@ retries_key(struct hd_console *console, enum hd_command command)
 	}
 
 	action = hd_xmalloc(sizeof(*action));
-	if (command == HD_CMD_CANCEL)
+	if (command == HD_CMD_CANCEL) {
+		/* A cancel deletes the job, so it needs a confirmation. */
 		prepared = hd_action_cancel(action, &id, 1, &error);
-	else
+		hd_console_submit_asking(console, action, prepared, &error,
+		    NULL, "Cancel job %" PRId64, id);
+	} else {
 		prepared = hd_action_retry_now(action, &id, 1, &error);
-	hd_console_submit(console, action, prepared, &error);
+		hd_console_submit(console, action, prepared, &error);
+	}
 	return HD_REACT_REDRAW;
 }
 

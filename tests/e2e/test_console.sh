@@ -238,6 +238,14 @@ expect_screen c "3 dead jobs"
 keys c g j
 expect_screen c "3 dead jobs, row 2"
 keys c d
+expect_screen c "Purge dead job $dead2? Type y to confirm:"
+keys c n Enter
+expect_screen c "not confirmed: nothing changed"
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead2" 1 ||
+    fail "job $dead2 was purged without a yes"
+keys c d
+expect_screen c "Purge dead job $dead2? Type y to confirm:"
+keys c y Enter
 expect_screen c "purged 1 dead job"
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead2" 0 ||
     fail "job $dead2 was not purged"
@@ -272,6 +280,8 @@ sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
 keys c 3
 expect_screen c "1 job waiting to retry"
 keys c c
+expect_screen c "Cancel job $flaky? Type y to confirm:"
+keys c y Enter
 expect_screen c "cancelled 1 job"
 sql_is "SELECT count(*) FROM herald.jobs WHERE id = $flaky" 0 ||
     fail "job $flaky was not cancelled"
@@ -284,6 +294,8 @@ first_job=$(sql "SELECT format('%L, queue => %L', task, queue)
 keys c s
 expect_screen c "$queued jobs waiting to run (all queued jobs), soonest first"
 keys c c
+expect_screen c "Cancel job $first? Type y to confirm:"
+keys c y e s Enter
 expect_screen c "cancelled 1 job"
 sql_is "SELECT count(*) FROM herald.jobs WHERE id = $first" 0 ||
     fail "the ready job $first under the cursor was not cancelled"
