@@ -104,6 +104,7 @@ struct worker {
 	const struct hd_config		*config;
 	const struct hd_queue_config	*queue;
 	const char			*supervisor_id;
+	pid_t				 parent;	/* heraldd, at start */
 	char				 id[2 * WORKER_ID_BYTES + 1];
 	/* The dead worker this one replaces, whose jobs it takes back. */
 	const char			*lost_id;
@@ -113,7 +114,7 @@ struct worker {
 	 */
 	const struct hd_started_ids	*lost_started;
 	/*
-	 * The jobs this worker handed to a handler and whose result is not
+	 * The jobs whose handler started here and whose result is not
 	 * recorded yet, shared with heraldd for the replacing worker.
 	 */
 	struct hd_started		*started;
@@ -341,7 +342,7 @@ worker_recycle(struct worker *w, const char *reason)
 	    worker_held(w));
 }
 
-static void	worker_begin_stop(struct worker *);
+static void	worker_begin_stop(struct worker *, const char *);
 
 /*
  * Stop because the janitor removed this worker's registration, as it
@@ -356,7 +357,7 @@ worker_removed(struct worker *w)
 	    worker_held(w));
 	w->removed = true;
 	if (!w->stopping)
-		worker_begin_stop(w);
+		worker_begin_stop(w, "registration_removed");
 	w->exit_status = HD_EXIT_RESTART;
 	/* A new connection is still needed to record the jobs held. */
 	w->connect_at_ms = hd_monotonic_ms() + hd_reconnect_delay_ms(0);
@@ -1869,7 +1870,7 @@ worker_release_pending(struct worker *w)
 
 /* Stop claiming; a second call skips the rest of the grace period. */
 static void
-worker_begin_stop(struct worker *w)
+worker_begin_stop(struct worker *w, const char *reason)
 {
 	if (w->stopping) {
 		if (!w->killing)
@@ -1884,8 +1885,8 @@ worker_begin_stop(struct worker *w)
 	 */
 	if (w->pool != NULL)
 		hd_module_pool_withdraw(w->pool, give_release, w);
-	hd_log_info("worker stopping", "queue=%s running=%d "
-	    "grace_period_ms=%lld", w->queue->name, worker_running(w),
+	hd_log_info("worker stopping", "queue=%s reason=%s running=%d "
+	    "grace_period_ms=%lld", w->queue->name, reason, worker_running(w),
 	    (long long)w->config->grace_period_ms);
 }
 
@@ -1938,8 +1939,10 @@ worker_signals(struct worker *w)
 	hd_signals_drain();
 	if (hd_signals_take(SIGCHLD))
 		worker_reap(w);
+	/* heraldd's death reaches a worker as SIGTERM too. */
 	if (hd_signals_take(SIGTERM) || hd_signals_take(SIGINT))
-		worker_begin_stop(w);
+		worker_begin_stop(w, getppid() == w->parent ? "signal" :
+		    "supervisor_gone");
 }
 
 static int64_t
@@ -2172,6 +2175,7 @@ hd_worker_main(const struct hd_config *config,
 	w.config = config;
 	w.queue = queue;
 	w.supervisor_id = supervisor_id;
+	w.parent = getppid();
 	w.nslots = queue->concurrency > 0 ? queue->concurrency : 1;
 	w.slots = hd_xcalloc((size_t)w.nslots, sizeof *w.slots);
 	fds = hd_xcalloc((size_t)w.nslots * 3 + 3, sizeof *fds);

@@ -71,5 +71,16 @@ wait_for 10 "every job to complete" \
 alive "$HERALDD_PID" || fail "heraldd died"
 stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+log_has 'msg="worker stopping" .* reason=signal ' ||
+    fail "no worker logged its stop with reason=signal"
+check_no_leftovers
+
+note "the workers of a heraldd killed with SIGKILL log why they stop"
+start_heraldd
+kill -KILL "$HERALDD_PID"
+wait "$HERALDD_PID" 2>/dev/null
+HERALDD_PID=
+wait_for 10 "a worker to log that heraldd is gone" \
+    log_has 'msg="worker stopping" .* reason=supervisor_gone '
 check_no_leftovers
 exit 0
