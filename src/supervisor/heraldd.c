@@ -89,31 +89,16 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what)
 	return rc;
 }
 
-/*
- * Warn about each exec program that is not an executable file here: on
- * standard error for --check, else as a log line once logging is set up.
- */
+/* Warn on standard error about each handler that cannot run here. */
 static void
-warn_programs(const struct hd_config *config, bool check)
+warn_programs(const struct hd_config *config)
 {
 	char	error[HD_CONFIG_ERROR_MAX];
 	size_t	next = 0;
 
 	while (hd_config_check_programs(config, &next, error,
-	    sizeof error) == -1) {
-		const struct hd_task_config *t = &config->tasks[next - 1];
-
-		if (check)
-			fprintf(stderr, "heraldd: warning: %s\n", error);
-		else if (t->argv != NULL)
-			hd_log_warn("handler program not executable",
-			    "task=%s queue=%s program=%s", t->name, t->queue,
-			    t->argv[0]);
-		else
-			hd_log_warn("handler module not readable",
-			    "task=%s queue=%s module=%s", t->name, t->queue,
-			    t->module_path);
-	}
+	    sizeof error) == -1)
+		fprintf(stderr, "heraldd: warning: %s\n", error);
 }
 
 /*
@@ -200,7 +185,7 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (check) {
-		warn_programs(config, true);
+		warn_programs(config);
 		printf("%s: configuration is valid\n", path);
 		hd_config_free(config);
 		return 0;
@@ -222,6 +207,6 @@ main(int argc, char **argv)
 	signal(SIGUSR2, SIG_IGN);
 
 	hd_log_init("heraldd", verbose ? HD_LOG_DEBUG : config->log_level);
-	warn_programs(config, false);
+	hd_supervisor_warn_handlers(config);
 	return hd_supervisor_run(config, verbose);
 }

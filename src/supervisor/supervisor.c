@@ -789,6 +789,27 @@ child_retire(struct supervisor *sup, size_t i)
  * retired and new ones started; on a bad file the old configuration
  * stays.
  */
+void
+hd_supervisor_warn_handlers(const struct hd_config *config)
+{
+	char	error[HD_CONFIG_ERROR_MAX];
+	size_t	next = 0;
+
+	while (hd_config_check_programs(config, &next, error,
+	    sizeof error) == -1) {
+		const struct hd_task_config *t = &config->tasks[next - 1];
+
+		if (t->argv != NULL)
+			hd_log_warn("handler program not executable",
+			    "task=%s queue=%s program=%s", t->name, t->queue,
+			    t->argv[0]);
+		else
+			hd_log_warn("handler module not readable",
+			    "task=%s queue=%s module=%s", t->name, t->queue,
+			    t->module_path);
+	}
+}
+
 static void
 supervisor_reload(struct supervisor *sup)
 {
@@ -809,6 +830,7 @@ supervisor_reload(struct supervisor *sup)
 		    "running configuration", "error=%s", error);
 		return;
 	}
+	hd_supervisor_warn_handlers(new);
 	same = config_same_for_workers(old, new);
 	relay_same = strings_equal(old->job_db, new->job_db) &&
 	    strings_equal(old->app_db, new->app_db) &&

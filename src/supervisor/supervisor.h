@@ -42,6 +42,13 @@
 #define HD_PING_TIMEOUT_MS	5000
 
 /*
+ * Log a warning for each task whose exec program is not executable or
+ * whose module is not a readable file here.  heraldd calls it at start
+ * and at each reload.
+ */
+void	hd_supervisor_warn_handlers(const struct hd_config *config);
+
+/*
  * Run the supervisor until it is stopped and return heraldd's exit
  * status.  It takes config, which it replaces and frees on SIGHUP.
  * verbose keeps the log level at debug across reloads.

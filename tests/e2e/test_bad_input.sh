@@ -256,6 +256,13 @@ missing_pid=$!
 wait_for 10 "the warning in the log" grep -q \
     'msg="handler program not executable" .*program=/nonexistent/handler' \
     "$TEST_DIR/no-program.log"
+# A reload warns again, since the program may have gone since the start.
+warned_twice() {
+    [ "$(grep -c 'msg="handler program not executable"' \
+        "$TEST_DIR/no-program.log")" -ge 2 ]
+}
+kill -HUP "$missing_pid"
+wait_for 10 "the warning again after a reload" warned_twice
 kill -TERM "$missing_pid"
 wait_for 10 "heraldd to stop" not_alive "$missing_pid"
 wait "$missing_pid"
