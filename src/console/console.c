@@ -267,7 +267,7 @@ confirm_release(void)
 	confirm_action = NULL;
 }
 
-/* Send the action on y or yes; any other answer drops it. */
+/* Send the action if the operator typed y or yes, else drop it. */
 static void
 confirm_answered(struct hd_console *console, const char *text)
 {

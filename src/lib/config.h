@@ -208,7 +208,7 @@ const struct hd_queue_config *hd_config_queue(const struct hd_config *config,
 const struct hd_task_config *hd_config_task(const struct hd_config *config,
 	    const char *name);
 
-/* The longest duration that hd_parse_duration_ms() accepts: 366 days. */
+/* The maximum duration that hd_parse_duration_ms() accepts: 366 days. */
 #define HD_DURATION_MAX_MS	(366LL * 24 * 3600 * 1000)
 
 /*

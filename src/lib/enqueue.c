@@ -398,7 +398,7 @@ enqueue_text_same(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Return whether column c of row r holds the same value as that of row 0. */
+/* Return whether column c of row r has the same value as in row 0. */
 static bool
 enqueue_row_same(const struct enqueue_row *rows, size_t r, int c)
 {

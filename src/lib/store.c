@@ -517,7 +517,7 @@ hd_store_abandon(PGconn *conn, const struct hd_job *job,
 	char		 id_text[STORE_INT_TEXT], token_text[STORE_INT_TEXT];
 	char		 delay_text[STORE_INT_TEXT], *entry;
 	PGresult	*res;
-	int		 kept;
+	int		 stored;
 
 	entry = store_attempt_args(job, attempt, retry_delay_ms, "abandoned",
 	    id_text, token_text, delay_text, error);
@@ -534,9 +534,9 @@ hd_store_abandon(PGconn *conn, const struct hd_job *job,
 	free(entry);
 	if (res == NULL)
 		return -1;
-	kept = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	stored = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
-	return kept;
+	return stored;
 }
 
 /* Run a statement that returns one count; return it, or -1. */

@@ -1225,11 +1225,11 @@ slot_retry_delay_ms(const struct worker *w, const struct slot *s)
 }
 
 /*
- * Record the attempt of a module job whose handler still runs, and keep
- * its lease until the worker exits; return 0, or -1 to try again later.
- * The attempt counts once this process is gone.  The worker that
- * replaces this one records it, or the janitor when the lease expires,
- * so the retry never runs beside the stuck handler.
+ * Store the attempt of a module job whose handler still runs, and keep
+ * its lease until the worker exits.  Return 0, or -1 to try again later.
+ * The attempt counts only once this process is gone, when the worker
+ * that replaces it or the janitor's lease expiry records it, so the
+ * retry never runs beside the stuck handler.
  */
 static int
 slot_record_abandoned(struct worker *w, struct slot *s)

@@ -445,8 +445,8 @@ test_expire_worker_takes_jobs_back(void **state)
 }
 
 /*
- * Claim one job of the default queue as worker owner and record its
- * attempt as an abandoned timeout with a retry after delay_ms; return
+ * Claim one job of the default queue as worker owner and store its
+ * attempt as an abandoned timeout with a retry after delay_ms.  Return
  * the job's lease token.
  */
 static int64_t

@@ -1,5 +1,5 @@
 #!/bin/sh
-# A worker killed with SIGKILL holds more jobs than it runs: with
+# A worker killed with SIGKILL has claimed more jobs than it runs: with
 # concurrency 1 it claims ahead of the one job whose handler runs.  Its
 # replacement counts a lost attempt only for the job that had started,
 # which max_attempts = 1 buries with a "job dead" line, and puts the jobs
