@@ -4,6 +4,7 @@
  */
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,21 @@
 #include "herald.h"
 #include "db.h"
 #include "util.h"
+
+void
+hd_error_set(struct herald_error *error, enum herald_code code,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (error == NULL)
+		return;
+	error->code = code;
+	error->sqlstate[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(error->message, sizeof(error->message), fmt, ap);
+	va_end(ap);
+}
 
 /* Maximum length of a too-long name quoted in a message. */
 #define CHECK_QUOTE_MAX	80

@@ -23,10 +23,10 @@
 #include <time.h>
 
 #include <libconfig.h>
-#include <libpq-fe.h>
 
 #include "herald.h"
 #include "config.h"
+#include "conninfo.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -813,13 +813,25 @@ line_has_bad_setting_name(const char *line, char *word, size_t size)
 	return false;
 }
 
+/* Return the number of the line of text that p points into. */
+static int
+line_of(const char *text, const char *p)
+{
+	int	line = 1;
+
+	for (; text < p; text++)
+		if (*text == '\n')
+			line++;
+	return line;
+}
+
 /*
  * Write libconfig's parse error, with a hint when the line contains a
  * herald name where a setting name is expected.
  */
 static void
-parse_fail(const config_t *cfg, const char *path, char *error,
-    size_t error_size)
+parse_fail(const config_t *cfg, const char *path, const char *text,
+    char *error, size_t error_size)
 {
 	const char	*file = config_error_file(cfg);
 	char		*line = NULL, word[72];
@@ -828,9 +840,13 @@ parse_fail(const config_t *cfg, const char *path, char *error,
 	int		 n = 0, at = config_error_line(cfg);
 	bool		 hint = false;
 
-	if (file == NULL)
+	if (file == NULL) {
+		/* The error is in text itself, not in an included file. */
 		file = path;
-	if (at > 0 && (fp = fopen(file, "r")) != NULL) {
+		fp = at > 0 ? fmemopen((void *)text, strlen(text), "r") : NULL;
+	} else
+		fp = at > 0 ? fopen(file, "r") : NULL;
+	if (fp != NULL) {
 		while (getline(&line, &size, fp) != -1)
 			if (++n == at) {
 				hint = line_has_bad_setting_name(line, word,
@@ -841,7 +857,7 @@ parse_fail(const config_t *cfg, const char *path, char *error,
 		fclose(fp);
 	}
 	if (!hint) {
-		snprintf(error, error_size, "%s:%d: %s", path, at,
+		snprintf(error, error_size, "%s:%d: %s", file, at,
 		    config_error_text(cfg));
 		return;
 	}
@@ -851,17 +867,89 @@ parse_fail(const config_t *cfg, const char *path, char *error,
 	    path, at, config_error_text(cfg), word, word);
 }
 
+/*
+ * Read the whole file at path into a new NUL-terminated string, so that
+ * heraldd can hand its children the very text it checked.
+ */
+static char *
+read_text(const char *path, size_t *len, char *error, size_t error_size)
+{
+	struct stat	 st;
+	char		*text = NULL;
+	size_t		 n = 0, cap = 0, got;
+	FILE		*fp;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is a directory", path);
+		return NULL;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: %s", path, strerror(errno));
+		return NULL;
+	}
+	do {
+		if (n + 1 >= cap) {
+			if (cap >= HD_CONFIG_TEXT_MAX) {
+				snprintf(error, error_size, "%s: could not "
+				    "read configuration file: it is larger "
+				    "than %d MiB", path,
+				    HD_CONFIG_TEXT_MAX >> 20);
+				goto fail;
+			}
+			cap = cap == 0 ? 8192 : cap * 2;
+			text = hd_xrealloc(text, cap, 1);
+		}
+		got = fread(text + n, 1, cap - n - 1, fp);
+		n += got;
+	} while (got > 0);
+	if (ferror(fp)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: %s", path, strerror(errno));
+		goto fail;
+	}
+	fclose(fp);
+	text[n] = '\0';
+	*len = n;
+	return text;
+
+fail:
+	fclose(fp);
+	free(text);
+	return NULL;
+}
+
 struct hd_config *
 hd_config_load(const char *path, char *error, size_t error_size)
+{
+	struct hd_config	*config;
+	char			*text;
+	size_t			 len;
+
+	if ((text = read_text(path, &len, error, error_size)) == NULL)
+		return NULL;
+	config = hd_config_parse(path, text, len, error, error_size);
+	free(text);
+	return config;
+}
+
+struct hd_config *
+hd_config_parse(const char *path, const char *text, size_t len, char *error,
+    size_t error_size)
 {
 	struct config_reader	 r = { .path = path, .error = error,
 				     .error_size = error_size };
 	struct hd_config	*config;
-	struct stat		 st;
+	const char		*nul;
 	config_t		 cfg;
 
 	config = hd_xcalloc(1, sizeof *config);
 	config->path = hd_xstrdup(path);
+	config->text = hd_xmalloc(len + 1);
+	memcpy(config->text, text, len);
+	config->text[len] = '\0';
+	config->text_len = len;
 	config->log_level = HD_LOG_INFO;
 	config->grace_period_ms = HD_DEFAULT_GRACE_PERIOD_MS;
 	config->lease_ms = HD_DEFAULT_LEASE_MS;
@@ -877,18 +965,13 @@ hd_config_load(const char *path, char *error, size_t error_size)
 	config->restart_cool_down_ms = HD_DEFAULT_RESTART_COOL_DOWN_MS;
 
 	config_init(&cfg);
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(error, error_size, "%s: could not read configuration "
-		    "file: it is a directory", path);
+	if ((nul = memchr(text, '\0', len)) != NULL) {
+		snprintf(error, error_size, "%s:%d: syntax error: the file "
+		    "contains a NUL byte", path, line_of(text, nul));
 		goto fail;
 	}
-	if (config_read_file(&cfg, path) == CONFIG_FALSE) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(error, error_size,
-			    "%s: could not read configuration file: %s",
-			    path, strerror(errno));
-		else
-			parse_fail(&cfg, path, error, error_size);
+	if (config_read_string(&cfg, config->text) == CONFIG_FALSE) {
+		parse_fail(&cfg, path, config->text, error, error_size);
 		goto fail;
 	}
 	if (read_top(&r, &cfg, config) == -1)
@@ -908,29 +991,22 @@ fail:
 /*
  * Fail unless conninfo (the value of setting name, NULL when unset)
  * parses as a libpq connection string, so that a typo is a configuration
- * error and not an unreachable database.  libpq's message is left out: it
- * can quote part of the string, and a password with it.
+ * error and not an unreachable database.
  */
 static int
 check_conninfo(struct config_reader *r, const config_setting_t *root,
     const char *name, const char *conninfo)
 {
-	PQconninfoOption	*options;
-	char			*message = NULL;
-
 	if (conninfo == NULL)
 		return 0;
 	if (strncmp(conninfo, "postgres://", 11) != 0 &&
 	    strncmp(conninfo, "postgresql://", 13) != 0 &&
 	    strchr(conninfo, '=') == NULL)
 		return 0;	/* a bare database name */
-	options = PQconninfoParse(conninfo, &message);
-	PQfreemem(message);
-	if (options == NULL)
+	if (!hd_conninfo_parses(conninfo))
 		return config_fail(r, config_setting_get_member(root, name),
 		    "invalid connection string: libpq cannot parse it (see "
 		    "\"Connection Strings\" in the PostgreSQL manual)");
-	PQconninfoFree(options);
 	return 0;
 }
 
@@ -1443,6 +1519,7 @@ hd_config_free(struct hd_config *config)
 	free(config->job_db);
 	free(config->app_db);
 	free(config->path);
+	free(config->text);
 	free(config);
 }
 

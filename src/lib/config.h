@@ -106,6 +106,8 @@ struct hd_event_route {
 
 struct hd_config {
 	char		*path;
+	char		*text;		/* the file as read, NUL-terminated */
+	size_t		 text_len;
 	char		*job_db;	/* libpq conninfo */
 	char		*app_db;	/* NULL when there is no outbox */
 	enum hd_log_level log_level;
@@ -165,6 +167,8 @@ struct hd_config {
 #define HD_DEFAULT_RESTART_COOL_DOWN_MS	(5 * 60 * 1000)
 /* The shortest cool-down other than 0. */
 #define HD_RESTART_COOL_DOWN_MIN_MS	1000
+/* The largest configuration file read. */
+#define HD_CONFIG_TEXT_MAX		(16 << 20)
 
 /*
  * Read path.  On failure return NULL and write a message such as
@@ -173,6 +177,12 @@ struct hd_config {
  */
 struct hd_config *hd_config_load(const char *path, char *error,
 	    size_t error_size);
+/*
+ * Check text, the len bytes of the file at path, as hd_config_load()
+ * does.  path only names the file in messages.
+ */
+struct hd_config *hd_config_parse(const char *path, const char *text,
+	    size_t len, char *error, size_t error_size);
 void	hd_config_free(struct hd_config *config);
 
 /*

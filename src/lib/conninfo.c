@@ -15,6 +15,20 @@
 #include "conninfo.h"
 #include "util.h"
 
+bool
+hd_conninfo_parses(const char *conninfo)
+{
+	PQconninfoOption	*options;
+	char			*message = NULL;
+
+	options = PQconninfoParse(conninfo, &message);
+	PQfreemem(message);
+	if (options == NULL)
+		return false;
+	PQconninfoFree(options);
+	return true;
+}
+
 /* A growing string; data is always NUL-terminated once started. */
 struct conninfo_buf {
 	char	*data;

@@ -1,5 +1,6 @@
 /*
- * conninfo.h: showing libpq connection strings without their passwords.
+ * conninfo.h: checking libpq connection strings and showing them without
+ * their passwords.
  *
  * A conninfo string may hold a password, as "password=..." or in the
  * user information of a URI, and a key passphrase as "sslpassword=...".
@@ -10,7 +11,17 @@
 #ifndef HD_CONNINFO_H
 #define HD_CONNINFO_H
 
+#include <stdbool.h>
+
 #define HD_CONNINFO_MASK	"********"
+
+/*
+ * Return whether libpq parses conninfo.  Its message is dropped, since it
+ * can quote part of the string, and a password with it.  heraldd, which
+ * does not load libpq, links a version that accepts every string and has
+ * heraldd-child check the file instead.
+ */
+bool	 hd_conninfo_parses(const char *conninfo);
 
 /*
  * Parse conninfo (keyword/value or URI form) with libpq and return it as

@@ -31,21 +31,6 @@ db_copy_trimmed(char *dst, size_t size, const char *src)
 }
 
 void
-hd_error_set(struct herald_error *error, enum herald_code code,
-    const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (error == NULL)
-		return;
-	error->code = code;
-	error->sqlstate[0] = '\0';
-	va_start(ap, fmt);
-	vsnprintf(error->message, sizeof(error->message), fmt, ap);
-	va_end(ap);
-}
-
-void
 hd_error_from_pg(struct herald_error *error, PGconn *conn,
     const PGresult *res, const char *what)
 {

@@ -166,3 +166,14 @@ hd_json_error_token(const char *text, char *buf, size_t size)
 		len--;
 	snprintf(buf, size, "%.*s", (int)len, near);
 }
+
+int
+hd_poll_timeout(int64_t deadline_ms, int64_t now_ms)
+{
+	if (deadline_ms == INT64_MAX)
+		return -1;
+	if (deadline_ms <= now_ms)
+		return 0;
+	return deadline_ms - now_ms > 60000 ? 60000 :
+	    (int)(deadline_ms - now_ms);
+}

@@ -20,6 +20,13 @@ char	*hd_xstrdup(const char *s);
 int64_t	 hd_monotonic_ms(void);
 int64_t	 hd_realtime_us(void);
 
+/*
+ * Return the poll() timeout in ms until deadline_ms, both on
+ * CLOCK_MONOTONIC: -1 (wait without limit) when the deadline is
+ * INT64_MAX, 0 when it has passed, and at most 60000.
+ */
+int	 hd_poll_timeout(int64_t deadline_ms, int64_t now_ms);
+
 /* Format a duration in ms as "250ms", "40s", "1m20s", "2h5m". */
 void	 hd_format_duration(int64_t ms, char *buf, size_t size);
 

@@ -15,10 +15,9 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "db.h"
 #include "herald.h"
 #include "log.h"
-#include "migrate.h"
+#include "spawn.h"
 #include "supervisor.h"
 
 /* Exit status of a bad command line, as for herald. */
@@ -52,41 +51,6 @@ usage_error(const char *fmt, ...)
 	va_end(ap);
 	fputs("\nTry \"heraldd --help\" for more information.\n", stderr);
 	return HERALDD_EXIT_USAGE;
-}
-
-/*
- * Check the schema of a database before any child starts, so that a
- * database nobody migrated stops heraldd at once instead of making every
- * child exit and restart.  A database that cannot be reached is not an
- * error here: the children wait for it and reconnect.  Its reason is
- * printed once, since the children's log lines give only its kind.
- */
-static int
-check_schema(const char *conninfo, enum hd_schema schema, const char *what)
-{
-	struct herald_error	 error;
-	PGconn			*conn;
-	int			 rc = 0;
-
-	memset(&error, 0, sizeof error);
-	conn = hd_db_connect(conninfo, "heraldd", &error);
-	if (conn == NULL) {
-		if (error.code == HERALD_EINVAL) {
-			fprintf(stderr, "heraldd: invalid %s connection "
-			    "string: %s\n", what, error.message);
-			return -1;
-		}
-		fprintf(stderr, "heraldd: warning: could not connect to %s, "
-		    "starting anyway and retrying: %s\n", what, error.message);
-		return 0;
-	}
-	if (hd_schema_check(conn, schema, &error) == -1 &&
-	    error.code == HERALD_ESCHEMA) {
-		fprintf(stderr, "heraldd: %s\n", error.message);
-		rc = -1;
-	}
-	PQfinish(conn);
-	return rc;
 }
 
 /* Warn on standard error about each handler that cannot run here. */
@@ -184,18 +148,26 @@ main(int argc, char **argv)
 		hd_config_free(config);
 		return EX_CONFIG;
 	}
+	/*
+	 * heraldd-child checks what needs libpq: the connection strings
+	 * and, unless only the file is checked, the schemas.
+	 */
+	if (hd_spawn_init(error, sizeof error) == -1) {
+		fprintf(stderr, "heraldd: %s\n", error);
+		hd_config_free(config);
+		return EX_OSFILE;
+	}
+	if (hd_spawn_check(config, !check, verbose, error,
+	    sizeof error) == -1) {
+		fprintf(stderr, "heraldd: %s\n", error);
+		hd_config_free(config);
+		return EX_CONFIG;
+	}
 	if (check) {
 		warn_programs(config);
 		printf("%s: configuration is valid\n", path);
 		hd_config_free(config);
 		return 0;
-	}
-
-	if (check_schema(config->job_db, HD_SCHEMA_JOB, "job database") == -1 ||
-	    (config->app_db != NULL && check_schema(config->app_db,
-	    HD_SCHEMA_APP, "application database") == -1)) {
-		hd_config_free(config);
-		return EX_CONFIG;
 	}
 
 	/*

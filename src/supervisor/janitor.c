@@ -18,6 +18,7 @@
 #include "periodic.h"
 #include "signals.h"
 #include "store.h"
+#include "child.h"
 #include "supervisor.h"
 #include "util.h"
 #include "worker.h"

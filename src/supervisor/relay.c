@@ -27,6 +27,7 @@
 #include "relay.h"
 #include "signals.h"
 #include "store.h"
+#include "child.h"
 #include "supervisor.h"
 #include "util.h"
 #include "worker.h"

@@ -3,12 +3,14 @@
  */
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "started.h"
 #include "util.h"
@@ -31,40 +33,89 @@ struct started_region {
 };
 
 /*
- * heraldd's handle, copied into the worker by fork().  The lock orders the
- * worker's writers: its main thread and its module threads.  heraldd has
- * no threads and reads the region only after the worker is gone.
+ * A process's handle on a region.  heraldd creates the region as a memfd
+ * and hands the descriptor to the worker, which maps it again.  The lock
+ * orders the worker's writers: its main thread and its module threads.
+ * heraldd has no threads and reads the region only after the worker is
+ * gone.
  */
 struct hd_started {
 	pthread_mutex_t		 lock;
 	struct started_region	*region;
 	size_t			 size;
 	uint32_t		 capacity;
+	int			 fd;
 };
 
-struct hd_started *
-hd_started_map(int concurrency)
+static struct hd_started *
+started_open(int fd, size_t size)
 {
 	struct hd_started	*s;
-	uint32_t		 capacity;
-	size_t			 size;
 	void			*p;
 
-	if (concurrency < 0)
-		concurrency = 0;
-	capacity = (uint32_t)concurrency + STARTED_EXTRA;
-	size = sizeof(struct started_region) + capacity * sizeof(int64_t);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return NULL;
 	s = hd_xcalloc(1, sizeof *s);
 	pthread_mutex_init(&s->lock, NULL);
 	s->region = p;
 	s->size = size;
-	s->capacity = capacity;
+	s->capacity = (uint32_t)((size - sizeof(struct started_region)) /
+	    sizeof(int64_t));
+	s->fd = fd;
+	return s;
+}
+
+struct hd_started *
+hd_started_map(int concurrency)
+{
+	struct hd_started	*s;
+	size_t			 size;
+	int			 fd, saved;
+
+	if (concurrency < 0)
+		concurrency = 0;
+	size = sizeof(struct started_region) +
+	    ((size_t)concurrency + STARTED_EXTRA) * sizeof(int64_t);
+	if ((fd = memfd_create("herald-started", MFD_CLOEXEC)) == -1)
+		return NULL;
+	if (ftruncate(fd, (off_t)size) == -1 ||
+	    (s = started_open(fd, size)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
 	hd_started_reset(s);
 	return s;
+}
+
+struct hd_started *
+hd_started_attach(int fd)
+{
+	struct hd_started	*s;
+	struct stat		 st;
+
+	if (fstat(fd, &st) == -1)
+		return NULL;
+	if (st.st_size < (off_t)sizeof(struct started_region)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((s = started_open(fd, (size_t)st.st_size)) == NULL)
+		return NULL;
+	if (s->region->magic != STARTED_MAGIC) {
+		hd_started_unmap(s);
+		errno = EINVAL;
+		return NULL;
+	}
+	return s;
+}
+
+int
+hd_started_fd(const struct hd_started *s)
+{
+	return s != NULL ? s->fd : -1;
 }
 
 void
@@ -73,6 +124,7 @@ hd_started_unmap(struct hd_started *s)
 	if (s == NULL)
 		return;
 	munmap(s->region, s->size);
+	close(s->fd);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -2,16 +2,17 @@
  * started.h: the ids of the jobs a worker started, in memory that heraldd
  * shares with the worker.
  *
- * heraldd maps one region per worker before fork().  Only the worker
- * writes it, under a lock: the id of each job as its handler starts (an
- * exec handler's process, or a module handler in a pool thread), until
- * the job's result is recorded in the job database.  heraldd reads it only
- * after it reaped the worker, and passes the ids to the replacement, which
- * counts a lost attempt for those jobs and puts the other jobs of the
- * dead worker back in their queue.  A worker may die between any two
- * stores, so every update leaves a list that contains at least the
- * started jobs: an id is stored before the count grows, and removed only after
- * its result was recorded.
+ * heraldd creates one region per worker, as a memfd that it hands to the
+ * worker and the worker maps again.  Only the worker writes it, under a
+ * lock: the id of each job as its handler starts (an exec handler's
+ * process, or a module handler in a pool thread), until the job's result
+ * is recorded in the job database.  heraldd reads it only after it reaped
+ * the worker, and passes the ids to the replacement, which counts a lost
+ * attempt for those jobs and puts the other jobs of the dead worker back
+ * in their queue.  A worker may die between any two stores, so every
+ * update leaves a list that contains at least the started jobs: an id is
+ * stored before the count grows, and removed only after its result was
+ * recorded.
  */
 
 #ifndef HD_STARTED_H
@@ -35,8 +36,15 @@ struct hd_started_ids {
  * at once.
  */
 struct hd_started	*hd_started_map(int concurrency);
+/*
+ * Map the region of descriptor fd, made by hd_started_map() in heraldd,
+ * or return NULL (errno set).  The handle owns fd.
+ */
+struct hd_started	*hd_started_attach(int fd);
+/* Return the region's descriptor, for the worker; -1 for NULL. */
+int			 hd_started_fd(const struct hd_started *);
 void			 hd_started_unmap(struct hd_started *);
-/* Empty the region for the next worker; heraldd calls it before fork(). */
+/* Empty the region for the next worker; heraldd calls it before a start. */
 void			 hd_started_reset(struct hd_started *);
 /* Record that the handler of job id started. */
 void			 hd_started_add(struct hd_started *, int64_t id);

@@ -21,14 +21,13 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "backoff.h"
+#include "child.h"
 #include "exec.h"
-#include "janitor.h"
 #include "log.h"
-#include "migrate.h"
 #include "orphans.h"
-#include "relay.h"
 #include "signals.h"
+#include "spawn.h"
+#include "started.h"
 #include "supervisor.h"
 #include "util.h"
 #include "worker.h"
@@ -102,30 +101,6 @@ child_role_name(enum child_role role)
 		return "relay";
 	}
 	return "unknown";
-}
-
-bool
-hd_log_schema_mismatch(PGconn *conn)
-{
-	static bool		logged;
-	struct herald_error	error;
-	int			version = -1, expected = 0;
-
-	if (hd_job_migrations_count > 0)
-		expected =
-		    hd_job_migrations[hd_job_migrations_count - 1].version;
-	if (hd_schema_version(conn, HD_SCHEMA_JOB, &version, &error) == -1)
-		version = -1;
-	if (!logged)
-		hd_log_error("job database schema is not current",
-		    "schema_version=%d expected_version=%d "
-		    "hint=\"run herald migrate\"", version, expected);
-	else
-		hd_log_debug("job database schema is not current",
-		    "schema_version=%d expected_version=%d", version,
-		    expected);
-	logged = true;
-	return version >= 0 && version < expected;
 }
 
 /*
@@ -251,43 +226,47 @@ children_add_queue(struct supervisor *sup, const struct hd_queue_config *q)
 }
 
 /*
- * The forked child: become a worker, the relay or the janitor, and never
- * return.  report_fd is the janitor's end of its pipe, or -1.
+ * The forked child: execute heraldd-child for c, with the specification
+ * in spec_fd, the start pipe and extra_fd (the janitor's end of its pipe
+ * or the worker's started region, or -1).  Never returns.
  */
 static void __attribute__((noreturn))
-child_run(struct supervisor *sup, const struct child *c, int report_fd)
+child_exec(struct supervisor *sup, const struct child *c, int spec_fd,
+    int extra_fd)
 {
-	const struct hd_queue_config	*q;
-	int				 status = 0;
-	char				 byte = 1;
+	char	*argv[4];
 
 	/* Die with the supervisor: SIGTERM lets a worker release its jobs. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != sup->pid)
 		_exit(0);
-	hd_log_set_role(child_role_name(c->role));
-	/* Signals stay blocked until hd_signals_open() of the child. */
+	argv[0] = "heraldd-child";
+	argv[1] = (char *)child_role_name(c->role);
+	argv[2] = c->queue;
+	argv[3] = NULL;
+	hd_spawn_exec(argv, spec_fd, sup->up_fd[1], extra_fd);
+}
 
-	close(sup->up_fd[0]);
-	if (write(sup->up_fd[1], &byte, 1) == -1)
-		hd_log_debug("could not report start", "error=%s",
-		    strerror(errno));
-	close(sup->up_fd[1]);
-	if (sup->janitor_fd != -1)
-		close(sup->janitor_fd);
+/* Write the specification of child c and return its descriptor, or -1. */
+static int
+child_spec(const struct supervisor *sup, const struct child *c)
+{
+	struct hd_child_spec	spec;
 
-	if (c->role == CHILD_JANITOR)
-		status = hd_janitor_main(sup->config, sup->id, report_fd);
-	else if (c->role == CHILD_RELAY)
-		status = hd_relay_main(sup->config, sup->id);
-	else {
-		q = hd_config_queue(sup->config, c->queue);
-		if (q != NULL)
-			status = hd_worker_main(sup->config, q, sup->id,
-			    c->worker_id, c->lost_id, &c->lost_started,
-			    c->started);
+	memset(&spec, 0, sizeof spec);
+	spec.role = (char *)child_role_name(c->role);
+	spec.queue = c->queue;
+	spec.supervisor_id = (char *)sup->id;
+	if (c->role == CHILD_WORKER) {
+		spec.worker_id = (char *)c->worker_id;
+		spec.lost_id = (char *)c->lost_id;
+		spec.lost_started = c->lost_started;
 	}
-	exit(status);
+	spec.verbose = sup->verbose;
+	spec.config_path = sup->config->path;
+	spec.config_text = sup->config->text;
+	spec.config_len = sup->config->text_len;
+	return hd_child_spec_write(&spec);
 }
 
 /*
@@ -316,7 +295,7 @@ child_start(struct supervisor *sup, struct child *c)
 {
 	sigset_t	block, saved;
 	pid_t		pid;
-	int		report[2] = { -1, -1 };
+	int		report[2] = { -1, -1 }, spec_fd, extra_fd = -1;
 
 	if (c->role == CHILD_JANITOR &&
 	    pipe2(report, O_CLOEXEC | O_NONBLOCK) == -1)
@@ -324,6 +303,19 @@ child_start(struct supervisor *sup, struct child *c)
 	if (c->role == CHILD_WORKER) {
 		hd_random_hex(c->worker_id, HD_WORKER_ID_LEN / 2);
 		child_map_started(sup, c);
+		extra_fd = hd_started_fd(c->started);
+	} else
+		extra_fd = report[0];
+	if ((spec_fd = child_spec(sup, c)) == -1) {
+		hd_log_error("could not start child", "child_role=%s "
+		    "error=%s retry_ms=%lld", child_role_name(c->role),
+		    strerror(errno), (long long)c->delay_ms);
+		if (report[0] != -1) {
+			close(report[0]);
+			close(report[1]);
+		}
+		c->restart_at_ms = hd_monotonic_ms() + c->delay_ms;
+		return;
 	}
 	/*
 	 * Signals stay blocked across fork() until the child has its own
@@ -332,12 +324,10 @@ child_start(struct supervisor *sup, struct child *c)
 	sigfillset(&block);
 	sigprocmask(SIG_BLOCK, &block, &saved);
 	pid = fork();
-	if (pid == 0) {
-		if (report[1] != -1)
-			close(report[1]);
-		child_run(sup, c, report[0]);
-	}
+	if (pid == 0)
+		child_exec(sup, c, spec_fd, extra_fd);
 	sigprocmask(SIG_SETMASK, &saved, NULL);
+	close(spec_fd);
 
 	if (report[0] != -1)
 		close(report[0]);
@@ -820,8 +810,9 @@ supervisor_reload(struct supervisor *sup)
 	size_t				 i, retired = 0, revived = 0, before;
 
 	new = hd_config_load(old->path, error, sizeof error);
-	if (new != NULL && hd_config_check_root(new, geteuid(), error,
-	    sizeof error) == -1) {
+	if (new != NULL && (hd_config_check_root(new, geteuid(), error,
+	    sizeof error) == -1 || hd_spawn_check(new, false, sup->verbose,
+	    error, sizeof error) == -1)) {
 		hd_config_free(new);
 		new = NULL;
 	}
@@ -1122,42 +1113,4 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 	free(sup.children);
 	hd_config_free(sup.config);
 	return 0;
-}
-
-int
-hd_poll_timeout(int64_t deadline_ms, int64_t now_ms)
-{
-	if (deadline_ms == INT64_MAX)
-		return -1;
-	if (deadline_ms <= now_ms)
-		return 0;
-	return deadline_ms - now_ms > 60000 ? 60000 :
-	    (int)(deadline_ms - now_ms);
-}
-
-int64_t
-hd_reconnect_delay_ms(int failures)
-{
-	struct hd_retry_policy	policy;
-
-	hd_retry_policy_init(&policy);
-	policy.base_delay_ms = HD_RECONNECT_MIN_MS;
-	policy.factor = 2.0;
-	policy.max_delay_ms = HD_RECONNECT_MAX_MS;
-	policy.jitter = 0.2;
-	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
-}
-
-bool
-hd_db_error_is_fatal(PGconn *conn, const struct herald_error *error)
-{
-	if (error->code == HERALD_ECONNECT || conn == NULL ||
-	    PQstatus(conn) == CONNECTION_BAD)
-		return true;
-	/*
-	 * Class 57 is operator intervention (shutdown, a terminated
-	 * backend); 25006 is read_only_sql_transaction (recovery).
-	 */
-	return strncmp(error->sqlstate, "57", 2) == 0 ||
-	    strcmp(error->sqlstate, "25006") == 0;
 }

@@ -49,6 +49,7 @@
 #include "module.h"
 #include "signals.h"
 #include "store.h"
+#include "child.h"
 #include "supervisor.h"
 #include "util.h"
 #include "worker.h"

@@ -174,6 +174,24 @@ expect_fail 78 'missing\.conf:4: .*"queue"' \
     "$HERALDD" --check -c "$TEST_DIR/missing.conf"
 expect_fail 78 'no-such\.conf' \
     "$HERALD" -c "$TEST_DIR/no-such.conf" status
+# heraldd has heraldd-child parse connection strings with libpq.
+cat >"$TEST_DIR/bad-conninfo.conf" <<EOF
+job_db = "$JOB_DB";
+app_db = "host=/tmp bogus_keyword=1";
+allow_root_handlers = true;
+queues = { mail = { workers = 1; }; };
+tasks = { send_mail = { queue = "mail"; exec = [ "/bin/true" ]; }; };
+EOF
+expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
+    "$HERALDD" --check -c "$TEST_DIR/bad-conninfo.conf"
+expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
+    "$HERALDD" -c "$TEST_DIR/bad-conninfo.conf"
+# A heraldd without its heraldd-child beside it or in pkglibexecdir.
+mkdir "$TEST_DIR/lonely"
+cp "$HERALDD" "$TEST_DIR/lonely/heraldd"
+[ -x /usr/local/libexec/herald/heraldd-child ] ||
+    expect_fail 72 'cannot run .*/heraldd-child: No such file or directory' \
+        "$TEST_DIR/lonely/heraldd" --check -c "$TEST_DIR/bad-conninfo.conf"
 
 note "command line"
 expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail

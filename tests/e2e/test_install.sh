@@ -30,6 +30,7 @@ MK
 prefix=$(dir_of prefix)
 bindir=$ROOT$(dir_of bindir)
 sbindir=$ROOT$(dir_of sbindir)
+pkglibexecdir=$ROOT$(dir_of pkglibexecdir)
 libdir=$ROOT$(dir_of libdir)
 includedir=$ROOT$(dir_of includedir)
 pkgdatadir=$ROOT$(dir_of pkgdatadir)
@@ -38,7 +39,8 @@ mandir=$ROOT$(dir_of mandir)
 datadir=$ROOT$(dir_of datadir)
 
 note "installed files"
-for f in "$bindir/herald" "$sbindir/heraldd" "$libdir/libherald.so" \
+for f in "$bindir/herald" "$sbindir/heraldd" \
+    "$pkglibexecdir/heraldd-child" "$libdir/libherald.so" \
     "$libdir/libherald.a" "$includedir/herald.h" \
     "$includedir/herald_module.h" "$libdir/pkgconfig/herald.pc" \
     "$docdir/herald.conf" "$docdir/heraldd.service" \

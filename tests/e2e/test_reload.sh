@@ -2,7 +2,9 @@
 # SIGHUP replaces exactly the children whose settings changed: a new
 # max_jobs replaces the queue's workers and leaves the janitor running, a
 # new retention replaces the janitor and leaves the workers running, and
-# an unchanged file replaces nothing.
+# an unchanged file replaces nothing.  A file whose connection string
+# libpq rejects is not taken, and a worker that dies afterwards restarts
+# with the file that heraldd checked.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -85,6 +87,22 @@ note "an unchanged file replaces nothing"
 reload 3
 last_reload 'retired=0 started=0' ||
     fail "an unchanged file replaced children"
+
+note "a connection string that libpq rejects keeps the running file"
+cp "$HERALD_CONF" "$TEST_DIR/good.conf"
+sed 's/^job_db = .*/job_db = "host=\/tmp bogus_keyword=1";/' \
+    "$TEST_DIR/good.conf" >"$HERALD_CONF"
+kill -HUP "$HERALDD_PID"
+wait_for 10 "the reload to fail" log_has \
+    'msg="configuration reload failed, keeping the running configuration".*job_db: invalid connection string'
+[ "$(pid_of worker)" -eq "$worker" ] && alive "$worker" ||
+    fail "a rejected file replaced the worker"
+
+note "a restarted worker runs the file heraldd checked, not the one on disk"
+kill -KILL "$worker"
+wait_for 10 "worker $worker to be replaced" replaced worker "$worker"
+log_has 'msg="configuration invalid"' &&
+    fail "the restarted worker read the file on disk"
 
 enqueue ok "queue => 'rq'" >/dev/null
 wait_for 10 "the job to finish" sql_is "SELECT count(*) FROM herald.jobs" 0

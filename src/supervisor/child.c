@@ -1,0 +1,235 @@
+/*
+ * child.c: heraldd-child, which runs one worker, the relay or the janitor
+ * of heraldd, or checks a configuration for it (child.h).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "child.h"
+#include "config.h"
+#include "db.h"
+#include "herald.h"
+#include "janitor.h"
+#include "log.h"
+#include "migrate.h"
+#include "relay.h"
+#include "started.h"
+#include "util.h"
+#include "worker.h"
+
+/*
+ * Check the schema of a database before any child starts, so that a
+ * database nobody migrated stops heraldd at once instead of making every
+ * child exit and restart.  A database that cannot be reached is not an
+ * error here: the children wait for it and reconnect.  Its reason is
+ * printed once, since the children's log lines give only its kind.
+ */
+static int
+check_schema(const char *conninfo, enum hd_schema schema, const char *what,
+    char *message, size_t size)
+{
+	struct herald_error	 error;
+	PGconn			*conn;
+	int			 rc = 0;
+
+	memset(&error, 0, sizeof error);
+	conn = hd_db_connect(conninfo, "heraldd", &error);
+	if (conn == NULL) {
+		if (error.code == HERALD_EINVAL) {
+			snprintf(message, size, "invalid %s connection "
+			    "string: %s", what, error.message);
+			return -1;
+		}
+		fprintf(stderr, "heraldd: warning: could not connect to %s, "
+		    "starting anyway and retrying: %s\n", what, error.message);
+		return 0;
+	}
+	if (hd_schema_check(conn, schema, &error) == -1 &&
+	    error.code == HERALD_ESCHEMA) {
+		snprintf(message, size, "%s", error.message);
+		rc = -1;
+	}
+	PQfinish(conn);
+	return rc;
+}
+
+/*
+ * The check role: print the first problem of the configuration on
+ * standard output, for heraldd, and exit with EX_CONFIG, or exit with 0.
+ */
+static int
+run_check(const struct hd_child_spec *spec)
+{
+	struct hd_config	*config;
+	/* Room for a message of hd_config_parse() or of libpq. */
+	char			 error[2 * HD_CONFIG_ERROR_MAX];
+	sigset_t		 none;
+	int			 rc = 0;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	config = hd_config_parse(spec->config_path, spec->config_text,
+	    spec->config_len, error, sizeof error);
+	if (config == NULL) {
+		printf("%s\n", error);
+		return EX_CONFIG;
+	}
+	if (spec->check_schema &&
+	    (check_schema(config->job_db, HD_SCHEMA_JOB, "job database",
+	    error, sizeof error) == -1 || (config->app_db != NULL &&
+	    check_schema(config->app_db, HD_SCHEMA_APP,
+	    "application database", error, sizeof error) == -1))) {
+		printf("%s\n", error);
+		rc = EX_CONFIG;
+	}
+	hd_config_free(config);
+	return rc;
+}
+
+/* Return fd when it is open, else -1. */
+static int
+open_or_none(int fd)
+{
+	return fcntl(fd, F_GETFD) == -1 ? -1 : fd;
+}
+
+static int
+run_role(const struct hd_child_spec *spec, const struct hd_config *config)
+{
+	const struct hd_queue_config	*q;
+	struct hd_started		*started = NULL;
+	char				 byte = 1;
+	int				 extra;
+
+	/* heraldd counts the children that run before it reports ready. */
+	if (write(HD_CHILD_UP_FD, &byte, 1) == -1)
+		hd_log_debug("could not report start", "error=%s",
+		    strerror(errno));
+	close(HD_CHILD_UP_FD);
+	extra = open_or_none(HD_CHILD_EXTRA_FD);
+
+	if (strcmp(spec->role, "janitor") == 0)
+		return hd_janitor_main(config, spec->supervisor_id, extra);
+	if (strcmp(spec->role, "relay") == 0)
+		return hd_relay_main(config, spec->supervisor_id);
+	if (spec->queue == NULL || spec->worker_id == NULL ||
+	    (q = hd_config_queue(config, spec->queue)) == NULL) {
+		hd_log_error("worker has no queue to run", "queue=%s",
+		    spec->queue != NULL ? spec->queue : "");
+		return EX_SOFTWARE;
+	}
+	if (extra != -1 && (started = hd_started_attach(extra)) == NULL)
+		hd_log_warn("could not map started jobs", "queue=%s error=%s",
+		    q->name, strerror(errno));
+	return hd_worker_main(config, q, spec->supervisor_id,
+	    spec->worker_id, spec->lost_id != NULL ? spec->lost_id : "",
+	    &spec->lost_started, started);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct hd_child_spec	 spec;
+	struct hd_config	*config;
+	char			 error[HD_CONFIG_ERROR_MAX];
+	int			 status;
+
+	if (argc < 2 || open_or_none(HD_CHILD_SPEC_FD) == -1) {
+		fprintf(stderr, "heraldd-child: heraldd starts this program "
+		    "for its workers, relay and janitor; run heraldd "
+		    "instead\n");
+		return EX_USAGE;
+	}
+	hd_log_init("heraldd", HD_LOG_INFO);
+	hd_log_set_role(argv[1]);
+	if (hd_child_spec_read(HD_CHILD_SPEC_FD, &spec, error,
+	    sizeof error) == -1) {
+		hd_log_error("could not start child", "error=%s", error);
+		return EX_SOFTWARE;
+	}
+	close(HD_CHILD_SPEC_FD);
+	if (strcmp(spec.role, argv[1]) != 0) {
+		hd_log_error("could not start child", "child_role=%s "
+		    "expected_role=%s", argv[1], spec.role);
+		hd_child_spec_clear(&spec);
+		return EX_SOFTWARE;
+	}
+	if (strcmp(spec.role, "check") == 0) {
+		status = run_check(&spec);
+		hd_child_spec_clear(&spec);
+		return status;
+	}
+
+	config = hd_config_parse(spec.config_path, spec.config_text,
+	    spec.config_len, error, sizeof error);
+	if (config == NULL) {
+		hd_log_error("configuration invalid", "file=%s",
+		    spec.config_path);
+		hd_child_spec_clear(&spec);
+		return EX_CONFIG;
+	}
+	hd_log_threshold = spec.verbose ? HD_LOG_DEBUG : config->log_level;
+	status = run_role(&spec, config);
+	hd_config_free(config);
+	hd_child_spec_clear(&spec);
+	return status;
+}
+
+bool
+hd_log_schema_mismatch(PGconn *conn)
+{
+	static bool		logged;
+	struct herald_error	error;
+	int			version = -1, expected = 0;
+
+	if (hd_job_migrations_count > 0)
+		expected =
+		    hd_job_migrations[hd_job_migrations_count - 1].version;
+	if (hd_schema_version(conn, HD_SCHEMA_JOB, &version, &error) == -1)
+		version = -1;
+	if (!logged)
+		hd_log_error("job database schema is not current",
+		    "schema_version=%d expected_version=%d "
+		    "hint=\"run herald migrate\"", version, expected);
+	else
+		hd_log_debug("job database schema is not current",
+		    "schema_version=%d expected_version=%d", version,
+		    expected);
+	logged = true;
+	return version >= 0 && version < expected;
+}
+
+int64_t
+hd_reconnect_delay_ms(int failures)
+{
+	struct hd_retry_policy	policy;
+
+	hd_retry_policy_init(&policy);
+	policy.base_delay_ms = HD_RECONNECT_MIN_MS;
+	policy.factor = 2.0;
+	policy.max_delay_ms = HD_RECONNECT_MAX_MS;
+	policy.jitter = 0.2;
+	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
+}
+
+bool
+hd_db_error_is_fatal(PGconn *conn, const struct herald_error *error)
+{
+	if (error->code == HERALD_ECONNECT || conn == NULL ||
+	    PQstatus(conn) == CONNECTION_BAD)
+		return true;
+	/*
+	 * Class 57 is operator intervention (shutdown, a terminated
+	 * backend); 25006 is read_only_sql_transaction (recovery).
+	 */
+	return strncmp(error->sqlstate, "57", 2) == 0 ||
+	    strcmp(error->sqlstate, "25006") == 0;
+}
