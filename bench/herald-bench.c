@@ -861,6 +861,9 @@ memory_of(pid_t pid)
 	return m;
 }
 
+/* Seconds that the rss scenario lets the drained workers idle. */
+#define RSS_IDLE_S	2
+
 static void
 scenario_rss(void)
 {
@@ -868,7 +871,8 @@ scenario_rss(void)
 	struct daemon	 d = { 0 };
 	PGconn		*conn;
 	PGresult	*res;
-	struct memory	 worker = { -1, -1, -1 }, super, m;
+	struct memory	 worker = { -1, -1, -1 }, drained = { -1, -1, -1 };
+	struct memory	 super, m;
 	double		 t0;
 	int64_t		 left;
 	int		 i;
@@ -891,6 +895,16 @@ scenario_rss(void)
 	    "WHERE kind = 'worker'");
 	for (i = 0; i < PQntuples(res); i++) {
 		m = memory_of(atoi(PQgetvalue(res, i, 0)));
+		if (m.rss_kib > drained.rss_kib)
+			drained = m;
+	}
+	/*
+	 * A worker returns the memory a burst left free once it has held
+	 * no job for a second (worker.c): read it again as an idle worker.
+	 */
+	sleep(RSS_IDLE_S);
+	for (i = 0; i < PQntuples(res); i++) {
+		m = memory_of(atoi(PQgetvalue(res, i, 0)));
 		if (m.rss_kib > worker.rss_kib)
 			worker = m;
 	}
@@ -898,10 +912,12 @@ scenario_rss(void)
 	super = memory_of(d.pid);
 	result("config=module-w%dc%d scenario=rss run=%s jobs=%d "
 	    "heraldd_kib=%ld heraldd_anon_kib=%ld heraldd_pss_kib=%ld "
-	    "worker_kib=%ld worker_anon_kib=%ld worker_pss_kib=%ld",
+	    "worker_kib=%ld worker_anon_kib=%ld worker_pss_kib=%ld "
+	    "worker_drained_kib=%ld worker_drained_anon_kib=%ld idle_s=%d",
 	    sz.workers, sz.concurrency / sz.workers, sz.run, sz.rss_jobs,
 	    super.rss_kib, super.anon_kib, super.pss_kib, worker.rss_kib,
-	    worker.anon_kib, worker.pss_kib);
+	    worker.anon_kib, worker.pss_kib, drained.rss_kib,
+	    drained.anon_kib, RSS_IDLE_S);
 	daemon_stop(&d);
 	PQfinish(conn);
 	drop_db(db);

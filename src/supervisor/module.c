@@ -270,6 +270,13 @@ free_list(struct module_task *t)
 	}
 }
 
+void
+hd_module_pool_trim(struct hd_module_pool *pool)
+{
+	free_list(pool->spare);
+	pool->spare = NULL;
+}
+
 /*
  * Threads busy in a handler cannot be stopped: when any is, the pool is
  * left allocated for them and only the idle threads end.

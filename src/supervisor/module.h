@@ -63,6 +63,12 @@ void	hd_module_pool_free(struct hd_module_pool *pool);
 int	hd_module_pool_fd(const struct hd_module_pool *pool);
 
 /*
+ * Free the tasks kept for reuse.  A claim of many jobs leaves as many,
+ * about 1 KiB each, which an idle worker need not keep.
+ */
+void	hd_module_pool_trim(struct hd_module_pool *pool);
+
+/*
  * Stage job for handler, to run at the next hd_module_pool_flush(); the
  * pool takes over job's strings and zeroes *job.  timeout_ms of 0 means
  * none.

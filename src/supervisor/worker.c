@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +78,12 @@
  */
 #define WORKER_DONE_MAX		500
 #define WORKER_DONE_WAIT_MS	20
+/*
+ * How long a worker holds no job before it returns its free memory to
+ * the system: long enough that a steady trickle of jobs never pays for
+ * it.
+ */
+#define WORKER_TRIM_IDLE_MS	1000
 
 enum slot_state {
 	SLOT_FREE = 0,
@@ -168,6 +175,9 @@ struct worker {
 	int64_t				 next_extend_ms;
 	int64_t				 next_heartbeat_ms;
 	int64_t				 connect_at_ms;
+	/* When the worker last held no job, or 0 while it holds some. */
+	int64_t				 idle_since_ms;
+	bool				 trimmed;	/* since it went idle */
 	int64_t				 connect_delay_ms;
 	int				 connect_failures;
 	int64_t				 record_at_ms;
@@ -1968,6 +1978,31 @@ worker_record_due_ms(const struct worker *w)
 }
 
 /* Return the poll() timeout: the time until the nearest deadline. */
+/*
+ * Return the memory that a burst of jobs left free once the worker has
+ * held no job for WORKER_TRIM_IDLE_MS: the module tasks kept for reuse
+ * and the free pages of the heap, which glibc keeps otherwise.
+ */
+static void
+worker_trim(struct worker *w)
+{
+	int64_t	now = hd_monotonic_ms();
+
+	if (worker_held(w) > 0) {
+		w->idle_since_ms = 0;
+		w->trimmed = false;
+		return;
+	}
+	if (w->idle_since_ms == 0)
+		w->idle_since_ms = now;
+	if (w->trimmed || now - w->idle_since_ms < WORKER_TRIM_IDLE_MS)
+		return;
+	if (w->pool != NULL)
+		hd_module_pool_trim(w->pool);
+	malloc_trim(0);
+	w->trimmed = true;
+}
+
 static int
 worker_timeout(const struct worker *w)
 {
@@ -2000,6 +2035,8 @@ worker_timeout(const struct worker *w)
 	if (w->pool != NULL)
 		next = min_ms(next, hd_module_pool_next_deadline(w->pool,
 		    now));
+	if (w->idle_since_ms != 0 && !w->trimmed)
+		next = min_ms(next, w->idle_since_ms + WORKER_TRIM_IDLE_MS);
 
 	return hd_poll_timeout(next, now);
 }
@@ -2210,6 +2247,7 @@ hd_worker_main(const struct hd_config *config,
 		if (w.stopping && !w.killing &&
 		    hd_monotonic_ms() >= w.stop_deadline_ms)
 			worker_kill_running(&w);
+		worker_trim(&w);
 		worker_wait(&w, fds);
 	}
 
