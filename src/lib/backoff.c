@@ -2,7 +2,7 @@
  * backoff.c: the retry delay, shared by workers and the console.
  */
 
-#include <math.h>
+#include <float.h>
 #include <stdint.h>
 #include <sys/random.h>
 
@@ -20,23 +20,23 @@ hd_retry_policy_init(struct hd_retry_policy *policy)
 	policy->jitter = HERALD_DEFAULT_JITTER;
 }
 
-/* The jitter-free delay after failed attempt `attempt`, in ms. */
+/*
+ * The jitter-free delay after failed attempt `attempt`, in ms.  It
+ * multiplies instead of calling pow(), so that no herald program needs
+ * libm (see hd_round_ms()); the product stops growing at max_delay, which
+ * also keeps it finite.
+ */
 static double
 nominal_delay_ms(const struct hd_retry_policy *policy, int attempt)
 {
-	double	delay;
+	double	delay = (double)policy->base_delay_ms;
+	double	max = (double)policy->max_delay_ms;
+	int	i;
 
-	if (attempt < 1)
-		attempt = 1;
-
-	/*
-	 * pow() overflows to infinity for large exponents, and min() with
-	 * max_delay takes care of that too.
-	 */
-	delay = (double)policy->base_delay_ms *
-	    pow(policy->factor, (double)(attempt - 1));
-	if (!(delay < (double)policy->max_delay_ms))
-		delay = (double)policy->max_delay_ms;
+	for (i = 1; i < attempt && delay < max; i++)
+		delay *= policy->factor;
+	if (!(delay < max))
+		delay = max;
 	return delay;
 }
 
@@ -50,14 +50,14 @@ hd_backoff_delay_ms(const struct hd_retry_policy *policy, int attempt,
 	if (unit < 0)
 		unit = 0;
 	if (unit >= 1)
-		unit = nextafter(1.0, 0.0);
+		unit = 1.0 - DBL_EPSILON / 2;	/* the largest double below 1 */
 
 	/* unit 0 maps to -jitter, unit 0.5 to none, unit -> 1 to +jitter. */
 	scatter = policy->jitter * (2.0 * unit - 1.0);
 	delay *= 1.0 + scatter;
 	if (delay < 0)
 		delay = 0;
-	return (int64_t)llround(delay);
+	return hd_round_ms(delay);
 }
 
 int
@@ -67,8 +67,7 @@ hd_backoff_schedule(const struct hd_retry_policy *policy, int attempt,
 	int	n = 0, next;
 
 	for (next = attempt; next < policy->max_attempts && n < max; next++)
-		delays_ms[n++] = (int64_t)llround(nominal_delay_ms(policy,
-		    next));
+		delays_ms[n++] = hd_round_ms(nominal_delay_ms(policy, next));
 	return n;
 }
 

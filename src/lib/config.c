@@ -142,7 +142,7 @@ hd_parse_duration_ms(const char *text, int64_t *ms)
 	value *= unit;
 	if (value > (double)HD_DURATION_MAX_MS)
 		return -2;
-	*ms = (int64_t)llround(value);
+	*ms = hd_round_ms(value);
 	return 0;
 }
 
@@ -291,7 +291,7 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		if (!(seconds >= 0 && seconds * 1000 <= HD_DURATION_MAX_MS))
 			return config_fail(r, s, "invalid duration %g (use "
 			    "0 to 366 days in seconds)", seconds);
-		ms = (int64_t)llround(seconds * 1000);
+		ms = hd_round_ms(seconds * 1000);
 		break;
 	default:
 		return config_fail(r, s, "must be a duration such as \"30s\"");

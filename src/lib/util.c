@@ -177,3 +177,9 @@ hd_poll_timeout(int64_t deadline_ms, int64_t now_ms)
 	return deadline_ms - now_ms > 60000 ? 60000 :
 	    (int)(deadline_ms - now_ms);
 }
+
+int64_t
+hd_round_ms(double ms)
+{
+	return (int64_t)(ms + 0.5);
+}

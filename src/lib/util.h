@@ -27,6 +27,14 @@ int64_t	 hd_realtime_us(void);
  */
 int	 hd_poll_timeout(int64_t deadline_ms, int64_t now_ms);
 
+/*
+ * Round ms, which is not negative, to the nearest integer with halves
+ * away from zero, as llround() does.  herald needs no other function of
+ * libm, whose loading costs each process about 300 KiB of resident
+ * memory.
+ */
+int64_t	 hd_round_ms(double ms);
+
 /* Format a duration in ms as "250ms", "40s", "1m20s", "2h5m". */
 void	 hd_format_duration(int64_t ms, char *buf, size_t size);
 
