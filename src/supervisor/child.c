@@ -94,6 +94,12 @@ run_check(const struct hd_child_spec *spec)
 	return rc;
 }
 
+/*
+ * A worker's region of started jobs.  It stays mapped until the process
+ * exits, since a module thread abandoned in a handler may still use it.
+ */
+static struct hd_started	*started;
+
 /* Return fd when it is open, else -1. */
 static int
 open_or_none(int fd)
@@ -105,7 +111,6 @@ static int
 run_role(const struct hd_child_spec *spec, const struct hd_config *config)
 {
 	const struct hd_queue_config	*q;
-	struct hd_started		*started = NULL;
 	char				 byte = 1;
 	int				 extra;
 
