@@ -1,7 +1,7 @@
 /*
  * test_enqueue.c: the checks, advisory lock and wake-up of the SQL
  * function herald.enqueue(), called directly, without the checks that
- * herald_enqueue() makes first.
+ * herald_enqueue() makes first, and the checks of herald.jobs itself.
  */
 
 #include <stdarg.h>
@@ -133,6 +133,79 @@ test_enqueue_accepts_edge_values(void **state)
 	    " herald.event_counters WHERE event_type = 'UserRegistered'"), 1);
 }
 
+/*
+ * Direct writes to herald.jobs that its column domains and its lease
+ * check must reject.  Job "first" is queued with attempt 0 and no
+ * lease.
+ */
+static const char *const bad_rows[] = {
+	"INSERT INTO herald.jobs (task, queue, state)"
+	    " VALUES ('t', 'q', 'done')",
+	"INSERT INTO herald.jobs (task, queue, attempt) VALUES ('t', 'q', -1)",
+	"INSERT INTO herald.jobs (task, queue, max_attempts)"
+	    " VALUES ('t', 'q', 0)",
+	"INSERT INTO herald.jobs (task, queue, max_attempts)"
+	    " VALUES ('t', 'q', 1001)",
+	"INSERT INTO herald.jobs (task, queue, state) VALUES ('t', 'q',"
+	    " 'running')",
+	"INSERT INTO herald.jobs (task, queue, lease_token) VALUES ('t', 'q',"
+	    " 5)",
+	"UPDATE herald.jobs SET attempt = attempt - 1 WHERE task = 'first'",
+	"UPDATE herald.jobs SET state = 'Queued' WHERE task = 'first'",
+	"UPDATE herald.jobs SET max_attempts = max_attempts * 1000"
+	    " WHERE task = 'first'",
+	"UPDATE herald.jobs SET state = 'running' WHERE task = 'first'",
+};
+
+static void
+test_jobs_rejects_bad_row(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	size_t		 i;
+
+	dbtest_exec(db->conn, "INSERT INTO herald.jobs (task, queue)"
+	    " VALUES ('first', 'q')");
+	for (i = 0; i < sizeof bad_rows / sizeof bad_rows[0]; i++) {
+		res = PQexec(db->conn, bad_rows[i]);
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", bad_rows[i]);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "23514");
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'first' AND state = 'queued'"
+	    " AND attempt = 0 AND max_attempts = 10"
+	    " AND lease_token IS NULL"), 1);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 1);
+
+	/* The bounds themselves, and a running job with its lease. */
+	dbtest_exec(db->conn, "INSERT INTO herald.jobs (task, queue, attempt,"
+	    " max_attempts, state, lease_token) VALUES ('t', 'q', 0, 1,"
+	    " 'running', 7), ('t', 'q', 1000, 1000, 'queued', NULL)");
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 3);
+}
+
+/* The views over herald.jobs show the base types, not the domains. */
+static void
+test_live_jobs_column_types(void **state)
+{
+	struct dbtest	*db = *state;
+	const char	*views[] = { "live_jobs", "jobs_redacted",
+			    "live_jobs_redacted" };
+	size_t		 i;
+
+	for (i = 0; i < sizeof views / sizeof views[0]; i++)
+		assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+		    " pg_attribute WHERE attrelid = 'herald.%s'::regclass"
+		    " AND ((attname = 'state' AND atttypid = 'text'::regtype)"
+		    " OR (attname IN ('attempt', 'max_attempts')"
+		    " AND atttypid = 'integer'::regtype))", views[i]), 3);
+}
+
 /* Return 1 when conn's transaction holds the wake-up lock of queue q. */
 static int64_t
 queue_lock_held(PGconn *conn)
@@ -212,6 +285,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_sees_waiter_of_open_transaction,
 		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_jobs_rejects_bad_row, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_live_jobs_column_types, dbtest_setup,
+		    dbtest_teardown),
 	};
 
 	dbtest_init("enqueue");
