@@ -88,12 +88,14 @@ hd_spawn_path(void)
 
 /*
  * Duplicate fd above the descriptors of child.h, so that moving one
- * descriptor into place never overwrites another.
+ * descriptor into place never overwrites another.  The copy is
+ * close-on-exec, so heraldd-child gets each descriptor only at its place.
  */
 static int
 spawn_lift(int fd)
 {
-	return fd == -1 ? -1 : fcntl(fd, F_DUPFD, HD_CHILD_EXTRA_FD + 1);
+	return fd == -1 ? -1 :
+	    fcntl(fd, F_DUPFD_CLOEXEC, HD_CHILD_EXTRA_FD + 1);
 }
 
 void
