@@ -176,8 +176,12 @@ main(int argc, char **argv)
 	config = hd_config_parse(spec.config_path, spec.config_text,
 	    spec.config_len, error, sizeof error);
 	if (config == NULL) {
-		hd_log_error("configuration invalid", "file=%s",
-		    spec.config_path);
+		/*
+		 * heraldd parsed the same text, but an @include file or the
+		 * user database may have changed since.
+		 */
+		hd_log_error("configuration invalid", "file=%s error=%s",
+		    spec.config_path, error);
 		hd_child_spec_clear(&spec);
 		return EX_CONFIG;
 	}
