@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
@@ -878,15 +879,40 @@ read_text(const char *path, size_t *len, char *error, size_t error_size)
 	char		*text = NULL;
 	size_t		 n = 0, cap = 0, got;
 	FILE		*fp;
+	int		 fd, flags;
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(error, error_size, "%s: could not read configuration "
-		    "file: it is a directory", path);
-		return NULL;
-	}
-	if ((fp = fopen(path, "r")) == NULL) {
+	/*
+	 * O_NONBLOCK keeps open() from waiting for a writer of a FIFO.  The
+	 * reads below block again, so a pipe with a writer is read whole.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		snprintf(error, error_size, "%s: could not read configuration "
 		    "file: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || (flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is a directory", path);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: %s", path, strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	do {
@@ -907,6 +933,12 @@ read_text(const char *path, size_t *len, char *error, size_t error_size)
 	if (ferror(fp)) {
 		snprintf(error, error_size, "%s: could not read configuration "
 		    "file: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (n == 0 && S_ISFIFO(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is a FIFO or pipe and nothing was written "
+		    "to it", path);
 		goto fail;
 	}
 	fclose(fp);

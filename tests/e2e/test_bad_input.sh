@@ -192,6 +192,17 @@ cp "$HERALDD" "$TEST_DIR/lonely/heraldd"
 [ -x /usr/local/libexec/herald/heraldd-child ] ||
     expect_fail 72 'cannot run .*/heraldd-child: No such file or directory' \
         "$TEST_DIR/lonely/heraldd" --check -c "$TEST_DIR/bad-conninfo.conf"
+# Only regular files, FIFOs and pipes are read.  Opening a FIFO without a
+# writer must not wait for one, and timeout ends a command that hangs.
+mkfifo "$TEST_DIR/fifo.conf"
+expect_fail 78 'fifo\.conf: could not read configuration file: it is a FIFO or pipe and nothing was written to it' \
+    timeout 10 "$HERALDD" --check -c "$TEST_DIR/fifo.conf"
+expect_fail 78 'fifo\.conf: could not read configuration file: it is a FIFO or pipe and nothing was written to it' \
+    timeout 10 "$HERALD" -c "$TEST_DIR/fifo.conf" status
+expect_fail 78 '/dev/zero: could not read configuration file: it is not a regular file' \
+    timeout 10 "$HERALDD" --check -c /dev/zero
+cat "$HERALD_CONF" | "$HERALDD" --check -c /dev/stdin >"$TEST_DIR/stdout" ||
+    fail "heraldd --check rejected a configuration read from a pipe"
 
 note "command line"
 expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail
