@@ -204,6 +204,27 @@ expect_fail 78 '/dev/zero: could not read configuration file: it is not a regula
 cat "$HERALD_CONF" | "$HERALDD" --check -c /dev/stdin >"$TEST_DIR/stdout" ||
     fail "heraldd --check rejected a configuration read from a pipe"
 
+note "heraldd-child started by hand"
+child=$(dirname "$HERALDD")/heraldd-child
+expect_fail 64 'heraldd starts this program .*; run heraldd instead' \
+    "$child" worker mail
+expect_fail 70 'error="invalid child specification at line 1"' \
+    "$child" worker mail 3</etc/passwd
+# spec ROLE: write a child specification for ROLE with this test's file.
+spec() {
+    printf 'version %s\nrole %s\npath %d\n%s\nconfig %d\n' \
+        "$("$HERALDD" --version | cut -d' ' -f2)" "$1" \
+        "${#HERALD_CONF}" "$HERALD_CONF" "$(wc -c <"$HERALD_CONF")"
+    cat "$HERALD_CONF"
+    echo
+}
+spec bogus >"$TEST_DIR/bogus.spec"
+expect_fail 64 'msg="unknown child role" role=bogus .*child_role=bogus' \
+    "$child" bogus 3<"$TEST_DIR/bogus.spec"
+spec check >"$TEST_DIR/check.spec"
+"$child" check 3<"$TEST_DIR/check.spec" >"$TEST_DIR/stdout" ||
+    fail "heraldd-child check rejected $HERALD_CONF: $(cat "$TEST_DIR/stdout")"
+
 note "command line"
 expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail
 expect_fail 2 'unrecognized option "--colour"' h status --colour
