@@ -190,7 +190,7 @@ expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
 mkdir "$TEST_DIR/lonely"
 cp "$HERALDD" "$TEST_DIR/lonely/heraldd"
 [ -x /usr/local/libexec/herald/heraldd-child ] ||
-    expect_fail 72 'cannot run .*/heraldd-child: No such file or directory' \
+    expect_fail 72 'cannot run .*/heraldd-child: No such file or directory .*also looked in .*/lonely, its own directory\)' \
         "$TEST_DIR/lonely/heraldd" --check -c "$TEST_DIR/bad-conninfo.conf"
 # Only regular files, FIFOs and pipes are read.  Opening a FIFO without a
 # writer must not wait for one, and timeout ends a command that hangs.
