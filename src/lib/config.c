@@ -740,8 +740,8 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			continue;
 		if (t->argv == NULL) {
 			snprintf(error, error_size, "%s: tasks.%s: a module "
-			    "handler runs inside heraldd, which runs as root; "
-			    "run heraldd as another user, or set "
+			    "handler runs inside a worker, which runs as root "
+			    "like heraldd; run heraldd as another user, or set "
 			    "allow_root_handlers = true", config->path,
 			    t->setting);
 			return -1;

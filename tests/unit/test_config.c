@@ -872,7 +872,7 @@ test_config_check_root(void **state)
 	assert_int_equal(hd_config_check_root(config, 0, error,
 	    sizeof error), -1);
 	assert_non_null(strstr(error, "tasks.m: a module handler runs inside "
-	    "heraldd"));
+	    "a worker, which runs as root like heraldd"));
 	/* Another user cannot switch to nobody. */
 	assert_int_equal(hd_config_check_root(config, 1000, error,
 	    sizeof error), -1);
