@@ -974,6 +974,7 @@ hd_config_parse(const char *path, const char *text, size_t len, char *error,
 				     .error_size = error_size };
 	struct hd_config	*config;
 	const char		*nul;
+	char			*parse_text = NULL;
 	config_t		 cfg;
 
 	config = hd_xcalloc(1, sizeof *config);
@@ -1002,18 +1003,31 @@ hd_config_parse(const char *path, const char *text, size_t len, char *error,
 		    "contains a NUL byte", path, line_of(text, nul));
 		goto fail;
 	}
-	if (config_read_string(&cfg, config->text) == CONFIG_FALSE) {
+	/*
+	 * libconfig 1.5 ends a # or // comment only at a newline, so a last
+	 * line that is a comment without one would be a syntax error.
+	 */
+	if (len > 0 && text[len - 1] != '\n') {
+		parse_text = hd_xmalloc(len + 2);
+		memcpy(parse_text, text, len);
+		parse_text[len] = '\n';
+		parse_text[len + 1] = '\0';
+	}
+	if (config_read_string(&cfg, parse_text != NULL ? parse_text :
+	    config->text) == CONFIG_FALSE) {
 		parse_fail(&cfg, path, config->text, error, error_size);
 		goto fail;
 	}
 	if (read_top(&r, &cfg, config) == -1)
 		goto fail;
 
+	free(parse_text);
 	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	return config;
 
 fail:
+	free(parse_text);
 	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	hd_config_free(config);
