@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
@@ -739,8 +740,8 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			continue;
 		if (t->argv == NULL) {
 			snprintf(error, error_size, "%s: tasks.%s: a module "
-			    "handler runs inside heraldd, which runs as root; "
-			    "run heraldd as another user, or set "
+			    "handler runs inside a worker, which runs as root "
+			    "like heraldd; run heraldd as another user, or set "
 			    "allow_root_handlers = true", config->path,
 			    t->setting);
 			return -1;
@@ -878,15 +879,40 @@ read_text(const char *path, size_t *len, char *error, size_t error_size)
 	char		*text = NULL;
 	size_t		 n = 0, cap = 0, got;
 	FILE		*fp;
+	int		 fd, flags;
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(error, error_size, "%s: could not read configuration "
-		    "file: it is a directory", path);
-		return NULL;
-	}
-	if ((fp = fopen(path, "r")) == NULL) {
+	/*
+	 * O_NONBLOCK keeps open() from waiting for a writer of a FIFO.  The
+	 * reads below block again, so a pipe with a writer is read whole.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		snprintf(error, error_size, "%s: could not read configuration "
 		    "file: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || (flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is a directory", path);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: %s", path, strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	do {
@@ -907,6 +933,12 @@ read_text(const char *path, size_t *len, char *error, size_t error_size)
 	if (ferror(fp)) {
 		snprintf(error, error_size, "%s: could not read configuration "
 		    "file: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (n == 0 && S_ISFIFO(st.st_mode)) {
+		snprintf(error, error_size, "%s: could not read configuration "
+		    "file: it is a FIFO or pipe and nothing was written "
+		    "to it", path);
 		goto fail;
 	}
 	fclose(fp);
@@ -942,6 +974,7 @@ hd_config_parse(const char *path, const char *text, size_t len, char *error,
 				     .error_size = error_size };
 	struct hd_config	*config;
 	const char		*nul;
+	char			*parse_text = NULL;
 	config_t		 cfg;
 
 	config = hd_xcalloc(1, sizeof *config);
@@ -970,18 +1003,31 @@ hd_config_parse(const char *path, const char *text, size_t len, char *error,
 		    "contains a NUL byte", path, line_of(text, nul));
 		goto fail;
 	}
-	if (config_read_string(&cfg, config->text) == CONFIG_FALSE) {
+	/*
+	 * libconfig 1.5 ends a # or // comment only at a newline, so a last
+	 * line that is a comment without one would be a syntax error.
+	 */
+	if (len > 0 && text[len - 1] != '\n') {
+		parse_text = hd_xmalloc(len + 2);
+		memcpy(parse_text, text, len);
+		parse_text[len] = '\n';
+		parse_text[len + 1] = '\0';
+	}
+	if (config_read_string(&cfg, parse_text != NULL ? parse_text :
+	    config->text) == CONFIG_FALSE) {
 		parse_fail(&cfg, path, config->text, error, error_size);
 		goto fail;
 	}
 	if (read_top(&r, &cfg, config) == -1)
 		goto fail;
 
+	free(parse_text);
 	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	return config;
 
 fail:
+	free(parse_text);
 	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	hd_config_free(config);

@@ -155,6 +155,12 @@ main(int argc, char **argv)
 	}
 	hd_log_init("heraldd", HD_LOG_INFO);
 	hd_log_set_role(argv[1]);
+	if (strcmp(argv[1], "worker") != 0 && strcmp(argv[1], "relay") != 0 &&
+	    strcmp(argv[1], "janitor") != 0 && strcmp(argv[1], "check") != 0) {
+		hd_log_error("unknown child role", "child_role=%s "
+		    "expected=\"worker, relay, janitor or check\"", argv[1]);
+		return EX_USAGE;
+	}
 	if (hd_child_spec_read(HD_CHILD_SPEC_FD, &spec, error,
 	    sizeof error) == -1) {
 		hd_log_error("could not start child", "error=%s", error);
@@ -176,8 +182,12 @@ main(int argc, char **argv)
 	config = hd_config_parse(spec.config_path, spec.config_text,
 	    spec.config_len, error, sizeof error);
 	if (config == NULL) {
-		hd_log_error("configuration invalid", "file=%s",
-		    spec.config_path);
+		/*
+		 * heraldd parsed the same text, but an @include file or the
+		 * user database may have changed since.
+		 */
+		hd_log_error("configuration invalid", "file=%s error=%s",
+		    spec.config_path, error);
 		hd_child_spec_clear(&spec);
 		return EX_CONFIG;
 	}

@@ -34,7 +34,7 @@ int
 hd_spawn_init(char *error, size_t error_size)
 {
 	char	exe[PATH_MAX], *slash;
-	size_t	dirlen, sbinlen = strlen(HD_SBINDIR);
+	size_t	dirlen = 0, sbinlen = strlen(HD_SBINDIR);
 	ssize_t	n;
 
 	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -61,12 +61,17 @@ hd_spawn_init(char *error, size_t error_size)
 	} else
 		snprintf(spawn_path, sizeof spawn_path, "%s/%s",
 		    HD_PKGLIBEXECDIR, CHILD_PROGRAM);
-	if (access(spawn_path, X_OK) == -1) {
+	if (access(spawn_path, X_OK) == 0)
+		return 0;
+	if (dirlen > 0)
+		snprintf(error, error_size, "cannot run %s: %s (it is "
+		    "installed with heraldd; heraldd also looked in %.*s, its "
+		    "own directory)", spawn_path, strerror(errno),
+		    (int)dirlen, exe);
+	else
 		snprintf(error, error_size, "cannot run %s: %s (it is "
 		    "installed with heraldd)", spawn_path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -88,12 +93,14 @@ hd_spawn_path(void)
 
 /*
  * Duplicate fd above the descriptors of child.h, so that moving one
- * descriptor into place never overwrites another.
+ * descriptor into place never overwrites another.  The copy is
+ * close-on-exec, so heraldd-child gets each descriptor only at its place.
  */
 static int
 spawn_lift(int fd)
 {
-	return fd == -1 ? -1 : fcntl(fd, F_DUPFD, HD_CHILD_EXTRA_FD + 1);
+	return fd == -1 ? -1 :
+	    fcntl(fd, F_DUPFD_CLOEXEC, HD_CHILD_EXTRA_FD + 1);
 }
 
 void

@@ -1977,7 +1977,6 @@ worker_record_due_ms(const struct worker *w)
 	return due > w->record_at_ms ? due : w->record_at_ms;
 }
 
-/* Return the poll() timeout: the time until the nearest deadline. */
 /*
  * Return the memory that a burst of jobs left free once the worker has
  * held no job for WORKER_TRIM_IDLE_MS: the module tasks kept for reuse
@@ -2003,6 +2002,7 @@ worker_trim(struct worker *w)
 	w->trimmed = true;
 }
 
+/* Return the poll() timeout: the time until the nearest deadline. */
 static int
 worker_timeout(const struct worker *w)
 {

@@ -190,8 +190,40 @@ expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
 mkdir "$TEST_DIR/lonely"
 cp "$HERALDD" "$TEST_DIR/lonely/heraldd"
 [ -x /usr/local/libexec/herald/heraldd-child ] ||
-    expect_fail 72 'cannot run .*/heraldd-child: No such file or directory' \
+    expect_fail 72 'cannot run .*/heraldd-child: No such file or directory .*also looked in .*/lonely, its own directory\)' \
         "$TEST_DIR/lonely/heraldd" --check -c "$TEST_DIR/bad-conninfo.conf"
+# Only regular files, FIFOs and pipes are read.  Opening a FIFO without a
+# writer must not wait for one, and timeout ends a command that hangs.
+mkfifo "$TEST_DIR/fifo.conf"
+expect_fail 78 'fifo\.conf: could not read configuration file: it is a FIFO or pipe and nothing was written to it' \
+    timeout 10 "$HERALDD" --check -c "$TEST_DIR/fifo.conf"
+expect_fail 78 'fifo\.conf: could not read configuration file: it is a FIFO or pipe and nothing was written to it' \
+    timeout 10 "$HERALD" -c "$TEST_DIR/fifo.conf" status
+expect_fail 78 '/dev/zero: could not read configuration file: it is not a regular file' \
+    timeout 10 "$HERALDD" --check -c /dev/zero
+cat "$HERALD_CONF" | "$HERALDD" --check -c /dev/stdin >"$TEST_DIR/stdout" ||
+    fail "heraldd --check rejected a configuration read from a pipe"
+
+note "heraldd-child started by hand"
+child=$(dirname "$HERALDD")/heraldd-child
+expect_fail 64 'heraldd starts this program .*; run heraldd instead' \
+    "$child" worker mail
+expect_fail 70 'error="invalid child specification at line 1"' \
+    "$child" worker mail 3</etc/passwd
+# spec ROLE: write a child specification for ROLE with this test's file.
+spec() {
+    printf 'version %s\nrole %s\npath %d\n%s\nconfig %d\n' \
+        "$("$HERALDD" --version | cut -d' ' -f2)" "$1" \
+        "${#HERALD_CONF}" "$HERALD_CONF" "$(wc -c <"$HERALD_CONF")"
+    cat "$HERALD_CONF"
+    echo
+}
+spec bogus >"$TEST_DIR/bogus.spec"
+expect_fail 64 'msg="unknown child role" role=bogus .*child_role=bogus' \
+    "$child" bogus 3<"$TEST_DIR/bogus.spec"
+spec check >"$TEST_DIR/check.spec"
+"$child" check 3<"$TEST_DIR/check.spec" >"$TEST_DIR/stdout" ||
+    fail "heraldd-child check rejected $HERALD_CONF: $(cat "$TEST_DIR/stdout")"
 
 note "command line"
 expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail

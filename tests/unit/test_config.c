@@ -455,6 +455,24 @@ test_config_missing_job_db(void **state)
 	assert_string_equal(f->error, expected);
 }
 
+/* libconfig 1.5 ends a comment only at a newline. */
+static void
+test_config_comment_at_end_without_newline(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*c;
+
+	c = load_text(f, "job_db = \"dbname=herald\";\n"
+	    "queues = {};\ntasks = {};\n# the last line");
+	assert_non_null(c);
+	hd_config_free(c);
+
+	c = load_text(f, "job_db = \"dbname=herald\";\n"
+	    "queues = {};\ntasks = {}; // the last line");
+	assert_non_null(c);
+	hd_config_free(c);
+}
+
 static void
 test_config_directory_path(void **state)
 {
@@ -872,7 +890,7 @@ test_config_check_root(void **state)
 	assert_int_equal(hd_config_check_root(config, 0, error,
 	    sizeof error), -1);
 	assert_non_null(strstr(error, "tasks.m: a module handler runs inside "
-	    "heraldd"));
+	    "a worker, which runs as root like heraldd"));
 	/* Another user cannot switch to nobody. */
 	assert_int_equal(hd_config_check_root(config, 1000, error,
 	    sizeof error), -1);
@@ -910,6 +928,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_job_db,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_comment_at_end_without_newline, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_directory_path,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_file,
