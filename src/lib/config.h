@@ -195,8 +195,9 @@ const char *hd_config_default_path(const char *explicit_path);
  * Check the handlers' users against heraldd's effective user id euid.
  * With euid 0, every exec task needs
  * a user other than root and no task may have a module handler (it runs
- * inside a worker, with heraldd's user), unless allow_root_handlers is set.  Any other euid can
- * run handlers only as itself, with its own group.  Return 0, or -1 with
+ * inside a worker, with heraldd's user), unless allow_root_handlers is
+ * set.  Any other euid can run handlers only as itself, with its own
+ * group.  Return 0, or -1 with
  * a message naming the file, the task and the setting in error.
  */
 int	hd_config_check_root(const struct hd_config *config, uid_t euid,
