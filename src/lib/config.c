@@ -1043,16 +1043,19 @@ static int
 check_conninfo(struct config_reader *r, const config_setting_t *root,
     const char *name, const char *conninfo)
 {
+	char	reason[96];
+
 	if (conninfo == NULL)
 		return 0;
 	if (strncmp(conninfo, "postgres://", 11) != 0 &&
 	    strncmp(conninfo, "postgresql://", 13) != 0 &&
 	    strchr(conninfo, '=') == NULL)
 		return 0;	/* a bare database name */
-	if (!hd_conninfo_parses(conninfo))
+	if (!hd_conninfo_parses(conninfo, reason, sizeof reason))
 		return config_fail(r, config_setting_get_member(root, name),
-		    "invalid connection string: libpq cannot parse it (see "
-		    "\"Connection Strings\" in the PostgreSQL manual)");
+		    "invalid connection string: %s (see \"Connection "
+		    "Strings\" in the PostgreSQL manual)", reason[0] != '\0' ?
+		    reason : "libpq cannot parse it");
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  */
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,18 +16,46 @@
 #include "conninfo.h"
 #include "util.h"
 
+/*
+ * Copy into reason the option that libpq's message names after prefix, as
+ * in libpq 15's "invalid connection option \"%s\"".  Return false when
+ * message has another form.
+ */
+static bool
+conninfo_unknown_option(const char *message, const char *prefix,
+    char *reason, size_t size)
+{
+	const char	*name, *end;
+
+	if (strncmp(message, prefix, strlen(prefix)) != 0)
+		return false;
+	name = message + strlen(prefix);
+	end = name + strspn(name, "abcdefghijklmnopqrstuvwxyz_");
+	if (end == name || *end != '"')
+		return false;
+	snprintf(reason, size, "unknown option \"%.*s\"", (int)(end - name),
+	    name);
+	return true;
+}
+
 bool
-hd_conninfo_parses(const char *conninfo)
+hd_conninfo_parses(const char *conninfo, char *reason, size_t size)
 {
 	PQconninfoOption	*options;
 	char			*message = NULL;
 
+	reason[0] = '\0';
 	options = PQconninfoParse(conninfo, &message);
+	if (options != NULL) {
+		PQconninfoFree(options);
+		return true;
+	}
+	if (message != NULL && !conninfo_unknown_option(message,
+	    "invalid connection option \"", reason, size))
+		conninfo_unknown_option(message,
+		    "invalid URI query parameter: \"", reason, size);
 	PQfreemem(message);
-	if (options == NULL)
-		return false;
-	PQconninfoFree(options);
-	return true;
+	return false;
 }
 
 /* A growing string; data is always NUL-terminated once started. */

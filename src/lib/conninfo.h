@@ -16,12 +16,14 @@
 #define HD_CONNINFO_MASK	"********"
 
 /*
- * Return whether libpq parses conninfo.  Its message is dropped, since it
- * can quote part of the string, and a password with it.  heraldd, which
- * does not load libpq, links a version that accepts every string and has
- * heraldd-child check the file instead.
+ * Return whether libpq parses conninfo.  When it does not, write into
+ * reason what libpq found wrong if that quotes nothing but an option
+ * name, such as "unknown option \"sslmod\"", else "".  The other
+ * messages of libpq can quote part of the string, and a password with it.
+ * heraldd, which does not load libpq, links a version that accepts every
+ * string and has heraldd-child check the file instead.
  */
-bool	 hd_conninfo_parses(const char *conninfo);
+bool	 hd_conninfo_parses(const char *conninfo, char *reason, size_t size);
 
 /*
  * Parse conninfo (keyword/value or URI form) with libpq and return it as

@@ -80,8 +80,9 @@ hd_spawn_init(char *error, size_t error_size)
  * hd_spawn_check() has heraldd-child check the file with libpq.
  */
 bool
-hd_conninfo_parses(const char *conninfo)
+hd_conninfo_parses(const char *conninfo, char *reason, size_t size)
 {
+	reason[0] = '\0';
 	return true;
 }
 

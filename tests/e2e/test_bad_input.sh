@@ -182,7 +182,7 @@ allow_root_handlers = true;
 queues = { mail = { workers = 1; }; };
 tasks = { send_mail = { queue = "mail"; exec = [ "/bin/true" ]; }; };
 EOF
-expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
+expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string: unknown option "bogus_keyword"' \
     "$HERALDD" --check -c "$TEST_DIR/bad-conninfo.conf"
 expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
     "$HERALDD" -c "$TEST_DIR/bad-conninfo.conf"

@@ -1,5 +1,6 @@
 /*
- * test_conninfo.c: connection strings shown without their passwords.
+ * test_conninfo.c: connection strings checked, and shown without their
+ * passwords.
  */
 
 #include <stdarg.h>
@@ -58,12 +59,44 @@ test_conninfo_invalid_is_null(void **state)
 	assert_null(hd_conninfo_mask("postgresql://app:s3cret@[::1/jobs"));
 }
 
+static void
+test_conninfo_parses_reason(void **state)
+{
+	static const struct {
+		const char	*conninfo;
+		bool		 parses;
+		const char	*reason;
+	} rows[] = {
+		{ "host=/tmp dbname=jobs", true, "" },
+		{ "postgres://app:s3cret@db/jobs?sslmode=require", true, "" },
+		{ "host=/tmp bogus_keyword=1 password=s3cret", false,
+		    "unknown option \"bogus_keyword\"" },
+		{ "postgres://app:s3cret@db/jobs?sslmod=require", false,
+		    "unknown option \"sslmod\"" },
+		/* libpq's other messages can quote the string: none is kept. */
+		{ "host='x password=s3cret", false, "" },
+		{ "password=s3cret host", false, "" },
+		{ "postgres://app:s3cret@[db/jobs", false, "" },
+	};
+	char	reason[96];
+	size_t	i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		memset(reason, 'x', sizeof reason);
+		assert_int_equal(hd_conninfo_parses(rows[i].conninfo, reason,
+		    sizeof reason), rows[i].parses);
+		assert_string_equal(reason, rows[i].reason);
+		assert_null(strstr(reason, "s3cret"));
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conninfo_masks_forms),
 		cmocka_unit_test(test_conninfo_invalid_is_null),
+		cmocka_unit_test(test_conninfo_parses_reason),
 	};
 
 	return cmocka_run_group_tests_name("conninfo", tests, NULL, NULL);
