@@ -296,6 +296,7 @@ child_start(struct supervisor *sup, struct child *c)
 	sigset_t	block, saved;
 	pid_t		pid;
 	int		report[2] = { -1, -1 }, spec_fd, extra_fd = -1;
+	int		fork_errno;
 
 	if (c->role == CHILD_JANITOR &&
 	    pipe2(report, O_CLOEXEC | O_NONBLOCK) == -1)
@@ -326,6 +327,7 @@ child_start(struct supervisor *sup, struct child *c)
 	pid = fork();
 	if (pid == 0)
 		child_exec(sup, c, spec_fd, extra_fd);
+	fork_errno = errno;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(spec_fd);
 
@@ -342,7 +344,7 @@ child_start(struct supervisor *sup, struct child *c)
 	if (pid == -1) {
 		hd_log_error("could not start child", "child_role=%s "
 		    "error=%s retry_ms=%lld", child_role_name(c->role),
-		    strerror(errno), (long long)c->delay_ms);
+		    strerror(fork_errno), (long long)c->delay_ms);
 		c->restart_at_ms = hd_monotonic_ms() + c->delay_ms;
 		return;
 	}
