@@ -376,29 +376,51 @@ worker_removed(struct worker *w)
 
 /*
  * Store the queue's limits from the configuration in herald.queue_limits,
- * where the claims of every host read them.
+ * where the claims of every host read them.  Limits that another host
+ * stored are replaced with a warning: the hosts' files disagree, and the
+ * limits change at each start of a worker of either.
  */
 static int
 worker_publish_limits(struct worker *w, PGconn *conn,
     struct herald_error *error)
 {
-	const char	*values[3];
-	char		 limit[16], rate[32];
+	const char	*values[4], *previous_host;
+	char		 limit[16], rate[32], host[256];
 	PGresult	*res;
+	bool		 changed, replaced;
 
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "unknown");
+	host[sizeof host - 1] = '\0';
 	snprintf(limit, sizeof limit, "%d", w->queue->global_limit);
 	snprintf(rate, sizeof rate, "%.17g", w->queue->rate);
 	values[0] = w->queue->name;
 	values[1] = w->queue->global_limit > 0 ? limit : NULL;
 	values[2] = w->queue->rate > 0 ? rate : NULL;
-	res = PQexecParams(conn, "SELECT herald.set_queue_limits($1, $2, $3)",
-	    3, NULL, values, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		hd_error_from_pg(error, conn, res, "set queue limits");
+	values[3] = host;
+	res = PQexecParams(conn, "SELECT changed, previous_max_running,"
+	    " previous_rate, previous_host"
+	    " FROM herald.store_queue_limits($1, $2, $3, $4)",
+	    4, NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		hd_error_from_pg(error, conn, res, "store queue limits");
 		PQclear(res);
 		return -1;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+	previous_host = PQgetvalue(res, 0, 3);
+	changed = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	replaced = changed && !PQgetisnull(res, 0, 3) &&
+	    strcmp(previous_host, host) != 0;
+	if (replaced)
+		hd_log_warn("queue limits replaced", "queue=%s limit=%d "
+		    "rate=%g previous_limit=%s previous_rate=%s "
+		    "previous_host=%s hint=\"give every host the same "
+		    "limits for the queue\"", w->queue->name,
+		    w->queue->global_limit, w->queue->rate,
+		    PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1),
+		    PQgetisnull(res, 0, 2) ? "0" : PQgetvalue(res, 0, 2),
+		    previous_host);
+	else if (changed)
 		hd_log_info("queue limits stored", "queue=%s limit=%d "
 		    "rate=%g", w->queue->name, w->queue->global_limit,
 		    w->queue->rate);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A queue limit through heraldd: three workers of four slots each never
 # run more than "limit" jobs of the queue at once, sampled from the
-# database while probe jobs run.
+# database while probe jobs run.  The limit replaces the one that another
+# host stored, with one warning.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 . "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
@@ -11,9 +12,18 @@ queues = { dq = { workers = 3; concurrency = 4; limit = 3;
                   poll_interval = "200ms"; }; };
 tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "300" ]; }; };
 EOF2
+# The limit that another host stored from its own herald.conf.
+sql "INSERT INTO herald.queue_limits (queue, max_running, stored_by)
+    VALUES ('dq', 5, 'other-host')" >/dev/null
 start_heraldd
 sql_is "SELECT max_running FROM herald.queue_limits WHERE queue = 'dq'" 3 ||
     fail "the workers did not store the limit"
+sql_is "SELECT stored_by FROM herald.queue_limits WHERE queue = 'dq'" \
+    "$(hostname)" || fail "the limit does not name this host"
+log_has 'msg="queue limits replaced" .*queue=dq limit=3 .*previous_limit=5 .*previous_host=other-host' ||
+    fail "replacing another host's limit logged no warning"
+[ "$(grep -c 'msg="queue limits replaced"' "$HERALDD_LOG")" -eq 1 ] ||
+    fail "the workers of one host warned about each other"
 
 enqueue_probes 24
 max=0
