@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "log.h"
@@ -64,6 +65,25 @@ periodic_query(PGconn *conn, const char *what, const char *sql, int n,
 }
 
 /*
+ * Log msg for each row (name, host) of res whose host is not this one,
+ * since the hosts' files then disagree about periodic entries.
+ */
+static void
+periodic_warn_replaced(const PGresult *res, const char *host,
+    const char *msg)
+{
+	int	i;
+
+	for (i = 0; i < PQntuples(res); i++)
+		if (!PQgetisnull(res, i, 1) &&
+		    strcmp(PQgetvalue(res, i, 1), host) != 0)
+			hd_log_warn(msg, "periodic=%s previous_host=%s "
+			    "hint=\"give every host the same periodic "
+			    "entries\"", PQgetvalue(res, i, 0),
+			    PQgetvalue(res, i, 1));
+}
+
+/*
  * Write every entry's definition into herald.periodic and delete the
  * rows of entries the configuration no longer has.  The rows of the
  * active janitor's configuration are the ones that count.
@@ -75,10 +95,14 @@ periodic_sync(struct hd_periodic *periodic, PGconn *conn,
 	const struct hd_config		*config = periodic->config;
 	const struct hd_periodic_config	*p;
 	const struct hd_task_config	*task;
-	const char			*values[6];
-	char				*names;
+	const char			*values[7];
+	char				*names, host[256];
 	size_t				 i, len = 2;
 	PGresult			*res;
+
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "unknown");
+	host[sizeof host - 1] = '\0';
 
 	for (i = 0; i < config->nperiodic; i++)
 		len += strlen(config->periodic[i].name) + 1;
@@ -93,23 +117,31 @@ periodic_sync(struct hd_periodic *periodic, PGconn *conn,
 		values[3] = p->task;
 		values[4] = task != NULL ? task->queue : HERALD_DEFAULT_QUEUE;
 		values[5] = p->catch_up_latest ? "latest" : "none";
+		values[6] = host;
+		/* The CTE reads the row as it was before the statement. */
 		res = periodic_query(conn, "could not store periodic entry",
-		    "INSERT INTO herald.periodic AS p"
-		    " (name, schedule, timezone, task, queue, catch_up)"
-		    " VALUES ($1, $2, $3, $4, $5, $6)"
+		    "WITH old AS (SELECT o.stored_by FROM herald.periodic o"
+		    " WHERE o.name = $1)"
+		    " INSERT INTO herald.periodic AS p"
+		    " (name, schedule, timezone, task, queue, catch_up,"
+		    " stored_by)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 		    " ON CONFLICT (name) DO UPDATE"
 		    " SET schedule = excluded.schedule,"
 		    " timezone = excluded.timezone, task = excluded.task,"
 		    " queue = excluded.queue, catch_up = excluded.catch_up,"
+		    " stored_by = excluded.stored_by,"
 		    " next_slot = NULL, updated_at = now()"
 		    " WHERE (p.schedule, p.timezone, p.task, p.queue, p.catch_up)"
 		    " IS DISTINCT FROM (excluded.schedule, excluded.timezone,"
-		    " excluded.task, excluded.queue, excluded.catch_up)",
-		    6, values, error);
+		    " excluded.task, excluded.queue, excluded.catch_up)"
+		    " RETURNING p.name, (SELECT stored_by FROM old)",
+		    7, values, error);
 		if (res == NULL) {
 			free(names);
 			return -1;
 		}
+		periodic_warn_replaced(res, host, "periodic entry replaced");
 		PQclear(res);
 		/* Entry names are configuration names: no quoting needed. */
 		strcat(names, i > 0 ? "," : "");
@@ -118,11 +150,12 @@ periodic_sync(struct hd_periodic *periodic, PGconn *conn,
 	strcat(names, "}");
 	values[0] = names;
 	res = periodic_query(conn, "could not delete periodic entries",
-	    "DELETE FROM herald.periodic WHERE name <> ALL ($1::text[])", 1,
-	    values, error);
+	    "DELETE FROM herald.periodic WHERE name <> ALL ($1::text[])"
+	    " RETURNING name, stored_by", 1, values, error);
 	free(names);
 	if (res == NULL)
 		return -1;
+	periodic_warn_replaced(res, host, "periodic entry removed");
 	PQclear(res);
 	periodic->synced = true;
 	return 0;

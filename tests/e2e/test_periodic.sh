@@ -2,7 +2,8 @@
 # Periodic jobs through heraldd: two heraldd share one job database and
 # the janitor of the active one is killed; every slot of an entry that
 # runs every 3 seconds gets exactly one job.  After a long pause only the
-# newest missed slot runs, and herald periodic lists the entry.
+# newest missed slot runs, and herald periodic lists the entry.  Entries
+# that another host stored are replaced or removed with a warning.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 . "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
@@ -16,9 +17,24 @@ periodic = {
               task = "probe"; catch_up = "none"; };
 };
 EOF2
+# Entries that another host stored from its own herald.conf.
+sql "INSERT INTO herald.periodic
+        (name, schedule, timezone, task, queue, catch_up, stored_by)
+    VALUES ('nightly', '0 3 * * *', 'UTC', 'probe', 'pq', 'none',
+            'other-host'),
+           ('gone', '@every 1h', 'UTC', 'probe', 'pq', 'none',
+            'other-host')" >/dev/null
 start_heraldd
 first_pid=$HERALDD_PID
 first_log=$HERALDD_LOG
+wait_for 10 "the janitor to replace the other host's entry" log_has \
+    'msg="periodic entry replaced" .*periodic=nightly previous_host=other-host'
+log_has 'msg="periodic entry removed" .*periodic=gone previous_host=other-host' ||
+    fail "removing another host's entry logged no warning"
+log_has 'msg="periodic entry replaced" .*periodic=tick' &&
+    fail "a new entry was logged as replaced"
+sql_is "SELECT stored_by FROM herald.periodic WHERE name = 'nightly'" \
+    "$(hostname)" || fail "the entry does not name this host"
 HERALDD_LOG="$TEST_DIR/heraldd2.log"
 start_heraldd
 second_pid=$HERALDD_PID
