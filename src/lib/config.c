@@ -865,7 +865,7 @@ parse_fail(const config_t *cfg, const char *path, const char *text,
 	snprintf(error, error_size, "%s:%d: %s (a setting name may contain "
 	    "only letters, digits, '_' and '-'; write the herald name with "
 	    "name = \"%s\" inside the group, or type = \"%s\" for an event)",
-	    path, at, config_error_text(cfg), word, word);
+	    file, at, config_error_text(cfg), word, word);
 }
 
 /*

@@ -442,6 +442,32 @@ test_config_duplicate_queue_and_plain_syntax_error(void **state)
 	assert_string_equal(at, ":1: syntax error");
 }
 
+/*
+ * A syntax error with a hint in an included file names that file, as the
+ * same error without a hint does.
+ */
+static void
+test_config_include_hint_names_file(void **state)
+{
+	struct fixture	*f = *state;
+	char		 include[160], text[512], expected[256];
+	FILE		*fp;
+
+	snprintf(include, sizeof include, "%s/events.conf", f->dir);
+	fp = fopen(include, "w");
+	assert_non_null(fp);
+	fputs("events = {\n orders.created = [ \"t\" ]; };\n", fp);
+	fclose(fp);
+
+	snprintf(text, sizeof text, "%stasks = {};\n@include \"%s\"\n",
+	    small_prefix, include);
+	assert_null(load_text(f, text));
+	unlink(include);
+	snprintf(expected, sizeof expected, "%s:2: syntax error (a setting "
+	    "name may contain only letters", include);
+	assert_memory_equal(f->error, expected, strlen(expected));
+}
+
 static void
 test_config_missing_job_db(void **state)
 {
@@ -957,6 +983,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_isolation_errors,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_include_hint_names_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_check_root,
 		    setup, teardown),
 	};
