@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,13 +41,17 @@ int
 hd_child_spec_write(const struct hd_child_spec *spec)
 {
 	const struct hd_started_ids	*lost = &spec->lost_started;
-	FILE				*fp;
-	int				 fd, i, saved;
+	FILE				*fp = NULL;
+	int				 fd, copy, i, saved;
 
 	if ((fd = memfd_create("herald-child", MFD_CLOEXEC)) == -1)
 		return -1;
-	if ((fp = fdopen(dup(fd), "w")) == NULL) {
+	/* fclose() closes the copy, and fd stays open for the child. */
+	if ((copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (fp = fdopen(copy, "w")) == NULL) {
 		saved = errno;
+		if (copy != -1)
+			close(copy);
 		close(fd);
 		errno = saved;
 		return -1;

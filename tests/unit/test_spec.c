@@ -10,10 +10,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -175,6 +178,48 @@ test_started_attach_rejects_other_fd(void **state)
 	assert_null(hd_started_attach(-1));
 }
 
+/*
+ * With one descriptor left, writing a specification fails with EMFILE
+ * and leaves that descriptor free.
+ */
+static void
+test_spec_write_out_of_descriptors(void **state)
+{
+	struct hd_child_spec	 spec;
+	struct rlimit		 saved, low;
+	int			 fds[64], nfds = 0, fd, write_errno;
+
+	memset(&spec, 0, sizeof spec);
+	spec.role = "check";
+	spec.config_path = "/etc/herald/herald.conf";
+	spec.config_text = (char *)config_text;
+	spec.config_len = sizeof config_text - 1;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1)
+		fds[nfds++] = fd;
+	assert_true(nfds > 0);
+	close(fds[--nfds]);
+
+	fd = hd_child_spec_write(&spec);
+	write_errno = errno;
+	if (fd != -1)
+		close(fd);
+	/* The one free descriptor must be free again. */
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd != -1)
+		close(fd);
+	while (nfds > 0)
+		close(fds[--nfds]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	assert_true(fd != -1);
+	assert_int_equal(write_errno, EMFILE);
+}
+
 int
 main(void)
 {
@@ -182,6 +227,7 @@ main(void)
 		cmocka_unit_test(test_spec_round_trip),
 		cmocka_unit_test(test_spec_started_unknown),
 		cmocka_unit_test(test_spec_rejects_bad_input),
+		cmocka_unit_test(test_spec_write_out_of_descriptors),
 		cmocka_unit_test(test_started_attach_shares_region),
 		cmocka_unit_test(test_started_attach_rejects_other_fd),
 	};
