@@ -210,6 +210,43 @@ test_claim_waits_and_sees_lease(void **state)
 	PQfinish(other);
 }
 
+/*
+ * Two hosts that store a queue's first limits at once: the second waits
+ * for the first and names it as the host whose limits it replaced.
+ */
+static void
+test_store_limits_concurrent_first(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*other = dbtest_connect(db);
+	PGresult	*res;
+	struct pollfd	 pfd;
+
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_exec(db->conn, "SELECT herald.store_queue_limits('hq', 5, NULL,"
+	    " 'host-a')");
+	assert_int_equal(PQsendQuery(other, "SELECT changed,"
+	    " coalesce(previous_host, '(none)'), previous_max_running"
+	    " FROM herald.store_queue_limits('hq', 7, NULL, 'host-b')"), 1);
+
+	pfd.fd = PQsocket(other);
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 300), 0);
+
+	dbtest_exec(db->conn, "COMMIT");
+	res = PQgetResult(other);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "t");
+	assert_string_equal(PQgetvalue(res, 0, 1), "host-a");
+	assert_string_equal(PQgetvalue(res, 0, 2), "5");
+	PQclear(res);
+	assert_null(PQgetResult(other));
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.queue_limits WHERE queue = 'hq' AND max_running = 7"
+	    " AND stored_by = 'host-b'"), 1);
+	PQfinish(other);
+}
+
 /* max_running counts the held jobs that still exist. */
 static void
 test_max_running_caps_claim(void **state)
@@ -271,6 +308,9 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_held_jobs_skipped,
 		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_store_limits_concurrent_first, dbtest_setup,
+		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_claim_waits_and_sees_lease, dbtest_setup,
 		    dbtest_teardown),
