@@ -136,7 +136,7 @@ hd_spawn_check(const struct hd_config *config, bool schema, bool verbose,
 	struct hd_child_spec	 spec;
 	char			*argv[] = { CHILD_PROGRAM, "check", NULL };
 	sigset_t		 block, saved;
-	int			 out[2], spec_fd, status;
+	int			 out[2], spec_fd, status, fork_errno;
 	size_t			 len = 0;
 	ssize_t			 n;
 	pid_t			 pid;
@@ -169,12 +169,13 @@ hd_spawn_check(const struct hd_config *config, bool schema, bool verbose,
 			_exit(EX_OSERR);
 		hd_spawn_exec(argv, spec_fd, -1, -1);
 	}
+	fork_errno = errno;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(spec_fd);
 	close(out[1]);
 	if (pid == -1) {
 		snprintf(error, error_size, "could not start %s: %s",
-		    spawn_path, strerror(errno));
+		    spawn_path, strerror(fork_errno));
 		close(out[0]);
 		return -1;
 	}

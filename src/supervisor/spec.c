@@ -79,6 +79,13 @@ hd_child_spec_write(const struct hd_child_spec *spec)
 		spec_line(fp, "schema", "1");
 	spec_blob(fp, "path", spec->config_path, strlen(spec->config_path));
 	spec_blob(fp, "config", spec->config_text, spec->config_len);
+	/* A failed write leaves the stream's error set, or fails the flush. */
+	if (ferror(fp)) {
+		fclose(fp);
+		close(fd);
+		errno = EIO;
+		return -1;
+	}
 	if (fclose(fp) == EOF || lseek(fd, 0, SEEK_SET) == -1) {
 		saved = errno;
 		close(fd);
@@ -143,22 +150,25 @@ spec_started(const char *value, struct hd_started_ids *ids)
 	char		*end;
 	long long	 n, i;
 
-	memset(ids, 0, sizeof *ids);
+	hd_started_ids_clear(ids);
 	if (strcmp(value, "unknown") == 0)
 		return 0;
 	if (strncmp(value, "known ", 6) != 0)
 		return -1;
 	errno = 0;
 	n = strtoll(value + 6, &end, 10);
-	if (errno != 0 || end == value + 6 || n < 0 || n > INT32_MAX)
+	/* Each id takes at least two characters: a space and a digit. */
+	if (errno != 0 || end == value + 6 || n < 0 ||
+	    n > (long long)strlen(end) / 2)
 		return -1;
 	ids->ids = n > 0 ? hd_xcalloc((size_t)n, sizeof *ids->ids) : NULL;
 	for (i = 0; i < n; i++) {
 		value = end;
 		if (*value != ' ')
 			return -1;
+		errno = 0;
 		ids->ids[i] = strtoll(value + 1, &end, 10);
-		if (end == value + 1)
+		if (errno != 0 || end == value + 1)
 			return -1;
 	}
 	if (*end != '\0')
@@ -254,11 +264,13 @@ hd_child_spec_read(int fd, struct hd_child_spec *spec, char *error,
 			}
 			versioned = true;
 		} else if (strcmp(line, "path") == 0) {
+			free(spec->config_path);
 			spec->config_path = spec_take_blob(data, len, &pos,
 			    value, &blob_len);
 			if (spec->config_path == NULL)
 				goto bad;
 		} else if (strcmp(line, "config") == 0) {
+			free(spec->config_text);
 			spec->config_text = spec_take_blob(data, len, &pos,
 			    value, &spec->config_len);
 			if (spec->config_text == NULL)

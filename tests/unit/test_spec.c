@@ -133,6 +133,25 @@ test_spec_rejects_bad_input(void **state)
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "line 3"));
 
+	/* A count that the line cannot hold is rejected before allocating. */
+	snprintf(text, sizeof text, "version %s\nrole worker\n"
+	    "started known 2000000000 7\npath 1\np\nconfig 0\n\n",
+	    HERALD_VERSION);
+	assert_int_equal(read_text(text, error, sizeof error), -1);
+	assert_non_null(strstr(error, "line 3"));
+
+	snprintf(text, sizeof text, "version %s\nrole worker\n"
+	    "started known 1 99999999999999999999\npath 1\np\nconfig 0\n\n",
+	    HERALD_VERSION);
+	assert_int_equal(read_text(text, error, sizeof error), -1);
+	assert_non_null(strstr(error, "line 3"));
+
+	/* A repeated line replaces the earlier value. */
+	snprintf(text, sizeof text, "version %s\nrole worker\n"
+	    "started known 1 5\nstarted known 1 6\npath 1\np\npath 1\nq\n"
+	    "config 0\n\nconfig 0\n\n", HERALD_VERSION);
+	assert_int_equal(read_text(text, error, sizeof error), 0);
+
 	snprintf(text, sizeof text, "version %s\ncolour blue\n",
 	    HERALD_VERSION);
 	assert_int_equal(read_text(text, error, sizeof error), -1);
