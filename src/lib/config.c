@@ -916,8 +916,12 @@ read_text(const char *path, size_t *len, char *error, size_t error_size)
 		return NULL;
 	}
 	do {
+		/*
+		 * Room for HD_CONFIG_TEXT_MAX bytes, one more to see that a
+		 * file is longer, and the NUL.
+		 */
 		if (n + 1 >= cap) {
-			if (cap >= HD_CONFIG_TEXT_MAX) {
+			if (n > HD_CONFIG_TEXT_MAX) {
 				snprintf(error, error_size, "%s: could not "
 				    "read configuration file: it is larger "
 				    "than %d MiB", path,
@@ -925,6 +929,8 @@ read_text(const char *path, size_t *len, char *error, size_t error_size)
 				goto fail;
 			}
 			cap = cap == 0 ? 8192 : cap * 2;
+			if (cap > HD_CONFIG_TEXT_MAX + 2)
+				cap = HD_CONFIG_TEXT_MAX + 2;
 			text = hd_xrealloc(text, cap, 1);
 		}
 		got = fread(text + n, 1, cap - n - 1, fp);

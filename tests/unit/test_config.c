@@ -514,6 +514,46 @@ test_config_directory_path(void **state)
 	assert_string_equal(f->error, expected);
 }
 
+/* Write full_config padded with a comment to size bytes and load it. */
+static struct hd_config *
+load_padded(struct fixture *f, size_t size)
+{
+	size_t	 len = strlen(full_config);
+	char	*text;
+	FILE	*fp;
+
+	assert_true(size > len + 2);
+	text = malloc(size);
+	assert_non_null(text);
+	memcpy(text, full_config, len);
+	text[len] = '#';
+	memset(text + len + 1, 'x', size - len - 2);
+	text[size - 1] = '\n';
+	fp = fopen(f->path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, size, fp), size);
+	assert_int_equal(fclose(fp), 0);
+	free(text);
+	f->error[0] = '\0';
+	return hd_config_load(f->path, f->error, sizeof f->error);
+}
+
+static void
+test_config_size_limit(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*c;
+
+	c = load_padded(f, HD_CONFIG_TEXT_MAX);
+	assert_non_null(c);
+	assert_int_equal(c->text_len, HD_CONFIG_TEXT_MAX);
+	hd_config_free(c);
+
+	c = load_padded(f, HD_CONFIG_TEXT_MAX + 1);
+	assert_null(c);
+	assert_non_null(strstr(f->error, "larger than 16 MiB"));
+}
+
 static void
 test_config_missing_file(void **state)
 {
@@ -957,6 +997,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_config_comment_at_end_without_newline, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_config_size_limit,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_directory_path,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_file,
