@@ -6,7 +6,11 @@
 -- start, and claims follow whichever wrote last.
 -- herald.store_queue_limits() stores the limits with the host name and
 -- returns the limits it replaced and their host, so that a worker can
--- log that another host had other limits.
+-- log that another host had other limits.  It takes the advisory lock
+-- of the queue's claims (010) first, because its SELECT ... FOR UPDATE
+-- locks nothing while the queue has no row: two hosts storing the
+-- queue's first limits at once would both read no previous host.  A claim
+-- of the queue waits at most for one such store.
 
 ALTER TABLE herald.queue_limits ADD COLUMN stored_by text;
 
@@ -16,6 +20,8 @@ CREATE FUNCTION herald.store_queue_limits(p_queue text,
     OUT previous_rate double precision, OUT previous_host text)
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(herald.limit_lock_class(),
+        hashtext(p_queue));
     SELECT l.max_running, l.rate, l.stored_by
     INTO previous_max_running, previous_rate, previous_host
     FROM herald.queue_limits l

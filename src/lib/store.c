@@ -1144,9 +1144,7 @@ hd_store_register(PGconn *conn, const char *id, const char *kind,
 		    "could not register process: missing id or kind");
 		return -1;
 	}
-	if (gethostname(host, sizeof(host)) == -1)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
+	hd_hostname(host, sizeof(host));
 	snprintf(pid_text, sizeof(pid_text), "%ld", (long)getpid());
 	values[0] = id;
 	values[1] = kind;

@@ -183,3 +183,11 @@ hd_round_ms(double ms)
 {
 	return (int64_t)(ms + 0.5);
 }
+
+void
+hd_hostname(char *buf, size_t size)
+{
+	if (gethostname(buf, size) == -1)
+		snprintf(buf, size, "unknown");
+	buf[size - 1] = '\0';
+}

@@ -38,6 +38,9 @@ int64_t	 hd_round_ms(double ms);
 /* Format a duration in ms as "250ms", "40s", "1m20s", "2h5m". */
 void	 hd_format_duration(int64_t ms, char *buf, size_t size);
 
+/* Copy this host's name into buf, or "unknown" when it cannot be read. */
+void	 hd_hostname(char *buf, size_t size);
+
 /* Fill buf with 2 * nbytes random hex digits and a NUL (an instance id). */
 void	 hd_random_hex(char *buf, size_t nbytes);
 

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "db.h"
 #include "log.h"
@@ -100,9 +99,7 @@ periodic_sync(struct hd_periodic *periodic, PGconn *conn,
 	size_t				 i, len = 2;
 	PGresult			*res;
 
-	if (gethostname(host, sizeof host) == -1)
-		snprintf(host, sizeof host, "unknown");
-	host[sizeof host - 1] = '\0';
+	hd_hostname(host, sizeof host);
 
 	for (i = 0; i < config->nperiodic; i++)
 		len += strlen(config->periodic[i].name) + 1;

@@ -79,9 +79,9 @@
 #define WORKER_DONE_MAX		500
 #define WORKER_DONE_WAIT_MS	20
 /*
- * How long a worker holds no job before it returns its free memory to
- * the system: long enough that a steady trickle of jobs never pays for
- * it.
+ * How long a worker stays without jobs before it returns its free memory
+ * to the system.  The delay is long enough that a steady trickle of jobs
+ * never pays for a trim.
  */
 #define WORKER_TRIM_IDLE_MS	1000
 
@@ -175,7 +175,7 @@ struct worker {
 	int64_t				 next_extend_ms;
 	int64_t				 next_heartbeat_ms;
 	int64_t				 connect_at_ms;
-	/* When the worker last held no job, or 0 while it holds some. */
+	/* When the worker's last job ended, or 0 while it has jobs. */
 	int64_t				 idle_since_ms;
 	bool				 trimmed;	/* since it went idle */
 	int64_t				 connect_delay_ms;
@@ -389,9 +389,7 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 	PGresult	*res;
 	bool		 changed, replaced;
 
-	if (gethostname(host, sizeof host) == -1)
-		snprintf(host, sizeof host, "unknown");
-	host[sizeof host - 1] = '\0';
+	hd_hostname(host, sizeof host);
 	snprintf(limit, sizeof limit, "%d", w->queue->global_limit);
 	snprintf(rate, sizeof rate, "%.17g", w->queue->rate);
 	values[0] = w->queue->name;
