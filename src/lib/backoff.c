@@ -23,8 +23,8 @@ hd_retry_policy_init(struct hd_retry_policy *policy)
 /*
  * The jitter-free delay after failed attempt `attempt`, in ms.  It
  * multiplies instead of calling pow(), so that no herald program needs
- * libm (see hd_round_ms()); the product stops growing at max_delay, which
- * also keeps it finite.
+ * libm (see hd_round_ms()).  The product stops growing at max_delay,
+ * which also keeps it finite.
  */
 static double
 nominal_delay_ms(const struct hd_retry_policy *policy, int attempt)

@@ -26,8 +26,8 @@
 #include "worker.h"
 
 /*
- * Check the schema of a database before any child starts, so that a
- * database nobody migrated stops heraldd at once instead of making every
+ * Check the schema of a database before any child starts, so that an
+ * unmigrated database stops heraldd at once instead of making every
  * child exit and restart.  A database that cannot be reached is not an
  * error here: the children wait for it and reconnect.  Its reason is
  * printed once, since the children's log lines give only its kind.
@@ -62,8 +62,8 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what,
 }
 
 /*
- * The check role: print the first problem of the configuration on
- * standard output, for heraldd, and exit with EX_CONFIG, or exit with 0.
+ * Run the check role: print the first problem of the configuration on
+ * standard output, for heraldd, and return EX_CONFIG, or return 0.
  */
 static int
 run_check(const struct hd_child_spec *spec)

@@ -47,8 +47,9 @@ hd_spawn_init(char *error, size_t error_size)
 		if (access(spawn_path, X_OK) == 0)
 			return 0;
 		/*
-		 * Installed: the same prefix, which a staged installation
-		 * (make install DESTDIR=...) puts in front of sbindir.
+		 * An installed heraldd finds heraldd-child under its own
+		 * prefix, which a staged installation (make install
+		 * DESTDIR=...) puts in front of sbindir.
 		 */
 		if (dirlen >= sbinlen &&
 		    memcmp(exe + dirlen - sbinlen, HD_SBINDIR, sbinlen) == 0)
@@ -75,9 +76,9 @@ hd_spawn_init(char *error, size_t error_size)
 }
 
 /*
- * heraldd's own version of the check of conninfo.c: heraldd does not load
- * libpq, so hd_config_load() accepts every connection string here, and
- * hd_spawn_check() has heraldd-child check the file with libpq.
+ * Accept every connection string: heraldd does not load libpq, so it
+ * links this in place of conninfo.c, and hd_spawn_check() has
+ * heraldd-child check the file with libpq.
  */
 bool
 hd_conninfo_parses(const char *conninfo, char *reason, size_t size)

@@ -2,11 +2,11 @@
  * supervisor.h: the process manager of heraldd.
  *
  * The supervisor starts the workers of every queue, the relay and one
- * janitor, each as a heraldd-child process (child.h), restarts a child
- * that dies (with a growing delay when it keeps dying), stops them on
- * SIGTERM or SIGINT and replaces them on SIGHUP when their settings
- * changed.  It never touches the database and does not load libpq: each
- * child opens its own connections.
+ * janitor, each as a heraldd-child process (child.h).  It restarts a
+ * child that dies, with a growing delay when it keeps dying.  It stops
+ * the children on SIGTERM or SIGINT, and on SIGHUP it replaces those whose
+ * settings changed.  It never touches the database and does not load
+ * libpq, since each child opens its own connections.
  */
 
 #ifndef HD_SUPERVISOR_H
