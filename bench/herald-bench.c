@@ -376,7 +376,8 @@ static void
 check_jobs(const char *db, int64_t want)
 {
 	PGconn	*conn = connect_db(db);
-	int64_t	 n = query_int(conn, "SELECT count(*) FROM herald.jobs");
+	int64_t	 n = query_int(conn,
+	    "SELECT count(*) FROM herald.live_jobs");
 
 	PQfinish(conn);
 	if (n != want)

@@ -81,6 +81,7 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 	res = PQexecParams(cli->conn, "SELECT"
 	    " EXISTS (SELECT FROM herald.queues WHERE name = $1)"
 	    " OR EXISTS (SELECT FROM herald.jobs WHERE queue = $1)"
+	    " OR EXISTS (SELECT FROM herald.inbox WHERE queue = $1)"
 	    " OR EXISTS (SELECT FROM herald.dead_jobs WHERE queue = $1)"
 	    " OR EXISTS (SELECT FROM herald.counters WHERE queue = $1)",
 	    1, NULL, params, NULL, NULL, 0);

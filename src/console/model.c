@@ -75,8 +75,9 @@ static const char workers_sql[] =
 
 /*
  * Jobs waiting to retry ($1 false) or every queued job that no lease
- * lists ($1 true), soonest first, by the run_at index.  The total comes
- * from the job counts, so neither reads more jobs than it returns.
+ * lists ($1 true), soonest first, by the run_at index.  The jobs of the
+ * inbox are first attempts, so only the second list has them.  The total
+ * comes from the job counts, so neither reads more jobs than it returns.
  */
 static const char retries_sql[] =
     "SELECT j.id, j.task, j.queue, j.attempt, j.max_attempts,"
@@ -86,10 +87,15 @@ static const char retries_sql[] =
     "  (SELECT sum(CASE WHEN $1::boolean"
     "      THEN queued + scheduled + retrying ELSE retrying END)"
     "    FROM herald.queue_counts())::bigint"
-    " FROM herald.jobs j"
-    " WHERE j.state = 'queued'"
-    "   AND ($1::boolean OR (j.run_at > now() AND j.attempt > 0))"
-    "   AND j.id NOT IN (SELECT h.id FROM herald.held_jobs h)"
+    " FROM (SELECT j.id, j.task, j.queue, j.attempt::integer,"
+    "    j.max_attempts::integer, j.run_at, j.errors"
+    "  FROM herald.jobs j"
+    "  WHERE j.state = 'queued'"
+    "    AND ($1::boolean OR (j.run_at > now() AND j.attempt > 0))"
+    "    AND j.id NOT IN (SELECT h.id FROM herald.held_jobs h)"
+    "  UNION ALL"
+    "  SELECT i.id, i.task, i.queue, 0, i.max_attempts, i.run_at, '[]'"
+    "  FROM herald.inbox i WHERE $1::boolean) j"
     " ORDER BY j.run_at, j.id"
     " LIMIT $2";
 

@@ -109,9 +109,9 @@ test_batch_failure_changes_nothing(void **state)
 	    0, 60000, &more, &error), 0);
 	assert_true(completed[0]);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
-	    "herald.jobs WHERE state = 'queued'"), 1);
+	    "herald.live_jobs WHERE state = 'queued'"), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
-	    "herald.jobs"), 1);
+	    "herald.live_jobs"), 1);
 	hd_jobs_free(jobs, 1);
 }
 

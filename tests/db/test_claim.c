@@ -104,7 +104,7 @@ test_claim_concurrent_once(void **state)
 
 	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'default')"
 	    " FROM generate_series(1, %d)", NJOBS);
-	first = dbtest_int(db->conn, "SELECT min(id) FROM herald.jobs");
+	first = dbtest_int(db->conn, "SELECT min(id) FROM herald.live_jobs");
 
 	for (i = 0; i < NCLAIMERS; i++) {
 		files[i] = tmpfile();
@@ -135,7 +135,7 @@ test_claim_concurrent_once(void **state)
 			    (long long)ids[i], i, (long long)(first + i));
 	free(ids);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs"), 0);
+	    "SELECT count(*) FROM herald.live_jobs"), 0);
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT sum(completed) FROM herald.counters"), NJOBS);
 }

@@ -100,7 +100,7 @@ test_enqueue_rejects_bad_argument(void **state)
 	}
 
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs"), 0);
+	    "SELECT count(*) FROM herald.live_jobs"), 0);
 }
 
 static void
@@ -113,7 +113,7 @@ test_enqueue_accepts_edge_values(void **state)
 	    "'Az09_.:-' || repeat('t', 55), 'q' || repeat('Q', 61) || '9',"
 	    " '[1]', -32768, NULL, 1)");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs WHERE id = %lld AND length(task) = 63"
+	    " herald.live_jobs WHERE id = %lld AND length(task) = 63"
 	    " AND length(queue) = 63 AND payload = '[1]'"
 	    " AND priority = -32768 AND max_attempts = 1",
 	    (long long)id), 1);
@@ -121,13 +121,13 @@ test_enqueue_accepts_edge_values(void **state)
 	id = dbtest_int(db->conn, "SELECT herald.enqueue('9', 'q', '{}',"
 	    " 32767, NULL, 1000)");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs WHERE id = %lld AND priority = 32767"
+	    " herald.live_jobs WHERE id = %lld AND priority = 32767"
 	    " AND max_attempts = 1000", (long long)id), 1);
 
 	id = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
 	    " NULL, 10, 'ev-1', 'UserRegistered')");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs WHERE id = %lld AND event_id = 'ev-1'"
+	    " herald.live_jobs WHERE id = %lld AND event_id = 'ev-1'"
 	    " AND event_type = 'UserRegistered'", (long long)id), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT sum(jobs) FROM"
 	    " herald.event_counters WHERE event_type = 'UserRegistered'"), 1);
@@ -232,7 +232,7 @@ test_enqueue_locks_queue_only_when_due(void **state)
 
 	assert_int_equal(queue_lock_held(db->conn), 0);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE queue = 'q'"), 2);
+	    "SELECT count(*) FROM herald.live_jobs WHERE queue = 'q'"), 2);
 }
 
 /*

@@ -167,7 +167,7 @@ test_producer_enqueues_only(void **state)
 	    " ARRAY[1::bigint], NULL, NULL)");
 	assert_denied(conn, "SELECT herald.batch_spread(ARRAY[1], 2)");
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
-	    " herald.jobs"), 10);
+	    " herald.live_jobs"), 10);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " herald.unique_keys"), 2);
 
@@ -252,8 +252,8 @@ test_console_reads_and_acts(void **state)
 	    " herald.dead_jobs WHERE id = %lld", (long long)dead);
 	assert_string_equal(text, "out s3cret");
 	free(text);
-	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM herald.jobs"),
-	    1);
+	assert_int_equal(dbtest_int(conn,
+	    "SELECT count(*) FROM herald.live_jobs"), 1);
 
 	dbtest_exec(conn, "BEGIN");
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM"
@@ -307,6 +307,14 @@ test_viewer_sees_no_payload(void **state)
 	dead = bury_one(db->conn, "mail");
 	dbtest_int(db->conn, "SELECT herald.enqueue('mail', 'q',"
 	    " '{\"secret\": \"s3cret\"}')");
+	assert_denied(conn, "SELECT payload FROM herald.inbox");
+	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM herald.inbox"
+	    " WHERE queue = 'q'"), 1);
+	text = dbtest_text(conn, "SELECT string_agg(coalesce(payload::text,"
+	    " '') || errors::text, '') FROM herald.live_jobs_redacted");
+	assert_null(strstr(text, "s3cret"));
+	free(text);
+	dbtest_exec(db->conn, "SELECT herald.move_inbox(NULL, NULL)");
 
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM herald.jobs"
 	    " WHERE state = 'queued'"), 1);

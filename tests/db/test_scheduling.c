@@ -324,7 +324,7 @@ test_limit_holds_across_claimers(void **state)
 		if (running > max_running)
 			max_running = running;
 		left = (int)dbtest_int(db->conn,
-		    "SELECT count(*) FROM herald.jobs");
+		    "SELECT count(*) FROM herald.live_jobs");
 	} while (left > 0);
 	for (i = 0; i < NCLAIMERS; i++) {
 		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);

@@ -118,22 +118,22 @@ test_enqueue_defaults(void **state)
 
 	assert_true(id > 0);
 	assert_text(db->conn, "send_mail",
-	    "SELECT task FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT task FROM herald.live_jobs WHERE id = %" PRId64, id);
 	assert_text(db->conn, "default",
-	    "SELECT queue FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT queue FROM herald.live_jobs WHERE id = %" PRId64, id);
 	assert_text(db->conn, "{\"to\": \"a@example.com\"}",
-	    "SELECT payload::text FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT payload::text FROM herald.live_jobs WHERE id = %" PRId64, id);
 	assert_text(db->conn, "queued",
-	    "SELECT state FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT state FROM herald.live_jobs WHERE id = %" PRId64, id);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT priority FROM herald.jobs WHERE id = %" PRId64, id), 0);
+	    "SELECT priority FROM herald.live_jobs WHERE id = %" PRId64, id), 0);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT attempt FROM herald.jobs WHERE id = %" PRId64, id), 0);
+	    "SELECT attempt FROM herald.live_jobs WHERE id = %" PRId64, id), 0);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT max_attempts FROM herald.jobs WHERE id = %" PRId64, id),
+	    "SELECT max_attempts FROM herald.live_jobs WHERE id = %" PRId64, id),
 	    HERALD_DEFAULT_MAX_ATTEMPTS);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
+	    "SELECT count(*) FROM herald.live_jobs WHERE id = %" PRId64
 	    " AND run_at <= now()", id), 1);
 }
 
@@ -154,17 +154,17 @@ test_enqueue_options(void **state)
 	    &options, &id, &error), 0);
 
 	assert_text(db->conn, "mail",
-	    "SELECT queue FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT queue FROM herald.live_jobs WHERE id = %" PRId64, id);
 	assert_text(db->conn, "[1, 2]",
-	    "SELECT payload::text FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT payload::text FROM herald.live_jobs WHERE id = %" PRId64, id);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT priority FROM herald.jobs WHERE id = %" PRId64, id), -5);
+	    "SELECT priority FROM herald.live_jobs WHERE id = %" PRId64, id), -5);
 	assert_int_equal(dbtest_int(db->conn,
-	    "SELECT max_attempts FROM herald.jobs WHERE id = %" PRId64, id),
+	    "SELECT max_attempts FROM herald.live_jobs WHERE id = %" PRId64, id),
 	    3);
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT (extract(epoch FROM run_at) * 1000000)::bigint"
-	    " FROM herald.jobs WHERE id = %" PRId64, id),
+	    " FROM herald.live_jobs WHERE id = %" PRId64, id),
 	    INT64_C(4102444800123456));
 }
 
@@ -179,7 +179,7 @@ test_enqueue_null_payload(void **state)
 	    &error), 0);
 
 	assert_text(db->conn, "{}",
-	    "SELECT payload::text FROM herald.jobs WHERE id = %" PRId64, id);
+	    "SELECT payload::text FROM herald.live_jobs WHERE id = %" PRId64, id);
 }
 
 static void
@@ -194,20 +194,20 @@ test_enqueue_joins_transaction(void **state)
 	dbtest_exec(db->conn, "BEGIN");
 	assert_int_equal(herald_enqueue(db->conn, "kept", NULL, NULL, NULL,
 	    &error), 0);
-	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.jobs"),
+	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.live_jobs"),
 	    0);
 	dbtest_exec(db->conn, "COMMIT");
-	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.jobs"),
+	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.live_jobs"),
 	    1);
 
 	dbtest_exec(db->conn, "BEGIN");
 	assert_int_equal(herald_enqueue(db->conn, "dropped", NULL, NULL, NULL,
 	    &error), 0);
 	dbtest_exec(db->conn, "ROLLBACK");
-	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.jobs"),
+	assert_int_equal(dbtest_int(other, "SELECT count(*) FROM herald.live_jobs"),
 	    1);
 	assert_int_equal(dbtest_int(other,
-	    "SELECT count(*) FROM herald.jobs WHERE task = 'dropped'"), 0);
+	    "SELECT count(*) FROM herald.live_jobs WHERE task = 'dropped'"), 0);
 	PQfinish(other);
 }
 

@@ -1,14 +1,14 @@
 #!/bin/sh
 # Bad input to herald and heraldd --check: each case must exit with the
 # expected status, print a message naming the bad value, print nothing on
-# standard output, and leave herald.jobs as it was.
+# standard output, and leave the live jobs as they were.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
 unset HERALD_CONFIG
 
 jobs_count() {
-    sql "SELECT count(*) FROM herald.jobs"
+    sql "SELECT count(*) FROM herald.live_jobs"
 }
 
 # expect_fail STATUS PATTERN COMMAND [ARG...]: run COMMAND and check its
@@ -58,7 +58,7 @@ before=$(jobs_count)
 id=$(h enqueue send_mail --payload '{"to": "ada@example.com"}') ||
     fail "a valid enqueue failed"
 [ "$(jobs_count)" -eq $((before + 1)) ] || fail "a valid enqueue wrote no job"
-[ "$(sql "SELECT task FROM herald.jobs WHERE id = $id")" = send_mail ] ||
+[ "$(sql "SELECT task FROM herald.live_jobs WHERE id = $id")" = send_mail ] ||
     fail "enqueue printed $id, which is not the new job's id"
 
 note "payloads"

@@ -136,7 +136,7 @@ LD_LIBRARY_PATH="$libdir" "$TEST_DIR/signup" -d "$APP_DB" \
 LD_LIBRARY_PATH="$libdir" "$TEST_DIR/example" "$APP_DB" "$JOB_DB" \
     >"$TEST_DIR/example.out" 2>&1 ||
     fail "the example failed: $(cat "$TEST_DIR/example.out")"
-sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'daily_report'" 1 ||
+sql_is "SELECT count(*) FROM herald.live_jobs WHERE task = 'daily_report'" 1 ||
     fail "the example enqueued no daily_report job"
 
 note "heraldd --check accepts the installed example configuration"

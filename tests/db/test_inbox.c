@@ -1,0 +1,214 @@
+/*
+ * test_inbox.c: herald.inbox, where herald.enqueue() puts a job that no
+ * waiting worker needs at once.  Each test checks that a job there is
+ * seen, counted, claimed, cancelled and moved as one in herald.jobs is.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbtest.h"
+
+/* Count the notifications on channel herald for queue q that conn got. */
+static int
+notified(PGconn *conn, const char *q)
+{
+	PGnotify	*n;
+	int		 count = 0;
+
+	dbtest_exec(conn, "SELECT 1");
+	assert_int_equal(PQconsumeInput(conn), 1);
+	while ((n = PQnotifies(conn)) != NULL) {
+		if (strcmp(n->relname, "herald") == 0 &&
+		    strcmp(n->extra, q) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return count;
+}
+
+static int64_t
+in_inbox(PGconn *conn, int64_t id)
+{
+	return dbtest_int(conn, "SELECT count(*) FROM herald.inbox"
+	    " WHERE id = %lld", (long long)id);
+}
+
+static int64_t
+in_jobs(PGconn *conn, int64_t id)
+{
+	return dbtest_int(conn, "SELECT count(*) FROM herald.jobs"
+	    " WHERE id = %lld", (long long)id);
+}
+
+/*
+ * With no worker waiting, a job goes to the inbox without a notification.
+ * Once a worker waits, the next job goes to herald.jobs and wakes it.
+ */
+static void
+test_inbox_only_without_waiter(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*worker = dbtest_connect(db);
+	int64_t		 first, second, later;
+
+	dbtest_exec(worker, "LISTEN herald");
+	first = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(in_inbox(db->conn, first), 1);
+	assert_int_equal(in_jobs(db->conn, first), 0);
+	assert_int_equal(notified(worker, "q"), 0);
+
+	dbtest_exec(worker, "INSERT INTO herald.processes (id, kind, host,"
+	    " pid, queue) VALUES ('w1', 'worker', 'h', 1, 'q')");
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+	second = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(in_inbox(db->conn, second), 0);
+	assert_int_equal(in_jobs(db->conn, second), 1);
+	assert_int_equal(notified(worker, "q"), 1);
+
+	/* A job due later sends no notification, even to a waiter. */
+	later = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}',"
+	    " 0, now() + interval '1 hour')");
+	assert_int_equal(in_inbox(db->conn, later), 1);
+	assert_int_equal(notified(worker, "q"), 0);
+	assert_true(first < second && second < later);
+	PQfinish(worker);
+}
+
+/*
+ * A claim moves the inbox of its queue first, so it takes jobs from both
+ * places in priority, run_at and id order.  Another queue's inbox stays.
+ */
+static void
+test_inbox_claim_order(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 a, b, c, other;
+
+	a = dbtest_int(db->conn, "SELECT herald.enqueue('a', 'q')");
+	dbtest_exec(db->conn, "SELECT herald.move_inbox(NULL, NULL)");
+	b = dbtest_int(db->conn, "SELECT herald.enqueue('b', 'q', '{}', -1)");
+	c = dbtest_int(db->conn, "SELECT herald.enqueue('c', 'q')");
+	other = dbtest_int(db->conn, "SELECT herald.enqueue('o', 'other')");
+	assert_int_equal(in_jobs(db->conn, a), 1);
+	assert_int_equal(in_inbox(db->conn, b) + in_inbox(db->conn, c), 2);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(task,"
+	    " ',') FROM (SELECT task FROM herald.claim('q', 'w', 10, 60000))"
+	    " c"), "b,a,c");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.inbox WHERE queue = 'q'"), 0);
+	assert_int_equal(in_inbox(db->conn, other), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE state = 'running' AND id IN (%lld, %lld,"
+	    " %lld)", (long long)a, (long long)b, (long long)c), 3);
+}
+
+/* The counts and the oldest due job include the inbox. */
+static void
+test_inbox_counted(void **state)
+{
+	struct dbtest	*db = *state;
+	const char	*counts = "SELECT queued || '/' || scheduled FROM"
+			    " herald.queue_counts() WHERE queue = 'q'";
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() - interval '1 minute')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() + interval '1 hour')");
+	dbtest_assert_text(dbtest_text(db->conn, "%s", counts), "2/1");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.oldest_ready() WHERE queue = 'q'"
+	    " AND oldest <= now() - interval '1 minute'"), 1);
+
+	dbtest_exec(db->conn, "SELECT herald.move_inbox('q', NULL)");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.inbox"), 0);
+	dbtest_assert_text(dbtest_text(db->conn, "%s", counts), "2/1");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.oldest_ready() WHERE queue = 'q'"
+	    " AND oldest <= now() - interval '1 minute'"), 1);
+}
+
+/* Cancel, retry-now and the console's lock find a job in the inbox. */
+static void
+test_inbox_actions(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 due, later, locked;
+
+	due = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	later = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}',"
+	    " 0, now() + interval '1 hour')");
+	locked = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.cancel("
+	    "ARRAY[%lld::bigint], 'u', 'h')", (long long)due), due);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE id = %lld", (long long)due), 0);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.retry_now("
+	    "ARRAY[%lld::bigint], 'u', 'h')", (long long)later), later);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %lld AND run_at <= now()",
+	    (long long)later), 1);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT state FROM"
+	    " herald.lock_jobs(ARRAY[%lld::bigint])", (long long)locked),
+	    "queued");
+	assert_int_equal(in_jobs(db->conn, locked), 1);
+}
+
+/*
+ * The janitor's round moves every queue's inbox and announces the queues
+ * whose moved jobs are due.
+ */
+static void
+test_inbox_announced(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*worker = dbtest_connect(db);
+
+	dbtest_exec(worker, "LISTEN herald");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q1')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q2', '{}', 0,"
+	    " now() + interval '1 hour')");
+	dbtest_exec(db->conn, "SELECT herald.announce_due(NULL)");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.inbox"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 2);
+	assert_int_equal(notified(worker, "q1"), 1);
+	assert_int_equal(notified(worker, "q2"), 0);
+	PQfinish(worker);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_only_without_waiter, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_claim_order, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_counted, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_actions, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_announced, dbtest_setup, dbtest_teardown),
+	};
+
+	dbtest_init("inbox");
+	return cmocka_run_group_tests_name("inbox", tests, NULL, NULL);
+}
