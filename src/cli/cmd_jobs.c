@@ -20,21 +20,40 @@ static const char usage[] =
 /*
  * The state of a live job as the operator sees it.  The table stores only
  * queued and running, so a queued job due later is shown as scheduled
- * (first attempt) or retrying (after a failure).  $4 is the limit.
+ * (first attempt) or retrying (after a failure).
+ */
+#define SHOWN_STATE							\
+    "CASE WHEN state = 'running' THEN 'running'"			\
+    " WHEN run_at <= now() THEN 'queued'"				\
+    " WHEN attempt = 0 THEN 'scheduled'"				\
+    " ELSE 'retrying' END"
+
+/*
+ * The jobs of herald.jobs, read through herald.jobs_redacted for the
+ * state that leases give them, and those of the inbox.  Each part is
+ * sorted and cut on its own, so the first is read by its primary key, as
+ * one ORDER BY over a UNION ALL of the two would not be.  $4 is the limit.
  */
 static const char jobs_sql[] =
     "SELECT id, task, queue, shown_state, attempt, max_attempts, priority,"
     "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
     "  to_json(run_at)#>>'{}'"
-    " FROM (SELECT *, CASE"
-    "    WHEN state = 'running' THEN 'running'"
-    "    WHEN run_at <= now() THEN 'queued'"
-    "    WHEN attempt = 0 THEN 'scheduled'"
-    "    ELSE 'retrying' END AS shown_state"
-    "  FROM herald.live_jobs"
+    " FROM ((SELECT id, task, queue, attempt, max_attempts, priority,"
+    "    run_at, " SHOWN_STATE " AS shown_state"
+    "  FROM herald.jobs_redacted"
     "  WHERE ($1::text IS NULL OR queue = $1)"
-    "    AND ($3::text IS NULL OR task = $3)) j"
-    " WHERE ($2::text IS NULL OR shown_state = $2)"
+    "    AND ($3::text IS NULL OR task = $3)"
+    "    AND ($2::text IS NULL OR " SHOWN_STATE " = $2)"
+    "  ORDER BY id LIMIT $4)"
+    "  UNION ALL"
+    "  (SELECT id, task, queue, 0, max_attempts::integer, priority, run_at,"
+    "    CASE WHEN run_at <= now() THEN 'queued' ELSE 'scheduled' END"
+    "  FROM herald.inbox"
+    "  WHERE ($1::text IS NULL OR queue = $1)"
+    "    AND ($3::text IS NULL OR task = $3)"
+    "    AND ($2::text IS NULL OR $2 = CASE WHEN run_at <= now()"
+    "      THEN 'queued' ELSE 'scheduled' END)"
+    "  ORDER BY id LIMIT $4)) j"
     " ORDER BY id"
     " LIMIT $4";
 

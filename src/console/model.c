@@ -56,7 +56,11 @@
 static const char queues_sql[] = HD_SQL_QUEUE_STATUS(
     " WHERE minute >= date_trunc('minute', now()) - interval '1 hour'");
 
-/* Supervisors first, then their children, each with its running jobs. */
+/*
+ * Supervisors first, then their children, each with its running jobs.
+ * herald.jobs_redacted, which both console roles read, lists no job of
+ * the inbox, so the join probes the primary key of herald.jobs.
+ */
 static const char workers_sql[] =
     "SELECT p.kind, p.host, p.pid, coalesce(p.queue, ''), p.id,"
     "  coalesce(p.supervisor_id, ''),"
@@ -68,7 +72,8 @@ static const char workers_sql[] =
     "  j.attempt, j.max_attempts"
     " FROM herald.processes p"
     " LEFT JOIN (SELECT j.* FROM herald.held_jobs h"
-    "   JOIN herald.live_jobs j ON j.id = h.id) j ON j.lease_owner = p.id"
+    "   JOIN herald.jobs_redacted j ON j.id = h.id) j"
+    "   ON j.lease_owner = p.id"
     " ORDER BY p.host, coalesce(p.supervisor_id, p.id),"
     "   p.kind <> 'supervisor', p.kind, p.queue, p.pid, j.id"
     " LIMIT 2000";
@@ -76,8 +81,11 @@ static const char workers_sql[] =
 /*
  * Jobs waiting to retry ($1 false) or every queued job that no lease
  * lists ($1 true), soonest first, by the run_at index.  The jobs of the
- * inbox are first attempts, so only the second list has them.  The total
- * comes from the job counts, so neither reads more jobs than it returns.
+ * inbox are first attempts, so only the second list has them.  Each part
+ * is sorted and cut on its own: with one ORDER BY over the whole UNION
+ * ALL, PostgreSQL 15 read all of herald.jobs instead of the run_at index.
+ * The total comes from the job counts, so neither reads more jobs than it
+ * returns.
  */
 static const char retries_sql[] =
     "SELECT j.id, j.task, j.queue, j.attempt, j.max_attempts,"
@@ -87,15 +95,18 @@ static const char retries_sql[] =
     "  (SELECT sum(CASE WHEN $1::boolean"
     "      THEN queued + scheduled + retrying ELSE retrying END)"
     "    FROM herald.queue_counts())::bigint"
-    " FROM (SELECT j.id, j.task, j.queue, j.attempt::integer,"
+    " FROM ((SELECT j.id, j.task, j.queue, j.attempt::integer,"
     "    j.max_attempts::integer, j.run_at, j.errors"
     "  FROM herald.jobs j"
     "  WHERE j.state = 'queued'"
     "    AND ($1::boolean OR (j.run_at > now() AND j.attempt > 0))"
     "    AND j.id NOT IN (SELECT h.id FROM herald.held_jobs h)"
+    "  ORDER BY j.run_at, j.id LIMIT $2)"
     "  UNION ALL"
-    "  SELECT i.id, i.task, i.queue, 0, i.max_attempts, i.run_at, '[]'"
-    "  FROM herald.inbox i WHERE $1::boolean) j"
+    "  (SELECT i.id, i.task, i.queue, 0, i.max_attempts::integer,"
+    "    i.run_at, '[]'::jsonb"
+    "  FROM herald.inbox i WHERE $1::boolean"
+    "  ORDER BY i.run_at, i.id LIMIT $2)) j"
     " ORDER BY j.run_at, j.id"
     " LIMIT $2";
 
