@@ -1049,14 +1049,21 @@ static int
 check_conninfo(struct config_reader *r, const config_setting_t *root,
     const char *name, const char *conninfo)
 {
-	char	reason[96];
+	char	reason[160];
 
 	if (conninfo == NULL)
 		return 0;
 	if (strncmp(conninfo, "postgres://", 11) != 0 &&
 	    strncmp(conninfo, "postgresql://", 13) != 0 &&
-	    strchr(conninfo, '=') == NULL)
-		return 0;	/* a bare database name */
+	    strchr(conninfo, '=') == NULL) {
+		/* A bare database name, one word as psql takes it. */
+		if (strpbrk(conninfo, " \t\r\n") == NULL)
+			return 0;
+		return config_fail(r, config_setting_get_member(root, name),
+		    "invalid connection string: neither key=value pairs, a "
+		    "URI nor a database name; write a name with spaces as "
+		    "dbname='NAME'");
+	}
 	if (!hd_conninfo_parses(conninfo, reason, sizeof reason))
 		return config_fail(r, config_setting_get_member(root, name),
 		    "invalid connection string: %s (see \"Connection "

@@ -6,6 +6,8 @@
  * in the user information or in the query) is masked alike.
  */
 
+#include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,17 +40,129 @@ conninfo_unknown_option(const char *message, const char *prefix,
 	return true;
 }
 
+/*
+ * The options whose values libpq 15 checks only when it connects: those
+ * read as whole numbers, and those with a fixed set of values.  No such
+ * value is a secret, so a reason may quote it.
+ */
+static const char *const conninfo_numbers[] = {
+	"connect_timeout", "keepalives", "keepalives_idle",
+	"keepalives_interval", "keepalives_count", "tcp_user_timeout", NULL
+};
+
+static const struct {
+	const char	*keyword;
+	const char	*choices;	/* as the reason lists them */
+	const char	*values[7];
+} conninfo_enums[] = {
+	{ "sslmode", "disable, allow, prefer, require, verify-ca or "
+	    "verify-full", { "disable", "allow", "prefer", "require",
+	    "verify-ca", "verify-full", NULL } },
+	{ "gssencmode", "disable, prefer or require",
+	    { "disable", "prefer", "require", NULL } },
+	{ "channel_binding", "disable, prefer or require",
+	    { "disable", "prefer", "require", NULL } },
+	{ "target_session_attrs", "any, read-write, read-only, primary, "
+	    "standby or prefer-standby", { "any", "read-write", "read-only",
+	    "primary", "standby", "prefer-standby", NULL } },
+};
+
+/*
+ * Return whether s is a whole number from min to max, with optional
+ * blanks around it, as libpq reads one.
+ */
+static bool
+conninfo_number(const char *s, long min, long max)
+{
+	char	*end;
+	long	 n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0')
+		return false;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (end == s || errno != 0 || n < min || n > max)
+		return false;
+	while (*end == ' ' || *end == '\t')
+		end++;
+	return *end == '\0';
+}
+
+/* Return whether each of the comma-separated ports is empty or valid. */
+static bool
+conninfo_ports(const char *ports)
+{
+	char	 one[16];
+	size_t	 len;
+
+	for (;;) {
+		len = strcspn(ports, ",");
+		if (len >= sizeof one)
+			return false;
+		memcpy(one, ports, len);
+		one[len] = '\0';
+		if (len > 0 && !conninfo_number(one, 1, 65535))
+			return false;
+		if (ports[len] == '\0')
+			return true;
+		ports += len + 1;
+	}
+}
+
+/* Check the value of option o; on a bad one write reason and fail. */
+static bool
+conninfo_value(const PQconninfoOption *o, char *reason, size_t size)
+{
+	const char *const	*v;
+	size_t			 i;
+
+	if (strcmp(o->keyword, "port") == 0) {
+		if (conninfo_ports(o->val))
+			return true;
+		snprintf(reason, size, "invalid port \"%.32s\"; use 1 to "
+		    "65535", o->val);
+		return false;
+	}
+	for (v = conninfo_numbers; *v != NULL; v++) {
+		if (strcmp(o->keyword, *v) != 0)
+			continue;
+		if (conninfo_number(o->val, INT_MIN, INT_MAX))
+			return true;
+		snprintf(reason, size, "invalid %s \"%.32s\"; use a whole "
+		    "number", o->keyword, o->val);
+		return false;
+	}
+	for (i = 0; i < sizeof conninfo_enums / sizeof conninfo_enums[0];
+	    i++) {
+		if (strcmp(o->keyword, conninfo_enums[i].keyword) != 0)
+			continue;
+		for (v = conninfo_enums[i].values; *v != NULL; v++)
+			if (strcmp(o->val, *v) == 0)
+				return true;
+		snprintf(reason, size, "invalid %s \"%.32s\"; use %s",
+		    o->keyword, o->val, conninfo_enums[i].choices);
+		return false;
+	}
+	return true;
+}
+
 bool
 hd_conninfo_parses(const char *conninfo, char *reason, size_t size)
 {
-	PQconninfoOption	*options;
+	PQconninfoOption	*options, *o;
 	char			*message = NULL;
+	bool			 ok = true;
 
 	reason[0] = '\0';
 	options = PQconninfoParse(conninfo, &message);
 	if (options != NULL) {
+		for (o = options; ok && o->keyword != NULL; o++)
+			if (o->val != NULL)
+				ok = conninfo_value(o, reason, size);
 		PQconninfoFree(options);
-		return true;
+		return ok;
 	}
 	if (message != NULL && !conninfo_unknown_option(message,
 	    "invalid connection option \"", reason, size))

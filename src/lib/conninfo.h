@@ -16,10 +16,14 @@
 #define HD_CONNINFO_MASK	"********"
 
 /*
- * Return whether libpq parses conninfo.  When it does not, write into
- * reason what libpq found wrong if that quotes nothing but an option
- * name, such as "unknown option \"sslmod\"", else "".  The other
- * messages of libpq can quote part of the string, and a password with it.
+ * Return whether libpq parses conninfo and each value of the options that
+ * libpq checks only when it connects (port, connect_timeout, sslmode and
+ * the like) is valid.  When libpq does not parse it, write into reason
+ * what libpq found wrong if that quotes nothing but an option name, such
+ * as "unknown option \"sslmod\"", else "".  The other messages of libpq
+ * can quote part of the string, and a password with it.  When a value is
+ * bad, the reason names the option and quotes the value, as in "invalid
+ * connect_timeout \"abc\"; use a whole number".
  * heraldd, which does not load libpq, links a version that accepts every
  * string and has heraldd-child check the file instead.
  */

@@ -186,6 +186,16 @@ expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string: unknown
     "$HERALDD" --check -c "$TEST_DIR/bad-conninfo.conf"
 expect_fail 78 'bad-conninfo\.conf:2: app_db: invalid connection string' \
     "$HERALDD" -c "$TEST_DIR/bad-conninfo.conf"
+# Values that libpq checks only when it connects, and a bare name that is
+# not one word.
+sed 's/bogus_keyword=1/connect_timeout=abc/' "$TEST_DIR/bad-conninfo.conf" \
+    >"$TEST_DIR/bad-value.conf"
+expect_fail 78 'bad-value\.conf:2: app_db: invalid connection string: invalid connect_timeout "abc"; use a whole number' \
+    "$HERALDD" --check -c "$TEST_DIR/bad-value.conf"
+sed 's|app_db = .*|app_db = "not a conninfo";|' "$TEST_DIR/bad-conninfo.conf" \
+    >"$TEST_DIR/bad-name.conf"
+expect_fail 78 "bad-name\\.conf:2: app_db: invalid connection string: neither key=value pairs, a URI nor a database name; write a name with spaces as dbname='NAME'" \
+    "$HERALDD" --check -c "$TEST_DIR/bad-name.conf"
 # A heraldd without its heraldd-child beside it or in pkglibexecdir.
 mkdir "$TEST_DIR/lonely"
 cp "$HERALDD" "$TEST_DIR/lonely/heraldd"

@@ -73,12 +73,40 @@ test_conninfo_parses_reason(void **state)
 		    "unknown option \"bogus_keyword\"" },
 		{ "postgres://app:s3cret@db/jobs?sslmod=require", false,
 		    "unknown option \"sslmod\"" },
+		{ "host=/tmp connect_timeout=abc", false,
+		    "invalid connect_timeout \"abc\"; use a whole number" },
+		{ "host=/tmp connect_timeout=' 10 ' keepalives_idle=-1", true,
+		    "" },
+		{ "host=/tmp keepalives=1x", false,
+		    "invalid keepalives \"1x\"; use a whole number" },
+		{ "host=/tmp tcp_user_timeout=99999999999", false,
+		    "invalid tcp_user_timeout \"99999999999\"; use a whole "
+		    "number" },
+		{ "host=a,b,c port=5432,,5433", true, "" },
+		{ "host=/tmp port=0", false, "invalid port \"0\"; use 1 to 65535" },
+		{ "host=a,b port=5432,x", false,
+		    "invalid port \"5432,x\"; use 1 to 65535" },
+		{ "postgres://db:70000/jobs", false,
+		    "invalid port \"70000\"; use 1 to 65535" },
+		{ "host=/tmp sslmode=verify_full", false,
+		    "invalid sslmode \"verify_full\"; use disable, allow, "
+		    "prefer, require, verify-ca or verify-full" },
+		{ "postgres://db/jobs?target_session_attrs=primary", true, "" },
+		{ "host=/tmp target_session_attrs=master", false,
+		    "invalid target_session_attrs \"master\"; use any, "
+		    "read-write, read-only, primary, standby or "
+		    "prefer-standby" },
+		{ "host=/tmp gssencmode=on", false, "invalid gssencmode \"on\"; "
+		    "use disable, prefer or require" },
+		{ "host=/tmp channel_binding=Require", false,
+		    "invalid channel_binding \"Require\"; use disable, prefer "
+		    "or require" },
 		/* libpq's other messages can quote the string: none is kept. */
 		{ "host='x password=s3cret", false, "" },
 		{ "password=s3cret host", false, "" },
 		{ "postgres://app:s3cret@[db/jobs", false, "" },
 	};
-	char	reason[96];
+	char	reason[160];
 	size_t	i;
 
 	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
