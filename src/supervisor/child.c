@@ -111,11 +111,14 @@ static int
 run_role(const struct hd_child_spec *spec, const struct hd_config *config)
 {
 	const struct hd_queue_config	*q;
-	char				 byte = 1;
+	pid_t				 pid = getpid();
 	int				 extra;
 
-	/* heraldd counts the children that run before it reports ready. */
-	if (write(HD_CHILD_UP_FD, &byte, 1) == -1)
+	/*
+	 * heraldd reports ready once each child of its start wrote its pid
+	 * here or exited.  A write this short is never split.
+	 */
+	if (write(HD_CHILD_UP_FD, &pid, sizeof pid) == -1)
 		hd_log_debug("could not report start", "error=%s",
 		    strerror(errno));
 	close(HD_CHILD_UP_FD);

@@ -48,6 +48,7 @@ struct child {
 	int64_t		 restart_at_ms;	/* when pid is 0 */
 	int64_t		 delay_ms;	/* the next restart delay */
 	bool		 retired;	/* stopped by a reload: no restart */
+	bool		 awaited;	/* of the start; not up nor exited */
 
 	/* Failures (exits that no stop requested) in the current window. */
 	int		 failures;
@@ -78,12 +79,15 @@ struct supervisor {
 	int64_t			 next_watchdog_ms;
 
 	/*
-	 * Each child writes one byte to up_fd[1] once it runs; READY=1
-	 * goes to systemd when every child of the start wrote it.
+	 * Each child writes its pid to up_fd[1] once it runs.  READY=1 goes
+	 * to systemd when every child of the start wrote it or exited, so a
+	 * child that cannot run does not hold back the start.  up_part keeps
+	 * the bytes of a pid that a read cut.
 	 */
 	int			 up_fd[2];
-	size_t			 up_expected;
-	size_t			 up_seen;
+	size_t			 up_awaited;
+	unsigned char		 up_part[sizeof(pid_t)];
+	size_t			 up_partlen;
 	bool			 ready;
 	/* The write end of the running janitor's pipe of failed children. */
 	int			 janitor_fd;
@@ -150,6 +154,7 @@ children_failed(const struct supervisor *sup)
 }
 
 static size_t	supervisor_running(const struct supervisor *);
+static void	supervisor_check_ready(struct supervisor *);
 
 /* Send a STATUS line that systemctl status shows. */
 static void
@@ -495,6 +500,16 @@ child_clear_failed(struct child *c)
 	c->restart_at_ms = 0;
 }
 
+/* Stop waiting for child c of the start to report. */
+static void
+child_settled(struct supervisor *sup, struct child *c)
+{
+	if (!c->awaited)
+		return;
+	c->awaited = false;
+	sup->up_awaited--;
+}
+
 /* Handle the exit of child i: schedule its restart or forget it. */
 static void
 child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
@@ -564,6 +579,7 @@ supervisor_reap(struct supervisor *sup)
 			if (sup->children[i].pid == pid) {
 				sweep |= sup->children[i].role ==
 				    CHILD_WORKER;
+				child_settled(sup, &sup->children[i]);
 				child_exited(sup, i, pid, status);
 				break;
 			}
@@ -577,6 +593,7 @@ supervisor_reap(struct supervisor *sup)
 	}
 	if (sweep)
 		supervisor_kill_orphans(sup);
+	supervisor_check_ready(sup);
 }
 
 static size_t
@@ -1008,27 +1025,26 @@ supervisor_start(struct supervisor *sup)
 		child_start(sup, &sup->children[i]);
 		if (sup->children[i].role == CHILD_WORKER)
 			workers++;
+		if (sup->children[i].pid != 0) {
+			sup->children[i].awaited = true;
+			sup->up_awaited++;
+		}
 	}
-	sup->up_expected = sup->nchildren;
 	hd_log_debug("children started", "supervisor_id=%s queues=%zu "
 	    "workers=%zu", sup->id, sup->config->nqueues, workers);
 }
 
 /*
- * Count the children that report they run; once every child of the start
- * did, heraldd is ready.  Restarted children report too, which only
- * drains the pipe.
+ * Report ready once no child of the start is awaited.  A child that
+ * exited before it ran counts as settled: heraldd restarts it as it
+ * would any other.
  */
 static void
-supervisor_count_up(struct supervisor *sup)
+supervisor_check_ready(struct supervisor *sup)
 {
-	char	buf[64];
-	ssize_t	n;
 	size_t	i, workers = 0;
 
-	while ((n = read(sup->up_fd[0], buf, sizeof buf)) > 0)
-		sup->up_seen += (size_t)n;
-	if (sup->ready || sup->up_seen < sup->up_expected)
+	if (sup->ready || sup->up_awaited > 0)
 		return;
 	sup->ready = true;
 	for (i = 0; i < sup->nchildren; i++)
@@ -1038,6 +1054,33 @@ supervisor_count_up(struct supervisor *sup)
 	    "workers=%zu", sup->id, sup->config->nqueues, workers);
 	notify_systemd("READY=1");
 	notify_status(sup);
+}
+
+/*
+ * Read the pids of the children that run.  A pid of a child that is no
+ * longer awaited, because it was restarted or exited, is passed over.
+ */
+static void
+supervisor_count_up(struct supervisor *sup)
+{
+	unsigned char	 buf[64];
+	ssize_t		 n, k;
+	pid_t		 pid;
+	size_t		 i;
+
+	while ((n = read(sup->up_fd[0], buf, sizeof buf)) > 0) {
+		for (k = 0; k < n; k++) {
+			sup->up_part[sup->up_partlen++] = buf[k];
+			if (sup->up_partlen < sizeof pid)
+				continue;
+			memcpy(&pid, sup->up_part, sizeof pid);
+			sup->up_partlen = 0;
+			for (i = 0; i < sup->nchildren; i++)
+				if (sup->children[i].pid == pid)
+					child_settled(sup, &sup->children[i]);
+		}
+	}
+	supervisor_check_ready(sup);
 }
 
 int

@@ -49,6 +49,34 @@ stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 count_above STOPPING=1 0 || fail "no STOPPING=1: $(cat "$MESSAGES")"
 grep -q '^STATUS=stopping' "$MESSAGES" || fail "no STATUS line on stopping"
+# A heraldd whose heraldd-child, beside it, cannot run the workers of
+# queue "bad", as one of another version or with a broken @include file
+# could not.  An installed heraldd-child would be found first.
+if [ ! -x /usr/local/libexec/herald/heraldd-child ]; then
+    note "READY although a child of the start exits before it runs"
+    mkdir "$TEST_DIR/bin"
+    cp "$HERALDD" "$TEST_DIR/bin/heraldd"
+    cat >"$TEST_DIR/bin/heraldd-child" <<EOF2
+#!/bin/sh
+[ "\$1 \${2:-}" = "worker bad" ] && exit 70
+exec "$HERALD_BUILDDIR/heraldd-child" "\$@"
+EOF2
+    chmod +x "$TEST_DIR/bin/heraldd-child"
+    write_conf <<EOF2
+queues = { nq = { workers = 1; }; bad = { workers = 1; }; };
+tasks = { ok = { queue = "nq"; exec = [ "/bin/true" ]; }; };
+EOF2
+    ready=$(count READY=1)
+    NOTIFY_SOCKET=$SOCKET "$TEST_DIR/bin/heraldd" -c "$HERALD_CONF" \
+        2>>"$HERALDD_LOG" &
+    HERALDD_PID=$!
+    wait_for 10 "READY=1 with a child that cannot run" \
+        count_above READY=1 "$ready"
+    grep -q 'msg="child exited".*queue=bad' "$HERALDD_LOG" ||
+        fail "the worker of queue bad did not exit: $(cat "$HERALDD_LOG")"
+    stop_heraldd 15
+fi
+
 kill "$LISTEN_PID"
 wait "$LISTEN_PID" 2>/dev/null
 check_no_leftovers
