@@ -49,6 +49,49 @@ in_jobs(PGconn *conn, int64_t id)
 }
 
 /*
+ * Wait until the query sent on other either has its result or waits for
+ * a lock, for at most 10 s.  Return whether it waits.
+ */
+static int
+waits_for_lock(PGconn *conn, PGconn *other)
+{
+	int	i;
+
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(PQconsumeInput(other), 1);
+		if (!PQisBusy(other))
+			return 0;
+		if (dbtest_int(conn, "SELECT count(*) FROM pg_locks"
+		    " WHERE pid = %d AND NOT granted",
+		    PQbackendPID(other)) > 0)
+			return 1;
+		dbtest_exec(conn, "SELECT pg_sleep(0.01)");
+	}
+	fail_msg("the query neither ended nor waited for a lock in 10 s");
+	return -1;
+}
+
+/*
+ * Return the first value of the query sent on conn, or fail the test when
+ * the query failed.
+ */
+static int64_t
+sent_result(PGconn *conn)
+{
+	PGresult	*res;
+	int64_t		 value;
+
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s", PQresultErrorMessage(res));
+	assert_int_equal(PQntuples(res), 1);
+	value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	assert_null(PQgetResult(conn));
+	return value;
+}
+
+/*
  * With no worker waiting, a job goes to the inbox without a notification.
  * Once a worker waits, the next job goes to herald.jobs and wakes it.
  */
@@ -139,7 +182,7 @@ test_inbox_counted(void **state)
 	    " AND oldest <= now() - interval '1 minute'"), 1);
 }
 
-/* Cancel, retry-now and the console's lock find a job in the inbox. */
+/* Cancel, retry-now and herald job's lock find a job in the inbox. */
 static void
 test_inbox_actions(void **state)
 {
@@ -162,10 +205,17 @@ test_inbox_actions(void **state)
 	    " herald.jobs WHERE id = %lld AND run_at <= now()",
 	    (long long)later), 1);
 
+	/* The lock lists a job of the inbox and leaves it there. */
 	dbtest_assert_text(dbtest_text(db->conn, "SELECT state FROM"
 	    " herald.lock_jobs(ARRAY[%lld::bigint])", (long long)locked),
 	    "queued");
-	assert_int_equal(in_jobs(db->conn, locked), 1);
+	assert_int_equal(in_inbox(db->conn, locked), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.lock_jobs(ARRAY[%lld, %lld]::bigint[])",
+	    (long long)locked, (long long)later), 2);
+	assert_int_equal(dbtest_int(db->conn, "SELECT id FROM"
+	    " herald.lock_jobs(ARRAY[%lld, %lld]::bigint[]) LIMIT 1",
+	    (long long)locked, (long long)later), later);
 }
 
 /*
@@ -192,6 +242,75 @@ test_inbox_announced(void **state)
 	PQfinish(worker);
 }
 
+/*
+ * herald job cancel locks the jobs, prompts for confirmation and cancels
+ * them in one transaction.  A claim of the queue in between neither waits
+ * for the confirmation nor deadlocks with the cancel.
+ */
+static void
+test_inbox_lock_claim_cancel(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*worker = dbtest_connect(db);
+	int64_t		 id;
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT state FROM"
+	    " herald.lock_jobs(ARRAY[%lld::bigint])", (long long)id),
+	    "queued");
+
+	assert_int_equal(PQsendQuery(worker, "SELECT count(*) FROM"
+	    " herald.claim('q', 'w', 10, 60000)"), 1);
+	assert_int_equal(waits_for_lock(db->conn, worker), 0);
+	assert_int_equal(sent_result(worker), 1);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.cancel("
+	    "ARRAY[%lld::bigint], 'u', 'h')", (long long)id), id);
+	dbtest_exec(db->conn, "COMMIT");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %lld AND cancel_requested_at IS NOT NULL",
+	    (long long)id), 1);
+	PQfinish(worker);
+}
+
+/*
+ * A worker completes a job and then claims in one transaction, as its
+ * cycle does.  herald job cancel of that job and of a job in the inbox
+ * waits for the worker and does not deadlock with its claim.
+ */
+static void
+test_inbox_lock_while_completing(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*cli = dbtest_connect(db);
+	char		 sql[128];
+	int64_t		 done, queued, token;
+
+	done = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	token = dbtest_int(db->conn, "SELECT lease_token FROM"
+	    " herald.claim('q', 'w', 1, 60000)");
+	queued = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(in_inbox(db->conn, queued), 1);
+
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_exec(db->conn, "SELECT herald.complete_many(ARRAY[%lld::bigint],"
+	    " ARRAY[%lld::bigint])", (long long)done, (long long)token);
+	dbtest_exec(cli, "BEGIN");
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM"
+	    " herald.lock_jobs(ARRAY[%lld, %lld]::bigint[])",
+	    (long long)done, (long long)queued);
+	assert_int_equal(PQsendQuery(cli, sql), 1);
+	assert_int_equal(waits_for_lock(db->conn, cli), 1);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('q', 'w', 10, 60000)"), 1);
+	dbtest_exec(db->conn, "COMMIT");
+	assert_int_equal(sent_result(cli), 1);
+	dbtest_exec(cli, "COMMIT");
+	PQfinish(cli);
+}
+
 int
 main(void)
 {
@@ -207,6 +326,12 @@ main(void)
 		    test_inbox_actions, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_announced, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_lock_claim_cancel, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_lock_while_completing, dbtest_setup,
+		    dbtest_teardown),
 	};
 
 	dbtest_init("inbox");

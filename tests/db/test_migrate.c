@@ -196,6 +196,81 @@ test_migrate_concurrent_once(void **state)
 	    "SELECT count(*) FROM herald.migrations"), hd_job_migrations_count);
 }
 
+/*
+ * Apply the job migrations up to version on conn, each in a transaction
+ * with its row in herald.migrations, as hd_migrate() does.
+ */
+static void
+migrate_to(PGconn *conn, int version)
+{
+	const struct hd_migration	*m;
+	PGresult			*res;
+	int				 i;
+
+	dbtest_exec(conn, "CREATE SCHEMA herald;"
+	    " CREATE TABLE herald.migrations (version integer PRIMARY KEY,"
+	    "  name text NOT NULL,"
+	    "  applied_at timestamptz NOT NULL DEFAULT now())");
+	for (i = 0; i < hd_job_migrations_count; i++) {
+		m = &hd_job_migrations[i];
+		if (m->version > version)
+			break;
+		dbtest_exec(conn, "BEGIN");
+		res = PQexec(conn, m->sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    PQresultStatus(res) != PGRES_TUPLES_OK)
+			fail_msg("%s: %s", m->name, PQerrorMessage(conn));
+		PQclear(res);
+		dbtest_exec(conn, "INSERT INTO herald.migrations (version, name)"
+		    " VALUES (%d, 'test')", m->version);
+		dbtest_exec(conn, "COMMIT");
+	}
+}
+
+/*
+ * A database at version 27 with live jobs, migrated by another role than
+ * the one that ran 007, whose default privileges then do not apply.  The
+ * jobs stay, and herald_worker claims them and a job of the inbox.
+ */
+static void
+test_migrate_from_027_keeps_jobs(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	char			 role[64];
+
+	migrate_to(db->conn, 27);
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() + interval '1 hour')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('q', 'w1', 1, 60000)"), 1);
+
+	snprintf(role, sizeof role, "herald_t_owner_%ld", (long)getpid());
+	dbtest_exec(db->conn, "CREATE ROLE %s SUPERUSER NOLOGIN", role);
+	dbtest_exec(db->conn, "SET ROLE %s", role);
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error),
+	    hd_job_migrations_count - 27);
+	dbtest_exec(db->conn, "RESET ROLE");
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(state,"
+	    " ' ' ORDER BY id) FROM herald.live_jobs"),
+	    "running queued queued");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.inbox"), 1);
+	dbtest_exec(db->conn, "SET ROLE herald_worker");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('q', 'w2', 10, 60000)"), 2);
+	dbtest_exec(db->conn, "RESET ROLE");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE state = 'running'"), 3);
+
+	dbtest_exec(db->conn, "REASSIGN OWNED BY %s TO CURRENT_USER;"
+	    " DROP OWNED BY %s; DROP ROLE %s", role, role, role);
+}
+
 int
 main(void)
 {
@@ -217,6 +292,9 @@ main(void)
 		    test_migrate_in_transaction_rejected,
 		    dbtest_setup_bare, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_concurrent_once,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_from_027_keeps_jobs,
 		    dbtest_setup_bare, dbtest_teardown),
 	};
 

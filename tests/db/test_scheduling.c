@@ -393,6 +393,72 @@ test_cancel_running_job(void **state)
 	    "SELECT count(*) FROM herald.dead_jobs"), 0);
 }
 
+/*
+ * Wait until the query sent on other either has its result or waits for
+ * a lock, for at most 10 s.  Return whether it waits.
+ */
+static int
+waits_for_lock(PGconn *conn, PGconn *other)
+{
+	int	i;
+
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(PQconsumeInput(other), 1);
+		if (!PQisBusy(other))
+			return 0;
+		if (dbtest_int(conn, "SELECT count(*) FROM pg_locks"
+		    " WHERE pid = %d AND NOT granted",
+		    PQbackendPID(other)) > 0)
+			return 1;
+		dbtest_exec(conn, "SELECT pg_sleep(0.01)");
+	}
+	fail_msg("the query neither ended nor waited for a lock in 10 s");
+	return -1;
+}
+
+/*
+ * A worker's cycle completes its jobs and then claims, in one
+ * transaction.  A cancel of a job it completes waits for it and does not
+ * deadlock with its claim.
+ */
+static void
+test_cancel_while_completing(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	PGconn			*console = dbtest_connect(db);
+	PGresult		*res;
+	char			 sql[128];
+	int64_t			 id, token;
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t')");
+	assert_int_equal(hd_store_claim(db->conn, "default", "w1", 1, 60000,
+	    &jobs, &error), 1);
+	token = jobs[0].lease_token;
+	hd_jobs_free(jobs, 1);
+
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_exec(db->conn, "SELECT herald.complete_many(ARRAY[%lld::bigint],"
+	    " ARRAY[%lld::bigint])", (long long)id, (long long)token);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM"
+	    " herald.cancel(ARRAY[%lld::bigint], 'op', 'host')", (long long)id);
+	assert_int_equal(PQsendQuery(console, sql), 1);
+	assert_int_equal(waits_for_lock(db->conn, console), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('default', 'w1', 10, 60000)"), 0);
+	dbtest_exec(db->conn, "COMMIT");
+
+	res = PQgetResult(console);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("cancel: %s", PQresultErrorMessage(res));
+	/* The job was completed, so nothing was left to cancel. */
+	assert_string_equal(PQgetvalue(res, 0, 0), "0");
+	PQclear(res);
+	assert_null(PQgetResult(console));
+	PQfinish(console);
+}
+
 /* A cancelled job that went back to its queue never runs again. */
 static void
 test_cancelled_requeued_is_purged(void **state)
@@ -741,6 +807,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rate_caps_claims,
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_running_job,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_while_completing,
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cancelled_requeued_is_purged,
