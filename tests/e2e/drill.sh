@@ -36,9 +36,10 @@ load_probes() {
     fi
 }
 
-# Succeed when no enqueued job is left in herald.jobs.
+# Succeed when no enqueued job is left in herald.live_jobs, which has the
+# jobs of the inbox too.
 all_jobs_finished() {
-    sql_is "SELECT count(*) FROM herald.jobs
+    sql_is "SELECT count(*) FROM herald.live_jobs
         WHERE id IN (SELECT id FROM drill_enqueued)" 0
 }
 
@@ -55,10 +56,10 @@ completed_ids() {
 # miss the line of a worker killed right after its commit.
 check_no_job_lost_or_twice() {
     _enqueued=$(sql "SELECT count(*) FROM drill_enqueued")
-    sql_is "SELECT count(*) FROM herald.jobs
+    sql_is "SELECT count(*) FROM herald.live_jobs
         WHERE id IN (SELECT id FROM drill_enqueued)" 0 ||
         fail "jobs left unfinished: $(sql "SELECT id, state, attempt
-            FROM herald.jobs ORDER BY id LIMIT 10")"
+            FROM herald.live_jobs ORDER BY id LIMIT 10")"
     _dead=$(sql "SELECT count(*) FROM herald.dead_jobs
         WHERE id IN (SELECT id FROM drill_enqueued)")
     sql_is "SELECT count(*) FROM herald.dead_jobs
