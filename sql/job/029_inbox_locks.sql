@@ -19,6 +19,10 @@
 -- herald.jobs it names before it takes the claim locks, in the worker's
 -- order.
 --
+-- retry_now moved the inbox jobs it named before it updated the rows of
+-- herald.jobs, the reverse of a worker's cycle as well.  It now locks
+-- those rows first.
+--
 -- A claim locks inbox rows with FOR UPDATE, which needs the UPDATE
 -- privilege.  028 granted herald_worker SELECT, INSERT and DELETE only,
 -- so claims failed where the role that ran 028 was not the role whose
@@ -102,11 +106,50 @@ BEGIN
 END
 $$;
 
+-- The retry_now of 028, which locks the named rows of herald.jobs before
+-- it moves the named jobs of the inbox.
+CREATE OR REPLACE FUNCTION herald.retry_now(p_ids bigint[], p_os_user text,
+    p_host text)
+RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ids bigint[];
+    v_queues text[];
+    v_queue text;
+BEGIN
+    PERFORM 1 FROM herald.jobs j WHERE j.id = ANY (p_ids)
+    ORDER BY j.id FOR UPDATE;
+    PERFORM herald.move_inbox(NULL, p_ids);
+    WITH moved AS (
+        UPDATE herald.jobs
+        SET run_at = now()
+        WHERE id = ANY (p_ids) AND state = 'queued' AND run_at > now()
+        RETURNING id, queue
+    )
+    SELECT coalesce(array_agg(id ORDER BY id), '{}'),
+        array_agg(DISTINCT queue)
+    INTO v_ids, v_queues
+    FROM moved;
+    PERFORM herald.record_action('job retry now', NULL, NULL, v_ids, NULL,
+        cardinality(v_ids), p_os_user, p_host);
+    FOREACH v_queue IN ARRAY coalesce(v_queues, '{}'::text[]) LOOP
+        PERFORM pg_notify('herald', v_queue);
+    END LOOP;
+    RETURN QUERY SELECT unnest(v_ids);
+END
+$$;
+
 -- Privileges (see 007).  CREATE OR REPLACE kept the grants of the
 -- replaced functions, not their settings.
 ALTER FUNCTION herald.lock_jobs(bigint[]) SECURITY DEFINER
     SET search_path = pg_catalog, herald, pg_temp;
 ALTER FUNCTION herald.cancel(bigint[], text, text) SECURITY DEFINER
     SET search_path = pg_catalog, herald, pg_temp;
+ALTER FUNCTION herald.retry_now(bigint[], text, text) SECURITY DEFINER
+    SET search_path = pg_catalog, herald, pg_temp;
 
+-- Only herald.enqueue(), which runs as its owner, writes the inbox: a
+-- row that a move could not insert into herald.jobs would stop every
+-- claim of its queue.
 GRANT UPDATE ON herald.inbox TO herald_worker;
+REVOKE INSERT ON herald.inbox FROM herald_worker;

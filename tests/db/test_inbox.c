@@ -311,6 +311,43 @@ test_inbox_lock_while_completing(void **state)
 	PQfinish(cli);
 }
 
+/*
+ * The same cycle against retry-now of that job and of a scheduled job in
+ * the inbox: retry-now waits for the worker and does not deadlock with
+ * its claim.
+ */
+static void
+test_inbox_retry_now_while_completing(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*cli = dbtest_connect(db);
+	char		 sql[160];
+	int64_t		 done, later, token;
+
+	done = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q')");
+	token = dbtest_int(db->conn, "SELECT lease_token FROM"
+	    " herald.claim('q', 'w', 1, 60000)");
+	later = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() + interval '1 hour')");
+	assert_int_equal(in_inbox(db->conn, later), 1);
+
+	dbtest_exec(db->conn, "BEGIN");
+	dbtest_exec(db->conn, "SELECT herald.complete_many(ARRAY[%lld::bigint],"
+	    " ARRAY[%lld::bigint])", (long long)done, (long long)token);
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM"
+	    " herald.retry_now(ARRAY[%lld, %lld]::bigint[], 'op', 'host')",
+	    (long long)done, (long long)later);
+	assert_int_equal(PQsendQuery(cli, sql), 1);
+	assert_int_equal(waits_for_lock(db->conn, cli), 1);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('q', 'w', 10, 60000)"), 0);
+	dbtest_exec(db->conn, "COMMIT");
+	assert_int_equal(sent_result(cli), 1);
+	assert_int_equal(in_jobs(db->conn, later), 1);
+	PQfinish(cli);
+}
+
 int
 main(void)
 {
@@ -326,6 +363,9 @@ main(void)
 		    test_inbox_actions, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_announced, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_retry_now_while_completing, dbtest_setup,
+		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_lock_claim_cancel, dbtest_setup,
 		    dbtest_teardown),

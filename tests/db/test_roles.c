@@ -197,6 +197,10 @@ test_worker_claims_and_finishes(void **state)
 	    " VALUES ('w1', 'worker', 'h', 1)");
 	dbtest_exec(conn, "UPDATE herald.processes SET heartbeat_at = now()"
 	    " WHERE id = 'w1'");
+	/* The jobs wait in the inbox, which the worker empties only. */
+	assert_denied(conn, "INSERT INTO herald.inbox (task, queue, payload,"
+	    " priority, run_at, max_attempts) VALUES ('mail', 'q', '{}', 0,"
+	    " now(), 0)");
 	assert_int_equal(dbtest_int(conn, "SELECT count(*) FROM"
 	    " herald.claim('q', 'w1', 10, 60000)"), 2);
 	/* One claim, one lease for both jobs. */
