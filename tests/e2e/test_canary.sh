@@ -73,7 +73,7 @@ psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO herald.outbox
     NOTIFY herald_outbox" >/dev/null || fail "could not write the outbox"
 
 counts_reached() {
-    sql_is "SELECT count(*) FROM herald.jobs" 0 &&
+    sql_is "SELECT count(*) FROM herald.live_jobs" 0 &&
         sql_is "SELECT count(*) FROM herald.dead_jobs" 2 &&
         sql_is "SELECT coalesce(sum(completed), 0) FROM herald.counters" 3
 }

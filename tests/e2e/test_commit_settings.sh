@@ -42,7 +42,7 @@ EOF2
 start_heraldd
 
 job_gone() {
-    sql_is "SELECT count(*) FROM herald.jobs WHERE id = $1" 0
+    sql_is "SELECT count(*) FROM herald.live_jobs WHERE id = $1" 0
 }
 
 note "jobs enqueued one at a time complete"
@@ -55,7 +55,7 @@ note "a batch completes, some of it with the next claim"
 sql "SELECT herald.enqueue('ok', 'cq') FROM generate_series(1, 20)" \
     >/dev/null || fail "could not enqueue the batch"
 wait_for 20 "the batch to complete" sql_is \
-    "SELECT count(*) FROM herald.jobs WHERE task = 'ok'" 0
+    "SELECT count(*) FROM herald.live_jobs WHERE task = 'ok'" 0
 
 note "a failed attempt and a permanent failure are recorded"
 id=$(enqueue again "queue => 'cq'")

@@ -68,7 +68,7 @@ note "cancel deletes queued jobs and reports missing ones"
 later=$(enqueue t "queue => 'pq', run_at => now() + interval '1 hour'")
 out=$(H job cancel "$later") || fail "herald job cancel $later failed"
 [ "$out" = "cancelled 1 job" ] || fail "cancel printed: $out"
-sql_is "SELECT count(*) FROM herald.jobs WHERE id = $later" 0 ||
+sql_is "SELECT count(*) FROM herald.live_jobs WHERE id = $later" 0 ||
     fail "job $later is still there"
 sql_is "SELECT ids::text || ' ' || rows FROM herald.audit
     WHERE action = 'job cancel'" "{$later} 1" || fail "cancel was not audited"

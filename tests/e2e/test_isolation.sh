@@ -55,7 +55,7 @@ exec 9>&-
 
 id=$(enqueue report "queue => 'q', payload => '{\"n\": 1}'")
 wait_for 10 "job $id to complete" sql_is \
-    "SELECT count(*) FROM herald.jobs WHERE id = $id" 0
+    "SELECT count(*) FROM herald.live_jobs WHERE id = $id" 0
 wait_for 10 "the handler's report" test -s "$TEST_DIR/out/$id.fds"
 sql_is "SELECT count(*) FROM herald.dead_jobs" 0 ||
     fail "the handler failed: $(sql "SELECT errors FROM herald.dead_jobs")"

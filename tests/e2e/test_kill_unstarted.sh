@@ -88,7 +88,7 @@ sql "SELECT count(herald.enqueue('mod', queue => 'mq', max_attempts => 1,
         payload => CASE WHEN i = 600 THEN jsonb_build_object('sleep_ms',
             300000, 'lock', '$TEST_DIR/mlock') ELSE '{}' END))
     FROM generate_series(1, 1500) i" >/dev/null
-long=$(sql "SELECT id FROM herald.jobs WHERE payload ? 'lock'")
+long=$(sql "SELECT id FROM herald.live_jobs WHERE payload ? 'lock'")
 : >"$TEST_DIR/mlock"
 lock_held() {
     ! flock -n "$TEST_DIR/mlock" true

@@ -57,7 +57,7 @@ ok1=$(enqueue ok "queue => 'lc', payload => '{\"secret\": \"MARKER_PAYLOAD_91c2\
 ok2=$(enqueue ok "queue => 'lc', payload => '[1, 2]', max_attempts => 3,
     event_id => 'ev-17', event_type => 'UserRegistered'")
 wait_for 10 "both ok jobs to complete" \
-    sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'ok'" 0
+    sql_is "SELECT count(*) FROM herald.live_jobs WHERE task = 'ok'" 0
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE task = 'ok'" 0 ||
     fail "an ok job is in the dead table"
 sql_is "SELECT sum(completed) FROM herald.counters WHERE task = 'ok'" 2 ||

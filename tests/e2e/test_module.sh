@@ -101,7 +101,7 @@ wait_for 10 "four module jobs running at once" sql_is \
     "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'
         AND payload ? 'sleep_ms'" 4
 wait_for 20 "the slow jobs to finish" sql_is \
-    "SELECT count(*) FROM herald.jobs WHERE payload ? 'sleep_ms'" 0
+    "SELECT count(*) FROM herald.live_jobs WHERE payload ? 'sleep_ms'" 0
 note "ok: concurrent jobs in one worker"
 
 # A handler that runs past its timeout: the attempt ends as a timeout at
@@ -153,7 +153,7 @@ if grep -q "late" "$HERALDD_LOG"; then
 fi
 after_id=$(enqueue modtask "queue => 'mod', payload => '{}'")
 wait_for 10 "a job on the new worker" \
-    sql_is "SELECT count(*) FROM herald.jobs WHERE id = $after_id" 0
+    sql_is "SELECT count(*) FROM herald.live_jobs WHERE id = $after_id" 0
 if log_has 'msg="child failed,.* queue=mod'; then
     fail "the worker that gave up on a handler was counted as failed"
 fi
@@ -167,14 +167,14 @@ sql "SELECT herald.enqueue('modone', queue => 'one',
     payload => '{\"sleep_ms\": 20, \"batch\": 1}')
     FROM generate_series(1, 200)" >/dev/null
 wait_for 10 "some of the batch to complete" sql_is \
-    "SELECT count(*) < 190 FROM herald.jobs WHERE payload ? 'batch'" t
+    "SELECT count(*) < 190 FROM herald.live_jobs WHERE payload ? 'batch'" t
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 sql_is "SELECT count(*) FROM herald.live_jobs WHERE payload ? 'batch'
     AND state <> 'queued'" 0 || fail "a job of the batch was not put back"
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE payload ? 'batch'" 0 ||
     fail "a job of the batch went to the dead-letter queue"
-left=$(sql "SELECT count(*) FROM herald.jobs WHERE payload ? 'batch'")
+left=$(sql "SELECT count(*) FROM herald.live_jobs WHERE payload ? 'batch'")
 done_count=$(grep -c 'msg="job completed" .* task=modone' "$HERALDD_LOG")
 [ $((left + done_count - done_before)) -eq 200 ] ||
     fail "$left jobs left and $((done_count - done_before)) completed of 200"

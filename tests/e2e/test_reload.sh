@@ -105,7 +105,7 @@ log_has 'msg="configuration invalid"' &&
     fail "the restarted worker read the file on disk"
 
 enqueue ok "queue => 'rq'" >/dev/null
-wait_for 10 "the job to finish" sql_is "SELECT count(*) FROM herald.jobs" 0
+wait_for 10 "the job to finish" sql_is "SELECT count(*) FROM herald.live_jobs" 0
 stop_heraldd 10
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers

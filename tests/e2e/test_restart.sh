@@ -66,7 +66,7 @@ for id in $ids; do
     wait_for 10 "job $id to run" test -f "$TEST_DIR/done.$id"
 done
 wait_for 10 "every job to complete" \
-    sql_is "SELECT count(*) FROM herald.jobs" 0
+    sql_is "SELECT count(*) FROM herald.live_jobs" 0
 
 alive "$HERALDD_PID" || fail "heraldd died"
 stop_heraldd 15

@@ -57,7 +57,7 @@ mails_are() {
 }
 
 jobs_done() {
-    sql_is "SELECT count(*) FROM herald.jobs" 0 &&
+    sql_is "SELECT count(*) FROM herald.live_jobs" 0 &&
         [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
 }
 
