@@ -348,6 +348,37 @@ test_inbox_retry_now_while_completing(void **state)
 	PQfinish(cli);
 }
 
+/*
+ * A move takes at most 10000 jobs, the oldest first, so a claim after a
+ * long backlog holds its lock for one batch.  It returns the queues of
+ * the due jobs it moved.
+ */
+static void
+test_inbox_move_bounded(void **state)
+{
+	struct dbtest	*db = *state;
+	int64_t		 first, last;
+
+	first = dbtest_int(db->conn, "SELECT min(herald.enqueue('t', 'q'))"
+	    " FROM generate_series(1, 10001)");
+	last = first + 10000;
+	assert_int_equal(in_inbox(db->conn, last), 1);
+
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(q, ',')"
+	    " FROM herald.move_inbox('q', NULL) AS m(q)"), "q");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id BETWEEN %lld AND %lld", (long long)first,
+	    (long long)last), 10000);
+	assert_int_equal(in_inbox(db->conn, last), 1);
+
+	/* A claim moves a batch before it claims. */
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('q', 'w', 10, 60000)"), 10);
+	assert_int_equal(in_jobs(db->conn, last), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs"), 10001);
+}
+
 int
 main(void)
 {
@@ -363,6 +394,8 @@ main(void)
 		    test_inbox_actions, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_announced, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_move_bounded, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_retry_now_while_completing, dbtest_setup,
 		    dbtest_teardown),
