@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -111,6 +112,27 @@ conninfo_ports(const char *ports)
 	}
 }
 
+/*
+ * The TLS versions of ssl_min_protocol_version and
+ * ssl_max_protocol_version, lowest first, which libpq 15 compares
+ * ignoring case.
+ */
+static const char *const conninfo_tls_versions[] = {
+	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", NULL
+};
+
+/* Return the rank of TLS version s in conninfo_tls_versions, or -1. */
+static int
+conninfo_tls_rank(const char *s)
+{
+	int	i;
+
+	for (i = 0; conninfo_tls_versions[i] != NULL; i++)
+		if (strcasecmp(s, conninfo_tls_versions[i]) == 0)
+			return i;
+	return -1;
+}
+
 /* Check the value of option o; on a bad one write reason and fail. */
 static bool
 conninfo_value(const PQconninfoOption *o, char *reason, size_t size)
@@ -118,6 +140,14 @@ conninfo_value(const PQconninfoOption *o, char *reason, size_t size)
 	const char *const	*v;
 	size_t			 i;
 
+	if (strcmp(o->keyword, "ssl_min_protocol_version") == 0 ||
+	    strcmp(o->keyword, "ssl_max_protocol_version") == 0) {
+		if (o->val[0] == '\0' || conninfo_tls_rank(o->val) != -1)
+			return true;
+		snprintf(reason, size, "invalid %s \"%.32s\"; use TLSv1, "
+		    "TLSv1.1, TLSv1.2 or TLSv1.3", o->keyword, o->val);
+		return false;
+	}
 	if (strcmp(o->keyword, "port") == 0) {
 		if (conninfo_ports(o->val))
 			return true;
@@ -148,6 +178,95 @@ conninfo_value(const PQconninfoOption *o, char *reason, size_t size)
 	return true;
 }
 
+/* Return the non-empty value of keyword in options, or NULL. */
+static const char *
+conninfo_get(const PQconninfoOption *options, const char *keyword)
+{
+	const PQconninfoOption	*o;
+
+	for (o = options; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val != NULL && o->val[0] != '\0' ? o->val : NULL;
+	return NULL;
+}
+
+/* Count the elements of a comma-separated list as libpq does. */
+static int
+conninfo_count(const char *list)
+{
+	int	n = 1;
+
+	for (; *list != '\0'; list++)
+		if (*list == ',')
+			n++;
+	return n;
+}
+
+/*
+ * Check the lists of hosts, addresses and ports against each other, as
+ * libpq 15 does when it connects.  The number of hosts comes from
+ * hostaddr, else host, and port has one port for all of them or one for
+ * each.  Only lists in the string are compared, because the PG*
+ * variables and a service file fill in the others at run time.
+ */
+static bool
+conninfo_hosts(const PQconninfoOption *options, char *reason, size_t size)
+{
+	const char	*host, *hostaddr, *port;
+	int		 hosts, names, ports;
+
+	host = conninfo_get(options, "host");
+	hostaddr = conninfo_get(options, "hostaddr");
+	port = conninfo_get(options, "port");
+	if (hostaddr != NULL)
+		hosts = conninfo_count(hostaddr);
+	else if (host != NULL)
+		hosts = conninfo_count(host);
+	else
+		return true;
+
+	if (host != NULL && hostaddr != NULL &&
+	    (names = conninfo_count(host)) != hosts) {
+		snprintf(reason, size, "host lists %d name%s but hostaddr %d "
+		    "address%s; give one name per address", names,
+		    names == 1 ? "" : "s", hosts, hosts == 1 ? "" : "es");
+		return false;
+	}
+	if (port != NULL && (ports = conninfo_count(port)) != 1 &&
+	    ports != hosts) {
+		snprintf(reason, size, "port lists %d ports for %d host%s; "
+		    "give one port for all hosts or one per host", ports, hosts,
+		    hosts == 1 ? "" : "s");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Check that ssl_min_protocol_version is not above
+ * ssl_max_protocol_version.  A bound missing from the string comes from
+ * PGSSLMINPROTOCOLVERSION, PGSSLMAXPROTOCOLVERSION or a service file at
+ * run time, so only a pair in the string is compared.
+ *
+ * NOTE: a maximum below TLSv1.2, libpq 15's default minimum, without a
+ * minimum in the string passes here and fails when libpq connects.
+ */
+static bool
+conninfo_tls_range(const PQconninfoOption *options, char *reason,
+    size_t size)
+{
+	const char	*min, *max;
+
+	min = conninfo_get(options, "ssl_min_protocol_version");
+	max = conninfo_get(options, "ssl_max_protocol_version");
+	if (min == NULL || max == NULL ||
+	    conninfo_tls_rank(min) <= conninfo_tls_rank(max))
+		return true;
+	snprintf(reason, size, "ssl_min_protocol_version \"%s\" is above "
+	    "ssl_max_protocol_version \"%s\"", min, max);
+	return false;
+}
+
 bool
 hd_conninfo_parses(const char *conninfo, char *reason, size_t size)
 {
@@ -161,6 +280,9 @@ hd_conninfo_parses(const char *conninfo, char *reason, size_t size)
 		for (o = options; ok && o->keyword != NULL; o++)
 			if (o->val != NULL)
 				ok = conninfo_value(o, reason, size);
+		if (ok)
+			ok = conninfo_hosts(options, reason, size) &&
+			    conninfo_tls_range(options, reason, size);
 		PQconninfoFree(options);
 		return ok;
 	}

@@ -16,9 +16,10 @@
 #define HD_CONNINFO_MASK	"********"
 
 /*
- * Return whether libpq parses conninfo and each value of the options that
+ * Return whether libpq parses conninfo, each value of the options that
  * libpq checks only when it connects (port, connect_timeout, sslmode and
- * the like) is valid.  When libpq does not parse it, write into reason
+ * the like) is valid, and the lists of hosts, addresses and ports in the
+ * string match.  When libpq does not parse it, write into reason
  * what libpq found wrong if that quotes nothing but an option name, such
  * as "unknown option \"sslmod\"", else "".  The other messages of libpq
  * can quote part of the string, and a password with it.  When a value is

@@ -192,6 +192,14 @@ sed 's/bogus_keyword=1/connect_timeout=abc/' "$TEST_DIR/bad-conninfo.conf" \
     >"$TEST_DIR/bad-value.conf"
 expect_fail 78 'bad-value\.conf:2: app_db: invalid connection string: invalid connect_timeout "abc"; use a whole number' \
     "$HERALDD" --check -c "$TEST_DIR/bad-value.conf"
+sed 's/bogus_keyword=1/port=5432,5433,5434/' "$TEST_DIR/bad-conninfo.conf" \
+    >"$TEST_DIR/bad-ports.conf"
+expect_fail 78 'bad-ports\.conf:2: app_db: invalid connection string: port lists 3 ports for 1 host; give one port for all hosts or one per host' \
+    "$HERALDD" --check -c "$TEST_DIR/bad-ports.conf"
+sed 's/bogus_keyword=1/ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2/' \
+    "$TEST_DIR/bad-conninfo.conf" >"$TEST_DIR/bad-tls.conf"
+expect_fail 78 'bad-tls\.conf:2: app_db: invalid connection string: ssl_min_protocol_version "TLSv1.3" is above ssl_max_protocol_version "TLSv1.2"' \
+    "$HERALDD" --check -c "$TEST_DIR/bad-tls.conf"
 sed 's|app_db = .*|app_db = "not a conninfo";|' "$TEST_DIR/bad-conninfo.conf" \
     >"$TEST_DIR/bad-name.conf"
 expect_fail 78 "bad-name\\.conf:2: app_db: invalid connection string: neither key=value pairs, a URI nor a database name; write a name with spaces as dbname='NAME'" \

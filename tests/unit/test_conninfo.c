@@ -101,6 +101,40 @@ test_conninfo_parses_reason(void **state)
 		{ "host=/tmp channel_binding=Require", false,
 		    "invalid channel_binding \"Require\"; use disable, prefer "
 		    "or require" },
+		{ "host=/tmp ssl_min_protocol_version=tlsv1.3", true, "" },
+		{ "host=/tmp ssl_min_protocol_version=TLSv1.4", false,
+		    "invalid ssl_min_protocol_version \"TLSv1.4\"; use TLSv1, "
+		    "TLSv1.1, TLSv1.2 or TLSv1.3" },
+		{ "postgres://db/jobs?ssl_max_protocol_version=tls1.2", false,
+		    "invalid ssl_max_protocol_version \"tls1.2\"; use TLSv1, "
+		    "TLSv1.1, TLSv1.2 or TLSv1.3" },
+		{ "host=/tmp ssl_min_protocol_version=TLSv1 "
+		    "ssl_max_protocol_version=TLSv1", true, "" },
+		{ "host=/tmp ssl_min_protocol_version=TLSv1.3 "
+		    "ssl_max_protocol_version=TLSv1.2", false,
+		    "ssl_min_protocol_version \"TLSv1.3\" is above "
+		    "ssl_max_protocol_version \"TLSv1.2\"" },
+		{ "host=/tmp ssl_min_protocol_version=TLSv1.1 "
+		    "ssl_max_protocol_version=TLSv1", false,
+		    "ssl_min_protocol_version \"TLSv1.1\" is above "
+		    "ssl_max_protocol_version \"TLSv1\"" },
+		{ "host=a,b port=1,2,3", false,
+		    "port lists 3 ports for 2 hosts; give one port for all "
+		    "hosts or one per host" },
+		{ "host=a port=5432,", false,
+		    "port lists 2 ports for 1 host; give one port for all "
+		    "hosts or one per host" },
+		{ "host=a,b port=5432", true, "" },
+		{ "host=a,b hostaddr=10.0.0.1", false,
+		    "host lists 2 names but hostaddr 1 address; give one name "
+		    "per address" },
+		{ "hostaddr=10.0.0.1,10.0.0.2 port=1,2,3", false,
+		    "port lists 3 ports for 2 hosts; give one port for all "
+		    "hosts or one per host" },
+		{ "host=a,b hostaddr=10.0.0.1,10.0.0.2 port=1,2", true, "" },
+		{ "postgres://a:1,b:2/jobs", true, "" },
+		/* Without a host in the string, PGHOST decides how many. */
+		{ "port=1,2", true, "" },
 		/* libpq's other messages can quote the string: none is kept. */
 		{ "host='x password=s3cret", false, "" },
 		{ "password=s3cret host", false, "" },
@@ -110,6 +144,7 @@ test_conninfo_parses_reason(void **state)
 	size_t	i;
 
 	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].conninfo);
 		memset(reason, 'x', sizeof reason);
 		assert_int_equal(hd_conninfo_parses(rows[i].conninfo, reason,
 		    sizeof reason), rows[i].parses);
