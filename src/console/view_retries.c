@@ -61,7 +61,7 @@ retries_schedule(struct hd_console *console, const PGresult *res, int row,
 	struct hd_retry_policy	policy;
 	int64_t			delays[HERALD_ATTEMPTS_MAX], total = 0;
 	int			attempt, n, i;
-	time_t			run_at;
+	time_t			next_at, now = time(NULL);
 
 	hd_console_policy(console, PQgetvalue(res, row, HD_RETRIES_TASK),
 	    &policy);
@@ -74,9 +74,16 @@ retries_schedule(struct hd_console *console, const PGresult *res, int row,
 	    HERALD_ATTEMPTS_MAX);
 	for (i = 0; i < n; i++)
 		total += delays[i];
-	run_at = (time_t)hd_value_ll(res, row, HD_RETRIES_RUN_AT_S);
-	hd_fmt_schedule(delays, n, run_at + (time_t)(total / 1000),
-	    time(NULL), compact, width, buf, size);
+
+	/*
+	 * An overdue job, such as one in a paused queue, runs now at the
+	 * earliest, so its schedule starts now.
+	 */
+	next_at = (time_t)hd_value_ll(res, row, HD_RETRIES_RUN_AT_S);
+	if (next_at < now)
+		next_at = now;
+	hd_fmt_schedule(delays, n, next_at + (time_t)(total / 1000), now,
+	    compact, width, buf, size);
 }
 
 #define ID_W	8

@@ -303,6 +303,18 @@ sql_is "SELECT count(*) FROM herald.jobs WHERE id = $first" 0 ||
 sql "SELECT herald.enqueue($first_job)" >/dev/null
 keys c s
 
+note "the schedule of an overdue job starts now"
+overdue=$(enqueue hold "queue => 'idle', run_at => now() - interval '2 hours'")
+keys c s
+expect_line c "job $overdue \\(hold\\): attempt 1 of 10 now;"
+# hold has the default policy: after attempt 1, nine delays from 5 s to
+# 1280 s, 2555 s in all.  The minute may turn while the screen is drawn.
+dead_at=$(($(date +%s) + 2555))
+expect_line c "dead at about ([A-Z][a-z]{2} )?($(date -d "@$dead_at" +%H:%M)|$(date -d "@$((dead_at + 60))" +%H:%M)) if every attempt fails"
+"$HERALD" -d "$JOB_DB" job cancel "$overdue" >/dev/null ||
+    fail "could not cancel job $overdue"
+keys c s
+
 note "read-only refuses actions"
 start_console ro --read-only
 expect_screen ro "read-only"
