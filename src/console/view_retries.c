@@ -92,6 +92,9 @@ retries_schedule(struct hd_console *console, const PGresult *res, int row,
 #define NEXT_W	12
 /* The width of a short schedule: "then ..., dead ~14:23". */
 #define SCHEDULE_MIN_W	21
+/* The header of the schedule, and the one for a column narrower than it. */
+#define SCHEDULE_HEADER		"then, if every attempt fails"
+#define SCHEDULE_HEADER_SHORT	"if all attempts fail"
 
 /* Widths of the columns that depend on the screen width; 0 hides one. */
 struct retries_layout {
@@ -215,9 +218,12 @@ retries_draw(struct hd_console *console, int top, int lines, int cols)
 	x += ATT_W;
 	hd_put(y, x, NEXT_W, hd_attr(HD_ATTR_HEADER), "next");
 	x += NEXT_W;
-	if (layout.schedule_w > 0)
+	if (layout.schedule_w >= (int)strlen(SCHEDULE_HEADER))
 		hd_put(y, x, cols - x, hd_attr(HD_ATTR_HEADER),
-		    "then, if every attempt fails");
+		    SCHEDULE_HEADER);
+	else if (layout.schedule_w > 0)
+		hd_put(y, x, cols - x, hd_attr(HD_ATTR_HEADER),
+		    SCHEDULE_HEADER_SHORT);
 
 	if (snap->res == NULL) {
 		hd_put(top + 2, 1, cols - 1, hd_attr(HD_ATTR_DIM), "loading...");

@@ -176,6 +176,8 @@ expect_line c " [0-9]+ +worker +files +idle"
 note "retries screen"
 keys c 3
 expect_screen c "1 job waiting to retry"
+# The header of the schedule column fits 80 columns whole.
+expect_line c "^ +id task +queue +attempt +next +(then, if every attempt fails|if all attempts fail)$"
 expect_line c "^ +$flaky flaky +mail +2 of 3 +in (8|9|10|11|12)m"
 expect_screen c "then 20m, dead"
 expect_line c "job $flaky \\(flaky\\): attempt 2 of 3 in [0-9ms]+; the last one ended: exit 75"
