@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "conninfo.h"
 #include "db.h"
 #include "migrate.h"
 #include "util.h"
@@ -174,6 +175,23 @@ exit_status_of(const struct herald_error *error)
 }
 
 int
+hd_cli_check_dbname(const char *conninfo)
+{
+	char	reason[160];
+
+	if (strncmp(conninfo, "postgres://", 11) != 0 &&
+	    strncmp(conninfo, "postgresql://", 13) != 0 &&
+	    strchr(conninfo, '=') == NULL)
+		return HD_EXIT_OK;
+	if (hd_conninfo_parses(conninfo, reason, sizeof reason))
+		return HD_EXIT_OK;
+	hd_cli_error("invalid connection string given with -d: %s (see "
+	    "\"Connection Strings\" in the PostgreSQL manual)",
+	    reason[0] != '\0' ? reason : "libpq cannot parse it");
+	return EX_DATAERR;
+}
+
+int
 hd_cli_connect(struct hd_cli *cli, bool check_schema)
 {
 	const struct hd_config	*config = NULL;
@@ -188,7 +206,8 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 		if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
 			return status;
 		conninfo = config != NULL ? config->job_db : "";
-	}
+	} else if ((status = hd_cli_check_dbname(conninfo)) != HD_EXIT_OK)
+		return status;
 
 	/* The conninfo is never printed, since it may hold a password. */
 	cli->conn = hd_db_connect(conninfo, "herald", &error);

@@ -86,6 +86,14 @@ int	hd_cli_bad_option(const char *command, const char *usage,
 int	hd_cli_config(struct hd_cli *cli, const struct hd_config **config);
 
 /*
+ * Check the connection string given with -d as the configuration's are
+ * checked, so that a value libpq rejects only when it connects is bad
+ * data and not an unavailable database.  A bare database name passes.
+ * Return 0, or print the error and return EX_DATAERR.
+ */
+int	hd_cli_check_dbname(const char *conninfo);
+
+/*
  * Open the job database connection, once: -d, else the configuration's
  * job_db, else an empty conninfo so that libpq reads the PG* variables.
  * With check_schema, also check that the schema is current.  Return 0,

@@ -67,7 +67,8 @@ migrate_app(struct hd_cli *cli)
 			return config == NULL ? HD_EXIT_USAGE : EX_CONFIG;
 		}
 		conninfo = config->app_db;
-	}
+	} else if ((status = hd_cli_check_dbname(conninfo)) != HD_EXIT_OK)
+		return status;
 
 	conn = hd_db_connect(conninfo, "herald", &error);
 	if (conn == NULL) {

@@ -265,6 +265,17 @@ note "databases"
 expect_fail 69 'could not connect to job database' \
     "$HERALD" -d "host=/nonexistent-dir password=hunter2" enqueue send_mail
 grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
+# A connection string that cannot work is bad data, not an unavailable
+# database that a retry could reach.
+expect_fail 65 'invalid connection string given with -d: invalid sslmode "bogus"; use disable, allow, prefer, require, verify-ca or verify-full' \
+    "$HERALD" -d "$JOB_DB sslmode=bogus" status
+expect_fail 65 'invalid connection string given with -d: invalid connect_timeout "abc"; use a whole number' \
+    "$HERALD" -d "$JOB_DB connect_timeout=abc" enqueue send_mail
+expect_fail 65 'invalid connection string given with -d: libpq cannot parse it' \
+    "$HERALD" -d "host='/tmp password=hunter2" jobs
+grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
+expect_fail 65 'invalid connection string given with -d: port lists 2 ports for 1 host' \
+    "$HERALD" -d "host=/tmp port=5432,5433" migrate --app
 empty_db="${TEST_DB}_empty"
 admin_sql "CREATE DATABASE \"$empty_db\"" >/dev/null ||
     fail "could not create database $empty_db"
