@@ -827,19 +827,65 @@ line_of(const char *text, const char *p)
 }
 
 /*
+ * Store in name the file that line reads with @include "NAME".  Return
+ * false for another line, or a name with a backslash escape.
+ */
+static bool
+line_include_name(const char *line, char *name, size_t size)
+{
+	const char	*p, *end;
+
+	p = line + strspn(line, " \t");
+	if (strncmp(p, "@include", 8) != 0)
+		return false;
+	p += 8;
+	p += strspn(p, " \t");
+	if (*p++ != '"' || (end = strchr(p, '"')) == NULL)
+		return false;
+	if (memchr(p, '\\', (size_t)(end - p)) != NULL ||
+	    (size_t)(end - p) >= size)
+		return false;
+	memcpy(name, p, (size_t)(end - p));
+	name[end - p] = '\0';
+	return true;
+}
+
+/*
+ * Write libconfig's parse error that an included file could not be read,
+ * with the file's name and the reason.  libconfig 1.5 reports neither, so
+ * the file is opened again here to learn why.
+ */
+static void
+parse_fail_include(const char *file, int at, const char *include,
+    char *error, size_t error_size)
+{
+	FILE	*fp;
+
+	if ((fp = fopen(include, "r")) != NULL) {
+		fclose(fp);
+		snprintf(error, error_size, "%s:%d: cannot open include file "
+		    "\"%s\"", file, at, include);
+		return;
+	}
+	snprintf(error, error_size, "%s:%d: cannot open include file \"%s\": "
+	    "%s", file, at, include, strerror(errno));
+}
+
+/*
  * Write libconfig's parse error, with a hint when the line contains a
- * herald name where a setting name is expected.
+ * herald name where a setting name is expected, and the file's name when
+ * an included file could not be read.
  */
 static void
 parse_fail(const config_t *cfg, const char *path, const char *text,
     char *error, size_t error_size)
 {
 	const char	*file = config_error_file(cfg);
-	char		*line = NULL, word[72];
+	char		*line = NULL, word[72], include[PATH_MAX];
 	size_t		 size = 0;
 	FILE		*fp;
 	int		 n = 0, at = config_error_line(cfg);
-	bool		 hint = false;
+	bool		 hint = false, included = false;
 
 	if (file == NULL) {
 		/* The error is in text itself, not in an included file. */
@@ -852,10 +898,17 @@ parse_fail(const config_t *cfg, const char *path, const char *text,
 			if (++n == at) {
 				hint = line_has_bad_setting_name(line, word,
 				    sizeof word);
+				included = line_include_name(line, include,
+				    sizeof include);
 				break;
 			}
 		free(line);
 		fclose(fp);
+	}
+	if (included && strcmp(config_error_text(cfg),
+	    "cannot open include file") == 0) {
+		parse_fail_include(file, at, include, error, error_size);
+		return;
 	}
 	if (!hint) {
 		snprintf(error, error_size, "%s:%d: %s", file, at,

@@ -468,6 +468,20 @@ test_config_include_hint_names_file(void **state)
 	assert_memory_equal(f->error, expected, strlen(expected));
 }
 
+/* A missing included file is named, with the reason it cannot be read. */
+static void
+test_config_include_missing_names_file(void **state)
+{
+	struct fixture	*f = *state;
+	char		 rest[256], expected[256];
+
+	snprintf(rest, sizeof rest, "tasks = {};\n@include \"%s/none.conf\"\n",
+	    f->dir);
+	snprintf(expected, sizeof expected, ":4: cannot open include file "
+	    "\"%s/none.conf\": No such file or directory", f->dir);
+	assert_string_equal(load_error(f, rest), expected);
+}
+
 static void
 test_config_missing_job_db(void **state)
 {
@@ -1027,6 +1041,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_include_hint_names_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_include_missing_names_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_check_root,
 		    setup, teardown),
 	};
