@@ -1921,6 +1921,32 @@ worker_begin_stop(struct worker *w, const char *reason)
 	    (long long)w->config->grace_period_ms);
 }
 
+/*
+ * Return when a stopping worker exits even with jobs it could not record:
+ * when heraldd would kill it, after the grace period, the wait for the
+ * handlers to die and the margin.  Without that limit, a worker whose
+ * heraldd was killed while the database was unreachable would wait for
+ * the database forever, since no other process kills it.
+ */
+static int64_t
+worker_exit_ms(const struct worker *w)
+{
+	return w->stop_deadline_ms + HD_EXEC_KILL_WAIT_MS + HD_STOP_MARGIN_MS;
+}
+
+/*
+ * Exit with jobs still held, as if heraldd had killed the worker.  Their
+ * leases expire and the janitor takes the jobs back, each with an
+ * attempt counted as lost.
+ */
+static void
+worker_give_up(struct worker *w)
+{
+	hd_log_warn("worker stopped with jobs not recorded", "queue=%s "
+	    "held=%d connected=%s", w->queue->name, worker_held(w),
+	    w->conn != NULL ? "yes" : "no");
+}
+
 /* At the end of the grace period, stop the handlers still running. */
 static void
 worker_kill_running(struct worker *w)
@@ -2052,6 +2078,8 @@ worker_timeout(const struct worker *w)
 	}
 	if (w->stopping && !w->killing)
 		next = min_ms(next, w->stop_deadline_ms);
+	if (w->stopping)
+		next = min_ms(next, worker_exit_ms(w));
 	if (w->pool != NULL)
 		next = min_ms(next, hd_module_pool_next_deadline(w->pool,
 		    now));
@@ -2264,6 +2292,10 @@ hd_worker_main(const struct hd_config *config,
 		if ((w.stopping || w.recycle_reason != NULL) &&
 		    worker_held(&w) == 0)
 			break;
+		if (w.stopping && hd_monotonic_ms() >= worker_exit_ms(&w)) {
+			worker_give_up(&w);
+			break;
+		}
 		if (w.stopping && !w.killing &&
 		    hd_monotonic_ms() >= w.stop_deadline_ms)
 			worker_kill_running(&w);
