@@ -290,3 +290,22 @@ dbtest_text(PGconn *conn, const char *fmt, ...)
 	PQclear(res);
 	return value;
 }
+
+int
+dbtest_waits_for_lock(PGconn *conn, PGconn *other)
+{
+	int	i;
+
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(PQconsumeInput(other), 1);
+		if (!PQisBusy(other))
+			return 0;
+		if (dbtest_int(conn, "SELECT count(*) FROM pg_locks"
+		    " WHERE pid = %d AND NOT granted",
+		    PQbackendPID(other)) > 0)
+			return 1;
+		dbtest_exec(conn, "SELECT pg_sleep(0.01)");
+	}
+	fail_msg("the query neither ended nor waited for a lock in 10 s");
+	return -1;
+}

@@ -87,6 +87,12 @@ int64_t	dbtest_int(PGconn *conn, const char *fmt, ...)
 char	*dbtest_text(PGconn *conn, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/*
+ * Wait until the query sent on other either has its result or waits for
+ * a lock, for at most 10 s, polling from conn.  Return whether it waits.
+ */
+int	dbtest_waits_for_lock(PGconn *conn, PGconn *other);
+
 /* Assert that text, a result of dbtest_text(), equals expected; free it. */
 #define dbtest_assert_text(text, expected) do {				\
 	char	*dbtest_text_ = (text);					\

@@ -49,29 +49,6 @@ in_jobs(PGconn *conn, int64_t id)
 }
 
 /*
- * Wait until the query sent on other either has its result or waits for
- * a lock, for at most 10 s.  Return whether it waits.
- */
-static int
-waits_for_lock(PGconn *conn, PGconn *other)
-{
-	int	i;
-
-	for (i = 0; i < 1000; i++) {
-		assert_int_equal(PQconsumeInput(other), 1);
-		if (!PQisBusy(other))
-			return 0;
-		if (dbtest_int(conn, "SELECT count(*) FROM pg_locks"
-		    " WHERE pid = %d AND NOT granted",
-		    PQbackendPID(other)) > 0)
-			return 1;
-		dbtest_exec(conn, "SELECT pg_sleep(0.01)");
-	}
-	fail_msg("the query neither ended nor waited for a lock in 10 s");
-	return -1;
-}
-
-/*
  * Return the first value of the query sent on conn, or fail the test when
  * the query failed.
  */
@@ -262,7 +239,7 @@ test_inbox_lock_claim_cancel(void **state)
 
 	assert_int_equal(PQsendQuery(worker, "SELECT count(*) FROM"
 	    " herald.claim('q', 'w', 10, 60000)"), 1);
-	assert_int_equal(waits_for_lock(db->conn, worker), 0);
+	assert_int_equal(dbtest_waits_for_lock(db->conn, worker), 0);
 	assert_int_equal(sent_result(worker), 1);
 
 	assert_int_equal(dbtest_int(db->conn, "SELECT herald.cancel("
@@ -301,7 +278,7 @@ test_inbox_lock_while_completing(void **state)
 	    " herald.lock_jobs(ARRAY[%lld, %lld]::bigint[])",
 	    (long long)done, (long long)queued);
 	assert_int_equal(PQsendQuery(cli, sql), 1);
-	assert_int_equal(waits_for_lock(db->conn, cli), 1);
+	assert_int_equal(dbtest_waits_for_lock(db->conn, cli), 1);
 
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " herald.claim('q', 'w', 10, 60000)"), 1);
@@ -338,7 +315,7 @@ test_inbox_retry_now_while_completing(void **state)
 	    " herald.retry_now(ARRAY[%lld, %lld]::bigint[], 'op', 'host')",
 	    (long long)done, (long long)later);
 	assert_int_equal(PQsendQuery(cli, sql), 1);
-	assert_int_equal(waits_for_lock(db->conn, cli), 1);
+	assert_int_equal(dbtest_waits_for_lock(db->conn, cli), 1);
 
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " herald.claim('q', 'w', 10, 60000)"), 0);

@@ -394,29 +394,6 @@ test_cancel_running_job(void **state)
 }
 
 /*
- * Wait until the query sent on other either has its result or waits for
- * a lock, for at most 10 s.  Return whether it waits.
- */
-static int
-waits_for_lock(PGconn *conn, PGconn *other)
-{
-	int	i;
-
-	for (i = 0; i < 1000; i++) {
-		assert_int_equal(PQconsumeInput(other), 1);
-		if (!PQisBusy(other))
-			return 0;
-		if (dbtest_int(conn, "SELECT count(*) FROM pg_locks"
-		    " WHERE pid = %d AND NOT granted",
-		    PQbackendPID(other)) > 0)
-			return 1;
-		dbtest_exec(conn, "SELECT pg_sleep(0.01)");
-	}
-	fail_msg("the query neither ended nor waited for a lock in 10 s");
-	return -1;
-}
-
-/*
  * A worker's cycle completes its jobs and then claims, in one
  * transaction.  A cancel of a job it completes waits for it and does not
  * deadlock with its claim.
@@ -444,7 +421,7 @@ test_cancel_while_completing(void **state)
 	snprintf(sql, sizeof sql, "SELECT count(*) FROM"
 	    " herald.cancel(ARRAY[%lld::bigint], 'op', 'host')", (long long)id);
 	assert_int_equal(PQsendQuery(console, sql), 1);
-	assert_int_equal(waits_for_lock(db->conn, console), 1);
+	assert_int_equal(dbtest_waits_for_lock(db->conn, console), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " herald.claim('default', 'w1', 10, 60000)"), 0);
 	dbtest_exec(db->conn, "COMMIT");
