@@ -62,6 +62,21 @@ exit_status(const struct herald_error *error)
 	    HD_EXIT_FAILURE;
 }
 
+/* ids as a PostgreSQL array literal, such as "{4,7}". */
+static char *
+id_array(const int64_t *ids, size_t nids)
+{
+	char	*array = hd_xmalloc(nids * 22 + 3);
+	size_t	 i;
+
+	strcpy(array, "{");
+	for (i = 0; i < nids; i++)
+		sprintf(array + strlen(array), "%s%" PRId64, i > 0 ? "," : "",
+		    ids[i]);
+	strcat(array, "}");
+	return array;
+}
+
 /* Report each id that is missing from res. */
 static void
 report_skipped(const PGresult *res, const int64_t *ids, size_t nids)
@@ -100,19 +115,13 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
 	char			*array;
 	PGresult		*res;
 	int64_t			 count, running;
-	size_t			 i;
 	int			 status = HD_EXIT_OK;
 
 	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1) {
 		hd_cli_error("%s", error.message);
 		return exit_status(&error);
 	}
-	array = hd_xmalloc(nids * 22 + 3);
-	strcpy(array, "{");
-	for (i = 0; i < nids; i++)
-		sprintf(array + strlen(array), "%s%" PRId64, i > 0 ? "," : "",
-		    ids[i]);
-	strcat(array, "}");
+	array = id_array(ids, nids);
 	params[0] = array;
 	res = PQexecParams(cli->conn, lock_sql, 1, NULL, params, NULL, NULL,
 	    0);
@@ -160,25 +169,66 @@ out:
 	return status;
 }
 
+/* Whether each listed job runs, is due or waits, read before a retry-now. */
+static const char wait_state_sql[] =
+    "SELECT id, CASE WHEN state = 'running' THEN 'is running'"
+    "  WHEN run_at <= now() THEN 'is due already' ELSE '' END"
+    " FROM herald.live_jobs WHERE id = ANY ($1::bigint[])";
+
+/*
+ * Name each listed job that retry-now leaves alone and why, from res of
+ * wait_state_sql.
+ */
+static void
+report_not_waiting(const PGresult *res, const int64_t *ids, size_t nids)
+{
+	const char	*reason;
+	size_t		 i;
+	int		 row;
+
+	for (i = 0; i < nids; i++) {
+		reason = "not found";
+		for (row = 0; row < PQntuples(res); row++)
+			if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == ids[i])
+				reason = PQgetvalue(res, row, 1);
+		if (*reason != '\0')
+			hd_cli_error("job %" PRId64 " %s", ids[i], reason);
+	}
+}
+
 /*
  * Run the listed jobs now when they wait for their backoff or schedule;
- * report those that do not wait.
+ * name those that do not wait.
  */
 static int
 job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
 {
-	struct herald_error	error;
-	int64_t			count;
+	struct herald_error	 error;
+	const char		*params[1];
+	char			*array;
+	PGresult		*res;
+	int64_t			 count;
 
+	array = id_array(ids, nids);
+	params[0] = array;
+	res = PQexecParams(cli->conn, wait_state_sql, 1, NULL, params, NULL,
+	    NULL, 0);
+	free(array);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, cli->conn, res, "could not read jobs");
+		hd_cli_error("%s", error.message);
+		PQclear(res);
+		return exit_status(&error);
+	}
 	count = hd_job_retry_now(cli->conn, ids, nids, &error);
 	if (count == -1) {
 		hd_cli_error("%s", error.message);
+		PQclear(res);
 		return exit_status(&error);
 	}
 	if ((size_t)count < nids)
-		hd_cli_error("%zu of the jobs given %s not found or not "
-		    "waiting to run", nids - (size_t)count,
-		    nids - (size_t)count == 1 ? "was" : "were");
+		report_not_waiting(res, ids, nids);
+	PQclear(res);
 	printf("moved %" PRId64 " job%s to now\n", count,
 	    count == 1 ? "" : "s");
 	return count == 0 ? HD_EXIT_FAILURE : HD_EXIT_OK;

@@ -165,8 +165,13 @@ sql_is "SELECT errors->0->>'outcome' || ': ' || (errors->0->>'output')
     fail "the history of job $none does not name the missing handler"
 log_has "msg=\"no handler configured\".* job_id=$none task=nohandler" ||
     fail "the log does not report the missing handler of job $none"
-"$HERALD" -d "$JOB_DB" job retry-now "$none" >/dev/null ||
-    fail "herald job retry-now $none failed"
+"$HERALD" -d "$JOB_DB" job retry-now "$none" 999999999 \
+    >"$TEST_DIR/now.out" 2>"$TEST_DIR/now.err" ||
+    fail "herald job retry-now $none failed: $(cat "$TEST_DIR/now.err")"
+grep -qx "moved 1 job to now" "$TEST_DIR/now.out" ||
+    fail "retry-now printed: $(cat "$TEST_DIR/now.out")"
+grep -q "job 999999999 not found" "$TEST_DIR/now.err" ||
+    fail "retry-now did not name the missing job: $(cat "$TEST_DIR/now.err")"
 wait_for 10 "job $none to die" \
     sql_is "SELECT reason FROM herald.dead_jobs WHERE id = $none" exhausted
 sql_is "SELECT attempt || ' ' || jsonb_array_length(errors)
