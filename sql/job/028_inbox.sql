@@ -1,12 +1,13 @@
 -- An inbox for single enqueues.
 --
--- Measured with pgbench on the 2-vCPU VM of bench/RESULTS.md, 8 clients,
--- one job per transaction, against a plain insert of one row into a table
--- of three columns: a call of herald.enqueue() ran at 0.62 to 0.66 of its
--- rate, a prepared insert into herald.jobs at 0.75 to 0.79, and the same
--- insert into a copy of herald.jobs without the count trigger at 0.95 to
--- 0.97.  The trigger is the cost: its call, the transition table and the
--- second heap insert into herald.count_deltas, for every statement.
+-- Measured with pgbench on the 2-vCPU VM of bench/RESULTS.md, with 8
+-- clients and one job per transaction.  The baseline is a plain insert of
+-- one row into a table of three columns.  A call of herald.enqueue() ran
+-- at 0.62 to 0.66 of its rate and a prepared insert into herald.jobs at
+-- 0.75 to 0.79.  The same insert into a copy of herald.jobs without the
+-- count trigger ran at 0.95 to 0.97.  So the trigger is the cost: its
+-- call, its transition table and the second heap insert into
+-- herald.count_deltas, for every statement.
 --
 -- So herald.enqueue() now inserts a job that is due later, or due now
 -- while no worker of its queue waits, into herald.inbox, a table with no
@@ -46,10 +47,9 @@ ALTER TABLE herald.inbox SET (autovacuum_vacuum_scale_factor = 0,
     autovacuum_vacuum_threshold = 1000);
 
 -- Move jobs from the inbox into herald.jobs: those of queue p_queue, else
--- those whose ids p_ids lists, else all.  Returns how many.  The rows are
--- locked in id order, as every move locks them, so two moves never wait
--- for each other in a cycle.  A row that another move took meanwhile is
--- skipped.  The rows are deleted by their physical address, which stays
+-- those whose ids p_ids lists, else all.  Returns how many.  Every move
+-- locks its rows in id order, so two moves cannot deadlock.  A row that
+-- another move took meanwhile is skipped.  The rows are deleted by their physical address, which stays
 -- while they are locked, so the inbox needs no index on id.
 CREATE FUNCTION herald.move_inbox(p_queue text, p_ids bigint[])
 RETURNS bigint
@@ -394,7 +394,7 @@ END
 $$;
 
 -- The lock_jobs of 012, for jobs in the inbox too.  A SQL function
--- takes a new snapshot for each statement, so the lock sees the moved
+-- takes a new snapshot for each statement, so the lock reads the moved
 -- rows.
 CREATE OR REPLACE FUNCTION herald.lock_jobs(p_ids bigint[])
 RETURNS TABLE (id bigint, state text)

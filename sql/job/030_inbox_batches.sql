@@ -17,11 +17,11 @@ DROP FUNCTION herald.move_inbox(text, bigint[]);
 
 -- Move jobs from the inbox into herald.jobs: the oldest 10000 of queue
 -- p_queue, else those whose ids p_ids lists, else the oldest 10000 of
--- all.  Return each queue that got a job due now once.  The rows are
--- locked in id order, as every move locks them, and a row that another
--- move took meanwhile is skipped.  They are deleted by their physical
--- address, which stays while they are locked, so the inbox needs no
--- index on id.
+-- all.  Returns the queues that got a job due now, each once.  Every
+-- move locks its rows in id order, so two moves cannot deadlock.  A row
+-- that another move took meanwhile is skipped.  The rows are deleted by
+-- their physical address, which stays while they are locked, so the
+-- inbox needs no index on id.
 CREATE FUNCTION herald.move_inbox(p_queue text, p_ids bigint[])
 RETURNS SETOF text
 LANGUAGE plpgsql AS $$

@@ -1922,9 +1922,9 @@ worker_begin_stop(struct worker *w, const char *reason)
 }
 
 /*
- * Return when a stopping worker exits even with jobs it could not record:
- * when heraldd would kill it, after the grace period, the wait for the
- * handlers to die and the margin.  Without that limit, a worker whose
+ * Return the time at which a stopping worker exits even with jobs it
+ * could not record: when heraldd would kill it, after the grace period,
+ * the wait for the handlers to die and the margin.  Without that limit, a worker whose
  * heraldd was killed while the database was unreachable would wait for
  * the database forever, since no other process kills it.
  */
@@ -1935,9 +1935,9 @@ worker_exit_ms(const struct worker *w)
 }
 
 /*
- * Exit with jobs still held, as if heraldd had killed the worker.  Their
- * leases expire and the janitor takes the jobs back, each with an
- * attempt counted as lost.
+ * Log that the worker exits with jobs still held, as if heraldd had
+ * killed it.  Their leases expire and the janitor takes the jobs back,
+ * each with an attempt counted as lost.
  */
 static void
 worker_give_up(struct worker *w)

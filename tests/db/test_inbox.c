@@ -99,7 +99,8 @@ test_inbox_only_without_waiter(void **state)
 	    " 0, now() + interval '1 hour')");
 	assert_int_equal(in_inbox(db->conn, later), 1);
 	assert_int_equal(notified(worker, "q"), 0);
-	assert_true(first < second && second < later);
+	assert_true(first < second);
+	assert_true(second < later);
 	PQfinish(worker);
 }
 
@@ -119,7 +120,8 @@ test_inbox_claim_order(void **state)
 	c = dbtest_int(db->conn, "SELECT herald.enqueue('c', 'q')");
 	other = dbtest_int(db->conn, "SELECT herald.enqueue('o', 'other')");
 	assert_int_equal(in_jobs(db->conn, a), 1);
-	assert_int_equal(in_inbox(db->conn, b) + in_inbox(db->conn, c), 2);
+	assert_int_equal(in_inbox(db->conn, b), 1);
+	assert_int_equal(in_inbox(db->conn, c), 1);
 
 	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(task,"
 	    " ',') FROM (SELECT task FROM herald.claim('q', 'w', 10, 60000))"
