@@ -48,15 +48,19 @@ int	hd_batch_cycle(PGconn *conn, const struct hd_job *const *done,
 	    struct hd_job **jobs, struct herald_error *error);
 
 /*
- * Record that worker_id waits for jobs of queue, so that producers notify
- * (herald.wait_begin).  Return 1 when the next claim is certain to see
- * every job committed without a notification, 0 when the caller must
- * call again shortly, or -1.
+ * Record that worker_id waits for jobs of queue and take the queue's wait
+ * lock on conn, so that producers notify (herald.wait_begin).  Return 1
+ * when conn holds the lock and the next claim is certain to see every job
+ * committed without a notification, 0 when the caller must call again
+ * later, or -1.
  */
 int	hd_batch_wait_begin(PGconn *conn, const char *worker_id,
 	    const char *queue, struct herald_error *error);
 
-/* Record that worker_id no longer waits (herald.wait_end); 0 or -1. */
+/*
+ * Record that worker_id no longer waits and drop the lock
+ * (herald.wait_end); 0 or -1.
+ */
 int	hd_batch_wait_end(PGconn *conn, const char *worker_id,
 	    struct herald_error *error);
 

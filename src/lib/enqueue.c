@@ -4,10 +4,11 @@
  *
  * Every argument is checked here first, so a bad value fails with
  * HERALD_EINVAL before any statement runs and the caller's transaction
- * stays usable.  The insert itself is one call of herald.enqueue(),
- * herald.enqueue_unique(), herald.enqueue_batch() or
+ * stays usable.  The insert itself is one insert into the view
+ * herald.new_jobs, which admits what herald.enqueue() accepts, or one call
+ * of herald.enqueue_unique(), herald.enqueue_batch() or
  * herald.enqueue_batch_unique(), so producers in C, on the command line
- * and in SQL share its definition.
+ * and in SQL share one definition of a valid job.
  */
 
 #include <inttypes.h>
@@ -28,14 +29,25 @@
 #define ENQUEUE_RUN_AT_MAX_US	INT64_C(253402300799999999)
 
 /*
+ * A single job is one insert into herald.new_jobs, whose check option
+ * admits what herald.enqueue() accepts, so it costs no function call.
  * run_at is split into whole seconds and microseconds, because a double
- * of Unix microseconds divided by 1e6 may round the last digit.  A NULL
- * $5 stays NULL, which herald.enqueue() reads as "now".
+ * of Unix microseconds divided by 1e6 may round the last digit; a NULL $5
+ * means now.  A job due now asks for its queue's lock without waiting:
+ * a waiting worker holds it, so not getting it means the queue is
+ * notified when the transaction commits.  Getting it, the transaction
+ * holds it to its end, and a worker that starts to wait meanwhile claims
+ * again after it (see sql/job/031_wait_locks.sql).
  */
 static const char enqueue_sql[] =
-    "SELECT herald.enqueue($1, $2, $3::jsonb, $4, "
+    "INSERT INTO herald.new_jobs (task, queue, payload, priority, run_at, "
+    "max_attempts) VALUES ($1, $2, $3::jsonb, $4, coalesce("
     "to_timestamp($5::bigint / 1000000) "
-    "+ ($5::bigint % 1000000) * interval '1 microsecond', $6)";
+    "+ ($5::bigint % 1000000) * interval '1 microsecond', now()), $6) "
+    "RETURNING id, CASE WHEN ($5::bigint IS NULL "
+    "OR to_timestamp($5::bigint / 1000000) <= now()) "
+    "AND NOT pg_try_advisory_xact_lock_shared(herald.wait_lock_class(), "
+    "hashtext($2)) THEN pg_notify('herald', $2) END";
 
 /*
  * herald_enqueue runs enqueue_sql as a statement prepared once per
@@ -45,7 +57,7 @@ static const char enqueue_sql[] =
  * global state.  The version in the name keeps a statement of an older
  * build from being reused.
  */
-#define ENQUEUE_STATEMENT	"herald_enqueue_1"
+#define ENQUEUE_STATEMENT	"herald_enqueue_2"
 
 static void	enqueue_error(struct herald_error *, PGconn *,
 		    const PGresult *);
@@ -194,7 +206,8 @@ enqueue_error(struct herald_error *error, PGconn *conn, const PGresult *res)
 	    strcmp(sqlstate, "42883") == 0 ||
 	    strcmp(sqlstate, "42P01") == 0)
 		error->code = HERALD_ESCHEMA;
-	else if (strcmp(sqlstate, "22023") == 0)
+	else if (strcmp(sqlstate, "22023") == 0 ||
+	    strcmp(sqlstate, "44000") == 0)
 		error->code = HERALD_EINVAL;
 }
 

@@ -23,9 +23,10 @@
  * slot of w->results until its result is recorded.  A job whose handler
  * ran past its timeout then stays on its lease in w->abandoned until the
  * worker exits, because its handler may still run.  While claims come
- * back short the worker keeps a row in herald.waiters, so that producers
- * notify it.  With a backlog it removes the row, and producers send no
- * notification.
+ * back short the worker keeps a row in herald.waiters and, unless another
+ * worker of the queue does, holds the queue's wait lock, so that
+ * producers notify the queue.  With a backlog it removes the row and
+ * drops the lock, and producers send no notification.
  */
 
 #include <errno.h>
@@ -970,10 +971,11 @@ worker_adapt_claim(struct worker *w, int64_t now)
 }
 
 /*
- * Keep the row in herald.waiters in step with the last claim.  A short
- * claim means the queue is drained, so producers must notify.  A full one
- * means a backlog, so they need not.  After the row is written the next
- * claim runs at once and finds any job whose producer missed the row.
+ * Keep the row in herald.waiters and the wait lock in step with the last
+ * claim.  A short claim means the queue is drained, so producers must
+ * notify.  A full one means a backlog, so they need not.  Once the lock
+ * is taken the next claim runs at once and finds any job whose producer
+ * held the lock before.
  */
 static void
 worker_update_waiting(struct worker *w, bool drained)
@@ -1002,8 +1004,9 @@ worker_update_waiting(struct worker *w, bool drained)
 			return;
 		}
 		/*
-		 * An enqueue was committing: look again shortly, and later
-		 * each time, since a producer may keep its transaction open.
+		 * An enqueue was committing, or another worker holds the
+		 * lock: look again shortly, and later each time, since a
+		 * producer may keep its transaction open.
 		 */
 		if (w->wait_retry_ms < WORKER_WAIT_RETRY_MS)
 			w->wait_retry_ms = WORKER_WAIT_RETRY_MS;

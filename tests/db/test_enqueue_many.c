@@ -36,7 +36,10 @@ notifications(PGconn *conn, const char *queue)
 	return count;
 }
 
-/* Register worker w1 of queue q and mark it waiting. */
+/*
+ * Register worker w1 of queue q and mark it waiting on conn, which holds
+ * the queue's lock from then on, as a waiting worker's connection does.
+ */
 static void
 add_waiter(PGconn *conn)
 {
@@ -367,7 +370,7 @@ test_enqueue_many_later_stays_silent(void **state)
 	PGconn			*listener = dbtest_connect(db);
 
 	dbtest_exec(listener, "LISTEN herald");
-	add_waiter(db->conn);
+	add_waiter(listener);
 	memset(jobs, 0, sizeof jobs);
 	jobs[0].task = jobs[1].task = "t";
 	jobs[0].options.queue = jobs[1].options.queue = "q";
@@ -434,7 +437,7 @@ test_enqueue_wakes_waiter_once(void **state)
 	PGconn			*listener = dbtest_connect(db);
 
 	dbtest_exec(listener, "LISTEN herald");
-	add_waiter(db->conn);
+	add_waiter(listener);
 	memset(jobs, 0, sizeof jobs);
 	jobs[0].task = jobs[1].task = "t";
 	jobs[0].options.queue = jobs[1].options.queue = "q";
@@ -453,7 +456,7 @@ test_enqueue_wakes_waiter_once(void **state)
 	dbtest_exec(listener, "SELECT 1");
 	assert_int_equal(notifications(listener, "q"), 1);
 
-	dbtest_exec(db->conn, "SELECT herald.wait_end('w1')");
+	dbtest_exec(listener, "SELECT herald.wait_end('w1')");
 	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
 	    &error), 0);
 	dbtest_exec(listener, "SELECT 1");
@@ -484,6 +487,135 @@ test_wait_begin_fails_during_enqueue(void **state)
 	assert_int_equal(dbtest_int(worker,
 	    "SELECT count(*) FROM herald.waiters WHERE queue = 'q'"), 1);
 	PQfinish(worker);
+}
+
+/* Register worker id of queue q. */
+static void
+add_process(PGconn *conn, const char *id)
+{
+	dbtest_exec(conn, "INSERT INTO herald.processes (id, kind, host, "
+	    "pid, queue) VALUES ('%s', 'worker', 'h', 1, 'q')", id);
+}
+
+/* Count the advisory locks that the session of conn holds. */
+static int64_t
+advisory_locks(PGconn *conn)
+{
+	return dbtest_int(conn, "SELECT count(*) FROM pg_locks"
+	    " WHERE locktype = 'advisory' AND pid = pg_backend_pid()");
+}
+
+/*
+ * One waiting worker of a queue holds its lock; another finds it taken.
+ * When the holder stops waiting it notifies the queue, and the other
+ * takes the lock over.
+ */
+static void
+test_wait_lock_passes_to_other_waiter(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*a = dbtest_connect(db);
+	PGconn			*b = dbtest_connect(db);
+
+	add_process(db->conn, "w1");
+	add_process(db->conn, "w2");
+	dbtest_exec(b, "LISTEN herald");
+	assert_int_equal(dbtest_int(a,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+	assert_int_equal(dbtest_int(b,
+	    "SELECT herald.wait_begin('w2', 'q')::int"), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.waiters WHERE queue = 'q'"), 2);
+
+	/* The holder's lock wakes every listener, b included. */
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(b, "SELECT 1");
+	assert_int_equal(notifications(b, "q"), 1);
+
+	dbtest_exec(a, "SELECT herald.wait_end('w1')");
+	dbtest_exec(b, "SELECT 1");
+	assert_int_equal(notifications(b, "q"), 1);
+	assert_int_equal(advisory_locks(a), 0);
+	assert_int_equal(dbtest_int(b,
+	    "SELECT herald.wait_begin('w2', 'q')::int"), 1);
+	PQfinish(a);
+	PQfinish(b);
+}
+
+/* wait_end drops the lock however often wait_begin took it. */
+static void
+test_wait_end_drops_lock_taken_twice(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*worker = dbtest_connect(db);
+
+	add_process(db->conn, "w1");
+	dbtest_exec(db->conn, "LISTEN herald");
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+	assert_int_equal(dbtest_int(worker,
+	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
+	dbtest_exec(worker, "SELECT herald.wait_end('w1')");
+	assert_int_equal(advisory_locks(worker), 0);
+
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(db->conn, "SELECT 1");
+	assert_int_equal(notifications(db->conn, "q"), 0);
+	PQfinish(worker);
+}
+
+/*
+ * A wait_begin that fails leaves no lock behind.  Such a lock would make
+ * producers notify the queue until the connection ends.
+ */
+static void
+test_wait_begin_error_leaves_no_lock(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+
+	/* No row in herald.processes: the insert into herald.waiters fails. */
+	res = PQexec(db->conn, "SELECT herald.wait_begin('nobody', 'q')");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	PQclear(res);
+	assert_int_equal(advisory_locks(db->conn), 0);
+}
+
+/*
+ * A producer at REPEATABLE READ whose snapshot predates the waiting
+ * worker still wakes it, through herald_enqueue and herald.enqueue().
+ */
+static void
+test_enqueue_repeatable_read_wakes_waiter(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*listener = dbtest_connect(db);
+
+	dbtest_exec(listener, "LISTEN herald");
+	dbtest_exec(db->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	dbtest_exec(db->conn, "SELECT count(*) FROM herald.waiters");
+	add_waiter(listener);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(db->conn, "COMMIT");
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+
+	dbtest_exec(db->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+	dbtest_exec(db->conn, "SELECT count(*) FROM herald.waiters");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
+	dbtest_exec(db->conn, "COMMIT");
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+	PQfinish(listener);
 }
 
 /* Enqueue one job of task t with unique key key through herald_enqueue. */
@@ -809,7 +941,7 @@ test_enqueue_many_unique_wakes_when_added(void **state)
 	PGconn			*listener = dbtest_connect(db);
 
 	dbtest_exec(listener, "LISTEN herald");
-	add_waiter(db->conn);
+	add_waiter(listener);
 	unique_jobs(jobs, keys, 2);
 	jobs[0].options.queue = jobs[1].options.queue = "q";
 
@@ -974,6 +1106,18 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_wait_begin_fails_during_enqueue, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_wait_lock_passes_to_other_waiter, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_wait_end_drops_lock_taken_twice, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_wait_begin_error_leaves_no_lock, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_repeatable_read_wakes_waiter, dbtest_setup,
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_many_unique_matches_single, dbtest_setup,

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "dbtest.h"
+#include "herald.h"
 #include "migrate.h"
 
 /* SQLSTATE insufficient_privilege. */
@@ -134,9 +135,11 @@ bury_one(PGconn *conn, const char *task)
 static void
 test_producer_enqueues_only(void **state)
 {
-	struct dbtest	*db = *state;
-	PGconn		*conn = connect_as(db, login_producer);
-	int64_t		 id;
+	struct dbtest			*db = *state;
+	PGconn				*conn = connect_as(db, login_producer);
+	struct herald_job_options	 options = { .queue = "q" };
+	struct herald_error		 error;
+	int64_t				 id;
 
 	assert_true(dbtest_int(conn, "SELECT herald.enqueue('mail', 'q',"
 	    " '{\"to\": \"a@example.org\"}')") > 0);
@@ -170,6 +173,37 @@ test_producer_enqueues_only(void **state)
 	    " herald.live_jobs"), 10);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " herald.unique_keys"), 2);
+
+	/*
+	 * herald.new_jobs takes the rows herald.enqueue() accepts, gives back
+	 * their ids and nothing else, and takes no id from the producer.
+	 */
+	assert_true(dbtest_int(conn, "INSERT INTO herald.new_jobs (task,"
+	    " queue, payload) VALUES ('mail', 'q', '[1]') RETURNING id") > 0);
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task) VALUES"
+	    " ('a b')", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, queue)"
+	    " VALUES ('mail', repeat('q', 64))", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, payload)"
+	    " VALUES ('mail', '3')", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task,"
+	    " max_attempts) VALUES ('mail', 0)", "44000");
+	assert_denied(conn, "INSERT INTO herald.new_jobs (id, task) VALUES"
+	    " (1, 'mail')");
+	assert_denied(conn, "INSERT INTO herald.inbox (task, queue, payload,"
+	    " priority, run_at, max_attempts) VALUES ('mail', 'q', '{}', 0,"
+	    " now(), 10)");
+	assert_denied(conn, "SELECT payload FROM herald.new_jobs");
+	assert_denied(conn, "SELECT count(*) FROM herald.inbox");
+	assert_denied(conn, "UPDATE herald.new_jobs SET priority = 1");
+	assert_denied(conn, "DELETE FROM herald.new_jobs");
+	assert_int_equal(herald_enqueue(conn, "mail", "[1]", &options, &id,
+	    &error), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE payload = '[1]'"), 2);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE id = %lld AND queue = 'q'",
+	    (long long)id), 1);
 
 	assert_denied(conn, "SELECT payload FROM herald.jobs");
 	assert_denied(conn, "SELECT count(*) FROM herald.jobs");

@@ -294,8 +294,9 @@ test_enqueue_unmigrated_database(void **state)
 	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, NULL,
 	    &error), -1);
 
+	/* The insert names a relation of the missing schema. */
 	assert_int_equal(error.code, HERALD_ESCHEMA);
-	assert_string_equal(error.sqlstate, "3F000");
+	assert_string_equal(error.sqlstate, "42P01");
 }
 
 static void

@@ -47,9 +47,11 @@ start_heraldd
 SECOND_PID=$!
 wait_for 10 "4 workers to register" workers_registered 4
 
+# The janitor's lock is the only advisory lock with one bigint key
+# (objsubid 1); waiting workers hold locks with two integer keys.
 active_janitors() {
     sql "SELECT count(*) FROM pg_locks
-        WHERE locktype = 'advisory' AND granted"
+        WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
 }
 one_active() {
     [ "$(active_janitors)" -eq 1 ]
