@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,13 +269,13 @@ apply_config(struct hd_cli *cli, const struct enqueue_args *args,
 
 	task = hd_config_task(config, args->task);
 	if (task == NULL) {
-		hd_cli_error("unknown task \"%s\" in %s", args->task,
+		hd_cli_error("unknown task \"%s\" in \"%s\"", args->task,
 		    config->path);
 		return EX_DATAERR;
 	}
 	if (args->queue != NULL && strcmp(args->queue, task->queue) != 0) {
-		hd_cli_error("task \"%s\" runs on queue \"%s\" in %s, not on "
-		    "\"%s\"", args->task, task->queue, config->path,
+		hd_cli_error("task \"%s\" runs on queue \"%s\" in \"%s\", not "
+		    "on \"%s\"", args->task, task->queue, config->path,
 		    args->queue);
 		return EX_DATAERR;
 	}
@@ -720,14 +721,14 @@ from_apply_config(const struct hd_config *config, const char *task_name,
 	if (config == NULL)
 		return 0;
 	if ((task = hd_config_task(config, task_name)) == NULL) {
-		snprintf(message, size, "unknown task \"%s\" in %s", task_name,
-		    config->path);
+		snprintf(message, size, "unknown task \"%s\" in \"%s\"",
+		    task_name, config->path);
 		return -1;
 	}
 	if (*queue != NULL && strcmp(*queue, task->queue) != 0) {
 		snprintf(message, size, "task \"%s\" runs on queue \"%s\" in "
-		    "%s, not on \"%s\"", task_name, task->queue, config->path,
-		    *queue);
+		    "\"%s\", not on \"%s\"", task_name, task->queue,
+		    config->path, *queue);
 		return -1;
 	}
 	*queue = task->queue;
@@ -962,28 +963,58 @@ failed:
 	return status;
 }
 
+/*
+ * Open the file of --from, or take standard input for "-", and set *name
+ * to how messages name it: "standard input" or the path in quotes, in
+ * memory the caller frees.
+ */
+static int
+from_open(const char *path, FILE **in, char **name)
+{
+	struct stat	st;
+	size_t		size;
+
+	if (strcmp(path, "-") == 0) {
+		*in = stdin;
+		*name = hd_xstrdup("standard input");
+		return HD_EXIT_OK;
+	}
+	if ((*in = fopen(path, "r")) == NULL) {
+		hd_cli_error("could not open \"%s\": %s", path,
+		    strerror(errno));
+		return EX_NOINPUT;
+	}
+	/* On Linux, fopen() opens a directory, and only a read fails. */
+	if (fstat(fileno(*in), &st) == 0 && S_ISDIR(st.st_mode)) {
+		hd_cli_error("could not open \"%s\": it is a directory, not a "
+		    "file of JSON lines", path);
+		fclose(*in);
+		return EX_NOINPUT;
+	}
+	size = strlen(path) + 3;
+	*name = hd_xmalloc(size);
+	snprintf(*name, size, "\"%s\"", path);
+	return HD_EXIT_OK;
+}
+
 /* herald enqueue --from FILE: every line a job, all of them or none. */
 static int
 enqueue_from(struct hd_cli *cli, const char *path)
 {
 	const struct hd_config	*config;
 	struct from_jobs	 list = { 0 };
-	const char		*name = path;
-	FILE			*in = stdin;
+	char			*name;
+	FILE			*in;
 	int			 status;
 
 	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
 		return status;
-	if (strcmp(path, "-") == 0)
-		name = "standard input";
-	else if ((in = fopen(path, "r")) == NULL) {
-		hd_cli_error("could not open \"%s\": %s", path,
-		    strerror(errno));
-		return EX_NOINPUT;
-	}
+	if ((status = from_open(path, &in, &name)) != HD_EXIT_OK)
+		return status;
 	status = from_read(config, in, name, &list);
 	if (in != stdin)
 		fclose(in);
+	free(name);
 	if (status == HD_EXIT_OK &&
 	    (status = hd_cli_connect(cli, true)) == HD_EXIT_OK)
 		status = from_enqueue(cli, &list);

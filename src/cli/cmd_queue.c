@@ -75,7 +75,8 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 	if (config != NULL) {
 		if (hd_config_queue(config, queue) != NULL)
 			return HD_EXIT_OK;
-		hd_cli_error("unknown queue \"%s\" in %s", queue, config->path);
+		hd_cli_error("unknown queue \"%s\" in \"%s\"", queue,
+		    config->path);
 		return EX_DATAERR;
 	}
 	res = PQexecParams(cli->conn, "SELECT"

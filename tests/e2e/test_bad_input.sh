@@ -90,7 +90,7 @@ expect_fail 65 'invalid payload.*line [0-9]+.*byte [0-9]+' \
     "$HERALD" "$JOB_DB" "$TEST_DIR/short.json"
 
 note "tasks and queues"
-expect_fail 65 'unknown task "send_fax" in .*herald\.conf' \
+expect_fail 65 'unknown task "send_fax" in ".*herald\.conf"$' \
     hc enqueue send_fax
 expect_fail 65 'invalid task name' h enqueue 'send mail'
 expect_fail 65 'task name is empty' h enqueue ''
@@ -98,7 +98,7 @@ expect_fail 65 'invalid queue name "-mail"' \
     h enqueue send_mail --queue -mail
 expect_fail 65 'queue name .* over the limit of 63' \
     h enqueue send_mail --queue "$(printf 'q%070d' 0)"
-expect_fail 65 'task "send_mail" runs on queue "mail".*"default"' \
+expect_fail 65 'task "send_mail" runs on queue "mail" in ".*herald\.conf", not on "default"' \
     hc enqueue send_mail --queue default
 
 note "times"

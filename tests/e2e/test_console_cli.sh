@@ -101,7 +101,7 @@ note "an unknown queue is an error and pauses nothing"
 status=0
 H queue pause pq mial >"$TEST_DIR/pause.out" 2>&1 || status=$?
 [ "$status" -eq 65 ] || fail "pausing an unknown queue exited $status"
-grep -q 'unknown queue "mial" in ' "$TEST_DIR/pause.out" ||
+grep -q 'unknown queue "mial" in ".*\.conf"$' "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
 sql_is "SELECT count(*) FROM herald.queues WHERE paused OR name = 'mial'" 0 ||
     fail "a list with an unknown queue paused something"

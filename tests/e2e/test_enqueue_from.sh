@@ -149,6 +149,32 @@ _status=0
     fail "a 20 MiB line gave $_status: $(cat "$TEST_DIR/err")"
 note "ok: $(cat "$TEST_DIR/err")"
 
+# expect_bad_file STATUS PATTERN PATH: --from PATH fails with STATUS, a
+# message matching PATTERN, and no job added.
+expect_bad_file() {
+    _before=$(jobs_count)
+    _status=0
+    h enqueue --from "$3" >"$TEST_DIR/out" 2>"$TEST_DIR/err" || _status=$?
+    [ "$_status" -eq "$1" ] ||
+        fail "--from $3: exit status $_status, expected $1: $(cat "$TEST_DIR/err")"
+    grep -Eq -- "$2" "$TEST_DIR/err" ||
+        fail "--from $3: message does not match \"$2\": $(cat "$TEST_DIR/err")"
+    [ ! -s "$TEST_DIR/out" ] || fail "printed ids: $(cat "$TEST_DIR/out")"
+    [ "$(jobs_count)" = "$_before" ] || fail "a job was added"
+    note "ok: $(cat "$TEST_DIR/err")"
+}
+
+# Messages name a file by its path in quotes.  A directory exits 66, as
+# a missing file does, with a message that says it is a directory.
+printf '{"task": "ok"}\n{"task": \n' >"$TEST_DIR/bad.jsonl"
+expect_bad_file 65 "invalid job on line 2 of \"$TEST_DIR/bad\\.jsonl\": invalid JSON" \
+    "$TEST_DIR/bad.jsonl"
+expect_bad_file 66 "could not open \"$TEST_DIR/none\\.jsonl\": No such file or directory" \
+    "$TEST_DIR/none.jsonl"
+mkdir "$TEST_DIR/jobs.d"
+expect_bad_file 66 "could not open \"$TEST_DIR/jobs\\.d\": it is a directory, not a file of JSON lines" \
+    "$TEST_DIR/jobs.d"
+
 _status=0
 h enqueue --from - task </dev/null 2>"$TEST_DIR/err" || _status=$?
 [ "$_status" -eq 2 ] && grep -q "cannot be used with a task" "$TEST_DIR/err" ||
