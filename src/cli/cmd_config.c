@@ -155,21 +155,13 @@ format_size(int64_t bytes, char *buf, size_t size)
 
 /*
  * Format a float so that libconfig reads it back as a float of the same
- * value: 6 significant digits as %g prints them, more only when needed
- * to convert back exactly, and a "." or an exponent.
+ * value: a whole number in full ("1000000.0", not "1e+06"), others with
+ * the significant digits they need, and a "." or an exponent.
  */
 static void
 format_float(double value, char *buf, size_t size)
 {
-	int	digits;
-
-	for (digits = 6; digits < 17; digits++) {
-		snprintf(buf, size, "%.*g", digits, value);
-		if (strtod(buf, NULL) == value)
-			break;
-	}
-	if (digits == 17)
-		snprintf(buf, size, "%.17g", value);
+	hd_format_double(value, buf, size);
 	if (strpbrk(buf, ".e") == NULL && strlen(buf) + 2 < size)
 		strcat(buf, ".0");
 }

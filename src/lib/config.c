@@ -230,6 +230,7 @@ get_float(struct config_reader *r, const config_setting_t *group,
 {
 	const config_setting_t	*s;
 	double			 value;
+	char			 text[32], min_text[32], max_text[32];
 
 	s = config_setting_get_member(group, name);
 	if (s == NULL)
@@ -247,9 +248,13 @@ get_float(struct config_reader *r, const config_setting_t *group,
 	default:
 		return config_fail(r, s, "must be a number");
 	}
-	if (!(value >= min && value <= max))
-		return config_fail(r, s, "%g is out of range (%g to %g)",
-		    value, min, max);
+	if (!(value >= min && value <= max)) {
+		hd_format_double(value, text, sizeof text);
+		hd_format_double(min, min_text, sizeof min_text);
+		hd_format_double(max, max_text, sizeof max_text);
+		return config_fail(r, s, "%s is out of range (%s to %s)",
+		    text, min_text, max_text);
+	}
 	*out = value;
 	return 0;
 }
@@ -262,6 +267,7 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 	const config_setting_t	*s;
 	double			 seconds;
 	int64_t			 ms;
+	char			 text[32];
 
 	s = config_setting_get_member(group, name);
 	if (s == NULL)
@@ -289,9 +295,11 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 		seconds = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
-		if (!(seconds >= 0 && seconds * 1000 <= HD_DURATION_MAX_MS))
-			return config_fail(r, s, "invalid duration %g (use "
-			    "0 to 366 days in seconds)", seconds);
+		if (!(seconds >= 0 && seconds * 1000 <= HD_DURATION_MAX_MS)) {
+			hd_format_double(seconds, text, sizeof text);
+			return config_fail(r, s, "invalid duration %s (use "
+			    "0 to 366 days in seconds)", text);
+		}
 		ms = hd_round_ms(seconds * 1000);
 		break;
 	default:

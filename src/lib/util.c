@@ -125,6 +125,26 @@ hd_format_duration(int64_t ms, char *buf, size_t size)
 }
 
 void
+hd_format_double(double value, char *buf, size_t size)
+{
+	/* 2^53: every whole number of smaller magnitude is exact. */
+	const double	exact_max = 9007199254740992.0;
+	int		digits;
+
+	if (value > -exact_max && value < exact_max &&
+	    value == (double)(int64_t)value) {
+		snprintf(buf, size, "%lld", (long long)value);
+		return;
+	}
+	for (digits = 6; digits < 17; digits++) {
+		snprintf(buf, size, "%.*g", digits, value);
+		if (strtod(buf, NULL) == value)
+			return;
+	}
+	snprintf(buf, size, "%.17g", value);
+}
+
+void
 hd_random_hex(char *buf, size_t nbytes)
 {
 	static const char	 digits[] = "0123456789abcdef";

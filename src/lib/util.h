@@ -38,6 +38,13 @@ int64_t	 hd_round_ms(double ms);
 /* Format a duration in ms as "250ms", "40s", "1m20s", "2h5m". */
 void	 hd_format_duration(int64_t ms, char *buf, size_t size);
 
+/*
+ * Format value for a person to read: a whole number below 2^53 in full,
+ * such as "100000000", else as %g does with the fewest significant
+ * digits, 6 to 17, that read back as value.  32 bytes hold any value.
+ */
+void	 hd_format_double(double value, char *buf, size_t size);
+
 /* Copy this host's name into buf, or "unknown" when it cannot be read. */
 void	 hd_hostname(char *buf, size_t size);
 

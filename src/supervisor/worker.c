@@ -386,7 +386,7 @@ worker_publish_limits(struct worker *w, PGconn *conn,
     struct herald_error *error)
 {
 	const char	*values[4], *previous_host;
-	char		 limit[16], rate[32], host[256];
+	char		 limit[16], rate[32], rate_text[32], host[256];
 	PGresult	*res;
 	bool		 changed, replaced;
 
@@ -410,19 +410,21 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 	changed = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	replaced = changed && !PQgetisnull(res, 0, 3) &&
 	    strcmp(previous_host, host) != 0;
+	/* The log functions take no %g, so the rate is formatted here. */
+	hd_format_double(w->queue->rate, rate_text, sizeof rate_text);
 	if (replaced)
 		hd_log_warn("queue limits replaced", "queue=%s limit=%d "
-		    "rate=%g previous_limit=%s previous_rate=%s "
+		    "rate=%s previous_limit=%s previous_rate=%s "
 		    "previous_host=%s hint=\"give every host the same "
 		    "limits for the queue\"", w->queue->name,
-		    w->queue->global_limit, w->queue->rate,
+		    w->queue->global_limit, rate_text,
 		    PQgetisnull(res, 0, 1) ? "0" : PQgetvalue(res, 0, 1),
 		    PQgetisnull(res, 0, 2) ? "0" : PQgetvalue(res, 0, 2),
 		    previous_host);
 	else if (changed)
 		hd_log_info("queue limits stored", "queue=%s limit=%d "
-		    "rate=%g", w->queue->name, w->queue->global_limit,
-		    w->queue->rate);
+		    "rate=%s", w->queue->name, w->queue->global_limit,
+		    rate_text);
 	PQclear(res);
 	return 0;
 }

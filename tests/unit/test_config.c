@@ -253,6 +253,16 @@ test_config_errors_name_line_and_setting(void **state)
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
 		  "  retry = { jitter = 1.5; }; }; };\n",
 		  ":4: tasks.t.retry.jitter: 1.5 is out of range (0 to 1)" },
+		{ "whole factor out of range",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  retry = { factor = 1000000000; }; }; };\n",
+		  ":4: tasks.t.retry.factor: 1000000000 is out of range (1 to "
+		  "100)" },
+		{ "whole seconds over a year",
+		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ];\n"
+		  "  timeout = 100000000; }; };\n",
+		  ":4: tasks.t.timeout: invalid duration 100000000 (use 0 to "
+		  "366 days in seconds)" },
 		{ "unknown event task",
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
 		  "events = { Happened = [ \"t\",\n \"u\" ]; };\n",
