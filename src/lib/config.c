@@ -66,6 +66,7 @@ static int	read_restart_limit(struct config_reader *,
 static int	read_isolation(struct config_reader *,
 		    const config_setting_t *, struct hd_isolation *);
 static void	isolation_release(struct hd_isolation *);
+static char	*read_text(const char *, size_t *, char *, size_t);
 
 /* Report a problem with setting s, or with the file when s is NULL. */
 static int __attribute__((format(printf, 3, 4)))
@@ -879,10 +880,100 @@ parse_fail_include(const char *file, int at, const char *include,
 	    "%s", file, at, include, strerror(errno));
 }
 
+/* Return whether c may be part of a setting name in libconfig 1.5. */
+static bool
+is_name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*';
+}
+
+/*
+ * Find the setting that libconfig 1.5 reports as a duplicate on line at
+ * of text, without its name, and store the name in name.  libconfig
+ * fails right after it reads the repeated name, so that name is the
+ * first one on the line where a copy of text cut just after it fails
+ * with the same error on the same line.  Return false when no cut does.
+ */
+static bool
+find_duplicate_name(const char *text, int at, char *name, size_t size)
+{
+	config_t	 cfg;
+	const char	*line = text, *p, *start;
+	char		*cut, saved;
+	bool		 found = false;
+	int		 n;
+
+	for (n = 1; n < at; n++) {
+		if ((line = strchr(line, '\n')) == NULL)
+			return false;
+		line++;
+	}
+	cut = hd_xstrdup(text);
+	for (p = line; !found && *p != '\0' && *p != '\n';) {
+		if (!is_name_char(*p)) {
+			p++;
+			continue;
+		}
+		for (start = p; is_name_char(*p); p++)
+			;
+		/* A name starts at a letter or '*': "fa" of "2fa". */
+		while (start < p && !isalpha((unsigned char)*start) &&
+		    *start != '*')
+			start++;
+		if (start == p)
+			continue;
+
+		saved = cut[p - text];
+		cut[p - text] = '\0';
+		config_init(&cfg);
+		found = config_read_string(&cfg, cut) == CONFIG_FALSE &&
+		    config_error_file(&cfg) == NULL &&
+		    config_error_line(&cfg) == at &&
+		    strcmp(config_error_text(&cfg),
+		    "duplicate setting name") == 0;
+		config_destroy(&cfg);
+		cut[p - text] = saved;
+		if (found)
+			snprintf(name, size, "%.*s", (int)(p - start), start);
+	}
+	free(cut);
+	return found;
+}
+
+/*
+ * Write libconfig's parse error of a duplicate setting on line at of
+ * file, with the setting's name, which libconfig 1.5 does not report.
+ * text is the file's text, or NULL for an included file, which is read
+ * here.  Return false when the name is not found.
+ */
+static bool
+parse_fail_duplicate(const char *file, int at, const char *text,
+    char *error, size_t error_size)
+{
+	char	*included = NULL, name[128], read_error[HD_CONFIG_ERROR_MAX];
+	size_t	 len;
+	bool	 found;
+
+	/*
+	 * NOTE: an included file is searched alone, so a setting that
+	 * repeats one of the including file keeps libconfig's message.
+	 */
+	if (text == NULL && (text = included = read_text(file, &len,
+	    read_error, sizeof read_error)) == NULL)
+		return false;
+	found = find_duplicate_name(text, at, name, sizeof name);
+	free(included);
+	if (!found)
+		return false;
+	snprintf(error, error_size, "%s:%d: duplicate setting name \"%s\" (a "
+	    "group may contain each name only once)", file, at, name);
+	return true;
+}
+
 /*
  * Write libconfig's parse error, with a hint when the line contains a
- * herald name where a setting name is expected, and the file's name when
- * an included file could not be read.
+ * herald name where a setting name is expected, the file's name when an
+ * included file could not be read, and the name of a duplicate setting.
  */
 static void
 parse_fail(const config_t *cfg, const char *path, const char *text,
@@ -893,9 +984,9 @@ parse_fail(const config_t *cfg, const char *path, const char *text,
 	size_t		 size = 0;
 	FILE		*fp;
 	int		 n = 0, at = config_error_line(cfg);
-	bool		 hint = false, included = false;
+	bool		 hint = false, included = false, in_text = file == NULL;
 
-	if (file == NULL) {
+	if (in_text) {
 		/* The error is in text itself, not in an included file. */
 		file = path;
 		fp = at > 0 ? fmemopen((void *)text, strlen(text), "r") : NULL;
@@ -918,6 +1009,10 @@ parse_fail(const config_t *cfg, const char *path, const char *text,
 		parse_fail_include(file, at, include, error, error_size);
 		return;
 	}
+	if (strcmp(config_error_text(cfg), "duplicate setting name") == 0 &&
+	    parse_fail_duplicate(file, at, in_text ? text : NULL, error,
+	    error_size))
+		return;
 	if (!hint) {
 		snprintf(error, error_size, "%s:%d: %s", file, at,
 		    config_error_text(cfg));

@@ -263,6 +263,18 @@ test_config_errors_name_line_and_setting(void **state)
 		  "  timeout = 100000000; }; };\n",
 		  ":4: tasks.t.timeout: invalid duration 100000000 (use 0 to "
 		  "366 days in seconds)" },
+		{ "duplicate top-level setting",
+		  "tasks = {};\nqueues = {};\n",
+		  ":4: duplicate setting name \"queues\" (a group may contain "
+		  "each name only once)" },
+		{ "duplicate setting after others on its line",
+		  "tasks = { t = { exec = [ \"/bin/true\" ];\n"
+		  "  queue = \"queue\"; timeout = 5; queue = \"mail\"; }; };\n",
+		  ":4: duplicate setting name \"queue\"" },
+		{ "duplicate group",
+		  "tasks = { t = { queue = \"mail\";\n"
+		  "  exec = [ \"/bin/true\" ]; }; t = {}; };\n",
+		  ":4: duplicate setting name \"t\"" },
 		{ "unknown event task",
 		  "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; }; };\n"
 		  "events = { Happened = [ \"t\",\n \"u\" ]; };\n",
@@ -490,6 +502,40 @@ test_config_include_missing_names_file(void **state)
 	snprintf(expected, sizeof expected, ":4: cannot open include file "
 	    "\"%s/none.conf\": No such file or directory", f->dir);
 	assert_string_equal(load_error(f, rest), expected);
+}
+
+/*
+ * A duplicate setting in an included file is named with that file, unless
+ * it repeats a setting of the including file, which the search misses.
+ */
+static void
+test_config_include_duplicate_names_setting(void **state)
+{
+	struct fixture	*f = *state;
+	char		 include[160], text[512], expected[256];
+	FILE		*fp;
+
+	snprintf(include, sizeof include, "%s/events.conf", f->dir);
+	fp = fopen(include, "w");
+	assert_non_null(fp);
+	fputs("events = {};\n\nevents = {};\n", fp);
+	fclose(fp);
+	snprintf(text, sizeof text, "%stasks = {};\n@include \"%s\"\n",
+	    small_prefix, include);
+	assert_null(load_text(f, text));
+	snprintf(expected, sizeof expected, "%s:3: duplicate setting name "
+	    "\"events\" (a group may contain each name only once)", include);
+	assert_string_equal(f->error, expected);
+
+	fp = fopen(include, "w");
+	assert_non_null(fp);
+	fputs("tasks = {};\n", fp);
+	fclose(fp);
+	assert_null(load_text(f, text));
+	unlink(include);
+	snprintf(expected, sizeof expected, "%s:1: duplicate setting name",
+	    include);
+	assert_string_equal(f->error, expected);
 }
 
 static void
@@ -1053,6 +1099,9 @@ main(void)
 		    test_config_include_hint_names_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_include_missing_names_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_include_duplicate_names_setting, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_check_root,
 		    setup, teardown),
 	};
