@@ -468,22 +468,36 @@ test_config_duplicate_queue_and_plain_syntax_error(void **state)
  * A syntax error with a hint in an included file names that file, as the
  * same error without a hint does.
  */
+/*
+ * Write contents to events.conf in the fixture's directory, its path to
+ * include, and load a configuration that includes it, which must fail.
+ */
 static void
-test_config_include_hint_names_file(void **state)
+load_include(struct fixture *f, char *include, size_t size,
+    const char *contents)
 {
-	struct fixture	*f = *state;
-	char		 include[160], text[512], expected[256];
-	FILE		*fp;
+	char	 text[512];
+	FILE	*fp;
 
-	snprintf(include, sizeof include, "%s/events.conf", f->dir);
+	snprintf(include, size, "%s/events.conf", f->dir);
 	fp = fopen(include, "w");
 	assert_non_null(fp);
-	fputs("events = {\n orders.created = [ \"t\" ]; };\n", fp);
+	fputs(contents, fp);
 	fclose(fp);
 
 	snprintf(text, sizeof text, "%stasks = {};\n@include \"%s\"\n",
 	    small_prefix, include);
 	assert_null(load_text(f, text));
+}
+
+static void
+test_config_include_hint_names_file(void **state)
+{
+	struct fixture	*f = *state;
+	char		 include[160], expected[256];
+
+	load_include(f, include, sizeof include,
+	    "events = {\n orders.created = [ \"t\" ]; };\n");
 	unlink(include);
 	snprintf(expected, sizeof expected, "%s:2: syntax error (a setting "
 	    "name may contain only letters", include);
@@ -512,26 +526,15 @@ static void
 test_config_include_duplicate_names_setting(void **state)
 {
 	struct fixture	*f = *state;
-	char		 include[160], text[512], expected[256];
-	FILE		*fp;
+	char		 include[160], expected[256];
 
-	snprintf(include, sizeof include, "%s/events.conf", f->dir);
-	fp = fopen(include, "w");
-	assert_non_null(fp);
-	fputs("events = {};\n\nevents = {};\n", fp);
-	fclose(fp);
-	snprintf(text, sizeof text, "%stasks = {};\n@include \"%s\"\n",
-	    small_prefix, include);
-	assert_null(load_text(f, text));
+	load_include(f, include, sizeof include,
+	    "events = {};\n\nevents = {};\n");
 	snprintf(expected, sizeof expected, "%s:3: duplicate setting name "
 	    "\"events\" (a group may contain each name only once)", include);
 	assert_string_equal(f->error, expected);
 
-	fp = fopen(include, "w");
-	assert_non_null(fp);
-	fputs("tasks = {};\n", fp);
-	fclose(fp);
-	assert_null(load_text(f, text));
+	load_include(f, include, sizeof include, "tasks = {};\n");
 	unlink(include);
 	snprintf(expected, sizeof expected, "%s:1: duplicate setting name",
 	    include);
