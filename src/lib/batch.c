@@ -16,12 +16,14 @@
 #define STMT_WAIT_BEGIN	"hd_batch_wait_begin"
 #define STMT_WAIT_END	"hd_batch_wait_end"
 #define STMT_NO_FLUSH	"hd_batch_no_flush"
+#define STMT_NEXT_DUE	"hd_batch_next_due"
 
 /* The statements of one cycle, in the order they are sent. */
 enum cycle_step {
 	STEP_COMPLETE,
 	STEP_NO_FLUSH,
-	STEP_CLAIM
+	STEP_CLAIM,
+	STEP_NEXT_DUE
 };
 
 static const struct {
@@ -38,6 +40,7 @@ static const struct {
 	{ STMT_WAIT_END, "SELECT herald.wait_end($1)", 1 },
 	{ STMT_NO_FLUSH, "SELECT set_config('synchronous_commit', 'off',"
 	    " true)", 0 },
+	{ STMT_NEXT_DUE, "SELECT herald.next_due_ms($1)", 1 },
 };
 
 int
@@ -152,13 +155,14 @@ read_completed(const PGresult *res, const struct hd_job *const *done,
 
 /*
  * Send the statements of one cycle into the pipeline and list them in
- * steps, an array of 3.  A claim without completions commits without
+ * steps, an array of 4.  A claim without completions commits without
  * waiting for its WAL to reach disk (see the top of batch.h).
  */
 static int
 cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
     const char *queue, const char *worker_id, int limit, int64_t lease_ms,
-    enum cycle_step *steps, int *nsteps, struct herald_error *error)
+    bool next_due, enum cycle_step *steps, int *nsteps,
+    struct herald_error *error)
 {
 	const char	*values[4];
 	char		*ids = NULL, *tokens = NULL, limit_text[16],
@@ -199,6 +203,12 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 		    NULL, 0);
 		steps[(*nsteps)++] = STEP_CLAIM;
 	}
+	if (ok && limit > 0 && next_due) {
+		values[0] = queue;
+		ok = PQsendQueryPrepared(conn, STMT_NEXT_DUE, 1, values, NULL,
+		    NULL, 0);
+		steps[(*nsteps)++] = STEP_NEXT_DUE;
+	}
 	if (ok)
 		ok = PQpipelineSync(conn);
 	if (!ok) {
@@ -215,7 +225,7 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 static int
 cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
     bool *completed, const enum cycle_step *steps, int nsteps,
-    struct hd_job **jobs, struct herald_error *error)
+    struct hd_job **jobs, int64_t *next_due_ms, struct herald_error *error)
 {
 	PGresult	*res;
 	int		 i = 0, claimed = 0, rc = 0, nulls = 0;
@@ -252,6 +262,9 @@ cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
 			read_completed(res, done, ndone, completed);
 		else if (rc == 0 && step == STEP_CLAIM)
 			claimed = read_claim(res, jobs, error);
+		else if (rc == 0 && step == STEP_NEXT_DUE &&
+		    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+			*next_due_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		if (claimed == -1)
 			rc = -1;
 		PQclear(res);
@@ -271,12 +284,16 @@ cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
 int
 hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
     bool *completed, const char *queue, const char *worker_id, int limit,
-    int64_t lease_ms, struct hd_job **jobs, struct herald_error *error)
+    int64_t lease_ms, struct hd_job **jobs, int64_t *next_due_ms,
+    struct herald_error *error)
 {
-	enum cycle_step	steps[3];
+	enum cycle_step	steps[4];
+	int64_t		due_ms = -1;
 	int		n, nsteps = 0;
 
 	*jobs = NULL;
+	if (next_due_ms != NULL)
+		*next_due_ms = -1;
 	if (ndone == 0 && limit <= 0)
 		return 0;
 	if (lease_ms < 1 || lease_ms > INT_MAX) {
@@ -290,13 +307,13 @@ hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
 		return -1;
 	}
 	if (cycle_send(conn, done, ndone, queue, worker_id, limit, lease_ms,
-	    steps, &nsteps, error) == -1) {
+	    next_due_ms != NULL, steps, &nsteps, error) == -1) {
 		/* Nothing reached the server; the next exit discards it. */
 		PQexitPipelineMode(conn);
 		return -1;
 	}
 	n = cycle_read(conn, done, ndone, completed, steps, nsteps, jobs,
-	    error);
+	    &due_ms, error);
 	if (PQexitPipelineMode(conn) == 0 && n != -1) {
 		hd_error_from_pg(error, conn, NULL, "could not claim jobs");
 		if (n > 0)
@@ -304,6 +321,8 @@ hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
 		*jobs = NULL;
 		return -1;
 	}
+	if (n != -1 && next_due_ms != NULL)
+		*next_due_ms = due_ms;
 	return n;
 }
 

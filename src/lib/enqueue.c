@@ -33,11 +33,11 @@
  * admits what herald.enqueue() accepts, so it costs no function call.
  * run_at is split into whole seconds and microseconds, because a double
  * of Unix microseconds divided by 1e6 may round the last digit; a NULL $5
- * means now.  A job due now asks for its queue's lock without waiting:
- * a waiting worker holds it, so not getting it means the queue is
- * notified when the transaction commits.  Getting it, the transaction
+ * means now.  A job due within a minute asks for its queue's lock without
+ * waiting: a waiting worker holds it, so not getting it means the queue
+ * is notified when the transaction commits.  Getting it, the transaction
  * holds it to its end, and a worker that starts to wait meanwhile claims
- * again after it (see sql/job/031_wait_locks.sql).
+ * again after it (see sql/job/031_wait_locks.sql and 032_due_soon.sql).
  */
 static const char enqueue_sql[] =
     "INSERT INTO herald.new_jobs (task, queue, payload, priority, run_at, "
@@ -45,7 +45,7 @@ static const char enqueue_sql[] =
     "to_timestamp($5::bigint / 1000000) "
     "+ ($5::bigint % 1000000) * interval '1 microsecond', now()), $6) "
     "RETURNING id, CASE WHEN ($5::bigint IS NULL "
-    "OR to_timestamp($5::bigint / 1000000) <= now()) "
+    "OR to_timestamp($5::bigint / 1000000) <= now() + interval '1 minute') "
     "AND NOT pg_try_advisory_xact_lock_shared(herald.wait_lock_class(), "
     "hashtext($2)) THEN pg_notify('herald', $2) END";
 
@@ -57,7 +57,7 @@ static const char enqueue_sql[] =
  * global state.  The version in the name keeps a statement of an older
  * build from being reused.
  */
-#define ENQUEUE_STATEMENT	"herald_enqueue_2"
+#define ENQUEUE_STATEMENT	"herald_enqueue_3"
 
 static void	enqueue_error(struct herald_error *, PGconn *,
 		    const PGresult *);

@@ -26,7 +26,10 @@
  * back short the worker keeps a row in herald.waiters and, unless another
  * worker of the queue does, holds the queue's wait lock, so that
  * producers notify the queue.  With a backlog it removes the row and
- * drops the lock, and producers send no notification.
+ * drops the lock, and producers send no notification.  Each claim also
+ * returns when the queue's next job due later is due, and after a short
+ * claim the worker waits only until then if that comes before its next
+ * poll.
  */
 
 #include <errno.h>
@@ -73,6 +76,11 @@
 #define WORKER_HOLD_MS		200
 /* First wait before herald.wait_begin is tried again after it failed. */
 #define WORKER_WAIT_RETRY_MS	2
+/*
+ * Shortest wait for a job due later.  When a queue's limit lets no job
+ * run, jobs that keep coming due wake the worker at most this often.
+ */
+#define WORKER_DUE_MIN_MS	10
 /*
  * Finished jobs are recorded with the next claim, or on their own once
  * this many wait or the first has waited WORKER_DONE_WAIT_MS.
@@ -1056,6 +1064,24 @@ worker_claim_room(const struct worker *w)
 	return max_held - unfinished;
 }
 
+/*
+ * Claim again in due_ms, when the earliest job of the queue due later is
+ * due, if that comes before the next poll.  herald.next_due_ms() ran in
+ * the transaction of the short claim and counted every job due after
+ * that claim's now(), so no job falls between the two.
+ */
+static void
+worker_wake_when_due(struct worker *w, int64_t due_ms)
+{
+	int64_t	at;
+
+	if (due_ms < WORKER_DUE_MIN_MS)
+		due_ms = WORKER_DUE_MIN_MS;
+	at = hd_monotonic_ms() + due_ms;
+	if (at < w->next_poll_ms)
+		w->next_poll_ms = at;
+}
+
 /* Record the finished jobs and claim more in one round trip. */
 static void
 worker_claim(struct worker *w)
@@ -1065,7 +1091,7 @@ worker_claim(struct worker *w)
 	const struct hd_job	**done = NULL;
 	bool			*completed = NULL;
 	int			 room, limit = 0, n, i;
-	int64_t			 now = hd_monotonic_ms();
+	int64_t			 now = hd_monotonic_ms(), due_ms = -1;
 
 	room = worker_claim_room(w);
 	if (!w->stopping && w->recycle_reason == NULL && room > 0 &&
@@ -1097,7 +1123,8 @@ worker_claim(struct worker *w)
 	}
 	memset(&error, 0, sizeof error);
 	n = hd_batch_cycle(w->conn, done, w->ndone, completed, w->queue->name,
-	    w->id, limit > 0 ? limit : 0, w->config->lease_ms, &jobs, &error);
+	    w->id, limit > 0 ? limit : 0, w->config->lease_ms, &jobs, &due_ms,
+	    &error);
 	free(done);
 	if (n == -1) {
 		free(completed);
@@ -1125,6 +1152,8 @@ worker_claim(struct worker *w)
 	worker_start_pending(w);
 	if (w->conn != NULL)
 		worker_update_waiting(w, n < limit);
+	if (n < limit && due_ms >= 0)
+		worker_wake_when_due(w, due_ms);
 }
 
 static void

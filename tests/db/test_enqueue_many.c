@@ -618,6 +618,51 @@ test_enqueue_repeatable_read_wakes_waiter(void **state)
 	PQfinish(listener);
 }
 
+/*
+ * A job due within a minute wakes a waiting worker, through herald_enqueue
+ * and herald.enqueue(), so that its claim learns when the job is due.  A
+ * job due later does not.
+ */
+static void
+test_enqueue_soon_wakes_waiter(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_job_options options = { .queue = "q" };
+	struct herald_error	 error;
+	PGconn			*listener = dbtest_connect(db);
+	int64_t			 now_us;
+
+	dbtest_exec(listener, "LISTEN herald");
+	add_waiter(listener);
+	now_us = dbtest_int(db->conn, "SELECT (extract(epoch FROM now())"
+	    " * 1000000)::bigint");
+
+	options.run_at_us = now_us + INT64_C(2000000);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+
+	options.run_at_us = now_us + INT64_C(3600000000);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, NULL,
+	    &error), 0);
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 0);
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() + interval '2 seconds')");
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 1);
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " now() + interval '1 hour')");
+	dbtest_exec(listener, "SELECT 1");
+	assert_int_equal(notifications(listener, "q"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.inbox WHERE queue = 'q'"), 4);
+	PQfinish(listener);
+}
+
 /* Enqueue one job of task t with unique key key through herald_enqueue. */
 static int64_t
 enqueue_one_unique(PGconn *conn, const char *key)
@@ -1118,6 +1163,9 @@ main(void)
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_repeatable_read_wakes_waiter, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_soon_wakes_waiter, dbtest_setup,
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_many_unique_matches_single, dbtest_setup,
