@@ -33,7 +33,8 @@ usage(FILE *out)
 	    "\n"
 	    "  -c, --config FILE  configuration file (default: $HERALD_CONFIG,\n"
 	    "                     else %s)\n"
-	    "      --check        check the configuration file and exit\n"
+	    "      --check        check the configuration file for the current\n"
+	    "                     user and exit\n"
 	    "  -v, --verbose      log at level debug\n"
 	    "  -h, --help         show this help and exit\n"
 	    "  -V, --version      show the version and exit\n",
@@ -63,6 +64,20 @@ warn_programs(const struct hd_config *config)
 	while (hd_config_check_programs(config, &next, error,
 	    sizeof error) == -1)
 		fprintf(stderr, "heraldd: warning: %s\n", error);
+}
+
+/*
+ * Explain a --check run as root that failed on the rules for root.  They
+ * hold only for a heraldd started as root, and heraldd.service starts it
+ * as user herald, so the same file may be valid for the service.
+ */
+static void
+hint_check_as_service_user(const char *path)
+{
+	fprintf(stderr, "heraldd: hint: --check applies the rules for the user "
+	    "that runs it, root here.  To check the file for heraldd.service, "
+	    "which runs as user herald, run \"sudo -u herald heraldd --check "
+	    "-c %s\"\n", path);
 }
 
 /*
@@ -145,6 +160,8 @@ main(int argc, char **argv)
 	if (hd_config_check_root(config, geteuid(), error,
 	    sizeof error) == -1) {
 		fprintf(stderr, "heraldd: %s\n", error);
+		if (check && geteuid() == 0)
+			hint_check_as_service_user(path);
 		hd_config_free(config);
 		return EX_CONFIG;
 	}

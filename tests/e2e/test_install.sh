@@ -3,9 +3,10 @@
 # the systemd unit starts the installed heraldd, the shared library
 # exports the herald_ API alone, examples/signup builds against the
 # installed library through pkg-config (shared and static) and runs,
-# heraldd --check accepts the installed example configuration, the
-# installed man pages render without warnings, the installed herald's
-# metrics pass a strict checker, and make uninstall removes every file.
+# heraldd --check accepts the installed example configuration (and as
+# root prints how to check it as the service user), the installed man pages
+# render without warnings, the installed herald's metrics pass a strict
+# checker, and make uninstall removes every file.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -149,6 +150,22 @@ else
     "$sbindir/heraldd" -c "$docdir/herald.conf" --check \
         >"$TEST_DIR/check.out" 2>&1
 fi || fail "heraldd --check rejected the example: $(cat "$TEST_DIR/check.out")"
+
+# The example runs handlers as the user of heraldd, so started as root
+# heraldd rejects it, and --check prints how to check it for the service.
+if [ "$(id -u)" -eq 0 ]; then
+    note "heraldd --check as root names the service user"
+    status=0
+    "$sbindir/heraldd" -c "$docdir/herald.conf" --check \
+        >"$TEST_DIR/check.out" 2>&1 || status=$?
+    [ "$status" -eq 78 ] ||
+        fail "heraldd --check as root exited $status, expected 78"
+    grep -q 'the handler would run as root' "$TEST_DIR/check.out" ||
+        fail "heraldd --check as root gave no reason: $(cat "$TEST_DIR/check.out")"
+    grep -qF "run \"sudo -u herald heraldd --check -c $docdir/herald.conf\"" \
+        "$TEST_DIR/check.out" ||
+        fail "heraldd --check as root did not say how to check as herald: $(cat "$TEST_DIR/check.out")"
+fi
 
 note "the installed man pages render without warnings"
 for page in "$mandir"/man*/*; do
