@@ -122,14 +122,16 @@ int	hd_cli_confirm_bulk(const struct hd_cli *cli, const char *what,
 	    int64_t count, bool yes);
 
 /*
- * health.c: the queue-health signals (herald.queue_health() and
- * herald.database_health()) for herald status and herald metrics.
- * hd_health_fetch() runs both queries and returns 0, or -1 with error
- * filled; hd_health_release() frees the results.
+ * health.c: the queue-health signals (herald.queue_health(),
+ * herald.database_health() and HD_SQL_TABLE_HEALTH) for herald status
+ * and herald metrics.  hd_health_fetch() runs the three queries and
+ * returns 0, or -1 with error filled; hd_health_release() frees the
+ * results.
  */
 struct hd_health {
 	PGresult	*queues;
 	PGresult	*database;	/* one row */
+	PGresult	*tables;	/* one row per job table */
 };
 
 int	hd_health_fetch(PGconn *conn, struct hd_health *health,

@@ -373,7 +373,7 @@ hd_cmd_metrics(struct hd_cli *cli, int argc, char **argv)
 	const char			*params[2];
 	char				*task_queues, *tasks, *queues;
 	PGresult			*res[5] = { NULL };
-	struct hd_health		 health = { NULL, NULL };
+	struct hd_health		 health = { NULL, NULL, NULL };
 	struct herald_error		 error;
 	int				 c, i, status = HD_EXIT_OK;
 

@@ -1,6 +1,8 @@
 /*
  * health.c: the queue-health signals of herald status and herald
- * metrics, read with herald.queue_health() and herald.database_health().
+ * metrics, read with herald.queue_health(), herald.database_health() and
+ * HD_SQL_TABLE_HEALTH, the vacuum statistics of herald.jobs and
+ * herald.inbox.
  *
  * The SQL functions define each signal once, for the console too; this
  * file only formats them.  doc/operations.md says what each one means and
@@ -14,6 +16,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "table_sql.h"
 #include "util.h"
 
 /* Columns of herald.queue_health(). */
@@ -34,6 +37,7 @@ static const char queue_health_sql[] =
     "SELECT * FROM herald.queue_health()";
 static const char database_health_sql[] =
     "SELECT * FROM herald.database_health()";
+static const char table_health_sql[] = HD_SQL_TABLE_HEALTH;
 
 int
 hd_health_fetch(PGconn *conn, struct hd_health *health,
@@ -54,6 +58,13 @@ hd_health_fetch(PGconn *conn, struct hd_health *health,
 		hd_health_release(health);
 		return -1;
 	}
+	health->tables = PQexec(conn, table_health_sql);
+	if (!hd_db_ok(health->tables)) {
+		hd_error_from_pg(error, conn, health->tables,
+		    "could not read the statistics of the job tables");
+		hd_health_release(health);
+		return -1;
+	}
 	return 0;
 }
 
@@ -62,8 +73,10 @@ hd_health_release(struct hd_health *health)
 {
 	PQclear(health->queues);
 	PQclear(health->database);
+	PQclear(health->tables);
 	health->queues = NULL;
 	health->database = NULL;
+	health->tables = NULL;
 }
 
 static bool
@@ -115,6 +128,59 @@ print_blocker(const PGresult *db)
 		    "of pg_read_all_stats)\n");
 }
 
+/* Print the last vacuum of row of tables: by autovacuum or by VACUUM. */
+static void
+print_last_vacuum(const PGresult *tables, int row)
+{
+	bool	auto_never, manual_never;
+	char	age[32];
+
+	auto_never = PQgetisnull(tables, row, HD_TH_AUTOVACUUM_MS);
+	manual_never = PQgetisnull(tables, row, HD_TH_VACUUM_MS);
+	if (auto_never && manual_never) {
+		printf("never vacuumed");
+		return;
+	}
+	if (manual_never || (!auto_never &&
+	    value_ll(tables, row, HD_TH_AUTOVACUUM_MS) <=
+	    value_ll(tables, row, HD_TH_VACUUM_MS))) {
+		format_ms(tables, row, HD_TH_AUTOVACUUM_MS, age, sizeof age);
+		printf("last autovacuum %s ago", age);
+		return;
+	}
+	format_ms(tables, row, HD_TH_VACUUM_MS, age, sizeof age);
+	printf("last VACUUM %s ago", age);
+}
+
+/*
+ * Print a line of tuples and the last vacuum per job table, then a
+ * warning for each table whose dead tuples autovacuum cannot remove.
+ */
+static void
+print_tables(const PGresult *tables)
+{
+	const char	*name;
+	int		 row;
+
+	for (row = 0; row < PQntuples(tables); row++) {
+		name = PQgetvalue(tables, row, HD_TH_TABLE);
+		printf("%-12s %s dead tuples, %s live; ",
+		    strcmp(name, "jobs") == 0 ? "job table:" : "inbox table:",
+		    PQgetvalue(tables, row, HD_TH_DEAD),
+		    PQgetvalue(tables, row, HD_TH_LIVE));
+		print_last_vacuum(tables, row);
+		printf("\n");
+	}
+	for (row = 0; row < PQntuples(tables); row++)
+		if (!PQgetisnull(tables, row, HD_TH_AUTOVACUUM_OFF))
+			printf("warning: autovacuum is off for herald.%s (%s),\n"
+			    "         so its dead tuples stay until VACUUM "
+			    "herald.%s runs\n",
+			    PQgetvalue(tables, row, HD_TH_TABLE),
+			    PQgetvalue(tables, row, HD_TH_AUTOVACUUM_OFF),
+			    PQgetvalue(tables, row, HD_TH_TABLE));
+}
+
 void
 hd_health_print(const struct hd_health *health)
 {
@@ -150,14 +216,7 @@ hd_health_print(const struct hd_health *health)
 		hd_table_release(&table);
 	}
 
-	if (!is_null(db, DH_DEAD_TUPLES)) {
-		format_ms(db, 0, DH_AUTOVACUUM_MS, age, sizeof age);
-		printf("job table: %s dead tuples, %s live; last autovacuum "
-		    "%s%s\n", PQgetvalue(db, 0, DH_DEAD_TUPLES),
-		    PQgetvalue(db, 0, DH_LIVE),
-		    is_null(db, DH_AUTOVACUUM_MS) ? "never" : age,
-		    is_null(db, DH_AUTOVACUUM_MS) ? "" : " ago");
-	}
+	print_tables(health->tables);
 	if (!is_null(db, DH_OUTBOX_BACKLOG)) {
 		format_ms(db, 0, DH_RELAY_LAG_MS, age, sizeof age);
 		printf("outbox: %s rows waiting, relay lag %s\n",
@@ -171,6 +230,41 @@ static json_t *
 db_int(const PGresult *db, int col)
 {
 	return hd_cli_json_int(db, 0, col);
+}
+
+/*
+ * Add the keys of each job table to root: jobs_live_tuples,
+ * inbox_live_tuples and so on.
+ */
+static void
+tables_json(json_t *root, const PGresult *tables)
+{
+	static const struct {
+		int		 col;
+		const char	*suffix;
+	} keys[] = {
+		{ HD_TH_LIVE, "live_tuples" },
+		{ HD_TH_DEAD, "dead_tuples" },
+		{ HD_TH_AUTOVACUUM_MS, "last_autovacuum_ms_ago" },
+		{ HD_TH_VACUUM_MS, "last_vacuum_ms_ago" },
+	};
+	char	key[64];
+	int	row;
+	size_t	i;
+
+	for (row = 0; row < PQntuples(tables); row++) {
+		for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+			snprintf(key, sizeof key, "%s_%s",
+			    PQgetvalue(tables, row, HD_TH_TABLE),
+			    keys[i].suffix);
+			json_object_set_new(root, key,
+			    hd_cli_json_int(tables, row, keys[i].col));
+		}
+		snprintf(key, sizeof key, "%s_autovacuum_off",
+		    PQgetvalue(tables, row, HD_TH_TABLE));
+		json_object_set_new(root, key, hd_cli_json_text(tables, row,
+		    HD_TH_AUTOVACUUM_OFF));
+	}
 }
 
 json_t *
@@ -197,11 +291,7 @@ hd_health_json(const struct hd_health *health)
 
 	root = json_object();
 	json_object_set_new(root, "queues", queues);
-	json_object_set_new(root, "jobs_live_tuples", db_int(db, DH_LIVE));
-	json_object_set_new(root, "jobs_dead_tuples",
-	    db_int(db, DH_DEAD_TUPLES));
-	json_object_set_new(root, "jobs_last_autovacuum_ms_ago",
-	    db_int(db, DH_AUTOVACUUM_MS));
+	tables_json(root, health->tables);
 	json_object_set_new(root, "outbox_backlog",
 	    db_int(db, DH_OUTBOX_BACKLOG));
 	json_object_set_new(root, "relay_lag_ms", db_int(db, DH_RELAY_LAG_MS));
@@ -245,6 +335,53 @@ metric_seconds(const char *name, const PGresult *res, int row, int col)
 	    (double)value_ll(res, row, col) / 1000.0);
 }
 
+/*
+ * Print the families of one job table, herald_jobs_table_* or
+ * herald_inbox_table_*.
+ */
+static void
+table_metrics(const PGresult *tables, int row)
+{
+	const char	*table = PQgetvalue(tables, row, HD_TH_TABLE);
+	char		 name[64], help[160];
+
+	snprintf(name, sizeof name, "herald_%s_table_live_tuples", table);
+	snprintf(help, sizeof help, "Live tuples in herald.%s, as "
+	    "PostgreSQL's statistics last counted them.", table);
+	metric_family(name, help);
+	printf("%s %s\n", name, PQgetvalue(tables, row, HD_TH_LIVE));
+
+	snprintf(name, sizeof name, "herald_%s_table_dead_tuples", table);
+	snprintf(help, sizeof help, "Dead tuples in herald.%s, as "
+	    "PostgreSQL's statistics last counted them.", table);
+	metric_family(name, help);
+	printf("%s %s\n", name, PQgetvalue(tables, row, HD_TH_DEAD));
+
+	snprintf(name, sizeof name, "herald_%s_table_autovacuum_age_seconds",
+	    table);
+	snprintf(help, sizeof help, "Seconds since autovacuum last processed "
+	    "herald.%s; absent when it never did.", table);
+	metric_family(name, help);
+	if (!PQgetisnull(tables, row, HD_TH_AUTOVACUUM_MS))
+		metric_seconds(name, tables, row, HD_TH_AUTOVACUUM_MS);
+
+	snprintf(name, sizeof name, "herald_%s_table_vacuum_age_seconds",
+	    table);
+	snprintf(help, sizeof help, "Seconds since a manual VACUUM last "
+	    "processed herald.%s; absent when none did.", table);
+	metric_family(name, help);
+	if (!PQgetisnull(tables, row, HD_TH_VACUUM_MS))
+		metric_seconds(name, tables, row, HD_TH_VACUUM_MS);
+
+	snprintf(name, sizeof name, "herald_%s_table_autovacuum_enabled",
+	    table);
+	snprintf(help, sizeof help, "1 when autovacuum may remove the dead "
+	    "tuples of herald.%s; 0 when a setting turns it off.", table);
+	metric_family(name, help);
+	printf("%s %d\n", name, PQgetisnull(tables, row,
+	    HD_TH_AUTOVACUUM_OFF) ? 1 : 0);
+}
+
 void
 hd_health_metrics(const struct hd_health *health)
 {
@@ -282,16 +419,8 @@ hd_health_metrics(const struct hd_health *health)
 		    PQgetvalue(q, row, QH_QUEUE), "",
 		    PQgetvalue(q, row, QH_DEAD_1H));
 
-	metric_family("herald_jobs_table_dead_tuples", "Dead tuples in the "
-	    "job table, as the statistics collector last counted them.");
-	printf("herald_jobs_table_dead_tuples %s\n", is_null(db,
-	    DH_DEAD_TUPLES) ? "0" : PQgetvalue(db, 0, DH_DEAD_TUPLES));
-	metric_family("herald_jobs_table_autovacuum_age_seconds", "Seconds "
-	    "since autovacuum last processed the job table; absent when it "
-	    "never did.");
-	if (!is_null(db, DH_AUTOVACUUM_MS))
-		metric_seconds("herald_jobs_table_autovacuum_age_seconds", db,
-		    0, DH_AUTOVACUUM_MS);
+	for (row = 0; row < PQntuples(health->tables); row++)
+		table_metrics(health->tables, row);
 	metric_family("herald_vacuum_blocker_age_seconds", "Age of the "
 	    "oldest transaction holding back vacuum on the job database; 0 "
 	    "when none.");

@@ -18,6 +18,7 @@
 #include "dbtest.h"
 #include "herald.h"
 #include "migrate.h"
+#include "table_sql.h"
 
 /* SQLSTATE insufficient_privilege. */
 #define DENIED	"42501"
@@ -392,6 +393,57 @@ test_viewer_sees_no_payload(void **state)
 }
 
 /*
+ * Run HD_SQL_TABLE_HEALTH as login and check that it returns jobs, then
+ * inbox with live_inbox live tuples and autovacuum_off.
+ */
+static void
+assert_table_health(const struct dbtest *db, const char *login,
+    const char *live_inbox, const char *autovacuum_off)
+{
+	PGconn		*conn = connect_as(db, login);
+	PGresult	*res = PQexec(conn, HD_SQL_TABLE_HEALTH);
+
+	print_message("as %s\n", login);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("table health as %s failed: %s", login,
+		    PQresultErrorMessage(res));
+	assert_int_equal(PQntuples(res), 2);
+	assert_string_equal(PQgetvalue(res, 0, HD_TH_TABLE), "jobs");
+	assert_string_equal(PQgetvalue(res, 1, HD_TH_TABLE), "inbox");
+	assert_string_equal(PQgetvalue(res, 1, HD_TH_LIVE), live_inbox);
+	assert_string_equal(PQgetvalue(res, 1, HD_TH_DEAD), "0");
+	assert_true(PQgetisnull(res, 1, HD_TH_AUTOVACUUM_MS));
+	assert_true(PQgetisnull(res, 0, HD_TH_AUTOVACUUM_OFF));
+	if (autovacuum_off == NULL)
+		assert_true(PQgetisnull(res, 1, HD_TH_AUTOVACUUM_OFF));
+	else
+		assert_string_equal(PQgetvalue(res, 1, HD_TH_AUTOVACUUM_OFF),
+		    autovacuum_off);
+	PQclear(res);
+	PQfinish(conn);
+}
+
+/*
+ * The viewer and the console read the tuples and vacuums of the job
+ * tables from PostgreSQL's statistics, which need no grant.
+ */
+static void
+test_viewer_reads_table_health(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_int(db->conn, "SELECT herald.enqueue('mail', 'q')");
+	dbtest_exec(db->conn, "SELECT pg_stat_force_next_flush()");
+	assert_table_health(db, login_viewer, "1", NULL);
+	assert_table_health(db, login_console, "1", NULL);
+
+	dbtest_exec(db->conn, "ALTER TABLE herald.inbox"
+	    " SET (autovacuum_enabled = false)");
+	assert_table_health(db, login_viewer, "1",
+	    "autovacuum_enabled = false");
+}
+
+/*
  * Every function that runs as its owner pins search_path, and PUBLIC may
  * execute nothing in the schema.
  */
@@ -474,6 +526,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_console_reads_and_acts,
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_viewer_sees_no_payload,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_viewer_reads_table_health,
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_functions_pin_search_path,

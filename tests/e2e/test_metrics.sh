@@ -68,9 +68,15 @@ tasks = {
 };
 EOF2
 
-# metric NAME LABELS: print the value of one series of the last scrape.
+# metric NAME LABELS: print the value of one series of the last scrape;
+# empty LABELS name the series without labels.
 metric() {
-    awk -v series="$1{$2}" '$1 == series { print $2 }' "$TEST_DIR/metrics"
+    if [ -n "$2" ]; then
+        _series="$1{$2}"
+    else
+        _series=$1
+    fi
+    awk -v series="$_series" '$1 == series { print $2 }' "$TEST_DIR/metrics"
 }
 
 scrape() {
@@ -104,6 +110,45 @@ scrape
 age=$(metric herald_queue_oldest_job_age_seconds 'queue="idle"')
 awk -v age="$age" 'BEGIN { exit !(age > 0) }' ||
     fail "oldest job age of idle is $age"
+
+note "the inbox and the job table show their tuples and vacuums"
+# The jobs of idle wait in the inbox, since no worker of idle waits.
+# psql reports its statistics as it exits, so the next scrape counts them.
+inbox_has_two() {
+    scrape
+    [ "$(metric herald_inbox_table_live_tuples '')" = 2 ]
+}
+wait_for 10 "2 live tuples in the inbox" inbox_has_two
+[ "$(metric herald_jobs_table_live_tuples '')" = 0 ] ||
+    fail "herald_jobs_table_live_tuples is not 0 with every job in the inbox"
+[ "$(metric herald_inbox_table_autovacuum_enabled '')" = 1 ] ||
+    fail "autovacuum is not enabled for the inbox"
+[ -z "$(metric herald_inbox_table_vacuum_age_seconds '')" ] ||
+    fail "a VACUUM age of the inbox before any VACUUM"
+sql "VACUUM herald.inbox"
+scrape
+[ -n "$(metric herald_inbox_table_vacuum_age_seconds '')" ] ||
+    fail "no VACUUM age of the inbox after VACUUM"
+"$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status" ||
+    fail "herald status failed"
+grep -q '^inbox table: 0 dead tuples, 2 live; last VACUUM .* ago$' \
+    "$TEST_DIR/status" ||
+    fail "no inbox line in herald status: $(cat "$TEST_DIR/status")"
+grep -q '^job table:   [0-9]* dead tuples, [0-9]* live; never vacuumed$' \
+    "$TEST_DIR/status" ||
+    fail "no job table line in herald status: $(cat "$TEST_DIR/status")"
+! grep -q '^warning: autovacuum' "$TEST_DIR/status" ||
+    fail "herald status warns of autovacuum: $(cat "$TEST_DIR/status")"
+sql "ALTER TABLE herald.inbox SET (autovacuum_enabled = false)"
+"$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status" ||
+    fail "herald status failed"
+grep -qF 'warning: autovacuum is off for herald.inbox (autovacuum_enabled' \
+    "$TEST_DIR/status" ||
+    fail "no warning of autovacuum_enabled = false: $(cat "$TEST_DIR/status")"
+scrape
+[ "$(metric herald_inbox_table_autovacuum_enabled '')" = 0 ] ||
+    fail "herald_inbox_table_autovacuum_enabled is not 0"
+sql "ALTER TABLE herald.inbox RESET (autovacuum_enabled)"
 
 note "totals follow the jobs heraldd runs"
 start_heraldd
