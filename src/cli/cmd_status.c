@@ -191,14 +191,15 @@ print_relay_status(PGconn *conn)
 
 /*
  * The children that a heraldd stopped restarting after too many
- * failures, with the host of that heraldd when it is registered.
+ * failures, with the host of that heraldd when it is registered.  The
+ * column slot numbers the failed workers of one queue from 1.
  */
 static const char failed_sql[] =
     "SELECT f.role, f.queue, f.failures, coalesce(p.host, '?'),"
-    "  f.supervisor_id"
+    "  f.supervisor_id, f.slot"
     " FROM herald.failed_children f"
     " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
-    " ORDER BY 4, f.supervisor_id, f.role, f.queue";
+    " ORDER BY 4, f.supervisor_id, f.role, f.queue, f.slot";
 
 /* Print one line per failed child, after the tables. */
 static int
@@ -220,11 +221,11 @@ print_failed_children(PGconn *conn)
 		printf("\n");
 	for (row = 0; row < PQntuples(res); row++) {
 		if (PQgetvalue(res, row, 1)[0] != '\0')
-			printf("failed: %s of queue %s on %s (heraldd %s), "
-			    "%s failures; reload heraldd to retry now\n",
-			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-			    PQgetvalue(res, row, 3), PQgetvalue(res, row, 4),
-			    PQgetvalue(res, row, 2));
+			printf("failed: %s #%s of queue %s on %s (heraldd "
+			    "%s), %s failures; reload heraldd to retry now\n",
+			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 5),
+			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 3),
+			    PQgetvalue(res, row, 4), PQgetvalue(res, row, 2));
 		else
 			printf("failed: %s on %s (heraldd %s), %s failures; "
 			    "reload heraldd to retry now\n",
@@ -333,6 +334,8 @@ print_status_json(PGconn *conn, const PGresult *res)
 		json_object_set_new(item, "queue",
 		    PQgetvalue(failed, row, 1)[0] != '\0' ?
 		    hd_cli_json_text(failed, row, 1) : json_null());
+		json_object_set_new(item, "slot", hd_cli_json_int(failed, row,
+		    5));
 		json_object_set_new(item, "failures", hd_cli_json_int(failed,
 		    row, 2));
 		json_object_set_new(item, "host", hd_cli_json_text(failed, row,

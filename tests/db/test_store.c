@@ -963,6 +963,35 @@ test_process_bad_kind_rejected(void **state)
 	assert_string_equal(error.sqlstate, "23514");
 }
 
+/*
+ * Two failed workers of one queue, as a supervisor with workers = 3
+ * reports them, each get a row, and a later report replaces them.
+ */
+static void
+test_failed_children_two_of_queue(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "SELECT herald.set_failed_children('sup-1',"
+	    " '{worker,worker,janitor}', '{mail,mail,\"\"}', '{1,3,2}')");
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.failed_children"), 3);
+	dbtest_assert_text(dbtest_text(db->conn,
+	    "SELECT string_agg(role || ' ' || queue || ' ' || slot || ' ' ||"
+	    " failures, ',' ORDER BY role, queue, slot)"
+	    " FROM herald.failed_children WHERE supervisor_id = 'sup-1'"),
+	    "janitor  1 2,worker mail 1 1,worker mail 2 3");
+
+	dbtest_exec(db->conn, "SELECT herald.set_failed_children('sup-1',"
+	    " '{worker}', '{mail}', '{4}')");
+
+	dbtest_assert_text(dbtest_text(db->conn,
+	    "SELECT string_agg(role || ' ' || queue || ' ' || slot || ' ' ||"
+	    " failures, ',') FROM herald.failed_children"),
+	    "worker mail 1 4");
+}
+
 static void
 test_outcome_names(void **state)
 {
@@ -1009,6 +1038,7 @@ main(void)
 		DBTEST(test_extend_leases_of_worker),
 		DBTEST(test_process_register_lifecycle),
 		DBTEST(test_process_bad_kind_rejected),
+		DBTEST(test_failed_children_two_of_queue),
 		cmocka_unit_test(test_outcome_names),
 	};
 

@@ -42,7 +42,7 @@ wait_for 10 "the failed worker in herald.failed_children" sql_is \
      FROM herald.failed_children" "worker bad 4"
 "$HERALD" -d "$JOB_DB" status >"$TEST_DIR/status.out" 2>&1 ||
     fail "herald status failed: $(cat "$TEST_DIR/status.out")"
-grep -q "^failed: worker of queue bad on .* 4 failures" "$TEST_DIR/status.out" ||
+grep -q "^failed: worker #1 of queue bad on .* 4 failures" "$TEST_DIR/status.out" ||
     fail "herald status does not show the failed worker: $(cat "$TEST_DIR/status.out")"
 
 note "the other queue keeps working and heraldd stays idle"
