@@ -35,6 +35,9 @@
 #define JANITOR_PRUNE_BATCH	500
 #define JANITOR_PRUNE_BUDGET_MS	2000
 #define JANITOR_REPORT_MAX	4096
+/* The wait before storing a report again after a failure; it doubles. */
+#define JANITOR_REPORT_RETRY_MS	1000
+#define JANITOR_REPORT_RETRY_MAX_MS 30000
 
 struct janitor {
 	const struct hd_config	*config;
@@ -64,6 +67,10 @@ struct janitor {
 	size_t			 report_in_len;
 	char			 report[JANITOR_REPORT_MAX];
 	bool			 report_pending;	/* not yet stored */
+	int64_t			 next_report_ms;	/* CLOCK_MONOTONIC */
+	/* Failed attempts in a row to store it, and the SQLSTATE of the last. */
+	int			 report_failures;
+	char			 report_sqlstate[6];
 	int			 exit_status;
 	struct hd_periodic	 periodic;
 };
@@ -536,8 +543,8 @@ janitor_next_ms(const struct janitor *j)
 		next = j->next_lock_ms;
 	if (j->next_ping_ms < next)
 		next = j->next_ping_ms;
-	if (j->report_pending)
-		next = 0;
+	if (j->report_pending && j->next_report_ms < next)
+		next = j->next_report_ms;
 	return next;
 }
 
@@ -567,6 +574,8 @@ janitor_read_report(struct janitor *j)
 				    i - report_start);
 				j->report[i - report_start] = '\0';
 				j->report_pending = true;
+				/* A new report may store where the last failed. */
+				j->next_report_ms = 0;
 				report_start = i + 1;
 			}
 			line_start = i + 1;
@@ -599,6 +608,55 @@ array_append(char *array, size_t size, const char *value)
 	len += vlen;
 	array[len++] = '"';
 	array[len] = '\0';
+}
+
+static void
+janitor_report_stored(struct janitor *j)
+{
+	if (j->report_failures > 0)
+		hd_log_info("failed children stored", "failures=%d",
+		    j->report_failures);
+	j->report_pending = false;
+	j->report_failures = 0;
+	j->report_sqlstate[0] = '\0';
+}
+
+/*
+ * Keep the report that could not be stored for a retry after a growing
+ * wait, so that an error that repeats does not run the statement in a
+ * loop.  The error is logged at the first failure and when its SQLSTATE
+ * differs from the last attempt's, and at level debug otherwise.
+ */
+static void
+janitor_report_failed(struct janitor *j, const struct herald_error *error)
+{
+	int64_t	delay_ms = JANITOR_REPORT_RETRY_MS;
+	int	i;
+
+	if (hd_db_error_is_fatal(j->conn, error)) {
+		janitor_disconnect(j);
+		return;
+	}
+	j->report_failures++;
+	for (i = 1; i < j->report_failures &&
+	    delay_ms < JANITOR_REPORT_RETRY_MAX_MS; i++)
+		delay_ms *= 2;
+	if (delay_ms > JANITOR_REPORT_RETRY_MAX_MS)
+		delay_ms = JANITOR_REPORT_RETRY_MAX_MS;
+	j->next_report_ms = hd_monotonic_ms() + delay_ms;
+	if (j->report_failures == 1 ||
+	    strcmp(j->report_sqlstate, error->sqlstate) != 0)
+		hd_log_error("job database error", "operation=%s error=%s "
+		    "sqlstate=%s failures=%d retry_ms=%lld",
+		    "set_failed_children", herald_strerror(error->code),
+		    error->sqlstate, j->report_failures, (long long)delay_ms);
+	else
+		hd_log_debug("job database error", "operation=%s "
+		    "sqlstate=%s failures=%d retry_ms=%lld",
+		    "set_failed_children", error->sqlstate,
+		    j->report_failures, (long long)delay_ms);
+	snprintf(j->report_sqlstate, sizeof j->report_sqlstate, "%s",
+	    error->sqlstate);
 }
 
 /* Store the last report in herald.failed_children. */
@@ -639,13 +697,13 @@ janitor_store_report(struct janitor *j)
 	    "$2::text[], $3::text[], $4::integer[])", 4, NULL, values, NULL,
 	    NULL, 0);
 	if (hd_db_ok(res))
-		j->report_pending = false;
+		janitor_report_stored(j);
 	else {
 		struct herald_error	error;
 
 		memset(&error, 0, sizeof error);
 		hd_error_from_pg(&error, j->conn, res, "failed children");
-		janitor_failed(j, "set_failed_children", &error);
+		janitor_report_failed(j, &error);
 	}
 	PQclear(res);
 }
@@ -715,7 +773,7 @@ janitor_step(struct janitor *j)
 	if (j->conn != NULL && now >= j->next_heartbeat_ms &&
 	    janitor_heartbeat(j) == -1)
 		return -1;
-	if (j->conn != NULL && j->report_pending)
+	if (j->conn != NULL && j->report_pending && now >= j->next_report_ms)
 		janitor_store_report(j);
 	return 0;
 }
