@@ -225,6 +225,31 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 	return HD_EXIT_OK;
 }
 
+PGresult *
+hd_cli_exec_redactable(PGconn *conn, const char *sql, int nparams,
+    const char *const *params, bool *redacted)
+{
+	PGresult	*res;
+	const char	*sqlstate;
+	char		*redacted_sql;
+
+	*redacted = false;
+	res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (hd_db_ok(res))
+		return res;
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (sqlstate == NULL || strcmp(sqlstate, HD_SQLSTATE_DENIED) != 0)
+		return res;
+
+	PQclear(res);
+	redacted_sql = hd_db_redact_sql(sql);
+	res = PQexecParams(conn, redacted_sql, nparams, NULL, params, NULL,
+	    NULL, 0);
+	free(redacted_sql);
+	*redacted = true;
+	return res;
+}
+
 int
 hd_cli_parse_int(const char *option, const char *text, long min, long max,
     long *value)

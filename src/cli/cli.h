@@ -102,6 +102,16 @@ int	hd_cli_check_dbname(const char *conninfo);
 int	hd_cli_connect(struct hd_cli *cli, bool check_schema);
 
 /*
+ * Run sql, a query of a read-only listing, with its nparams text params.
+ * When the server rejects it for lack of privilege, as it rejects
+ * herald_viewer's reads of payloads, run it again on the redacted views
+ * (hd_db_redact_sql()), as herald console does, and set *redacted.
+ * Return the last result, which the caller checks and clears.
+ */
+PGresult *hd_cli_exec_redactable(PGconn *conn, const char *sql, int nparams,
+	    const char *const *params, bool *redacted);
+
+/*
  * Parse text, the value of option, as a whole number from min to max.
  * Return 0, or print an error naming the option and the range and return
  * EX_DATAERR.

@@ -34,7 +34,11 @@ static const char usage[] =
 #define DEAD_DEFAULT_LIMIT	100
 #define DEAD_MAX_LIMIT		1000000
 
-/* The last history entry records how the last attempt ended. */
+/*
+ * The last history entry records how the last attempt ended.  A role
+ * that may not read errors, herald_viewer, reads herald.dead_jobs_redacted
+ * instead (hd_cli_exec_redactable()).
+ */
 static const char list_sql[] =
     "SELECT id, task, queue, attempt, max_attempts, reason,"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
@@ -237,6 +241,7 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	char			 older[24], exit_status[24];
 	struct hd_table		 table;
 	PGresult		*res;
+	bool			 redacted;
 	int			 row, nrows;
 
 	snprintf(limit_text, sizeof limit_text, "%ld", args->limit + 1);
@@ -248,14 +253,22 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	params[3] = args->older_than_ms > 0 ? older : NULL;
 	params[4] = args->has_exit_status ? exit_status : NULL;
 	params[5] = args->grep;
-	res = PQexecParams(cli->conn, list_sql, 6, NULL, params, NULL, NULL,
-	    0);
+	res = hd_cli_exec_redactable(cli->conn, list_sql, 6, params,
+	    &redacted);
 	if (!hd_db_ok(res)) {
 		int	status = report_db_error(cli->conn, res,
 		    "could not list dead jobs");
 
 		PQclear(res);
 		return status;
+	}
+	/* The redacted view has no output, so --grep would match nothing. */
+	if (redacted && args->grep != NULL) {
+		hd_cli_error("could not list dead jobs with --grep: this role "
+		    "may not read the output of attempts; --grep needs "
+		    "herald_console");
+		PQclear(res);
+		return HD_EXIT_FAILURE;
 	}
 
 	nrows = PQntuples(res);

@@ -3,7 +3,6 @@
  * their last results.
  */
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +23,6 @@
 #define MODEL_RETRY_MAX_MS	2000
 /* A connection attempt that takes longer is abandoned and retried. */
 #define MODEL_CONNECT_TIMEOUT_MS	10000
-
-/* SQLSTATE insufficient_privilege. */
-#define MODEL_DENIED		"42501"
 
 /* The end of a job's last attempt as text: "exit 75", "signal 9", "timeout". */
 #define LAST_END(e)							\
@@ -581,50 +577,6 @@ model_continue_connect(struct hd_model *model, int64_t now_ms)
 	}
 }
 
-/*
- * Copy sql with herald.jobs, herald.live_jobs and herald.dead_jobs replaced
- * by their redacted views, which have the same columns with payload NULL
- * and the output tails left out of errors.  Deriving the variants keeps
- * them in step with the queries.
- */
-static char *
-model_redact_sql(const char *sql)
-{
-	static const char *const tables[] = {
-		"herald.jobs", "herald.live_jobs", "herald.dead_jobs", NULL
-	};
-	const char *const	*t;
-	const char		*p = sql, *hit, *best;
-	size_t			 len = strlen(sql), out = 0, n;
-	char			*copy;
-
-	/* Each name replaced is 11 bytes or more and grows by 9. */
-	copy = hd_xmalloc(len * 2 + 1);
-	for (;;) {
-		best = NULL;
-		n = 0;
-		for (t = tables; *t != NULL; t++) {
-			hit = strstr(p, *t);
-			while (hit != NULL && (hit[strlen(*t)] == '_' ||
-			    isalnum((unsigned char)hit[strlen(*t)])))
-				hit = strstr(hit + 1, *t);
-			if (hit != NULL && (best == NULL || hit < best)) {
-				best = hit;
-				n = strlen(*t);
-			}
-		}
-		if (best == NULL)
-			break;
-		memcpy(copy + out, p, (size_t)(best - p) + n);
-		out += (size_t)(best - p) + n;
-		memcpy(copy + out, "_redacted", 9);
-		out += 9;
-		p = best + n;
-	}
-	memcpy(copy + out, p, strlen(p) + 1);
-	return copy;
-}
-
 static const char *
 model_query_sql(struct hd_model *model, enum hd_query query)
 {
@@ -632,7 +584,7 @@ model_query_sql(struct hd_model *model, enum hd_query query)
 		return queries[query].sql;
 	if (model->redacted_sql[query] == NULL)
 		model->redacted_sql[query] =
-		    model_redact_sql(queries[query].sql);
+		    hd_db_redact_sql(queries[query].sql);
 	return model->redacted_sql[query];
 }
 
@@ -650,7 +602,7 @@ model_retry_redacted(struct hd_model *model, const PGresult *res)
 	    res == NULL)
 		return false;
 	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (sqlstate == NULL || strcmp(sqlstate, MODEL_DENIED) != 0)
+	if (sqlstate == NULL || strcmp(sqlstate, HD_SQLSTATE_DENIED) != 0)
 		return false;
 
 	model->redacted = true;

@@ -5,6 +5,7 @@
  * but never the conninfo string, which may hold a password.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "util.h"
 
 /* Copy src into dst without its trailing newlines and blanks. */
 static void
@@ -262,4 +264,48 @@ hd_db_ping(PGconn *conn, int timeout_ms, struct herald_error *error)
 		PQclear(res);
 	}
 	return ok ? 0 : -1;
+}
+
+/*
+ * Copy sql with herald.jobs, herald.live_jobs and herald.dead_jobs replaced
+ * by their redacted views, which have the same columns with payload NULL
+ * and the output tails left out of errors.  Deriving the variants keeps
+ * them in step with the queries.
+ */
+char *
+hd_db_redact_sql(const char *sql)
+{
+	static const char *const tables[] = {
+		"herald.jobs", "herald.live_jobs", "herald.dead_jobs", NULL
+	};
+	const char *const	*t;
+	const char		*p = sql, *hit, *best;
+	size_t			 len = strlen(sql), out = 0, n;
+	char			*copy;
+
+	/* Each name replaced is 11 bytes or more and grows by 9. */
+	copy = hd_xmalloc(len * 2 + 1);
+	for (;;) {
+		best = NULL;
+		n = 0;
+		for (t = tables; *t != NULL; t++) {
+			hit = strstr(p, *t);
+			while (hit != NULL && (hit[strlen(*t)] == '_' ||
+			    isalnum((unsigned char)hit[strlen(*t)])))
+				hit = strstr(hit + 1, *t);
+			if (hit != NULL && (best == NULL || hit < best)) {
+				best = hit;
+				n = strlen(*t);
+			}
+		}
+		if (best == NULL)
+			break;
+		memcpy(copy + out, p, (size_t)(best - p) + n);
+		out += (size_t)(best - p) + n;
+		memcpy(copy + out, "_redacted", 9);
+		out += 9;
+		p = best + n;
+	}
+	memcpy(copy + out, p, strlen(p) + 1);
+	return copy;
 }

@@ -48,4 +48,14 @@ int	hd_db_ping(PGconn *conn, int timeout_ms, struct herald_error *error);
 /* True when res is PGRES_COMMAND_OK or PGRES_TUPLES_OK. */
 bool	hd_db_ok(const PGresult *res);
 
+/* SQLSTATE insufficient_privilege, which herald_viewer gets on payloads. */
+#define HD_SQLSTATE_DENIED	"42501"
+
+/*
+ * Return a copy of sql, which the caller frees, with herald.jobs,
+ * herald.live_jobs and herald.dead_jobs replaced by their redacted views,
+ * for a role such as herald_viewer that may not read payloads.
+ */
+char	*hd_db_redact_sql(const char *sql);
+
 #endif /* HD_DB_H */

@@ -24,8 +24,10 @@ JOB_DB="$HERALD_TEST_CONNINFO dbname=$TEST_DB"
 HERALD_CONF="$TEST_DIR/herald.conf"
 HERALDD_LOG="$TEST_DIR/heraldd.log"
 HERALDD_PID=
-# More databases the test creates, dropped with $TEST_DB.
+# More databases the test creates, dropped with $TEST_DB, and login roles,
+# dropped after them.
 EXTRA_DATABASES=
+EXTRA_ROLES=
 
 # Print a message and the end of heraldd's log, then fail the test.
 fail() {
@@ -119,6 +121,9 @@ cleanup() {
     for _db in "$TEST_DB" $EXTRA_DATABASES; do
         admin_sql "DROP DATABASE IF EXISTS \"$_db\" WITH (FORCE)" \
             >/dev/null 2>&1
+    done
+    for _role in $EXTRA_ROLES; do
+        admin_sql "DROP ROLE IF EXISTS \"$_role\"" >/dev/null 2>&1
     done
     if [ "$_status" -ne 0 ] && [ -n "${HERALD_KEEP:-}" ]; then
         echo "$TEST_NAME: kept $TEST_DIR" >&2

@@ -1,0 +1,80 @@
+#!/bin/sh
+# A herald_viewer login reads every listing of the command line, dead
+# jobs included, through the redacted views: no payload or output reaches
+# it, and what needs them (dead show, dead list --grep) fails.
+
+. "$HERALD_SRCDIR/tests/e2e/lib.sh"
+
+unset HERALD_CONFIG
+
+VIEWER="herald_e2e_viewer_$$"
+EXTRA_ROLES=$VIEWER
+admin_sql "CREATE ROLE \"$VIEWER\" LOGIN IN ROLE herald_viewer" >/dev/null ||
+    fail "could not create role $VIEWER"
+
+as_viewer() {
+    "$HERALD" -d "$JOB_DB user=$VIEWER" "$@"
+}
+
+dead=$(enqueue send_mail "queue => 'mail', payload => '{\"to\": \"CANARY-DEAD\"}'")
+token=$(sql "SELECT lease_token FROM herald.claim('mail', 'test', 1, 60000)
+    WHERE id = $dead")
+[ -n "$token" ] || fail "could not claim job $dead"
+[ "$(sql "SELECT herald.fail($dead, $token,
+    '{\"exit_code\": 3, \"output\": \"CANARY-OUTPUT\"}', true, 0)")" = dead ] ||
+    fail "could not make job $dead dead"
+queued=$(enqueue send_mail "queue => 'mail', payload => '{\"to\": \"CANARY-QUEUED\"}'")
+
+# check_listing NAME COMMAND...: run COMMAND, which must succeed and
+# print no payload or output, keeping its output in $TEST_DIR/NAME.
+check_listing() {
+    _name=$1
+    shift
+    "$@" >"$TEST_DIR/$_name" 2>"$TEST_DIR/$_name.err" ||
+        fail "$* failed: $(cat "$TEST_DIR/$_name.err")"
+    ! grep -q CANARY "$TEST_DIR/$_name" "$TEST_DIR/$_name.err" ||
+        fail "$* printed a payload or output: $(cat "$TEST_DIR/$_name")"
+}
+
+note "dead list falls back to the redacted view"
+check_listing dead-list as_viewer dead list
+grep -Eq "^ *$dead +send_mail +mail .* permanent .* exit 3$" \
+    "$TEST_DIR/dead-list" ||
+    fail "dead list does not show job $dead: $(cat "$TEST_DIR/dead-list")"
+check_listing dead-list-json as_viewer dead list --json
+grep -q "\"id\": $dead," "$TEST_DIR/dead-list-json" ||
+    fail "dead list --json does not show job $dead"
+grep -q '"last_end": "exit 3"' "$TEST_DIR/dead-list-json" ||
+    fail "dead list --json lacks the exit code: $(cat "$TEST_DIR/dead-list-json")"
+check_listing dead-list-filter as_viewer dead list --queue mail --exit-status 3
+grep -Eq "^ *$dead " "$TEST_DIR/dead-list-filter" ||
+    fail "dead list with filters does not show job $dead"
+
+note "the other listings work for a viewer"
+check_listing jobs as_viewer jobs
+grep -Eq "^ *$queued +send_mail +mail +queued " "$TEST_DIR/jobs" ||
+    fail "jobs does not show job $queued: $(cat "$TEST_DIR/jobs")"
+check_listing jobs-json as_viewer jobs --json
+check_listing status as_viewer status
+grep -Eq '^mail +1 +0 +0 +0 +1 ' "$TEST_DIR/status" ||
+    fail "status does not count the jobs of mail: $(cat "$TEST_DIR/status")"
+check_listing status-json as_viewer status --json
+check_listing periodic as_viewer periodic
+check_listing metrics as_viewer metrics
+grep -q '^herald_dead_jobs{queue="mail",task="send_mail"} 1$' \
+    "$TEST_DIR/metrics" || fail "metrics do not count the dead job"
+
+note "what needs payloads or output fails"
+status=0
+as_viewer dead list --grep canary >"$TEST_DIR/grep" 2>"$TEST_DIR/grep.err" ||
+    status=$?
+[ "$status" -eq 1 ] || fail "dead list --grep exited $status"
+[ ! -s "$TEST_DIR/grep" ] || fail "dead list --grep printed: $(cat "$TEST_DIR/grep")"
+grep -q 'could not list dead jobs with --grep: .*needs herald_console' \
+    "$TEST_DIR/grep.err" ||
+    fail "unexpected message: $(cat "$TEST_DIR/grep.err")"
+status=0
+as_viewer dead show "$dead" >"$TEST_DIR/show" 2>&1 || status=$?
+[ "$status" -eq 1 ] || fail "dead show exited $status"
+! grep -q CANARY "$TEST_DIR/show" || fail "dead show printed the payload"
+exit 0
