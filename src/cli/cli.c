@@ -40,6 +40,18 @@ hd_cli_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void
+hd_cli_herald_error(const char *what, const struct herald_error *error)
+{
+	size_t	len = strlen(what);
+
+	if (strncmp(error->message, what, len) == 0 &&
+	    error->message[len] == ':')
+		hd_cli_error("%s", error->message);
+	else
+		hd_cli_error("%s: %s", what, error->message);
+}
+
 int
 hd_cli_usage_error(const char *command, const char *usage,
     const char *fmt, ...)

@@ -64,6 +64,13 @@ void	hd_cli_error(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 
 /*
+ * Print a libherald error as "herald: what: message", or without what when
+ * the message starts with it already, as those built from a server error
+ * do ("could not enqueue job: permission denied ...").
+ */
+void	hd_cli_herald_error(const char *what, const struct herald_error *error);
+
+/*
  * Report a usage error of command: the message, usage (the command's
  * usage line) and a pointer to its --help.  Return HD_EXIT_USAGE.
  */

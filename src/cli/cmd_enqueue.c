@@ -956,7 +956,7 @@ from_enqueue(struct hd_cli *cli, const struct from_jobs *list)
 
 failed:
 	/* A "job N:" in the message counts from the batch's first job. */
-	hd_cli_error("could not enqueue jobs: %s", error.message);
+	hd_cli_herald_error("could not enqueue jobs", &error);
 	status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 	    error.code == HERALD_EINVAL ? EX_DATAERR : HD_EXIT_FAILURE;
 	free(ids);
@@ -1047,7 +1047,7 @@ hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
 		goto out;
 	if (herald_enqueue(cli->conn, args.task, payload, &options, &id,
 	    &error) == -1) {
-		hd_cli_error("could not enqueue job: %s", error.message);
+		hd_cli_herald_error("could not enqueue job", &error);
 		status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    error.code == HERALD_EINVAL ? EX_DATAERR : HD_EXIT_FAILURE;
 		goto out;

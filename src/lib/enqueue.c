@@ -60,7 +60,7 @@ static const char enqueue_sql[] =
 #define ENQUEUE_STATEMENT	"herald_enqueue_3"
 
 static void	enqueue_error(struct herald_error *, PGconn *,
-		    const PGresult *);
+		    const PGresult *, const char *);
 
 /* Instance data values: only the addresses matter. */
 static const char	enqueue_registered = 'r';
@@ -97,7 +97,7 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 	/* 42P05: prepared before this connection was handed to libherald. */
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && (sqlstate == NULL ||
 	    strcmp(sqlstate, "42P05") != 0)) {
-		enqueue_error(error, conn, res);
+		enqueue_error(error, conn, res, "could not enqueue job");
 		PQclear(res);
 		return -1;
 	}
@@ -189,13 +189,17 @@ hd_enqueue_check_unique(const struct herald_job_options *options,
 	return 0;
 }
 
-/* Fill error from a failed herald.enqueue() call. */
+/*
+ * Fill error from a failed call of an enqueue function, with what ("could
+ * not enqueue job") in front of the server's message.
+ */
 static void
-enqueue_error(struct herald_error *error, PGconn *conn, const PGresult *res)
+enqueue_error(struct herald_error *error, PGconn *conn, const PGresult *res,
+    const char *what)
 {
 	const char	*sqlstate = NULL;
 
-	hd_error_from_pg(error, conn, res, "could not enqueue job");
+	hd_error_from_pg(error, conn, res, what);
 	if (res != NULL)
 		sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (error == NULL || error->code != HERALD_EDB || sqlstate == NULL)
@@ -237,7 +241,7 @@ enqueue_unique(PGconn *conn, const char **values,
 	res = PQexecParams(conn, enqueue_unique_sql, 9, NULL, all, NULL, NULL,
 	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		enqueue_error(error, conn, res);
+		enqueue_error(error, conn, res, "could not enqueue job");
 		PQclear(res);
 		return -1;
 	}
@@ -289,7 +293,7 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	res = PQexecPrepared(conn, ENQUEUE_STATEMENT, 6, values, NULL, NULL,
 	    0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		enqueue_error(error, conn, res);
+		enqueue_error(error, conn, res, "could not enqueue job");
 		/*
 		 * DEALLOCATE or DISCARD may have dropped the statement, so
 		 * the next call prepares it again (42P05 if it still exists).
@@ -682,7 +686,7 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 	res = PQexecParams(conn, unique ? enqueue_many_unique_sql :
 	    enqueue_many_sql, 1 + ncols, types, values, lengths, formats, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		enqueue_error(error, conn, res);
+		enqueue_error(error, conn, res, "could not enqueue jobs");
 		goto out;
 	}
 	rc = enqueue_many_ids(res, njobs, job_ids, error);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A herald_viewer login reads every listing of the command line, dead
 # jobs included, through the redacted views: no payload or output reaches
-# it, and what needs them (dead show, dead list --grep) fails.
+# it, and what needs them (dead show, dead list --grep) fails, as does an
+# enqueue, with one "could not enqueue" in front of the server's message.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -77,4 +78,20 @@ status=0
 as_viewer dead show "$dead" >"$TEST_DIR/show" 2>&1 || status=$?
 [ "$status" -eq 1 ] || fail "dead show exited $status"
 ! grep -q CANARY "$TEST_DIR/show" || fail "dead show printed the payload"
+
+note "an enqueue without producer rights names its failure once"
+status=0
+as_viewer enqueue send_mail >"$TEST_DIR/enqueue" 2>"$TEST_DIR/enqueue.err" ||
+    status=$?
+[ "$status" -eq 1 ] || fail "enqueue as a viewer exited $status"
+[ "$(cat "$TEST_DIR/enqueue.err")" = \
+    "herald: could not enqueue job: permission denied for view new_jobs" ] ||
+    fail "unexpected message: $(cat "$TEST_DIR/enqueue.err")"
+status=0
+echo '{"task": "send_mail"}' | as_viewer enqueue --from - \
+    >"$TEST_DIR/enqueue" 2>"$TEST_DIR/enqueue.err" || status=$?
+[ "$status" -eq 1 ] || fail "enqueue --from as a viewer exited $status"
+grep -q '^herald: could not enqueue jobs: permission denied for function ' \
+    "$TEST_DIR/enqueue.err" ||
+    fail "unexpected message: $(cat "$TEST_DIR/enqueue.err")"
 exit 0
