@@ -153,10 +153,16 @@ parse_offset(const char *p, long *offset_s)
 	return 0;
 }
 
+/* The range of run_at that herald_enqueue() accepts, for messages. */
+#define TIME_RANGE	"1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+/* 9999-12-31T23:59:59.999999Z in Unix microseconds. */
+#define TIME_MAX_US	INT64_C(253402300799999999)
+
 /*
  * Parse an ISO 8601 / RFC 3339 time, "YYYY-MM-DD[T ]HH:MM[:SS[.frac]]"
  * and an optional offset, into Unix time in microseconds.  A time without
- * an offset is UTC.
+ * an offset is UTC.  Return 0, -1 when text is no such time, or -2 when
+ * it is one outside TIME_RANGE.
  */
 static int
 parse_time(const char *text, int64_t *us)
@@ -167,8 +173,16 @@ parse_time(const char *text, int64_t *us)
 	int64_t		 fraction_us = 0, scale = 100000;
 	long		 offset_s;
 	time_t		 t;
+	bool		 past_9999 = false;
 
-	if (read_digits(&p, 4, &year) == -1 || *p++ != '-' ||
+	if (read_digits(&p, 4, &year) == -1)
+		return -1;
+	/* An expanded year of five digits or more is after 9999. */
+	for (; *p >= '0' && *p <= '9'; p++) {
+		past_9999 = true;
+		year = 10000;
+	}
+	if (*p++ != '-' ||
 	    read_digits(&p, 2, &month) == -1 || *p++ != '-' ||
 	    read_digits(&p, 2, &day) == -1 ||
 	    (*p != 'T' && *p != 't' && *p != ' '))
@@ -194,10 +208,12 @@ parse_time(const char *text, int64_t *us)
 	if (parse_offset(p, &offset_s) == -1)
 		return -1;
 
-	if (year < 1970 || month < 1 || month > 12 || day < 1 ||
+	if (month < 1 || month > 12 || day < 1 ||
 	    day > days_in_month(year, month) || hour > 23 || minute > 59 ||
 	    second > 59)
 		return -1;
+	if (past_9999 || year < 1970)
+		return -2;
 
 	tm.tm_year = year - 1900;
 	tm.tm_mon = month - 1;
@@ -207,6 +223,9 @@ parse_time(const char *text, int64_t *us)
 	tm.tm_sec = second;
 	t = timegm(&tm);
 	*us = ((int64_t)t - offset_s) * 1000000 + fraction_us;
+	/* An offset can move a time of 1970 or 9999 out of the range. */
+	if (*us < 0 || *us > TIME_MAX_US)
+		return -2;
 	return 0;
 }
 
@@ -216,12 +235,17 @@ parse_run_at(const struct enqueue_args *args,
     struct herald_job_options *options)
 {
 	int64_t	ms, now_us;
+	int	rc;
 
-	if (args->at != NULL && parse_time(args->at, &options->run_at_us) ==
-	    -1) {
-		hd_cli_error("invalid time \"%s\" for --at: use ISO 8601, such "
-		    "as \"2026-12-04T18:00:00Z\" or \"2026-12-04 "
-		    "18:00:00+01:00\"", args->at);
+	if (args->at != NULL &&
+	    (rc = parse_time(args->at, &options->run_at_us)) != 0) {
+		if (rc == -2)
+			hd_cli_error("time \"%s\" for --at is out of range: use "
+			    "a time from " TIME_RANGE, args->at);
+		else
+			hd_cli_error("invalid time \"%s\" for --at: use ISO "
+			    "8601, such as \"2026-12-04T18:00:00Z\" or "
+			    "\"2026-12-04 18:00:00+01:00\"", args->at);
 		return EX_DATAERR;
 	}
 	if (args->in != NULL) {
@@ -656,6 +680,7 @@ from_options(json_t *object, struct herald_job_options *options,
 	const char	*run_at;
 	json_t		*value;
 	long		 number;
+	int		 rc;
 
 	if ((value = json_object_get(object, "priority")) != NULL &&
 	    !json_is_null(value)) {
@@ -673,7 +698,15 @@ from_options(json_t *object, struct herald_job_options *options,
 	}
 	if (from_string(object, "run_at", &run_at, message, size) == -1)
 		return -1;
-	if (run_at != NULL && parse_time(run_at, &options->run_at_us) == -1) {
+	if (run_at == NULL)
+		return 0;
+	rc = parse_time(run_at, &options->run_at_us);
+	if (rc == -2) {
+		snprintf(message, size, "time \"%s\" for run_at is out of "
+		    "range: use a time from " TIME_RANGE, run_at);
+		return -1;
+	}
+	if (rc == -1) {
 		snprintf(message, size, "invalid time \"%s\" for run_at: use "
 		    "ISO 8601, such as \"2026-12-04T18:00:00Z\"", run_at);
 		return -1;

@@ -109,6 +109,17 @@ expect_fail 65 '"2026-12-04T25:00:00Z" for --at' \
     h enqueue send_mail --at 2026-12-04T25:00:00Z
 expect_fail 65 '"2026-12-04T18:00:00 CET" for --at' \
     h enqueue send_mail --at '2026-12-04T18:00:00 CET'
+expect_fail 65 'time "1900-01-01T00:00:00Z" for --at is out of range: use a time from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z$' \
+    h enqueue send_mail --at 1900-01-01T00:00:00Z
+expect_fail 65 'time "10000-01-01T00:00:00Z" for --at is out of range: use a time from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z$' \
+    h enqueue send_mail --at 10000-01-01T00:00:00Z
+expect_fail 65 'time "1970-01-01T00:30:00\+01:00" for --at is out of range' \
+    h enqueue send_mail --at 1970-01-01T00:30:00+01:00
+expect_fail 65 'time "9999-12-31T23:30:00-01:00" for --at is out of range' \
+    h enqueue send_mail --at 9999-12-31T23:30:00-01:00
+expect_fail 65 'line 1 of standard input: time "1969-12-31T23:59:59Z" for run_at is out of range' \
+    sh -c 'echo "{\"task\": \"send_mail\", \"run_at\": \"1969-12-31T23:59:59Z\"}" |
+    "$0" -d "$1" enqueue --from -' "$HERALD" "$JOB_DB"
 expect_fail 65 '"5 parsecs" for --in' h enqueue send_mail --in '5 parsecs'
 expect_fail 65 '"-5s" for --in' h enqueue send_mail --in -5s
 expect_fail 65 'duration "400d" for --in is out of range: the maximum is 366d' \
