@@ -304,6 +304,12 @@ hd_cli_parse_id(const char *text, int64_t *id)
 	return HD_EXIT_OK;
 }
 
+const char *
+hd_cli_plural(const char *count, const char *one, const char *many)
+{
+	return strcmp(count, "1") == 0 ? one : many;
+}
+
 void
 hd_cli_format_relative(int64_t delta_ms, char *buf, size_t size)
 {

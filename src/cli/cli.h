@@ -158,6 +158,10 @@ json_t	*hd_health_json(const struct hd_health *health);
 void	hd_health_metrics(const struct hd_health *health);
 void	hd_health_release(struct hd_health *health);
 
+/* Return one when count, a number as text, is "1", else many. */
+const char *hd_cli_plural(const char *count, const char *one,
+	    const char *many);
+
 /* Parse a job id (a positive whole number); 0 or EX_DATAERR. */
 int	hd_cli_parse_id(const char *text, int64_t *id);
 

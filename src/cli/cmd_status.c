@@ -220,17 +220,21 @@ print_failed_children(PGconn *conn)
 	if (PQntuples(res) > 0)
 		printf("\n");
 	for (row = 0; row < PQntuples(res); row++) {
+		const char	*failures = PQgetvalue(res, row, 2);
+		const char	*noun = hd_cli_plural(failures, "failure",
+		    "failures");
+
 		if (PQgetvalue(res, row, 1)[0] != '\0')
 			printf("failed: %s #%s of queue %s on %s (heraldd "
-			    "%s), %s failures; reload heraldd to retry now\n",
+			    "%s), %s %s; reload heraldd to retry now\n",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 5),
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 3),
-			    PQgetvalue(res, row, 4), PQgetvalue(res, row, 2));
+			    PQgetvalue(res, row, 4), failures, noun);
 		else
-			printf("failed: %s on %s (heraldd %s), %s failures; "
+			printf("failed: %s on %s (heraldd %s), %s %s; "
 			    "reload heraldd to retry now\n",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 3),
-			    PQgetvalue(res, row, 4), PQgetvalue(res, row, 2));
+			    PQgetvalue(res, row, 4), failures, noun);
 	}
 	PQclear(res);
 	return HD_EXIT_OK;

@@ -120,8 +120,9 @@ print_blocker(const PGresult *db)
 		printf(" (%s)", PQgetvalue(db, 0, DH_BLOCKER_APPLICATION));
 	if (!is_null(db, DH_BLOCKER_AGE_MS))
 		printf(", open %s", age);
-	printf(", xmin age %s transactions\n", PQgetvalue(db, 0,
-	    DH_BLOCKER_XMIN_AGE));
+	printf(", xmin age %s %s\n", PQgetvalue(db, 0, DH_BLOCKER_XMIN_AGE),
+	    hd_cli_plural(PQgetvalue(db, 0, DH_BLOCKER_XMIN_AGE),
+	    "transaction", "transactions"));
 	if (is_null(db, DH_BLOCKER_PID) &&
 	    strcmp(PQgetvalue(db, 0, DH_BLOCKER_KIND), "transaction") == 0)
 		printf("        (this role may not see its pid: ask a member "
@@ -164,9 +165,11 @@ print_tables(const PGresult *tables)
 
 	for (row = 0; row < PQntuples(tables); row++) {
 		name = PQgetvalue(tables, row, HD_TH_TABLE);
-		printf("%-12s %s dead tuples, %s live; ",
+		printf("%-12s %s %s, %s live; ",
 		    strcmp(name, "jobs") == 0 ? "job table:" : "inbox table:",
 		    PQgetvalue(tables, row, HD_TH_DEAD),
+		    hd_cli_plural(PQgetvalue(tables, row, HD_TH_DEAD),
+		    "dead tuple", "dead tuples"),
 		    PQgetvalue(tables, row, HD_TH_LIVE));
 		print_last_vacuum(tables, row);
 		printf("\n");
@@ -219,8 +222,10 @@ hd_health_print(const struct hd_health *health)
 	print_tables(health->tables);
 	if (!is_null(db, DH_OUTBOX_BACKLOG)) {
 		format_ms(db, 0, DH_RELAY_LAG_MS, age, sizeof age);
-		printf("outbox: %s rows waiting, relay lag %s\n",
-		    PQgetvalue(db, 0, DH_OUTBOX_BACKLOG), age);
+		printf("outbox: %s %s waiting, relay lag %s\n",
+		    PQgetvalue(db, 0, DH_OUTBOX_BACKLOG),
+		    hd_cli_plural(PQgetvalue(db, 0, DH_OUTBOX_BACKLOG), "row",
+		    "rows"), age);
 	}
 	print_blocker(db);
 }

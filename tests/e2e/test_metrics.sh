@@ -134,7 +134,7 @@ scrape
 grep -q '^inbox table: 0 dead tuples, 2 live; last VACUUM .* ago$' \
     "$TEST_DIR/status" ||
     fail "no inbox line in herald status: $(cat "$TEST_DIR/status")"
-grep -q '^job table:   [0-9]* dead tuples, [0-9]* live; never vacuumed$' \
+grep -q '^job table:   [0-9]* dead tuples\{0,1\}, [0-9]* live; never vacuumed$' \
     "$TEST_DIR/status" ||
     fail "no job table line in herald status: $(cat "$TEST_DIR/status")"
 ! grep -q '^warning: autovacuum' "$TEST_DIR/status" ||
@@ -149,6 +149,19 @@ scrape
 [ "$(metric herald_inbox_table_autovacuum_enabled '')" = 0 ] ||
     fail "herald_inbox_table_autovacuum_enabled is not 0"
 sql "ALTER TABLE herald.inbox RESET (autovacuum_enabled)"
+
+note "status counts one failure in the singular"
+sql "INSERT INTO herald.failed_children (supervisor_id, role, queue, failures)
+    VALUES ('gone', 'worker', 'fast', 1), ('gone', 'relay', '', 2)"
+"$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status" ||
+    fail "herald status failed"
+grep -q '^failed: worker of queue fast on ? (heraldd gone), 1 failure; ' \
+    "$TEST_DIR/status" ||
+    fail "no failed worker line: $(cat "$TEST_DIR/status")"
+grep -q '^failed: relay on ? (heraldd gone), 2 failures; ' \
+    "$TEST_DIR/status" ||
+    fail "no failed relay line: $(cat "$TEST_DIR/status")"
+sql "DELETE FROM herald.failed_children WHERE supervisor_id = 'gone'"
 
 note "totals follow the jobs heraldd runs"
 start_heraldd
