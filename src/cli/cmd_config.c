@@ -37,7 +37,7 @@ print_help(void)
 	    "setting, defaults\nincluded, with the line of the file it came "
 	    "from, or \"default\".\nPasswords in connection strings are "
 	    "replaced by %s.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "  -n, --names=KIND  print only the names of the configured "
 	    "queues, tasks or\n"

@@ -78,7 +78,7 @@ print_help(void)
 {
 	printf("herald dead lists, shows, retries and purges dead jobs: jobs "
 	    "that failed\npermanently or used all their attempts.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Commands:\n"
 	    "  list   list dead jobs with the reason and the last attempt's "
 	    "end\n"

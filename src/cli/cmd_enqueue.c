@@ -25,9 +25,9 @@
 
 static const char usage[] =
     "herald enqueue TASK [--queue QUEUE] [--payload JSON | --payload -]\n"
-    "              [--at TIME | --in DURATION] [--priority N] "
+    "           [--at TIME | --in DURATION] [--priority N] "
     "[--max-attempts N]\n"
-    "              [--unique KEY [--unique-for DURATION] "
+    "           [--unique KEY [--unique-for DURATION] "
     "[--unique-states STATES]]\n"
     "       herald enqueue --from FILE|-";
 
@@ -50,7 +50,7 @@ static void
 print_help(void)
 {
 	printf("herald enqueue adds a job and prints its id.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "  -q, --queue=QUEUE      queue of the job (default: the task's "
 	    "queue in the\n"

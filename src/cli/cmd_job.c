@@ -35,7 +35,7 @@ static void
 print_help(void)
 {
 	printf("herald job cancels jobs, or runs waiting jobs now.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Commands:\n"
 	    "  cancel     delete each queued job ID (due now, scheduled or "
 	    "waiting to\n"

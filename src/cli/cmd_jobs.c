@@ -12,7 +12,8 @@
 
 static const char usage[] =
     "herald jobs [--queue QUEUE] [--state STATE] [--task TASK] "
-    "[--limit N] [--json]";
+    "[--limit N]\n"
+    "           [--json]";
 
 #define JOBS_DEFAULT_LIMIT	100
 #define JOBS_MAX_LIMIT		1000000
@@ -62,7 +63,7 @@ print_help(void)
 {
 	printf("herald jobs lists live jobs (queued, scheduled, running or "
 	    "retrying) by id.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "  -q, --queue=QUEUE  only jobs of QUEUE\n"
 	    "  -s, --state=STATE  only jobs in STATE: queued (ready now), "

@@ -115,7 +115,7 @@ print_help(void)
 	    "workers and relay\nlag of the job database in the Prometheus "
 	    "text exposition format, for\nnode_exporter's textfile collector "
 	    "or any scraper.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "  -h, --help  print this help and exit\n\n"
 	    "Every metric name starts with \"herald_\"; labels are queue, "

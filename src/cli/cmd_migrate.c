@@ -18,7 +18,7 @@ print_help(void)
 {
 	printf("herald migrate applies the missing migrations of the job "
 	    "database schema.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "      --app   migrate the application database (the outbox) "
 	    "instead: app_db\n"

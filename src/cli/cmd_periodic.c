@@ -32,7 +32,7 @@ print_help(void)
 {
 	printf("herald periodic lists the periodic jobs of the active "
 	    "janitor.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "      --json  print a JSON array, one object per entry\n"
 	    "  -h, --help  print this help and exit\n\n"

@@ -20,7 +20,7 @@ static void
 print_help(void)
 {
 	printf("herald queue pauses and resumes queues.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Commands:\n"
 	    "  pause   stop workers from claiming jobs of each QUEUE; running "
 	    "jobs finish\n"

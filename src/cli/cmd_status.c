@@ -23,7 +23,7 @@ static void
 print_help(void)
 {
 	printf("herald status shows the jobs of each queue.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Columns:\n"
 	    "  queued       ready to run now\n"
 	    "  scheduled    first attempt due later\n"

@@ -44,7 +44,7 @@ print_help(void)
 
 	printf("herald runs and inspects background jobs in a PostgreSQL "
 	    "job database.\n\n");
-	printf("Usage:\n  %s\n\n", usage_line);
+	printf("Usage: %s\n\n", usage_line);
 	printf("Commands:\n");
 	for (cmd = commands; cmd->name != NULL; cmd++)
 		printf("  %-9s %s\n", cmd->name, cmd->summary);

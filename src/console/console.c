@@ -55,7 +55,7 @@ print_help(void)
 	printf("herald console shows the queues, workers, retries, dead jobs "
 	    "and events of\nthe job database, refreshed on a timer, and "
 	    "retries, purges, pauses and\ncancels from the keyboard.\n\n"
-	    "Usage:\n  %s\n\n"
+	    "Usage: %s\n\n"
 	    "Options:\n"
 	    "  -i, --interval=SECONDS  refresh every SECONDS (default: 1; "
 	    "fractions allowed)\n"

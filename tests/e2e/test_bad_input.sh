@@ -272,6 +272,40 @@ expect_fail 65 'invalid queue name "bad q": a space at position 4' h jobs --queu
 expect_fail 2 'dead list takes no ids' h dead list extra
 expect_fail 65 "invalid task name \"a/b\": character '/' at position 2" h jobs --task a/b
 
+note "usage blocks align"
+# check_usage WHAT FILE: in the usage block of FILE, from the line that
+# starts with "usage:" or "Usage:" to the next empty or "Try" line, each
+# "herald" line starts where the first one's "herald" does, and each
+# wrapped line starts further right.
+check_usage() {
+    awk -v what="$1" '
+        /^[Uu]sage:/ { inside = 1; column = index($0, "herald"); next }
+        inside && (/^$/ || /^Try /) { inside = 0 }
+        inside && column == 0 && /^ *herald / { column = index($0, "herald") }
+        inside && /^ *herald / {
+            if (index($0, "herald") != column)
+                print what ": misaligned: " $0
+        }
+        inside && /^ *\[/ {
+            if (match($0, /[^ ]/) <= column)
+                print what ": wrapped line not indented: " $0
+        }' "$2"
+}
+for command in "" migrate enqueue status jobs dead queue job periodic \
+    console metrics config; do
+    "$HERALD" $command --help >"$TEST_DIR/help" ||
+        fail "herald $command --help failed"
+    "$HERALD" $command --bogus >/dev/null 2>"$TEST_DIR/usage"
+    check_usage "herald $command --help" "$TEST_DIR/help"
+    check_usage "herald $command --bogus" "$TEST_DIR/usage"
+    grep -q '^[Uu]sage:' "$TEST_DIR/help" ||
+        fail "herald $command --help prints no usage"
+    grep -q '^usage: ' "$TEST_DIR/usage" ||
+        fail "herald $command --bogus prints no usage"
+done >"$TEST_DIR/misaligned"
+[ ! -s "$TEST_DIR/misaligned" ] ||
+    fail "usage lines are misaligned: $(cat "$TEST_DIR/misaligned")"
+
 note "databases"
 expect_fail 69 'could not connect to job database' \
     "$HERALD" -d "host=/nonexistent-dir password=hunter2" enqueue send_mail
