@@ -59,7 +59,8 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 
 /*
  * Fail unless queue exists for herald: in the configuration when there
- * is one, else named by a job, a dead job, a counter or a queue setting.
+ * is one (EX_DATAERR, as for an unknown task), else named by a job, a
+ * dead job, a counter or a queue setting (1, as for a job not found).
  * A typo must not pause a queue that does not exist while the real one
  * keeps running.
  */
@@ -100,7 +101,7 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 		return HD_EXIT_OK;
 	hd_cli_error("queue \"%s\" not found: no job, dead job or setting "
 	    "names it", queue);
-	return EX_DATAERR;
+	return HD_EXIT_FAILURE;
 }
 
 int

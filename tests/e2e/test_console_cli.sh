@@ -108,7 +108,7 @@ sql_is "SELECT count(*) FROM herald.queues WHERE paused OR name = 'mial'" 0 ||
 status=0
 "$HERALD" -d "$JOB_DB" queue pause nowhere >"$TEST_DIR/pause.out" 2>&1 ||
     status=$?
-[ "$status" -eq 65 ] || fail "pausing a queue nothing names exited $status"
+[ "$status" -eq 1 ] || fail "pausing a queue nothing names exited $status"
 grep -q 'queue "nowhere" not found' "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
 H job cancel abc >/dev/null 2>&1
