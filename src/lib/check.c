@@ -167,6 +167,84 @@ check_scalar_type(const char *payload, size_t len)
 	return type;
 }
 
+/* Maximum length of a JSON token quoted in a syntax error. */
+#define CHECK_TOKEN_MAX	40
+
+/* Whether c may be part of a bare JSON token such as true or 12.5. */
+static bool
+check_token_char(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && strchr("{}[],:\"", c) == NULL;
+}
+
+/*
+ * Quote into buf the whole token of payload that ends at or runs through
+ * byte position, where jansson reports a syntax error, cut to
+ * CHECK_TOKEN_MAX bytes with "...".  jansson's own text names only the
+ * letters it read ("CANARY" of "CANARY2") and leaves out a token longer
+ * than 20 bytes.  Return false when no bare token is there.
+ */
+static bool
+check_quote_token(const char *payload, size_t len, int position, char *buf,
+    size_t size)
+{
+	size_t	start, end;
+
+	if (position < 0 || (size_t)position > len)
+		return false;
+	start = end = (size_t)position;
+	while (start > 0 && check_token_char((unsigned char)payload[start - 1]))
+		start--;
+	while (end < len && check_token_char((unsigned char)payload[end]))
+		end++;
+	if (start == end)
+		return false;
+	if (end - start > CHECK_TOKEN_MAX)
+		snprintf(buf, size, "'%.*s...'", CHECK_TOKEN_MAX,
+		    payload + start);
+	else
+		snprintf(buf, size, "'%.*s'", (int)(end - start),
+		    payload + start);
+	return true;
+}
+
+/*
+ * Fill error with jansson's syntax error jerr.  When jansson quotes a
+ * bare token, or would have but for its length, the quote is replaced by
+ * the whole token, so every such message quotes it the same way.
+ */
+static void
+check_syntax_error(const char *payload, size_t len, const json_error_t *jerr,
+    struct herald_error *error)
+{
+	const char	*near = strstr(jerr->text, " near '");
+	const char	*quoted;
+	char		 token[CHECK_TOKEN_MAX + 8];
+	int		 textlen = (int)strlen(jerr->text);
+	bool		 bare = false;
+
+	if (near != NULL) {
+		quoted = near + strlen(" near '");
+		bare = check_token_char((unsigned char)quoted[0]);
+		textlen = (int)(near - jerr->text);
+	} else
+		bare = strstr(jerr->text, " near ") == NULL &&
+		    (strcmp(jerr->text, "invalid token") == 0 ||
+		    strcmp(jerr->text, "unexpected token") == 0 ||
+		    strstr(jerr->text, " expected") != NULL);
+
+	if (bare && check_quote_token(payload, len, jerr->position, token,
+	    sizeof token))
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload is not valid JSON: %.*s near %s at line %d, column %d (byte %d)",
+		    textlen, jerr->text, token, jerr->line, jerr->column,
+		    jerr->position);
+	else
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload is not valid JSON: %s at line %d, column %d (byte %d)",
+		    jerr->text, jerr->line, jerr->column, jerr->position);
+}
+
 /*
  * Integers are read as reals so that numbers past 64 bits, which jsonb
  * stores as numeric, are not rejected.  An object with a duplicate key is
@@ -223,8 +301,6 @@ herald_check_payload(const char *payload, size_t max_bytes,
 		hd_error_set(error, HERALD_EINVAL,
 		    "payload must be a JSON object or array, not %s", scalar);
 	else
-		hd_error_set(error, HERALD_EINVAL,
-		    "payload is not valid JSON: %s at line %d, column %d (byte %d)",
-		    jerr.text, jerr.line, jerr.column, jerr.position);
+		check_syntax_error(payload, len, &jerr, error);
 	return -1;
 }
