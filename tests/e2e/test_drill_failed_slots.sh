@@ -47,7 +47,7 @@ wait_for 10 "both failed workers in herald.failed_children" sql_is \
      FROM herald.failed_children" "worker mail 1 1,worker mail 2 1"
 "$HERALD" -d "$JOB_DB" status >"$TEST_DIR/status.out" 2>&1 ||
     fail "herald status failed: $(cat "$TEST_DIR/status.out")"
-listed=$(grep -c "^failed: worker #[12] of queue mail on .* 1 failures" \
+listed=$(grep -c "^failed: worker #[12] of queue mail on .* 1 failure;" \
     "$TEST_DIR/status.out")
 [ "$listed" -eq 2 ] ||
     fail "herald status lists $listed failed workers, not 2: $(cat "$TEST_DIR/status.out")"

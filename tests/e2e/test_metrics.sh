@@ -155,7 +155,7 @@ sql "INSERT INTO herald.failed_children (supervisor_id, role, queue, failures)
     VALUES ('gone', 'worker', 'fast', 1), ('gone', 'relay', '', 2)"
 "$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status" ||
     fail "herald status failed"
-grep -q '^failed: worker of queue fast on ? (heraldd gone), 1 failure; ' \
+grep -q '^failed: worker #1 of queue fast on ? (heraldd gone), 1 failure; ' \
     "$TEST_DIR/status" ||
     fail "no failed worker line: $(cat "$TEST_DIR/status")"
 grep -q '^failed: relay on ? (heraldd gone), 2 failures; ' \
