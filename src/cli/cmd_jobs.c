@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "queue_sql.h"
 
 static const char usage[] =
     "herald jobs [--queue QUEUE] [--state STATE] [--task TASK] "
@@ -37,7 +38,8 @@ static const char usage[] =
  */
 static const char jobs_sql[] =
     "SELECT id, task, queue, shown_state, attempt, max_attempts, priority,"
-    "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
+    "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
+    " - now()) * 1000)::bigint,"
     "  to_json(run_at)#>>'{}'"
     " FROM ((SELECT id, task, queue, attempt, max_attempts, priority,"
     "    run_at, " SHOWN_STATE " AS shown_state"

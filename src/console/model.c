@@ -85,8 +85,9 @@ static const char workers_sql[] =
  */
 static const char retries_sql[] =
     "SELECT j.id, j.task, j.queue, j.attempt, j.max_attempts,"
-    "  (extract(epoch FROM j.run_at - now()) * 1000)::bigint,"
-    "  extract(epoch FROM j.run_at)::bigint,"
+    "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("j.run_at")
+    " - now()) * 1000)::bigint,"
+    "  extract(epoch FROM " HD_SQL_FINITE_RUN_AT("j.run_at") ")::bigint,"
     "  " LAST_END("(j.errors->-1)") ","
     "  (SELECT sum(CASE WHEN $1::boolean"
     "      THEN queued + scheduled + retrying ELSE retrying END)"
@@ -171,7 +172,8 @@ static const char detail_live_sql[] =
     "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
     "  to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
     "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SS'),"
-    "  (extract(epoch FROM run_at - now()) * 1000)::bigint,"
+    "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
+    " - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text"
     " FROM herald.live_jobs WHERE id = $1";
 

@@ -46,7 +46,10 @@ enum outbox_column {
  * first %d is the limit, the second max_bytes.  The outbox's trigger lets
  * only a transaction with herald.relay_unique_keys on delete a row with a
  * unique key, because a relay of an earlier version would relay the row
- * without its key (see sql/app/005).
+ * without its key (see sql/app/005).  run_at is clamped to the range
+ * that the job database accepts, 1970 to the end of 9999: the outbox does
+ * not check it, and a row with run_at 'infinity' would fail the cast to
+ * bigint and so every batch.  A time before 1970 stays due now.
  */
 static const char outbox_take_sql[] =
     "BEGIN; SET LOCAL herald.relay_unique_keys = on;"
@@ -60,7 +63,9 @@ static const char outbox_take_sql[] =
     " priority, run_at, max_attempts, unique_key, unique_for_ms,"
     " unique_states)"
     " SELECT id, kind, event_id, event_type, task, queue, payload::text,"
-    " priority, (extract(epoch FROM run_at) * 1000000)::bigint,"
+    " priority, CASE WHEN run_at IS NOT NULL THEN (extract(epoch FROM"
+    " least(greatest(run_at, timestamptz '1970-01-01 00:00:00+00'),"
+    " timestamptz '9999-12-31 23:59:59.999999+00')) * 1000000)::bigint END,"
     " max_attempts, unique_key, unique_for_ms, unique_states,"
     " (SELECT count(*) FROM locked) > (SELECT count(*) FROM chosen)"
     " FROM batch ORDER BY id";

@@ -1,8 +1,8 @@
 /*
- * queue_sql.h: the SQL text of the per-queue job counts, shared by herald
- * status and the console.
+ * queue_sql.h: the SQL text of the per-queue job counts and of a finite
+ * run_at, shared by the herald commands and the console.
  *
- * The macro expands to a string literal, so the console can send the text
+ * The macros expand to string literals, so the console can send the text
  * without blocking and the commands can run it with PQexecParams().  The
  * column order of HD_SQL_QUEUE_STATUS is fixed: its readers address the
  * columns by number.
@@ -10,6 +10,16 @@
 
 #ifndef HD_QUEUE_SQL_H
 #define HD_QUEUE_SQL_H
+
+/*
+ * The run_at column col clamped to the range that the enqueue functions
+ * accept, 1970 to the end of 9999.  A job written before they checked
+ * it may have run_at 'infinity', and now() minus an infinite time raises
+ * an error.
+ */
+#define HD_SQL_FINITE_RUN_AT(col)					\
+    "least(greatest(" col ", timestamptz '1970-01-01 00:00:00+00'),"	\
+    " timestamptz '9999-12-31 23:59:59.999999+00')"
 
 /*
  * Status of each queue that has live jobs, dead jobs or counters, is in

@@ -20,11 +20,13 @@
 	"starting with a letter or digit."
 #define PRIORITY_HINT "Use a whole number from -32768 to 32767."
 #define ATTEMPTS_HINT "Use a whole number from 1 to 1000."
+#define RUN_AT_HINT "Use a time from 1970-01-01 00:00:00+00 to " \
+	"9999-12-31 23:59:59.999999+00, or NULL for now."
 
 /*
  * Invalid calls of herald.enqueue() with the message and hint they must
  * raise.  A call with several invalid arguments names the first one in
- * the order task, queue, payload, priority, max_attempts.
+ * the order task, queue, payload, priority, run_at, max_attempts.
  */
 static const struct {
 	const char	*args;
@@ -60,6 +62,21 @@ static const struct {
 	    PRIORITY_HINT },
 	{ "'t', 'q', '{}', 40000, NULL, 0", "priority 40000 is out of range",
 	    PRIORITY_HINT },
+	{ "'t', 'q', '{}', 0, 'infinity'", "run_at infinity is out of range",
+	    RUN_AT_HINT },
+	{ "'t', 'q', '{}', 0, '-infinity'", "run_at -infinity is out of range",
+	    RUN_AT_HINT },
+	{ "'t', 'q', '{}', 0, '1900-01-01 00:00:00+00'",
+	    "run_at 1900-01-01 00:00:00+00 is out of range", RUN_AT_HINT },
+	{ "'t', 'q', '{}', 0, '1969-12-31 23:59:59.999999+00'",
+	    "run_at 1969-12-31 23:59:59.999999+00 is out of range",
+	    RUN_AT_HINT },
+	{ "'t', 'q', '{}', 0, '10000-01-01 00:00:00+00'",
+	    "run_at 10000-01-01 00:00:00+00 is out of range", RUN_AT_HINT },
+	{ "'t', 'q', '{}', 40000, 'infinity'", "priority 40000 is out of range",
+	    PRIORITY_HINT },
+	{ "'t', 'q', '{}', 0, 'infinity', 0", "run_at infinity is out of range",
+	    RUN_AT_HINT },
 	{ "'t', 'q', '{}', 0, NULL, 0", "max_attempts 0 is out of range",
 	    ATTEMPTS_HINT },
 	{ "'t', 'q', '{}', 0, NULL, 1001",
@@ -131,6 +148,45 @@ test_enqueue_accepts_edge_values(void **state)
 	    " AND event_type = 'UserRegistered'", (long long)id), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT sum(jobs) FROM"
 	    " herald.event_counters WHERE event_type = 'UserRegistered'"), 1);
+}
+
+/*
+ * run_at from 1970 to the end of 9999 is accepted, and a time outside
+ * that range is rejected by herald.enqueue_unique() too, even with a key
+ * that no job holds yet.
+ */
+static void
+test_enqueue_run_at_range(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	int64_t		 id;
+
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " '1970-01-01 00:00:00+00')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE id = %lld"
+	    " AND run_at = '1970-01-01 00:00:00+00'", (long long)id), 1);
+	id = dbtest_int(db->conn, "SELECT herald.enqueue('t', 'q', '{}', 0,"
+	    " '9999-12-31 23:59:59.999999+00')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE id = %lld"
+	    " AND run_at = '9999-12-31 23:59:59.999999+00'", (long long)id), 1);
+
+	res = PQexec(db->conn, "SELECT herald.enqueue_unique('t', 'q', '{}',"
+	    " 0, 'infinity', 10, NULL, NULL, 'k')");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "22023");
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+	    "run_at infinity is out of range");
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT),
+	    RUN_AT_HINT);
+	PQclear(res);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.unique_keys"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs"), 2);
 }
 
 /*
@@ -279,6 +335,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_accepts_edge_values, dbtest_setup,
 		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_run_at_range, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_locks_queue_only_when_due, dbtest_setup,
 		    dbtest_teardown),

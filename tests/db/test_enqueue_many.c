@@ -19,6 +19,12 @@
 #include "db.h"
 #include "dbtest.h"
 
+#define MANY_KEYS_HINT "Use task, queue, payload, priority, run_at_us " \
+	"(Unix time in microseconds) or max_attempts."
+#define MANY_RUN_AT_HINT "Use Unix time in microseconds from 0 to " \
+	"253402300799999999 (9999-12-31 23:59:59.999999+00), or leave it " \
+	"out for now."
+
 /* Count the notifications on channel herald for queue that conn got. */
 static int
 notifications(PGconn *conn, const char *queue)
@@ -127,6 +133,87 @@ test_enqueue_many_sql_check_names_job(void **state)
 	    "SELECT count(*) FROM herald.jobs"), 0);
 }
 
+/*
+ * Bad calls of herald.enqueue_many(): the keys and run_at_us of a job
+ * are checked before its columns.
+ */
+static const struct {
+	const char	*jobs;
+	const char	*message;
+	const char	*hint;
+} bad_many[] = {
+	{ "[{\"task\": \"send\", \"queue\": \"mail\", "
+	    "\"run_at\": \"2030-01-01T00:00:00Z\", \"bogus\": 1}]",
+	    "job 1: unrecognized key \"bogus\"", MANY_KEYS_HINT },
+	{ "[{\"task\": \"a\"}, {\"task\": \"b\", "
+	    "\"run_at\": \"2030-01-01T00:00:00Z\"}]",
+	    "job 2: unrecognized key \"run_at\"", MANY_KEYS_HINT },
+	{ "[{\"task\": \"a\"}, 3]", "job 2: must be a JSON object, not number",
+	    NULL },
+	{ "[{\"task\": \"a\", \"run_at_us\": -1}]",
+	    "job 1: run_at_us -1 is out of range", MANY_RUN_AT_HINT },
+	{ "[{\"task\": \"a\"}, {\"task\": \"b\", "
+	    "\"run_at_us\": 253402300800000000}]",
+	    "job 2: run_at_us 253402300800000000 is out of range",
+	    MANY_RUN_AT_HINT },
+	{ "[{\"task\": \"a\", \"run_at_us\": 9000000000000000000}]",
+	    "job 1: run_at_us 9000000000000000000 is out of range",
+	    MANY_RUN_AT_HINT },
+	{ "[{\"task\": \"a b\", \"run_at_us\": -1}]",
+	    "job 1: invalid task name \"a b\"", NULL },
+};
+
+static void
+test_enqueue_many_sql_rejects_bad_key(void **state)
+{
+	struct dbtest	*db = *state;
+	PGresult	*res;
+	const char	*message;
+	const char	*hint;
+	char		 sql[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof bad_many / sizeof bad_many[0]; i++) {
+		snprintf(sql, sizeof sql, "SELECT herald.enqueue_many('%s')",
+		    bad_many[i].jobs);
+		res = PQexec(db->conn, sql);
+
+		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+			fail_msg("\"%s\" succeeded", sql);
+		assert_string_equal(PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE), "22023");
+		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (strcmp(message, bad_many[i].message) != 0)
+			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
+			    sql, message, bad_many[i].message);
+		hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		if (bad_many[i].hint == NULL)
+			assert_null(hint);
+		else
+			assert_string_equal(hint, bad_many[i].hint);
+		PQclear(res);
+	}
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
+}
+
+/* run_at_us from 0 to the end of 9999 is accepted. */
+static void
+test_enqueue_many_sql_run_at_edges(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue_many('["
+	    "{\"task\": \"a\", \"run_at_us\": 0},"
+	    " {\"task\": \"b\", \"run_at_us\": 253402300799999999}]')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'a'"
+	    " AND run_at = '1970-01-01 00:00:00+00'"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'b'"
+	    " AND run_at = '9999-12-31 23:59:59.999999+00'"), 1);
+}
+
 /* A bad call of an enqueue function and the error that it must raise. */
 struct bad_call {
 	const char	*args;
@@ -180,6 +267,15 @@ static const struct bad_call bad_arrays[] = {
 	    "job 2: priority 40000 is out of range" },
 	{ "ARRAY['a', 'b'], NULL, NULL, NULL, NULL, ARRAY[10, 0]",
 	    "job 2: max_attempts 0 is out of range" },
+	{ "ARRAY['a', 'b'], NULL, NULL, NULL,"
+	    " ARRAY[now(), 'infinity']::timestamptz[]",
+	    "job 2: run_at infinity is out of range" },
+	{ "ARRAY['a'], NULL, NULL, NULL,"
+	    " ARRAY['-infinity']::timestamptz[]",
+	    "job 1: run_at -infinity is out of range" },
+	{ "ARRAY['a', 'b'], NULL, NULL, NULL,"
+	    " ARRAY[NULL, '1900-01-01Z']::timestamptz[], ARRAY[10, 0]",
+	    "job 2: run_at 1900-01-01 00:00:00+00 is out of range" },
 	{ "ARRAY['a', 'b'], ARRAY['q']",
 	    "job arrays must have as many elements as the task array (2)" },
 	{ "ARRAY['a'], NULL, NULL, NULL, ARRAY[now(), now()]",
@@ -241,6 +337,12 @@ static const struct bad_call bad_batches[] = {
 	    "job 1: priority 40000 is out of range" },
 	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, ARRAY[0]",
 	    "job 1: max_attempts 0 is out of range" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL,"
+	    " ARRAY['infinity']::timestamptz[]",
+	    "job 1: run_at infinity is out of range" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL,"
+	    " ARRAY[now(), '20000-01-01Z']::timestamptz[]",
+	    "job 2: run_at 20000-01-01 00:00:00+00 is out of range" },
 	{ "3, ARRAY['a', 'b']",
 	    "job arrays must have one element or as many as there are jobs (3)" },
 	{ "1, ARRAY['a'], NULL, NULL, NULL, ARRAY[now(), now()]",
@@ -892,6 +994,9 @@ static const struct {
 	    "job 2: invalid task name \"b c\"" },
 	{ "2, ARRAY['a'], NULL, NULL, ARRAY[0, 40000], NULL, NULL, "
 	    "ARRAY['k', 'l']", "job 2: priority 40000 is out of range" },
+	{ "2, ARRAY['a'], NULL, NULL, NULL, "
+	    "ARRAY[now(), '-infinity']::timestamptz[], NULL, ARRAY['k']",
+	    "job 2: run_at -infinity is out of range" },
 	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k', '']",
 	    "job 2: unique key must have 1 to 255 characters" },
 	{ "2, ARRAY['a'], NULL, NULL, NULL, NULL, NULL, ARRAY['k', 'l'], "
@@ -1114,6 +1219,12 @@ int
 main(void)
 {
 	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_sql_rejects_bad_key, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_many_sql_run_at_edges, dbtest_setup,
+		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue_many_keeps_order,
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(

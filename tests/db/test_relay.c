@@ -461,6 +461,38 @@ test_relay_explicit_job_keeps_run_at(void **state)
 }
 
 /*
+ * An outbox row written with plain SQL may have a run_at outside the
+ * range of the job database.  The relay clamps it instead of failing
+ * every batch: infinity to the end of 9999, a time before 1970 to 1970.
+ */
+static void
+test_relay_clamps_outbox_run_at(void **state)
+{
+	struct fixture	*f = *state;
+
+	dbtest_exec(f->app->conn, "INSERT INTO herald.outbox (kind, task,"
+	    " queue, payload, run_at) VALUES"
+	    " ('job', 'late', 'q', '{}', 'infinity'),"
+	    " ('job', 'early', 'q', '{}', '-infinity'),"
+	    " ('job', 'old', 'q', '{}', '1900-01-01 00:00:00+00'),"
+	    " ('job', 'now', 'q', '{}', NULL)");
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+
+	assert_int_equal(dbtest_int(f->app->conn, "SELECT count(*) FROM"
+	    " herald.outbox"), 0);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'late'"
+	    " AND run_at = '9999-12-31 23:59:59.999999+00'"), 1);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task IN ('early', 'old')"
+	    " AND run_at = '1970-01-01 00:00:00+00'"), 2);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE task = 'now' AND run_at > '2000-01-01Z'"
+	    " AND run_at <= now()"), 1);
+}
+
+/*
  * A relay of an earlier version that called herald.relay() and died
  * before its application commit leaves keys that the arrays path obeys.
  */
@@ -899,6 +931,8 @@ main(void)
 		    test_relay_byte_limit_cuts_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_explicit_job_keeps_run_at, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_clamps_outbox_run_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_after_old_relay_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(

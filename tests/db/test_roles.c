@@ -153,7 +153,9 @@ test_producer_enqueues_only(void **state)
 	assert_sqlstate(conn, "SELECT herald.enqueue_arrays(ARRAY['bad task'])",
 	    "22023");
 	assert_denied(conn, "SELECT herald.enqueue_arrays_fail(ARRAY['a'],"
-	    " NULL, NULL, NULL, NULL)");
+	    " NULL, NULL, NULL, NULL, NULL)");
+	assert_denied(conn, "SELECT herald.enqueue_fail('a', 'q', '{}', 0,"
+	    " NULL, 10)");
 	assert_int_equal(dbtest_int(conn, "SELECT cardinality("
 	    "herald.enqueue_batch(3, ARRAY['mail'], ARRAY['q']))"), 3);
 	assert_sqlstate(conn, "SELECT herald.enqueue_batch(2, ARRAY['a b'])",
@@ -189,6 +191,20 @@ test_producer_enqueues_only(void **state)
 	    " VALUES ('mail', '3')", "44000");
 	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task,"
 	    " max_attempts) VALUES ('mail', 0)", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, queue,"
+	    " run_at) VALUES ('mail', 'q', 'infinity')", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, queue,"
+	    " run_at) VALUES ('mail', 'q', '-infinity')", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, run_at)"
+	    " VALUES ('mail', '1900-01-01 00:00:00+00')", "44000");
+	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, run_at)"
+	    " VALUES ('mail', '20000-01-01 00:00:00+00')", "44000");
+	assert_true(dbtest_int(conn, "INSERT INTO herald.new_jobs (task,"
+	    " run_at) VALUES ('mail', '9999-12-31 23:59:59.999999+00')"
+	    " RETURNING id") > 0);
+	assert_true(dbtest_int(conn, "INSERT INTO herald.new_jobs (task,"
+	    " run_at) VALUES ('mail', '1970-01-01 00:00:00+00')"
+	    " RETURNING id") > 0);
 	assert_denied(conn, "INSERT INTO herald.new_jobs (id, task) VALUES"
 	    " (1, 'mail')");
 	assert_denied(conn, "INSERT INTO herald.inbox (task, queue, payload,"
