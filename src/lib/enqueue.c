@@ -31,6 +31,8 @@
 /*
  * A single job is one insert into herald.new_jobs, whose check option
  * admits what herald.enqueue() accepts, so it costs no function call.
+ * The id comes back as currval() of the sequence that the insert took it
+ * from, since a producer may not read the view.
  * run_at is split into whole seconds and microseconds, because a double
  * of Unix microseconds divided by 1e6 may round the last digit; a NULL $5
  * means now.  A job due within a minute asks for its queue's lock without
@@ -44,7 +46,7 @@ static const char enqueue_sql[] =
     "max_attempts) VALUES ($1, $2, $3::jsonb, $4, coalesce("
     "to_timestamp($5::bigint / 1000000) "
     "+ ($5::bigint % 1000000) * interval '1 microsecond', now()), $6) "
-    "RETURNING id, CASE WHEN ($5::bigint IS NULL "
+    "RETURNING currval('herald.jobs_id_seq'), CASE WHEN ($5::bigint IS NULL "
     "OR to_timestamp($5::bigint / 1000000) <= now() + interval '1 minute') "
     "AND NOT pg_try_advisory_xact_lock_shared(herald.wait_lock_class(), "
     "hashtext($2)) THEN pg_notify('herald', $2) END";
@@ -57,7 +59,7 @@ static const char enqueue_sql[] =
  * global state.  The version in the name keeps a statement of an older
  * build from being reused.
  */
-#define ENQUEUE_STATEMENT	"herald_enqueue_3"
+#define ENQUEUE_STATEMENT	"herald_enqueue_4"
 
 static void	enqueue_error(struct herald_error *, PGconn *,
 		    const PGresult *, const char *);

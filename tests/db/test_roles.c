@@ -178,11 +178,14 @@ test_producer_enqueues_only(void **state)
 	    " herald.unique_keys"), 2);
 
 	/*
-	 * herald.new_jobs takes the rows herald.enqueue() accepts, gives back
-	 * their ids and nothing else, and takes no id from the producer.
+	 * herald.new_jobs takes the rows herald.enqueue() accepts, shows
+	 * nothing, and takes no id from the producer, which reads its id
+	 * from the sequence.
 	 */
 	assert_true(dbtest_int(conn, "INSERT INTO herald.new_jobs (task,"
-	    " queue, payload) VALUES ('mail', 'q', '[1]') RETURNING id") > 0);
+	    " queue, payload) VALUES ('mail', 'q', '[1]')"
+	    " RETURNING currval('herald.jobs_id_seq')") > 0);
+	assert_denied(conn, "SELECT id FROM herald.new_jobs");
 	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task) VALUES"
 	    " ('a b')", "44000");
 	assert_sqlstate(conn, "INSERT INTO herald.new_jobs (task, queue)"
