@@ -204,10 +204,10 @@ test_producer_enqueues_only(void **state)
 	    " VALUES ('mail', '20000-01-01 00:00:00+00')", "44000");
 	assert_true(dbtest_int(conn, "INSERT INTO herald.new_jobs (task,"
 	    " run_at) VALUES ('mail', '9999-12-31 23:59:59.999999+00')"
-	    " RETURNING id") > 0);
+	    " RETURNING currval('herald.jobs_id_seq')") > 0);
 	assert_true(dbtest_int(conn, "INSERT INTO herald.new_jobs (task,"
 	    " run_at) VALUES ('mail', '1970-01-01 00:00:00+00')"
-	    " RETURNING id") > 0);
+	    " RETURNING currval('herald.jobs_id_seq')") > 0);
 	assert_denied(conn, "INSERT INTO herald.new_jobs (id, task) VALUES"
 	    " (1, 'mail')");
 	assert_denied(conn, "INSERT INTO herald.inbox (task, queue, payload,"
