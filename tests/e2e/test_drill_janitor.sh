@@ -48,10 +48,13 @@ SECOND_PID=$!
 wait_for 10 "4 workers to register" workers_registered 4
 
 # The janitor's lock is the only advisory lock with one bigint key
-# (objsubid 1); waiting workers hold locks with two integer keys.
+# (objsubid 1); waiting workers hold locks with two integer keys.  Tests
+# that run at the same time use other databases of the cluster.
 active_janitors() {
     sql "SELECT count(*) FROM pg_locks
-        WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+        WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+          AND database = (SELECT oid FROM pg_database
+                          WHERE datname = current_database())"
 }
 one_active() {
     [ "$(active_janitors)" -eq 1 ]

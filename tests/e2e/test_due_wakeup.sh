@@ -53,7 +53,9 @@ wait_for 10 "the janitor to stand by" log_has 'msg="janitor standing by"'
 wait_for 10 "the worker to wait for jobs" sql_is \
     "SELECT count(*) FROM pg_locks
      WHERE locktype = 'advisory' AND objsubid = 2 AND granted
-       AND mode = 'ExclusiveLock'" 1
+       AND mode = 'ExclusiveLock'
+       AND database = (SELECT oid FROM pg_database
+                       WHERE datname = current_database())" 1
 log_has 'msg="janitor active"' && fail "the janitor became active"
 
 started() {
