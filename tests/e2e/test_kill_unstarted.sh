@@ -84,12 +84,14 @@ completed=$(grep -c 'msg="job completed".* queue=kq ' "$HERALDD_LOG")
 # Module jobs: job 600 of 1500 holds a lock on a file and sleeps, so the
 # pool's one thread runs it while the jobs claimed after it wait.
 note "module jobs"
+# The lock file exists before the job that locks it can start, which
+# otherwise fails at once when its turn comes first.
+: >"$TEST_DIR/mlock"
 sql "SELECT count(herald.enqueue('mod', queue => 'mq', max_attempts => 1,
         payload => CASE WHEN i = 600 THEN jsonb_build_object('sleep_ms',
             300000, 'lock', '$TEST_DIR/mlock') ELSE '{}' END))
     FROM generate_series(1, 1500) i" >/dev/null
 long=$(sql "SELECT id FROM herald.live_jobs WHERE payload ? 'lock'")
-: >"$TEST_DIR/mlock"
 lock_held() {
     ! flock -n "$TEST_DIR/mlock" true
 }
