@@ -291,6 +291,29 @@ dbtest_text(PGconn *conn, const char *fmt, ...)
 	return value;
 }
 
+void
+dbtest_assert_invalid(PGconn *conn, const char *sql, const char *message,
+    const char *hint)
+{
+	PGresult	*res = PQexec(conn, sql);
+	const char	*got;
+
+	if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+		fail_msg("\"%s\" succeeded", sql);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "22023");
+	got = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (strstr(got, message) != got)
+		fail_msg("\"%s\" failed with \"%s\", expected \"%s\"", sql,
+		    got, message);
+	got = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	if (hint == NULL)
+		assert_null(got);
+	else
+		assert_string_equal(got, hint);
+	PQclear(res);
+}
+
 int
 dbtest_waits_for_lock(PGconn *conn, PGconn *other)
 {

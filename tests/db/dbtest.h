@@ -88,6 +88,13 @@ char	*dbtest_text(PGconn *conn, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
 /*
+ * Run sql, which must fail with SQLSTATE 22023, a primary message that
+ * starts with message and the hint hint, or no hint when hint is NULL.
+ */
+void	dbtest_assert_invalid(PGconn *conn, const char *sql,
+	    const char *message, const char *hint);
+
+/*
  * Wait until the query sent on other either has its result or waits for
  * a lock, for at most 10 s, polling from conn.  Return whether it waits.
  */

@@ -89,31 +89,14 @@ static void
 test_enqueue_rejects_bad_argument(void **state)
 {
 	struct dbtest	*db = *state;
-	PGresult	*res;
-	const char	*message;
-	const char	*hint;
 	char		 sql[512];
 	size_t		 i;
 
 	for (i = 0; i < sizeof bad_calls / sizeof bad_calls[0]; i++) {
 		snprintf(sql, sizeof sql, "SELECT herald.enqueue(%s)",
 		    bad_calls[i].args);
-		res = PQexec(db->conn, sql);
-
-		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
-			fail_msg("\"%s\" succeeded", sql);
-		assert_string_equal(PQresultErrorField(res,
-		    PG_DIAG_SQLSTATE), "22023");
-		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		if (strstr(message, bad_calls[i].message) != message)
-			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
-			    sql, message, bad_calls[i].message);
-		hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		if (bad_calls[i].hint == NULL)
-			assert_null(hint);
-		else
-			assert_string_equal(hint, bad_calls[i].hint);
-		PQclear(res);
+		dbtest_assert_invalid(db->conn, sql, bad_calls[i].message,
+		    bad_calls[i].hint);
 	}
 
 	assert_int_equal(dbtest_int(db->conn,

@@ -167,31 +167,14 @@ static void
 test_enqueue_many_sql_rejects_bad_key(void **state)
 {
 	struct dbtest	*db = *state;
-	PGresult	*res;
-	const char	*message;
-	const char	*hint;
 	char		 sql[512];
 	size_t		 i;
 
 	for (i = 0; i < sizeof bad_many / sizeof bad_many[0]; i++) {
 		snprintf(sql, sizeof sql, "SELECT herald.enqueue_many('%s')",
 		    bad_many[i].jobs);
-		res = PQexec(db->conn, sql);
-
-		if (PQresultStatus(res) != PGRES_FATAL_ERROR)
-			fail_msg("\"%s\" succeeded", sql);
-		assert_string_equal(PQresultErrorField(res,
-		    PG_DIAG_SQLSTATE), "22023");
-		message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		if (strcmp(message, bad_many[i].message) != 0)
-			fail_msg("\"%s\" failed with \"%s\", expected \"%s\"",
-			    sql, message, bad_many[i].message);
-		hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		if (bad_many[i].hint == NULL)
-			assert_null(hint);
-		else
-			assert_string_equal(hint, bad_many[i].hint);
-		PQclear(res);
+		dbtest_assert_invalid(db->conn, sql, bad_many[i].message,
+		    bad_many[i].hint);
 	}
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.jobs"), 0);
