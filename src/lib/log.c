@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -23,6 +24,9 @@ static const char *log_role = "herald";
 
 /* Standard error is journald's stream: prefix lines with "<N>". */
 static bool log_journal;
+
+/* Length of "time=2026-12-05T07:20:01.123Z ", which starts each line. */
+#define LOG_TIME_LEN	30
 
 static const char *const log_level_names[] = {
 	[HD_LOG_ERROR] = "error",
@@ -309,11 +313,52 @@ hd_log_format(char *out, size_t size, enum hd_log_level level,
 	return b.len;
 }
 
+/*
+ * Write "time=2026-12-05T07:20:01.123Z " for the current time in UTC to
+ * out, which has room for LOG_TIME_LEN bytes, and return LOG_TIME_LEN, or
+ * 0 when the clock cannot be read or the year has more than four digits.
+ * The date is computed from the seconds since the epoch, with no time
+ * zone data and no call that may take a lock.
+ */
+static size_t
+log_time(char *out)
+{
+	struct timespec	ts;
+	long long	days, era, doe, yoe, doy, mp, year, month, day, secs;
+	char		stamp[96];
+	int		n;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 || ts.tv_sec < 0)
+		return 0;
+	days = (long long)ts.tv_sec / 86400;
+	secs = (long long)ts.tv_sec % 86400;
+
+	/* Days since 1970-01-01 to a civil date, in eras of 400 years. */
+	days += 719468;
+	era = days / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	day = doy - (153 * mp + 2) / 5 + 1;
+	month = mp < 10 ? mp + 3 : mp - 9;
+	year = yoe + era * 400 + (month <= 2);
+
+	n = snprintf(stamp, sizeof stamp,
+	    "time=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", (int)year,
+	    (int)month, (int)day, (int)(secs / 3600), (int)(secs / 60 % 60),
+	    (int)(secs % 60), (int)(ts.tv_nsec / 1000000));
+	if (n != LOG_TIME_LEN)
+		return 0;
+	memcpy(out, stamp, LOG_TIME_LEN);
+	return LOG_TIME_LEN;
+}
+
 void
 hd_vlog(enum hd_log_level level, const char *msg, const char *fields,
     va_list ap)
 {
-	char	line[3 + HD_LOG_LINE_MAX + 1];
+	char	line[LOG_TIME_LEN + 1 + HD_LOG_LINE_MAX + 1];
 	size_t	len = 0;
 
 	if (level > hd_log_threshold)
@@ -323,7 +368,8 @@ hd_vlog(enum hd_log_level level, const char *msg, const char *fields,
 		line[len++] = '<';
 		line[len++] = log_level_priorities[level];
 		line[len++] = '>';
-	}
+	} else if (!log_journal)
+		len = log_time(line);
 	len += hd_log_format(line + len, HD_LOG_LINE_MAX, level, msg, fields,
 	    ap);
 	line[len++] = '\n';

@@ -15,7 +15,9 @@
  * When standard error is the journal's stream (systemd sets JOURNAL_STREAM
  * to its device and inode), each line starts with the syslog priority of
  * its level, "<3>" for error to "<7>" for debug, so that journald stores
- * the priority and `journalctl -p` filters on it.
+ * the priority and `journalctl -p` filters on it.  Elsewhere each line
+ * starts with the time in UTC, "time=2026-12-05T07:20:01.123Z", since
+ * nothing else records it.
  *
  * Never pass a payload, handler output, a server error message or a
  * conninfo string as a value: log lines are read by more people than

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -222,7 +223,7 @@ test_log_journal_stream_prefixes_priority(void **state)
 }
 
 static void
-test_log_other_stream_has_no_prefix(void **state)
+test_log_other_stream_has_no_priority(void **state)
 {
 	static const char *const streams[] = {
 		NULL, "", "1:1", "garbage", "12:34x"
@@ -234,9 +235,36 @@ test_log_other_stream_has_no_prefix(void **state)
 		print_message("JOURNAL_STREAM=%s\n",
 		    streams[i] != NULL ? streams[i] : "(unset)");
 		log_to_file(streams[i], out, sizeof out);
-		assert_memory_equal(out, "level=info ", 11);
-		assert_non_null(strstr(out, "\nlevel=error "));
+		assert_memory_equal(out, "time=", 5);
+		assert_memory_equal(out + 30, "level=info ", 11);
+		assert_non_null(strstr(out, "Z level=error "));
 	}
+}
+
+/* Outside the journal each line starts with the current time in UTC. */
+static void
+test_log_other_stream_starts_with_time(void **state)
+{
+	char		 out[1024], tail;
+	struct tm	 tm;
+	time_t		 before, after, logged;
+	int		 ms;
+
+	before = time(NULL);
+	log_to_file(NULL, out, sizeof out);
+	after = time(NULL);
+
+	memset(&tm, 0, sizeof tm);
+	assert_int_equal(sscanf(out, "time=%4d-%2d-%2dT%2d:%2d:%2d.%3d%c",
+	    &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	    &tm.tm_sec, &ms, &tail), 8);
+	assert_int_equal(tail, 'Z');
+	assert_true(ms >= 0 && ms <= 999);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	logged = timegm(&tm);
+	assert_true(logged >= before);
+	assert_true(logged <= after);
 }
 
 static void
@@ -278,7 +306,8 @@ main(void)
 		cmocka_unit_test_setup(test_log_long_line_is_truncated, setup),
 		cmocka_unit_test_setup(test_log_level_names_round_trip, setup),
 		cmocka_unit_test(test_log_journal_stream_prefixes_priority),
-		cmocka_unit_test(test_log_other_stream_has_no_prefix),
+		cmocka_unit_test(test_log_other_stream_has_no_priority),
+		cmocka_unit_test(test_log_other_stream_starts_with_time),
 		cmocka_unit_test(test_log_is_journal_checks_inode),
 	};
 
