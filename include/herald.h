@@ -109,10 +109,10 @@ struct herald_job_options {
  * caller's transaction commits; outside a transaction it commits at once.
  * payload is a JSON object or array, or NULL for {}.  With a unique key
  * in options, *job_id may be the id of an earlier job (see
- * herald_job_options).  The first call on a
- * connection prepares the statement "herald_enqueue_1" on it; after a
- * DEALLOCATE ALL or DISCARD ALL one call fails and the next prepares it
- * again.
+ * herald_job_options).  The first call on a connection prepares a
+ * statement on it named "herald_enqueue_" and a version number, such as
+ * "herald_enqueue_4"; after a DEALLOCATE ALL or DISCARD ALL one call fails
+ * and the next prepares it again.
  */
 int	herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	    const struct herald_job_options *options, int64_t *job_id,
