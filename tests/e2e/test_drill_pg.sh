@@ -97,7 +97,10 @@ back=$(now_ms)
 # about 1.6 s; the job waits for the next attempt.
 after_recovery "promotion" 3000
 
-wait_for 30 "every job to finish" all_jobs_finished
+# A job whose notification went out while a worker was disconnected is
+# found by the next claim, at the latest by a worker's poll a minute
+# later, or when its lease expires after a lost claim response.
+wait_for 90 "every job to finish" all_jobs_finished
 check_no_job_lost_or_twice
 
 note "each outage is logged once per process"
