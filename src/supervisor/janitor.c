@@ -285,7 +285,14 @@ janitor_try_lock(struct janitor *j)
 	PQclear(res);
 }
 
-/* Wake the workers of queues whose jobs became due since last round. */
+/*
+ * Wake the workers of queues whose jobs became due since last round.
+ * NOTE: the first round after a (re)connection has no last round, so it
+ * announces no job of herald.jobs, and a job that became due while the
+ * janitor was away and that no worker claimed since waits for a poll.
+ * Announcing each queue that herald.oldest_ready() lists on that round
+ * would close the gap.
+ */
 static void
 janitor_announce(struct janitor *j)
 {
