@@ -111,8 +111,8 @@ struct herald_job_options {
  * in options, *job_id may be the id of an earlier job (see
  * herald_job_options).  The first call on a connection prepares a
  * statement on it named "herald_enqueue_" and a version number, such as
- * "herald_enqueue_4"; after a DEALLOCATE ALL or DISCARD ALL one call fails
- * and the next prepares it again.
+ * "herald_enqueue_4".  After a DEALLOCATE ALL or DISCARD ALL one call
+ * fails and the next prepares it again.
  */
 int	herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	    const struct herald_job_options *options, int64_t *job_id,

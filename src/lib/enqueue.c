@@ -34,12 +34,13 @@
  * The id comes back as currval() of the sequence that the insert took it
  * from, since a producer may not read the view.
  * run_at is split into whole seconds and microseconds, because a double
- * of Unix microseconds divided by 1e6 may round the last digit; a NULL $5
- * means now.  A job due within a minute asks for its queue's lock without
- * waiting: a waiting worker holds it, so not getting it means the queue
- * is notified when the transaction commits.  Getting it, the transaction
- * holds it to its end, and a worker that starts to wait meanwhile claims
- * again after it (see sql/job/031_wait_locks.sql and 032_due_soon.sql).
+ * of Unix microseconds divided by 1e6 may round the last digit.  A NULL
+ * $5 means now.  A job due within a minute requests its queue's lock
+ * without waiting.  A waiting worker holds that lock, so not getting it
+ * means the queue is notified when the transaction commits.  Getting it,
+ * the transaction keeps it to its end, and a worker that starts to wait
+ * meanwhile claims again after it (see sql/job/031_wait_locks.sql and
+ * 032_due_soon.sql).
  */
 static const char enqueue_sql[] =
     "INSERT INTO herald.new_jobs (task, queue, payload, priority, run_at, "
