@@ -287,11 +287,9 @@ janitor_try_lock(struct janitor *j)
 
 /*
  * Wake the workers of queues whose jobs became due since last round.
- * NOTE: the first round after a (re)connection has no last round, so it
- * announces no job of herald.jobs, and a job that became due while the
- * janitor was away and that no worker claimed since waits for a poll.
- * Announcing each queue that herald.oldest_ready() lists on that round
- * would close the gap.
+ * The first round after a (re)connection has no last round, so it wakes
+ * every queue with a due job that no worker holds, since a job may have
+ * become due while the janitor was away.
  */
 static void
 janitor_announce(struct janitor *j)

@@ -222,6 +222,38 @@ test_inbox_announced(void **state)
 }
 
 /*
+ * A janitor's first round after it connects has no previous round to
+ * count from: it announces each queue with a due job that no worker
+ * holds, whenever that job became due.  Later rounds announce only the
+ * jobs that became due since the last one.
+ */
+static void
+test_inbox_announced_first_round(void **state)
+{
+	struct dbtest	*db = *state;
+	PGconn		*worker = dbtest_connect(db);
+
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'due')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'held')");
+	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'later', '{}', 0,"
+	    " now() + interval '1 hour')");
+	dbtest_exec(db->conn, "SELECT herald.announce_due(NULL)");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('held', 'w', 1, 60000)"), 1);
+	dbtest_exec(db->conn, "UPDATE herald.jobs SET run_at = now() -"
+	    " interval '1 hour' WHERE queue = 'due'");
+
+	dbtest_exec(worker, "LISTEN herald");
+	dbtest_exec(db->conn, "SELECT herald.announce_due(now())");
+	assert_int_equal(notified(worker, "due"), 0);
+	dbtest_exec(db->conn, "SELECT herald.announce_due(NULL)");
+	assert_int_equal(notified(worker, "due"), 1);
+	assert_int_equal(notified(worker, "held"), 0);
+	assert_int_equal(notified(worker, "later"), 0);
+	PQfinish(worker);
+}
+
+/*
  * herald job cancel locks the jobs, prompts for confirmation and cancels
  * them in one transaction.  A claim of the queue in between neither waits
  * for the confirmation nor deadlocks with the cancel.
@@ -373,6 +405,9 @@ main(void)
 		    test_inbox_actions, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_announced, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_inbox_announced_first_round, dbtest_setup,
+		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_inbox_move_bounded, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(

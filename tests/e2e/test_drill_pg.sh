@@ -98,8 +98,9 @@ back=$(now_ms)
 after_recovery "promotion" 3000
 
 # A job whose notification went out while a worker was disconnected is
-# found by the next claim, at the latest by a worker's poll a minute
-# later, or when its lease expires after a lost claim response.
+# found by the next claim or announced by the janitor's first round after
+# it reconnects.  A job whose claim response was lost waits for its lease
+# to expire.
 wait_for 90 "every job to finish" all_jobs_finished
 check_no_job_lost_or_twice
 
