@@ -607,6 +607,32 @@ test_relay_arrays_rejects_bad_batches(void **state)
 }
 
 /*
+ * A batch that repeats rows of an earlier one, as a relay that died
+ * between its two commits sends it, makes jobs of its new rows only.
+ */
+static void
+test_relay_arrays_skips_relayed_rows(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*job = f->job->conn;
+
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o', "
+	    "'{1,2}', '{\"{}\",\"{}\"}', NULL, NULL, NULL, NULL, '{1,2}', "
+	    "'{a,b}', '{q,q}', NULL)"), 2);
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o', "
+	    "'{2,3}', '{\"{}\",\"{}\"}', NULL, NULL, NULL, NULL, '{1,2,2}', "
+	    "'{c,d,e}', '{q,q,q}', NULL)"), 2);
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o', "
+	    "'{1,3}', '{\"{}\",\"{}\"}', NULL, NULL, NULL, NULL, '{1,2}', "
+	    "'{f,g}', '{q,q}', NULL)"), 0);
+
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM "
+	    "herald.relayed"), 3);
+	dbtest_assert_text(dbtest_text(job, "SELECT string_agg(task, ','"
+	    " ORDER BY id) FROM herald.jobs"), "a,b,d,e");
+}
+
+/*
  * The relay logs in with a role of herald_worker in both databases, which
  * must be enough to lock, delete and insert a batch.
  */
@@ -939,6 +965,8 @@ main(void)
 		    test_relay_failed_insert_keeps_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_arrays_rejects_bad_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_arrays_skips_relayed_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_as_worker_role,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_rejects_bad_rows,
