@@ -436,24 +436,13 @@ rollback_quietly(PGconn *app)
 		PQclear(PQexec(app, "ROLLBACK"));
 }
 
-/*
- * Three round trips make a batch: taking it in the application database,
- * inserting its jobs in the job database (which commits), and the
- * application database's commit.
- */
 int
-hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
-    const char *origin, int limit, int64_t max_bytes,
-    enum hd_outbox_fault fault, struct hd_outbox_stats *stats,
-    struct herald_error *error)
+hd_outbox_take_send(struct hd_outbox_take *take, PGconn *app, int limit,
+    int64_t max_bytes, struct herald_error *error)
 {
-	struct relay_batch	 batch;
-	PGresult		*res;
-	char			 sql[sizeof outbox_take_sql + 32];
-	int			 n, rc = -1;
+	char	sql[sizeof outbox_take_sql + 32];
 
-	memset(stats, 0, sizeof *stats);
-	memset(&batch, 0, sizeof batch);
+	memset(take, 0, sizeof *take);
 	if (limit < 1 || max_bytes < 1) {
 		hd_error_set(error, HERALD_EINVAL,
 		    "relay batch limits must be positive: %d rows, %" PRId64 " bytes",
@@ -461,41 +450,147 @@ hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
 		return -1;
 	}
 	snprintf(sql, sizeof sql, outbox_take_sql, limit, max_bytes);
-	res = PQexec(app, sql);
-	if (!hd_db_ok(res)) {
-		hd_error_from_pg(error, app, res, "could not read the outbox");
-		goto out;
+	if (PQsendQuery(app, sql) == 0) {
+		hd_error_from_pg(error, app, NULL, "could not read the outbox");
+		return -1;
 	}
-	n = PQntuples(res);
-	if (n == 0) {
-		rc = 0;
-		goto out;
-	}
+	take->app = app;
+	take->sent = true;
+	return 0;
+}
 
-	if (batch_build(&batch, res, config, stats) == -1) {
+/*
+ * Read the results of the take's statements.  The query string contains
+ * several, so the rows come last, after the results of BEGIN and SET.
+ * The server skips the statements after a failed one.  Return the failed
+ * statement's result when there is one, as PQexec() does, or else the
+ * last.
+ */
+static PGresult *
+take_results(PGconn *app)
+{
+	PGresult	*res, *last = NULL;
+
+	while ((res = PQgetResult(app)) != NULL) {
+		if (last != NULL && !hd_db_ok(last)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
+int
+hd_outbox_take_receive(struct hd_outbox_take *take,
+    struct herald_error *error)
+{
+	take->sent = false;
+	take->res = take_results(take->app);
+	if (!hd_db_ok(take->res)) {
+		hd_error_from_pg(error, take->app, take->res,
+		    "could not read the outbox");
+		hd_outbox_take_rollback(take);
+		return -1;
+	}
+	if (PQntuples(take->res) == 0) {
+		hd_outbox_take_rollback(take);
+		return 0;
+	}
+	take->rows = PQntuples(take->res);
+	take->more = strcmp(PQgetvalue(take->res, 0, COL_MORE), "t") == 0;
+	return take->rows;
+}
+
+int
+hd_outbox_take_insert(struct hd_outbox_take *take, PGconn *job,
+    const struct hd_config *config, const char *origin,
+    struct hd_outbox_stats *stats, struct herald_error *error)
+{
+	struct relay_batch	batch;
+	int			rc = -1;
+
+	memset(stats, 0, sizeof *stats);
+	memset(&batch, 0, sizeof batch);
+	if (batch_build(&batch, take->res, config, stats) == -1) {
 		hd_error_set(error, HERALD_ENOMEM, "out of memory");
 		goto out;
 	}
-	stats->rows = n;
-	stats->more = strcmp(PQgetvalue(res, 0, COL_MORE), "t") == 0;
-	if (batch_send(job, origin, &batch, stats, error) == -1)
-		goto out;
-	if (fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
-		rc = n;
-		goto cleanup;
-	}
-	if (hd_db_exec(app, "COMMIT", error) == -1)
-		goto out;
-	rc = n;
-	goto cleanup;
-
+	stats->rows = take->rows;
+	stats->more = take->more;
+	rc = batch_send(job, origin, &batch, stats, error);
 out:
-	/* Also the way out of an empty batch, which took nothing. */
-	rollback_quietly(app);
-cleanup:
-	PQclear(res);
 	batch_release(&batch);
 	return rc;
+}
+
+int
+hd_outbox_take_commit(struct hd_outbox_take *take,
+    struct herald_error *error)
+{
+	int	rc;
+
+	rc = hd_db_exec(take->app, "COMMIT", error);
+	if (rc == -1)
+		rollback_quietly(take->app);
+	hd_outbox_take_clear(take);
+	return rc;
+}
+
+void
+hd_outbox_take_rollback(struct hd_outbox_take *take)
+{
+	if (take->app == NULL)
+		return;
+	if (take->sent)
+		PQclear(take_results(take->app));
+	rollback_quietly(take->app);
+	hd_outbox_take_clear(take);
+}
+
+void
+hd_outbox_take_clear(struct hd_outbox_take *take)
+{
+	PQclear(take->res);
+	memset(take, 0, sizeof *take);
+}
+
+/*
+ * Three round trips make a batch: taking it in the application database,
+ * inserting its jobs in the job database (which commits), and the
+ * application database's commit.  The relay process overlaps the first
+ * of the next batch with the second of this one, on a second
+ * application connection.
+ */
+int
+hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
+    const char *origin, int limit, int64_t max_bytes,
+    enum hd_outbox_fault fault, struct hd_outbox_stats *stats,
+    struct herald_error *error)
+{
+	struct hd_outbox_take	take;
+	int			n;
+
+	memset(stats, 0, sizeof *stats);
+	if (hd_outbox_take_send(&take, app, limit, max_bytes, error) == -1)
+		return -1;
+	n = hd_outbox_take_receive(&take, error);
+	if (n <= 0)
+		return n;
+	if (hd_outbox_take_insert(&take, job, config, origin, stats,
+	    error) == -1) {
+		hd_outbox_take_rollback(&take);
+		return -1;
+	}
+	if (fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
+		/* Leave the transaction open, as a crash would. */
+		hd_outbox_take_clear(&take);
+		return n;
+	}
+	if (hd_outbox_take_commit(&take, error) == -1)
+		return -1;
+	return n;
 }
 
 int

@@ -59,6 +59,62 @@ enum hd_outbox_fault {
 int	hd_outbox_origin(PGconn *app, char *origin, struct herald_error *error);
 
 /*
+ * A batch taken from the outbox, in the transaction of its application
+ * connection that stays open until hd_outbox_take_commit() or
+ * hd_outbox_take_rollback().  Each call below clears the struct when it
+ * ends that transaction, so app is NULL once nothing is held.
+ */
+struct hd_outbox_take {
+	PGconn		*app;
+	PGresult	*res;		/* the rows, once received */
+	int		 rows;
+	bool		 more;		/* rows were left out for max_bytes */
+	bool		 sent;		/* sent, its result not yet read */
+};
+
+/*
+ * Send the take of a batch of up to limit rows on app without waiting for
+ * the result, so that other work runs meanwhile.  0, or -1 with error
+ * filled and take cleared.
+ */
+int	hd_outbox_take_send(struct hd_outbox_take *take, PGconn *app,
+	    int limit, int64_t max_bytes, struct herald_error *error);
+
+/*
+ * Wait for the take's rows.  Return their number, with the transaction
+ * open, or 0 after rolling back an empty take, or -1 with error filled
+ * after rolling back.
+ */
+int	hd_outbox_take_receive(struct hd_outbox_take *take,
+	    struct herald_error *error);
+
+/*
+ * Insert the jobs of a received take into the job database, which
+ * commits them.  The application transaction stays open either way.
+ * 0, or -1 with error filled.
+ */
+int	hd_outbox_take_insert(struct hd_outbox_take *take, PGconn *job,
+	    const struct hd_config *config, const char *origin,
+	    struct hd_outbox_stats *stats, struct herald_error *error);
+
+/* Commit the deletion of the take's rows, or roll it back on error. */
+int	hd_outbox_take_commit(struct hd_outbox_take *take,
+	    struct herald_error *error);
+
+/*
+ * Roll back the take's transaction, after reading a result still on its
+ * way, so its rows are in the outbox again.  Does nothing to a cleared
+ * take.
+ */
+void	hd_outbox_take_rollback(struct hd_outbox_take *take);
+
+/*
+ * Forget the take and leave its transaction as it is, as a crash would
+ * leave it.
+ */
+void	hd_outbox_take_clear(struct hd_outbox_take *take);
+
+/*
  * Relay one batch of up to limit rows, fewer when their payloads pass
  * max_bytes of JSON text, but at least one row.  Return the number of
  * outbox rows taken (0 when the outbox is empty), or -1 with error
