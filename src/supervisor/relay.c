@@ -4,9 +4,12 @@
  * It waits with LISTEN herald_outbox on the application database, which
  * every unit of work notifies when it commits, and polls once a second in
  * case a notification was lost while it was disconnected.  A full batch
- * is followed by the next one at once.  When either connection fails,
- * both are closed and opened again with a growing delay: a batch whose
- * application transaction was cut short is simply sent again.
+ * is followed by the next one at once, and it is taken ahead: while the
+ * job database inserts one batch, a second application connection takes
+ * the next, and the two connections swap roles at every batch.  When any
+ * connection fails, all are closed and opened again with a growing delay:
+ * a batch whose application transaction was cut short is simply sent
+ * again.
  */
 
 #include <errno.h>
@@ -42,8 +45,14 @@ struct relay {
 	const char		*supervisor_id;
 	char			 id[17];
 	char			 origin[HD_OUTBOX_ORIGIN_MAX];
-	PGconn			*app;
+	/* Opened and closed together.  app[0] listens for notifications. */
+	PGconn			*app[2];
 	PGconn			*job;
+	/*
+	 * The next batch, taken ahead on one of app with its transaction
+	 * open.  next.app is NULL when no batch is taken ahead.
+	 */
+	struct hd_outbox_take	 next;
 	int			 sigfd;
 	bool			 stopping;
 	bool			 batch_wanted;
@@ -67,10 +76,24 @@ struct relay {
 static void
 relay_disconnect(struct relay *r)
 {
-	PQfinish(r->app);
+	/*
+	 * Closing would also end the transaction, but only once the server
+	 * notices.  A relay that stops releases the rows before it exits.
+	 */
+	hd_outbox_take_rollback(&r->next);
+	PQfinish(r->app[0]);
+	PQfinish(r->app[1]);
 	PQfinish(r->job);
-	r->app = NULL;
+	r->app[0] = NULL;
+	r->app[1] = NULL;
 	r->job = NULL;
+}
+
+/* The application connection without a batch taken ahead, for timers. */
+static PGconn *
+relay_idle_app(struct relay *r)
+{
+	return r->next.app == r->app[0] ? r->app[1] : r->app[0];
 }
 
 /* Log the first failure of an outage, and only count the rest. */
@@ -94,7 +117,7 @@ relay_failed(struct relay *r, const char *operation,
 }
 
 /*
- * Open both connections, check both schemas and LISTEN.  Return 0, or -1
+ * Open the connections, check both schemas and LISTEN.  Return 0, or -1
  * when a schema does not match and the relay must exit.
  */
 static int
@@ -104,8 +127,11 @@ relay_connect(struct relay *r)
 	const char		*operation = "connect";
 
 	memset(&error, 0, sizeof error);
-	r->app = hd_db_connect(r->config->app_db, "herald relay", &error);
-	if (r->app == NULL)
+	r->app[0] = hd_db_connect(r->config->app_db, "herald relay", &error);
+	if (r->app[0] == NULL)
+		goto fail;
+	r->app[1] = hd_db_connect(r->config->app_db, "herald relay", &error);
+	if (r->app[1] == NULL)
 		goto fail;
 	r->job = hd_db_connect(r->config->job_db, "herald relay", &error);
 	if (r->job == NULL)
@@ -113,11 +139,11 @@ relay_connect(struct relay *r)
 
 	operation = "schema check";
 	if (hd_schema_check(r->job, HD_SCHEMA_JOB, &error) == -1 ||
-	    hd_schema_check(r->app, HD_SCHEMA_APP, &error) == -1) {
+	    hd_schema_check(r->app[0], HD_SCHEMA_APP, &error) == -1) {
 		/* An older schema is waited for, as a database is. */
 		if (error.code == HERALD_ESCHEMA &&
 		    !hd_schema_behind(r->job, HD_SCHEMA_JOB) &&
-		    !hd_schema_behind(r->app, HD_SCHEMA_APP)) {
+		    !hd_schema_behind(r->app[0], HD_SCHEMA_APP)) {
 			hd_log_error("database schema version mismatch",
 			    "role=relay hint=%s", "upgrade heraldd to the "
 			    "version that migrated the databases");
@@ -131,8 +157,8 @@ relay_connect(struct relay *r)
 		goto fail;
 	}
 	operation = "listen";
-	if (hd_outbox_origin(r->app, r->origin, &error) == -1 ||
-	    hd_db_exec(r->app, "LISTEN herald_outbox", &error) == -1 ||
+	if (hd_outbox_origin(r->app[0], r->origin, &error) == -1 ||
+	    hd_db_exec(r->app[0], "LISTEN herald_outbox", &error) == -1 ||
 	    hd_store_register(r->job, r->id, "relay", r->supervisor_id, NULL,
 	    &error) == -1)
 		goto fail;
@@ -169,38 +195,93 @@ relay_log_batch(const struct hd_outbox_stats *stats)
 		    (long long)stats->dropped_counts[i], "no_subscribers");
 }
 
+/* Take the batch to relay now, unless the last batch took it ahead. */
+static int
+relay_take(struct relay *r, struct hd_outbox_take *take,
+    struct herald_error *error)
+{
+	if (r->next.app != NULL) {
+		*take = r->next;
+		memset(&r->next, 0, sizeof r->next);
+		return take->rows;
+	}
+	if (hd_outbox_take_send(take, r->app[0], HD_OUTBOX_BATCH,
+	    HD_OUTBOX_BATCH_BYTES, error) == -1)
+		return -1;
+	return hd_outbox_take_receive(take, error);
+}
+
 /*
- * Relay one batch.  When it reached its limit of rows or bytes, the next
- * batch follows at once.
+ * Relay one batch.  When it reached its limit of rows, the next batch is
+ * taken on the other application connection while the job database
+ * inserts this one, so the two databases work at once.  The jobs of the
+ * next batch are inserted only after this batch's commits, so job ids
+ * keep the outbox order.  A batch cut short by its limit of bytes is
+ * followed by the next one at once, but not taken ahead.  Its locked
+ * rows left behind stay locked until its commit, so a take ahead would
+ * skip them and relay them after later rows.
  */
 static void
 relay_batch(struct relay *r)
 {
+	struct hd_outbox_take	take;
 	struct hd_outbox_stats	stats;
 	struct herald_error	error;
+	PGconn			*other;
 	int			n;
 
 	memset(&error, 0, sizeof error);
-	n = hd_outbox_relay(r->app, r->job, r->config, r->origin,
-	    HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES, r->fault, &stats,
-	    &error);
+	n = relay_take(r, &take, &error);
 	if (n == -1) {
 		relay_failed(r, "relay batch", &error);
 		return;
 	}
-	r->batch_wanted = (n == HD_OUTBOX_BATCH || stats.more);
 	r->next_batch_ms = hd_monotonic_ms() + RELAY_POLL_MS;
-	if (n == 0)
+	if (n == 0) {
+		r->batch_wanted = false;
 		return;
+	}
+
+	if (n == HD_OUTBOX_BATCH && !take.more) {
+		other = take.app == r->app[0] ? r->app[1] : r->app[0];
+		if (hd_outbox_take_send(&r->next, other, HD_OUTBOX_BATCH,
+		    HD_OUTBOX_BATCH_BYTES, &error) == -1) {
+			hd_outbox_take_rollback(&take);
+			relay_failed(r, "relay batch", &error);
+			return;
+		}
+	}
+	if (hd_outbox_take_insert(&take, r->job, r->config, r->origin,
+	    &stats, &error) == -1) {
+		hd_outbox_take_rollback(&take);
+		relay_failed(r, "relay batch", &error);
+		return;
+	}
 	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
 		/* Die as a crash would: the outbox rows stay behind. */
 		hd_log_warn("fault injected", "point=%s rows=%d",
 		    "relay_after_job_commit", n);
 		_exit(EX_SOFTWARE);
 	}
+	if (hd_outbox_take_commit(&take, &error) == -1) {
+		relay_failed(r, "relay batch", &error);
+		return;
+	}
 	r->relayed += stats.jobs;
 	r->dropped += stats.dropped;
 	relay_log_batch(&stats);
+
+	if (r->next.app == NULL) {
+		r->batch_wanted = stats.more;
+		return;
+	}
+	/* An empty take ahead is rolled back at once. */
+	n = hd_outbox_take_receive(&r->next, &error);
+	if (n == -1) {
+		relay_failed(r, "relay batch", &error);
+		return;
+	}
+	r->batch_wanted = n > 0;
 }
 
 static void
@@ -212,8 +293,8 @@ relay_timers(struct relay *r)
 	memset(&error, 0, sizeof error);
 	if (now >= r->next_report_ms) {
 		r->next_report_ms = now + RELAY_REPORT_MS;
-		if (hd_outbox_report(r->app, r->job, r->origin, r->relayed,
-		    r->dropped, &error) == -1) {
+		if (hd_outbox_report(relay_idle_app(r), r->job, r->origin,
+		    r->relayed, r->dropped, &error) == -1) {
 			relay_failed(r, "report backlog", &error);
 			return;
 		}
@@ -222,7 +303,8 @@ relay_timers(struct relay *r)
 	}
 	if (now >= r->next_prune_ms) {
 		r->next_prune_ms = now + RELAY_PRUNE_MS;
-		pruned = hd_outbox_prune(r->app, r->job, r->origin, &error);
+		pruned = hd_outbox_prune(relay_idle_app(r), r->job, r->origin,
+		    &error);
 		if (pruned == -1) {
 			relay_failed(r, "prune origin keys", &error);
 			return;
@@ -240,11 +322,12 @@ relay_timers(struct relay *r)
 	}
 	/*
 	 * The listening connection may be half-open; the job one is used
-	 * at least every RELAY_REPORT_MS.
+	 * at least every RELAY_REPORT_MS.  A batch taken ahead on it keeps
+	 * its transaction open, in which SELECT 1 changes nothing.
 	 */
 	if (now >= r->next_ping_ms) {
 		r->next_ping_ms = now + HD_PING_INTERVAL_MS;
-		if (hd_db_ping(r->app, HD_PING_TIMEOUT_MS, &error) == -1)
+		if (hd_db_ping(r->app[0], HD_PING_TIMEOUT_MS, &error) == -1)
 			relay_failed(r, "ping", &error);
 	}
 }
@@ -260,8 +343,8 @@ relay_wait(struct relay *r)
 
 	fds[0].fd = r->sigfd;
 	fds[0].events = POLLIN;
-	if (r->app != NULL) {
-		fds[1].fd = PQsocket(r->app);
+	if (r->app[0] != NULL) {
+		fds[1].fd = PQsocket(r->app[0]);
 		fds[1].events = POLLIN;
 		nfds = 2;
 		timeout = r->next_batch_ms;
@@ -274,7 +357,7 @@ relay_wait(struct relay *r)
 	} else
 		timeout = r->connect_at_ms;
 	timeout -= now;
-	if (timeout < 0 || (r->app != NULL && r->batch_wanted))
+	if (timeout < 0 || (r->app[0] != NULL && r->batch_wanted))
 		timeout = 0;
 
 	if (poll(fds, nfds, (int)timeout) == -1) {
@@ -287,17 +370,17 @@ relay_wait(struct relay *r)
 		if (hd_signals_take(SIGTERM) || hd_signals_take(SIGINT))
 			r->stopping = true;
 	}
-	if (r->app == NULL)
+	if (r->app[0] == NULL)
 		return;
 	if (nfds == 2 && (fds[1].revents & POLLIN) &&
-	    PQconsumeInput(r->app) == 0) {
+	    PQconsumeInput(r->app[0]) == 0) {
 		struct herald_error	error;
 
-		hd_error_from_pg(&error, r->app, NULL, "listen");
+		hd_error_from_pg(&error, r->app[0], NULL, "listen");
 		relay_failed(r, "listen", &error);
 		return;
 	}
-	while ((note = PQnotifies(r->app)) != NULL) {
+	while ((note = PQnotifies(r->app[0])) != NULL) {
 		r->batch_wanted = true;
 		PQfreemem(note);
 	}
@@ -356,13 +439,13 @@ hd_relay_main(const struct hd_config *config, const char *supervisor_id)
 	}
 
 	while (!r.stopping) {
-		if (r.app == NULL) {
+		if (r.app[0] == NULL) {
 			if (hd_monotonic_ms() >= r.connect_at_ms &&
 			    relay_connect(&r) == -1)
 				return EX_CONFIG;
 		} else if (r.batch_wanted)
 			relay_batch(&r);
-		if (r.app != NULL)
+		if (r.app[0] != NULL)
 			relay_timers(&r);
 		relay_wait(&r);
 	}

@@ -557,6 +557,52 @@ test_relay_failed_insert_keeps_rows(void **state)
 	assert_jobs_exactly_once(f, 5);
 }
 
+/*
+ * A take sent on a second connection while the first one's batch is open
+ * skips that batch's rows and takes the next ones in id order.  Its
+ * rollback leaves those rows unlocked in the outbox.
+ */
+static void
+test_relay_take_ahead_next_rows(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_take	 first, ahead;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+	PGconn			*second;
+
+	publish_events(f, "UserRegistered", 5);
+	second = dbtest_connect(f->app);
+
+	assert_int_equal(hd_outbox_take_send(&first, f->app->conn, 2,
+	    HD_OUTBOX_BATCH_BYTES, &error), 0);
+	assert_int_equal(hd_outbox_take_receive(&first, &error), 2);
+	assert_int_equal(hd_outbox_take_send(&ahead, second, 2,
+	    HD_OUTBOX_BATCH_BYTES, &error), 0);
+	assert_int_equal(hd_outbox_take_insert(&first, f->job->conn,
+	    f->config, f->origin, &stats, &error), 0);
+	assert_int_equal(stats.jobs, 4);
+	assert_int_equal(hd_outbox_take_receive(&ahead, &error), 2);
+
+	/* The ids of the batch taken ahead follow the first batch's. */
+	assert_true(strtoll(PQgetvalue(ahead.res, 0, 0), NULL, 10) >
+	    strtoll(PQgetvalue(first.res, 1, 0), NULL, 10));
+	assert_true(strtoll(PQgetvalue(ahead.res, 1, 0), NULL, 10) >
+	    strtoll(PQgetvalue(ahead.res, 0, 0), NULL, 10));
+	assert_int_equal(hd_outbox_take_commit(&first, &error), 0);
+	assert_null(first.app);
+
+	hd_outbox_take_rollback(&ahead);
+	assert_null(ahead.app);
+	assert_int_equal(PQtransactionStatus(second), PQTRANS_IDLE);
+	assert_int_equal(dbtest_int(f->app->conn, "SELECT count(*) FROM"
+	    " (SELECT 1 FROM herald.outbox FOR UPDATE SKIP LOCKED) o"), 3);
+	PQfinish(second);
+
+	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+	assert_jobs_exactly_once(f, 5);
+}
+
 /* Run sql on conn and return the SQLSTATE of its error, "" if none. */
 static char *
 sql_error_state(PGconn *conn, const char *sql)
@@ -963,6 +1009,8 @@ main(void)
 		    test_relay_after_old_relay_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_failed_insert_keeps_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_take_ahead_next_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_arrays_rejects_bad_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(

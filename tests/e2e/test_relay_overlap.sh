@@ -1,0 +1,124 @@
+#!/bin/sh
+# The relay takes the next batch on its second application connection
+# while the job database inserts the current one.  A session holding a
+# lock on herald.jobs blocks the insert of the first batch: meanwhile the
+# second batch's rows must already be locked by the relay.  heraldd is
+# then stopped with that batch taken ahead.  Its rows must be back in the
+# outbox, unlocked, and a new heraldd must make exactly one job of every
+# event, with job ids in outbox order.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+APP_NAME="${TEST_DB}_app"
+APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
+EXTRA_DATABASES=$APP_NAME
+# Two full batches of 1000 rows and a short one.
+EVENTS=2500
+
+admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
+    fail "could not create database $APP_NAME"
+"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
+    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+
+# No workers: the jobs stay queued for the checks.
+write_conf <<EOF2
+app_db = "$APP_DB";
+queues = { held = { workers = 0; }; };
+tasks = { probe = { queue = "held"; exec = [ "/bin/true" ]; }; };
+events = { Pinged = [ "probe" ]; };
+EOF2
+
+app_sql() {
+    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# app_is QUERY EXPECTED: sql_is on the application database.
+app_is() {
+    [ "$(app_sql "$1" 2>/dev/null)" = "$2" ]
+}
+
+UNLOCKED_ROWS="SELECT count(*) FROM (SELECT 1 FROM herald.outbox
+    FOR UPDATE SKIP LOCKED) s"
+
+start_heraldd
+wait_for 10 "the relay to register" sql_is \
+    "SELECT count(*) FROM herald.processes WHERE kind = 'relay'" 1
+
+note "another session blocks inserts into herald.jobs"
+mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
+psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
+    >"$TEST_DIR/lock.out" 2>&1 &
+LOCK_PID=$!
+exec 3>"$TEST_DIR/lock.in"
+echo "BEGIN; LOCK TABLE herald.jobs IN SHARE MODE;" >&3
+wait_for 10 "the lock on herald.jobs to be held" sql_is \
+    "SELECT count(*) FROM pg_locks
+     WHERE relation = 'herald.jobs'::regclass AND mode = 'ShareLock'
+       AND granted" 1
+
+note "publish $EVENTS events"
+app_sql "INSERT INTO herald.outbox (kind, event_id, event_type, payload)
+    SELECT 'event', gen_random_uuid(), 'Pinged', jsonb_build_object('n', g)
+    FROM generate_series(1, $EVENTS) g;
+    NOTIFY herald_outbox" >/dev/null || fail "could not publish events"
+
+wait_for 10 "the first batch's insert to wait for the lock" sql_is \
+    "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND wait_event_type = 'Lock'
+       AND query LIKE '%relay_arrays%'" 1
+
+note "the second batch is taken while the first one's insert waits"
+wait_for 10 "two batches of 1000 rows to be locked" app_is \
+    "$UNLOCKED_ROWS" $((EVENTS - 2000))
+app_is "SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'herald relay'
+      AND state = 'idle in transaction'" 2 ||
+    fail "the relay's two application connections do not each hold a batch"
+
+note "stop heraldd, then release the lock"
+kill -TERM "$HERALDD_PID" || fail "heraldd is not running"
+# heraldd sends SIGTERM to its children right after it logs this line.
+# The relay waits in its insert until the lock is released, so it sees
+# the signal before it relays the batch it took ahead.
+wait_for 10 "heraldd to begin its stop" log_has 'msg="heraldd stopping"'
+echo "COMMIT;" >&3
+exec 3>&-
+wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+wait_for 20 "heraldd to exit" not_alive "$HERALDD_PID"
+wait "$HERALDD_PID"
+HERALDD_STATUS=$?
+HERALDD_PID=
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+log_has 'msg="relay stopped"' || fail "the relay did not log its stop"
+
+note "the first batch is relayed, the batch taken ahead is back in the outbox"
+sql_is "SELECT count(*) FROM herald.jobs" 1000 ||
+    fail "$(sql "SELECT count(*) FROM herald.jobs") jobs after the stop, expected 1000"
+app_is "SELECT count(*) FROM herald.outbox" $((EVENTS - 1000)) ||
+    fail "$(app_sql "SELECT count(*) FROM herald.outbox") outbox rows after the stop, expected $((EVENTS - 1000))"
+app_is "$UNLOCKED_ROWS" $((EVENTS - 1000)) ||
+    fail "outbox rows are still locked after the relay stopped"
+app_is "SELECT min((payload->>'n')::int) FROM herald.outbox" 1001 ||
+    fail "the outbox lost rows other than the first batch's"
+
+note "a new heraldd relays the rest"
+start_heraldd
+outbox_empty() {
+    app_is "SELECT count(*) FROM herald.outbox" 0
+}
+wait_for 30 "the outbox to empty" outbox_empty
+sql_is "SELECT count(*) FROM herald.jobs" $EVENTS ||
+    fail "$(sql "SELECT count(*) FROM herald.jobs") jobs for $EVENTS events"
+sql_is "SELECT count(DISTINCT event_id) FROM herald.jobs" $EVENTS ||
+    fail "some event became more than one job"
+sql_is "SELECT count(*) FROM herald.relayed" $EVENTS ||
+    fail "$(sql "SELECT count(*) FROM herald.relayed") outbox rows recorded as relayed"
+sql_is "SELECT count(*) FROM (SELECT (payload->>'n')::int AS n,
+        lag((payload->>'n')::int) OVER (ORDER BY id) AS before
+    FROM herald.jobs) j WHERE n < before" 0 ||
+    fail "job ids are not in outbox order"
+
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+check_no_leftovers
+exit 0
