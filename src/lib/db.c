@@ -32,6 +32,47 @@ db_copy_trimmed(char *dst, size_t size, const char *src)
 		dst[--len] = '\0';
 }
 
+/*
+ * Return the SQLSTATE of a failed connection from its message.  libpq
+ * gives no SQLSTATE for a connection, even when the server refused it
+ * with one, so the messages of PostgreSQL's C locale are matched.  A
+ * message that matches none, such as a server's in another language,
+ * gives 08006, connection_failure.
+ */
+static const char *
+db_connect_sqlstate(const char *message)
+{
+	static const struct {
+		const char	*text;
+		const char	*sqlstate;
+	} causes[] = {
+		{ "permission denied", "42501" },
+		{ "password authentication failed", "28P01" },
+		{ "no pg_hba.conf entry", "28000" },
+		{ "is not permitted to log in", "28000" },
+		{ "role \"", "28000" },
+		{ "not currently accepting connections", "55000" },
+		{ "database \"", "3D000" },
+		{ "the database system is", "57P03" },
+		{ "too many clients", "53300" },
+		{ "connection slots are reserved", "53300" },
+		{ "session is read-only", "25006" },
+		{ "hot standby mode", "25006" },
+		{ "Connection refused", "08001" },
+		{ "No such file or directory", "08001" },
+		{ "could not translate host name", "08001" },
+		{ "timeout expired", "08001" },
+		{ "Network is unreachable", "08001" },
+		{ "No route to host", "08001" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof causes / sizeof causes[0]; i++)
+		if (strstr(message, causes[i].text) != NULL)
+			return causes[i].sqlstate;
+	return "08006";
+}
+
 void
 hd_error_from_pg(struct herald_error *error, PGconn *conn,
     const PGresult *res, const char *what)
@@ -178,6 +219,9 @@ hd_db_connect(const char *conninfo, const char *application_name,
 
 		db_copy_trimmed(reason, sizeof(reason), PQerrorMessage(conn));
 		hd_error_set(error, HERALD_ECONNECT, "%s", reason);
+		if (error != NULL)
+			snprintf(error->sqlstate, sizeof(error->sqlstate),
+			    "%s", db_connect_sqlstate(reason));
 		PQfinish(conn);
 		return NULL;
 	}

@@ -25,7 +25,10 @@ void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
 
 /*
  * Open a connection with application_name set to application_name; on
- * failure return NULL with the reason in error.  The conninfo is never
+ * failure return NULL with the reason in error.  Its sqlstate names the
+ * cause: 08001 when no server could be reached, 28P01 or 28000 when
+ * authentication failed, 3D000 for a missing database, 57P03 while the
+ * server starts or stops, 08006 for any other.  The conninfo is never
  * copied into the message, since it may contain a password.  Server
  * notices on the connection are discarded, since libpq would print them
  * on standard error.

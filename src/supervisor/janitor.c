@@ -205,8 +205,8 @@ janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 		    (long long)j->connect_delay_ms);
 	else
 		hd_log_debug("could not connect to job database",
-		    "failures=%d retry_ms=%lld", j->connect_failures,
-		    (long long)j->connect_delay_ms);
+		    "sqlstate=%s failures=%d retry_ms=%lld", error->sqlstate,
+		    j->connect_failures, (long long)j->connect_delay_ms);
 	j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
 }
 

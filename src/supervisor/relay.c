@@ -110,9 +110,9 @@ relay_failed(struct relay *r, const char *operation,
 		    herald_strerror(error->code), error->sqlstate,
 		    (long long)r->connect_delay_ms);
 	else
-		hd_log_debug("relay failed", "operation=%s failures=%d "
-		    "retry_ms=%lld", operation, r->connect_failures,
-		    (long long)r->connect_delay_ms);
+		hd_log_debug("relay failed", "operation=%s sqlstate=%s "
+		    "failures=%d retry_ms=%lld", operation, error->sqlstate,
+		    r->connect_failures, (long long)r->connect_delay_ms);
 	r->connect_at_ms = hd_monotonic_ms() + r->connect_delay_ms;
 }
 

@@ -325,8 +325,9 @@ worker_connect_failed(struct worker *w, const struct herald_error *error)
 		    error->sqlstate, (long long)w->connect_delay_ms);
 	else
 		hd_log_debug("could not connect to job database",
-		    "queue=%s failures=%d retry_ms=%lld", w->queue->name,
-		    w->connect_failures, (long long)w->connect_delay_ms);
+		    "queue=%s sqlstate=%s failures=%d retry_ms=%lld",
+		    w->queue->name, error->sqlstate, w->connect_failures,
+		    (long long)w->connect_delay_ms);
 	w->connect_at_ms = hd_monotonic_ms() + w->connect_delay_ms;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "herald.h"
+#include "db.h"
 #include "store.h"
 #include "util.h"
 #include "dbtest.h"
@@ -1003,6 +1004,46 @@ test_outcome_names(void **state)
 	assert_string_equal(hd_outcome_name(HD_OUTCOME_LOST), "lost");
 }
 
+/* Return the SQLSTATE of a failed connection with extra added to conninfo. */
+static char *
+connect_sqlstate(struct dbtest *db, const char *extra,
+    enum herald_code *code)
+{
+	static char		 sqlstate[6];
+	struct herald_error	 error;
+	char			 conninfo[1024];
+	PGconn			*conn;
+
+	snprintf(conninfo, sizeof conninfo, "%s %s", db->conninfo, extra);
+	memset(&error, 0, sizeof error);
+	conn = hd_db_connect(conninfo, "test", &error);
+	assert_null(conn);
+	*code = error.code;
+	snprintf(sqlstate, sizeof sqlstate, "%s", error.sqlstate);
+	return sqlstate;
+}
+
+/*
+ * A failed connection carries the SQLSTATE of its cause, which the
+ * daemon's logs print in place of the server's message.
+ */
+static void
+test_connect_failure_sqlstate(void **state)
+{
+	struct dbtest		*db = *state;
+	enum herald_code	 code;
+
+	assert_string_equal(connect_sqlstate(db, "dbname=herald_t_missing",
+	    &code), "3D000");
+	assert_int_equal(code, HERALD_ECONNECT);
+	assert_string_equal(connect_sqlstate(db, "user=herald_t_missing",
+	    &code), "28000");
+	assert_int_equal(code, HERALD_ECONNECT);
+	/* No server listens on port 1. */
+	assert_string_equal(connect_sqlstate(db, "port=1", &code), "08001");
+	assert_int_equal(code, HERALD_ECONNECT);
+}
+
 #define DBTEST(f) \
 	cmocka_unit_test_setup_teardown(f, dbtest_setup, dbtest_teardown)
 
@@ -1011,6 +1052,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		DBTEST(test_enqueue_defaults),
+		DBTEST(test_connect_failure_sqlstate),
 		DBTEST(test_enqueue_options),
 		DBTEST(test_enqueue_null_payload),
 		DBTEST(test_enqueue_joins_transaction),
