@@ -761,6 +761,40 @@ periodic_same(const struct hd_config *a, const struct hd_config *b)
 	return true;
 }
 
+/*
+ * Return whether two files make the relay build the same jobs: the same
+ * event routes, and the same queue and max_attempts for every task, which
+ * the relay takes for the jobs of events and of explicit outbox rows.
+ */
+static bool
+relay_routes_same(const struct hd_config *a, const struct hd_config *b)
+{
+	const struct hd_event_route	*p, *q;
+	const struct hd_task_config	*ta, *tb;
+	size_t				 i, j;
+
+	if (a->nevents != b->nevents || a->ntasks != b->ntasks)
+		return false;
+	for (i = 0; i < a->nevents; i++) {
+		p = &a->events[i];
+		q = &b->events[i];
+		if (strcmp(p->type, q->type) != 0 || p->ntasks != q->ntasks)
+			return false;
+		for (j = 0; j < p->ntasks; j++)
+			if (strcmp(p->tasks[j], q->tasks[j]) != 0)
+				return false;
+	}
+	for (i = 0; i < a->ntasks; i++) {
+		ta = &a->tasks[i];
+		tb = &b->tasks[i];
+		if (strcmp(ta->name, tb->name) != 0 ||
+		    strcmp(ta->queue, tb->queue) != 0 ||
+		    ta->retry.max_attempts != tb->retry.max_attempts)
+			return false;
+	}
+	return true;
+}
+
 /* Return whether child c may keep running under the new configuration. */
 static bool
 child_unchanged(const struct child *c, const struct hd_config *old,
@@ -844,7 +878,7 @@ supervisor_reload(struct supervisor *sup)
 	same = config_same_for_workers(old, new);
 	relay_same = strings_equal(old->job_db, new->job_db) &&
 	    strings_equal(old->app_db, new->app_db) &&
-	    old->log_level == new->log_level;
+	    old->log_level == new->log_level && relay_routes_same(old, new);
 	janitor_same = strings_equal(old->job_db, new->job_db) &&
 	    old->log_level == new->log_level && retention_same(old, new) &&
 	    periodic_same(old, new);
