@@ -257,6 +257,12 @@ relay_batch(struct relay *r)
 		relay_failed(r, "relay batch", &error);
 		return;
 	}
+	/*
+	 * The jobs are committed now, whatever becomes of the application
+	 * transaction: a batch sent again after a failed commit adds no jobs.
+	 */
+	r->relayed += stats.jobs;
+	r->dropped += stats.dropped;
 	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
 		/* Die as a crash would: the outbox rows stay behind. */
 		hd_log_warn("fault injected", "point=%s rows=%d",
@@ -267,8 +273,6 @@ relay_batch(struct relay *r)
 		relay_failed(r, "relay batch", &error);
 		return;
 	}
-	r->relayed += stats.jobs;
-	r->dropped += stats.dropped;
 	relay_log_batch(&stats);
 
 	if (r->next.app == NULL) {
@@ -451,6 +455,14 @@ hd_relay_main(const struct hd_config *config, const char *supervisor_id)
 	}
 
 	if (r.job != NULL) {
+		/* Report the totals since the last report, or they are lost. */
+		memset(&error, 0, sizeof error);
+		if (hd_outbox_report(relay_idle_app(&r), r.job, r.origin,
+		    r.relayed, r.dropped, &error) == -1)
+			hd_log_warn("could not report relay totals at stop",
+			    "relayed=%lld dropped=%lld error=%s",
+			    (long long)r.relayed, (long long)r.dropped,
+			    herald_strerror(error.code));
 		memset(&error, 0, sizeof error);
 		(void)hd_store_unregister(r.job, r.id, &error);
 	}

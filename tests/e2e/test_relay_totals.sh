@@ -1,0 +1,52 @@
+#!/bin/sh
+# The relay reports its totals to herald.relay_status once a second.  A
+# relay that stops reports the totals since its last report before it
+# exits, so herald status counts every relayed job after a stop as well.
+# The backlog is relayed in well under a second, and heraldd is stopped
+# right after, before the next report.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+APP_NAME="${TEST_DB}_app"
+APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
+EXTRA_DATABASES=$APP_NAME
+# Three full batches of 1000 rows.
+EVENTS=3000
+
+admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
+    fail "could not create database $APP_NAME"
+"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
+    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+
+# No workers: the jobs stay queued for the checks.
+write_conf <<EOF2
+app_db = "$APP_DB";
+queues = { held = { workers = 0; }; };
+tasks = { probe = { queue = "held"; exec = [ "/bin/true" ]; }; };
+events = { Pinged = [ "probe" ]; };
+EOF2
+
+app_sql() {
+    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+outbox_empty() {
+    [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
+}
+
+note "publish $EVENTS events, relay them and stop at once"
+app_sql "INSERT INTO herald.outbox (kind, event_id, event_type, payload)
+    SELECT 'event', gen_random_uuid(), 'Pinged', jsonb_build_object('n', g)
+    FROM generate_series(1, $EVENTS) g" >/dev/null ||
+    fail "could not publish events"
+start_heraldd
+wait_for 10 "the outbox to empty" outbox_empty
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+
+sql_is "SELECT count(*) FROM herald.jobs" $EVENTS ||
+    fail "$(sql "SELECT count(*) FROM herald.jobs") jobs for $EVENTS events"
+sql_is "SELECT relayed_total FROM herald.relay_status" $EVENTS ||
+    fail "relay_status counts $(sql "SELECT relayed_total FROM herald.relay_status") relayed jobs, expected $EVENTS"
+check_no_leftovers
+exit 0
