@@ -94,12 +94,27 @@ enum relay_column {
 /* The columns of herald.relay_arrays(). */
 #define RELAY_PLAIN_COLUMNS	RELAY_UNIQUE_KEYS
 
-static const char relay_arrays_sql[] =
-    "SELECT herald.relay_arrays($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-    " $11)";
-static const char relay_arrays_unique_sql[] =
-    "SELECT herald.relay_arrays_unique($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-    " $10, $11, $12, $13, $14)";
+/*
+ * The batch's jobs and dropped events are added to the totals of its
+ * origin in herald.relay_status in the transaction that inserts the jobs,
+ * so a relay that dies after it loses no count.  The second column is 0
+ * when the origin has no row yet, before the relay's first report, which
+ * then adds them.  The last parameter is the number of dropped events.
+ */
+#define RELAY_COUNTED(call, dropped)					\
+    "WITH r AS (SELECT " call " AS jobs),"				\
+    " s AS (UPDATE herald.relay_status s"				\
+    " SET relayed_total = s.relayed_total + r.jobs,"			\
+    " dropped_total = s.dropped_total + " dropped "::bigint"		\
+    " FROM r WHERE s.origin = $1 RETURNING 1)"				\
+    " SELECT r.jobs, (SELECT count(*) FROM s) FROM r"
+
+static const char relay_arrays_sql[] = RELAY_COUNTED(
+    "herald.relay_arrays($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    "$12");
+static const char relay_arrays_unique_sql[] = RELAY_COUNTED(
+    "herald.relay_arrays_unique($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " $11, $12, $13, $14)", "$15");
 
 /*
  * A batch on its way to herald.relay_arrays(), or to
@@ -394,9 +409,11 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 		[1 + RELAY_UNIQUE_FOR_MS] = HD_OID_INT8_ARRAY,
 		[1 + RELAY_UNIQUE_STATES] = HD_OID_TEXT_ARRAY,
 	};
-	const char		*values[RELAY_COLUMNS + 1];
-	int			 lengths[RELAY_COLUMNS + 1];
-	int			 formats[RELAY_COLUMNS + 1];
+	const char		*values[RELAY_COLUMNS + 2];
+	int			 lengths[RELAY_COLUMNS + 2];
+	int			 formats[RELAY_COLUMNS + 2];
+	Oid			 oids[RELAY_COLUMNS + 2];
+	char			 dropped[24];
 	PGresult		*res;
 	int			 c, ncols, rc = -1;
 
@@ -404,17 +421,24 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	values[0] = origin;
 	lengths[0] = 0;
 	formats[0] = 0;
+	oids[0] = types[0];
 	for (c = 0; c < ncols; c++) {
 		values[1 + c] = batch->cols[c].data;
 		lengths[1 + c] = (int)batch->cols[c].len;
 		formats[1 + c] = 1;
+		oids[1 + c] = types[1 + c];
 	}
 	/* No row runs later: a NULL array saves the server reading one. */
 	if (!batch->later)
 		values[1 + RELAY_RUN_AT] = NULL;
+	snprintf(dropped, sizeof dropped, "%" PRId64, stats->dropped);
+	values[1 + ncols] = dropped;
+	lengths[1 + ncols] = 0;
+	formats[1 + ncols] = 0;
+	oids[1 + ncols] = HD_OID_INT8;
 
 	res = PQexecParams(job, batch->keyed ? relay_arrays_unique_sql :
-	    relay_arrays_sql, ncols + 1, types, values, lengths, formats, 0);
+	    relay_arrays_sql, ncols + 2, oids, values, lengths, formats, 0);
 	if (!hd_db_ok(res) || PQntuples(res) != 1) {
 		hd_error_from_pg(error, job, res,
 		    "could not insert relayed jobs");
@@ -422,6 +446,7 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	}
 	/* Copies of rows relayed before add no jobs. */
 	stats->jobs = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	stats->counted = strcmp(PQgetvalue(res, 0, 1), "1") == 0;
 	rc = 0;
 out:
 	PQclear(res);

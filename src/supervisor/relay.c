@@ -58,7 +58,10 @@ struct relay {
 	bool			 batch_wanted;
 	enum hd_outbox_fault	 fault;
 
-	/* Totals since the last report to herald.relay_status. */
+	/*
+	 * Totals since the last report to herald.relay_status, of the batches
+	 * relayed before the origin had a row there.
+	 */
 	int64_t			 relayed;
 	int64_t			 dropped;
 
@@ -260,9 +263,13 @@ relay_batch(struct relay *r)
 	/*
 	 * The jobs are committed now, whatever becomes of the application
 	 * transaction: a batch sent again after a failed commit adds no jobs.
+	 * The same transaction counted them, unless the origin had no row in
+	 * herald.relay_status yet.
 	 */
-	r->relayed += stats.jobs;
-	r->dropped += stats.dropped;
+	if (!stats.counted) {
+		r->relayed += stats.jobs;
+		r->dropped += stats.dropped;
+	}
 	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
 		/* Die as a crash would: the outbox rows stay behind. */
 		hd_log_warn("fault injected", "point=%s rows=%d",

@@ -287,6 +287,8 @@ test_relay_crash_between_commits(void **state)
 
 	publish_events(f, "UserRegistered", EVENTS_MANY);
 	app = dbtest_connect(f->app);
+	assert_int_equal(hd_outbox_report(f->app->conn, f->job->conn,
+	    f->origin, 0, 0, &error), 0);
 
 	/*
 	 * The server ends a closed connection's transaction a moment later,
@@ -314,6 +316,9 @@ test_relay_crash_between_commits(void **state)
 	assert_jobs_exactly_once(f, EVENTS_MANY);
 	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
 	    "herald.relayed"), EVENTS_MANY);
+	/* A batch that crashed after its jobs' commit is counted once. */
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT relayed_total FROM "
+	    "herald.relay_status"), 2 * EVENTS_MANY);
 }
 
 static void
@@ -364,13 +369,18 @@ test_relay_report_records_backlog(void **state)
 	    f->origin, 0, 0, &error), 0);
 	assert_int_equal(dbtest_int(f->job->conn, "SELECT backlog FROM "
 	    "herald.relay_status"), 5);
+	/* The batches count their jobs themselves once the row exists. */
 	relay_all(f, f->app->conn, f->job->conn, HD_OUTBOX_BATCH);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT relayed_total FROM "
+	    "herald.relay_status"), 10);
 	assert_int_equal(hd_outbox_report(f->app->conn, f->job->conn,
-	    f->origin, 10, 0, &error), 0);
+	    f->origin, 3, 1, &error), 0);
 	assert_int_equal(dbtest_int(f->job->conn, "SELECT backlog FROM "
 	    "herald.relay_status"), 0);
 	assert_int_equal(dbtest_int(f->job->conn, "SELECT relayed_total FROM "
-	    "herald.relay_status"), 10);
+	    "herald.relay_status"), 13);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT dropped_total FROM "
+	    "herald.relay_status"), 1);
 }
 
 static void

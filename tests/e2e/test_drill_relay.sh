@@ -68,5 +68,9 @@ log_has 'msg="child exited".* child_role=relay exit_code=70' ||
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+# The batch of the relay that died is counted once, by the transaction
+# that inserted its jobs.
+sql_is "SELECT relayed_total FROM herald.relay_status" 1000 ||
+    fail "relay_status counts $(sql "SELECT relayed_total FROM herald.relay_status") jobs relayed for 1000 events"
 check_no_leftovers
 exit 0
