@@ -236,7 +236,7 @@ relay_batch(struct relay *r)
 	memset(&error, 0, sizeof error);
 	n = relay_take(r, &take, &error);
 	if (n == -1) {
-		relay_failed(r, "relay batch", &error);
+		relay_failed(r, "take batch", &error);
 		return;
 	}
 	r->next_batch_ms = hd_monotonic_ms() + RELAY_POLL_MS;
@@ -250,14 +250,14 @@ relay_batch(struct relay *r)
 		if (hd_outbox_take_send(&r->next, other, HD_OUTBOX_BATCH,
 		    HD_OUTBOX_BATCH_BYTES, &error) == -1) {
 			hd_outbox_take_rollback(&take);
-			relay_failed(r, "relay batch", &error);
+			relay_failed(r, "take next batch", &error);
 			return;
 		}
 	}
 	if (hd_outbox_take_insert(&take, r->job, r->config, r->origin,
 	    &stats, &error) == -1) {
 		hd_outbox_take_rollback(&take);
-		relay_failed(r, "relay batch", &error);
+		relay_failed(r, "insert jobs", &error);
 		return;
 	}
 	/*
@@ -277,7 +277,7 @@ relay_batch(struct relay *r)
 		_exit(EX_SOFTWARE);
 	}
 	if (hd_outbox_take_commit(&take, &error) == -1) {
-		relay_failed(r, "relay batch", &error);
+		relay_failed(r, "commit batch", &error);
 		return;
 	}
 	relay_log_batch(&stats);
@@ -289,7 +289,7 @@ relay_batch(struct relay *r)
 	/* An empty take ahead is rolled back at once. */
 	n = hd_outbox_take_receive(&r->next, &error);
 	if (n == -1) {
-		relay_failed(r, "relay batch", &error);
+		relay_failed(r, "take next batch", &error);
 		return;
 	}
 	r->batch_wanted = n > 0;
