@@ -74,10 +74,12 @@ for i in 1 2; do
     enqueue hold "queue => 'idle', run_at => now() + interval '1 hour'" \
         >/dev/null
 done
-for i in 1 2 3; do
-    enqueue welcome "queue => 'ev', event_type => 'UserRegistered'" \
-        >/dev/null
-done
+# Three jobs of events, as the relay makes them from outbox rows 1 to 3.
+sql "SELECT herald.relay_arrays('console', '{1,2,3}',
+    '{\"{}\",\"{}\",\"{}\"}', NULL, NULL, '{e1,e2,e3}',
+    '{UserRegistered,UserRegistered,UserRegistered}', '{1,2,3}',
+    '{welcome,welcome,welcome}', '{ev,ev,ev}', NULL)" >/dev/null ||
+    fail "could not relay the jobs of events"
 sql "INSERT INTO herald.relay_status (origin, database, backlog, oldest_at,
     relayed_total, dropped_total)
     VALUES ('o1', 'shop', 7, now() - interval '5 seconds', 1234, 0)"

@@ -54,8 +54,12 @@ start_heraldd
 
 note "jobs that exit 0 complete, are deleted and counted"
 ok1=$(enqueue ok "queue => 'lc', payload => '{\"secret\": \"MARKER_PAYLOAD_91c2\"}'")
-ok2=$(enqueue ok "queue => 'lc', payload => '[1, 2]', max_attempts => 3,
-    event_id => 'ev-17', event_type => 'UserRegistered'")
+# A job of an event, as the relay writes it.
+ok2=$(sql "WITH j AS (INSERT INTO herald.jobs (task, queue, payload,
+        max_attempts, event_id, event_type)
+    VALUES ('ok', 'lc', '[1, 2]', 3, 'ev-17', 'UserRegistered')
+    RETURNING id), w AS (SELECT herald.wake('lc'))
+    SELECT j.id FROM j, w")
 wait_for 10 "both ok jobs to complete" \
     sql_is "SELECT count(*) FROM herald.live_jobs WHERE task = 'ok'" 0
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE task = 'ok'" 0 ||
