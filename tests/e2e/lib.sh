@@ -201,6 +201,28 @@ stop_heraldd() {
     HERALDD_PID=
 }
 
+# create_app_db: create and migrate the application database
+# ${TEST_DB}_app, which the cleanup drops, and set APP_NAME and APP_DB.
+create_app_db() {
+    APP_NAME="${TEST_DB}_app"
+    APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
+    EXTRA_DATABASES="$EXTRA_DATABASES $APP_NAME"
+    admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
+        fail "could not create database $APP_NAME"
+    "$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
+        fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+}
+
+# app_sql QUERY: run QUERY on the application database, unaligned.
+app_sql() {
+    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# outbox_empty: succeed when the application's outbox has no row.
+outbox_empty() {
+    [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
+}
+
 # enqueue TASK [SQL ARGUMENTS]: enqueue a job with herald.enqueue and
 # print its id; the arguments follow the task, such as
 # "queue => 'q', payload => '{}'".

@@ -8,13 +8,7 @@
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 . "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
 
-APP_NAME="${TEST_DB}_app"
-APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
-EXTRA_DATABASES=$APP_NAME
-admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
-    fail "could not create database $APP_NAME"
-"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
-    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+create_app_db
 
 write_conf <<EOF2
 app_db = "$APP_DB";
@@ -22,10 +16,6 @@ queues = { dq = { workers = 2; concurrency = 4; }; };
 tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG" ]; }; };
 events = { Pinged = [ "probe" ]; };
 EOF2
-
-app_sql() {
-    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
-}
 
 # publish N: commit N events in one transaction and wake the relay.
 publish() {
@@ -48,10 +38,6 @@ for i in $(seq 1 20); do
     sleep 0.1
 done
 wait_for 10 "the fault to fire" log_has 'msg="fault injected"'
-
-outbox_empty() {
-    [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
-}
 wait_for 30 "the outbox to empty" outbox_empty
 wait_for 30 "every job to finish" sql_is "SELECT count(*) FROM herald.jobs" 0
 

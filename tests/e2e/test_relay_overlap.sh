@@ -9,16 +9,10 @@
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
-APP_NAME="${TEST_DB}_app"
-APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
-EXTRA_DATABASES=$APP_NAME
 # Two full batches of 1000 rows and a short one.
 EVENTS=2500
 
-admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
-    fail "could not create database $APP_NAME"
-"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
-    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+create_app_db
 
 # No workers: the jobs stay queued for the checks.
 write_conf <<EOF2
@@ -27,10 +21,6 @@ queues = { held = { workers = 0; }; };
 tasks = { probe = { queue = "held"; exec = [ "/bin/true" ]; }; };
 events = { Pinged = [ "probe" ]; };
 EOF2
-
-app_sql() {
-    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
-}
 
 # app_is QUERY EXPECTED: sql_is on the application database.
 app_is() {
@@ -103,9 +93,6 @@ app_is "SELECT min((payload->>'n')::int) FROM herald.outbox" 1001 ||
 
 note "a new heraldd relays the rest"
 start_heraldd
-outbox_empty() {
-    app_is "SELECT count(*) FROM herald.outbox" 0
-}
 wait_for 30 "the outbox to empty" outbox_empty
 sql_is "SELECT count(*) FROM herald.jobs" $EVENTS ||
     fail "$(sql "SELECT count(*) FROM herald.jobs") jobs for $EVENTS events"

@@ -6,16 +6,10 @@
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
-APP_NAME="${TEST_DB}_app"
-APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
-EXTRA_DATABASES=$APP_NAME
 EVENTS=3000
 KEYS=5
 
-admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
-    fail "could not create database $APP_NAME"
-"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
-    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+create_app_db
 
 # No workers: the jobs stay queued, so the test counts what the relays
 # made rather than what handlers did.
@@ -29,16 +23,8 @@ tasks = {
 events = { Happened = [ "first", "second" ]; };
 EOF2
 
-app_sql() {
-    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
-}
-
 relays_registered() {
     sql_is "SELECT count(*) FROM herald.processes WHERE kind = 'relay'" 2
-}
-
-outbox_empty() {
-    [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
 }
 
 note "start two heraldd on the same databases"

@@ -7,16 +7,10 @@
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
-APP_NAME="${TEST_DB}_app"
-APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
-EXTRA_DATABASES=$APP_NAME
 # Three full batches of 1000 rows.
 EVENTS=3000
 
-admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
-    fail "could not create database $APP_NAME"
-"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
-    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+create_app_db
 
 # No workers: the jobs stay queued for the checks.
 write_conf <<EOF2
@@ -25,14 +19,6 @@ queues = { held = { workers = 0; }; };
 tasks = { probe = { queue = "held"; exec = [ "/bin/true" ]; }; };
 events = { Pinged = [ "probe" ]; };
 EOF2
-
-app_sql() {
-    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
-}
-
-outbox_empty() {
-    [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
-}
 
 note "publish $EVENTS events, relay them and stop at once"
 app_sql "INSERT INTO herald.outbox (kind, event_id, event_type, payload)

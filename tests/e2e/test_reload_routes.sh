@@ -7,14 +7,8 @@
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
-APP_NAME="${TEST_DB}_app"
-APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
-EXTRA_DATABASES=$APP_NAME
 
-admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
-    fail "could not create database $APP_NAME"
-"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
-    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+create_app_db
 
 # conf TASKS AUDIT_QUEUE MAX_JOBS: Pinged goes to TASKS, and the task
 # audit runs on AUDIT_QUEUE.  No worker runs, so the jobs stay queued.
@@ -31,10 +25,6 @@ tasks = {
 };
 events = { Pinged = [ $1 ]; };
 EOF2
-}
-
-app_sql() {
-    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
 }
 
 # publish N: commit event N and wake the relay.

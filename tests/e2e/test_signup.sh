@@ -11,16 +11,10 @@
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
 SIGNUP="$HERALD_BUILDDIR/examples/signup/signup"
-APP_NAME="${TEST_DB}_app"
-APP_DB="$HERALD_TEST_CONNINFO dbname=$APP_NAME"
-EXTRA_DATABASES=$APP_NAME
 SPOOL="$TEST_DIR/spool"
 HOMES="$TEST_DIR/homes"
 
-admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null ||
-    fail "could not create database $APP_NAME"
-"$HERALD" -d "$APP_DB" migrate --app >"$TEST_DIR/migrate-app.out" 2>&1 ||
-    fail "herald migrate --app failed: $(cat "$TEST_DIR/migrate-app.out")"
+create_app_db
 mkdir "$SPOOL" "$HOMES"
 
 write_conf <<EOF2
@@ -43,10 +37,6 @@ events = {
   AccountCreated = [ "provision_account" ];
 };
 EOF2
-
-app_sql() {
-    psql "$APP_DB" -XAtq -v ON_ERROR_STOP=1 -c "$1"
-}
 
 mail_count() {
     find "$SPOOL" -name '*.eml' | wc -l
