@@ -259,11 +259,35 @@ hd_store_complete(PGconn *conn, const struct hd_job *job,
 }
 
 int
-hd_store_release(PGconn *conn, const struct hd_job *job,
+hd_store_release(PGconn *conn, const struct hd_job *job, int64_t delay_ms,
     struct herald_error *error)
 {
-	return store_job_call(conn, "SELECT herald.release($1, $2)", job,
-	    "could not release job", error);
+	const char	*values[3];
+	char		 id_text[STORE_INT_TEXT], token_text[STORE_INT_TEXT];
+	char		 delay_text[STORE_INT_TEXT];
+	PGresult	*res;
+	int		 done;
+
+	if (delay_ms < 0 || delay_ms > INT32_MAX) {
+		hd_error_set(error, HERALD_EINVAL, "release delay %" PRId64
+		    " ms is out of range", delay_ms);
+		return -1;
+	}
+	snprintf(id_text, sizeof(id_text), "%" PRId64, job->id);
+	snprintf(token_text, sizeof(token_text), "%" PRId64,
+	    job->lease_token);
+	snprintf(delay_text, sizeof(delay_text), "%" PRId64, delay_ms);
+	values[0] = id_text;
+	values[1] = token_text;
+	values[2] = delay_text;
+
+	res = store_exec_value(conn, "SELECT herald.release($1, $2, $3)", 3,
+	    values, "could not release job", error);
+	if (res == NULL)
+		return -1;
+	done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return done;
 }
 
 /*

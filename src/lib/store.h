@@ -122,11 +122,11 @@ int	hd_store_abandon(PGconn *conn, const struct hd_job *job,
 
 /*
  * Put a running job back in its queue without counting the attempt, when
- * the worker stops before the job ends.  Return 1, 0 when the lease was
- * lost, or -1.
+ * the worker stops before the job ends, due after delay_ms.  Return 1, 0
+ * when the lease was lost, or -1.
  */
 int	hd_store_release(PGconn *conn, const struct hd_job *job,
-	    struct herald_error *error);
+	    int64_t delay_ms, struct herald_error *error);
 
 /* Renew the leases of every job worker_id holds; return how many, or -1. */
 int	hd_store_extend_leases(PGconn *conn, const char *worker_id,

@@ -107,6 +107,7 @@ struct slot {
 	struct hd_exec	 exec;
 	bool		 ran;		/* exec holds a started handler */
 	bool		 release;	/* put the job back, record nothing */
+	int64_t		 release_delay_ms; /* when the job put back is due */
 	bool		 lost;		/* the lease went to another worker */
 	bool		 reserved;	/* holds a place of the pool */
 	bool		 cancelled;	/* an operator cancelled the job */
@@ -797,6 +798,26 @@ give_release(void *arg, struct hd_job *job, bool cancelled, int64_t ran_ms)
 	s->cancelled = cancelled;
 }
 
+static int64_t	worker_exit_ms(const struct worker *);
+
+/*
+ * Put back a module job whose handler still runs at the end of the grace
+ * period.  It is due when this worker has exited at the latest, which
+ * ends the handler, so no other worker starts it while it still runs.
+ */
+static void
+give_abandon(void *arg, struct hd_job *job, bool cancelled, int64_t ran_ms)
+{
+	struct worker	*w = arg;
+	struct slot	*s = worker_result_slot(w, job);
+	int64_t		 delay = worker_exit_ms(w) - hd_monotonic_ms();
+
+	(void)ran_ms;
+	s->release = !cancelled;
+	s->release_delay_ms = delay > 0 ? delay : 0;
+	s->cancelled = cancelled;
+}
+
 /*
  * A module job whose handler ran past the task's timeout: the attempt
  * ends now as a timeout, and the handler's result, if it ever returns,
@@ -1372,7 +1393,8 @@ slot_record(struct worker *w, struct slot *s)
 	if (s->lost)
 		return 0;
 	if (s->release) {
-		r = hd_store_release(w->conn, &s->job, &error);
+		r = hd_store_release(w->conn, &s->job, s->release_delay_ms,
+		    &error);
 		if (r == -1) {
 			worker_store_failed(w, "release", &error);
 			return -1;
@@ -1381,8 +1403,9 @@ slot_record(struct worker *w, struct slot *s)
 			log_lease_lost(&s->job);
 		else
 			hd_log_info("job released", "job_id=%lld task=%s "
-			    "queue=%s attempt=%d", (long long)s->job.id,
-			    s->job.task, s->job.queue, s->job.attempt);
+			    "queue=%s attempt=%d delay_ms=%lld",
+			    (long long)s->job.id, s->job.task, s->job.queue,
+			    s->job.attempt, (long long)s->release_delay_ms);
 		return 0;
 	}
 	if (s->cancelled) {
@@ -1420,10 +1443,10 @@ static int
 worker_release_results(struct worker *w)
 {
 	struct herald_error	 error;
-	const char		*values[2];
-	char			*ids, *tokens;
+	const char		*values[3];
+	char			*ids, *tokens, *delays;
 	PGresult		*res;
-	size_t			 ilen = 0, tlen = 0;
+	size_t			 ilen = 0, tlen = 0, dlen = 0;
 	int			 i, n = 0, row = 0, kept = 0;
 
 	for (i = 0; i < w->nresults; i++)
@@ -1433,7 +1456,8 @@ worker_release_results(struct worker *w)
 		return 0;
 	ids = hd_xmalloc((size_t)n * 22 + 3);
 	tokens = hd_xmalloc((size_t)n * 22 + 3);
-	ids[ilen++] = tokens[tlen++] = '{';
+	delays = hd_xmalloc((size_t)n * 22 + 3);
+	ids[ilen++] = tokens[tlen++] = delays[dlen++] = '{';
 	for (i = 0; i < w->nresults; i++) {
 		if (!result_to_release(w->results[i]))
 			continue;
@@ -1441,17 +1465,21 @@ worker_release_results(struct worker *w)
 		    ilen > 1 ? "," : "", w->results[i]->job.id);
 		tlen += (size_t)sprintf(tokens + tlen, "%s%" PRId64,
 		    tlen > 1 ? "," : "", w->results[i]->job.lease_token);
+		dlen += (size_t)sprintf(delays + dlen, "%s%" PRId64,
+		    dlen > 1 ? "," : "", w->results[i]->release_delay_ms);
 	}
-	ids[ilen++] = tokens[tlen++] = '}';
-	ids[ilen] = tokens[tlen] = '\0';
+	ids[ilen++] = tokens[tlen++] = delays[dlen++] = '}';
+	ids[ilen] = tokens[tlen] = delays[dlen] = '\0';
 	values[0] = ids;
 	values[1] = tokens;
-	res = PQexecParams(w->conn, "SELECT herald.release(u.id, u.token) "
-	    "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY "
-	    "AS u(id, token, n) ORDER BY u.n", 2, NULL, values, NULL, NULL,
-	    0);
+	values[2] = delays;
+	res = PQexecParams(w->conn, "SELECT herald.release(u.id, u.token, "
+	    "u.delay) FROM unnest($1::bigint[], $2::bigint[], $3::integer[]) "
+	    "WITH ORDINALITY AS u(id, token, delay, n) ORDER BY u.n", 3, NULL,
+	    values, NULL, NULL, 0);
 	free(ids);
 	free(tokens);
+	free(delays);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != n) {
 		memset(&error, 0, sizeof error);
 		hd_error_from_pg(&error, w->conn, res, "release jobs");
@@ -1466,10 +1494,11 @@ worker_release_results(struct worker *w)
 		}
 		if (strcmp(PQgetvalue(res, row++, 0), "t") == 0)
 			hd_log_info("job released", "job_id=%lld task=%s "
-			    "queue=%s attempt=%d",
+			    "queue=%s attempt=%d delay_ms=%lld",
 			    (long long)w->results[i]->job.id,
 			    w->results[i]->job.task, w->results[i]->job.queue,
-			    w->results[i]->job.attempt);
+			    w->results[i]->job.attempt,
+			    (long long)w->results[i]->release_delay_ms);
 		else
 			log_lease_lost(&w->results[i]->job);
 		hd_started_remove(w->started, w->results[i]->job.id);
@@ -1921,7 +1950,7 @@ worker_release_pending(struct worker *w)
 		job = &w->pending[w->pending_next];
 		if (job->lease_token != 0) {
 			memset(&error, 0, sizeof error);
-			r = hd_store_release(w->conn, job, &error);
+			r = hd_store_release(w->conn, job, 0, &error);
 			if (r == -1) {
 				worker_store_failed(w, "release", &error);
 				return;
@@ -1993,15 +2022,13 @@ worker_kill_running(struct worker *w)
 	hd_log_warn("grace period over, stopping handlers", "queue=%s "
 	    "running=%d", w->queue->name, worker_running(w));
 	/*
-	 * A thread cannot be stopped: give its job back.  NOTE: the job is
-	 * back in its queue while the handler may still run, until this
-	 * worker exits a moment later, so another host's worker may start
-	 * it meanwhile.  Keeping its lease as slot_record_abandoned() does
-	 * would delay it until the lease expires, because no worker
-	 * replaces a stopping one.
+	 * A thread cannot be stopped: give its job back, due when this
+	 * worker has exited at the latest.  Keeping its lease as
+	 * slot_record_abandoned() does would delay it until the lease
+	 * expires, because no worker replaces a stopping one.
 	 */
 	if (w->pool != NULL)
-		hd_module_pool_abandon(w->pool, give_release, w);
+		hd_module_pool_abandon(w->pool, give_abandon, w);
 	for (i = 0; i < w->nslots; i++) {
 		s = &w->slots[i];
 		if (s->state != SLOT_RUNNING || !s->ran || s->exec.reaped)

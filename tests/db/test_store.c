@@ -422,7 +422,7 @@ test_stale_token_changes_nothing(void **state)
 	assert_int_equal(hd_store_complete(db->conn, &stale, &error), 0);
 	assert_int_equal(fail_job(db, &stale, HD_OUTCOME_FAILED, 1, 0),
 	    HD_FAIL_LOST);
-	assert_int_equal(hd_store_release(db->conn, &stale, &error), 0);
+	assert_int_equal(hd_store_release(db->conn, &stale, 0, &error), 0);
 
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.live_jobs WHERE state = 'running'"
@@ -714,16 +714,49 @@ test_release_keeps_attempt(void **state)
 	id = enqueue(db, "t", "default", 0, 0, 0);
 	claim_one(db, "default", &job);
 
-	assert_int_equal(hd_store_release(db->conn, &job, &error), 1);
+	assert_int_equal(hd_store_release(db->conn, &job, 0, &error), 1);
 
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
 	    " AND state = 'queued' AND attempt = 0 AND lease_token IS NULL"
 	    " AND lease_owner IS NULL AND errors = '[]'", id), 1);
-	assert_int_equal(hd_store_release(db->conn, &job, &error), 0);
+	assert_int_equal(hd_store_release(db->conn, &job, 0, &error), 0);
 	hd_job_release(&job);
 	claim_one(db, "default", &job);
 	assert_int_equal(job.attempt, 1);
+	hd_job_release(&job);
+}
+
+/*
+ * A job put back with a delay is due that much later, and no claim takes
+ * it before then.  A negative delay changes nothing.
+ */
+static void
+test_release_with_delay(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		 job;
+	int64_t			 id;
+
+	id = enqueue(db, "t", "default", 0, 0, 0);
+	claim_one(db, "default", &job);
+
+	assert_int_equal(hd_store_release(db->conn, &job, -1, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	dbtest_assert_invalid(db->conn, "SELECT herald.release(1, 1, -1)",
+	    "release delay -1 ms is out of range",
+	    "Use a whole number of milliseconds from 0.");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE id = %" PRId64 " AND state = 'running'",
+	    id), 1);
+
+	assert_int_equal(hd_store_release(db->conn, &job, 60000, &error), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs WHERE id = %" PRId64 " AND state = 'queued'"
+	    " AND run_at > now() + interval '50 seconds'", id), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.claim('default', 'w2', 10, 60000)"), 0);
 	hd_job_release(&job);
 }
 
@@ -1075,6 +1108,7 @@ main(void)
 		DBTEST(test_dead_filters_match_only),
 		DBTEST(test_dead_purge_by_ids),
 		DBTEST(test_release_keeps_attempt),
+		DBTEST(test_release_with_delay),
 		DBTEST(test_expire_leases_requeues_then_buries),
 		DBTEST(test_expire_leases_listed_names_jobs),
 		DBTEST(test_extend_leases_of_worker),
