@@ -165,8 +165,8 @@ print_tables(const PGresult *tables)
 
 	for (row = 0; row < PQntuples(tables); row++) {
 		name = PQgetvalue(tables, row, HD_TH_TABLE);
-		printf("%-12s %s %s, %s live; ",
-		    strcmp(name, "jobs") == 0 ? "job table:" : "inbox table:",
+		printf("%-14s %s %s, %s live; ",
+		    strcmp(name, "jobs") == 0 ? "herald.jobs:" : "herald.inbox:",
 		    PQgetvalue(tables, row, HD_TH_DEAD),
 		    hd_cli_plural(PQgetvalue(tables, row, HD_TH_DEAD),
 		    "dead tuple", "dead tuples"),
@@ -193,7 +193,7 @@ hd_health_print(const struct hd_health *health)
 	};
 	const PGresult		*q = health->queues, *db = health->database;
 	struct hd_table		 table;
-	char			 oldest[32], age[32];
+	char			 oldest[32];
 	int			 row;
 
 	printf("\n");
@@ -219,14 +219,8 @@ hd_health_print(const struct hd_health *health)
 		hd_table_release(&table);
 	}
 
+	/* The outbox backlog is in the relay table above. */
 	print_tables(health->tables);
-	if (!is_null(db, DH_OUTBOX_BACKLOG)) {
-		format_ms(db, 0, DH_RELAY_LAG_MS, age, sizeof age);
-		printf("outbox: %s %s waiting, relay lag %s\n",
-		    PQgetvalue(db, 0, DH_OUTBOX_BACKLOG),
-		    hd_cli_plural(PQgetvalue(db, 0, DH_OUTBOX_BACKLOG), "row",
-		    "rows"), age);
-	}
 	print_blocker(db);
 }
 

@@ -131,10 +131,10 @@ scrape
     fail "no VACUUM age of the inbox after VACUUM"
 "$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status" ||
     fail "herald status failed"
-grep -q '^inbox table: 0 dead tuples, 2 live; last VACUUM .* ago$' \
+grep -q '^herald.inbox:  0 dead tuples, 2 live; last VACUUM .* ago$' \
     "$TEST_DIR/status" ||
     fail "no inbox line in herald status: $(cat "$TEST_DIR/status")"
-grep -q '^job table:   [0-9]* dead tuples\{0,1\}, [0-9]* live; never vacuumed$' \
+grep -q '^herald.jobs:   [0-9]* dead tuples\{0,1\}, [0-9]* live; never vacuumed$' \
     "$TEST_DIR/status" ||
     fail "no job table line in herald status: $(cat "$TEST_DIR/status")"
 ! grep -q '^warning: autovacuum' "$TEST_DIR/status" ||
