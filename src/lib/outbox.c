@@ -97,17 +97,17 @@ enum relay_column {
 /*
  * The batch's jobs and dropped events are added to the totals of its
  * origin in herald.relay_status in the transaction that inserts the jobs,
- * so a relay that dies after it loses no count.  The second column is 0
- * when the origin has no row yet, before the relay's first report, which
- * then adds them.  The last parameter is the number of dropped events.
+ * so a relay that dies after it loses no count.  The relay creates the
+ * row with its first report, when it connects.  The last parameter is the
+ * number of dropped events.
  */
 #define RELAY_COUNTED(call, dropped)					\
     "WITH r AS (SELECT " call " AS jobs),"				\
     " s AS (UPDATE herald.relay_status s"				\
     " SET relayed_total = s.relayed_total + r.jobs,"			\
-    " dropped_total = s.dropped_total + " dropped "::bigint"		\
-    " FROM r WHERE s.origin = $1 RETURNING 1)"				\
-    " SELECT r.jobs, (SELECT count(*) FROM s) FROM r"
+    " dropped_total = s.dropped_total + " dropped ""			\
+    " FROM r WHERE s.origin = $1)"					\
+    " SELECT r.jobs FROM r"
 
 static const char relay_arrays_sql[] = RELAY_COUNTED(
     "herald.relay_arrays($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -446,7 +446,6 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	}
 	/* Copies of rows relayed before add no jobs. */
 	stats->jobs = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	stats->counted = strcmp(PQgetvalue(res, 0, 1), "1") == 0;
 	rc = 0;
 out:
 	PQclear(res);
@@ -620,11 +619,10 @@ hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
 
 int
 hd_outbox_report(PGconn *app, PGconn *job, const char *origin,
-    int64_t relayed, int64_t dropped, struct herald_error *error)
+    struct herald_error *error)
 {
 	PGresult	*res, *up;
-	const char	*params[6];
-	char		 relayed_text[24], dropped_text[24];
+	const char	*params[4];
 	int		 rc = -1;
 
 	res = PQexec(app, "SELECT count(*), min(created_at), current_database()"
@@ -635,24 +633,17 @@ hd_outbox_report(PGconn *app, PGconn *job, const char *origin,
 		PQclear(res);
 		return -1;
 	}
-	snprintf(relayed_text, sizeof relayed_text, "%" PRId64, relayed);
-	snprintf(dropped_text, sizeof dropped_text, "%" PRId64, dropped);
 	params[0] = origin;
 	params[1] = PQgetvalue(res, 0, 2);
 	params[2] = PQgetvalue(res, 0, 0);
 	params[3] = value_or_null(res, 0, 1);
-	params[4] = relayed_text;
-	params[5] = dropped_text;
 
 	up = PQexecParams(job,
-	    "INSERT INTO herald.relay_status AS s (origin, database, backlog,"
-	    " oldest_at, relayed_total, dropped_total, updated_at)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, now())"
+	    "INSERT INTO herald.relay_status (origin, database, backlog,"
+	    " oldest_at, updated_at) VALUES ($1, $2, $3, $4, now())"
 	    " ON CONFLICT (origin) DO UPDATE SET database = excluded.database,"
 	    " backlog = excluded.backlog, oldest_at = excluded.oldest_at,"
-	    " relayed_total = s.relayed_total + excluded.relayed_total,"
-	    " dropped_total = s.dropped_total + excluded.dropped_total,"
-	    " updated_at = now()", 6, NULL, params, NULL, NULL, 0);
+	    " updated_at = now()", 4, NULL, params, NULL, NULL, 0);
 	if (!hd_db_ok(up))
 		hd_error_from_pg(error, job, up,
 		    "could not record the outbox backlog");

@@ -41,7 +41,6 @@ struct hd_outbox_stats {
 	int64_t		 jobs;		/* jobs inserted, without copies */
 	int64_t		 dropped;	/* events no task subscribes to */
 	bool		 more;		/* rows were left out for max_bytes */
-	bool		 counted;	/* jobs and dropped are in relay_status */
 	/* The first distinct types among the dropped events, with counts. */
 	char		 dropped_types[HD_OUTBOX_DROPPED_TYPES][HERALD_NAME_MAX + 1];
 	int64_t		 dropped_counts[HD_OUTBOX_DROPPED_TYPES];
@@ -129,11 +128,11 @@ int	hd_outbox_relay(PGconn *app, PGconn *job, const struct hd_config *config,
 
 /*
  * Record app's outbox backlog and its oldest row in herald.relay_status,
- * adding the totals given: those of batches that found no row of origin
- * there to count themselves in (stats.counted false).  0 or -1.
+ * creating the row of origin, to which each batch adds its totals.  0 or
+ * -1.
  */
 int	hd_outbox_report(PGconn *app, PGconn *job, const char *origin,
-	    int64_t relayed, int64_t dropped, struct herald_error *error);
+	    struct herald_error *error);
 
 /*
  * Forget origin keys that can no longer be sent again: those relayed more

@@ -58,13 +58,6 @@ struct relay {
 	bool			 batch_wanted;
 	enum hd_outbox_fault	 fault;
 
-	/*
-	 * Totals since the last report to herald.relay_status, of the batches
-	 * relayed before the origin had a row there.
-	 */
-	int64_t			 relayed;
-	int64_t			 dropped;
-
 	/* CLOCK_MONOTONIC milliseconds. */
 	int64_t			 next_batch_ms;
 	int64_t			 next_report_ms;
@@ -165,6 +158,10 @@ relay_connect(struct relay *r)
 	    hd_store_register(r->job, r->id, "relay", r->supervisor_id, NULL,
 	    &error) == -1)
 		goto fail;
+	/* The origin's row must exist before a batch adds its totals to it. */
+	operation = "report backlog";
+	if (hd_outbox_report(r->app[0], r->job, r->origin, &error) == -1)
+		goto fail;
 
 	if (r->connect_failures > 0)
 		hd_log_info("relay connections restored", "failures=%d",
@@ -175,6 +172,7 @@ relay_connect(struct relay *r)
 	r->connect_failures = 0;
 	r->connect_delay_ms = RELAY_RETRY_MIN_MS;
 	r->batch_wanted = true;
+	r->next_report_ms = hd_monotonic_ms() + RELAY_REPORT_MS;
 	r->next_heartbeat_ms = hd_monotonic_ms() + HD_HEARTBEAT_MS;
 	r->next_ping_ms = hd_monotonic_ms() + HD_PING_INTERVAL_MS;
 	return 0;
@@ -260,16 +258,6 @@ relay_batch(struct relay *r)
 		relay_failed(r, "insert jobs", &error);
 		return;
 	}
-	/*
-	 * The jobs are committed now, whatever becomes of the application
-	 * transaction: a batch sent again after a failed commit adds no jobs.
-	 * The same transaction counted them, unless the origin had no row in
-	 * herald.relay_status yet.
-	 */
-	if (!stats.counted) {
-		r->relayed += stats.jobs;
-		r->dropped += stats.dropped;
-	}
 	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
 		/* Die as a crash would: the outbox rows stay behind. */
 		hd_log_warn("fault injected", "point=%s rows=%d",
@@ -305,12 +293,10 @@ relay_timers(struct relay *r)
 	if (now >= r->next_report_ms) {
 		r->next_report_ms = now + RELAY_REPORT_MS;
 		if (hd_outbox_report(relay_idle_app(r), r->job, r->origin,
-		    r->relayed, r->dropped, &error) == -1) {
+		    &error) == -1) {
 			relay_failed(r, "report backlog", &error);
 			return;
 		}
-		r->relayed = 0;
-		r->dropped = 0;
 	}
 	if (now >= r->next_prune_ms) {
 		r->next_prune_ms = now + RELAY_PRUNE_MS;
@@ -462,14 +448,6 @@ hd_relay_main(const struct hd_config *config, const char *supervisor_id)
 	}
 
 	if (r.job != NULL) {
-		/* Report the totals since the last report, or they are lost. */
-		memset(&error, 0, sizeof error);
-		if (hd_outbox_report(relay_idle_app(&r), r.job, r.origin,
-		    r.relayed, r.dropped, &error) == -1)
-			hd_log_warn("could not report relay totals at stop",
-			    "relayed=%lld dropped=%lld error=%s",
-			    (long long)r.relayed, (long long)r.dropped,
-			    herald_strerror(error.code));
 		memset(&error, 0, sizeof error);
 		(void)hd_store_unregister(r.job, r.id, &error);
 	}

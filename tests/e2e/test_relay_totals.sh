@@ -1,9 +1,9 @@
 #!/bin/sh
-# The relay reports its totals to herald.relay_status once a second.  A
-# relay that stops reports the totals since its last report before it
-# exits, so herald status counts every relayed job after a stop as well.
-# The backlog is relayed in well under a second, and heraldd is stopped
-# right after, before the next report.
+# The relay reports its backlog to herald.relay_status once a second, and
+# each batch adds its jobs to the totals there as it inserts them.  So
+# herald status counts every relayed job after a stop as well.  The
+# backlog is relayed in well under a second, and heraldd is stopped right
+# after, before the next report.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
