@@ -95,11 +95,11 @@ enum relay_column {
 #define RELAY_PLAIN_COLUMNS	RELAY_UNIQUE_KEYS
 
 /*
- * The batch's jobs and dropped events are added to the totals of its
- * origin in herald.relay_status in the transaction that inserts the jobs,
- * so a relay that dies after it loses no count.  The relay creates the
- * row with its first report, when it connects.  The last parameter is the
- * number of dropped events.
+ * Each batch adds its jobs and dropped events to its origin's totals in
+ * herald.relay_status, in the transaction that inserts the jobs, so a
+ * relay that dies loses no count.  The relay creates the row with its
+ * first report, when it connects.  The last parameter is the number of
+ * dropped events.
  */
 #define RELAY_COUNTED(call, dropped)					\
     "WITH r AS (SELECT " call " AS jobs),"				\

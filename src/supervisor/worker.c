@@ -107,7 +107,7 @@ struct slot {
 	struct hd_exec	 exec;
 	bool		 ran;		/* exec holds a started handler */
 	bool		 release;	/* put the job back, record nothing */
-	int64_t		 release_delay_ms; /* when the job put back is due */
+	int64_t		 release_delay_ms; /* delay until the job put back is due */
 	bool		 lost;		/* the lease went to another worker */
 	bool		 reserved;	/* holds a place of the pool */
 	bool		 cancelled;	/* an operator cancelled the job */

@@ -665,8 +665,8 @@ test_relay_arrays_rejects_bad_batches(void **state)
 }
 
 /*
- * A batch that repeats rows of an earlier one, as a relay that died
- * between its two commits sends it, makes jobs of its new rows only.
+ * A batch that repeats rows of an earlier one makes jobs of its new rows
+ * only.  A relay that died between its two commits sends such a batch.
  */
 static void
 test_relay_arrays_skips_relayed_rows(void **state)

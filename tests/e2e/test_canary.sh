@@ -101,6 +101,11 @@ herald cancel job cancel "$later"
 herald pause queue pause q
 herald resume queue resume q
 herald status status
+# The relay table shows the outbox backlog, and no other line repeats it.
+grep -q '^outbox  *backlog  *lag ' "$OUT/status.out" ||
+    fail "herald status shows no relay table: $(cat "$OUT/status.out")"
+! grep -q '^outbox:' "$OUT/status.out" ||
+    fail "herald status shows the outbox backlog twice"
 stop_heraldd 10
 
 note "the canary appears in no log line and no command output"

@@ -68,7 +68,7 @@ app_is "SELECT count(*) FROM pg_stat_activity
 note "stop heraldd, then release the lock"
 kill -TERM "$HERALDD_PID" || fail "heraldd is not running"
 # heraldd sends SIGTERM to its children right after it logs this line.
-# The relay waits in its insert until the lock is released, so it sees
+# The relay waits in its insert until the lock is released, so it receives
 # the signal before it relays the batch it took ahead.
 wait_for 10 "heraldd to begin its stop" log_has 'msg="heraldd stopping"'
 echo "COMMIT;" >&3
