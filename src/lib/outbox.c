@@ -669,16 +669,19 @@ hd_outbox_prune(PGconn *app, PGconn *job, const char *origin,
 	}
 	params[0] = origin;
 	params[1] = value_or_null(res, 0, 0);
-	del = PQexecParams(job, "DELETE FROM herald.relayed"
-	    " WHERE origin = $1 AND relayed_at < now() - interval '1 hour'"
-	    " AND ($2::bigint IS NULL OR outbox_id < $2::bigint)",
+	del = PQexecParams(job, "WITH pruned AS (DELETE FROM"
+	    " herald.relayed_batches WHERE origin = $1"
+	    " AND relayed_at < now() - interval '1 hour'"
+	    " AND ($2::bigint IS NULL OR last_id < $2::bigint)"
+	    " RETURNING cardinality(outbox_ids) AS keys)"
+	    " SELECT coalesce(sum(keys), 0) FROM pruned",
 	    2, NULL, params, NULL, NULL, 0);
 	if (!hd_db_ok(del)) {
 		hd_error_from_pg(error, job, del,
 		    "could not prune relayed origin keys");
 		goto out;
 	}
-	pruned = strtoll(PQcmdTuples(del), NULL, 10);
+	pruned = strtoll(PQgetvalue(del, 0, 0), NULL, 10);
 out:
 	PQclear(del);
 	PQclear(res);

@@ -6,8 +6,8 @@
  * the application database, which keeps them locked, and expands each
  * event into one job per subscribed task, following the configuration's
  * event routes.  One job-database statement inserts the jobs and records
- * each row's origin key in herald.relayed.  Only then is the deletion
- * committed.  If the process dies between the two commits, the deletion
+ * the batch's outbox ids in herald.relayed_batches.  Only then is the
+ * deletion committed.  If the process dies between the two commits, the deletion
  * is rolled back, the batch is sent again and the recorded keys drop the
  * copies: every outbox row becomes its jobs exactly once.  Two relays on
  * one pair of databases skip each other's locked rows.  A job row with a
@@ -135,9 +135,9 @@ int	hd_outbox_report(PGconn *app, PGconn *job, const char *origin,
 	    struct herald_error *error);
 
 /*
- * Forget origin keys that can no longer be sent again: those relayed more
- * than an hour ago whose outbox id is below every id left in the outbox.
- * Return how many were deleted, or -1.
+ * Forget origin keys that can no longer be sent again: the batches relayed
+ * more than an hour ago whose outbox ids are all below every id left in
+ * the outbox.  Return how many keys were deleted, or -1.
  */
 int64_t	hd_outbox_prune(PGconn *app, PGconn *job, const char *origin,
 	    struct herald_error *error);

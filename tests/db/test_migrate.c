@@ -271,6 +271,40 @@ test_migrate_from_027_keeps_jobs(void **state)
 	    " DROP OWNED BY %s; DROP ROLE %s", role, role, role);
 }
 
+/*
+ * Keys that relays recorded in herald.relayed, one row per outbox id,
+ * move to herald.relayed_batches, so a batch sent again after the
+ * upgrade still makes no job of them.
+ */
+static void
+test_migrate_from_039_keeps_relayed_keys(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+
+	migrate_to(db->conn, 39);
+	dbtest_exec(db->conn, "INSERT INTO herald.relayed (origin, outbox_id)"
+	    " SELECT 'a', g FROM generate_series(1, 2500) AS g");
+	dbtest_exec(db->conn, "INSERT INTO herald.relayed (origin, outbox_id)"
+	    " VALUES ('b', 7)");
+
+	assert_int_equal(hd_migrate(db->conn, HD_SCHEMA_JOB, &error),
+	    hd_job_migrations_count - 39);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.relayed_batches WHERE origin = 'a'"), 3);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(DISTINCT"
+	    " outbox_id) FROM herald.relayed WHERE origin = 'a'"), 2500);
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.relay_arrays("
+	    "'a', '{2500,2501}', array_fill('{}'::jsonb, '{2}'), NULL, NULL,"
+	    " NULL, NULL, '{1,2}', '{t,t}', '{q,q}', NULL)"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.relay_arrays("
+	    "'b', '{7}', array_fill('{}'::jsonb, '{1}'), NULL, NULL, NULL,"
+	    " NULL, '{1}', '{t}', '{q}', NULL)"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 1);
+}
+
 int
 main(void)
 {
@@ -295,6 +329,9 @@ main(void)
 		    dbtest_setup_bare, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_migrate_from_027_keeps_jobs,
+		    dbtest_setup_bare, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_migrate_from_039_keeps_relayed_keys,
 		    dbtest_setup_bare, dbtest_teardown),
 	};
 

@@ -396,10 +396,21 @@ test_relay_prune_keeps_recent_keys(void **state)
 
 	assert_int_equal(hd_outbox_prune(f->app->conn, f->job->conn,
 	    f->origin, &error), 0);
-	dbtest_exec(f->job->conn, "UPDATE herald.relayed SET relayed_at = "
-	    "now() - interval '2 hours'");
+
+	/*
+	 * A batch with an id above the least left in the outbox could still
+	 * be sent again, however old it is.
+	 */
+	publish_events(f, "UserRegistered", 2);
+	assert_null(dbtest_text(f->job->conn, "SELECT herald.relay_record("
+	    "'%s', ARRAY[(SELECT max(outbox_id) + 10 FROM herald.relayed)])",
+	    f->origin));
+	dbtest_exec(f->job->conn, "UPDATE herald.relayed_batches SET "
+	    "relayed_at = now() - interval '2 hours'");
 	assert_int_equal(hd_outbox_prune(f->app->conn, f->job->conn,
 	    f->origin, &error), 5);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM "
+	    "herald.relayed"), 1);
 }
 
 /*
@@ -505,38 +516,66 @@ test_relay_clamps_outbox_run_at(void **state)
 }
 
 /*
- * A relay of an earlier version that called herald.relay() and died
- * before its application commit leaves keys that the arrays path obeys.
+ * A relay killed after sending a batch to the job database leaves that
+ * batch to commit there while its outbox rows are already free again.  A
+ * second relay that sends them meanwhile waits for the first batch, and
+ * then makes jobs of its other rows only.
  */
 static void
-test_relay_after_old_relay_crash(void **state)
+test_relay_waits_for_uncommitted_copy(void **state)
 {
-	struct fixture		*f = *state;
-	struct hd_outbox_stats	 stats;
-	struct herald_error	 error;
-	char			*ids, *jobs;
+	struct fixture	*f = *state;
+	PGconn		*job = f->job->conn, *other = dbtest_connect(f->job);
+	PGresult	*res;
 
-	publish_events(f, "UserRegistered", 5);
-	ids = dbtest_text(f->app->conn, "SELECT array_agg(id ORDER BY id) "
-	    "FROM (SELECT id FROM herald.outbox ORDER BY id LIMIT 3) o");
-	jobs = dbtest_text(f->app->conn, "SELECT jsonb_agg(jsonb_build_object("
-	    "'outbox_id', id, 'task', t.task, 'queue', t.queue, 'payload', "
-	    "payload, 'max_attempts', 3, 'event_id', event_id::text, "
-	    "'event_type', event_type) ORDER BY id, t.task DESC) "
-	    "FROM (SELECT * FROM herald.outbox ORDER BY id LIMIT 3) o, "
-	    "(VALUES ('send_welcome_email', 'mail'), "
-	    "('provision_account', 'default')) AS t(task, queue)");
-	assert_int_equal(dbtest_int(f->job->conn, "SELECT herald.relay('%s', "
-	    "'%s', '%s')", f->origin, ids, jobs), 6);
-	free(ids);
-	free(jobs);
+	dbtest_exec(job, "BEGIN");
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o',"
+	    " '{1,2,3}', array_fill('{}'::jsonb, '{3}'), NULL, NULL, NULL,"
+	    " NULL, '{1,2,3}', '{t,t,t}', '{q,q,q}', NULL)"), 3);
+	assert_int_equal(PQsendQuery(other, "SELECT herald.relay_arrays('o',"
+	    " '{2,3,4}', array_fill('{}'::jsonb, '{3}'), NULL, NULL, NULL,"
+	    " NULL, '{1,2,3}', '{t,t,t}', '{q,q,q}', NULL)"), 1);
+	assert_true(dbtest_waits_for_lock(job, other));
+	dbtest_exec(job, "COMMIT");
 
-	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
-	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
-	    HD_OUTBOX_FAULT_NONE, &stats, &error), 5);
+	res = PQgetResult(other);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "1");
+	PQclear(res);
+	assert_null(PQgetResult(other));
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    4);
+	dbtest_assert_text(dbtest_text(job, "SELECT string_agg(outbox_id::text,"
+	    " ',' ORDER BY outbox_id) FROM herald.relayed"), "1,2,3,4");
+	PQfinish(other);
+}
 
-	assert_int_equal(stats.jobs, 4);
-	assert_jobs_exactly_once(f, 5);
+/*
+ * Ids below the greatest one relayed are new when they committed after a
+ * batch with greater ids was taken.  Only the ids relayed before make no
+ * job.
+ */
+static void
+test_relay_takes_late_ids(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*job = f->job->conn;
+
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o',"
+	    " '{1,2,5}', array_fill('{}'::jsonb, '{3}'), NULL, NULL, NULL,"
+	    " NULL, '{1,2,3}', '{t,t,t}', '{q,q,q}', NULL)"), 3);
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o',"
+	    " '{3,4,5,6}', array_fill('{}'::jsonb, '{4}'), NULL, NULL, NULL,"
+	    " NULL, '{1,2,3,4}', '{t,t,t,t}', '{q,q,q,q}', NULL)"), 3);
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('p',"
+	    " '{5}', array_fill('{}'::jsonb, '{1}'), NULL, NULL, NULL,"
+	    " NULL, '{1}', '{t}', '{q}', NULL)"), 1);
+
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    7);
+	dbtest_assert_text(dbtest_text(job, "SELECT string_agg(origin || "
+	    "outbox_ids::text, ' ' ORDER BY origin, first_id) FROM "
+	    "herald.relayed_batches"), "o{1,2,5} o{3,4,6} p{5}");
 }
 
 /* A batch whose jobs the job database rejects stays in the outbox. */
@@ -1018,7 +1057,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_relay_clamps_outbox_run_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_relay_after_old_relay_crash, setup, teardown),
+		    test_relay_waits_for_uncommitted_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_takes_late_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_failed_insert_keeps_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
