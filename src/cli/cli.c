@@ -237,6 +237,19 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 	return HD_EXIT_OK;
 }
 
+int
+hd_cli_begin_snapshot(struct hd_cli *cli)
+{
+	struct herald_error	error;
+
+	if (hd_db_exec(cli->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ,"
+	    " READ ONLY", &error) == -1) {
+		hd_cli_error("%s", error.message);
+		return exit_status_of(&error);
+	}
+	return HD_EXIT_OK;
+}
+
 PGresult *
 hd_cli_exec_redactable(PGconn *conn, const char *sql, int nparams,
     const char *const *params, bool *redacted)

@@ -109,6 +109,13 @@ int	hd_cli_check_dbname(const char *conninfo);
 int	hd_cli_connect(struct hd_cli *cli, bool check_schema);
 
 /*
+ * Begin a read-only transaction whose queries all see one snapshot and
+ * one now(), so that the tables of a report agree with each other.
+ * Return 0, or print the error and return the exit status.
+ */
+int	hd_cli_begin_snapshot(struct hd_cli *cli);
+
+/*
  * Run sql, a query of a read-only listing, with its nparams text params.
  * When the server rejects it for lack of privilege, as it rejects
  * herald_viewer's reads of payloads, run it again on the redacted views

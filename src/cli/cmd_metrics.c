@@ -389,7 +389,8 @@ hd_cmd_metrics(struct hd_cli *cli, int argc, char **argv)
 		    "unexpected argument \"%s\"", argv[optind]);
 
 	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
-	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK ||
+	    (status = hd_cli_begin_snapshot(cli)) != HD_EXIT_OK)
 		return status;
 
 	/*
