@@ -1293,13 +1293,26 @@ log_lease_lost(const struct hd_job *job)
 	    job->attempt);
 }
 
-/* Return the delay before the retry of a failed attempt. */
+/*
+ * Return the delay before the retry of a failed attempt.  A module
+ * handler's own delay is cut to the longest duration a configuration
+ * accepts, since a delay past the year 9999 fails the statement that
+ * records the attempt.
+ */
 static int64_t
 slot_retry_delay_ms(const struct worker *w, const struct slot *s)
 {
 	const struct hd_task_config	*task;
 	struct hd_retry_policy		 policy;
 
+	if (s->retry_delay_ms > HD_DURATION_MAX_MS) {
+		hd_log_warn("retry delay cut", "job_id=%lld task=%s queue=%s "
+		    "attempt=%d delay_ms=%lld max_ms=%lld",
+		    (long long)s->job.id, s->job.task, s->job.queue,
+		    s->job.attempt, (long long)s->retry_delay_ms,
+		    (long long)HD_DURATION_MAX_MS);
+		return HD_DURATION_MAX_MS;
+	}
 	if (s->retry_delay_ms > 0)
 		return s->retry_delay_ms;
 	task = hd_config_task(w->config, s->job.task);
@@ -1514,7 +1527,9 @@ worker_release_results(struct worker *w)
 static void
 worker_record(struct worker *w)
 {
-	int	i;
+	struct slot	*result;
+	bool		 failed = false;
+	int		 i;
 
 	if (hd_monotonic_ms() < w->record_at_ms)
 		return;
@@ -1523,14 +1538,16 @@ worker_record(struct worker *w)
 		w->record_delay_ms = grow_delay(w->record_delay_ms);
 		return;
 	}
+	/*
+	 * A statement that fails leaves the other results to be recorded,
+	 * but a lost connection (w->conn NULL) stops them all.
+	 */
 	for (i = 0; i < w->nslots && w->conn != NULL; i++) {
 		if (w->slots[i].state != SLOT_FINISHED)
 			continue;
 		if (slot_record(w, &w->slots[i]) == -1) {
-			w->record_at_ms = hd_monotonic_ms() +
-			    w->record_delay_ms;
-			w->record_delay_ms = grow_delay(w->record_delay_ms);
-			return;
+			failed = true;
+			continue;
 		}
 		/* A job kept as done or abandoned has id 0 here. */
 		hd_started_remove(w->started, w->slots[i].job.id);
@@ -1538,17 +1555,29 @@ worker_record(struct worker *w)
 		w->claim_wanted = true;
 		w->finished++;
 	}
-	while (w->nresults > 0 && w->conn != NULL) {
-		if (slot_record(w, w->results[w->nresults - 1]) == -1) {
-			w->record_at_ms = hd_monotonic_ms() +
-			    w->record_delay_ms;
-			w->record_delay_ms = grow_delay(w->record_delay_ms);
-			return;
+	i = w->nresults;
+	while (i > 0 && w->conn != NULL) {
+		result = w->results[--i];
+		if (slot_record(w, result) == -1) {
+			failed = true;
+			continue;
 		}
-		hd_started_remove(w->started,
-		    w->results[w->nresults - 1]->job.id);
-		slot_clear(w, w->results[w->nresults - 1]);
-		free(w->results[--w->nresults]);
+		hd_started_remove(w->started, result->job.id);
+		slot_clear(w, result);
+		free(result);
+		w->results[i] = w->results[--w->nresults];
+	}
+
+	/*
+	 * NOTE: a result that the job database rejects for good, not for a
+	 * lost connection, is tried again with backoff for as long as the
+	 * worker runs, and its slot stays taken.  Giving it up would need
+	 * a way to end that job's share of its claim's lease.
+	 */
+	if (failed) {
+		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
+		w->record_delay_ms = grow_delay(w->record_delay_ms);
+		return;
 	}
 	w->record_delay_ms = WORKER_RETRY_MIN_MS;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Module handlers: done, retry with the handler's delay and message,
-# permanent failure, several jobs of one worker running at once, a
+# Module handlers: done, retry with the handler's delay and message, a
+# delay cut to 366 days, a result the job database rejects, permanent
+# failure, several jobs of one worker running at once, a
 # handler that overruns its task's timeout, and a stop that puts back the
 # jobs not started.
 
@@ -65,6 +66,46 @@ sql_is "SELECT errors->0->>'output' FROM herald.jobs WHERE id = $retry_id" \
 sql_is "SELECT run_at > now() + interval '500 seconds' FROM herald.jobs
     WHERE id = $retry_id" t || fail "the handler's retry delay was not used"
 note "ok: retry with the handler's delay and message"
+
+# A delay past the year 9999 failed the statement that records the
+# attempt, and the worker tried it again for as long as it ran.
+huge_id=$(enqueue modtask "queue => 'mod',
+    payload => '{\"result\": \"retry\", \"delay_ms\": 9223372036854775807}'")
+wait_for 10 "the job with the huge delay to be queued again" sql_is \
+    "SELECT state || ' ' || attempt FROM herald.jobs WHERE id = $huge_id" \
+    "queued 1"
+sql_is "SELECT run_at BETWEEN now() + interval '365 days'
+        AND now() + interval '367 days'
+    FROM herald.jobs WHERE id = $huge_id" t ||
+    fail "the huge retry delay of job $huge_id was not cut to 366 days"
+log_has "msg=\"retry delay cut\" .* job_id=$huge_id .* max_ms=31622400000" ||
+    fail "the log does not report the cut delay of job $huge_id"
+note "ok: a retry delay over 366 days is cut"
+
+# One result that the job database rejects held back every result
+# recorded after it in the same pass, so the worker's other jobs stayed
+# running.
+sql "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    RAISE EXCEPTION 'rejected by the test';
+END
+\$\$;
+CREATE TRIGGER reject_poison BEFORE UPDATE ON herald.jobs FOR EACH ROW
+    WHEN (NEW.payload ? 'poison' AND NEW.errors <> OLD.errors)
+    EXECUTE FUNCTION reject_poison()" || fail "could not create the trigger"
+poison_id=$(enqueue modtask "queue => 'mod',
+    payload => '{\"result\": \"retry\", \"poison\": 1}'")
+wait_for 10 "the poisoned job's result to be rejected" log_has \
+    'msg="job database error" .* operation=fail .*sqlstate=P0001'
+after_id=$(enqueue modtask "queue => 'mod', payload => '{\"result\": \"done\"}'")
+wait_for 10 "the job after the rejected result to complete" \
+    sql_is "SELECT count(*) FROM herald.jobs WHERE id = $after_id" 0
+sql "DROP TRIGGER reject_poison ON herald.jobs" ||
+    fail "could not drop the trigger"
+wait_for 40 "the poisoned job's attempt to be recorded" sql_is \
+    "SELECT state || ' ' || attempt FROM herald.jobs WHERE id = $poison_id" \
+    "queued 1"
+note "ok: a rejected result holds back no other"
 
 wait_for 10 "the permanent failure to be dead" \
     sql_is "SELECT reason FROM herald.dead_jobs WHERE id = $dead_id" permanent
