@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -433,4 +434,97 @@ hd_table_release(struct hd_table *table)
 		free(table->cells[i]);
 	free(table->cells);
 	memset(table, 0, sizeof *table);
+}
+
+char *
+hd_cli_id_array(const int64_t *ids, size_t nids)
+{
+	char	*array, *p;
+	size_t	 i;
+
+	/* 20 characters for a bigint and its sign, 1 for the comma. */
+	array = hd_xmalloc(nids * 21 + 3);
+	p = array;
+	*p++ = '{';
+	for (i = 0; i < nids; i++)
+		p += sprintf(p, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
+	*p++ = '}';
+	*p = '\0';
+	return array;
+}
+
+struct hd_id_position {
+	int64_t	id;
+	long	position;
+};
+
+static int
+id_position_cmp(const void *a, const void *b)
+{
+	const struct hd_id_position	*x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	if (x->position != y->position)
+		return x->position < y->position ? -1 : 1;
+	return 0;
+}
+
+void
+hd_id_index_ids(struct hd_id_index *index, const int64_t *ids, size_t nids)
+{
+	size_t	i;
+
+	index->entries = hd_xcalloc(nids > 0 ? nids : 1,
+	    sizeof *index->entries);
+	index->n = nids;
+	for (i = 0; i < nids; i++) {
+		index->entries[i].id = ids[i];
+		index->entries[i].position = (long)i;
+	}
+	qsort(index->entries, index->n, sizeof *index->entries,
+	    id_position_cmp);
+}
+
+void
+hd_id_index_rows(struct hd_id_index *index, const PGresult *res, int col)
+{
+	int	row, nrows = PQntuples(res);
+
+	index->entries = hd_xcalloc(nrows > 0 ? (size_t)nrows : 1,
+	    sizeof *index->entries);
+	index->n = (size_t)nrows;
+	for (row = 0; row < nrows; row++) {
+		index->entries[row].id = strtoll(PQgetvalue(res, row, col),
+		    NULL, 10);
+		index->entries[row].position = row;
+	}
+	qsort(index->entries, index->n, sizeof *index->entries,
+	    id_position_cmp);
+}
+
+long
+hd_id_index_find(const struct hd_id_index *index, int64_t id)
+{
+	size_t	lo = 0, hi = index->n, mid;
+
+	/* The first entry whose id is not below id. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (index->entries[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == index->n || index->entries[lo].id != id)
+		return -1;
+	return index->entries[lo].position;
+}
+
+void
+hd_id_index_release(struct hd_id_index *index)
+{
+	free(index->entries);
+	index->entries = NULL;
+	index->n = 0;
 }

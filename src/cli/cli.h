@@ -212,4 +212,28 @@ json_t	*hd_cli_json_text(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_parsed(const PGresult *res, int row, int col);
 
+/* ids as a bigint[] literal such as "{4,7}", malloc'ed. */
+char	*hd_cli_id_array(const int64_t *ids, size_t nids);
+
+/*
+ * An index of job ids for commands given many ids: each id with its
+ * position, sorted so that a lookup costs O(log n).  A command checks
+ * each id it was given against the rows the database returned, and
+ * looping over the rows for each id took 10 s of CPU for 20000 ids.
+ */
+struct hd_id_index {
+	struct hd_id_position	*entries;
+	size_t			 n;
+};
+
+/* Index ids, positions counted from 0. */
+void	hd_id_index_ids(struct hd_id_index *index, const int64_t *ids,
+	    size_t nids);
+/* Index the ids of column col of res, each at its row. */
+void	hd_id_index_rows(struct hd_id_index *index, const PGresult *res,
+	    int col);
+/* Return the first position of id, or -1 when it is not indexed. */
+long	hd_id_index_find(const struct hd_id_index *index, int64_t id);
+void	hd_id_index_release(struct hd_id_index *index);
+
 #endif /* HD_CLI_H */

@@ -543,23 +543,6 @@ dead_show(struct hd_cli *cli, const struct dead_args *args)
 	return status;
 }
 
-/* Build a bigint[] literal such as "{1,2,3}". */
-static char *
-id_array(const int64_t *ids, size_t nids)
-{
-	char	*array, *p;
-	size_t	 i;
-
-	array = hd_xmalloc(nids * 21 + 3);
-	p = array;
-	*p++ = '{';
-	for (i = 0; i < nids; i++)
-		p += sprintf(p, "%s%" PRId64, i > 0 ? "," : "", ids[i]);
-	*p++ = '}';
-	*p = '\0';
-	return array;
-}
-
 /*
  * Report each listed id that is not in column 0 of res, once even when
  * it is listed twice, and return how many were missing.
@@ -567,23 +550,22 @@ id_array(const int64_t *ids, size_t nids)
 static size_t
 report_missing(const PGresult *res, const struct dead_args *args)
 {
-	size_t	i, j, missing = 0;
-	int	row;
+	struct hd_id_index	given, rows;
+	size_t			i, missing = 0;
 
+	hd_id_index_ids(&given, args->ids, args->nids);
+	hd_id_index_rows(&rows, res, 0);
 	for (i = 0; i < args->nids; i++) {
-		bool	found = false;
-
-		for (j = 0; j < i && !found; j++)
-			found = args->ids[j] == args->ids[i];
-		for (row = 0; row < PQntuples(res) && !found; row++)
-			found = strtoll(PQgetvalue(res, row, 0), NULL, 10) ==
-			    args->ids[i];
-		if (!found) {
+		if (hd_id_index_find(&given, args->ids[i]) < (long)i)
+			continue;
+		if (hd_id_index_find(&rows, args->ids[i]) == -1) {
 			hd_cli_error("dead job %" PRId64 " not found",
 			    args->ids[i]);
 			missing++;
 		}
 	}
+	hd_id_index_release(&given);
+	hd_id_index_release(&rows);
 	return missing;
 }
 
@@ -609,7 +591,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		    HD_EXIT_FAILURE;
 	}
 
-	array = id_array(args->ids, args->nids);
+	array = hd_cli_id_array(args->ids, args->nids);
 	params[0] = array;
 	res = PQexecParams(cli->conn, lock_sql, 1, NULL, params, NULL, NULL,
 	    0);

@@ -62,36 +62,18 @@ exit_status(const struct herald_error *error)
 	    HD_EXIT_FAILURE;
 }
 
-/* ids as a PostgreSQL array literal, such as "{4,7}". */
-static char *
-id_array(const int64_t *ids, size_t nids)
-{
-	char	*array = hd_xmalloc(nids * 22 + 3);
-	size_t	 i;
-
-	strcpy(array, "{");
-	for (i = 0; i < nids; i++)
-		sprintf(array + strlen(array), "%s%" PRId64, i > 0 ? "," : "",
-		    ids[i]);
-	strcat(array, "}");
-	return array;
-}
-
 /* Report each id that is missing from res. */
 static void
 report_skipped(const PGresult *res, const int64_t *ids, size_t nids)
 {
-	size_t	i;
-	int	row, found;
+	struct hd_id_index	rows;
+	size_t			i;
 
-	for (i = 0; i < nids; i++) {
-		found = -1;
-		for (row = 0; row < PQntuples(res) && found == -1; row++)
-			if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == ids[i])
-				found = row;
-		if (found == -1)
+	hd_id_index_rows(&rows, res, 0);
+	for (i = 0; i < nids; i++)
+		if (hd_id_index_find(&rows, ids[i]) == -1)
 			hd_cli_error("job %" PRId64 " not found", ids[i]);
-	}
+	hd_id_index_release(&rows);
 }
 
 /* The number of rows of res, from lock_sql, that are running jobs. */
@@ -121,7 +103,7 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
 		hd_cli_error("%s", error.message);
 		return exit_status(&error);
 	}
-	array = id_array(ids, nids);
+	array = hd_cli_id_array(ids, nids);
 	params[0] = array;
 	res = PQexecParams(cli->conn, lock_sql, 1, NULL, params, NULL, NULL,
 	    0);
@@ -182,18 +164,19 @@ static const char wait_state_sql[] =
 static void
 report_not_waiting(const PGresult *res, const int64_t *ids, size_t nids)
 {
-	const char	*reason;
-	size_t		 i;
-	int		 row;
+	struct hd_id_index	 rows;
+	const char		*reason;
+	size_t			 i;
+	long			 row;
 
+	hd_id_index_rows(&rows, res, 0);
 	for (i = 0; i < nids; i++) {
-		reason = "not found";
-		for (row = 0; row < PQntuples(res); row++)
-			if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == ids[i])
-				reason = PQgetvalue(res, row, 1);
+		row = hd_id_index_find(&rows, ids[i]);
+		reason = row == -1 ? "not found" : PQgetvalue(res, (int)row, 1);
 		if (*reason != '\0')
 			hd_cli_error("job %" PRId64 " %s", ids[i], reason);
 	}
+	hd_id_index_release(&rows);
 }
 
 /*
@@ -209,7 +192,7 @@ job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
 	PGresult		*res;
 	int64_t			 count;
 
-	array = id_array(ids, nids);
+	array = hd_cli_id_array(ids, nids);
 	params[0] = array;
 	res = PQexecParams(cli->conn, wait_state_sql, 1, NULL, params, NULL,
 	    NULL, 0);

@@ -113,6 +113,26 @@ grep -q 'queue "nowhere" not found' "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
 H job cancel abc >/dev/null 2>&1
 [ $? -eq 65 ] || fail "an invalid job id did not exit 65"
+
+# Checking each given id against every returned row took 10 s of CPU for
+# 20000 ids, which a script that cancels a whole backlog passes.
+note "job cancel and dead retry take 20000 ids at once"
+sql "INSERT INTO herald.jobs (task, queue, payload)
+    SELECT 'bulk', 'nowhere', '{}' FROM generate_series(1, 20000)" ||
+    fail "could not insert 20000 jobs"
+sql "SELECT id FROM herald.jobs WHERE task = 'bulk'" >"$TEST_DIR/bulk.ids"
+timeout 5 xargs "$HERALD" -d "$JOB_DB" job cancel --dry-run \
+    <"$TEST_DIR/bulk.ids" >"$TEST_DIR/bulk.out" 2>&1 ||
+    fail "job cancel --dry-run of 20000 ids failed or took over 5 s: $(tail -n 3 "$TEST_DIR/bulk.out")"
+grep -qx "would cancel 20000 jobs" "$TEST_DIR/bulk.out" ||
+    fail "job cancel --dry-run printed: $(tail -n 3 "$TEST_DIR/bulk.out")"
+timeout 5 xargs "$HERALD" -d "$JOB_DB" dead retry \
+    <"$TEST_DIR/bulk.ids" >"$TEST_DIR/bulk.out" 2>&1 &&
+    fail "dead retry of 20000 live jobs succeeded"
+[ "$(grep -c '^herald: dead job [0-9]* not found$' "$TEST_DIR/bulk.out")" \
+    -eq 20000 ] ||
+    fail "dead retry of 20000 ids printed: $(tail -n 3 "$TEST_DIR/bulk.out")"
+
 H queue --help | grep -q "pause" || fail "herald queue --help says nothing"
 H job --help | grep -q "cancel" || fail "herald job --help says nothing"
 exit 0
