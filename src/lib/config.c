@@ -1329,7 +1329,7 @@ read_retention(struct config_reader *r, const config_setting_t *s,
 	    &config->keep_hourly_ms) == -1 ||
 	    get_duration(r, s, "dead", 0, &config->keep_dead_ms) == -1 ||
 	    get_int(r, s, "dead_rows", 0, INT_MAX, &dead_rows) == -1 ||
-	    get_duration(r, s, "processes", 10000,
+	    get_duration(r, s, "processes", HD_MIN_KEEP_PROCESSES_MS,
 	    &config->keep_processes_ms) == -1)
 		return -1;
 	config->keep_dead_rows = dead_rows;

@@ -162,6 +162,11 @@ struct hd_config {
 #define HD_DEFAULT_KEEP_DEAD_ROWS	1000000
 #define HD_DEFAULT_CONFIRM_OVER		100
 #define HD_DEFAULT_KEEP_PROCESSES_MS	60000
+/*
+ * Processes beat every 10 s.  A registration kept for less than three
+ * beats could be pruned while its process lives, when one beat is late.
+ */
+#define HD_MIN_KEEP_PROCESSES_MS	30000
 #define HD_DEFAULT_RESTART_FAILURES	5
 #define HD_DEFAULT_RESTART_WINDOW_MS	60000
 #define HD_DEFAULT_RESTART_COOL_DOWN_MS	(5 * 60 * 1000)

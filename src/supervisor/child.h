@@ -47,9 +47,9 @@
 /* A worker's region of started jobs, or the janitor's report pipe. */
 #define HD_CHILD_EXTRA_FD	5
 
-/* Reconnection delays of every child: 100 ms doubling up to 30 s. */
+/* Reconnection delays of every child: 100 ms doubling up to 5 s. */
 #define HD_RECONNECT_MIN_MS	100
-#define HD_RECONNECT_MAX_MS	30000
+#define HD_RECONNECT_MAX_MS	5000
 
 /* How often an idle connection is checked, and how long a check waits. */
 #define HD_PING_INTERVAL_MS	5000

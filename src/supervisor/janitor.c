@@ -58,6 +58,7 @@ struct janitor {
 	int64_t			 next_lock_ms;
 	int64_t			 next_round_ms;
 	int64_t			 next_prune_ms;
+	int64_t			 next_prune_processes_ms;
 	int64_t			 next_heartbeat_ms;
 	int64_t			 next_ping_ms;
 
@@ -278,6 +279,13 @@ janitor_try_lock(struct janitor *j)
 		hd_periodic_reset(&j->periodic);
 		j->next_round_ms = hd_monotonic_ms();
 		j->next_prune_ms = j->next_round_ms;
+		/*
+		 * After an outage every process's heartbeat is old.  Give
+		 * the live ones a reconnection and a heartbeat before their
+		 * registrations count as stale.
+		 */
+		j->next_prune_processes_ms = j->next_round_ms +
+		    HD_RECONNECT_MAX_MS + HD_HEARTBEAT_MS;
 		hd_log_info("janitor active", "janitor_id=%s", j->id);
 	} else
 		hd_log_debug("janitor standing by", "janitor_id=%s "
@@ -406,10 +414,8 @@ janitor_prune(struct janitor *j)
 {
 	const struct hd_config	*c = j->config;
 	const char		*values[1];
-	char			 keep[32];
 	int64_t			 end = hd_monotonic_ms() + JANITOR_PRUNE_BUDGET_MS;
 	int64_t			 counters = 0, hourly = 0, dead = 0, over = 0;
-	int64_t			 processes;
 	PGresult		*res;
 
 	if (janitor_publish_retention(j) == -1)
@@ -434,7 +440,30 @@ janitor_prune(struct janitor *j)
 	if (counters == -1 || hourly == -1 || dead == -1 || over == -1)
 		return;
 
-	snprintf(keep, sizeof keep, "%lld", (long long)c->keep_processes_ms);
+	values[0] = "5000";
+	res = janitor_query(j, "prune_unique_keys",
+	    "SELECT herald.prune_unique_keys($1)", 1, values);
+	if (res == NULL)
+		return;
+	PQclear(res);
+	if (counters > 0 || hourly > 0 || dead > 0 || over > 0)
+		hd_log_info("pruned", "counters=%lld hourly_counters=%lld "
+		    "dead_jobs=%lld dead_jobs_over_limit=%lld",
+		    (long long)counters, (long long)hourly, (long long)dead,
+		    (long long)over);
+}
+
+/* Remove the registrations of processes whose heartbeat stopped. */
+static void
+janitor_prune_processes(struct janitor *j)
+{
+	const char	*values[1];
+	char		 keep[32];
+	int64_t		 processes;
+	PGresult	*res;
+
+	snprintf(keep, sizeof keep, "%lld",
+	    (long long)j->config->keep_processes_ms);
 	values[0] = keep;
 	res = janitor_query(j, "prune_processes",
 	    "SELECT herald.prune_processes($1)", 1, values);
@@ -442,18 +471,8 @@ janitor_prune(struct janitor *j)
 		return;
 	processes = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	values[0] = "5000";
-	res = janitor_query(j, "prune_unique_keys",
-	    "SELECT herald.prune_unique_keys($1)", 1, values);
-	if (res == NULL)
-		return;
-	PQclear(res);
-	if (counters > 0 || hourly > 0 || dead > 0 || over > 0 ||
-	    processes > 0)
-		hd_log_info("pruned", "counters=%lld hourly_counters=%lld "
-		    "dead_jobs=%lld dead_jobs_over_limit=%lld processes=%lld",
-		    (long long)counters, (long long)hourly, (long long)dead,
-		    (long long)over, (long long)processes);
+	if (processes > 0)
+		hd_log_info("pruned", "processes=%lld", (long long)processes);
 }
 
 /*
@@ -516,6 +535,10 @@ janitor_round(struct janitor *j)
 	if (j->conn != NULL && now >= j->next_prune_ms) {
 		j->next_prune_ms = now + JANITOR_PRUNE_MS;
 		janitor_prune(j);
+	}
+	if (j->conn != NULL && now >= j->next_prune_processes_ms) {
+		j->next_prune_processes_ms = now + JANITOR_PRUNE_MS;
+		janitor_prune_processes(j);
 	}
 }
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Drill: two heraldd on one job database.  One janitor is active; when it
-# is killed another takes over within seconds.  The active janitor prunes
-# old counters and dead jobs in batches while workers run, removes the
-# registrations of a supervisor whose heartbeat stopped, and a worker
+# is killed another takes over within seconds, and leaves the live workers
+# registered although their heartbeats look old.  The active janitor
+# prunes old counters and dead jobs in batches while workers run, removes
+# the registrations of a supervisor whose heartbeat stopped, and a worker
 # whose registration was removed is started again.  The server log shows
 # no deadlock.  This drill reads the server log, so it runs its own
 # server.
@@ -72,13 +73,20 @@ wait_for 15 "old counters and dead jobs to go" sql_is \
              FROM herald.dead_jobs WHERE died_at < now() - interval '2 days')" 0
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = 2000000" 1 ||
     fail "a dead job within its retention was pruned"
-wait_for 10 "the stale supervisor to be removed" sql_is \
+# The janitor removes no registration in its first 15 s, the time live
+# processes have to reconnect after an outage.
+wait_for 30 "the stale supervisor to be removed" sql_is \
     "SELECT count(*) FROM herald.processes
      WHERE id IN ('gone', 'gone-worker')" 0
 
 note "the active janitor is killed and another takes over"
 janitor=$(sed -n 's/.*msg="janitor active" role=janitor pid=\([0-9]*\) .*/\1/p' \
     "$HERALDD_LOG" "$SECOND_LOG")
+# The live workers' heartbeats look as old as after a long outage.  The
+# janitor is stopped first, so that it cannot remove them itself.
+kill -STOP "$janitor"
+sql "UPDATE herald.processes SET heartbeat_at = now() - interval '10 minutes'
+    WHERE kind = 'worker'" >/dev/null || fail "could not age the heartbeats"
 kill -KILL "$janitor"
 start=$(now_ms)
 new_active() {
@@ -88,6 +96,13 @@ new_active() {
 wait_for 10 "another janitor to become active" new_active
 note "a janitor took over $(($(now_ms) - start)) ms after the kill"
 wait_for 10 "one janitor to hold the lock" one_active
+wait_for 20 "the 4 workers to beat again" sql_is \
+    "SELECT count(*) FROM herald.processes WHERE kind = 'worker'
+       AND heartbeat_at > now() - interval '1 minute'" 4
+if cat "$HERALDD_LOG" "$SECOND_LOG" |
+    grep -q 'msg="registration removed, restarting" role=worker'; then
+    fail "the new janitor removed live workers whose heartbeats were old"
+fi
 
 note "a worker whose registration was removed is started again"
 victim=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'
