@@ -58,11 +58,14 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 }
 
 /*
- * Fail unless queue exists for herald: in the configuration when there
- * is one (EX_DATAERR, as for an unknown task), else named by a job, a
- * dead job, a counter or a queue setting (1, as for a job not found).
- * A typo must not pause a queue that does not exist while the real one
- * keeps running.
+ * Fail unless queue exists for herald: in the configuration, or named by
+ * a job, a dead job, a counter or a queue setting.  A queue found only in
+ * the database may be served by another host, or left over from a queue
+ * removed from the configuration, so it is accepted with a note when a
+ * configuration is read.  A typo must not pause a queue that does
+ * not exist while the real one keeps running: it fails with EX_DATAERR,
+ * as an unknown task does, when a configuration is read, and with 1, as
+ * a job not found does, when none is.
  */
 static int
 queue_check_known(struct hd_cli *cli, const struct hd_config *config,
@@ -73,13 +76,8 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 	PGresult		*res;
 	bool			 known;
 
-	if (config != NULL) {
-		if (hd_config_queue(config, queue) != NULL)
-			return HD_EXIT_OK;
-		hd_cli_error("unknown queue \"%s\" in \"%s\"", queue,
-		    config->path);
-		return EX_DATAERR;
-	}
+	if (config != NULL && hd_config_queue(config, queue) != NULL)
+		return HD_EXIT_OK;
 	res = PQexecParams(cli->conn, "SELECT"
 	    " EXISTS (SELECT FROM herald.queues WHERE name = $1)"
 	    " OR EXISTS (SELECT FROM herald.jobs WHERE queue = $1)"
@@ -97,8 +95,17 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 	}
 	known = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
+	if (known && config != NULL)
+		fprintf(stderr, "herald: note: queue \"%s\" is not in \"%s\","
+		    " so no worker of this configuration serves it\n", queue,
+		    config->path);
 	if (known)
 		return HD_EXIT_OK;
+	if (config != NULL) {
+		hd_cli_error("unknown queue \"%s\": not in \"%s\", and no "
+		    "job, dead job or setting names it", queue, config->path);
+		return EX_DATAERR;
+	}
 	hd_cli_error("queue \"%s\" not found: no job, dead job or setting "
 	    "names it", queue);
 	return HD_EXIT_FAILURE;

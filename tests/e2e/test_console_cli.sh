@@ -101,7 +101,8 @@ note "an unknown queue is an error and pauses nothing"
 status=0
 H queue pause pq mial >"$TEST_DIR/pause.out" 2>&1 || status=$?
 [ "$status" -eq 65 ] || fail "pausing an unknown queue exited $status"
-grep -q 'unknown queue "mial" in ".*\.conf"$' "$TEST_DIR/pause.out" ||
+grep -q 'unknown queue "mial": not in ".*\.conf", and no job, dead job or setting names it$' \
+    "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
 sql_is "SELECT count(*) FROM herald.queues WHERE paused OR name = 'mial'" 0 ||
     fail "a list with an unknown queue paused something"
@@ -111,6 +112,23 @@ status=0
 [ "$status" -eq 1 ] || fail "pausing a queue nothing names exited $status"
 grep -q 'queue "nowhere" not found' "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
+
+# A queue removed from the configuration, or served by another host,
+# still has its jobs: resuming it must not need another configuration.
+note "a queue that only the database knows can be paused and resumed"
+sql "SELECT herald.enqueue('t', 'elsewhere')" >/dev/null ||
+    fail "could not enqueue a job of queue elsewhere"
+H queue pause elsewhere >"$TEST_DIR/pause.out" 2>&1 ||
+    fail "pausing queue elsewhere failed: $(cat "$TEST_DIR/pause.out")"
+grep -q 'note: queue "elsewhere" is not in ".*\.conf", so no worker of this configuration serves it' \
+    "$TEST_DIR/pause.out" ||
+    fail "no note that the queue is not configured: $(cat "$TEST_DIR/pause.out")"
+sql_is "SELECT paused FROM herald.queues WHERE name = 'elsewhere'" t ||
+    fail "queue elsewhere was not paused"
+H queue resume elsewhere >/dev/null 2>&1 || fail "resuming queue elsewhere failed"
+sql_is "SELECT paused FROM herald.queues WHERE name = 'elsewhere'" f ||
+    fail "queue elsewhere was not resumed"
+
 H job cancel abc >/dev/null 2>&1
 [ $? -eq 65 ] || fail "an invalid job id did not exit 65"
 
