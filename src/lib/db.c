@@ -106,6 +106,9 @@ hd_error_from_pg(struct herald_error *error, PGconn *conn,
 		hd_error_set(error, HERALD_EDB, "%s: %s", what, reason);
 	if (sqlstate != NULL && strlen(sqlstate) == 5)
 		memcpy(error->sqlstate, sqlstate, 6);
+	else if (error->code == HERALD_ECONNECT)
+		/* A lost connection has no result to carry one. */
+		memcpy(error->sqlstate, "08006", 6);
 }
 
 /*

@@ -17,8 +17,9 @@ void	hd_error_set(struct herald_error *error, enum herald_code code,
 
 /*
  * Fill error from a failed result, or from the connection when res is
- * NULL: HERALD_ECONNECT when the connection is bad, else HERALD_EDB with
- * the SQLSTATE, and "what: server message" as the message.
+ * NULL: HERALD_ECONNECT with SQLSTATE 08006 (connection_failure) when the
+ * connection is bad, else HERALD_EDB with the result's SQLSTATE, and
+ * "what: server message" as the message.
  */
 void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
 	    const PGresult *res, const char *what);

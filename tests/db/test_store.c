@@ -1077,6 +1077,31 @@ test_connect_failure_sqlstate(void **state)
 	assert_int_equal(code, HERALD_ECONNECT);
 }
 
+/*
+ * A statement on a connection that the server closed fails with SQLSTATE
+ * 08006: the relay logged an empty one when its LISTEN met an outage.
+ */
+static void
+test_lost_connection_sqlstate(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	PGconn			*other = dbtest_connect(db);
+	int			 i;
+
+	dbtest_exec(db->conn, "SELECT pg_terminate_backend(%d)",
+	    PQbackendPID(other));
+	/* Else the backend may still read the statement and answer 57P01. */
+	for (i = 0; i < 1000 && dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " pg_stat_activity WHERE pid = %d", PQbackendPID(other)) > 0; i++)
+		dbtest_exec(db->conn, "SELECT pg_sleep(0.01)");
+	memset(&error, 0, sizeof error);
+	assert_int_equal(hd_db_exec(other, "LISTEN herald", &error), -1);
+	assert_int_equal(error.code, HERALD_ECONNECT);
+	assert_string_equal(error.sqlstate, "08006");
+	PQfinish(other);
+}
+
 #define DBTEST(f) \
 	cmocka_unit_test_setup_teardown(f, dbtest_setup, dbtest_teardown)
 
@@ -1086,6 +1111,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		DBTEST(test_enqueue_defaults),
 		DBTEST(test_connect_failure_sqlstate),
+		DBTEST(test_lost_connection_sqlstate),
 		DBTEST(test_enqueue_options),
 		DBTEST(test_enqueue_null_payload),
 		DBTEST(test_enqueue_joins_transaction),
