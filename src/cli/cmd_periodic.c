@@ -36,8 +36,8 @@ print_help(void)
 	    "Options:\n"
 	    "      --json  print a JSON array, one object per entry\n"
 	    "  -h, --help  print this help and exit\n\n"
-	    "LAST is the last slot and the id of its job (\"missed\" when "
-	    "catch_up = \"none\"\nskipped it); NEXT is the next slot.  "
+	    "last is the last slot and the id of its job (\"missed\" when "
+	    "catch_up = \"none\"\nskipped it); next is the next slot.  "
 	    "Times are in UTC.\n", usage);
 }
 
@@ -57,22 +57,30 @@ format_last(const PGresult *res, int row, char *buf, size_t size)
 static void
 print_table(const PGresult *res)
 {
-	char	last[96];
-	int	row;
+	static const char	*headers[] = {
+		"name", "schedule", "zone", "task", "last", "next"
+	};
+	struct hd_table		 table;
+	char			 last[96];
+	int			 row;
 
 	if (PQntuples(res) == 0) {
 		printf("no periodic jobs\n");
 		return;
 	}
-	printf("%-16s %-15s %-16s %-16s %-32s %s\n", "NAME", "SCHEDULE",
-	    "ZONE", "TASK", "LAST", "NEXT");
+	hd_table_init(&table, 6, headers, "llllll");
 	for (row = 0; row < PQntuples(res); row++) {
 		format_last(res, row, last, sizeof last);
-		printf("%-16s %-15s %-16s %-16s %-32s %s\n",
-		    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-		    PQgetvalue(res, row, 2), PQgetvalue(res, row, 3), last,
-		    PQgetisnull(res, row, 9) ? "-" : PQgetvalue(res, row, 9));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 2));
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 3));
+		hd_table_cell(&table, "%s", last);
+		hd_table_cell(&table, "%s", PQgetisnull(res, row, 9) ? "-" :
+		    PQgetvalue(res, row, 9));
 	}
+	hd_table_print(&table, stdout);
+	hd_table_release(&table);
 }
 
 static void
