@@ -113,6 +113,7 @@ struct slot {
 	bool		 cancelled;	/* an operator cancelled the job */
 	bool		 abandoned;	/* its module handler still runs */
 	int64_t		 retry_delay_ms; /* the handler's, or 0: backoff */
+	bool		 record_failed;	/* the database rejected its result */
 	struct hd_attempt attempt;
 	char		 output[HD_EXEC_TAIL_MAX + 1];
 	char		*env[WORKER_ENV_MAX];
@@ -192,6 +193,9 @@ struct worker {
 	int				 connect_failures;
 	int64_t				 record_at_ms;
 	int64_t				 record_delay_ms;
+	/* When results the database rejected are tried again. */
+	int64_t				 rejected_at_ms;
+	int64_t				 rejected_delay_ms;
 	int64_t				 stop_deadline_ms;
 	int64_t				 next_ping_ms;
 	int64_t				 outage_start_ms;
@@ -594,6 +598,8 @@ worker_connect(struct worker *w)
 	w->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
 	w->record_at_ms = now;
 	w->record_delay_ms = WORKER_RETRY_MIN_MS;
+	w->rejected_at_ms = now;
+	w->rejected_delay_ms = WORKER_RETRY_MIN_MS;
 	return 0;
 
 fail:
@@ -1523,30 +1529,49 @@ worker_release_results(struct worker *w)
 	return 0;
 }
 
+/*
+ * Record one finished job's result.  Return 1 when it was recorded, 0
+ * when the database rejected it (it is tried again at rejected_at_ms),
+ * or -1 when the connection was lost.  A rejected result waits with its
+ * own backoff, so that claims and the other results go on.
+ */
+static int
+worker_record_one(struct worker *w, struct slot *s, bool retry_rejected)
+{
+	if (s->record_failed && !retry_rejected)
+		return 0;
+	if (slot_record(w, s) == 0) {
+		s->record_failed = false;
+		return 1;
+	}
+	if (w->conn == NULL)
+		return -1;
+	s->record_failed = true;
+	return 0;
+}
+
 /* Record every finished job, keeping results that cannot be stored yet. */
 static void
 worker_record(struct worker *w)
 {
 	struct slot	*result;
-	bool		 failed = false;
-	int		 i;
+	int64_t		 now = hd_monotonic_ms();
+	bool		 retry_rejected = now >= w->rejected_at_ms;
+	bool		 rejected = false;
+	int		 i, r;
 
-	if (hd_monotonic_ms() < w->record_at_ms)
+	if (now < w->record_at_ms)
 		return;
-	if (w->nresults > 1 && worker_release_results(w) == -1) {
-		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
-		w->record_delay_ms = grow_delay(w->record_delay_ms);
-		return;
-	}
-	/*
-	 * A statement that fails leaves the other results to be recorded,
-	 * but a lost connection (w->conn NULL) stops them all.
-	 */
-	for (i = 0; i < w->nslots && w->conn != NULL; i++) {
+	if (w->nresults > 1 && worker_release_results(w) == -1)
+		goto lost;
+	for (i = 0; i < w->nslots; i++) {
 		if (w->slots[i].state != SLOT_FINISHED)
 			continue;
-		if (slot_record(w, &w->slots[i]) == -1) {
-			failed = true;
+		if ((r = worker_record_one(w, &w->slots[i],
+		    retry_rejected)) == -1)
+			goto lost;
+		if (r == 0) {
+			rejected = true;
 			continue;
 		}
 		/* A job kept as done or abandoned has id 0 here. */
@@ -1556,10 +1581,12 @@ worker_record(struct worker *w)
 		w->finished++;
 	}
 	i = w->nresults;
-	while (i > 0 && w->conn != NULL) {
+	while (i > 0) {
 		result = w->results[--i];
-		if (slot_record(w, result) == -1) {
-			failed = true;
+		if ((r = worker_record_one(w, result, retry_rejected)) == -1)
+			goto lost;
+		if (r == 0) {
+			rejected = true;
 			continue;
 		}
 		hd_started_remove(w->started, result->job.id);
@@ -1567,6 +1594,7 @@ worker_record(struct worker *w)
 		free(result);
 		w->results[i] = w->results[--w->nresults];
 	}
+	w->record_delay_ms = WORKER_RETRY_MIN_MS;
 
 	/*
 	 * NOTE: a result that the job database rejects for good, not for a
@@ -1574,12 +1602,16 @@ worker_record(struct worker *w)
 	 * worker runs, and its slot stays taken.  Giving it up would need
 	 * a way to end that job's share of its claim's lease.
 	 */
-	if (failed) {
-		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
-		w->record_delay_ms = grow_delay(w->record_delay_ms);
-		return;
-	}
-	w->record_delay_ms = WORKER_RETRY_MIN_MS;
+	if (rejected && retry_rejected) {
+		w->rejected_at_ms = now + w->rejected_delay_ms;
+		w->rejected_delay_ms = grow_delay(w->rejected_delay_ms);
+	} else if (!rejected)
+		w->rejected_delay_ms = WORKER_RETRY_MIN_MS;
+	return;
+
+lost:
+	w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
+	w->record_delay_ms = grow_delay(w->record_delay_ms);
 }
 
 /*
