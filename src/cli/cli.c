@@ -182,6 +182,9 @@ exit_status_of(const struct herald_error *error)
 		return EX_UNAVAILABLE;
 	case HERALD_EINVAL:
 		return EX_DATAERR;
+	case HERALD_ESCHEMA:
+		/* As heraldd: the job database is not set up for this build. */
+		return EX_CONFIG;
 	default:
 		return HD_EXIT_FAILURE;
 	}

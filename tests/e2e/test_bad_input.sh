@@ -341,10 +341,16 @@ heraldd_status=0
     fail "heraldd on an empty database exited $heraldd_status"
 grep -q 'herald migrate' "$TEST_DIR/heraldd-empty.err" ||
     fail "heraldd gave no hint to run herald migrate: $(cat "$TEST_DIR/heraldd-empty.err")"
+# herald status exits as heraldd does, and as enqueue above.
+status_status=0
+"$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$empty_db" status \
+    >/dev/null 2>"$TEST_DIR/status-empty.err" || status_status=$?
+[ "$status_status" -eq 78 ] ||
+    fail "herald status on an empty database exited $status_status"
 empty_rows=$(psql "$HERALD_TEST_CONNINFO dbname=$empty_db" -XAtq -c \
     "SELECT count(*) FROM pg_tables WHERE schemaname = 'herald'")
 admin_sql "DROP DATABASE \"$empty_db\"" >/dev/null
-[ "$status" -eq 1 ] || fail "enqueue without the schema exited $status"
+[ "$status" -eq 78 ] || fail "enqueue without the schema exited $status"
 grep -q 'herald migrate' "$TEST_DIR/stderr" ||
     fail "no hint to run herald migrate: $(cat "$TEST_DIR/stderr")"
 # The hint names the database, so the migration goes to the right one.
