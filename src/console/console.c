@@ -380,6 +380,28 @@ status_state(struct hd_console *console, char *buf, size_t size,
 	snprintf(buf, size, "updated %s ago", age);
 }
 
+/*
+ * The status line of a message too long to follow the target: the
+ * message goes first, after the state only when both fit, so that the
+ * end of a message at 80 columns is not cut off.
+ */
+static void
+draw_status_message(struct hd_console *console, const char *state,
+    bool stale)
+{
+	int	y = LINES - 1, x = 0;
+
+	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
+	if ((int)(strlen(state) + 3 + strlen(console->message)) <= COLS) {
+		x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
+		    hd_attr(HD_ATTR_STATUS), state);
+		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
+	}
+	hd_put(y, x, COLS - x, console->message_error ?
+	    hd_attr(HD_ATTR_STALE) : hd_attr(HD_ATTR_STATUS),
+	    console->message);
+}
+
 static void
 draw_status(struct hd_console *console)
 {
@@ -400,6 +422,11 @@ draw_status(struct hd_console *console)
 	}
 
 	status_state(console, state, sizeof(state), &stale);
+	if (console->message[0] != '\0' && (int)(strlen(state) +
+	    strlen(console->message) + 3 + COLS / 3 + 3) > COLS) {
+		draw_status_message(console, state, stale);
+		return;
+	}
 	snprintf(target, sizeof(target), "%s", hd_model_target(console->model));
 	/* A cut target ends in "~", so a cut path never reads as another. */
 	if ((int)strlen(target) > COLS / 3 && COLS / 3 > 1)

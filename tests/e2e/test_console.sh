@@ -325,12 +325,15 @@ expect_screen ro "read-only"
 keys ro 4
 keys ro 1
 keys ro p
-expect_screen ro "read-only console"
+# The whole message, up to its last word, fits the 80 columns.
+expect_screen ro 'read-only console: "p" (pause or resume the queue under the cursor) is disabled'
 sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
     fail "a read-only console changed queue ev"
 keys ro '?'
 expect_screen ro "Keys of Queues, read-only"
-screen_has ro "pause or resume" && fail "read-only help lists the pause key"
+# The status line, the last, may still show the refusal of "p".
+screen ro | sed '$d' | grep -qF "pause or resume" &&
+    fail "read-only help lists the pause key"
 keys ro q
 wait_for 10 "the read-only console to quit" test -s "$TEST_DIR/ro.exit"
 [ "$(cat "$TEST_DIR/ro.exit")" = 0 ] || fail "q did not exit 0"
