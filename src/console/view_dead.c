@@ -659,8 +659,8 @@ dead_key(struct hd_console *console, enum hd_command command)
 		return HD_REACT_REDRAW;
 	case HD_CMD_FILTER:
 		dead_describe_filter(filter, sizeof(filter));
-		hd_console_prompt(console, dead_filter_done,
-		    "filter (queue:NAME task:NAME words; empty clears): ");
+		hd_console_prompt(console, dead_filter_done, "filter "
+		    "(queue:NAME task:NAME words; ^U and Enter clear): ");
 		len = strlen(filter);
 		if (len >= sizeof(console->prompt_text))
 			len = sizeof(console->prompt_text) - 1;
