@@ -174,3 +174,22 @@ hd_value_ll(const PGresult *res, int row, int column)
 		return 0;
 	return strtoll(PQgetvalue(res, row, column), NULL, 10);
 }
+
+int
+hd_text_width(const PGresult *res, int column, const char *heading,
+    int min, int max)
+{
+	int	width = (int)strlen(heading), row, len;
+
+	for (row = 0; res != NULL && row < PQntuples(res); row++) {
+		len = PQgetlength(res, row, column);
+		if (len > width)
+			width = len;
+	}
+	width++;
+	if (width > max)
+		width = max;
+	if (width < min)
+		width = min;
+	return width;
+}

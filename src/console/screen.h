@@ -69,4 +69,12 @@ int64_t	hd_snapshot_age(const struct hd_snapshot *snap);
 /* A column of res as a number; 0 when NULL. */
 long long hd_value_ll(const PGresult *res, int row, int column);
 
+/*
+ * The width of a text column: its longest value or heading plus a space,
+ * between min and max (min wins), so that a wide terminal does not
+ * spread a few short names over half the screen.
+ */
+int	hd_text_width(const PGresult *res, int column, const char *heading,
+	    int min, int max);
+
 #endif /* HD_SCREEN_H */

@@ -309,7 +309,7 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	long long			 values[NCOUNTS], totals[NCOUNTS] = { 0 };
 	long long			 oldest = -1, ms;
 	int				 name_width, nrows, row, i, x, y;
-	int				 npaused = 0, health_y, plines;
+	int				 npaused = 0, health_y, plines, state_x;
 	char				 wait[32];
 	bool				 paused;
 
@@ -318,8 +318,11 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	name_width = cols - 1 - WAIT_WIDTH - 2 - STATE_WIDTH;
 	for (i = 0; i < NCOUNTS; i++)
 		name_width -= counts[i].width;
-	if (name_width < 8)
-		name_width = 8;
+	name_width = hd_text_width(res, HD_QUEUES_NAME, "total", 8,
+	    name_width);
+	state_x = 1 + name_width + WAIT_WIDTH + 2;
+	for (i = 0; i < NCOUNTS; i++)
+		state_x += counts[i].width;
 
 	/* The headings. */
 	y = top + 1;
@@ -387,8 +390,8 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	queues_row(y, cols, name_width, hd_attr(HD_ATTR_HEADER), "total",
 	    totals, wait, "", hd_attr(HD_ATTR_HEADER));
 	if (npaused > 0)
-		hd_putf(y, cols - STATE_WIDTH, STATE_WIDTH,
-		    hd_attr(HD_ATTR_HEADER), "%d paused", npaused);
+		hd_putf(y, state_x, cols - state_x, hd_attr(HD_ATTR_HEADER),
+		    "%d paused", npaused);
 
 	hd_putf(top, 1, cols - 1, hd_attr(HD_ATTR_DIM),
 	    "%d queue%s; ready = due now, sched = first run later, retry = "

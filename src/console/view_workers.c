@@ -117,12 +117,10 @@ workers_draw(struct hd_console *console, int top, int lines, int cols)
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_WORKERS);
 	spare = cols - 1 - PID_W - KIND_W - QUEUE_W - JOB_W - RUN_W - BEAT_W;
-	host_w = spare * 2 / 5;
-	if (host_w < 8)
-		host_w = 8;
-	task_w = spare - host_w;
-	if (task_w < 8)
-		task_w = 8;
+	host_w = hd_text_width(snap->res, HD_WORKERS_HOST, "host", 8,
+	    spare * 2 / 5);
+	task_w = hd_text_width(snap->res, HD_WORKERS_TASK, "idle", 8,
+	    spare - host_w);
 	workers_heading(top + 1, cols, host_w, task_w);
 	if (snap->res == NULL) {
 		hd_put(top + 2, 1, cols - 1, hd_attr(HD_ATTR_DIM), "loading...");

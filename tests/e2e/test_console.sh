@@ -342,6 +342,9 @@ note "resize to 200x60 and back to 80x24"
 keys c 1
 T resize-window -t c -x 200 -y 60
 wait_for 10 "a 200x60 layout" layout_fits c 200 60
+# The name column is as wide as the longest name, not half the screen,
+# so the counts stay next to the names.
+expect_line c '^ mail {2,16}[0-9]+ '
 T resize-window -t c -x 30 -y 8
 expect_screen c "30x8, need 40x10"
 T resize-window -t c -x 80 -y 24
