@@ -247,6 +247,16 @@ health_draw_database(struct hd_console *console, int y, int cols)
 }
 
 /* The panel under the list, for the queue under the cursor. */
+/*
+ * The lines of the health panel in a screen of lines: none when it would
+ * leave the queues fewer than two rows, as in a 10-line terminal.
+ */
+static int
+health_lines(int lines)
+{
+	return lines - HEALTH_LINES - 4 >= 2 ? HEALTH_LINES : 0;
+}
+
 static void
 health_draw(struct hd_console *console, int y, int cols, const char *queue)
 {
@@ -309,7 +319,8 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	long long			 values[NCOUNTS], totals[NCOUNTS] = { 0 };
 	long long			 oldest = -1, ms;
 	int				 name_width, nrows, row, i, x, y;
-	int				 npaused = 0, health_y, plines, state_x;
+	int				 npaused = 0, health_y, hlines, plines;
+	int				 state_x;
 	char				 wait[32];
 	bool				 paused;
 
@@ -344,14 +355,17 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 		return;
 	}
 	nrows = PQntuples(res);
-	lines -= HEALTH_LINES;
+	hlines = health_lines(lines);
+	lines -= hlines;
 	health_y = top + lines;
 	/* Leave the queues at least two rows. */
 	plines = periodic_lines(console, lines - 6);
 	lines -= plines;
 	hd_list_clamp(&queues_list, nrows, lines - 4);
-	health_draw(console, health_y, cols, nrows > 0 ?
-	    PQgetvalue(res, queues_list.cursor, HD_QUEUES_NAME) : NULL);
+	if (hlines > 0)
+		health_draw(console, health_y, cols, nrows > 0 ?
+		    PQgetvalue(res, queues_list.cursor, HD_QUEUES_NAME) :
+		    NULL);
 	periodic_draw(console, health_y - plines, plines, cols);
 
 	y = top + 2;
@@ -405,7 +419,7 @@ queues_key(struct hd_console *console, enum hd_command command)
 	struct hd_action		*action;
 	struct herald_error		 error;
 	int				 count = 0, prepared;
-	int				 lines = LINES - 6 - HEALTH_LINES;
+	int				 lines = LINES - 6 - health_lines(LINES - 2);
 	bool				 paused;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUES);
