@@ -232,7 +232,22 @@ wait_for 10 "job $dead1 to die again" sql_is \
     "SELECT jsonb_array_length(errors) FROM herald.dead_jobs
     WHERE id = $dead1" 3
 expect_screen c "3 dead jobs"
-keys c g Enter
+# The list may not show the job again yet, when it refreshed while the
+# job ran: then the first row is another job.  Open the first row until
+# it is the job.
+opened=
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    keys c g Enter
+    expect_line c '^ *job [0-9]+   task '
+    if screen_has c "job $dead1   task broken"; then
+        opened=yes
+        break
+    fi
+    keys c Escape
+    expect_screen c "dead jobs"
+    sleep 0.5
+done
+[ -n "$opened" ] || fail "the dead list did not show job $dead1 again"
 expect_screen c "attempts   1 of 10 since the last retry (2 in all)"
 expect_line c "^ +retried +[0-9-]+ [0-9:]+Z$"
 expect_screen c "| retried from the dead-letter queue by "
@@ -338,7 +353,7 @@ keys ro q
 wait_for 10 "the read-only console to quit" test -s "$TEST_DIR/ro.exit"
 [ "$(cat "$TEST_DIR/ro.exit")" = 0 ] || fail "q did not exit 0"
 
-note "resize to 200x60 and back to 80x24"
+note "resize to 200x60, 30x8 and 40x10, and back to 80x24"
 keys c 1
 T resize-window -t c -x 200 -y 60
 wait_for 10 "a 200x60 layout" layout_fits c 200 60
@@ -347,6 +362,9 @@ wait_for 10 "a 200x60 layout" layout_fits c 200 60
 expect_line c '^ mail {2,16}[0-9]+ '
 T resize-window -t c -x 30 -y 8
 expect_screen c "30x8, need 40x10"
+# At the smallest size the health panel gives way to the queue rows.
+T resize-window -t c -x 40 -y 10
+expect_line c '^ mail +[0-9]'
 T resize-window -t c -x 80 -y 24
 wait_for 10 "an 80x24 layout after resizing" layout_fits c 80 24
 
