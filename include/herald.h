@@ -168,6 +168,14 @@ int	herald_check_payload(const char *payload, size_t max_bytes,
  * commits; the relay of heraldd then turns each event into one job per
  * subscribed task.  If a handler fails, the unit of work can only roll
  * back, and commit returns the handler's error.
+ *
+ * The unit of work keeps its events and jobs in memory until the commit,
+ * so its transaction must end only through herald_uow_commit() or
+ * herald_uow_rollback().  A COMMIT or ROLLBACK run on herald_uow_conn()
+ * makes the commit fail with HERALD_ESTATE and publish nothing.  A
+ * ROLLBACK TO SAVEPOINT cannot be seen: the events published after the
+ * savepoint are still published, so do not roll back to a savepoint
+ * taken before a publish or an enqueue.
  */
 
 #define HERALD_EVENT_ID_LEN	36	/* a UUID in text form */
@@ -204,7 +212,10 @@ int	herald_bus_subscribe(struct herald_bus *bus, const char *event_type,
 struct herald_uow *herald_uow_begin(PGconn *conn, const struct herald_bus *bus,
 	    struct herald_error *error);
 
-/* Return the connection, for the application's own statements. */
+/*
+ * Return the connection, for the application's own statements, or NULL
+ * when uow is NULL.
+ */
 PGconn	*herald_uow_conn(struct herald_uow *uow);
 
 /*
@@ -222,7 +233,9 @@ int	herald_uow_publish(struct herald_uow *uow, const char *type,
  * A unique key is checked here as herald_enqueue() checks it, but taken
  * in the job database only when the relay moves the job, not at the
  * commit: if another job holds the key then, the relay makes no job.
- * The outbox needs application schema version 5 for a key.
+ * The outbox needs application schema version 5 for a key.  After a
+ * failure the unit of work can only be rolled back, and later calls
+ * return the first failure.
  */
 int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
 	    const char *payload, const struct herald_job_options *options,
@@ -230,11 +243,16 @@ int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
 
 /*
  * Write the outbox and commit, or roll back when anything failed.  Either
- * way the unit of work is freed.  Returns 0 only when the commit happened.
+ * way the unit of work is freed.  Returns 0 only when the commit happened,
+ * and fails with HERALD_EINVAL when uow is NULL.
  */
 int	herald_uow_commit(struct herald_uow *uow, struct herald_error *error);
 
-/* Roll back and free the unit of work; NULL is allowed. */
+/*
+ * Roll back and free the unit of work; NULL is allowed.  Called by a
+ * handler on its own unit of work, it makes the unit fail instead, and
+ * the commit then rolls back.
+ */
 void	herald_uow_rollback(struct herald_uow *uow);
 
 #ifdef __cplusplus

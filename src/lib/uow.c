@@ -41,9 +41,18 @@ struct herald_uow {
 	int			 depth;		/* handlers running now */
 	const struct herald_event *current;	/* innermost event handled */
 	bool			 keyed;		/* a job has a unique key */
+	char			 started[24];	/* UOW_STARTED_SQL at BEGIN */
 	bool			 failed;
 	struct herald_error	 failure;	/* why, when failed */
 };
+
+/*
+ * The start of the current transaction in microseconds.  The outbox
+ * insert writes its rows only in the transaction that the unit of work
+ * began, so that rows never land in a transaction that the application
+ * began after ending that one on herald_uow_conn().
+ */
+#define UOW_STARTED_SQL	"(extract(epoch FROM now()) * 1000000)::bigint"
 
 /* The outbox insert: every row of the unit of work in one statement. */
 static const char outbox_insert_sql[] =
@@ -56,6 +65,7 @@ static const char outbox_insert_sql[] =
     " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
     "  event_type text, task text, queue text, payload jsonb,"
     "  priority smallint, run_at_us bigint, max_attempts integer)"
+    " WHERE " UOW_STARTED_SQL " = $2::bigint"
     " RETURNING 1)"
     " SELECT count(*), pg_notify('herald_outbox', current_database())"
     " FROM rows";
@@ -78,6 +88,7 @@ static const char outbox_insert_unique_sql[] =
     "  event_type text, task text, queue text, payload jsonb,"
     "  priority smallint, run_at_us bigint, max_attempts integer,"
     "  unique_key text, unique_for_ms bigint, unique_states text)"
+    " WHERE " UOW_STARTED_SQL " = $2::bigint"
     " RETURNING 1)"
     " SELECT count(*), pg_notify('herald_outbox', current_database())"
     " FROM rows";
@@ -158,6 +169,7 @@ herald_uow_begin(PGconn *conn, const struct herald_bus *bus,
     struct herald_error *error)
 {
 	struct herald_uow	*uow;
+	PGresult		*res;
 
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		hd_error_set(error, HERALD_ECONNECT,
@@ -179,18 +191,27 @@ herald_uow_begin(PGconn *conn, const struct herald_bus *bus,
 	uow->conn = conn;
 	uow->bus = bus;
 
-	if (hd_db_exec(conn, "BEGIN", error) == -1) {
+	/* One round trip: the result is that of the last statement. */
+	res = PQexec(conn, "BEGIN; SELECT " UOW_STARTED_SQL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		hd_error_from_pg(error, conn, res, "could not begin");
+		PQclear(res);
+		if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+			PQclear(PQexec(conn, "ROLLBACK"));
 		json_decref(uow->rows);
 		free(uow);
 		return NULL;
 	}
+	snprintf(uow->started, sizeof uow->started, "%s",
+	    PQgetvalue(res, 0, 0));
+	PQclear(res);
 	return uow;
 }
 
 PGconn *
 herald_uow_conn(struct herald_uow *uow)
 {
-	return uow->conn;
+	return uow != NULL ? uow->conn : NULL;
 }
 
 /* Record the first failure; later calls report it again. */
@@ -297,6 +318,11 @@ herald_uow_publish(struct herald_uow *uow, const char *type,
 	char			 id[HERALD_EVENT_ID_LEN + 1];
 	json_t			*value, *row;
 
+	if (uow == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no unit of work to "
+		    "publish in; herald_uow_begin failed or was not called");
+		return -1;
+	}
 	if (uow_check_usable(uow, error) == -1)
 		return -1;
 	if (herald_check_name("event type", type, &cause) == -1 ||
@@ -382,6 +408,11 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 	struct herald_error		 cause;
 	json_t				*value, *row;
 
+	if (uow == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no unit of work to "
+		    "enqueue in; herald_uow_begin failed or was not called");
+		return -1;
+	}
 	if (uow_check_usable(uow, error) == -1)
 		return -1;
 	if (options == NULL)
@@ -451,12 +482,20 @@ static int
 uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 {
 	PGresult	*res;
-	const char	*params[1];
+	const char	*params[2];
 	char		*rows;
 	int		 rc = 0;
 
 	if (json_array_size(uow->rows) == 0)
 		return 0;
+	if (PQtransactionStatus(uow->conn) == PQTRANS_IDLE) {
+		hd_error_set(error, HERALD_ESTATE, "the transaction of the "
+		    "unit of work ended before herald_uow_commit, so nothing "
+		    "was published; end it only with herald_uow_commit or "
+		    "herald_uow_rollback, not with COMMIT or ROLLBACK on "
+		    "herald_uow_conn()");
+		return -1;
+	}
 
 	rows = json_dumps(uow->rows, JSON_COMPACT);
 	if (rows == NULL) {
@@ -464,8 +503,9 @@ uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 		return -1;
 	}
 	params[0] = rows;
+	params[1] = uow->started;
 	res = PQexecParams(uow->conn, uow->keyed ? outbox_insert_unique_sql :
-	    outbox_insert_sql, 1, NULL, params, NULL, NULL, 0);
+	    outbox_insert_sql, 2, NULL, params, NULL, NULL, 0);
 	if (!hd_db_ok(res)) {
 		const char	*state = PQresultErrorField(res,
 		    PG_DIAG_SQLSTATE);
@@ -482,6 +522,13 @@ uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 		else
 			hd_error_from_pg(error, uow->conn, res,
 			    "could not write the outbox");
+		rc = -1;
+	} else if (strtoll(PQgetvalue(res, 0, 0), NULL, 10) !=
+	    (long long)json_array_size(uow->rows)) {
+		hd_error_set(error, HERALD_ESTATE, "the transaction of the "
+		    "unit of work was ended and another begun on "
+		    "herald_uow_conn(), so nothing was published; end it only "
+		    "with herald_uow_commit or herald_uow_rollback");
 		rc = -1;
 	}
 	PQclear(res);
@@ -501,6 +548,11 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 {
 	struct herald_error	cause;
 
+	if (uow == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no unit of work to commit; "
+		    "herald_uow_begin failed or was not called");
+		return -1;
+	}
 	if (uow->depth > 0) {
 		/* A handler may not end the unit of work it runs in. */
 		hd_error_set(&cause, HERALD_ESTATE, "a handler called "
@@ -530,10 +582,22 @@ rollback:
 void
 herald_uow_rollback(struct herald_uow *uow)
 {
-	PGresult	*res;
+	struct herald_error	cause;
+	PGresult		*res;
 
 	if (uow == NULL)
 		return;
+	if (uow->depth > 0) {
+		/*
+		 * A handler may not end the unit of work it runs in: freeing
+		 * it here would pull it from under the dispatch.  It fails
+		 * instead, so that its commit rolls back.
+		 */
+		hd_error_set(&cause, HERALD_ESTATE, "a handler called "
+		    "herald_uow_rollback on its own unit of work");
+		uow_fail(uow, &cause, NULL);
+		return;
+	}
 	/* A failed ROLLBACK leaves a broken connection, which libpq reports
 	 * on the caller's next use of it. */
 	if (PQtransactionStatus(uow->conn) != PQTRANS_IDLE) {

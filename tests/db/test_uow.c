@@ -432,6 +432,107 @@ test_uow_unique_key_written(void **state)
 	free(row);
 }
 
+/*
+ * The application ends the unit of work's transaction on its connection,
+ * then commits the unit of work.  Its events went to the outbox in their
+ * own transaction before, so a rolled-back row still published its event.
+ */
+static void
+test_uow_ended_transaction_publishes_nothing(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*sql;
+		int64_t		 users;
+	} rows[] = {
+		{ "rollback", "ROLLBACK", 0 },
+		{ "rollback, then a new transaction", "ROLLBACK; BEGIN", 0 },
+		{ "commit", "COMMIT", 1 },
+		{ "commit, then a new transaction", "COMMIT; BEGIN", 1 },
+	};
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	PGresult		*res;
+	size_t			 i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		print_message("%s\n", rows[i].name);
+		dbtest_exec(f->db->conn, "DELETE FROM users");
+		uow = herald_uow_begin(f->db->conn, f->bus, &error);
+		assert_non_null(uow);
+		assert_int_equal(uow_exec(uow, "INSERT INTO users "
+		    "VALUES ('a@x')", &error), 0);
+		assert_int_equal(herald_uow_publish(uow, "UserRegistered",
+		    NULL, NULL, &error), 0);
+		res = PQexec(herald_uow_conn(uow), rows[i].sql);
+		assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+		PQclear(res);
+
+		assert_int_equal(herald_uow_commit(uow, &error), -1);
+		assert_int_equal(error.code, HERALD_ESTATE);
+		assert_non_null(strstr(error.message, "nothing was published"));
+		assert_int_equal(PQtransactionStatus(f->db->conn),
+		    PQTRANS_IDLE);
+		assert_int_equal(count_rows(f, "herald.outbox"), 0);
+		assert_int_equal(count_rows(f, "users"), rows[i].users);
+	}
+}
+
+static int
+rollback_own_unit(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	herald_uow_rollback(uow);
+	return 0;
+}
+
+/* A handler that rolls back its own unit of work makes it fail. */
+static void
+test_uow_handler_rollback_fails_unit(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    rollback_own_unit, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(uow_exec(uow, "INSERT INTO users VALUES ('a@x')",
+	    &error), 0);
+
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_string_equal(error.message, "a handler called "
+	    "herald_uow_rollback on its own unit of work");
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(count_rows(f, "users"), 0);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+}
+
+/* A unit of work that herald_uow_begin() did not return is an error. */
+static void
+test_uow_null_unit_rejected(void **state)
+{
+	struct herald_error	error;
+
+	(void)state;
+	assert_int_equal(herald_uow_publish(NULL, "UserRegistered", NULL,
+	    NULL, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_int_equal(herald_uow_enqueue(NULL, "send_welcome_email", NULL,
+	    NULL, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_int_equal(herald_uow_commit(NULL, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_string_equal(error.message, "no unit of work to commit; "
+	    "herald_uow_begin failed or was not called");
+	assert_null(herald_uow_conn(NULL));
+	herald_uow_rollback(NULL);
+}
+
 int
 main(void)
 {
@@ -457,6 +558,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_uow_bad_unique_key_fails_whole_unit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_unique_key_written,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_ended_transaction_publishes_nothing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_handler_rollback_fails_unit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uow_null_unit_rejected,
 		    setup, teardown),
 	};
 
