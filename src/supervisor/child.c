@@ -215,8 +215,10 @@ hd_log_schema_mismatch(PGconn *conn)
 		version = -1;
 	if (!logged)
 		hd_log_error("job database schema is not current",
-		    "schema_version=%d expected_version=%d "
-		    "hint=\"run herald migrate\"", version, expected);
+		    "schema_version=%d expected_version=%d hint=%s",
+		    version, expected, version > expected ?
+		    "upgrade heraldd to the version that migrated the database" :
+		    "run herald migrate");
 	else
 		hd_log_debug("job database schema is not current",
 		    "schema_version=%d expected_version=%d", version,

@@ -141,15 +141,15 @@ relay_connect(struct relay *r)
 		    !hd_schema_behind(r->job, HD_SCHEMA_JOB) &&
 		    !hd_schema_behind(r->app[0], HD_SCHEMA_APP)) {
 			hd_log_error("database schema version mismatch",
-			    "role=relay hint=%s", "upgrade heraldd to the "
-			    "version that migrated the databases");
+			    "hint=%s", "upgrade heraldd to the version that "
+			    "migrated the databases");
 			relay_disconnect(r);
 			return -1;
 		}
 		if (error.code == HERALD_ESCHEMA && r->connect_failures == 0)
 			hd_log_error("database schema is not current",
-			    "role=relay hint=%s", "run herald migrate and "
-			    "herald migrate --app");
+			    "hint=%s", "run herald migrate and herald migrate "
+			    "--app");
 		goto fail;
 	}
 	operation = "listen";
