@@ -23,12 +23,28 @@
 static void
 db_copy_trimmed(char *dst, size_t size, const char *src)
 {
-	size_t	len;
+	size_t	len = 0;
 
-	snprintf(dst, size, "%s", src);
-	len = strlen(dst);
-	while (len > 0 && (dst[len - 1] == '\n' || dst[len - 1] == ' ' ||
-	    dst[len - 1] == '\t'))
+	if (size == 0)
+		return;
+	/*
+	 * libpq continues a message on lines indented with a tab ("server
+	 * closed the connection unexpectedly\n\tThis probably means ...").
+	 * Each line break and the indent after it become one space, so a
+	 * message stays one line of a log or of standard error.
+	 */
+	while (*src != '\0' && len + 1 < size) {
+		if (*src == '\n') {
+			while (*src == '\n' || *src == '\t' || *src == ' ')
+				src++;
+			if (*src != '\0')
+				dst[len++] = ' ';
+			continue;
+		}
+		dst[len++] = *src++;
+	}
+	dst[len] = '\0';
+	while (len > 0 && (dst[len - 1] == ' ' || dst[len - 1] == '\t'))
 		dst[--len] = '\0';
 }
 

@@ -1099,6 +1099,9 @@ test_lost_connection_sqlstate(void **state)
 	assert_int_equal(hd_db_exec(other, "LISTEN herald", &error), -1);
 	assert_int_equal(error.code, HERALD_ECONNECT);
 	assert_string_equal(error.sqlstate, "08006");
+	/* libpq's message spans lines; herald's is one. */
+	assert_null(strchr(error.message, '\n'));
+	assert_null(strchr(error.message, '\t'));
 	PQfinish(other);
 }
 
