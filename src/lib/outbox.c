@@ -415,6 +415,7 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	Oid			 oids[RELAY_COLUMNS + 2];
 	char			 dropped[24];
 	PGresult		*res;
+	int64_t			 made;
 	int			 c, ncols, rc = -1;
 
 	ncols = batch->keyed ? RELAY_COLUMNS : RELAY_PLAIN_COLUMNS;
@@ -444,8 +445,10 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 		    "could not insert relayed jobs");
 		goto out;
 	}
-	/* Copies of rows relayed before add no jobs. */
-	stats->jobs = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	/* Copies of rows relayed before add no jobs, nor do held keys. */
+	made = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	stats->skipped = stats->jobs > made ? stats->jobs - made : 0;
+	stats->jobs = made;
 	rc = 0;
 out:
 	PQclear(res);

@@ -39,6 +39,11 @@
 struct hd_outbox_stats {
 	int64_t		 rows;		/* outbox rows taken */
 	int64_t		 jobs;		/* jobs inserted, without copies */
+	/*
+	 * Jobs of the batch not made: their unique key was held by another
+	 * job, or their outbox row was relayed before a crash.
+	 */
+	int64_t		 skipped;
 	int64_t		 dropped;	/* events no task subscribes to */
 	bool		 more;		/* rows were left out for max_bytes */
 	/* The first distinct types among the dropped events, with counts. */

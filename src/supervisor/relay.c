@@ -188,7 +188,8 @@ relay_log_batch(const struct hd_outbox_stats *stats)
 	int	i;
 
 	hd_log_info("outbox batch relayed", "rows=%lld jobs=%lld "
-	    "dropped=%lld", (long long)stats->rows, (long long)stats->jobs,
+	    "skipped=%lld dropped=%lld", (long long)stats->rows,
+	    (long long)stats->jobs, (long long)stats->skipped,
 	    (long long)stats->dropped);
 	for (i = 0; i < stats->ndropped_types; i++)
 		hd_log_warn("events dropped", "event_type=%s count=%lld "
