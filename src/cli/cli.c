@@ -439,6 +439,16 @@ hd_table_release(struct hd_table *table)
 	memset(table, 0, sizeof *table);
 }
 
+void
+hd_cli_action_error(const struct herald_error *error)
+{
+	hd_cli_error("%s", error->message);
+	if (strcmp(error->sqlstate, HD_SQLSTATE_DENIED) == 0)
+		hd_cli_error("this role may not act on jobs or queues: grant "
+		    "it herald_console (see security.md of herald's "
+		    "documentation)");
+}
+
 char *
 hd_cli_id_array(const int64_t *ids, size_t nids)
 {

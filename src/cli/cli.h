@@ -212,6 +212,12 @@ json_t	*hd_cli_json_text(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_parsed(const PGresult *res, int row, int col);
 
+/*
+ * Print error, and when the database denied a privilege (42501), which
+ * role the actions of herald dead, job and queue need.
+ */
+void	hd_cli_action_error(const struct herald_error *error);
+
 /* ids as a bigint[] literal such as "{4,7}", malloc'ed. */
 char	*hd_cli_id_array(const int64_t *ids, size_t nids);
 

@@ -167,7 +167,7 @@ report_db_error(PGconn *conn, const PGresult *res, const char *what)
 	struct herald_error	error;
 
 	hd_error_from_pg(&error, conn, res, what);
-	hd_cli_error("%s", error.message);
+	hd_cli_action_error(&error);
 	return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 	    HD_EXIT_FAILURE;
 }
@@ -586,7 +586,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 	int			 status = HD_EXIT_OK;
 
 	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
 	}
@@ -621,7 +621,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 	filter.nids = args->nids;
 	*count = action(cli->conn, &filter, &error);
 	if (*count == -1 || hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
 	}
@@ -643,7 +643,7 @@ report_bulk_error(const struct herald_error *error)
 		    "nothing changed, run it again");
 		return HD_EXIT_FAILURE;
 	}
-	hd_cli_error("%s", error->message);
+	hd_cli_action_error(error);
 	return error->code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 	    HD_EXIT_FAILURE;
 }
@@ -743,7 +743,7 @@ retry_edited(struct hd_cli *cli, const struct dead_args *args)
 	    payload_max, &error);
 	free(payload);
 	if (count == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		if (error.code == HERALD_EINVAL)
 			return EX_DATAERR;
 		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
@@ -961,7 +961,7 @@ check_filter_names(const struct dead_args *args)
 	    herald_check_name("queue", args->queue, &error) == -1) ||
 	    (args->task != NULL &&
 	    herald_check_name("task", args->task, &error) == -1)) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		return EX_DATAERR;
 	}
 	return HD_EXIT_OK;

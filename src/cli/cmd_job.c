@@ -100,7 +100,7 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
 	int			 status = HD_EXIT_OK;
 
 	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		return exit_status(&error);
 	}
 	array = hd_cli_id_array(ids, nids);
@@ -110,7 +110,7 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
 	free(array);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(&error, cli->conn, res, "could not read jobs");
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		status = exit_status(&error);
 		goto out;
 	}
@@ -130,7 +130,7 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
 
 	count = hd_job_cancel(cli->conn, ids, nids, &error);
 	if (count == -1 || hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		status = exit_status(&error);
 		goto out;
 	}
@@ -199,13 +199,13 @@ job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
 	free(array);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(&error, cli->conn, res, "could not read jobs");
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		PQclear(res);
 		return exit_status(&error);
 	}
 	count = hd_job_retry_now(cli->conn, ids, nids, &error);
 	if (count == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		PQclear(res);
 		return exit_status(&error);
 	}

@@ -38,7 +38,7 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 
 	changed = hd_queue_pause(cli->conn, queue, paused, &error);
 	if (changed == -1) {
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		switch (error.code) {
 		case HERALD_ECONNECT:
 			return EX_UNAVAILABLE;
@@ -88,7 +88,7 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(&error, cli->conn, res,
 		    "could not look up the queue");
-		hd_cli_error("%s", error.message);
+		hd_cli_action_error(&error);
 		PQclear(res);
 		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
@@ -143,7 +143,7 @@ hd_cmd_queue(struct hd_cli *cli, int argc, char **argv)
 		return hd_cli_usage_error("queue", usage, "no queue given");
 	for (i = optind; i < argc; i++)
 		if (herald_check_name("queue", argv[i], &error) == -1) {
-			hd_cli_error("%s", error.message);
+			hd_cli_action_error(&error);
 			return EX_DATAERR;
 		}
 

@@ -79,6 +79,17 @@ as_viewer dead show "$dead" >"$TEST_DIR/show" 2>&1 || status=$?
 [ "$status" -eq 1 ] || fail "dead show exited $status"
 ! grep -q CANARY "$TEST_DIR/show" || fail "dead show printed the payload"
 
+note "an action without herald_console names the role it needs"
+status=0
+as_viewer dead retry "$dead" >/dev/null 2>"$TEST_DIR/retry.err" ||
+    status=$?
+[ "$status" -eq 1 ] || fail "dead retry as a viewer exited $status"
+grep -q '^herald: this role may not act on jobs or queues: grant it herald_console' \
+    "$TEST_DIR/retry.err" ||
+    fail "unexpected message: $(cat "$TEST_DIR/retry.err")"
+sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead" 1 ||
+    fail "a viewer retried dead job $dead"
+
 note "an enqueue without producer rights names its failure once"
 status=0
 as_viewer enqueue send_mail >"$TEST_DIR/enqueue" 2>"$TEST_DIR/enqueue.err" ||
