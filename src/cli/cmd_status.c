@@ -34,6 +34,8 @@ print_help(void)
 	    "per-minute counters)\n"
 	    "  failed/1m    failed attempts in the last minute (likewise)\n"
 	    "  oldest_wait  how long the oldest ready job has waited\n"
+	    "  workers      worker processes serving the queue, on every "
+	    "host\n"
 	    "  paused       \"yes\" when workers claim nothing from the queue "
 	    "(herald queue)\n\n"
 	    "When a relay moves events from an application database, a\n"
@@ -92,15 +94,15 @@ print_status(const PGresult *res)
 {
 	static const char	*headers[] = {
 		"queue", "queued", "scheduled", "running", "retrying", "dead",
-		"done/1m", "failed/1m", "oldest_wait", "paused"
+		"done/1m", "failed/1m", "oldest_wait", "workers", "paused"
 	};
 	struct hd_table		 table;
-	long long		 totals[NCOUNTS] = { 0 };
+	long long		 totals[NCOUNTS] = { 0 }, workers = 0;
 	long long		 oldest = -1;
 	char			 wait[32];
 	int			 row, col;
 
-	hd_table_init(&table, 10, headers, "lrrrrrrrrl");
+	hd_table_init(&table, 11, headers, "lrrrrrrrrrl");
 	for (row = 0; row < PQntuples(res); row++) {
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
 		for (col = 1; col <= NCOUNTS; col++) {
@@ -112,6 +114,8 @@ print_status(const PGresult *res)
 		}
 		format_wait(res, row, 8, wait, sizeof wait);
 		hd_table_cell(&table, "%s", wait);
+		hd_table_cell(&table, "%s", PQgetvalue(res, row, 10));
+		workers += strtoll(PQgetvalue(res, row, 10), NULL, 10);
 		hd_table_cell(&table, "%s",
 		    strcmp(PQgetvalue(res, row, 9), "t") == 0 ? "yes" : "no");
 		if (!PQgetisnull(res, row, 8) &&
@@ -127,6 +131,7 @@ print_status(const PGresult *res)
 	else
 		snprintf(wait, sizeof wait, "-");
 	hd_table_cell(&table, "%s", wait);
+	hd_table_cell(&table, "%lld", workers);
 	hd_table_cell(&table, "%s", "");
 
 	hd_table_print(&table, stdout);
@@ -314,6 +319,8 @@ print_status_json(PGconn *conn, const PGresult *res)
 			    hd_cli_json_int(res, row, col));
 		json_object_set_new(item, "paused", hd_cli_json_bool(res, row,
 		    9));
+		json_object_set_new(item, "workers", hd_cli_json_int(res, row,
+		    10));
 		json_array_append_new(array, item);
 	}
 	json_object_set_new(root, "queues", array);

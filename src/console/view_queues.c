@@ -285,7 +285,7 @@ static const struct {
 #define NCOUNTS	((int)(sizeof(counts) / sizeof(counts[0])))
 /* The oldest wait and the paused column after the counts. */
 #define WAIT_WIDTH	9
-#define STATE_WIDTH	8
+#define STATE_WIDTH	10
 
 /* Draw one row: name, the counts, the oldest wait, the state. */
 static void
@@ -322,7 +322,7 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	int				 npaused = 0, health_y, hlines, plines;
 	int				 state_x;
 	char				 wait[32];
-	bool				 paused;
+	bool				 paused, idle;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUES);
 	res = snap->res;
@@ -390,11 +390,15 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 			hd_fmt_age(ms, wait, sizeof(wait));
 		else
 			snprintf(wait, sizeof(wait), "-");
+		/* No worker on any host: nothing claims the queue's jobs. */
+		idle = !paused &&
+		    hd_value_ll(res, row, HD_QUEUES_WORKERS) == 0;
 		queues_row(y++, cols, name_width, row == queues_list.cursor ?
 		    hd_attr(HD_ATTR_SELECTED) : hd_attr(HD_ATTR_NORMAL),
 		    PQgetvalue(res, row, HD_QUEUES_NAME), values, wait,
-		    paused ? "PAUSED" : "running", paused ?
-		    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_GOOD));
+		    paused ? "PAUSED" : idle ? "no workers" : "running",
+		    paused || idle ? hd_attr(HD_ATTR_WARN) :
+		    hd_attr(HD_ATTR_GOOD));
 	}
 
 	if (oldest >= 0)

@@ -26,7 +26,8 @@
  * herald.queues or is configured ($1, a text[]).  The columns are name,
  * queued, scheduled, running, retrying, dead, completed and failed in the
  * last 60 seconds, the oldest ready job's wait in ms (NULL when none is
- * ready) and paused.  counter_where is SQL text that limits which counter
+ * ready), paused, and the worker processes of every host that serve the
+ * queue (those with a heartbeat in the last 30 seconds).  counter_where is SQL text that limits which counter
  * rows name a queue ("" for all of them).
  *
  * The job counts come from herald.queue_counts(), which the triggers of
@@ -67,7 +68,10 @@
     "  coalesce(c.dead, 0)::bigint, coalesce(r.completed, 0)::bigint,"	\
     "  coalesce(r.failed, 0)::bigint,"					\
     "  (extract(epoch FROM now() - o.oldest) * 1000)::bigint,"		\
-    "  coalesce(p.paused, false)"					\
+    "  coalesce(p.paused, false),"					\
+    "  (SELECT count(*) FROM herald.processes w"			\
+    "   WHERE w.kind = 'worker' AND w.queue = n.queue"		\
+    "     AND w.heartbeat_at > now() - interval '30 seconds')"		\
     " FROM names n"							\
     " LEFT JOIN herald.queues p ON p.name = n.queue"			\
     " LEFT JOIN counts c USING (queue)"					\

@@ -161,7 +161,8 @@ layout_fits() {
 
 start_console c
 note "queues screen"
-expect_line c '^ idle +4 +2 +0 +0 +0 +0 +0 +[0-9ms]+ +running'
+# No worker serves queue idle (workers = 0), so nothing claims its jobs.
+expect_line c '^ idle +4 +2 +0 +0 +0 +0 +0 +[0-9ms]+ +no workers'
 expect_line c '^ files +0 +0 +0 +0 +3 '
 expect_line c '^ mail +0 +0 +1 +1 +0 '
 expect_line c '^ total +7 +2 +1 +1 +3 '

@@ -38,6 +38,15 @@ note "pause keeps jobs of the queue unclaimed"
 out=$(H queue pause pq) || fail "herald queue pause failed"
 [ "$out" = 'paused queue "pq"' ] || fail "pause printed: $out"
 H status | grep -q '^pq .* yes$' || fail "herald status does not show pq paused"
+# One worker process serves pq, and none the queue that only a job names.
+wait_for 10 "herald status to count the worker of pq" sh -c \
+    "'$HERALD' -c '$HERALD_CONF' status | grep -Eq '^pq .* 1 +yes\$'"
+sql "SELECT herald.enqueue('t', 'unserved')" >/dev/null ||
+    fail "could not enqueue a job of queue unserved"
+H status | grep -Eq '^unserved .* 0 +no$' ||
+    fail "herald status counts a worker of queue unserved: $(H status)"
+H status --json | grep -q '"workers": 1' ||
+    fail "herald status --json has no worker count: $(H status --json)"
 held=$(enqueue t "queue => 'pq'")
 probe=$(enqueue u "queue => 'other'")
 wait_for 10 "job $probe of the running queue" test -f "$TEST_DIR/done.$probe"
