@@ -176,6 +176,12 @@ console_action_done(void *arg, const struct hd_action *action,
 	const char		*queue = action->values[0];
 
 	next_refresh_ms = 0;
+	if (error != NULL && strcmp(error->sqlstate,
+	    HD_SQLSTATE_DENIED) == 0) {
+		hd_console_message(console, true, "this role may not act: "
+		    "grant it herald_console, or use --read-only");
+		return;
+	}
 	if (error != NULL) {
 		hd_console_message(console, true, "%s", error->message);
 		return;

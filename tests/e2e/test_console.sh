@@ -354,6 +354,24 @@ keys ro q
 wait_for 10 "the read-only console to quit" test -s "$TEST_DIR/ro.exit"
 [ "$(cat "$TEST_DIR/ro.exit")" = 0 ] || fail "q did not exit 0"
 
+note "an action without herald_console names the role it needs"
+# The role belongs to this test's own server, which goes with the test.
+VIEWER="herald_e2e_console_viewer"
+sql "CREATE ROLE \"$VIEWER\" LOGIN IN ROLE herald_viewer" >/dev/null ||
+    fail "could not create role $VIEWER"
+T new-session -d -s vw -x 80 -y 24 \
+    "'$HERALD' -d '$JOB_DB user=$VIEWER' -c '$HERALD_CONF' console \
+    2>'$TEST_DIR/vw.err'; sleep 600" || fail "could not start tmux"
+wait_for 10 "the viewer's console to draw" screen_has vw "1 Queues"
+paused_before=$(sql "SELECT count(*) FROM herald.queues WHERE paused")
+# The first queue row is under the cursor once the rows are drawn.
+expect_line vw '^ ev '
+keys vw p
+expect_screen vw "this role may not act: grant it herald_console, or use --read-only"
+sql_is "SELECT count(*) FROM herald.queues WHERE paused" "$paused_before" ||
+    fail "a viewer paused or resumed a queue"
+T kill-session -t vw
+
 note "resize to 200x60, 30x8 and 40x10, and back to 80x24"
 keys c 1
 T resize-window -t c -x 200 -y 60
