@@ -687,6 +687,9 @@ slot_clear(struct worker *w, struct slot *s)
 	memset(s, 0, sizeof *s);
 }
 
+static void	log_job_failed(const struct hd_job *,
+		    const struct hd_attempt *);
+
 /* Finish a job that ran no handler, with a fixed output text. */
 static void
 slot_fail_now(struct slot *s, enum hd_outcome outcome, const char *output)
@@ -697,6 +700,9 @@ slot_fail_now(struct slot *s, enum hd_outcome outcome, const char *output)
 	snprintf(s->output, sizeof s->output, "%s", output);
 	s->attempt.output = s->output;
 	s->state = SLOT_FINISHED;
+	/* A timeout is logged by its caller, once it knows the duration. */
+	if (outcome != HD_OUTCOME_TIMEOUT)
+		log_job_failed(&s->job, &s->attempt);
 }
 
 static void
@@ -753,8 +759,6 @@ slot_start(struct worker *w, struct slot *s)
 }
 
 static void	log_job_completed(const struct hd_job *, int64_t);
-static void	log_job_failed(const struct hd_job *,
-		    const struct hd_attempt *);
 static void	log_lease_lost(const struct hd_job *);
 static void	log_job_cancel(const char *, const struct hd_job *);
 static int	finish_cancelled(PGconn *, const struct hd_job *,

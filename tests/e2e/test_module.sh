@@ -126,6 +126,8 @@ sql_is "SELECT errors->0->>'outcome' || ' '
     fail "the attempt of job $missing_id does not say the module is missing"
 log_has "msg=\"could not load module\" .* job_id=$missing_id task=modmissing queue=mod\$" ||
     fail "the log does not report the missing module of job $missing_id"
+log_has "msg=\"job failed\" .* job_id=$missing_id task=modmissing queue=mod attempt=1 status=failed" ||
+    fail "the log has no job failed line for job $missing_id"
 "$HERALD" -d "$JOB_DB" job retry-now "$missing_id" >/dev/null ||
     fail "herald job retry-now $missing_id failed"
 wait_for 10 "the job of the missing module to die" sql_is \
