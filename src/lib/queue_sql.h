@@ -23,7 +23,8 @@
 
 /*
  * Status of each queue that has live jobs, dead jobs or counters, is in
- * herald.queues or is configured ($1, a text[]).  The columns are name,
+ * herald.queues, has a worker on any host or is configured ($1, a
+ * text[]).  The columns are name,
  * queued, scheduled, running, retrying, dead, completed and failed in the
  * last 60 seconds, the oldest ready job's wait in ms (NULL when none is
  * ready), paused, and the worker processes of every host that serve the
@@ -50,6 +51,9 @@
     "  SELECT queue FROM counts"					\
     "  UNION SELECT queue FROM herald.counters" counter_where		\
     "  UNION SELECT name FROM herald.queues"				\
+    "  UNION SELECT queue FROM herald.processes"			\
+    "   WHERE kind = 'worker' AND queue IS NOT NULL"			\
+    "     AND heartbeat_at > now() - interval '30 seconds'"		\
     "  UNION SELECT unnest($1::text[])"					\
     "), recent AS ("							\
     "  SELECT queue, round(sum(completed * weight)) AS completed,"	\

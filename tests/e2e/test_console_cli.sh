@@ -47,6 +47,13 @@ H status | grep -Eq '^unserved .* 0 +no$' ||
     fail "herald status counts a worker of queue unserved: $(H status)"
 H status --json | grep -q '"workers": 1' ||
     fail "herald status --json has no worker count: $(H status --json)"
+# A queue that only another host's worker serves shows, without jobs.
+sql "INSERT INTO herald.processes (id, kind, supervisor_id, host, pid, queue)
+    VALUES ('elsewhere-w', 'worker', NULL, 'other-host', 1, 'far')" ||
+    fail "could not register a worker of another host"
+H status | grep -Eq '^far +0 .* 1 +no$' ||
+    fail "herald status does not show queue far of another host: $(H status)"
+sql "DELETE FROM herald.processes WHERE id = 'elsewhere-w'" >/dev/null
 held=$(enqueue t "queue => 'pq'")
 probe=$(enqueue u "queue => 'other'")
 wait_for 10 "job $probe of the running queue" test -f "$TEST_DIR/done.$probe"
