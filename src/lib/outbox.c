@@ -415,7 +415,7 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	Oid			 oids[RELAY_COLUMNS + 2];
 	char			 dropped[24];
 	PGresult		*res;
-	int64_t			 made;
+	int64_t			 inserted;
 	int			 c, ncols, rc = -1;
 
 	ncols = batch->keyed ? RELAY_COLUMNS : RELAY_PLAIN_COLUMNS;
@@ -446,9 +446,9 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 		goto out;
 	}
 	/* Copies of rows relayed before add no jobs, nor do held keys. */
-	made = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	stats->skipped = stats->jobs > made ? stats->jobs - made : 0;
-	stats->jobs = made;
+	inserted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	stats->skipped = stats->jobs > inserted ? stats->jobs - inserted : 0;
+	stats->jobs = inserted;
 	rc = 0;
 out:
 	PQclear(res);

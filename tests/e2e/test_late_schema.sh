@@ -2,7 +2,7 @@
 # heraldd started before its job database exists waits for it: for the
 # database and then for its schema, however long herald migrate takes
 # to come, without counting the wait as failures of its children.  A
-# child that finds a newer schema says to upgrade heraldd.
+# child that finds a newer schema logs the hint to upgrade heraldd.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
