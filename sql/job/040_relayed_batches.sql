@@ -48,7 +48,7 @@ CREATE TABLE herald.relayed_batches (
     CHECK (first_id <= last_id)
 );
 ALTER TABLE herald.relayed_batches ALTER outbox_ids SET STORAGE EXTERNAL;
--- The greatest id relayed from an origin tells whether a batch can hold
+-- The greatest id relayed from an origin shows whether a batch can hold
 -- an id relayed before.  The range index finds the batches whose range
 -- contains a given id: normally one, or a few where ids committed out of
 -- order.
@@ -78,7 +78,7 @@ FROM herald.relayed_batches b, unnest(b.outbox_ids) AS o(outbox_id);
 
 -- Record a batch's outbox ids as relayed from p_origin, leaving out the
 -- ids recorded before.  Returns NULL when there were none, and otherwise
--- the ids recorded now, an empty array when that is none.
+-- the ids recorded now, which may be an empty array.
 CREATE FUNCTION herald.relay_record(p_origin text, p_ids bigint[])
 RETURNS bigint[]
 LANGUAGE plpgsql AS $$
@@ -102,7 +102,7 @@ BEGIN
 
     -- An id above the origin's greatest relayed id is new.  One below it
     -- either committed after a batch with greater ids was taken, or was
-    -- relayed before, and only its batch's array tells which.  Each such
+    -- relayed before, and only its batch's array shows which.  Each such
     -- id is looked up through the range index, so the cost grows with
     -- these ids and not with the batches recorded.
     SELECT max(b.last_id) INTO v_max
@@ -134,6 +134,49 @@ BEGIN
 END
 $$;
 
+-- Raise the error of the first invalid argument of a relay batch, as
+-- herald.relay_arrays() of 037 did.  row_lengths are the cardinalities of
+-- the arrays with an element per outbox row, job_lengths those of the
+-- optional arrays with an element per job, NULL for an array given as
+-- NULL.
+CREATE FUNCTION herald.relay_check(p_origin text, p_ids bigint[],
+    p_rows integer[], p_tasks text[], p_queues text[],
+    p_row_lengths integer[], p_job_lengths integer[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer := coalesce(cardinality(p_ids), 0);
+    v_jobs integer := coalesce(cardinality(p_rows), 0);
+BEGIN
+    IF p_origin IS NULL OR p_ids IS NULL OR p_rows IS NULL
+       OR p_tasks IS NULL OR p_queues IS NULL THEN
+        RAISE EXCEPTION 'relay batch must have an origin, outbox ids, rows, tasks and queues'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(p_row_lengths) AS l(n)
+               WHERE l.n <> v_n) THEN
+        RAISE EXCEPTION 'outbox row arrays must have as many elements as the id array (%)',
+            v_n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(p_tasks) <> v_jobs OR cardinality(p_queues) <> v_jobs
+       OR EXISTS (SELECT 1 FROM unnest(p_job_lengths) AS l(n)
+                  WHERE l.n <> v_jobs) THEN
+        RAISE EXCEPTION 'job arrays must have as many elements as the row array (%)',
+            v_jobs
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A job whose row is out of range would find no row and be lost
+    -- without a word.
+    IF EXISTS (SELECT 1 FROM unnest(p_rows) AS j(pos)
+               WHERE j.pos IS NULL OR j.pos NOT BETWEEN 1 AND v_n) THEN
+        RAISE EXCEPTION 'job rows must be positions in the id array, from 1 to %',
+            v_n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
 -- herald.relay_arrays() of 037, recording its batch with
 -- herald.relay_record().
 CREATE OR REPLACE FUNCTION herald.relay_arrays(
@@ -151,8 +194,6 @@ CREATE OR REPLACE FUNCTION herald.relay_arrays(
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_n integer := coalesce(cardinality(p_ids), 0);
-    v_jobs integer := coalesce(cardinality(p_rows), 0);
     -- The outbox ids not relayed before, or NULL when that is all of them.
     v_fresh bigint[];
     v_count bigint;
@@ -161,36 +202,11 @@ DECLARE
     v_types text[];
     v_counts bigint[];
 BEGIN
-    IF p_origin IS NULL OR p_ids IS NULL OR p_rows IS NULL
-       OR p_tasks IS NULL OR p_queues IS NULL THEN
-        RAISE EXCEPTION 'relay batch must have an origin, outbox ids, rows, tasks and queues'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF (p_payloads IS NOT NULL AND cardinality(p_payloads) <> v_n)
-       OR (p_priorities IS NOT NULL AND cardinality(p_priorities) <> v_n)
-       OR (p_run_at IS NOT NULL AND cardinality(p_run_at) <> v_n)
-       OR (p_event_ids IS NOT NULL AND cardinality(p_event_ids) <> v_n)
-       OR (p_event_types IS NOT NULL
-           AND cardinality(p_event_types) <> v_n) THEN
-        RAISE EXCEPTION 'outbox row arrays must have as many elements as the id array (%)',
-            v_n
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF cardinality(p_tasks) <> v_jobs OR cardinality(p_queues) <> v_jobs
-       OR (p_max_attempts IS NOT NULL
-           AND cardinality(p_max_attempts) <> v_jobs) THEN
-        RAISE EXCEPTION 'job arrays must have as many elements as the row array (%)',
-            v_jobs
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- A job whose row is out of range would find no row below and be
-    -- lost without a word.
-    IF EXISTS (SELECT 1 FROM unnest(p_rows) AS j(pos)
-               WHERE j.pos IS NULL OR j.pos NOT BETWEEN 1 AND v_n) THEN
-        RAISE EXCEPTION 'job rows must be positions in the id array, from 1 to %',
-            v_n
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM herald.relay_check(p_origin, p_ids, p_rows, p_tasks, p_queues,
+        ARRAY[cardinality(p_payloads), cardinality(p_priorities),
+            cardinality(p_run_at), cardinality(p_event_ids),
+            cardinality(p_event_types)],
+        ARRAY[cardinality(p_max_attempts)]);
 
     v_fresh := herald.relay_record(p_origin, p_ids);
 
@@ -254,8 +270,6 @@ CREATE OR REPLACE FUNCTION herald.relay_arrays_unique(
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_n integer := coalesce(cardinality(p_ids), 0);
-    v_jobs integer := coalesce(cardinality(p_rows), 0);
     -- The outbox ids not relayed before, or NULL when that is all of them.
     v_fresh bigint[];
     -- For each job, its new id, or NULL when it makes no job.
@@ -268,41 +282,12 @@ DECLARE
     v_types text[];
     v_counts bigint[];
 BEGIN
-    -- The checks of herald.relay_arrays().
-    IF p_origin IS NULL OR p_ids IS NULL OR p_rows IS NULL
-       OR p_tasks IS NULL OR p_queues IS NULL THEN
-        RAISE EXCEPTION 'relay batch must have an origin, outbox ids, rows, tasks and queues'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF (p_payloads IS NOT NULL AND cardinality(p_payloads) <> v_n)
-       OR (p_priorities IS NOT NULL AND cardinality(p_priorities) <> v_n)
-       OR (p_run_at IS NOT NULL AND cardinality(p_run_at) <> v_n)
-       OR (p_event_ids IS NOT NULL AND cardinality(p_event_ids) <> v_n)
-       OR (p_event_types IS NOT NULL
-           AND cardinality(p_event_types) <> v_n) THEN
-        RAISE EXCEPTION 'outbox row arrays must have as many elements as the id array (%)',
-            v_n
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF cardinality(p_tasks) <> v_jobs OR cardinality(p_queues) <> v_jobs
-       OR (p_max_attempts IS NOT NULL
-           AND cardinality(p_max_attempts) <> v_jobs)
-       OR (p_unique_keys IS NOT NULL
-           AND cardinality(p_unique_keys) <> v_jobs)
-       OR (p_unique_for_ms IS NOT NULL
-           AND cardinality(p_unique_for_ms) <> v_jobs)
-       OR (p_unique_states IS NOT NULL
-           AND cardinality(p_unique_states) <> v_jobs) THEN
-        RAISE EXCEPTION 'job arrays must have as many elements as the row array (%)',
-            v_jobs
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF EXISTS (SELECT 1 FROM unnest(p_rows) AS j(pos)
-               WHERE j.pos IS NULL OR j.pos NOT BETWEEN 1 AND v_n) THEN
-        RAISE EXCEPTION 'job rows must be positions in the id array, from 1 to %',
-            v_n
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM herald.relay_check(p_origin, p_ids, p_rows, p_tasks, p_queues,
+        ARRAY[cardinality(p_payloads), cardinality(p_priorities),
+            cardinality(p_run_at), cardinality(p_event_ids),
+            cardinality(p_event_types)],
+        ARRAY[cardinality(p_max_attempts), cardinality(p_unique_keys),
+            cardinality(p_unique_for_ms), cardinality(p_unique_states)]);
 
     -- Record the rows as relayed, and draw an id for each job of a row
     -- not relayed before, in the order of the jobs.
@@ -400,3 +385,5 @@ $$;
 -- table.
 REVOKE ALL ON FUNCTION herald.relay_lock_class() FROM PUBLIC;
 REVOKE ALL ON FUNCTION herald.relay_record(text, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION herald.relay_check(text, bigint[], integer[], text[],
+    text[], integer[], integer[]) FROM PUBLIC;

@@ -63,9 +63,9 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
  * the database may be served by another host, or left over from a queue
  * removed from the configuration, so it is accepted with a note when a
  * configuration is read.  A typo must not pause a queue that does
- * not exist while the real one keeps running: it fails with EX_DATAERR,
- * as an unknown task does, when a configuration is read, and with 1, as
- * a job not found does, when none is.
+ * not exist while the real one keeps running.  It fails with EX_DATAERR
+ * when a configuration is read, as an unknown task does, and with 1
+ * when none is, as a job not found does.
  */
 static int
 queue_check_known(struct hd_cli *cli, const struct hd_config *config,

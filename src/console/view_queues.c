@@ -322,7 +322,9 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	int				 npaused = 0, health_y, hlines, plines;
 	int				 state_x;
 	char				 wait[32];
-	bool				 paused, idle;
+	const char			*state;
+	int				 state_attr;
+	bool				 paused;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUES);
 	res = snap->res;
@@ -391,14 +393,19 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 		else
 			snprintf(wait, sizeof(wait), "-");
 		/* No worker on any host: nothing claims the queue's jobs. */
-		idle = !paused &&
-		    hd_value_ll(res, row, HD_QUEUES_WORKERS) == 0;
+		state = "running";
+		state_attr = hd_attr(HD_ATTR_GOOD);
+		if (paused) {
+			state = "PAUSED";
+			state_attr = hd_attr(HD_ATTR_WARN);
+		} else if (hd_value_ll(res, row, HD_QUEUES_WORKERS) == 0) {
+			state = "no workers";
+			state_attr = hd_attr(HD_ATTR_WARN);
+		}
 		queues_row(y++, cols, name_width, row == queues_list.cursor ?
 		    hd_attr(HD_ATTR_SELECTED) : hd_attr(HD_ATTR_NORMAL),
-		    PQgetvalue(res, row, HD_QUEUES_NAME), values, wait,
-		    paused ? "PAUSED" : idle ? "no workers" : "running",
-		    paused || idle ? hd_attr(HD_ATTR_WARN) :
-		    hd_attr(HD_ATTR_GOOD));
+		    PQgetvalue(res, row, HD_QUEUES_NAME), values, wait, state,
+		    state_attr);
 	}
 
 	if (oldest >= 0)

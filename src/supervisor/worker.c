@@ -700,7 +700,7 @@ slot_fail_now(struct slot *s, enum hd_outcome outcome, const char *output)
 	snprintf(s->output, sizeof s->output, "%s", output);
 	s->attempt.output = s->output;
 	s->state = SLOT_FINISHED;
-	/* A timeout is logged by its caller, once it knows the duration. */
+	/* A timeout is logged by its caller, after it sets the duration. */
 	if (outcome != HD_OUTCOME_TIMEOUT)
 		log_job_failed(&s->job, &s->attempt);
 }

@@ -578,6 +578,54 @@ test_relay_takes_late_ids(void **state)
 	    "herald.relayed_batches"), "o{1,2,5} o{3,4,6} p{5}");
 }
 
+/* Both relay functions reject a malformed batch and change nothing. */
+static void
+test_relay_arrays_reject_bad_batch(void **state)
+{
+	static const struct {
+		const char	*sql;
+		const char	*message;
+	} cases[] = {
+		{ "SELECT herald.relay_arrays(NULL, '{1}', NULL, NULL, NULL,"
+		  " NULL, NULL, '{1}', '{t}', '{q}', NULL)",
+		  "relay batch must have an origin, outbox ids, rows, tasks"
+		  " and queues" },
+		{ "SELECT herald.relay_arrays('o', '{1,2}', '{\"{}\"}', NULL,"
+		  " NULL, NULL, NULL, '{1}', '{t}', '{q}', NULL)",
+		  "outbox row arrays must have as many elements as the id"
+		  " array (2)" },
+		{ "SELECT herald.relay_arrays('o', '{1}', NULL, NULL, NULL,"
+		  " NULL, NULL, '{1}', '{t,u}', '{q}', NULL)",
+		  "job arrays must have as many elements as the row array"
+		  " (1)" },
+		{ "SELECT herald.relay_arrays('o', '{1}', NULL, NULL, NULL,"
+		  " NULL, NULL, '{2}', '{t}', '{q}', NULL)",
+		  "job rows must be positions in the id array, from 1 to 1" },
+		{ "SELECT herald.relay_arrays_unique('o', '{1}', NULL, NULL,"
+		  " NULL, NULL, NULL, '{1}', '{t}', '{q}', NULL, '{a,b}', NULL,"
+		  " NULL)",
+		  "job arrays must have as many elements as the row array"
+		  " (1)" },
+		{ "SELECT herald.relay_arrays_unique('o', '{1}', NULL,"
+		  " '{1,2}', NULL, NULL, NULL, '{1}', '{t}', '{q}', NULL, NULL,"
+		  " NULL, NULL)",
+		  "outbox row arrays must have as many elements as the id"
+		  " array (1)" },
+	};
+	struct fixture	*f = *state;
+	size_t		 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		print_message("%s\n", cases[i].sql);
+		dbtest_assert_invalid(f->job->conn, cases[i].sql,
+		    cases[i].message, NULL);
+	}
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.jobs"), 0);
+	assert_int_equal(dbtest_int(f->job->conn, "SELECT count(*) FROM"
+	    " herald.relayed"), 0);
+}
+
 /* A batch whose jobs the job database rejects stays in the outbox. */
 static void
 test_relay_failed_insert_keeps_rows(void **state)
@@ -1066,6 +1114,8 @@ main(void)
 		    test_relay_waits_for_uncommitted_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_takes_late_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_arrays_reject_bad_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_failed_insert_keeps_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1091,7 +1091,7 @@ test_lost_connection_sqlstate(void **state)
 
 	dbtest_exec(db->conn, "SELECT pg_terminate_backend(%d)",
 	    PQbackendPID(other));
-	/* Else the backend may still read the statement and answer 57P01. */
+	/* Else the backend may still read the statement and fail it with 57P01. */
 	for (i = 0; i < 1000 && dbtest_int(db->conn, "SELECT count(*) FROM"
 	    " pg_stat_activity WHERE pid = %d", PQbackendPID(other)) > 0; i++)
 		dbtest_exec(db->conn, "SELECT pg_sleep(0.01)");
