@@ -388,10 +388,14 @@ batch_build(struct relay_batch *batch, const PGresult *res,
 	return 0;
 }
 
-/* Insert the batch's jobs into the job database; commits by itself. */
+/*
+ * Send the batch's jobs to the job database, which inserts and commits
+ * them in one statement.  libpq copies the arrays into its buffer, so
+ * the batch can be released once this returns.
+ */
 static int
 batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
-    struct hd_outbox_stats *stats, struct herald_error *error)
+    const struct hd_outbox_stats *stats, struct herald_error *error)
 {
 	static const Oid	 types[RELAY_COLUMNS + 1] = {
 		HD_OID_TEXT,
@@ -414,9 +418,7 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	int			 formats[RELAY_COLUMNS + 2];
 	Oid			 oids[RELAY_COLUMNS + 2];
 	char			 dropped[24];
-	PGresult		*res;
-	int64_t			 inserted;
-	int			 c, ncols, rc = -1;
+	int			 c, ncols;
 
 	ncols = batch->keyed ? RELAY_COLUMNS : RELAY_PLAIN_COLUMNS;
 	values[0] = origin;
@@ -438,21 +440,14 @@ batch_send(PGconn *job, const char *origin, const struct relay_batch *batch,
 	formats[1 + ncols] = 0;
 	oids[1 + ncols] = HD_OID_INT8;
 
-	res = PQexecParams(job, batch->keyed ? relay_arrays_unique_sql :
-	    relay_arrays_sql, ncols + 2, oids, values, lengths, formats, 0);
-	if (!hd_db_ok(res) || PQntuples(res) != 1) {
-		hd_error_from_pg(error, job, res,
+	if (PQsendQueryParams(job, batch->keyed ? relay_arrays_unique_sql :
+	    relay_arrays_sql, ncols + 2, oids, values, lengths, formats,
+	    0) == 0) {
+		hd_error_from_pg(error, job, NULL,
 		    "could not insert relayed jobs");
-		goto out;
+		return -1;
 	}
-	/* Copies of rows relayed before add no jobs, nor do held keys. */
-	inserted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	stats->skipped = stats->jobs > inserted ? stats->jobs - inserted : 0;
-	stats->jobs = inserted;
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
+	return 0;
 }
 
 static void
@@ -531,7 +526,7 @@ hd_outbox_take_receive(struct hd_outbox_take *take,
 }
 
 int
-hd_outbox_take_insert(struct hd_outbox_take *take, PGconn *job,
+hd_outbox_take_insert_send(struct hd_outbox_take *take, PGconn *job,
     const struct hd_config *config, const char *origin,
     struct hd_outbox_stats *stats, struct herald_error *error)
 {
@@ -550,6 +545,43 @@ hd_outbox_take_insert(struct hd_outbox_take *take, PGconn *job,
 out:
 	batch_release(&batch);
 	return rc;
+}
+
+int
+hd_outbox_take_insert_receive(PGconn *job, struct hd_outbox_stats *stats,
+    struct herald_error *error)
+{
+	PGresult	*res, *next;
+	int64_t		 inserted;
+	int		 rc = -1;
+
+	res = PQgetResult(job);
+	while ((next = PQgetResult(job)) != NULL)
+		PQclear(next);
+	if (!hd_db_ok(res) || PQntuples(res) != 1) {
+		hd_error_from_pg(error, job, res,
+		    "could not insert relayed jobs");
+		goto out;
+	}
+	/* Copies of rows relayed before add no jobs, nor do held keys. */
+	inserted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	stats->skipped = stats->jobs > inserted ? stats->jobs - inserted : 0;
+	stats->jobs = inserted;
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int
+hd_outbox_take_insert(struct hd_outbox_take *take, PGconn *job,
+    const struct hd_config *config, const char *origin,
+    struct hd_outbox_stats *stats, struct herald_error *error)
+{
+	if (hd_outbox_take_insert_send(take, job, config, origin, stats,
+	    error) == -1)
+		return -1;
+	return hd_outbox_take_insert_receive(job, stats, error);
 }
 
 int

@@ -102,6 +102,18 @@ int	hd_outbox_take_insert(struct hd_outbox_take *take, PGconn *job,
 	    const struct hd_config *config, const char *origin,
 	    struct hd_outbox_stats *stats, struct herald_error *error);
 
+/*
+ * hd_outbox_take_insert() in two halves, so that other work runs while
+ * the job database inserts: the send fills stats from the take, and the
+ * receive waits for the insert and completes stats.  Each returns 0, or
+ * -1 with error filled.
+ */
+int	hd_outbox_take_insert_send(struct hd_outbox_take *take, PGconn *job,
+	    const struct hd_config *config, const char *origin,
+	    struct hd_outbox_stats *stats, struct herald_error *error);
+int	hd_outbox_take_insert_receive(PGconn *job,
+	    struct hd_outbox_stats *stats, struct herald_error *error);
+
 /* Commit the deletion of the take's rows, or roll it back on error. */
 int	hd_outbox_take_commit(struct hd_outbox_take *take,
 	    struct herald_error *error);

@@ -4,9 +4,12 @@
  * It waits with LISTEN herald_outbox on the application database, which
  * every unit of work notifies when it commits, and polls once a second in
  * case a notification was lost while it was disconnected.  A full batch
- * is followed by the next one at once, and it is taken ahead: while the
- * job database inserts one batch, a second application connection takes
- * the next, and the two connections swap roles at every batch.  When any
+ * is followed by the next one at once.  Two batches are in flight at a
+ * time, each in a lane of two connections: one to the application
+ * database, whose transaction holds the batch's rows until the job
+ * database has committed its jobs, and one to the job database.  While
+ * one lane's jobs are inserted, the other lane takes its next batch or
+ * inserts too, so both databases and both cores work at once.  When any
  * connection fails, all are closed and opened again with a growing delay:
  * a batch whose application transaction was cut short is simply sent
  * again.
@@ -39,20 +42,32 @@
 #define RELAY_REPORT_MS		1000
 #define RELAY_PRUNE_MS		60000
 #define RELAY_RETRY_MIN_MS	100
+#define RELAY_LANES		2
+
+/*
+ * A batch in flight.  app's transaction holds the taken rows until job
+ * has inserted and committed their jobs.
+ */
+struct relay_lane {
+	PGconn			*app;
+	PGconn			*job;
+	struct hd_outbox_take	 take;
+	struct hd_outbox_stats	 stats;
+	bool			 inserting;	/* the insert was sent */
+};
 
 struct relay {
 	const struct hd_config	*config;
 	const char		*supervisor_id;
 	char			 id[17];
 	char			 origin[HD_OUTBOX_ORIGIN_MAX];
-	/* Opened and closed together.  app[0] listens for notifications. */
-	PGconn			*app[2];
-	PGconn			*job;
 	/*
-	 * The next batch, taken ahead on one of app with its transaction
-	 * open.  next.app is NULL when no batch is taken ahead.
+	 * Opened and closed together.  The application connection of lane
+	 * 0 listens for notifications.  Batches go to the lanes in turn,
+	 * so the lane of the next batch holds the older one in flight.
 	 */
-	struct hd_outbox_take	 next;
+	struct relay_lane	 lanes[RELAY_LANES];
+	int			 turn;
 	int			 sigfd;
 	bool			 stopping;
 	bool			 batch_wanted;
@@ -69,27 +84,32 @@ struct relay {
 	int			 connect_failures;
 };
 
+static bool
+relay_connected(const struct relay *r)
+{
+	return r->lanes[0].app != NULL;
+}
+
 static void
 relay_disconnect(struct relay *r)
 {
-	/*
-	 * Closing would also end the transaction, but only once the server
-	 * notices.  A relay that stops releases the rows before it exits.
-	 */
-	hd_outbox_take_rollback(&r->next);
-	PQfinish(r->app[0]);
-	PQfinish(r->app[1]);
-	PQfinish(r->job);
-	r->app[0] = NULL;
-	r->app[1] = NULL;
-	r->job = NULL;
-}
+	struct relay_lane	*lane;
+	int			 i;
 
-/* The application connection without a batch taken ahead, for timers. */
-static PGconn *
-relay_idle_app(struct relay *r)
-{
-	return r->next.app == r->app[0] ? r->app[1] : r->app[0];
+	for (i = 0; i < RELAY_LANES; i++) {
+		lane = &r->lanes[i];
+		/*
+		 * Closing would also end the transaction, but only once the
+		 * server notices.  A relay that stops releases the rows before
+		 * it exits.  An insert still in flight may yet commit, and its
+		 * batch is then sent again and found relayed.
+		 */
+		hd_outbox_take_rollback(&lane->take);
+		PQfinish(lane->app);
+		PQfinish(lane->job);
+		memset(lane, 0, sizeof *lane);
+	}
+	r->turn = 0;
 }
 
 /* Log the first failure of an outage, and only count the rest. */
@@ -119,27 +139,30 @@ relay_failed(struct relay *r, const char *operation,
 static int
 relay_connect(struct relay *r)
 {
-	struct herald_error	error;
+	struct herald_error	 error;
+	struct relay_lane	*first = &r->lanes[0];
 	const char		*operation = "connect";
+	int			 i;
 
 	memset(&error, 0, sizeof error);
-	r->app[0] = hd_db_connect(r->config->app_db, "herald relay", &error);
-	if (r->app[0] == NULL)
-		goto fail;
-	r->app[1] = hd_db_connect(r->config->app_db, "herald relay", &error);
-	if (r->app[1] == NULL)
-		goto fail;
-	r->job = hd_db_connect(r->config->job_db, "herald relay", &error);
-	if (r->job == NULL)
-		goto fail;
+	for (i = 0; i < RELAY_LANES; i++) {
+		r->lanes[i].app = hd_db_connect(r->config->app_db,
+		    "herald relay", &error);
+		if (r->lanes[i].app == NULL)
+			goto fail;
+		r->lanes[i].job = hd_db_connect(r->config->job_db,
+		    "herald relay", &error);
+		if (r->lanes[i].job == NULL)
+			goto fail;
+	}
 
 	operation = "schema check";
-	if (hd_schema_check(r->job, HD_SCHEMA_JOB, &error) == -1 ||
-	    hd_schema_check(r->app[0], HD_SCHEMA_APP, &error) == -1) {
+	if (hd_schema_check(first->job, HD_SCHEMA_JOB, &error) == -1 ||
+	    hd_schema_check(first->app, HD_SCHEMA_APP, &error) == -1) {
 		/* An older schema is waited for, as a database is. */
 		if (error.code == HERALD_ESCHEMA &&
-		    !hd_schema_behind(r->job, HD_SCHEMA_JOB) &&
-		    !hd_schema_behind(r->app[0], HD_SCHEMA_APP)) {
+		    !hd_schema_behind(first->job, HD_SCHEMA_JOB) &&
+		    !hd_schema_behind(first->app, HD_SCHEMA_APP)) {
 			hd_log_error("database schema version mismatch",
 			    "hint=%s", "upgrade heraldd to the version that "
 			    "migrated the databases");
@@ -153,14 +176,14 @@ relay_connect(struct relay *r)
 		goto fail;
 	}
 	operation = "listen";
-	if (hd_outbox_origin(r->app[0], r->origin, &error) == -1 ||
-	    hd_db_exec(r->app[0], "LISTEN herald_outbox", &error) == -1 ||
-	    hd_store_register(r->job, r->id, "relay", r->supervisor_id, NULL,
-	    &error) == -1)
+	if (hd_outbox_origin(first->app, r->origin, &error) == -1 ||
+	    hd_db_exec(first->app, "LISTEN herald_outbox", &error) == -1 ||
+	    hd_store_register(first->job, r->id, "relay", r->supervisor_id,
+	    NULL, &error) == -1)
 		goto fail;
 	/* The origin's row must exist before a batch adds its totals to it. */
 	operation = "report backlog";
-	if (hd_outbox_report(r->app[0], r->job, r->origin, &error) == -1)
+	if (hd_outbox_report(first->app, first->job, r->origin, &error) == -1)
 		goto fail;
 
 	if (r->connect_failures > 0)
@@ -197,111 +220,155 @@ relay_log_batch(const struct hd_outbox_stats *stats)
 		    (long long)stats->dropped_counts[i], "no_subscribers");
 }
 
-/* Take the batch to relay now, unless the last batch took it ahead. */
+/*
+ * Finish the batch in flight in lane: wait for its jobs to commit, then
+ * commit the deletion of its outbox rows.  0, or -1 after relay_failed().
+ */
 static int
-relay_take(struct relay *r, struct hd_outbox_take *take,
-    struct herald_error *error)
+relay_settle(struct relay *r, struct relay_lane *lane)
 {
-	if (r->next.app != NULL) {
-		*take = r->next;
-		memset(&r->next, 0, sizeof r->next);
-		return take->rows;
-	}
-	if (hd_outbox_take_send(take, r->app[0], HD_OUTBOX_BATCH,
-	    HD_OUTBOX_BATCH_BYTES, error) == -1)
+	struct herald_error	error;
+
+	if (!lane->inserting)
+		return 0;
+	lane->inserting = false;
+	memset(&error, 0, sizeof error);
+	if (hd_outbox_take_insert_receive(lane->job, &lane->stats,
+	    &error) == -1) {
+		relay_failed(r, "insert jobs", &error);
 		return -1;
-	return hd_outbox_take_receive(take, error);
+	}
+	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
+		/* Die as a crash would: the outbox rows stay behind. */
+		hd_log_warn("fault injected", "point=%s rows=%lld",
+		    "relay_after_job_commit", (long long)lane->stats.rows);
+		_exit(EX_SOFTWARE);
+	}
+	if (hd_outbox_take_commit(&lane->take, &error) == -1) {
+		relay_failed(r, "commit batch", &error);
+		return -1;
+	}
+	relay_log_batch(&lane->stats);
+	return 0;
+}
+
+/* Settle every lane, the older batch first.  0, or -1. */
+static int
+relay_settle_all(struct relay *r)
+{
+	int	i;
+
+	for (i = 0; i < RELAY_LANES; i++)
+		if (relay_settle(r, &r->lanes[(r->turn + i) % RELAY_LANES]) ==
+		    -1)
+			return -1;
+	return 0;
 }
 
 /*
- * Relay one batch.  When it reached its limit of rows, the next batch is
- * taken on the other application connection while the job database
- * inserts this one, so the two databases work at once.  The jobs of the
- * next batch are inserted only after this batch's commits, so job ids
- * keep the outbox order.  A batch cut short by its limit of bytes is
- * followed by the next one at once, but not taken ahead.  Its locked
- * rows left behind stay locked until its commit, so a take ahead would
- * skip them and relay them after later rows.
+ * Take a batch in the lane whose turn it is and send its jobs to the job
+ * database, or settle the lane's older batch first.  Each call does one
+ * of the two, so a signal is seen between them.  A full batch leaves its
+ * insert in flight and passes the turn, so the next batch is taken while
+ * the job database inserts this one.  A short batch, or an empty take,
+ * settles every lane: the outbox is drained for now.
+ *
+ * The jobs of two batches in flight are inserted at once, so their ids
+ * may interleave.  Their run_at, the start of each insert's transaction
+ * unless a row sets its own, keeps the order of the batches, and with it
+ * the order in which workers claim them.  A batch cut short by its limit
+ * of bytes leaves locked rows behind, which a take in the other lane
+ * would skip and so relay after later rows.  Such a batch is settled
+ * before the next take.
  */
 static void
 relay_batch(struct relay *r)
 {
-	struct hd_outbox_take	take;
-	struct hd_outbox_stats	stats;
-	struct herald_error	error;
-	PGconn			*other;
-	int			n;
+	struct relay_lane	*lane = &r->lanes[r->turn];
+	struct relay_lane	*other = &r->lanes[(r->turn + 1) % RELAY_LANES];
+	struct herald_error	 error;
+	int			 n;
+
+	if (lane->inserting) {
+		(void)relay_settle(r, lane);
+		return;
+	}
+	if (other->inserting && other->take.more &&
+	    relay_settle(r, other) == -1)
+		return;
 
 	memset(&error, 0, sizeof error);
-	n = relay_take(r, &take, &error);
-	if (n == -1) {
+	if (hd_outbox_take_send(&lane->take, lane->app, HD_OUTBOX_BATCH,
+	    HD_OUTBOX_BATCH_BYTES, &error) == -1 ||
+	    (n = hd_outbox_take_receive(&lane->take, &error)) == -1) {
 		relay_failed(r, "take batch", &error);
 		return;
 	}
 	r->next_batch_ms = hd_monotonic_ms() + RELAY_POLL_MS;
 	if (n == 0) {
 		r->batch_wanted = false;
+		(void)relay_settle_all(r);
 		return;
 	}
 
-	if (n == HD_OUTBOX_BATCH && !take.more) {
-		other = take.app == r->app[0] ? r->app[1] : r->app[0];
-		if (hd_outbox_take_send(&r->next, other, HD_OUTBOX_BATCH,
-		    HD_OUTBOX_BATCH_BYTES, &error) == -1) {
-			hd_outbox_take_rollback(&take);
-			relay_failed(r, "take next batch", &error);
-			return;
-		}
-	}
-	if (hd_outbox_take_insert(&take, r->job, r->config, r->origin,
-	    &stats, &error) == -1) {
-		hd_outbox_take_rollback(&take);
+	if (hd_outbox_take_insert_send(&lane->take, lane->job, r->config,
+	    r->origin, &lane->stats, &error) == -1) {
 		relay_failed(r, "insert jobs", &error);
 		return;
 	}
-	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
-		/* Die as a crash would: the outbox rows stay behind. */
-		hd_log_warn("fault injected", "point=%s rows=%d",
-		    "relay_after_job_commit", n);
-		_exit(EX_SOFTWARE);
-	}
-	if (hd_outbox_take_commit(&take, &error) == -1) {
-		relay_failed(r, "commit batch", &error);
+	lane->inserting = true;
+	r->turn = (r->turn + 1) % RELAY_LANES;
+	if (n == HD_OUTBOX_BATCH || lane->stats.more) {
+		r->batch_wanted = true;
 		return;
 	}
-	relay_log_batch(&stats);
+	r->batch_wanted = false;
+	(void)relay_settle_all(r);
+}
 
-	if (r->next.app == NULL) {
-		r->batch_wanted = stats.more;
-		return;
-	}
-	/* An empty take ahead is rolled back at once. */
-	n = hd_outbox_take_receive(&r->next, &error);
-	if (n == -1) {
-		relay_failed(r, "take next batch", &error);
-		return;
-	}
-	r->batch_wanted = n > 0;
+/*
+ * The lane whose connections the timers use, with nothing in flight: the
+ * lane of the next batch, settled early.  NULL after relay_failed().
+ */
+static struct relay_lane *
+relay_idle_lane(struct relay *r)
+{
+	struct relay_lane	*lane = &r->lanes[r->turn];
+
+	if (relay_settle(r, lane) == -1)
+		return NULL;
+	return lane;
 }
 
 static void
 relay_timers(struct relay *r)
 {
-	struct herald_error	error;
-	int64_t			now = hd_monotonic_ms(), pruned;
+	struct herald_error	 error;
+	struct relay_lane	*lane;
+	int64_t			 now = hd_monotonic_ms(), pruned;
 
+	if (now < r->next_report_ms && now < r->next_prune_ms &&
+	    now < r->next_heartbeat_ms && now < r->next_ping_ms)
+		return;
+	if ((lane = relay_idle_lane(r)) == NULL)
+		return;
 	memset(&error, 0, sizeof error);
 	if (now >= r->next_report_ms) {
 		r->next_report_ms = now + RELAY_REPORT_MS;
-		if (hd_outbox_report(relay_idle_app(r), r->job, r->origin,
+		if (hd_outbox_report(lane->app, lane->job, r->origin,
 		    &error) == -1) {
 			relay_failed(r, "report backlog", &error);
 			return;
 		}
 	}
+	/*
+	 * The other lane's application transaction may have deleted its
+	 * rows without committing.  This lane's does not see that, so it
+	 * reads the outbox as it is committed.
+	 */
 	if (now >= r->next_prune_ms) {
 		r->next_prune_ms = now + RELAY_PRUNE_MS;
-		pruned = hd_outbox_prune(relay_idle_app(r), r->job, r->origin,
+		pruned = hd_outbox_prune(lane->app, lane->job, r->origin,
 		    &error);
 		if (pruned == -1) {
 			relay_failed(r, "prune origin keys", &error);
@@ -313,19 +380,20 @@ relay_timers(struct relay *r)
 	}
 	if (now >= r->next_heartbeat_ms) {
 		r->next_heartbeat_ms = now + HD_HEARTBEAT_MS;
-		if (hd_store_heartbeat(r->job, r->id, &error) == -1) {
+		if (hd_store_heartbeat(lane->job, r->id, &error) == -1) {
 			relay_failed(r, "heartbeat", &error);
 			return;
 		}
 	}
 	/*
-	 * The listening connection may be half-open; the job one is used
-	 * at least every RELAY_REPORT_MS.  A batch taken ahead on it keeps
-	 * its transaction open, in which SELECT 1 changes nothing.
+	 * The listening connection may be half-open, and only a ping shows
+	 * it.  A batch it holds keeps its transaction open, in which SELECT
+	 * 1 changes nothing.
 	 */
 	if (now >= r->next_ping_ms) {
 		r->next_ping_ms = now + HD_PING_INTERVAL_MS;
-		if (hd_db_ping(r->app[0], HD_PING_TIMEOUT_MS, &error) == -1)
+		if (hd_db_ping(r->lanes[0].app, HD_PING_TIMEOUT_MS,
+		    &error) == -1)
 			relay_failed(r, "ping", &error);
 	}
 }
@@ -341,8 +409,8 @@ relay_wait(struct relay *r)
 
 	fds[0].fd = r->sigfd;
 	fds[0].events = POLLIN;
-	if (r->app[0] != NULL) {
-		fds[1].fd = PQsocket(r->app[0]);
+	if (relay_connected(r)) {
+		fds[1].fd = PQsocket(r->lanes[0].app);
 		fds[1].events = POLLIN;
 		nfds = 2;
 		timeout = r->next_batch_ms;
@@ -355,7 +423,7 @@ relay_wait(struct relay *r)
 	} else
 		timeout = r->connect_at_ms;
 	timeout -= now;
-	if (timeout < 0 || (r->app[0] != NULL && r->batch_wanted))
+	if (timeout < 0 || (relay_connected(r) && r->batch_wanted))
 		timeout = 0;
 
 	if (poll(fds, nfds, (int)timeout) == -1) {
@@ -368,17 +436,17 @@ relay_wait(struct relay *r)
 		if (hd_signals_take(SIGTERM) || hd_signals_take(SIGINT))
 			r->stopping = true;
 	}
-	if (r->app[0] == NULL)
+	if (!relay_connected(r))
 		return;
 	if (nfds == 2 && (fds[1].revents & POLLIN) &&
-	    PQconsumeInput(r->app[0]) == 0) {
+	    PQconsumeInput(r->lanes[0].app) == 0) {
 		struct herald_error	error;
 
-		hd_error_from_pg(&error, r->app[0], NULL, "listen");
+		hd_error_from_pg(&error, r->lanes[0].app, NULL, "listen");
 		relay_failed(r, "listen", &error);
 		return;
 	}
-	while ((note = PQnotifies(r->app[0])) != NULL) {
+	while ((note = PQnotifies(r->lanes[0].app)) != NULL) {
 		r->batch_wanted = true;
 		PQfreemem(note);
 	}
@@ -437,20 +505,21 @@ hd_relay_main(const struct hd_config *config, const char *supervisor_id)
 	}
 
 	while (!r.stopping) {
-		if (r.app[0] == NULL) {
+		if (!relay_connected(&r)) {
 			if (hd_monotonic_ms() >= r.connect_at_ms &&
 			    relay_connect(&r) == -1)
 				return EX_CONFIG;
 		} else if (r.batch_wanted)
 			relay_batch(&r);
-		if (r.app[0] != NULL)
+		if (relay_connected(&r))
 			relay_timers(&r);
 		relay_wait(&r);
 	}
 
-	if (r.job != NULL) {
+	/* Batches in flight are finished, so their rows leave the outbox. */
+	if (relay_connected(&r) && relay_settle_all(&r) == 0) {
 		memset(&error, 0, sizeof error);
-		(void)hd_store_unregister(r.job, r.id, &error);
+		(void)hd_store_unregister(r.lanes[0].job, r.id, &error);
 	}
 	relay_disconnect(&r);
 	hd_signals_close();

@@ -551,6 +551,46 @@ test_relay_waits_for_uncommitted_copy(void **state)
 }
 
 /*
+ * The relay keeps two batches in flight.  The second one inserts its
+ * jobs while the first one holds the origin's lock, and waits only to
+ * record its ids, so the two inserts run at once.
+ */
+static void
+test_relay_inserts_before_lock(void **state)
+{
+	struct fixture	*f = *state;
+	PGconn		*job = f->job->conn, *other = dbtest_connect(f->job);
+	PGresult	*res;
+
+	dbtest_exec(job, "BEGIN");
+	assert_int_equal(dbtest_int(job, "SELECT herald.relay_arrays('o',"
+	    " '{4,5,6}', array_fill('{}'::jsonb, '{3}'), NULL, NULL, NULL,"
+	    " NULL, '{1,2,3}', '{t,t,t}', '{q,q,q}', NULL)"), 3);
+	assert_int_equal(PQsendQuery(other, "SELECT herald.relay_arrays('o',"
+	    " '{1,2,3}', array_fill('{}'::jsonb, '{3}'), NULL, NULL, NULL,"
+	    " NULL, '{1,2,3}', '{t,t,t}', '{q,q,q}', NULL)"), 1);
+	assert_true(dbtest_waits_for_lock(job, other));
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM pg_locks"
+	    " WHERE pid = %d AND relation = 'herald.jobs'::regclass"
+	    " AND mode = 'RowExclusiveLock' AND granted",
+	    PQbackendPID(other)), 1);
+	dbtest_exec(job, "COMMIT");
+
+	/* The batch with the lower ids commits last and copies nothing. */
+	res = PQgetResult(other);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "3");
+	PQclear(res);
+	assert_null(PQgetResult(other));
+	assert_int_equal(dbtest_int(job, "SELECT count(*) FROM herald.jobs"),
+	    6);
+	dbtest_assert_text(dbtest_text(job, "SELECT string_agg(outbox_ids::text,"
+	    " ' ' ORDER BY first_id) FROM herald.relayed_batches"),
+	    "{1,2,3} {4,5,6}");
+	PQfinish(other);
+}
+
+/*
  * Ids below the greatest one relayed are new when they committed after a
  * batch with greater ids was taken.  Only the ids relayed before make no
  * job.
@@ -1112,6 +1152,8 @@ main(void)
 		    test_relay_clamps_outbox_run_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_waits_for_uncommitted_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_inserts_before_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_takes_late_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(

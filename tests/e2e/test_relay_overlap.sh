@@ -1,11 +1,11 @@
 #!/bin/sh
-# The relay takes the next batch on its second application connection
-# while the job database inserts the current one.  A session holding a
-# lock on herald.jobs blocks the insert of the first batch: meanwhile the
-# second batch's rows must already be locked by the relay.  heraldd is
-# then stopped with that batch taken ahead.  Its rows must be back in the
-# outbox, unlocked, and a new heraldd must make exactly one job of every
-# event, with job ids in outbox order.
+# The relay keeps two batches in flight, each in its own lane of an
+# application and a job database connection.  A session holding a lock on
+# herald.jobs blocks the inserts: both batches must be taken and both
+# inserts sent meanwhile.  heraldd is then stopped with both in flight.
+# The relay finishes both batches before it exits, the rest of the outbox
+# must be unlocked, and a new heraldd must make exactly one job of every
+# event, claimed in outbox order.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -52,14 +52,14 @@ app_sql "INSERT INTO herald.outbox (kind, event_id, event_type, payload)
     FROM generate_series(1, $EVENTS) g;
     NOTIFY herald_outbox" >/dev/null || fail "could not publish events"
 
-wait_for 10 "the first batch's insert to wait for the lock" sql_is \
+wait_for 10 "both batches' inserts to wait for the lock" sql_is \
     "SELECT count(*) FROM pg_stat_activity
      WHERE datname = current_database() AND wait_event_type = 'Lock'
-       AND query LIKE '%relay_arrays%'" 1
+       AND query LIKE '%relay_arrays%'" 2
 
-note "the second batch is taken while the first one's insert waits"
-wait_for 10 "two batches of 1000 rows to be locked" app_is \
-    "$UNLOCKED_ROWS" $((EVENTS - 2000))
+note "both batches are taken while their inserts wait"
+app_is "$UNLOCKED_ROWS" $((EVENTS - 2000)) ||
+    fail "$(app_sql "$UNLOCKED_ROWS") outbox rows unlocked, expected $((EVENTS - 2000))"
 app_is "SELECT count(*) FROM pg_stat_activity
     WHERE datname = current_database() AND application_name = 'herald relay'
       AND state = 'idle in transaction'" 2 ||
@@ -68,8 +68,8 @@ app_is "SELECT count(*) FROM pg_stat_activity
 note "stop heraldd, then release the lock"
 kill -TERM "$HERALDD_PID" || fail "heraldd is not running"
 # heraldd sends SIGTERM to its children right after it logs this line.
-# The relay waits in its insert until the lock is released, so it receives
-# the signal before it relays the batch it took ahead.
+# The relay waits for the first insert until the lock is released, so it
+# receives the signal before it takes a third batch.
 wait_for 10 "heraldd to begin its stop" log_has 'msg="heraldd stopping"'
 echo "COMMIT;" >&3
 exec 3>&-
@@ -81,15 +81,15 @@ HERALDD_PID=
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 log_has 'msg="relay stopped"' || fail "the relay did not log its stop"
 
-note "the first batch is relayed, the batch taken ahead is back in the outbox"
-sql_is "SELECT count(*) FROM herald.jobs" 1000 ||
-    fail "$(sql "SELECT count(*) FROM herald.jobs") jobs after the stop, expected 1000"
-app_is "SELECT count(*) FROM herald.outbox" $((EVENTS - 1000)) ||
-    fail "$(app_sql "SELECT count(*) FROM herald.outbox") outbox rows after the stop, expected $((EVENTS - 1000))"
-app_is "$UNLOCKED_ROWS" $((EVENTS - 1000)) ||
+note "both batches in flight are relayed, the rest stays in the outbox"
+sql_is "SELECT count(*) FROM herald.jobs" 2000 ||
+    fail "$(sql "SELECT count(*) FROM herald.jobs") jobs after the stop, expected 2000"
+app_is "SELECT count(*) FROM herald.outbox" $((EVENTS - 2000)) ||
+    fail "$(app_sql "SELECT count(*) FROM herald.outbox") outbox rows after the stop, expected $((EVENTS - 2000))"
+app_is "$UNLOCKED_ROWS" $((EVENTS - 2000)) ||
     fail "outbox rows are still locked after the relay stopped"
-app_is "SELECT min((payload->>'n')::int) FROM herald.outbox" 1001 ||
-    fail "the outbox lost rows other than the first batch's"
+app_is "SELECT min((payload->>'n')::int) FROM herald.outbox" 2001 ||
+    fail "the outbox lost rows other than the two batches'"
 
 note "a new heraldd relays the rest"
 start_heraldd
@@ -100,10 +100,11 @@ sql_is "SELECT count(DISTINCT event_id) FROM herald.jobs" $EVENTS ||
     fail "some event became more than one job"
 sql_is "SELECT count(*) FROM herald.relayed" $EVENTS ||
     fail "$(sql "SELECT count(*) FROM herald.relayed") outbox rows recorded as relayed"
+# Two inserts at once interleave their ids, but not their run_at.
 sql_is "SELECT count(*) FROM (SELECT (payload->>'n')::int AS n,
-        lag((payload->>'n')::int) OVER (ORDER BY id) AS before
+        lag((payload->>'n')::int) OVER (ORDER BY run_at, id) AS before
     FROM herald.jobs) j WHERE n < before" 0 ||
-    fail "job ids are not in outbox order"
+    fail "jobs are not in outbox order by run_at and id"
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
