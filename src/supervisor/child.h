@@ -71,6 +71,20 @@ struct hd_child_spec {
 };
 
 /*
+ * The build's identity in a specification's version line: the release and
+ * the schema versions of the job and application databases it was built
+ * with, such as "0.1.0 schema 41/5".  The schema versions distinguish
+ * two builds of one release whose migrations differ.
+ */
+const char	*hd_child_build(void);
+
+/*
+ * The versions of the last job and application migrations of this build,
+ * "JOB/APP", generated from sql/ by scripts/embed-sql.
+ */
+extern const char hd_schema_versions[];
+
+/*
  * Write spec into a new memfd and return it, positioned at its start, or
  * return -1 with errno set.
  */

@@ -22,6 +22,17 @@
 /* The largest specification read: the configuration and its overhead. */
 #define SPEC_MAX	(HD_CONFIG_TEXT_MAX + (1 << 20))
 
+const char *
+hd_child_build(void)
+{
+	static char	build[64];
+
+	if (build[0] == '\0')
+		snprintf(build, sizeof build, "%s schema %s", HERALD_VERSION,
+		    hd_schema_versions);
+	return build;
+}
+
 static void
 spec_line(FILE *fp, const char *key, const char *value)
 {
@@ -56,7 +67,7 @@ hd_child_spec_write(const struct hd_child_spec *spec)
 		errno = saved;
 		return -1;
 	}
-	spec_line(fp, "version", HERALD_VERSION);
+	spec_line(fp, "version", hd_child_build());
 	spec_line(fp, "role", spec->role);
 	spec_line(fp, "queue", spec->queue);
 	spec_line(fp, "supervisor", spec->supervisor_id);
@@ -256,10 +267,10 @@ hd_child_spec_read(int fd, struct hd_child_spec *spec, char *error,
 			goto bad;
 		*value++ = '\0';
 		if (strcmp(line, "version") == 0) {
-			if (strcmp(value, HERALD_VERSION) != 0) {
+			if (strcmp(value, hd_child_build()) != 0) {
 				spec_fail(error, size, "heraldd %s started "
 				    "heraldd-child %s: restart heraldd after "
-				    "an upgrade", value, HERALD_VERSION);
+				    "an upgrade", value, hd_child_build());
 				goto fail;
 			}
 			versioned = true;

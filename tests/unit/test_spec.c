@@ -21,6 +21,7 @@
 
 #include "child.h"
 #include "herald.h"
+#include "migrate.h"
 #include "started.h"
 
 /* The text of a configuration, with a NUL byte to check the length. */
@@ -116,7 +117,7 @@ test_spec_rejects_bad_input(void **state)
 	char	error[256], text[256];
 
 	snprintf(text, sizeof text, "version %s\nrole check\npath 1\np\n"
-	    "config 0\n\n", HERALD_VERSION);
+	    "config 0\n\n", hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), 0);
 
 	assert_int_equal(read_text("version 0.0.0-other\nrole check\n",
@@ -124,41 +125,41 @@ test_spec_rejects_bad_input(void **state)
 	assert_non_null(strstr(error, "restart heraldd"));
 
 	snprintf(text, sizeof text, "version %s\nrole check\npath 99\np\n",
-	    HERALD_VERSION);
+	    hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "line 3"));
 
 	snprintf(text, sizeof text, "version %s\nrole worker\n"
-	    "started known 2 7\npath 1\np\nconfig 0\n\n", HERALD_VERSION);
+	    "started known 2 7\npath 1\np\nconfig 0\n\n", hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "line 3"));
 
 	/* A count that the line cannot hold is rejected before allocating. */
 	snprintf(text, sizeof text, "version %s\nrole worker\n"
 	    "started known 2000000000 7\npath 1\np\nconfig 0\n\n",
-	    HERALD_VERSION);
+	    hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "line 3"));
 
 	snprintf(text, sizeof text, "version %s\nrole worker\n"
 	    "started known 1 99999999999999999999\npath 1\np\nconfig 0\n\n",
-	    HERALD_VERSION);
+	    hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "line 3"));
 
 	/* A repeated line replaces the earlier value. */
 	snprintf(text, sizeof text, "version %s\nrole worker\n"
 	    "started known 1 5\nstarted known 1 6\npath 1\np\npath 1\nq\n"
-	    "config 0\n\nconfig 0\n\n", HERALD_VERSION);
+	    "config 0\n\nconfig 0\n\n", hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), 0);
 
 	snprintf(text, sizeof text, "version %s\ncolour blue\n",
-	    HERALD_VERSION);
+	    hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "line 2"));
 
 	snprintf(text, sizeof text, "version %s\nrole check\n",
-	    HERALD_VERSION);
+	    hd_child_build());
 	assert_int_equal(read_text(text, error, sizeof error), -1);
 	assert_non_null(strstr(error, "incomplete"));
 
@@ -195,6 +196,43 @@ test_started_attach_rejects_other_fd(void **state)
 	assert_null(hd_started_attach(fd));
 	close(fd);
 	assert_null(hd_started_attach(-1));
+}
+
+/*
+ * The version line names the schema versions as well as the release, so
+ * a child of the same release built with other migrations is rejected.
+ */
+static void
+test_spec_version_names_schema(void **state)
+{
+	struct hd_child_spec	 spec;
+	char			 text[256], expected[64], error[256];
+	ssize_t			 n;
+	int			 fd;
+
+	(void)state;
+	memset(&spec, 0, sizeof spec);
+	spec.role = "check";
+	spec.config_path = "/etc/herald/herald.conf";
+	spec.config_text = (char *)config_text;
+	spec.config_len = sizeof config_text - 1;
+	fd = hd_child_spec_write(&spec);
+	assert_true(fd >= 0);
+	n = read(fd, text, sizeof text - 1);
+	close(fd);
+	assert_true(n > 0);
+	text[n] = '\0';
+	snprintf(expected, sizeof expected, "version %s schema %d/%d\n",
+	    HERALD_VERSION,
+	    hd_job_migrations[hd_job_migrations_count - 1].version,
+	    hd_app_migrations[hd_app_migrations_count - 1].version);
+	assert_memory_equal(text, expected, strlen(expected));
+
+	snprintf(text, sizeof text, "version %s schema 1/1\nrole check\n"
+	    "path 1\np\nconfig 0\n\n", HERALD_VERSION);
+	assert_int_equal(read_text(text, error, sizeof error), -1);
+	assert_non_null(strstr(error, "schema 1/1 started"));
+	assert_non_null(strstr(error, hd_child_build()));
 }
 
 /*
@@ -246,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_spec_round_trip),
 		cmocka_unit_test(test_spec_started_unknown),
 		cmocka_unit_test(test_spec_rejects_bad_input),
+		cmocka_unit_test(test_spec_version_names_schema),
 		cmocka_unit_test(test_spec_write_out_of_descriptors),
 		cmocka_unit_test(test_started_attach_shares_region),
 		cmocka_unit_test(test_started_attach_rejects_other_fd),
