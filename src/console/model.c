@@ -55,7 +55,8 @@ static const char queues_sql[] = HD_SQL_QUEUE_STATUS(
 /*
  * Supervisors first, then their children, each with its running jobs.
  * herald.jobs_redacted, which both console roles read, lists no job of
- * the inbox, so the join probes the primary key of herald.jobs.
+ * the inbox, so the join probes the primary key of herald.jobs.  The last
+ * column is true for the janitor that holds the election lock.
  */
 static const char workers_sql[] =
     "SELECT p.kind, p.host, p.pid, coalesce(p.queue, ''), p.id,"
@@ -65,7 +66,9 @@ static const char workers_sql[] =
     "  j.id, j.task,"
     "  (extract(epoch FROM clock_timestamp() - j.attempted_at) * 1000)"
     "    ::bigint,"
-    "  j.attempt, j.max_attempts"
+    "  j.attempt, j.max_attempts,"
+    "  coalesce(p.kind = 'janitor' AND p.backend_pid ="
+    "    (SELECT herald.janitor_backend_pid()), false)"
     " FROM herald.processes p"
     " LEFT JOIN (SELECT j.* FROM herald.held_jobs h"
     "   JOIN herald.jobs_redacted j ON j.id = h.id) j"

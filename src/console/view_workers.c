@@ -103,6 +103,12 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 	} else if (strcmp(kind, "worker") == 0)
 		hd_put(y, x + JOB_W, task_w, selected ? attr :
 		    hd_attr(HD_ATTR_DIM), "idle");
+	else if (strcmp(kind, "janitor") == 0 &&
+	    strcmp(PQgetvalue(res, row, HD_WORKERS_ACTIVE), "t") == 0)
+		hd_put(y, x + JOB_W, task_w, attr, "active");
+	else if (strcmp(kind, "janitor") == 0)
+		hd_put(y, x + JOB_W, task_w, selected ? attr :
+		    hd_attr(HD_ATTR_DIM), "standby");
 	x += JOB_W + task_w + RUN_W;
 	hd_fmt_age(beat, text, sizeof(text));
 	hd_putf(y, x, cols - x, attr, "%*s", BEAT_W, text);

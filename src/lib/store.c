@@ -1153,11 +1153,12 @@ hd_store_register(PGconn *conn, const char *id, const char *kind,
 {
 	static const char sql[] =
 	    "INSERT INTO herald.processes"
-	    " (id, kind, supervisor_id, host, pid, queue)"
-	    " VALUES ($1, $2, $3, $4, $5, $6)"
+	    " (id, kind, supervisor_id, host, pid, queue, backend_pid)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, pg_backend_pid())"
 	    " ON CONFLICT (id) DO UPDATE"
 	    " SET kind = excluded.kind, supervisor_id = excluded.supervisor_id,"
 	    " host = excluded.host, pid = excluded.pid, queue = excluded.queue,"
+	    " backend_pid = excluded.backend_pid,"
 	    " started_at = now(), heartbeat_at = now()";
 	const char	*values[6];
 	char		 host[256], pid_text[STORE_INT_TEXT];
@@ -1202,7 +1203,8 @@ hd_store_heartbeat(PGconn *conn, const char *id, struct herald_error *error)
 		return -1;
 	}
 	res = store_exec(conn,
-	    "UPDATE herald.processes SET heartbeat_at = now() WHERE id = $1",
+	    "UPDATE herald.processes SET heartbeat_at = now(),"
+	    " backend_pid = pg_backend_pid() WHERE id = $1",
 	    1, values, "could not refresh heartbeat", error);
 	if (res == NULL)
 		return -1;

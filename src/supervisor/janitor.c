@@ -23,7 +23,11 @@
 #include "util.h"
 #include "worker.h"
 
-/* The advisory lock key that elects the active janitor: "herald" in ASCII. */
+/*
+ * The advisory lock key that elects the active janitor.  A janitor of
+ * every release must use this value, and herald.janitor_backend_pid()
+ * looks for it in pg_locks.
+ */
 #define JANITOR_LOCK_KEY	"114776697284708"
 #define JANITOR_ID_BYTES	8
 #define JANITOR_ROUND_MS	1000

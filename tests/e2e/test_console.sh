@@ -175,6 +175,7 @@ heraldd_pid=$HERALDD_PID
 expect_line c " $heraldd_pid supervisor"
 expect_line c " [0-9]+ +worker +mail +$slow slow "
 expect_line c " [0-9]+ +worker +files +idle"
+expect_line c " [0-9]+ +janitor +active"
 
 note "retries screen"
 keys c 3

@@ -65,6 +65,13 @@ sleep 3
 one_active || fail "$(active_janitors) janitors hold the lock"
 [ "$(cat "$HERALDD_LOG" "$SECOND_LOG" | grep -c 'msg="janitor active"')" -eq 1 ] ||
     fail "more than one janitor reported itself active"
+janitor=$(sed -n 's/.*msg="janitor active" role=janitor pid=\([0-9]*\) .*/\1/p' \
+    "$HERALDD_LOG" "$SECOND_LOG")
+# The console marks the janitor whose backend holds the lock as active.
+ACTIVE_JANITOR="SELECT string_agg(pid::text, ',') FROM herald.processes
+    WHERE kind = 'janitor' AND backend_pid = herald.janitor_backend_pid()"
+sql_is "$ACTIVE_JANITOR" "$janitor" ||
+    fail "the processes marked active are '$(sql "$ACTIVE_JANITOR")', not janitor $janitor"
 
 note "the active janitor prunes in batches"
 wait_for 15 "old counters and dead jobs to go" sql_is \
@@ -80,8 +87,6 @@ wait_for 30 "the stale supervisor to be removed" sql_is \
      WHERE id IN ('gone', 'gone-worker')" 0
 
 note "the active janitor is killed and another takes over"
-janitor=$(sed -n 's/.*msg="janitor active" role=janitor pid=\([0-9]*\) .*/\1/p' \
-    "$HERALDD_LOG" "$SECOND_LOG")
 # The live workers' heartbeats look as old as after a long outage.  The
 # janitor is stopped first, so that it cannot remove them itself.
 kill -STOP "$janitor"
@@ -96,6 +101,10 @@ new_active() {
 wait_for 10 "another janitor to become active" new_active
 note "a janitor took over $(($(now_ms) - start)) ms after the kill"
 wait_for 10 "one janitor to hold the lock" one_active
+successor=$(sed -n 's/.*msg="janitor active" role=janitor pid=\([0-9]*\) .*/\1/p' \
+    "$HERALDD_LOG" "$SECOND_LOG" | grep -v "^$janitor\$")
+sql_is "$ACTIVE_JANITOR" "$successor" ||
+    fail "the processes marked active are '$(sql "$ACTIVE_JANITOR")', not janitor $successor"
 wait_for 20 "the 4 workers to beat again" sql_is \
     "SELECT count(*) FROM herald.processes WHERE kind = 'worker'
        AND heartbeat_at > now() - interval '1 minute'" 4
