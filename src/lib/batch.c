@@ -17,13 +17,14 @@
 #define STMT_WAIT_END	"hd_batch_wait_end"
 #define STMT_NO_FLUSH	"hd_batch_no_flush"
 #define STMT_NEXT_DUE	"hd_batch_next_due"
+#define STMT_CLAIM_TIME	"hd_batch_claim_time"
 
 /* The statements of one cycle, in the order they are sent. */
 enum cycle_step {
 	STEP_COMPLETE,
 	STEP_NO_FLUSH,
-	STEP_CLAIM,
-	STEP_NEXT_DUE
+	STEP_CLAIM_TIME,
+	STEP_CLAIM
 };
 
 static const struct {
@@ -40,7 +41,16 @@ static const struct {
 	{ STMT_WAIT_END, "SELECT herald.wait_end($1)", 1 },
 	{ STMT_NO_FLUSH, "SELECT set_config('synchronous_commit', 'off',"
 	    " true)", 0 },
-	{ STMT_NEXT_DUE, "SELECT herald.next_due_ms($1)", 1 },
+	/*
+	 * The next due time is read in a transaction after the claim's, and
+	 * counts the jobs due after the claim's now(), which the claim's
+	 * transaction stores for the session.
+	 */
+	{ STMT_CLAIM_TIME, "SELECT set_config('herald.claimed_at',"
+	    " now()::text, false)", 0 },
+	{ STMT_NEXT_DUE, "SELECT herald.next_due_ms($1, coalesce(nullif("
+	    "current_setting('herald.claimed_at', true), '')::timestamptz,"
+	    " now()))", 1 },
 };
 
 int
@@ -156,12 +166,15 @@ read_completed(const PGresult *res, const struct hd_job *const *done,
 /*
  * Send the statements of one cycle into the pipeline and list them in
  * steps, an array of 4.  A claim without completions commits without
- * waiting for its WAL to reach disk (see the top of batch.h).
+ * waiting for its WAL to reach disk (see the top of batch.h).  The read
+ * of the next due time follows in a transaction of its own, after the
+ * claim's sync, so the server sends the claim's rows before it runs it.
+ * *due_sent is set to whether it was sent.
  */
 static int
 cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
     const char *queue, const char *worker_id, int limit, int64_t lease_ms,
-    bool next_due, enum cycle_step *steps, int *nsteps,
+    bool next_due, enum cycle_step *steps, int *nsteps, bool *due_sent,
     struct herald_error *error)
 {
 	const char	*values[4];
@@ -192,6 +205,11 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 		    NULL, 0);
 		steps[(*nsteps)++] = STEP_NO_FLUSH;
 	}
+	if (ok && limit > 0 && next_due) {
+		ok = PQsendQueryPrepared(conn, STMT_CLAIM_TIME, 0, NULL, NULL,
+		    NULL, 0);
+		steps[(*nsteps)++] = STEP_CLAIM_TIME;
+	}
 	if (ok && limit > 0) {
 		snprintf(limit_text, sizeof limit_text, "%d", limit);
 		snprintf(lease_text, sizeof lease_text, "%" PRId64, lease_ms);
@@ -203,14 +221,15 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 		    NULL, 0);
 		steps[(*nsteps)++] = STEP_CLAIM;
 	}
+	if (ok)
+		ok = PQpipelineSync(conn);
+	*due_sent = false;
 	if (ok && limit > 0 && next_due) {
 		values[0] = queue;
 		ok = PQsendQueryPrepared(conn, STMT_NEXT_DUE, 1, values, NULL,
-		    NULL, 0);
-		steps[(*nsteps)++] = STEP_NEXT_DUE;
+		    NULL, 0) && PQpipelineSync(conn);
+		*due_sent = true;
 	}
-	if (ok)
-		ok = PQpipelineSync(conn);
 	if (!ok) {
 		hd_error_from_pg(error, conn, NULL, "could not claim jobs");
 		return -1;
@@ -225,7 +244,7 @@ cycle_send(PGconn *conn, const struct hd_job *const *done, int ndone,
 static int
 cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
     bool *completed, const enum cycle_step *steps, int nsteps,
-    struct hd_job **jobs, int64_t *next_due_ms, struct herald_error *error)
+    struct hd_job **jobs, struct herald_error *error)
 {
 	PGresult	*res;
 	int		 i = 0, claimed = 0, rc = 0, nulls = 0;
@@ -262,9 +281,6 @@ cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
 			read_completed(res, done, ndone, completed);
 		else if (rc == 0 && step == STEP_CLAIM)
 			claimed = read_claim(res, jobs, error);
-		else if (rc == 0 && step == STEP_NEXT_DUE &&
-		    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-			*next_due_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		if (claimed == -1)
 			rc = -1;
 		PQclear(res);
@@ -284,16 +300,16 @@ cycle_read(PGconn *conn, const struct hd_job *const *done, int ndone,
 int
 hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
     bool *completed, const char *queue, const char *worker_id, int limit,
-    int64_t lease_ms, struct hd_job **jobs, int64_t *next_due_ms,
+    int64_t lease_ms, bool next_due, struct hd_job **jobs,
     struct herald_error *error)
 {
-	enum cycle_step	steps[4];
-	int64_t		due_ms = -1;
-	int		n, nsteps = 0;
+	struct herald_error	ignored;
+	enum cycle_step		steps[4];
+	int64_t			due_ms;
+	int			n, nsteps = 0;
+	bool			due_sent;
 
 	*jobs = NULL;
-	if (next_due_ms != NULL)
-		*next_due_ms = -1;
 	if (ndone == 0 && limit <= 0)
 		return 0;
 	if (lease_ms < 1 || lease_ms > INT_MAX) {
@@ -307,13 +323,17 @@ hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
 		return -1;
 	}
 	if (cycle_send(conn, done, ndone, queue, worker_id, limit, lease_ms,
-	    next_due_ms != NULL, steps, &nsteps, error) == -1) {
+	    next_due, steps, &nsteps, &due_sent, error) == -1) {
 		/* Nothing reached the server; the next exit discards it. */
 		PQexitPipelineMode(conn);
 		return -1;
 	}
 	n = cycle_read(conn, done, ndone, completed, steps, nsteps, jobs,
-	    &due_ms, error);
+	    error);
+	if (n == -1 && due_sent)
+		(void)hd_batch_next_due(conn, &due_ms, &ignored);
+	if (due_sent && n != -1)
+		return n;
 	if (PQexitPipelineMode(conn) == 0 && n != -1) {
 		hd_error_from_pg(error, conn, NULL, "could not claim jobs");
 		if (n > 0)
@@ -321,9 +341,58 @@ hd_batch_cycle(PGconn *conn, const struct hd_job *const *done, int ndone,
 		*jobs = NULL;
 		return -1;
 	}
-	if (n != -1 && next_due_ms != NULL)
-		*next_due_ms = due_ms;
 	return n;
+}
+
+int
+hd_batch_next_due(PGconn *conn, int64_t *next_due_ms,
+    struct herald_error *error)
+{
+	PGresult	*res;
+	int		 rc = 0, nulls = 0;
+
+	*next_due_ms = -1;
+	if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF)
+		return 0;
+	for (;;) {
+		if ((res = PQgetResult(conn)) == NULL) {
+			/* Two in a row: the connection is gone. */
+			if (++nulls == 2) {
+				hd_error_from_pg(error, conn, NULL,
+				    "could not read the next due time");
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		if (rc == 0 && PQresultStatus(res) != PGRES_TUPLES_OK) {
+			hd_error_from_pg(error, conn, res,
+			    "could not read the next due time");
+			rc = -1;
+		} else if (rc == 0 && PQntuples(res) == 1 &&
+		    !PQgetisnull(res, 0, 0))
+			*next_due_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		if (PQstatus(conn) == CONNECTION_BAD) {
+			hd_error_from_pg(error, conn, NULL,
+			    "could not read the next due time");
+			rc = -1;
+			break;
+		}
+	}
+	if (PQexitPipelineMode(conn) == 0 && rc == 0) {
+		hd_error_from_pg(error, conn, NULL,
+		    "could not read the next due time");
+		rc = -1;
+	}
+	if (rc == -1)
+		*next_due_ms = -1;
+	return rc;
 }
 
 int

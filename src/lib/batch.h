@@ -39,16 +39,27 @@ int	hd_batch_prepare(PGconn *conn, struct herald_error *error);
  * limit > 0, claim up to limit due jobs of queue for worker_id with a
  * lease of lease_ms (herald.claim), in one transaction.  completed[i] is
  * set to whether done[i] was deleted; false means its lease was lost.
- * When next_due_ms is not NULL and the cycle claims, the same transaction
- * stores in it the milliseconds until the earliest job of queue due after
- * the claim (herald.next_due_ms), or -1 when there is none.  Return the
- * number of jobs claimed, stored in a malloc'ed *jobs, or -1, in which
- * case nothing was completed or claimed.
+ * Return the number of jobs claimed, stored in a malloc'ed *jobs, or -1,
+ * in which case nothing was completed or claimed.
+ *
+ * When next_due is true and the cycle claims, a second transaction sent
+ * along reads the milliseconds until the earliest job of queue due after
+ * the claim (herald.next_due_ms).  Its result stays on conn, so that the
+ * caller can start the claimed jobs first, and hd_batch_next_due() must
+ * read it before conn is used again.
  */
 int	hd_batch_cycle(PGconn *conn, const struct hd_job *const *done,
 	    int ndone, bool *completed, const char *queue,
 	    const char *worker_id, int limit, int64_t lease_ms,
-	    struct hd_job **jobs, int64_t *next_due_ms,
+	    bool next_due, struct hd_job **jobs,
+	    struct herald_error *error);
+
+/*
+ * Read the next due time that the last hd_batch_cycle() sent, into
+ * *next_due_ms, or -1 when no job is due later or none was sent.  Return
+ * 0, or -1 with error filled.
+ */
+int	hd_batch_next_due(PGconn *conn, int64_t *next_due_ms,
 	    struct herald_error *error);
 
 /*

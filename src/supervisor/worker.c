@@ -1098,9 +1098,9 @@ worker_claim_room(const struct worker *w)
 
 /*
  * Claim again in due_ms, when the earliest job of the queue due later is
- * due, if that comes before the next poll.  herald.next_due_ms() ran in
- * the transaction of the short claim and counted every job due after
- * that claim's now(), so no job falls between the two.
+ * due, if that comes before the next poll.  herald.next_due_ms() ran
+ * right after the short claim and counted every job due after that
+ * claim's now(), so no job falls between the two.
  */
 static void
 worker_wake_when_due(struct worker *w, int64_t due_ms)
@@ -1155,7 +1155,7 @@ worker_claim(struct worker *w)
 	}
 	memset(&error, 0, sizeof error);
 	n = hd_batch_cycle(w->conn, done, w->ndone, completed, w->queue->name,
-	    w->id, limit > 0 ? limit : 0, w->config->lease_ms, &jobs, &due_ms,
+	    w->id, limit > 0 ? limit : 0, w->config->lease_ms, true, &jobs,
 	    &error);
 	free(done);
 	if (n == -1) {
@@ -1181,7 +1181,12 @@ worker_claim(struct worker *w)
 	w->pending = jobs;
 	w->npending = n;
 	w->pending_next = 0;
+	/* The jobs start before the next due time arrives. */
 	worker_start_pending(w);
+	if (hd_batch_next_due(w->conn, &due_ms, &error) == -1) {
+		worker_store_failed(w, "next_due", &error);
+		return;
+	}
 	if (w->conn != NULL)
 		worker_update_waiting(w, n < limit);
 	if (n < limit && due_ms >= 0)

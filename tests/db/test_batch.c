@@ -30,7 +30,7 @@ test_batch_claims_in_order(void **state)
 	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
 
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
-	    &jobs, NULL, &error);
+	    false, &jobs, &error);
 
 	assert_int_equal(n, 3);
 	assert_int_equal(jobs[0].priority, 1);
@@ -55,7 +55,7 @@ test_batch_completes_and_claims(void **state)
 	    "FROM generate_series(1, 5)");
 	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 2, 60000,
-	    &jobs, NULL, &error);
+	    false, &jobs, &error);
 	assert_int_equal(n, 2);
 	/* The second job's lease went to someone else. */
 	jobs[1].lease_token = -1;
@@ -63,7 +63,7 @@ test_batch_completes_and_claims(void **state)
 	done[1] = &jobs[1];
 
 	n = hd_batch_cycle(db->conn, done, 2, completed, "q", "w", 10, 60000,
-	    &more, NULL, &error);
+	    false, &more, &error);
 
 	assert_int_equal(n, 3);
 	assert_true(completed[0]);
@@ -89,7 +89,7 @@ test_batch_failure_changes_nothing(void **state)
 	dbtest_exec(db->conn, "SELECT herald.enqueue('t', 'q')");
 	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 1, 60000,
-	    &jobs, NULL, &error);
+	    false, &jobs, &error);
 	assert_int_equal(n, 1);
 	done[0] = &jobs[0];
 
@@ -98,7 +98,7 @@ test_batch_failure_changes_nothing(void **state)
 	dbtest_exec(db->conn, "ALTER TABLE herald.leases ADD CONSTRAINT "
 	    "no_claim CHECK (pending < 0) NOT VALID");
 	n = hd_batch_cycle(db->conn, done, 1, completed, "q", "w", 1, 60000,
-	    &more, NULL, &error);
+	    false, &more, &error);
 	dbtest_exec(db->conn, "ALTER TABLE herald.leases DROP CONSTRAINT "
 	    "no_claim");
 
@@ -106,7 +106,7 @@ test_batch_failure_changes_nothing(void **state)
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
 	    "herald.live_jobs WHERE state = 'running'"), 1);
 	assert_int_equal(hd_batch_cycle(db->conn, done, 1, completed, "q", "w",
-	    0, 60000, &more, NULL, &error), 0);
+	    0, 60000, false, &more, &error), 0);
 	assert_true(completed[0]);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
 	    "herald.live_jobs WHERE state = 'queued'"), 1);
@@ -160,7 +160,8 @@ test_batch_claim_returns_next_due(void **state)
 	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
 
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
-	    &jobs, &due_ms, &error);
+	    true, &jobs, &error);
+	assert_int_equal(hd_batch_next_due(db->conn, &due_ms, &error), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(jobs[0].task, "now");
 	assert_true(due_ms > 1000);
@@ -168,16 +169,54 @@ test_batch_claim_returns_next_due(void **state)
 	hd_jobs_free(jobs, n);
 
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "other", "w", 10, 60000,
-	    &jobs, &due_ms, &error);
+	    true, &jobs, &error);
+	assert_int_equal(hd_batch_next_due(db->conn, &due_ms, &error), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(due_ms, -1);
 
 	dbtest_exec(db->conn, "INSERT INTO herald.queues (name, paused)"
 	    " VALUES ('q', true)");
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
-	    &jobs, &due_ms, &error);
+	    true, &jobs, &error);
+	assert_int_equal(hd_batch_next_due(db->conn, &due_ms, &error), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(due_ms, -1);
+}
+
+/*
+ * The next due time is read in a transaction after the claim's.  It
+ * counts from the claim's now(), so a job that became due between the two
+ * makes the worker claim again at once instead of waiting for a poll.
+ */
+static void
+test_batch_next_due_counts_from_claim(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	struct hd_job		*jobs;
+	int64_t			 due_ms;
+	int			 n;
+
+	dbtest_exec(db->conn, "INSERT INTO herald.jobs (task, queue, run_at)"
+	    " VALUES ('between', 'q', now() - interval '1 second')");
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.next_due_ms('q',"
+	    " now() - interval '2 seconds')"), 0);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.next_due_ms('q') AS d WHERE d IS NULL"), 1);
+
+	/* A claim stores its now() for the read that follows it. */
+	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
+	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
+	    true, &jobs, &error);
+	assert_int_equal(n, 1);
+	hd_jobs_free(jobs, n);
+	assert_int_equal(hd_batch_next_due(db->conn, &due_ms, &error), 0);
+	assert_int_equal(due_ms, -1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.leases WHERE attempted_at >="
+	    " current_setting('herald.claimed_at')::timestamptz"
+	    " AND current_setting('herald.claimed_at')::timestamptz"
+	    " > now() - interval '1 minute'"), 1);
 }
 
 /*
@@ -254,7 +293,7 @@ test_batch_claim_alone_skips_flush(void **state)
 	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
 
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 10, 60000,
-	    &jobs, NULL, &error);
+	    false, &jobs, &error);
 
 	assert_int_equal(n, 1);
 	dbtest_assert_text(dbtest_text(db->conn, "SELECT string_agg(setting, "
@@ -279,7 +318,7 @@ test_batch_completion_waits_for_flush(void **state)
 	    "FROM generate_series(1, 3)");
 	assert_int_equal(hd_batch_prepare(db->conn, &error), 0);
 	n = hd_batch_cycle(db->conn, NULL, 0, NULL, "q", "w", 2, 60000,
-	    &jobs, NULL, &error);
+	    false, &jobs, &error);
 	assert_int_equal(n, 2);
 	record_commit_settings(db->conn);
 	done[0] = &jobs[0];
@@ -287,11 +326,11 @@ test_batch_completion_waits_for_flush(void **state)
 
 	/* A completion alone, then a completion with a claim. */
 	n = hd_batch_cycle(db->conn, done, 1, completed, "q", "w", 0, 60000,
-	    &more, NULL, &error);
+	    false, &more, &error);
 	assert_int_equal(n, 0);
 	assert_true(completed[0]);
 	n = hd_batch_cycle(db->conn, done + 1, 1, completed + 1, "q", "w", 10,
-	    60000, &more, NULL, &error);
+	    60000, false, &more, &error);
 
 	assert_int_equal(n, 1);
 	assert_true(completed[1]);
@@ -317,6 +356,9 @@ main(void)
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_batch_claim_returns_next_due, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_next_due_counts_from_claim, dbtest_setup,
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_wait_begin_and_end,
 		    dbtest_setup, dbtest_teardown),
