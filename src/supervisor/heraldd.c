@@ -14,6 +14,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "config.h"
 #include "herald.h"
 #include "log.h"
@@ -132,7 +133,7 @@ main(int argc, char **argv)
 			return 0;
 		case 'V':
 		case OPT_VERSION:
-			printf("heraldd %s\n", HERALD_VERSION);
+			printf("heraldd %s\n", hd_child_build());
 			return 0;
 		case ':':
 			if (optopt != 0)

@@ -1153,8 +1153,8 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 		    strerror(errno));
 		return EX_OSERR;
 	}
-	hd_log_info("heraldd started", "version=%s file=%s",
-	    HERALD_VERSION, config->path);
+	hd_log_info("heraldd started", "version=%s schema=%s file=%s",
+	    HERALD_VERSION, hd_schema_versions, config->path);
 	supervisor_watchdog_init(&sup);
 	supervisor_start(&sup);
 

@@ -242,7 +242,7 @@ expect_fail 70 'error="invalid child specification at line 1"' \
 # spec ROLE: write a child specification for ROLE with this test's file.
 spec() {
     printf 'version %s\nrole %s\npath %d\n%s\nconfig %d\n' \
-        "$("$HERALDD" --version | cut -d' ' -f2)" "$1" \
+        "$("$HERALDD" --version | cut -d' ' -f2-)" "$1" \
         "${#HERALD_CONF}" "$HERALD_CONF" "$(wc -c <"$HERALD_CONF")"
     cat "$HERALD_CONF"
     echo
