@@ -389,7 +389,8 @@ status_state(struct hd_console *console, char *buf, size_t size,
 /*
  * The status line of a message too long to follow the target: the
  * message goes first, after the state only when both fit, so that the
- * end of a message at 80 columns is not cut off.
+ * end of a message at 80 columns is not cut off.  A stale state always
+ * goes first, since it says that every number on the screen is old.
  */
 static void
 draw_status_message(struct hd_console *console, const char *state,
@@ -398,7 +399,8 @@ draw_status_message(struct hd_console *console, const char *state,
 	int	y = LINES - 1, x = 0;
 
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
-	if ((int)(strlen(state) + 3 + strlen(console->message)) <= COLS) {
+	if (stale || (int)(strlen(state) + 3 + strlen(console->message)) <=
+	    COLS) {
 		x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
 		    hd_attr(HD_ATTR_STATUS), state);
 		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");

@@ -395,6 +395,10 @@ HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" stop "$PG_DIR" ||
     fail "could not stop the private PostgreSQL"
 expect_screen c "STALE"
 expect_line c '^ idle +4 +2 '
+# A message on the status line must not hide that the data is stale.
+keys c x
+expect_screen c "no action on this key"
+expect_line c "STALE [0-9]+s: database unreachable"
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >/dev/null || fail "could not restart the private PostgreSQL"
 wait_for 20 "the console to reconnect" screen_has c "updated"
