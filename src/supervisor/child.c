@@ -202,27 +202,35 @@ main(int argc, char **argv)
 }
 
 bool
-hd_log_schema_mismatch(PGconn *conn)
+hd_log_schema_mismatch(PGconn *conn, enum hd_schema schema)
 {
-	static bool		logged;
-	struct herald_error	error;
-	int			version = -1, expected = 0;
+	static bool		 logged;
+	struct herald_error	 error;
+	const char		*msg, *hint;
+	int			 version = -1, expected = 0;
 
-	if (hd_job_migrations_count > 0)
+	if (schema == HD_SCHEMA_JOB && hd_job_migrations_count > 0)
 		expected =
 		    hd_job_migrations[hd_job_migrations_count - 1].version;
-	if (hd_schema_version(conn, HD_SCHEMA_JOB, &version, &error) == -1)
+	if (schema == HD_SCHEMA_APP && hd_app_migrations_count > 0)
+		expected =
+		    hd_app_migrations[hd_app_migrations_count - 1].version;
+	if (hd_schema_version(conn, schema, &version, &error) == -1)
 		version = -1;
-	if (!logged)
-		hd_log_error("job database schema is not current",
-		    "schema_version=%d expected_version=%d hint=%s",
-		    version, expected, version > expected ?
-		    "upgrade heraldd to the version that migrated the database" :
-		    "run herald migrate");
+	msg = schema == HD_SCHEMA_JOB ? "job database schema is not current" :
+	    "application database schema is not current";
+	if (version > expected)
+		hint = "upgrade heraldd to the version that migrated the "
+		    "database";
 	else
-		hd_log_debug("job database schema is not current",
-		    "schema_version=%d expected_version=%d", version,
-		    expected);
+		hint = schema == HD_SCHEMA_JOB ? "run herald migrate" :
+		    "run herald migrate --app";
+	if (!logged)
+		hd_log_error(msg, "schema_version=%d expected_version=%d "
+		    "hint=%s", version, expected, hint);
+	else
+		hd_log_debug(msg, "schema_version=%d expected_version=%d",
+		    version, expected);
 	logged = true;
 	return version >= 0 && version < expected;
 }

@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "herald.h"
+#include "migrate.h"
 #include "started.h"
 
 /* The descriptors that heraldd-child starts with. */
@@ -99,13 +100,14 @@ int	hd_child_spec_read(int fd, struct hd_child_spec *spec, char *error,
 void	hd_child_spec_clear(struct hd_child_spec *spec);
 
 /*
- * Log that the job database has another schema version than this build,
- * for a child that found so with hd_schema_check(): as an error the first
- * time in the process, then at level debug.  Return true when the schema
- * is older, which herald migrate fixes while the child waits, and false
- * when it is newer or unknown, which needs another heraldd.
+ * Log that the database on conn, of schema, has another schema version
+ * than this build, for a child that found so with hd_schema_check(): as
+ * an error the first time in the process, then at level debug.  Return
+ * true when the schema is older, which herald migrate fixes while the
+ * child waits, and false when it is newer or unknown, which needs another
+ * heraldd.
  */
-bool	hd_log_schema_mismatch(PGconn *conn);
+bool	hd_log_schema_mismatch(PGconn *conn, enum hd_schema schema);
 
 /*
  * Return the delay before the next connection attempt after failures

@@ -236,7 +236,7 @@ janitor_connect(struct janitor *j)
 			return 0;
 		}
 		/* An older schema is waited for, as a database is. */
-		if (!hd_log_schema_mismatch(conn)) {
+		if (!hd_log_schema_mismatch(conn, HD_SCHEMA_JOB)) {
 			PQfinish(conn);
 			return -1;
 		}

@@ -142,6 +142,8 @@ relay_connect(struct relay *r)
 	struct herald_error	 error;
 	struct relay_lane	*first = &r->lanes[0];
 	const char		*operation = "connect";
+	PGconn			*conn;
+	enum hd_schema		 schema;
 	int			 i;
 
 	memset(&error, 0, sizeof error);
@@ -157,22 +159,18 @@ relay_connect(struct relay *r)
 	}
 
 	operation = "schema check";
-	if (hd_schema_check(first->job, HD_SCHEMA_JOB, &error) == -1 ||
-	    hd_schema_check(first->app, HD_SCHEMA_APP, &error) == -1) {
+	for (i = 0; i < 2; i++) {
+		conn = i == 0 ? first->job : first->app;
+		schema = i == 0 ? HD_SCHEMA_JOB : HD_SCHEMA_APP;
+		if (hd_schema_check(conn, schema, &error) == 0)
+			continue;
+		if (error.code != HERALD_ESCHEMA)
+			goto fail;
 		/* An older schema is waited for, as a database is. */
-		if (error.code == HERALD_ESCHEMA &&
-		    !hd_schema_behind(first->job, HD_SCHEMA_JOB) &&
-		    !hd_schema_behind(first->app, HD_SCHEMA_APP)) {
-			hd_log_error("database schema version mismatch",
-			    "hint=%s", "upgrade heraldd to the version that "
-			    "migrated the databases");
+		if (!hd_log_schema_mismatch(conn, schema)) {
 			relay_disconnect(r);
 			return -1;
 		}
-		if (error.code == HERALD_ESCHEMA && r->connect_failures == 0)
-			hd_log_error("database schema is not current",
-			    "hint=%s", "run herald migrate and herald migrate "
-			    "--app");
 		goto fail;
 	}
 	operation = "listen";

@@ -552,7 +552,7 @@ worker_connect(struct worker *w)
 		if (error.code != HERALD_ESCHEMA)
 			goto fail;
 		/* An older schema is waited for, as a database is. */
-		if (!hd_log_schema_mismatch(conn)) {
+		if (!hd_log_schema_mismatch(conn, HD_SCHEMA_JOB)) {
 			PQfinish(conn);
 			return -1;
 		}

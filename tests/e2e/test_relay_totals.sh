@@ -3,7 +3,8 @@
 # each batch adds its jobs to the totals there as it inserts them.  So
 # herald status counts every relayed job after a stop as well.  The
 # backlog is relayed in well under a second, and heraldd is stopped right
-# after, before the next report.
+# after, before the next report.  A relay that then finds an application
+# database of a newer schema names both versions and exits.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -34,5 +35,18 @@ sql_is "SELECT count(*) FROM herald.jobs" $EVENTS ||
     fail "$(sql "SELECT count(*) FROM herald.jobs") jobs for $EVENTS events"
 sql_is "SELECT relayed_total FROM herald.relay_status" $EVENTS ||
     fail "relay_status counts $(sql "SELECT relayed_total FROM herald.relay_status") relayed jobs, expected $EVENTS"
+
+note "an application database migrated by a newer release stops the relay"
+start_heraldd
+wait_for 10 "the relay to register" sql_is \
+    "SELECT count(*) FROM herald.processes WHERE kind = 'relay'" 1
+app_sql "INSERT INTO herald.app_migrations (version, name)
+    VALUES (999, 'from a later release');
+    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'herald relay'" \
+    >/dev/null || fail "could not fake a newer application schema"
+wait_for 20 "the relay to name both schema versions" log_has \
+    'msg="application database schema is not current" role=relay .*schema_version=999 expected_version=[0-9][0-9]* hint="upgrade heraldd to the version that migrated the database"'
+stop_heraldd 20
 check_no_leftovers
 exit 0
