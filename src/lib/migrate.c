@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 
@@ -23,6 +24,11 @@
 struct migrate_schema {
 	const char			*label;	/* for messages */
 	const char			*table;
+	const char			*command;	/* that migrates it */
+	const char			*kind;	/* "job" or "application" */
+	/* The version table and the kind of the other schema. */
+	const char			*other_table;
+	const char			*other_kind;
 	const struct hd_migration	*migrations;
 	int				 count;
 };
@@ -33,11 +39,19 @@ migrate_schema_get(enum hd_schema schema, struct migrate_schema *ms)
 	if (schema == HD_SCHEMA_APP) {
 		ms->label = "application database";
 		ms->table = "herald.app_migrations";
+		ms->command = "herald migrate --app";
+		ms->kind = "application";
+		ms->other_table = "herald.migrations";
+		ms->other_kind = "job";
 		ms->migrations = hd_app_migrations;
 		ms->count = hd_app_migrations_count;
 	} else {
 		ms->label = "job database";
 		ms->table = "herald.migrations";
+		ms->command = "herald migrate";
+		ms->kind = "job";
+		ms->other_table = "herald.app_migrations";
+		ms->other_kind = "application";
 		ms->migrations = hd_job_migrations;
 		ms->count = hd_job_migrations_count;
 	}
@@ -245,6 +259,22 @@ hd_schema_behind(PGconn *conn, enum hd_schema schema)
 	return version < migrate_newest(&ms);
 }
 
+/* Return true when the table exists; false also when that cannot be read. */
+static bool
+migrate_has_table(PGconn *conn, const char *table)
+{
+	const char	*values[1] = { table };
+	PGresult	*res;
+	bool		 found;
+
+	res = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1,
+	    NULL, values, NULL, NULL, 0);
+	found = PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return found;
+}
+
 /*
  * Describe the database conn is connected to, such as "jobs" on
  * /run/postgresql port 5432, so that a hint to migrate names its target.
@@ -278,13 +308,18 @@ hd_schema_check(PGconn *conn, enum hd_schema schema,
 	migrate_describe_target(conn, target, sizeof target);
 	if (version > newest)
 		migrate_error_newer(&ms, version, error);
+	else if (version == 0 && migrate_has_table(conn, ms.other_table))
+		hd_error_set(error, HERALD_ESCHEMA,
+		    "%s %s has no %s schema but the %s schema; check that it is the %s, then run \"%s\" on it",
+		    ms.label, target, ms.kind, ms.other_kind, ms.label,
+		    ms.command);
 	else if (version == 0)
 		hd_error_set(error, HERALD_ESCHEMA,
-		    "%s %s has no herald schema; run \"herald migrate\" on it",
-		    ms.label, target);
+		    "%s %s has no herald schema; run \"%s\" on it",
+		    ms.label, target, ms.command);
 	else
 		hd_error_set(error, HERALD_ESCHEMA,
-		    "%s %s schema is at version %d, this herald needs version %d; run \"herald migrate\" on it",
-		    ms.label, target, version, newest);
+		    "%s %s schema is at version %d, this herald needs version %d; run \"%s\" on it",
+		    ms.label, target, version, newest, ms.command);
 	return -1;
 }

@@ -400,6 +400,25 @@ wait_for 10 "the warning again after a reload" warned_twice
 kill -TERM "$missing_pid"
 wait_for 10 "heraldd to stop" not_alive "$missing_pid"
 wait "$missing_pid"
+# A command pointed at the application database says so, rather than
+# asking to migrate it into a job database.
+create_app_db
+app_status=0
+"$HERALD" -d "$APP_DB" status >/dev/null 2>"$TEST_DIR/status-app.err" ||
+    app_status=$?
+[ "$app_status" -eq 78 ] ||
+    fail "herald status on the application database exited $app_status"
+grep -q "job database \"$APP_NAME\" on [^ ]* port [0-9]* has no job schema but the application schema; check that it is the job database" \
+    "$TEST_DIR/status-app.err" ||
+    fail "the message does not say it is the application database: $(cat "$TEST_DIR/status-app.err")"
+# heraldd names the command that migrates an application database.
+admin_sql "DROP DATABASE \"$APP_NAME\"" >/dev/null
+admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null
+printf 'job_db = "%s";\napp_db = "%s";\nqueues = { q = {}; };\ntasks = { t = { queue = "q"; exec = [ "/bin/true" ]; }; };\n' \
+    "$HERALD_TEST_CONNINFO dbname=$TEST_DB" "$APP_DB" >"$TEST_DIR/bare-app.conf"
+echo "allow_root_handlers = true;" >>"$TEST_DIR/bare-app.conf"
+expect_fail 78 "application database \"$APP_NAME\" on [^ ]* port [0-9]* has no herald schema; run \"herald migrate --app\" on it" \
+    "$HERALDD" -c "$TEST_DIR/bare-app.conf"
 
 note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
