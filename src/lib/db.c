@@ -372,3 +372,28 @@ hd_db_redact_sql(const char *sql)
 	memcpy(copy + out, p, strlen(p) + 1);
 	return copy;
 }
+
+const char *
+hd_error_reason(const struct herald_error *error)
+{
+	static const struct {
+		const char	*sqlstate;
+		const char	*reason;
+	} reasons[] = {
+		{ "08001", "server not reachable" },
+		{ "08006", "connection failure" },
+		{ "28000", "authorization rejected" },
+		{ "28P01", "password authentication failed" },
+		{ "3D000", "database does not exist" },
+		{ "42501", "permission denied" },
+		{ "53300", "too many connections" },
+		{ "57P01", "server shut down" },
+		{ "57P03", "server starting up or shutting down" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+		if (strcmp(error->sqlstate, reasons[i].sqlstate) == 0)
+			return reasons[i].reason;
+	return herald_strerror(error->code);
+}

@@ -37,6 +37,14 @@ void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
 PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
 	    struct herald_error *error);
 
+/*
+ * A short fixed description of error for a log line: the condition of
+ * its SQLSTATE when it is one that an operator meets when connecting,
+ * such as "database does not exist", else herald_strerror() of its code.
+ * It never quotes the server's message, which may contain data.
+ */
+const char *hd_error_reason(const struct herald_error *error);
+
 /* Run a command that returns no rows; 0 or -1 with error filled. */
 int	hd_db_exec(PGconn *conn, const char *sql, struct herald_error *error);
 

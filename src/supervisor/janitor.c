@@ -105,7 +105,7 @@ janitor_failed(struct janitor *j, const char *operation,
 		return;
 	}
 	hd_log_error("job database error", "operation=%s error=%s sqlstate=%s",
-	    operation, herald_strerror(error->code), error->sqlstate);
+	    operation, hd_error_reason(error), error->sqlstate);
 }
 
 /*
@@ -206,7 +206,7 @@ janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 	if (j->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "error=%s sqlstate=%s retry_ms=%lld",
-		    herald_strerror(error->code), error->sqlstate,
+		    hd_error_reason(error), error->sqlstate,
 		    (long long)j->connect_delay_ms);
 	else
 		hd_log_debug("could not connect to job database",
@@ -680,7 +680,7 @@ janitor_report_failed(struct janitor *j, const struct herald_error *error)
 	    strcmp(j->report_sqlstate, error->sqlstate) != 0)
 		hd_log_error("job database error", "operation=%s error=%s "
 		    "sqlstate=%s failures=%d retry_ms=%lld",
-		    "set_failed_children", herald_strerror(error->code),
+		    "set_failed_children", hd_error_reason(error),
 		    error->sqlstate, j->report_failures, (long long)delay_ms);
 	else
 		hd_log_debug("job database error", "operation=%s "

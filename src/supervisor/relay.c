@@ -123,7 +123,7 @@ relay_failed(struct relay *r, const char *operation,
 	if (r->connect_failures == 1)
 		hd_log_error("relay failed", "operation=%s error=%s "
 		    "sqlstate=%s retry_ms=%lld", operation,
-		    herald_strerror(error->code), error->sqlstate,
+		    hd_error_reason(error), error->sqlstate,
 		    (long long)r->connect_delay_ms);
 	else
 		hd_log_debug("relay failed", "operation=%s sqlstate=%s "
@@ -141,17 +141,19 @@ relay_connect(struct relay *r)
 {
 	struct herald_error	 error;
 	struct relay_lane	*first = &r->lanes[0];
-	const char		*operation = "connect";
+	const char		*operation;
 	PGconn			*conn;
 	enum hd_schema		 schema;
 	int			 i;
 
 	memset(&error, 0, sizeof error);
 	for (i = 0; i < RELAY_LANES; i++) {
+		operation = "connect to application database";
 		r->lanes[i].app = hd_db_connect(r->config->app_db,
 		    "herald relay", &error);
 		if (r->lanes[i].app == NULL)
 			goto fail;
+		operation = "connect to job database";
 		r->lanes[i].job = hd_db_connect(r->config->job_db,
 		    "herald relay", &error);
 		if (r->lanes[i].job == NULL)

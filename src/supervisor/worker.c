@@ -298,7 +298,7 @@ worker_store_failed(struct worker *w, const char *operation,
 	}
 	hd_log_error("job database error", "queue=%s operation=%s "
 	    "error=%s sqlstate=%s", w->queue->name, operation,
-	    herald_strerror(error->code), error->sqlstate);
+	    hd_error_reason(error), error->sqlstate);
 }
 
 static void
@@ -326,7 +326,7 @@ worker_connect_failed(struct worker *w, const struct herald_error *error)
 	if (w->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "queue=%s error=%s sqlstate=%s retry_ms=%lld",
-		    w->queue->name, herald_strerror(error->code),
+		    w->queue->name, hd_error_reason(error),
 		    error->sqlstate, (long long)w->connect_delay_ms);
 	else
 		hd_log_debug("could not connect to job database",

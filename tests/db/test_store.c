@@ -1078,6 +1078,33 @@ test_connect_failure_sqlstate(void **state)
 }
 
 /*
+ * Log lines describe a connection failure by its SQLSTATE's condition,
+ * and any other error by its code.
+ */
+static void
+test_error_reason_names_condition(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	PGconn			*conn;
+	char			 conninfo[1024];
+
+	snprintf(conninfo, sizeof conninfo, "%s dbname=herald_t_missing",
+	    db->conninfo);
+	memset(&error, 0, sizeof error);
+	conn = hd_db_connect(conninfo, "test", &error);
+	assert_null(conn);
+	assert_string_equal(hd_error_reason(&error),
+	    "database does not exist");
+
+	memset(&error, 0, sizeof error);
+	error.code = HERALD_EDB;
+	snprintf(error.sqlstate, sizeof error.sqlstate, "XX000");
+	assert_string_equal(hd_error_reason(&error),
+	    herald_strerror(HERALD_EDB));
+}
+
+/*
  * A statement on a connection that the server closed fails with SQLSTATE
  * 08006: the relay logged an empty one when its LISTEN met an outage.
  */
@@ -1114,6 +1141,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		DBTEST(test_enqueue_defaults),
 		DBTEST(test_connect_failure_sqlstate),
+		DBTEST(test_error_reason_names_condition),
 		DBTEST(test_lost_connection_sqlstate),
 		DBTEST(test_enqueue_options),
 		DBTEST(test_enqueue_null_payload),

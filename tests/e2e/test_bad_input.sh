@@ -368,9 +368,10 @@ missing_pid=$!
 wait_for 10 "heraldd to name the missing database" grep -q \
     "warning: could not connect to job database, starting anyway and retrying: .*\"${TEST_DB}_missing\" does not exist" \
     "$TEST_DIR/heraldd-missing.err"
-# The children log the cause as an SQLSTATE, without the server's text.
+# The children log the cause as an SQLSTATE and its condition, without
+# the server's text.
 wait_for 10 "a worker to log the missing database" grep -q \
-    'msg="could not connect to job database" .*sqlstate=3D000 ' \
+    'msg="could not connect to job database" .*error="database does not exist" sqlstate=3D000 ' \
     "$TEST_DIR/heraldd-missing.err"
 kill -TERM "$missing_pid"
 wait_for 10 "heraldd to stop" not_alive "$missing_pid"
