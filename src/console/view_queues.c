@@ -287,26 +287,87 @@ static const struct {
 #define WAIT_WIDTH	9
 #define STATE_WIDTH	10
 
+/*
+ * The columns shown on a narrow terminal, so that the state column, which
+ * shows whether a queue is paused, always fits.  The rates go first,
+ * then the scheduled count, the oldest wait and the dead count.
+ */
+struct queues_layout {
+	bool	shown[NCOUNTS];
+	bool	wait;		/* the oldest wait is shown */
+	int	name_width;
+};
+
+static void
+queues_fit(struct queues_layout *layout, const PGresult *res, int cols)
+{
+	static const int	drop[] = {
+		HD_QUEUES_FAIL_RATE, HD_QUEUES_DONE_RATE, HD_QUEUES_SCHEDULED,
+		-1, HD_QUEUES_DEAD
+	};
+	int			width = 1 + 8 + WAIT_WIDTH + 2 + STATE_WIDTH;
+	int			i, j;
+
+	layout->wait = true;
+	for (i = 0; i < NCOUNTS; i++) {
+		layout->shown[i] = true;
+		width += counts[i].width;
+	}
+	for (j = 0; j < (int)(sizeof(drop) / sizeof(drop[0])) && width > cols;
+	    j++) {
+		if (drop[j] == -1) {
+			layout->wait = false;
+			width -= WAIT_WIDTH;
+			continue;
+		}
+		for (i = 0; i < NCOUNTS; i++)
+			if (counts[i].column == drop[j]) {
+				layout->shown[i] = false;
+				width -= counts[i].width;
+			}
+	}
+	layout->name_width = cols - (width - 8);
+	layout->name_width = hd_text_width(res, HD_QUEUES_NAME, "total", 8,
+	    layout->name_width);
+}
+
+/* The column of the state. */
+static int
+queues_state_x(const struct queues_layout *layout)
+{
+	int	i, x = 1 + layout->name_width + 2;
+
+	for (i = 0; i < NCOUNTS; i++)
+		if (layout->shown[i])
+			x += counts[i].width;
+	return x + (layout->wait ? WAIT_WIDTH : 0);
+}
+
 /* Draw one row: name, the counts, the oldest wait, the state. */
 static void
-queues_row(int y, int cols, int name_width, int attr, const char *name,
-    const long long *values, const char *wait, const char *state,
-    int state_attr)
+queues_row(int y, int cols, const struct queues_layout *layout, int attr,
+    const char *name, const long long *values, const char *wait,
+    const char *state, int state_attr)
 {
 	int	i, x;
 
 	hd_put_fill(y, 0, cols, attr, "");
-	hd_put(y, 1, name_width, attr, name);
-	x = 1 + name_width;
+	hd_put(y, 1, layout->name_width, attr, name);
+	x = 1 + layout->name_width;
 	for (i = 0; i < NCOUNTS; i++) {
+		if (!layout->shown[i])
+			continue;
 		hd_putf(y, x, counts[i].width, attr == hd_attr(HD_ATTR_NORMAL) &&
 		    counts[i].column == HD_QUEUES_DEAD && values[i] > 0 ?
 		    hd_attr(HD_ATTR_WARN) : attr, "%*lld", counts[i].width,
 		    values[i]);
 		x += counts[i].width;
 	}
-	hd_putf(y, x, WAIT_WIDTH, attr, "%*s", WAIT_WIDTH, wait);
-	x += WAIT_WIDTH + 2;
+	if (layout->wait) {
+		hd_putf(y, x, WAIT_WIDTH, attr, "%*s", WAIT_WIDTH, wait);
+		x += WAIT_WIDTH;
+	}
+	x += 2;
 	hd_put(y, x, cols - x, attr == hd_attr(HD_ATTR_NORMAL) ? state_attr :
 	    attr, state);
 }
@@ -316,9 +377,10 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 {
 	const struct hd_snapshot	*snap;
 	const PGresult			*res;
+	struct queues_layout		 layout;
 	long long			 values[NCOUNTS], totals[NCOUNTS] = { 0 };
 	long long			 oldest = -1, ms;
-	int				 name_width, nrows, row, i, x, y;
+	int				 nrows, row, i, x, y;
 	int				 npaused = 0, health_y, hlines, plines;
 	int				 state_x;
 	char				 wait[32];
@@ -328,29 +390,25 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUES);
 	res = snap->res;
-	name_width = cols - 1 - WAIT_WIDTH - 2 - STATE_WIDTH;
-	for (i = 0; i < NCOUNTS; i++)
-		name_width -= counts[i].width;
-	name_width = hd_text_width(res, HD_QUEUES_NAME, "total", 8,
-	    name_width);
-	state_x = 1 + name_width + WAIT_WIDTH + 2;
-	for (i = 0; i < NCOUNTS; i++)
-		state_x += counts[i].width;
+	queues_fit(&layout, res, cols);
+	state_x = queues_state_x(&layout);
 
 	/* The headings. */
 	y = top + 1;
 	hd_put_fill(y, 0, cols, hd_attr(HD_ATTR_HEADER), "");
-	hd_put(y, 1, name_width, hd_attr(HD_ATTR_HEADER), "queue");
-	x = 1 + name_width;
+	hd_put(y, 1, layout.name_width, hd_attr(HD_ATTR_HEADER), "queue");
+	x = 1 + layout.name_width;
 	for (i = 0; i < NCOUNTS; i++) {
+		if (!layout.shown[i])
+			continue;
 		hd_putf(y, x, counts[i].width, hd_attr(HD_ATTR_HEADER),
 		    "%*s", counts[i].width, counts[i].heading);
 		x += counts[i].width;
 	}
-	hd_putf(y, x, WAIT_WIDTH, hd_attr(HD_ATTR_HEADER), "%*s", WAIT_WIDTH,
-	    "oldest");
-	hd_put(y, x + WAIT_WIDTH + 2, cols - x - WAIT_WIDTH - 2,
-	    hd_attr(HD_ATTR_HEADER), "state");
+	if (layout.wait)
+		hd_putf(y, x, WAIT_WIDTH, hd_attr(HD_ATTR_HEADER), "%*s",
+		    WAIT_WIDTH, "oldest");
+	hd_put(y, state_x, cols - state_x, hd_attr(HD_ATTR_HEADER), "state");
 
 	if (res == NULL) {
 		hd_put(top + 2, 1, cols - 1, hd_attr(HD_ATTR_DIM), "loading...");
@@ -402,7 +460,7 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 			state = "no workers";
 			state_attr = hd_attr(HD_ATTR_WARN);
 		}
-		queues_row(y++, cols, name_width, row == queues_list.cursor ?
+		queues_row(y++, cols, &layout, row == queues_list.cursor ?
 		    hd_attr(HD_ATTR_SELECTED) : hd_attr(HD_ATTR_NORMAL),
 		    PQgetvalue(res, row, HD_QUEUES_NAME), values, wait, state,
 		    state_attr);
@@ -412,7 +470,7 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 		hd_fmt_age(oldest, wait, sizeof(wait));
 	else
 		snprintf(wait, sizeof(wait), "-");
-	queues_row(y, cols, name_width, hd_attr(HD_ATTR_HEADER), "total",
+	queues_row(y, cols, &layout, hd_attr(HD_ATTR_HEADER), "total",
 	    totals, wait, "", hd_attr(HD_ATTR_HEADER));
 	if (npaused > 0)
 		hd_putf(y, state_x, cols - state_x, hd_attr(HD_ATTR_HEADER),

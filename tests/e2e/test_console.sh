@@ -373,13 +373,18 @@ sql_is "SELECT count(*) FROM herald.queues WHERE paused" "$paused_before" ||
     fail "a viewer paused or resumed a queue"
 T kill-session -t vw
 
-note "resize to 200x60, 30x8 and 40x10, and back to 80x24"
+note "resize to 200x60, 60x15, 30x8 and 40x10, and back to 80x24"
 keys c 1
 T resize-window -t c -x 200 -y 60
 wait_for 10 "a 200x60 layout" layout_fits c 200 60
 # The name column is as wide as the longest name, not half the screen,
 # so the counts stay next to the names.
 expect_line c '^ mail {2,16}[0-9]+ '
+# A narrow screen drops the rates and the scheduled count before the
+# state, so a paused queue still reads as paused.
+T resize-window -t c -x 60 -y 15
+expect_line c '^ ev +[0-9].* PAUSED'
+screen_has c "done/m" && fail "the rates still show at 60 columns"
 T resize-window -t c -x 30 -y 8
 expect_screen c "30x8, need 40x10"
 # At the smallest size the health panel gives way to the queue rows.
