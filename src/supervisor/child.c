@@ -125,9 +125,11 @@ run_role(const struct hd_child_spec *spec, const struct hd_config *config)
 	extra = open_or_none(HD_CHILD_EXTRA_FD);
 
 	if (strcmp(spec->role, "janitor") == 0)
-		return hd_janitor_main(config, spec->supervisor_id, extra);
+		return hd_janitor_main(config, spec->supervisor_id,
+		    spec->worker_id, spec->lost_id, extra);
 	if (strcmp(spec->role, "relay") == 0)
-		return hd_relay_main(config, spec->supervisor_id);
+		return hd_relay_main(config, spec->supervisor_id,
+		    spec->worker_id, spec->lost_id);
 	if (spec->queue == NULL || spec->worker_id == NULL ||
 	    (q = hd_config_queue(config, spec->queue)) == NULL) {
 		hd_log_error("worker has no queue to run", "queue=%s",

@@ -47,6 +47,8 @@ struct janitor {
 	const struct hd_config	*config;
 	const char		*supervisor_id;
 	char			 id[2 * JANITOR_ID_BYTES + 1];
+	/* The janitor this one replaces, until its registration is removed. */
+	char			 lost_id[2 * JANITOR_ID_BYTES + 1];
 	PGconn			*conn;
 	bool			 active;
 	bool			 stopping;
@@ -131,7 +133,7 @@ janitor_query(struct janitor *j, const char *operation, const char *sql,
 
 /*
  * Register the supervisor (with its pid, the janitor's parent) and the
- * janitor itself.
+ * janitor itself, and remove the registration of the janitor it replaces.
  */
 static int
 janitor_register(struct janitor *j, struct herald_error *error)
@@ -160,8 +162,15 @@ janitor_register(struct janitor *j, struct herald_error *error)
 		return -1;
 	}
 	PQclear(res);
-	return hd_store_register(j->conn, j->id, "janitor", j->supervisor_id,
-	    NULL, error);
+	if (hd_store_register(j->conn, j->id, "janitor", j->supervisor_id,
+	    NULL, error) == -1)
+		return -1;
+	if (j->lost_id[0] != '\0') {
+		if (hd_store_unregister(j->conn, j->lost_id, error) == -1)
+			return -1;
+		j->lost_id[0] = '\0';
+	}
+	return 0;
 }
 
 /*
@@ -812,7 +821,7 @@ janitor_step(struct janitor *j)
 
 int
 hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
-    int report_fd)
+    const char *id, const char *lost_id, int report_fd)
 {
 	static const int	signals[] = {
 		SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0
@@ -825,7 +834,13 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 	j.config = config;
 	j.supervisor_id = supervisor_id;
 	j.report_fd = report_fd;
-	hd_random_hex(j.id, JANITOR_ID_BYTES);
+	if (id != NULL && strlen(id) < sizeof j.id)
+		snprintf(j.id, sizeof j.id, "%s", id);
+	else
+		hd_random_hex(j.id, JANITOR_ID_BYTES);
+	if (lost_id != NULL && lost_id[0] != '\0' &&
+	    strlen(lost_id) < sizeof j.lost_id)
+		snprintf(j.lost_id, sizeof j.lost_id, "%s", lost_id);
 	hd_periodic_init(&j.periodic, config);
 
 	sigfd = hd_signals_open(signals);

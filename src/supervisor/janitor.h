@@ -21,9 +21,12 @@
  * schema version, HD_EXIT_RESTART when its registration was removed.
  * report_fd (or -1) is the read end of a pipe on which the supervisor
  * sends its failed children: lines "role queue failures", each report
- * ended by an empty line.
+ * ended by an empty line.  id is the janitor's id in herald.processes,
+ * and lost_id (or NULL) that of the janitor it replaces, whose
+ * registration it removes.
  */
 int	hd_janitor_main(const struct hd_config *config,
-	    const char *supervisor_id, int report_fd);
+	    const char *supervisor_id, const char *id, const char *lost_id,
+	    int report_fd);
 
 #endif /* HD_JANITOR_H */

@@ -60,6 +60,8 @@ struct relay {
 	const struct hd_config	*config;
 	const char		*supervisor_id;
 	char			 id[17];
+	/* The relay this one replaces, until its registration is removed. */
+	char			 lost_id[17];
 	char			 origin[HD_OUTBOX_ORIGIN_MAX];
 	/*
 	 * Opened and closed together.  The application connection of lane
@@ -181,6 +183,12 @@ relay_connect(struct relay *r)
 	    hd_store_register(first->job, r->id, "relay", r->supervisor_id,
 	    NULL, &error) == -1)
 		goto fail;
+	operation = "remove replaced relay";
+	if (r->lost_id[0] != '\0') {
+		if (hd_store_unregister(first->job, r->lost_id, &error) == -1)
+			goto fail;
+		r->lost_id[0] = '\0';
+	}
 	/* The origin's row must exist before a batch adds its totals to it. */
 	operation = "report backlog";
 	if (hd_outbox_report(first->app, first->job, r->origin, &error) == -1)
@@ -484,7 +492,8 @@ relay_fault_from_env(void)
 }
 
 int
-hd_relay_main(const struct hd_config *config, const char *supervisor_id)
+hd_relay_main(const struct hd_config *config, const char *supervisor_id,
+    const char *id, const char *lost_id)
 {
 	static const int	 signals[] = { SIGTERM, SIGINT, 0 };
 	struct relay		 r;
@@ -495,7 +504,13 @@ hd_relay_main(const struct hd_config *config, const char *supervisor_id)
 	r.supervisor_id = supervisor_id;
 	r.connect_delay_ms = RELAY_RETRY_MIN_MS;
 	r.fault = relay_fault_from_env();
-	hd_random_hex(r.id, 8);
+	if (id != NULL && strlen(id) < sizeof r.id)
+		snprintf(r.id, sizeof r.id, "%s", id);
+	else
+		hd_random_hex(r.id, 8);
+	if (lost_id != NULL && lost_id[0] != '\0' &&
+	    strlen(lost_id) < sizeof r.lost_id)
+		snprintf(r.lost_id, sizeof r.lost_id, "%s", lost_id);
 	hd_log_set_role("relay");
 
 	r.sigfd = hd_signals_open(signals);

@@ -55,9 +55,12 @@ struct child {
 	int64_t		 window_start_ms;
 	bool		 failed;	/* too many failures: in its cool-down */
 
-	/* A worker's id, chosen here so that it outlives the process. */
+	/*
+	 * The child's id in herald.processes, chosen here so that it
+	 * outlives the process, and the id of the child that died, for its
+	 * replacement.
+	 */
 	char		 worker_id[HD_WORKER_ID_LEN + 1];
-	/* The id of the worker that died, for its replacement. */
 	char		 lost_id[HD_WORKER_ID_LEN + 1];
 	/* The jobs the worker started (started.h); NULL if mmap() failed. */
 	struct hd_started *started;
@@ -262,11 +265,10 @@ child_spec(const struct supervisor *sup, const struct child *c)
 	spec.role = (char *)child_role_name(c->role);
 	spec.queue = c->queue;
 	spec.supervisor_id = (char *)sup->id;
-	if (c->role == CHILD_WORKER) {
-		spec.worker_id = (char *)c->worker_id;
-		spec.lost_id = (char *)c->lost_id;
+	spec.worker_id = (char *)c->worker_id;
+	spec.lost_id = (char *)c->lost_id;
+	if (c->role == CHILD_WORKER)
 		spec.lost_started = c->lost_started;
-	}
 	spec.verbose = sup->verbose;
 	spec.config_path = sup->config->path;
 	spec.config_text = sup->config->text;
@@ -306,8 +308,8 @@ child_start(struct supervisor *sup, struct child *c)
 	if (c->role == CHILD_JANITOR &&
 	    pipe2(report, O_CLOEXEC | O_NONBLOCK) == -1)
 		report[0] = report[1] = -1;
+	hd_random_hex(c->worker_id, HD_WORKER_ID_LEN / 2);
 	if (c->role == CHILD_WORKER) {
-		hd_random_hex(c->worker_id, HD_WORKER_ID_LEN / 2);
 		child_map_started(sup, c);
 		extra_fd = hd_started_fd(c->started);
 	} else
@@ -518,8 +520,9 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 	int64_t		 now = hd_monotonic_ms();
 
 	c->pid = 0;
+	/* The replacement removes the registration this child left. */
+	memcpy(c->lost_id, c->worker_id, sizeof c->lost_id);
 	if (c->role == CHILD_WORKER) {
-		memcpy(c->lost_id, c->worker_id, sizeof c->lost_id);
 		/* The worker is reaped, so nothing writes the region now. */
 		hd_started_ids_clear(&c->lost_started);
 		hd_started_read(c->started, &c->lost_started);

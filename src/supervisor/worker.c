@@ -527,6 +527,9 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 		    "queue=%s lost_worker_id=%s jobs=%d", w->queue->name,
 		    w->lost_id, abandoned);
 	PQclear(res);
+	/* Its registration is removed too, or it would count until pruned. */
+	if (hd_store_unregister(conn, w->lost_id, error) == -1)
+		return -1;
 	w->lost_id = NULL;
 	return 0;
 }

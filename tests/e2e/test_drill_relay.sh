@@ -51,6 +51,9 @@ dups=$(completed_ids | uniq -d | head -5)
 [ -z "$dups" ] || fail "jobs logged as completed twice: $dups"
 log_has 'msg="child exited".* child_role=relay exit_code=70' ||
     fail "the relay did not exit at the fault"
+# The restarted relay removed the registration of the one that died.
+sql_is "SELECT count(*) FROM herald.processes WHERE kind = 'relay'" 1 ||
+    fail "$(sql "SELECT count(*) FROM herald.processes WHERE kind = 'relay'") relays registered, expected 1"
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # heraldd restarts a worker and the janitor killed with SIGKILL, with a
 # growing delay when a worker keeps dying, and jobs still run afterwards.
+# Each replacement removes the registration of the child it replaces.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -37,6 +38,12 @@ kill -KILL "$victim"
 wait_for 10 "heraldd to log the exit of worker $victim" log_has \
     "msg=\"child exited\".* child_pid=$victim child_role=worker queue=rq signal=9 restart_delay_ms=100"
 wait_for 10 "a new worker to register" new_workers_are "$old" 1
+# The replacement removes the registration the dead worker left, so
+# herald status and the metrics count live processes at once.
+wait_for 10 "the registration of worker $victim to go" sql_is \
+    "SELECT count(*) FROM herald.processes WHERE pid = $victim" 0
+sql_is "SELECT count(*) FROM herald.processes WHERE kind = 'worker'" 2 ||
+    fail "$(sql "SELECT count(*) FROM herald.processes WHERE kind = 'worker'") workers registered, expected 2"
 
 note "a worker that keeps dying is restarted after a growing delay"
 second=$(sql "SELECT pid FROM herald.processes
@@ -56,6 +63,8 @@ wait_for 10 "heraldd to log the exit of janitor $janitor" log_has \
 wait_for 10 "a new janitor to register" sql_is \
     "SELECT count(*) FROM herald.processes
     WHERE kind = 'janitor' AND pid <> $janitor" 1
+sql_is "SELECT count(*) FROM herald.processes WHERE pid = $janitor" 0 ||
+    fail "the killed janitor $janitor is still registered"
 
 note "jobs enqueued after the restarts run"
 ids=
