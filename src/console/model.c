@@ -540,16 +540,18 @@ model_lost(struct hd_model *model, int64_t now_ms)
 static void
 model_start_connect(struct hd_model *model, int64_t now_ms)
 {
-	const char	*keywords[4], *values[4];
+	const char	*keywords[5], *values[5];
 
 	keywords[0] = "client_encoding";
 	values[0] = "UTF8";
-	keywords[1] = "dbname";
-	values[1] = model->conninfo;
-	keywords[2] = "application_name";
-	values[2] = model->application_name;
-	keywords[3] = NULL;
-	values[3] = NULL;
+	keywords[1] = "options";
+	values[1] = HD_DB_OPTIONS;
+	keywords[2] = "dbname";
+	values[2] = model->conninfo;
+	keywords[3] = "application_name";
+	values[3] = model->application_name;
+	keywords[4] = NULL;
+	values[4] = NULL;
 
 	model->conn = PQconnectStartParams(keywords, values, 1);
 	model->connect_started_ms = now_ms;

@@ -196,8 +196,9 @@ hd_db_connect(const char *conninfo, const char *application_name,
 		{ "keepalives_count", "3" },
 		{ "tcp_user_timeout", "30000" },
 		{ "target_session_attrs", "read-write" },
+		{ "options", HD_DB_OPTIONS },
 	};
-	const char	*keywords[12], *values[12];
+	const char	*keywords[16], *values[16];
 	PGconn		*conn;
 	size_t		 i;
 	int		 n = 0;
