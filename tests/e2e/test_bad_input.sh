@@ -401,8 +401,8 @@ wait_for 10 "the warning again after a reload" warned_twice
 kill -TERM "$missing_pid"
 wait_for 10 "heraldd to stop" not_alive "$missing_pid"
 wait "$missing_pid"
-# A command pointed at the application database says so, rather than
-# asking to migrate it into a job database.
+# A command pointed at the application database reports that, rather
+# than asking to migrate it into a job database.
 create_app_db
 app_status=0
 "$HERALD" -d "$APP_DB" status >/dev/null 2>"$TEST_DIR/status-app.err" ||
