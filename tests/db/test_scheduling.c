@@ -624,6 +624,52 @@ test_abandoned_attempt_numbered_on(void **state)
 	    "1 timeout, 1 retried, 2 timeout");
 }
 
+/*
+ * A dead job keeps its unique key, and a retry takes the key again.
+ * While another job holds it the retry fails, names the holder and
+ * changes nothing, so two jobs with one key never run at once.
+ */
+static void
+test_dead_retry_takes_unique_key(void **state)
+{
+	struct dbtest			*db = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	PGresult			*res;
+	int64_t				 dead, holder, again;
+
+	options.unique_key = "K";
+	options.max_attempts = 1;
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, &dead,
+	    &error), 0);
+	claim_and_abandon(db->conn, "stuck", 0);
+	dbtest_exec(db->conn, "SELECT herald.take_back_jobs('stuck')");
+	dbtest_assert_text(dbtest_text(db->conn, "SELECT unique_key FROM"
+	    " herald.dead_jobs WHERE id = %lld", (long long)dead), "K");
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options,
+	    &holder, &error), 0);
+	assert_true(holder != dead);
+
+	res = PQexec(db->conn, "SELECT herald.dead_retry(NULL, NULL, NULL)");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE),
+	    "23505");
+	assert_non_null(strstr(PQresultErrorMessage(res), "job"));
+	assert_non_null(strstr(PQresultErrorMessage(res), "\"K\""));
+	PQclear(res);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.dead_jobs WHERE id = %lld", (long long)dead), 1);
+
+	/* Once the holder is gone, the retried job holds the key. */
+	dbtest_exec(db->conn, "SELECT herald.cancel(ARRAY[%lld], NULL, NULL)",
+	    (long long)holder);
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.dead_retry("
+	    "NULL, NULL, NULL)"), 1);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, &again,
+	    &error), 0);
+	assert_int_equal(again, dead);
+}
+
 /* A job cancelled while its attempt is abandoned is deleted, row and all. */
 static void
 test_abandoned_cancelled_job_deleted(void **state)
@@ -817,6 +863,9 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_take_back_started_other_worker,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_dead_retry_takes_unique_key,
 		    dbtest_setup, dbtest_teardown),
 	};
 
