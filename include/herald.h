@@ -97,6 +97,13 @@ struct herald_job_options {
 	const char	*unique_key;	/* NULL: not unique */
 	int64_t		 unique_for_ms;	/* 0: while in unique_states only */
 	unsigned	 unique_states;	/* HERALD_UNIQUE_*; 0: both */
+
+	/*
+	 * The largest payload that herald_enqueue() and
+	 * herald_enqueue_many() accept, in bytes; 0: HERALD_PAYLOAD_MAX.
+	 * herald enqueue passes its configuration's payload_max here.
+	 */
+	size_t		 payload_max;
 };
 
 #define HERALD_UNIQUE_KEY_MAX	255

@@ -860,6 +860,8 @@ from_parse_line(const struct hd_config *config, const char *line,
 		goto out;
 
 	job->task = hd_xstrdup(task);
+	job->options.payload_max = config != NULL ? config->payload_max :
+	    HERALD_PAYLOAD_MAX;
 	job->options.queue = queue != NULL ? hd_xstrdup(queue) : NULL;
 	if (job->options.unique_key != NULL)
 		job->options.unique_key = hd_xstrdup(job->options.unique_key);
@@ -1078,6 +1080,8 @@ hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
 
 	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		goto out;
+	if (cli->config != NULL)
+		options.payload_max = cli->config->payload_max;
 	if (herald_enqueue(cli->conn, args.task, payload, &options, &id,
 	    &error) == -1) {
 		hd_cli_herald_error("could not enqueue job", &error);

@@ -110,6 +110,14 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 }
 
 /* Check the options and fill in their defaults. */
+/* The payload limit of options, which may be NULL. */
+static size_t
+enqueue_payload_max(const struct herald_job_options *options)
+{
+	return options != NULL && options->payload_max > 0 ?
+	    options->payload_max : HERALD_PAYLOAD_MAX;
+}
+
 static int
 enqueue_check_options(const struct herald_job_options *options,
     const char **queue, int *priority, int64_t *run_at_us,
@@ -149,7 +157,7 @@ enqueue_check_options(const struct herald_job_options *options,
 		    *max_attempts, HERALD_ATTEMPTS_MAX);
 		return -1;
 	}
-	return 0;
+	return hd_enqueue_check_unique(options, error);
 }
 
 /*
@@ -167,8 +175,16 @@ int
 hd_enqueue_check_unique(const struct herald_job_options *options,
     struct herald_error *error)
 {
-	size_t	len = strlen(options->unique_key);
+	size_t	len;
 
+	if (options->unique_key == NULL) {
+		if (options->unique_for_ms == 0 && options->unique_states == 0)
+			return 0;
+		hd_error_set(error, HERALD_EINVAL,
+		    "unique_for_ms and unique_states need a unique_key");
+		return -1;
+	}
+	len = strlen(options->unique_key);
 	if (len == 0 || len > HERALD_UNIQUE_KEY_MAX) {
 		hd_error_set(error, HERALD_EINVAL,
 		    "unique key has %zu bytes; use 1 to %d", len,
@@ -229,8 +245,6 @@ enqueue_unique(PGconn *conn, const char **values,
 	PGresult	*res;
 	unsigned	 states = options->unique_states;
 
-	if (hd_enqueue_check_unique(options, error) == -1)
-		return -1;
 	memcpy(all, values, 6 * sizeof *all);
 	snprintf(for_ms, sizeof for_ms, "%" PRId64, options->unique_for_ms);
 	all[6] = options->unique_key;
@@ -273,7 +287,8 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 		return -1;
 	if (payload == NULL)
 		payload = "{}";
-	else if (herald_check_payload(payload, HERALD_PAYLOAD_MAX, error) == -1)
+	else if (herald_check_payload(payload, enqueue_payload_max(options),
+	    error) == -1)
 		return -1;
 	if (enqueue_check_options(options, &queue, &priority, &run_at_us,
 	    &max_attempts, error) == -1)
@@ -386,15 +401,13 @@ enqueue_many_check(size_t index, const struct herald_job *job,
 		goto bad;
 	if (row->payload == NULL)
 		row->payload = "{}";
-	else if (herald_check_payload(row->payload, HERALD_PAYLOAD_MAX,
-	    error) == -1)
+	else if (herald_check_payload(row->payload,
+	    enqueue_payload_max(&job->options), error) == -1)
 		goto bad;
 	if (enqueue_check_options(&job->options, &row->queue, &row->priority,
 	    &row->run_at_us, &row->max_attempts, error) == -1)
 		goto bad;
 	if (job->options.unique_key != NULL) {
-		if (hd_enqueue_check_unique(&job->options, error) == -1)
-			goto bad;
 		row->unique_key = job->options.unique_key;
 		row->unique_for_ms = job->options.unique_for_ms;
 		if (job->options.unique_states == HERALD_UNIQUE_QUEUED)

@@ -428,8 +428,7 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 		    HERALD_PRIORITY_MAX);
 		return uow_fail(uow, &cause, error);
 	}
-	if (options->unique_key != NULL &&
-	    hd_enqueue_check_unique(options, &cause) == -1)
+	if (hd_enqueue_check_unique(options, &cause) == -1)
 		return uow_fail(uow, &cause, error);
 	if (options->max_attempts < 0 ||
 	    options->max_attempts > HERALD_ATTEMPTS_MAX) {

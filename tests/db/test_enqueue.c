@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dbtest.h"
+#include "herald.h"
 
 #define NAME_HINT "Use 1 to 63 characters from A-Z a-z 0-9 _ . : - " \
 	"starting with a letter or digit."
@@ -311,6 +312,48 @@ test_enqueue_sees_waiter_of_open_transaction(void **state)
 	PQfinish(worker);
 }
 
+/*
+ * herald_enqueue() rejects unique options without a key, and takes the
+ * payload limit from its options.
+ */
+static void
+test_enqueue_library_options(void **state)
+{
+	struct dbtest			*db = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	int64_t				 id;
+	char				*big;
+	size_t				 size = 1500 * 1000;
+
+	options.unique_for_ms = 5000;
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "need a unique_key"));
+	options.unique_for_ms = 0;
+	options.unique_states = HERALD_UNIQUE_QUEUED;
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	options.unique_states = 0;
+
+	big = malloc(size + 16);
+	assert_non_null(big);
+	memcpy(big, "{\"pad\": \"", 9);
+	memset(big + 9, 'x', size);
+	memcpy(big + 9 + size, "\"}", 3);
+	assert_int_equal(herald_enqueue(db->conn, "t", big, &options, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	options.payload_max = 2 * 1024 * 1024;
+	assert_int_equal(herald_enqueue(db->conn, "t", big, &options, &id,
+	    &error), 0);
+	free(big);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.live_jobs"), 1);
+}
+
 int
 main(void)
 {
@@ -323,6 +366,9 @@ main(void)
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_run_at_range, dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_library_options, dbtest_setup,
+		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_locks_queue_only_when_due, dbtest_setup,
 		    dbtest_teardown),

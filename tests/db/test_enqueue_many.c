@@ -1150,6 +1150,9 @@ test_enqueue_many_unique_matches_single(void **state)
 			seed = seed * 1103515245 + 12345;
 			jobs[i].task = "t";
 			jobs[i].options.unique_key = keys[(seed >> 16) % 3];
+			/* Without a key, the unique options must be 0. */
+			if (jobs[i].options.unique_key == NULL)
+				continue;
 			jobs[i].options.unique_states = (seed >> 20) % 4;
 			jobs[i].options.unique_for_ms =
 			    (seed >> 24) % 4 == 0 ? 60000 : 0;

@@ -89,6 +89,26 @@ expect_fail 65 'invalid payload.*line [0-9]+.*byte [0-9]+' \
     sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
     "$HERALD" "$JOB_DB" "$TEST_DIR/short.json"
 
+# A payload_max above the library's default of 1 MiB raises the limit of
+# herald enqueue, with --payload - and with --from alike.
+sed 's/^payload_max = 64;/payload_max = 2097152;/' "$HERALD_CONF" \
+    >"$TEST_DIR/big.conf"
+awk 'BEGIN { printf "{\"pad\": \""; for (i = 0; i < 1500000; i++)
+    printf "x"; printf "\"}" }' >"$TEST_DIR/big.json"
+"$HERALD" -c "$TEST_DIR/big.conf" enqueue send_mail --payload - \
+    <"$TEST_DIR/big.json" >"$TEST_DIR/big.ids" 2>"$TEST_DIR/big.err" ||
+    fail "a 1.5 MB payload under payload_max was rejected: $(cat "$TEST_DIR/big.err")"
+{ printf '{"task": "send_mail", "payload": '; cat "$TEST_DIR/big.json"; echo '}'; } \
+    >"$TEST_DIR/big.jsonl"
+"$HERALD" -c "$TEST_DIR/big.conf" enqueue --from "$TEST_DIR/big.jsonl" \
+    >>"$TEST_DIR/big.ids" 2>"$TEST_DIR/big.err" ||
+    fail "a 1.5 MB payload under payload_max was rejected by --from: $(cat "$TEST_DIR/big.err")"
+# The checks below count the jobs of queue mail without these two.
+[ "$(wc -l <"$TEST_DIR/big.ids")" -eq 2 ] ||
+    fail "expected two job ids: $(cat "$TEST_DIR/big.ids")"
+h job cancel $(cat "$TEST_DIR/big.ids") >/dev/null ||
+    fail "could not cancel the jobs with large payloads"
+
 note "tasks and queues"
 expect_fail 65 'unknown task "send_fax" in ".*herald\.conf"$' \
     hc enqueue send_fax
