@@ -120,6 +120,10 @@ herald_bus_subscribe(struct herald_bus *bus, const char *event_type,
 {
 	struct bus_subscription	*subs, *sub;
 
+	if (bus == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no bus given");
+		return -1;
+	}
 	if (herald_check_name("event type", event_type, error) == -1)
 		return -1;
 	if (handler == NULL) {

@@ -533,10 +533,36 @@ test_uow_null_unit_rejected(void **state)
 	herald_uow_rollback(NULL);
 }
 
+/* A bus that herald_bus_new() did not return is an error too. */
+static int
+ignore_event(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	(void)uow;
+	(void)event;
+	(void)arg;
+	(void)error;
+	return 0;
+}
+
+static void
+test_bus_null_rejected(void **state)
+{
+	struct herald_error	error;
+
+	(void)state;
+	assert_int_equal(herald_bus_subscribe(NULL, "UserRegistered",
+	    ignore_event, NULL, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_string_equal(error.message, "no bus given");
+	herald_bus_free(NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bus_null_rejected),
 		cmocka_unit_test_setup_teardown(test_uow_commit_writes_outbox,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_rollback_leaves_nothing,

@@ -44,6 +44,14 @@ check_no_job_lost_or_twice
 log_has 'msg="jobs of dead worker taken back"' ||
     log_has 'msg="expired leases"' ||
     fail "no job of a killed worker was taken back"
+# Every lost attempt that a replacement took back has a line with its job
+# id: "job lost" when the job runs again, "job dead" when it died.
+lost_total=$(sed -n 's/.*msg="jobs of dead worker taken back".* lost=\([0-9]*\) .*/\1/p' \
+    "$HERALDD_LOG" | awk '{ sum += $1 } END { print sum + 0 }')
+lost_lines=$(grep -c 'msg="job lost" .*status=lost ' "$HERALDD_LOG")
+dead_lines=$(grep -c 'msg="job dead" .*reason=lost' "$HERALDD_LOG")
+[ $((lost_lines + dead_lines)) -ge "$lost_total" ] ||
+    fail "$lost_total lost attempts taken back, but only $lost_lines \"job lost\" and $dead_lines \"job dead\" lines"
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
