@@ -11,8 +11,10 @@
  *
  * The object declares the interface version it was built for with
  * HERALD_MODULE_DECLARE() in one of its files.  A worker rejects an object
- * without it or with another version, and fails that task's jobs
- * permanently.  The handler has the type herald_module_handler_fn:
+ * without it or with another version: each attempt of that task's jobs
+ * fails with a message that says so, and is retried like any other
+ * failure until the job's attempts run out.  The handler has the type
+ * herald_module_handler_fn:
  *
  *	#include <herald_module.h>
  *

@@ -96,12 +96,17 @@ module_open(const char *path, char *error, size_t error_size)
 		return NULL;
 	}
 	version = dlsym(handle, HERALD_MODULE_VERSION_SYMBOL);
-	if (version == NULL || *version < 1 ||
-	    *version > HERALD_MODULE_VERSION) {
+	if (version == NULL) {
+		snprintf(error, error_size, "module %s does not declare its "
+		    "interface version; add HERALD_MODULE_DECLARE(); to one "
+		    "of its files and rebuild it", path);
+		dlclose(handle);
+		return NULL;
+	}
+	if (*version < 1 || *version > HERALD_MODULE_VERSION) {
 		snprintf(error, error_size, "module %s declares interface "
 		    "version %d, not 1 to %d; rebuild it against this "
-		    "herald_module.h", path, version != NULL ? *version : 0,
-		    HERALD_MODULE_VERSION);
+		    "herald_module.h", path, *version, HERALD_MODULE_VERSION);
 		dlclose(handle);
 		return NULL;
 	}

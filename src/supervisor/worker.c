@@ -1273,8 +1273,18 @@ worker_take_module_results(struct worker *w)
 		s->attempt.outcome = r.result == HERALD_MODULE_DONE ?
 		    HD_OUTCOME_DONE : r.result == HERALD_MODULE_PERMANENT ?
 		    HD_OUTCOME_PERMANENT : HD_OUTCOME_FAILED;
-		snprintf(s->output, sizeof s->output, "%s",
-		    r.outcome->message);
+		if (r.result != HERALD_MODULE_DONE &&
+		    r.result != HERALD_MODULE_RETRY &&
+		    r.result != HERALD_MODULE_PERMANENT)
+			/* The stored output is the only place this shows. */
+			snprintf(s->output, sizeof s->output, "module handler "
+			    "returned %d, which is no herald_module_result; "
+			    "counted as a failed attempt%s%s", (int)r.result,
+			    r.outcome->message[0] != '\0' ? ": " : "",
+			    r.outcome->message);
+		else
+			snprintf(s->output, sizeof s->output, "%s",
+			    r.outcome->message);
 		s->retry_delay_ms = r.result == HERALD_MODULE_RETRY ?
 		    r.outcome->retry_delay_ms : 0;
 		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->cancelled)

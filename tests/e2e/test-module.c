@@ -107,6 +107,8 @@ test_handler(const struct herald_module_job *job,
 		result = HERALD_MODULE_RETRY;
 	else if (text != NULL && strcmp(text, "permanent") == 0)
 		result = HERALD_MODULE_PERMANENT;
+	else if (text != NULL && strcmp(text, "bogus") == 0)
+		result = (enum herald_module_result)42;
 	if ((value = json_object_get(payload, "delay_ms")) != NULL)
 		outcome->retry_delay_ms = json_integer_value(value);
 	if ((text = json_string_value(json_object_get(payload,

@@ -10,6 +10,10 @@
 MODULE="$HERALD_BUILDDIR/tests/e2e/.libs/test-module.so"
 [ -f "$MODULE" ] || fail "test module $MODULE was not built"
 
+# A shared object that loads but declares no interface version.
+LIBC=$({ ldd "$HERALDD" 2>/dev/null; ldd /bin/sh; } |
+    awk '$1 ~ /^libc\.so/ { print $3; exit }')
+[ -f "$LIBC" ] || fail "could not find the C library of heraldd"
 write_conf <<EOF
 queues = {
   mod = { workers = 1; concurrency = 4; poll_interval = "200ms"; };
@@ -33,6 +37,11 @@ tasks = {
   modmissing = {
     queue = "mod";
     module = { path = "$TEST_DIR/missing.so"; symbol = "test_handler"; };
+  };
+  modnodecl = {
+    queue = "mod";
+    module = { path = "$LIBC"; symbol = "test_handler"; };
+    retry = { max_attempts = 1; };
   };
 };
 EOF
@@ -134,6 +143,27 @@ wait_for 10 "the job of the missing module to die" sql_is \
     "SELECT reason || ' ' || attempt FROM herald.dead_jobs
         WHERE id = $missing_id" "exhausted 2"
 note "ok: a module that cannot be loaded"
+
+# An object without HERALD_MODULE_DECLARE() is named as such.
+nodecl_id=$(enqueue modnodecl "queue => 'mod', max_attempts => 1")
+wait_for 10 "the job of the undeclared module to die" sql_is \
+    "SELECT count(*) FROM herald.dead_jobs WHERE id = $nodecl_id" 1
+sql_is "SELECT errors->-1->>'output' LIKE
+        'module % does not declare its interface version; add HERALD_MODULE_DECLARE();%'
+    FROM herald.dead_jobs WHERE id = $nodecl_id" t ||
+    fail "the attempt says: $(sql "SELECT errors->-1->>'output' FROM herald.dead_jobs WHERE id = $nodecl_id")"
+
+# A result that is no herald_module_result fails the attempt, and the
+# stored output says why.
+bogus_id=$(enqueue modtask "queue => 'mod', max_attempts => 1,
+    payload => '{\"result\": \"bogus\", \"message\": \"odd\"}'")
+wait_for 10 "the job with an unknown result to die" sql_is \
+    "SELECT count(*) FROM herald.dead_jobs WHERE id = $bogus_id" 1
+sql_is "SELECT errors->-1->>'output' FROM herald.dead_jobs
+    WHERE id = $bogus_id" \
+    "module handler returned 42, which is no herald_module_result; counted as a failed attempt: odd" ||
+    fail "the attempt says: $(sql "SELECT errors->-1->>'output' FROM herald.dead_jobs WHERE id = $bogus_id")"
+note "ok: an undeclared module and an unknown result"
 
 # Four slow jobs on one worker of concurrency 4 run at the same time.
 for i in 1 2 3 4; do
