@@ -311,6 +311,12 @@ hd_cli_parse_id(const char *text, int64_t *id)
 
 	errno = 0;
 	v = strtoll(text, &end, 10);
+	if (end != text && *end == '\0' && text[0] >= '0' && text[0] <= '9' &&
+	    errno == ERANGE) {
+		hd_cli_error("invalid job id \"%s\": out of range; ids go up "
+		    "to %lld", text, LLONG_MAX);
+		return EX_DATAERR;
+	}
 	if (end == text || *end != '\0' || text[0] < '0' || text[0] > '9' ||
 	    errno == ERANGE || v <= 0) {
 		hd_cli_error("invalid job id \"%s\": use a positive whole "

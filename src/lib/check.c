@@ -83,24 +83,26 @@ int
 herald_check_name(const char *what, const char *name,
     struct herald_error *error)
 {
+	char		 label[64];
 	size_t		 len, i;
 	unsigned char	 c;
 
-	if (what == NULL)
-		what = "name";
+	/* "task name", or "name" alone when what is NULL. */
+	snprintf(label, sizeof label, "%s%sname", what != NULL ? what : "",
+	    what != NULL ? " " : "");
 	if (name == NULL) {
-		hd_error_set(error, HERALD_EINVAL, "missing %s name", what);
+		hd_error_set(error, HERALD_EINVAL, "missing %s", label);
 		return -1;
 	}
 	len = strlen(name);
 	if (len == 0) {
-		hd_error_set(error, HERALD_EINVAL, "%s name is empty", what);
+		hd_error_set(error, HERALD_EINVAL, "%s is empty", label);
 		return -1;
 	}
 	if (len > HERALD_NAME_MAX) {
 		hd_error_set(error, HERALD_EINVAL,
-		    "%s name \"%.*s...\" is %zu characters long, over the limit of %d",
-		    what, CHECK_QUOTE_MAX, name, len, HERALD_NAME_MAX);
+		    "%s \"%.*s...\" is %zu characters long, over the limit of %d",
+		    label, CHECK_QUOTE_MAX, name, len, HERALD_NAME_MAX);
 		return -1;
 	}
 
@@ -111,20 +113,20 @@ herald_check_name(const char *what, const char *name,
 		/* _ . : - are allowed, but not first. */
 		if (i == 0 && check_name_char(c, 0))
 			hd_error_set(error, HERALD_EINVAL,
-			    "invalid %s name \"%s\": a name must start with a letter or digit, not '%c'",
-			    what, name, c);
+			    "invalid %s \"%s\": a name must start with a letter or digit, not '%c'",
+			    label, name, c);
 		else if (isascii(c) && isgraph(c))
 			hd_error_set(error, HERALD_EINVAL,
-			    "invalid %s name \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
-			    what, name, c, i + 1);
+			    "invalid %s \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    label, name, c, i + 1);
 		else if (c == ' ' && check_printable(name, len))
 			hd_error_set(error, HERALD_EINVAL,
-			    "invalid %s name \"%s\": a space at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
-			    what, name, i + 1);
+			    "invalid %s \"%s\": a space at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    label, name, i + 1);
 		else
 			hd_error_set(error, HERALD_EINVAL,
-			    "invalid %s name: byte 0x%02x at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
-			    what, c, i + 1);
+			    "invalid %s: byte 0x%02x at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    label, c, i + 1);
 		return -1;
 	}
 	return 0;

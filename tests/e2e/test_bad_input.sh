@@ -463,6 +463,8 @@ sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead_id" 1 ||
 [ "$(grep -c 'dead job 999999 not found' "$TEST_DIR/stderr")" -eq 1 ] ||
     fail "an id listed twice was reported twice: $(cat "$TEST_DIR/stderr")"
 expect_fail 65 'invalid job id "abc"' h dead retry abc
+expect_fail 65 'invalid job id "99999999999999999999": out of range; ids go up to 9223372036854775807' \
+    h job cancel 99999999999999999999
 expect_fail 2 'no dead job ids given' h dead retry
 expect_fail 2 'only with --all' h dead purge --queue mail 1
 expect_fail 2 'unrecognized action "resurrect"' h dead resurrect 1
