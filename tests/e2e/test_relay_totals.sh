@@ -36,6 +36,15 @@ sql_is "SELECT count(*) FROM herald.jobs" $EVENTS ||
 sql_is "SELECT relayed_total FROM herald.relay_status" $EVENTS ||
     fail "relay_status counts $(sql "SELECT relayed_total FROM herald.relay_status") relayed jobs, expected $EVENTS"
 
+note "herald status marks a relay report that is old"
+sql "UPDATE herald.relay_status SET updated_at = now() - interval '1 minute'" \
+    >/dev/null || fail "could not age the relay report"
+"$HERALD" -d "$JOB_DB" status >"$TEST_DIR/status.out" 2>&1 ||
+    fail "herald status failed: $(cat "$TEST_DIR/status.out")"
+grep -q "^outbox .*: no report for [0-9].*, so its backlog and lag are old" \
+    "$TEST_DIR/status.out" ||
+    fail "herald status does not mark the old report: $(cat "$TEST_DIR/status.out")"
+
 note "an application database migrated by a newer release stops the relay"
 start_heraldd
 wait_for 10 "the relay to register" sql_is \
