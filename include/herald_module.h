@@ -12,7 +12,7 @@
  * The object declares the interface version it was built for with
  * HERALD_MODULE_DECLARE() in one of its files.  A worker rejects an object
  * without it or with another version: each attempt of that task's jobs
- * fails with a message that says so, and is retried like any other
+ * fails with a message that names the cause, and is retried like any other
  * failure until the job's attempts run out.  The handler has the type
  * herald_module_handler_fn:
  *

@@ -129,7 +129,7 @@ BEGIN
 END
 $$;
 
--- Privileges (see 007): dead_retry() runs as its owner, and nobody calls
+-- Privileges (see 007): dead_retry() runs as its owner, and no role calls
 -- the new functions directly.
 REVOKE ALL ON FUNCTION herald.dead_take_keys(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION herald.dead_jobs_keep_key() FROM PUBLIC;

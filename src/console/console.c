@@ -390,7 +390,7 @@ status_state(struct hd_console *console, char *buf, size_t size,
  * The status line of a message too long to follow the target: the
  * message goes first, after the state only when both fit, so that the
  * end of a message at 80 columns is not cut off.  A stale state always
- * goes first, since it says that every number on the screen is old.
+ * goes first, since it means that every number on the screen is old.
  */
 static void
 draw_status_message(struct hd_console *console, const char *state,

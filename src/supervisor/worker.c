@@ -515,7 +515,7 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
 			    PQgetvalue(res, row, 3), PQgetvalue(res, row, 5));
 		else if (strcmp(outcome, "lost") == 0)
-			/* Its story in the log ends here, so say how. */
+			/* Its attempt ends here, so the log names the job. */
 			hd_log_warn("job lost", "job_id=%s task=%s queue=%s "
 			    "attempt=%s status=%s lost_worker_id=%s",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),

@@ -151,10 +151,10 @@ wait_for 10 "the job of the undeclared module to die" sql_is \
 sql_is "SELECT errors->-1->>'output' LIKE
         'module % does not declare its interface version; add HERALD_MODULE_DECLARE();%'
     FROM herald.dead_jobs WHERE id = $nodecl_id" t ||
-    fail "the attempt says: $(sql "SELECT errors->-1->>'output' FROM herald.dead_jobs WHERE id = $nodecl_id")"
+    fail "the attempt's output is: $(sql "SELECT errors->-1->>'output' FROM herald.dead_jobs WHERE id = $nodecl_id")"
 
 # A result that is no herald_module_result fails the attempt, and the
-# stored output says why.
+# stored output names the cause.
 bogus_id=$(enqueue modtask "queue => 'mod', max_attempts => 1,
     payload => '{\"result\": \"bogus\", \"message\": \"odd\"}'")
 wait_for 10 "the job with an unknown result to die" sql_is \
@@ -162,7 +162,7 @@ wait_for 10 "the job with an unknown result to die" sql_is \
 sql_is "SELECT errors->-1->>'output' FROM herald.dead_jobs
     WHERE id = $bogus_id" \
     "module handler returned 42, which is no herald_module_result; counted as a failed attempt: odd" ||
-    fail "the attempt says: $(sql "SELECT errors->-1->>'output' FROM herald.dead_jobs WHERE id = $bogus_id")"
+    fail "the attempt's output is: $(sql "SELECT errors->-1->>'output' FROM herald.dead_jobs WHERE id = $bogus_id")"
 note "ok: an undeclared module and an unknown result"
 
 # Four slow jobs on one worker of concurrency 4 run at the same time.

@@ -140,7 +140,7 @@ test_check_name_uses_what(void **state)
 
 	assert_string_equal(error.message, "queue name is empty");
 
-	/* Without what, a message says "name" once. */
+	/* Without what, a message contains "name" once. */
 	assert_int_equal(herald_check_name(NULL, "x y", &error), -1);
 	assert_string_equal(error.message, "invalid name \"x y\": a space at "
 	    "position 2 is not allowed; use A-Z a-z 0-9 _ . : - starting "
