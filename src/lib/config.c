@@ -1762,3 +1762,17 @@ hd_config_task(const struct hd_config *config, const char *name)
 			return &config->tasks[i];
 	return NULL;
 }
+
+int64_t
+hd_config_retry_delay_ms(const struct hd_config *config, const char *task,
+    int attempt)
+{
+	const struct hd_task_config	*t = hd_config_task(config, task);
+	struct hd_retry_policy		 policy;
+
+	if (t != NULL)
+		policy = t->retry;
+	else
+		hd_retry_policy_init(&policy);
+	return hd_backoff_delay_ms(&policy, attempt, hd_backoff_random());
+}

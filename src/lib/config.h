@@ -224,6 +224,14 @@ const struct hd_queue_config *hd_config_queue(const struct hd_config *config,
 const struct hd_task_config *hd_config_task(const struct hd_config *config,
 	    const char *name);
 
+/*
+ * Return the delay, jitter included, after failed or lost attempt
+ * `attempt` of a job of task, by the task's retry policy or the default
+ * one when the configuration has no such task.
+ */
+int64_t	hd_config_retry_delay_ms(const struct hd_config *config,
+	    const char *task, int attempt);
+
 /* The maximum duration that hd_parse_duration_ms() accepts: 366 days. */
 #define HD_DURATION_MAX_MS	(366LL * 24 * 3600 * 1000)
 

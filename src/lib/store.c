@@ -656,6 +656,48 @@ out:
 	return n;
 }
 
+int
+hd_store_delay_lost(PGconn *conn, const struct hd_lost_delay *jobs,
+    size_t njobs, struct herald_error *error)
+{
+	const char	*values[3];
+	char		*ids, *attempts, *delays;
+	size_t		 i, ilen = 0, alen = 0, dlen = 0;
+	int		 n = -1;
+
+	if (njobs == 0)
+		return 0;
+	ids = malloc(njobs * STORE_INT_TEXT + 3);
+	attempts = malloc(njobs * STORE_INT_TEXT + 3);
+	delays = malloc(njobs * STORE_INT_TEXT + 3);
+	if (ids == NULL || attempts == NULL || delays == NULL) {
+		hd_error_set(error, HERALD_ENOMEM, "out of memory");
+		goto out;
+	}
+	ids[ilen++] = attempts[alen++] = delays[dlen++] = '{';
+	for (i = 0; i < njobs; i++) {
+		ilen += (size_t)sprintf(ids + ilen, "%s%" PRId64,
+		    i > 0 ? "," : "", jobs[i].id);
+		alen += (size_t)sprintf(attempts + alen, "%s%d",
+		    i > 0 ? "," : "", jobs[i].attempt);
+		dlen += (size_t)sprintf(delays + dlen, "%s%" PRId64,
+		    i > 0 ? "," : "", jobs[i].delay_ms);
+	}
+	strcpy(ids + ilen, "}");
+	strcpy(attempts + alen, "}");
+	strcpy(delays + dlen, "}");
+	values[0] = ids;
+	values[1] = attempts;
+	values[2] = delays;
+	n = store_count(conn, "SELECT herald.delay_lost($1, $2, $3)", 3,
+	    values, "could not delay lost jobs", error);
+out:
+	free(ids);
+	free(attempts);
+	free(delays);
+	return n;
+}
+
 /* Format ids as a PostgreSQL array literal; NULL when out of memory. */
 static char *
 store_ids_literal(const int64_t *ids, size_t nids)

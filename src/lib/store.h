@@ -152,6 +152,21 @@ struct hd_expired_lease {
 int	hd_store_expire_leases_listed(PGconn *conn, int limit,
 	    struct hd_expired_lease **leases, struct herald_error *error);
 
+/* A job taken back with a lost attempt, and its retry delay. */
+struct hd_lost_delay {
+	int64_t		 id;
+	int		 attempt;	/* the attempt that was lost */
+	int64_t		 delay_ms;
+};
+
+/*
+ * Delay the jobs just taken back with a lost attempt by their retry
+ * delays.  Call it in the transaction that took them back, so that no
+ * worker claims them first.  Return how many were delayed, or -1.
+ */
+int	hd_store_delay_lost(PGconn *conn, const struct hd_lost_delay *jobs,
+	    size_t njobs, struct herald_error *error);
+
 /*
  * A selection of dead jobs: the listed ids, or with nids == 0 every dead
  * job whose queue and task match (NULL matches any).  text, when set,

@@ -515,29 +515,83 @@ janitor_scheduling(struct janitor *j)
 		janitor_failed(j, "periodic", &error);
 }
 
+/*
+ * Take back the jobs of expired leases with a lost attempt, and delay
+ * those queued again by their task's retry delay, in one transaction.
+ * Return the number of jobs, stored in *leases with their delays in
+ * *delays_ms (0 for a dead job), or -1.
+ */
+static int
+janitor_expire(struct janitor *j, struct hd_expired_lease **leases,
+    int64_t **delays_ms, struct herald_error *error)
+{
+	struct hd_lost_delay	*lost = NULL;
+	size_t			 nlost = 0;
+	int			 i, n;
+
+	*leases = NULL;
+	*delays_ms = NULL;
+	if (hd_db_exec(j->conn, "BEGIN", error) == -1)
+		return -1;
+	n = hd_store_expire_leases_listed(j->conn, JANITOR_EXPIRE_LIMIT,
+	    leases, error);
+	if (n == -1)
+		goto fail;
+	lost = hd_xcalloc((size_t)n + 1, sizeof *lost);
+	*delays_ms = hd_xcalloc((size_t)n + 1, sizeof **delays_ms);
+	for (i = 0; i < n; i++) {
+		if ((*leases)[i].dead)
+			continue;
+		lost[nlost].id = (*leases)[i].id;
+		lost[nlost].attempt = (*leases)[i].attempt;
+		lost[nlost].delay_ms = (*delays_ms)[i] =
+		    hd_config_retry_delay_ms(j->config, (*leases)[i].task,
+		    (*leases)[i].attempt);
+		nlost++;
+	}
+	if (hd_store_delay_lost(j->conn, lost, nlost, error) == -1 ||
+	    hd_db_exec(j->conn, "COMMIT", error) == -1)
+		goto fail;
+	free(lost);
+	return n;
+
+fail:
+	if (PQstatus(j->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(j->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(j->conn, "ROLLBACK"));
+	free(lost);
+	free(*leases);
+	free(*delays_ms);
+	*leases = NULL;
+	*delays_ms = NULL;
+	return -1;
+}
+
 /* One round of the active janitor. */
 static void
 janitor_round(struct janitor *j)
 {
 	struct herald_error	 error;
 	struct hd_expired_lease	*leases;
+	int64_t			*delays_ms;
 	int			 i, n;
 	int64_t			 now = hd_monotonic_ms();
 
 	j->next_round_ms = now + JANITOR_ROUND_MS;
 	memset(&error, 0, sizeof error);
-	n = hd_store_expire_leases_listed(j->conn, JANITOR_EXPIRE_LIMIT,
-	    &leases, &error);
+	n = janitor_expire(j, &leases, &delays_ms, &error);
 	if (n == -1) {
 		janitor_failed(j, "expire_leases", &error);
 		return;
 	}
 	for (i = 0; i < n; i++)
 		hd_log_warn("job lease expired", "job_id=%lld task=%s queue=%s "
-		    "attempt=%d status=%s", (long long)leases[i].id,
-		    leases[i].task, leases[i].queue, leases[i].attempt,
-		    leases[i].dead ? "dead" : "queued");
+		    "attempt=%d status=%s delay_ms=%lld",
+		    (long long)leases[i].id, leases[i].task, leases[i].queue,
+		    leases[i].attempt, leases[i].dead ? "dead" : "queued",
+		    (long long)delays_ms[i]);
 	free(leases);
+	free(delays_ms);
 	if (n > 0)
 		hd_log_warn("expired leases", "jobs=%d", n);
 	janitor_announce(j);

@@ -470,23 +470,28 @@ started_array(const struct hd_started_ids *ids)
  * Take back the jobs of the worker this one replaces, which died or
  * exited: the supervisor reaped it and killed its handlers, so its jobs
  * can run again now rather than when their leases expire.  The jobs it
- * started count a lost attempt, and those it abandoned to stuck module
- * handlers are recorded with their outcome and retry delay.  Its other
- * jobs go back to their queue with no attempt counted.
+ * started count a lost attempt and wait their task's retry delay, and
+ * those it abandoned to stuck module handlers are recorded with their
+ * outcome and retry delay.  Its other jobs go back to their queue with no
+ * attempt counted.
  */
 static int
 worker_take_back_lost(struct worker *w, PGconn *conn,
     struct herald_error *error)
 {
-	const char	*values[2];
-	char		*started;
-	const char	*outcome;
-	PGresult	*res;
-	int		 row, lost = 0, abandoned = 0, released = 0;
-	int		 cancelled = 0;
+	const char		*values[2];
+	char			*started;
+	const char		*outcome;
+	PGresult		*res;
+	struct hd_lost_delay	*delays;
+	size_t			 ndelays = 0;
+	int			 row, lost = 0, abandoned = 0, released = 0;
+	int			 cancelled = 0;
 
 	if (w->lost_id == NULL)
 		return 0;
+	if (hd_db_exec(conn, "BEGIN", error) == -1)
+		return -1;
 	started = started_array(w->lost_started);
 	values[0] = w->lost_id;
 	values[1] = started;
@@ -499,6 +504,24 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 		PQclear(res);
 		return -1;
 	}
+	delays = hd_xcalloc((size_t)PQntuples(res) + 1, sizeof *delays);
+	for (row = 0; row < PQntuples(res); row++) {
+		if (strcmp(PQgetvalue(res, row, 4), "lost") != 0 ||
+		    !PQgetisnull(res, row, 5))
+			continue;
+		delays[ndelays].id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+		delays[ndelays].attempt = atoi(PQgetvalue(res, row, 3));
+		delays[ndelays].delay_ms = hd_config_retry_delay_ms(w->config,
+		    PQgetvalue(res, row, 1), delays[ndelays].attempt);
+		ndelays++;
+	}
+	if (hd_store_delay_lost(conn, delays, ndelays, error) == -1 ||
+	    hd_db_exec(conn, "COMMIT", error) == -1) {
+		free(delays);
+		PQclear(res);
+		return -1;
+	}
+	ndelays = 0;
 	for (row = 0; row < PQntuples(res); row++) {
 		outcome = PQgetvalue(res, row, 4);
 		if (strcmp(outcome, "released") == 0)
@@ -517,11 +540,13 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 		else if (strcmp(outcome, "lost") == 0)
 			/* Its attempt ends here, so the log names the job. */
 			hd_log_warn("job lost", "job_id=%s task=%s queue=%s "
-			    "attempt=%s status=%s lost_worker_id=%s",
-			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-			    PQgetvalue(res, row, 2), PQgetvalue(res, row, 3),
-			    "lost", w->lost_id);
+			    "attempt=%s status=%s delay_ms=%lld "
+			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
+			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+			    PQgetvalue(res, row, 3), "lost",
+			    (long long)delays[ndelays++].delay_ms, w->lost_id);
 	}
+	free(delays);
 	if (lost + released + cancelled > 0)
 		hd_log_warn("jobs of dead worker taken back", "queue=%s "
 		    "lost_worker_id=%s jobs=%d lost=%d released=%d "
@@ -1337,9 +1362,6 @@ log_lease_lost(const struct hd_job *job)
 static int64_t
 slot_retry_delay_ms(const struct worker *w, const struct slot *s)
 {
-	const struct hd_task_config	*task;
-	struct hd_retry_policy		 policy;
-
 	if (s->retry_delay_ms > HD_DURATION_MAX_MS) {
 		hd_log_warn("retry delay cut", "job_id=%lld task=%s queue=%s "
 		    "attempt=%d delay_ms=%lld max_ms=%lld",
@@ -1350,13 +1372,8 @@ slot_retry_delay_ms(const struct worker *w, const struct slot *s)
 	}
 	if (s->retry_delay_ms > 0)
 		return s->retry_delay_ms;
-	task = hd_config_task(w->config, s->job.task);
-	if (task != NULL)
-		policy = task->retry;
-	else
-		hd_retry_policy_init(&policy);
-	return hd_backoff_delay_ms(&policy, s->job.attempt,
-	    hd_backoff_random());
+	return hd_config_retry_delay_ms(w->config, s->job.task,
+	    s->job.attempt);
 }
 
 /*
