@@ -230,6 +230,25 @@ print_list_json(const PGresult *res, long limit)
 	hd_cli_json_print(root);
 }
 
+/*
+ * After a filter matched no dead job, name a --queue or --task that the
+ * configuration lacks, since it may be misspelt.  The dead jobs of a task
+ * since removed from the configuration still match.
+ */
+static void
+note_unknown_names(const struct hd_cli *cli, const struct dead_args *args)
+{
+	if (cli->config == NULL)
+		return;
+	if (args->queue != NULL &&
+	    hd_config_queue(cli->config, args->queue) == NULL)
+		hd_cli_error("no dead job matched, and the configuration has "
+		    "no queue \"%s\"", args->queue);
+	if (args->task != NULL && hd_config_task(cli->config, args->task) == NULL)
+		hd_cli_error("no dead job matched, and the configuration has "
+		    "no task \"%s\"", args->task);
+}
+
 static int
 dead_list(struct hd_cli *cli, const struct dead_args *args)
 {
@@ -272,6 +291,8 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	}
 
 	nrows = PQntuples(res);
+	if (nrows == 0)
+		note_unknown_names(cli, args);
 	if (args->json) {
 		print_list_json(res, args->limit);
 		PQclear(res);
@@ -775,6 +796,8 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 	if (status != HD_EXIT_OK)
 		return status;
 
+	if (count == 0)
+		note_unknown_names(cli, args);
 	if (args->dry_run)
 		printf("would %s %" PRId64 " dead job%s\n",
 		    retry ? "retry" : "purge", count, count == 1 ? "" : "s");

@@ -454,13 +454,13 @@ read_stdin(size_t max_bytes, char **payload)
 	}
 	buf[len] = '\0';
 	if (len > max_bytes) {
-		hd_cli_error("invalid payload: standard input contains more than "
-		    "the limit of %zu bytes", max_bytes);
+		hd_cli_error("payload on standard input is over the limit "
+		    "of %zu bytes", max_bytes);
 		free(buf);
 		return EX_DATAERR;
 	}
 	if (strlen(buf) != len) {
-		hd_cli_error("invalid payload: contains a NUL byte at byte %zu",
+		hd_cli_error("payload contains a NUL byte at byte %zu",
 		    strlen(buf));
 		free(buf);
 		return EX_DATAERR;
@@ -493,7 +493,8 @@ load_payload(struct hd_cli *cli, const struct enqueue_args *args,
 		*payload = hd_xstrdup(args->payload);
 
 	if (herald_check_payload(*payload, max_bytes, &error) == -1) {
-		hd_cli_error("invalid payload: %s", error.message);
+		/* The library's message names the payload. */
+		hd_cli_error("%s", error.message);
 		free(*payload);
 		*payload = NULL;
 		return EX_DATAERR;
@@ -812,11 +813,16 @@ from_parse_line(const struct hd_config *config, const char *line,
 	struct herald_error	 error;
 	json_error_t		 json_error;
 	json_t			*object;
-	const char		*task, *queue;
+	const char		*task, *queue, *nul;
 	char			*payload = NULL, key[128];
 	int			 rc = -1;
 
 	memset(job, 0, sizeof *job);
+	if ((nul = memchr(line, '\0', len)) != NULL) {
+		snprintf(message, size, "contains a NUL byte at byte %zu",
+		    (size_t)(nul - line));
+		return -1;
+	}
 	object = json_loadb(line, len, JSON_REJECT_DUPLICATES, &json_error);
 	if (object == NULL) {
 		if (json_error_code(&json_error) == json_error_null_character)

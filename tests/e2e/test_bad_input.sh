@@ -62,17 +62,19 @@ id=$(h enqueue send_mail --payload '{"to": "ada@example.com"}') ||
     fail "enqueue printed $id, which is not the new job's id"
 
 note "payloads"
-expect_fail 65 'invalid payload.*byte [0-9]+' \
+expect_fail 65 '^herald: payload.*byte [0-9]+' \
     h enqueue send_mail --payload '{"to": x}'
-expect_fail 65 'invalid payload.*byte [0-9]+' \
+expect_fail 65 '^herald: payload.*byte [0-9]+' \
     h enqueue send_mail --payload '{"to": "ada@example.com",'
-expect_fail 65 'invalid payload.*(object or array|number)' \
+expect_fail 65 '^herald: payload.*(object or array|number)' \
     h enqueue send_mail --payload 42
-expect_fail 65 'invalid payload.*duplicate key "to" at line 1' \
+expect_fail 65 '^herald: payload.*duplicate key "to" at line 1' \
     h enqueue send_mail --payload '{"to": "a@example.com", "to": "b@example.com"}'
-expect_fail 65 'invalid payload.*(object or array|string)' \
+expect_fail 65 '^herald: payload.*(object or array|string)' \
     h enqueue send_mail --payload '"text"'
-expect_fail 65 'invalid payload.*limit of 64' \
+expect_fail 65 '^herald: payload is empty; use a JSON object' \
+    h enqueue send_mail --payload ''
+expect_fail 65 '^herald: payload.*limit of 64' \
     hc enqueue send_mail --payload \
     '{"body": "0123456789012345678901234567890123456789012345678901234567890123456789"}'
 # Over the default limit of 1 MiB, read from standard input.
@@ -81,11 +83,11 @@ expect_fail 65 'invalid payload.*limit of 64' \
     head -c 1100000 /dev/zero | tr '\0' a
     printf '"}'
 } >"$TEST_DIR/big.json"
-expect_fail 65 'invalid payload.*limit' \
+expect_fail 65 '^herald: payload.*limit' \
     sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
     "$HERALD" "$JOB_DB" "$TEST_DIR/big.json"
 echo '[1, 2' >"$TEST_DIR/short.json"
-expect_fail 65 'invalid payload.*line [0-9]+.*byte [0-9]+' \
+expect_fail 65 '^herald: payload.*line [0-9]+.*byte [0-9]+' \
     sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
     "$HERALD" "$JOB_DB" "$TEST_DIR/short.json"
 

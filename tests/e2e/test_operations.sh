@@ -161,6 +161,21 @@ sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 wait "$HOLDER_PID" 2>/dev/null
 HOLDER_PID=
 
+note "a misspelt task matches nothing and is named"
+"$HERALD" -c "$HERALD_CONF" dead retry --all --task notfy --yes \
+    >"$TEST_DIR/typo.out" 2>"$TEST_DIR/typo.err" ||
+    fail "a retry that matched nothing failed: $(cat "$TEST_DIR/typo.err")"
+grep -qx "retried 0 dead jobs" "$TEST_DIR/typo.out" ||
+    fail "unexpected retry: $(cat "$TEST_DIR/typo.out")"
+grep -qx 'herald: no dead job matched, and the configuration has no task "notfy"' \
+    "$TEST_DIR/typo.err" ||
+    fail "the unknown task was not named: $(cat "$TEST_DIR/typo.err")"
+"$HERALD" -c "$HERALD_CONF" dead list --queue mial >/dev/null \
+    2>"$TEST_DIR/typo.err" || fail "dead list --queue mial failed"
+grep -qx 'herald: no dead job matched, and the configuration has no queue "mial"' \
+    "$TEST_DIR/typo.err" ||
+    fail "the unknown queue was not named: $(cat "$TEST_DIR/typo.err")"
+
 note "fix the handler, dry-run, retry every dead job of the task"
 rm "$TEST_DIR/broken"
 "$HERALD" -c "$HERALD_CONF" dead retry --all --task notify --dry-run \
