@@ -59,11 +59,11 @@ static const char outbox_insert_sql[] =
     "WITH rows AS ("
     " INSERT INTO herald.outbox (kind, event_id, event_type, task, queue,"
     "  payload, priority, run_at, max_attempts)"
-    " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue, r.payload,"
-    "  coalesce(r.priority, 0),"
+    " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue,"
+    "  r.payload::jsonb, coalesce(r.priority, 0),"
     "  to_timestamp(r.run_at_us / 1e6), r.max_attempts"
     " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
-    "  event_type text, task text, queue text, payload jsonb,"
+    "  event_type text, task text, queue text, payload text,"
     "  priority smallint, run_at_us bigint, max_attempts integer)"
     " WHERE " UOW_STARTED_SQL " = $2::bigint"
     " RETURNING 1)"
@@ -80,12 +80,12 @@ static const char outbox_insert_unique_sql[] =
     " INSERT INTO herald.outbox (kind, event_id, event_type, task, queue,"
     "  payload, priority, run_at, max_attempts, unique_key, unique_for_ms,"
     "  unique_states)"
-    " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue, r.payload,"
-    "  coalesce(r.priority, 0),"
+    " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue,"
+    "  r.payload::jsonb, coalesce(r.priority, 0),"
     "  to_timestamp(r.run_at_us / 1e6), r.max_attempts, r.unique_key,"
     "  r.unique_for_ms, r.unique_states"
     " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
-    "  event_type text, task text, queue text, payload jsonb,"
+    "  event_type text, task text, queue text, payload text,"
     "  priority smallint, run_at_us bigint, max_attempts integer,"
     "  unique_key text, unique_for_ms bigint, unique_states text)"
     " WHERE " UOW_STARTED_SQL " = $2::bigint"
@@ -243,18 +243,23 @@ uow_check_usable(struct herald_uow *uow, struct herald_error *error)
 	return 0;
 }
 
-/* Parse a payload that herald_check_payload accepted; NULL means {}. */
+/*
+ * Check a payload and return its text as a JSON string for an outbox
+ * row; NULL means {}.  The outbox insert casts the text to jsonb, which
+ * keeps every number as written.  jansson would turn 0.1 into the
+ * nearest double and reject an integer past 64 bits.
+ */
 static json_t *
 payload_parse(const char *payload, struct herald_error *error)
 {
 	json_t	*value;
 
 	if (payload == NULL)
-		return json_object();
-	if (herald_check_payload(payload, HERALD_PAYLOAD_MAX, error) == -1)
+		payload = "{}";
+	else if (herald_check_payload(payload, HERALD_PAYLOAD_MAX,
+	    error) == -1)
 		return NULL;
-	value = json_loads(payload, JSON_REJECT_DUPLICATES, NULL);
-	if (value == NULL)
+	if ((value = json_string(payload)) == NULL)
 		hd_error_set(error, HERALD_ENOMEM, "out of memory");
 	return value;
 }

@@ -145,6 +145,41 @@ test_uow_commit_writes_outbox(void **state)
 	free(stored);
 }
 
+/*
+ * The outbox keeps each payload's numbers as given: a double would turn
+ * 0.1 into 0.10000000000000001, and an integer past 64 bits would not
+ * be read at all.
+ */
+static void
+test_uow_payload_numbers_exact(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	const char		*payload = "{\"price\": 0.1, "
+	    "\"n\": 123456789012345678901234, \"e\": 1.50e300}";
+	char			*stored;
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "OrderPlaced",
+	    enqueue_welcome, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_publish(uow, "OrderPlaced", payload, NULL,
+	    &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	/* jsonb compares numbers by value, so 0.10000000000000001 fails. */
+	assert_int_equal(dbtest_int(f->db->conn, "SELECT count(*) FROM "
+	    "herald.outbox WHERE payload = '%s'::jsonb", payload), 2);
+	stored = dbtest_text(f->db->conn, "SELECT string_agg(kind || ' ' || "
+	    "(payload->>'price') || ' ' || (payload->>'n'), ', ' ORDER BY id) "
+	    "FROM herald.outbox");
+	assert_non_null(stored);
+	assert_string_equal(stored, "event 0.1 123456789012345678901234, "
+	    "job 0.1 123456789012345678901234");
+	free(stored);
+}
+
 static void
 test_uow_rollback_leaves_nothing(void **state)
 {
@@ -564,6 +599,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bus_null_rejected),
 		cmocka_unit_test_setup_teardown(test_uow_commit_writes_outbox,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uow_payload_numbers_exact,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_rollback_leaves_nothing,
 		    setup, teardown),
