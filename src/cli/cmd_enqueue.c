@@ -613,18 +613,24 @@ from_jobs_release(struct from_jobs *list)
 	free(list->jobs);
 }
 
-/* Read an integer member of a line into *value; 0, or -1 with a message. */
+/*
+ * Read an integer member of a line into *value; 0, or -1 with a message.
+ * The line is read with every number as a double, so a whole number
+ * arrives as one.
+ */
 static int
 from_int(json_t *value, const char *key, long min, long max, long *out,
     char *message, size_t size)
 {
-	if (!json_is_integer(value) || json_integer_value(value) < min ||
-	    json_integer_value(value) > max) {
+	double	number = json_number_value(value);
+
+	if (!json_is_number(value) || number < min || number > max ||
+	    number != (double)(long)number) {
 		snprintf(message, size, "%s must be a whole number from %ld to "
 		    "%ld", key, min, max);
 		return -1;
 	}
-	*out = (long)json_integer_value(value);
+	*out = (long)number;
 	return 0;
 }
 
@@ -771,12 +777,103 @@ from_apply_config(const struct hd_config *config, const char *task_name,
 	return 0;
 }
 
-/* Check the payload of a line and store it as compact JSON text. */
+/* Return the index past the JSON string that starts at line[i]. */
+static size_t
+json_skip_string(const char *line, size_t len, size_t i)
+{
+	for (i++; i < len && line[i] != '"'; i++)
+		if (line[i] == '\\')
+			i++;
+	return i + 1;
+}
+
+/*
+ * Return the index past the JSON value that starts at line[i], which
+ * ends before a comma, white space or the bracket that closes the object
+ * around it.
+ */
+static size_t
+json_skip_value(const char *line, size_t len, size_t i)
+{
+	int	depth = 0;
+
+	while (i < len) {
+		if (line[i] == '"') {
+			i = json_skip_string(line, len, i);
+			continue;
+		}
+		if (line[i] == '{' || line[i] == '[')
+			depth++;
+		else if (line[i] == '}' || line[i] == ']') {
+			if (depth == 0)
+				break;
+			depth--;
+		} else if (depth == 0 && strchr(", \t\r\n", line[i]) != NULL)
+			break;
+		i++;
+	}
+	return i;
+}
+
+static size_t
+json_skip_space(const char *line, size_t len, size_t i)
+{
+	while (i < len && strchr(" \t\r\n", line[i]) != NULL)
+		i++;
+	return i;
+}
+
+/* Return whether the JSON string key, quotes included, is "payload". */
+static bool
+json_key_is_payload(const char *key, size_t len)
+{
+	json_t	*value;
+	bool	 is;
+
+	if (memchr(key, '\\', len) == NULL)
+		return len == 9 && memcmp(key, "\"payload\"", 9) == 0;
+	value = json_loadb(key, len, JSON_DECODE_ANY, NULL);
+	is = value != NULL && strcmp(json_string_value(value), "payload") == 0;
+	json_decref(value);
+	return is;
+}
+
+/*
+ * Find the text of the payload member in line, a JSON object that jansson
+ * read already, and store its bounds.  Return 0, or -1 when it has none.
+ */
 static int
-from_payload(json_t *object, size_t max_bytes, char **payload,
-    char *message, size_t size)
+from_payload_span(const char *line, size_t len, size_t *start, size_t *end)
+{
+	size_t	i, key;
+
+	i = json_skip_space(line, len, 0) + 1;	/* past the { */
+	while ((i = json_skip_space(line, len, i)) < len && line[i] == '"') {
+		key = i;
+		i = json_skip_string(line, len, i);
+		if (json_key_is_payload(line + key, i - key)) {
+			i = json_skip_space(line, len, i) + 1;	/* the : */
+			*start = json_skip_space(line, len, i);
+			*end = json_skip_value(line, len, *start);
+			return 0;
+		}
+		i = json_skip_space(line, len, i) + 1;
+		i = json_skip_value(line, len, json_skip_space(line, len, i));
+		i = json_skip_space(line, len, i) + 1;	/* the , */
+	}
+	return -1;
+}
+
+/*
+ * Check the payload of a line and store its text as the line has it, so
+ * that numbers reach jsonb as written.
+ */
+static int
+from_payload(json_t *object, const char *line, size_t len,
+    size_t max_bytes, char **payload, char *message, size_t size)
 {
 	json_t	*value = json_object_get(object, "payload");
+	size_t	 start, end;
 
 	*payload = NULL;
 	if (value == NULL || json_is_null(value)) {
@@ -788,17 +885,18 @@ from_payload(json_t *object, size_t max_bytes, char **payload,
 		    "array");
 		return -1;
 	}
-	if ((*payload = json_dumps(value, JSON_COMPACT)) == NULL) {
-		snprintf(message, size, "payload could not be encoded");
+	if (from_payload_span(line, len, &start, &end) == -1) {
+		snprintf(message, size, "payload could not be found");
 		return -1;
 	}
-	if (strlen(*payload) > max_bytes) {
+	if (end - start > max_bytes) {
 		snprintf(message, size, "payload of %zu bytes exceeds the limit "
-		    "of %zu bytes", strlen(*payload), max_bytes);
-		free(*payload);
-		*payload = NULL;
+		    "of %zu bytes", end - start, max_bytes);
 		return -1;
 	}
+	*payload = hd_xmalloc(end - start + 1);
+	memcpy(*payload, line + start, end - start);
+	(*payload)[end - start] = '\0';
 	return 0;
 }
 
@@ -823,7 +921,8 @@ from_parse_line(const struct hd_config *config, const char *line,
 		    (size_t)(nul - line));
 		return -1;
 	}
-	object = json_loadb(line, len, JSON_REJECT_DUPLICATES, &json_error);
+	object = json_loadb(line, len, JSON_REJECT_DUPLICATES |
+	    JSON_DECODE_INT_AS_REAL, &json_error);
 	if (object == NULL) {
 		if (json_error_code(&json_error) == json_error_null_character)
 			snprintf(message, size, "\\u0000 at column %d: "
@@ -861,8 +960,9 @@ from_parse_line(const struct hd_config *config, const char *line,
 	    from_unique(object, &job->options, message, size) == -1 ||
 	    from_apply_config(config, task, &queue, &job->options, message,
 	    size) == -1 ||
-	    from_payload(object, config != NULL ? config->payload_max :
-	    HERALD_PAYLOAD_MAX, &payload, message, size) == -1)
+	    from_payload(object, line, len, config != NULL ?
+	    config->payload_max : HERALD_PAYLOAD_MAX, &payload, message,
+	    size) == -1)
 		goto out;
 
 	job->task = hd_xstrdup(task);

@@ -38,6 +38,22 @@ sql_is "SELECT queue || ' ' || payload::text || ' ' || max_attempts
     fail "line 4 did not get the defaults"
 note "ok: three jobs from a file"
 
+# A payload is stored as written: 0.1 stays 0.1 rather than the nearest
+# double, an integer past 64 bits is taken, and a key spelt with an
+# escape is still the payload.
+cat >"$TEST_DIR/numbers.jsonl" <<'JOBS'
+{"task": "numbers", "payload": {"price": 0.1, "n": 123456789012345678901234, "s": "x,}\"y"}, "priority": 2.0}
+{"pay\u006coad": [1, {"a": [0.30]}, "]"], "task": "numbers"}
+JOBS
+h enqueue --from "$TEST_DIR/numbers.jsonl" >/dev/null ||
+    fail "enqueue --from with exact numbers failed"
+sql_is "SELECT string_agg(priority || ' ' || payload::text, ', ' ORDER BY id)
+    FROM herald.jobs WHERE task = 'numbers'" \
+    '2 {"n": 123456789012345678901234, "s": "x,}\"y", "price": 0.1}, 0 [1, {"a": [0.30]}, "]"]' ||
+    fail "payloads were changed: $(sql "SELECT payload::text
+        FROM herald.jobs WHERE task = 'numbers' ORDER BY id")"
+note "ok: payloads stored as written"
+
 # Standard input works as well.
 printf '{"task": "from_stdin"}\n' | h enqueue --from - >/dev/null ||
     fail "enqueue --from - failed"
