@@ -63,7 +63,8 @@ static const char show_sql[] =
     "  date_trunc('second', died_at)::text,"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"
-    "  to_json(created_at)#>>'{}', to_json(died_at)#>>'{}'"
+    "  to_json(created_at)#>>'{}', to_json(died_at)#>>'{}',"
+    "  jsonb_pretty(payload)"
     " FROM herald.dead_jobs WHERE id = $1";
 
 /*
@@ -353,21 +354,6 @@ print_indented(const char *text, const char *indent)
 		putchar('\n');
 }
 
-static void
-print_payload(const char *payload)
-{
-	json_error_t	 jerror;
-	json_t		*json;
-	char		*pretty = NULL;
-
-	json = json_loads(payload, 0, &jerror);
-	if (json != NULL)
-		pretty = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	print_indented(pretty != NULL ? pretty : payload, "  ");
-	free(pretty);
-	json_decref(json);
-}
-
 /* Store a member of a history entry in buf as text, "" when null. */
 static void
 member_text(json_t *entry, const char *key, char *buf, size_t size)
@@ -512,7 +498,8 @@ print_dead_job(const PGresult *res)
 		printf("%-11s %s (%s)\n", "event:", PQgetvalue(res, 0, 11),
 		    PQgetisnull(res, 0, 12) ? "-" : PQgetvalue(res, 0, 12));
 	printf("payload:\n");
-	print_payload(PQgetvalue(res, 0, 13));
+	/* PostgreSQL formats it, keeping every number as stored. */
+	print_indented(PQgetvalue(res, 0, 17), "  ");
 	print_history(PQgetvalue(res, 0, 14));
 }
 
@@ -533,6 +520,12 @@ print_dead_job_json(const PGresult *res)
 	json_object_set_new(job, "died_at", hd_cli_json_text(res, 0, 16));
 	json_object_set_new(job, "event_id", hd_cli_json_text(res, 0, 11));
 	json_object_set_new(job, "event_type", hd_cli_json_text(res, 0, 12));
+	/*
+	 * NOTE: jansson reads the payload's numbers as doubles or 64-bit
+	 * integers, so 0.1 prints as 0.10000000000000001, and a payload
+	 * with an integer past 64 bits prints as one JSON string.  Building
+	 * this document in SQL with json_build_object() would keep them.
+	 */
 	json_object_set_new(job, "payload", hd_cli_json_parsed(res, 0, 13));
 	json_object_set_new(job, "history", hd_cli_json_parsed(res, 0, 14));
 	hd_cli_json_print(job);

@@ -165,7 +165,7 @@ static const char detail_dead_sql[] =
     "  to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
     "  to_char(died_at, 'YYYY-MM-DD HH24:MI:SS'),"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
-    "  event_id, event_type, payload::text, errors::text"
+    "  event_id, event_type, jsonb_pretty(payload), errors::text"
     " FROM herald.dead_jobs WHERE id = $1";
 
 static const char detail_live_sql[] =
@@ -177,7 +177,7 @@ static const char detail_live_sql[] =
     "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SS'),"
     "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
     " - now()) * 1000)::bigint,"
-    "  event_id, event_type, payload::text, errors::text"
+    "  event_id, event_type, jsonb_pretty(payload), errors::text"
     " FROM herald.live_jobs WHERE id = $1";
 
 static const char queue_health_sql[] =

@@ -90,26 +90,17 @@ detail_add_text(int attr, const char *prefix, const char *text)
 	}
 }
 
+/* The payload as jsonb_pretty() formats it, every number as stored. */
 static void
 detail_add_payload(const char *payload)
 {
-	json_error_t	 jerror;
-	json_t		*json;
-	char		*pretty = NULL;
-
 	detail_add(hd_attr(HD_ATTR_HEADER), "payload");
 	/* Only the redacted views give a NULL payload. */
 	if (payload == NULL) {
 		detail_add(hd_attr(HD_ATTR_DIM), "  (hidden: no privilege)");
 		return;
 	}
-	json = json_loads(payload, 0, &jerror);
-	if (json != NULL)
-		pretty = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	detail_add_text(hd_attr(HD_ATTR_NORMAL), "  ",
-	    pretty != NULL ? pretty : payload);
-	free(pretty);
-	json_decref(json);
+	detail_add_text(hd_attr(HD_ATTR_NORMAL), "  ", payload);
 }
 
 /* One attempt: "#2  2026-03-04 14:02:11Z  failed  exit 75  1.2s". */
@@ -307,7 +298,8 @@ detail_edit(struct hd_console *console)
 	struct herald_error		 error;
 	json_error_t			 jerror;
 	json_t				*before, *after;
-	char				*pretty, *edited, message[256];
+	const char			*pretty;
+	char				*edited, message[256];
 	size_t				 payload_max = HERALD_PAYLOAD_MAX;
 	bool				 same;
 
@@ -323,24 +315,19 @@ detail_edit(struct hd_console *console)
 		    "payloads, so it cannot edit one");
 		return;
 	}
-	before = json_loads(PQgetvalue(snap->res, 0, HD_DETAIL_PAYLOAD), 0,
-	    &jerror);
-	pretty = before != NULL ? json_dumps(before, JSON_INDENT(2)) : NULL;
-	if (pretty == NULL) {
-		hd_console_message(console, true, "could not format the "
-		    "payload");
-		json_decref(before);
-		return;
-	}
+	/*
+	 * The editor gets the text of jsonb_pretty(), so that the numbers
+	 * the operator leaves alone are retried as they were stored.
+	 */
+	pretty = PQgetvalue(snap->res, 0, HD_DETAIL_PAYLOAD);
 	if (hd_console_edit(pretty, &edited, message, sizeof(message)) == -1) {
 		hd_console_message(console, true, "%s", message);
-		free(pretty);
-		json_decref(before);
 		return;
 	}
-	free(pretty);
+	before = json_loads(pretty, 0, &jerror);
 	after = json_loads(edited, 0, &jerror);
-	same = after != NULL && json_equal(before, after);
+	same = strcmp(pretty, edited) == 0 ||
+	    (before != NULL && after != NULL && json_equal(before, after));
 	json_decref(before);
 	json_decref(after);
 	if (same) {

@@ -78,7 +78,8 @@ start_heraldd
 note "a failing task fills the dead-letter queue"
 for i in 1 2 3 4 5; do
     enqueue notify "queue => 'mail', max_attempts => 2,
-        payload => '{\"to\": \"bad@$i\"}'" \
+        payload => '{\"to\": \"bad@$i\", \"amount\": 0.1,
+            \"ref\": 123456789012345678901234}'" \
         >/dev/null
 done
 wait_for 20 "5 dead jobs" sql_is "SELECT count(*) FROM herald.dead_jobs" 5
@@ -123,6 +124,12 @@ keys e
 expect_screen "payload edited"
 wait_for 10 "the edited job to die again with its new payload" sql_is \
     "SELECT payload->>'to' FROM herald.dead_jobs WHERE id = $first" "good@1"
+# The numbers the editor left alone are stored as they were.
+sql_is "SELECT payload = '{\"to\": \"good@1\", \"amount\": 0.1,
+        \"ref\": 123456789012345678901234}'::jsonb
+    FROM herald.dead_jobs WHERE id = $first" t ||
+    fail "the edit changed other members: $(sql "SELECT payload
+        FROM herald.dead_jobs WHERE id = $first")"
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $first
     AND errors @> '[{\"outcome\": \"edited\", \"payload\": {\"to\": \"bad@1\"}}]'" \
     1 || fail "the original payload is not in the history"
