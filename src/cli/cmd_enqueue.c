@@ -840,7 +840,8 @@ json_key_is_payload(const char *key, size_t len)
 
 /*
  * Find the text of the payload member in line, a JSON object that jansson
- * read already, and store its bounds.  Return 0, or -1 when it has none.
+ * read or stopped in only at a number out of range, and store its bounds.
+ * Return 0, or -1 when it has none.
  */
 static int
 from_payload_span(const char *line, size_t len, size_t *start, size_t *end)
@@ -901,6 +902,31 @@ from_payload(json_t *object, const char *line, size_t len,
 }
 
 /*
+ * Read a line that has a number past the range of a double.  jsonb stores
+ * such a number as numeric, and the payload's text is stored as the line
+ * has it, so the numbers of the payload are read as 0 for the checks.
+ * A number as large in another member stays an error.
+ */
+static json_t *
+from_load_wide(const char *line, size_t len, json_error_t *json_error)
+{
+	json_t	*object;
+	char	*copy;
+	size_t	 start, end;
+
+	if (from_payload_span(line, len, &start, &end) == -1)
+		return NULL;
+	copy = hd_xmalloc(len + 1);
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	hd_json_zero_numbers(copy + start, end - start);
+	object = json_loadb(copy, len, JSON_REJECT_DUPLICATES |
+	    JSON_DECODE_INT_AS_REAL, json_error);
+	free(copy);
+	return object;
+}
+
+/*
  * Parse one line into a job.  Return 0, or -1 with the reason in message;
  * the job's strings are malloc'ed.
  */
@@ -923,6 +949,9 @@ from_parse_line(const struct hd_config *config, const char *line,
 	}
 	object = json_loadb(line, len, JSON_REJECT_DUPLICATES |
 	    JSON_DECODE_INT_AS_REAL, &json_error);
+	if (object == NULL &&
+	    json_error_code(&json_error) == json_error_numeric_overflow)
+		object = from_load_wide(line, len, &json_error);
 	if (object == NULL) {
 		if (json_error_code(&json_error) == json_error_null_character)
 			snprintf(message, size, "\\u0000 at column %d: "
@@ -933,6 +962,12 @@ from_parse_line(const struct hd_config *config, const char *line,
 			hd_json_error_token(json_error.text, key, sizeof key);
 			snprintf(message, size, "duplicate key %s at column %d",
 			    key, json_error.column);
+		} else if (json_error_code(&json_error) ==
+		    json_error_numeric_overflow) {
+			hd_json_error_token(json_error.text, key, sizeof key);
+			snprintf(message, size, "number %s at column %d is out "
+			    "of range; only the payload may hold it", key,
+			    json_error.column);
 		} else
 			snprintf(message, size, "invalid JSON at column %d: %s",
 			    json_error.column, json_error.text);

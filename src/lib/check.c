@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -251,8 +252,6 @@ check_syntax_error(const char *payload, size_t len, const json_error_t *jerr,
  * Integers are read as reals so that numbers past 64 bits, which jsonb
  * stores as numeric, are not rejected.  An object with a duplicate key is
  * rejected, since jsonb would keep only the last value without a word.
- * NOTE: a number beyond the range of a double (1e400) is still rejected,
- * although jsonb would store it.
  */
 int
 herald_check_payload(const char *payload, size_t max_bytes,
@@ -260,8 +259,8 @@ herald_check_payload(const char *payload, size_t max_bytes,
 {
 	json_t		*value;
 	json_error_t	 jerr;
-	const char	*scalar;
-	char		 key[128];
+	const char	*scalar, *checked = payload;
+	char		 key[128], *zeroed = NULL;
 	size_t		 len;
 
 	if (payload == NULL) {
@@ -284,8 +283,28 @@ herald_check_payload(const char *payload, size_t max_bytes,
 
 	value = json_loadb(payload, len,
 	    JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &jerr);
+
+	/*
+	 * A number past the range of a double (1e400) is valid JSON, which
+	 * jsonb stores as numeric.  The payload goes to the database as
+	 * text, so only the document around such a number is checked here,
+	 * with every number read as 0.
+	 */
+	if (value == NULL &&
+	    json_error_code(&jerr) == json_error_numeric_overflow) {
+		if ((zeroed = malloc(len + 1)) == NULL) {
+			hd_error_set(error, HERALD_ENOMEM, "out of memory");
+			return -1;
+		}
+		memcpy(zeroed, payload, len + 1);
+		hd_json_zero_numbers(zeroed, len);
+		checked = zeroed;
+		value = json_loadb(zeroed, len,
+		    JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &jerr);
+	}
 	if (value != NULL) {
 		json_decref(value);
+		free(zeroed);
 		return 0;
 	}
 
@@ -299,10 +318,11 @@ herald_check_payload(const char *payload, size_t max_bytes,
 		    "payload has duplicate key %s at line %d, column %d (byte %d); PostgreSQL jsonb would keep only the last value",
 		    key, jerr.line, jerr.column, jerr.position);
 	}
-	else if ((scalar = check_scalar_type(payload, len)) != NULL)
+	else if ((scalar = check_scalar_type(checked, len)) != NULL)
 		hd_error_set(error, HERALD_EINVAL,
 		    "payload must be a JSON object or array, not %s", scalar);
 	else
 		check_syntax_error(payload, len, &jerr, error);
+	free(zeroed);
 	return -1;
 }

@@ -2,8 +2,10 @@
  * util.c: allocation and time helpers.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,4 +212,66 @@ hd_hostname(char *buf, size_t size)
 	if (gethostname(buf, size) == -1)
 		snprintf(buf, size, "unknown");
 	buf[size - 1] = '\0';
+}
+
+/*
+ * Return the length of the JSON number at the start of the len bytes of
+ * text, or 0 when none starts there.  The grammar is
+ * -? (0 | [1-9][0-9]*) (\. [0-9]+)? ([eE] [+-]? [0-9]+)?.
+ */
+static size_t
+json_number_length(const char *text, size_t len)
+{
+	size_t	i = 0, digits;
+
+	if (i < len && text[i] == '-')
+		i++;
+	if (i < len && text[i] == '0')
+		i++;
+	else if (i < len && text[i] >= '1' && text[i] <= '9') {
+		while (i < len && isdigit((unsigned char)text[i]))
+			i++;
+	} else
+		return 0;
+	if (i + 1 < len && text[i] == '.' &&
+	    isdigit((unsigned char)text[i + 1])) {
+		for (i++; i < len && isdigit((unsigned char)text[i]); i++)
+			;
+	}
+	if (i < len && (text[i] == 'e' || text[i] == 'E')) {
+		digits = i + 1;
+		if (digits < len && (text[digits] == '+' || text[digits] == '-'))
+			digits++;
+		if (digits < len && isdigit((unsigned char)text[digits])) {
+			for (i = digits; i < len &&
+			    isdigit((unsigned char)text[i]); i++)
+				;
+		}
+	}
+	return i;
+}
+
+void
+hd_json_zero_numbers(char *text, size_t len)
+{
+	size_t	i = 0, n;
+	bool	quoted = false;
+
+	while (i < len) {
+		if (quoted) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				quoted = false;
+			i++;
+		} else if (text[i] == '"') {
+			quoted = true;
+			i++;
+		} else if ((n = json_number_length(text + i, len - i)) > 0) {
+			text[i] = '0';
+			memset(text + i + 1, ' ', n - 1);
+			i += n;
+		} else
+			i++;
+	}
 }

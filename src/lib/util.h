@@ -58,4 +58,11 @@ void	 hd_random_hex(char *buf, size_t nbytes);
  */
 void	 hd_json_error_token(const char *text, char *buf, size_t size);
 
+/*
+ * Write every number outside a string in the len bytes of JSON text as 0
+ * padded with spaces, so that a number past the range of a double no
+ * longer stops jansson while every other byte keeps its offset.
+ */
+void	 hd_json_zero_numbers(char *text, size_t len);
+
 #endif /* HD_UTIL_H */

@@ -53,7 +53,6 @@ sql_is "SELECT string_agg(priority || ' ' || payload::text, ', ' ORDER BY id)
     fail "payloads were changed: $(sql "SELECT payload::text
         FROM herald.jobs WHERE task = 'numbers' ORDER BY id")"
 note "ok: payloads stored as written"
-
 # Standard input works as well.
 printf '{"task": "from_stdin"}\n' | h enqueue --from - >/dev/null ||
     fail "enqueue --from - failed"
@@ -119,6 +118,16 @@ expect_bad() {
     [ "$(jobs_count)" = "$_before" ] || fail "a job was added"
     note "ok: $(cat "$TEST_DIR/err")"
 }
+
+# A number past the range of a double is valid JSON, which jsonb keeps as
+# numeric.  In a member other than the payload it is still an error.
+printf '{"task": "wide", "payload": {"a": 1e400, "b": [-2E+999]}}\n' |
+    h enqueue --from - >/dev/null || fail "a payload with 1e400 was rejected"
+sql_is "SELECT payload = '{\"a\": 1e400, \"b\": [-2E+999]}'::jsonb
+    FROM herald.jobs WHERE task = 'wide'" t ||
+    fail "the payload with 1e400 was changed"
+expect_bad 65 'line 1 of standard input: number 1e400 at column 34 is out of range; only the payload may hold it$' \
+    '{"task": "wide", "priority": 1e400}\n'
 
 good='{"task": "ok"}\n'
 expect_bad 65 'line 3 of standard input: invalid JSON' \
