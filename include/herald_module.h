@@ -39,8 +39,9 @@
  * A handler must not call exit(), change signal dispositions or
  * fork without exec: it runs inside the worker process, which holds the
  * database connection and the leases of other jobs.  A handler that
- * crashes kills the worker; the supervisor starts a new one and the
- * janitor returns its jobs to their queues when the leases expire.
+ * crashes kills the worker; the supervisor starts a new one, which takes
+ * its jobs back at once.  Each job that had started counts a lost
+ * attempt and waits its retry delay.
  */
 
 #ifndef HERALD_MODULE_H

@@ -584,12 +584,18 @@ janitor_round(struct janitor *j)
 		janitor_failed(j, "expire_leases", &error);
 		return;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		hd_log_warn("job lease expired", "job_id=%lld task=%s queue=%s "
 		    "attempt=%d status=%s delay_ms=%lld",
 		    (long long)leases[i].id, leases[i].task, leases[i].queue,
-		    leases[i].attempt, leases[i].dead ? "dead" : "queued",
+		    leases[i].attempt, leases[i].dead ? "dead" : "retrying",
 		    (long long)delays_ms[i]);
+		/* Alerts look for this line, which workers write too. */
+		if (leases[i].dead)
+			hd_log_warn("job dead", "job_id=%lld task=%s queue=%s "
+			    "attempt=%d reason=lost", (long long)leases[i].id,
+			    leases[i].task, leases[i].queue, leases[i].attempt);
+	}
 	free(leases);
 	free(delays_ms);
 	if (n > 0)

@@ -930,9 +930,14 @@ worker_start_module(struct worker *w, struct hd_job *job,
 		w->module_task = task;
 		w->module_handler = handler;
 	} else {
-		/* Retried, since the module may be installed later. */
+		/*
+		 * Retried, since the module may be installed later.  The
+		 * text names the path and symbol of the configuration and
+		 * the loader's error, no job data.
+		 */
 		hd_log_error("could not load module", "job_id=%lld task=%s "
-		    "queue=%s", (long long)job->id, job->task, job->queue);
+		    "queue=%s error=%s", (long long)job->id, job->task,
+		    job->queue, text);
 		slot_fail_now(worker_result_slot(w, job), HD_OUTCOME_FAILED,
 		    text);
 		return;
@@ -1312,7 +1317,8 @@ worker_take_module_results(struct worker *w)
 			    r.outcome->message);
 		s->retry_delay_ms = r.result == HERALD_MODULE_RETRY ?
 		    r.outcome->retry_delay_ms : 0;
-		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->cancelled)
+		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->cancelled &&
+		    !s->lost)
 			log_job_failed(&s->job, &s->attempt);
 	}
 }
@@ -1323,7 +1329,8 @@ slot_finish(struct slot *s)
 {
 	hd_exec_result(&s->exec, &s->attempt, s->output, sizeof s->output);
 	s->state = SLOT_FINISHED;
-	if (s->release || s->cancelled)
+	/* A job whose lease went to another worker is no longer this one's. */
+	if (s->release || s->cancelled || s->lost)
 		return;
 	if (s->attempt.outcome != HD_OUTCOME_DONE)
 		log_job_failed(&s->job, &s->attempt);

@@ -3,8 +3,8 @@
 # a handler that kills its worker does not run again at once.  Both ways
 # of losing an attempt are covered: a worker killed with SIGKILL, whose
 # replacement takes its job back, and a worker stopped past its lease,
-# whose job the janitor takes back.  Each job then runs again once it is
-# due, and completes.
+# whose job the janitor takes back, and logs as dead after its last
+# attempt.  Each job then runs again once it is due, and completes.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -63,7 +63,7 @@ wait_for 10 "job $stopped to start" started "$stopped" 1
 owner=$(worker_pid)
 kill -STOP "$owner"
 wait_for 15 "the lease of job $stopped to expire" log_has \
-    "msg=\"job lease expired\" .*job_id=$stopped .*status=queued delay_ms=40000"
+    "msg=\"job lease expired\" .*job_id=$stopped .*status=retrying delay_ms=40000"
 kill -CONT "$owner"
 left=$(delay_left "$stopped")
 [ -n "$left" ] && [ "$left" -ge 30 ] && [ "$left" -le 40 ] ||
@@ -71,17 +71,38 @@ left=$(delay_left "$stopped")
 grep -c "^$killed " "$TEST_DIR/starts" | grep -qx 1 ||
     fail "job $killed ran again before it was due"
 
+note "a job whose last attempt the janitor takes back is logged as dead"
+wait_for 15 "worker $owner to drop job $stopped" log_has \
+    "msg=\"job lease lost\" .*job_id=$stopped "
+last=$(sql "SELECT herald.enqueue('run', queue => 'kq', max_attempts => 1)")
+wait_for 10 "job $last to start" started "$last" 1
+kill -STOP "$owner"
+wait_for 15 "the lease of job $last to expire" log_has \
+    "msg=\"job lease expired\" .*job_id=$last .*status=dead delay_ms=0"
+kill -CONT "$owner"
+log_has "msg=\"job dead\" .*job_id=$last .*reason=lost" ||
+    fail "no job dead line for job $last"
+sql_is "SELECT reason FROM herald.dead_jobs WHERE id = $last" lost ||
+    fail "job $last is not dead with reason lost"
+
 note "both jobs run again when due, and complete"
 touch "$TEST_DIR/go"
 sql "UPDATE herald.jobs SET run_at = now() WHERE id IN ($killed, $stopped)" \
     >/dev/null
 wait_for 15 "both jobs to complete" sql_is \
     "SELECT count(*) FROM herald.live_jobs WHERE id IN ($killed, $stopped)" 0
-sql_is "SELECT count(*) FROM herald.dead_jobs" 0 || fail "a job died"
+sql_is "SELECT count(*) FROM herald.dead_jobs
+    WHERE id IN ($killed, $stopped)" 0 || fail "a job died"
 started "$killed" 2 || fail "job $killed did not run a second attempt"
 started "$stopped" 2 || fail "job $stopped did not run a second attempt"
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+# The stopped worker's handlers ended after their jobs were taken back,
+# and attempts it no longer owned are not its failures to log.
+for id in "$stopped" "$last"; do
+    ! log_has "msg=\"job failed\" .*job_id=$id " ||
+        fail "the stopped worker logged job $id as failed"
+done
 check_no_leftovers
 exit 0

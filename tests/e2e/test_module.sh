@@ -133,7 +133,7 @@ sql_is "SELECT errors->0->>'outcome' || ' '
         || (errors->0->>'output' LIKE 'could not load module %missing.so%')
     FROM herald.jobs WHERE id = $missing_id" "failed true" ||
     fail "the attempt of job $missing_id does not say the module is missing"
-log_has "msg=\"could not load module\" .* job_id=$missing_id task=modmissing queue=mod\$" ||
+log_has "msg=\"could not load module\" .* job_id=$missing_id task=modmissing queue=mod error=\"could not load module .*missing.so" ||
     fail "the log does not report the missing module of job $missing_id"
 log_has "msg=\"job failed\" .* job_id=$missing_id task=modmissing queue=mod attempt=1 status=failed" ||
     fail "the log has no job failed line for job $missing_id"
