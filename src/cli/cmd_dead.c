@@ -233,21 +233,30 @@ print_list_json(const PGresult *res, long limit)
 
 /*
  * After a filter matched no dead job, name a --queue or --task that the
- * configuration lacks, since it may be misspelt.  The dead jobs of a task
- * since removed from the configuration still match.
+ * configuration lacks, since it may be misspelt, and return EX_DATAERR;
+ * otherwise return HD_EXIT_OK.  The dead jobs of a task since removed
+ * from the configuration still match.
  */
-static void
-note_unknown_names(const struct hd_cli *cli, const struct dead_args *args)
+static int
+check_unknown_names(const struct hd_cli *cli, const struct dead_args *args)
 {
+	int	status = HD_EXIT_OK;
+
 	if (cli->config == NULL)
-		return;
+		return HD_EXIT_OK;
 	if (args->queue != NULL &&
-	    hd_config_queue(cli->config, args->queue) == NULL)
+	    hd_config_queue(cli->config, args->queue) == NULL) {
 		hd_cli_error("no dead job matched, and the configuration has "
 		    "no queue \"%s\"", args->queue);
-	if (args->task != NULL && hd_config_task(cli->config, args->task) == NULL)
+		status = EX_DATAERR;
+	}
+	if (args->task != NULL &&
+	    hd_config_task(cli->config, args->task) == NULL) {
 		hd_cli_error("no dead job matched, and the configuration has "
 		    "no task \"%s\"", args->task);
+		status = EX_DATAERR;
+	}
+	return status;
 }
 
 static int
@@ -262,7 +271,7 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	struct hd_table		 table;
 	PGresult		*res;
 	bool			 redacted;
-	int			 row, nrows;
+	int			 row, nrows, status;
 
 	snprintf(limit_text, sizeof limit_text, "%ld", args->limit + 1);
 	snprintf(older, sizeof older, "%" PRId64, args->older_than_ms);
@@ -276,9 +285,8 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	res = hd_cli_exec_redactable(cli->conn, list_sql, 6, params,
 	    &redacted);
 	if (!hd_db_ok(res)) {
-		int	status = report_db_error(cli->conn, res,
+		status = report_db_error(cli->conn, res,
 		    "could not list dead jobs");
-
 		PQclear(res);
 		return status;
 	}
@@ -292,12 +300,11 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	}
 
 	nrows = PQntuples(res);
-	if (nrows == 0)
-		note_unknown_names(cli, args);
+	status = nrows == 0 ? check_unknown_names(cli, args) : HD_EXIT_OK;
 	if (args->json) {
 		print_list_json(res, args->limit);
 		PQclear(res);
-		return HD_EXIT_OK;
+		return status;
 	}
 	hd_table_init(&table, 7, headers, "rllllll");
 	for (row = 0; row < nrows && row < args->limit; row++) {
@@ -321,7 +328,7 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 		hd_cli_error("more dead jobs match; showing the first %ld "
 		    "(see --limit)", args->limit);
 	PQclear(res);
-	return HD_EXIT_OK;
+	return status;
 }
 
 /*
@@ -616,8 +623,11 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		goto out;
 	}
 	if (report_missing(res, args) > 0) {
-		hd_cli_error("no dead job was %s, since some were not found",
-		    strcmp(args->action, "retry") == 0 ? "retried" : "purged");
+		/* With one id, "dead job N not found" is the whole message. */
+		if (args->nids > 1)
+			hd_cli_error("no dead job was %s, since some were not "
+			    "found", strcmp(args->action, "retry") == 0 ?
+			    "retried" : "purged");
 		status = HD_EXIT_FAILURE;
 		goto out;
 	}
@@ -789,15 +799,14 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 	if (status != HD_EXIT_OK)
 		return status;
 
-	if (count == 0)
-		note_unknown_names(cli, args);
+	status = count == 0 ? check_unknown_names(cli, args) : HD_EXIT_OK;
 	if (args->dry_run)
 		printf("would %s %" PRId64 " dead job%s\n",
 		    retry ? "retry" : "purge", count, count == 1 ? "" : "s");
 	else
 		printf("%s %" PRId64 " dead job%s\n",
 		    retry ? "retried" : "purged", count, count == 1 ? "" : "s");
-	return HD_EXIT_OK;
+	return status;
 }
 
 /* Check which options and arguments the action accepts. */

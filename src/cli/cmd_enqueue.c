@@ -461,7 +461,7 @@ read_stdin(size_t max_bytes, char **payload)
 	}
 	if (strlen(buf) != len) {
 		hd_cli_error("payload contains a NUL byte at byte %zu",
-		    strlen(buf));
+		    strlen(buf) + 1);
 		free(buf);
 		return EX_DATAERR;
 	}
@@ -944,7 +944,7 @@ from_parse_line(const struct hd_config *config, const char *line,
 	memset(job, 0, sizeof *job);
 	if ((nul = memchr(line, '\0', len)) != NULL) {
 		snprintf(message, size, "contains a NUL byte at byte %zu",
-		    (size_t)(nul - line));
+		    (size_t)(nul - line) + 1);
 		return -1;
 	}
 	object = json_loadb(line, len, JSON_REJECT_DUPLICATES |

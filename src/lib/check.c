@@ -275,7 +275,7 @@ herald_check_payload(const char *payload, size_t max_bytes,
 		return -1;
 	}
 
-	if (len == 0) {
+	if (strspn(payload, " \t\r\n") == len) {
 		hd_error_set(error, HERALD_EINVAL,
 		    "payload is empty; use a JSON object or array such as {}");
 		return -1;

@@ -86,6 +86,12 @@ expect_fail 65 '^herald: payload.*limit of 64' \
 expect_fail 65 '^herald: payload.*limit' \
     sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
     "$HERALD" "$JOB_DB" "$TEST_DIR/big.json"
+printf '{"a": 1,\0}' >"$TEST_DIR/nul.json"
+expect_fail 65 '^herald: payload contains a NUL byte at byte 9$' \
+    sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
+    "$HERALD" "$JOB_DB" "$TEST_DIR/nul.json"
+expect_fail 65 '^herald: payload is empty; use a JSON object' \
+    h enqueue send_mail --payload '   '
 echo '[1, 2' >"$TEST_DIR/short.json"
 expect_fail 65 '^herald: payload.*line [0-9]+.*byte [0-9]+' \
     sh -c '"$0" -d "$1" enqueue send_mail --payload - <"$2"' \
@@ -447,6 +453,12 @@ note "dead jobs"
 expect_fail 1 'dead job 999999 not found' h dead retry 999999
 expect_fail 1 'dead job 999999 not found' h dead purge 999999
 expect_fail 1 'dead job 999999 not found' h dead show 999999
+# One id gets one line, which names it.
+[ "$(grep -c . "$TEST_DIR/stderr")" -eq 1 ] ||
+    fail "dead show of one missing id printed more than one line: $(cat "$TEST_DIR/stderr")"
+h dead retry 999999 2>"$TEST_DIR/stderr" && fail "dead retry 999999 succeeded"
+[ "$(cat "$TEST_DIR/stderr")" = "herald: dead job 999999 not found" ] ||
+    fail "dead retry of one missing id printed: $(cat "$TEST_DIR/stderr")"
 expect_fail 2 'no dead job id given; dead show takes one id' h dead show --json
 expect_fail 2 'dead show takes one id, not 2' h dead show 1 2
 expect_fail 2 'dead show takes no option other than --json' \

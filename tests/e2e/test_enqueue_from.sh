@@ -143,9 +143,9 @@ expect_bad 65 'line 1 of standard input: unrecognized key "prio"' \
     '{"task": "a", "prio": 1}\n'
 expect_bad 65 'line 2 of standard input: invalid time "tomorrow"' \
     "$good{\"task\": \"a\", \"run_at\": \"tomorrow\"}\n"
-expect_bad 65 'line 1 of standard input: contains a NUL byte at byte 0$' \
+expect_bad 65 'line 1 of standard input: contains a NUL byte at byte 1$' \
     '\0{"task": "a"}\n'
-expect_bad 65 'line 2 of standard input: contains a NUL byte at byte 11$' \
+expect_bad 65 'line 2 of standard input: contains a NUL byte at byte 12$' \
     "$good{\"task\": \"a\\0b\"}\n"
 expect_bad 65 'line 2 of standard input: invalid key for unique: use 1 to 255 bytes' \
     "$good{\"task\": \"a\", \"unique\": \"\"}\n"

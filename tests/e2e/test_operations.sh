@@ -168,17 +168,22 @@ sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 wait "$HOLDER_PID" 2>/dev/null
 HOLDER_PID=
 
-note "a misspelt task matches nothing and is named"
+note "a misspelt task matches nothing, is named and fails with 65"
+status=0
 "$HERALD" -c "$HERALD_CONF" dead retry --all --task notfy --yes \
-    >"$TEST_DIR/typo.out" 2>"$TEST_DIR/typo.err" ||
-    fail "a retry that matched nothing failed: $(cat "$TEST_DIR/typo.err")"
+    >"$TEST_DIR/typo.out" 2>"$TEST_DIR/typo.err" || status=$?
+[ "$status" -eq 65 ] ||
+    fail "a retry of a misspelt task exited with $status, not 65"
 grep -qx "retried 0 dead jobs" "$TEST_DIR/typo.out" ||
     fail "unexpected retry: $(cat "$TEST_DIR/typo.out")"
 grep -qx 'herald: no dead job matched, and the configuration has no task "notfy"' \
     "$TEST_DIR/typo.err" ||
     fail "the unknown task was not named: $(cat "$TEST_DIR/typo.err")"
+status=0
 "$HERALD" -c "$HERALD_CONF" dead list --queue mial >/dev/null \
-    2>"$TEST_DIR/typo.err" || fail "dead list --queue mial failed"
+    2>"$TEST_DIR/typo.err" || status=$?
+[ "$status" -eq 65 ] ||
+    fail "dead list of a misspelt queue exited with $status, not 65"
 grep -qx 'herald: no dead job matched, and the configuration has no queue "mial"' \
     "$TEST_DIR/typo.err" ||
     fail "the unknown queue was not named: $(cat "$TEST_DIR/typo.err")"

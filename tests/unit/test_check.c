@@ -82,6 +82,8 @@ static const struct payload_case payload_cases[] = {
 	{ "null pointer", NULL, 1024, "missing payload" },
 	{ "empty", "", 1024,
 	    "payload is empty; use a JSON object or array such as {}" },
+	{ "only white space", " \n\t ", 1024,
+	    "payload is empty; use a JSON object or array such as {}" },
 	{ "number", "42", 1024,
 	    "payload must be a JSON object or array, not a number" },
 	{ "string", "\"hello\"", 1024,
