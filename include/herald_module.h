@@ -40,8 +40,9 @@
  * fork without exec: it runs inside the worker process, which holds the
  * database connection and the leases of other jobs.  A handler that
  * crashes kills the worker; the supervisor starts a new one, which takes
- * its jobs back at once.  Each job that had started counts a lost
- * attempt and waits its retry delay.
+ * its jobs back at once.  The crashing job counts a lost attempt and
+ * waits its retry delay, and the jobs that ran beside it go back to their
+ * queue uncounted.
  */
 
 #ifndef HERALD_MODULE_H

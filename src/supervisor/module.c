@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -142,11 +143,68 @@ task_free(struct module_task *t)
 	free(t);
 }
 
+/*
+ * The signals that end a process for a fault of its code, and their
+ * actions before crash_record(), which it passes them on to.
+ */
+static const int	 crash_signals[] = {
+	SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT
+};
+static struct sigaction	 crash_previous[sizeof crash_signals /
+			    sizeof crash_signals[0]];
+/* The signal stack of each pool thread. */
+#define CRASH_STACK_SIZE	(64 * 1024)
+/* The region of started jobs that a crash is recorded in. */
+static struct hd_started *crash_region;
+/* The job whose handler this thread runs, or 0. */
+static _Thread_local int64_t running_job;
+
+/*
+ * Record which job's handler raised a fatal signal, then restore the
+ * signal's previous action.  A fault (si_code > 0) recurs when the
+ * instruction runs again; a signal sent by abort() or kill() is raised
+ * again.
+ */
+static void
+crash_record(int signo, siginfo_t *info, void *context)
+{
+	size_t	i;
+
+	(void)context;
+	if (running_job > 0)
+		hd_started_crash(crash_region, running_job, signo);
+	for (i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
+		if (crash_signals[i] == signo)
+			sigaction(signo, &crash_previous[i], NULL);
+	if (info == NULL || info->si_code <= 0)
+		raise(signo);
+}
+
+/* Install crash_record() for the process, once. */
+static void
+crash_install(struct hd_started *started)
+{
+	struct sigaction	sa;
+	size_t			i;
+
+	if (crash_region != NULL || started == NULL)
+		return;
+	crash_region = started;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = crash_record;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
+		sigaction(crash_signals[i], &sa, &crash_previous[i]);
+}
+
 static void
 task_run(struct module_task *t)
 {
 	memset(&t->outcome, 0, sizeof t->outcome);
+	running_job = t->hjob.id;
 	t->result = t->handler(&t->job, &t->outcome);
+	running_job = 0;
 	t->outcome.message[HERALD_MODULE_MESSAGE_MAX - 1] = '\0';
 	t->duration_ms = hd_monotonic_ms() - t->started_ms;
 	t->ran = true;
@@ -190,6 +248,16 @@ pool_thread(void *arg)
 	struct module_task	*t;
 	uint64_t		 one = 1;
 	bool			 skip;
+	stack_t			 altstack;
+
+	/* A handler that overflows its stack is recorded on this one. */
+	memset(&altstack, 0, sizeof altstack);
+	altstack.ss_size = CRASH_STACK_SIZE;
+	if ((altstack.ss_sp = malloc(altstack.ss_size)) != NULL &&
+	    sigaltstack(&altstack, NULL) == -1) {
+		free(altstack.ss_sp);
+		altstack.ss_sp = NULL;
+	}
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
@@ -243,6 +311,11 @@ pool_thread(void *arg)
 	pool->started--;
 	pthread_cond_broadcast(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
+	if (altstack.ss_sp != NULL) {
+		altstack.ss_flags = SS_DISABLE;
+		sigaltstack(&altstack, NULL);
+		free(altstack.ss_sp);
+	}
 	return NULL;
 }
 
@@ -261,6 +334,7 @@ hd_module_pool_new(int nthreads, int reserved, struct hd_started *started)
 	pool->nthreads = nthreads > 0 ? nthreads : 1;
 	pool->reserved = reserved;
 	pool->started_jobs = started;
+	crash_install(started);
 	return pool;
 }
 

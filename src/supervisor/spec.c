@@ -83,6 +83,9 @@ hd_child_spec_write(const struct hd_child_spec *spec)
 				fprintf(fp, " %" PRId64, lost->ids[i]);
 			fputc('\n', fp);
 		}
+		if (lost->crashed > 0 && lost->crash_signal > 0)
+			fprintf(fp, "crashed %" PRId64 " %d\n", lost->crashed,
+			    lost->crash_signal);
 	}
 	if (spec->verbose)
 		spec_line(fp, "verbose", "1");
@@ -155,6 +158,28 @@ spec_slurp(int fd, size_t *len, char *error, size_t size)
 }
 
 /* Parse "started known N ID..." or "started unknown" into ids. */
+/* Parse "ID SIGNAL", the job whose handler crashed the dead worker. */
+static int
+spec_crashed(const char *value, struct hd_started_ids *ids)
+{
+	char		*end;
+	long long	 id;
+	long		 signo;
+
+	errno = 0;
+	id = strtoll(value, &end, 10);
+	if (errno != 0 || end == value || id < 1 || *end != ' ')
+		return -1;
+	value = end + 1;
+	signo = strtol(value, &end, 10);
+	if (errno != 0 || end == value || signo < 1 || signo > 64 ||
+	    *end != '\0')
+		return -1;
+	ids->crashed = id;
+	ids->crash_signal = (int)signo;
+	return 0;
+}
+
 static int
 spec_started(const char *value, struct hd_started_ids *ids)
 {
@@ -231,6 +256,8 @@ spec_set(struct hd_child_spec *spec, const char *key, const char *value)
 		field = &spec->lost_id;
 	else if (strcmp(key, "started") == 0)
 		return spec_started(value, &spec->lost_started);
+	else if (strcmp(key, "crashed") == 0)
+		return spec_crashed(value, &spec->lost_started);
 	else if (strcmp(key, "verbose") == 0)
 		spec->verbose = strcmp(value, "1") == 0;
 	else if (strcmp(key, "schema") == 0)

@@ -23,12 +23,17 @@
  */
 #define STARTED_EXTRA	4096
 
-/* The shared memory.  count is stored after the ids it covers. */
+/*
+ * The shared memory.  count is stored after the ids it covers.  crashed
+ * and crash_signal are written by a signal handler, so they are atomic
+ * and lock-free, and take no lock.
+ */
 struct started_region {
 	uint32_t		magic;
 	_Atomic uint32_t	count;
 	_Atomic uint32_t	overflow;
-	uint32_t		pad;
+	_Atomic uint32_t	crash_signal;
+	_Atomic int64_t		crashed;
 	int64_t			ids[];
 };
 
@@ -136,7 +141,18 @@ hd_started_reset(struct hd_started *s)
 		return;
 	s->region->magic = STARTED_MAGIC;
 	atomic_store(&s->region->overflow, 0);
+	atomic_store(&s->region->crash_signal, 0);
+	atomic_store(&s->region->crashed, 0);
 	atomic_store(&s->region->count, 0);
+}
+
+void
+hd_started_crash(struct hd_started *s, int64_t id, int signo)
+{
+	if (s == NULL)
+		return;
+	atomic_store(&s->region->crash_signal, (uint32_t)signo);
+	atomic_store(&s->region->crashed, id);
 }
 
 void
@@ -234,9 +250,12 @@ hd_started_read(const struct hd_started *s, struct hd_started_ids *ids)
 	if (s == NULL)
 		return;
 	r = s->region;
+	if (r->magic != STARTED_MAGIC)
+		return;
+	ids->crashed = atomic_load(&r->crashed);
+	ids->crash_signal = (int)atomic_load(&r->crash_signal);
 	n = atomic_load_explicit(&r->count, memory_order_acquire);
-	if (r->magic != STARTED_MAGIC || n > s->capacity ||
-	    atomic_load(&r->overflow) != 0)
+	if (n > s->capacity || atomic_load(&r->overflow) != 0)
 		return;
 	ids->known = true;
 	ids->n = (int)n;

@@ -13,6 +13,11 @@
  * update leaves a list that contains at least the started jobs: an id is
  * stored before the count grows, and removed only after its result was
  * recorded.
+ *
+ * A module handler that raises a fatal signal (a crash, or abort())
+ * takes its worker down with the jobs running beside it.  The worker's
+ * signal handler stores the id of the crashing thread's job there too,
+ * so that only that job counts the lost attempt.
  */
 
 #ifndef HD_STARTED_H
@@ -28,6 +33,8 @@ struct hd_started_ids {
 	bool		 known;	/* false: unknown, every job counts */
 	int		 n;
 	int64_t		*ids;
+	int64_t		 crashed;	/* the job whose handler crashed, or 0 */
+	int		 crash_signal;
 };
 
 /*
@@ -48,6 +55,12 @@ void			 hd_started_unmap(struct hd_started *);
 void			 hd_started_reset(struct hd_started *);
 /* Record that the handler of job id started. */
 void			 hd_started_add(struct hd_started *, int64_t id);
+/*
+ * Record that the handler of job id raised the fatal signal signo; safe
+ * in a signal handler.
+ */
+void			 hd_started_crash(struct hd_started *, int64_t id,
+			    int signo);
 /* Forget every copy of job id once its result is recorded. */
 void			 hd_started_remove(struct hd_started *, int64_t id);
 /* Forget every copy of the nids jobs of ids in one pass. */

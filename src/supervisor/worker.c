@@ -444,8 +444,28 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 }
 
 /*
+ * Return the job whose module handler crashed the dead worker, when it is
+ * one of the jobs the worker started, or 0.  The other jobs that ran
+ * beside it then go back to their queue with no attempt counted.
+ */
+static int64_t
+crashed_job(const struct hd_started_ids *ids)
+{
+	int	i;
+
+	if (ids == NULL || !ids->known || ids->crashed <= 0 ||
+	    ids->crash_signal <= 0)
+		return 0;
+	for (i = 0; i < ids->n; i++)
+		if (ids->ids[i] == ids->crashed)
+			return ids->crashed;
+	return 0;
+}
+
+/*
  * Format ids as a PostgreSQL array literal, or return NULL (SQL NULL)
- * when they are not known.
+ * when they are not known.  After a crash that names its job, only that
+ * job counts as started.
  */
 static char *
 started_array(const struct hd_started_ids *ids)
@@ -456,6 +476,11 @@ started_array(const struct hd_started_ids *ids)
 
 	if (ids == NULL || !ids->known)
 		return NULL;
+	if (crashed_job(ids) > 0) {
+		text = hd_xmalloc(32);
+		snprintf(text, 32, "{%" PRId64 "}", ids->crashed);
+		return text;
+	}
 	text = hd_xmalloc((size_t)ids->n * 22 + 3);
 	text[len++] = '{';
 	for (i = 0; i < ids->n; i++)
@@ -464,6 +489,35 @@ started_array(const struct hd_started_ids *ids)
 	text[len++] = '}';
 	text[len] = '\0';
 	return text;
+}
+
+/*
+ * Record in the history of job id, just taken back with a lost attempt,
+ * the signal its handler raised.  Return 0, or -1.
+ */
+static int
+record_crash(PGconn *conn, const char *id, int signo,
+    struct herald_error *error)
+{
+	const char	*values[3];
+	char		 signal_text[16], output[128];
+	PGresult	*res;
+
+	snprintf(signal_text, sizeof signal_text, "%d", signo);
+	snprintf(output, sizeof output, "worker lost: this job's module "
+	    "handler raised signal %d (%s)", signo, strsignal(signo));
+	values[0] = id;
+	values[1] = signal_text;
+	values[2] = output;
+	res = PQexecParams(conn, "SELECT herald.record_crash($1, $2, $3)", 3,
+	    NULL, values, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		hd_error_from_pg(error, conn, res, "record crash");
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
 }
 
 /*
@@ -506,8 +560,16 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 	}
 	delays = hd_xcalloc((size_t)PQntuples(res) + 1, sizeof *delays);
 	for (row = 0; row < PQntuples(res); row++) {
-		if (strcmp(PQgetvalue(res, row, 4), "lost") != 0 ||
-		    !PQgetisnull(res, row, 5))
+		if (strcmp(PQgetvalue(res, row, 4), "lost") != 0)
+			continue;
+		if (crashed_job(w->lost_started) > 0 &&
+		    record_crash(conn, PQgetvalue(res, row, 0),
+		    w->lost_started->crash_signal, error) == -1) {
+			free(delays);
+			PQclear(res);
+			return -1;
+		}
+		if (!PQgetisnull(res, row, 5))
 			continue;
 		delays[ndelays].id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 		delays[ndelays].attempt = atoi(PQgetvalue(res, row, 3));
@@ -545,6 +607,14 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
 			    PQgetvalue(res, row, 3), "lost",
 			    (long long)delays[ndelays++].delay_ms, w->lost_id);
+		if (strcmp(outcome, "lost") == 0 &&
+		    crashed_job(w->lost_started) > 0)
+			hd_log_warn("job crashed its worker", "job_id=%s "
+			    "task=%s queue=%s attempt=%s signal=%d "
+			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
+			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+			    PQgetvalue(res, row, 3),
+			    w->lost_started->crash_signal, w->lost_id);
 	}
 	free(delays);
 	if (lost + released + cancelled > 0)

@@ -7,7 +7,8 @@
  * outcome), "delay_ms" (the retry delay), "sleep_ms" (how long to
  * run first), "wait_cancel_ms" (how long to wait for the job to be
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
- * at once with "retry") and "lock" (a file to flock()).  The run holds
+ * at once with "retry"), "abort" (true: call abort() after the sleep,
+ * which ends the worker) and "lock" (a file to flock()).  The run holds
  * an exclusive lock on that file from its start until it returns or its
  * process exits.  A run that finds the lock taken returns "permanent" at
  * once with the message "already running".
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +95,8 @@ test_handler(const struct herald_module_job *job,
 		ts.tv_nsec = json_integer_value(value) % 1000 * 1000000;
 		nanosleep(&ts, NULL);
 	}
+	if (json_is_true(json_object_get(payload, "abort")))
+		abort();
 	if ((value = json_object_get(payload, "wait_cancel_ms")) != NULL &&
 	    test_wait_cancel(job, json_integer_value(value))) {
 		json_decref(payload);

@@ -1,0 +1,66 @@
+#!/bin/sh
+# A module handler that aborts ends its worker and the jobs running
+# beside it.  The replacement counts a lost attempt for the crashing job
+# alone.  That job waits its retry delay, with the signal in its history
+# and a "job crashed its worker" line.  The others go back to their queue
+# with no attempt counted, run again and complete.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+MODULE="$HERALD_BUILDDIR/tests/e2e/.libs/test-module.so"
+[ -f "$MODULE" ] || fail "test module $MODULE was not built"
+
+write_conf <<EOF2
+restart_limit = { failures = 100; };
+queues = { mq = { workers = 1; concurrency = 4; poll_interval = "100ms"; }; };
+tasks = {
+    mod = {
+        queue = "mq";
+        module = { path = "$MODULE"; symbol = "test_handler"; };
+        retry = { max_attempts = 3; base_delay = "30s"; factor = 1.0;
+                  jitter = 0.0; };
+    };
+};
+EOF2
+sed -i 's/log_level = "debug"/log_level = "info"/' "$HERALD_CONF"
+start_heraldd
+wait_for 15 "the worker to register" workers_registered 1
+
+# Three jobs run for 3 s; the fourth aborts after 1 s, while they run.
+ids=$(sql "SELECT string_agg(herald.enqueue('mod', queue => 'mq',
+        payload => CASE WHEN i = 4 THEN '{\"sleep_ms\": 1000, \"abort\": true}'
+                        ELSE '{\"sleep_ms\": 3000}' END::jsonb)::text, ' '
+        ORDER BY i)
+    FROM generate_series(1, 4) AS i")
+crash=${ids##* }
+others=$(echo "${ids% *}" | tr ' ' ',')
+
+wait_for 20 "the crash to be taken back" log_has \
+    "msg=\"job crashed its worker\" .*job_id=$crash .*signal=6 "
+log_has "msg=\"jobs of dead worker taken back\" .*jobs=4 lost=1 released=3 " ||
+    fail "the jobs beside the crash were not released: $(grep 'taken back' "$HERALDD_LOG")"
+
+note "the crashing job counts the attempt and waits its retry delay"
+sql_is "SELECT attempt || ' ' || (run_at > now() + interval '20 seconds')
+    FROM herald.jobs WHERE id = $crash" "1 true" ||
+    fail "job $crash: $(sql "SELECT attempt, run_at - now() FROM herald.jobs
+        WHERE id = $crash")"
+sql_is "SELECT (errors->-1->>'outcome') || ' ' || (errors->-1->>'signal')
+        || ' ' || (errors->-1->>'output' LIKE '%signal 6%')
+    FROM herald.jobs WHERE id = $crash" "lost 6 true" ||
+    fail "the history of job $crash does not name the signal: $(sql "SELECT errors
+        FROM herald.jobs WHERE id = $crash")"
+
+note "the jobs beside it run again with no attempt counted, and complete"
+wait_for 20 "jobs $others to complete" sql_is \
+    "SELECT count(*) FROM herald.live_jobs WHERE id IN ($others)" 0
+sql_is "SELECT coalesce(sum(completed), 0) FROM herald.counters
+    WHERE task = 'mod'" 3 || fail "the three jobs were not completed once"
+sql_is "SELECT count(*) FROM herald.dead_jobs" 0 || fail "a job died"
+! log_has "msg=\"job lost\" .*job_id=\($(echo "$others" | sed 's/,/\\|/g')\) " ||
+    fail "a job beside the crash counted a lost attempt"
+
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+check_no_leftovers
+exit 0
