@@ -198,6 +198,11 @@ static const char periodic_sql[] =
     " last_job_id, last_enqueued"
     " FROM herald.periodic ORDER BY next_slot NULLS LAST, name LIMIT 20";
 
+/* The queues whose workers a heraldd stopped restarting, with how many. */
+static const char failed_sql[] =
+    "SELECT queue, count(*) FROM herald.failed_children"
+    " WHERE role = 'worker' GROUP BY queue ORDER BY queue";
+
 static const struct {
 	const char		*sql;
 	enum hd_snapshot_kind	 snapshot;
@@ -216,6 +221,7 @@ static const struct {
 	[HD_Q_DB_HEALTH] = { db_health_sql, HD_SNAP_DB_HEALTH },
 	[HD_Q_RETENTION] = { retention_sql, HD_SNAP_RETENTION },
 	[HD_Q_PERIODIC] = { periodic_sql, HD_SNAP_PERIODIC },
+	[HD_Q_FAILED] = { failed_sql, HD_SNAP_FAILED },
 };
 
 enum request_kind {

@@ -40,6 +40,7 @@ enum hd_query {
 	HD_Q_DB_HEALTH,
 	HD_Q_RETENTION,
 	HD_Q_PERIODIC,
+	HD_Q_FAILED,
 	HD_Q_COUNT
 };
 
@@ -56,6 +57,7 @@ enum hd_snapshot_kind {
 	HD_SNAP_DB_HEALTH,
 	HD_SNAP_RETENTION,
 	HD_SNAP_PERIODIC,
+	HD_SNAP_FAILED,
 	HD_SNAP_COUNT
 };
 

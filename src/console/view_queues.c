@@ -57,6 +57,26 @@ queues_refresh(struct hd_console *console)
 	    NULL);
 	hd_model_fetch(console->model, HD_Q_PERIODIC, 0, NULL, 0, NULL,
 	    NULL);
+	hd_model_fetch(console->model, HD_Q_FAILED, 0, NULL, 0, NULL, NULL);
+}
+
+/*
+ * Return the workers of queue that a heraldd stopped restarting after
+ * too many failures, as herald status lists them.
+ */
+static long long
+queue_failed_workers(struct hd_console *console, const char *queue)
+{
+	const struct hd_snapshot	*snap;
+	int				 row;
+
+	snap = hd_model_snapshot(console->model, HD_SNAP_FAILED);
+	if (snap->res == NULL)
+		return 0;
+	for (row = 0; row < PQntuples(snap->res); row++)
+		if (strcmp(PQgetvalue(snap->res, row, 0), queue) == 0)
+			return hd_value_ll(snap->res, row, 1);
+	return 0;
 }
 
 /* Periodic jobs shown at most, above the health panel. */
@@ -455,6 +475,11 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 		state_attr = hd_attr(HD_ATTR_GOOD);
 		if (paused) {
 			state = "PAUSED";
+			state_attr = hd_attr(HD_ATTR_WARN);
+		} else if (queue_failed_workers(console,
+		    PQgetvalue(res, row, HD_QUEUES_NAME)) > 0) {
+			/* herald status names the workers and hosts. */
+			state = "FAILED";
 			state_attr = hd_attr(HD_ATTR_WARN);
 		} else if (hd_value_ll(res, row, HD_QUEUES_WORKERS) == 0) {
 			state = "no workers";

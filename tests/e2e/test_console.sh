@@ -168,6 +168,14 @@ expect_line c '^ mail +0 +0 +1 +1 +0 '
 expect_line c '^ total +7 +2 +1 +1 +3 '
 wait_for 10 "an 80x24 layout" layout_fits c 80 24
 
+# A worker that a heraldd stopped restarting, as herald status lists it.
+sql "INSERT INTO herald.failed_children (supervisor_id, role, queue,
+        failures, slot)
+    VALUES ('gone-supervisor', 'worker', 'idle', 5, 1)" >/dev/null
+expect_line c '^ idle +4 .* FAILED'
+sql "DELETE FROM herald.failed_children" >/dev/null
+expect_line c '^ idle +4 .* no workers'
+
 note "workers screen"
 keys c 2
 expect_screen c "1 supervisor (0 dead), 1 job running"
