@@ -163,7 +163,9 @@ static _Thread_local int64_t running_job;
  * Record which job's handler raised a fatal signal, then restore the
  * signal's previous action.  A fault (si_code > 0) recurs when the
  * instruction runs again; a signal sent by abort() or kill() is raised
- * again.
+ * again.  Only a fault, or a signal the thread sent itself as abort()
+ * does, is the running job's: a signal sent by another process lands in
+ * any thread.
  */
 static void
 crash_record(int signo, siginfo_t *info, void *context)
@@ -171,7 +173,8 @@ crash_record(int signo, siginfo_t *info, void *context)
 	size_t	i;
 
 	(void)context;
-	if (running_job > 0)
+	if (running_job > 0 && info != NULL && (info->si_code > 0 ||
+	    (info->si_code == SI_TKILL && info->si_pid == getpid())))
 		hd_started_crash(crash_region, running_job, signo);
 	for (i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
 		if (crash_signals[i] == signo)
