@@ -378,18 +378,19 @@ member_text(json_t *entry, const char *key, char *buf, size_t size)
 
 /*
  * Print an entry that records an operator's action on the dead job, such
- * as "retried  2026-03-04T14:10:00+00:00", then its text.  It has no
+ * as "retried  2026-03-04 14:10:00Z", then its text.  It has no
  * number: the attempts around it are numbered.
  */
 static void
 print_action(json_t *entry)
 {
-	char	at[64], outcome[32];
+	char	at[64], when[64], outcome[32];
 	json_t	*output;
 
 	member_text(entry, "at", at, sizeof at);
 	member_text(entry, "outcome", outcome, sizeof outcome);
-	printf("  %s  %s\n", outcome, at[0] != '\0' ? at : "-");
+	hd_history_time(at, when, sizeof when);
+	printf("  %s  %s\n", outcome, at[0] != '\0' ? when : "-");
 	output = json_object_get(entry, "output");
 	if (json_is_string(output) && json_string_length(output) > 0)
 		print_indented(json_string_value(output), "    | ");
@@ -398,7 +399,8 @@ print_action(json_t *entry)
 static void
 print_attempt(json_t *entry)
 {
-	char	attempt[24], at[64], outcome[32], exit_code[24], signal[24];
+	char	attempt[24], at[64], when[64], outcome[32], exit_code[24];
+	char	signal[24];
 	char	duration_ms[24], duration[32], end[48];
 	json_t	*output;
 
@@ -409,6 +411,7 @@ print_attempt(json_t *entry)
 		print_action(entry);
 		return;
 	}
+	hd_history_time(at, when, sizeof when);
 	member_text(entry, "exit_code", exit_code, sizeof exit_code);
 	member_text(entry, "signal", signal, sizeof signal);
 	member_text(entry, "duration_ms", duration_ms, sizeof duration_ms);
@@ -424,7 +427,7 @@ print_attempt(json_t *entry)
 
 	/* "timeout" and "lost" are both the outcome and the end. */
 	printf("  attempt %s  %s  %s%s%s  %s\n",
-	    attempt[0] != '\0' ? attempt : "?", at[0] != '\0' ? at : "-",
+	    attempt[0] != '\0' ? attempt : "?", at[0] != '\0' ? when : "-",
 	    outcome[0] != '\0' ? outcome : "-",
 	    strcmp(outcome, end) == 0 ? "" : "  ",
 	    strcmp(outcome, end) == 0 ? "" : end, duration);

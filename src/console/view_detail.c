@@ -137,13 +137,10 @@ detail_add_entry(json_t *entry)
 	const char	*at = json_string_value(json_object_get(entry, "at"));
 	const char	*outcome = json_string_value(json_object_get(entry,
 	    "outcome"));
-	char		 when[24] = "-";
+	char		 when[64] = "-";
 
-	if (at != NULL) {
-		snprintf(when, sizeof(when), "%.19sZ", at);
-		if (strlen(when) > 10)
-			when[10] = ' ';
-	}
+	if (at != NULL)
+		hd_history_time(at, when, sizeof(when));
 	if (hd_history_is_action(outcome))
 		detail_add(hd_attr(HD_ATTR_NORMAL), "  %s  %s", outcome, when);
 	else

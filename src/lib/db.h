@@ -30,9 +30,11 @@ void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
  * statement whose estimated cost passes jit_above_cost.  On a job
  * database of a million jobs (PostgreSQL 15 with LLVM), that took 100 ms
  * of a 125 ms console refresh, whose cost estimate came from the default
- * row count of set-returning functions.
+ * row count of set-returning functions.  The time zone is UTC because
+ * the times that SQL functions write into a job's history take the
+ * session's zone, and the console and herald dead show print them as UTC.
  */
-#define HD_DB_OPTIONS	"-c jit=off"
+#define HD_DB_OPTIONS	"-c jit=off -c TimeZone=UTC"
 
 /*
  * Open a connection with application_name set to application_name; on

@@ -384,6 +384,18 @@ store_format_now(char *buf, size_t size)
 	snprintf(buf, size, "%s.%03dZ", date, (int)(now_us % 1000000 / 1000));
 }
 
+void
+hd_history_time(const char *at, char *buf, size_t size)
+{
+	size_t	len = strlen(at);
+
+	if (len >= 19 && at[10] == 'T' && (at[len - 1] == 'Z' ||
+	    strcmp(at + len - 6, "+00:00") == 0))
+		snprintf(buf, size, "%.10s %.8sZ", at, at + 11);
+	else
+		snprintf(buf, size, "%s", at);
+}
+
 bool
 hd_history_is_action(const char *outcome)
 {

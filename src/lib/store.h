@@ -73,6 +73,14 @@ struct hd_attempt {
 bool	hd_history_is_action(const char *outcome);
 
 /*
+ * Format the "at" time of a history entry as "2026-03-04 14:02:11Z".
+ * heraldd writes UTC times ending in Z, and SQL functions ones ending in
+ * +00:00; a time in another zone, written by a session outside UTC, is
+ * copied as it is.
+ */
+void	hd_history_time(const char *at, char *buf, size_t size);
+
+/*
  * Return the attempts made before the last retry from the dead-letter
  * queue, from a history array: the attempt of its last "retried" entry,
  * or 0.  The job's attempt counter plus this is the attempt counted from

@@ -28,6 +28,9 @@ tasks = {
 };
 EOF2
 sed -i 's/log_level = "debug"/log_level = "info"/' "$HERALD_CONF"
+# History times are written in UTC whatever the database's zone.
+sql "ALTER DATABASE \"$(sql "SELECT current_database()")\"
+    SET timezone = 'Asia/Kolkata'" >/dev/null
 start_heraldd
 
 started() {
@@ -84,6 +87,16 @@ log_has "msg=\"job dead\" .*job_id=$last .*reason=lost" ||
     fail "no job dead line for job $last"
 sql_is "SELECT reason FROM herald.dead_jobs WHERE id = $last" lost ||
     fail "job $last is not dead with reason lost"
+at=$(sql "SELECT errors->-1->>'at' FROM herald.dead_jobs WHERE id = $last")
+case $at in
+*+00:00) ;;
+*) fail "the lost attempt of job $last was written at $at, not in UTC" ;;
+esac
+"$HERALD" -d "$JOB_DB" dead show "$last" >"$TEST_DIR/show.out" ||
+    fail "herald dead show $last failed"
+grep -Eq "^  attempt 1  [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z  lost " \
+    "$TEST_DIR/show.out" ||
+    fail "herald dead show prints the lost attempt as: $(grep attempt "$TEST_DIR/show.out")"
 
 note "both jobs run again when due, and complete"
 touch "$TEST_DIR/go"
