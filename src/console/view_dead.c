@@ -633,8 +633,19 @@ dead_filter_done(struct hd_console *console, const char *text)
 	want_screen_row = 0;
 	dead_list.cursor = dead_list.top = 0;
 	dead_refresh(console);
-	hd_console_message(console, false, text[0] != '\0' ?
-	    "filter set" : "filter cleared");
+
+	/* A misspelt name matches nothing, so name it. */
+	if (console->config != NULL && filter_queue[0] != '\0' &&
+	    hd_config_queue(console->config, filter_queue) == NULL)
+		hd_console_message(console, true, "filter set; the "
+		    "configuration has no queue \"%s\"", filter_queue);
+	else if (console->config != NULL && filter_task[0] != '\0' &&
+	    hd_config_task(console->config, filter_task) == NULL)
+		hd_console_message(console, true, "filter set; the "
+		    "configuration has no task \"%s\"", filter_task);
+	else
+		hd_console_message(console, false, text[0] != '\0' ?
+		    "filter set" : "filter cleared");
 }
 
 static int

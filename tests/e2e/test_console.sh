@@ -290,7 +290,10 @@ keys c y e s Enter
 expect_screen c "not confirmed"
 sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
     fail "an unconfirmed bulk purge deleted dead jobs"
-keys c / t a s k : b r o k e n Enter
+keys c / t a s k : b r o k n Enter
+expect_screen c 'filter set; the configuration has no task "brokn"'
+expect_screen c "no dead job matches the filter"
+keys c / C-u t a s k : b r o k e n Enter
 expect_screen c "2 dead jobs matching task:broken"
 keys c D
 expect_screen c "Purge ALL 2 dead jobs matching task:broken? Type 2"
