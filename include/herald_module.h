@@ -40,9 +40,11 @@
  * fork without exec: it runs inside the worker process, which holds the
  * database connection and the leases of other jobs.  A handler that
  * crashes kills the worker; the supervisor starts a new one, which takes
- * its jobs back at once.  The crashing job counts a lost attempt and
- * waits its retry delay, and the jobs that ran beside it go back to their
- * queue uncounted.
+ * its jobs back at once.  When the crash came from the thread that runs
+ * the handler, that job counts a lost attempt and waits its retry delay,
+ * and the jobs that ran beside it go back to their queue uncounted.  A
+ * crash in a thread the module started itself names no job, so every
+ * job that had started counts a lost attempt.
  */
 
 #ifndef HERALD_MODULE_H

@@ -491,6 +491,16 @@ started_array(const struct hd_started_ids *ids)
 	return text;
 }
 
+/* Return whether a row of the take back is the job that crashed. */
+static bool
+row_is_crash(const struct worker *w, const PGresult *res, int row)
+{
+	int64_t	crashed = crashed_job(w->lost_started);
+
+	return crashed > 0 &&
+	    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed;
+}
+
 /*
  * Record in the history of job id, just taken back with a lost attempt,
  * the signal its handler raised.  Return 0, or -1.
@@ -562,7 +572,7 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 	for (row = 0; row < PQntuples(res); row++) {
 		if (strcmp(PQgetvalue(res, row, 4), "lost") != 0)
 			continue;
-		if (crashed_job(w->lost_started) > 0 &&
+		if (row_is_crash(w, res, row) &&
 		    record_crash(conn, PQgetvalue(res, row, 0),
 		    w->lost_started->crash_signal, error) == -1) {
 			free(delays);
@@ -607,8 +617,7 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
 			    PQgetvalue(res, row, 3), "lost",
 			    (long long)delays[ndelays++].delay_ms, w->lost_id);
-		if (strcmp(outcome, "lost") == 0 &&
-		    crashed_job(w->lost_started) > 0)
+		if (strcmp(outcome, "lost") == 0 && row_is_crash(w, res, row))
 			hd_log_warn("job crashed its worker", "job_id=%s "
 			    "task=%s queue=%s attempt=%s signal=%d "
 			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
