@@ -232,6 +232,14 @@ enqueue_error(struct herald_error *error, PGconn *conn, const PGresult *res,
 	else if (strcmp(sqlstate, "22023") == 0 ||
 	    strcmp(sqlstate, "44000") == 0)
 		error->code = HERALD_EINVAL;
+	else if (strcmp(sqlstate, "22003") == 0) {
+		/* The checks before let only a payload number get here. */
+		hd_error_set(error, HERALD_EINVAL, "%s: a number in the "
+		    "payload is out of the range of PostgreSQL's numeric "
+		    "type", what);
+		snprintf(error->sqlstate, sizeof error->sqlstate, "%s",
+		    sqlstate);
+	}
 }
 
 /* Run enqueue_unique_sql with the six values of herald_enqueue. */

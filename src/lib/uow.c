@@ -245,9 +245,9 @@ uow_check_usable(struct herald_uow *uow, struct herald_error *error)
 
 /*
  * Check a payload and return its text as a JSON string for an outbox
- * row; NULL means {}.  The outbox insert casts the text to jsonb, which
- * keeps every number as written.  jansson would turn 0.1 into the
- * nearest double and reject an integer past 64 bits.
+ * row; NULL means {}.  The outbox insert casts the text to jsonb, whose
+ * numeric type keeps every number's exact value.  jansson would turn 0.1
+ * into the nearest double and reject an integer past 64 bits.
  */
 static json_t *
 payload_parse(const char *payload, struct herald_error *error)
@@ -527,6 +527,11 @@ uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 			hd_error_set(error, HERALD_ESCHEMA, "application "
 			    "database's herald.outbox has no unique key "
 			    "columns; run \"herald migrate --app\"");
+		else if (state != NULL && strcmp(state, "22003") == 0)
+			/* The payload checks let only a huge number by. */
+			hd_error_set(error, HERALD_EINVAL, "could not write "
+			    "the outbox: a number in a payload is out of the "
+			    "range of PostgreSQL's numeric type");
 		else
 			hd_error_from_pg(error, uow->conn, res,
 			    "could not write the outbox");

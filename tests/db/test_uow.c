@@ -180,6 +180,25 @@ test_uow_payload_numbers_exact(void **state)
 	free(stored);
 }
 
+/* A number past PostgreSQL's numeric range fails the commit as bad data. */
+static void
+test_uow_payload_number_out_of_range(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_publish(uow, "OrderPlaced",
+	    "{\"n\": 1e999999}", NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "out of the range of "
+	    "PostgreSQL's numeric type"));
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+}
+
 static void
 test_uow_rollback_leaves_nothing(void **state)
 {
@@ -602,6 +621,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_payload_numbers_exact,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_payload_number_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_rollback_leaves_nothing,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
