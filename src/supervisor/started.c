@@ -265,6 +265,20 @@ hd_started_read(const struct hd_started *s, struct hd_started_ids *ids)
 	}
 }
 
+int64_t
+hd_started_crashed_job(const struct hd_started_ids *ids)
+{
+	int	i;
+
+	if (ids == NULL || !ids->known || ids->crashed <= 0 ||
+	    ids->crash_signal <= 0)
+		return 0;
+	for (i = 0; i < ids->n; i++)
+		if (ids->ids[i] == ids->crashed)
+			return ids->crashed;
+	return 0;
+}
+
 void
 hd_started_ids_clear(struct hd_started_ids *ids)
 {

@@ -73,5 +73,10 @@ void			 hd_started_remove_many(struct hd_started *,
 void			 hd_started_read(const struct hd_started *,
 			    struct hd_started_ids *ids);
 void			 hd_started_ids_clear(struct hd_started_ids *);
+/*
+ * Return the job whose module handler crashed the dead worker, when it is
+ * one of the jobs the worker started, or 0.
+ */
+int64_t			 hd_started_crashed_job(const struct hd_started_ids *);
 
 #endif /* HD_STARTED_H */

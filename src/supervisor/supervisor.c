@@ -538,6 +538,20 @@ child_exited(struct supervisor *sup, size_t i, pid_t pid, int status)
 		c->restart_at_ms = now;
 		return;
 	}
+	/*
+	 * A worker that a module job crashed is not itself broken: the job
+	 * waits its retry delay, and the queue's other jobs need a worker
+	 * now rather than after a cool-down.
+	 */
+	if (c->role == CHILD_WORKER &&
+	    hd_started_crashed_job(&c->lost_started) > 0) {
+		child_log_exit(sup, c, pid, status, 0);
+		hd_log_info("restart not counted as a failure", "queue=%s "
+		    "job_id=%lld reason=module_crash", c->queue,
+		    (long long)hd_started_crashed_job(&c->lost_started));
+		c->restart_at_ms = now;
+		return;
+	}
 	if (now - c->started_ms >= HD_RESTART_RESET_MS)
 		c->delay_ms = HD_RESTART_MIN_MS;
 	if (child_count_failure(sup, c, now)) {

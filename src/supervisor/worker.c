@@ -444,25 +444,6 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 }
 
 /*
- * Return the job whose module handler crashed the dead worker, when it is
- * one of the jobs the worker started, or 0.  The other jobs that ran
- * beside it then go back to their queue with no attempt counted.
- */
-static int64_t
-crashed_job(const struct hd_started_ids *ids)
-{
-	int	i;
-
-	if (ids == NULL || !ids->known || ids->crashed <= 0 ||
-	    ids->crash_signal <= 0)
-		return 0;
-	for (i = 0; i < ids->n; i++)
-		if (ids->ids[i] == ids->crashed)
-			return ids->crashed;
-	return 0;
-}
-
-/*
  * Format ids as a PostgreSQL array literal, or return NULL (SQL NULL)
  * when they are not known.  After a crash that names its job, only that
  * job counts as started.
@@ -476,7 +457,7 @@ started_array(const struct hd_started_ids *ids)
 
 	if (ids == NULL || !ids->known)
 		return NULL;
-	if (crashed_job(ids) > 0) {
+	if (hd_started_crashed_job(ids) > 0) {
 		text = hd_xmalloc(32);
 		snprintf(text, 32, "{%" PRId64 "}", ids->crashed);
 		return text;
@@ -495,7 +476,7 @@ started_array(const struct hd_started_ids *ids)
 static bool
 row_is_crash(const struct worker *w, const PGresult *res, int row)
 {
-	int64_t	crashed = crashed_job(w->lost_started);
+	int64_t	crashed = hd_started_crashed_job(w->lost_started);
 
 	return crashed > 0 &&
 	    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed;

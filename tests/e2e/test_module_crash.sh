@@ -3,7 +3,9 @@
 # beside it.  The replacement counts a lost attempt for the crashing job
 # alone.  That job waits its retry delay, with the signal in its history
 # and a "job crashed its worker" line.  The others go back to their queue
-# with no attempt counted, run again and complete.
+# with no attempt counted, run again and complete.  Such a crash does not
+# count toward restart_limit: three crashes in a row, with a limit of
+# two failures, leave the worker running.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -11,7 +13,7 @@ MODULE="$HERALD_BUILDDIR/tests/e2e/.libs/test-module.so"
 [ -f "$MODULE" ] || fail "test module $MODULE was not built"
 
 write_conf <<EOF2
-restart_limit = { failures = 100; };
+restart_limit = { failures = 2; };
 queues = { mq = { workers = 1; concurrency = 4; poll_interval = "100ms"; }; };
 tasks = {
     mod = {
@@ -59,6 +61,20 @@ sql_is "SELECT coalesce(sum(completed), 0) FROM herald.counters
 sql_is "SELECT count(*) FROM herald.dead_jobs" 0 || fail "a job died"
 ! log_has "msg=\"job lost\" .*job_id=\($(echo "$others" | sed 's/,/\\|/g')\) " ||
     fail "a job beside the crash counted a lost attempt"
+
+note "crashes of module jobs do not stop the worker's restarts"
+more=$(sql "SELECT string_agg(herald.enqueue('mod', queue => 'mq',
+        payload => '{\"sleep_ms\": 100, \"abort\": true}')::text, ' ')
+    FROM generate_series(1, 2)")
+for id in $more; do
+    wait_for 20 "job $id to crash its worker" log_has \
+        "msg=\"job crashed its worker\" .*job_id=$id .*signal=6 "
+done
+! log_has 'msg="child failed, restarts paused"' ||
+    fail "the crashes of module jobs paused the worker's restarts"
+[ "$(grep -c 'msg="restart not counted as a failure" .*reason=module_crash' \
+    "$HERALDD_LOG")" -eq 3 ] || fail "expected 3 restarts not counted"
+wait_for 15 "the worker to run again" workers_registered 1
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
