@@ -242,4 +242,27 @@ void	hd_id_index_rows(struct hd_id_index *index, const PGresult *res,
 long	hd_id_index_find(const struct hd_id_index *index, int64_t id);
 void	hd_id_index_release(struct hd_id_index *index);
 
+/* show.c: printing one job for herald dead show and herald job show. */
+
+/* Format how an attempt ended: "exit 75", "signal 9", "timeout". */
+void	hd_cli_format_end(const char *outcome, const char *exit_code,
+	    const char *signal, char *buf, size_t size);
+/*
+ * Print text with each line indented, replacing control characters other
+ * than tab, so that handler output cannot send escape sequences to the
+ * terminal.
+ */
+void	hd_cli_print_indented(const char *text, const char *indent);
+/* Print a job's history, the JSON array errors, one entry a line. */
+void	hd_cli_print_history(const char *errors);
+/*
+ * Print "attempts:" with those since the last retry from the dead-letter
+ * queue, which max_attempts limits, and after a retry all of them.
+ */
+void	hd_cli_print_attempts(const char *attempt, const char *max_attempts,
+	    const char *errors);
+/* Print "name: when (3m ago)", delta_ms counting from now. */
+void	hd_cli_print_time(const char *name, const char *when,
+	    const char *delta_ms);
+
 #endif /* HD_CLI_H */
