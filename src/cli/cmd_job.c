@@ -1,5 +1,6 @@
 /*
- * cmd_job.c: herald job cancel, deleting queued jobs before they run and
+ * cmd_job.c: herald job show, printing a live job with its payload and
+ * history, herald job cancel, deleting queued jobs before they run and
  * stopping running ones, and herald job retry-now, running waiting jobs
  * at once.
  *
@@ -15,14 +16,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "db.h"
+#include "queue_sql.h"
 #include "store.h"
 #include "util.h"
 
 static const char usage[] =
-    "herald job cancel [--dry-run] [--yes] ID...\n"
+    "herald job show [--json] ID\n"
+    "       herald job cancel [--dry-run] [--yes] ID...\n"
     "       herald job retry-now ID...";
+
+/*
+ * A live job, with the state an operator sees (as herald jobs shows it),
+ * its times, and its payload as PostgreSQL formats it.
+ */
+static const char show_sql[] =
+    "SELECT id, task, queue, priority, attempt, max_attempts,"
+    "  CASE WHEN state = 'running' THEN 'running'"
+    "    WHEN run_at <= now() THEN 'queued'"
+    "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
+    "  date_trunc('second', created_at)::text,"
+    "  (extract(epoch FROM created_at - now()) * 1000)::bigint,"
+    "  date_trunc('second', run_at)::text,"
+    "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
+    " - now()) * 1000)::bigint,"
+    "  event_id, event_type, payload::text, errors::text,"
+    "  to_json(created_at)#>>'{}', to_json(run_at)#>>'{}',"
+    "  jsonb_pretty(payload)"
+    " FROM herald.live_jobs WHERE id = $1";
+
+/* The columns of show_sql. */
+enum show_column {
+	SHOW_ID = 0, SHOW_TASK, SHOW_QUEUE, SHOW_PRIORITY, SHOW_ATTEMPT,
+	SHOW_MAX_ATTEMPTS, SHOW_STATE, SHOW_CREATED, SHOW_CREATED_MS,
+	SHOW_RUN_AT, SHOW_RUN_AT_MS, SHOW_EVENT_ID, SHOW_EVENT_TYPE,
+	SHOW_PAYLOAD, SHOW_ERRORS, SHOW_CREATED_JSON, SHOW_RUN_AT_JSON,
+	SHOW_PAYLOAD_PRETTY
+};
 
 /*
  * Lock the listed jobs, so what is reported and what is deleted agree; the
@@ -34,9 +67,13 @@ static const char lock_sql[] =
 static void
 print_help(void)
 {
-	printf("herald job cancels jobs, or runs waiting jobs now.\n\n"
+	printf("herald job shows a job, cancels jobs, or runs waiting jobs "
+	    "now.\n\n"
 	    "Usage: %s\n\n"
 	    "Commands:\n"
+	    "  show       print the live job ID: its state, attempts, times, "
+	    "payload and\n"
+	    "             history (herald dead show prints a dead job)\n"
 	    "  cancel     delete each queued job ID (due now, scheduled or "
 	    "waiting to\n"
 	    "             retry); stop each running job ID (SIGTERM, then "
@@ -46,6 +83,7 @@ print_help(void)
 	    "schedule\n"
 	    "             now, without waiting\n\n"
 	    "Options:\n"
+	    "  -j, --json     job show: print the job as one JSON object\n"
 	    "  -N, --dry-run  print how many jobs cancel would delete, and "
 	    "change nothing\n"
 	    "  -y, --yes      cancel more than confirm_over jobs "
@@ -217,10 +255,110 @@ job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
 	return count == 0 ? HD_EXIT_FAILURE : HD_EXIT_OK;
 }
 
+static void
+print_job(const PGresult *res)
+{
+	printf("%-11s %s\n", "id:", PQgetvalue(res, 0, SHOW_ID));
+	printf("%-11s %s\n", "task:", PQgetvalue(res, 0, SHOW_TASK));
+	printf("%-11s %s\n", "queue:", PQgetvalue(res, 0, SHOW_QUEUE));
+	printf("%-11s %s\n", "priority:", PQgetvalue(res, 0, SHOW_PRIORITY));
+	printf("%-11s %s\n", "state:", PQgetvalue(res, 0, SHOW_STATE));
+	hd_cli_print_attempts(PQgetvalue(res, 0, SHOW_ATTEMPT),
+	    PQgetvalue(res, 0, SHOW_MAX_ATTEMPTS),
+	    PQgetvalue(res, 0, SHOW_ERRORS));
+	hd_cli_print_time("created:", PQgetvalue(res, 0, SHOW_CREATED),
+	    PQgetvalue(res, 0, SHOW_CREATED_MS));
+	/* A running job's run_at is when its attempt became due. */
+	if (strcmp(PQgetvalue(res, 0, SHOW_STATE), "running") != 0)
+		hd_cli_print_time("due:", PQgetvalue(res, 0, SHOW_RUN_AT),
+		    PQgetvalue(res, 0, SHOW_RUN_AT_MS));
+	if (!PQgetisnull(res, 0, SHOW_EVENT_ID))
+		printf("%-11s %s (%s)\n", "event:",
+		    PQgetvalue(res, 0, SHOW_EVENT_ID),
+		    PQgetisnull(res, 0, SHOW_EVENT_TYPE) ? "-" :
+		    PQgetvalue(res, 0, SHOW_EVENT_TYPE));
+	printf("payload:\n");
+	if (PQgetisnull(res, 0, SHOW_PAYLOAD_PRETTY))
+		printf("  (hidden: this role may not read payloads)\n");
+	else
+		hd_cli_print_indented(PQgetvalue(res, 0, SHOW_PAYLOAD_PRETTY),
+		    "  ");
+	hd_cli_print_history(PQgetvalue(res, 0, SHOW_ERRORS));
+}
+
+/*
+ * Print the row of show_sql as JSON.  NOTE: as for herald dead show
+ * --json, jansson reads the payload's numbers as doubles.
+ */
+static void
+print_job_json(const PGresult *res)
+{
+	json_t	*job = json_object();
+
+	json_object_set_new(job, "id", hd_cli_json_int(res, 0, SHOW_ID));
+	json_object_set_new(job, "task", hd_cli_json_text(res, 0, SHOW_TASK));
+	json_object_set_new(job, "queue",
+	    hd_cli_json_text(res, 0, SHOW_QUEUE));
+	json_object_set_new(job, "priority",
+	    hd_cli_json_int(res, 0, SHOW_PRIORITY));
+	json_object_set_new(job, "state",
+	    hd_cli_json_text(res, 0, SHOW_STATE));
+	json_object_set_new(job, "attempt",
+	    hd_cli_json_int(res, 0, SHOW_ATTEMPT));
+	json_object_set_new(job, "max_attempts",
+	    hd_cli_json_int(res, 0, SHOW_MAX_ATTEMPTS));
+	json_object_set_new(job, "created_at",
+	    hd_cli_json_text(res, 0, SHOW_CREATED_JSON));
+	json_object_set_new(job, "run_at",
+	    hd_cli_json_text(res, 0, SHOW_RUN_AT_JSON));
+	json_object_set_new(job, "event_id",
+	    hd_cli_json_text(res, 0, SHOW_EVENT_ID));
+	json_object_set_new(job, "event_type",
+	    hd_cli_json_text(res, 0, SHOW_EVENT_TYPE));
+	json_object_set_new(job, "payload",
+	    hd_cli_json_parsed(res, 0, SHOW_PAYLOAD));
+	json_object_set_new(job, "history",
+	    hd_cli_json_parsed(res, 0, SHOW_ERRORS));
+	hd_cli_json_print(job);
+}
+
+/* Print the live job id; a dead or finished one is not found. */
+static int
+job_show(struct hd_cli *cli, int64_t id, bool json)
+{
+	struct herald_error	 error;
+	const char		*params[1];
+	char			 id_text[24];
+	PGresult		*res;
+	bool			 redacted;
+	int			 status = HD_EXIT_OK;
+
+	snprintf(id_text, sizeof id_text, "%" PRId64, id);
+	params[0] = id_text;
+	res = hd_cli_exec_redactable(cli->conn, show_sql, 1, params,
+	    &redacted);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, cli->conn, res, "could not read job");
+		hd_cli_action_error(&error);
+		status = exit_status(&error);
+	} else if (PQntuples(res) == 0) {
+		hd_cli_error("job %s not found; herald dead show %s shows a "
+		    "dead job, and a completed job is deleted", id_text,
+		    id_text);
+		status = HD_EXIT_FAILURE;
+	} else if (json)
+		print_job_json(res);
+	else
+		print_job(res);
+	PQclear(res);
+	return status;
+}
+
 int
 hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 {
 	static const struct option	 options[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'N' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
@@ -231,10 +369,13 @@ hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 	int64_t				*ids;
 	size_t				 nids = 0;
 	bool				 dry_run = false, yes = false;
+	bool				 json = false;
 	int				 c, i, status;
 
-	while ((c = getopt_long(argc, argv, ":Nyh", options, NULL)) != -1) {
-		if (c == 'N')
+	while ((c = getopt_long(argc, argv, ":jNyh", options, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'N')
 			dry_run = true;
 		else if (c == 'y')
 			yes = true;
@@ -246,18 +387,25 @@ hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return hd_cli_usage_error("job", usage,
-		    "no action given: use cancel or retry-now");
+		    "no action given: use show, cancel or retry-now");
 	action = argv[optind];
-	if (strcmp(action, "cancel") != 0 && strcmp(action, "retry-now") != 0)
+	if (strcmp(action, "show") != 0 && strcmp(action, "cancel") != 0 &&
+	    strcmp(action, "retry-now") != 0)
 		return hd_cli_usage_error("job", usage,
-		    "unrecognized action \"%s\": use cancel or retry-now",
-		    action);
-	if (strcmp(action, "retry-now") == 0 && (dry_run || yes))
+		    "unrecognized action \"%s\": use show, cancel or "
+		    "retry-now", action);
+	if (strcmp(action, "cancel") != 0 && (dry_run || yes))
 		return hd_cli_usage_error("job", usage,
 		    "--dry-run and --yes apply to job cancel only");
+	if (strcmp(action, "show") != 0 && json)
+		return hd_cli_usage_error("job", usage,
+		    "--json applies to job show only");
 	optind++;
 	if (optind >= argc)
 		return hd_cli_usage_error("job", usage, "no job ids given");
+	if (strcmp(action, "show") == 0 && argc - optind > 1)
+		return hd_cli_usage_error("job", usage,
+		    "job show takes one id, not %d", argc - optind);
 
 	ids = hd_xcalloc((size_t)(argc - optind), sizeof(*ids));
 	for (i = optind; i < argc; i++) {
@@ -269,7 +417,9 @@ hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK ||
 	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		goto out;
-	if (strcmp(action, "cancel") == 0)
+	if (strcmp(action, "show") == 0)
+		status = job_show(cli, ids[0], json);
+	else if (strcmp(action, "cancel") == 0)
 		status = job_cancel(cli, ids, nids, dry_run, yes);
 	else
 		status = job_retry_now(cli, ids, nids);

@@ -58,6 +58,17 @@ wait_for 15 "job $killed to be taken back" log_has \
 left=$(delay_left "$killed")
 [ -n "$left" ] && [ "$left" -ge 30 ] && [ "$left" -le 40 ] ||
     fail "job $killed is due in '$left' s, not in about 40 s"
+"$HERALD" -d "$JOB_DB" job show "$killed" >"$TEST_DIR/job.out" ||
+    fail "herald job show $killed failed"
+for line in '^state: +retrying$' '^attempts: +1 of 10$' \
+    '^due: +.* \(in [0-9]+s\)$' '^  attempt 1  .*Z  lost '; do
+    grep -Eq "$line" "$TEST_DIR/job.out" ||
+        fail "herald job show $killed has no line like /$line/: $(cat "$TEST_DIR/job.out")"
+done
+"$HERALD" -d "$JOB_DB" job show --json "$killed" >"$TEST_DIR/job.json" ||
+    fail "herald job show --json $killed failed"
+grep -q '"state": "retrying"' "$TEST_DIR/job.json" ||
+    fail "herald job show --json: $(cat "$TEST_DIR/job.json")"
 
 note "a worker is stopped past its lease while its job runs"
 wait_for 15 "a replacement worker" workers_registered 1

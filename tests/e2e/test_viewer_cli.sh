@@ -56,6 +56,11 @@ check_listing jobs as_viewer jobs
 grep -Eq "^ *$queued +send_mail +mail +queued " "$TEST_DIR/jobs" ||
     fail "jobs does not show job $queued: $(cat "$TEST_DIR/jobs")"
 check_listing jobs-json as_viewer jobs --json
+check_listing job-show as_viewer job show "$queued"
+grep -q '^  (hidden: this role may not read payloads)$' "$TEST_DIR/job-show" ||
+    fail "job show does not say the payload is hidden: $(cat "$TEST_DIR/job-show")"
+grep -Eq '^state: +queued$' "$TEST_DIR/job-show" ||
+    fail "job show lacks the state: $(cat "$TEST_DIR/job-show")"
 check_listing status as_viewer status
 grep -Eq '^mail +1 +0 +0 +0 +1 ' "$TEST_DIR/status" ||
     fail "status does not count the jobs of mail: $(cat "$TEST_DIR/status")"
