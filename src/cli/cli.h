@@ -203,14 +203,21 @@ void	hd_table_release(struct hd_table *table);
 /*
  * --json output.  hd_cli_json_print() prints json indented, with a
  * newline, and releases it.  The others return the value of a column as
- * a new JSON value, null for SQL NULL: a number, a string, a boolean, or
- * the column's text parsed as JSON (a string when it does not parse).
+ * a new JSON value, null for SQL NULL: a number, a string or a boolean.
  */
 void	hd_cli_json_print(json_t *json);
+/*
+ * Print json as hd_cli_json_print() does, with each top-level member
+ * keys[i], which json sets to null, replaced by the text of column
+ * cols[i] of res's first row.  That text is PostgreSQL's text of a jsonb
+ * value, whose numbers jansson would read as doubles.  SQL NULL stays
+ * null.
+ */
+void	hd_cli_json_print_raw(json_t *json, const char *const *keys,
+	    const PGresult *res, const int *cols, size_t n);
 json_t	*hd_cli_json_int(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_text(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);
-json_t	*hd_cli_json_parsed(const PGresult *res, int row, int col);
 
 /*
  * Print error, and when the database denied a privilege (42501), which

@@ -342,7 +342,9 @@ print_dead_job(const PGresult *res)
 static void
 print_dead_job_json(const PGresult *res)
 {
-	json_t	*job = json_object();
+	static const char *const	 raw_keys[] = { "payload", "history" };
+	static const int		 raw_cols[] = { 13, 14 };
+	json_t				*job = json_object();
 
 	json_object_set_new(job, "id", hd_cli_json_int(res, 0, 0));
 	json_object_set_new(job, "task", hd_cli_json_text(res, 0, 1));
@@ -355,15 +357,10 @@ print_dead_job_json(const PGresult *res)
 	json_object_set_new(job, "died_at", hd_cli_json_text(res, 0, 16));
 	json_object_set_new(job, "event_id", hd_cli_json_text(res, 0, 11));
 	json_object_set_new(job, "event_type", hd_cli_json_text(res, 0, 12));
-	/*
-	 * NOTE: jansson reads the payload's numbers as doubles or 64-bit
-	 * integers, so 0.1 prints as 0.10000000000000001, and a payload
-	 * with an integer past 64 bits prints as one JSON string.  Building
-	 * this document in SQL with json_build_object() would keep them.
-	 */
-	json_object_set_new(job, "payload", hd_cli_json_parsed(res, 0, 13));
-	json_object_set_new(job, "history", hd_cli_json_parsed(res, 0, 14));
-	hd_cli_json_print(job);
+	/* PostgreSQL's text of both, with every number as stored. */
+	json_object_set_new(job, "payload", json_null());
+	json_object_set_new(job, "history", json_null());
+	hd_cli_json_print_raw(job, raw_keys, res, raw_cols, 2);
 }
 
 static int

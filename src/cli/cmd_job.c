@@ -286,14 +286,15 @@ print_job(const PGresult *res)
 	hd_cli_print_history(PQgetvalue(res, 0, SHOW_ERRORS));
 }
 
-/*
- * Print the row of show_sql as JSON.  NOTE: as for herald dead show
- * --json, jansson reads the payload's numbers as doubles.
- */
+/* Print the row of show_sql as JSON, payload and history included. */
 static void
 print_job_json(const PGresult *res)
 {
-	json_t	*job = json_object();
+	static const char *const	 raw_keys[] = { "payload", "history" };
+	static const int		 raw_cols[] = {
+		SHOW_PAYLOAD, SHOW_ERRORS
+	};
+	json_t				*job = json_object();
 
 	json_object_set_new(job, "id", hd_cli_json_int(res, 0, SHOW_ID));
 	json_object_set_new(job, "task", hd_cli_json_text(res, 0, SHOW_TASK));
@@ -315,11 +316,10 @@ print_job_json(const PGresult *res)
 	    hd_cli_json_text(res, 0, SHOW_EVENT_ID));
 	json_object_set_new(job, "event_type",
 	    hd_cli_json_text(res, 0, SHOW_EVENT_TYPE));
-	json_object_set_new(job, "payload",
-	    hd_cli_json_parsed(res, 0, SHOW_PAYLOAD));
-	json_object_set_new(job, "history",
-	    hd_cli_json_parsed(res, 0, SHOW_ERRORS));
-	hd_cli_json_print(job);
+	/* PostgreSQL's text of both, with every number as stored. */
+	json_object_set_new(job, "payload", json_null());
+	json_object_set_new(job, "history", json_null());
+	hd_cli_json_print_raw(job, raw_keys, res, raw_cols, 2);
 }
 
 /* Print the live job id; a dead or finished one is not found. */

@@ -130,6 +130,15 @@ sql_is "SELECT payload = '{\"to\": \"good@1\", \"amount\": 0.1,
     FROM herald.dead_jobs WHERE id = $first" t ||
     fail "the edit changed other members: $(sql "SELECT payload
         FROM herald.dead_jobs WHERE id = $first")"
+# herald dead show --json prints those numbers as stored, in valid JSON.
+"$HERALD" -c "$HERALD_CONF" dead show --json "$first" >"$TEST_DIR/show.json" ||
+    fail "herald dead show --json $first failed"
+json=$(sed "s/'/''/g" "$TEST_DIR/show.json")
+sql_is "SELECT (j->'payload') = '{\"to\": \"good@1\", \"amount\": 0.1,
+        \"ref\": 123456789012345678901234}'::jsonb
+        AND jsonb_typeof(j->'history') = 'array'
+    FROM (SELECT '$json'::jsonb AS j) s" t ||
+    fail "herald dead show --json printed: $(cat "$TEST_DIR/show.json")"
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $first
     AND errors @> '[{\"outcome\": \"edited\", \"payload\": {\"to\": \"bad@1\"}}]'" \
     1 || fail "the original payload is not in the history"
