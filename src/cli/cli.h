@@ -206,15 +206,27 @@ void	hd_table_release(struct hd_table *table);
  * a new JSON value, null for SQL NULL: a number, a string or a boolean.
  */
 void	hd_cli_json_print(json_t *json);
+/* The kind of JSON value that a column becomes. */
+enum hd_cli_json_kind {
+	HD_JSON_INT,		/* a number */
+	HD_JSON_TEXT,		/* a string */
+	HD_JSON_RAW		/* PostgreSQL's text of a jsonb value, as it is */
+};
+
+/* A member of a JSON object and the column it comes from. */
+struct hd_cli_json_column {
+	const char		*key;
+	int			 col;
+	enum hd_cli_json_kind	 kind;
+};
+
 /*
- * Print json as hd_cli_json_print() does, with each top-level member
- * keys[i], which json sets to null, replaced by the text of column
- * cols[i] of res's first row.  That text is PostgreSQL's text of a jsonb
- * value, whose numbers jansson would read as doubles.  SQL NULL stays
- * null.
+ * Print the first row of res as one JSON object of the n columns, as
+ * hd_cli_json_print() does, null for SQL NULL.  An HD_JSON_RAW column is
+ * written as it is, so its numbers are not read as doubles by jansson.
  */
-void	hd_cli_json_print_raw(json_t *json, const char *const *keys,
-	    const PGresult *res, const int *cols, size_t n);
+void	hd_cli_json_print_row(const PGresult *res,
+	    const struct hd_cli_json_column *columns, size_t n);
 json_t	*hd_cli_json_int(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_text(const PGresult *res, int row, int col);
 json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);

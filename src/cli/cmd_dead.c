@@ -342,25 +342,23 @@ print_dead_job(const PGresult *res)
 static void
 print_dead_job_json(const PGresult *res)
 {
-	static const char *const	 raw_keys[] = { "payload", "history" };
-	static const int		 raw_cols[] = { 13, 14 };
-	json_t				*job = json_object();
+	static const struct hd_cli_json_column	columns[] = {
+		{ "id", 0, HD_JSON_INT },
+		{ "task", 1, HD_JSON_TEXT },
+		{ "queue", 2, HD_JSON_TEXT },
+		{ "priority", 3, HD_JSON_INT },
+		{ "attempt", 4, HD_JSON_INT },
+		{ "max_attempts", 5, HD_JSON_INT },
+		{ "reason", 6, HD_JSON_TEXT },
+		{ "created_at", 15, HD_JSON_TEXT },
+		{ "died_at", 16, HD_JSON_TEXT },
+		{ "event_id", 11, HD_JSON_TEXT },
+		{ "event_type", 12, HD_JSON_TEXT },
+		{ "payload", 13, HD_JSON_RAW },
+		{ "history", 14, HD_JSON_RAW }
+	};
 
-	json_object_set_new(job, "id", hd_cli_json_int(res, 0, 0));
-	json_object_set_new(job, "task", hd_cli_json_text(res, 0, 1));
-	json_object_set_new(job, "queue", hd_cli_json_text(res, 0, 2));
-	json_object_set_new(job, "priority", hd_cli_json_int(res, 0, 3));
-	json_object_set_new(job, "attempt", hd_cli_json_int(res, 0, 4));
-	json_object_set_new(job, "max_attempts", hd_cli_json_int(res, 0, 5));
-	json_object_set_new(job, "reason", hd_cli_json_text(res, 0, 6));
-	json_object_set_new(job, "created_at", hd_cli_json_text(res, 0, 15));
-	json_object_set_new(job, "died_at", hd_cli_json_text(res, 0, 16));
-	json_object_set_new(job, "event_id", hd_cli_json_text(res, 0, 11));
-	json_object_set_new(job, "event_type", hd_cli_json_text(res, 0, 12));
-	/* PostgreSQL's text of both, with every number as stored. */
-	json_object_set_new(job, "payload", json_null());
-	json_object_set_new(job, "history", json_null());
-	hd_cli_json_print_raw(job, raw_keys, res, raw_cols, 2);
+	hd_cli_json_print_row(res, columns, sizeof columns / sizeof columns[0]);
 }
 
 static int

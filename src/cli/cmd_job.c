@@ -290,36 +290,23 @@ print_job(const PGresult *res)
 static void
 print_job_json(const PGresult *res)
 {
-	static const char *const	 raw_keys[] = { "payload", "history" };
-	static const int		 raw_cols[] = {
-		SHOW_PAYLOAD, SHOW_ERRORS
+	static const struct hd_cli_json_column	columns[] = {
+		{ "id", SHOW_ID, HD_JSON_INT },
+		{ "task", SHOW_TASK, HD_JSON_TEXT },
+		{ "queue", SHOW_QUEUE, HD_JSON_TEXT },
+		{ "priority", SHOW_PRIORITY, HD_JSON_INT },
+		{ "state", SHOW_STATE, HD_JSON_TEXT },
+		{ "attempt", SHOW_ATTEMPT, HD_JSON_INT },
+		{ "max_attempts", SHOW_MAX_ATTEMPTS, HD_JSON_INT },
+		{ "created_at", SHOW_CREATED_JSON, HD_JSON_TEXT },
+		{ "run_at", SHOW_RUN_AT_JSON, HD_JSON_TEXT },
+		{ "event_id", SHOW_EVENT_ID, HD_JSON_TEXT },
+		{ "event_type", SHOW_EVENT_TYPE, HD_JSON_TEXT },
+		{ "payload", SHOW_PAYLOAD, HD_JSON_RAW },
+		{ "history", SHOW_ERRORS, HD_JSON_RAW }
 	};
-	json_t				*job = json_object();
 
-	json_object_set_new(job, "id", hd_cli_json_int(res, 0, SHOW_ID));
-	json_object_set_new(job, "task", hd_cli_json_text(res, 0, SHOW_TASK));
-	json_object_set_new(job, "queue",
-	    hd_cli_json_text(res, 0, SHOW_QUEUE));
-	json_object_set_new(job, "priority",
-	    hd_cli_json_int(res, 0, SHOW_PRIORITY));
-	json_object_set_new(job, "state",
-	    hd_cli_json_text(res, 0, SHOW_STATE));
-	json_object_set_new(job, "attempt",
-	    hd_cli_json_int(res, 0, SHOW_ATTEMPT));
-	json_object_set_new(job, "max_attempts",
-	    hd_cli_json_int(res, 0, SHOW_MAX_ATTEMPTS));
-	json_object_set_new(job, "created_at",
-	    hd_cli_json_text(res, 0, SHOW_CREATED_JSON));
-	json_object_set_new(job, "run_at",
-	    hd_cli_json_text(res, 0, SHOW_RUN_AT_JSON));
-	json_object_set_new(job, "event_id",
-	    hd_cli_json_text(res, 0, SHOW_EVENT_ID));
-	json_object_set_new(job, "event_type",
-	    hd_cli_json_text(res, 0, SHOW_EVENT_TYPE));
-	/* PostgreSQL's text of both, with every number as stored. */
-	json_object_set_new(job, "payload", json_null());
-	json_object_set_new(job, "history", json_null());
-	hd_cli_json_print_raw(job, raw_keys, res, raw_cols, 2);
+	hd_cli_json_print_row(res, columns, sizeof columns / sizeof columns[0]);
 }
 
 /* Print the live job id; a dead or finished one is not found. */

@@ -21,31 +21,41 @@ hd_cli_json_print(json_t *json)
 }
 
 void
-hd_cli_json_print_raw(json_t *json, const char *const *keys,
-    const PGresult *res, const int *cols, size_t n)
+hd_cli_json_print_row(const PGresult *res,
+    const struct hd_cli_json_column *columns, size_t n)
 {
+	json_t	*json = json_object();
 	char	*text, *at, *rest, needle[64];
 	size_t	 i, len;
 
+	for (i = 0; i < n; i++)
+		json_object_set_new(json, columns[i].key,
+		    columns[i].kind == HD_JSON_INT ?
+		    hd_cli_json_int(res, 0, columns[i].col) :
+		    columns[i].kind == HD_JSON_TEXT ?
+		    hd_cli_json_text(res, 0, columns[i].col) : json_null());
 	text = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
 	    JSON_ENSURE_ASCII);
 	json_decref(json);
 	if (text == NULL)
 		return;
+
+	/*
+	 * Write each raw column over its null.  Quotes inside a string are
+	 * escaped, so the unescaped text "key": null is the member itself,
+	 * and the members come in the order of columns.
+	 */
 	rest = text;
 	for (i = 0; i < n; i++) {
-		/*
-		 * Quotes inside a string are escaped, so the unescaped text
-		 * "key": null is the member itself.  The members come in the
-		 * order of keys, which is the order json has them in.
-		 */
+		if (columns[i].kind != HD_JSON_RAW ||
+		    PQgetisnull(res, 0, columns[i].col))
+			continue;
 		len = (size_t)snprintf(needle, sizeof needle, "\"%s\": null",
-		    keys[i]);
-		if ((at = strstr(rest, needle)) == NULL ||
-		    PQgetisnull(res, 0, cols[i]))
+		    columns[i].key);
+		if ((at = strstr(rest, needle)) == NULL)
 			continue;
 		fwrite(rest, 1, (size_t)(at - rest) + len - 4, stdout);
-		fputs(PQgetvalue(res, 0, cols[i]), stdout);
+		fputs(PQgetvalue(res, 0, columns[i].col), stdout);
 		rest = at + len;
 	}
 	fputs(rest, stdout);

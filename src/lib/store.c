@@ -710,6 +710,30 @@ out:
 	return n;
 }
 
+int
+hd_store_record_crash(PGconn *conn, int64_t id, int signo,
+    struct herald_error *error)
+{
+	const char	*values[3];
+	char		 id_text[STORE_INT_TEXT], signal_text[STORE_INT_TEXT];
+	char		 output[128];
+	PGresult	*res;
+
+	snprintf(id_text, sizeof id_text, "%" PRId64, id);
+	snprintf(signal_text, sizeof signal_text, "%d", signo);
+	snprintf(output, sizeof output, "worker lost: this job's module "
+	    "handler raised signal %d (%s)", signo, strsignal(signo));
+	values[0] = id_text;
+	values[1] = signal_text;
+	values[2] = output;
+	res = store_exec_value(conn, "SELECT herald.record_crash($1, $2, $3)",
+	    3, values, "could not record the crash", error);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 /* Format ids as a PostgreSQL array literal; NULL when out of memory. */
 static char *
 store_ids_literal(const int64_t *ids, size_t nids)

@@ -176,6 +176,13 @@ int	hd_store_delay_lost(PGconn *conn, const struct hd_lost_delay *jobs,
 	    size_t njobs, struct herald_error *error);
 
 /*
+ * Record in the history of job id, just taken back with a lost attempt,
+ * the fatal signal signo that its module handler raised.  Return 0, or -1.
+ */
+int	hd_store_record_crash(PGconn *conn, int64_t id, int signo,
+	    struct herald_error *error);
+
+/*
  * A selection of dead jobs: the listed ids, or with nids == 0 every dead
  * job whose queue and task match (NULL matches any).  text, when set,
  * also requires a case-insensitive substring of the task, queue, reason,

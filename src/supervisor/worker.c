@@ -472,45 +472,6 @@ started_array(const struct hd_started_ids *ids)
 	return text;
 }
 
-/* Return whether a row of the take back is the job that crashed. */
-static bool
-row_is_crash(const struct worker *w, const PGresult *res, int row)
-{
-	int64_t	crashed = hd_started_crashed_job(w->lost_started);
-
-	return crashed > 0 &&
-	    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed;
-}
-
-/*
- * Record in the history of job id, just taken back with a lost attempt,
- * the signal its handler raised.  Return 0, or -1.
- */
-static int
-record_crash(PGconn *conn, const char *id, int signo,
-    struct herald_error *error)
-{
-	const char	*values[3];
-	char		 signal_text[16], output[128];
-	PGresult	*res;
-
-	snprintf(signal_text, sizeof signal_text, "%d", signo);
-	snprintf(output, sizeof output, "worker lost: this job's module "
-	    "handler raised signal %d (%s)", signo, strsignal(signo));
-	values[0] = id;
-	values[1] = signal_text;
-	values[2] = output;
-	res = PQexecParams(conn, "SELECT herald.record_crash($1, $2, $3)", 3,
-	    NULL, values, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		hd_error_from_pg(error, conn, res, "record crash");
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	return 0;
-}
-
 /*
  * Take back the jobs of the worker this one replaces, which died or
  * exited: the supervisor reaped it and killed its handlers, so its jobs
@@ -530,11 +491,13 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 	PGresult		*res;
 	struct hd_lost_delay	*delays;
 	size_t			 ndelays = 0;
+	int64_t			 crashed;
 	int			 row, lost = 0, abandoned = 0, released = 0;
 	int			 cancelled = 0;
 
 	if (w->lost_id == NULL)
 		return 0;
+	crashed = hd_started_crashed_job(w->lost_started);
 	if (hd_db_exec(conn, "BEGIN", error) == -1)
 		return -1;
 	started = started_array(w->lost_started);
@@ -553,8 +516,9 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 	for (row = 0; row < PQntuples(res); row++) {
 		if (strcmp(PQgetvalue(res, row, 4), "lost") != 0)
 			continue;
-		if (row_is_crash(w, res, row) &&
-		    record_crash(conn, PQgetvalue(res, row, 0),
+		if (crashed > 0 &&
+		    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed &&
+		    hd_store_record_crash(conn, crashed,
 		    w->lost_started->crash_signal, error) == -1) {
 			free(delays);
 			PQclear(res);
@@ -598,7 +562,8 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
 			    PQgetvalue(res, row, 3), "lost",
 			    (long long)delays[ndelays++].delay_ms, w->lost_id);
-		if (strcmp(outcome, "lost") == 0 && row_is_crash(w, res, row))
+		if (strcmp(outcome, "lost") == 0 && crashed > 0 &&
+		    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed)
 			hd_log_warn("job crashed its worker", "job_id=%s "
 			    "task=%s queue=%s attempt=%s signal=%d "
 			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
