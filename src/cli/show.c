@@ -30,11 +30,9 @@ hd_cli_format_end(const char *outcome, const char *exit_code,
 }
 
 /*
- * Print text with each line indented, replacing control characters other
- * than tab, so that handler output cannot send escape sequences to the
- * terminal.  That includes the C1 controls U+0080 to U+009F, which some
- * terminals obey (U+009B starts a sequence as ESC [ does); in UTF-8 they
- * are 0xc2 followed by 0x80 to 0x9f.
+ * The replaced characters include the C1 controls U+0080 to U+009F,
+ * because some terminals obey them: U+009B starts a sequence as ESC [
+ * does.  In UTF-8 they are 0xc2 followed by 0x80 to 0x9f.
  */
 void
 hd_cli_print_indented(const char *text, const char *indent)

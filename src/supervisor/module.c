@@ -144,15 +144,15 @@ task_free(struct module_task *t)
 }
 
 /*
- * The signals that end a process for a fault of its code, and their
- * actions before crash_record(), which it passes them on to.
+ * The signals of a fault in the process's own code, and their actions
+ * before crash_record(), which restores them.
  */
 static const int	 crash_signals[] = {
 	SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT
 };
 static struct sigaction	 crash_previous[sizeof crash_signals /
 			    sizeof crash_signals[0]];
-/* The signal stack of each pool thread. */
+/* The size of each pool thread's signal stack. */
 #define CRASH_STACK_SIZE	(64 * 1024)
 /* The region of started jobs that a crash is recorded in. */
 static struct hd_started *crash_region;
@@ -162,10 +162,10 @@ static _Thread_local int64_t running_job;
 /*
  * Record which job's handler raised a fatal signal, then restore the
  * signal's previous action.  A fault (si_code > 0) recurs when the
- * instruction runs again; a signal sent by abort() or kill() is raised
- * again.  Only a fault, or a signal the thread sent itself as abort()
- * does, is the running job's: a signal sent by another process lands in
- * any thread.
+ * instruction runs again, and a sent signal is raised again.  Only a
+ * fault, or a signal the process sent itself as abort() does, is the
+ * running job's, because a signal from another process lands in any
+ * thread.
  */
 static void
 crash_record(int signo, siginfo_t *info, void *context)

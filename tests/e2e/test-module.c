@@ -8,7 +8,7 @@
  * run first), "wait_cancel_ms" (how long to wait for the job to be
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
  * at once with "retry"), "abort" (true: call abort() after the sleep,
- * which ends the worker) and "lock" (a file to flock()).  The run holds
+ * which ends the worker) and "lock" (a file to flock()).  The run keeps
  * an exclusive lock on that file from its start until it returns or its
  * process exits.  A run that finds the lock taken returns "permanent" at
  * once with the message "already running".
