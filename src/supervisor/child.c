@@ -20,6 +20,7 @@
 #include "janitor.h"
 #include "log.h"
 #include "migrate.h"
+#include "module.h"
 #include "relay.h"
 #include "started.h"
 #include "util.h"
@@ -62,8 +63,37 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what,
 }
 
 /*
+ * Load the module of each module task as a worker would at the task's
+ * first job, and warn on standard error about each one that fails to
+ * load or lacks its symbol.  A path that is not a readable file has its
+ * warning from heraldd already.  dlopen(3) searches the library path for
+ * a name without a slash, so such a name is always tried.
+ */
+static void
+warn_modules(const struct hd_config *config)
+{
+	const struct hd_task_config	*t;
+	char				 error[HD_CONFIG_ERROR_MAX];
+	size_t				 i;
+
+	for (i = 0; i < config->ntasks; i++) {
+		t = &config->tasks[i];
+		if (t->module_path == NULL)
+			continue;
+		if (strchr(t->module_path, '/') != NULL &&
+		    access(t->module_path, R_OK) != 0)
+			continue;
+		if (hd_module_load(t->module_path, t->module_symbol, error,
+		    sizeof error) == NULL)
+			fprintf(stderr, "heraldd: warning: %s: tasks.%s.module: "
+			    "%s\n", config->path, t->setting, error);
+	}
+}
+
+/*
  * Run the check role: print the first problem of the configuration on
- * standard output, for heraldd, and return EX_CONFIG, or return 0.
+ * standard output, for heraldd, and return EX_CONFIG, or return 0.  A
+ * check of the file alone (heraldd --check) also loads the modules.
  */
 static int
 run_check(const struct hd_child_spec *spec)
@@ -90,6 +120,8 @@ run_check(const struct hd_child_spec *spec)
 		printf("%s\n", error);
 		rc = EX_CONFIG;
 	}
+	if (!spec->check_schema)
+		warn_modules(config);
 	hd_config_free(config);
 	return rc;
 }

@@ -43,6 +43,10 @@ tasks = {
     module = { path = "$LIBC"; symbol = "test_handler"; };
     retry = { max_attempts = 1; };
   };
+  modtypo = {
+    queue = "mod";
+    module = { path = "$MODULE"; symbol = "test_handlr"; };
+  };
 };
 EOF
 "$HERALDD" --check -c "$HERALD_CONF" >/dev/null 2>"$TEST_DIR/check.err" ||
@@ -50,6 +54,15 @@ EOF
 grep -q "warning: .*tasks.modmissing.module.path: \"$TEST_DIR/missing.so\" is not a readable file" \
     "$TEST_DIR/check.err" ||
     fail "--check did not warn of the missing module: $(cat "$TEST_DIR/check.err")"
+# --check loads each module, so a misspelt symbol shows before any job.
+grep -q "warning: .*tasks.modtypo.module: module $MODULE has no symbol test_handlr" \
+    "$TEST_DIR/check.err" ||
+    fail "--check did not warn of the missing symbol: $(cat "$TEST_DIR/check.err")"
+grep -q "warning: .*tasks.modnodecl.module: module $LIBC does not declare its interface version" \
+    "$TEST_DIR/check.err" ||
+    fail "--check did not warn of the undeclared module: $(cat "$TEST_DIR/check.err")"
+! grep -q "tasks.modtask.module" "$TEST_DIR/check.err" ||
+    fail "--check warned of a module that loads: $(cat "$TEST_DIR/check.err")"
 start_heraldd
 log_has "msg=\"handler module not readable\" .*task=modmissing queue=mod module=$TEST_DIR/missing.so" ||
     fail "heraldd did not warn of the missing module at start"
