@@ -101,14 +101,21 @@ format_ms(const PGresult *res, int row, int col, char *buf, size_t size)
 		hd_format_duration(value_ll(res, row, col), buf, size);
 }
 
-/* Print what holds back vacuum, or that nothing does. */
+/*
+ * Print what holds back vacuum, or that nothing does.  A transaction
+ * open for less than HD_VACUUM_BLOCKER_MIN_MS is not named.
+ */
 static void
 print_blocker(const PGresult *db)
 {
 	char	age[32];
 
-	if (is_null(db, DH_BLOCKER_KIND)) {
-		printf("vacuum: no open transaction holds it back\n");
+	if (is_null(db, DH_BLOCKER_KIND) ||
+	    (strcmp(PQgetvalue(db, 0, DH_BLOCKER_KIND), "transaction") == 0 &&
+	    !is_null(db, DH_BLOCKER_AGE_MS) &&
+	    value_ll(db, 0, DH_BLOCKER_AGE_MS) < HD_VACUUM_BLOCKER_MIN_MS)) {
+		printf("vacuum: no transaction open for %ds or more holds it "
+		    "back\n", HD_VACUUM_BLOCKER_MIN_MS / 1000);
 		return;
 	}
 	format_ms(db, 0, DH_BLOCKER_AGE_MS, age, sizeof age);

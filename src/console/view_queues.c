@@ -11,6 +11,7 @@
 #include "console.h"
 #include "format.h"
 #include "screen.h"
+#include "table_sql.h"
 #include "util.h"
 
 static const struct hd_key queues_keys[] = {
@@ -244,13 +245,18 @@ health_draw_database(struct hd_console *console, int y, int cols)
 	}
 
 	y++;
-	if (PQgetisnull(res, 0, HD_DH_BLOCKER_KIND)) {
-		hd_put(y, 1, cols - 1, hd_attr(HD_ATTR_GOOD),
-		    "vacuum: no open transaction holds it back");
-		return;
-	}
 	age_ms = PQgetisnull(res, 0, HD_DH_BLOCKER_AGE_MS) ? -1 :
 	    hd_value_ll(res, 0, HD_DH_BLOCKER_AGE_MS) + hd_snapshot_age(snap);
+	/* As in herald status, a young transaction is not named. */
+	if (PQgetisnull(res, 0, HD_DH_BLOCKER_KIND) ||
+	    (strcmp(PQgetvalue(res, 0, HD_DH_BLOCKER_KIND),
+	    "transaction") == 0 && age_ms >= 0 &&
+	    age_ms < HD_VACUUM_BLOCKER_MIN_MS)) {
+		hd_putf(y, 1, cols - 1, hd_attr(HD_ATTR_GOOD),
+		    "vacuum: no transaction open for %ds or more holds it back",
+		    HD_VACUUM_BLOCKER_MIN_MS / 1000);
+		return;
+	}
 	if (age_ms >= 0)
 		hd_fmt_age(age_ms, age, sizeof(age));
 	else

@@ -12,6 +12,13 @@
 #ifndef HD_TABLE_SQL_H
 #define HD_TABLE_SQL_H
 
+/*
+ * The age from which an open transaction is named as holding back
+ * vacuum.  heraldd's workers and relay open transactions of a few
+ * milliseconds all the time, and the oldest of those is harmless.
+ */
+#define HD_VACUUM_BLOCKER_MIN_MS	10000
+
 /* Columns of HD_SQL_TABLE_HEALTH, in order. */
 enum hd_table_health_column {
 	HD_TH_TABLE = 0,	/* "jobs" or "inbox" */

@@ -91,7 +91,7 @@ T new-session -d -s ops -x 80 -y 24 \
     2>'$TEST_DIR/console.err'; sleep 600" || fail "could not start tmux"
 expect_screen "1 Queues"
 expect_screen "dead/h 5"
-expect_screen "vacuum: no open transaction holds it back"
+expect_screen "vacuum: no transaction open for 10s or more holds it back"
 fits_80x24 || fail "the queue screen does not fit 80x24: $(cat "$TEST_DIR/layout.txt")"
 
 note "dead letters, then the first job's last error, in two keys"
@@ -161,12 +161,22 @@ psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 \
     -c "SELECT count(*) FROM herald.jobs" -c "SELECT pg_sleep(60)" \
     >/dev/null 2>&1 &
 HOLDER_PID=$!
+wait_for 10 "the report's snapshot" sql_is "SELECT count(*)
+    FROM pg_stat_activity WHERE application_name = 'report-job'
+      AND backend_xmin IS NOT NULL" 1
+# Open for less than 10 s it is not named: heraldd's own transactions,
+# open for milliseconds, would be named all the time.
+"$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status.out" 2>&1 ||
+    fail "herald status failed: $(cat "$TEST_DIR/status.out")"
+grep -q "vacuum: no transaction open for 10s or more holds it back" \
+    "$TEST_DIR/status.out" ||
+    fail "herald status named a young transaction: $(cat "$TEST_DIR/status.out")"
 blocker_shown() {
     "$HERALD" -c "$HERALD_CONF" status >"$TEST_DIR/status.out" 2>&1 &&
         grep -q "held back by a transaction, pid [0-9]* (report-job)" \
             "$TEST_DIR/status.out"
 }
-wait_for 10 "herald status to name the blocker" blocker_shown
+wait_for 30 "herald status to name the blocker" blocker_shown
 keys 1
 expect_screen "(report-job)"
 fits_80x24 || fail "the queue screen does not fit 80x24"
@@ -217,8 +227,8 @@ wait_for 20 "the queue to drain" sql_is \
 [ "$(wc -l <"$TEST_DIR/sent")" -eq 5 ] || fail "not every job ran once"
 grep -q "good@1" "$TEST_DIR/sent" || fail "the edited payload did not run"
 wait_for 10 "the blocker to go" sh -c "'$HERALD' -c '$HERALD_CONF' status |
-    grep -q 'vacuum: no open transaction holds it back'"
-expect_screen "vacuum: no open transaction holds it back"
+    grep -q 'vacuum: no transaction open for 10s or more holds it back'"
+expect_screen "vacuum: no transaction open for 10s or more holds it back"
 expect_screen "oldest ready -"
 
 note "retry now runs a job that waits for its backoff"
