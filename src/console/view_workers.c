@@ -28,7 +28,11 @@ workers_refresh(struct hd_console *console)
 	hd_model_fetch(console->model, HD_Q_WORKERS, 0, NULL, 0, NULL, NULL);
 }
 
-/* Column layout: host takes what the fixed columns leave. */
+/*
+ * Column layout: host takes what the fixed columns leave.  The heartbeat
+ * comes right after the kind, so that a narrow terminal cuts the job
+ * columns at the right edge and keeps it.
+ */
 #define PID_W		8
 #define KIND_W		11
 #define QUEUE_W		10
@@ -48,15 +52,15 @@ workers_heading(int y, int cols, int host_w, int task_w)
 	x += PID_W;
 	hd_put(y, x, KIND_W, attr, "kind");
 	x += KIND_W;
+	hd_putf(y, x, BEAT_W, attr, "%*s ", BEAT_W - 1, "beat");
+	x += BEAT_W;
 	hd_put(y, x, QUEUE_W, attr, "queue");
 	x += QUEUE_W;
 	hd_putf(y, x, JOB_W, attr, "%*s ", JOB_W - 1, "job");
 	x += JOB_W;
 	hd_put(y, x, task_w, attr, "task");
 	x += task_w;
-	hd_putf(y, x, RUN_W, attr, "%*s", RUN_W, "running");
-	x += RUN_W;
-	hd_putf(y, x, cols - x, attr, "%*s", BEAT_W, "beat");
+	hd_putf(y, x, cols - x, attr, "%*s", RUN_W, "running");
 }
 
 static void
@@ -88,6 +92,9 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 		snprintf(shown_kind, sizeof(shown_kind), " %s?", kind);
 	hd_put(y, x, KIND_W - 1, attr, shown_kind);
 	x += KIND_W;
+	hd_fmt_age(beat, text, sizeof(text));
+	hd_putf(y, x, BEAT_W, attr, "%*s ", BEAT_W - 1, text);
+	x += BEAT_W;
 	hd_put(y, x, QUEUE_W - 1, attr,
 	    PQgetvalue(res, row, HD_WORKERS_QUEUE));
 	x += QUEUE_W;
@@ -98,8 +105,8 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 		    PQgetvalue(res, row, HD_WORKERS_TASK));
 		hd_fmt_age(hd_value_ll(res, row, HD_WORKERS_RUNNING_MS) + age,
 		    text, sizeof(text));
-		hd_putf(y, x + JOB_W + task_w, RUN_W, attr, "%*s", RUN_W,
-		    text);
+		hd_putf(y, x + JOB_W + task_w, cols - x - JOB_W - task_w,
+		    attr, "%*s", RUN_W, text);
 	} else if (strcmp(kind, "worker") == 0)
 		hd_put(y, x + JOB_W, task_w, selected ? attr :
 		    hd_attr(HD_ATTR_DIM), "idle");
@@ -109,9 +116,6 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 	else if (strcmp(kind, "janitor") == 0)
 		hd_put(y, x + JOB_W, task_w, selected ? attr :
 		    hd_attr(HD_ATTR_DIM), "standby");
-	x += JOB_W + task_w + RUN_W;
-	hd_fmt_age(beat, text, sizeof(text));
-	hd_putf(y, x, cols - x, attr, "%*s", BEAT_W, text);
 }
 
 static void

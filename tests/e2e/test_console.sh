@@ -181,9 +181,9 @@ keys c 2
 expect_screen c "1 supervisor (0 dead), 1 job running"
 heraldd_pid=$HERALDD_PID
 expect_line c " $heraldd_pid supervisor"
-expect_line c " [0-9]+ +worker +mail +$slow slow "
-expect_line c " [0-9]+ +worker +files +idle"
-expect_line c " [0-9]+ +janitor +active"
+expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +mail +$slow slow "
+expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
+expect_line c " [0-9]+ +janitor +[0-9][0-9a-z]* +active"
 
 note "retries screen"
 keys c 3
@@ -396,6 +396,10 @@ expect_line c '^ mail {2,16}[0-9]+ '
 T resize-window -t c -x 60 -y 15
 expect_line c '^ ev +[0-9].* PAUSED'
 screen_has c "done/m" && fail "the rates still show at 60 columns"
+# The workers screen keeps the heartbeat and cuts the job columns.
+keys c 2
+expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
+keys c 1
 T resize-window -t c -x 30 -y 8
 expect_screen c "30x8, need 40x10"
 # At the smallest size the health panel gives way to the queue rows.
