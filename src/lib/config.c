@@ -1461,6 +1461,12 @@ read_module(struct config_reader *r, const config_setting_t *s,
 	    get_string(r, s, "path", 1, &t->module_path) == -1 ||
 	    get_string(r, s, "symbol", 1, &t->module_symbol) == -1)
 		return -1;
+	if (t->module_path[0] == '\0')
+		return config_fail(r, config_setting_get_member(s, "path"),
+		    "must not be empty");
+	if (t->module_symbol[0] == '\0')
+		return config_fail(r, config_setting_get_member(s, "symbol"),
+		    "must not be empty");
 	return 0;
 }
 

@@ -3,8 +3,12 @@
  * of heraldd, or checks a configuration for it (child.h).
  */
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,17 +66,114 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what,
 	return rc;
 }
 
+/* How long heraldd --check waits for one module to load. */
+#define CHECK_MODULE_WAIT_MS	10000
+
 /*
- * Load the module of each module task as a worker would at the task's
- * first job, and warn on standard error about each one that fails to
- * load or lacks its symbol.  A path that is not a readable file has its
- * warning from heraldd already.  dlopen(3) searches the library path for
- * a name without a slash, so such a name is always tried.
+ * Read what the process that loads a module writes on fd, up to size - 1
+ * bytes, until it closes fd or CHECK_MODULE_WAIT_MS pass.  Return the
+ * length read, or -1 on the timeout.
+ */
+static ssize_t
+read_module_result(int fd, char *buf, size_t size)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	int64_t		deadline = hd_monotonic_ms() + CHECK_MODULE_WAIT_MS;
+	int64_t		left;
+	size_t		len = 0;
+	ssize_t		n;
+	int		ready;
+
+	while (len < size - 1) {
+		left = deadline - hd_monotonic_ms();
+		ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+		if (ready == -1 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			return -1;
+		n = read(fd, buf + len, size - 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/*
+ * Load the module of task t in a process of its own, as a worker would
+ * at the task's first job.  The module's initializers run there, so one
+ * that crashes, ends the process or blocks is reported as such, and the
+ * other modules are checked all the same.  Return 0 when the module
+ * loads and has its symbol, or -1 with the reason in error.
+ */
+static int
+check_module(const struct hd_task_config *t, char *error, size_t size)
+{
+	char	 result[HD_CONFIG_ERROR_MAX];
+	int	 fds[2], status, null;
+	ssize_t	 len;
+	pid_t	 pid;
+
+	if (pipe2(fds, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+		snprintf(error, size, "could not check module %s: %s",
+		    t->module_path, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		/* Standard output carries the check's message to heraldd. */
+		if ((null = open("/dev/null", O_WRONLY)) != -1)
+			dup2(null, STDOUT_FILENO);
+		result[0] = '+';
+		if (hd_module_load(t->module_path, t->module_symbol,
+		    result + 1, sizeof result - 1) == NULL)
+			result[0] = '-';
+		else
+			result[1] = '\0';
+		len = (ssize_t)strlen(result);
+		_exit(write(fds[1], result, (size_t)len) == len ? 0 : 1);
+	}
+	close(fds[1]);
+	len = read_module_result(fds[0], result, sizeof result);
+	close(fds[0]);
+	if (len == -1)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (len == -1)
+		snprintf(error, size, "module %s did not finish loading within "
+		    "%d s; an initializer of the module may block",
+		    t->module_path, CHECK_MODULE_WAIT_MS / 1000);
+	else if (len > 0 && result[0] == '+')
+		return 0;
+	else if (len > 0)
+		snprintf(error, size, "%s", result + 1);
+	else if (WIFSIGNALED(status))
+		snprintf(error, size, "module %s crashed while loading: "
+		    "signal %d (%s)", t->module_path, WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else
+		snprintf(error, size, "module %s ended the process while "
+		    "loading, with exit status %d", t->module_path,
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return -1;
+}
+
+/*
+ * Load the module of each module task, and warn on standard error about
+ * each one that fails to load or lacks its symbol.  A path that is not a
+ * readable file has its warning from heraldd already.  dlopen(3)
+ * searches the library path for a name without a slash, so such a name
+ * is always tried.
  */
 static void
 warn_modules(const struct hd_config *config)
 {
 	const struct hd_task_config	*t;
+	struct stat			 st;
 	char				 error[HD_CONFIG_ERROR_MAX];
 	size_t				 i;
 
@@ -81,10 +182,10 @@ warn_modules(const struct hd_config *config)
 		if (t->module_path == NULL)
 			continue;
 		if (strchr(t->module_path, '/') != NULL &&
-		    access(t->module_path, R_OK) != 0)
+		    (stat(t->module_path, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    access(t->module_path, R_OK) != 0))
 			continue;
-		if (hd_module_load(t->module_path, t->module_symbol, error,
-		    sizeof error) == NULL)
+		if (check_module(t, error, sizeof error) == -1)
 			fprintf(stderr, "heraldd: warning: %s: tasks.%s.module: "
 			    "%s\n", config->path, t->setting, error);
 	}
@@ -92,8 +193,8 @@ warn_modules(const struct hd_config *config)
 
 /*
  * Run the check role: print the first problem of the configuration on
- * standard output, for heraldd, and return EX_CONFIG, or return 0.  A
- * check of the file alone (heraldd --check) also loads the modules.
+ * standard output, for heraldd, and return EX_CONFIG, or return 0.
+ * heraldd --check also has the modules loaded.
  */
 static int
 run_check(const struct hd_child_spec *spec)
@@ -120,7 +221,7 @@ run_check(const struct hd_child_spec *spec)
 		printf("%s\n", error);
 		rc = EX_CONFIG;
 	}
-	if (!spec->check_schema)
+	if (spec->load_modules)
 		warn_modules(config);
 	hd_config_free(config);
 	return rc;

@@ -66,6 +66,7 @@ struct hd_child_spec {
 	struct hd_started_ids	 lost_started;
 	bool			 verbose;
 	bool			 check_schema;
+	bool			 load_modules;	/* heraldd --check */
 	char			*config_path;
 	char			*config_text;
 	size_t			 config_len;

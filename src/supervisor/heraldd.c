@@ -175,7 +175,7 @@ main(int argc, char **argv)
 		hd_config_free(config);
 		return EX_OSFILE;
 	}
-	if (hd_spawn_check(config, !check, verbose, error,
+	if (hd_spawn_check(config, !check, check, verbose, error,
 	    sizeof error) == -1) {
 		fprintf(stderr, "heraldd: %s\n", error);
 		hd_config_free(config);

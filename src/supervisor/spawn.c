@@ -131,8 +131,8 @@ hd_spawn_exec(char *const argv[], int spec_fd, int up_fd, int extra_fd)
 }
 
 int
-hd_spawn_check(const struct hd_config *config, bool schema, bool verbose,
-    char *error, size_t error_size)
+hd_spawn_check(const struct hd_config *config, bool schema, bool modules,
+    bool verbose, char *error, size_t error_size)
 {
 	struct hd_child_spec	 spec;
 	char			*argv[] = { CHILD_PROGRAM, "check", NULL };
@@ -146,6 +146,7 @@ hd_spawn_check(const struct hd_config *config, bool schema, bool verbose,
 	spec.role = "check";
 	spec.verbose = verbose;
 	spec.check_schema = schema;
+	spec.load_modules = modules;
 	spec.config_path = config->path;
 	spec.config_text = config->text;
 	spec.config_len = config->text_len;

@@ -33,10 +33,11 @@ void	hd_spawn_exec(char *const argv[], int spec_fd, int up_fd,
 /*
  * Run heraldd-child to check what heraldd cannot without libpq: the
  * connection strings of config and, with schema, the schema of each
- * database.  Return 0 when they are valid, or -1 with the message in
- * error.  Warnings go to standard error.
+ * database.  With modules it also loads each task's module, and warns of
+ * those that fail.  Return 0 when they are valid, or -1 with the message
+ * in error.  Warnings go to standard error.
  */
 int	hd_spawn_check(const struct hd_config *config, bool schema,
-	    bool verbose, char *error, size_t error_size);
+	    bool modules, bool verbose, char *error, size_t error_size);
 
 #endif /* HD_SPAWN_H */

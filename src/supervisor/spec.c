@@ -91,6 +91,8 @@ hd_child_spec_write(const struct hd_child_spec *spec)
 		spec_line(fp, "verbose", "1");
 	if (spec->check_schema)
 		spec_line(fp, "schema", "1");
+	if (spec->load_modules)
+		spec_line(fp, "modules", "1");
 	spec_blob(fp, "path", spec->config_path, strlen(spec->config_path));
 	spec_blob(fp, "config", spec->config_text, spec->config_len);
 	/* A failed write leaves the stream's error set, or fails the flush. */
@@ -262,6 +264,8 @@ spec_set(struct hd_child_spec *spec, const char *key, const char *value)
 		spec->verbose = strcmp(value, "1") == 0;
 	else if (strcmp(key, "schema") == 0)
 		spec->check_schema = strcmp(value, "1") == 0;
+	else if (strcmp(key, "modules") == 0)
+		spec->load_modules = strcmp(value, "1") == 0;
 	else
 		return -1;
 	if (field != NULL) {

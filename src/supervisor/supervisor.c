@@ -881,7 +881,7 @@ supervisor_reload(struct supervisor *sup)
 
 	new = hd_config_load(old->path, error, sizeof error);
 	if (new != NULL && (hd_config_check_root(new, geteuid(), error,
-	    sizeof error) == -1 || hd_spawn_check(new, false, sup->verbose,
+	    sizeof error) == -1 || hd_spawn_check(new, false, false, sup->verbose,
 	    error, sizeof error) == -1)) {
 		hd_config_free(new);
 		new = NULL;

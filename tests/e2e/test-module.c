@@ -12,6 +12,10 @@
  * an exclusive lock on that file from its start until it returns or its
  * process exits.  A run that finds the lock taken returns "permanent" at
  * once with the message "already running".
+ *
+ * HERALD_TEST_MODULE_INIT makes the module's initializer misbehave when
+ * the module is loaded: "abort" calls abort(), "exit" calls exit(0) and
+ * "block" sleeps for an hour.
  */
 
 #include <sys/file.h>
@@ -29,6 +33,21 @@
 HERALD_MODULE_DECLARE();
 
 herald_module_handler_fn test_handler;
+
+__attribute__((constructor)) static void
+test_init(void)
+{
+	const char	*init = getenv("HERALD_TEST_MODULE_INIT");
+
+	if (init == NULL)
+		return;
+	if (strcmp(init, "abort") == 0)
+		abort();
+	if (strcmp(init, "exit") == 0)
+		exit(0);
+	if (strcmp(init, "block") == 0)
+		sleep(3600);
+}
 
 /* Return whether job is cancelled within wait_ms. */
 static int

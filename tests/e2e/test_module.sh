@@ -63,6 +63,41 @@ grep -q "warning: .*tasks.modnodecl.module: module $LIBC does not declare its in
     fail "--check did not warn of the undeclared module: $(cat "$TEST_DIR/check.err")"
 ! grep -q "tasks.modtask.module" "$TEST_DIR/check.err" ||
     fail "--check warned of a module that loads: $(cat "$TEST_DIR/check.err")"
+
+# Each module loads in a process of its own, so an initializer that
+# aborts, ends the process or blocks is named, and the module after it
+# is checked all the same.
+cp "$HERALD_CONF" "$TEST_DIR/full.conf"
+write_conf <<EOF
+queues = { mod = { workers = 1; }; };
+tasks = {
+  modtask = {
+    queue = "mod";
+    module = { path = "$MODULE"; symbol = "test_handler"; };
+  };
+  modnodecl = {
+    queue = "mod";
+    module = { path = "$LIBC"; symbol = "test_handler"; };
+  };
+};
+EOF
+check_init() {
+    status=0
+    HERALD_TEST_MODULE_INIT=$1 "$HERALDD" --check -c "$HERALD_CONF" \
+        >/dev/null 2>"$TEST_DIR/check-$1.err" || status=$?
+    [ "$status" -eq 0 ] ||
+        fail "an initializer that ends in $1 made --check exit $status: $(cat "$TEST_DIR/check-$1.err")"
+    grep -q "warning: .*tasks.modtask.module: module $MODULE $2" \
+        "$TEST_DIR/check-$1.err" ||
+        fail "--check did not name the $1 in the initializer: $(cat "$TEST_DIR/check-$1.err")"
+    grep -q "warning: .*tasks.modnodecl.module: module $LIBC does not declare" \
+        "$TEST_DIR/check-$1.err" ||
+        fail "--check stopped after the $1 in an initializer: $(cat "$TEST_DIR/check-$1.err")"
+}
+check_init abort "crashed while loading: signal 6"
+check_init exit "ended the process while loading, with exit status 0"
+check_init block "did not finish loading within 10 s"
+cp "$TEST_DIR/full.conf" "$HERALD_CONF"
 start_heraldd
 log_has "msg=\"handler module not readable\" .*task=modmissing queue=mod module=$TEST_DIR/missing.so" ||
     fail "heraldd did not warn of the missing module at start"
@@ -267,4 +302,15 @@ done_count=$(grep -c 'msg="job completed" .* task=modone' "$HERALDD_LOG")
 log_has 'msg="job released" .* task=modone' ||
     fail "the stop put back no job that the worker held"
 note "ok: a stop puts back the jobs not started"
+
+# A reload checks the file without loading modules: a module whose
+# initializer blocks must not stop heraldd from reloading.
+export HERALD_TEST_MODULE_INIT=block
+start_heraldd
+unset HERALD_TEST_MODULE_INIT
+kill -HUP "$HERALDD_PID"
+wait_for 10 "the reload" log_has 'msg="configuration reloaded"'
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+note "ok: a reload loads no module"
 check_no_leftovers

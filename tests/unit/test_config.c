@@ -238,6 +238,14 @@ test_config_errors_name_line_and_setting(void **state)
 		{ "relative program",
 		  "tasks = { t = { queue = \"mail\";\n exec = [ \"true\" ]; }; };\n",
 		  ":4: tasks.t.exec: program \"true\" must be an absolute path" },
+		{ "empty module symbol",
+		  "tasks = { t = { queue = \"mail\"; module = {\n"
+		  "  path = \"/x.so\"; symbol = \"\"; }; }; };\n",
+		  ":4: tasks.t.module.symbol: must not be empty" },
+		{ "empty module path",
+		  "tasks = { t = { queue = \"mail\"; module = {\n"
+		  "  path = \"\"; symbol = \"run\"; }; }; };\n",
+		  ":4: tasks.t.module.path: must not be empty" },
 		{ "no handler",
 		  "tasks = { t = { queue = \"mail\"; }; };\n",
 		  ":3: tasks.t: missing handler" },

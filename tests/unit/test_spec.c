@@ -45,6 +45,7 @@ test_spec_round_trip(void **state)
 	spec.lost_started.n = 3;
 	spec.lost_started.ids = ids;
 	spec.verbose = true;
+	spec.load_modules = true;
 	spec.config_path = "/etc/herald dir/herald.conf\nsecond line";
 	spec.config_text = (char *)config_text;
 	spec.config_len = sizeof config_text - 1;
@@ -63,6 +64,7 @@ test_spec_round_trip(void **state)
 	assert_memory_equal(got.lost_started.ids, ids, sizeof ids);
 	assert_true(got.verbose);
 	assert_false(got.check_schema);
+	assert_true(got.load_modules);
 	assert_string_equal(got.config_path, spec.config_path);
 	assert_int_equal(got.config_len, spec.config_len);
 	assert_memory_equal(got.config_text, config_text, spec.config_len);
