@@ -361,6 +361,27 @@ print_dead_job_json(const PGresult *res)
 	hd_cli_json_print_row(res, columns, sizeof columns / sizeof columns[0]);
 }
 
+/*
+ * Report that job id_text is not dead, and name herald job show when
+ * the job is live.
+ */
+static void
+report_not_dead(struct hd_cli *cli, const char *id_text)
+{
+	const char	*params[1] = { id_text };
+	PGresult	*res;
+	bool		 redacted;
+
+	res = hd_cli_exec_redactable(cli->conn, "SELECT state FROM "
+	    "herald.live_jobs WHERE id = $1", 1, params, &redacted);
+	if (hd_db_ok(res) && PQntuples(res) > 0)
+		hd_cli_error("job %s is %s, not dead; herald job show %s "
+		    "shows it", id_text, PQgetvalue(res, 0, 0), id_text);
+	else
+		hd_cli_error("dead job %s not found", id_text);
+	PQclear(res);
+}
+
 static int
 dead_show(struct hd_cli *cli, const struct dead_args *args)
 {
@@ -377,7 +398,7 @@ dead_show(struct hd_cli *cli, const struct dead_args *args)
 		status = report_db_error(cli->conn, res,
 		    "could not read dead job");
 	else if (PQntuples(res) == 0) {
-		hd_cli_error("dead job %s not found", id_text);
+		report_not_dead(cli, id_text);
 		status = HD_EXIT_FAILURE;
 	} else if (args->json)
 		print_dead_job_json(res);

@@ -100,9 +100,37 @@ exit_status(const struct herald_error *error)
 	    HD_EXIT_FAILURE;
 }
 
+/*
+ * Report that job id is not a live job.  A dead one is named as dead,
+ * with the herald dead command that acts on it and what that does.
+ */
+static void
+report_not_live(struct hd_cli *cli, int64_t id, const char *command,
+    const char *effect)
+{
+	const char	*params[1];
+	char		 id_text[24];
+	PGresult	*res;
+	bool		 redacted;
+
+	snprintf(id_text, sizeof id_text, "%" PRId64, id);
+	params[0] = id_text;
+	res = hd_cli_exec_redactable(cli->conn,
+	    "SELECT 1 FROM herald.dead_jobs WHERE id = $1", 1, params,
+	    &redacted);
+	if (hd_db_ok(res) && PQntuples(res) > 0)
+		hd_cli_error("job %s is dead; herald dead %s %s %s", id_text,
+		    command, id_text, effect);
+	else
+		hd_cli_error("job %s not found; a completed job is deleted",
+		    id_text);
+	PQclear(res);
+}
+
 /* Report each id that is missing from res. */
 static void
-report_skipped(const PGresult *res, const int64_t *ids, size_t nids)
+report_skipped(struct hd_cli *cli, const PGresult *res, const int64_t *ids,
+    size_t nids)
 {
 	struct hd_id_index	rows;
 	size_t			i;
@@ -110,7 +138,7 @@ report_skipped(const PGresult *res, const int64_t *ids, size_t nids)
 	hd_id_index_rows(&rows, res, 0);
 	for (i = 0; i < nids; i++)
 		if (hd_id_index_find(&rows, ids[i]) == -1)
-			hd_cli_error("job %" PRId64 " not found", ids[i]);
+			report_not_live(cli, ids[i], "purge", "deletes it");
 	hd_id_index_release(&rows);
 }
 
@@ -152,7 +180,7 @@ job_cancel(struct hd_cli *cli, const int64_t *ids, size_t nids,
 		status = exit_status(&error);
 		goto out;
 	}
-	report_skipped(res, ids, nids);
+	report_skipped(cli, res, ids, nids);
 	/* Every job found is cancelled: deleted, or stopped when running. */
 	if (dry_run) {
 		count = PQntuples(res);
@@ -200,7 +228,8 @@ static const char wait_state_sql[] =
  * wait_state_sql.
  */
 static void
-report_not_waiting(const PGresult *res, const int64_t *ids, size_t nids)
+report_not_waiting(struct hd_cli *cli, const PGresult *res,
+    const int64_t *ids, size_t nids)
 {
 	struct hd_id_index	 rows;
 	const char		*reason;
@@ -210,7 +239,12 @@ report_not_waiting(const PGresult *res, const int64_t *ids, size_t nids)
 	hd_id_index_rows(&rows, res, 0);
 	for (i = 0; i < nids; i++) {
 		row = hd_id_index_find(&rows, ids[i]);
-		reason = row == -1 ? "not found" : PQgetvalue(res, (int)row, 1);
+		if (row == -1) {
+			report_not_live(cli, ids[i], "retry",
+			    "queues it again");
+			continue;
+		}
+		reason = PQgetvalue(res, (int)row, 1);
 		if (*reason != '\0')
 			hd_cli_error("job %" PRId64 " %s", ids[i], reason);
 	}
@@ -248,7 +282,7 @@ job_retry_now(struct hd_cli *cli, const int64_t *ids, size_t nids)
 		return exit_status(&error);
 	}
 	if ((size_t)count < nids)
-		report_not_waiting(res, ids, nids);
+		report_not_waiting(cli, res, ids, nids);
 	PQclear(res);
 	printf("moved %" PRId64 " job%s to now\n", count,
 	    count == 1 ? "" : "s");
@@ -309,7 +343,7 @@ print_job_json(const PGresult *res)
 	hd_cli_json_print_row(res, columns, sizeof columns / sizeof columns[0]);
 }
 
-/* Print the live job id; a dead or finished one is not found. */
+/* Print the live job id; a dead or completed one is not found. */
 static int
 job_show(struct hd_cli *cli, int64_t id, bool json)
 {
@@ -329,9 +363,7 @@ job_show(struct hd_cli *cli, int64_t id, bool json)
 		hd_cli_action_error(&error);
 		status = exit_status(&error);
 	} else if (PQntuples(res) == 0) {
-		hd_cli_error("job %s not found; herald dead show %s shows a "
-		    "dead job, and a completed job is deleted", id_text,
-		    id_text);
+		report_not_live(cli, id, "show", "shows it");
 		status = HD_EXIT_FAILURE;
 	} else if (json)
 		print_job_json(res);

@@ -22,7 +22,7 @@ static const struct hd_cli_command commands[] = {
 	{ "dead", hd_cmd_dead,
 	    "list, show, retry or purge dead jobs" },
 	{ "queue", hd_cmd_queue, "pause or resume queues" },
-	{ "job", hd_cmd_job, "cancel or retry-now jobs" },
+	{ "job", hd_cmd_job, "show, cancel or retry-now jobs" },
 	{ "periodic", hd_cmd_periodic,
 	    "list periodic jobs with their last and next runs" },
 	{ "console", hd_cmd_console,

@@ -94,6 +94,11 @@ H job cancel 99999 >"$TEST_DIR/cancel.out" 2>&1 &&
     fail "cancelling a missing job succeeded"
 grep -q "job 99999 not found" "$TEST_DIR/cancel.out" ||
     fail "no message about the missing job: $(cat "$TEST_DIR/cancel.out")"
+H dead show "$running" >"$TEST_DIR/show.out" 2>&1 &&
+    fail "herald dead show of running job $running succeeded"
+grep -qx "herald: job $running is running, not dead; herald job show $running shows it" \
+    "$TEST_DIR/show.out" ||
+    fail "herald dead show of a live job printed: $(cat "$TEST_DIR/show.out")"
 sql_is "SELECT state FROM herald.live_jobs WHERE id = $running" running ||
     fail "the running job $running was touched"
 touch "$TEST_DIR/release"
@@ -103,6 +108,17 @@ note "dead retry from the command line is audited"
 dead=$(enqueue broken "queue => 'other'")
 wait_for 10 "job $dead to die" sql_is \
     "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead" 1
+# The job commands name a dead job as dead and the command to use.
+for args in "show:show $dead:shows it" "cancel:purge $dead:deletes it" \
+    "retry-now:retry $dead:queues it again"; do
+    command=${args%%:*}
+    hint=${args#*:}
+    H job "$command" "$dead" >"$TEST_DIR/dead-job.out" 2>&1 &&
+        fail "herald job $command of dead job $dead succeeded"
+    grep -qx "herald: job $dead is dead; herald dead ${hint%%:*} ${hint#*:}" \
+        "$TEST_DIR/dead-job.out" ||
+        fail "herald job $command of a dead job printed: $(cat "$TEST_DIR/dead-job.out")"
+done
 H dead retry "$dead" >/dev/null || fail "herald dead retry failed"
 sql_is "SELECT ids::text || ' ' || rows FROM herald.audit
     WHERE action = 'dead retry'" "{$dead} 1" || fail "dead retry was not audited"
