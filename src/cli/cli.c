@@ -547,3 +547,24 @@ hd_id_index_release(struct hd_id_index *index)
 	index->entries = NULL;
 	index->n = 0;
 }
+
+int
+hd_cli_check_filter(const struct hd_cli *cli, const char *what,
+    const char *queue, const char *task)
+{
+	int	status = HD_EXIT_OK;
+
+	if (cli->config == NULL)
+		return HD_EXIT_OK;
+	if (queue != NULL && hd_config_queue(cli->config, queue) == NULL) {
+		hd_cli_error("no %s matched, and the configuration has no "
+		    "queue \"%s\"", what, queue);
+		status = EX_DATAERR;
+	}
+	if (task != NULL && hd_config_task(cli->config, task) == NULL) {
+		hd_cli_error("no %s matched, and the configuration has no "
+		    "task \"%s\"", what, task);
+		status = EX_DATAERR;
+	}
+	return status;
+}

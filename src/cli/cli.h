@@ -86,6 +86,15 @@ int	hd_cli_bad_option(const char *command, const char *usage,
 	    char **argv, int c);
 
 /*
+ * Check the --queue and --task of a filter that matched no job.  Name
+ * each that the configuration lacks, since it may be misspelt, as in
+ * "no dead job matched" for what "dead job", and return EX_DATAERR.
+ * Otherwise return HD_EXIT_OK.
+ */
+int	hd_cli_check_filter(const struct hd_cli *cli, const char *what,
+	    const char *queue, const char *task);
+
+/*
  * Load the configuration: the -c file or $HERALD_CONFIG, which must load,
  * else the default file when it exists.  Store it (NULL when there is
  * none) in *config and return 0, or print the error and return EX_CONFIG.

@@ -215,34 +215,6 @@ print_list_json(const PGresult *res, long limit)
 	hd_cli_json_print(root);
 }
 
-/*
- * After a filter matched no dead job, name a --queue or --task that the
- * configuration lacks, since it may be misspelt, and return EX_DATAERR;
- * otherwise return HD_EXIT_OK.  The dead jobs of a task since removed
- * from the configuration still match.
- */
-static int
-check_unknown_names(const struct hd_cli *cli, const struct dead_args *args)
-{
-	int	status = HD_EXIT_OK;
-
-	if (cli->config == NULL)
-		return HD_EXIT_OK;
-	if (args->queue != NULL &&
-	    hd_config_queue(cli->config, args->queue) == NULL) {
-		hd_cli_error("no dead job matched, and the configuration has "
-		    "no queue \"%s\"", args->queue);
-		status = EX_DATAERR;
-	}
-	if (args->task != NULL &&
-	    hd_config_task(cli->config, args->task) == NULL) {
-		hd_cli_error("no dead job matched, and the configuration has "
-		    "no task \"%s\"", args->task);
-		status = EX_DATAERR;
-	}
-	return status;
-}
-
 static int
 dead_list(struct hd_cli *cli, const struct dead_args *args)
 {
@@ -284,7 +256,8 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	}
 
 	nrows = PQntuples(res);
-	status = nrows == 0 ? check_unknown_names(cli, args) : HD_EXIT_OK;
+	status = nrows == 0 ? hd_cli_check_filter(cli, "dead job",
+	    args->queue, args->task) : HD_EXIT_OK;
 	if (args->json) {
 		print_list_json(res, args->limit);
 		PQclear(res);
@@ -643,7 +616,8 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 	if (status != HD_EXIT_OK)
 		return status;
 
-	status = count == 0 ? check_unknown_names(cli, args) : HD_EXIT_OK;
+	status = count == 0 ? hd_cli_check_filter(cli, "dead job",
+	    args->queue, args->task) : HD_EXIT_OK;
 	if (args->dry_run)
 		printf("would %s %" PRId64 " dead job%s\n",
 		    retry ? "retry" : "purge", count, count == 1 ? "" : "s");

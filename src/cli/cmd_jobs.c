@@ -239,10 +239,12 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 		return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
 	}
+	status = PQntuples(res) == 0 ? hd_cli_check_filter(cli, "job",
+	    params[0], params[2]) : HD_EXIT_OK;
 	if (json)
 		print_jobs_json(res, (int)limit);
 	else
 		print_jobs(res, (int)limit);
 	PQclear(res);
-	return HD_EXIT_OK;
+	return status;
 }

@@ -206,6 +206,14 @@ status=0
 grep -qx 'herald: no dead job matched, and the configuration has no queue "mial"' \
     "$TEST_DIR/typo.err" ||
     fail "the unknown queue was not named: $(cat "$TEST_DIR/typo.err")"
+status=0
+"$HERALD" -c "$HERALD_CONF" jobs --task notfy >/dev/null \
+    2>"$TEST_DIR/typo.err" || status=$?
+[ "$status" -eq 65 ] ||
+    fail "herald jobs of a misspelt task exited with $status, not 65"
+grep -qx 'herald: no job matched, and the configuration has no task "notfy"' \
+    "$TEST_DIR/typo.err" ||
+    fail "the unknown task was not named: $(cat "$TEST_DIR/typo.err")"
 
 note "fix the handler, dry-run, retry every dead job of the task"
 rm "$TEST_DIR/broken"
