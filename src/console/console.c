@@ -135,6 +135,7 @@ hd_console_message(struct hd_console *console, bool error,
 	vsnprintf(console->message, sizeof(console->message), fmt, ap);
 	va_end(ap);
 	console->message_error = error;
+	console->message_ms = hd_monotonic_ms();
 	console->dirty = true;
 }
 
@@ -681,6 +682,16 @@ console_loop(struct hd_console *console)
 		if (now >= next_refresh_ms && !hd_model_busy(console->model)) {
 			console->view->fetch(console);
 			next_refresh_ms = now + console->interval_ms;
+		}
+		/*
+		 * An old message would read as news of the current state.
+		 * "sending..." stays while its action runs.
+		 */
+		if (console->message[0] != '\0' &&
+		    !hd_model_busy(console->model) &&
+		    now - console->message_ms >= HD_CONSOLE_MESSAGE_MS) {
+			console->message[0] = '\0';
+			console->dirty = true;
 		}
 		if (console->dirty || now >= next_redraw_ms) {
 			console_draw(console);

@@ -22,6 +22,9 @@
 #include "config.h"
 #include "model.h"
 
+/* How long a message stays on the status line. */
+#define HD_CONSOLE_MESSAGE_MS	10000
+
 /* The operation behind a key, whichever key the operator pressed. */
 enum hd_command {
 	HD_CMD_NONE = 0,
@@ -113,6 +116,7 @@ struct hd_console {
 	/* The last action's result or a refusal, on the status line. */
 	char			 message[256];
 	bool			 message_error;
+	int64_t			 message_ms;	/* when it was set */
 
 	/* A line of input at the bottom, for a filter or a confirmation. */
 	bool			 prompt_active;
@@ -124,7 +128,10 @@ struct hd_console {
 	bool			 dirty;
 };
 
-/* Show a message on the status line until the next one. */
+/*
+ * Show a message on the status line until the next one, or until
+ * HD_CONSOLE_MESSAGE_MS have passed and no query runs.
+ */
 void	hd_console_message(struct hd_console *console, bool error,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

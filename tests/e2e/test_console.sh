@@ -278,6 +278,12 @@ keys c y Enter
 expect_screen c "purged 1 dead job"
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead2" 0 ||
     fail "job $dead2 was not purged"
+# The message leaves the status line after 10 s, so that it is not read
+# as news of a later state.
+purge_message_gone() {
+    ! screen_has c "purged 1 dead job"
+}
+wait_for 20 "the purge message to go" purge_message_gone
 sql_is "SELECT string_agg(action || ' ' || ids::text, ',' ORDER BY id)
     FROM herald.audit" "dead retry {$dead1},dead purge {$dead2}" ||
     fail "audit: $(sql 'SELECT action, ids FROM herald.audit')"
