@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "queue_sql.h"
 #include "store.h"
 #include "util.h"
 
@@ -58,9 +59,9 @@ static const char list_sql[] =
 
 static const char show_sql[] =
     "SELECT id, task, queue, priority, attempt, max_attempts, reason,"
-    "  date_trunc('second', created_at)::text,"
+    "  " HD_SQL_UTC_SECOND("created_at") ","
     "  (extract(epoch FROM created_at - now()) * 1000)::bigint,"
-    "  date_trunc('second', died_at)::text,"
+    "  " HD_SQL_UTC_SECOND("died_at") ","
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"
     "  to_json(created_at)#>>'{}', to_json(died_at)#>>'{}',"

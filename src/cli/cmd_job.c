@@ -38,9 +38,9 @@ static const char show_sql[] =
     "  CASE WHEN state = 'running' THEN 'running'"
     "    WHEN run_at <= now() THEN 'queued'"
     "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
-    "  date_trunc('second', created_at)::text,"
+    "  " HD_SQL_UTC_SECOND("created_at") ","
     "  (extract(epoch FROM created_at - now()) * 1000)::bigint,"
-    "  date_trunc('second', run_at)::text,"
+    "  " HD_SQL_UTC_SECOND("run_at") ","
     "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
     " - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"

@@ -22,6 +22,15 @@
     " timestamptz '9999-12-31 23:59:59.999999+00')"
 
 /*
+ * The time col to the second in UTC, as "2026-12-05 18:48:17Z", which
+ * is how a job's history prints its times.  An infinite time stays
+ * "infinity".
+ */
+#define HD_SQL_UTC_SECOND(col)						\
+    "coalesce(to_char(" col " AT TIME ZONE 'UTC',"			\
+    " 'YYYY-MM-DD HH24:MI:SS\"Z\"'), " col "::text)"
+
+/*
  * Status of each queue that has live jobs, dead jobs or counters, is in
  * herald.queues, has a worker on any host or is configured ($1, a
  * text[]).  The columns are name,

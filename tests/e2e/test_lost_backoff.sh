@@ -61,7 +61,9 @@ left=$(delay_left "$killed")
 "$HERALD" -d "$JOB_DB" job show "$killed" >"$TEST_DIR/job.out" ||
     fail "herald job show $killed failed"
 for line in '^state: +retrying$' '^attempts: +1 of 10$' \
-    '^due: +.* \(in [0-9]+s\)$' '^  attempt 1  .*Z  lost '; do
+    '^due: +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z \(in [0-9]+s\)$' \
+    '^created: +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z \(' \
+    '^  attempt 1  .*Z  lost '; do
     grep -Eq "$line" "$TEST_DIR/job.out" ||
         fail "herald job show $killed has no line like /$line/: $(cat "$TEST_DIR/job.out")"
 done
@@ -108,6 +110,9 @@ esac
 grep -Eq "^  attempt 1  [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z  lost " \
     "$TEST_DIR/show.out" ||
     fail "herald dead show prints the lost attempt as: $(grep attempt "$TEST_DIR/show.out")"
+grep -Eq "^died: +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z \(" \
+    "$TEST_DIR/show.out" ||
+    fail "herald dead show prints the time of death as: $(grep died "$TEST_DIR/show.out")"
 
 note "both jobs run again when due, and complete"
 touch "$TEST_DIR/go"
