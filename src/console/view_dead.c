@@ -350,7 +350,11 @@ dead_draw_row(int y, int cols, int task_w, int queue_w,
 	hd_fmt_relative(-(r->died_ms + age), text, sizeof(text));
 	hd_put(y, x, DIED_W - 1, attr, text);
 	x += DIED_W;
-	hd_putf(y, x, cols - x, attr, "%s (%s)", r->end, r->reason);
+	/* A handler's permanent failure is its own reason. */
+	if (strcmp(r->end, r->reason) == 0)
+		hd_put(y, x, cols - x, attr, r->end);
+	else
+		hd_putf(y, x, cols - x, attr, "%s (%s)", r->end, r->reason);
 }
 
 static void

@@ -225,6 +225,20 @@ expect_line c "^ +$dead1 broken +files +1/10 +"
 sql "UPDATE herald.dead_jobs SET task = 'broken' WHERE id = $dead3" >/dev/null
 T resize-window -t c -x 80 -y 24
 expect_line c "^ +$dead3 broken +files +1/10 "
+# A module handler's permanent failure has no exit status: its outcome
+# is its reason, shown once.
+sql "CREATE TABLE kept_errors AS
+        SELECT id, errors FROM herald.dead_jobs WHERE id = $dead3;
+    UPDATE herald.dead_jobs SET errors = jsonb_set(errors, '{-1}',
+        (errors->-1) - 'exit_code' || '{\"outcome\": \"permanent\"}')
+    WHERE id = $dead3" >/dev/null
+keys c C-l
+expect_line c "^ +$dead3 broken +files +1/10 .* permanent$"
+sql "UPDATE herald.dead_jobs d SET errors = k.errors FROM kept_errors k
+        WHERE d.id = k.id;
+    DROP TABLE kept_errors" >/dev/null
+keys c C-l
+expect_line c "^ +$dead3 broken +files +1/10 .*exit 65 \\(permanent\\)"
 wait_for 10 "an 80x24 layout after the dead screen at 40 columns" \
     layout_fits c 80 24
 keys c Enter
