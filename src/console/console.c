@@ -327,15 +327,20 @@ hd_console_policy(const struct hd_console *console, const char *task,
 		hd_retry_policy_init(policy);
 }
 
-/* The tab bar: one tab per screen, the current one highlighted. */
+/*
+ * The tab bar: one tab per screen, the current one highlighted, after
+ * the program's name when every tab fits beside it.
+ */
 static void
 draw_tabs(struct hd_console *console)
 {
-	int	i, x, w;
+	int	i, x = 8, w;
 	char	tab[32];
 
-	hd_put_fill(0, 0, COLS, hd_attr(HD_ATTR_TITLE), " herald");
-	x = 8;
+	for (i = 0; i < NSCREENS; i++)
+		x += (int)strlen(screens[i]->name) + 5;
+	x = x - 1 > COLS ? 0 : 8;
+	hd_put_fill(0, 0, COLS, hd_attr(HD_ATTR_TITLE), x > 0 ? " herald" : "");
 	for (i = 0; i < NSCREENS && x < COLS; i++) {
 		snprintf(tab, sizeof(tab), " %d %s ", i + 1,
 		    screens[i]->name);

@@ -416,6 +416,8 @@ expect_line c '^ mail {2,16}[0-9]+ '
 T resize-window -t c -x 60 -y 15
 expect_line c '^ ev +[0-9].* PAUSED'
 screen_has c "done/m" && fail "the rates still show at 60 columns"
+# The tab bar drops the program's name, so that every tab stays whole.
+expect_line c '^ 1 Queues +2 Workers +3 Retries +4 Dead +5 Events *$'
 # The workers screen keeps the heartbeat and cuts the job columns.
 keys c 2
 expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
