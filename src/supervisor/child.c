@@ -117,9 +117,16 @@ check_module(const struct hd_task_config *t, char *error, size_t size)
 	ssize_t	 len;
 	pid_t	 pid;
 
-	if (pipe2(fds, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
+	if (pipe2(fds, O_CLOEXEC) == -1) {
 		snprintf(error, size, "could not check module %s: %s",
 		    t->module_path, strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		snprintf(error, size, "could not check module %s: %s",
+		    t->module_path, strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
 		return -1;
 	}
 	if (pid == 0) {
