@@ -1026,6 +1026,29 @@ test_failed_children_two_of_queue(void **state)
 	    "worker mail 1 4");
 }
 
+/*
+ * The failed children of a supervisor whose registration is gone, as a
+ * heraldd's janitor removes it when heraldd dies, go at the next prune.
+ */
+static void
+test_failed_children_of_gone(void **state)
+{
+	struct dbtest	*db = *state;
+
+	dbtest_exec(db->conn, "INSERT INTO herald.processes"
+	    " (id, kind, host, pid) VALUES ('sup-live', 'supervisor', 'h', 1)");
+	dbtest_exec(db->conn, "SELECT herald.set_failed_children('sup-live',"
+	    " '{relay}', '{\"\"}', '{5}')");
+	dbtest_exec(db->conn, "SELECT herald.set_failed_children('sup-gone',"
+	    " '{relay}', '{\"\"}', '{5}')");
+
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT herald.prune_processes(60000)"), 0);
+	dbtest_assert_text(dbtest_text(db->conn,
+	    "SELECT string_agg(supervisor_id, ',')"
+	    " FROM herald.failed_children"), "sup-live");
+}
+
 static void
 test_outcome_names(void **state)
 {
@@ -1172,6 +1195,7 @@ main(void)
 		DBTEST(test_process_register_lifecycle),
 		DBTEST(test_process_bad_kind_rejected),
 		DBTEST(test_failed_children_two_of_queue),
+		DBTEST(test_failed_children_of_gone),
 		cmocka_unit_test(test_outcome_names),
 	};
 
