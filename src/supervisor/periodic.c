@@ -115,7 +115,11 @@ periodic_sync(struct hd_periodic *periodic, PGconn *conn,
 		values[4] = task != NULL ? task->queue : HERALD_DEFAULT_QUEUE;
 		values[5] = p->catch_up_latest ? "latest" : "none";
 		values[6] = host;
-		/* The CTE reads the row as it was before the statement. */
+		/*
+		 * The CTE reads the row as it was before the statement.  A
+		 * new schedule counts its slots from now, so that none it
+		 * would have had before the change runs as missed.
+		 */
 		res = periodic_query(conn, "could not store periodic entry",
 		    "WITH old AS (SELECT o.stored_by FROM herald.periodic o"
 		    " WHERE o.name = $1)"
@@ -128,6 +132,9 @@ periodic_sync(struct hd_periodic *periodic, PGconn *conn,
 		    " timezone = excluded.timezone, task = excluded.task,"
 		    " queue = excluded.queue, catch_up = excluded.catch_up,"
 		    " stored_by = excluded.stored_by,"
+		    " since = CASE WHEN (p.schedule, p.timezone)"
+		    " IS DISTINCT FROM (excluded.schedule, excluded.timezone)"
+		    " THEN now() ELSE p.since END,"
 		    " next_slot = NULL, updated_at = now()"
 		    " WHERE (p.schedule, p.timezone, p.task, p.queue, p.catch_up)"
 		    " IS DISTINCT FROM (excluded.schedule, excluded.timezone,"

@@ -8,15 +8,20 @@
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 . "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
 
-write_conf <<EOF2
+# conf SCHEDULE: write the configuration, with SCHEDULE for entry rare.
+conf() {
+    write_conf <<EOF2
 queues = { pq = { workers = 1; poll_interval = "200ms"; }; };
 tasks = { probe = { queue = "pq"; exec = [ "$PROBE", "$PROBE_LOG" ]; }; };
 periodic = {
   tick = { schedule = "@every 3s"; task = "probe"; payload = "{\"n\": 1}"; };
   nightly = { schedule = "30 2 * * *"; timezone = "Europe/Berlin";
               task = "probe"; catch_up = "none"; };
+  rare = { schedule = "$1"; task = "probe"; };
 };
 EOF2
+}
+conf "0 0 1 1 *"
 # Entries that another host stored from its own herald.conf.
 sql "INSERT INTO herald.periodic
         (name, schedule, timezone, task, queue, catch_up, stored_by)
@@ -97,6 +102,23 @@ sql_is "SELECT count(*) FROM herald.periodic WHERE name = 'nightly'
     AND extract(minute FROM next_slot) = 30
     AND next_slot > now() AND next_slot <= now() + interval '1 day'" 1 ||
     fail "the next slot of nightly is wrong: $(sql "SELECT next_slot FROM herald.periodic")"
+
+note "a new schedule counts its slots from the reload"
+# An entry known for a day, yearly so far, becomes hourly: the slots of
+# the past day belong to no schedule that was in force, so none runs.
+sql "UPDATE herald.periodic SET since = now() - interval '1 day'
+    WHERE name = 'rare'" >/dev/null || fail "could not move since back"
+conf "0 * * * *"
+reload_s=$(date +%s)
+kill -HUP "$first_pid" "$second_pid"
+wait_for 15 "the janitor to take the new schedule of rare" sql_is \
+    "SELECT schedule = '0 * * * *' AND next_slot > now()
+    FROM herald.periodic WHERE name = 'rare'" t
+for s in $(cat "$first_log" "$HERALDD_LOG" |
+    sed -n 's/.*msg="periodic job enqueued".* periodic=rare .* slot=\([0-9]*\) .*/\1/p'); do
+    [ "$s" -ge "$reload_s" ] ||
+        fail "the reload enqueued rare for slot $s, before the change"
+done
 
 HERALDD_PID=$first_pid
 stop_heraldd 20
