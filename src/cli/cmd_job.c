@@ -122,8 +122,8 @@ report_not_live(struct hd_cli *cli, int64_t id, const char *command,
 		hd_cli_error("job %s is dead; herald dead %s %s %s", id_text,
 		    command, id_text, effect);
 	else
-		hd_cli_error("job %s not found; a completed job is deleted",
-		    id_text);
+		hd_cli_error("job %s not found; completed and cancelled jobs "
+		    "are deleted", id_text);
 	PQclear(res);
 }
 
@@ -343,7 +343,7 @@ print_job_json(const PGresult *res)
 	hd_cli_json_print_row(res, columns, sizeof columns / sizeof columns[0]);
 }
 
-/* Print the live job id; a dead or completed one is not found. */
+/* Print the live job id; a dead, completed or cancelled one is not found. */
 static int
 job_show(struct hd_cli *cli, int64_t id, bool json)
 {

@@ -59,6 +59,9 @@ grep -q "msg=\"job cancelled\".* job_id=$id " "$HERALDD_LOG" ||
 sql_is "SELECT count(*) FROM herald.audit
     WHERE action = 'job cancel running' AND ids = ARRAY[$id]::bigint[]" 1 ||
     fail "the cancel of job $id is not in the audit trail"
+# The cancel of one running job is one row: no empty "job cancel".
+sql_is "SELECT count(*) FROM herald.audit WHERE action = 'job cancel'" 0 ||
+    fail "the cancel of running job $id wrote an empty job cancel row"
 
 note "exec handler that ignores SIGTERM"
 id2=$(enqueue stubborn "queue => 'cq'")
