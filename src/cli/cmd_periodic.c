@@ -19,12 +19,20 @@
 
 static const char usage[] = "herald periodic [--json]";
 
+/*
+ * How long past its next slot an entry reads as overdue.  The active
+ * janitor looks at an entry at its next slot, so one this late means that
+ * no janitor runs, or that the active one cannot reach the database.
+ */
+#define PERIODIC_OVERDUE	"10 seconds"
+
 static const char list_sql[] =
     "SELECT name, schedule, timezone, task, queue, catch_up,"
     " to_char(last_slot AT TIME ZONE 'UTC',"
     " 'YYYY-MM-DD HH24:MI:SS\"Z\"'), last_job_id, last_enqueued,"
     " to_char(next_slot AT TIME ZONE 'UTC',"
-    " 'YYYY-MM-DD HH24:MI:SS\"Z\"')"
+    " 'YYYY-MM-DD HH24:MI:SS\"Z\"'),"
+    " coalesce(next_slot < now() - interval '" PERIODIC_OVERDUE "', false)"
     " FROM herald.periodic ORDER BY name";
 
 static void
@@ -37,7 +45,8 @@ print_help(void)
 	    "      --json  print a JSON array, one object per entry\n"
 	    "  -h, --help  print this help and exit\n\n"
 	    "last is the last slot and the id of its job (\"missed\" when "
-	    "catch_up = \"none\"\nskipped it); next is the next slot.  "
+	    "catch_up = \"none\"\nskipped it); next is the next slot, "
+	    "\"overdue\" when no janitor enqueued it\nwithin 10 s.  "
 	    "Times are in UTC.\n", usage);
 }
 
@@ -62,7 +71,7 @@ print_table(const PGresult *res)
 	};
 	struct hd_table		 table;
 	char			 last[96];
-	int			 row;
+	int			 row, overdue = 0;
 
 	if (PQntuples(res) == 0) {
 		printf("no periodic jobs\n");
@@ -70,17 +79,25 @@ print_table(const PGresult *res)
 	}
 	hd_table_init(&table, 6, headers, "llllll");
 	for (row = 0; row < PQntuples(res); row++) {
+		overdue += strcmp(PQgetvalue(res, row, 10), "t") == 0;
 		format_last(res, row, last, sizeof last);
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 2));
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 3));
 		hd_table_cell(&table, "%s", last);
-		hd_table_cell(&table, "%s", PQgetisnull(res, row, 9) ? "-" :
-		    PQgetvalue(res, row, 9));
+		hd_table_cell(&table, "%s%s", PQgetisnull(res, row, 9) ? "-" :
+		    PQgetvalue(res, row, 9),
+		    strcmp(PQgetvalue(res, row, 10), "t") == 0 ?
+		    " overdue" : "");
 	}
 	hd_table_print(&table, stdout);
 	hd_table_release(&table);
+	if (overdue > 0)
+		hd_cli_error("%d periodic job%s overdue: no janitor has "
+		    "enqueued %s; is heraldd running, and can it reach the "
+		    "job database?", overdue, overdue == 1 ? " is" : "s are",
+		    overdue == 1 ? "it" : "them");
 }
 
 static void
@@ -108,6 +125,8 @@ print_json(const PGresult *res)
 		    hd_cli_json_bool(res, row, 8));
 		json_object_set_new(o, "next_slot",
 		    hd_cli_json_text(res, row, 9));
+		json_object_set_new(o, "overdue",
+		    hd_cli_json_bool(res, row, 10));
 		json_array_append_new(list, o);
 	}
 	hd_cli_json_print(list);

@@ -93,6 +93,8 @@ sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'probe'
 
 "$HERALD" -d "$JOB_DB" periodic >"$TEST_DIR/periodic.out" 2>&1 ||
     fail "herald periodic failed: $(cat "$TEST_DIR/periodic.out")"
+! grep -q overdue "$TEST_DIR/periodic.out" ||
+    fail "herald periodic calls an entry overdue: $(cat "$TEST_DIR/periodic.out")"
 grep -q "^tick .*@every 3s .*UTC .*probe .*#[0-9]" "$TEST_DIR/periodic.out" ||
     fail "herald periodic does not list tick: $(cat "$TEST_DIR/periodic.out")"
 grep -q "^nightly .*30 2 \* \* \* .*Europe/Berlin .* - " \
@@ -124,5 +126,17 @@ HERALDD_PID=$first_pid
 stop_heraldd 20
 HERALDD_PID=$second_pid
 stop_heraldd 20
+
+# With no janitor, an entry past its next slot is named overdue.
+sql "UPDATE herald.periodic SET next_slot = now() - interval '1 minute'
+    WHERE name = 'tick'" >/dev/null || fail "could not move next_slot back"
+"$HERALD" -d "$JOB_DB" periodic >"$TEST_DIR/periodic.out" \
+    2>"$TEST_DIR/periodic.err" ||
+    fail "herald periodic failed: $(cat "$TEST_DIR/periodic.err")"
+grep -q "^tick .*Z overdue$" "$TEST_DIR/periodic.out" ||
+    fail "herald periodic does not call tick overdue: $(cat "$TEST_DIR/periodic.out")"
+grep -qx "herald: 1 periodic job is overdue: no janitor has enqueued it; is heraldd running, and can it reach the job database?" \
+    "$TEST_DIR/periodic.err" ||
+    fail "herald periodic gave no note of the overdue entry: $(cat "$TEST_DIR/periodic.err")"
 check_no_leftovers
 exit 0
