@@ -153,12 +153,21 @@ value_or_null(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/*
+ * Count a dropped event of type.  The types of herald.conf's events list
+ * with no task, which are dropped on purpose, are not kept for the
+ * warning.
+ */
 static void
-stats_drop(struct hd_outbox_stats *stats, const char *type)
+stats_drop(struct hd_outbox_stats *stats, const struct hd_config *config,
+    const char *type)
 {
 	int	i;
 
 	stats->dropped++;
+	for (i = 0; i < (int)config->nevents; i++)
+		if (strcmp(config->events[i].type, type) == 0)
+			return;
 	for (i = 0; i < stats->ndropped_types; i++) {
 		if (strcmp(stats->dropped_types[i], type) == 0) {
 			stats->dropped_counts[i]++;
@@ -298,7 +307,7 @@ batch_add_event(struct relay_batch *batch, const PGresult *res, int row,
 	if (route == NULL) {
 		hd_wire_null(&batch->cols[RELAY_PAYLOADS]);
 		hd_wire_null(&batch->cols[RELAY_PRIORITIES]);
-		stats_drop(stats, type);
+		stats_drop(stats, config, type);
 	} else {
 		hd_wire_jsonb(&batch->cols[RELAY_PAYLOADS],
 		    PQgetvalue(res, row, COL_PAYLOAD));

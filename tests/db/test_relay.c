@@ -41,6 +41,7 @@ static const char relay_config[] =
     "\"provision_account\" ];\n"
     "  orders_created = { type = \"orders.created\";\n"
     "    tasks = [ \"mail.send\" ]; };\n"
+    "  AccountClosed = [ ];\n"
     "};\n";
 
 #define EVENTS_MANY	3000
@@ -269,6 +270,29 @@ test_relay_drops_unsubscribed_event(void **state)
 	    "SELECT count(*) FROM herald.jobs"), 0);
 	assert_int_equal(dbtest_int(f->app->conn,
 	    "SELECT count(*) FROM herald.outbox"), 0);
+}
+
+/*
+ * A type listed with no task is dropped on purpose: it is counted but
+ * not named for the warning.
+ */
+static void
+test_relay_drops_listed_event_quietly(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_outbox_stats	 stats;
+	struct herald_error	 error;
+
+	publish_events(f, "AccountClosed", 3);
+
+	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
+	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+	    HD_OUTBOX_FAULT_NONE, &stats, &error), 3);
+
+	assert_int_equal(stats.dropped, 3);
+	assert_int_equal(stats.ndropped_types, 0);
+	assert_int_equal(dbtest_int(f->job->conn,
+	    "SELECT count(*) FROM herald.jobs"), 0);
 }
 
 /*
@@ -1136,6 +1160,8 @@ main(void)
 		    test_relay_explicit_job_keeps_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_drops_unsubscribed_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_drops_listed_event_quietly, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_crash_between_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_two_relays_at_once,
