@@ -244,20 +244,22 @@ uow_check_usable(struct herald_uow *uow, struct herald_error *error)
 }
 
 /*
- * Check a payload and return its text as a JSON string for an outbox
- * row; NULL means {}.  The outbox insert casts the text to jsonb, whose
- * numeric type keeps every number's exact value.  jansson would turn 0.1
- * into the nearest double and reject an integer past 64 bits.
+ * Check a payload of at most max_bytes (0: HERALD_PAYLOAD_MAX) and
+ * return its text as a JSON string for an outbox row; NULL means {}.
+ * The outbox insert casts the text to jsonb, whose numeric type keeps
+ * every number's exact value.  jansson would turn 0.1 into the nearest
+ * double and reject an integer past 64 bits.
  */
 static json_t *
-payload_parse(const char *payload, struct herald_error *error)
+payload_parse(const char *payload, size_t max_bytes,
+    struct herald_error *error)
 {
 	json_t	*value;
 
 	if (payload == NULL)
 		payload = "{}";
-	else if (herald_check_payload(payload, HERALD_PAYLOAD_MAX,
-	    error) == -1)
+	else if (herald_check_payload(payload, max_bytes > 0 ? max_bytes :
+	    HERALD_PAYLOAD_MAX, error) == -1)
 		return NULL;
 	if ((value = json_string(payload)) == NULL)
 		hd_error_set(error, HERALD_ENOMEM, "out of memory");
@@ -275,6 +277,29 @@ uow_add_row(struct herald_uow *uow, json_t *row, struct herald_error *error)
 		return uow_fail(uow, &nomem, error);
 	}
 	return 0;
+}
+
+/*
+ * Prefix the failure of a call made inside a handler of event, such as a
+ * herald_uow_enqueue() with an invalid task, with the event's type, so
+ * that the caller of herald_uow_publish() can tell where it came from.
+ * A failure in a nested event gets the prefix of the innermost event.
+ */
+static void
+uow_name_handler(struct herald_uow *uow, const struct herald_event *event)
+{
+	static const char	prefix[] = "handler of event ";
+	char			message[sizeof prefix + HERALD_NAME_MAX + 2 +
+				    sizeof uow->failure.message];
+	size_t			size = sizeof uow->failure.message;
+
+	if (strncmp(uow->failure.message, prefix, sizeof prefix - 1) == 0)
+		return;
+	snprintf(message, sizeof message, "%s%s: %s", prefix, event->type,
+	    uow->failure.message);
+	/* A long message loses its end, as hd_error_set() would cut it. */
+	memcpy(uow->failure.message, message, size - 1);
+	uow->failure.message[size - 1] = '\0';
 }
 
 /* Run every handler subscribed to event, in subscription order. */
@@ -302,8 +327,10 @@ uow_dispatch(struct herald_uow *uow, const struct herald_event *event,
 		    uow->failed) {
 			uow->depth--;
 			uow->current = outer;
-			if (uow->failed)
+			if (uow->failed) {
+				uow_name_handler(uow, event);
 				return uow_fail(uow, &uow->failure, error);
+			}
 			hd_error_set(&result, HERALD_EHANDLER,
 			    "handler of event %s failed: %s", event->type,
 			    cause.message[0] != '\0' ? cause.message :
@@ -335,7 +362,7 @@ herald_uow_publish(struct herald_uow *uow, const char *type,
 	if (uow_check_usable(uow, error) == -1)
 		return -1;
 	if (herald_check_name("event type", type, &cause) == -1 ||
-	    (value = payload_parse(payload, &cause)) == NULL)
+	    (value = payload_parse(payload, 0, &cause)) == NULL)
 		return uow_fail(uow, &cause, error);
 	if (uow->depth >= HERALD_EVENT_DEPTH_MAX) {
 		json_decref(value);
@@ -454,7 +481,8 @@ herald_uow_enqueue(struct herald_uow *uow, const char *task,
 		    "9999, or 0 for now", (long long)options->run_at_us);
 		return uow_fail(uow, &cause, error);
 	}
-	if ((value = payload_parse(payload, &cause)) == NULL)
+	if ((value = payload_parse(payload, options->payload_max,
+	    &cause)) == NULL)
 		return uow_fail(uow, &cause, error);
 
 	row = json_pack("{s:s, s:s, s:o, s:i}", "kind", "job", "task", task,

@@ -108,6 +108,13 @@ republish_same(struct herald_uow *uow, const struct herald_event *event,
 	return herald_uow_publish(uow, event->type, NULL, NULL, error);
 }
 
+static int
+enqueue_bad_task(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	return herald_uow_enqueue(uow, "bad task!", NULL, NULL, error);
+}
+
 static int64_t
 count_rows(struct fixture *f, const char *table)
 {
@@ -340,6 +347,47 @@ test_uow_recursive_publish_is_bounded(void **state)
 	assert_int_equal(count_rows(f, "herald.outbox"), 0);
 }
 
+/* A call that fails inside a handler names the handler's event. */
+static void
+test_uow_handler_enqueue_error_named(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    enqueue_bad_task, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "handler of event "
+	    "UserRegistered: invalid task name \"bad task!\""));
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+}
+
+/* herald_uow_enqueue() takes payload_max as herald_enqueue() does. */
+static void
+test_uow_enqueue_payload_max(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { .payload_max = 8 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_enqueue(uow, "send_welcome_email",
+	    "{\"a\": 12345}", &options, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "over the limit of 8"));
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+}
+
 static void
 test_uow_begin_inside_transaction_fails(void **state)
 {
@@ -559,8 +607,8 @@ test_uow_handler_rollback_fails_unit(void **state)
 	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
 	    &error), -1);
 	assert_int_equal(error.code, HERALD_ESTATE);
-	assert_string_equal(error.message, "a handler called "
-	    "herald_uow_rollback on its own unit of work");
+	assert_string_equal(error.message, "handler of event UserRegistered: "
+	    "a handler called herald_uow_rollback on its own unit of work");
 	assert_int_equal(herald_uow_commit(uow, &error), -1);
 	assert_int_equal(count_rows(f, "users"), 0);
 	assert_int_equal(count_rows(f, "herald.outbox"), 0);
@@ -633,6 +681,10 @@ main(void)
 		    test_uow_bad_input_fails_whole_unit, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_uow_recursive_publish_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_handler_enqueue_error_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_enqueue_payload_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_uow_begin_inside_transaction_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
