@@ -200,9 +200,10 @@ struct herald_uow;
 /*
  * A bus maps event types to synchronous handlers.  Subscribe before the
  * first unit of work; after that a bus is only read, so threads may share
- * it.  A handler returns 0, or -1 after filling its error argument; the
- * message it sets is what the caller of herald_uow_publish() and
- * herald_uow_commit() gets.
+ * it.  A handler returns 0, or -1 after filling its error argument (any
+ * value but 0 is a failure).  The caller of herald_uow_publish() and
+ * herald_uow_commit() then gets HERALD_EHANDLER and the message, after
+ * "handler of event TYPE failed: ".
  */
 struct herald_bus *herald_bus_new(void);
 void	herald_bus_free(struct herald_bus *bus);

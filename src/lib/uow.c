@@ -323,7 +323,8 @@ uow_dispatch(struct herald_uow *uow, const struct herald_event *event,
 		memset(&cause, 0, sizeof cause);
 		uow->depth++;
 		uow->current = event;
-		if (sub->handler(uow, event, sub->arg, &cause) == -1 ||
+		/* A handler that returns 1 for "failed" fails as with -1. */
+		if (sub->handler(uow, event, sub->arg, &cause) != 0 ||
 		    uow->failed) {
 			uow->depth--;
 			uow->current = outer;
@@ -602,6 +603,15 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 	}
 	if (uow->failed)
 		goto rollback;
+	/* COMMIT would end an aborted transaction as a ROLLBACK, no error. */
+	if (PQtransactionStatus(uow->conn) == PQTRANS_INERROR) {
+		hd_error_set(&cause, HERALD_ESTATE, "a statement of the unit "
+		    "of work failed, so its transaction was aborted and "
+		    "nothing was committed or published; the statement's own "
+		    "error says why");
+		uow_fail(uow, &cause, NULL);
+		goto rollback;
+	}
 	if (uow_write_outbox(uow, &cause) == -1) {
 		uow_fail(uow, &cause, NULL);
 		goto rollback;

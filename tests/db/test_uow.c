@@ -109,6 +109,13 @@ republish_same(struct herald_uow *uow, const struct herald_event *event,
 }
 
 static int
+return_one(struct herald_uow *uow, const struct herald_event *event,
+    void *arg, struct herald_error *error)
+{
+	return 1;
+}
+
+static int
 enqueue_bad_task(struct herald_uow *uow, const struct herald_event *event,
     void *arg, struct herald_error *error)
 {
@@ -366,6 +373,62 @@ test_uow_handler_enqueue_error_named(void **state)
 	assert_non_null(strstr(error.message, "handler of event "
 	    "UserRegistered: invalid task name \"bad task!\""));
 	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+}
+
+/*
+ * A unit of work whose own statement failed commits nothing and fails
+ * with HERALD_ESTATE, with or without events: a COMMIT of an aborted
+ * transaction rolls back without an error.
+ */
+static void
+test_uow_failed_statement_commits_nothing(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	int			 events;
+
+	for (events = 0; events < 2; events++) {
+		dbtest_exec(f->db->conn, "INSERT INTO users VALUES ('a@x')");
+		uow = herald_uow_begin(f->db->conn, f->bus, &error);
+		assert_non_null(uow);
+		assert_int_equal(uow_exec(uow,
+		    "INSERT INTO users VALUES ('b@x')", &error), 0);
+		assert_int_equal(uow_exec(uow,
+		    "INSERT INTO users VALUES ('a@x')", &error), -1);
+		if (events > 0)
+			assert_int_equal(herald_uow_publish(uow,
+			    "UserRegistered", NULL, NULL, &error), 0);
+		assert_int_equal(herald_uow_commit(uow, &error), -1);
+		assert_int_equal(error.code, HERALD_ESTATE);
+		assert_non_null(strstr(error.message, "a statement of the "
+		    "unit of work failed"));
+		assert_int_equal(count_rows(f, "users"), 1);
+		assert_int_equal(count_rows(f, "herald.outbox"), 0);
+		dbtest_exec(f->db->conn, "DELETE FROM users");
+	}
+}
+
+/* A handler that returns anything but 0 has failed. */
+static void
+test_uow_handler_nonzero_fails(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+
+	assert_int_equal(herald_bus_subscribe(f->bus, "UserRegistered",
+	    return_one, NULL, &error), 0);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	assert_int_equal(uow_exec(uow, "INSERT INTO users VALUES ('a@x')",
+	    &error), 0);
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", NULL, NULL,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EHANDLER);
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(count_rows(f, "users"), 0);
 	assert_int_equal(count_rows(f, "herald.outbox"), 0);
 }
 
@@ -685,6 +748,10 @@ main(void)
 		    test_uow_handler_enqueue_error_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_uow_enqueue_payload_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_failed_statement_commits_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_handler_nonzero_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_uow_begin_inside_transaction_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
