@@ -162,8 +162,8 @@ static const char event_rates_sql[] =
 static const char detail_dead_sql[] =
     "SELECT id, task, queue, priority, attempt, max_attempts,"
     "  'dead (' || reason || ')',"
-    "  to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
-    "  to_char(died_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  " HD_SQL_UTC_SECOND("created_at") ","
+    "  " HD_SQL_UTC_SECOND("died_at") ","
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  event_id, event_type, jsonb_pretty(payload), errors::text"
     " FROM herald.dead_jobs WHERE id = $1";
@@ -173,8 +173,8 @@ static const char detail_live_sql[] =
     "  CASE WHEN state = 'running' THEN 'running'"
     "    WHEN run_at <= now() THEN 'queued'"
     "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
-    "  to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),"
-    "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "  " HD_SQL_UTC_SECOND("created_at") ","
+    "  " HD_SQL_UTC_SECOND("run_at") ","
     "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
     " - now()) * 1000)::bigint,"
     "  event_id, event_type, jsonb_pretty(payload), errors::text"

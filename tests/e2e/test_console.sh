@@ -244,6 +244,8 @@ wait_for 10 "an 80x24 layout after the dead screen at 40 columns" \
 keys c Enter
 expect_screen c "job $dead1   task broken   queue files"
 expect_screen c "dead (permanent)"
+# Times in UTC with a Z, as in the history and herald dead show.
+expect_line c "^ *created +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z *$"
 expect_line c "#1 .* permanent +exit 65"
 expect_screen c "| broken: payload has no address"
 keys c Escape
