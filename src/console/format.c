@@ -124,6 +124,30 @@ hd_fmt_count(int64_t n, const char *singular, const char *plural, char *buf,
 	snprintf(buf, size, "%" PRId64 " %s", n, n == 1 ? singular : plural);
 }
 
+/*
+ * Decode the character at the start of the len bytes of p into *wc and
+ * its columns into *w, with "?" for what cannot be shown, and return its
+ * length in bytes.
+ */
+static size_t
+text_next(const char *p, size_t len, mbstate_t *state, wchar_t *wc, int *w)
+{
+	size_t	n;
+
+	n = mbrtowc(wc, p, len, state);
+	if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+		memset(state, 0, sizeof(*state));
+		*wc = L'?';
+		n = 1;
+	}
+	*w = wcwidth(*wc);
+	if (*w < 0 || *wc < 0x20 || *wc == 0x7f) {
+		*wc = L'?';
+		*w = 1;
+	}
+	return n;
+}
+
 size_t
 hd_text_sanitize(const char *text, int width, wchar_t *buf, size_t size,
     int *cols)
@@ -140,17 +164,7 @@ hd_text_sanitize(const char *text, int width, wchar_t *buf, size_t size,
 	memset(&state, 0, sizeof(state));
 	len = strlen(text);
 	while (len > 0 && used < size - 1) {
-		n = mbrtowc(&wc, p, len, &state);
-		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			memset(&state, 0, sizeof(state));
-			wc = L'?';
-			n = 1;
-		}
-		w = wcwidth(wc);
-		if (w < 0 || wc < 0x20 || wc == 0x7f) {
-			wc = L'?';
-			w = 1;
-		}
+		n = text_next(p, len, &state, &wc, &w);
 		if (*cols + w > width)
 			break;
 		buf[used++] = wc;
@@ -159,5 +173,24 @@ hd_text_sanitize(const char *text, int width, wchar_t *buf, size_t size,
 		len -= n;
 	}
 	buf[used] = L'\0';
+	return used;
+}
+
+size_t
+hd_text_fit(const char *text, size_t len, int width)
+{
+	mbstate_t	 state;
+	wchar_t		 wc;
+	size_t		 n, used = 0;
+	int		 w, cols = 0;
+
+	memset(&state, 0, sizeof(state));
+	while (used < len) {
+		n = text_next(text + used, len - used, &state, &wc, &w);
+		if (cols + w > width)
+			break;
+		cols += w;
+		used += n;
+	}
 	return used;
 }

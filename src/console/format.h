@@ -54,4 +54,10 @@ void	hd_fmt_count(int64_t n, const char *singular, const char *plural,
 size_t	hd_text_sanitize(const char *text, int width, wchar_t *buf,
 	    size_t size, int *cols);
 
+/*
+ * Return how many bytes of the len bytes of text fit in width columns,
+ * as hd_text_sanitize() would show them, never splitting a character.
+ */
+size_t	hd_text_fit(const char *text, size_t len, int width);
+
 #endif /* HD_FORMAT_H */

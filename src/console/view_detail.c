@@ -40,6 +40,7 @@ static bool			 detail_dead;
 static struct detail_line	*lines;
 static int			 nlines, lines_cap;
 static int64_t			 built_from_ms = -1;	/* snapshot's time */
+static int			 built_cols;	/* width the lines wrap at */
 static struct hd_list		 detail_list;
 
 static void
@@ -75,18 +76,33 @@ detail_add(int attr, const char *fmt, ...)
 	nlines++;
 }
 
-/* Add text line by line, each with prefix in front. */
+/*
+ * Add text line by line, each with prefix in front, and wrap a line
+ * longer than the screen, so that the end of an error message stays in
+ * view.  A cut never splits a UTF-8 character.
+ */
 static void
 detail_add_text(int attr, const char *prefix, const char *text)
 {
-	const char	*p = text, *nl;
+	const char	*p = text, *nl, *cut;
+	int		 width = built_cols - 1 - (int)strlen(prefix);
 
+	if (width < 20)
+		width = 20;
 	while (*p != '\0') {
 		nl = strchr(p, '\n');
 		if (nl == NULL)
 			nl = p + strlen(p);
-		detail_add(attr, "%s%.*s", prefix, (int)(nl - p), p);
-		p = *nl == '\n' ? nl + 1 : nl;
+		cut = p + hd_text_fit(p, (size_t)(nl - p), width);
+		if (cut == p && p < nl)
+			cut = p + 1;
+		detail_add(attr, "%s%.*s", prefix, (int)(cut - p), p);
+		if (cut < nl)
+			p = cut;
+		else if (*nl == '\n')
+			p = nl + 1;
+		else
+			p = nl;
 	}
 }
 
@@ -266,7 +282,8 @@ detail_draw(struct hd_console *console, int top, int nrows, int cols)
 		    "Esc goes back to the list");
 		return;
 	}
-	if (built_from_ms != snap->fetched_ms) {
+	if (built_from_ms != snap->fetched_ms || built_cols != cols) {
+		built_cols = cols;
 		detail_build(snap->res);
 		built_from_ms = snap->fetched_ms;
 	}

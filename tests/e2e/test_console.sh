@@ -248,6 +248,15 @@ expect_screen c "dead (permanent)"
 expect_line c "^ *created +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}Z *$"
 expect_line c "#1 .* permanent +exit 65"
 expect_screen c "| broken: payload has no address"
+# An output line longer than the screen wraps, so its end stays in view.
+sql "UPDATE herald.dead_jobs SET errors = jsonb_set(errors, '{-1,output}',
+        to_jsonb('broken: ' || repeat('x', 100) || ' end of the output'))
+    WHERE id = $dead1" >/dev/null
+keys c C-l
+expect_screen c "x end of the output"
+sql "UPDATE herald.dead_jobs SET errors = jsonb_set(errors, '{-1,output}',
+        to_jsonb('broken: payload has no address'::text))
+    WHERE id = $dead1" >/dev/null
 keys c Escape
 expect_screen c "3 dead jobs"
 
