@@ -230,6 +230,11 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 	if (cli->conn == NULL) {
 		hd_cli_error("could not connect to job database: %s",
 		    error.message);
+		/* Without a file or -d, libpq's defaults were only a guess. */
+		if (cli->conninfo == NULL && config == NULL)
+			hd_cli_error("hint: no configuration file was found, so "
+			    "libpq's defaults and PG* variables were used; give "
+			    "-c FILE, HERALD_CONFIG or -d CONNINFO");
 		return EX_UNAVAILABLE;
 	}
 

@@ -341,6 +341,11 @@ note "databases"
 expect_fail 69 'could not connect to job database' \
     "$HERALD" -d "host=/nonexistent-dir password=hunter2" enqueue send_mail
 grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
+grep -q "hint: no configuration file" "$TEST_DIR/stderr" &&
+    fail "a hint about the configuration came with -d"
+# With no -d and no configuration, the guess of libpq's defaults is named.
+expect_fail 69 'hint: no configuration file was found, so libpq.s defaults and PG\* variables were used; give -c FILE, HERALD_CONFIG or -d CONNINFO' \
+    env -u HERALD_CONFIG PGHOST=/nonexistent-dir "$HERALD" status
 # A connection string that cannot work is bad data, not an unavailable
 # database that a retry could reach.
 expect_fail 65 'invalid connection string given with -d: invalid sslmode "bogus"; use disable, allow, prefer, require, verify-ca or verify-full' \
