@@ -523,9 +523,11 @@ console_draw(struct hd_console *console)
 		return;
 	}
 	draw_tabs(console);
-	console->view->draw(console, 1, LINES - 2, COLS);
+	/* The help hides the screen, whose rows would show beside it. */
 	if (console->help_shown)
 		draw_help(console);
+	else
+		console->view->draw(console, 1, LINES - 2, COLS);
 	draw_status(console);
 	curs_set(console->prompt_active ? 1 : 0);
 	refresh();

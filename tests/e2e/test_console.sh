@@ -390,6 +390,9 @@ sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
     fail "a read-only console changed queue ev"
 keys ro '?'
 expect_screen ro "Keys of Queues, read-only"
+# Nothing of the queue rows shows beside the help.
+screen ro | sed '1d;$d' | grep -q '^ \{0,7\}[^ ]' &&
+    fail "the screen behind the help shows: $(screen ro)"
 # The status line, the last, may still show the refusal of "p".
 screen ro | sed '$d' | grep -qF "pause or resume" &&
     fail "read-only help lists the pause key"
