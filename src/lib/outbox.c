@@ -153,6 +153,26 @@ value_or_null(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* Count name in the first HD_OUTBOX_DROPPED_TYPES distinct names. */
+static void
+stats_name(char names[][HERALD_NAME_MAX + 1], int64_t *counts, int *n,
+    const char *name)
+{
+	int	i;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp(names[i], name) == 0) {
+			counts[i]++;
+			return;
+		}
+	}
+	if (i < HD_OUTBOX_DROPPED_TYPES) {
+		snprintf(names[i], HERALD_NAME_MAX + 1, "%s", name);
+		counts[i] = 1;
+		(*n)++;
+	}
+}
+
 /*
  * Count a dropped event of type.  The types of herald.conf's events list
  * with no task, which are dropped on purpose, are not kept for the
@@ -168,18 +188,8 @@ stats_drop(struct hd_outbox_stats *stats, const struct hd_config *config,
 	for (i = 0; i < (int)config->nevents; i++)
 		if (strcmp(config->events[i].type, type) == 0)
 			return;
-	for (i = 0; i < stats->ndropped_types; i++) {
-		if (strcmp(stats->dropped_types[i], type) == 0) {
-			stats->dropped_counts[i]++;
-			return;
-		}
-	}
-	if (i < HD_OUTBOX_DROPPED_TYPES) {
-		snprintf(stats->dropped_types[i], sizeof stats->dropped_types[i],
-		    "%s", type);
-		stats->dropped_counts[i] = 1;
-		stats->ndropped_types++;
-	}
+	stats_name(stats->dropped_types, stats->dropped_counts,
+	    &stats->ndropped_types, type);
 }
 
 /* The route of events of type; NULL when no task subscribes. */
@@ -355,6 +365,9 @@ batch_add_explicit(struct relay_batch *batch, const PGresult *res, int row,
 	name = PQgetvalue(res, row, COL_TASK);
 	task = hd_config_task(config, name);
 	queue = value_or_null(res, row, COL_QUEUE);
+	if (queue == NULL && task == NULL)
+		stats_name(stats->unknown_tasks, stats->unknown_counts,
+		    &stats->nunknown_tasks, name);
 	if (queue == NULL)
 		queue = task != NULL ? task->queue : HERALD_DEFAULT_QUEUE;
 	if (!PQgetisnull(res, row, COL_MAX_ATTEMPTS))

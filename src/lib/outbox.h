@@ -50,6 +50,14 @@ struct hd_outbox_stats {
 	char		 dropped_types[HD_OUTBOX_DROPPED_TYPES][HERALD_NAME_MAX + 1];
 	int64_t		 dropped_counts[HD_OUTBOX_DROPPED_TYPES];
 	int		 ndropped_types;
+	/*
+	 * The first distinct tasks, with counts, of jobs that name no queue
+	 * and whose task the configuration lacks, so that they went to the
+	 * default queue: a misspelt task, most likely.
+	 */
+	char		 unknown_tasks[HD_OUTBOX_DROPPED_TYPES][HERALD_NAME_MAX + 1];
+	int64_t		 unknown_counts[HD_OUTBOX_DROPPED_TYPES];
+	int		 nunknown_tasks;
 };
 
 /* Fault points of a batch, at which a test stops it to act out a crash. */

@@ -226,6 +226,10 @@ relay_log_batch(const struct hd_outbox_stats *stats)
 		hd_log_warn("events dropped", "event_type=%s count=%lld "
 		    "reason=%s", stats->dropped_types[i],
 		    (long long)stats->dropped_counts[i], "no_subscribers");
+	for (i = 0; i < stats->nunknown_tasks; i++)
+		hd_log_warn("job task not configured", "task=%s count=%lld "
+		    "queue=%s", stats->unknown_tasks[i],
+		    (long long)stats->unknown_counts[i], HERALD_DEFAULT_QUEUE);
 }
 
 /*

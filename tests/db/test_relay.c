@@ -273,6 +273,42 @@ test_relay_drops_unsubscribed_event(void **state)
 }
 
 /*
+ * A job that names no queue and whose task the configuration lacks goes
+ * to the default queue, and its task is named for the warning.  A job
+ * that names its queue may be for another host's task, so it is not.
+ */
+static void
+test_relay_names_unknown_task(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 elsewhere = { .queue = "mail" };
+	struct hd_outbox_stats		 stats;
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+
+	uow = herald_uow_begin(f->app->conn, NULL, &error);
+	assert_non_null(uow);
+	assert_int_equal(herald_uow_enqueue(uow, "send_welcom_email", NULL,
+	    NULL, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "send_welcom_email", NULL,
+	    NULL, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "other_host_task", NULL,
+	    &elsewhere, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "send_welcome_email", NULL,
+	    NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+
+	assert_int_equal(hd_outbox_relay(f->app->conn, f->job->conn,
+	    f->config, f->origin, HD_OUTBOX_BATCH, HD_OUTBOX_BATCH_BYTES,
+	    HD_OUTBOX_FAULT_NONE, &stats, &error), 4);
+
+	assert_int_equal(stats.jobs, 4);
+	assert_int_equal(stats.nunknown_tasks, 1);
+	assert_string_equal(stats.unknown_tasks[0], "send_welcom_email");
+	assert_int_equal(stats.unknown_counts[0], 2);
+}
+
+/*
  * A type listed with no task is dropped on purpose: it is counted but
  * not named for the warning.
  */
@@ -1162,6 +1198,8 @@ main(void)
 		    test_relay_drops_unsubscribed_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_drops_listed_event_quietly, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_relay_names_unknown_task, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_relay_crash_between_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_two_relays_at_once,
