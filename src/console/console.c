@@ -334,12 +334,13 @@ hd_console_policy(const struct hd_console *console, const char *task,
 static void
 draw_tabs(struct hd_console *console)
 {
-	int	i, x = 8, w;
+	int	i, x, w, tabs_width = 0;
 	char	tab[32];
 
+	/* Each tab is " N name " and a space after it. */
 	for (i = 0; i < NSCREENS; i++)
-		x += (int)strlen(screens[i]->name) + 5;
-	x = x - 1 > COLS ? 0 : 8;
+		tabs_width += (int)strlen(screens[i]->name) + 5;
+	x = 8 + tabs_width - 1 <= COLS ? 8 : 0;
 	hd_put_fill(0, 0, COLS, hd_attr(HD_ATTR_TITLE), x > 0 ? " herald" : "");
 	for (i = 0; i < NSCREENS && x < COLS; i++) {
 		snprintf(tab, sizeof(tab), " %d %s ", i + 1,

@@ -323,7 +323,7 @@ uow_dispatch(struct herald_uow *uow, const struct herald_event *event,
 		memset(&cause, 0, sizeof cause);
 		uow->depth++;
 		uow->current = event;
-		/* A handler that returns 1 for "failed" fails as with -1. */
+		/* Any value but 0 is a failure, so a return of 1 fails too. */
 		if (sub->handler(uow, event, sub->arg, &cause) != 0 ||
 		    uow->failed) {
 			uow->depth--;
@@ -603,7 +603,7 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 	}
 	if (uow->failed)
 		goto rollback;
-	/* COMMIT would end an aborted transaction as a ROLLBACK, no error. */
+	/* PostgreSQL answers COMMIT of an aborted transaction with a rollback. */
 	if (PQtransactionStatus(uow->conn) == PQTRANS_INERROR) {
 		hd_error_set(&cause, HERALD_ESTATE, "a statement of the unit "
 		    "of work failed, so its transaction was aborted and "

@@ -170,11 +170,10 @@ check_module(const struct hd_task_config *t, char *error, size_t size)
 }
 
 /*
- * Load the module of each module task, and warn on standard error about
- * each one that fails to load or lacks its symbol.  A path that is not a
- * readable file has its warning from heraldd already.  dlopen(3)
- * searches the library path for a name without a slash, so such a name
- * is always tried.
+ * Load the module of each module task and warn on standard error about
+ * each one that fails.  heraldd has warned about a path that is not a
+ * readable file already.  A name without a slash is always tried, since
+ * dlopen(3) searches the library path for it.
  */
 static void
 warn_modules(const struct hd_config *config)
@@ -201,7 +200,7 @@ warn_modules(const struct hd_config *config)
 /*
  * Run the check role: print the first problem of the configuration on
  * standard output, for heraldd, and return EX_CONFIG, or return 0.
- * heraldd --check also has the modules loaded.
+ * For heraldd --check (spec->load_modules), also load the modules.
  */
 static int
 run_check(const struct hd_child_spec *spec)
