@@ -603,7 +603,7 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 	}
 	if (uow->failed)
 		goto rollback;
-	/* PostgreSQL answers COMMIT of an aborted transaction with a rollback. */
+	/* COMMIT of an aborted transaction rolls back and raises no error. */
 	if (PQtransactionStatus(uow->conn) == PQTRANS_INERROR) {
 		hd_error_set(&cause, HERALD_ESTATE, "a statement of the unit "
 		    "of work failed, so its transaction was aborted and "
