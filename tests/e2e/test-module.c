@@ -8,10 +8,11 @@
  * run first), "wait_cancel_ms" (how long to wait for the job to be
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
  * at once with "retry"), "abort" (true: call abort() after the sleep,
- * which ends the worker) and "lock" (a file to flock()).  The run keeps
- * an exclusive lock on that file from its start until it returns or its
- * process exits.  A run that finds the lock taken returns "permanent" at
- * once with the message "already running".
+ * which ends the worker), "tid_file" (a file to write the id of the
+ * thread that runs the job to, before the sleep) and "lock" (a file to
+ * flock()).  The run keeps an exclusive lock on that file from its start
+ * until it returns or its process exits.  A run that finds the lock
+ * taken returns "permanent" at once with the message "already running".
  *
  * HERALD_TEST_MODULE_INIT makes the module's initializer misbehave when
  * the module is loaded: "abort" calls abort(), "exit" calls exit(0) and
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,22 @@ test_wait_cancel(const struct herald_module_job *job, json_int_t wait_ms)
 		nanosleep(&ts, NULL);
 	}
 	return 0;
+}
+
+/* Write the id of the calling thread to the file path. */
+static void
+test_write_tid(const char *path)
+{
+	char	text[32];
+	int	fd, len;
+
+	len = snprintf(text, sizeof text, "%ld\n", (long)syscall(SYS_gettid));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return;
+	if (write(fd, text, (size_t)len) != len)
+		(void)unlink(path);
+	close(fd);
 }
 
 /*
@@ -109,6 +127,9 @@ test_handler(const struct herald_module_job *job,
 		    "could not open the lock file");
 		return HERALD_MODULE_PERMANENT;
 	}
+	if ((text = json_string_value(json_object_get(payload,
+	    "tid_file"))) != NULL)
+		test_write_tid(text);
 	if ((value = json_object_get(payload, "sleep_ms")) != NULL) {
 		ts.tv_sec = json_integer_value(value) / 1000;
 		ts.tv_nsec = json_integer_value(value) % 1000 * 1000000;
