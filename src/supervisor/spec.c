@@ -83,9 +83,9 @@ hd_child_spec_write(const struct hd_child_spec *spec)
 				fprintf(fp, " %" PRId64, lost->ids[i]);
 			fputc('\n', fp);
 		}
-		if (lost->crashed > 0 && lost->crash_signal > 0)
-			fprintf(fp, "crashed %" PRId64 " %d\n", lost->crashed,
-			    lost->crash_signal);
+		for (i = 0; i < lost->ncrashed; i++)
+			fprintf(fp, "crashed %" PRId64 " %d\n",
+			    lost->crashed[i], lost->crash_signals[i]);
 	}
 	if (spec->verbose)
 		spec_line(fp, "verbose", "1");
@@ -160,7 +160,10 @@ spec_slurp(int fd, size_t *len, char *error, size_t size)
 }
 
 /* Parse "started known N ID..." or "started unknown" into ids. */
-/* Parse "ID SIGNAL", the job whose handler crashed the dead worker. */
+/*
+ * Parse "ID SIGNAL", a job whose handler crashed the dead worker, and add
+ * it to the crashes of ids.
+ */
 static int
 spec_crashed(const char *value, struct hd_started_ids *ids)
 {
@@ -177,9 +180,7 @@ spec_crashed(const char *value, struct hd_started_ids *ids)
 	if (errno != 0 || end == value || signo < 1 || signo > 64 ||
 	    *end != '\0')
 		return -1;
-	ids->crashed = id;
-	ids->crash_signal = (int)signo;
-	return 0;
+	return hd_started_ids_add_crash(ids, id, (int)signo);
 }
 
 static int

@@ -24,16 +24,24 @@
 #define STARTED_EXTRA	4096
 
 /*
- * The shared memory.  count is stored after the ids it covers.  crashed
- * and crash_signal are written by a signal handler, so they are atomic
- * and lock-free, and take no lock.
+ * The shared memory.  count is stored after the ids it covers.  The
+ * crashes are written by signal handlers, so they are atomic and
+ * lock-free, and take no lock.  A handler takes a slot by counting
+ * ncrashes up, then stores the signal and the job's id, so a slot below
+ * ncrashes whose id is still 0 belongs to a thread that died before its
+ * store.
  */
+struct started_crash {
+	_Atomic int64_t		id;
+	_Atomic uint32_t	signo;
+};
+
 struct started_region {
 	uint32_t		magic;
 	_Atomic uint32_t	count;
 	_Atomic uint32_t	overflow;
-	_Atomic uint32_t	crash_signal;
-	_Atomic int64_t		crashed;
+	_Atomic uint32_t	ncrashes;
+	struct started_crash	crashes[HD_STARTED_CRASHES];
 	int64_t			ids[];
 };
 
@@ -137,22 +145,32 @@ hd_started_unmap(struct hd_started *s)
 void
 hd_started_reset(struct hd_started *s)
 {
+	size_t	i;
+
 	if (s == NULL)
 		return;
 	s->region->magic = STARTED_MAGIC;
 	atomic_store(&s->region->overflow, 0);
-	atomic_store(&s->region->crash_signal, 0);
-	atomic_store(&s->region->crashed, 0);
+	for (i = 0; i < HD_STARTED_CRASHES; i++) {
+		atomic_store(&s->region->crashes[i].id, 0);
+		atomic_store(&s->region->crashes[i].signo, 0);
+	}
+	atomic_store(&s->region->ncrashes, 0);
 	atomic_store(&s->region->count, 0);
 }
 
 void
 hd_started_crash(struct hd_started *s, int64_t id, int signo)
 {
+	uint32_t	slot;
+
 	if (s == NULL)
 		return;
-	atomic_store(&s->region->crash_signal, (uint32_t)signo);
-	atomic_store(&s->region->crashed, id);
+	slot = atomic_fetch_add(&s->region->ncrashes, 1);
+	if (slot >= HD_STARTED_CRASHES)
+		return;
+	atomic_store(&s->region->crashes[slot].signo, (uint32_t)signo);
+	atomic_store(&s->region->crashes[slot].id, id);
 }
 
 void
@@ -244,7 +262,8 @@ void
 hd_started_read(const struct hd_started *s, struct hd_started_ids *ids)
 {
 	struct started_region	*r;
-	uint32_t		 n;
+	uint32_t		 n, i;
+	int64_t			 id;
 
 	memset(ids, 0, sizeof *ids);
 	if (s == NULL)
@@ -252,8 +271,16 @@ hd_started_read(const struct hd_started *s, struct hd_started_ids *ids)
 	r = s->region;
 	if (r->magic != STARTED_MAGIC)
 		return;
-	ids->crashed = atomic_load(&r->crashed);
-	ids->crash_signal = (int)atomic_load(&r->crash_signal);
+	/* A crash that was not stored whole leaves every job unknown. */
+	n = atomic_load(&r->ncrashes);
+	if (n > HD_STARTED_CRASHES)
+		return;
+	for (i = 0; i < n; i++) {
+		id = atomic_load(&r->crashes[i].id);
+		if (hd_started_ids_add_crash(ids, id,
+		    (int)atomic_load(&r->crashes[i].signo)) == -1)
+			return;
+	}
 	n = atomic_load_explicit(&r->count, memory_order_acquire);
 	if (n > s->capacity || atomic_load(&r->overflow) != 0)
 		return;
@@ -265,17 +292,45 @@ hd_started_read(const struct hd_started *s, struct hd_started_ids *ids)
 	}
 }
 
+int
+hd_started_ids_add_crash(struct hd_started_ids *ids, int64_t id, int signo)
+{
+	if (ids->ncrashed >= HD_STARTED_CRASHES || id < 1 || signo < 1)
+		return -1;
+	ids->crashed[ids->ncrashed] = id;
+	ids->crash_signals[ids->ncrashed] = signo;
+	ids->ncrashed++;
+	return 0;
+}
+
+int
+hd_started_crash_signal(const struct hd_started_ids *ids, int64_t id)
+{
+	int	i, c;
+
+	if (ids == NULL || !ids->known || id < 1)
+		return 0;
+	for (c = 0; c < ids->ncrashed; c++) {
+		if (ids->crashed[c] != id)
+			continue;
+		for (i = 0; i < ids->n; i++)
+			if (ids->ids[i] == id)
+				return ids->crash_signals[c];
+		return 0;
+	}
+	return 0;
+}
+
 int64_t
 hd_started_crashed_job(const struct hd_started_ids *ids)
 {
-	int	i;
+	int	c;
 
-	if (ids == NULL || !ids->known || ids->crashed <= 0 ||
-	    ids->crash_signal <= 0)
+	if (ids == NULL)
 		return 0;
-	for (i = 0; i < ids->n; i++)
-		if (ids->ids[i] == ids->crashed)
-			return ids->crashed;
+	for (c = 0; c < ids->ncrashed; c++)
+		if (hd_started_crash_signal(ids, ids->crashed[c]) > 0)
+			return ids->crashed[c];
 	return 0;
 }
 

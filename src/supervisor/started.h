@@ -17,7 +17,8 @@
  * A module handler that raises a fatal signal (a crash, or abort())
  * takes its worker down with the jobs running beside it.  The worker's
  * signal handler stores the id of the crashing thread's job there too,
- * so that only that job counts the lost attempt.
+ * so that only that job counts the lost attempt.  Up to
+ * HD_STARTED_CRASHES threads that crash at once are each stored.
  */
 
 #ifndef HD_STARTED_H
@@ -28,13 +29,22 @@
 
 struct hd_started;
 
+/*
+ * The maximum number of handlers crashing at once whose jobs are each
+ * recorded.  More crashes make the started jobs unknown, so that every
+ * job counts.
+ */
+#define HD_STARTED_CRASHES	4
+
 /* The started jobs of a dead worker, for its replacement. */
 struct hd_started_ids {
 	bool		 known;	/* false: unknown, every job counts */
 	int		 n;
 	int64_t		*ids;
-	int64_t		 crashed;	/* the job whose handler crashed, or 0 */
-	int		 crash_signal;
+	/* The jobs whose handlers crashed, with their signals. */
+	int		 ncrashed;
+	int64_t		 crashed[HD_STARTED_CRASHES];
+	int		 crash_signals[HD_STARTED_CRASHES];
 };
 
 /*
@@ -74,9 +84,18 @@ void			 hd_started_read(const struct hd_started *,
 			    struct hd_started_ids *ids);
 void			 hd_started_ids_clear(struct hd_started_ids *);
 /*
- * Return the job whose module handler crashed the dead worker, when it is
- * one of the jobs the worker started, or 0.
+ * Return the first job whose module handler crashed the dead worker and
+ * that is one of the jobs the worker started, or 0.
  */
 int64_t			 hd_started_crashed_job(const struct hd_started_ids *);
+/*
+ * Return the signal that the module handler of job id raised when it
+ * crashed the dead worker, or 0 when it did not or id was not started.
+ */
+int			 hd_started_crash_signal(const struct hd_started_ids *,
+			    int64_t id);
+/* Add the crash of job id by signal signo; -1 when ids has no room. */
+int			 hd_started_ids_add_crash(struct hd_started_ids *,
+			    int64_t id, int signo);
 
 #endif /* HD_STARTED_H */

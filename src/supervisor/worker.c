@@ -445,28 +445,34 @@ worker_publish_limits(struct worker *w, PGconn *conn,
 
 /*
  * Format ids as a PostgreSQL array literal, or return NULL (SQL NULL)
- * when they are not known.  After a crash that names its job, only that
- * job counts as started.
+ * when they are not known.  After a crash that names its jobs, only
+ * those jobs count as started.
  */
 static char *
 started_array(const struct hd_started_ids *ids)
 {
-	char	*text;
-	size_t	 len = 0;
-	int	 i;
+	int64_t		 crashed[HD_STARTED_CRASHES];
+	const int64_t	*list;
+	char		*text;
+	size_t		 len = 0;
+	int		 i, n;
 
 	if (ids == NULL || !ids->known)
 		return NULL;
+	list = ids->ids;
+	n = ids->n;
 	if (hd_started_crashed_job(ids) > 0) {
-		text = hd_xmalloc(32);
-		snprintf(text, 32, "{%" PRId64 "}", ids->crashed);
-		return text;
+		n = 0;
+		for (i = 0; i < ids->ncrashed; i++)
+			if (hd_started_crash_signal(ids, ids->crashed[i]) > 0)
+				crashed[n++] = ids->crashed[i];
+		list = crashed;
 	}
-	text = hd_xmalloc((size_t)ids->n * 22 + 3);
+	text = hd_xmalloc((size_t)n * 22 + 3);
 	text[len++] = '{';
-	for (i = 0; i < ids->n; i++)
+	for (i = 0; i < n; i++)
 		len += (size_t)sprintf(text + len, "%s%" PRId64,
-		    i > 0 ? "," : "", ids->ids[i]);
+		    i > 0 ? "," : "", list[i]);
 	text[len++] = '}';
 	text[len] = '\0';
 	return text;
@@ -491,13 +497,13 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 	PGresult		*res;
 	struct hd_lost_delay	*delays;
 	size_t			 ndelays = 0;
-	int64_t			 crashed;
-	int			 row, lost = 0, abandoned = 0, released = 0;
+	int64_t			 id;
+	int			 row, signo, lost = 0, abandoned = 0;
+	int			 released = 0;
 	int			 cancelled = 0;
 
 	if (w->lost_id == NULL)
 		return 0;
-	crashed = hd_started_crashed_job(w->lost_started);
 	if (hd_db_exec(conn, "BEGIN", error) == -1)
 		return -1;
 	started = started_array(w->lost_started);
@@ -516,17 +522,17 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 	for (row = 0; row < PQntuples(res); row++) {
 		if (strcmp(PQgetvalue(res, row, 4), "lost") != 0)
 			continue;
-		if (crashed > 0 &&
-		    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed &&
-		    hd_store_record_crash(conn, crashed,
-		    w->lost_started->crash_signal, error) == -1) {
+		id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+		signo = hd_started_crash_signal(w->lost_started, id);
+		if (signo > 0 &&
+		    hd_store_record_crash(conn, id, signo, error) == -1) {
 			free(delays);
 			PQclear(res);
 			return -1;
 		}
 		if (!PQgetisnull(res, row, 5))
 			continue;
-		delays[ndelays].id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+		delays[ndelays].id = id;
 		delays[ndelays].attempt = atoi(PQgetvalue(res, row, 3));
 		delays[ndelays].delay_ms = hd_config_retry_delay_ms(w->config,
 		    PQgetvalue(res, row, 1), delays[ndelays].attempt);
@@ -562,14 +568,14 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
 			    PQgetvalue(res, row, 3), "lost",
 			    (long long)delays[ndelays++].delay_ms, w->lost_id);
-		if (strcmp(outcome, "lost") == 0 && crashed > 0 &&
-		    strtoll(PQgetvalue(res, row, 0), NULL, 10) == crashed)
+		signo = hd_started_crash_signal(w->lost_started,
+		    strtoll(PQgetvalue(res, row, 0), NULL, 10));
+		if (strcmp(outcome, "lost") == 0 && signo > 0)
 			hd_log_warn("job crashed its worker", "job_id=%s "
 			    "task=%s queue=%s attempt=%s signal=%d "
 			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
-			    PQgetvalue(res, row, 3),
-			    w->lost_started->crash_signal, w->lost_id);
+			    PQgetvalue(res, row, 3), signo, w->lost_id);
 	}
 	free(delays);
 	if (lost + released + cancelled > 0)

@@ -44,6 +44,10 @@ test_spec_round_trip(void **state)
 	spec.lost_started.known = true;
 	spec.lost_started.n = 3;
 	spec.lost_started.ids = ids;
+	assert_int_equal(hd_started_ids_add_crash(&spec.lost_started, 1041,
+	    11), 0);
+	assert_int_equal(hd_started_ids_add_crash(&spec.lost_started, 1042,
+	    6), 0);
 	spec.verbose = true;
 	spec.load_modules = true;
 	spec.config_path = "/etc/herald dir/herald.conf\nsecond line";
@@ -62,6 +66,11 @@ test_spec_round_trip(void **state)
 	assert_true(got.lost_started.known);
 	assert_int_equal(got.lost_started.n, 3);
 	assert_memory_equal(got.lost_started.ids, ids, sizeof ids);
+	assert_int_equal(got.lost_started.ncrashed, 2);
+	assert_int_equal(hd_started_crash_signal(&got.lost_started, 1041), 11);
+	assert_int_equal(hd_started_crash_signal(&got.lost_started, 1042), 6);
+	assert_int_equal(hd_started_crash_signal(&got.lost_started,
+	    9007199254740993), 0);
 	assert_true(got.verbose);
 	assert_false(got.check_schema);
 	assert_true(got.load_modules);

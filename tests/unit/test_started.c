@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include "started.h"
@@ -140,6 +141,78 @@ test_started_overflow_unknown(void **state)
 }
 
 /* No region (mmap() failed) means the started jobs are unknown. */
+/* Handlers that crash at once each name their own job. */
+static void
+test_started_two_crashes(void **state)
+{
+	struct hd_started	*s = hd_started_map(4);
+	struct hd_started_ids	 ids;
+
+	(void)state;
+	hd_started_add(s, 1);
+	hd_started_add(s, 2);
+	hd_started_add(s, 3);
+	hd_started_crash(s, 3, SIGSEGV);
+	hd_started_crash(s, 1, SIGABRT);
+
+	hd_started_read(s, &ids);
+	assert_true(ids.known);
+	assert_int_equal(ids.ncrashed, 2);
+	assert_int_equal(hd_started_crash_signal(&ids, 3), SIGSEGV);
+	assert_int_equal(hd_started_crash_signal(&ids, 1), SIGABRT);
+	assert_int_equal(hd_started_crash_signal(&ids, 2), 0);
+	assert_int_equal(hd_started_crashed_job(&ids), 3);
+	hd_started_ids_clear(&ids);
+
+	hd_started_reset(s);
+	hd_started_read(s, &ids);
+	assert_int_equal(ids.ncrashed, 0);
+	assert_int_equal(hd_started_crashed_job(&ids), 0);
+	hd_started_ids_clear(&ids);
+	hd_started_unmap(s);
+}
+
+/* A crash of a job the list lacks names no job. */
+static void
+test_started_crash_not_started(void **state)
+{
+	struct hd_started	*s = hd_started_map(1);
+	struct hd_started_ids	 ids;
+
+	(void)state;
+	hd_started_add(s, 1);
+	hd_started_crash(s, 99, SIGSEGV);
+
+	hd_started_read(s, &ids);
+	assert_true(ids.known);
+	assert_int_equal(hd_started_crash_signal(&ids, 99), 0);
+	assert_int_equal(hd_started_crashed_job(&ids), 0);
+	hd_started_ids_clear(&ids);
+	hd_started_unmap(s);
+}
+
+/* More crashes than the region stores leave every job unknown. */
+static void
+test_started_too_many_crashes(void **state)
+{
+	struct hd_started	*s = hd_started_map(8);
+	struct hd_started_ids	 ids;
+	int64_t			 id;
+
+	(void)state;
+	for (id = 1; id <= HD_STARTED_CRASHES + 1; id++)
+		hd_started_add(s, id);
+	for (id = 1; id <= HD_STARTED_CRASHES + 1; id++)
+		hd_started_crash(s, id, SIGSEGV);
+
+	hd_started_read(s, &ids);
+	assert_false(ids.known);
+	assert_int_equal(hd_started_crash_signal(&ids, 1), 0);
+	assert_int_equal(hd_started_crashed_job(&ids), 0);
+	hd_started_ids_clear(&ids);
+	hd_started_unmap(s);
+}
+
 static void
 test_started_no_region_unknown(void **state)
 {
@@ -161,6 +234,9 @@ main(void)
 		cmocka_unit_test(test_started_remove_many),
 		cmocka_unit_test(test_started_reset_empties),
 		cmocka_unit_test(test_started_overflow_unknown),
+		cmocka_unit_test(test_started_two_crashes),
+		cmocka_unit_test(test_started_crash_not_started),
+		cmocka_unit_test(test_started_too_many_crashes),
 		cmocka_unit_test(test_started_no_region_unknown),
 	};
 
