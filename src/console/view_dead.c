@@ -357,11 +357,28 @@ dead_draw_row(int y, int cols, int task_w, int queue_w,
 		hd_putf(y, x, cols - x, attr, "%s (%s)", r->end, r->reason);
 }
 
+/*
+ * Return width widened to fit the longest task name (or queue name) of
+ * the page and a space, but to at most widest.
+ */
+static int
+dead_widen(int width, int widest, bool task)
+{
+	int	i, len;
+
+	for (i = 0; i < nrows && widest > width; i++) {
+		len = (int)strlen(task ? rows[i].task : rows[i].queue) + 1;
+		if (len > width)
+			width = len < widest ? len : widest;
+	}
+	return width;
+}
+
 static void
 dead_draw(struct hd_console *console, int top, int lines, int cols)
 {
 	const struct hd_snapshot	*count;
-	int				 task_w, queue_w, widest, x, y, i;
+	int				 task_w, queue_w, x, y, i;
 	long long			 total = -1, before = 0;
 	char				 filter[320];
 
@@ -373,19 +390,18 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 	queue_w = task_w * 2 / 3;
 
 	/*
-	 * Widen the task column to the longest task name on the page, up to
-	 * half of the free width, so that similar names stay apart; the last
-	 * column keeps the other half for the exit status and the reason.
-	 * On a narrow screen that half is less than the column's minimum,
-	 * which stays.
+	 * Widen the queue column to the longest queue name on the page, up
+	 * to half of the width beside the task column.  Then widen the task
+	 * column to the longest task name, up to half of the width beside
+	 * the queue column.  So similar names stay apart, and the last
+	 * column keeps the rest for the exit status and the reason.  On a
+	 * narrow screen a column that gets less than its minimum keeps the
+	 * minimum.
 	 */
-	widest = (cols - MARK_W - ID_W - ATT_W - DIED_W - queue_w) / 2;
-	for (i = 0; i < nrows && widest > task_w; i++) {
-		int	len = (int)strlen(rows[i].task) + 1;
-
-		if (len > task_w)
-			task_w = len < widest ? len : widest;
-	}
+	queue_w = dead_widen(queue_w, (cols - MARK_W - ID_W - ATT_W - DIED_W -
+	    task_w) / 2, false);
+	task_w = dead_widen(task_w, (cols - MARK_W - ID_W - ATT_W - DIED_W -
+	    queue_w) / 2, true);
 
 	count = hd_model_snapshot(console->model, HD_SNAP_DEAD_COUNT);
 	if (count->res != NULL && PQntuples(count->res) == 1) {

@@ -225,6 +225,12 @@ expect_line c "^ +$dead3 broken_lo +files +1/10 +"
 expect_line c "^ +id task +queue +tries +di"
 expect_line c "^ +$dead1 broken +files +1/10 +"
 sql "UPDATE herald.dead_jobs SET task = 'broken' WHERE id = $dead3" >/dev/null
+# At 60 columns a queue name longer than the queue column widens it.
+sql "UPDATE herald.dead_jobs SET queue = 'files.out'
+    WHERE id = $dead3" >/dev/null
+T resize-window -t c -x 60 -y 24
+expect_line c "^ +$dead3 broken +files.out +1/10 "
+sql "UPDATE herald.dead_jobs SET queue = 'files' WHERE id = $dead3" >/dev/null
 T resize-window -t c -x 80 -y 24
 expect_line c "^ +$dead3 broken +files +1/10 "
 # A module handler's permanent failure has no exit status: its outcome
