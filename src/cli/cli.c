@@ -241,6 +241,12 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 	if (check_schema && hd_schema_check(cli->conn, HD_SCHEMA_JOB,
 	    &error) == -1) {
 		hd_cli_error("%s", error.message);
+		if (strcmp(error.sqlstate, HD_SQLSTATE_DENIED) == 0)
+			hd_cli_error("hint: this role has none of herald's "
+			    "roles; grant it herald_viewer to read, "
+			    "herald_console to act on jobs and queues, or "
+			    "herald_producer to enqueue (see security.md of "
+			    "herald's documentation)");
 		return exit_status_of(&error);
 	}
 	return HD_EXIT_OK;
@@ -551,6 +557,40 @@ hd_id_index_release(struct hd_id_index *index)
 	free(index->entries);
 	index->entries = NULL;
 	index->n = 0;
+}
+
+void
+hd_id_lookup_run(struct hd_cli *cli, struct hd_id_lookup *lookup,
+    const char *sql, const int64_t *ids, size_t nids)
+{
+	const char	*params[1];
+	char		*array;
+	bool		 redacted;
+
+	array = hd_cli_id_array(ids, nids);
+	params[0] = array;
+	lookup->res = hd_cli_exec_redactable(cli->conn, sql, 1, params,
+	    &redacted);
+	free(array);
+	if (!hd_db_ok(lookup->res)) {
+		PQclear(lookup->res);
+		lookup->res = NULL;
+	}
+	hd_id_index_rows(&lookup->rows, lookup->res, 0);
+}
+
+long
+hd_id_lookup_find(const struct hd_id_lookup *lookup, int64_t id)
+{
+	return hd_id_index_find(&lookup->rows, id);
+}
+
+void
+hd_id_lookup_release(struct hd_id_lookup *lookup)
+{
+	hd_id_index_release(&lookup->rows);
+	PQclear(lookup->res);
+	lookup->res = NULL;
 }
 
 int

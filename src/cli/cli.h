@@ -270,6 +270,26 @@ void	hd_id_index_rows(struct hd_id_index *index, const PGresult *res,
 long	hd_id_index_find(const struct hd_id_index *index, int64_t id);
 void	hd_id_index_release(struct hd_id_index *index);
 
+/*
+ * The rows that one query finds for many ids, indexed by the id in their
+ * column 0, so that a command reports each missing id without a query of
+ * its own.
+ */
+struct hd_id_lookup {
+	PGresult		*res;
+	struct hd_id_index	 rows;
+};
+
+/*
+ * Run sql, whose $1 is the bigint[] of ids, and index its rows.  A query
+ * that fails finds no row.
+ */
+void	hd_id_lookup_run(struct hd_cli *cli, struct hd_id_lookup *lookup,
+	    const char *sql, const int64_t *ids, size_t nids);
+/* Return the row of id in lookup->res, or -1. */
+long	hd_id_lookup_find(const struct hd_id_lookup *lookup, int64_t id);
+void	hd_id_lookup_release(struct hd_id_lookup *lookup);
+
 /* show.c: printing one job for herald dead show and herald job show. */
 
 /* Format how an attempt ended: "exit 75", "signal 9", "timeout". */

@@ -44,7 +44,7 @@ print_help(void)
 	    "                    events (KIND), one a line\n"
 	    "  -h, --help        print this help and exit\n\n"
 	    "The file is the one of -c, else $HERALD_CONFIG, else %s.\n",
-	    HD_CONNINFO_MASK, usage, hd_config_default_path(NULL));
+	    HD_CONNINFO_MASK, usage, SYSCONFDIR "/herald.conf");
 }
 
 /* The file as libconfig parsed it, to find the line of each setting. */

@@ -308,7 +308,10 @@ print_dead_job(const PGresult *res)
 		    PQgetisnull(res, 0, 12) ? "-" : PQgetvalue(res, 0, 12));
 	printf("payload:\n");
 	/* PostgreSQL formats it, keeping every number as stored. */
-	hd_cli_print_indented(PQgetvalue(res, 0, 17), "  ");
+	if (PQgetisnull(res, 0, 17))
+		printf("  (hidden: this role may not read payloads)\n");
+	else
+		hd_cli_print_indented(PQgetvalue(res, 0, 17), "  ");
 	hd_cli_print_history(PQgetvalue(res, 0, 14));
 }
 
@@ -336,24 +339,29 @@ print_dead_job_json(const PGresult *res)
 }
 
 /*
- * Report that job id_text is not dead, and name herald job show when
- * the job is live.
+ * Report each of the nids ids as not dead: a live job with its state and
+ * the herald job command that shows it, any other as not found.  One
+ * query finds the live ones among them.
  */
 static void
-report_not_dead(struct hd_cli *cli, const char *id_text)
+report_not_dead(struct hd_cli *cli, const int64_t *ids, size_t nids)
 {
-	const char	*params[1] = { id_text };
-	PGresult	*res;
-	bool		 redacted;
+	struct hd_id_lookup	live;
+	size_t			i;
+	long			row;
 
-	res = hd_cli_exec_redactable(cli->conn, "SELECT state FROM "
-	    "herald.live_jobs WHERE id = $1", 1, params, &redacted);
-	if (hd_db_ok(res) && PQntuples(res) > 0)
-		hd_cli_error("job %s is %s, not dead; herald job show %s "
-		    "shows it", id_text, PQgetvalue(res, 0, 0), id_text);
-	else
-		hd_cli_error("dead job %s not found", id_text);
-	PQclear(res);
+	hd_id_lookup_run(cli, &live, "SELECT id, state FROM herald.live_jobs "
+	    "WHERE id = ANY ($1::bigint[])", ids, nids);
+	for (i = 0; i < nids; i++) {
+		row = hd_id_lookup_find(&live, ids[i]);
+		if (row != -1)
+			hd_cli_error("job %" PRId64 " is %s, not dead; herald "
+			    "job show %" PRId64 " shows it", ids[i],
+			    PQgetvalue(live.res, (int)row, 1), ids[i]);
+		else
+			hd_cli_error("dead job %" PRId64 " not found", ids[i]);
+	}
+	hd_id_lookup_release(&live);
 }
 
 static int
@@ -362,17 +370,19 @@ dead_show(struct hd_cli *cli, const struct dead_args *args)
 	const char	*params[1];
 	char		 id_text[24];
 	PGresult	*res;
+	bool		 redacted;
 	int		 status = HD_EXIT_OK;
 
 	snprintf(id_text, sizeof id_text, "%" PRId64, args->ids[0]);
 	params[0] = id_text;
-	res = PQexecParams(cli->conn, show_sql, 1, NULL, params, NULL, NULL,
-	    0);
+	/* herald_viewer reads the job without its payload and output. */
+	res = hd_cli_exec_redactable(cli->conn, show_sql, 1, params,
+	    &redacted);
 	if (!hd_db_ok(res))
 		status = report_db_error(cli->conn, res,
 		    "could not read dead job");
 	else if (PQntuples(res) == 0) {
-		report_not_dead(cli, id_text);
+		report_not_dead(cli, args->ids, 1);
 		status = HD_EXIT_FAILURE;
 	} else if (args->json)
 		print_dead_job_json(res);
@@ -387,25 +397,28 @@ dead_show(struct hd_cli *cli, const struct dead_args *args)
  * it is listed twice, and return how many were missing.
  */
 static size_t
-report_missing(const PGresult *res, const struct dead_args *args)
+report_missing(struct hd_cli *cli, const PGresult *res,
+    const struct dead_args *args)
 {
-	struct hd_id_index	given, rows;
-	size_t			i, missing = 0;
+	struct hd_id_index	 given, rows;
+	int64_t			*missing;
+	size_t			 i, nmissing = 0;
 
+	missing = hd_xcalloc(args->nids, sizeof *missing);
 	hd_id_index_ids(&given, args->ids, args->nids);
 	hd_id_index_rows(&rows, res, 0);
 	for (i = 0; i < args->nids; i++) {
 		if (hd_id_index_find(&given, args->ids[i]) < (long)i)
 			continue;
-		if (hd_id_index_find(&rows, args->ids[i]) == -1) {
-			hd_cli_error("dead job %" PRId64 " not found",
-			    args->ids[i]);
-			missing++;
-		}
+		if (hd_id_index_find(&rows, args->ids[i]) == -1)
+			missing[nmissing++] = args->ids[i];
 	}
 	hd_id_index_release(&given);
 	hd_id_index_release(&rows);
-	return missing;
+	if (nmissing > 0)
+		report_not_dead(cli, missing, nmissing);
+	free(missing);
+	return nmissing;
 }
 
 /*
@@ -440,7 +453,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		    "could not read dead jobs");
 		goto out;
 	}
-	if (report_missing(res, args) > 0) {
+	if (report_missing(cli, res, args) > 0) {
 		/* With one id, "dead job N not found" is the whole message. */
 		if (args->nids > 1)
 			hd_cli_error("no dead job was %s, since some were not "
@@ -592,7 +605,7 @@ retry_edited(struct hd_cli *cli, const struct dead_args *args)
 		    HD_EXIT_FAILURE;
 	}
 	if (count == 0) {
-		hd_cli_error("dead job %" PRId64 " not found", args->ids[0]);
+		report_not_dead(cli, args->ids, 1);
 		return HD_EXIT_FAILURE;
 	}
 	printf("retried dead job %" PRId64 " with the edited payload\n",

@@ -1105,6 +1105,52 @@ from_read(const struct hd_config *config, FILE *in, const char *name,
 	return status;
 }
 
+/*
+ * Return the exit status for a failed call of libherald, and name the
+ * role to grant when the database denied it.
+ */
+static int
+enqueue_status(const struct herald_error *error)
+{
+	if (strcmp(error->sqlstate, HD_SQLSTATE_DENIED) == 0)
+		hd_cli_error("hint: this role may not enqueue: grant it "
+		    "herald_producer (see security.md of herald's "
+		    "documentation)");
+	if (error->code == HERALD_ECONNECT)
+		return EX_UNAVAILABLE;
+	if (error->code == HERALD_EINVAL)
+		return EX_DATAERR;
+	return HD_EXIT_FAILURE;
+}
+
+/*
+ * Print the ids of the njobs jobs enqueued in the open transaction, then
+ * commit it.  When the ids cannot be written, roll the jobs back, so that
+ * a script that gets the failure can enqueue them again without making
+ * two of each.
+ */
+static int
+enqueue_commit(struct hd_cli *cli, const int64_t *ids, size_t njobs)
+{
+	struct herald_error	error;
+	size_t			i;
+
+	for (i = 0; i < njobs; i++)
+		printf("%" PRId64 "\n", ids[i]);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		(void)hd_db_exec(cli->conn, "ROLLBACK", &error);
+		hd_cli_error("could not write to standard output; no job was "
+		    "enqueued");
+		return HD_EXIT_FAILURE;
+	}
+	if (hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
+		hd_cli_herald_error(njobs == 1 ? "could not enqueue job" :
+		    "could not enqueue jobs", &error);
+		return enqueue_status(&error);
+	}
+	return HD_EXIT_OK;
+}
+
 /* Enqueue the jobs in batches inside one transaction and print the ids. */
 static int
 from_enqueue(struct hd_cli *cli, const struct from_jobs *list)
@@ -1112,7 +1158,7 @@ from_enqueue(struct hd_cli *cli, const struct from_jobs *list)
 	struct herald_error	 error;
 	int64_t			*ids;
 	size_t			 i, n;
-	int			 status = HD_EXIT_OK;
+	int			 status;
 
 	ids = hd_xcalloc(list->njobs > 0 ? list->njobs : 1, sizeof *ids);
 	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1)
@@ -1123,20 +1169,15 @@ from_enqueue(struct hd_cli *cli, const struct from_jobs *list)
 		    &error) == -1)
 			goto failed;
 	}
-	if (hd_db_exec(cli->conn, "COMMIT", &error) == -1)
-		goto failed;
-	for (i = 0; i < list->njobs; i++)
-		printf("%" PRId64 "\n", ids[i]);
+	status = enqueue_commit(cli, ids, list->njobs);
 	free(ids);
-	return HD_EXIT_OK;
+	return status;
 
 failed:
 	/* A "job N:" in the message counts from the batch's first job. */
 	hd_cli_herald_error("could not enqueue jobs", &error);
-	status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
-	    error.code == HERALD_EINVAL ? EX_DATAERR : HD_EXIT_FAILURE;
 	free(ids);
-	return status;
+	return enqueue_status(&error);
 }
 
 /*
@@ -1223,14 +1264,14 @@ hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
 		goto out;
 	if (cli->config != NULL)
 		options.payload_max = cli->config->payload_max;
-	if (herald_enqueue(cli->conn, args.task, payload, &options, &id,
+	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1 ||
+	    herald_enqueue(cli->conn, args.task, payload, &options, &id,
 	    &error) == -1) {
 		hd_cli_herald_error("could not enqueue job", &error);
-		status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
-		    error.code == HERALD_EINVAL ? EX_DATAERR : HD_EXIT_FAILURE;
+		status = enqueue_status(&error);
 		goto out;
 	}
-	printf("%" PRId64 "\n", id);
+	status = enqueue_commit(cli, &id, 1);
 
 out:
 	free(payload);

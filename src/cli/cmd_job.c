@@ -101,30 +101,31 @@ exit_status(const struct herald_error *error)
 }
 
 /*
- * Report that job id is not a live job.  A dead one is named as dead,
- * with the herald dead command that acts on it and what that does.
+ * Report each of the nids ids that rows lacks (every one when rows is
+ * NULL) as not live.  A dead one is named as dead, with the herald dead
+ * command that acts on it and what that does.  One query finds the dead
+ * ones among them.
  */
 static void
-report_not_live(struct hd_cli *cli, int64_t id, const char *command,
-    const char *effect)
+report_not_live(struct hd_cli *cli, const struct hd_id_index *rows,
+    const int64_t *ids, size_t nids, const char *command, const char *effect)
 {
-	const char	*params[1];
-	char		 id_text[24];
-	PGresult	*res;
-	bool		 redacted;
+	struct hd_id_lookup	dead;
+	size_t			i;
 
-	snprintf(id_text, sizeof id_text, "%" PRId64, id);
-	params[0] = id_text;
-	res = hd_cli_exec_redactable(cli->conn,
-	    "SELECT 1 FROM herald.dead_jobs WHERE id = $1", 1, params,
-	    &redacted);
-	if (hd_db_ok(res) && PQntuples(res) > 0)
-		hd_cli_error("job %s is dead; herald dead %s %s %s", id_text,
-		    command, id_text, effect);
-	else
-		hd_cli_error("job %s not found; completed and cancelled jobs "
-		    "are deleted", id_text);
-	PQclear(res);
+	hd_id_lookup_run(cli, &dead, "SELECT id FROM herald.dead_jobs "
+	    "WHERE id = ANY ($1::bigint[])", ids, nids);
+	for (i = 0; i < nids; i++) {
+		if (rows != NULL && hd_id_index_find(rows, ids[i]) != -1)
+			continue;
+		if (hd_id_lookup_find(&dead, ids[i]) != -1)
+			hd_cli_error("job %" PRId64 " is dead; herald dead %s "
+			    "%" PRId64 " %s", ids[i], command, ids[i], effect);
+		else
+			hd_cli_error("job %" PRId64 " not found; completed and "
+			    "cancelled jobs are deleted", ids[i]);
+	}
+	hd_id_lookup_release(&dead);
 }
 
 /* Report each id that is missing from res. */
@@ -133,12 +134,9 @@ report_skipped(struct hd_cli *cli, const PGresult *res, const int64_t *ids,
     size_t nids)
 {
 	struct hd_id_index	rows;
-	size_t			i;
 
 	hd_id_index_rows(&rows, res, 0);
-	for (i = 0; i < nids; i++)
-		if (hd_id_index_find(&rows, ids[i]) == -1)
-			report_not_live(cli, ids[i], "purge", "deletes it");
+	report_not_live(cli, &rows, ids, nids, "purge", "deletes it");
 	hd_id_index_release(&rows);
 }
 
@@ -239,15 +237,13 @@ report_not_waiting(struct hd_cli *cli, const PGresult *res,
 	hd_id_index_rows(&rows, res, 0);
 	for (i = 0; i < nids; i++) {
 		row = hd_id_index_find(&rows, ids[i]);
-		if (row == -1) {
-			report_not_live(cli, ids[i], "retry",
-			    "queues it again");
+		if (row == -1)
 			continue;
-		}
 		reason = PQgetvalue(res, (int)row, 1);
 		if (*reason != '\0')
 			hd_cli_error("job %" PRId64 " %s", ids[i], reason);
 	}
+	report_not_live(cli, &rows, ids, nids, "retry", "queues it again");
 	hd_id_index_release(&rows);
 }
 
@@ -363,7 +359,7 @@ job_show(struct hd_cli *cli, int64_t id, bool json)
 		hd_cli_action_error(&error);
 		status = exit_status(&error);
 	} else if (PQntuples(res) == 0) {
-		report_not_live(cli, id, "show", "shows it");
+		report_not_live(cli, NULL, &id, 1, "show", "shows it");
 		status = HD_EXIT_FAILURE;
 	} else if (json)
 		print_job_json(res);

@@ -59,7 +59,7 @@ print_help(void)
 	    "                         environment variables\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n\n",
-	    hd_config_default_path(NULL));
+	    SYSCONFDIR "/herald.conf");
 	printf("Run \"herald COMMAND --help\" for the options of a "
 	    "command.\n");
 }
@@ -125,7 +125,9 @@ main(int argc, char **argv)
 	status = cmd->run(&cli, argc, argv);
 
 	hd_cli_release(&cli);
-	if (fflush(stdout) == EOF && status == HD_EXIT_OK) {
+	/* A write that failed earlier, as jansson's may, left only ferror(). */
+	if ((fflush(stdout) == EOF || ferror(stdout)) &&
+	    status == HD_EXIT_OK) {
 		hd_cli_error("could not write to standard output");
 		status = HD_EXIT_FAILURE;
 	}

@@ -39,7 +39,7 @@ usage(FILE *out)
 	    "  -v, --verbose      log at level debug\n"
 	    "  -h, --help         show this help and exit\n"
 	    "  -V, --version      show the version and exit\n",
-	    hd_config_default_path(NULL));
+	    SYSCONFDIR "/herald.conf");
 }
 
 static int __attribute__((format(printf, 1, 2)))

@@ -484,6 +484,14 @@ sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead_id" 1 ||
     fail "a list with a missing id changed dead job $dead_id"
 [ "$(grep -c 'dead job 999999 not found' "$TEST_DIR/stderr")" -eq 1 ] ||
     fail "an id listed twice was reported twice: $(cat "$TEST_DIR/stderr")"
+# A live job is named with its state, in the one message of a single id
+# and beside the missing ids of a list.
+live_id=$(enqueue send_mail "queue => 'mail'")
+expect_fail 1 "^herald: job $live_id is queued, not dead; herald job show $live_id shows it\$" \
+    h dead retry "$live_id"
+expect_fail 1 "job $live_id is queued, not dead" h dead purge "$live_id" 999999
+grep -q 'dead job 999999 not found' "$TEST_DIR/stderr" ||
+    fail "the missing id was not reported: $(cat "$TEST_DIR/stderr")"
 expect_fail 65 'invalid job id "abc"' h dead retry abc
 expect_fail 65 'invalid job id "99999999999999999999": out of range; ids go up to 9223372036854775807' \
     h job cancel 99999999999999999999
@@ -495,6 +503,36 @@ expect_fail 65 'invalid queue name' h dead list --queue 'bad q'
 expect_fail 65 'duration "999d" for --older-than is out of range: the maximum is 366d' \
     h dead purge --all --older-than 999d
 expect_fail 65 'invalid task name' h dead retry --all --task 'bad/t'
+
+note "output that cannot be written"
+# More JSON than one stdio buffer holds, so that the failed write is
+# jansson's and not the final flush.
+sql "SELECT herald.enqueue('send_mail', queue => 'mail')
+    FROM generate_series(1, 100)" >/dev/null
+status=0
+h jobs --json -n 1000 >/dev/full 2>"$TEST_DIR/stderr" || status=$?
+[ "$status" -eq 1 ] || fail "jobs --json to a full device exited $status"
+grep -q '^herald: could not write to standard output$' "$TEST_DIR/stderr" ||
+    fail "jobs --json: unexpected message: $(cat "$TEST_DIR/stderr")"
+# An enqueue whose id cannot be printed keeps no job, so that a script
+# that gets the failure may enqueue again.
+before=$(jobs_count)
+status=0
+h enqueue send_mail --payload '{}' >/dev/full 2>"$TEST_DIR/stderr" ||
+    status=$?
+[ "$status" -eq 1 ] || fail "enqueue to a full device exited $status"
+grep -q 'could not write to standard output; no job was enqueued' \
+    "$TEST_DIR/stderr" ||
+    fail "enqueue: unexpected message: $(cat "$TEST_DIR/stderr")"
+status=0
+printf '{"task": "send_mail"}\n{"task": "send_mail"}\n' |
+    h enqueue --from - >/dev/full 2>"$TEST_DIR/stderr" || status=$?
+[ "$status" -eq 1 ] || fail "enqueue --from to a full device exited $status"
+grep -q 'could not write to standard output; no job was enqueued' \
+    "$TEST_DIR/stderr" ||
+    fail "enqueue --from: unexpected message: $(cat "$TEST_DIR/stderr")"
+[ "$(jobs_count)" = "$before" ] ||
+    fail "enqueues whose ids could not be written kept their jobs"
 
 note "heraldd command line"
 expect_fail 2 'heraldd: unrecognized option "--bogus"' "$HERALDD" --bogus
