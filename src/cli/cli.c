@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +20,79 @@
 #include "migrate.h"
 #include "util.h"
 
+/*
+ * The cancel handle of the job database connection.  Without it, a
+ * SIGINT or SIGTERM ends herald while the server goes on with the
+ * statement, and keeps its locks, until the statement ends.
+ */
+static PGcancel *volatile cli_cancel;
+static const int	 cli_stop_signals[] = { SIGINT, SIGTERM };
+
+/* Cancel the running statement, then end as the signal would have. */
+static void
+cli_on_stop(int signo)
+{
+	struct sigaction	sa;
+	char			errbuf[256];
+
+	if (cli_cancel != NULL)
+		(void)PQcancel(cli_cancel, errbuf, sizeof errbuf);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(signo, &sa, NULL);
+	raise(signo);
+}
+
+/*
+ * Cancel the statements of conn on SIGINT and SIGTERM, except a signal
+ * that herald was started to ignore, as a shell's background job is.
+ */
+static void
+cli_catch_stop(PGconn *conn)
+{
+	struct sigaction	sa, old;
+	size_t			i;
+
+	cli_cancel = PQgetCancel(conn);
+	if (cli_cancel == NULL)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cli_on_stop;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof cli_stop_signals / sizeof cli_stop_signals[0];
+	    i++) {
+		if (sigaction(cli_stop_signals[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(cli_stop_signals[i], &sa, NULL);
+	}
+}
+
+/* Free the cancel handle with the stop signals blocked. */
+static void
+cli_release_cancel(void)
+{
+	sigset_t	block, old;
+	PGcancel	*cancel;
+	size_t		 i;
+
+	if (cli_cancel == NULL)
+		return;
+	sigemptyset(&block);
+	for (i = 0; i < sizeof cli_stop_signals / sizeof cli_stop_signals[0];
+	    i++)
+		sigaddset(&block, cli_stop_signals[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	cancel = cli_cancel;
+	cli_cancel = NULL;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	PQfreeCancel(cancel);
+}
+
 void
 hd_cli_release(struct hd_cli *cli)
 {
+	cli_release_cancel();
 	PQfinish(cli->conn);
 	cli->conn = NULL;
 	hd_config_free(cli->config);
@@ -237,6 +308,8 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 			    "-c FILE, HERALD_CONFIG or -d CONNINFO");
 		return EX_UNAVAILABLE;
 	}
+
+	cli_catch_stop(cli->conn);
 
 	if (check_schema && hd_schema_check(cli->conn, HD_SCHEMA_JOB,
 	    &error) == -1) {

@@ -1,0 +1,56 @@
+#!/bin/sh
+# A herald command stopped by a signal while its statement waits for a
+# lock cancels the statement in the server.  Without the cancel, the
+# server goes on waiting with herald's transaction and its locks until
+# the lock is released, long after herald has gone.  Nothing changes.
+# The signal is SIGTERM, since a background job of a shell without job
+# control ignores SIGINT; both take the same path.
+
+. "$HERALD_SRCDIR/tests/e2e/lib.sh"
+
+unset HERALD_CONFIG
+
+for i in 1 2; do
+    id=$(enqueue send_mail "queue => 'mail'")
+    token=$(sql "SELECT lease_token FROM herald.claim('mail', 'test', 1,
+        60000) WHERE id = $id")
+    [ "$(sql "SELECT herald.fail($id, $token, '{}', true, 0)")" = dead ] ||
+        fail "could not make job $id dead"
+done
+
+note "another session locks the dead jobs"
+mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
+psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
+    >"$TEST_DIR/lock.out" 2>&1 &
+LOCK_PID=$!
+exec 3>"$TEST_DIR/lock.in"
+echo "BEGIN; LOCK TABLE herald.dead_jobs IN ACCESS EXCLUSIVE MODE;" >&3
+wait_for 10 "the lock on herald.dead_jobs to be held" sql_is \
+    "SELECT count(*) FROM pg_locks
+     WHERE relation = 'herald.dead_jobs'::regclass
+       AND mode = 'AccessExclusiveLock' AND granted" 1
+
+note "herald dead purge waits for the lock and is stopped"
+"$HERALD" -d "$JOB_DB" dead purge --all --yes >"$TEST_DIR/purge" \
+    2>"$TEST_DIR/purge.err" &
+PURGE_PID=$!
+wait_for 10 "herald dead purge to wait for the lock" sql_is \
+    "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND application_name = 'herald'
+       AND wait_event_type = 'Lock'" 1
+kill -TERM "$PURGE_PID"
+status=0
+wait "$PURGE_PID" || status=$?
+[ "$status" -eq 143 ] || fail "herald exited with $status after SIGTERM"
+wait_for 10 "the server to end herald's statement" sql_is \
+    "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database() AND application_name = 'herald'" 0
+
+echo "COMMIT;" >&3
+exec 3>&-
+wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
+    fail "the stopped purge deleted dead jobs"
+[ ! -s "$TEST_DIR/purge" ] ||
+    fail "the stopped purge printed: $(cat "$TEST_DIR/purge")"
+exit 0
