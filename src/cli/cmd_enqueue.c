@@ -968,7 +968,11 @@ from_parse_line(const struct hd_config *config, const char *line,
 			snprintf(message, size, "number %s at column %d is out "
 			    "of range; only the payload may hold it", key,
 			    json_error.column);
-		} else
+		} else if (json_error_code(&json_error) ==
+		    json_error_premature_end_of_input)
+			snprintf(message, size, "invalid JSON: the line ends "
+			    "before the value does");
+		else
 			snprintf(message, size, "invalid JSON at column %d: %s",
 			    json_error.column, json_error.text);
 		return -1;
@@ -1231,6 +1235,8 @@ enqueue_from(struct hd_cli *cli, const char *path)
 	status = from_read(config, in, name, &list);
 	if (in != stdin)
 		fclose(in);
+	if (status == HD_EXIT_OK && list.njobs == 0)
+		hd_cli_error("note: %s has no job; nothing was enqueued", name);
 	free(name);
 	if (status == HD_EXIT_OK &&
 	    (status = hd_cli_connect(cli, true)) == HD_EXIT_OK)

@@ -59,6 +59,13 @@ printf '{"task": "from_stdin"}\n' | h enqueue --from - >/dev/null ||
 sql_is "SELECT count(*) FROM herald.jobs WHERE task = 'from_stdin'" 1 ||
     fail "the job from standard input is missing"
 note "ok: a job from standard input"
+# Input with no job succeeds with a note, so that an empty export is not
+# mistaken for a run that enqueued something.
+printf '\n' | h enqueue --from - >"$TEST_DIR/out" 2>"$TEST_DIR/err" ||
+    fail "enqueue --from of no job failed: $(cat "$TEST_DIR/err")"
+[ ! -s "$TEST_DIR/out" ] || fail "no job printed ids: $(cat "$TEST_DIR/out")"
+grep -qx 'herald: note: standard input has no job; nothing was enqueued' \
+    "$TEST_DIR/err" || fail "no note for input with no job: $(cat "$TEST_DIR/err")"
 
 # Unique keys per line: a key held by an earlier job, of the database or
 # of the file, gives that job's id and adds nothing.
@@ -130,8 +137,10 @@ expect_bad 65 'line 1 of standard input: number 1e400 at column 34 is out of ran
     '{"task": "wide", "priority": 1e400}\n'
 
 good='{"task": "ok"}\n'
-expect_bad 65 'line 3 of standard input: invalid JSON' \
+expect_bad 65 'line 3 of standard input: invalid JSON: the line ends before the value does$' \
     "$good$good{\"task\": \n$good"
+expect_bad 65 "line 2 of standard input: invalid JSON at column 9: ':' expected near 'x'$" \
+    "$good{\"task\" x}\n"
 expect_bad 65 'line 2 of standard input: invalid queue name' \
     "$good{\"task\": \"a\", \"queue\": \"no spaces\"}\n"
 expect_bad 65 'line 1 of standard input: task is missing' '{"queue": "q"}\n'
