@@ -33,7 +33,7 @@ print_help(void)
 	    "  done/1m      completed in the last minute (estimated from "
 	    "per-minute counters)\n"
 	    "  failed/1m    failed attempts in the last minute (likewise)\n"
-	    "  oldest_wait  how long the oldest ready job has waited\n"
+	    "  oldest_ready how long the oldest ready job has waited\n"
 	    "  workers      worker processes serving the queue, on every "
 	    "host\n"
 	    "  paused       \"yes\" when workers claim nothing from the queue "
@@ -94,7 +94,7 @@ print_status(const PGresult *res)
 {
 	static const char	*headers[] = {
 		"queue", "queued", "scheduled", "running", "retrying", "dead",
-		"done/1m", "failed/1m", "oldest_wait", "workers", "paused"
+		"done/1m", "failed/1m", "oldest_ready", "workers", "paused"
 	};
 	struct hd_table		 table;
 	long long		 totals[NCOUNTS] = { 0 }, workers = 0;
@@ -303,7 +303,7 @@ print_status_json(PGconn *conn, const PGresult *res)
 {
 	static const char *const	 queue_keys[] = {
 		"queue", "queued", "scheduled", "running", "retrying", "dead",
-		"completed_last_minute", "failed_last_minute", "oldest_wait_ms"
+		"completed_last_minute", "failed_last_minute", "oldest_ready_ms"
 	};
 	static const char *const	 relay_keys[] = {
 		"database", "backlog", "lag_ms", "relayed", "dropped",

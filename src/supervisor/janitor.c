@@ -43,6 +43,12 @@
 #define JANITOR_REPORT_RETRY_MS	1000
 #define JANITOR_REPORT_RETRY_MAX_MS 30000
 
+/* A queue's paused flag as the janitor last read it. */
+struct janitor_queue {
+	char	*name;
+	bool	 paused;
+};
+
 struct janitor {
 	const struct hd_config	*config;
 	const char		*supervisor_id;
@@ -80,6 +86,9 @@ struct janitor {
 	char			 report_sqlstate[6];
 	int			 exit_status;
 	struct hd_periodic	 periodic;
+	/* The queues of the last round, to log a pause or a resume. */
+	struct janitor_queue	*queues;
+	int			 nqueues;
 };
 
 static void
@@ -515,6 +524,69 @@ janitor_scheduling(struct janitor *j)
 		janitor_failed(j, "periodic", &error);
 }
 
+static void
+janitor_free_queues(struct janitor *j)
+{
+	int	i;
+
+	for (i = 0; i < j->nqueues; i++)
+		free(j->queues[i].name);
+	free(j->queues);
+	j->queues = NULL;
+	j->nqueues = 0;
+}
+
+/*
+ * Return 1 when queue name was paused in the last round, 0 when it was
+ * not, or -1 when that round did not read it.
+ */
+static int
+janitor_was_paused(const struct janitor *j, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < j->nqueues; i++)
+		if (strcmp(j->queues[i].name, name) == 0)
+			return j->queues[i].paused;
+	return -1;
+}
+
+/*
+ * Log each queue paused or resumed since the last round, and in the first
+ * round each paused queue, so that heraldd's log shows why a queue's jobs
+ * wait.  A pause from the console, from herald queue or from SQL all
+ * change herald.queues, which this reads.
+ */
+static void
+janitor_watch_pauses(struct janitor *j)
+{
+	struct janitor_queue	*queues;
+	const char		*name;
+	PGresult		*res;
+	int			 row, n, was;
+
+	res = janitor_query(j, "read_queues", "SELECT name, paused FROM "
+	    "herald.queues", 0, NULL);
+	if (res == NULL)
+		return;
+	n = PQntuples(res);
+	queues = hd_xcalloc(n > 0 ? (size_t)n : 1, sizeof *queues);
+	for (row = 0; row < n; row++) {
+		name = PQgetvalue(res, row, 0);
+		queues[row].name = hd_xstrdup(name);
+		queues[row].paused = PQgetvalue(res, row, 1)[0] == 't';
+		was = janitor_was_paused(j, name);
+		if (queues[row].paused && was != 1)
+			hd_log_info("queue paused", "queue=%s", name);
+		else if (!queues[row].paused && was == 1)
+			hd_log_info("queue resumed", "queue=%s", name);
+	}
+	PQclear(res);
+	janitor_free_queues(j);
+	j->queues = queues;
+	j->nqueues = n;
+}
+
 /*
  * Take back the jobs of expired leases with a lost attempt, and delay
  * those queued again by their task's retry delay, in one transaction.
@@ -601,6 +673,8 @@ janitor_round(struct janitor *j)
 	if (n > 0)
 		hd_log_warn("expired leases", "jobs=%d", n);
 	janitor_announce(j);
+	if (j->conn != NULL)
+		janitor_watch_pauses(j);
 	if (j->conn != NULL)
 		janitor_fold_counts(j);
 	if (j->conn != NULL)
@@ -932,6 +1006,7 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 	}
 	PQfinish(j.conn);
 	hd_periodic_release(&j.periodic);
+	janitor_free_queues(&j);
 	if (j.report_fd != -1)
 		close(j.report_fd);
 	hd_signals_close();

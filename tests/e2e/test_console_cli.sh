@@ -38,6 +38,8 @@ note "pause keeps jobs of the queue unclaimed"
 out=$(H queue pause pq) || fail "herald queue pause failed"
 [ "$out" = 'paused queue "pq"' ] || fail "pause printed: $out"
 H status | grep -q '^pq .* yes$' || fail "herald status does not show pq paused"
+# heraldd's log says that the queue's jobs wait because of the pause.
+wait_for 10 "heraldd to log the pause" log_has 'msg="queue paused" .*queue=pq$'
 # One worker process serves pq, and none the queue that only a job names.
 wait_for 10 "herald status to count the worker of pq" sh -c \
     "'$HERALD' -c '$HERALD_CONF' status | grep -Eq '^pq .* 1 +yes\$'"
@@ -71,6 +73,9 @@ out=$(H queue pause pq) || fail "a second pause failed"
 note "resume lets the queue's jobs run"
 H queue resume pq >/dev/null || fail "herald queue resume failed"
 wait_for 10 "job $held after resume" test -f "$TEST_DIR/done.$held"
+wait_for 10 "heraldd to log the resume" log_has 'msg="queue resumed" .*queue=pq$'
+[ "$(grep -c 'msg="queue paused"' "$HERALDD_LOG")" -eq 1 ] ||
+    fail "one pause was logged more than once: $(grep 'queue paused' "$HERALDD_LOG")"
 H status | grep -q '^pq .* no$' || fail "herald status still shows pq paused"
 sql_is "SELECT string_agg(action || ':' || queue || ':' || rows, ',' ORDER BY id)
     FROM herald.audit" "queue pause:pq:1,queue resume:pq:1" ||
