@@ -59,17 +59,26 @@ herald_strerror(enum herald_code code)
 	return "unrecognized error code";
 }
 
-/* Return whether the len bytes of s are all printable ASCII. */
-static bool
-check_printable(const char *s, size_t len)
+/*
+ * Copy name to buf, of size bytes, as a message may quote it: printable
+ * ASCII as it is and any other byte as \xHH, so that no control byte of
+ * a bad name reaches a terminal or a log.
+ */
+static void
+check_quote(const char *name, char *buf, size_t size)
 {
-	size_t	i;
+	size_t		len = 0;
+	unsigned char	c;
 
-	for (i = 0; i < len; i++)
-		if (!isascii((unsigned char)s[i]) ||
-		    !isprint((unsigned char)s[i]))
-			return false;
-	return true;
+	for (; *name != '\0' && len + 5 < size; name++) {
+		c = (unsigned char)*name;
+		if (isascii(c) && isprint(c))
+			buf[len++] = (char)c;
+		else
+			len += (size_t)snprintf(buf + len, size - len, "\\x%02x",
+			    c);
+	}
+	buf[len] = '\0';
 }
 
 static int
@@ -84,7 +93,7 @@ int
 herald_check_name(const char *what, const char *name,
     struct herald_error *error)
 {
-	char		 label[64];
+	char		 label[64], quoted[4 * HERALD_NAME_MAX + 1];
 	size_t		 len, i;
 	unsigned char	 c;
 
@@ -101,9 +110,10 @@ herald_check_name(const char *what, const char *name,
 		return -1;
 	}
 	if (len > HERALD_NAME_MAX) {
+		check_quote(name, quoted, sizeof quoted);
 		hd_error_set(error, HERALD_EINVAL,
 		    "%s \"%.*s...\" is %zu characters long, over the limit of %d",
-		    label, CHECK_QUOTE_MAX, name, len, HERALD_NAME_MAX);
+		    label, CHECK_QUOTE_MAX, quoted, len, HERALD_NAME_MAX);
 		return -1;
 	}
 
@@ -111,23 +121,24 @@ herald_check_name(const char *what, const char *name,
 		c = (unsigned char)name[i];
 		if (check_name_char(c, i == 0))
 			continue;
+		check_quote(name, quoted, sizeof quoted);
 		/* _ . : - are allowed, but not first. */
 		if (i == 0 && check_name_char(c, 0))
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s \"%s\": a name must start with a letter or digit, not '%c'",
-			    label, name, c);
+			    label, quoted, c);
 		else if (isascii(c) && isgraph(c))
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s \"%s\": character '%c' at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
-			    label, name, c, i + 1);
-		else if (c == ' ' && check_printable(name, len))
+			    label, quoted, c, i + 1);
+		else if (c == ' ')
 			hd_error_set(error, HERALD_EINVAL,
 			    "invalid %s \"%s\": a space at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
-			    label, name, i + 1);
+			    label, quoted, i + 1);
 		else
 			hd_error_set(error, HERALD_EINVAL,
-			    "invalid %s: byte 0x%02x at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
-			    label, c, i + 1);
+			    "invalid %s \"%s\": byte 0x%02x at position %zu is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit",
+			    label, quoted, c, i + 1);
 		return -1;
 	}
 	return 0;

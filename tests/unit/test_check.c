@@ -42,9 +42,13 @@ static const struct name_case name_cases[] = {
 	{ "space", "send mail",
 	    "invalid task name \"send mail\": a space at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 	{ "newline", "mail\n",
-	    "invalid task name: byte 0x0a at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	    "invalid task name \"mail\\x0a\": byte 0x0a at position 5 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 	{ "non-ascii", "caf\xc3\xa9",
-	    "invalid task name: byte 0xc3 at position 4 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	    "invalid task name \"caf\\xc3\\xa9\": byte 0xc3 at position 4 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	{ "escape after a bad character", "a\"b\x1b[31m",
+	    "invalid task name \"a\"b\\x1b[31m\": character '\"' at position 2 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
+	{ "space and a control byte", "a b\x07",
+	    "invalid task name \"a b\\x07\": a space at position 2 is not allowed; use A-Z a-z 0-9 _ . : - starting with a letter or digit" },
 };
 
 struct payload_case {
