@@ -52,6 +52,7 @@ struct janitor_queue {
 struct janitor {
 	const struct hd_config	*config;
 	const char		*supervisor_id;
+	pid_t			 supervisor_pid;	/* the parent at start */
 	char			 id[2 * JANITOR_ID_BYTES + 1];
 	/* The janitor this one replaces, until its registration is removed. */
 	char			 lost_id[2 * JANITOR_ID_BYTES + 1];
@@ -963,10 +964,12 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 	struct herald_error	error;
 	struct janitor		j;
 	int			sigfd, status = 0;
+	bool			supervisor_gone;
 
 	memset(&j, 0, sizeof j);
 	j.config = config;
 	j.supervisor_id = supervisor_id;
+	j.supervisor_pid = getppid();
 	j.report_fd = report_fd;
 	if (id != NULL && strlen(id) < sizeof j.id)
 		snprintf(j.id, sizeof j.id, "%s", id);
@@ -996,12 +999,19 @@ hd_janitor_main(const struct hd_config *config, const char *supervisor_id,
 	/*
 	 * The supervisor stops with its janitor, so both rows go, unless a
 	 * reload replaced the janitor (SIGUSR1) and the supervisor runs on.
+	 * A supervisor that died keeps its row, so that the console shows it
+	 * dead until its registration is pruned.
 	 */
+	supervisor_gone = getppid() != j.supervisor_pid;
+	if (supervisor_gone)
+		hd_log_warn("supervisor gone, its registration kept",
+		    "supervisor_id=%s supervisor_pid=%ld", supervisor_id,
+		    (long)j.supervisor_pid);
 	if (j.conn != NULL && status == 0) {
 		memset(&error, 0, sizeof error);
 		if (hd_store_unregister(j.conn, j.id, &error) == -1 ||
-		    (!j.retiring && hd_store_unregister(j.conn,
-		    supervisor_id, &error) == -1))
+		    (!j.retiring && !supervisor_gone &&
+		    hd_store_unregister(j.conn, supervisor_id, &error) == -1))
 			janitor_failed(&j, "unregister", &error);
 	}
 	PQfinish(j.conn);
