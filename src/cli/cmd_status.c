@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "outbox.h"
 #include "queue_sql.h"
 #include "util.h"
 
@@ -138,9 +139,6 @@ print_status(const PGresult *res)
 	hd_table_release(&table);
 }
 
-/* A relay report older than this is stale: relays report once a second. */
-#define STATUS_RELAY_STALE_MS	10000
-
 /*
  * The outbox of each application database as its relay last reported it:
  * the backlog, the age of the oldest row (the relay's lag) and when the
@@ -196,7 +194,7 @@ print_relay_status(PGconn *conn)
 	/* A relay reports every second; an old report means none runs. */
 	for (row = 0; row < PQntuples(res); row++) {
 		if (PQgetisnull(res, row, 5) || strtoll(PQgetvalue(res, row,
-		    5), NULL, 10) < STATUS_RELAY_STALE_MS)
+		    5), NULL, 10) < HD_RELAY_STALE_MS)
 			continue;
 		format_wait(res, row, 5, age, sizeof age);
 		printf("outbox %s: no report for %s, so its backlog and lag "

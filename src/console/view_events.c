@@ -9,10 +9,8 @@
 
 #include "console.h"
 #include "format.h"
+#include "outbox.h"
 #include "screen.h"
-
-/* The relay reports every second; older reports mean it is not running. */
-#define EVENTS_RELAY_STALE_MS	10000
 
 static const struct hd_key events_keys[] = {
 	{ { 0 }, NULL, NULL, HD_CMD_NONE, false }
@@ -62,20 +60,24 @@ events_draw_relays(struct hd_console *console, int y, int bottom, int cols)
 		int64_t	updated_ms = hd_value_ll(res, row, HD_RELAY_UPDATED_MS) +
 		    age;
 
-		if (PQgetisnull(res, row, HD_RELAY_LAG_MS))
+		bool	stale = updated_ms > HD_RELAY_STALE_MS;
+
+		/* An old report's backlog and lag are unknown, not zero. */
+		if (stale)
+			snprintf(lag, sizeof(lag), "?");
+		else if (PQgetisnull(res, row, HD_RELAY_LAG_MS))
 			snprintf(lag, sizeof(lag), "-");
 		else
 			hd_fmt_age(hd_value_ll(res, row, HD_RELAY_LAG_MS) +
 			    age, lag, sizeof(lag));
 		hd_fmt_age(updated_ms, updated, sizeof(updated));
 		strcat(updated, " ago");
-		attr = updated_ms > EVENTS_RELAY_STALE_MS ?
-		    hd_attr(HD_ATTR_ERROR) : hd_attr(HD_ATTR_NORMAL);
+		attr = stale ? hd_attr(HD_ATTR_ERROR) : hd_attr(HD_ATTR_NORMAL);
 		hd_put(y, 1, db_w - 1, attr,
 		    PQgetvalue(res, row, HD_RELAY_DATABASE));
 		hd_putf(y, 1 + db_w, cols - 1 - db_w, attr,
 		    "%9s %8s %12s %9s %9s",
-		    PQgetvalue(res, row, HD_RELAY_BACKLOG), lag,
+		    stale ? "?" : PQgetvalue(res, row, HD_RELAY_BACKLOG), lag,
 		    PQgetvalue(res, row, HD_RELAY_RELAYED),
 		    PQgetvalue(res, row, HD_RELAY_DROPPED), updated);
 	}

@@ -10,6 +10,7 @@
 
 #include "console.h"
 #include "format.h"
+#include "outbox.h"
 #include "screen.h"
 #include "table_sql.h"
 #include "util.h"
@@ -212,7 +213,7 @@ health_draw_database(struct hd_console *console, int y, int cols)
 {
 	const struct hd_snapshot	*snap;
 	const PGresult			*res;
-	long long			 tuples, age_ms;
+	long long			 tuples, age_ms, report_ms;
 	char				 age[32];
 	int				 x = 1;
 
@@ -233,7 +234,15 @@ health_draw_database(struct hd_console *console, int y, int cols)
 		    "job table: %lld dead tuples, autovacuum %s%s", tuples,
 		    age, strcmp(age, "never") == 0 ? "" : " ago");
 	}
-	if (!PQgetisnull(res, 0, HD_DH_OUTBOX_BACKLOG)) {
+	report_ms = PQgetisnull(res, 0, HD_DH_RELAY_REPORT_MS) ? 0 :
+	    hd_value_ll(res, 0, HD_DH_RELAY_REPORT_MS) + hd_snapshot_age(snap);
+	if (!PQgetisnull(res, 0, HD_DH_OUTBOX_BACKLOG) &&
+	    report_ms > HD_RELAY_STALE_MS) {
+		/* A relay is gone: its backlog is unknown, not zero. */
+		hd_fmt_age(report_ms, age, sizeof(age));
+		hd_putf(y, x, cols - x, hd_attr(HD_ATTR_ERROR),
+		    "  outbox ?, no relay report for %s", age);
+	} else if (!PQgetisnull(res, 0, HD_DH_OUTBOX_BACKLOG)) {
 		if (PQgetisnull(res, 0, HD_DH_RELAY_LAG_MS))
 			snprintf(age, sizeof(age), "-");
 		else

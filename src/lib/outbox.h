@@ -33,6 +33,12 @@
 #define HD_OUTBOX_BATCH		1000
 #define HD_OUTBOX_BATCH_BYTES	(INT64_C(64) * 1024 * 1024)
 #define HD_OUTBOX_ORIGIN_MAX	64
+/*
+ * A relay reports once a second, so an older report than this means that
+ * no relay runs for its application database, and its backlog and lag
+ * are out of date.
+ */
+#define HD_RELAY_STALE_MS	10000
 #define HD_OUTBOX_DROPPED_TYPES	8
 
 /* Counts of one batch. */

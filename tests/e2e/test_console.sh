@@ -209,9 +209,19 @@ T resize-window -t c -x 80 -y 24
 wait_for 10 "an 80x24 layout after 40 columns" layout_fits c 80 24
 
 note "events screen"
+# The report is fresh, as a running relay keeps it.
+sql "UPDATE herald.relay_status SET updated_at = now(),
+    oldest_at = now() - interval '5 seconds' WHERE origin = 'o1'" >/dev/null
 keys c 5
 expect_line c "^ shop +7 +[0-9]+s +1234 +0 "
 expect_line c "^ UserRegistered +[0-9]+ +[0-9]+ +[0-9.]+ +3 +3"
+# The old report of a relay that is gone shows no backlog or lag, which
+# would read as an empty outbox, and the health panel says so too.
+sql "UPDATE herald.relay_status SET updated_at = now() - interval '2 minutes'
+    WHERE origin = 'o1'" >/dev/null
+expect_line c "^ shop +[?] +[?] +1234 +0 +2m"
+keys c 1
+expect_screen c "outbox ?, no relay report for 2m"
 
 note "dead letters screen and the detail of a dead job"
 keys c 4
