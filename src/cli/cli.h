@@ -55,6 +55,7 @@ int	hd_cmd_metrics(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_migrate(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_periodic(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_queue(struct hd_cli *cli, int argc, char **argv);
+int	hd_cmd_relay(struct hd_cli *cli, int argc, char **argv);
 int	hd_cmd_status(struct hd_cli *cli, int argc, char **argv);
 
 void	hd_cli_release(struct hd_cli *cli);

@@ -148,8 +148,23 @@ static const char relay_sql[] =
     "SELECT database, backlog,"
     "  (extract(epoch FROM now() - oldest_at) * 1000)::bigint,"
     "  relayed_total, dropped_total,"
-    "  (extract(epoch FROM now() - updated_at) * 1000)::bigint"
+    "  (extract(epoch FROM now() - updated_at) * 1000)::bigint,"
+    "  origin, count(*) OVER (PARTITION BY database) > 1"
     " FROM herald.relay_status ORDER BY database, origin";
+
+/*
+ * Name row's application database in buf: by its name, with its origin
+ * when another application database has the same name.
+ */
+static void
+relay_label(const PGresult *res, int row, char *buf, size_t size)
+{
+	if (strcmp(PQgetvalue(res, row, 7), "t") == 0)
+		snprintf(buf, size, "%s (%s)", PQgetvalue(res, row, 0),
+		    PQgetvalue(res, row, 6));
+	else
+		snprintf(buf, size, "%s", PQgetvalue(res, row, 0));
+}
 
 /* Print the relay table when any application database has reported. */
 static int
@@ -162,6 +177,7 @@ print_relay_status(PGconn *conn)
 	struct hd_table		 table;
 	PGresult		*res;
 	char			 lag[32], age[32];
+	char			 label[2 * HD_OUTBOX_ORIGIN_MAX + 80];
 	int			 row;
 
 	res = PQexec(conn, relay_sql);
@@ -181,7 +197,8 @@ print_relay_status(PGconn *conn)
 	for (row = 0; row < PQntuples(res); row++) {
 		format_wait(res, row, 2, lag, sizeof lag);
 		format_wait(res, row, 5, age, sizeof age);
-		hd_table_cell(&table, "%s", PQgetvalue(res, row, 0));
+		relay_label(res, row, label, sizeof label);
+		hd_table_cell(&table, "%s", label);
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
 		hd_table_cell(&table, "%s", lag);
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 3));
@@ -197,9 +214,10 @@ print_relay_status(PGconn *conn)
 		    5), NULL, 10) < HD_RELAY_STALE_MS)
 			continue;
 		format_wait(res, row, 5, age, sizeof age);
+		relay_label(res, row, label, sizeof label);
 		printf("outbox %s: no report for %s, so its backlog and lag "
-		    "are old; check that a relay runs for it\n",
-		    PQgetvalue(res, row, 0), age);
+		    "are old; check that a relay runs for it, or run herald "
+		    "relay forget once no relay serves it\n", label, age);
 	}
 	PQclear(res);
 	return HD_EXIT_OK;
@@ -341,6 +359,8 @@ print_status_json(PGconn *conn, const PGresult *res)
 		item = json_object();
 		json_object_set_new(item, "database",
 		    hd_cli_json_text(relays, row, 0));
+		json_object_set_new(item, "origin",
+		    hd_cli_json_text(relays, row, 6));
 		for (col = 1; col <= 5; col++)
 			json_object_set_new(item, relay_keys[col],
 			    hd_cli_json_int(relays, row, col));

@@ -22,6 +22,8 @@ static const struct hd_cli_command commands[] = {
 	{ "dead", hd_cmd_dead,
 	    "list, show, retry or purge dead jobs" },
 	{ "queue", hd_cmd_queue, "pause or resume queues" },
+	{ "relay", hd_cmd_relay,
+	    "forget the relay report of a retired application database" },
 	{ "job", hd_cmd_job, "show, cancel or retry-now jobs" },
 	{ "periodic", hd_cmd_periodic,
 	    "list periodic jobs with their last and next runs" },

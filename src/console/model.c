@@ -125,8 +125,10 @@ static const char dead_count_sql[] =
     "  coalesce(max(d.id), 0)"
     " FROM herald.dead_jobs d" DEAD_FILTER;
 
+/* An application database that shares its name shows its origin too. */
 static const char relay_sql[] =
-    "SELECT origin, database, backlog,"
+    "SELECT origin, CASE WHEN count(*) OVER (PARTITION BY database) > 1"
+    "  THEN database || ' (' || origin || ')' ELSE database END, backlog,"
     "  (extract(epoch FROM now() - oldest_at) * 1000)::bigint,"
     "  relayed_total, dropped_total,"
     "  (extract(epoch FROM now() - updated_at) * 1000)::bigint"

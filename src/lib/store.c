@@ -986,6 +986,26 @@ hd_action_queue(struct hd_action *action, const char *queue, bool paused,
 	return 0;
 }
 
+int
+hd_action_relay_forget(struct hd_action *action, const char *origin,
+    struct herald_error *error)
+{
+	action_init(action, HD_ACTION_RELAY_FORGET);
+	action->what = "could not forget the relay report";
+	if (origin == NULL || origin[0] == '\0') {
+		hd_error_set(error, HERALD_EINVAL, "%s: no origin given",
+		    action->what);
+		return -1;
+	}
+	action->text = hd_xstrdup(origin);
+	action->sql = "SELECT herald.forget_relay($1, $2, $3)";
+	action->nparams = 3;
+	action->values[0] = action->text;
+	action->values[1] = action->os_user;
+	action->values[2] = action->host;
+	return 0;
+}
+
 /*
  * Prepare an action of kind that runs sql with the job ids as $1 (a
  * bigint[]) and the operating system user and host as $2 and $3.
@@ -1146,6 +1166,8 @@ hd_action_done_word(enum hd_action_kind kind)
 		return "moved to now";
 	case HD_ACTION_DEAD_RETRY_EDITED:
 		return "retried with the edited payload";
+	case HD_ACTION_RELAY_FORGET:
+		return "forgotten";
 	}
 	return "done";
 }

@@ -271,7 +271,8 @@ enum hd_action_kind {
 	HD_ACTION_QUEUE_RESUME,
 	HD_ACTION_JOB_CANCEL,
 	HD_ACTION_JOB_RETRY_NOW,	/* queued jobs due later run now */
-	HD_ACTION_DEAD_RETRY_EDITED	/* one dead job, with a new payload */
+	HD_ACTION_DEAD_RETRY_EDITED,	/* one dead job, with a new payload */
+	HD_ACTION_RELAY_FORGET		/* an origin's relay report */
 };
 
 struct hd_action {
@@ -310,6 +311,12 @@ int	hd_action_retry_now(struct hd_action *action, const int64_t *ids,
  */
 int	hd_action_retry_edited(struct hd_action *action, int64_t id,
 	    const char *payload, size_t payload_max,
+	    struct herald_error *error);
+/*
+ * Forget the relay report of origin, whose relay stopped reporting; the
+ * result is 1, or 0 when no such report is older than HD_RELAY_STALE_MS.
+ */
+int	hd_action_relay_forget(struct hd_action *action, const char *origin,
 	    struct herald_error *error);
 
 /*

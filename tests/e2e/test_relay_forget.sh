@@ -1,0 +1,85 @@
+#!/bin/sh
+# herald relay forget removes the report of an application database that
+# no relay serves any more, and with it herald status's warning.  A fresh
+# report is kept, and a name that two application databases share must
+# be given as an origin, which herald status then shows beside it.  Each
+# removal is recorded in herald.audit.
+
+. "$HERALD_SRCDIR/tests/e2e/lib.sh"
+
+unset HERALD_CONFIG
+
+h() {
+    "$HERALD" -d "$JOB_DB" "$@"
+}
+
+# expect_error STATUS PATTERN ARG...: herald ARG... exits with STATUS, its
+# standard error matches PATTERN, and every report stays.
+expect_error() {
+    _want=$1
+    _pattern=$2
+    shift 2
+    _status=0
+    h "$@" >"$TEST_DIR/out" 2>"$TEST_DIR/err" || _status=$?
+    [ "$_status" -eq "$_want" ] ||
+        fail "herald $* exited with $_status, expected $_want: $(cat "$TEST_DIR/err")"
+    grep -Eq -- "$_pattern" "$TEST_DIR/err" ||
+        fail "herald $*: message does not match \"$_pattern\": $(cat "$TEST_DIR/err")"
+    [ ! -s "$TEST_DIR/out" ] ||
+        fail "herald $* printed: $(cat "$TEST_DIR/out")"
+    sql_is "SELECT count(*) FROM herald.relay_status" 4 ||
+        fail "herald $* changed the reports"
+}
+
+sql "INSERT INTO herald.relay_status
+        (origin, database, backlog, relayed_total, dropped_total, updated_at)
+    VALUES ('111/1', 'shop', 0, 10, 0, now() - interval '1 hour'),
+        ('222/1', 'app1', 0, 5, 0, now() - interval '1 hour'),
+        ('333/1', 'app1', 2, 7, 0, now()),
+        ('444/1', 'live', 0, 1, 0, now())" >/dev/null ||
+    fail "could not insert the relay reports"
+
+note "status names a shared name with its origin, and points to forget"
+h status >"$TEST_DIR/status" || fail "herald status failed"
+grep -q '^outbox shop: no report for .*herald relay forget' \
+    "$TEST_DIR/status" ||
+    fail "no warning about shop: $(cat "$TEST_DIR/status")"
+grep -Eq '^app1 \(222/1\) ' "$TEST_DIR/status" ||
+    fail "app1 is not named with its origin: $(cat "$TEST_DIR/status")"
+grep -Eq '^shop ' "$TEST_DIR/status" ||
+    fail "shop is not named alone: $(cat "$TEST_DIR/status")"
+h status --json | grep -q '"origin": "222/1"' ||
+    fail "status --json lacks the origin"
+
+note "what is not forgotten"
+expect_error 1 'the relay of "live" reported [0-9]+ ms ago; remove app_db' \
+    relay forget live
+expect_error 65 '2 application databases are named "app1"; name one by its origin' \
+    relay forget app1
+grep -qx 'herald:   222/1' "$TEST_DIR/err" ||
+    fail "the origins of app1 are not listed: $(cat "$TEST_DIR/err")"
+expect_error 1 'no relay report names "nowhere"' relay forget nowhere
+expect_error 2 'no action given' relay
+expect_error 2 'unrecognized action "drop"' relay drop shop
+expect_error 2 'no application database given' relay forget
+expect_error 2 'unexpected argument "app1"' relay forget shop app1
+expect_error 65 'the name is empty' relay forget ''
+
+note "forget by name and by origin"
+out=$(h relay forget shop) || fail "herald relay forget shop failed"
+[ "$out" = 'forgot the relay report of "shop" (origin 111/1)' ] ||
+    fail "forget printed: $out"
+h relay forget 222/1 >/dev/null || fail "herald relay forget 222/1 failed"
+sql_is "SELECT string_agg(origin, ',' ORDER BY origin)
+    FROM herald.relay_status" "333/1,444/1" ||
+    fail "reports left: $(sql "SELECT origin FROM herald.relay_status")"
+sql_is "SELECT string_agg(filter || ':' || rows, ',' ORDER BY id)
+    FROM herald.audit WHERE action = 'relay forget'" \
+    "database shop, origin 111/1:1,database app1, origin 222/1:1" ||
+    fail "audit rows: $(sql "SELECT action, filter, rows FROM herald.audit")"
+h status >"$TEST_DIR/status" || fail "herald status failed"
+! grep -q 'shop' "$TEST_DIR/status" ||
+    fail "status still shows shop: $(cat "$TEST_DIR/status")"
+grep -Eq '^app1 +2 ' "$TEST_DIR/status" ||
+    fail "app1 is still named with its origin: $(cat "$TEST_DIR/status")"
+exit 0
