@@ -68,6 +68,8 @@ struct janitor {
 	int64_t			 connect_at_ms;
 	int64_t			 connect_delay_ms;
 	int			 connect_failures;
+	/* When the connection was lost or first failed, or 0. */
+	int64_t			 outage_start_ms;
 	int64_t			 next_lock_ms;
 	int64_t			 next_round_ms;
 	int64_t			 next_prune_ms;
@@ -104,6 +106,7 @@ janitor_disconnect(struct janitor *j)
 	j->announced_until[0] = '\0';
 	j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
 	j->connect_failures = 0;
+	j->outage_start_ms = hd_monotonic_ms();
 	j->report_pending = true;
 }
 
@@ -222,6 +225,8 @@ janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 {
 	j->connect_failures++;
 	j->connect_delay_ms = hd_reconnect_delay_ms(j->connect_failures);
+	if (j->outage_start_ms == 0)
+		j->outage_start_ms = hd_monotonic_ms();
 	if (j->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "error=%s sqlstate=%s retry_ms=%lld",
@@ -275,10 +280,13 @@ janitor_connect(struct janitor *j)
 		janitor_connect_failed(j, &error);
 		return 0;
 	}
-	if (j->connect_failures > 0)
-		hd_log_info("job database connection restored",
-		    "failures=%d", j->connect_failures);
 	now = hd_monotonic_ms();
+	/* As a worker does, also when the first attempt succeeds. */
+	if (j->outage_start_ms != 0)
+		hd_log_info("job database connection restored",
+		    "failures=%d outage_ms=%lld", j->connect_failures,
+		    (long long)(now - j->outage_start_ms));
+	j->outage_start_ms = 0;
 	j->connect_failures = 0;
 	j->next_lock_ms = now;
 	j->next_heartbeat_ms = now + HD_HEARTBEAT_MS;

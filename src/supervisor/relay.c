@@ -84,6 +84,7 @@ struct relay {
 	int64_t			 connect_at_ms;
 	int64_t			 connect_delay_ms;
 	int			 connect_failures;
+	int64_t			 outage_start_ms;	/* the first failure */
 };
 
 static bool
@@ -114,20 +115,44 @@ relay_disconnect(struct relay *r)
 	r->turn = 0;
 }
 
-/* Log the first failure of an outage, and only count the rest. */
+/*
+ * Return whether error came of a lost connection, or of a server that
+ * shuts down, rather than of a statement.
+ */
+static bool
+relay_connection_lost(const struct relay *r, const struct herald_error *error)
+{
+	int	i;
+
+	for (i = 0; i < RELAY_LANES; i++)
+		if (r->lanes[i].app == NULL || r->lanes[i].job == NULL ||
+		    PQstatus(r->lanes[i].app) == CONNECTION_BAD ||
+		    PQstatus(r->lanes[i].job) == CONNECTION_BAD)
+			return true;
+	return hd_db_error_is_fatal(r->lanes[0].job, error);
+}
+
+/*
+ * Log the first failure of an outage, and only count the rest.  A lost
+ * connection is a warning, as it is for workers and the janitor, and any
+ * other failure an error.
+ */
 static void
 relay_failed(struct relay *r, const char *operation,
     const struct herald_error *error)
 {
+	bool	lost = relay_connection_lost(r, error);
+
 	relay_disconnect(r);
 	r->connect_failures++;
 	r->connect_delay_ms = hd_reconnect_delay_ms(r->connect_failures - 1);
-	if (r->connect_failures == 1)
-		hd_log_error("relay failed", "operation=%s error=%s "
-		    "sqlstate=%s retry_ms=%lld", operation,
-		    hd_error_reason(error), error->sqlstate,
+	if (r->connect_failures == 1) {
+		r->outage_start_ms = hd_monotonic_ms();
+		hd_log_at(lost ? HD_LOG_WARN : HD_LOG_ERROR, "relay failed",
+		    "operation=%s error=%s sqlstate=%s retry_ms=%lld",
+		    operation, hd_error_reason(error), error->sqlstate,
 		    (long long)r->connect_delay_ms);
-	else
+	} else
 		hd_log_debug("relay failed", "operation=%s sqlstate=%s "
 		    "failures=%d retry_ms=%lld", operation, error->sqlstate,
 		    r->connect_failures, (long long)r->connect_delay_ms);
@@ -195,8 +220,9 @@ relay_connect(struct relay *r)
 		goto fail;
 
 	if (r->connect_failures > 0)
-		hd_log_info("relay connections restored", "failures=%d",
-		    r->connect_failures);
+		hd_log_info("relay connections restored", "failures=%d "
+		    "outage_ms=%lld", r->connect_failures,
+		    (long long)(hd_monotonic_ms() - r->outage_start_ms));
 	else
 		hd_log_info("relay ready", "origin=%s relay_id=%s", r->origin,
 		    r->id);
