@@ -22,11 +22,12 @@
 
 /*
  * The cancel handle of the job database connection.  Without it, a
- * SIGINT or SIGTERM ends herald while the server goes on with the
- * statement, and keeps its locks, until the statement ends.
+ * SIGINT, SIGTERM or SIGHUP (an ssh session that drops) ends herald while
+ * the server goes on with the statement, and keeps its locks, until the
+ * statement ends.
  */
 static PGcancel *volatile cli_cancel;
-static const int	 cli_stop_signals[] = { SIGINT, SIGTERM };
+static const int	 cli_stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
 
 /* Cancel the running statement, then end as the signal would have. */
 static void
@@ -45,8 +46,9 @@ cli_on_stop(int signo)
 }
 
 /*
- * Cancel the statements of conn on SIGINT and SIGTERM, except a signal
- * that herald was started to ignore, as a shell's background job is.
+ * Cancel the statements of conn on SIGINT, SIGTERM and SIGHUP, except a
+ * signal that herald was started to ignore, as a shell's background job
+ * ignores SIGINT and nohup SIGHUP.
  */
 static void
 cli_catch_stop(PGconn *conn)

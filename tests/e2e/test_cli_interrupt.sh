@@ -3,8 +3,8 @@
 # lock cancels the statement in the server.  Without the cancel, the
 # server goes on waiting with herald's transaction and its locks until
 # the lock is released, long after herald has gone.  Nothing changes.
-# The signal is SIGTERM, since a background job of a shell without job
-# control ignores SIGINT; both take the same path.
+# The signals are SIGTERM and SIGHUP, since a background job of a shell
+# without job control ignores SIGINT; all three take the same path.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -30,27 +30,36 @@ wait_for 10 "the lock on herald.dead_jobs to be held" sql_is \
      WHERE relation = 'herald.dead_jobs'::regclass
        AND mode = 'AccessExclusiveLock' AND granted" 1
 
-note "herald dead purge waits for the lock and is stopped"
-"$HERALD" -d "$JOB_DB" dead purge --all --yes >"$TEST_DIR/purge" \
-    2>"$TEST_DIR/purge.err" &
-PURGE_PID=$!
-wait_for 10 "herald dead purge to wait for the lock" sql_is \
-    "SELECT count(*) FROM pg_stat_activity
-     WHERE datname = current_database() AND application_name = 'herald'
-       AND wait_event_type = 'Lock'" 1
-kill -TERM "$PURGE_PID"
-status=0
-wait "$PURGE_PID" || status=$?
-[ "$status" -eq 143 ] || fail "herald exited with $status after SIGTERM"
-wait_for 10 "the server to end herald's statement" sql_is \
-    "SELECT count(*) FROM pg_stat_activity
-     WHERE datname = current_database() AND application_name = 'herald'" 0
+# stop_purge SIGNAL STATUS: start herald dead purge, which waits for the
+# lock, stop it with SIGNAL, and check that it exits with STATUS and that
+# its statement ends in the server.
+stop_purge() {
+    note "herald dead purge waits for the lock and gets SIG$1"
+    "$HERALD" -d "$JOB_DB" dead purge --all --yes >"$TEST_DIR/purge" \
+        2>"$TEST_DIR/purge.err" &
+    _pid=$!
+    wait_for 10 "herald dead purge to wait for the lock" sql_is \
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'herald'
+           AND wait_event_type = 'Lock'" 1
+    kill -"$1" "$_pid"
+    _status=0
+    wait "$_pid" || _status=$?
+    [ "$_status" -eq "$2" ] || fail "herald exited with $_status after SIG$1"
+    wait_for 10 "the server to end herald's statement after SIG$1" sql_is \
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'herald'" 0
+    [ ! -s "$TEST_DIR/purge" ] ||
+        fail "the stopped purge printed: $(cat "$TEST_DIR/purge")"
+}
+
+stop_purge TERM 143
+# A dropped ssh session sends SIGHUP.
+stop_purge HUP 129
 
 echo "COMMIT;" >&3
 exec 3>&-
 wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
 sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
-    fail "the stopped purge deleted dead jobs"
-[ ! -s "$TEST_DIR/purge" ] ||
-    fail "the stopped purge printed: $(cat "$TEST_DIR/purge")"
+    fail "the stopped purges deleted dead jobs"
 exit 0
