@@ -85,6 +85,8 @@ struct relay {
 	int64_t			 connect_delay_ms;
 	int			 connect_failures;
 	int64_t			 outage_start_ms;	/* the first failure */
+	bool			 ready;		/* connected and listening */
+	bool			 error_logged;	/* an error of this outage */
 };
 
 static bool
@@ -113,29 +115,33 @@ relay_disconnect(struct relay *r)
 		memset(lane, 0, sizeof *lane);
 	}
 	r->turn = 0;
+	r->ready = false;
 }
 
 /*
  * Return whether error came of a lost connection, or of a server that
- * shuts down, rather than of a statement.
+ * shuts down, rather than of a statement or of a failed connect.
  */
 static bool
 relay_connection_lost(const struct relay *r, const struct herald_error *error)
 {
 	int	i;
 
+	if (!r->ready)
+		return false;
 	for (i = 0; i < RELAY_LANES; i++)
-		if (r->lanes[i].app == NULL || r->lanes[i].job == NULL ||
-		    PQstatus(r->lanes[i].app) == CONNECTION_BAD ||
+		if (PQstatus(r->lanes[i].app) == CONNECTION_BAD ||
 		    PQstatus(r->lanes[i].job) == CONNECTION_BAD)
 			return true;
 	return hd_db_error_is_fatal(r->lanes[0].job, error);
 }
 
 /*
- * Log the first failure of an outage, and only count the rest.  A lost
- * connection is a warning, as it is for workers and the janitor, and any
- * other failure an error.
+ * Log a failure and schedule the reconnection.  As with workers and the
+ * janitor, a lost connection is a warning, and the first other failure
+ * of an outage an error: a failed connect, which may name a database
+ * that does not exist or a password that is wrong, or a failed
+ * statement.  The rest of the outage is only counted.
  */
 static void
 relay_failed(struct relay *r, const char *operation,
@@ -146,12 +152,14 @@ relay_failed(struct relay *r, const char *operation,
 	relay_disconnect(r);
 	r->connect_failures++;
 	r->connect_delay_ms = hd_reconnect_delay_ms(r->connect_failures - 1);
-	if (r->connect_failures == 1) {
+	if (r->outage_start_ms == 0)
 		r->outage_start_ms = hd_monotonic_ms();
+	if (lost || !r->error_logged) {
 		hd_log_at(lost ? HD_LOG_WARN : HD_LOG_ERROR, "relay failed",
 		    "operation=%s error=%s sqlstate=%s retry_ms=%lld",
 		    operation, hd_error_reason(error), error->sqlstate,
 		    (long long)r->connect_delay_ms);
+		r->error_logged = !lost;
 	} else
 		hd_log_debug("relay failed", "operation=%s sqlstate=%s "
 		    "failures=%d retry_ms=%lld", operation, error->sqlstate,
@@ -226,6 +234,9 @@ relay_connect(struct relay *r)
 	else
 		hd_log_info("relay ready", "origin=%s relay_id=%s", r->origin,
 		    r->id);
+	r->ready = true;
+	r->error_logged = false;
+	r->outage_start_ms = 0;
 	r->connect_failures = 0;
 	r->connect_delay_ms = RELAY_RETRY_MIN_MS;
 	r->batch_wanted = true;
