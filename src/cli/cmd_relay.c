@@ -36,7 +36,9 @@ print_help(void)
 	    "  -h, --help  print this help and exit\n\n"
 	    "Remove app_db from the configuration of every heraldd that "
 	    "relays it first,\nand reload them.  A relay that serves it again "
-	    "later makes a new report.\n", usage, HD_RELAY_STALE_MS / 1000);
+	    "later makes a new report.\nIn an application database, SELECT "
+	    "herald.outbox_origin() prints its origin.\n", usage,
+	    HD_RELAY_STALE_MS / 1000);
 }
 
 /* The reports whose database or origin is $1, with their age in ms. */
@@ -79,7 +81,9 @@ relay_find(struct hd_cli *cli, const char *name, PGresult **found)
 		hd_cli_error("%d application databases are named \"%s\"; name "
 		    "one by its origin:", PQntuples(res), name);
 		for (row = 0; row < PQntuples(res); row++)
-			hd_cli_error("  %s", PQgetvalue(res, row, 0));
+			hd_cli_error("  %s, last report %lld s ago",
+			    PQgetvalue(res, row, 0),
+			    strtoll(PQgetvalue(res, row, 2), NULL, 10) / 1000);
 		PQclear(res);
 		return EX_DATAERR;
 	}

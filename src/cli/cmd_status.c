@@ -152,6 +152,14 @@ static const char relay_sql[] =
     "  origin, count(*) OVER (PARTITION BY database) > 1"
     " FROM herald.relay_status ORDER BY database, origin";
 
+/* Return whether the report of row is too old to show its backlog. */
+static bool
+relay_stale(const PGresult *res, int row)
+{
+	return !PQgetisnull(res, row, 5) &&
+	    strtoll(PQgetvalue(res, row, 5), NULL, 10) >= HD_RELAY_STALE_MS;
+}
+
 /*
  * Name row's application database in buf: by its name, with its origin
  * when another application database has the same name.
@@ -199,8 +207,14 @@ print_relay_status(PGconn *conn)
 		format_wait(res, row, 5, age, sizeof age);
 		relay_label(res, row, label, sizeof label);
 		hd_table_cell(&table, "%s", label);
-		hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
-		hd_table_cell(&table, "%s", lag);
+		/* An old report's backlog and lag are unknown, not zero. */
+		if (relay_stale(res, row)) {
+			hd_table_cell(&table, "?");
+			hd_table_cell(&table, "?");
+		} else {
+			hd_table_cell(&table, "%s", PQgetvalue(res, row, 1));
+			hd_table_cell(&table, "%s", lag);
+		}
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 3));
 		hd_table_cell(&table, "%s", PQgetvalue(res, row, 4));
 		hd_table_cell(&table, "%s ago", age);
@@ -210,8 +224,7 @@ print_relay_status(PGconn *conn)
 	hd_table_release(&table);
 	/* A relay reports every second; an old report means none runs. */
 	for (row = 0; row < PQntuples(res); row++) {
-		if (PQgetisnull(res, row, 5) || strtoll(PQgetvalue(res, row,
-		    5), NULL, 10) < HD_RELAY_STALE_MS)
+		if (!relay_stale(res, row))
 			continue;
 		format_wait(res, row, 5, age, sizeof age);
 		relay_label(res, row, label, sizeof label);
@@ -361,6 +374,8 @@ print_status_json(PGconn *conn, const PGresult *res)
 		    hd_cli_json_text(relays, row, 0));
 		json_object_set_new(item, "origin",
 		    hd_cli_json_text(relays, row, 6));
+		json_object_set_new(item, "stale",
+		    json_boolean(relay_stale(relays, row)));
 		for (col = 1; col <= 5; col++)
 			json_object_set_new(item, relay_keys[col],
 			    hd_cli_json_int(relays, row, col));
