@@ -541,6 +541,16 @@ hd_cli_action_error(const struct herald_error *error)
 		    "documentation)");
 }
 
+void
+hd_cli_read_error(const struct herald_error *error)
+{
+	hd_cli_error("%s", error->message);
+	if (strcmp(error->sqlstate, HD_SQLSTATE_DENIED) == 0)
+		hd_cli_error("this role may not read jobs: grant it "
+		    "herald_viewer, or herald_console to act on them too (see "
+		    "security.md of herald's documentation)");
+}
+
 char *
 hd_cli_id_array(const int64_t *ids, size_t nids)
 {

@@ -246,6 +246,8 @@ json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);
  * role the actions of herald dead, job and queue need.
  */
 void	hd_cli_action_error(const struct herald_error *error);
+/* Print error of a read, with the role to grant when it was denied. */
+void	hd_cli_read_error(const struct herald_error *error);
 
 /* ids as a bigint[] literal such as "{4,7}", malloc'ed. */
 char	*hd_cli_id_array(const int64_t *ids, size_t nids);

@@ -163,13 +163,18 @@ fill_filter(const struct dead_args *args, struct hd_dead_filter *filter)
 	filter->grep = args->grep;
 }
 
+/* Report a failed query; read is true for a listing, false for an action. */
 static int
-report_db_error(PGconn *conn, const PGresult *res, const char *what)
+report_db_error(PGconn *conn, const PGresult *res, const char *what,
+    bool read)
 {
 	struct herald_error	error;
 
 	hd_error_from_pg(&error, conn, res, what);
-	hd_cli_action_error(&error);
+	if (read)
+		hd_cli_read_error(&error);
+	else
+		hd_cli_action_error(&error);
 	return error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 	    HD_EXIT_FAILURE;
 }
@@ -243,7 +248,7 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	    &redacted);
 	if (!hd_db_ok(res)) {
 		status = report_db_error(cli->conn, res,
-		    "could not list dead jobs");
+		    "could not list dead jobs", true);
 		PQclear(res);
 		return status;
 	}
@@ -380,7 +385,7 @@ dead_show(struct hd_cli *cli, const struct dead_args *args)
 	    &redacted);
 	if (!hd_db_ok(res))
 		status = report_db_error(cli->conn, res,
-		    "could not read dead job");
+		    "could not read dead job", true);
 	else if (PQntuples(res) == 0) {
 		report_not_dead(cli, args->ids, 1);
 		status = HD_EXIT_FAILURE;
@@ -450,7 +455,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 	free(array);
 	if (!hd_db_ok(res)) {
 		status = report_db_error(cli->conn, res,
-		    "could not read dead jobs");
+		    "could not read dead jobs", false);
 		goto out;
 	}
 	if (report_missing(cli, res, args) > 0) {

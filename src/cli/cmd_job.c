@@ -356,7 +356,7 @@ job_show(struct hd_cli *cli, int64_t id, bool json)
 	    &redacted);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(&error, cli->conn, res, "could not read job");
-		hd_cli_action_error(&error);
+		hd_cli_read_error(&error);
 		status = exit_status(&error);
 	} else if (PQntuples(res) == 0) {
 		report_not_live(cli, NULL, &id, 1, "show", "shows it");

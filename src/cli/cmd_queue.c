@@ -59,7 +59,7 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 
 /*
  * Fail unless queue exists for herald: in the configuration, or named by
- * a job, a dead job, a counter or a queue setting.  A queue found only in
+ * a job, a dead job, a counter, a queue setting or a running worker.  A queue found only in
  * the database may be served by another host, or left over from a queue
  * removed from the configuration, so it is accepted with a note when a
  * configuration is read.  A typo must not pause a queue that does
@@ -83,7 +83,9 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 	    " OR EXISTS (SELECT FROM herald.jobs WHERE queue = $1)"
 	    " OR EXISTS (SELECT FROM herald.inbox WHERE queue = $1)"
 	    " OR EXISTS (SELECT FROM herald.dead_jobs WHERE queue = $1)"
-	    " OR EXISTS (SELECT FROM herald.counters WHERE queue = $1)",
+	    " OR EXISTS (SELECT FROM herald.counters WHERE queue = $1)"
+	    " OR EXISTS (SELECT FROM herald.processes"
+	    "  WHERE kind = 'worker' AND queue = $1)",
 	    1, NULL, params, NULL, NULL, 0);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(&error, cli->conn, res,
@@ -103,11 +105,12 @@ queue_check_known(struct hd_cli *cli, const struct hd_config *config,
 		return HD_EXIT_OK;
 	if (config != NULL) {
 		hd_cli_error("unknown queue \"%s\": not in \"%s\", and no "
-		    "job, dead job or setting names it", queue, config->path);
+		    "job, dead job, setting or worker names it", queue,
+		    config->path);
 		return EX_DATAERR;
 	}
-	hd_cli_error("queue \"%s\" not found: no job, dead job or setting "
-	    "names it", queue);
+	hd_cli_error("queue \"%s\" not found: no job, dead job, setting or "
+	    "worker names it", queue);
 	return HD_EXIT_FAILURE;
 }
 

@@ -21,6 +21,7 @@ write_conf <<EOF2
 queues = {
   pq = { workers = 1; poll_interval = "100ms"; };
   other = { workers = 1; concurrency = 2; };
+  served = { workers = 1; };
 };
 tasks = {
   t = { queue = "pq"; exec = [ "$TEST_DIR/work.sh" ]; };
@@ -138,7 +139,7 @@ note "an unknown queue is an error and pauses nothing"
 status=0
 H queue pause pq mial >"$TEST_DIR/pause.out" 2>&1 || status=$?
 [ "$status" -eq 65 ] || fail "pausing an unknown queue exited $status"
-grep -q 'unknown queue "mial": not in ".*\.conf", and no job, dead job or setting names it$' \
+grep -q 'unknown queue "mial": not in ".*\.conf", and no job, dead job, setting or worker names it$' \
     "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
 sql_is "SELECT count(*) FROM herald.queues WHERE paused OR name = 'mial'" 0 ||
@@ -149,6 +150,13 @@ status=0
 [ "$status" -eq 1 ] || fail "pausing a queue nothing names exited $status"
 grep -q 'queue "nowhere" not found' "$TEST_DIR/pause.out" ||
     fail "unexpected message: $(cat "$TEST_DIR/pause.out")"
+# A queue that a running worker serves is known without a configuration,
+# before any job names it, as herald status lists it.
+out=$("$HERALD" -d "$JOB_DB" queue pause served 2>&1) ||
+    fail "pausing queue served by its worker failed: $out"
+[ "$out" = 'paused queue "served"' ] || fail "pause printed: $out"
+"$HERALD" -d "$JOB_DB" queue resume served >/dev/null ||
+    fail "resuming queue served failed"
 
 # A queue removed from the configuration, or served by another host,
 # still has its jobs: resuming it must not need another configuration.

@@ -123,9 +123,21 @@ grep -q '^herald: hint: this role may not enqueue: grant it herald_producer' \
     "$TEST_DIR/enqueue.err" ||
     fail "no hint names herald_producer: $(cat "$TEST_DIR/enqueue.err")"
 
-note "a login with no herald role is told which roles to grant"
+note "a read that the role may not do names herald_viewer"
+PRODUCER="herald_e2e_producer_$$"
 NOBODY="herald_e2e_nobody_$$"
-EXTRA_ROLES="$VIEWER $NOBODY"
+EXTRA_ROLES="$VIEWER $PRODUCER $NOBODY"
+admin_sql "CREATE ROLE \"$PRODUCER\" LOGIN IN ROLE herald_producer" \
+    >/dev/null || fail "could not create role $PRODUCER"
+status=0
+"$HERALD" -d "$JOB_DB user=$PRODUCER" dead show "$dead" \
+    >"$TEST_DIR/producer" 2>"$TEST_DIR/producer.err" || status=$?
+[ "$status" -eq 1 ] || fail "dead show as a producer exited $status"
+grep -q '^herald: this role may not read jobs: grant it herald_viewer' \
+    "$TEST_DIR/producer.err" ||
+    fail "unexpected message: $(cat "$TEST_DIR/producer.err")"
+
+note "a login with no herald role is told which roles to grant"
 admin_sql "CREATE ROLE \"$NOBODY\" LOGIN" >/dev/null ||
     fail "could not create role $NOBODY"
 status=0
