@@ -446,6 +446,17 @@ hd_table_init(struct hd_table *table, size_t ncols, const char **headers,
 	table->align = align;
 }
 
+char *
+hd_cli_printable(char *text)
+{
+	unsigned char	*p;
+
+	for (p = (unsigned char *)text; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return text;
+}
+
 void
 hd_table_cell(struct hd_table *table, const char *fmt, ...)
 {
@@ -458,6 +469,7 @@ hd_table_cell(struct hd_table *table, const char *fmt, ...)
 	va_end(ap);
 	if (len < 0)
 		cell = hd_xstrdup("");
+	hd_cli_printable(cell);
 
 	if (table->ncells == table->cap) {
 		table->cap = table->cap == 0 ? 64 : table->cap * 2;

@@ -41,6 +41,14 @@ print_help(void)
 	    HD_RELAY_STALE_MS / 1000);
 }
 
+/* Copy text to buf, of size bytes, as a message may print it. */
+static const char *
+relay_shown(const char *text, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", text);
+	return hd_cli_printable(buf);
+}
+
 /* The reports whose database or origin is $1, with their age in ms. */
 static const char find_sql[] =
     "SELECT origin, database,"
@@ -58,6 +66,7 @@ relay_find(struct hd_cli *cli, const char *name, PGresult **found)
 	struct herald_error	 error;
 	const char		*params[1] = { name };
 	PGresult		*res;
+	char			 shown[256];
 	int			 row;
 
 	*found = NULL;
@@ -73,13 +82,15 @@ relay_find(struct hd_cli *cli, const char *name, PGresult **found)
 	}
 	if (PQntuples(res) == 0) {
 		hd_cli_error("no relay report names \"%s\"; herald status "
-		    "lists the application databases", name);
+		    "lists the application databases",
+		    relay_shown(name, shown, sizeof shown));
 		PQclear(res);
 		return HD_EXIT_FAILURE;
 	}
 	if (PQntuples(res) > 1) {
 		hd_cli_error("%d application databases are named \"%s\"; name "
-		    "one by its origin:", PQntuples(res), name);
+		    "one by its origin:", PQntuples(res),
+		    relay_shown(name, shown, sizeof shown));
 		for (row = 0; row < PQntuples(res); row++)
 			hd_cli_error("  %s, last report %lld s ago",
 			    PQgetvalue(res, row, 0),
@@ -90,7 +101,8 @@ relay_find(struct hd_cli *cli, const char *name, PGresult **found)
 	if (strtoll(PQgetvalue(res, 0, 2), NULL, 10) < HD_RELAY_STALE_MS) {
 		hd_cli_error("the relay of \"%s\" reported %s ms ago; remove "
 		    "app_db from its heraldd's configuration and reload it "
-		    "first", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+		    "first", relay_shown(PQgetvalue(res, 0, 1), shown,
+		    sizeof shown), PQgetvalue(res, 0, 2));
 		PQclear(res);
 		return HD_EXIT_FAILURE;
 	}
@@ -104,6 +116,7 @@ relay_forget(struct hd_cli *cli, const char *name)
 	struct hd_action	 action;
 	struct herald_error	 error;
 	PGresult		*found;
+	char			 shown[256];
 	int64_t			 count;
 	int			 status;
 
@@ -122,10 +135,12 @@ relay_forget(struct hd_cli *cli, const char *name)
 	}
 	if (count == 0)
 		hd_cli_error("the relay of \"%s\" reported again; nothing was "
-		    "forgotten", PQgetvalue(found, 0, 1));
+		    "forgotten", relay_shown(PQgetvalue(found, 0, 1), shown,
+		    sizeof shown));
 	else
 		printf("forgot the relay report of \"%s\" (origin %s)\n",
-		    PQgetvalue(found, 0, 1), PQgetvalue(found, 0, 0));
+		    relay_shown(PQgetvalue(found, 0, 1), shown, sizeof shown),
+		    PQgetvalue(found, 0, 0));
 	PQclear(found);
 	return count == 0 ? HD_EXIT_FAILURE : HD_EXIT_OK;
 }

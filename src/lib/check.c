@@ -110,10 +110,11 @@ herald_check_name(const char *what, const char *name,
 		return -1;
 	}
 	if (len > HERALD_NAME_MAX) {
-		check_quote(name, quoted, sizeof quoted);
+		/* The quote ends before an escape that would not fit whole. */
+		check_quote(name, quoted, CHECK_QUOTE_MAX + 1);
 		hd_error_set(error, HERALD_EINVAL,
-		    "%s \"%.*s...\" is %zu characters long, over the limit of %d",
-		    label, CHECK_QUOTE_MAX, quoted, len, HERALD_NAME_MAX);
+		    "%s \"%s...\" is %zu bytes long, over the limit of %d",
+		    label, quoted, len, HERALD_NAME_MAX);
 		return -1;
 	}
 

@@ -62,11 +62,22 @@ expect_error 65 '2 application databases are named "app1"; name one by its origi
 grep -Eqx 'herald:   222/1, last report 3[0-9]{3} s ago' "$TEST_DIR/err" ||
     fail "the origins of app1 are not listed: $(cat "$TEST_DIR/err")"
 expect_error 1 'no relay report names "nowhere"' relay forget nowhere
+# A control byte in a name reaches the terminal as '?'.
+expect_error 1 'no relay report names "x[?]y"' relay forget "$(printf 'x\033y')"
 expect_error 2 'no action given' relay
 expect_error 2 'unrecognized action "drop"' relay drop shop
 expect_error 2 'no application database given' relay forget
 expect_error 2 'unexpected argument "app1"' relay forget shop app1
 expect_error 65 'the name is empty' relay forget ''
+
+note "status prints a control byte of a database name as '?'"
+sql "INSERT INTO herald.relay_status (origin, database, backlog)
+    VALUES ('555/1', E'odd\\x1b[31mname', 0)" >/dev/null ||
+    fail "could not insert the report of odd"
+h status >"$TEST_DIR/status" || fail "herald status failed"
+grep -q '^odd?\[31mname ' "$TEST_DIR/status" ||
+    fail "the control byte was not replaced: $(od -c "$TEST_DIR/status" | head)"
+sql "DELETE FROM herald.relay_status WHERE origin = '555/1'" >/dev/null
 
 note "forget by name and by origin"
 out=$(h relay forget shop) || fail "herald relay forget shop failed"
