@@ -123,31 +123,34 @@ grep -q '^herald: hint: this role may not enqueue: grant it herald_producer' \
     "$TEST_DIR/enqueue.err" ||
     fail "no hint names herald_producer: $(cat "$TEST_DIR/enqueue.err")"
 
+# denied ROLE PATTERN ARG...: herald ARG..., run as ROLE, exits 1 and
+# prints a line that matches PATTERN on standard error.
+denied() {
+    _role=$1
+    _pattern=$2
+    shift 2
+    _status=0
+    "$HERALD" -d "$JOB_DB user=$_role" "$@" >"$TEST_DIR/denied" \
+        2>"$TEST_DIR/denied.err" || _status=$?
+    [ "$_status" -eq 1 ] || fail "herald $* as $_role exited $_status"
+    grep -q -- "$_pattern" "$TEST_DIR/denied.err" ||
+        fail "herald $* as $_role: unexpected message: $(cat "$TEST_DIR/denied.err")"
+}
+
 note "a read that the role may not do names herald_viewer"
 PRODUCER="herald_e2e_producer_$$"
 NOBODY="herald_e2e_nobody_$$"
 EXTRA_ROLES="$VIEWER $PRODUCER $NOBODY"
 admin_sql "CREATE ROLE \"$PRODUCER\" LOGIN IN ROLE herald_producer" \
     >/dev/null || fail "could not create role $PRODUCER"
-status=0
-"$HERALD" -d "$JOB_DB user=$PRODUCER" dead show "$dead" \
-    >"$TEST_DIR/producer" 2>"$TEST_DIR/producer.err" || status=$?
-[ "$status" -eq 1 ] || fail "dead show as a producer exited $status"
-grep -q '^herald: this role may not read jobs: grant it herald_viewer' \
-    "$TEST_DIR/producer.err" ||
-    fail "unexpected message: $(cat "$TEST_DIR/producer.err")"
+denied "$PRODUCER" '^herald: this role may not read jobs: grant it herald_viewer' \
+    dead show "$dead"
 
 note "a login with no herald role is told which roles to grant"
 admin_sql "CREATE ROLE \"$NOBODY\" LOGIN" >/dev/null ||
     fail "could not create role $NOBODY"
-status=0
-"$HERALD" -d "$JOB_DB user=$NOBODY" status >"$TEST_DIR/nobody" \
-    2>"$TEST_DIR/nobody.err" || status=$?
-[ "$status" -eq 1 ] || fail "status without a herald role exited $status"
-grep -q '^herald: could not read schema version: permission denied' \
-    "$TEST_DIR/nobody.err" ||
-    fail "unexpected message: $(cat "$TEST_DIR/nobody.err")"
-grep -q '^herald: hint: this role has none of herald.s roles; grant it herald_viewer' \
-    "$TEST_DIR/nobody.err" ||
-    fail "no hint names the roles: $(cat "$TEST_DIR/nobody.err")"
+denied "$NOBODY" '^herald: could not read schema version: permission denied' \
+    status
+denied "$NOBODY" '^herald: hint: this role has none of herald.s roles; grant it herald_viewer' \
+    status
 exit 0
