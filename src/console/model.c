@@ -205,6 +205,12 @@ static const char failed_sql[] =
     "SELECT queue, count(*) FROM herald.failed_children"
     " WHERE role = 'worker' GROUP BY queue ORDER BY queue";
 
+static const char failed_children_sql[] =
+    "SELECT f.role, f.queue, f.slot, f.failures, coalesce(p.host, '?')"
+    " FROM herald.failed_children f"
+    " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
+    " ORDER BY f.role, f.queue, f.slot, p.host LIMIT 20";
+
 static const struct {
 	const char		*sql;
 	enum hd_snapshot_kind	 snapshot;
@@ -224,6 +230,8 @@ static const struct {
 	[HD_Q_RETENTION] = { retention_sql, HD_SNAP_RETENTION },
 	[HD_Q_PERIODIC] = { periodic_sql, HD_SNAP_PERIODIC },
 	[HD_Q_FAILED] = { failed_sql, HD_SNAP_FAILED },
+	[HD_Q_FAILED_CHILDREN] = { failed_children_sql,
+	    HD_SNAP_FAILED_CHILDREN },
 };
 
 enum request_kind {

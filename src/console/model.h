@@ -41,6 +41,7 @@ enum hd_query {
 	HD_Q_RETENTION,
 	HD_Q_PERIODIC,
 	HD_Q_FAILED,
+	HD_Q_FAILED_CHILDREN,
 	HD_Q_COUNT
 };
 
@@ -58,6 +59,7 @@ enum hd_snapshot_kind {
 	HD_SNAP_RETENTION,
 	HD_SNAP_PERIODIC,
 	HD_SNAP_FAILED,
+	HD_SNAP_FAILED_CHILDREN,
 	HD_SNAP_COUNT
 };
 
@@ -67,6 +69,11 @@ enum hd_queues_column {
 	HD_QUEUES_RUNNING, HD_QUEUES_RETRYING, HD_QUEUES_DEAD,
 	HD_QUEUES_DONE_RATE, HD_QUEUES_FAIL_RATE, HD_QUEUES_OLDEST_MS,
 	HD_QUEUES_PAUSED, HD_QUEUES_WORKERS
+};
+
+/* Each child that a heraldd stopped restarting, as herald status lists it. */
+enum hd_failed_child_column {
+	HD_FC_ROLE = 0, HD_FC_QUEUE, HD_FC_SLOT, HD_FC_FAILURES, HD_FC_HOST
 };
 
 enum hd_workers_column {

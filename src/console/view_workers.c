@@ -26,6 +26,39 @@ static void
 workers_refresh(struct hd_console *console)
 {
 	hd_model_fetch(console->model, HD_Q_WORKERS, 0, NULL, 0, NULL, NULL);
+	hd_model_fetch(console->model, HD_Q_FAILED_CHILDREN, 0, NULL, 0, NULL,
+	    NULL);
+}
+
+/* Failed children shown at most, under the list. */
+#define FAILED_ROWS_MAX		4
+
+/*
+ * Draw the children that a heraldd stopped restarting, as herald status
+ * lists them, from line y on, at most n lines.  A process that is gone
+ * leaves the list, so without these lines a failed relay or janitor
+ * would leave no trace on this screen.
+ */
+static void
+workers_draw_failed(const struct hd_snapshot *snap, int y, int n, int cols)
+{
+	const PGresult	*res = snap->res;
+	char		 child[128];
+	int		 row;
+
+	for (row = 0; row < n; row++) {
+		if (strcmp(PQgetvalue(res, row, HD_FC_ROLE), "worker") == 0)
+			snprintf(child, sizeof child, "worker #%s of queue %s",
+			    PQgetvalue(res, row, HD_FC_SLOT),
+			    PQgetvalue(res, row, HD_FC_QUEUE));
+		else
+			snprintf(child, sizeof child, "%s",
+			    PQgetvalue(res, row, HD_FC_ROLE));
+		hd_putf(y + row, 1, cols - 1, hd_attr(HD_ATTR_ERROR),
+		    "FAILED %s on %s, %s failures; reload heraldd to retry",
+		    child, PQgetvalue(res, row, HD_FC_HOST),
+		    PQgetvalue(res, row, HD_FC_FAILURES));
+	}
 }
 
 /*
@@ -121,9 +154,10 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 static void
 workers_draw(struct hd_console *console, int top, int lines, int cols)
 {
-	const struct hd_snapshot	*snap;
+	const struct hd_snapshot	*snap, *failed;
 	int				 host_w, task_w, spare, nrows, row, y;
 	int				 supervisors = 0, dead = 0, busy = 0;
+	int				 nfailed;
 
 	snap = hd_model_snapshot(console->model, HD_SNAP_WORKERS);
 	spare = cols - 1 - PID_W - KIND_W - QUEUE_W - JOB_W - RUN_W - BEAT_W;
@@ -161,11 +195,19 @@ workers_draw(struct hd_console *console, int top, int lines, int cols)
 		return;
 	}
 
-	hd_list_clamp(&workers_list, nrows, lines - 2);
+	failed = hd_model_snapshot(console->model, HD_SNAP_FAILED_CHILDREN);
+	nfailed = failed->res != NULL ? PQntuples(failed->res) : 0;
+	if (nfailed > FAILED_ROWS_MAX)
+		nfailed = FAILED_ROWS_MAX;
+	if (nfailed > (lines - 2) / 2)
+		nfailed = (lines - 2) / 2;
+	hd_list_clamp(&workers_list, nrows, lines - 2 - nfailed);
 	y = top + 2;
-	for (row = workers_list.top; row < nrows && y < top + lines; row++)
+	for (row = workers_list.top; row < nrows &&
+	    y < top + lines - nfailed; row++)
 		workers_row(snap, row, y++, cols, host_w, task_w,
 		    row == workers_list.cursor);
+	workers_draw_failed(failed, top + lines - nfailed, nfailed, cols);
 }
 
 static int

@@ -184,6 +184,13 @@ expect_line c " $heraldd_pid supervisor"
 expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +mail +$slow slow "
 expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
 expect_line c " [0-9]+ +janitor +[0-9][0-9a-z]* +active"
+# A relay that heraldd stopped restarting has no process left to list,
+# so a line under the list says so, as herald status does.
+sql "INSERT INTO herald.failed_children (supervisor_id, role, failures)
+    SELECT id, 'relay', 5 FROM herald.processes WHERE kind = 'supervisor'" \
+    >/dev/null || fail "could not mark a relay failed"
+expect_line c "^ FAILED relay on $(hostname), 5 failures; reload heraldd to retry"
+sql "DELETE FROM herald.failed_children WHERE role = 'relay'" >/dev/null
 
 note "retries screen"
 keys c 3
