@@ -34,6 +34,12 @@
 /* A standby takes over at most this long after the active one dies. */
 #define JANITOR_LOCK_RETRY_MS	2000
 #define JANITOR_PRUNE_MS	60000
+/*
+ * How often the janitor looks for queues with ready jobs and no worker.
+ * A queue is named when two looks in a row find it, so that workers
+ * that are starting have time to register.
+ */
+#define JANITOR_UNSERVED_MS	10000
 #define JANITOR_EXPIRE_LIMIT	1000
 /* Pruning deletes this many rows per statement, for at most this long. */
 #define JANITOR_PRUNE_BATCH	500
@@ -43,10 +49,14 @@
 #define JANITOR_REPORT_RETRY_MS	1000
 #define JANITOR_REPORT_RETRY_MAX_MS 30000
 
-/* A queue's paused flag as the janitor last read it. */
+/*
+ * A queue as the janitor last read it, with a mark.  In the list of
+ * pauses, the mark is whether the queue was paused.  In the list of
+ * queues without a worker, it is whether that was logged.
+ */
 struct janitor_queue {
 	char	*name;
-	bool	 paused;
+	bool	 mark;
 };
 
 struct janitor {
@@ -92,6 +102,10 @@ struct janitor {
 	/* The queues of the last round, to log a pause or a resume. */
 	struct janitor_queue	*queues;
 	int			 nqueues;
+	/* The queues with ready jobs and no worker at the last look. */
+	struct janitor_queue	*unserved;
+	int			 nunserved;
+	int64_t			 next_unserved_ms;
 };
 
 static void
@@ -317,6 +331,7 @@ janitor_try_lock(struct janitor *j)
 		 */
 		j->next_prune_processes_ms = j->next_round_ms +
 		    HD_RECONNECT_MAX_MS + HD_HEARTBEAT_MS;
+		j->next_unserved_ms = j->next_round_ms + JANITOR_UNSERVED_MS;
 		hd_log_info("janitor active", "janitor_id=%s", j->id);
 	} else
 		hd_log_debug("janitor standing by", "janitor_id=%s "
@@ -534,15 +549,22 @@ janitor_scheduling(struct janitor *j)
 }
 
 static void
-janitor_free_queues(struct janitor *j)
+janitor_free_list(struct janitor_queue **list, int *n)
 {
 	int	i;
 
-	for (i = 0; i < j->nqueues; i++)
-		free(j->queues[i].name);
-	free(j->queues);
-	j->queues = NULL;
-	j->nqueues = 0;
+	for (i = 0; i < *n; i++)
+		free((*list)[i].name);
+	free(*list);
+	*list = NULL;
+	*n = 0;
+}
+
+static void
+janitor_free_queues(struct janitor *j)
+{
+	janitor_free_list(&j->queues, &j->nqueues);
+	janitor_free_list(&j->unserved, &j->nunserved);
 }
 
 /*
@@ -556,7 +578,7 @@ janitor_was_paused(const struct janitor *j, const char *name)
 
 	for (i = 0; i < j->nqueues; i++)
 		if (strcmp(j->queues[i].name, name) == 0)
-			return j->queues[i].paused;
+			return j->queues[i].mark;
 	return -1;
 }
 
@@ -583,17 +605,66 @@ janitor_watch_pauses(struct janitor *j)
 	for (row = 0; row < n; row++) {
 		name = PQgetvalue(res, row, 0);
 		queues[row].name = hd_xstrdup(name);
-		queues[row].paused = PQgetvalue(res, row, 1)[0] == 't';
+		queues[row].mark = PQgetvalue(res, row, 1)[0] == 't';
 		was = janitor_was_paused(j, name);
-		if (queues[row].paused && was != 1)
+		if (queues[row].mark && was != 1)
 			hd_log_info("queue paused", "queue=%s", name);
-		else if (!queues[row].paused && was == 1)
+		else if (!queues[row].mark && was == 1)
 			hd_log_info("queue resumed", "queue=%s", name);
 	}
 	PQclear(res);
-	janitor_free_queues(j);
+	janitor_free_list(&j->queues, &j->nqueues);
 	j->queues = queues;
 	j->nqueues = n;
+}
+
+/*
+ * Log a warning for each queue that has jobs ready to run, is not paused
+ * and has no registered worker on any host, at two looks in a row: a
+ * queue removed from every configuration while it held jobs, or named
+ * wrongly by a producer.  Each is logged once until it has a worker or
+ * no ready job again.
+ */
+static void
+janitor_watch_unserved(struct janitor *j)
+{
+	struct janitor_queue	*unserved;
+	const char		*name;
+	PGresult		*res;
+	int			 row, n, i;
+	bool			 seen, logged;
+
+	res = janitor_query(j, "read_unserved_queues",
+	    "SELECT c.queue, sum(c.queued)::bigint FROM herald.queue_counts() c"
+	    " WHERE NOT EXISTS (SELECT FROM herald.processes p"
+	    "  WHERE p.kind = 'worker' AND p.queue = c.queue)"
+	    " AND NOT EXISTS (SELECT FROM herald.queues q"
+	    "  WHERE q.name = c.queue AND q.paused)"
+	    " GROUP BY c.queue HAVING sum(c.queued) > 0", 0, NULL);
+	if (res == NULL)
+		return;
+	n = PQntuples(res);
+	unserved = hd_xcalloc(n > 0 ? (size_t)n : 1, sizeof *unserved);
+	for (row = 0; row < n; row++) {
+		name = PQgetvalue(res, row, 0);
+		seen = logged = false;
+		for (i = 0; i < j->nunserved; i++)
+			if (strcmp(j->unserved[i].name, name) == 0) {
+				seen = true;
+				logged = j->unserved[i].mark;
+			}
+		if (seen && !logged) {
+			hd_log_warn("queue has no worker", "queue=%s ready=%s",
+			    name, PQgetvalue(res, row, 1));
+			logged = true;
+		}
+		unserved[row].name = hd_xstrdup(name);
+		unserved[row].mark = logged;
+	}
+	PQclear(res);
+	janitor_free_list(&j->unserved, &j->nunserved);
+	j->unserved = unserved;
+	j->nunserved = n;
 }
 
 /*
@@ -695,6 +766,10 @@ janitor_round(struct janitor *j)
 	if (j->conn != NULL && now >= j->next_prune_processes_ms) {
 		j->next_prune_processes_ms = now + JANITOR_PRUNE_MS;
 		janitor_prune_processes(j);
+	}
+	if (j->conn != NULL && now >= j->next_unserved_ms) {
+		j->next_unserved_ms = now + JANITOR_UNSERVED_MS;
+		janitor_watch_unserved(j);
 	}
 }
 

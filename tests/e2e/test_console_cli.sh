@@ -196,6 +196,14 @@ timeout 5 xargs "$HERALD" -d "$JOB_DB" dead retry \
     "$TEST_DIR/bulk.out")" -eq 20000 ] ||
     fail "dead retry of 20000 ids printed: $(tail -n 3 "$TEST_DIR/bulk.out")"
 
+note "heraldd's log names a queue with ready jobs and no worker"
+wait_for 30 "heraldd to log queue unserved" log_has \
+    'msg="queue has no worker" .*queue=unserved ready=1$'
+[ "$(grep -c 'msg="queue has no worker" .*queue=unserved ' "$HERALDD_LOG")" \
+    -eq 1 ] || fail "queue unserved was logged more than once"
+! log_has 'msg="queue has no worker" .*queue=pq ' ||
+    fail "queue pq, which has a worker, was logged"
+
 H queue --help | grep -q "pause" || fail "herald queue --help says nothing"
 H job --help | grep -q "cancel" || fail "herald job --help says nothing"
 exit 0
