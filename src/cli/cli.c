@@ -45,31 +45,6 @@ cli_on_stop(int signo)
 	raise(signo);
 }
 
-/*
- * Cancel the statements of conn on SIGINT, SIGTERM and SIGHUP, except a
- * signal that herald was started to ignore, as a shell's background job
- * ignores SIGINT and nohup SIGHUP.
- */
-static void
-cli_catch_stop(PGconn *conn)
-{
-	struct sigaction	sa, old;
-	size_t			i;
-
-	cli_cancel = PQgetCancel(conn);
-	if (cli_cancel == NULL)
-		return;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = cli_on_stop;
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < sizeof cli_stop_signals / sizeof cli_stop_signals[0];
-	    i++) {
-		if (sigaction(cli_stop_signals[i], NULL, &old) == 0 &&
-		    old.sa_handler != SIG_IGN)
-			sigaction(cli_stop_signals[i], &sa, NULL);
-	}
-}
-
 /* Free the cancel handle with the stop signals blocked. */
 static void
 cli_release_cancel(void)
@@ -89,6 +64,33 @@ cli_release_cancel(void)
 	cli_cancel = NULL;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	PQfreeCancel(cancel);
+}
+
+/*
+ * Cancel the statements of conn on SIGINT, SIGTERM and SIGHUP, except a
+ * signal that herald was started to ignore, as a shell's background job
+ * ignores SIGINT and nohup SIGHUP.
+ */
+static void
+cli_catch_stop(PGconn *conn)
+{
+	struct sigaction	sa, old;
+	size_t			i;
+
+	/* A second connection, as the console's, replaces the first's. */
+	cli_release_cancel();
+	cli_cancel = PQgetCancel(conn);
+	if (cli_cancel == NULL)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cli_on_stop;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof cli_stop_signals / sizeof cli_stop_signals[0];
+	    i++) {
+		if (sigaction(cli_stop_signals[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(cli_stop_signals[i], &sa, NULL);
+	}
 }
 
 void

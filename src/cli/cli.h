@@ -247,9 +247,9 @@ json_t	*hd_cli_json_bool(const PGresult *res, int row, int col);
  */
 void	hd_cli_action_error(const struct herald_error *error);
 /*
- * Replace each control character of text with '?', in place, so that a
- * name read from the database or typed by the user cannot send escape
- * sequences to the terminal; return text.
+ * Replace each control character of text with '?', in place, and return
+ * text.  So a name read from the database or typed by the user cannot
+ * send escape sequences to the terminal.
  */
 char	*hd_cli_printable(char *text);
 /* Print error of a read, with the role to grant when it was denied. */

@@ -568,17 +568,17 @@ janitor_free_queues(struct janitor *j)
 }
 
 /*
- * Return 1 when queue name was paused in the last round, 0 when it was
- * not, or -1 when that round did not read it.
+ * Return the mark of queue name in the n entries of list: 1 or 0, or -1
+ * when the list lacks the queue.
  */
 static int
-janitor_was_paused(const struct janitor *j, const char *name)
+janitor_list_mark(const struct janitor_queue *list, int n, const char *name)
 {
 	int	i;
 
-	for (i = 0; i < j->nqueues; i++)
-		if (strcmp(j->queues[i].name, name) == 0)
-			return j->queues[i].mark;
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i].name, name) == 0)
+			return list[i].mark;
 	return -1;
 }
 
@@ -606,7 +606,7 @@ janitor_watch_pauses(struct janitor *j)
 		name = PQgetvalue(res, row, 0);
 		queues[row].name = hd_xstrdup(name);
 		queues[row].mark = PQgetvalue(res, row, 1)[0] == 't';
-		was = janitor_was_paused(j, name);
+		was = janitor_list_mark(j->queues, j->nqueues, name);
 		if (queues[row].mark && was != 1)
 			hd_log_info("queue paused", "queue=%s", name);
 		else if (!queues[row].mark && was == 1)
@@ -619,11 +619,11 @@ janitor_watch_pauses(struct janitor *j)
 }
 
 /*
- * Log a warning for each queue that has jobs ready to run, is not paused
- * and has no registered worker on any host, at two looks in a row: a
- * queue removed from every configuration while it held jobs, or named
- * wrongly by a producer.  Each is logged once until it has a worker or
- * no ready job again.
+ * Log a warning for each queue that is not paused and has ready jobs and
+ * no registered worker on any host, at two looks in a row.  Such a queue
+ * was removed from every configuration while it held jobs, or a producer
+ * got its name wrong.  Each is logged once until it has a worker or no
+ * ready job again.
  */
 static void
 janitor_watch_unserved(struct janitor *j)
@@ -631,8 +631,7 @@ janitor_watch_unserved(struct janitor *j)
 	struct janitor_queue	*unserved;
 	const char		*name;
 	PGresult		*res;
-	int			 row, n, i;
-	bool			 seen, logged;
+	int			 row, n, was;
 
 	res = janitor_query(j, "read_unserved_queues",
 	    "SELECT c.queue, sum(c.queued)::bigint FROM herald.queue_counts() c"
@@ -647,19 +646,13 @@ janitor_watch_unserved(struct janitor *j)
 	unserved = hd_xcalloc(n > 0 ? (size_t)n : 1, sizeof *unserved);
 	for (row = 0; row < n; row++) {
 		name = PQgetvalue(res, row, 0);
-		seen = logged = false;
-		for (i = 0; i < j->nunserved; i++)
-			if (strcmp(j->unserved[i].name, name) == 0) {
-				seen = true;
-				logged = j->unserved[i].mark;
-			}
-		if (seen && !logged) {
+		/* Found at the last look (0) but not logged yet. */
+		was = janitor_list_mark(j->unserved, j->nunserved, name);
+		if (was == 0)
 			hd_log_warn("queue has no worker", "queue=%s ready=%s",
 			    name, PQgetvalue(res, row, 1));
-			logged = true;
-		}
 		unserved[row].name = hd_xstrdup(name);
-		unserved[row].mark = logged;
+		unserved[row].mark = was != -1;
 	}
 	PQclear(res);
 	janitor_free_list(&j->unserved, &j->nunserved);

@@ -137,11 +137,10 @@ relay_connection_lost(const struct relay *r, const struct herald_error *error)
 }
 
 /*
- * Log a failure and schedule the reconnection.  As with workers and the
- * janitor, a lost connection is a warning, and the first other failure
- * of an outage an error: a failed connect, which may name a database
- * that does not exist or a password that is wrong, or a failed
- * statement.  The rest of the outage is only counted.
+ * Log a failure and schedule the reconnection.  As for workers and the
+ * janitor, a lost connection is a warning.  The first other failure of an
+ * outage is an error, since a failed connect may name a database that
+ * does not exist or a wrong password.  Later failures are only counted.
  */
 static void
 relay_failed(struct relay *r, const char *operation,

@@ -185,7 +185,7 @@ expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +mail +$slow slow "
 expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
 expect_line c " [0-9]+ +janitor +[0-9][0-9a-z]* +active"
 # A relay that heraldd stopped restarting has no process left to list,
-# so a line under the list says so, as herald status does.
+# so a line under the list names it, as herald status does.
 sql "INSERT INTO herald.failed_children (supervisor_id, role, failures)
     SELECT id, 'relay', 5 FROM herald.processes WHERE kind = 'supervisor'" \
     >/dev/null || fail "could not mark a relay failed"
@@ -223,7 +223,7 @@ keys c 5
 expect_line c "^ shop +7 +[0-9]+s +1234 +0 "
 expect_line c "^ UserRegistered +[0-9]+ +[0-9]+ +[0-9.]+ +3 +3"
 # The old report of a relay that is gone shows no backlog or lag, which
-# would read as an empty outbox, and the health panel says so too.
+# would read as an empty outbox, and the health panel marks it too.
 sql "UPDATE herald.relay_status SET updated_at = now() - interval '2 minutes'
     WHERE origin = 'o1'" >/dev/null
 expect_line c "^ shop +[?] +[?] +1234 +0 +2m"

@@ -39,7 +39,7 @@ note "pause keeps jobs of the queue unclaimed"
 out=$(H queue pause pq) || fail "herald queue pause failed"
 [ "$out" = 'paused queue "pq"' ] || fail "pause printed: $out"
 H status | grep -q '^pq .* yes$' || fail "herald status does not show pq paused"
-# heraldd's log says that the queue's jobs wait because of the pause.
+# heraldd's log shows that the queue's jobs wait because of the pause.
 wait_for 10 "heraldd to log the pause" log_has 'msg="queue paused" .*queue=pq$'
 # One worker process serves pq, and none the queue that only a job names.
 wait_for 10 "herald status to count the worker of pq" sh -c \

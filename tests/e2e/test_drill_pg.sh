@@ -111,7 +111,7 @@ errors=$(grep -c 'level=error msg="could not connect to job database"' \
     fail "$errors connection errors logged for 3 processes and 4 outages"
 log_has 'msg="job database connection restored".* failures=' ||
     fail "no restored connection logged with its failure count"
-# The janitor says how long it was without the database, as workers do.
+# The janitor logs how long it was without the database, as workers do.
 log_has 'msg="job database connection restored" role=janitor .*outage_ms=' ||
     fail "the janitor logged no restored connection with the outage"
 alive "$HERALDD_PID" || fail "heraldd died"
