@@ -7,8 +7,8 @@
  * With no scenario it runs the four the peer benchmark defines
  * (enqueue_single, enqueue_bulk, process_noop, latency), so that it can
  * run as that benchmark's EXTRA_BENCH.  The others are process_exec,
- * fork_exec, relay, rss, console, raw_insert, raw_insert_notify and
- * raw_claim_complete.  The server comes from PGHOST, PGPORT and PGUSER;
+ * fork_exec, relay, rss, console, raw_insert, raw_insert_notify,
+ * raw_claim_complete and raw_wake.  The server comes from PGHOST, PGPORT and PGUSER;
  * every scenario makes its own database, named bench_herald_*, and drops
  * it afterwards.  Sizes come from the BENCH_* variables of the peer
  * benchmark.  heraldd, herald and the module are looked up next to this
@@ -1161,6 +1161,167 @@ scenario_raw_claim_complete(void)
 	drop_db(db);
 }
 
+/*
+ * The plain-SQL floor of the wake-up latency: a producer inserts a row
+ * and notifies in one transaction, 5 ms apart, and a listening client
+ * claims it with one UPDATE, as herald's idle worker does.  The claim
+ * commits with synchronous_commit off, as herald's claims do.
+ */
+struct waker {
+	const char	*db;
+	double		*lat;		/* ms by sequence number; 0 if unseen */
+	int		 total;
+	atomic_int	 claimed;
+	atomic_bool	 stop;
+	PGconn		*conn;
+};
+
+#define WAKE_CLAIM	"UPDATE q SET state = 'running' WHERE id IN " \
+	"(SELECT id FROM q WHERE queue = 'bench' AND state = 'queued' " \
+	"AND run_at <= now() ORDER BY run_at, id LIMIT 8 " \
+	"FOR UPDATE SKIP LOCKED) RETURNING payload"
+
+static void
+waker_claim(struct waker *w)
+{
+	PGresult	*res;
+	const char	*p;
+	int64_t		 t;
+	int		 i, seq;
+
+	res = PQexecPrepared(w->conn, "claim", 0, NULL, NULL, NULL, 0);
+	t = now_ns();
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		die("raw_wake: claim failed: %s", PQerrorMessage(w->conn));
+	for (i = 0; i < PQntuples(res); i++) {
+		p = PQgetvalue(res, i, 0);
+		if ((p = strstr(p, "\"seq\":")) == NULL)
+			die("raw_wake: no seq in a claimed payload");
+		seq = atoi(p + strlen("\"seq\":"));
+		if ((p = strstr(p, "\"t0_ns\":")) == NULL)
+			die("raw_wake: no t0_ns in a claimed payload");
+		if (seq >= 0 && seq < w->total)
+			w->lat[seq] = (t - strtoll(p + strlen("\"t0_ns\":"),
+			    NULL, 10)) / 1e6;
+		atomic_fetch_add(&w->claimed, 1);
+	}
+	PQclear(res);
+}
+
+static void *
+waker_run(void *arg)
+{
+	struct waker	*w = arg;
+	struct pollfd	 pfd;
+	PGnotify	*n;
+	bool		 woken;
+
+	pfd.fd = PQsocket(w->conn);
+	pfd.events = POLLIN;
+	while (!atomic_load(&w->stop)) {
+		if (poll(&pfd, 1, 100) == -1 && errno != EINTR)
+			die("raw_wake: poll: %s", strerror(errno));
+		if (!PQconsumeInput(w->conn))
+			die("raw_wake: %s", PQerrorMessage(w->conn));
+		woken = false;
+		while ((n = PQnotifies(w->conn)) != NULL) {
+			woken = true;
+			PQfreemem(n);
+		}
+		if (woken)
+			waker_claim(w);
+	}
+	return NULL;
+}
+
+static void
+scenario_raw_wake(void)
+{
+	const char	*db = "bench_herald_raw_wake";
+	const char	*values[1];
+	struct waker	 w = { .db = db };
+	pthread_t	 thread;
+	PGconn		*conn;
+	PGresult	*res;
+	double		*call, *lat, deadline, t, sum = 0, max = 0;
+	char		 payload[128];
+	int		 total = sz.lat_warmup + sz.lat_jobs, i, n = 0;
+
+	fresh_db(db, false, false);
+	conn = connect_db(db);
+	exec_ok(conn, "CREATE TABLE q (id bigserial PRIMARY KEY, queue text "
+	    "NOT NULL, state text NOT NULL DEFAULT 'queued', run_at "
+	    "timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)");
+	exec_ok(conn, "CREATE INDEX q_claim ON q (queue, run_at, id) "
+	    "WHERE state = 'queued'");
+	res = PQprepare(conn, "wake", "WITH i AS (INSERT INTO q (queue, "
+	    "payload) VALUES ('bench', $1) RETURNING id) "
+	    "SELECT pg_notify('q', 'bench') FROM i", 1, NULL);
+	if (!hd_db_ok(res))
+		die("raw_wake: %s", PQerrorMessage(conn));
+	PQclear(res);
+
+	w.total = total;
+	w.lat = calloc((size_t)total, sizeof *w.lat);
+	call = calloc((size_t)total, sizeof *call);
+	lat = calloc((size_t)total, sizeof *lat);
+	if (w.lat == NULL || call == NULL || lat == NULL)
+		die("out of memory");
+	w.conn = connect_db(db);
+	exec_ok(w.conn, "SET synchronous_commit = off");
+	exec_ok(w.conn, "LISTEN q");
+	res = PQprepare(w.conn, "claim", WAKE_CLAIM, 0, NULL);
+	if (!hd_db_ok(res))
+		die("raw_wake: %s", PQerrorMessage(w.conn));
+	PQclear(res);
+	if (pthread_create(&thread, NULL, waker_run, &w) != 0)
+		die("raw_wake: could not start the listener");
+	sleep_ms(1000);
+
+	for (i = 0; i < total; i++) {
+		t = now_s();
+		snprintf(payload, sizeof payload,
+		    "{\"seq\": %d, \"t0_ns\": %" PRId64 "}", i, now_ns());
+		values[0] = payload;
+		res = PQexecPrepared(conn, "wake", 1, values, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			die("raw_wake: insert failed: %s",
+			    PQerrorMessage(conn));
+		PQclear(res);
+		call[i] = (now_s() - t) * 1000;
+		sleep_ms(sz.lat_gap_ms);
+	}
+	deadline = now_s() + 15;
+	while (atomic_load(&w.claimed) < total && now_s() < deadline)
+		sleep_ms(20);
+	atomic_store(&w.stop, true);
+	pthread_join(thread, NULL);
+	PQfinish(w.conn);
+	PQfinish(conn);
+
+	qsort(call, (size_t)total, sizeof *call, compare_double);
+	for (i = sz.lat_warmup; i < total; i++)
+		if (w.lat[i] > 0) {
+			lat[n++] = w.lat[i];
+			sum += w.lat[i];
+			if (w.lat[i] > max)
+				max = w.lat[i];
+		}
+	qsort(lat, (size_t)n, sizeof *lat, compare_double);
+	result("config=plain-sql scenario=raw_wake run=%s jobs=%d gap_ms=%d "
+	    "p50_ms=%.3f p95_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_ms=%.3f "
+	    "missing=%d call_p50_ms=%.3f call_p99_ms=%.3f", sz.run,
+	    sz.lat_jobs, sz.lat_gap_ms, percentile(lat, (size_t)n, 50),
+	    percentile(lat, (size_t)n, 95), percentile(lat, (size_t)n, 99),
+	    max, n > 0 ? sum / n : NAN, sz.lat_jobs - n,
+	    percentile(call, (size_t)total, 50),
+	    percentile(call, (size_t)total, 99));
+	free(w.lat);
+	free(call);
+	free(lat);
+	drop_db(db);
+}
+
 /* --- main ---------------------------------------------------------- */
 
 static const struct {
@@ -1180,6 +1341,7 @@ static const struct {
 	{ "raw_insert", scenario_raw_insert, false },
 	{ "raw_insert_notify", scenario_raw_insert_notify, false },
 	{ "raw_claim_complete", scenario_raw_claim_complete, false },
+	{ "raw_wake", scenario_raw_wake, false },
 };
 
 #define NSCENARIOS	(sizeof scenarios / sizeof scenarios[0])
