@@ -747,6 +747,12 @@ parse_args(int argc, char **argv, struct dead_args *args)
 			args->has_exit_status = true;
 			break;
 		case 'g':
+			/* An empty pattern, often an unset variable, matches all. */
+			if (*optarg == '\0') {
+				hd_cli_error("--grep pattern is empty; "
+				    "to select every dead job leave --grep out");
+				return EX_DATAERR;
+			}
 			args->grep = optarg;
 			break;
 		case 'N':

@@ -503,6 +503,13 @@ expect_fail 65 'invalid queue name' h dead list --queue 'bad q'
 expect_fail 65 'duration "999d" for --older-than is out of range: the maximum is 366d' \
     h dead purge --all --older-than 999d
 expect_fail 65 'invalid task name' h dead retry --all --task 'bad/t'
+# An empty pattern, as from an unset variable, would select every dead job.
+dead_before=$(sql "SELECT count(*) FROM herald.dead_jobs")
+[ "$dead_before" -ge 1 ] || fail "no dead job left to protect"
+expect_fail 65 '^herald: --grep pattern is empty' \
+    h dead purge --all --grep '' --yes
+sql_is "SELECT count(*) FROM herald.dead_jobs" "$dead_before" ||
+    fail "dead purge --grep '' purged dead jobs"
 
 note "output that cannot be written"
 # More JSON than one stdio buffer holds, so that the failed write is
