@@ -228,12 +228,26 @@ console_action_done(void *arg, const struct hd_action *action,
 	}
 }
 
-void
-hd_console_act(struct hd_console *console, struct hd_action *action)
+bool
+hd_console_can_act(struct hd_console *console)
 {
 	if (console->read_only) {
 		hd_console_message(console, true,
 		    "read-only console: actions are disabled");
+		return false;
+	}
+	if (!hd_model_connected(console->model)) {
+		hd_console_message(console, true,
+		    "not connected to the job database; nothing was changed");
+		return false;
+	}
+	return true;
+}
+
+void
+hd_console_act(struct hd_console *console, struct hd_action *action)
+{
+	if (!hd_console_can_act(console)) {
 		hd_action_release(action);
 		free(action);
 		return;
@@ -302,6 +316,12 @@ hd_console_submit_asking(struct hd_console *console, struct hd_action *action,
 
 	if (prepared == -1)
 		return hd_console_submit(console, action, prepared, error);
+	/* Ask nothing when the action could not be sent anyway. */
+	if (!hd_console_can_act(console)) {
+		hd_action_release(action);
+		free(action);
+		return 0;
+	}
 	confirm_release();
 	confirm_action = action;
 	confirm_then = then;
@@ -398,23 +418,45 @@ status_state(struct hd_console *console, char *buf, size_t size,
  * message goes first, after the state only when both fit, so that the
  * end of a message at 80 columns is not cut off.  A stale state always
  * goes first, since it means that every number on the screen is old.
+ * A message that does not fit takes the line above as well, broken at a
+ * space, since its end often says what happened.
  */
 static void
 draw_status_message(struct hd_console *console, const char *state,
     bool stale)
 {
-	int	y = LINES - 1, x = 0;
+	const char	*text = console->message;
+	char		 first[sizeof(console->message)];
+	int		 y = LINES - 1, x = 0, attr, cut, len;
 
+	attr = console->message_error ? hd_attr(HD_ATTR_STALE) :
+	    hd_attr(HD_ATTR_STATUS);
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
-	if (stale || (int)(strlen(state) + 3 + strlen(console->message)) <=
-	    COLS) {
+	len = (int)strlen(text);
+	if (len > COLS - (stale ? (int)strlen(state) + 3 : 0)) {
+		if (len <= COLS)
+			cut = len;
+		else {
+			for (cut = COLS; cut > 0 && text[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = COLS;
+		}
+		snprintf(first, sizeof(first), "%.*s", cut, text);
+		hd_put_fill(y - 1, 0, COLS, attr, first);
+		text += cut;
+		while (*text == ' ')
+			text++;
+	}
+	if (stale || *text == '\0' ||
+	    (int)(strlen(state) + 3 + strlen(text)) <= COLS) {
 		x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
 		    hd_attr(HD_ATTR_STATUS), state);
-		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
+		if (*text != '\0')
+			x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS),
+			    " | ");
 	}
-	hd_put(y, x, COLS - x, console->message_error ?
-	    hd_attr(HD_ATTR_STALE) : hd_attr(HD_ATTR_STATUS),
-	    console->message);
+	hd_put(y, x, COLS - x, attr, text);
 }
 
 static void

@@ -144,9 +144,15 @@ void	hd_console_show(struct hd_console *console,
 	    const struct hd_view *view);
 
 /*
+ * Return whether an action can be sent now; when it cannot (read-only or
+ * disconnected), show why and return false.
+ */
+bool	hd_console_can_act(struct hd_console *console);
+
+/*
  * Send an action, prepared with hd_action_*(), which the console takes
  * over.  The result appears on the status line and every view refreshes.
- * Refused with a message when read-only or disconnected.
+ * Rejected with a message when read-only or disconnected.
  */
 void	hd_console_act(struct hd_console *console, struct hd_action *action);
 

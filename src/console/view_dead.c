@@ -603,6 +603,8 @@ dead_bulk(struct hd_console *console, enum hd_action_kind kind)
 	const struct hd_snapshot	*count;
 	char				 filter[320];
 
+	if (!hd_console_can_act(console))
+		return;
 	count = hd_model_snapshot(console->model, HD_SNAP_DEAD_COUNT);
 	if (count->res == NULL || PQntuples(count->res) != 1) {
 		hd_console_message(console, true,

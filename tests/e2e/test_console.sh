@@ -413,10 +413,19 @@ keys ro p
 expect_screen ro 'read-only console: "p" (pause or resume the queue under the cursor) is disabled'
 sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
     fail "a read-only console changed queue ev"
+# A message wider than the screen goes on over the line above the status
+# line, so that its end still shows.
+keys ro 4
+keys ro r
+expect_line ro '^read-only console: "r" \(retry the marked rows, or the row under the cursor\) is *$'
+expect_line ro '(^| )disabled *$'
+keys ro 1
 keys ro '?'
 expect_screen ro "Keys of Queues, read-only"
-# Nothing of the queue rows shows beside the help.
-screen ro | sed '1d;$d' | grep -q '^ \{0,7\}[^ ]' &&
+# Nothing of the queue rows shows beside the help (the message of "r"
+# above may still take the line above the status line).
+screen ro | sed '1d;$d' | grep -v '^read-only console: ' |
+    grep -q '^ \{0,7\}[^ ]' &&
     fail "the screen behind the help shows: $(screen ro)"
 # The status line, the last, may still show the refusal of "p".
 screen ro | sed '$d' | grep -qF "pause or resume" &&
@@ -470,6 +479,12 @@ T resize-window -t c -x 80 -y 24
 wait_for 10 "an 80x24 layout after resizing" layout_fits c 80 24
 
 note "the database goes away and comes back"
+dead4=$(enqueue broken "queue => 'files'")
+wait_for 10 "job $dead4 to die" sql_is \
+    "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead4" 1
+keys c 4
+expect_line c "^ +$dead4 broken +files "
+keys c 1
 touch "$TEST_DIR/release"
 stop_heraldd 20
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" stop "$PG_DIR" ||
@@ -480,6 +495,17 @@ expect_line c '^ idle +4 +2 '
 keys c x
 expect_screen c "no action on this key"
 expect_line c "STALE [0-9]+s: database unreachable"
+# A purge that could not be sent asks no question.
+keys c 4
+expect_line c "^ +$dead4 broken +files "
+for key in d D; do
+    keys c "$key"
+    expect_screen c "not connected to the job database; nothing was changed"
+    screen_has c "to confirm:" && fail "\"$key\" asked while disconnected"
+    keys c x
+    expect_screen c "no action on this key"
+done
+keys c 1
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >/dev/null || fail "could not restart the private PostgreSQL"
 wait_for 20 "the console to reconnect" screen_has c "updated"
