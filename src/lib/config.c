@@ -638,6 +638,29 @@ resolve_ids(struct config_reader *r, const config_setting_t *s_user,
 }
 
 /*
+ * Rewrite each control byte of the message in error as \xHH, so that a
+ * byte of the file quoted in a message cannot act on a terminal.
+ */
+static void
+escape_controls(char *error, size_t size)
+{
+	char		copy[HD_CONFIG_ERROR_MAX];
+	size_t		len = 0, i;
+	unsigned char	c;
+
+	snprintf(copy, sizeof copy, "%s", error);
+	for (i = 0; copy[i] != '\0' && len + 5 < size; i++) {
+		c = (unsigned char)copy[i];
+		if (c < 0x20 || c == 0x7f)
+			len += (size_t)snprintf(error + len, size - len,
+			    "\\x%02x", c);
+		else
+			error[len++] = (char)c;
+	}
+	error[len] = '\0';
+}
+
+/*
  * Read user, group and limits of group s (the top level or a task) into
  * iso.  A task without user and group takes the top level's, and each
  * limit it does not set.
@@ -699,9 +722,9 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 			if (stat(t->argv[0], &st) == 0 &&
 			    S_ISREG(st.st_mode) && access(t->argv[0], X_OK) == 0)
 				continue;
-			snprintf(error, error_size, "%s: tasks.%s.exec: \"%s\" "
-			    "is not an executable file", config->path,
-			    t->setting, t->argv[0]);
+			snprintf(error, error_size, "%s:%d: tasks.%s.exec: "
+			    "\"%s\" is not an executable file", config->path,
+			    t->handler_line, t->setting, t->argv[0]);
 		} else {
 			/*
 			 * dlopen(3) searches the library path for a name
@@ -714,11 +737,13 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 			    S_ISREG(st.st_mode) &&
 			    access(t->module_path, R_OK) == 0)
 				continue;
-			snprintf(error, error_size, "%s: tasks.%s.module.path: "
-			    "\"%s\" is not a readable file", config->path,
-			    t->setting, t->module_path);
+			snprintf(error, error_size, "%s:%d: tasks.%s.module."
+			    "path: \"%s\" is not a readable file",
+			    config->path, t->handler_line, t->setting,
+			    t->module_path);
 		}
 		(*next)++;
+		escape_controls(error, error_size);
 		return -1;
 	}
 	return 0;
@@ -736,31 +761,34 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 		if (euid != 0 && t->isolation.set_ids &&
 		    (t->isolation.uid != euid ||
 		    t->isolation.gid != getegid())) {
-			snprintf(error, error_size, "%s: tasks.%s: running "
-			    "the handler as user \"%s\" and group \"%s\" "
-			    "needs heraldd to start as root", config->path,
-			    t->setting, t->isolation.user != NULL ?
-			    t->isolation.user : "(unchanged)",
-			    t->isolation.group != NULL ? t->isolation.group :
-			    "(the user's)");
+			snprintf(error, error_size, "%s:%d: tasks.%s: "
+			    "running the handler as user \"%s\" and group "
+			    "\"%s\" needs heraldd to start as root",
+			    config->path, t->line, t->setting,
+			    t->isolation.user != NULL ? t->isolation.user :
+			    "(unchanged)", t->isolation.group != NULL ?
+			    t->isolation.group : "(the user's)");
+			escape_controls(error, error_size);
 			return -1;
 		}
 		if (euid != 0 || config->allow_root_handlers)
 			continue;
 		if (t->argv == NULL) {
-			snprintf(error, error_size, "%s: tasks.%s: a module "
-			    "handler runs inside a worker, which runs as root "
-			    "like heraldd; run heraldd as another user, or set "
-			    "allow_root_handlers = true", config->path,
-			    t->setting);
+			snprintf(error, error_size, "%s:%d: tasks.%s: a "
+			    "module handler runs inside a worker, which runs "
+			    "as root like heraldd; run heraldd as another "
+			    "user, or set allow_root_handlers = true",
+			    config->path, t->line, t->setting);
+			escape_controls(error, error_size);
 			return -1;
 		}
 		if (!t->isolation.set_ids || t->isolation.uid == 0) {
-			snprintf(error, error_size, "%s: tasks.%s: the handler "
-			    "would run as root; set user (and group) for the "
-			    "task or at the top level, or set "
+			snprintf(error, error_size, "%s:%d: tasks.%s: the "
+			    "handler would run as root; set user (and group) "
+			    "for the task or at the top level, or set "
 			    "allow_root_handlers = true", config->path,
-			    t->setting);
+			    t->line, t->setting);
+			escape_controls(error, error_size);
 			return -1;
 		}
 	}
@@ -833,6 +861,59 @@ line_of(const char *text, const char *p)
 		if (*text == '\n')
 			line++;
 	return line;
+}
+
+/*
+ * Look in text for what libconfig reports only where the file ends: a
+ * string that runs past the end of its line, which libconfig allows but
+ * herald's settings never need, and a bracket that is never closed.
+ * Write a hint that names the line where either starts to hint, or
+ * nothing when text has neither.
+ */
+static void
+unclosed_hint(const char *text, char *hint, size_t size)
+{
+	const char	*p, *string = NULL, *open[64];
+	int		 depth = 0, string_line = 0, line = 1;
+
+	hint[0] = '\0';
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
+		if (string != NULL) {
+			if (*p == '\\' && p[1] != '\0' && p[1] != '\n')
+				p++;
+			else if (*p == '"')
+				string = NULL;
+			else if (*p == '\n' && string_line == 0)
+				string_line = line_of(text, string);
+			continue;
+		}
+		if (*p == '"')
+			string = p;
+		else if (*p == '#' || (p[0] == '/' && p[1] == '/'))
+			p += strcspn(p, "\n") - 1;
+		else if (p[0] == '/' && p[1] == '*') {
+			const char *end = strstr(p + 2, "*/");
+
+			if (end == NULL)
+				break;
+			line += line_of(p, end) - 1;
+			p = end + 1;
+		} else if (strchr("{[(", *p) != NULL) {
+			if (depth < (int)(sizeof open / sizeof open[0]))
+				open[depth] = p;
+			depth++;
+		} else if (strchr("}])", *p) != NULL && depth > 0)
+			depth--;
+	}
+	if (string_line > 0)
+		snprintf(hint, size, " (the string that starts on line %d "
+		    "goes on past the end of that line: is its closing "
+		    "quote missing?)", string_line);
+	else if (depth > 0 && depth <= (int)(sizeof open / sizeof open[0]))
+		snprintf(hint, size, " (the '%c' on line %d is never closed)",
+		    *open[depth - 1], line_of(text, open[depth - 1]));
 }
 
 /*
@@ -981,6 +1062,7 @@ parse_fail(const config_t *cfg, const char *path, const char *text,
 {
 	const char	*file = config_error_file(cfg);
 	char		*line = NULL, word[72], include[PATH_MAX];
+	char		 unclosed[160] = "";
 	size_t		 size = 0;
 	FILE		*fp;
 	int		 n = 0, at = config_error_line(cfg);
@@ -1014,8 +1096,11 @@ parse_fail(const config_t *cfg, const char *path, const char *text,
 	    error_size))
 		return;
 	if (!hint) {
-		snprintf(error, error_size, "%s:%d: %s", file, at,
-		    config_error_text(cfg));
+		if (in_text && strcmp(config_error_text(cfg),
+		    "syntax error") == 0)
+			unclosed_hint(text, unclosed, sizeof unclosed);
+		snprintf(error, error_size, "%s:%d: %s%s", file, at,
+		    config_error_text(cfg), unclosed);
 		return;
 	}
 	snprintf(error, error_size, "%s:%d: %s (a setting name may contain "
@@ -1193,6 +1278,7 @@ fail:
 	isolation_release(&r.defaults);
 	config_destroy(&cfg);
 	hd_config_free(config);
+	escape_controls(error, error_size);
 	return NULL;
 }
 
@@ -1495,6 +1581,9 @@ read_task(struct config_reader *r, const config_setting_t *s,
 
 	exec = config_setting_get_member(s, "exec");
 	module = config_setting_get_member(s, "module");
+	t->line = (int)config_setting_source_line(s);
+	t->handler_line = (int)config_setting_source_line(exec != NULL ?
+	    exec : module != NULL ? module : s);
 	if (exec == NULL && module == NULL)
 		return config_fail(r, s, "missing handler: set \"exec\" "
 		    "or \"module\"");

@@ -80,6 +80,8 @@ struct hd_isolation {
 struct hd_task_config {
 	char		*name;
 	char		*setting;
+	int		 line;		/* of the setting, for messages */
+	int		 handler_line;	/* of its exec or module */
 	char		*queue;		/* names an entry of queues */
 	char		**argv;		/* exec handler, NULL-terminated */
 	size_t		 argc;

@@ -1045,6 +1045,65 @@ test_config_check_root(void **state)
 	hd_config_free(config);
 }
 
+/*
+ * Messages about a task name the line of its setting (the module task's
+ * on line 4, its module on line 5, the exec on line 7), and write a
+ * control byte of the file as \xHH, so that it cannot act on a terminal.
+ */
+static void
+test_config_messages_lines_and_controls(void **state)
+{
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	char			 text[512], error[HD_CONFIG_ERROR_MAX];
+	char			 expected[256];
+	const char		*e;
+	size_t			 next = 0;
+
+	snprintf(text, sizeof text, "%s"
+	    "tasks = {\n"
+	    "  m = { queue = \"mail\";\n"
+	    "    module = { path = \"/x.so\"; symbol = \"run\"; }; };\n"
+	    "  t = { queue = \"mail\";\n"
+	    "    exec = [ \"/bin/tr\001ue\" ]; user = \"nobody\"; };\n"
+	    "};\n", small_prefix);
+	config = load_text(f, text);
+	assert_non_null(config);
+	assert_int_equal(hd_config_check_root(config, 0, error,
+	    sizeof error), -1);
+	snprintf(expected, sizeof expected, "%s:4: tasks.m: a module "
+	    "handler runs inside a worker", f->path);
+	assert_memory_equal(error, expected, strlen(expected));
+	assert_int_equal(hd_config_check_programs(config, &next, error,
+	    sizeof error), -1);
+	snprintf(expected, sizeof expected, "%s:5: tasks.m.module.path: "
+	    "\"/x.so\" is not a readable file", f->path);
+	assert_string_equal(error, expected);
+	assert_int_equal(hd_config_check_programs(config, &next, error,
+	    sizeof error), -1);
+	snprintf(expected, sizeof expected, "%s:7: tasks.t.exec: "
+	    "\"/bin/tr\\x01ue\" is not an executable file", f->path);
+	assert_string_equal(error, expected);
+	hd_config_free(config);
+
+	e = load_error(f, "tasks = { t = { queue = \"a\033[2J\";"
+	    " exec = [ \"/bin/true\" ]; }; };\n");
+	assert_non_null(strstr(e, "queue \"a\\x1b[2J\" is not defined"));
+	assert_null(strchr(e, '\033'));
+
+	/* libconfig finds both only where the file ends. */
+	e = load_error(f, "app_db = \"dbname=shop;\n"
+	    "tasks = { t = { queue = \"mail\"; exec = [ \"/bin/true\" ]; };"
+	    " };\n");
+	assert_non_null(strstr(e, "syntax error (the string that starts on "
+	    "line 3 goes on past the end of that line"));
+	e = load_error(f, "tasks = { t = { queue = \"mail\";\n"
+	    "  exec = [ \"/bin/true\" ];\n"
+	    "};\n");
+	assert_non_null(strstr(e, "syntax error (the '{' on line 3 is never "
+	    "closed)"));
+}
+
 static void
 test_config_default_path_order(void **state)
 {
@@ -1115,6 +1174,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_check_root,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_messages_lines_and_controls, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
