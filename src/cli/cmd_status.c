@@ -174,9 +174,64 @@ relay_label(const PGresult *res, int row, char *buf, size_t size)
 		snprintf(buf, size, "%s", PQgetvalue(res, row, 0));
 }
 
-/* Print the relay table when any application database has reported. */
+/*
+ * The children that a heraldd stopped restarting after too many
+ * failures, with the host of that heraldd when it is registered.  The
+ * column slot numbers the failed workers of one queue from 1.
+ */
+static const char failed_sql[] =
+    "SELECT f.role, f.queue, f.failures, coalesce(p.host, '?'),"
+    "  f.supervisor_id, f.slot"
+    " FROM herald.failed_children f"
+    " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
+    " ORDER BY 4, f.supervisor_id, f.role, f.queue, f.slot";
+
+/* Return whether a relay is among the failed children of res. */
+static bool
+relay_failed(const PGresult *res)
+{
+	int	row;
+
+	for (row = 0; row < PQntuples(res); row++)
+		if (strcmp(PQgetvalue(res, row, 0), "relay") == 0)
+			return true;
+	return false;
+}
+
+/* Print one line per failed child of res, a result of failed_sql. */
+static void
+print_failed_children(const PGresult *res)
+{
+	int	row;
+
+	if (PQntuples(res) > 0)
+		printf("\n");
+	for (row = 0; row < PQntuples(res); row++) {
+		const char	*failures = PQgetvalue(res, row, 2);
+		const char	*noun = hd_cli_plural(failures, "failure",
+		    "failures");
+
+		if (PQgetvalue(res, row, 1)[0] != '\0')
+			printf("failed: %s #%s of queue %s on %s (heraldd "
+			    "%s), %s %s; reload heraldd to retry now\n",
+			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 5),
+			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 3),
+			    PQgetvalue(res, row, 4), failures, noun);
+		else
+			printf("failed: %s on %s (heraldd %s), %s %s; "
+			    "reload heraldd to retry now\n",
+			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 3),
+			    PQgetvalue(res, row, 4), failures, noun);
+	}
+}
+
+/*
+ * Print the relay table when any application database has reported, then
+ * the children of failed, then a line for each outbox whose relay stopped
+ * reporting.
+ */
 static int
-print_relay_status(PGconn *conn)
+print_relay_status(PGconn *conn, const PGresult *failed)
 {
 	static const char	*headers[] = {
 		"outbox", "backlog", "lag", "relayed", "dropped", "reported"
@@ -198,6 +253,7 @@ print_relay_status(PGconn *conn)
 	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
+		print_failed_children(failed);
 		return HD_EXIT_OK;
 	}
 
@@ -222,66 +278,23 @@ print_relay_status(PGconn *conn)
 	printf("\n");
 	hd_table_print(&table, stdout);
 	hd_table_release(&table);
+	print_failed_children(failed);
 	/* A relay reports every second; an old report means none runs. */
 	for (row = 0; row < PQntuples(res); row++) {
 		if (!relay_stale(res, row))
 			continue;
 		format_wait(res, row, 5, age, sizeof age);
 		relay_label(res, row, label, sizeof label);
-		printf("outbox %s: no report for %s, so its backlog and lag "
-		    "are old; check that a relay runs for it, or run herald "
-		    "relay forget once no relay serves it\n", label, age);
-	}
-	PQclear(res);
-	return HD_EXIT_OK;
-}
-
-/*
- * The children that a heraldd stopped restarting after too many
- * failures, with the host of that heraldd when it is registered.  The
- * column slot numbers the failed workers of one queue from 1.
- */
-static const char failed_sql[] =
-    "SELECT f.role, f.queue, f.failures, coalesce(p.host, '?'),"
-    "  f.supervisor_id, f.slot"
-    " FROM herald.failed_children f"
-    " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
-    " ORDER BY 4, f.supervisor_id, f.role, f.queue, f.slot";
-
-/* Print one line per failed child, after the tables. */
-static int
-print_failed_children(PGconn *conn)
-{
-	struct herald_error	 error;
-	PGresult		*res;
-	int			 row;
-
-	res = PQexec(conn, failed_sql);
-	if (!hd_db_ok(res)) {
-		hd_error_from_pg(&error, conn, res,
-		    "could not read the failed children");
-		hd_cli_error("%s", error.message);
-		PQclear(res);
-		return HD_EXIT_FAILURE;
-	}
-	if (PQntuples(res) > 0)
-		printf("\n");
-	for (row = 0; row < PQntuples(res); row++) {
-		const char	*failures = PQgetvalue(res, row, 2);
-		const char	*noun = hd_cli_plural(failures, "failure",
-		    "failures");
-
-		if (PQgetvalue(res, row, 1)[0] != '\0')
-			printf("failed: %s #%s of queue %s on %s (heraldd "
-			    "%s), %s %s; reload heraldd to retry now\n",
-			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 5),
-			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 3),
-			    PQgetvalue(res, row, 4), failures, noun);
+		if (relay_failed(failed))
+			printf("outbox %s: no report for %s, so its backlog "
+			    "and lag are old; a relay failed (above): fix "
+			    "its cause, then reload that heraldd\n", label,
+			    age);
 		else
-			printf("failed: %s on %s (heraldd %s), %s %s; "
-			    "reload heraldd to retry now\n",
-			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 3),
-			    PQgetvalue(res, row, 4), failures, noun);
+			printf("outbox %s: no report for %s, so its backlog "
+			    "and lag are old; check that a relay runs for "
+			    "it, or run herald relay forget once no relay "
+			    "serves it\n", label, age);
 	}
 	PQclear(res);
 	return HD_EXIT_OK;
@@ -470,8 +483,12 @@ hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 	}
 	print_status(res);
 	PQclear(res);
-	if ((status = print_relay_status(cli->conn)) != HD_EXIT_OK ||
-	    (status = print_health(cli->conn, NULL)) != HD_EXIT_OK)
+	if ((res = status_query(cli->conn, failed_sql,
+	    "could not read the failed children")) == NULL)
+		return HD_EXIT_FAILURE;
+	status = print_relay_status(cli->conn, res);
+	PQclear(res);
+	if (status != HD_EXIT_OK)
 		return status;
-	return print_failed_children(cli->conn);
+	return print_health(cli->conn, NULL);
 }

@@ -48,6 +48,18 @@ grep -Eq '^app1 \(222/1\) ' "$TEST_DIR/status" ||
     fail "app1 is not named with its origin: $(cat "$TEST_DIR/status")"
 grep -Eq '^shop +[?] +[?] +10 +0 ' "$TEST_DIR/status" ||
     fail "shop's old backlog is not shown as unknown: $(cat "$TEST_DIR/status")"
+# A failed relay is listed before the outboxes' warnings, which then
+# point to it instead of to forget.
+sql "INSERT INTO herald.failed_children (supervisor_id, role, failures)
+    VALUES ('gone-supervisor', 'relay', 5)" >/dev/null ||
+    fail "could not mark a relay failed"
+h status >"$TEST_DIR/status" || fail "herald status failed"
+sed -n '/^failed: relay on /,$p' "$TEST_DIR/status" |
+    grep -q '^outbox shop: no report for .*a relay failed (above): fix its cause, then reload that heraldd$' ||
+    fail "the warning does not follow the failed relay: $(cat "$TEST_DIR/status")"
+grep -q 'herald relay forget' "$TEST_DIR/status" &&
+    fail "status points to forget beside a failed relay: $(cat "$TEST_DIR/status")"
+sql "DELETE FROM herald.failed_children" >/dev/null
 h status --json >"$TEST_DIR/status.json" || fail "status --json failed"
 grep -q '"origin": "222/1"' "$TEST_DIR/status.json" ||
     fail "status --json lacks the origin"
