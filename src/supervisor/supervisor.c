@@ -844,11 +844,7 @@ child_retire(struct supervisor *sup, size_t i)
 		child_remove(sup, i);
 }
 
-/*
- * Reread the configuration file.  Workers whose settings changed are
- * retired and new ones started; on a bad file the old configuration
- * stays.
- */
+/* Warn about each handler program or module this host lacks. */
 void
 hd_supervisor_warn_handlers(const struct hd_config *config)
 {
@@ -870,6 +866,99 @@ hd_supervisor_warn_handlers(const struct hd_config *config)
 	}
 }
 
+/* Append name to the comma-separated list in buf when changed. */
+static void
+change_add(char *buf, size_t size, bool changed, const char *name)
+{
+	size_t	len = strlen(buf);
+
+	if (changed)
+		snprintf(buf + len, size - len, "%s%s", len > 0 ? "," : "",
+		    name);
+}
+
+/*
+ * Log a line for each queue and task that a reload adds, removes or
+ * changes, and one that lists the changed settings of the whole file.
+ */
+static void
+reload_log_changes(const struct hd_config *old, const struct hd_config *new)
+{
+	const struct hd_queue_config	*qa, *qb;
+	const struct hd_task_config	*ta, *tb;
+	char				 what[160];
+	size_t				 i;
+
+	for (i = 0; i < old->nqueues; i++)
+		if (hd_config_queue(new, old->queues[i].name) == NULL)
+			hd_log_info("queue removed", "queue=%s",
+			    old->queues[i].name);
+	for (i = 0; i < new->nqueues; i++) {
+		qb = &new->queues[i];
+		if ((qa = hd_config_queue(old, qb->name)) == NULL) {
+			hd_log_info("queue added", "queue=%s workers=%d",
+			    qb->name, qb->workers);
+			continue;
+		}
+		what[0] = '\0';
+		change_add(what, sizeof what, qa->workers != qb->workers,
+		    "workers");
+		change_add(what, sizeof what,
+		    qa->concurrency != qb->concurrency, "concurrency");
+		change_add(what, sizeof what,
+		    qa->poll_interval_ms != qb->poll_interval_ms,
+		    "poll_interval");
+		change_add(what, sizeof what,
+		    qa->global_limit != qb->global_limit, "limit");
+		change_add(what, sizeof what, qa->rate != qb->rate, "rate");
+		change_add(what, sizeof what, qa->max_jobs != qb->max_jobs,
+		    "max_jobs");
+		change_add(what, sizeof what, qa->max_rss != qb->max_rss,
+		    "max_rss");
+		if (what[0] != '\0')
+			hd_log_info("queue changed", "queue=%s changed=%s",
+			    qb->name, what);
+	}
+	for (i = 0; i < old->ntasks; i++)
+		if (hd_config_task(new, old->tasks[i].name) == NULL)
+			hd_log_info("task removed", "task=%s queue=%s",
+			    old->tasks[i].name, old->tasks[i].queue);
+	for (i = 0; i < new->ntasks; i++) {
+		tb = &new->tasks[i];
+		if ((ta = hd_config_task(old, tb->name)) == NULL)
+			hd_log_info("task added", "task=%s queue=%s",
+			    tb->name, tb->queue);
+		else if (!task_equal(ta, tb))
+			hd_log_info("task changed", "task=%s queue=%s",
+			    tb->name, tb->queue);
+	}
+
+	what[0] = '\0';
+	change_add(what, sizeof what, !strings_equal(old->job_db,
+	    new->job_db), "job_db");
+	change_add(what, sizeof what, !strings_equal(old->app_db,
+	    new->app_db), "app_db");
+	change_add(what, sizeof what, old->log_level != new->log_level,
+	    "log_level");
+	change_add(what, sizeof what,
+	    old->grace_period_ms != new->grace_period_ms, "grace_period");
+	change_add(what, sizeof what, old->lease_ms != new->lease_ms,
+	    "lease");
+	change_add(what, sizeof what, old->payload_max != new->payload_max,
+	    "payload_max");
+	change_add(what, sizeof what, !retention_same(old, new),
+	    "retention");
+	change_add(what, sizeof what, !periodic_same(old, new), "periodic");
+	change_add(what, sizeof what, !relay_routes_same(old, new), "events");
+	if (what[0] != '\0')
+		hd_log_info("settings changed", "changed=%s", what);
+}
+
+/*
+ * Reread the configuration file.  Workers whose settings changed are
+ * retired and new ones started; on a bad file the old configuration
+ * stays.
+ */
 static void
 supervisor_reload(struct supervisor *sup)
 {
@@ -892,6 +981,7 @@ supervisor_reload(struct supervisor *sup)
 		return;
 	}
 	hd_supervisor_warn_handlers(new);
+	reload_log_changes(old, new);
 	same = config_same_for_workers(old, new);
 	relay_same = strings_equal(old->job_db, new->job_db) &&
 	    strings_equal(old->app_db, new->app_db) &&

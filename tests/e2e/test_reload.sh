@@ -60,6 +60,8 @@ conf 1000 30d
 reload 1
 last_reload "retired=1 started=1" ||
     fail "max_jobs did not replace one child"
+log_has 'msg="queue changed" .*queue=rq changed=max_jobs$' ||
+    fail "the reload did not name the changed setting of rq"
 wait_for 10 "worker $worker to be replaced" replaced worker "$worker"
 [ "$(pid_of janitor)" -eq "$janitor" ] && alive "$janitor" ||
     fail "a new max_jobs replaced the janitor"
@@ -72,6 +74,8 @@ conf 1000 7d
 reload 2
 last_reload "retired=1 started=1" ||
     fail "retention did not replace one child"
+log_has 'msg="settings changed" .*changed=retention$' ||
+    fail "the reload did not name the retention"
 wait_for 10 "janitor $janitor to be replaced" replaced janitor "$janitor"
 [ "$(pid_of worker)" -eq "$worker" ] && alive "$worker" ||
     fail "a new retention replaced the worker"
@@ -84,9 +88,14 @@ log_has 'msg="registration removed, restarting"' &&
     fail "a child found its registration removed"
 
 note "an unchanged file replaces nothing"
+changes=$(grep -Ec 'msg="(queue|task|settings) (added|removed|changed)"' \
+    "$HERALDD_LOG")
 reload 3
 last_reload 'retired=0 started=0' ||
     fail "an unchanged file replaced children"
+[ "$(grep -Ec 'msg="(queue|task|settings) (added|removed|changed)"' \
+    "$HERALDD_LOG")" -eq "$changes" ] ||
+    fail "an unchanged file logged changes: $(tail -n 5 "$HERALDD_LOG")"
 
 note "a connection string that libpq rejects keeps the running file"
 cp "$HERALD_CONF" "$TEST_DIR/good.conf"
@@ -106,6 +115,20 @@ log_has 'msg="configuration invalid"' &&
 
 enqueue ok "queue => 'rq'" >/dev/null
 wait_for 10 "the job to finish" sql_is "SELECT count(*) FROM herald.live_jobs" 0
+
+note "a reload names the queues and tasks it adds and removes"
+write_conf <<EOF2
+queues = { rq2 = { workers = 2; }; };
+tasks = { ok2 = { queue = "rq2"; exec = [ "/bin/true" ]; }; };
+retention = { dead = "7d"; };
+EOF2
+reload 4
+for line in 'msg="queue removed" .*queue=rq$' \
+    'msg="queue added" .*queue=rq2 workers=2$' \
+    'msg="task removed" .*task=ok queue=rq$' \
+    'msg="task added" .*task=ok2 queue=rq2$'; do
+    log_has "$line" || fail "no line like /$line/ after the reload"
+done
 stop_heraldd 10
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers
