@@ -911,42 +911,55 @@ janitor_report_failed(struct janitor *j, const struct herald_error *error)
 	    error->sqlstate);
 }
 
-/* Store the last report in herald.failed_children. */
+/*
+ * Store the last report in herald.failed_children, and remove the
+ * registrations that the failed children left: no replacement comes to
+ * remove them, and they would show as processes that still run.
+ */
 static void
 janitor_store_report(struct janitor *j)
 {
 	char		 roles[JANITOR_REPORT_MAX], queues[JANITOR_REPORT_MAX];
 	char		 counts[JANITOR_REPORT_MAX], line[JANITOR_REPORT_MAX];
-	char		 role[16], queue[128], *p, *next;
-	const char	*values[4];
+	char		 ids[JANITOR_REPORT_MAX];
+	char		 role[16], queue[128], id[64], *p, *next;
+	const char	*values[5];
 	int		 failures;
 	PGresult	*res;
 
 	strcpy(roles, "{");
 	strcpy(queues, "{");
 	strcpy(counts, "{");
+	strcpy(ids, "{");
 	for (p = j->report; *p != '\0'; p = next) {
 		next = strchr(p, '\n');
 		next = next != NULL ? next + 1 : p + strlen(p);
 		snprintf(line, sizeof line, "%.*s", (int)(next - p), p);
 		/* role and queue are names that check_name() allowed. */
-		if (sscanf(line, "%15s %127s %d", role, queue, &failures) != 3)
+		if (sscanf(line, "%15s %127s %d %63s", role, queue, &failures,
+		    id) != 4)
 			continue;
 		array_append(roles, sizeof roles, role);
 		array_append(queues, sizeof queues,
 		    strcmp(queue, "-") == 0 ? "" : queue);
 		snprintf(line, sizeof line, "%d", failures);
 		array_append(counts, sizeof counts, line);
+		if (strcmp(id, "-") != 0)
+			array_append(ids, sizeof ids, id);
 	}
 	strcat(roles, "}");
 	strcat(queues, "}");
 	strcat(counts, "}");
+	strcat(ids, "}");
 	values[0] = j->supervisor_id;
 	values[1] = roles;
 	values[2] = queues;
 	values[3] = counts;
-	res = PQexecParams(j->conn, "SELECT herald.set_failed_children($1, "
-	    "$2::text[], $3::text[], $4::integer[])", 4, NULL, values, NULL,
+	values[4] = ids;
+	res = PQexecParams(j->conn, "WITH gone AS (DELETE FROM "
+	    "herald.processes WHERE supervisor_id = $1 AND id = ANY "
+	    "($5::text[])) SELECT herald.set_failed_children($1, "
+	    "$2::text[], $3::text[], $4::integer[])", 5, NULL, values, NULL,
 	    NULL, 0);
 	if (hd_db_ok(res))
 		janitor_report_stored(j);

@@ -195,9 +195,10 @@ report_failed(const struct supervisor *sup)
 
 		if (!c->failed)
 			continue;
-		n = snprintf(buf + len, sizeof buf - len, "%s %s %d\n",
+		/* The last field lets the janitor remove its registration. */
+		n = snprintf(buf + len, sizeof buf - len, "%s %s %d %s\n",
 		    child_role_name(c->role), c->queue != NULL ? c->queue : "-",
-		    c->failures);
+		    c->failures, c->lost_id[0] != '\0' ? c->lost_id : "-");
 		if (n < 0 || (size_t)n >= sizeof buf - len - 1)
 			break;
 		len += (size_t)n;

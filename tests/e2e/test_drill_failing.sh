@@ -4,7 +4,8 @@
 # them failed after restart_limit.failures exits, shows that in the log
 # and in herald status, and keeps the other queues working, while its own
 # CPU use stays near zero.  Workers that reach max_jobs or max_rss are
-# replaced after their job, which is no failure.
+# replaced after their job, which is no failure.  A worker marked failed
+# leaves no registration behind.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 . "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
@@ -91,6 +92,29 @@ wait_for 10 "the reload" log_has \
     'msg="configuration reloaded" .* retired=0 started=0 failed_restarted=1'
 wait_for 10 "the worker of bad to start again" sh -c \
     "[ \$(grep -c 'msg=\"child exited\".* queue=bad' '$HERALDD_LOG') -gt 4 ]"
+
+note "a worker that heraldd stops restarting leaves no registration"
+jq_pid() {
+    sql "SELECT coalesce(max(pid), 0) FROM herald.processes
+        WHERE kind = 'worker' AND queue = 'jq'"
+}
+new_jq_worker() {
+    _p=$(jq_pid)
+    [ "$_p" -ne 0 ] && [ "$_p" -ne "$last" ] && alive "$_p"
+}
+last=0
+for i in 1 2 3 4; do
+    wait_for 10 "worker $i of jq to register" new_jq_worker
+    last=$(jq_pid)
+    kill -KILL "$last"
+done
+wait_for 10 "the worker of jq to be marked failed" log_has \
+    'msg="child failed, restarts paused" .* queue=jq'
+wait_for 10 "the failed worker's registration to go" sql_is \
+    "SELECT count(*) FROM herald.processes
+     WHERE kind = 'worker' AND queue = 'jq'" 0
+sql_is "SELECT count(*) FROM herald.failed_children WHERE queue = 'jq'" 1 ||
+    fail "the failed worker of jq is not listed"
 
 stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
