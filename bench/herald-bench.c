@@ -1116,6 +1116,25 @@ scenario_raw_insert_notify(void)
 }
 
 /*
+ * Make database db afresh with table q, the queue of the plain-SQL
+ * claims, and its claim index; return a connection to it.
+ */
+static PGconn *
+raw_queue_db(const char *db)
+{
+	PGconn	*conn;
+
+	fresh_db(db, false, false);
+	conn = connect_db(db);
+	exec_ok(conn, "CREATE TABLE q (id bigserial PRIMARY KEY, queue text "
+	    "NOT NULL, state text NOT NULL DEFAULT 'queued', run_at "
+	    "timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)");
+	exec_ok(conn, "CREATE INDEX q_claim ON q (queue, run_at, id) "
+	    "WHERE state = 'queued'");
+	return conn;
+}
+
+/*
  * Claim a batch with one UPDATE and delete it with one DELETE, each its
  * own transaction, from 2 clients: the floor of a two-statement
  * claim-and-complete job queue.
@@ -1129,13 +1148,7 @@ scenario_raw_claim_complete(void)
 	double		 s;
 	int		 batches;
 
-	fresh_db(db, false, false);
-	conn = connect_db(db);
-	exec_ok(conn, "CREATE TABLE q (id bigserial PRIMARY KEY, queue text "
-	    "NOT NULL, state text NOT NULL DEFAULT 'queued', run_at "
-	    "timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)");
-	exec_ok(conn, "CREATE INDEX q_claim ON q (queue, run_at, id) "
-	    "WHERE state = 'queued'");
+	conn = raw_queue_db(db);
 	snprintf(sql, sizeof sql, "INSERT INTO q (queue, payload) SELECT "
 	    "'bench', '{}' FROM generate_series(1, %d)", sz.raw_claim_jobs);
 	exec_ok(conn, sql);
@@ -1247,13 +1260,7 @@ scenario_raw_wake(void)
 	char		 payload[128];
 	int		 total = sz.lat_warmup + sz.lat_jobs, i, n = 0;
 
-	fresh_db(db, false, false);
-	conn = connect_db(db);
-	exec_ok(conn, "CREATE TABLE q (id bigserial PRIMARY KEY, queue text "
-	    "NOT NULL, state text NOT NULL DEFAULT 'queued', run_at "
-	    "timestamptz NOT NULL DEFAULT now(), payload jsonb NOT NULL)");
-	exec_ok(conn, "CREATE INDEX q_claim ON q (queue, run_at, id) "
-	    "WHERE state = 'queued'");
+	conn = raw_queue_db(db);
 	res = PQprepare(conn, "wake", "WITH i AS (INSERT INTO q (queue, "
 	    "payload) VALUES ('bench', $1) RETURNING id) "
 	    "SELECT pg_notify('q', 'bench') FROM i", 1, NULL);
