@@ -89,11 +89,16 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 
 	if (mark == &enqueue_prepared)
 		return 0;
-	if (mark == NULL && PQregisterEventProc(conn, enqueue_event,
-	    "herald_enqueue", NULL) == 0) {
-		hd_error_set(error, HERALD_ENOMEM,
-		    "could not enqueue job: could not register with libpq");
-		return -1;
+	if (mark == NULL) {
+		if (PQregisterEventProc(conn, enqueue_event, "herald_enqueue",
+		    NULL) == 0) {
+			hd_error_set(error, HERALD_ENOMEM, "could not enqueue "
+			    "job: could not register with libpq");
+			return -1;
+		}
+		/* Registered once: a failed prepare is tried again. */
+		PQsetInstanceData(conn, enqueue_event,
+		    (void *)&enqueue_registered);
 	}
 	res = PQprepare(conn, ENQUEUE_STATEMENT, enqueue_sql, 6, NULL);
 	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -109,7 +114,6 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 	return 0;
 }
 
-/* Check the options and fill in their defaults. */
 /* The payload limit of options, which may be NULL. */
 static size_t
 enqueue_payload_max(const struct herald_job_options *options)
@@ -118,6 +122,7 @@ enqueue_payload_max(const struct herald_job_options *options)
 	    options->payload_max : HERALD_PAYLOAD_MAX;
 }
 
+/* Check the options and fill in their defaults. */
 static int
 enqueue_check_options(const struct herald_job_options *options,
     const char **queue, int *priority, int64_t *run_at_us,

@@ -354,6 +354,33 @@ test_enqueue_library_options(void **state)
 	    "SELECT count(*) FROM herald.live_jobs"), 1);
 }
 
+/*
+ * A first call whose statement could not be prepared (here in an aborted
+ * transaction) leaves the connection usable: the next call prepares it.
+ */
+static void
+test_enqueue_after_failed_prepare(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	PGresult		*res;
+	int64_t			 id;
+
+	dbtest_exec(db->conn, "BEGIN");
+	res = PQexec(db->conn, "SELECT 1 / 0");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	PQclear(res);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EDB);
+	dbtest_exec(db->conn, "ROLLBACK");
+
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, &id,
+	    &error), 0);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.live_jobs"), 1);
+}
+
 int
 main(void)
 {
@@ -368,6 +395,9 @@ main(void)
 		    test_enqueue_run_at_range, dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_library_options, dbtest_setup,
+		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_after_failed_prepare, dbtest_setup,
 		    dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_locks_queue_only_when_due, dbtest_setup,
