@@ -54,6 +54,14 @@ struct herald_uow {
  */
 #define UOW_STARTED_SQL	"(extract(epoch FROM now()) * 1000000)::bigint"
 
+/*
+ * run_at from Unix microseconds, split into whole seconds and the rest,
+ * since a double of the microseconds divided by 1e6 rounds the last
+ * digits of a time far ahead.
+ */
+#define UOW_RUN_AT_SQL	"to_timestamp(r.run_at_us / 1000000)" \
+	" + (r.run_at_us % 1000000) * interval '1 microsecond'"
+
 /* The outbox insert: every row of the unit of work in one statement. */
 static const char outbox_insert_sql[] =
     "WITH rows AS ("
@@ -61,7 +69,7 @@ static const char outbox_insert_sql[] =
     "  payload, priority, run_at, max_attempts)"
     " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue,"
     "  r.payload::jsonb, coalesce(r.priority, 0),"
-    "  to_timestamp(r.run_at_us / 1e6), r.max_attempts"
+    "  " UOW_RUN_AT_SQL ", r.max_attempts"
     " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
     "  event_type text, task text, queue text, payload text,"
     "  priority smallint, run_at_us bigint, max_attempts integer)"
@@ -82,7 +90,7 @@ static const char outbox_insert_unique_sql[] =
     "  unique_states)"
     " SELECT r.kind, r.event_id, r.event_type, r.task, r.queue,"
     "  r.payload::jsonb, coalesce(r.priority, 0),"
-    "  to_timestamp(r.run_at_us / 1e6), r.max_attempts, r.unique_key,"
+    "  " UOW_RUN_AT_SQL ", r.max_attempts, r.unique_key,"
     "  r.unique_for_ms, r.unique_states"
     " FROM jsonb_to_recordset($1::jsonb) AS r(kind text, event_id uuid,"
     "  event_type text, task text, queue text, payload text,"
@@ -525,14 +533,6 @@ uow_write_outbox(struct herald_uow *uow, struct herald_error *error)
 
 	if (json_array_size(uow->rows) == 0)
 		return 0;
-	if (PQtransactionStatus(uow->conn) == PQTRANS_IDLE) {
-		hd_error_set(error, HERALD_ESTATE, "the transaction of the "
-		    "unit of work ended before herald_uow_commit, so nothing "
-		    "was published; end it only with herald_uow_commit or "
-		    "herald_uow_rollback, not with COMMIT or ROLLBACK on "
-		    "herald_uow_conn()");
-		return -1;
-	}
 
 	rows = json_dumps(uow->rows, JSON_COMPACT);
 	if (rows == NULL) {
@@ -589,6 +589,7 @@ int
 herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 {
 	struct herald_error	cause;
+	PGresult		*res;
 
 	if (uow == NULL) {
 		hd_error_set(error, HERALD_EINVAL, "no unit of work to commit; "
@@ -612,14 +613,37 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 		uow_fail(uow, &cause, NULL);
 		goto rollback;
 	}
+	/*
+	 * Checked for a unit of work with no rows as well, so that a COMMIT
+	 * is never sent outside a transaction.  With rows, the outbox insert
+	 * also finds a transaction begun after the unit of work's ended.
+	 */
+	if (PQtransactionStatus(uow->conn) == PQTRANS_IDLE) {
+		hd_error_set(&cause, HERALD_ESTATE, "the transaction of the "
+		    "unit of work ended before herald_uow_commit, so nothing "
+		    "was published; end it only with herald_uow_commit or "
+		    "herald_uow_rollback, not with COMMIT or ROLLBACK on "
+		    "herald_uow_conn()");
+		uow_fail(uow, &cause, NULL);
+		goto rollback;
+	}
 	if (uow_write_outbox(uow, &cause) == -1) {
 		uow_fail(uow, &cause, NULL);
 		goto rollback;
 	}
-	if (hd_db_exec(uow->conn, "COMMIT", &cause) == -1) {
+	res = PQexec(uow->conn, "COMMIT");
+	if (!hd_db_ok(res)) {
+		/* A commit whose answer was lost may have happened. */
+		hd_error_from_pg(&cause, uow->conn, res,
+		    PQstatus(uow->conn) == CONNECTION_BAD ? "could not "
+		    "commit, and whether the transaction committed is not "
+		    "known, since the connection was lost" :
+		    "could not commit");
+		PQclear(res);
 		uow_fail(uow, &cause, NULL);
 		goto rollback;
 	}
+	PQclear(res);
 	uow_free(uow);
 	return 0;
 

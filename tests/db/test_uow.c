@@ -644,6 +644,69 @@ test_uow_ended_transaction_publishes_nothing(void **state)
 	}
 }
 
+static void
+count_notice(void *arg, const PGresult *res)
+{
+	(void)res;
+	(*(int *)arg)++;
+}
+
+/*
+ * A unit of work with no events whose transaction the application ended
+ * fails the same way, and sends no COMMIT outside a transaction, which
+ * would make the server send a warning.
+ */
+static void
+test_uow_ended_transaction_without_events(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	PGresult		*res;
+	int			 notices = 0;
+
+	PQsetNoticeReceiver(f->db->conn, count_notice, &notices);
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	res = PQexec(herald_uow_conn(uow), "COMMIT");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "ended before herald_uow_commit"));
+	assert_int_equal(notices, 0);
+	assert_int_equal(PQtransactionStatus(f->db->conn), PQTRANS_IDLE);
+}
+
+/* run_at keeps every microsecond up to the last one of year 9999. */
+static void
+test_uow_run_at_exact(void **state)
+{
+	static const int64_t	 times[] = {
+		INT64_C(253402300799999999), INT64_C(253402300799000001)
+	};
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+	char				*row;
+	size_t				 i;
+
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	for (i = 0; i < sizeof times / sizeof times[0]; i++) {
+		options.run_at_us = times[i];
+		assert_int_equal(herald_uow_enqueue(uow, "report", NULL,
+		    &options, &error), 0);
+	}
+	assert_int_equal(herald_uow_commit(uow, &error), 0);
+	row = dbtest_text(f->db->conn, "SELECT string_agg(((extract(epoch "
+	    "FROM run_at) * 1000000)::bigint)::text, ' ' ORDER BY id)"
+	    " FROM herald.outbox");
+	assert_string_equal(row, "253402300799999999 253402300799000001");
+	free(row);
+}
+
 static int
 rollback_own_unit(struct herald_uow *uow, const struct herald_event *event,
     void *arg, struct herald_error *error)
@@ -767,6 +830,11 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_uow_handler_rollback_fails_unit, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_uow_ended_transaction_without_events, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_uow_run_at_exact, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_uow_null_unit_rejected,
 		    setup, teardown),
 	};
