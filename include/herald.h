@@ -11,7 +11,11 @@
  * and keeps no global state, so two threads may use it on two connections.
  * Connections are the caller's libpq connections.  libherald never opens
  * a transaction of its own on them, so every call joins whatever
- * transaction the caller has open.
+ * transaction the caller has open, and a statement of a call that fails
+ * there aborts that transaction, whatever the error code: HERALD_EINVAL
+ * leaves the database unchanged, but the caller must still roll back.
+ * A connection must be idle, not in pipeline mode, and a connection or
+ * unit of work must not be used on both sides of a fork(2).
  */
 
 #ifndef HERALD_H
@@ -90,9 +94,10 @@ struct herald_job_options {
 	 * is in one of unique_states, or, with unique_for_ms > 0, until
 	 * that many milliseconds after the first was enqueued, whatever
 	 * became of it; herald_enqueue() and herald_enqueue_many() store
-	 * the first job's id instead.  Concurrent calls with one key wait
-	 * for each other, so only one job is enqueued.  For
-	 * herald_uow_enqueue() the key counts when the relay moves the job.
+	 * the first job's id instead.  A key is one for every task and
+	 * queue.  Concurrent calls with one key wait for each other, so
+	 * only one job is enqueued.  For herald_uow_enqueue() the key
+	 * counts when the relay moves the job.
 	 */
 	const char	*unique_key;	/* NULL: not unique */
 	int64_t		 unique_for_ms;	/* 0: while in unique_states only */
@@ -157,8 +162,10 @@ int	herald_check_name(const char *what, const char *name,
 
 /*
  * Check that payload is a JSON object or array of at most max_bytes bytes,
- * with no duplicate key in any object.  The error names the line, column
- * and byte offset of a syntax error or duplicate key.
+ * with no duplicate key in any object and at most 2048 levels of nesting
+ * (jansson's limit).  The error names the line, column and byte offset of
+ * a syntax error or duplicate key.  A number beyond PostgreSQL's numeric
+ * range passes here; the database rejects it.
  */
 int	herald_check_payload(const char *payload, size_t max_bytes,
 	    struct herald_error *error);
@@ -252,7 +259,10 @@ int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
 /*
  * Write the outbox and commit, or roll back when anything failed.  Either
  * way the unit of work is freed.  Returns 0 only when the commit happened,
- * and fails with HERALD_EINVAL when uow is NULL.
+ * and fails with HERALD_EINVAL when uow is NULL.  HERALD_ECONNECT from
+ * the COMMIT itself means the connection was lost before its answer, so
+ * the transaction may have committed, with its events: the message says
+ * so, and the application must check its own rows before trying again.
  */
 int	herald_uow_commit(struct herald_uow *uow, struct herald_error *error);
 
