@@ -189,11 +189,15 @@ int	herald_check_payload(const char *payload, size_t max_bytes,
  * makes the commit fail with HERALD_ESTATE and publish nothing.  A
  * ROLLBACK TO SAVEPOINT cannot be seen: the events published after the
  * savepoint are still published, so do not roll back to a savepoint
- * taken before a publish or an enqueue.
+ * taken before a publish or an enqueue.  A unit of work carries at most
+ * HERALD_UOW_PAYLOAD_MAX bytes of payloads: a publish or an enqueue past
+ * that fails with HERALD_EINVAL, and the unit can then only roll back.
  */
 
 #define HERALD_EVENT_ID_LEN	36	/* a UUID in text form */
 #define HERALD_EVENT_DEPTH_MAX	16	/* handlers publishing in handlers */
+/* The payload bytes that one unit of work may carry to its commit. */
+#define HERALD_UOW_PAYLOAD_MAX	(128 * 1024 * 1024)
 
 struct herald_event {
 	const char	*id;		/* UUID assigned when published */

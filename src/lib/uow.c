@@ -38,6 +38,7 @@ struct herald_uow {
 	PGconn			*conn;
 	const struct herald_bus	*bus;
 	json_t			*rows;		/* outbox rows to insert */
+	size_t			 payload_bytes;	/* of rows, up to the limit */
 	int			 depth;		/* handlers running now */
 	const struct herald_event *current;	/* innermost event handled */
 	bool			 keyed;		/* a job has a unique key */
@@ -274,16 +275,36 @@ payload_parse(const char *payload, size_t max_bytes,
 	return value;
 }
 
-/* Append a row to the outbox list; consumes row. */
+/*
+ * Append a row to the outbox list; consumes row.  The payloads of a unit
+ * of work are bounded, so that the commit's one statement stays within
+ * what PostgreSQL takes (a jsonb value of 256 MiB at most).
+ */
 static int
 uow_add_row(struct herald_uow *uow, json_t *row, struct herald_error *error)
 {
-	struct herald_error	nomem;
+	struct herald_error	cause;
+	size_t			bytes;
 
-	if (row == NULL || json_array_append_new(uow->rows, row) == -1) {
-		hd_error_set(&nomem, HERALD_ENOMEM, "out of memory");
-		return uow_fail(uow, &nomem, error);
+	if (row == NULL) {
+		hd_error_set(&cause, HERALD_ENOMEM, "out of memory");
+		return uow_fail(uow, &cause, error);
 	}
+	bytes = json_string_length(json_object_get(row, "payload"));
+	if (bytes > HERALD_UOW_PAYLOAD_MAX - uow->payload_bytes) {
+		json_decref(row);
+		hd_error_set(&cause, HERALD_EINVAL, "unit of work is over "
+		    "its limit of %d bytes of payloads, so it can only be "
+		    "rolled back; publish less in one unit of work, or "
+		    "enqueue large work with herald_enqueue",
+		    HERALD_UOW_PAYLOAD_MAX);
+		return uow_fail(uow, &cause, error);
+	}
+	if (json_array_append_new(uow->rows, row) == -1) {
+		hd_error_set(&cause, HERALD_ENOMEM, "out of memory");
+		return uow_fail(uow, &cause, error);
+	}
+	uow->payload_bytes += bytes;
 	return 0;
 }
 

@@ -707,6 +707,43 @@ test_uow_run_at_exact(void **state)
 	free(row);
 }
 
+/*
+ * Payloads past HERALD_UOW_PAYLOAD_MAX fail at the publish that crosses
+ * it, not at the commit, where the server rejected the statement or
+ * dropped the connection.
+ */
+static void
+test_uow_payload_total_bounded(void **state)
+{
+	struct fixture			*f = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	struct herald_uow		*uow;
+	size_t				 size = 8 * 1024 * 1024, n;
+	char				*big;
+
+	big = malloc(size + 16);
+	assert_non_null(big);
+	memcpy(big, "{\"pad\": \"", 9);
+	memset(big + 9, 'x', size - 11);
+	memcpy(big + size - 2, "\"}", 3);
+	options.payload_max = size;
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	for (n = 0; n < HERALD_UOW_PAYLOAD_MAX / size; n++)
+		assert_int_equal(herald_uow_enqueue(uow, "report", big,
+		    &options, &error), 0);
+	assert_int_equal(herald_uow_enqueue(uow, "report", big, &options,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "over its limit of 134217728 "
+	    "bytes of payloads"));
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_int_equal(count_rows(f, "herald.outbox"), 0);
+	free(big);
+}
+
 static int
 rollback_own_unit(struct herald_uow *uow, const struct herald_event *event,
     void *arg, struct herald_error *error)
@@ -835,6 +872,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_uow_run_at_exact, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_uow_payload_total_bounded,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_null_unit_rejected,
 		    setup, teardown),
 	};
