@@ -91,10 +91,10 @@ struct herald_job_options {
 	/*
 	 * Unique jobs.  With unique_key set (1 to HERALD_UNIQUE_KEY_MAX
 	 * bytes), no second job with the key is enqueued while the first
-	 * is in one of unique_states, or, with unique_for_ms > 0, until
-	 * that many milliseconds after the first was enqueued, whatever
-	 * became of it; herald_enqueue() and herald_enqueue_many() store
-	 * the first job's id instead.  A key is one for every task and
+	 * is in one of unique_states, or, with unique_for_ms > 0 (at most
+	 * HERALD_UNIQUE_FOR_MAX_MS), until that many milliseconds after
+	 * the first was enqueued, whatever became of it; herald_enqueue()
+	 * and herald_enqueue_many() store the first job's id instead.  A key is one for every task and
 	 * queue.  Concurrent calls with one key wait for each other, so
 	 * only one job is enqueued.  For herald_uow_enqueue() the key
 	 * counts when the relay moves the job.
@@ -112,6 +112,7 @@ struct herald_job_options {
 };
 
 #define HERALD_UNIQUE_KEY_MAX	255
+#define HERALD_UNIQUE_FOR_MAX_MS INT64_C(3155760000000) /* 36525 days */
 #define HERALD_UNIQUE_QUEUED	0x1	/* queued, scheduled or retrying */
 #define HERALD_UNIQUE_RUNNING	0x2
 

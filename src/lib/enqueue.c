@@ -196,10 +196,12 @@ hd_enqueue_check_unique(const struct herald_job_options *options,
 		    HERALD_UNIQUE_KEY_MAX);
 		return -1;
 	}
-	if (options->unique_for_ms < 0) {
+	if (options->unique_for_ms < 0 ||
+	    options->unique_for_ms > HERALD_UNIQUE_FOR_MAX_MS) {
 		hd_error_set(error, HERALD_EINVAL,
-		    "unique_for_ms %" PRId64 " is negative",
-		    options->unique_for_ms);
+		    "unique_for_ms %" PRId64 " is out of range; use 0 to %"
+		    PRId64 " (36525 days)", options->unique_for_ms,
+		    HERALD_UNIQUE_FOR_MAX_MS);
 		return -1;
 	}
 	if ((options->unique_states & ~(unsigned)(HERALD_UNIQUE_QUEUED |

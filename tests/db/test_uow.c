@@ -522,7 +522,11 @@ test_uow_bad_unique_key_fails_whole_unit(void **state)
 		const char	*message;
 	} rows[] = {
 		{ "empty key", "", 0, 0, "unique key has 0 bytes" },
-		{ "negative period", "k", -1, 0, "unique_for_ms -1 is negative" },
+		{ "negative period", "k", -1, 0,
+		    "unique_for_ms -1 is out of range" },
+		{ "period past the maximum", "k", INT64_MAX, 0,
+		    "unique_for_ms 9223372036854775807 is out of range; use 0 "
+		    "to 3155760000000 (36525 days)" },
 		{ "unknown states", "k", 0, 0x4, "unique_states 0x4" },
 		{ "not UTF-8", "k\xff", 0, 0, "unique key is not valid UTF-8" },
 	};
