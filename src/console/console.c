@@ -562,6 +562,7 @@ console_draw(struct hd_console *console)
 		hd_put(0, 0, COLS, A_BOLD, "terminal too small");
 		hd_putf(1, 0, COLS, A_BOLD, "%dx%d, need %dx%d", COLS, LINES,
 		    CONSOLE_MIN_COLS, CONSOLE_MIN_LINES);
+		hd_put(2, 0, COLS, A_NORMAL, "keys off; q quits");
 		refresh();
 		return;
 	}
@@ -656,6 +657,15 @@ console_key(struct hd_console *console, int key, bool *quit)
 
 	if (key == KEY_RESIZE) {
 		console->dirty = true;
+		return;
+	}
+	/*
+	 * Nothing shows what a key would do on a screen too small to draw,
+	 * so keys other than q do nothing there, a prompt's included.
+	 */
+	if (COLS < CONSOLE_MIN_COLS || LINES < CONSOLE_MIN_LINES) {
+		if (key == 'q' && !console->prompt_active)
+			*quit = true;
 		return;
 	}
 	if (console->prompt_active) {

@@ -472,6 +472,9 @@ expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
 keys c 1
 T resize-window -t c -x 30 -y 8
 expect_screen c "30x8, need 40x10"
+# A key on a screen too small to draw does nothing: still screen 1 below.
+keys c 2
+expect_screen c "keys off; q quits"
 # At the smallest size the health panel gives way to the queue rows.
 T resize-window -t c -x 40 -y 10
 expect_line c '^ mail +[0-9]'
