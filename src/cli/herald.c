@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util.h"
 
 static const struct hd_cli_command commands[] = {
 	{ "migrate", hd_cmd_migrate,
@@ -91,6 +92,7 @@ main(int argc, char **argv)
 	struct hd_cli			 cli = { 0 };
 	int				 c, status;
 
+	hd_open_standard_fds();
 	/* "+": stop at the command name, whose options are its own. */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:c:d:hV", options,

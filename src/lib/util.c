@@ -275,3 +275,14 @@ hd_json_zero_numbers(char *text, size_t len)
 			i++;
 	}
 }
+
+void
+hd_open_standard_fds(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		continue;
+	if (fd > 2)
+		close(fd);
+}

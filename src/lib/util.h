@@ -65,4 +65,11 @@ void	 hd_json_error_token(const char *text, char *buf, size_t size);
  */
 void	 hd_json_zero_numbers(char *text, size_t len);
 
+/*
+ * Open /dev/null on any of descriptors 0 to 2 that is closed, so that a
+ * database connection or file opened later never takes their place and
+ * receives what is printed.
+ */
+void	 hd_open_standard_fds(void);
+
 #endif /* HD_UTIL_H */

@@ -3,7 +3,6 @@
  * janitor of one configuration file.
  */
 
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "spawn.h"
 #include "supervisor.h"
+#include "util.h"
 
 /* Exit status of a bad command line, as for herald. */
 #define HERALDD_EXIT_USAGE	2
@@ -81,21 +81,6 @@ hint_check_as_service_user(const char *path)
 	    "-c %s\"\n", path);
 }
 
-/*
- * Open /dev/null on any of descriptors 0 to 2 that is closed, so a pipe
- * or socket opened later never takes their place.
- */
-static void
-open_standard_fds(void)
-{
-	int	fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
-		continue;
-	if (fd > 2)
-		close(fd);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -114,7 +99,7 @@ main(int argc, char **argv)
 	bool			 check = false, verbose = false;
 	int			 c;
 
-	open_standard_fds();
+	hd_open_standard_fds();
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:hvV", options, NULL)) != -1) {
 		switch (c) {

@@ -512,6 +512,13 @@ sql_is "SELECT count(*) FROM herald.dead_jobs" "$dead_before" ||
     fail "dead purge --grep '' purged dead jobs"
 
 note "output that cannot be written"
+# With standard output closed, the database connection must not take its
+# descriptor and receive the id.
+before=$(jobs_count)
+h enqueue send_mail >&- 2>"$TEST_DIR/stderr" ||
+    fail "enqueue with standard output closed failed: $(cat "$TEST_DIR/stderr")"
+[ "$(jobs_count)" -eq $((before + 1)) ] ||
+    fail "enqueue with standard output closed wrote no job"
 # More JSON than one stdio buffer holds, so that the failed write is
 # jansson's and not the final flush.
 sql "SELECT herald.enqueue('send_mail', queue => 'mail')
