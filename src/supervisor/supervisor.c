@@ -779,19 +779,14 @@ periodic_same(const struct hd_config *a, const struct hd_config *b)
 	return true;
 }
 
-/*
- * Return whether two files make the relay build the same jobs: the same
- * event routes, and the same queue and max_attempts for every task, which
- * the relay takes for the jobs of events and of explicit outbox rows.
- */
+/* Return whether two files route every event type to the same tasks. */
 static bool
-relay_routes_same(const struct hd_config *a, const struct hd_config *b)
+events_same(const struct hd_config *a, const struct hd_config *b)
 {
 	const struct hd_event_route	*p, *q;
-	const struct hd_task_config	*ta, *tb;
 	size_t				 i, j;
 
-	if (a->nevents != b->nevents || a->ntasks != b->ntasks)
+	if (a->nevents != b->nevents)
 		return false;
 	for (i = 0; i < a->nevents; i++) {
 		p = &a->events[i];
@@ -802,6 +797,22 @@ relay_routes_same(const struct hd_config *a, const struct hd_config *b)
 			if (strcmp(p->tasks[j], q->tasks[j]) != 0)
 				return false;
 	}
+	return true;
+}
+
+/*
+ * Return whether two files make the relay build the same jobs: the same
+ * event routes, and the same queue and max_attempts for every task, which
+ * the relay takes for the jobs of events and of explicit outbox rows.
+ */
+static bool
+relay_routes_same(const struct hd_config *a, const struct hd_config *b)
+{
+	const struct hd_task_config	*ta, *tb;
+	size_t				 i;
+
+	if (!events_same(a, b) || a->ntasks != b->ntasks)
+		return false;
 	for (i = 0; i < a->ntasks; i++) {
 		ta = &a->tasks[i];
 		tb = &b->tasks[i];
@@ -926,12 +937,32 @@ reload_log_changes(const struct hd_config *old, const struct hd_config *new)
 			    old->tasks[i].name, old->tasks[i].queue);
 	for (i = 0; i < new->ntasks; i++) {
 		tb = &new->tasks[i];
-		if ((ta = hd_config_task(old, tb->name)) == NULL)
+		if ((ta = hd_config_task(old, tb->name)) == NULL) {
 			hd_log_info("task added", "task=%s queue=%s",
 			    tb->name, tb->queue);
-		else if (!task_equal(ta, tb))
-			hd_log_info("task changed", "task=%s queue=%s",
-			    tb->name, tb->queue);
+			continue;
+		}
+		what[0] = '\0';
+		change_add(what, sizeof what, strcmp(ta->queue, tb->queue) != 0,
+		    "queue");
+		change_add(what, sizeof what, !argv_equal(ta->argv, tb->argv),
+		    "exec");
+		change_add(what, sizeof what,
+		    !strings_equal(ta->module_path, tb->module_path) ||
+		    !strings_equal(ta->module_symbol, tb->module_symbol),
+		    "module");
+		change_add(what, sizeof what, ta->timeout_ms != tb->timeout_ms,
+		    "timeout");
+		change_add(what, sizeof what, memcmp(&ta->retry, &tb->retry,
+		    sizeof ta->retry) != 0, "retry");
+		change_add(what, sizeof what, !argv_equal(ta->env, tb->env),
+		    "env");
+		change_add(what, sizeof what,
+		    !isolation_equal(&ta->isolation, &tb->isolation),
+		    "user,group,limits");
+		if (what[0] != '\0')
+			hd_log_info("task changed", "task=%s queue=%s "
+			    "changed=%s", tb->name, tb->queue, what);
 	}
 
 	what[0] = '\0';
@@ -950,7 +981,7 @@ reload_log_changes(const struct hd_config *old, const struct hd_config *new)
 	change_add(what, sizeof what, !retention_same(old, new),
 	    "retention");
 	change_add(what, sizeof what, !periodic_same(old, new), "periodic");
-	change_add(what, sizeof what, !relay_routes_same(old, new), "events");
+	change_add(what, sizeof what, !events_same(old, new), "events");
 	if (what[0] != '\0')
 		hd_log_info("settings changed", "changed=%s", what);
 }

@@ -129,6 +129,19 @@ for line in 'msg="queue removed" .*queue=rq$' \
     'msg="task added" .*task=ok2 queue=rq2$'; do
     log_has "$line" || fail "no line like /$line/ after the reload"
 done
+# Tasks came and went, but no event route changed.
+log_has 'msg="settings changed" .*events' &&
+    fail "a reload that changed no event route logged events"
+
+note "a reload names the settings of a task it changes"
+write_conf <<EOF2
+queues = { rq2 = { workers = 2; }; };
+tasks = { ok2 = { queue = "rq2"; exec = [ "/bin/true" ]; timeout = "5s"; }; };
+retention = { dead = "7d"; };
+EOF2
+reload 5
+log_has 'msg="task changed" .*task=ok2 queue=rq2 changed=timeout$' ||
+    fail "the reload did not name the changed timeout of ok2"
 stop_heraldd 10
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers
