@@ -160,7 +160,8 @@ int	hd_cli_confirm_bulk(const struct hd_cli *cli, const char *what,
  * herald.database_health() and HD_SQL_TABLE_HEALTH) for herald status
  * and herald metrics.  hd_health_fetch() runs the three queries and
  * returns 0, or -1 with error filled; hd_health_release() frees the
- * results.
+ * results.  hd_health_metrics() also gives each queue of config (which
+ * may be NULL) that has no row its zeros.
  */
 struct hd_health {
 	PGresult	*queues;
@@ -172,7 +173,8 @@ int	hd_health_fetch(PGconn *conn, struct hd_health *health,
 	    struct herald_error *error);
 void	hd_health_print(const struct hd_health *health);
 json_t	*hd_health_json(const struct hd_health *health);
-void	hd_health_metrics(const struct hd_health *health);
+void	hd_health_metrics(const struct hd_health *health,
+	    const struct hd_config *config);
 void	hd_health_release(struct hd_health *health);
 
 /* Return one when count, a number as text, is "1", else many. */

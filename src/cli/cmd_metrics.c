@@ -429,7 +429,7 @@ hd_cmd_metrics(struct hd_cli *cli, int argc, char **argv)
 		print_relays(res[3]);
 		print_family(&failed);
 		print_sample(failed.name, NULL, 0, PQgetvalue(res[4], 0, 0));
-		hd_health_metrics(&health);
+		hd_health_metrics(&health, config);
 	}
 	hd_health_release(&health);
 	for (i = 0; i < 5; i++)

@@ -10,6 +10,7 @@
  */
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,8 +389,36 @@ table_metrics(const PGresult *tables, int row)
 	    HD_TH_AUTOVACUUM_OFF) ? 1 : 0);
 }
 
+/* Return whether res, rows of health's queues, has a row of queue. */
+static bool
+health_has_queue(const PGresult *res, const char *queue)
+{
+	int	row;
+
+	for (row = 0; row < PQntuples(res); row++)
+		if (strcmp(PQgetvalue(res, row, QH_QUEUE), queue) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Print a zero of family name for each queue of config that has no row
+ * in res, so that every configured queue has its series.
+ */
+static void
+metric_queue_zeros(const char *name, const char *extra,
+    const struct hd_config *config, const PGresult *res)
+{
+	size_t	i;
+
+	for (i = 0; config != NULL && i < config->nqueues; i++)
+		if (!health_has_queue(res, config->queues[i].name))
+			metric_queue(name, config->queues[i].name, extra, "0");
+}
+
 void
-hd_health_metrics(const struct hd_health *health)
+hd_health_metrics(const struct hd_health *health,
+    const struct hd_config *config)
 {
 	static const struct {
 		int		 col;
@@ -404,26 +433,31 @@ hd_health_metrics(const struct hd_health *health)
 
 	metric_family("herald_queue_retry_due_jobs", "Jobs waiting to retry "
 	    "that are due within the given seconds (the retry wall).");
-	for (i = 0; i < 3; i++)
-		for (row = 0; row < PQntuples(q); row++) {
-			snprintf(extra, sizeof extra, ",within_seconds=\"%s\"",
-			    wall[i].within);
+	for (i = 0; i < 3; i++) {
+		snprintf(extra, sizeof extra, ",within_seconds=\"%s\"",
+		    wall[i].within);
+		for (row = 0; row < PQntuples(q); row++)
 			metric_queue("herald_queue_retry_due_jobs",
 			    PQgetvalue(q, row, QH_QUEUE), extra,
 			    PQgetvalue(q, row, wall[i].col));
-		}
+		metric_queue_zeros("herald_queue_retry_due_jobs", extra,
+		    config, q);
+	}
 	metric_family("herald_queue_leases_expired_last_hour", "Leases that "
 	    "expired in the last hour: jobs whose worker was lost.");
 	for (row = 0; row < PQntuples(q); row++)
 		metric_queue("herald_queue_leases_expired_last_hour",
 		    PQgetvalue(q, row, QH_QUEUE), "",
 		    PQgetvalue(q, row, QH_EXPIRED_1H));
+	metric_queue_zeros("herald_queue_leases_expired_last_hour", "",
+	    config, q);
 	metric_family("herald_queue_dead_last_hour", "Jobs that died in the "
 	    "last hour.");
 	for (row = 0; row < PQntuples(q); row++)
 		metric_queue("herald_queue_dead_last_hour",
 		    PQgetvalue(q, row, QH_QUEUE), "",
 		    PQgetvalue(q, row, QH_DEAD_1H));
+	metric_queue_zeros("herald_queue_dead_last_hour", "", config, q);
 
 	for (row = 0; row < PQntuples(health->tables); row++)
 		table_metrics(health->tables, row);

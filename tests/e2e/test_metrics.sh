@@ -100,6 +100,13 @@ done
     fail "no zero sample for the configured task never"
 [ "$(metric herald_workers 'queue="fast"')" = 0 ] ||
     fail "workers of fast before heraldd started"
+# The health families have every configured queue too, with no job yet.
+for series in 'herald_queue_retry_due_jobs{queue="idle",within_seconds="60"}' \
+    'herald_queue_leases_expired_last_hour{queue="idle"}' \
+    'herald_queue_dead_last_hour{queue="idle"}'; do
+    [ "$(awk -v s="$series" '$1 == s { print $2 }' "$TEST_DIR/metrics")" = 0 ] ||
+        fail "no zero sample $series"
+done
 
 note "queued jobs and the oldest wait"
 enqueue never "queue => 'idle'" >/dev/null
