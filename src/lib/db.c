@@ -398,3 +398,11 @@ hd_error_reason(const struct herald_error *error)
 			return reasons[i].reason;
 	return herald_strerror(error->code);
 }
+
+const char *
+hd_error_grant_hint(const struct herald_error *error)
+{
+	if (strcmp(error->sqlstate, "42501") != 0)
+		return NULL;
+	return "grant herald_worker to the role of job_db";
+}

@@ -57,6 +57,12 @@ PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
  */
 const char *hd_error_reason(const struct herald_error *error);
 
+/*
+ * The hint that names the grant a job database role lacks after error,
+ * or NULL for an error of another kind.
+ */
+const char *hd_error_grant_hint(const struct herald_error *error);
+
 /* Run a command that returns no rows; 0 or -1 with error filled. */
 int	hd_db_exec(PGconn *conn, const char *sql, struct herald_error *error);
 

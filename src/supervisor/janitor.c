@@ -241,7 +241,13 @@ janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 	j->connect_delay_ms = hd_reconnect_delay_ms(j->connect_failures);
 	if (j->outage_start_ms == 0)
 		j->outage_start_ms = hd_monotonic_ms();
-	if (j->connect_failures == 1)
+	if (j->connect_failures == 1 && hd_error_grant_hint(error) != NULL)
+		hd_log_error("could not connect to job database",
+		    "error=%s sqlstate=%s retry_ms=%lld hint=%s",
+		    hd_error_reason(error), error->sqlstate,
+		    (long long)j->connect_delay_ms,
+		    hd_error_grant_hint(error));
+	else if (j->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "error=%s sqlstate=%s retry_ms=%lld",
 		    hd_error_reason(error), error->sqlstate,

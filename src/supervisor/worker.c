@@ -323,7 +323,13 @@ worker_connect_failed(struct worker *w, const struct herald_error *error)
 {
 	w->connect_failures++;
 	w->connect_delay_ms = hd_reconnect_delay_ms(w->connect_failures);
-	if (w->connect_failures == 1)
+	if (w->connect_failures == 1 && hd_error_grant_hint(error) != NULL)
+		hd_log_error("could not connect to job database",
+		    "queue=%s error=%s sqlstate=%s retry_ms=%lld hint=%s",
+		    w->queue->name, hd_error_reason(error),
+		    error->sqlstate, (long long)w->connect_delay_ms,
+		    hd_error_grant_hint(error));
+	else if (w->connect_failures == 1)
 		hd_log_error("could not connect to job database",
 		    "queue=%s error=%s sqlstate=%s retry_ms=%lld",
 		    w->queue->name, hd_error_reason(error),

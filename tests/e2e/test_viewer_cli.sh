@@ -4,7 +4,8 @@
 # it.  dead list --grep, which needs the output, fails, as does an
 # enqueue, with one "could not enqueue" in front of the server's message
 # and a hint that names herald_producer.  A login with no herald role
-# gets a hint that names the roles to grant.
+# gets a hint that names the roles to grant, and heraldd run as a viewer
+# logs that its role needs herald_worker.
 
 . "$HERALD_SRCDIR/tests/e2e/lib.sh"
 
@@ -153,4 +154,18 @@ denied "$NOBODY" '^herald: could not read schema version: permission denied' \
     status
 denied "$NOBODY" '^herald: hint: this role has none of herald.s roles; grant it herald_viewer' \
     status
+
+note "heraldd run as a viewer names the grant it lacks"
+cat >"$HERALD_CONF" <<EOF2
+job_db = "$JOB_DB user=$VIEWER";
+allow_root_handlers = true;
+queues = { mail = { workers = 1; }; };
+tasks = { send_mail = { queue = "mail"; exec = [ "/bin/true" ]; }; };
+EOF2
+touch "$HERALDD_LOG"
+"$HERALDD" -c "$HERALD_CONF" 2>>"$HERALDD_LOG" &
+HERALDD_PID=$!
+wait_for 10 "the hint about herald_worker" log_has \
+    'msg="could not connect to job database" .*sqlstate=42501 .*hint="grant herald_worker to the role of job_db"'
+stop_heraldd 10
 exit 0
