@@ -433,7 +433,7 @@ report_missing(struct hd_cli *cli, const PGresult *res,
 static int
 act_on_ids(struct hd_cli *cli, const struct dead_args *args,
     int64_t (*action)(PGconn *, const struct hd_dead_filter *,
-    struct herald_error *), int64_t *count)
+    struct herald_error *), int64_t *count, int64_t *selected)
 {
 	struct hd_dead_filter	 filter = { 0 };
 	struct herald_error	 error;
@@ -467,7 +467,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		status = HD_EXIT_FAILURE;
 		goto out;
 	}
-	*count = PQntuples(res);
+	*count = *selected = PQntuples(res);
 	if (args->dry_run) {
 		status = -1;	/* roll back the locks, report the count */
 		goto out;
@@ -518,7 +518,7 @@ report_bulk_error(const struct herald_error *error)
  */
 static int
 act_on_filter(struct hd_cli *cli, const struct dead_args *args,
-    int64_t *count)
+    int64_t *count, int64_t *selected)
 {
 	bool			 retry = strcmp(args->action, "retry") == 0;
 	struct hd_dead_filter	 filter;
@@ -534,6 +534,7 @@ act_on_filter(struct hd_cli *cli, const struct dead_args *args,
 		status = report_bulk_error(&error);
 		goto fail;
 	}
+	*selected = *count;
 	if (args->dry_run) {
 		(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
 		return HD_EXIT_OK;
@@ -622,16 +623,16 @@ static int
 dead_act(struct hd_cli *cli, const struct dead_args *args)
 {
 	bool			 retry = strcmp(args->action, "retry") == 0;
-	int64_t			 count = 0;
+	int64_t			 count = 0, selected = 0;
 	int			 status;
 
 	if (args->payload != NULL)
 		return retry_edited(cli, args);
 	if (args->all)
-		status = act_on_filter(cli, args, &count);
+		status = act_on_filter(cli, args, &count, &selected);
 	else
 		status = act_on_ids(cli, args,
-		    retry ? hd_dead_retry : hd_dead_purge, &count);
+		    retry ? hd_dead_retry : hd_dead_purge, &count, &selected);
 	if (status != HD_EXIT_OK)
 		return status;
 
@@ -640,6 +641,11 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 	if (args->dry_run)
 		printf("would %s %" PRId64 " dead job%s\n",
 		    retry ? "retry" : "purge", count, count == 1 ? "" : "s");
+	else if (selected > count)
+		/* A retry leaves dead the jobs whose key another job holds. */
+		printf("retried %" PRId64 " dead job%s; %" PRId64 " left "
+		    "dead, since other jobs hold their unique keys\n", count,
+		    count == 1 ? "" : "s", selected - count);
 	else
 		printf("%s %" PRId64 " dead job%s\n",
 		    retry ? "retried" : "purged", count, count == 1 ? "" : "s");

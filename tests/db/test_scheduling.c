@@ -670,6 +670,41 @@ test_dead_retry_takes_unique_key(void **state)
 	assert_int_equal(again, dead);
 }
 
+/*
+ * A retry of several dead jobs revives those that get their unique keys
+ * and leaves dead the one whose key another job holds.
+ */
+static void
+test_dead_retry_skips_held_key(void **state)
+{
+	static const char *const	 keys[] = { "K", "L" };
+	struct dbtest			*db = *state;
+	struct herald_job_options	 options = { 0 };
+	struct herald_error		 error;
+	int64_t				 dead[2], holder;
+	size_t				 i;
+
+	options.max_attempts = 1;
+	for (i = 0; i < 2; i++) {
+		options.unique_key = keys[i];
+		assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options,
+		    &dead[i], &error), 0);
+		claim_and_abandon(db->conn, "stuck", 0);
+		dbtest_exec(db->conn, "SELECT herald.take_back_jobs('stuck')");
+	}
+	options.unique_key = "K";
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options,
+	    &holder, &error), 0);
+
+	assert_int_equal(dbtest_int(db->conn, "SELECT herald.dead_retry("
+	    "NULL, NULL, NULL)"), 1);
+	assert_int_equal(dbtest_int(db->conn, "SELECT id FROM"
+	    " herald.dead_jobs"), dead[0]);
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM"
+	    " herald.live_jobs WHERE id IN (%lld, %lld)", (long long)dead[1],
+	    (long long)holder), 2);
+}
+
 /* A job cancelled while its attempt is abandoned is deleted, row and all. */
 static void
 test_abandoned_cancelled_job_deleted(void **state)
@@ -866,6 +901,8 @@ main(void)
 		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_dead_retry_takes_unique_key,
+		    dbtest_setup, dbtest_teardown),
+		cmocka_unit_test_setup_teardown(test_dead_retry_skips_held_key,
 		    dbtest_setup, dbtest_teardown),
 	};
 

@@ -247,4 +247,22 @@ id=$(sql "INSERT INTO herald.jobs (task, queue, attempt, run_at)
 wait_for 10 "the job to run" sql_is \
     "SELECT count(*) FROM herald.jobs WHERE id = $id" 0
 
+note "a bulk retry leaves dead a job whose unique key another job holds"
+holder=$("$HERALD" -c "$HERALD_CONF" enqueue notify --unique k1 --in 1h) ||
+    fail "could not enqueue the holder of k1"
+sql "INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
+        attempt, max_attempts, created_at, reason, errors, unique_key)
+    VALUES (900000001, 'notify', 'mail', '{\"to\": \"x@1\"}', 0, 2, 2,
+        now(), 'exhausted', '[]', 'k1'),
+        (900000002, 'notify', 'mail', '{\"to\": \"x@2\"}', 0, 2, 2,
+        now(), 'exhausted', '[]', NULL)" >/dev/null ||
+    fail "could not insert the dead jobs"
+"$HERALD" -c "$HERALD_CONF" dead retry --all --task notify --yes \
+    >"$TEST_DIR/held.out" 2>&1 || fail "the retry failed: $(cat "$TEST_DIR/held.out")"
+grep -qx "retried 1 dead job; 1 left dead, since other jobs hold their unique keys" \
+    "$TEST_DIR/held.out" || fail "unexpected retry: $(cat "$TEST_DIR/held.out")"
+sql_is "SELECT string_agg(id::text, ',') FROM herald.dead_jobs" 900000001 ||
+    fail "the wrong dead jobs were retried"
+[ -n "$holder" ] || fail "no holder id"
+
 exit 0
