@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -731,6 +732,48 @@ console_read_signals(void)
 	return stop;
 }
 
+/* How often the console looks whether its configuration file changed. */
+#define CONSOLE_CONFIG_CHECK_MS	2000
+
+static bool
+mtime_equal(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/*
+ * Read the configuration file again when it changed, so that a task or
+ * queue added and reloaded into heraldd gets its own retry policy and
+ * name here too, not the defaults.  A file that does not load leaves the
+ * last one in use, and the status line says why.
+ */
+static void
+console_config_check(struct hd_console *console, int64_t now)
+{
+	struct hd_config	*config;
+	struct stat		 st;
+	char			 error[HD_CONFIG_ERROR_MAX];
+
+	if (console->config == NULL ||
+	    now - console->config_checked_ms < CONSOLE_CONFIG_CHECK_MS)
+		return;
+	console->config_checked_ms = now;
+	if (stat(console->config->path, &st) == -1 ||
+	    mtime_equal(&st.st_mtim, &console->config_mtime))
+		return;
+	console->config_mtime = st.st_mtim;
+	if ((config = hd_config_load(console->config->path, error,
+	    sizeof error)) == NULL) {
+		hd_console_message(console, true, "configuration not read "
+		    "again, the last one stays: %s", error);
+		return;
+	}
+	hd_config_free(console->reread);
+	console->reread = config;
+	console->config = config;
+	next_refresh_ms = 0;
+}
+
 static void
 console_loop(struct hd_console *console)
 {
@@ -739,6 +782,7 @@ console_loop(struct hd_console *console)
 
 	for (;;) {
 		now = hd_monotonic_ms();
+		console_config_check(console, now);
 		if (now >= next_refresh_ms && !hd_model_busy(console->model)) {
 			console->view->fetch(console);
 			next_refresh_ms = now + console->interval_ms;
@@ -858,6 +902,7 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 {
 	struct hd_console	 console = { .interval_ms = 1000 };
 	const char		*conninfo = cli->conninfo;
+	struct stat		 st;
 	int			 status;
 
 	status = parse_args(argc, argv, &console);
@@ -871,6 +916,9 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 	if ((status = hd_cli_config(cli, &console.config)) != HD_EXIT_OK ||
 	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;
+	if (console.config != NULL &&
+	    stat(console.config->path, &st) == 0)
+		console.config_mtime = st.st_mtim;
 	if (conninfo == NULL)
 		conninfo = console.config != NULL ? console.config->job_db : "";
 	if (console_signals() == -1) {
@@ -901,5 +949,6 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 
 	confirm_release();
 	hd_model_free(console.model);
+	hd_config_free(console.reread);
 	return HD_EXIT_OK;
 }

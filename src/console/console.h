@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <curses.h>
 
@@ -105,6 +106,13 @@ typedef void (*hd_prompt_fn)(struct hd_console *console, const char *text);
 struct hd_console {
 	struct hd_model		*model;
 	const struct hd_config	*config;	/* NULL without -c */
+	/*
+	 * The file read again after it changed, which config then points
+	 * to, and the modification time of the last one read.
+	 */
+	struct hd_config	*reread;
+	struct timespec		 config_mtime;
+	int64_t			 config_checked_ms;
 	bool			 read_only;
 	int64_t			 interval_ms;
 
