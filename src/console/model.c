@@ -206,7 +206,8 @@ static const char failed_sql[] =
     " WHERE role = 'worker' GROUP BY queue ORDER BY queue";
 
 static const char failed_children_sql[] =
-    "SELECT f.role, f.queue, f.slot, f.failures, coalesce(p.host, '?')"
+    "SELECT f.role, f.queue, f.slot, f.failures, coalesce(p.host, '?'),"
+    " f.supervisor_id"
     " FROM herald.failed_children f"
     " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
     " ORDER BY f.role, f.queue, f.slot, p.host LIMIT 20";
