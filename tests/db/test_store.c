@@ -713,13 +713,17 @@ test_release_keeps_attempt(void **state)
 
 	id = enqueue(db, "t", "default", 0, 0, 0);
 	claim_one(db, "default", &job);
+	/* The job has waited since 2020, and still has after the release. */
+	dbtest_exec(db->conn, "UPDATE herald.jobs SET run_at ="
+	    " '2020-01-01 00:00:00+00' WHERE id = %" PRId64, id);
 
 	assert_int_equal(hd_store_release(db->conn, &job, 0, &error), 1);
 
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.jobs WHERE id = %" PRId64
 	    " AND state = 'queued' AND attempt = 0 AND lease_token IS NULL"
-	    " AND lease_owner IS NULL AND errors = '[]'", id), 1);
+	    " AND lease_owner IS NULL AND errors = '[]'"
+	    " AND run_at = '2020-01-01 00:00:00+00'", id), 1);
 	assert_int_equal(hd_store_release(db->conn, &job, 0, &error), 0);
 	hd_job_release(&job);
 	claim_one(db, "default", &job);
