@@ -535,7 +535,8 @@ draw_help_rows(struct hd_console *console, const struct hd_key *table,
 static void
 draw_help(struct hd_console *console)
 {
-	int	width = COLS < 64 ? COLS : 64, x = (COLS - width) / 2;
+	/* 72 columns: the title of every screen, read-only, fits. */
+	int	width = COLS < 72 ? COLS : 72, x = (COLS - width) / 2;
 	int	y = 1, bottom = LINES - 1, skip = console->help_top;
 	char	title[96];
 

@@ -432,11 +432,11 @@ expect_line ro '^read-only console: "r" \(retry the marked rows, or the row unde
 expect_line ro '(^| )disabled *$'
 keys ro 1
 keys ro '?'
-expect_screen ro "Keys of Queues, read-only"
+expect_screen ro "Keys of Queues, read-only (q quits, other keys close, j/k scroll)"
 # Nothing of the queue rows shows beside the help (the message of "r"
 # above may still take the line above the status line).
 screen ro | sed '1d;$d' | grep -v '^read-only console: ' |
-    grep -q '^ \{0,7\}[^ ]' &&
+    grep -q '^ \{0,3\}[^ ]' &&
     fail "the screen behind the help shows: $(screen ro)"
 # The status line, the last, may still show the refusal of "p".
 screen ro | sed '$d' | grep -qF "pause or resume" &&
