@@ -24,7 +24,7 @@
 #include "util.h"
 
 static const char usage[] =
-    "herald dead list [--queue QUEUE] [--task TASK] [--limit N] [--json]\n"
+    "herald dead list [FILTER...] [--limit N] [--json]\n"
     "       herald dead show [--json] ID\n"
     "       herald dead retry ID... | --all [FILTER...] [--dry-run] [--yes]\n"
     "       herald dead retry ID --payload JSON|-\n"
@@ -454,8 +454,11 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 	    0);
 	free(array);
 	if (!hd_db_ok(res)) {
+		/* The rows are locked for the action: name the action. */
 		status = report_db_error(cli->conn, res,
-		    "could not read dead jobs", false);
+		    strcmp(args->action, "retry") == 0 ?
+		    "could not retry dead jobs" : "could not purge dead jobs",
+		    false);
 		goto out;
 	}
 	if (report_missing(cli, res, args) > 0) {

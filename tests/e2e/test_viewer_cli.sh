@@ -99,6 +99,10 @@ as_viewer dead retry "$dead" >/dev/null 2>"$TEST_DIR/retry.err" ||
 grep -q '^herald: this role may not act on jobs or queues: grant it herald_console' \
     "$TEST_DIR/retry.err" ||
     fail "unexpected message: $(cat "$TEST_DIR/retry.err")"
+# The failure names the retry, not a read.
+grep -q '^herald: could not retry dead jobs: permission denied' \
+    "$TEST_DIR/retry.err" ||
+    fail "the failure does not name the retry: $(cat "$TEST_DIR/retry.err")"
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $dead" 1 ||
     fail "a viewer retried dead job $dead"
 
