@@ -440,6 +440,9 @@ child_log_exit(const struct supervisor *sup, const struct child *c,
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			level = HD_LOG_INFO;
 	}
+	/* A worker replaced after max_jobs or max_rss did as it should. */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_RESTART)
+		level = HD_LOG_INFO;
 	if (c->role == CHILD_WORKER)
 		log_worker_exit(level, msg, pid, c->queue, status, delay_ms);
 	else
