@@ -31,11 +31,39 @@
 #include "worker.h"
 
 /*
+ * Log that the database of conninfo (what: "job database") could not be
+ * reached before the start, naming its database and user as the
+ * connection string gives them, and the error's kind, not the server's
+ * text.
+ */
+static void
+log_unreachable(const char *conninfo, const char *what,
+    const struct herald_error *error)
+{
+	PQconninfoOption	*options, *o;
+	const char		*dbname = NULL, *user = NULL;
+
+	options = PQconninfoParse(conninfo, NULL);
+	for (o = options; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "dbname") == 0)
+			dbname = o->val;
+		else if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+	}
+	hd_log_warn("could not connect before the start, starting anyway",
+	    "database=%s dbname=%s user=%s error=%s sqlstate=%s", what,
+	    dbname != NULL ? dbname : "(default)",
+	    user != NULL ? user : "(default)", hd_error_reason(error),
+	    error->sqlstate);
+	PQconninfoFree(options);
+}
+
+/*
  * Check the schema of a database before any child starts, so that an
  * unmigrated database stops heraldd at once instead of making every
  * child exit and restart.  A database that cannot be reached is not an
- * error here: the children wait for it and reconnect.  Its reason is
- * printed once, since the children's log lines give only its kind.
+ * error here: the children wait for it and reconnect.  That is logged
+ * once, with the database's name.
  */
 static int
 check_schema(const char *conninfo, enum hd_schema schema, const char *what,
@@ -53,8 +81,7 @@ check_schema(const char *conninfo, enum hd_schema schema, const char *what,
 			    "string: %s", what, error.message);
 			return -1;
 		}
-		fprintf(stderr, "heraldd: warning: could not connect to %s, "
-		    "starting anyway and retrying: %s\n", what, error.message);
+		log_unreachable(conninfo, what, &error);
 		return 0;
 	}
 	if (hd_schema_check(conn, schema, &error) == -1 &&

@@ -396,13 +396,14 @@ grep -q "job database \"$empty_db\" on [^ ]* port [0-9]* has no herald schema" \
 grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
 [ "$empty_rows" = 0 ] || fail "enqueue created herald tables"
 # A database that does not exist may be created later, so heraldd starts,
-# but prints once why it cannot connect.
+# but logs once, with the database's name and without the server's text,
+# why it cannot connect.
 sed "s/dbname=$empty_db/dbname=${TEST_DB}_missing/" "$TEST_DIR/empty.conf" \
     >"$TEST_DIR/missing-db.conf"
 "$HERALDD" -c "$TEST_DIR/missing-db.conf" 2>"$TEST_DIR/heraldd-missing.err" &
 missing_pid=$!
 wait_for 10 "heraldd to name the missing database" grep -q \
-    "warning: could not connect to job database, starting anyway and retrying: .*\"${TEST_DB}_missing\" does not exist" \
+    "level=warn msg=\"could not connect before the start, starting anyway\" .*database=\"job database\" dbname=${TEST_DB}_missing user=[^ ]* error=\"database does not exist\" sqlstate=3D000\$" \
     "$TEST_DIR/heraldd-missing.err"
 # The children log the cause as an SQLSTATE and its condition, without
 # the server's text.
