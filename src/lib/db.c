@@ -30,13 +30,18 @@ db_copy_trimmed(char *dst, size_t size, const char *src)
 	/*
 	 * libpq continues a message on lines indented with a tab ("server
 	 * closed the connection unexpectedly\n\tThis probably means ...").
-	 * Each line break and the indent after it become one space, so a
-	 * message stays one line of a log or of standard error.
+	 * Each line break and the indent after it become "; ", or one space
+	 * after a line that ends a sentence, so a message stays one line of
+	 * a log or of standard error and its sentences stay apart.
 	 */
 	while (*src != '\0' && len + 1 < size) {
 		if (*src == '\n') {
 			while (*src == '\n' || *src == '\t' || *src == ' ')
 				src++;
+			if (*src != '\0' && len > 0 && dst[len - 1] != '.' &&
+			    dst[len - 1] != ':' && dst[len - 1] != ';' &&
+			    len + 2 < size)
+				dst[len++] = ';';
 			if (*src != '\0')
 				dst[len++] = ' ';
 			continue;
