@@ -265,9 +265,10 @@ int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
  * Write the outbox and commit, or roll back when anything failed.  Either
  * way the unit of work is freed.  Returns 0 only when the commit happened,
  * and fails with HERALD_EINVAL when uow is NULL.  HERALD_ECONNECT from
- * the COMMIT itself means the connection was lost before its answer, so
- * the transaction may have committed, with its events: the message says
- * so, and the application must check its own rows before trying again.
+ * the COMMIT itself means that the connection was lost before the
+ * server's reply, so the transaction may have committed with its events,
+ * as the message states; check the application's own rows before doing
+ * the work again.
  */
 int	herald_uow_commit(struct herald_uow *uow, struct herald_error *error);
 

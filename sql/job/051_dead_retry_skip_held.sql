@@ -3,8 +3,8 @@
 --
 -- Before, one such job made the whole retry fail, so a bulk retry of
 -- hundreds of dead jobs was blocked by one, with no way to leave it out.
--- Now the retry takes the keys it can, revives only the jobs that got
--- theirs, and returns how many it revived; the caller compares that with
+-- Now the retry takes the keys it can and revives only the jobs that got
+-- theirs.  It returns how many it revived, which the caller compares with
 -- the jobs it selected.  When every selected job is held, as with one
 -- listed id, the retry still fails with unique_violation and names the
 -- dead job, the holder and the key.

@@ -420,7 +420,7 @@ status_state(struct hd_console *console, char *buf, size_t size,
  * end of a message at 80 columns is not cut off.  A stale state always
  * goes first, since it means that every number on the screen is old.
  * A message that does not fit takes the line above as well, broken at a
- * space, since its end often says what happened.
+ * space, since its end often tells what happened.
  */
 static void
 draw_status_message(struct hd_console *console, const char *state,
@@ -746,7 +746,7 @@ mtime_equal(const struct timespec *a, const struct timespec *b)
  * Read the configuration file again when it changed, so that a task or
  * queue added and reloaded into heraldd gets its own retry policy and
  * name here too, not the defaults.  A file that does not load leaves the
- * last one in use, and the status line says why.
+ * last one in use, and the status line shows why.
  */
 static void
 console_config_check(struct hd_console *console, int64_t now)

@@ -654,7 +654,7 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 	}
 	res = PQexec(uow->conn, "COMMIT");
 	if (!hd_db_ok(res)) {
-		/* A commit whose answer was lost may have happened. */
+		/* A commit whose reply was lost may have happened. */
 		hd_error_from_pg(&cause, uow->conn, res,
 		    PQstatus(uow->conn) == CONNECTION_BAD ? "could not "
 		    "commit, and whether the transaction committed is not "

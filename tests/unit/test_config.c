@@ -1046,9 +1046,10 @@ test_config_check_root(void **state)
 }
 
 /*
- * Messages about a task name the line of its setting (the module task's
- * on line 4, its module on line 5, the exec on line 7), and write a
- * control byte of the file as \xHH, so that it cannot act on a terminal.
+ * Messages about a task name the line of its setting: the module task's
+ * is on line 4, its module on line 5 and the exec on line 7.  A control
+ * byte of the file is written as \xHH, so that it cannot act on a
+ * terminal.
  */
 static void
 test_config_messages_lines_and_controls(void **state)
