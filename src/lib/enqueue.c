@@ -114,6 +114,25 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 	return 0;
 }
 
+/*
+ * Check that conn is given and takes one statement at a time: in
+ * pipeline mode libpq runs none of libherald's, and says little why.
+ */
+static int
+enqueue_check_conn(PGconn *conn, struct herald_error *error)
+{
+	if (conn == NULL) {
+		hd_error_set(error, HERALD_EINVAL, "no connection given");
+		return -1;
+	}
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+		hd_error_set(error, HERALD_ESTATE, "connection is in pipeline "
+		    "mode; libherald needs it to run one statement at a time");
+		return -1;
+	}
+	return 0;
+}
+
 /* The payload limit of options, which may be NULL. */
 static size_t
 enqueue_payload_max(const struct herald_job_options *options)
@@ -294,10 +313,8 @@ herald_enqueue(PGconn *conn, const char *task, const char *payload,
 	int64_t		 run_at_us;
 	PGresult	*res;
 
-	if (conn == NULL) {
-		hd_error_set(error, HERALD_EINVAL, "no connection given");
+	if (enqueue_check_conn(conn, error) == -1)
 		return -1;
-	}
 	if (herald_check_name("task", task, error) == -1)
 		return -1;
 	if (payload == NULL)
@@ -682,10 +699,8 @@ herald_enqueue_many(PGconn *conn, const struct herald_job *jobs,
 	bool			 same[COL_COUNT], unique;
 	int			 c, ncols, rc = -1;
 
-	if (conn == NULL) {
-		hd_error_set(error, HERALD_EINVAL, "no connection given");
+	if (enqueue_check_conn(conn, error) == -1)
 		return -1;
-	}
 	if (njobs == 0)
 		return 0;
 	if (jobs == NULL) {

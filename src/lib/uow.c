@@ -189,6 +189,13 @@ herald_uow_begin(PGconn *conn, const struct herald_bus *bus,
 		    "connection to the application database is not open");
 		return NULL;
 	}
+	if (PQtransactionStatus(conn) == PQTRANS_ACTIVE ||
+	    PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+		hd_error_set(error, HERALD_ESTATE, "connection has a query "
+		    "in progress or is in pipeline mode; a unit of work needs "
+		    "an idle connection");
+		return NULL;
+	}
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
 		hd_error_set(error, HERALD_ESTATE, "connection already has a "
 		    "transaction in progress; a unit of work begins its own");

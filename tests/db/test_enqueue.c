@@ -379,6 +379,14 @@ test_enqueue_after_failed_prepare(void **state)
 	    &error), 0);
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.live_jobs"), 1);
+
+	/* Pipeline mode is named, not reported as a database error. */
+	assert_int_equal(PQenterPipelineMode(db->conn), 1);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "pipeline mode"));
+	assert_int_equal(PQexitPipelineMode(db->conn), 1);
 }
 
 int

@@ -457,11 +457,27 @@ test_uow_begin_inside_transaction_fails(void **state)
 	struct fixture		*f = *state;
 	struct herald_error	 error;
 
+	PGresult		*res;
+
 	dbtest_exec(f->db->conn, "BEGIN");
 
 	assert_null(herald_uow_begin(f->db->conn, f->bus, &error));
 	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "transaction in progress"));
 	dbtest_exec(f->db->conn, "ROLLBACK");
+
+	/* A query still running, or pipeline mode, is named as such. */
+	assert_int_equal(PQsendQuery(f->db->conn, "SELECT 1"), 1);
+	assert_null(herald_uow_begin(f->db->conn, f->bus, &error));
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "query in progress"));
+	while ((res = PQgetResult(f->db->conn)) != NULL)
+		PQclear(res);
+	assert_int_equal(PQenterPipelineMode(f->db->conn), 1);
+	assert_null(herald_uow_begin(f->db->conn, f->bus, &error));
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "pipeline mode"));
+	assert_int_equal(PQexitPipelineMode(f->db->conn), 1);
 }
 
 static void
