@@ -67,10 +67,10 @@ BEGIN
         FROM herald.dead_jobs d
         JOIN herald.unique_keys u ON u.key = d.unique_key
         WHERE d.id = v_held[1];
-        RAISE EXCEPTION 'dead job % cannot be retried: job % holds its unique key "%"',
+        RAISE EXCEPTION 'dead job % cannot be retried: job % took its unique key "%"',
             v_held[1], v_holder, v_key
             USING ERRCODE = 'unique_violation',
-            HINT = 'retry it once that job has ended, or purge it';
+            HINT = 'retry it once that job has ended and its unique period, if any, has passed, or purge it';
     END IF;
 
     -- "... by herald_ops (alice@db1, herald console)": the database role,

@@ -430,6 +430,35 @@ report_missing(struct hd_cli *cli, const PGresult *res,
  * Retry or purge the listed ids in one transaction: lock them and act on
  * them only when every one exists, so a mistyped id changes nothing.
  */
+/*
+ * Name the listed dead jobs that a retry left dead, in the transaction
+ * of the retry: those whose unique key another job holds.
+ */
+static void
+report_held(struct hd_cli *cli, const struct dead_args *args)
+{
+	const char	*params[1];
+	char		*array;
+	PGresult	*res;
+	int		 row;
+
+	array = hd_cli_id_array(args->ids, args->nids);
+	params[0] = array;
+	res = PQexecParams(cli->conn, "SELECT d.id, coalesce(u.job_id::text,"
+	    " '?'), d.unique_key FROM herald.dead_jobs d"
+	    " LEFT JOIN herald.unique_keys u ON u.key = d.unique_key"
+	    " WHERE d.id = ANY ($1::bigint[]) ORDER BY d.id", 1, NULL, params,
+	    NULL, NULL, 0);
+	free(array);
+	for (row = 0; hd_db_ok(res) && row < PQntuples(res); row++)
+		hd_cli_error("dead job %s cannot be retried: job %s took its "
+		    "unique key \"%s\"", PQgetvalue(res, row, 0),
+		    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2));
+	PQclear(res);
+	hd_cli_error("no dead job was retried, since some keep their unique "
+	    "keys from being taken twice");
+}
+
 static int
 act_on_ids(struct hd_cli *cli, const struct dead_args *args,
     int64_t (*action)(PGconn *, const struct hd_dead_filter *,
@@ -440,6 +469,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 	const char		*params[1];
 	char			*array;
 	PGresult		*res;
+	bool			 retry = strcmp(args->action, "retry") == 0;
 	int			 status = HD_EXIT_OK;
 
 	if (hd_db_exec(cli->conn, "BEGIN", &error) == -1) {
@@ -455,8 +485,7 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 	free(array);
 	if (!hd_db_ok(res)) {
 		/* The rows are locked for the action: name the action. */
-		status = report_db_error(cli->conn, res,
-		    strcmp(args->action, "retry") == 0 ?
+		status = report_db_error(cli->conn, res, retry ?
 		    "could not retry dead jobs" : "could not purge dead jobs",
 		    false);
 		goto out;
@@ -465,25 +494,39 @@ act_on_ids(struct hd_cli *cli, const struct dead_args *args,
 		/* With one id, "dead job N not found" is the whole message. */
 		if (args->nids > 1)
 			hd_cli_error("no dead job was %s, since some were not "
-			    "found", strcmp(args->action, "retry") == 0 ?
-			    "retried" : "purged");
+			    "found", retry ? "retried" : "purged");
 		status = HD_EXIT_FAILURE;
 		goto out;
 	}
 	*count = *selected = PQntuples(res);
-	if (args->dry_run) {
+	/* A dry run of a retry runs it and rolls back, to count held keys. */
+	if (args->dry_run && !retry) {
 		status = -1;	/* roll back the locks, report the count */
 		goto out;
 	}
-	status = hd_cli_confirm_bulk(cli, strcmp(args->action, "retry") == 0 ?
-	    "dead retry" : "dead purge", *count, args->yes);
-	if (status != HD_EXIT_OK)
+	if (!args->dry_run && (status = hd_cli_confirm_bulk(cli, retry ?
+	    "dead retry" : "dead purge", *count, args->yes)) != HD_EXIT_OK)
 		goto out;
 
 	filter.ids = args->ids;
 	filter.nids = args->nids;
-	*count = action(cli->conn, &filter, &error);
-	if (*count == -1 || hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
+	if ((*count = action(cli->conn, &filter, &error)) == -1) {
+		hd_cli_action_error(&error);
+		status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+		goto out;
+	}
+	/* Listed ids are retried all or none, as they are found. */
+	if (*count < *selected) {
+		report_held(cli, args);
+		status = HD_EXIT_FAILURE;
+		goto out;
+	}
+	if (args->dry_run) {
+		status = -1;
+		goto out;
+	}
+	if (hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
 		hd_cli_action_error(&error);
 		status = error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
 		    HD_EXIT_FAILURE;
@@ -538,22 +581,24 @@ act_on_filter(struct hd_cli *cli, const struct dead_args *args,
 		goto fail;
 	}
 	*selected = *count;
-	if (args->dry_run) {
+	/* A dry run of a retry runs it and rolls back, to count held keys. */
+	if (args->dry_run && (!retry || *count == 0)) {
 		(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
 		return HD_EXIT_OK;
 	}
-	status = hd_cli_confirm_bulk(cli, retry ? "dead retry" : "dead purge",
-	    *count, args->yes);
-	if (status != HD_EXIT_OK)
+	if (!args->dry_run && (status = hd_cli_confirm_bulk(cli, retry ?
+	    "dead retry" : "dead purge", *count, args->yes)) != HD_EXIT_OK)
 		goto fail;
 
 	changed = retry ? hd_dead_retry(cli->conn, &filter, &error) :
 	    hd_dead_purge(cli->conn, &filter, &error);
-	if (changed == -1 ||
-	    hd_db_exec(cli->conn, "COMMIT", &error) == -1) {
+	if (changed == -1 || (!args->dry_run &&
+	    hd_db_exec(cli->conn, "COMMIT", &error) == -1)) {
 		status = report_bulk_error(&error);
 		goto fail;
 	}
+	if (args->dry_run)
+		(void)hd_db_exec(cli->conn, "ROLLBACK", NULL);
 	*count = changed;
 	return HD_EXIT_OK;
 
@@ -641,7 +686,11 @@ dead_act(struct hd_cli *cli, const struct dead_args *args)
 
 	status = count == 0 ? hd_cli_check_filter(cli, "dead job",
 	    args->queue, args->task) : HD_EXIT_OK;
-	if (args->dry_run)
+	if (args->dry_run && selected > count)
+		printf("would retry %" PRId64 " dead job%s; %" PRId64 " would "
+		    "stay dead, since other jobs hold their unique keys\n",
+		    count, count == 1 ? "" : "s", selected - count);
+	else if (args->dry_run)
 		printf("would %s %" PRId64 " dead job%s\n",
 		    retry ? "retry" : "purge", count, count == 1 ? "" : "s");
 	else if (selected > count)

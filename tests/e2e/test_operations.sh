@@ -257,6 +257,20 @@ sql "INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
         (900000002, 'notify', 'mail', '{\"to\": \"x@2\"}', 0, 2, 2,
         now(), 'exhausted', '[]', NULL)" >/dev/null ||
     fail "could not insert the dead jobs"
+# The dry run counts the held job, and a retry of listed ids that include
+# it retries none and names the holder.
+"$HERALD" -c "$HERALD_CONF" dead retry --all --task notify --dry-run \
+    >"$TEST_DIR/held-dry.out" 2>&1 || fail "the dry run failed: $(cat "$TEST_DIR/held-dry.out")"
+grep -qx "would retry 1 dead job; 1 would stay dead, since other jobs hold their unique keys" \
+    "$TEST_DIR/held-dry.out" || fail "unexpected dry run: $(cat "$TEST_DIR/held-dry.out")"
+status=0
+"$HERALD" -c "$HERALD_CONF" dead retry 900000001 900000002 \
+    >"$TEST_DIR/held-ids.out" 2>&1 || status=$?
+[ "$status" -eq 1 ] || fail "a retry of a held id exited $status"
+grep -qx "herald: dead job 900000001 cannot be retried: job $holder took its unique key \"k1\"" \
+    "$TEST_DIR/held-ids.out" || fail "unexpected retry: $(cat "$TEST_DIR/held-ids.out")"
+sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
+    fail "a retry of listed ids with a held key changed dead jobs"
 "$HERALD" -c "$HERALD_CONF" dead retry --all --task notify --yes \
     >"$TEST_DIR/held.out" 2>&1 || fail "the retry failed: $(cat "$TEST_DIR/held.out")"
 grep -qx "retried 1 dead job; 1 left dead, since other jobs hold their unique keys" \
