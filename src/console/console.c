@@ -222,9 +222,17 @@ console_action_done(void *arg, const struct hd_action *action,
 			    "found; nothing changed", action->max_id);
 		break;
 	default:
-		hd_console_message(console, false, "%s %lld dead job%s",
-		    hd_action_done_word(action->kind), (long long)count,
-		    count == 1 ? "" : "s");
+		/* A retry leaves dead the jobs whose key another job holds. */
+		if (action->kind == HD_ACTION_DEAD_RETRY &&
+		    action->selected > count)
+			hd_console_message(console, true, "retried %lld dead "
+			    "job%s; %lld left dead, since other jobs hold their "
+			    "unique keys", (long long)count, count == 1 ? "" :
+			    "s", (long long)(action->selected - count));
+		else
+			hd_console_message(console, false, "%s %lld dead job%s",
+			    hd_action_done_word(action->kind),
+			    (long long)count, count == 1 ? "" : "s");
 		break;
 	}
 }

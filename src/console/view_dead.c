@@ -520,7 +520,7 @@ dead_move(struct hd_console *console, enum hd_command command)
  */
 static void
 dead_submit(struct hd_console *console, enum hd_action_kind kind,
-    const struct hd_dead_filter *filter)
+    const struct hd_dead_filter *filter, int64_t selected)
 {
 	struct hd_action	*action;
 	struct herald_error	 error;
@@ -528,6 +528,7 @@ dead_submit(struct hd_console *console, enum hd_action_kind kind,
 
 	action = hd_xmalloc(sizeof(*action));
 	prepared = hd_action_dead(action, kind, filter, &error);
+	action->selected = selected;
 	if (hd_console_submit(console, action, prepared, &error) == 0)
 		nmarks = 0;
 }
@@ -561,7 +562,7 @@ dead_act_selected(struct hd_console *console, enum hd_action_kind kind)
 		filter.nids = 1;
 	}
 	if (kind != HD_ACTION_DEAD_PURGE) {
-		dead_submit(console, kind, &filter);
+		dead_submit(console, kind, &filter, (int64_t)filter.nids);
 		return;
 	}
 
@@ -593,7 +594,7 @@ dead_bulk_confirmed(struct hd_console *console, const char *text)
 	filter.task = filter_task[0] != '\0' ? filter_task : NULL;
 	filter.text = filter_text[0] != '\0' ? filter_text : NULL;
 	filter.max_id = bulk_max_id;
-	dead_submit(console, bulk_kind, &filter);
+	dead_submit(console, bulk_kind, &filter, bulk_count);
 }
 
 /* Ask for the count before a retry or purge of everything matching. */

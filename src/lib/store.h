@@ -294,6 +294,8 @@ struct hd_action {
 	char			 exit_status[16];
 	char			 os_user[64];
 	char			 host[256];
+	/* The rows the caller selected, when it knows; 0 otherwise. */
+	int64_t			 selected;
 };
 
 int	hd_action_dead(struct hd_action *action, enum hd_action_kind kind,

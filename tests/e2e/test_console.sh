@@ -525,6 +525,25 @@ HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
 wait_for 20 "the console to reconnect" screen_has c "updated"
 screen_has c "STALE" && fail "the console still shows STALE"
 
+note "a retry from the console counts the jobs it leaves dead"
+"$HERALD" -d "$JOB_DB" -c "$HERALD_CONF" enqueue hold --unique kc --in 1h \
+    >/dev/null || fail "could not enqueue the holder of kc"
+sql "INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
+        attempt, max_attempts, created_at, reason, errors, unique_key)
+    VALUES (900000011, 'hold', 'idle', '{}', 0, 1, 1, now(), 'exhausted',
+        '[]', 'kc'),
+        (900000012, 'hold', 'idle', '{}', 0, 1, 1, now(), 'exhausted',
+        '[]', NULL)" >/dev/null || fail "could not insert the dead jobs"
+keys c 4
+keys c / C-u t a s k : h o l d Enter
+expect_screen c "2 dead jobs matching task:hold"
+keys c R
+expect_screen c "Retry ALL 2 dead jobs matching task:hold? Type 2"
+keys c 2 Enter
+expect_screen c "retried 1 dead job; 1 left dead, since other jobs hold their"
+sql_is "SELECT id FROM herald.dead_jobs WHERE task = 'hold'" 900000011 ||
+    fail "the console retried the wrong dead jobs"
+
 note "SIGTERM restores the terminal"
 pid=$(pgrep -P "$(T display -p -t c "#{pane_pid}")")
 [ -n "$pid" ] || fail "no console process found"
