@@ -671,10 +671,11 @@ console_key(struct hd_console *console, int key, bool *quit)
 	}
 	/*
 	 * Nothing shows what a key would do on a screen too small to draw,
-	 * so keys other than q do nothing there, a prompt's included.
+	 * so keys other than q do nothing there.  q quits even from a
+	 * prompt, whose action is then dropped unsent.
 	 */
 	if (COLS < CONSOLE_MIN_COLS || LINES < CONSOLE_MIN_LINES) {
-		if (key == 'q' && !console->prompt_active)
+		if (key == 'q')
 			*quit = true;
 		return;
 	}

@@ -441,6 +441,13 @@ screen ro | sed '1d;$d' | grep -v '^read-only console: ' |
 # The status line, the last, may still show the refusal of "p".
 screen ro | sed '$d' | grep -qF "pause or resume" &&
     fail "read-only help lists the pause key"
+# q quits a screen too small to draw, even with a prompt open there.
+keys ro x
+keys ro 4
+keys ro /
+expect_screen ro "filter (queue:NAME"
+T resize-window -t ro -x 30 -y 8
+expect_screen ro "keys off; q quits"
 keys ro q
 wait_for 10 "the read-only console to quit" test -s "$TEST_DIR/ro.exit"
 [ "$(cat "$TEST_DIR/ro.exit")" = 0 ] || fail "q did not exit 0"
