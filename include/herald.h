@@ -94,10 +94,11 @@ struct herald_job_options {
 	 * is in one of unique_states, or, with unique_for_ms > 0 (at most
 	 * HERALD_UNIQUE_FOR_MAX_MS), until that many milliseconds after
 	 * the first was enqueued, whatever became of it; herald_enqueue()
-	 * and herald_enqueue_many() store the first job's id instead.  A key is one for every task and
-	 * queue.  Concurrent calls with one key wait for each other, so
-	 * only one job is enqueued.  For herald_uow_enqueue() the key
-	 * counts when the relay moves the job.
+	 * and herald_enqueue_many() store the first job's id instead.
+	 * Keys are not scoped by task or queue: a job of another task with
+	 * the same key counts as the first.  Concurrent calls with one key
+	 * wait for each other, so only one job is enqueued.  For
+	 * herald_uow_enqueue() the key counts when the relay moves the job.
 	 */
 	const char	*unique_key;	/* NULL: not unique */
 	int64_t		 unique_for_ms;	/* 0: while in unique_states only */
@@ -191,13 +192,14 @@ int	herald_check_payload(const char *payload, size_t max_bytes,
  * ROLLBACK TO SAVEPOINT cannot be seen: the events published after the
  * savepoint are still published, so do not roll back to a savepoint
  * taken before a publish or an enqueue.  A unit of work carries at most
- * HERALD_UOW_PAYLOAD_MAX bytes of payloads: a publish or an enqueue past
- * that fails with HERALD_EINVAL, and the unit can then only roll back.
+ * HERALD_UOW_PAYLOAD_MAX bytes, counting each event and job as its
+ * payload and 256 bytes: a publish or an enqueue past that fails with
+ * HERALD_EINVAL, and the unit can then only roll back.
  */
 
 #define HERALD_EVENT_ID_LEN	36	/* a UUID in text form */
 #define HERALD_EVENT_DEPTH_MAX	16	/* handlers publishing in handlers */
-/* The payload bytes that one unit of work may carry to its commit. */
+/* The bytes one unit of work may carry to its commit (see below). */
 #define HERALD_UOW_PAYLOAD_MAX	(128 * 1024 * 1024)
 
 struct herald_event {

@@ -55,6 +55,9 @@ struct herald_uow {
  */
 #define UOW_STARTED_SQL	"(extract(epoch FROM now()) * 1000000)::bigint"
 
+/* What a row of the outbox list counts besides its payload. */
+#define UOW_ROW_BYTES	256
+
 /*
  * run_at from Unix microseconds, split into whole seconds and the rest,
  * since a double of the microseconds divided by 1e6 rounds the last
@@ -297,14 +300,16 @@ uow_add_row(struct herald_uow *uow, json_t *row, struct herald_error *error)
 		hd_error_set(&cause, HERALD_ENOMEM, "out of memory");
 		return uow_fail(uow, &cause, error);
 	}
-	bytes = json_string_length(json_object_get(row, "payload"));
+	/* The other fields of a row take about this much of the jsonb. */
+	bytes = json_string_length(json_object_get(row, "payload")) +
+	    UOW_ROW_BYTES;
 	if (bytes > HERALD_UOW_PAYLOAD_MAX - uow->payload_bytes) {
 		json_decref(row);
 		hd_error_set(&cause, HERALD_EINVAL, "unit of work is over "
-		    "its limit of %d bytes of payloads, so it can only be "
-		    "rolled back; publish less in one unit of work, or "
-		    "enqueue large work with herald_enqueue",
-		    HERALD_UOW_PAYLOAD_MAX);
+		    "its limit of %d bytes of payloads (and %d for each row), "
+		    "so it can only be rolled back; publish less in one unit "
+		    "of work, or enqueue large work with herald_enqueue",
+		    HERALD_UOW_PAYLOAD_MAX, UOW_ROW_BYTES);
 		return uow_fail(uow, &cause, error);
 	}
 	if (json_array_append_new(uow->rows, row) == -1) {
