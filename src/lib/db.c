@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,17 +31,21 @@ db_copy_trimmed(char *dst, size_t size, const char *src)
 	/*
 	 * libpq continues a message on lines indented with a tab ("server
 	 * closed the connection unexpectedly\n\tThis probably means ...").
-	 * Each line break and the indent after it become "; ", or one space
-	 * after a line that ends a sentence, so a message stays one line of
-	 * a log or of standard error and its sentences stay apart.
+	 * Each line break and the indent after it become one space, so a
+	 * message stays one line of a log or of standard error.  After a
+	 * line with no stop at its end, a line that is not indented (the
+	 * next host of a multi-host string) or that starts with a capital
+	 * (a new sentence) is set apart with "; ".
 	 */
 	while (*src != '\0' && len + 1 < size) {
 		if (*src == '\n') {
+			bool	indented = src[1] == '\t' || src[1] == ' ';
+
 			while (*src == '\n' || *src == '\t' || *src == ' ')
 				src++;
-			if (*src != '\0' && len > 0 && dst[len - 1] != '.' &&
-			    dst[len - 1] != ':' && dst[len - 1] != ';' &&
-			    len + 2 < size)
+			if (*src != '\0' && len > 0 && len + 2 < size &&
+			    strchr(".?!:;", dst[len - 1]) == NULL &&
+			    (!indented || isupper((unsigned char)*src)))
 				dst[len++] = ';';
 			if (*src != '\0')
 				dst[len++] = ' ';
@@ -409,5 +414,8 @@ hd_error_grant_hint(const struct herald_error *error)
 {
 	if (strcmp(error->sqlstate, "42501") != 0)
 		return NULL;
+	/* The server rejected the connection itself. */
+	if (strstr(error->message, "permission denied for database") != NULL)
+		return "grant CONNECT on the database to the role of job_db";
 	return "grant herald_worker to the role of job_db";
 }

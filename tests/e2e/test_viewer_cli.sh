@@ -172,4 +172,13 @@ HERALDD_PID=$!
 wait_for 10 "the hint about herald_worker" log_has \
     'msg="could not connect to job database" .*sqlstate=42501 .*hint="grant herald_worker to the role of job_db"'
 stop_heraldd 10
+
+# Without CONNECT on the database, the hint names that grant instead.
+admin_sql "REVOKE CONNECT ON DATABASE \"$TEST_DB\" FROM PUBLIC" >/dev/null ||
+    fail "could not revoke CONNECT"
+"$HERALDD" -c "$HERALD_CONF" 2>>"$HERALDD_LOG" &
+HERALDD_PID=$!
+wait_for 10 "the hint about CONNECT" log_has \
+    'msg="could not connect to job database" .*sqlstate=42501 .*hint="grant CONNECT on the database to the role of job_db"'
+stop_heraldd 10
 exit 0
