@@ -985,6 +985,16 @@ reload_log_changes(const struct hd_config *old, const struct hd_config *new)
 	    "retention");
 	change_add(what, sizeof what, !periodic_same(old, new), "periodic");
 	change_add(what, sizeof what, !events_same(old, new), "events");
+	change_add(what, sizeof what,
+	    old->restart_failures != new->restart_failures ||
+	    old->restart_window_ms != new->restart_window_ms ||
+	    old->restart_cool_down_ms != new->restart_cool_down_ms,
+	    "restart_limit");
+	change_add(what, sizeof what, old->confirm_over != new->confirm_over,
+	    "confirm_over");
+	change_add(what, sizeof what,
+	    old->allow_root_handlers != new->allow_root_handlers,
+	    "allow_root_handlers");
 	if (what[0] != '\0')
 		hd_log_info("settings changed", "changed=%s", what);
 }

@@ -142,6 +142,18 @@ EOF2
 reload 5
 log_has 'msg="task changed" .*task=ok2 queue=rq2 changed=timeout$' ||
     fail "the reload did not name the changed timeout of ok2"
+
+note "a reload names the other settings it changes"
+write_conf <<EOF2
+queues = { rq2 = { workers = 2; }; };
+tasks = { ok2 = { queue = "rq2"; exec = [ "/bin/true" ]; timeout = "5s"; }; };
+retention = { dead = "7d"; };
+restart_limit = { failures = 9; };
+confirm_over = 7;
+EOF2
+reload 6
+log_has 'msg="settings changed" .*changed=restart_limit,confirm_over$' ||
+    fail "the reload did not name restart_limit and confirm_over"
 stop_heraldd 10
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers
