@@ -56,11 +56,10 @@ workers_draw_failed(const struct hd_snapshot *snap, int y, int n, int cols)
 			    PQgetvalue(res, row, HD_FC_ROLE));
 		/* Two heraldd may run on one host: name which one. */
 		hd_putf(y + row, 1, cols - 1, hd_attr(HD_ATTR_ERROR),
-		    "FAILED %s on %s (heraldd %.8s), %s failures; reload "
-		    "heraldd to retry", child,
-		    PQgetvalue(res, row, HD_FC_HOST),
+		    "FAILED %s, %s failures; reload heraldd %.8s on %s",
+		    child, PQgetvalue(res, row, HD_FC_FAILURES),
 		    PQgetvalue(res, row, HD_FC_SUPERVISOR),
-		    PQgetvalue(res, row, HD_FC_FAILURES));
+		    PQgetvalue(res, row, HD_FC_HOST));
 	}
 }
 
