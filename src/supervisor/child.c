@@ -32,26 +32,33 @@
 
 /*
  * Log that the database of conninfo (what: "job database") could not be
- * reached before the start, naming its database and user as the
- * connection string gives them, and the error's kind, not the server's
- * text.
+ * reached before the start, naming its host, port, database and user as
+ * the connection string gives them, and the error's kind, not the
+ * server's text.
  */
 static void
 log_unreachable(const char *conninfo, const char *what,
     const struct herald_error *error)
 {
 	PQconninfoOption	*options, *o;
-	const char		*dbname = NULL, *user = NULL;
+	const char		*host = NULL, *port = NULL, *dbname = NULL;
+	const char		*user = NULL;
 
 	options = PQconninfoParse(conninfo, NULL);
 	for (o = options; o != NULL && o->keyword != NULL; o++) {
-		if (strcmp(o->keyword, "dbname") == 0)
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
 			dbname = o->val;
 		else if (strcmp(o->keyword, "user") == 0)
 			user = o->val;
 	}
 	hd_log_warn("could not connect before the start, starting anyway",
-	    "database=%s dbname=%s user=%s error=%s sqlstate=%s", what,
+	    "database=%s host=%s port=%s dbname=%s user=%s error=%s "
+	    "sqlstate=%s", what, host != NULL ? host : "(default)",
+	    port != NULL ? port : "(default)",
 	    dbname != NULL ? dbname : "(default)",
 	    user != NULL ? user : "(default)", hd_error_reason(error),
 	    error->sqlstate);

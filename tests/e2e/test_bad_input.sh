@@ -407,7 +407,7 @@ sed "s/dbname=$empty_db/dbname=${TEST_DB}_missing/" "$TEST_DIR/empty.conf" \
 "$HERALDD" -c "$TEST_DIR/missing-db.conf" 2>"$TEST_DIR/heraldd-missing.err" &
 missing_pid=$!
 wait_for 10 "heraldd to name the missing database" grep -q \
-    "level=warn msg=\"could not connect before the start, starting anyway\" .*database=\"job database\" dbname=${TEST_DB}_missing user=[^ ]* error=\"database does not exist\" sqlstate=3D000\$" \
+    "level=warn msg=\"could not connect before the start, starting anyway\" .*database=\"job database\" host=[^ ]* port=[^ ]* dbname=${TEST_DB}_missing user=[^ ]* error=\"database does not exist\" sqlstate=3D000\$" \
     "$TEST_DIR/heraldd-missing.err"
 # The children log the cause as an SQLSTATE and its condition, without
 # the server's text.
