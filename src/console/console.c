@@ -774,13 +774,15 @@ console_config_check(struct hd_console *console, int64_t now)
 	console->config_mtime = st.st_mtim;
 	if ((config = hd_config_load(console->config->path, error,
 	    sizeof error)) == NULL) {
-		hd_console_message(console, true, "configuration not read "
-		    "again, the last one stays: %s", error);
+		hd_console_message(console, true, "could not read the "
+		    "changed configuration, so the previous one stays in use: "
+		    "%s", error);
 		return;
 	}
 	hd_config_free(console->reread);
 	console->reread = config;
 	console->config = config;
+	console->config_reads++;
 	next_refresh_ms = 0;
 }
 

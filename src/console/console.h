@@ -113,6 +113,7 @@ struct hd_console {
 	struct hd_config	*reread;
 	struct timespec		 config_mtime;
 	int64_t			 config_checked_ms;
+	unsigned		 config_reads;	/* times the file was read again */
 	bool			 read_only;
 	int64_t			 interval_ms;
 

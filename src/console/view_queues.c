@@ -23,15 +23,22 @@ static const struct hd_key queues_keys[] = {
 
 static struct hd_list	queues_list;
 static char		*configured;	/* text[] literal of config queues */
+static unsigned		 configured_reads; /* of the file it lists */
 
-/* The queue names of the configuration, so idle queues show too. */
+/*
+ * The queue names of the configuration, so idle queues show too.  The
+ * console reads the file again when it changes, and the list follows.
+ */
 static const char *
-queues_configured(const struct hd_config *config)
+queues_configured(const struct hd_console *console)
 {
-	size_t	i, len = 3;
+	const struct hd_config	*config = console->config;
+	size_t			 i, len = 3;
 
-	if (configured != NULL)
+	if (configured != NULL && configured_reads == console->config_reads)
 		return configured;
+	free(configured);
+	configured_reads = console->config_reads;
 	for (i = 0; config != NULL && i < config->nqueues; i++)
 		len += strlen(config->queues[i].name) + 3;
 	configured = hd_xmalloc(len);
@@ -51,7 +58,7 @@ queues_refresh(struct hd_console *console)
 {
 	const char	*values[1];
 
-	values[0] = queues_configured(console->config);
+	values[0] = queues_configured(console);
 	hd_model_fetch(console->model, HD_Q_QUEUES, 1, values, 0, NULL, NULL);
 	hd_model_fetch(console->model, HD_Q_QUEUE_HEALTH, 0, NULL, 0, NULL,
 	    NULL);

@@ -551,6 +551,13 @@ expect_screen c "retried 1 dead job; 1 left dead, since other jobs hold their"
 sql_is "SELECT id FROM herald.dead_jobs WHERE task = 'hold'" 900000011 ||
     fail "the console retried the wrong dead jobs"
 
+note "a queue added to the file shows on the queues screen"
+sed 's/^  ev = /  newq = { workers = 0; };\n  ev = /' "$HERALD_CONF" \
+    >"$TEST_DIR/newq.conf"
+cat "$TEST_DIR/newq.conf" >"$HERALD_CONF"
+keys c 1
+expect_line c "^ newq +0 +0 +0 +0 +0 "
+
 note "SIGTERM restores the terminal"
 pid=$(pgrep -P "$(T display -p -t c "#{pane_pid}")")
 [ -n "$pid" ] || fail "no console process found"
