@@ -649,9 +649,14 @@ escape_controls(char *error, size_t size)
 	unsigned char	c;
 
 	snprintf(copy, sizeof copy, "%s", error);
-	for (i = 0; copy[i] != '\0' && len + 5 < size; i++) {
+	for (i = 0; copy[i] != '\0' && len + 9 < size; i++) {
 		c = (unsigned char)copy[i];
-		if (c < 0x20 || c == 0x7f)
+		/* U+0080 to U+009F in UTF-8 are controls as well. */
+		if (c == 0xc2 && (unsigned char)copy[i + 1] >= 0x80 &&
+		    (unsigned char)copy[i + 1] <= 0x9f) {
+			len += (size_t)snprintf(error + len, size - len,
+			    "\\xc2\\x%02x", (unsigned char)copy[++i]);
+		} else if (c < 0x20 || c == 0x7f)
 			len += (size_t)snprintf(error + len, size - len,
 			    "\\x%02x", c);
 		else
@@ -864,17 +869,18 @@ line_of(const char *text, const char *p)
 }
 
 /*
- * Look in text for what libconfig reports only where the file ends: a
- * string that runs past the end of its line, which libconfig allows but
- * herald's settings never need, and a bracket that is never closed.
- * Write a hint that names the line where either starts to hint, or
- * nothing when text has neither.
+ * Look in text for what libconfig reports only where the file ends or
+ * past the real mistake: a string left open at the end of the file,
+ * named by the first line that a string runs past, and a bracket that is
+ * closed by one of another kind or never.  Write a hint that names the
+ * line to look at to hint, or nothing when text has neither.
  */
 static void
 unclosed_hint(const char *text, char *hint, size_t size)
 {
-	const char	*p, *string = NULL, *open[64];
-	int		 depth = 0, string_line = 0, line = 1;
+	static const char	 pairs[] = "{}[]()";
+	const char		*p, *string = NULL, *open[64], *match;
+	int			 depth = 0, string_line = 0, line = 1;
 
 	hint[0] = '\0';
 	for (p = text; *p != '\0'; p++) {
@@ -901,17 +907,26 @@ unclosed_hint(const char *text, char *hint, size_t size)
 			line += line_of(p, end) - 1;
 			p = end + 1;
 		} else if (strchr("{[(", *p) != NULL) {
-			if (depth < (int)(sizeof open / sizeof open[0]))
-				open[depth] = p;
-			depth++;
-		} else if (strchr("}])", *p) != NULL && depth > 0)
+			if (depth == (int)(sizeof open / sizeof open[0]))
+				return;
+			open[depth++] = p;
+		} else if (strchr("}])", *p) != NULL && depth > 0) {
+			match = strchr(pairs, *open[depth - 1]);
+			if (match[1] != *p) {
+				snprintf(hint, size, " (the '%c' on line %d is "
+				    "closed by '%c' on line %d)",
+				    *open[depth - 1],
+				    line_of(text, open[depth - 1]), *p, line);
+				return;
+			}
 			depth--;
+		}
 	}
-	if (string_line > 0)
+	if (string != NULL && string_line > 0)
 		snprintf(hint, size, " (the string that starts on line %d "
 		    "goes on past the end of that line: is its closing "
 		    "quote missing?)", string_line);
-	else if (depth > 0 && depth <= (int)(sizeof open / sizeof open[0]))
+	else if (depth > 0)
 		snprintf(hint, size, " (the '%c' on line %d is never closed)",
 		    *open[depth - 1], line_of(text, open[depth - 1]));
 }

@@ -1117,6 +1117,18 @@ test_config_messages_lines_and_controls(void **state)
 	    "};\n");
 	assert_non_null(strstr(e, "syntax error (the '{' on line 3 is never "
 	    "closed)"));
+	e = load_error(f, "tasks = { t = { queue = \"mail\";\n"
+	    "  exec = [ \"/bin/true\" }; };\n");
+	assert_non_null(strstr(e, "syntax error (the '[' on line 4 is closed "
+	    "by '}' on line 4)"));
+	/* A string may span lines; the hint comes only when one is open. */
+	e = load_error(f, "app_db = \"dbname=shop\n port=5432\";\n"
+	    "log_level = = \"info\";\n");
+	assert_null(strstr(e, "("));
+	/* U+009B, a control in UTF-8, is escaped as well. */
+	e = load_error(f, "tasks = { t = { queue = \"a\xc2\x9b\";"
+	    " exec = [ \"/bin/true\" ]; }; };\n");
+	assert_non_null(strstr(e, "queue \"a\\xc2\\x9b\" is not defined"));
 }
 
 static void
