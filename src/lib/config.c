@@ -107,7 +107,10 @@ config_fail(struct config_reader *r, const config_setting_t *s,
 		snprintf(where, sizeof where, "%u: %s: ",
 		    config_setting_source_line(s), path);
 	}
-	snprintf(r->error, r->error_size, "%s:%s%s", r->path,
+	/* A setting of an included file names that file. */
+	snprintf(r->error, r->error_size, "%s:%s%s", s != NULL &&
+	    config_setting_source_file(s) != NULL ?
+	    config_setting_source_file(s) : r->path,
 	    where[0] == '\0' ? " " : where, message);
 	return -1;
 }
@@ -637,6 +640,10 @@ resolve_ids(struct config_reader *r, const config_setting_t *s_user,
 	return resolve_groups(r, s_user, iso->user, iso->gid, iso);
 }
 
+/* The file of task t's setting: an included one, or config's own. */
+#define TASK_FILE(config, t)	\
+	((t)->file != NULL ? (t)->file : (config)->path)
+
 /*
  * Rewrite each control byte of the message in error as \xHH, so that a
  * byte of the file quoted in a message cannot act on a terminal.
@@ -728,8 +735,8 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 			    S_ISREG(st.st_mode) && access(t->argv[0], X_OK) == 0)
 				continue;
 			snprintf(error, error_size, "%s:%d: tasks.%s.exec: "
-			    "\"%s\" is not an executable file", config->path,
-			    t->handler_line, t->setting, t->argv[0]);
+			    "\"%s\" is not an executable file", TASK_FILE(config,
+			    t), t->handler_line, t->setting, t->argv[0]);
 		} else {
 			/*
 			 * dlopen(3) searches the library path for a name
@@ -744,7 +751,7 @@ hd_config_check_programs(const struct hd_config *config, size_t *next,
 				continue;
 			snprintf(error, error_size, "%s:%d: tasks.%s.module."
 			    "path: \"%s\" is not a readable file",
-			    config->path, t->handler_line, t->setting,
+			    TASK_FILE(config, t), t->handler_line, t->setting,
 			    t->module_path);
 		}
 		(*next)++;
@@ -769,7 +776,7 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			snprintf(error, error_size, "%s:%d: tasks.%s: "
 			    "running the handler as user \"%s\" and group "
 			    "\"%s\" needs heraldd to start as root",
-			    config->path, t->line, t->setting,
+			    TASK_FILE(config, t), t->line, t->setting,
 			    t->isolation.user != NULL ? t->isolation.user :
 			    "(unchanged)", t->isolation.group != NULL ?
 			    t->isolation.group : "(the user's)");
@@ -783,7 +790,7 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			    "module handler runs inside a worker, which runs "
 			    "as root like heraldd; run heraldd as another "
 			    "user, or set allow_root_handlers = true",
-			    config->path, t->line, t->setting);
+			    TASK_FILE(config, t), t->line, t->setting);
 			escape_controls(error, error_size);
 			return -1;
 		}
@@ -791,8 +798,8 @@ hd_config_check_root(const struct hd_config *config, uid_t euid,
 			snprintf(error, error_size, "%s:%d: tasks.%s: the "
 			    "handler would run as root; set user (and group) "
 			    "for the task or at the top level, or set "
-			    "allow_root_handlers = true", config->path,
-			    t->line, t->setting);
+			    "allow_root_handlers = true",
+			    TASK_FILE(config, t), t->line, t->setting);
 			escape_controls(error, error_size);
 			return -1;
 		}
@@ -1597,6 +1604,8 @@ read_task(struct config_reader *r, const config_setting_t *s,
 	exec = config_setting_get_member(s, "exec");
 	module = config_setting_get_member(s, "module");
 	t->line = (int)config_setting_source_line(s);
+	if (config_setting_source_file(s) != NULL)
+		t->file = hd_xstrdup(config_setting_source_file(s));
 	t->handler_line = (int)config_setting_source_line(exec != NULL ?
 	    exec : module != NULL ? module : s);
 	if (exec == NULL && module == NULL)
@@ -1821,6 +1830,7 @@ hd_config_free(struct hd_config *config)
 	for (i = 0; i < config->ntasks; i++) {
 		free(config->tasks[i].name);
 		free(config->tasks[i].setting);
+		free(config->tasks[i].file);
 		free(config->tasks[i].queue);
 		free_vector(config->tasks[i].argv);
 		free(config->tasks[i].module_path);

@@ -80,6 +80,7 @@ struct hd_isolation {
 struct hd_task_config {
 	char		*name;
 	char		*setting;
+	char		*file;		/* an included file of the setting */
 	int		 line;		/* of the setting, for messages */
 	int		 handler_line;	/* of its exec or module */
 	char		*queue;		/* names an entry of queues */

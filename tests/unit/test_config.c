@@ -1071,7 +1071,7 @@ test_config_messages_lines_and_controls(void **state)
 	struct fixture		*f = *state;
 	struct hd_config	*config;
 	char			 text[512], error[HD_CONFIG_ERROR_MAX];
-	char			 expected[256];
+	char			 expected[256], include[160];
 	const char		*e;
 	size_t			 next = 0;
 
@@ -1125,6 +1125,13 @@ test_config_messages_lines_and_controls(void **state)
 	e = load_error(f, "app_db = \"dbname=shop\n port=5432\";\n"
 	    "log_level = = \"info\";\n");
 	assert_null(strstr(e, "("));
+	/* A setting of an included file is named with that file. */
+	load_include(f, include, sizeof include,
+	    "events = {\n\n  Ordered = [ \"nosuch\" ]; };\n");
+	unlink(include);
+	snprintf(expected, sizeof expected, "%s:3: events.Ordered", include);
+	assert_memory_equal(f->error, expected, strlen(expected));
+
 	/* U+009B, a control in UTF-8, is escaped as well. */
 	e = load_error(f, "tasks = { t = { queue = \"a\xc2\x9b\";"
 	    " exec = [ \"/bin/true\" ]; }; };\n");
