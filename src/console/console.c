@@ -422,40 +422,49 @@ status_state(struct hd_console *console, char *buf, size_t size,
 	snprintf(buf, size, "updated %s ago", age);
 }
 
+/* The lines above the status line that a long message may take. */
+#define STATUS_EXTRA_LINES	3
+
 /*
  * The status line of a message too long to follow the target: the
  * message goes first, after the state only when both fit, so that the
  * end of a message at 80 columns is not cut off.  A stale state always
  * goes first, since it means that every number on the screen is old.
- * A message that does not fit takes the line above as well, broken at a
- * space, since its end often tells what happened.
+ * A message that does not fit takes up to STATUS_EXTRA_LINES lines above
+ * as well, broken at spaces, since its end often tells what happened.
  */
 static void
 draw_status_message(struct hd_console *console, const char *state,
     bool stale)
 {
-	const char	*text = console->message;
-	char		 first[sizeof(console->message)];
-	int		 y = LINES - 1, x = 0, attr, cut, len;
+	const char	*text = console->message, *starts[STATUS_EXTRA_LINES];
+	char		 part[sizeof(console->message)];
+	int		 y = LINES - 1, x = 0, attr, cut, n = 0, i, room;
 
 	attr = console->message_error ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS);
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
-	len = (int)strlen(text);
-	if (len > COLS - (stale ? (int)strlen(state) + 3 : 0)) {
-		if (len <= COLS)
-			cut = len;
+	room = COLS - (stale ? (int)strlen(state) + 3 : 0);
+	while ((int)strlen(text) > room && n < STATUS_EXTRA_LINES &&
+	    n < LINES - 2) {
+		if ((int)strlen(text) <= COLS)
+			cut = (int)strlen(text);
 		else {
 			for (cut = COLS; cut > 0 && text[cut] != ' '; cut--)
 				;
 			if (cut == 0)
 				cut = COLS;
 		}
-		snprintf(first, sizeof(first), "%.*s", cut, text);
-		hd_put_fill(y - 1, 0, COLS, attr, first);
+		starts[n++] = text;
 		text += cut;
 		while (*text == ' ')
 			text++;
+	}
+	/* The first part goes highest, the rest below it. */
+	for (i = 0; i < n; i++) {
+		cut = (int)((i + 1 < n ? starts[i + 1] : text) - starts[i]);
+		snprintf(part, sizeof(part), "%.*s", cut, starts[i]);
+		hd_put_fill(y - n + i, 0, COLS, attr, part);
 	}
 	if (stale || *text == '\0' ||
 	    (int)(strlen(state) + 3 + strlen(text)) <= COLS) {

@@ -430,6 +430,12 @@ keys ro 4
 keys ro r
 expect_line ro '^read-only console: "r" \(retry the marked rows, or the row under the cursor\) is *$'
 expect_line ro '(^| )disabled *$'
+# At 40 columns the same message takes three lines, its end included.
+T resize-window -t ro -x 40 -y 24
+keys ro r
+expect_line ro '^read-only console: "r" \(retry the marked *$'
+expect_line ro '(^| )disabled *$'
+T resize-window -t ro -x 80 -y 24
 keys ro 1
 keys ro '?'
 expect_screen ro "Keys of Queues, read-only (q quits, other keys close, j/k scroll)"
