@@ -427,10 +427,6 @@ report_missing(struct hd_cli *cli, const PGresult *res,
 }
 
 /*
- * Retry or purge the listed ids in one transaction: lock them and act on
- * them only when every one exists, so a mistyped id changes nothing.
- */
-/*
  * Name the listed dead jobs that a retry left dead, in the transaction
  * of the retry: those whose unique key another job holds.
  */
@@ -459,6 +455,11 @@ report_held(struct hd_cli *cli, const struct dead_args *args)
 	    "keys from being taken twice");
 }
 
+/*
+ * Retry or purge the listed ids in one transaction: lock them and act on
+ * them only when every one exists, and for a retry when every one gets
+ * its unique key, so a mistyped id changes nothing.
+ */
 static int
 act_on_ids(struct hd_cli *cli, const struct dead_args *args,
     int64_t (*action)(PGconn *, const struct hd_dead_filter *,
@@ -556,11 +557,12 @@ report_bulk_error(const struct herald_error *error)
 
 /*
  * Retry or purge every dead job that matches the filters: count them,
- * then, unless this is a dry run or the count needs a confirmation that
- * does not come, act on them, all in one REPEATABLE READ transaction.
- * The action sees the snapshot the count saw, so jobs that die meanwhile
- * are left alone, and a counted job that another client retried or
- * purged meanwhile makes the action fail and change nothing.
+ * then, unless the count needs a confirmation that does not come, act on
+ * them, all in one REPEATABLE READ transaction.  A dry run of a purge
+ * stops at the count; one of a retry runs it and rolls back.  The action
+ * sees the snapshot the count saw, so jobs that die meanwhile are left
+ * alone, and a counted job that another client retried or purged
+ * meanwhile makes the action fail and change nothing.
  */
 static int
 act_on_filter(struct hd_cli *cli, const struct dead_args *args,
