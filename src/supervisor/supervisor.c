@@ -440,7 +440,7 @@ child_log_exit(const struct supervisor *sup, const struct child *c,
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			level = HD_LOG_INFO;
 	}
-	/* A worker replaced after max_jobs or max_rss did as it should. */
+	/* A worker replaced after max_jobs or max_rss exits as planned. */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_RESTART)
 		level = HD_LOG_INFO;
 	if (c->role == CHILD_WORKER)
@@ -700,17 +700,45 @@ isolation_equal(const struct hd_isolation *a, const struct hd_isolation *b)
 	    a->open_files == b->open_files && a->cpu_time_s == b->cpu_time_s;
 }
 
+/* Append name to the comma-separated list in buf when changed. */
+static void
+change_add(char *buf, size_t size, bool changed, const char *name)
+{
+	size_t	len = strlen(buf);
+
+	if (changed)
+		snprintf(buf + len, size - len, "%s%s", len > 0 ? "," : "",
+		    name);
+}
+
+/*
+ * Write to buf (size bytes) the settings of task a that b changes, as a
+ * comma-separated list such as "timeout,retry", or "" when none.
+ */
+static void
+task_changes(const struct hd_task_config *a, const struct hd_task_config *b,
+    char *buf, size_t size)
+{
+	buf[0] = '\0';
+	change_add(buf, size, strcmp(a->queue, b->queue) != 0, "queue");
+	change_add(buf, size, !argv_equal(a->argv, b->argv), "exec");
+	change_add(buf, size, !strings_equal(a->module_path, b->module_path) ||
+	    !strings_equal(a->module_symbol, b->module_symbol), "module");
+	change_add(buf, size, a->timeout_ms != b->timeout_ms, "timeout");
+	change_add(buf, size, memcmp(&a->retry, &b->retry,
+	    sizeof a->retry) != 0, "retry");
+	change_add(buf, size, !argv_equal(a->env, b->env), "env");
+	change_add(buf, size, !isolation_equal(&a->isolation, &b->isolation),
+	    "user,group,limits");
+}
+
 static bool
 task_equal(const struct hd_task_config *a, const struct hd_task_config *b)
 {
-	return strcmp(a->name, b->name) == 0 &&
-	    strcmp(a->queue, b->queue) == 0 && argv_equal(a->argv, b->argv) &&
-	    strings_equal(a->module_path, b->module_path) &&
-	    strings_equal(a->module_symbol, b->module_symbol) &&
-	    a->timeout_ms == b->timeout_ms &&
-	    memcmp(&a->retry, &b->retry, sizeof a->retry) == 0 &&
-	    argv_equal(a->env, b->env) &&
-	    isolation_equal(&a->isolation, &b->isolation);
+	char	changes[160];
+
+	task_changes(a, b, changes, sizeof changes);
+	return strcmp(a->name, b->name) == 0 && changes[0] == '\0';
 }
 
 /* Return whether two files give every worker the same settings. */
@@ -731,14 +759,32 @@ config_same_for_workers(const struct hd_config *a, const struct hd_config *b)
 	return true;
 }
 
+/* Write the settings of queue a that b changes, as task_changes() does. */
+static void
+queue_changes(const struct hd_queue_config *a,
+    const struct hd_queue_config *b, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	change_add(buf, size, a->workers != b->workers, "workers");
+	change_add(buf, size, a->concurrency != b->concurrency,
+	    "concurrency");
+	change_add(buf, size, a->poll_interval_ms != b->poll_interval_ms,
+	    "poll_interval");
+	change_add(buf, size, a->global_limit != b->global_limit, "limit");
+	change_add(buf, size, a->rate != b->rate, "rate");
+	change_add(buf, size, a->max_jobs != b->max_jobs, "max_jobs");
+	change_add(buf, size, a->max_rss != b->max_rss, "max_rss");
+}
+
 static bool
 queue_equal(const struct hd_queue_config *a, const struct hd_queue_config *b)
 {
-	return a != NULL && b != NULL && a->workers == b->workers &&
-	    a->concurrency == b->concurrency &&
-	    a->poll_interval_ms == b->poll_interval_ms &&
-	    a->global_limit == b->global_limit && a->rate == b->rate &&
-	    a->max_jobs == b->max_jobs && a->max_rss == b->max_rss;
+	char	changes[160];
+
+	if (a == NULL || b == NULL)
+		return false;
+	queue_changes(a, b, changes, sizeof changes);
+	return changes[0] == '\0';
 }
 
 /* Return whether two files make the janitor keep the same rows. */
@@ -881,17 +927,6 @@ hd_supervisor_warn_handlers(const struct hd_config *config)
 	}
 }
 
-/* Append name to the comma-separated list in buf when changed. */
-static void
-change_add(char *buf, size_t size, bool changed, const char *name)
-{
-	size_t	len = strlen(buf);
-
-	if (changed)
-		snprintf(buf + len, size - len, "%s%s", len > 0 ? "," : "",
-		    name);
-}
-
 /*
  * Log a line for each queue and task that a reload adds, removes or
  * changes, and one that lists the changed settings of the whole file.
@@ -915,21 +950,7 @@ reload_log_changes(const struct hd_config *old, const struct hd_config *new)
 			    qb->name, qb->workers);
 			continue;
 		}
-		what[0] = '\0';
-		change_add(what, sizeof what, qa->workers != qb->workers,
-		    "workers");
-		change_add(what, sizeof what,
-		    qa->concurrency != qb->concurrency, "concurrency");
-		change_add(what, sizeof what,
-		    qa->poll_interval_ms != qb->poll_interval_ms,
-		    "poll_interval");
-		change_add(what, sizeof what,
-		    qa->global_limit != qb->global_limit, "limit");
-		change_add(what, sizeof what, qa->rate != qb->rate, "rate");
-		change_add(what, sizeof what, qa->max_jobs != qb->max_jobs,
-		    "max_jobs");
-		change_add(what, sizeof what, qa->max_rss != qb->max_rss,
-		    "max_rss");
+		queue_changes(qa, qb, what, sizeof what);
 		if (what[0] != '\0')
 			hd_log_info("queue changed", "queue=%s changed=%s",
 			    qb->name, what);
@@ -945,24 +966,7 @@ reload_log_changes(const struct hd_config *old, const struct hd_config *new)
 			    tb->name, tb->queue);
 			continue;
 		}
-		what[0] = '\0';
-		change_add(what, sizeof what, strcmp(ta->queue, tb->queue) != 0,
-		    "queue");
-		change_add(what, sizeof what, !argv_equal(ta->argv, tb->argv),
-		    "exec");
-		change_add(what, sizeof what,
-		    !strings_equal(ta->module_path, tb->module_path) ||
-		    !strings_equal(ta->module_symbol, tb->module_symbol),
-		    "module");
-		change_add(what, sizeof what, ta->timeout_ms != tb->timeout_ms,
-		    "timeout");
-		change_add(what, sizeof what, memcmp(&ta->retry, &tb->retry,
-		    sizeof ta->retry) != 0, "retry");
-		change_add(what, sizeof what, !argv_equal(ta->env, tb->env),
-		    "env");
-		change_add(what, sizeof what,
-		    !isolation_equal(&ta->isolation, &tb->isolation),
-		    "user,group,limits");
+		task_changes(ta, tb, what, sizeof what);
 		if (what[0] != '\0')
 			hd_log_info("task changed", "task=%s queue=%s "
 			    "changed=%s", tb->name, tb->queue, what);
