@@ -268,9 +268,9 @@ int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
  * way the unit of work is freed.  Returns 0 only when the commit happened,
  * and fails with HERALD_EINVAL when uow is NULL.  HERALD_ECONNECT from
  * the COMMIT itself means that the connection was lost before the
- * server's reply, so the transaction may have committed with its events,
- * as the message states; check the application's own rows before doing
- * the work again.
+ * server's reply.  The transaction may then have committed with its
+ * events, as the message states, so check the application's own rows
+ * before doing the work again.
  */
 int	herald_uow_commit(struct herald_uow *uow, struct herald_error *error);
 

@@ -1,7 +1,7 @@
 -- A job released to run again at once keeps its run_at.
 --
 -- A release at the end of a stop's grace period set run_at to the time
--- of the release, so the job's wait counted from then: after every
+-- of the release, so the job's wait counted from then.  After every
 -- restart or reload, herald status, the console's oldest ready job and
 -- herald_queue_oldest_job_age_seconds showed waits shorter than they
 -- were.  A job released with no delay was due already, so it keeps its

@@ -105,7 +105,8 @@ print_help(void)
 	    "                     ignoring case\n"
 	    "  -N, --dry-run      print how many dead jobs retry or purge "
 	    "would change,\n"
-	    "                     and change nothing\n"
+	    "                     and change nothing (a retry's runs and "
+	    "rolls back)\n"
 	    "  -y, --yes          act on more than confirm_over jobs "
 	    "(herald.conf, default\n"
 	    "                     %d) without asking\n"
@@ -560,7 +561,7 @@ report_bulk_error(const struct herald_error *error)
  * then, unless the count needs a confirmation that does not come, act on
  * them, all in one REPEATABLE READ transaction.  A dry run of a purge
  * stops at the count; one of a retry runs it and rolls back.  The action
- * sees the snapshot the count saw, so jobs that die meanwhile are left
+ * reads the snapshot the count read, so jobs that die meanwhile are left
  * alone, and a counted job that another client retried or purged
  * meanwhile makes the action fail and change nothing.
  */

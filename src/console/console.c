@@ -325,7 +325,7 @@ hd_console_submit_asking(struct hd_console *console, struct hd_action *action,
 
 	if (prepared == -1)
 		return hd_console_submit(console, action, prepared, error);
-	/* Ask nothing when the action could not be sent anyway. */
+	/* Open no prompt for an action that could not be sent anyway. */
 	if (!hd_console_can_act(console)) {
 		hd_action_release(action);
 		free(action);
@@ -422,7 +422,7 @@ status_state(struct hd_console *console, char *buf, size_t size,
 	snprintf(buf, size, "updated %s ago", age);
 }
 
-/* The lines above the status line that a long message may take. */
+/* The count of lines above the status line a long message may take. */
 #define STATUS_EXTRA_LINES	3
 
 /*
@@ -431,7 +431,7 @@ status_state(struct hd_console *console, char *buf, size_t size,
  * end of a message at 80 columns is not cut off.  A stale state always
  * goes first, since it means that every number on the screen is old.
  * A message that does not fit takes up to STATUS_EXTRA_LINES lines above
- * as well, broken at spaces, since its end often tells what happened.
+ * as well, broken at spaces, since its end often names the outcome.
  */
 static void
 draw_status_message(struct hd_console *console, const char *state,
@@ -552,7 +552,7 @@ draw_help_rows(struct hd_console *console, const struct hd_key *table,
 static void
 draw_help(struct hd_console *console)
 {
-	/* 72 columns: the title of every screen, read-only, fits. */
+	/* At 72 columns the title of every screen fits, read-only too. */
 	int	width = COLS < 72 ? COLS : 72, x = (COLS - width) / 2;
 	int	y = 1, bottom = LINES - 1, skip = console->help_top;
 	char	title[96];
@@ -751,7 +751,7 @@ console_read_signals(void)
 	return stop;
 }
 
-/* How often the console looks whether its configuration file changed. */
+/* The interval between checks of the configuration file's mtime. */
 #define CONSOLE_CONFIG_CHECK_MS	2000
 
 static bool

@@ -876,11 +876,10 @@ line_of(const char *text, const char *p)
 }
 
 /*
- * Look in text for what libconfig reports only where the file ends or
- * past the real mistake: a string left open at the end of the file,
- * named by the first line that a string runs past, and a bracket that is
- * closed by one of another kind or never.  Write a hint that names the
- * line to look at to hint, or nothing when text has neither.
+ * Write to hint the line of a mistake that libconfig reports only past
+ * it: a string left open at the end of the file, named by the first line
+ * that a string runs past, or a bracket closed by one of another kind or
+ * never closed.  Write "" when text has neither.
  */
 static void
 unclosed_hint(const char *text, char *hint, size_t size)

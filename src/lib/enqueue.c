@@ -115,8 +115,8 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 }
 
 /*
- * Check that conn is given and takes one statement at a time: in
- * pipeline mode libpq runs none of libherald's, and says little why.
+ * Check that conn is given and runs one statement at a time.  libpq runs
+ * none of libherald's statements in pipeline mode, with a vague error.
  */
 static int
 enqueue_check_conn(PGconn *conn, struct herald_error *error)

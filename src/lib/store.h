@@ -294,7 +294,7 @@ struct hd_action {
 	char			 exit_status[16];
 	char			 os_user[64];
 	char			 host[256];
-	/* The rows the caller selected, when it knows; 0 otherwise. */
+	/* The count of rows the caller selected, or 0 when unknown. */
 	int64_t			 selected;
 };
 

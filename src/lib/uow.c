@@ -55,7 +55,7 @@ struct herald_uow {
  */
 #define UOW_STARTED_SQL	"(extract(epoch FROM now()) * 1000000)::bigint"
 
-/* What a row of the outbox list counts besides its payload. */
+/* The bytes a row of the outbox list counts besides its payload. */
 #define UOW_ROW_BYTES	256
 
 /*

@@ -522,7 +522,7 @@ expect_line c '^ idle +4 +2 '
 keys c x
 expect_screen c "no action on this key"
 expect_line c "STALE [0-9]+s: database unreachable"
-# A purge that could not be sent asks no question.
+# A purge that could not be sent opens no confirmation prompt.
 keys c 4
 expect_line c "^ +$dead4 broken +files "
 for key in d D; do
