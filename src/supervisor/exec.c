@@ -155,6 +155,10 @@ exec_child(char *const argv[], char *const envp[],
 	close_from_3();
 	if (child_confine(iso) == -1)
 		_exit(HD_EXEC_NOT_EXECUTED);
+	/* A change of user cleared the signal; the worker may be gone. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(HD_EXEC_NOT_EXECUTED);
 
 	execve(argv[0], argv, envp);
 	child_report("cannot execute", argv[0], errno);

@@ -27,6 +27,12 @@ env | sort >"\$out.env"
 exec /bin/ls /proc/self/fd >"\$out.fds"
 EOF
 
+write_handler hang.sh <<EOF
+#!/bin/sh
+echo \$\$ >"$TEST_DIR/out/hang.pid"
+exec sleep 300
+EOF
+
 run_user=
 if [ "$(id -u)" -eq 0 ]; then
     run_user='user = "nobody"; group = "nogroup";'
@@ -44,6 +50,7 @@ tasks = {
   report = { queue = "q"; exec = [ "$TEST_DIR/report.sh" ];
     env = [ "TZ", "SHOP_HOME=/var/lib/shop", "NOT_SET_ANYWHERE" ];
     limits = { open_files = 32; }; };
+  hang = { queue = "q"; exec = [ "$TEST_DIR/hang.sh" ]; };
 };
 EOF
 
@@ -89,6 +96,22 @@ fi
 note "user and group"
 grep -qx "uid=65534 gid=65534 groups=65534" "$TEST_DIR/out/$id.ids" ||
     fail "the handler did not run as nobody: $(cat "$TEST_DIR/out/$id.ids")"
+
+note "a handler run as nobody dies with its worker"
+# Changing the user clears PR_SET_PDEATHSIG.  heraldd would kill the
+# handler too, so it is stopped meanwhile: only the kernel can.
+enqueue hang "queue => 'q'" >/dev/null
+wait_for 10 "the handler to start" test -s "$TEST_DIR/out/hang.pid"
+handler=$(cat "$TEST_DIR/out/hang.pid")
+worker=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'")
+kill -STOP "$HERALDD_PID"
+kill -KILL "$worker"
+killed_at=$(now_ms)
+while alive "$handler" && [ $(($(now_ms) - killed_at)) -lt 2000 ]; do
+    sleep 0.05
+done
+kill -CONT "$HERALDD_PID"
+not_alive "$handler" || fail "the handler outlived its worker by 2 s"
 stop_heraldd 10
 
 note "heraldd as root refuses root handlers without the opt-in"
