@@ -20,9 +20,54 @@
 #include "log.h"
 #include "orphans.h"
 
-/* Read the parent pid and process group of pid; 0 or -1. */
+/*
+ * The orphans killed and not yet reaped.  A killed process may still run
+ * at the next sweep, which kills it again but does not report it again.
+ * Its pid cannot be reused before heraldd reaps it.  When more are
+ * pending, the oldest are forgotten and may be reported twice.
+ */
+#define ORPHANS_PENDING	128
+static pid_t	orphans_pending[ORPHANS_PENDING];
+
+static bool
+orphans_pending_has(pid_t pid)
+{
+	size_t	i;
+
+	for (i = 0; i < ORPHANS_PENDING; i++)
+		if (orphans_pending[i] == pid)
+			return true;
+	return false;
+}
+
+static void
+orphans_pending_add(pid_t pid)
+{
+	static size_t	next;
+	size_t		i;
+
+	for (i = 0; i < ORPHANS_PENDING; i++)
+		if (orphans_pending[i] == 0) {
+			orphans_pending[i] = pid;
+			return;
+		}
+	orphans_pending[next] = pid;
+	next = (next + 1) % ORPHANS_PENDING;
+}
+
+void
+hd_orphans_reaped(pid_t pid)
+{
+	size_t	i;
+
+	for (i = 0; i < ORPHANS_PENDING; i++)
+		if (orphans_pending[i] == pid)
+			orphans_pending[i] = 0;
+}
+
+/* Read the state, parent pid and process group of pid; 0 or -1. */
 static int
-orphans_stat(pid_t pid, pid_t *ppid, pid_t *pgrp)
+orphans_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
 {
 	char	 path[64], buf[512], *p;
 	ssize_t	 n;
@@ -39,11 +84,58 @@ orphans_stat(pid_t pid, pid_t *ppid, pid_t *pgrp)
 	buf[n] = '\0';
 	/* "pid (comm) state ppid pgrp ...", where comm may hold ") ". */
 	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %ld %ld", &parent, &group) != 2)
+	    sscanf(p + 1, " %c %ld %ld", state, &parent, &group) != 3)
 		return -1;
 	*ppid = (pid_t)parent;
 	*pgrp = (pid_t)group;
 	return 0;
+}
+
+/*
+ * Find the job of handler pid in its environment, as the worker gave it:
+ * HERALD_JOB_ID and HERALD_ATTEMPT, each only if all digits.  The
+ * handler could have changed its environment since, so the values are
+ * read as numbers and nothing else.  Buffers are left empty when not
+ * found or not readable (a handler that ran a setuid program).
+ */
+static void
+orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
+{
+	static const struct {
+		const char	*name;
+		size_t		 len;
+	} vars[] = {
+		{ "HERALD_JOB_ID=", sizeof "HERALD_JOB_ID=" - 1 },
+		{ "HERALD_ATTEMPT=", sizeof "HERALD_ATTEMPT=" - 1 },
+	};
+	char		 path[64], buf[65536], *p, *end, *out;
+	ssize_t		 n;
+	size_t		 i, len;
+	int		 fd;
+
+	job_id[0] = attempt[0] = '\0';
+	snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* Entries end in NUL; the last may be cut at the buffer's end. */
+	for (p = buf; p < buf + n; p += strlen(p) + 1) {
+		for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+			if (strncmp(p, vars[i].name, vars[i].len) != 0)
+				continue;
+			out = i == 0 ? job_id : attempt;
+			end = p + vars[i].len;
+			len = strspn(end, "0123456789");
+			if (len > 0 && len < size && end[len] == '\0') {
+				memcpy(out, end, len);
+				out[len] = '\0';
+			}
+		}
+	}
 }
 
 static bool
@@ -63,6 +155,7 @@ hd_orphans_kill(const pid_t *known, size_t nknown)
 	struct dirent	*e;
 	DIR		*dir;
 	pid_t		 self = getpid(), pid, ppid, pgrp;
+	char		 state, job_id[24], attempt[24];
 	int		 killed = 0;
 
 	if ((dir = opendir("/proc")) == NULL)
@@ -71,8 +164,8 @@ hd_orphans_kill(const pid_t *known, size_t nknown)
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)strtol(e->d_name, NULL, 10);
-		if (orphans_stat(pid, &ppid, &pgrp) == -1 || ppid != self ||
-		    orphans_known(pid, known, nknown))
+		if (orphans_stat(pid, &state, &ppid, &pgrp) == -1 ||
+		    ppid != self || orphans_known(pid, known, nknown))
 			continue;
 		/*
 		 * An unreaped child keeps its pid and, as a group leader,
@@ -81,9 +174,26 @@ hd_orphans_kill(const pid_t *known, size_t nknown)
 		 */
 		if (pgrp == pid && pgrp != getpgrp())
 			kill(-pgrp, SIGKILL);
+		/*
+		 * A dead process (a handler stopped with its worker by
+		 * PR_SET_PDEATHSIG) awaits its reaping only, and one
+		 * killed before is reported already.
+		 */
+		if (state == 'Z' || orphans_pending_has(pid)) {
+			kill(pid, SIGKILL);
+			continue;
+		}
+		/* Read before the kill: a dead process shows none. */
+		orphans_job(pid, job_id, attempt, sizeof attempt);
 		kill(pid, SIGKILL);
-		hd_log_warn("orphaned handler killed", "handler_pid=%ld",
-		    (long)pid);
+		orphans_pending_add(pid);
+		if (job_id[0] != '\0')
+			hd_log_warn("orphaned handler killed",
+			    "handler_pid=%ld job_id=%s attempt=%s", (long)pid,
+			    job_id, attempt[0] != '\0' ? attempt : "unknown");
+		else
+			hd_log_warn("orphaned handler killed",
+			    "handler_pid=%ld job_id=unknown", (long)pid);
 		killed++;
 	}
 	closedir(dir);

@@ -609,8 +609,10 @@ supervisor_reap(struct supervisor *sup)
 		 * An orphan that ended may leave children of its own,
 		 * which come to heraldd in turn.
 		 */
-		if (i == sup->nchildren)
+		if (i == sup->nchildren) {
+			hd_orphans_reaped(pid);
 			sweep = true;
+		}
 	}
 	if (sweep)
 		supervisor_kill_orphans(sup);

@@ -46,8 +46,14 @@ kill -KILL "$worker"
 killed_at=$(now_ms)
 wait_for 2 "the orphaned handler to die" not_alive "$handler"
 wait_for 2 "the handler's child to die" not_alive "$grandchild"
-log_has 'msg="orphaned handler killed"' ||
-    fail "heraldd did not report the orphaned handler"
+log_has "msg=\"orphaned handler killed\" .* job_id=$id attempt=1" ||
+    fail "heraldd did not report the orphaned handler with its job"
+# The handler died with its worker; only the processes it left are
+# killed, and each is reported once.
+killed=$(grep 'msg="orphaned handler killed"' "$HERALDD_LOG" |
+    sed 's/.* handler_pid=\([0-9]*\).*/\1/')
+[ "$(echo "$killed" | sort | uniq -d)" = "" ] ||
+    fail "an orphan was reported twice: $(echo $killed)"
 
 second_start() { grep -q '^2 ' "$TEST_DIR/starts" 2>/dev/null; }
 wait_for 5 "the job to run again" second_start
