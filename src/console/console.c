@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -751,36 +750,30 @@ console_read_signals(void)
 	return stop;
 }
 
-/* The interval between checks of the configuration file's mtime. */
+/* The interval between looks at the configuration's files. */
 #define CONSOLE_CONFIG_CHECK_MS	2000
 
-static bool
-mtime_equal(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
 /*
- * Read the configuration file again when it changed, so that a task or
- * queue added and reloaded into heraldd gets its own retry policy and
- * name here too, not the defaults.  A file that does not load leaves the
+ * Read the configuration file again when it or a file it includes
+ * changed, so that a task or queue added and reloaded into heraldd gets
+ * its own retry policy and name here too, not the defaults.  A file that does not load leaves the
  * last one in use, and the status line shows why.
  */
 static void
 console_config_check(struct hd_console *console, int64_t now)
 {
 	struct hd_config	*config;
-	struct stat		 st;
+	uint64_t		 fingerprint;
 	char			 error[HD_CONFIG_ERROR_MAX];
 
 	if (console->config == NULL ||
 	    now - console->config_checked_ms < CONSOLE_CONFIG_CHECK_MS)
 		return;
 	console->config_checked_ms = now;
-	if (stat(console->config->path, &st) == -1 ||
-	    mtime_equal(&st.st_mtim, &console->config_mtime))
+	if ((fingerprint = hd_config_fingerprint(console->config->path)) ==
+	    console->config_fingerprint)
 		return;
-	console->config_mtime = st.st_mtim;
+	console->config_fingerprint = fingerprint;
 	if ((config = hd_config_load(console->config->path, error,
 	    sizeof error)) == NULL) {
 		hd_console_message(console, true, "could not read the "
@@ -923,7 +916,6 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 {
 	struct hd_console	 console = { .interval_ms = 1000 };
 	const char		*conninfo = cli->conninfo;
-	struct stat		 st;
 	int			 status;
 
 	status = parse_args(argc, argv, &console);
@@ -937,9 +929,9 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 	if ((status = hd_cli_config(cli, &console.config)) != HD_EXIT_OK ||
 	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;
-	if (console.config != NULL &&
-	    stat(console.config->path, &st) == 0)
-		console.config_mtime = st.st_mtim;
+	if (console.config != NULL)
+		console.config_fingerprint =
+		    hd_config_fingerprint(console.config->path);
 	if (conninfo == NULL)
 		conninfo = console.config != NULL ? console.config->job_db : "";
 	if (console_signals() == -1) {

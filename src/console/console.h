@@ -108,10 +108,10 @@ struct hd_console {
 	const struct hd_config	*config;	/* NULL without -c */
 	/*
 	 * The file read again after it changed, which config then points
-	 * to, and the modification time of the last one read.
+	 * to, and the fingerprint of the files last read.
 	 */
 	struct hd_config	*reread;
-	struct timespec		 config_mtime;
+	uint64_t		 config_fingerprint;
 	int64_t			 config_checked_ms;
 	unsigned		 config_reads;	/* times the file was read again */
 	bool			 read_only;

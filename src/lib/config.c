@@ -39,11 +39,16 @@
 #define LIMIT_ADDRESS_SPACE_MIN	(1024 * 1024)
 #define LIMIT_OPEN_FILES_MAX	(1024 * 1024)
 
-/* The state of one load: the file, and where the first error goes. */
+/*
+ * The state of one load: the file, where the first error goes, and where
+ * the others go, one per line, when the caller wants them.
+ */
 struct config_reader {
 	const char		*path;
 	char			*error;
 	size_t			 error_size;
+	FILE			*more;
+	int			 nerrors;
 	/* The top level's user, group and limits, which tasks inherit. */
 	struct hd_isolation	 defaults;
 	const config_setting_t	*user_setting;
@@ -51,9 +56,9 @@ struct config_reader {
 };
 
 static int	read_top(struct config_reader *, config_t *, struct hd_config *);
-static int	read_queues(struct config_reader *, const config_setting_t *,
+static void	read_queues(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
-static int	read_tasks(struct config_reader *, const config_setting_t *,
+static void	read_tasks(struct config_reader *, const config_setting_t *,
 		    struct hd_config *);
 static int	read_periodic(struct config_reader *,
 		    const config_setting_t *, struct hd_config *);
@@ -66,6 +71,7 @@ static int	read_restart_limit(struct config_reader *,
 static int	read_isolation(struct config_reader *,
 		    const config_setting_t *, struct hd_isolation *);
 static void	isolation_release(struct hd_isolation *);
+static void	escape_controls(char *, size_t);
 static char	*read_text(const char *, size_t *, char *, size_t);
 
 /* Report a problem with setting s, or with the file when s is NULL. */
@@ -73,7 +79,7 @@ static int __attribute__((format(printf, 3, 4)))
 config_fail(struct config_reader *r, const config_setting_t *s,
     const char *fmt, ...)
 {
-	char	 message[HD_CONFIG_ERROR_MAX];
+	char	 message[HD_CONFIG_ERROR_MAX], full[2 * HD_CONFIG_ERROR_MAX];
 	char	 where[256] = "";
 	va_list	 ap;
 
@@ -108,10 +114,16 @@ config_fail(struct config_reader *r, const config_setting_t *s,
 		    config_setting_source_line(s), path);
 	}
 	/* A setting of an included file names that file. */
-	snprintf(r->error, r->error_size, "%s:%s%s", s != NULL &&
+	snprintf(full, sizeof full, "%s:%s%s", s != NULL &&
 	    config_setting_source_file(s) != NULL ?
 	    config_setting_source_file(s) : r->path,
 	    where[0] == '\0' ? " " : where, message);
+	if (r->nerrors++ == 0)
+		snprintf(r->error, r->error_size, "%s", full);
+	else if (r->more != NULL) {
+		escape_controls(full, sizeof full);
+		fprintf(r->more, "%s\n", full);
+	}
 	return -1;
 }
 
@@ -1220,8 +1232,70 @@ fail:
 	return NULL;
 }
 
+/* libconfig 1.5 stops at ten levels of @include. */
+#define CONFIG_INCLUDE_DEPTH	10
+
+static uint64_t
+fingerprint_mix(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char	*p = data;
+
+	/* FNV-1a, 64 bits. */
+	while (len-- > 0) {
+		h ^= *p++;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static uint64_t
+fingerprint_file(uint64_t h, const char *path, int depth)
+{
+	struct stat	 st;
+	char		 error[HD_CONFIG_ERROR_MAX], name[PATH_MAX], *text,
+			*line, *end;
+	size_t		 len;
+	int		 missing;
+
+	h = fingerprint_mix(h, path, strlen(path) + 1);
+	if (stat(path, &st) == -1) {
+		missing = errno;
+		return fingerprint_mix(h, &missing, sizeof missing);
+	}
+	h = fingerprint_mix(h, &st.st_dev, sizeof st.st_dev);
+	h = fingerprint_mix(h, &st.st_ino, sizeof st.st_ino);
+	h = fingerprint_mix(h, &st.st_size, sizeof st.st_size);
+	h = fingerprint_mix(h, &st.st_mtim, sizeof st.st_mtim);
+	/* A FIFO's text would be gone once read. */
+	if (!S_ISREG(st.st_mode) || depth >= CONFIG_INCLUDE_DEPTH ||
+	    (text = read_text(path, &len, error, sizeof error)) == NULL)
+		return h;
+	for (line = text; line != NULL; line = (end = strchr(line, '\n')) !=
+	    NULL ? end + 1 : NULL)
+		if (line_include_name(line, name, sizeof name))
+			h = fingerprint_file(h, name, depth + 1);
+	free(text);
+	return h;
+}
+
+uint64_t
+hd_config_fingerprint(const char *path)
+{
+	return fingerprint_file(UINT64_C(0xcbf29ce484222325), path, 0);
+}
+
+static struct hd_config *config_parse(const char *, const char *, size_t,
+		    char *, size_t, FILE *);
+
 struct hd_config *
 hd_config_load(const char *path, char *error, size_t error_size)
+{
+	return hd_config_load_each(path, error, error_size, NULL);
+}
+
+struct hd_config *
+hd_config_load_each(const char *path, char *error, size_t error_size,
+    FILE *more)
 {
 	struct hd_config	*config;
 	char			*text;
@@ -1229,7 +1303,7 @@ hd_config_load(const char *path, char *error, size_t error_size)
 
 	if ((text = read_text(path, &len, error, error_size)) == NULL)
 		return NULL;
-	config = hd_config_parse(path, text, len, error, error_size);
+	config = config_parse(path, text, len, error, error_size, more);
 	free(text);
 	return config;
 }
@@ -1238,8 +1312,15 @@ struct hd_config *
 hd_config_parse(const char *path, const char *text, size_t len, char *error,
     size_t error_size)
 {
+	return config_parse(path, text, len, error, error_size, NULL);
+}
+
+static struct hd_config *
+config_parse(const char *path, const char *text, size_t len, char *error,
+    size_t error_size, FILE *more)
+{
 	struct config_reader	 r = { .path = path, .error = error,
-				     .error_size = error_size };
+				     .error_size = error_size, .more = more };
 	struct hd_config	*config;
 	const char		*nul;
 	char			*parse_text = NULL;
@@ -1349,71 +1430,62 @@ read_top(struct config_reader *r, config_t *cfg, struct hd_config *config)
 	int			 payload_max = (int)config->payload_max;
 	int			 confirm_over = (int)config->confirm_over;
 
+	/*
+	 * Each setting is read even after an error, so that every error
+	 * of the file is reported (see struct config_reader).  Only a
+	 * section that later ones refer to stops them when it is missing.
+	 */
 	root = config_root_setting(cfg);
-	if (check_known(r, root, known) == -1)
-		return -1;
-	if (get_string(r, root, "job_db", 1, &config->job_db) == -1 ||
-	    get_string(r, root, "app_db", 0, &config->app_db) == -1 ||
-	    check_conninfo(r, root, "job_db", config->job_db) == -1 ||
-	    check_conninfo(r, root, "app_db", config->app_db) == -1)
-		return -1;
+	(void)check_known(r, root, known);
+	if (get_string(r, root, "job_db", 1, &config->job_db) == 0)
+		(void)check_conninfo(r, root, "job_db", config->job_db);
+	if (get_string(r, root, "app_db", 0, &config->app_db) == 0)
+		(void)check_conninfo(r, root, "app_db", config->app_db);
 
-	if (get_string(r, root, "log_level", 0, &level) == -1)
-		return -1;
-	if (level != NULL &&
-	    hd_log_level_parse(level, &config->log_level) == -1) {
-		free(level);
-		return config_fail(r, config_setting_get_member(root,
-		    "log_level"), "must be \"error\", \"warn\", \"info\" "
-		    "or \"debug\"");
-	}
+	if (get_string(r, root, "log_level", 0, &level) == 0 &&
+	    level != NULL &&
+	    hd_log_level_parse(level, &config->log_level) == -1)
+		config_fail(r, config_setting_get_member(root, "log_level"),
+		    "must be \"error\", \"warn\", \"info\" or \"debug\"");
 	free(level);
 
-	if (get_duration(r, root, "grace_period", 0,
-	    &config->grace_period_ms) == -1 ||
-	    get_duration(r, root, "lease", 1000, &config->lease_ms) == -1 ||
-	    get_int(r, root, "payload_max", 2, 256 * 1024 * 1024,
-	    &payload_max) == -1)
-		return -1;
-	config->payload_max = (size_t)payload_max;
-	if (get_int(r, root, "confirm_over", 0, INT_MAX, &confirm_over) == -1)
-		return -1;
-	config->confirm_over = confirm_over;
+	(void)get_duration(r, root, "grace_period", 0,
+	    &config->grace_period_ms);
+	(void)get_duration(r, root, "lease", 1000, &config->lease_ms);
+	if (get_int(r, root, "payload_max", 2, 256 * 1024 * 1024,
+	    &payload_max) == 0)
+		config->payload_max = (size_t)payload_max;
+	if (get_int(r, root, "confirm_over", 0, INT_MAX, &confirm_over) == 0)
+		config->confirm_over = confirm_over;
 
-	if (get_bool(r, root, "allow_root_handlers",
-	    &config->allow_root_handlers) == -1 ||
-	    read_isolation(r, root, &r->defaults) == -1)
-		return -1;
+	(void)get_bool(r, root, "allow_root_handlers",
+	    &config->allow_root_handlers);
+	(void)read_isolation(r, root, &r->defaults);
 	r->user_setting = config_setting_get_member(root, "user");
 	r->group_setting = config_setting_get_member(root, "group");
 
-	s = config_setting_get_member(root, "retention");
-	if (s != NULL && read_retention(r, s, config) == -1)
-		return -1;
-	s = config_setting_get_member(root, "restart_limit");
-	if (s != NULL && read_restart_limit(r, s, config) == -1)
-		return -1;
+	if ((s = config_setting_get_member(root, "retention")) != NULL)
+		(void)read_retention(r, s, config);
+	if ((s = config_setting_get_member(root, "restart_limit")) != NULL)
+		(void)read_restart_limit(r, s, config);
 
-	s = config_setting_get_member(root, "queues");
-	if (s == NULL)
+	/* Tasks name queues, and events and periodic entries name tasks. */
+	if ((s = config_setting_get_member(root, "queues")) == NULL)
 		return config_fail(r, root, "missing setting \"queues\"");
-	if (read_queues(r, s, config) == -1)
-		return -1;
-
-	s = config_setting_get_member(root, "tasks");
-	if (s == NULL)
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group of queues, "
+		    "such as { mail = { workers = 2; }; }");
+	read_queues(r, s, config);
+	if ((s = config_setting_get_member(root, "tasks")) == NULL)
 		return config_fail(r, root, "missing setting \"tasks\"");
-	if (read_tasks(r, s, config) == -1)
-		return -1;
-
-	s = config_setting_get_member(root, "events");
-	if (s != NULL && read_events(r, s, config) == -1)
-		return -1;
-
-	s = config_setting_get_member(root, "periodic");
-	if (s != NULL && read_periodic(r, s, config) == -1)
-		return -1;
-	return 0;
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group of tasks");
+	read_tasks(r, s, config);
+	if ((s = config_setting_get_member(root, "events")) != NULL)
+		(void)read_events(r, s, config);
+	if ((s = config_setting_get_member(root, "periodic")) != NULL)
+		(void)read_periodic(r, s, config);
+	return r->nerrors > 0 ? -1 : 0;
 }
 
 static int
@@ -1476,58 +1548,60 @@ read_restart_limit(struct config_reader *r, const config_setting_t *s,
 }
 
 static int
-read_queues(struct config_reader *r, const config_setting_t *queues,
-    struct hd_config *config)
+read_queue(struct config_reader *r, const config_setting_t *queues, int i,
+    struct hd_config *config, struct hd_queue_config *q)
 {
 	static const char *const known[] = {
 		"name", "workers", "concurrency", "poll_interval", "max_jobs",
 		"max_rss", "limit", "rate", NULL
 	};
-	const config_setting_t	*s;
-	struct hd_queue_config	*q;
-	int			 i, n, max_jobs;
+	const config_setting_t	*s = config_setting_get_elem(queues, i);
+	int			 max_jobs = 0;
 
-	if (!config_setting_is_group(queues))
-		return config_fail(r, queues, "must be a group of queues, "
-		    "such as { mail = { workers = 2; }; }");
+	q->setting = hd_xstrdup(config_setting_name(s));
+	q->name = hd_xstrdup(q->setting);
+	q->workers = 1;
+	q->concurrency = 1;
+	q->poll_interval_ms = HD_DEFAULT_POLL_INTERVAL_MS;
+
+	if (get_name(r, s, "name", "queue", &q->name) == -1 ||
+	    check_unique(r, queues, i, "queue", "name", q->name,
+	    queue_name_of, config) == -1)
+		return -1;
+	if (!config_setting_is_group(s))
+		return config_fail(r, s, "must be a group, "
+		    "such as { workers = 1; }");
+	if (check_known(r, s, known) == -1 ||
+	    get_int(r, s, "workers", 0, QUEUE_WORKERS_MAX,
+	    &q->workers) == -1 ||
+	    get_int(r, s, "concurrency", 1, QUEUE_CONCURRENCY_MAX,
+	    &q->concurrency) == -1 ||
+	    get_duration(r, s, "poll_interval", 10,
+	    &q->poll_interval_ms) == -1)
+		return -1;
+	if (get_int(r, s, "max_jobs", 0, INT32_MAX, &max_jobs) == -1 ||
+	    get_size(r, s, "max_rss", &q->max_rss) == -1)
+		return -1;
+	q->max_jobs = max_jobs;
+	if (get_int(r, s, "limit", 1, INT32_MAX,
+	    &q->global_limit) == -1 ||
+	    get_float(r, s, "rate", 0.001, 1000000.0, &q->rate) == -1)
+		return -1;
+	return 0;
+}
+
+/* Read every queue of the group queues, each after a failed one too. */
+static void
+read_queues(struct config_reader *r, const config_setting_t *queues,
+    struct hd_config *config)
+{
+	int	i, n;
+
 	n = config_setting_length(queues);
 	config->queues = hd_xcalloc((size_t)n, sizeof *config->queues);
-
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(queues, i);
-		q = &config->queues[config->nqueues++];
-		q->setting = hd_xstrdup(config_setting_name(s));
-		q->name = hd_xstrdup(q->setting);
-		q->workers = 1;
-		q->concurrency = 1;
-		q->poll_interval_ms = HD_DEFAULT_POLL_INTERVAL_MS;
-
-		if (get_name(r, s, "name", "queue", &q->name) == -1 ||
-		    check_unique(r, queues, i, "queue", "name", q->name,
-		    queue_name_of, config) == -1)
-			return -1;
-		if (!config_setting_is_group(s))
-			return config_fail(r, s, "must be a group, "
-			    "such as { workers = 1; }");
-		if (check_known(r, s, known) == -1 ||
-		    get_int(r, s, "workers", 0, QUEUE_WORKERS_MAX,
-		    &q->workers) == -1 ||
-		    get_int(r, s, "concurrency", 1, QUEUE_CONCURRENCY_MAX,
-		    &q->concurrency) == -1 ||
-		    get_duration(r, s, "poll_interval", 10,
-		    &q->poll_interval_ms) == -1)
-			return -1;
-		max_jobs = 0;
-		if (get_int(r, s, "max_jobs", 0, INT32_MAX, &max_jobs) == -1 ||
-		    get_size(r, s, "max_rss", &q->max_rss) == -1)
-			return -1;
-		q->max_jobs = max_jobs;
-		if (get_int(r, s, "limit", 1, INT32_MAX,
-		    &q->global_limit) == -1 ||
-		    get_float(r, s, "rate", 0.001, 1000000.0, &q->rate) == -1)
-			return -1;
-	}
-	return 0;
+	for (i = 0; i < n; i++)
+		(void)read_queue(r, queues, i, config,
+		    &config->queues[config->nqueues++]);
 }
 
 static int
@@ -1633,7 +1707,8 @@ read_task(struct config_reader *r, const config_setting_t *s,
 	return read_isolation(r, s, &t->isolation);
 }
 
-static int
+/* Read every task of the group tasks, each after a failed one too. */
+static void
 read_tasks(struct config_reader *r, const config_setting_t *tasks,
     struct hd_config *config)
 {
@@ -1641,8 +1716,6 @@ read_tasks(struct config_reader *r, const config_setting_t *tasks,
 	struct hd_task_config	*t;
 	int			 i, n;
 
-	if (!config_setting_is_group(tasks))
-		return config_fail(r, tasks, "must be a group of tasks");
 	n = config_setting_length(tasks);
 	config->tasks = hd_xcalloc((size_t)n, sizeof *config->tasks);
 
@@ -1653,59 +1726,64 @@ read_tasks(struct config_reader *r, const config_setting_t *tasks,
 		t->name = hd_xstrdup(t->setting);
 		t->timeout_ms = HD_DEFAULT_TIMEOUT_MS;
 		hd_retry_policy_init(&t->retry);
-		if (read_task(r, s, config, t) == -1 ||
-		    check_unique(r, tasks, i, "task", "name", t->name,
-		    task_name_of, config) == -1)
+		if (read_task(r, s, config, t) == 0)
+			(void)check_unique(r, tasks, i, "task", "name",
+			    t->name, task_name_of, config);
+	}
+}
+
+static int
+read_event(struct config_reader *r, const config_setting_t *events, int i,
+    struct hd_config *config, struct hd_event_route *e)
+{
+	static const char *const known[] = { "type", "tasks", NULL };
+	const config_setting_t	*s = config_setting_get_elem(events, i);
+	const config_setting_t	*list = s;
+	size_t			 j;
+
+	e->setting = hd_xstrdup(config_setting_name(s));
+	e->type = hd_xstrdup(e->setting);
+	e->group = config_setting_is_group(s);
+	if (e->group) {
+		if (check_known(r, s, known) == -1)
 			return -1;
+		list = config_setting_get_member(s, "tasks");
+		if (list == NULL)
+			return config_fail(r, s, "missing setting \"tasks\"");
+	}
+	if (get_name(r, s, "type", "event type", &e->type) == -1 ||
+	    check_unique(r, events, i, "event type", "type", e->type,
+	    event_name_of, config) == -1 ||
+	    get_string_vector(r, list, &e->tasks, &e->ntasks) == -1)
+		return -1;
+	for (j = 0; j < e->ntasks; j++) {
+		if (hd_config_task(config, e->tasks[j]) == NULL)
+			return config_fail(r,
+			    config_setting_get_elem(list, (int)j),
+			    "task \"%s\" is not defined in tasks",
+			    e->tasks[j]);
 	}
 	return 0;
 }
 
+/*
+ * Read every event of the group events, each after a failed one too.  An
+ * event lists its tasks, or is { type = "orders.created"; tasks = [...]; }.
+ */
 static int
 read_events(struct config_reader *r, const config_setting_t *events,
     struct hd_config *config)
 {
-	static const char *const known[] = { "type", "tasks", NULL };
-	const config_setting_t	*s, *list;
-	struct hd_event_route	*e;
-	size_t			 j;
-	int			 i, n;
+	int	i, n;
 
 	if (!config_setting_is_group(events))
 		return config_fail(r, events, "must be a group, such as "
 		    "{ UserRegistered = [ \"send_welcome_email\" ]; }");
-	/* A list of tasks, or { type = "orders.created"; tasks = [...]; }. */
 	n = config_setting_length(events);
 	config->events = hd_xcalloc((size_t)n, sizeof *config->events);
-
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(events, i);
-		e = &config->events[config->nevents++];
-		e->setting = hd_xstrdup(config_setting_name(s));
-		e->type = hd_xstrdup(e->setting);
-		e->group = config_setting_is_group(s);
-		list = s;
-		if (e->group) {
-			if (check_known(r, s, known) == -1)
-				return -1;
-			list = config_setting_get_member(s, "tasks");
-			if (list == NULL)
-				return config_fail(r, s, "missing setting "
-				    "\"tasks\"");
-		}
-		if (get_name(r, s, "type", "event type", &e->type) == -1 ||
-		    check_unique(r, events, i, "event type", "type", e->type,
-		    event_name_of, config) == -1 ||
-		    get_string_vector(r, list, &e->tasks, &e->ntasks) == -1)
-			return -1;
-		for (j = 0; j < e->ntasks; j++) {
-			if (hd_config_task(config, e->tasks[j]) == NULL)
-				return config_fail(r,
-				    config_setting_get_elem(list, (int)j),
-				    "task \"%s\" is not defined in tasks",
-				    e->tasks[j]);
-		}
-	}
+	for (i = 0; i < n; i++)
+		(void)read_event(r, events, i, config,
+		    &config->events[config->nevents++]);
 	return 0;
 }
 
@@ -1806,10 +1884,9 @@ read_periodic(struct config_reader *r, const config_setting_t *periodic,
 		p = &config->periodic[config->nperiodic++];
 		p->setting = hd_xstrdup(config_setting_name(s));
 		p->name = hd_xstrdup(p->setting);
-		if (read_periodic_entry(r, s, config, p) == -1 ||
-		    check_unique(r, periodic, i, "periodic entry", "name",
-		    p->name, periodic_name_of, config) == -1)
-			return -1;
+		if (read_periodic_entry(r, s, config, p) == 0)
+			(void)check_unique(r, periodic, i, "periodic entry",
+			    "name", p->name, periodic_name_of, config);
 	}
 	return 0;
 }

@@ -186,12 +186,26 @@ struct hd_config {
 struct hd_config *hd_config_load(const char *path, char *error,
 	    size_t error_size);
 /*
+ * Read path as hd_config_load() does, and write every error after the
+ * first to more, one per line.  The settings after one in error are
+ * still read, each queue, task, event type and periodic entry up to its
+ * first error.
+ */
+struct hd_config *hd_config_load_each(const char *path, char *error,
+	    size_t error_size, FILE *more);
+/*
  * Check text, the len bytes of the file at path, as hd_config_load()
  * does.  path only names the file in messages.
  */
 struct hd_config *hd_config_parse(const char *path, const char *text,
 	    size_t len, char *error, size_t error_size);
 void	hd_config_free(struct hd_config *config);
+/*
+ * Return a number that changes when the file at path, or a file that it
+ * or its included files read with @include, is replaced, written or
+ * removed: a hash of their device, inode, size and modification time.
+ */
+uint64_t hd_config_fingerprint(const char *path);
 
 /*
  * Return the path of the configuration file: explicit if not NULL, else

@@ -68,6 +68,36 @@ warn_programs(const struct hd_config *config)
 }
 
 /*
+ * Load the file at path, or write each of its errors to standard error
+ * and return NULL.
+ */
+static struct hd_config *
+load_config(const char *path)
+{
+	struct hd_config	*config;
+	char			 error[HD_CONFIG_ERROR_MAX], *more = NULL,
+				*line, *end;
+	size_t			 size = 0;
+	FILE			*stream;
+
+	stream = open_memstream(&more, &size);
+	config = hd_config_load_each(path, error, sizeof error, stream);
+	if (stream != NULL)
+		fclose(stream);
+	if (config == NULL) {
+		fprintf(stderr, "heraldd: %s\n", error);
+		for (line = more; line != NULL && *line != '\0'; line = end) {
+			end = strchr(line, '\n');
+			end = end != NULL ? end + 1 : line + strlen(line);
+			fprintf(stderr, "heraldd: %.*s", (int)(end - line),
+			    line);
+		}
+	}
+	free(more);
+	return config;
+}
+
+/*
  * Explain a --check run as root that failed on the rules for root.  They
  * hold only for a heraldd started as root, and heraldd.service starts it
  * as user herald, so the same file may be valid for the service.
@@ -138,11 +168,8 @@ main(int argc, char **argv)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 
 	path = hd_config_default_path(explicit_path);
-	config = hd_config_load(path, error, sizeof error);
-	if (config == NULL) {
-		fprintf(stderr, "heraldd: %s\n", error);
+	if ((config = load_config(path)) == NULL)
 		return EX_CONFIG;
-	}
 	if (hd_config_check_root(config, geteuid(), error,
 	    sizeof error) == -1) {
 		fprintf(stderr, "heraldd: %s\n", error);

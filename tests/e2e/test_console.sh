@@ -349,17 +349,24 @@ sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
 keys c / t a s k : b r o k n Enter
 expect_screen c 'filter set; the configuration has no task "brokn"'
 expect_screen c "no dead job matches the filter"
-# The console reads its file again once it changed: the new task is known.
-sed 's/^  hold = /  brokn = { queue = "idle"; exec = [ "\/bin\/true" ]; };\n  hold = /' \
+# The console reads its file again once it changed: the new task, from a
+# file that it now includes, is known.
+echo '  brokn = { queue = "idle"; exec = [ "/bin/true" ]; };' \
+    >"$TEST_DIR/more.conf"
+sed "s|^  hold = |@include \"$TEST_DIR/more.conf\"\\n  hold = |" \
     "$HERALD_CONF" >"$TEST_DIR/brokn.conf"
 cat "$TEST_DIR/brokn.conf" >"$HERALD_CONF"
-grep -q 'brokn = ' "$HERALD_CONF" || fail "the task brokn was not added"
+grep -q '^@include' "$HERALD_CONF" || fail "the include was not added"
 # Past the console's look at the file, the same filter names no error.
 filter_known() {
-    keys c / C-u t a s k : b r o k n Enter
+    keys c / C-u t a s k : b r o k n "$@" Enter
     screen_has c "filter set" && ! screen_has c "has no task"
 }
 wait_for 10 "the console to read the new task" filter_known
+# A change of the included file alone is seen too.
+echo '  brokn2 = { queue = "idle"; exec = [ "/bin/true" ]; };' \
+    >>"$TEST_DIR/more.conf"
+wait_for 10 "the console to read the included file" filter_known 2
 keys c / C-u t a s k : b r o k e n Enter
 expect_screen c "2 dead jobs matching task:broken"
 keys c D

@@ -487,10 +487,6 @@ test_config_duplicate_queue_and_plain_syntax_error(void **state)
 }
 
 /*
- * A syntax error with a hint in an included file names that file, as the
- * same error without a hint does.
- */
-/*
  * Write contents to events.conf in the fixture's directory, its path to
  * include, and load a configuration that includes it, which must fail.
  */
@@ -512,6 +508,10 @@ load_include(struct fixture *f, char *include, size_t size,
 	assert_null(load_text(f, text));
 }
 
+/*
+ * A syntax error with a hint in an included file names that file, as the
+ * same error without a hint does.
+ */
 static void
 test_config_include_hint_names_file(void **state)
 {
@@ -524,6 +524,106 @@ test_config_include_hint_names_file(void **state)
 	snprintf(expected, sizeof expected, "%s:2: syntax error (a setting "
 	    "name may contain only letters", include);
 	assert_memory_equal(f->error, expected, strlen(expected));
+}
+
+static void
+write_file(const char *path, const char *contents)
+{
+	FILE	*fp;
+
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(contents, fp);
+	fclose(fp);
+}
+
+/*
+ * The fingerprint of a file changes with a file it includes, at any
+ * depth, and with an included file that comes into being.
+ */
+static void
+test_config_fingerprint_follows_includes(void **state)
+{
+	struct fixture	*f = *state;
+	char		 outer[160], inner[160], text[512];
+	uint64_t	 before;
+
+	snprintf(outer, sizeof outer, "%s/outer.conf", f->dir);
+	snprintf(inner, sizeof inner, "%s/inner.conf", f->dir);
+	snprintf(text, sizeof text, "%stasks = {};\n@include \"%s\"\n",
+	    small_prefix, outer);
+	write_file(f->path, text);
+	write_file(outer, "events = {};\n");
+	before = hd_config_fingerprint(f->path);
+	assert_true(hd_config_fingerprint(f->path) == before);
+
+	write_file(outer, "events = { e = [ \"t\" ]; };\n");
+	assert_true(hd_config_fingerprint(f->path) != before);
+
+	snprintf(text, sizeof text, "  @include \"%s\"\n", inner);
+	write_file(outer, text);
+	before = hd_config_fingerprint(f->path);
+	write_file(inner, "events = {};\n");
+	assert_true(hd_config_fingerprint(f->path) != before);
+	before = hd_config_fingerprint(f->path);
+	unlink(inner);
+	assert_true(hd_config_fingerprint(f->path) != before);
+	unlink(outer);
+}
+
+/*
+ * Every error of a file is reported: the first one as hd_config_load()
+ * reports it, the others one per line, each queue, task and event type up
+ * to its first error.
+ */
+static void
+test_config_load_each_reports_every_error(void **state)
+{
+	struct fixture	*f = *state;
+	struct hd_config *config;
+	char		*more = NULL;
+	size_t		 size = 0;
+	FILE		*stream;
+
+	write_file(f->path,
+	    "job_db = \"dbname=herald\";\n"
+	    "log_level = \"loud\";\n"
+	    "queues = { mail = { workers = -1; }; ok = {}; };\n"
+	    "tasks = {\n"
+	    "  a = { queue = \"mail\"; exec = [ \"bin/true\" ];\n"
+	    "        timeout = \"x\"; };\n"
+	    "  b = { queue = \"nope\"; exec = [ \"/bin/true\" ]; };\n"
+	    "  c = { queue = \"ok\"; exec = [ \"/bin/true\" ]; };\n"
+	    "};\n"
+	    "events = { E = [ \"zz\" ]; F = [ \"c\" ]; };\n");
+	stream = open_memstream(&more, &size);
+	assert_non_null(stream);
+	config = hd_config_load_each(f->path, f->error, sizeof f->error,
+	    stream);
+	fclose(stream);
+	assert_null(config);
+	assert_non_null(strstr(f->error, ":2: log_level: must be"));
+	assert_non_null(strstr(more, ":3: queues.mail.workers: -1 is out"));
+	assert_non_null(strstr(more, ":6: tasks.a.timeout: invalid"));
+	assert_null(strstr(more, "tasks.a.exec"));
+	assert_non_null(strstr(more, ":7: tasks.b.queue: queue \"nope\""));
+	assert_non_null(strstr(more, ":10: events.E[0]: task \"zz\""));
+	assert_null(strstr(more, "log_level"));
+	free(more);
+
+	/* A file without errors loads, and more stays empty. */
+	more = NULL;
+	write_file(f->path, "job_db = \"dbname=herald\";\n"
+	    "queues = { ok = {}; };\ntasks = {};\n");
+	stream = open_memstream(&more, &size);
+	assert_non_null(stream);
+	config = hd_config_load_each(f->path, f->error, sizeof f->error,
+	    stream);
+	fclose(stream);
+	assert_non_null(config);
+	assert_int_equal(size, 0);
+	hd_config_free(config);
+	free(more);
 }
 
 /* A missing included file is named, with the reason it cannot be read. */
@@ -1156,6 +1256,12 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_config_full_file,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_fingerprint_follows_includes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_config_load_each_reports_every_error, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_defaults,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
