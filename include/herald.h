@@ -14,8 +14,10 @@
  * transaction the caller has open, and a statement of a call that fails
  * there aborts that transaction, whatever the error code: HERALD_EINVAL
  * leaves the database unchanged, but the caller must still roll back.
- * A connection must be idle, not in pipeline mode, and a connection or
- * unit of work must not be used on both sides of a fork(2).
+ * A connection must be idle, not in pipeline mode, with client_encoding
+ * UTF8 or SQL_ASCII (libpq's default follows the environment), or the
+ * call fails with HERALD_ESTATE.  A connection or unit of work must not be used on both
+ * sides of a fork(2).
  */
 
 #ifndef HERALD_H

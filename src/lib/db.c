@@ -260,6 +260,20 @@ hd_db_connect(const char *conninfo, const char *application_name,
 }
 
 int
+hd_check_client_encoding(PGconn *conn, struct herald_error *error)
+{
+	const char	*name = pg_encoding_to_char(PQclientEncoding(conn));
+
+	/* SQL_ASCII converts nothing: the bytes arrive as they are. */
+	if (strcmp(name, "UTF8") == 0 || strcmp(name, "SQL_ASCII") == 0)
+		return 0;
+	hd_error_set(error, HERALD_ESTATE, "connection's client_encoding is "
+	    "%s; libherald sends UTF-8, so set client_encoding to UTF8",
+	    name[0] != '\0' ? name : "unknown");
+	return -1;
+}
+
+int
 hd_db_exec(PGconn *conn, const char *sql, struct herald_error *error)
 {
 	PGresult	*res;

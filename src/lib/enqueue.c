@@ -23,6 +23,7 @@
 #include "herald.h"
 #include "db.h"
 #include "enqueue.h"
+#include "util.h"
 #include "wire.h"
 
 /* 9999-12-31T23:59:59.999999Z in Unix microseconds. */
@@ -115,8 +116,9 @@ enqueue_prepare(PGconn *conn, struct herald_error *error)
 }
 
 /*
- * Check that conn is given and runs one statement at a time.  libpq runs
- * none of libherald's statements in pipeline mode, with a vague error.
+ * Check that conn is given, runs one statement at a time and sends UTF-8.
+ * libpq runs none of libherald's statements in pipeline mode, with a
+ * vague error.
  */
 static int
 enqueue_check_conn(PGconn *conn, struct herald_error *error)
@@ -130,7 +132,12 @@ enqueue_check_conn(PGconn *conn, struct herald_error *error)
 		    "mode; libherald needs it to run one statement at a time");
 		return -1;
 	}
-	return 0;
+	if (PQtransactionStatus(conn) == PQTRANS_ACTIVE) {
+		hd_error_set(error, HERALD_ESTATE, "connection has a query in "
+		    "progress; read its results before enqueueing");
+		return -1;
+	}
+	return hd_check_client_encoding(conn, error);
 }
 
 /* The payload limit of options, which may be NULL. */
@@ -213,6 +220,11 @@ hd_enqueue_check_unique(const struct herald_job_options *options,
 		hd_error_set(error, HERALD_EINVAL,
 		    "unique key has %zu bytes; use 1 to %d", len,
 		    HERALD_UNIQUE_KEY_MAX);
+		return -1;
+	}
+	if (!hd_utf8_valid(options->unique_key)) {
+		hd_error_set(error, HERALD_EINVAL,
+		    "unique key is not valid UTF-8");
 		return -1;
 	}
 	if (options->unique_for_ms < 0 ||

@@ -204,6 +204,8 @@ herald_uow_begin(PGconn *conn, const struct herald_bus *bus,
 		    "transaction in progress; a unit of work begins its own");
 		return NULL;
 	}
+	if (hd_check_client_encoding(conn, error) == -1)
+		return NULL;
 
 	uow = calloc(1, sizeof *uow);
 	if (uow == NULL || (uow->rows = json_array()) == NULL) {

@@ -9,6 +9,7 @@
 #define HD_UTIL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 void	*hd_xmalloc(size_t size);
@@ -71,5 +72,11 @@ void	 hd_json_zero_numbers(char *text, size_t len);
  * receives what is printed.
  */
 void	 hd_open_standard_fds(void);
+
+/*
+ * Return whether s is well-formed UTF-8, as PostgreSQL admits it: no
+ * overlong form, surrogate or code point above U+10FFFF.
+ */
+bool	 hd_utf8_valid(const char *s);
 
 #endif /* HD_UTIL_H */

@@ -389,6 +389,69 @@ test_enqueue_after_failed_prepare(void **state)
 	assert_int_equal(PQexitPipelineMode(db->conn), 1);
 }
 
+/*
+ * A connection that is not idle or does not send UTF-8 is rejected
+ * before any statement: the application's own query keeps its results,
+ * and no payload is converted from another encoding byte by byte.
+ */
+static void
+test_enqueue_rejects_busy_or_foreign_connection(void **state)
+{
+	struct dbtest			*db = *state;
+	struct herald_error		 error;
+	struct herald_job_options	 options = { .unique_key = "k\xff" };
+	struct herald_job		 jobs[2] = {
+		{ .task = "t" },
+		{ .task = "t", .options = { .unique_key = "k\xff" } }
+	};
+	PGresult			*res;
+	int64_t				 id, ids[2];
+
+	assert_int_equal(PQsendQuery(db->conn, "SELECT 'mine'"), 1);
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, NULL, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "query in progress"));
+	res = PQgetResult(db->conn);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "mine");
+	PQclear(res);
+	assert_null(PQgetResult(db->conn));
+
+	dbtest_exec(db->conn, "SET client_encoding = 'LATIN1'");
+	assert_int_equal(herald_enqueue(db->conn, "t",
+	    "{\"n\": \"Jos\xc3\xa9\"}", NULL, &id, &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_string_equal(error.message, "connection's client_encoding is "
+	    "LATIN1; libherald sends UTF-8, so set client_encoding to UTF8");
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 1, ids, &error),
+	    -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.live_jobs"), 0);
+	/* SQL_ASCII converts nothing, so the bytes arrive intact. */
+	dbtest_exec(db->conn, "SET client_encoding = 'SQL_ASCII'");
+	assert_int_equal(herald_enqueue(db->conn, "t",
+	    "{\"n\": \"Jos\xc3\xa9\"}", NULL, &id, &error), 0);
+	dbtest_exec(db->conn, "SET client_encoding = 'UTF8'");
+	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
+	    "herald.live_jobs WHERE payload->>'n' = 'Jos\xc3\xa9'"), 1);
+	dbtest_exec(db->conn, "DELETE FROM herald.inbox");
+
+	/* A unique key that is not UTF-8 fails here, as a unit's does. */
+	assert_int_equal(herald_enqueue(db->conn, "t", NULL, &options, &id,
+	    &error), -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_string_equal(error.message, "unique key is not valid UTF-8");
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, ids, &error),
+	    -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_string_equal(error.message,
+	    "job 2: unique key is not valid UTF-8");
+	assert_int_equal(dbtest_int(db->conn,
+	    "SELECT count(*) FROM herald.live_jobs"), 0);
+}
+
 int
 main(void)
 {
@@ -407,6 +470,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_after_failed_prepare, dbtest_setup,
 		    dbtest_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_enqueue_rejects_busy_or_foreign_connection,
+		    dbtest_setup, dbtest_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_enqueue_locks_queue_only_when_due, dbtest_setup,
 		    dbtest_teardown),

@@ -478,6 +478,13 @@ test_uow_begin_inside_transaction_fails(void **state)
 	assert_int_equal(error.code, HERALD_ESTATE);
 	assert_non_null(strstr(error.message, "pipeline mode"));
 	assert_int_equal(PQexitPipelineMode(f->db->conn), 1);
+
+	/* So is a client encoding other than UTF-8. */
+	dbtest_exec(f->db->conn, "SET client_encoding = 'WIN1252'");
+	assert_null(herald_uow_begin(f->db->conn, f->bus, &error));
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "client_encoding is WIN1252"));
+	dbtest_exec(f->db->conn, "SET client_encoding = 'UTF8'");
 }
 
 static void
