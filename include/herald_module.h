@@ -44,7 +44,9 @@
  * the handler, that job counts a lost attempt and waits its retry delay,
  * and the jobs that ran beside it go back to their queue uncounted.  A
  * crash in a thread the module started itself names no job, so every
- * job that had started counts a lost attempt.
+ * job that had started counts a lost attempt.  A handler that calls
+ * exit() anyway, or a module initializer that does while the module
+ * loads for a job, is blamed as a crash of that job's handler.
  */
 
 #ifndef HERALD_MODULE_H

@@ -721,10 +721,15 @@ hd_store_record_crash(PGconn *conn, int64_t id, int signo,
 
 	snprintf(id_text, sizeof id_text, "%" PRId64, id);
 	snprintf(signal_text, sizeof signal_text, "%d", signo);
-	snprintf(output, sizeof output, "worker lost: this job's module "
-	    "handler raised signal %d (%s)", signo, strsignal(signo));
+	if (signo > 0)
+		snprintf(output, sizeof output, "worker lost: this job's "
+		    "module handler raised signal %d (%s)", signo,
+		    strsignal(signo));
+	else
+		snprintf(output, sizeof output, "worker lost: this job's "
+		    "module called exit(), which ended the worker");
 	values[0] = id_text;
-	values[1] = signal_text;
+	values[1] = signo > 0 ? signal_text : NULL;
 	values[2] = output;
 	res = store_exec_value(conn, "SELECT herald.record_crash($1, $2, $3)",
 	    3, values, "could not record the crash", error);

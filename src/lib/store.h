@@ -177,7 +177,9 @@ int	hd_store_delay_lost(PGconn *conn, const struct hd_lost_delay *jobs,
 
 /*
  * Record in the history of job id, just taken back with a lost attempt,
- * the fatal signal signo that its module handler raised.  Return 0, or -1.
+ * the fatal signal signo that its module handler raised, or with signo 0
+ * that the handler or its module's initializer called exit().  Return 0,
+ * or -1.
  */
 int	hd_store_record_crash(PGconn *conn, int64_t id, int signo,
 	    struct herald_error *error);

@@ -183,7 +183,18 @@ crash_record(int signo, siginfo_t *info, void *context)
 		raise(signo);
 }
 
-/* Install crash_record() for the process, once. */
+/*
+ * Record that the running job's handler, or the initializer of the
+ * module loading for it, called exit(), which runs this in its thread.
+ */
+static void
+exit_record(void)
+{
+	if (running_job > 0)
+		hd_started_crash(crash_region, running_job, HD_STARTED_EXIT);
+}
+
+/* Install crash_record() and exit_record() for the process, once. */
 static void
 crash_install(struct hd_started *started)
 {
@@ -193,12 +204,29 @@ crash_install(struct hd_started *started)
 	if (crash_region != NULL || started == NULL)
 		return;
 	crash_region = started;
+	atexit(exit_record);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = crash_record;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++)
 		sigaction(crash_signals[i], &sa, &crash_previous[i]);
+}
+
+herald_module_handler_fn *
+hd_module_load_job(const char *path, const char *symbol, int64_t job_id,
+    struct hd_started *started, char *error, size_t error_size)
+{
+	herald_module_handler_fn	*fn;
+
+	crash_install(started);
+	hd_started_add(started, job_id);
+	running_job = job_id;
+	fn = hd_module_load(path, symbol, error, error_size);
+	running_job = 0;
+	/* The worker survived the load; the job is not started yet. */
+	hd_started_remove(started, job_id);
+	return fn;
 }
 
 static void

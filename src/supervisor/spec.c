@@ -177,8 +177,8 @@ spec_crashed(const char *value, struct hd_started_ids *ids)
 		return -1;
 	value = end + 1;
 	signo = strtol(value, &end, 10);
-	if (errno != 0 || end == value || signo < 1 || signo > 64 ||
-	    *end != '\0')
+	if (errno != 0 || end == value || signo < 1 ||
+	    (signo > 64 && signo != HD_STARTED_EXIT) || *end != '\0')
 		return -1;
 	return hd_started_ids_add_crash(ids, id, (int)signo);
 }

@@ -36,6 +36,12 @@ struct hd_started;
  */
 #define HD_STARTED_CRASHES	4
 
+/*
+ * Recorded in place of a signal number when a module handler called
+ * exit(), or a module's initializer did while it loaded for the job.
+ */
+#define HD_STARTED_EXIT		1000
+
 /* The started jobs of a dead worker, for its replacement. */
 struct hd_started_ids {
 	bool		 known;	/* false: unknown, every job counts */

@@ -530,8 +530,8 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			continue;
 		id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
 		signo = hd_started_crash_signal(w->lost_started, id);
-		if (signo > 0 &&
-		    hd_store_record_crash(conn, id, signo, error) == -1) {
+		if (signo > 0 && hd_store_record_crash(conn, id,
+		    signo == HD_STARTED_EXIT ? 0 : signo, error) == -1) {
 			free(delays);
 			PQclear(res);
 			return -1;
@@ -576,7 +576,13 @@ worker_take_back_lost(struct worker *w, PGconn *conn,
 			    (long long)delays[ndelays++].delay_ms, w->lost_id);
 		signo = hd_started_crash_signal(w->lost_started,
 		    strtoll(PQgetvalue(res, row, 0), NULL, 10));
-		if (strcmp(outcome, "lost") == 0 && signo > 0)
+		if (strcmp(outcome, "lost") == 0 && signo == HD_STARTED_EXIT)
+			hd_log_warn("job ended its worker", "job_id=%s "
+			    "task=%s queue=%s attempt=%s cause=exit "
+			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
+			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+			    PQgetvalue(res, row, 3), w->lost_id);
+		else if (strcmp(outcome, "lost") == 0 && signo > 0)
 			hd_log_warn("job crashed its worker", "job_id=%s "
 			    "task=%s queue=%s attempt=%s signal=%d "
 			    "lost_worker_id=%s", PQgetvalue(res, row, 0),
@@ -962,8 +968,9 @@ worker_start_module(struct worker *w, struct hd_job *job,
 	log_job_started(w, job);
 	if (task == w->module_task)
 		handler = w->module_handler;
-	else if ((handler = hd_module_load(task->module_path,
-	    task->module_symbol, text, sizeof text)) != NULL) {
+	else if ((handler = hd_module_load_job(task->module_path,
+	    task->module_symbol, job->id, w->started, text,
+	    sizeof text)) != NULL) {
 		w->module_task = task;
 		w->module_handler = handler;
 	} else {

@@ -8,7 +8,8 @@
  * run first), "wait_cancel_ms" (how long to wait for the job to be
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
  * at once with "retry"), "abort" (true: call abort() after the sleep,
- * which ends the worker), "tid_file" (a file to write the id of the
+ * which ends the worker), "exit" (a status to call exit() with after the
+ * sleep), "tid_file" (a file to write the id of the
  * thread that runs the job to, before the sleep) and "lock" (a file to
  * flock()).  The run keeps an exclusive lock on that file from its start
  * until it returns or its process exits.  A run that finds the lock
@@ -137,6 +138,8 @@ test_handler(const struct herald_module_job *job,
 	}
 	if (json_is_true(json_object_get(payload, "abort")))
 		abort();
+	if ((value = json_object_get(payload, "exit")) != NULL)
+		exit((int)json_integer_value(value));
 	if ((value = json_object_get(payload, "wait_cancel_ms")) != NULL &&
 	    test_wait_cancel(job, json_integer_value(value))) {
 		json_decref(payload);

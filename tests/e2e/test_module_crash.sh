@@ -5,7 +5,8 @@
 # and a "job crashed its worker" line.  The others go back to their queue
 # with no attempt counted, run again and complete.  Such a crash does not
 # count toward restart_limit: three crashed jobs in a row, with a limit
-# of two failures, leave the worker running.
+# of two failures, leave the worker running.  A handler that calls
+# exit(), or a module whose initializer does, is blamed the same way.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -83,6 +84,54 @@ deaths=$(grep -c 'msg="child exited" .*child_role=worker .*signal=6 ' \
     "$HERALDD_LOG")" -eq "$deaths" ] ||
     fail "expected $deaths restarts not counted"
 wait_for 15 "the worker to run again" workers_registered 1
+
+note "a handler that calls exit() is blamed as one that crashes"
+ids=$(sql "SELECT string_agg(herald.enqueue('mod', queue => 'mq',
+        payload => CASE WHEN i = 2 THEN '{\"sleep_ms\": 300, \"exit\": 3}'
+                        ELSE '{\"sleep_ms\": 1500}' END::jsonb)::text, ' '
+        ORDER BY i)
+    FROM generate_series(1, 2) AS i")
+quitter=${ids##* }
+beside=${ids%% *}
+wait_for 20 "the exit to be taken back" log_has \
+    "msg=\"job ended its worker\" .*job_id=$quitter .*cause=exit "
+sql_is "SELECT (errors->-1->>'outcome') || ' ' ||
+        coalesce(errors->-1->>'signal', 'none') || ' ' ||
+        (errors->-1->>'output' LIKE '%called exit()%')
+    FROM herald.jobs WHERE id = $quitter" "lost none true" ||
+    fail "the history of job $quitter does not name the exit: $(sql "SELECT
+        errors FROM herald.jobs WHERE id = $quitter")"
+wait_for 20 "job $beside to complete" sql_is \
+    "SELECT count(*) FROM herald.live_jobs WHERE id = $beside" 0
+! log_has "msg=\"job lost\" .*job_id=$beside " ||
+    fail "the job beside the exit counted a lost attempt"
+log_has "msg=\"restart not counted as a failure\" .*job_id=$quitter " ||
+    fail "the exit counted toward restart_limit"
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+
+note "a module whose initializer calls exit() uses up its job's attempts"
+# Each worker loads the module for the job and ends; the job must die
+# after its attempts, and a job of another task on the queue must run.
+sed -i 's/base_delay = "30s"/base_delay = "10ms"/' \
+    "$HERALD_CONF"
+sed -i 's|^tasks = {|tasks = {\n    other = { queue = "mq"; exec = [ "/bin/true" ]; };|' \
+    "$HERALD_CONF"
+: >"$HERALDD_LOG"
+export HERALD_TEST_MODULE_INIT=exit
+start_heraldd
+unset HERALD_TEST_MODULE_INIT
+doomed=$(sql "SELECT herald.enqueue('mod', queue => 'mq', max_attempts => 2)")
+wait_for 30 "job $doomed to die" sql_is \
+    "SELECT count(*) FROM herald.dead_jobs WHERE id = $doomed" 1
+sql_is "SELECT attempt FROM herald.dead_jobs WHERE id = $doomed" 2 ||
+    fail "job $doomed died after $(sql "SELECT attempt FROM herald.dead_jobs
+        WHERE id = $doomed") attempts, expected 2"
+other=$(sql "SELECT herald.enqueue('other', queue => 'mq')")
+wait_for 15 "job $other of the other task to run" sql_is \
+    "SELECT count(*) FROM herald.live_jobs WHERE id = $other" 0
+! log_has 'msg="child failed, restarts paused"' ||
+    fail "the module's exits paused the worker's restarts"
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
