@@ -33,6 +33,13 @@ migrate_schema(PGconn *conn, enum hd_schema schema, const char *what)
 	struct herald_error	 error;
 	int			 applied, version;
 
+	if (hd_schema_not_other(conn, schema, &error) == -1) {
+		hd_cli_error("could not migrate %s: %s; nothing was changed",
+		    what, error.message);
+		return error.code == HERALD_ESCHEMA ? EX_CONFIG :
+		    error.code == HERALD_ECONNECT ? EX_UNAVAILABLE :
+		    HD_EXIT_FAILURE;
+	}
 	applied = hd_migrate(conn, schema, &error);
 	if (applied == -1 ||
 	    hd_schema_version(conn, schema, &version, &error) == -1) {

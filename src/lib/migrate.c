@@ -323,3 +323,24 @@ hd_schema_check(PGconn *conn, enum hd_schema schema,
 		    ms.label, target, version, newest, ms.command);
 	return -1;
 }
+
+int
+hd_schema_not_other(PGconn *conn, enum hd_schema schema,
+    struct herald_error *error)
+{
+	struct migrate_schema	ms;
+	int			version;
+	char			target[512];
+
+	if (hd_schema_version(conn, schema, &version, error) == -1)
+		return -1;
+	migrate_schema_get(schema, &ms);
+	if (version > 0 || !migrate_has_table(conn, ms.other_table))
+		return 0;
+	migrate_describe_target(conn, target, sizeof target);
+	hd_error_set(error, HERALD_ESCHEMA,
+	    "%s has the %s schema and no %s schema; check that the "
+	    "connection string names the %s", target, ms.other_kind, ms.kind,
+	    ms.label);
+	return -1;
+}

@@ -61,4 +61,13 @@ int	hd_schema_version(PGconn *conn, enum hd_schema schema, int *version,
  */
 bool	hd_schema_behind(PGconn *conn, enum hd_schema schema);
 
+/*
+ * Fail with HERALD_ESCHEMA when the database on conn has none of schema
+ * but the other one, a sign that it is the other database: a job
+ * database given where the application database was meant, or the
+ * reverse.  Return 0 otherwise, or -1 when it cannot be read.
+ */
+int	hd_schema_not_other(PGconn *conn, enum hd_schema schema,
+	    struct herald_error *error);
+
 #endif /* HD_MIGRATE_H */

@@ -453,6 +453,16 @@ app_status=0
 grep -q "job database \"$APP_NAME\" on [^ ]* port [0-9]* has no job schema but the application schema; check that it is the job database" \
     "$TEST_DIR/status-app.err" ||
     fail "the message does not say it is the application database: $(cat "$TEST_DIR/status-app.err")"
+# herald migrate does not put the job schema into the application
+# database, nor the application schema into the job database.
+expect_fail 78 "could not migrate job database: \"$APP_NAME\" on [^ ]* port [0-9]* has the application schema and no job schema; check that the connection string names the job database; nothing was changed" \
+    "$HERALD" -d "$APP_DB" migrate
+expect_fail 78 "could not migrate application database: \"$TEST_DB\" on [^ ]* port [0-9]* has the job schema and no application schema" \
+    "$HERALD" -d "$HERALD_TEST_CONNINFO dbname=$TEST_DB" migrate --app
+sql_is "SELECT to_regclass('herald.app_migrations') IS NULL" t ||
+    fail "the application schema went into the job database"
+[ "$(psql "$APP_DB" -XAtqc "SELECT to_regclass('herald.migrations') IS NULL")" = t ] ||
+    fail "the job schema went into the application database"
 # heraldd names the command that migrates an application database.
 admin_sql "DROP DATABASE \"$APP_NAME\"" >/dev/null
 admin_sql "CREATE DATABASE \"$APP_NAME\"" >/dev/null
