@@ -281,7 +281,8 @@ hd_open_standard_fds(void)
 {
 	int	fd;
 
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+	/* Read-only, so that a write to 1 or 2 fails as to a closed one. */
+	while ((fd = open("/dev/null", O_RDONLY)) != -1 && fd <= 2)
 		continue;
 	if (fd > 2)
 		close(fd);

@@ -69,7 +69,8 @@ void	 hd_json_zero_numbers(char *text, size_t len);
 /*
  * Open /dev/null on any of descriptors 0 to 2 that is closed, so that a
  * database connection or file opened later never takes their place and
- * receives what is printed.
+ * receives what is printed.  It is opened for reading only, so that
+ * printing there still fails, as it would on the closed descriptor.
  */
 void	 hd_open_standard_fds(void);
 

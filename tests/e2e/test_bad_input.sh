@@ -528,12 +528,17 @@ sql_is "SELECT count(*) FROM herald.dead_jobs" "$dead_before" ||
 
 note "output that cannot be written"
 # With standard output closed, the database connection must not take its
-# descriptor and receive the id.
+# descriptor and receive the id, and the id cannot be written: no job.
 before=$(jobs_count)
-h enqueue send_mail >&- 2>"$TEST_DIR/stderr" ||
-    fail "enqueue with standard output closed failed: $(cat "$TEST_DIR/stderr")"
-[ "$(jobs_count)" -eq $((before + 1)) ] ||
-    fail "enqueue with standard output closed wrote no job"
+status=0
+h enqueue send_mail >&- 2>"$TEST_DIR/stderr" || status=$?
+[ "$status" -eq 1 ] ||
+    fail "enqueue with standard output closed exited $status, expected 1"
+grep -q '^herald: could not write to standard output; no job was enqueued$' \
+    "$TEST_DIR/stderr" ||
+    fail "enqueue with standard output closed: $(cat "$TEST_DIR/stderr")"
+[ "$(jobs_count)" -eq "$before" ] ||
+    fail "enqueue with standard output closed enqueued a job"
 # More JSON than one stdio buffer holds, so that the failed write is
 # jansson's and not the final flush.
 sql "SELECT herald.enqueue('send_mail', queue => 'mail')
