@@ -356,8 +356,8 @@ report_not_dead(struct hd_cli *cli, const int64_t *ids, size_t nids)
 	size_t			i;
 	long			row;
 
-	hd_id_lookup_run(cli, &live, "SELECT id, state FROM herald.live_jobs "
-	    "WHERE id = ANY ($1::bigint[])", ids, nids);
+	hd_id_lookup_run(cli, &live, "SELECT id, " HD_SQL_SHOWN_STATE
+	    " FROM herald.live_jobs WHERE id = ANY ($1::bigint[])", ids, nids);
 	for (i = 0; i < nids; i++) {
 		row = hd_id_lookup_find(&live, ids[i]);
 		if (row != -1)

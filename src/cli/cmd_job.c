@@ -35,9 +35,7 @@ static const char usage[] =
  */
 static const char show_sql[] =
     "SELECT id, task, queue, priority, attempt, max_attempts,"
-    "  CASE WHEN state = 'running' THEN 'running'"
-    "    WHEN run_at <= now() THEN 'queued'"
-    "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
+    "  " HD_SQL_SHOWN_STATE ","
     "  " HD_SQL_UTC_SECOND("created_at") ","
     "  (extract(epoch FROM created_at - now()) * 1000)::bigint,"
     "  " HD_SQL_UTC_SECOND("run_at") ","

@@ -20,17 +20,6 @@ static const char usage[] =
 #define JOBS_MAX_LIMIT		1000000
 
 /*
- * The state of a live job as the operator sees it.  The table stores only
- * queued and running, so a queued job due later is shown as scheduled
- * (first attempt) or retrying (after a failure).
- */
-#define SHOWN_STATE							\
-    "CASE WHEN state = 'running' THEN 'running'"			\
-    " WHEN run_at <= now() THEN 'queued'"				\
-    " WHEN attempt = 0 THEN 'scheduled'"				\
-    " ELSE 'retrying' END"
-
-/*
  * The jobs of herald.jobs, read through herald.jobs_redacted for the
  * state that leases give them, and those of the inbox.  Each part is
  * sorted and cut on its own, so the first is read by its primary key, as
@@ -42,11 +31,11 @@ static const char jobs_sql[] =
     " - now()) * 1000)::bigint,"
     "  to_json(run_at)#>>'{}'"
     " FROM ((SELECT id, task, queue, attempt, max_attempts, priority,"
-    "    run_at, " SHOWN_STATE " AS shown_state"
+    "    run_at, " HD_SQL_SHOWN_STATE " AS shown_state"
     "  FROM herald.jobs_redacted"
     "  WHERE ($1::text IS NULL OR queue = $1)"
     "    AND ($3::text IS NULL OR task = $3)"
-    "    AND ($2::text IS NULL OR " SHOWN_STATE " = $2)"
+    "    AND ($2::text IS NULL OR " HD_SQL_SHOWN_STATE " = $2)"
     "  ORDER BY id LIMIT $4)"
     "  UNION ALL"
     "  (SELECT id, task, queue, 0, max_attempts::integer, priority, run_at,"

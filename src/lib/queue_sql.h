@@ -22,6 +22,17 @@
     " timestamptz '9999-12-31 23:59:59.999999+00')"
 
 /*
+ * The state of a live job as the operator sees it.  The table stores only
+ * queued and running, so a queued job due later is shown as scheduled
+ * (first attempt) or retrying (after a failure).
+ */
+#define HD_SQL_SHOWN_STATE						\
+    "CASE WHEN state = 'running' THEN 'running'"			\
+    " WHEN run_at <= now() THEN 'queued'"				\
+    " WHEN attempt = 0 THEN 'scheduled'"				\
+    " ELSE 'retrying' END"
+
+/*
  * The time col to the second in UTC, as "2026-12-05 18:48:17Z", which
  * is how a job's history prints its times.  An infinite time stays
  * "infinity".

@@ -507,6 +507,12 @@ expect_fail 1 "^herald: job $live_id is queued, not dead; herald job show $live_
 expect_fail 1 "job $live_id is queued, not dead" h dead purge "$live_id" 999999
 grep -q 'dead job 999999 not found' "$TEST_DIR/stderr" ||
     fail "the missing id was not reported: $(cat "$TEST_DIR/stderr")"
+# A job waiting for its next attempt is named as herald jobs names it.
+waiting_id=$(enqueue send_mail "queue => 'mail', run_at => now() + interval '1 hour'")
+sql "SELECT herald.move_inbox(NULL, ARRAY[$waiting_id::bigint]);
+    UPDATE herald.jobs SET attempt = 1 WHERE id = $waiting_id" >/dev/null
+expect_fail 1 "^herald: job $waiting_id is retrying, not dead" \
+    h dead show "$waiting_id"
 expect_fail 65 'invalid job id "abc"' h dead retry abc
 expect_fail 65 'invalid job id "99999999999999999999": out of range; ids go up to 9223372036854775807' \
     h job cancel 99999999999999999999
