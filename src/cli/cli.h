@@ -144,7 +144,7 @@ int	hd_cli_parse_int(const char *option, const char *text, long min,
 	    long max, long *value);
 
 /*
- * confirm.c: the row count above which a bulk action needs confirming
+ * confirm.c: the job count above which a bulk action needs confirming
  * (the configuration's confirm_over, else the default), and the check
  * itself.  hd_cli_confirm_bulk() returns 0 when the action over count
  * rows may go ahead: yes is set, count is within the limit, or the

@@ -452,8 +452,8 @@ report_held(struct hd_cli *cli, const struct dead_args *args)
 		    "unique key \"%s\"", PQgetvalue(res, row, 0),
 		    PQgetvalue(res, row, 1), PQgetvalue(res, row, 2));
 	PQclear(res);
-	hd_cli_error("no dead job was retried, since some keep their unique "
-	    "keys from being taken twice");
+	hd_cli_error("no dead job was retried: listed ids are retried all "
+	    "or none, so retry the others without these");
 }
 
 /*
@@ -723,8 +723,11 @@ check_args(const struct dead_args *args)
 		return hd_cli_usage_error("dead", usage,
 		    "--dry-run and --yes apply to dead retry and dead purge "
 		    "only");
-	if (args->payload != NULL && (strcmp(action, "retry") != 0 ||
-	    args->nids != 1 || args->all || args->dry_run))
+	if (args->payload != NULL && strcmp(action, "retry") != 0)
+		return hd_cli_usage_error("dead", usage,
+		    "--payload applies to dead retry only");
+	if (args->payload != NULL && (args->nids != 1 || args->all ||
+	    args->dry_run))
 		return hd_cli_usage_error("dead", usage,
 		    "--payload retries one dead job: give one id and no "
 		    "--all or --dry-run");

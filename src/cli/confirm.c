@@ -2,9 +2,9 @@
  * confirm.c: the confirmation that bulk actions of the herald command
  * ask for.
  *
- * A bulk action over more rows than confirm_over (herald.conf, default
+ * A bulk action over more jobs than confirm_over (herald.conf, default
  * 100) goes ahead only with --yes or, on a terminal, when the operator
- * types the number of rows it will change.  A script that lost track of
+ * types the number of jobs it will change.  A script that lost track of
  * how much it selects stops instead of changing every row.
  */
 
@@ -34,16 +34,16 @@ hd_cli_confirm_bulk(const struct hd_cli *cli, const char *what,
 	if (yes || count <= limit)
 		return HD_EXIT_OK;
 	if (!isatty(STDIN_FILENO)) {
-		hd_cli_error("%s would change %" PRId64 " rows, more than "
+		hd_cli_error("%s would change %" PRId64 " job%s, more than "
 		    "confirm_over (%" PRId64 "); nothing changed", what, count,
-		    limit);
+		    count == 1 ? "" : "s", limit);
 		fprintf(stderr, "Add --yes to go ahead, or --dry-run to count "
 		    "only.\n");
 		return HD_EXIT_FAILURE;
 	}
 
-	fprintf(stderr, "%s would change %" PRId64 " rows.  Type %" PRId64
-	    " to go ahead: ", what, count, count);
+	fprintf(stderr, "%s would change %" PRId64 " job%s.  Type %" PRId64
+	    " to go ahead: ", what, count, count == 1 ? "" : "s", count);
 	fflush(stderr);
 	snprintf(expected, sizeof expected, "%" PRId64, count);
 	if (fgets(line, sizeof line, stdin) == NULL)

@@ -99,6 +99,10 @@ main(int argc, char **argv)
 	    NULL)) != -1) {
 		switch (c) {
 		case 'c':
+			if (optarg[0] == '\0')
+				return hd_cli_usage_error(NULL, usage_line,
+				    "option \"-c\" needs a file name, not an "
+				    "empty one");
 			cli.config_path = optarg;
 			break;
 		case 'd':

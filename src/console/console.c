@@ -59,7 +59,7 @@ print_help(void)
 	    "Options:\n"
 	    "  -i, --interval=SECONDS  refresh every SECONDS (default: 1; "
 	    "fractions allowed)\n"
-	    "  -r, --read-only         hide and refuse every action that "
+	    "  -r, --read-only         hide and reject every action that "
 	    "changes the\n"
 	    "                          database\n"
 	    "  -h, --help              print this help and exit\n\n"
@@ -940,7 +940,7 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 	}
 
 	/*
-	 * Read-only also asks the server to refuse writes, and a statement
+	 * Read-only also asks the server to reject writes, and a statement
 	 * that runs for half a minute is cancelled by the server.  The first
 	 * connection came from hd_cli_connect() under the name "herald".
 	 */

@@ -535,7 +535,7 @@ model_lost(struct hd_model *model, int64_t now_ms)
 		request_release(&model->out);
 		model->out_active = false;
 	}
-	/* Waiting actions are refused; fetches are sent again later. */
+	/* Waiting actions are rejected; fetches are sent again later. */
 	for (i = 0; i < model->nqueued; i++)
 		if (model->queue[i].kind != REQUEST_FETCH) {
 			if (model->queue[i].kind == REQUEST_ACTION)

@@ -321,6 +321,9 @@ get_duration(struct config_reader *r, const config_setting_t *group,
 	default:
 		return config_fail(r, s, "must be a duration such as \"30s\"");
 	}
+	if (ms < min_ms && min_ms % 1000 == 0)
+		return config_fail(r, s, "must be at least %llds",
+		    (long long)(min_ms / 1000));
 	if (ms < min_ms)
 		return config_fail(r, s, "must be at least %lldms",
 		    (long long)min_ms);
@@ -1541,8 +1544,8 @@ read_restart_limit(struct config_reader *r, const config_setting_t *s,
 	if (cool_down != 0 && cool_down < HD_RESTART_COOL_DOWN_MIN_MS)
 		return config_fail(r, config_setting_get_member(s,
 		    "cool_down"), "must be 0, which leaves a failed child "
-		    "to a reload, or at least %dms",
-		    HD_RESTART_COOL_DOWN_MIN_MS);
+		    "to a reload, or at least %ds",
+		    HD_RESTART_COOL_DOWN_MIN_MS / 1000);
 	config->restart_cool_down_ms = cool_down;
 	return 0;
 }

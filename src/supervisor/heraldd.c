@@ -134,6 +134,9 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":c:hvV", options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
+			if (optarg[0] == '\0')
+				return usage_error("option \"-c\" needs a file "
+				    "name, not an empty one");
 			explicit_path = optarg;
 			break;
 		case 'v':
@@ -152,10 +155,10 @@ main(int argc, char **argv)
 			return 0;
 		case ':':
 			if (optopt != 0)
-				return usage_error("option \"-%c\" requires a "
-				    "value", optopt);
-			return usage_error("option \"%s\" requires a value",
-			    argv[optind - 1]);
+				return usage_error("option \"-%c\" requires "
+				    "an argument", optopt);
+			return usage_error("option \"%s\" requires an "
+			    "argument", argv[optind - 1]);
 		default:
 			if (optopt != 0)
 				return usage_error("unrecognized option "

@@ -576,7 +576,7 @@ grep -q 'could not write to standard output; no job was enqueued' \
 
 note "heraldd command line"
 expect_fail 2 'heraldd: unrecognized option "--bogus"' "$HERALDD" --bogus
-expect_fail 2 'heraldd: option "-c" requires a value' "$HERALDD" -c
+expect_fail 2 'heraldd: option "-c" requires an argument' "$HERALDD" -c
 expect_fail 2 'heraldd: unexpected argument "extra"' "$HERALDD" extra
 
 exit 0
