@@ -693,12 +693,15 @@ hd_id_lookup_release(struct hd_id_lookup *lookup)
 }
 
 int
-hd_cli_check_filter(const struct hd_cli *cli, const char *what,
+hd_cli_check_filter(struct hd_cli *cli, const char *what,
     const char *queue, const char *task)
 {
-	int	status = HD_EXIT_OK;
+	const struct hd_config	*config;
+	int			 status;
 
-	if (cli->config == NULL)
+	if ((status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+		return status;
+	if (config == NULL)
 		return HD_EXIT_OK;
 	if (queue != NULL && hd_config_queue(cli->config, queue) == NULL) {
 		hd_cli_error("no %s matched, and the configuration has no "

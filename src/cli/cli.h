@@ -90,9 +90,10 @@ int	hd_cli_bad_option(const char *command, const char *usage,
  * Check the --queue and --task of a filter that matched no job.  Name
  * each that the configuration lacks, since it may be misspelt, as in
  * "no dead job matched" for what "dead job", and return EX_DATAERR.
- * Otherwise return HD_EXIT_OK.
+ * The configuration is read here when -d spared it so far.  Otherwise
+ * return HD_EXIT_OK.
  */
-int	hd_cli_check_filter(const struct hd_cli *cli, const char *what,
+int	hd_cli_check_filter(struct hd_cli *cli, const char *what,
 	    const char *queue, const char *task);
 
 /*

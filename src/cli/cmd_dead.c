@@ -265,6 +265,11 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	nrows = PQntuples(res);
 	status = nrows == 0 ? hd_cli_check_filter(cli, "dead job",
 	    args->queue, args->task) : HD_EXIT_OK;
+	/* An unknown name is an error, so no empty table goes out. */
+	if (status != HD_EXIT_OK) {
+		PQclear(res);
+		return status;
+	}
 	if (args->json) {
 		print_list_json(res, args->limit);
 		PQclear(res);

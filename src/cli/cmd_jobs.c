@@ -230,9 +230,10 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 	}
 	status = PQntuples(res) == 0 ? hd_cli_check_filter(cli, "job",
 	    params[0], params[2]) : HD_EXIT_OK;
-	if (json)
+	/* An unknown name is an error, so no empty table goes out. */
+	if (status == HD_EXIT_OK && json)
 		print_jobs_json(res, (int)limit);
-	else
+	else if (status == HD_EXIT_OK)
 		print_jobs(res, (int)limit);
 	PQclear(res);
 	return status;

@@ -199,16 +199,26 @@ grep -qx 'herald: no dead job matched, and the configuration has no task "notfy"
     "$TEST_DIR/typo.err" ||
     fail "the unknown task was not named: $(cat "$TEST_DIR/typo.err")"
 status=0
-"$HERALD" -c "$HERALD_CONF" dead list --queue mial >/dev/null \
+"$HERALD" -c "$HERALD_CONF" dead list --queue mial >"$TEST_DIR/typo.out" \
     2>"$TEST_DIR/typo.err" || status=$?
+[ ! -s "$TEST_DIR/typo.out" ] ||
+    fail "dead list of a misspelt queue printed: $(cat "$TEST_DIR/typo.out")"
 [ "$status" -eq 65 ] ||
     fail "dead list of a misspelt queue exited with $status, not 65"
 grep -qx 'herald: no dead job matched, and the configuration has no queue "mial"' \
     "$TEST_DIR/typo.err" ||
     fail "the unknown queue was not named: $(cat "$TEST_DIR/typo.err")"
 status=0
-"$HERALD" -c "$HERALD_CONF" jobs --task notfy >/dev/null \
+"$HERALD" -c "$HERALD_CONF" jobs --task notfy >"$TEST_DIR/typo.out" \
     2>"$TEST_DIR/typo.err" || status=$?
+[ ! -s "$TEST_DIR/typo.out" ] ||
+    fail "herald jobs of a misspelt task printed: $(cat "$TEST_DIR/typo.out")"
+# A connection string given with -d does not skip the file's names.
+status=0
+"$HERALD" -c "$HERALD_CONF" -d "$JOB_DB" jobs --task notfy >/dev/null \
+    2>"$TEST_DIR/typo.err" || status=$?
+[ "$status" -eq 65 ] ||
+    fail "herald -d jobs of a misspelt task exited with $status, not 65"
 [ "$status" -eq 65 ] ||
     fail "herald jobs of a misspelt task exited with $status, not 65"
 grep -qx 'herald: no job matched, and the configuration has no task "notfy"' \
