@@ -33,9 +33,9 @@ db_copy_trimmed(char *dst, size_t size, const char *src)
 	 * closed the connection unexpectedly\n\tThis probably means ...").
 	 * Each line break and the indent after it become one space, so a
 	 * message stays one line of a log or of standard error.  After a
-	 * line with no stop at its end, a line that is not indented (the
-	 * next host of a multi-host string) or that starts with a capital
-	 * (a new sentence) is set apart with "; ".
+	 * line with no stop at its end, a line that starts with a capital
+	 * (a new sentence) is set apart with ". ", and one that is not
+	 * indented (the next host of a multi-host string) with "; ".
 	 */
 	while (*src != '\0' && len + 1 < size) {
 		if (*src == '\n') {
@@ -46,7 +46,8 @@ db_copy_trimmed(char *dst, size_t size, const char *src)
 			if (*src != '\0' && len > 0 && len + 2 < size &&
 			    strchr(".?!:;", dst[len - 1]) == NULL &&
 			    (!indented || isupper((unsigned char)*src)))
-				dst[len++] = ';';
+				dst[len++] = isupper((unsigned char)*src) ?
+				    '.' : ';';
 			if (*src != '\0')
 				dst[len++] = ' ';
 			continue;

@@ -342,7 +342,7 @@ expect_fail 69 'could not connect to job database' \
     "$HERALD" -d "host=/nonexistent-dir password=hunter2" enqueue send_mail
 grep -q hunter2 "$TEST_DIR/stderr" && fail "the password was printed"
 # libpq's lines are joined into one, with their sentences kept apart.
-grep -q 'No such file or directory; Is the server running' \
+grep -q 'No such file or directory. Is the server running' \
     "$TEST_DIR/stderr" ||
     fail "libpq's lines ran together: $(cat "$TEST_DIR/stderr")"
 grep -q "hint: no configuration file" "$TEST_DIR/stderr" &&
