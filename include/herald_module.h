@@ -47,6 +47,10 @@
  * job that had started counts a lost attempt.  A handler that calls
  * exit() anyway, or a module initializer that does while the module
  * loads for a job, is blamed as a crash of that job's handler.
+ *
+ * What a module writes to standard output or error is discarded, so
+ * that no payload reaches heraldd's log that way; a handler reports
+ * through its outcome's message, which the job's history keeps.
  */
 
 #ifndef HERALD_MODULE_H

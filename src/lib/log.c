@@ -51,6 +51,15 @@ struct log_buf {
 	int	 truncated;
 };
 
+/* Where lines go: standard error, unless hd_log_set_fd() moved them. */
+static int	log_fd = STDERR_FILENO;
+
+void
+hd_log_set_fd(int fd)
+{
+	log_fd = fd;
+}
+
 void
 hd_log_init(const char *role, enum hd_log_level threshold)
 {
@@ -375,7 +384,7 @@ hd_vlog(enum hd_log_level level, const char *msg, const char *fields,
 	line[len++] = '\n';
 
 	/* One write(2): a pipe keeps lines up to PIPE_BUF bytes whole. */
-	(void)write(STDERR_FILENO, line, len);
+	(void)write(log_fd, line, len);
 }
 
 void

@@ -47,6 +47,11 @@ extern enum hd_log_level hd_log_threshold;
  */
 void	hd_log_init(const char *role, enum hd_log_level threshold);
 void	hd_log_set_role(const char *role);
+/*
+ * Write lines to fd, a copy of standard error, so that standard error
+ * itself can be closed to others (a worker's modules).
+ */
+void	hd_log_set_fd(int fd);
 
 /* Parse "error", "warn", "info" or "debug"; -1 when none matches. */
 int	hd_log_level_parse(const char *name, enum hd_log_level *level);

@@ -2460,6 +2460,40 @@ worker_fault_at_start(const char *queue)
 #endif
 }
 
+/*
+ * Send what the modules of queue's tasks write to standard output or
+ * error to /dev/null, and the log to a copy of standard error, so that no
+ * handler output reaches heraldd's log.  A fatal message of the C library
+ * in this worker goes to /dev/null too; heraldd logs the worker's exit
+ * and signal.  A build with AddressSanitizer keeps standard error for its
+ * reports.
+ */
+static void
+worker_hide_module_output(const struct hd_config *config,
+    const struct hd_queue_config *queue)
+{
+	size_t	i;
+	int	null, fd;
+
+	for (i = 0; i < config->ntasks; i++)
+		if (config->tasks[i].module_path != NULL &&
+		    strcmp(config->tasks[i].queue, queue->name) == 0)
+			break;
+	if (i == config->ntasks ||
+	    (null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		return;
+	(void)dup2(null, STDOUT_FILENO);
+#ifndef __SANITIZE_ADDRESS__
+	if ((fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) != -1) {
+		hd_log_set_fd(fd);
+		(void)dup2(null, STDERR_FILENO);
+	}
+#else
+	(void)fd;
+#endif
+	close(null);
+}
+
 int
 hd_worker_main(const struct hd_config *config,
     const struct hd_queue_config *queue, const char *supervisor_id,
@@ -2477,6 +2511,7 @@ hd_worker_main(const struct hd_config *config,
 		    queue->name);
 		return EX_SOFTWARE;
 	}
+	worker_hide_module_output(config, queue);
 	memset(&w, 0, sizeof w);
 	w.config = config;
 	w.queue = queue;

@@ -9,7 +9,7 @@
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
  * at once with "retry"), "abort" (true: call abort() after the sleep,
  * which ends the worker), "exit" (a status to call exit() with after the
- * sleep), "tid_file" (a file to write the id of the
+ * sleep), "say" (a line to write to standard output and error first), "tid_file" (a file to write the id of the
  * thread that runs the job to, before the sleep) and "lock" (a file to
  * flock()).  The run keeps an exclusive lock on that file from its start
  * until it returns or its process exits.  A run that finds the lock
@@ -127,6 +127,12 @@ test_handler(const struct herald_module_job *job,
 		    lock == -1 ? "already running" :
 		    "could not open the lock file");
 		return HERALD_MODULE_PERMANENT;
+	}
+	if ((text = json_string_value(json_object_get(payload,
+	    "say"))) != NULL) {
+		printf("%s\n", text);
+		fprintf(stderr, "%s\n", text);
+		fflush(stdout);
 	}
 	if ((text = json_string_value(json_object_get(payload,
 	    "tid_file"))) != NULL)

@@ -102,7 +102,8 @@ start_heraldd
 log_has "msg=\"handler module not readable\" .*task=modmissing queue=mod module=$TEST_DIR/missing.so" ||
     fail "heraldd did not warn of the missing module at start"
 
-done_id=$(enqueue modtask "queue => 'mod', payload => '{\"result\": \"done\"}'")
+done_id=$(enqueue modtask "queue => 'mod',
+    payload => '{\"result\": \"done\", \"say\": \"module-output-12345\"}'")
 retry_id=$(enqueue modtask "queue => 'mod',
     payload => '{\"result\": \"retry\", \"delay_ms\": 600000,
                  \"message\": \"try later\"}'")
@@ -113,6 +114,16 @@ wait_for 10 "the done job to be deleted" \
     sql_is "SELECT count(*) FROM herald.jobs WHERE id = $done_id" 0
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $done_id" 0 ||
     fail "the done job went to the dead-letter queue"
+# What a module writes reaches neither heraldd's log nor its output.
+worker=$(sql "SELECT pid FROM herald.processes
+    WHERE kind = 'worker' AND queue = 'mod'")
+[ "$(readlink "/proc/$worker/fd/1")" = /dev/null ] ||
+    fail "the worker's standard output is $(readlink "/proc/$worker/fd/1")"
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+    ! log_has module-output-12345 || fail "the module's output was logged"
+else
+    note "AddressSanitizer keeps the worker's standard error"
+fi
 note "ok: done"
 
 wait_for 10 "the retried job to be queued again" sql_is \
