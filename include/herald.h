@@ -201,7 +201,7 @@ int	herald_check_payload(const char *payload, size_t max_bytes,
 
 #define HERALD_EVENT_ID_LEN	36	/* a UUID in text form */
 #define HERALD_EVENT_DEPTH_MAX	16	/* handlers publishing in handlers */
-/* The bytes one unit of work may carry to its commit (see below). */
+/* The bytes one unit of work may carry to its commit (see above). */
 #define HERALD_UOW_PAYLOAD_MAX	(128 * 1024 * 1024)
 
 struct herald_event {
@@ -267,12 +267,13 @@ int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
 
 /*
  * Write the outbox and commit, or roll back when anything failed.  Either
- * way the unit of work is freed.  Returns 0 only when the commit happened,
- * and fails with HERALD_EINVAL when uow is NULL.  HERALD_ECONNECT from
- * the COMMIT itself means that the connection was lost before the
- * server's reply.  The transaction may then have committed with its
- * events, as the message states, so check the application's own rows
- * before doing the work again.
+ * way the unit of work is freed, except when a handler calls this on its
+ * own unit of work: that fails with HERALD_ESTATE and frees nothing.
+ * Returns 0 only when the commit happened, and fails with HERALD_EINVAL
+ * when uow is NULL.  HERALD_ECONNECT from the COMMIT itself means that
+ * the connection was lost before the server's reply.  The transaction
+ * may then have committed with its events, as the message states, so
+ * check the application's own rows before doing the work again.
  */
 int	herald_uow_commit(struct herald_uow *uow, struct herald_error *error);
 

@@ -113,8 +113,8 @@ struct herald_module_job {
 struct herald_module_outcome {
 	/*
 	 * With HERALD_MODULE_RETRY: the delay before the next attempt in
-	 * milliseconds; 0 uses the task's backoff policy.  A delay over 366
-	 * days is cut to 366 days.
+	 * milliseconds; 0 or less uses the task's backoff policy.  A delay
+	 * over 366 days is cut to 366 days.
 	 */
 	int64_t		 retry_delay_ms;
 	char		 message[HERALD_MODULE_MESSAGE_MAX];
