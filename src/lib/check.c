@@ -248,8 +248,19 @@ check_syntax_error(const char *payload, size_t len, const json_error_t *jerr,
 		    strcmp(jerr->text, "unexpected token") == 0 ||
 		    strstr(jerr->text, " expected") != NULL);
 
-	if (bare && check_quote_token(payload, len, jerr->position, token,
-	    sizeof token))
+	/*
+	 * A control byte that jansson quotes would reach a terminal or a log
+	 * as it is, and show as nothing: it is named by its value instead.
+	 */
+	if (near != NULL && iscntrl((unsigned char)quoted[0]) &&
+	    quoted[1] == '\'')
+		hd_error_set(error, HERALD_EINVAL,
+		    "payload is not valid JSON: %.*s near control byte 0x%02x "
+		    "at line %d, column %d (byte %d)", textlen, jerr->text,
+		    (unsigned char)quoted[0], jerr->line, jerr->column,
+		    jerr->position);
+	else if (bare && check_quote_token(payload, len, jerr->position,
+	    token, sizeof token))
 		hd_error_set(error, HERALD_EINVAL,
 		    "payload is not valid JSON: %.*s near %s at line %d, column %d (byte %d)",
 		    textlen, jerr->text, token, jerr->line, jerr->column,

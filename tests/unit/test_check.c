@@ -110,6 +110,8 @@ static const struct payload_case payload_cases[] = {
 	    "payload is not valid JSON: invalid token near 'tru' at line 2, column 9 (byte 11)" },
 	{ "trailing garbage", "{} x", 1024,
 	    "payload is not valid JSON: end of file expected near 'x' at line 1, column 4 (byte 4)" },
+	{ "trailing control byte", "{}\x01", 1024,
+	    "payload is not valid JSON: end of file expected near control byte 0x01 at line 1, column 3 (byte 3)" },
 	{ "token with a digit", "{\"a\": CANARY2}", 1024,
 	    "payload is not valid JSON: invalid token near 'CANARY2' at line 1, column 12 (byte 12)" },
 	{ "token of 26 letters", "{\"a\": CANARYVALUEVALUEVALUEVALUE}", 1024,
