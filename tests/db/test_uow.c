@@ -598,6 +598,7 @@ test_uow_unique_key_written(void **state)
 	struct herald_job_options	 options = { 0 };
 	struct herald_error		 error;
 	struct herald_uow		*uow;
+	PGresult			*res;
 	char				*row;
 
 	uow = herald_uow_begin(f->db->conn, f->bus, &error);
@@ -622,6 +623,25 @@ test_uow_unique_key_written(void **state)
 	    " FROM herald.outbox");
 	assert_string_equal(row, "report:7 60000 running, report:8 - -, - - -");
 	free(row);
+
+	/*
+	 * A keyed row deleted by hand is rejected with a message that says
+	 * who may delete it, and a hint that says how to do it on purpose.
+	 */
+	res = PQexec(f->db->conn, "DELETE FROM herald.outbox");
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_non_null(strstr(PQresultErrorField(res,
+	    PG_DIAG_MESSAGE_PRIMARY), "has a unique key, so only a relay "
+	    "that relays keys may delete it"));
+	assert_non_null(strstr(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT),
+	    "SET LOCAL herald.relay_unique_keys = on"));
+	PQclear(res);
+	dbtest_exec(f->db->conn, "BEGIN");
+	dbtest_exec(f->db->conn, "SET LOCAL herald.relay_unique_keys = on");
+	dbtest_exec(f->db->conn, "DELETE FROM herald.outbox");
+	dbtest_exec(f->db->conn, "COMMIT");
+	assert_int_equal(dbtest_int(f->db->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
 }
 
 /*
