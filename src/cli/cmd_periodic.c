@@ -42,7 +42,7 @@ print_help(void)
 	    "janitor.\n\n"
 	    "Usage: %s\n\n"
 	    "Options:\n"
-	    "      --json  print a JSON array, one object per entry\n"
+	    "  -j, --json  print a JSON array, one object per entry\n"
 	    "  -h, --help  print this help and exit\n\n"
 	    "last is the last slot and the id of its job (\"missed\" when "
 	    "catch_up = \"none\"\nskipped it); next is the next slot, "
@@ -135,9 +135,8 @@ print_json(const PGresult *res)
 int
 hd_cmd_periodic(struct hd_cli *cli, int argc, char **argv)
 {
-	enum { OPT_JSON = 256 };
 	static const struct option	 options[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -146,8 +145,8 @@ hd_cmd_periodic(struct hd_cli *cli, int argc, char **argv)
 	bool				 json = false;
 	int				 c, status;
 
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		if (c == OPT_JSON)
+	while ((c = getopt_long(argc, argv, ":hj", options, NULL)) != -1) {
+		if (c == 'j')
 			json = true;
 		else if (c == 'h') {
 			print_help();

@@ -90,6 +90,7 @@ main(int argc, char **argv)
 	};
 	const struct hd_cli_command	*cmd;
 	struct hd_cli			 cli = { 0 };
+	char				*help_argv[] = { NULL, "--help", NULL };
 	int				 c, status;
 
 	hd_open_standard_fds();
@@ -109,10 +110,15 @@ main(int argc, char **argv)
 			cli.conninfo = optarg;
 			break;
 		case 'V':
-			printf("herald %s\n", HERALD_VERSION);
-			return HD_EXIT_OK;
 		case 'h':
-			print_help();
+			if (optind < argc)
+				return hd_cli_usage_error(NULL, usage_line,
+				    "unexpected argument \"%s\" after \"%s\"",
+				    argv[optind], argv[optind - 1]);
+			if (c == 'V')
+				printf("herald %s\n", HERALD_VERSION);
+			else
+				print_help();
 			return HD_EXIT_OK;
 		default:
 			return hd_cli_bad_option(NULL, usage_line, argv, c);
@@ -122,6 +128,22 @@ main(int argc, char **argv)
 	if (optind >= argc)
 		return hd_cli_usage_error(NULL, usage_line,
 		    "no command given");
+	/* "herald help [COMMAND]" is "herald [COMMAND] --help". */
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 >= argc) {
+			print_help();
+			return HD_EXIT_OK;
+		}
+		if (optind + 2 < argc)
+			return hd_cli_usage_error(NULL, usage_line,
+			    "unexpected argument \"%s\"", argv[optind + 2]);
+		if ((cmd = find_command(argv[optind + 1])) == NULL)
+			return hd_cli_usage_error(NULL, usage_line,
+			    "unrecognized command \"%s\"", argv[optind + 1]);
+		help_argv[0] = argv[optind + 1];
+		optind = 0;
+		return cmd->run(&cli, 2, help_argv);
+	}
 	cmd = find_command(argv[optind]);
 	if (cmd == NULL)
 		return hd_cli_usage_error(NULL, usage_line,
