@@ -25,16 +25,16 @@ print_help(void)
 {
 	printf("herald status shows the jobs of each queue.\n\n"
 	    "Usage: %s\n\n"
-	    "Columns:\n"
-	    "  queued       ready to run now\n"
-	    "  scheduled    first attempt due later\n"
-	    "  running      claimed by a worker\n"
-	    "  retrying     failed, waiting for the backoff delay\n"
+	    "Columns, named as in the console:\n"
+	    "  ready        due now, waiting for a worker\n"
+	    "  sched        first attempt due later\n"
+	    "  run          claimed by a worker\n"
+	    "  retry        failed, waiting for the backoff delay\n"
 	    "  dead         in the dead-letter queue\n"
-	    "  done/1m      completed in the last minute (estimated from "
+	    "  done/m       completed in the last minute (estimated from "
 	    "per-minute counters)\n"
-	    "  failed/1m    failed attempts in the last minute (likewise)\n"
-	    "  oldest_ready how long the oldest ready job has waited\n"
+	    "  fail/m       failed attempts in the last minute (likewise)\n"
+	    "  oldest       how long the oldest ready job has waited\n"
 	    "  workers      worker processes serving the queue, on every "
 	    "host\n"
 	    "  paused       \"yes\" when workers claim nothing from the queue "
@@ -94,8 +94,8 @@ static void
 print_status(const PGresult *res)
 {
 	static const char	*headers[] = {
-		"queue", "queued", "scheduled", "running", "retrying", "dead",
-		"done/1m", "failed/1m", "oldest_ready", "workers", "paused"
+		"queue", "ready", "sched", "run", "retry", "dead", "done/m",
+		"fail/m", "oldest", "workers", "paused"
 	};
 	struct hd_table		 table;
 	long long		 totals[NCOUNTS] = { 0 }, workers = 0;
@@ -285,16 +285,15 @@ print_relay_status(PGconn *conn, const PGresult *failed)
 			continue;
 		format_wait(res, row, 5, age, sizeof age);
 		relay_label(res, row, label, sizeof label);
+		/* Two lines, so that each fits 80 columns. */
+		printf("outbox %s: no report for %s, so its backlog and lag "
+		    "are old;\n", label, age);
 		if (relay_failed(failed))
-			printf("outbox %s: no report for %s, so its backlog "
-			    "and lag are old; a relay failed (above): fix "
-			    "its cause, then reload that heraldd\n", label,
-			    age);
+			printf("  a relay failed (above): fix its cause, then "
+			    "reload that heraldd\n");
 		else
-			printf("outbox %s: no report for %s, so its backlog "
-			    "and lag are old; check that a relay runs for "
-			    "it, or run herald relay forget once no relay "
-			    "serves it\n", label, age);
+			printf("  check that a relay runs for it, or run herald "
+			    "relay forget once no\n  relay serves it\n");
 	}
 	PQclear(res);
 	return HD_EXIT_OK;

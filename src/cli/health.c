@@ -196,7 +196,7 @@ void
 hd_health_print(const struct hd_health *health)
 {
 	static const char	*headers[] = {
-		"queue", "oldest_ready", "retry<1m", "<5m", "<15m",
+		"queue", "oldest", "retry<1m", "<5m", "<15m",
 		"expired/1h", "dead/1h"
 	};
 	const PGresult		*q = health->queues, *db = health->database;

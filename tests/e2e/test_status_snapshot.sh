@@ -53,7 +53,7 @@ exec 3>&-
 wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
 wait "$STATUS_PID" || fail "herald status failed: $(cat "$TEST_DIR/status")"
 
-retrying=$(column mail retrying)
+retrying=$(column mail retry)
 soon=$(column mail 'retry<1m')
 [ -n "$retrying" ] && [ -n "$soon" ] ||
     fail "herald status lacks a column of queue mail: $(cat "$TEST_DIR/status")"
