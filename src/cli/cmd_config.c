@@ -43,7 +43,7 @@ print_help(void)
 	    "queues, tasks or\n"
 	    "                    events (KIND), one a line\n"
 	    "  -h, --help        print this help and exit\n\n"
-	    "The file is the one of -c, else $HERALD_CONFIG, else %s.\n",
+	    "The file is the one of -c, else $HERALD_CONFIG, else\n%s.\n",
 	    HD_CONNINFO_MASK, usage, SYSCONFDIR "/herald.conf");
 }
 

@@ -32,7 +32,7 @@ print_help(void)
 	    "  retry        failed, waiting for the backoff delay\n"
 	    "  dead         in the dead-letter queue\n"
 	    "  done/m       completed in the last minute (estimated from "
-	    "per-minute counters)\n"
+	    "counters)\n"
 	    "  fail/m       failed attempts in the last minute (likewise)\n"
 	    "  oldest       how long the oldest ready job has waited\n"
 	    "  workers      worker processes serving the queue, on every "
