@@ -33,6 +33,13 @@
 #define JANITOR_ROUND_MS	1000
 /* A standby takes over at most this long after the active one dies. */
 #define JANITOR_LOCK_RETRY_MS	2000
+/*
+ * The server ends a janitor's session idle this long (PostgreSQL 14's
+ * idle_session_timeout), which frees the lock of an active janitor that
+ * is frozen (SIGSTOP, a paused host) for a standby.  A live janitor runs
+ * a statement every JANITOR_LOCK_RETRY_MS at most.
+ */
+#define JANITOR_IDLE_TIMEOUT	"10s"
 #define JANITOR_PRUNE_MS	60000
 /*
  * How often the janitor looks for queues with ready jobs and no worker.
@@ -265,6 +272,7 @@ janitor_connect(struct janitor *j)
 {
 	struct herald_error	 error;
 	PGconn			*conn;
+	PGresult		*res;
 	int64_t			 now;
 
 	memset(&error, 0, sizeof error);
@@ -291,6 +299,18 @@ janitor_connect(struct janitor *j)
 		j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
 		return 0;
 	}
+	res = PQexec(conn, "SELECT CASE WHEN "
+	    "current_setting('server_version_num')::int >= 140000 THEN "
+	    "set_config('idle_session_timeout', '" JANITOR_IDLE_TIMEOUT "', "
+	    "false) END");
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, conn, res, "set idle timeout");
+		PQclear(res);
+		PQfinish(conn);
+		janitor_connect_failed(j, &error);
+		return 0;
+	}
+	PQclear(res);
 	j->conn = conn;
 	if (janitor_check_in(j, &error) == -1) {
 		j->conn = NULL;

@@ -38,7 +38,11 @@ sql "INSERT INTO herald.counters (minute, queue, task, completed)
          heartbeat_at)
      VALUES ('gone', 'supervisor', NULL, 'elsewhere', 1,
              now() - interval '10 minutes'),
-            ('gone-worker', 'worker', 'gone', 'elsewhere', 2, now())" ||
+            ('gone-worker', 'worker', 'gone', 'elsewhere', 2,
+             now() - interval '10 minutes'),
+            ('quiet', 'supervisor', NULL, 'elsewhere', 3,
+             now() - interval '10 minutes'),
+            ('quiet-worker', 'worker', 'quiet', 'elsewhere', 4, now())" ||
     fail "could not insert old rows"
 
 note "two heraldd start with load"
@@ -85,6 +89,13 @@ sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = 2000000" 1 ||
 wait_for 30 "the stale supervisor to be removed" sql_is \
     "SELECT count(*) FROM herald.processes
      WHERE id IN ('gone', 'gone-worker')" 0
+# A supervisor whose janitor stopped writing its heartbeat is not dead
+# while a child of its own still beats.
+sql_is "SELECT count(*) FROM herald.processes
+    WHERE id IN ('quiet', 'quiet-worker')" 2 ||
+    fail "a supervisor with a live worker was removed with its worker"
+sql "DELETE FROM herald.processes WHERE id IN ('quiet', 'quiet-worker')" \
+    >/dev/null
 
 note "the active janitor is killed and another takes over"
 # The live workers' heartbeats look as old as after a long outage.  The
@@ -112,6 +123,22 @@ if cat "$HERALDD_LOG" "$SECOND_LOG" |
     grep -q 'msg="registration removed, restarting" role=worker'; then
     fail "the new janitor removed live workers whose heartbeats were old"
 fi
+
+note "a frozen active janitor loses its lock to another"
+kill -STOP "$successor"
+start=$(now_ms)
+third_active() {
+    [ "$(cat "$HERALDD_LOG" "$SECOND_LOG" |
+        grep -c 'msg="janitor active"')" -eq 3 ]
+}
+status=0
+wait_for 20 "a janitor to take over from the frozen one" third_active ||
+    status=$?
+kill -CONT "$successor"
+[ "$status" -eq 0 ] || fail "no janitor took over from the frozen one"
+note "a janitor took over $(($(now_ms) - start)) ms after the freeze"
+sleep 3
+one_active || fail "$(active_janitors) janitors hold the lock after the thaw"
 
 note "a worker whose registration was removed is started again"
 victim=$(sql "SELECT pid FROM herald.processes WHERE kind = 'worker'
