@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "orphans.h"
+#include "util.h"
 
 /*
  * The orphans killed and not yet reaped.  A killed process may still run
@@ -96,9 +97,11 @@ orphans_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
  * HERALD_JOB_ID and HERALD_ATTEMPT, each only if all digits.  The
  * handler could have changed its environment since, so the values are
  * read as numbers and nothing else.  Buffers are left empty when not
- * found or not readable (a handler that ran a setuid program).
+ * found or not readable (a handler that ran a setuid program).  Return
+ * whether the environment could be read: a process that is exiting has
+ * none left.
  */
-static void
+static bool
 orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
 {
 	static const struct {
@@ -116,11 +119,11 @@ orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
 	job_id[0] = attempt[0] = '\0';
 	snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return;
+		return false;
 	n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	if (n <= 0)
-		return;
+		return false;
 	buf[n] = '\0';
 	/* Entries end in NUL; the last may be cut at the buffer's end. */
 	for (p = buf; p < buf + n; p += strlen(p) + 1) {
@@ -136,6 +139,37 @@ orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
 			}
 		}
 	}
+	return true;
+}
+
+/*
+ * Return whether pid has SIGKILL pending: a handler's process that its
+ * worker killed with its group is still running when heraldd, which
+ * inherited it, looks.
+ */
+static bool
+orphans_dying(pid_t pid)
+{
+	char			 path[64], buf[4096], *p;
+	unsigned long long	 mask;
+	ssize_t			 n;
+	int			 fd;
+	bool			 dying = false;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* The thread's pending signals, then the process's. */
+	for (p = buf; (p = strstr(p, "Pnd:\t")) != NULL; p += 5)
+		if (sscanf(p + 5, "%llx", &mask) == 1 &&
+		    (mask & (1ULL << (SIGKILL - 1))) != 0)
+			dying = true;
+	return dying;
 }
 
 static bool
@@ -149,17 +183,33 @@ orphans_known(pid_t pid, const pid_t *known, size_t nknown)
 	return false;
 }
 
-int
-hd_orphans_kill(const pid_t *known, size_t nknown)
+/* A child found by a sweep, and whether to report it. */
+struct orphan {
+	pid_t	pid;
+	pid_t	pgrp;
+	bool	report;
+	char	job_id[24];
+	char	attempt[24];
+};
+
+/*
+ * Find the children of this process that are not in known.  Each is
+ * judged before any is killed, since the kill of one group makes its
+ * other members look as if they were dying already.
+ */
+static struct orphan *
+orphans_find(const pid_t *known, size_t nknown, size_t *n)
 {
+	struct orphan	*found = NULL, *o;
 	struct dirent	*e;
 	DIR		*dir;
 	pid_t		 self = getpid(), pid, ppid, pgrp;
-	char		 state, job_id[24], attempt[24];
-	int		 killed = 0;
+	size_t		 cap = 0;
+	char		 state;
 
+	*n = 0;
 	if ((dir = opendir("/proc")) == NULL)
-		return 0;
+		return NULL;
 	while ((e = readdir(dir)) != NULL) {
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
@@ -167,35 +217,60 @@ hd_orphans_kill(const pid_t *known, size_t nknown)
 		if (orphans_stat(pid, &state, &ppid, &pgrp) == -1 ||
 		    ppid != self || orphans_known(pid, known, nknown))
 			continue;
+		if (*n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			found = hd_xrealloc(found, cap, sizeof *found);
+		}
+		o = &found[(*n)++];
+		o->pid = pid;
+		o->pgrp = pgrp;
+		/*
+		 * A dead process (a handler stopped with its worker by
+		 * PR_SET_PDEATHSIG), or one killed already (by its worker
+		 * at a timeout) or exiting, awaits its reaping only, and
+		 * one heraldd killed before is reported already.
+		 */
+		o->report = state != 'Z' && !orphans_pending_has(pid) &&
+		    !orphans_dying(pid) && orphans_job(pid, o->job_id,
+		    o->attempt, sizeof o->attempt);
+	}
+	closedir(dir);
+	return found;
+}
+
+int
+hd_orphans_kill(const pid_t *known, size_t nknown)
+{
+	struct orphan	*found, *o;
+	size_t		 n, i;
+	int		 killed = 0;
+
+	found = orphans_find(known, nknown, &n);
+	for (i = 0; i < n; i++) {
+		o = &found[i];
 		/*
 		 * An unreaped child keeps its pid and, as a group leader,
 		 * its group id from being reused, so neither kill() can
-		 * reach a stranger.
+		 * reach a stranger.  The group of a dying leader is left
+		 * alone: its members come to heraldd when it ends, and the
+		 * next look reports them.
 		 */
-		if (pgrp == pid && pgrp != getpgrp())
-			kill(-pgrp, SIGKILL);
-		/*
-		 * A dead process (a handler stopped with its worker by
-		 * PR_SET_PDEATHSIG) awaits its reaping only, and one
-		 * killed before is reported already.
-		 */
-		if (state == 'Z' || orphans_pending_has(pid)) {
-			kill(pid, SIGKILL);
+		if (o->report && o->pgrp == o->pid && o->pgrp != getpgrp())
+			kill(-o->pgrp, SIGKILL);
+		kill(o->pid, SIGKILL);
+		if (!o->report)
 			continue;
-		}
-		/* Read before the kill: a dead process shows none. */
-		orphans_job(pid, job_id, attempt, sizeof attempt);
-		kill(pid, SIGKILL);
-		orphans_pending_add(pid);
-		if (job_id[0] != '\0')
+		orphans_pending_add(o->pid);
+		if (o->job_id[0] != '\0')
 			hd_log_warn("orphaned handler killed",
-			    "handler_pid=%ld job_id=%s attempt=%s", (long)pid,
-			    job_id, attempt[0] != '\0' ? attempt : "unknown");
+			    "handler_pid=%ld job_id=%s attempt=%s",
+			    (long)o->pid, o->job_id, o->attempt[0] != '\0' ?
+			    o->attempt : "unknown");
 		else
 			hd_log_warn("orphaned handler killed",
-			    "handler_pid=%ld job_id=unknown", (long)pid);
+			    "handler_pid=%ld job_id=unknown", (long)o->pid);
 		killed++;
 	}
-	closedir(dir);
+	free(found);
 	return killed;
 }

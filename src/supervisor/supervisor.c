@@ -33,6 +33,13 @@
 #include "worker.h"
 
 #define SUPERVISOR_ID_BYTES	8
+/*
+ * The wait before heraldd looks for orphans after one ended.  A worker
+ * kills a handler's group as soon as it reaps the handler, well within
+ * this, so the processes of a live worker's handler are not taken for
+ * orphans.
+ */
+#define SUPERVISOR_SWEEP_DELAY_MS	1000
 
 enum child_role {
 	CHILD_WORKER = 0,
@@ -94,6 +101,8 @@ struct supervisor {
 	bool			 ready;
 	/* The write end of the running janitor's pipe of failed children. */
 	int			 janitor_fd;
+	/* When to look for orphans again after one ended; 0: no look due. */
+	int64_t			 sweep_at_ms;
 };
 
 static const char *
@@ -607,16 +616,32 @@ supervisor_reap(struct supervisor *sup)
 		}
 		/*
 		 * An orphan that ended may leave children of its own,
-		 * which come to heraldd in turn.
+		 * which come to heraldd in turn.  So does a handler's
+		 * process that its live worker is killing with the group,
+		 * at a timeout: the look waits until the worker is done.
 		 */
 		if (i == sup->nchildren) {
 			hd_orphans_reaped(pid);
-			sweep = true;
+			if (sup->sweep_at_ms == 0)
+				sup->sweep_at_ms = hd_monotonic_ms() +
+				    SUPERVISOR_SWEEP_DELAY_MS;
 		}
 	}
-	if (sweep)
+	if (sweep) {
 		supervisor_kill_orphans(sup);
+		sup->sweep_at_ms = 0;
+	}
 	supervisor_check_ready(sup);
+}
+
+/* Look for orphans once the delay after an orphan's end has passed. */
+static void
+supervisor_sweep_due(struct supervisor *sup)
+{
+	if (sup->sweep_at_ms == 0 || hd_monotonic_ms() < sup->sweep_at_ms)
+		return;
+	sup->sweep_at_ms = 0;
+	supervisor_kill_orphans(sup);
 }
 
 static size_t
@@ -1171,6 +1196,8 @@ supervisor_timeout(const struct supervisor *sup)
 				next = sup->children[i].restart_at_ms;
 	if (sup->watchdog_ms != 0 && sup->next_watchdog_ms < next)
 		next = sup->next_watchdog_ms;
+	if (sup->sweep_at_ms != 0 && sup->sweep_at_ms < next)
+		next = sup->sweep_at_ms;
 	return hd_poll_timeout(next, now);
 }
 
@@ -1326,6 +1353,7 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 		if (pfd[0].revents != 0)
 			supervisor_signals(&sup);
 		supervisor_watchdog(&sup);
+		supervisor_sweep_due(&sup);
 		if (!sup.stopping) {
 			supervisor_restart_due(&sup);
 			continue;

@@ -46,8 +46,8 @@ kill -KILL "$worker"
 killed_at=$(now_ms)
 wait_for 2 "the orphaned handler to die" not_alive "$handler"
 wait_for 2 "the handler's child to die" not_alive "$grandchild"
-log_has "msg=\"orphaned handler killed\" .* job_id=$id attempt=1" ||
-    fail "heraldd did not report the orphaned handler with its job"
+wait_for 2 "heraldd to report the orphans with their job" log_has \
+    "msg=\"orphaned handler killed\" .* job_id=$id attempt=1"
 # The handler died with its worker; only the processes it left are
 # killed, and each is reported once.
 killed=$(grep 'msg="orphaned handler killed"' "$HERALDD_LOG" |

@@ -67,6 +67,11 @@ sql_is "SELECT (errors->0->>'outcome') || ' ' || (errors->0->>'signal')
     FROM herald.dead_jobs WHERE id = $stubborn" "timeout 9" ||
     fail "the attempt of job $stubborn is not a timeout ended by SIGKILL"
 
+# The processes a worker killed at a timeout come to heraldd while they
+# die; no worker died, so none is an orphan.
+! log_has 'msg="orphaned handler killed"' ||
+    fail "heraldd reported processes its worker killed as orphans: $(grep orphaned "$HERALDD_LOG")"
+
 stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers
