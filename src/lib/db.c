@@ -100,6 +100,31 @@ db_connect_sqlstate(const char *message)
 	return "08006";
 }
 
+/*
+ * Return whether libpq's message, which came with no SQLSTATE, tells of
+ * a connection lost before libpq marked it bad, as it may while it still
+ * holds results to return.  libpq's own messages are matched.
+ */
+static bool
+db_message_lost(const char *message)
+{
+	static const char *const lost[] = {
+		"server closed the connection",
+		"no connection to the server",
+		"could not receive data from server",
+		"could not send data to server",
+		"connection to server was lost",
+		"SSL connection has been closed",
+		"terminating connection",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof lost / sizeof lost[0]; i++)
+		if (strstr(message, lost[i]) != NULL)
+			return true;
+	return false;
+}
+
 void
 hd_error_from_pg(struct herald_error *error, PGconn *conn,
     const PGresult *res, const char *what)
@@ -127,7 +152,8 @@ hd_error_from_pg(struct herald_error *error, PGconn *conn,
 		snprintf(reason, sizeof(reason), "unexpected result status %s",
 		    res != NULL ? PQresStatus(PQresultStatus(res)) : "none");
 
-	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
+	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD ||
+	    (sqlstate == NULL && db_message_lost(reason)))
 		hd_error_set(error, HERALD_ECONNECT, "%s: %s", what, reason);
 	else
 		hd_error_set(error, HERALD_EDB, "%s: %s", what, reason);

@@ -283,7 +283,7 @@ relay_settle(struct relay *r, struct relay_lane *lane)
 	memset(&error, 0, sizeof error);
 	if (hd_outbox_take_insert_receive(lane->job, &lane->stats,
 	    &error) == -1) {
-		relay_failed(r, "insert jobs", &error);
+		relay_failed(r, "insert and commit jobs", &error);
 		return -1;
 	}
 	if (r->fault == HD_OUTBOX_FAULT_AFTER_JOB_COMMIT) {
@@ -293,7 +293,7 @@ relay_settle(struct relay *r, struct relay_lane *lane)
 		_exit(EX_SOFTWARE);
 	}
 	if (hd_outbox_take_commit(&lane->take, &error) == -1) {
-		relay_failed(r, "commit batch", &error);
+		relay_failed(r, "delete relayed outbox rows", &error);
 		return -1;
 	}
 	relay_log_batch(&lane->stats);
@@ -349,7 +349,7 @@ relay_batch(struct relay *r)
 	if (hd_outbox_take_send(&lane->take, lane->app, HD_OUTBOX_BATCH,
 	    HD_OUTBOX_BATCH_BYTES, &error) == -1 ||
 	    (n = hd_outbox_take_receive(&lane->take, &error)) == -1) {
-		relay_failed(r, "take batch", &error);
+		relay_failed(r, "take outbox rows", &error);
 		return;
 	}
 	r->next_batch_ms = hd_monotonic_ms() + RELAY_POLL_MS;
@@ -361,7 +361,7 @@ relay_batch(struct relay *r)
 
 	if (hd_outbox_take_insert_send(&lane->take, lane->job, r->config,
 	    r->origin, &lane->stats, &error) == -1) {
-		relay_failed(r, "insert jobs", &error);
+		relay_failed(r, "insert and commit jobs", &error);
 		return;
 	}
 	lane->inserting = true;
