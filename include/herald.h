@@ -270,10 +270,12 @@ int	herald_uow_enqueue(struct herald_uow *uow, const char *task,
  * way the unit of work is freed, except when a handler calls this on its
  * own unit of work: that fails with HERALD_ESTATE and frees nothing.
  * Returns 0 only when the commit happened, and fails with HERALD_EINVAL
- * when uow is NULL.  HERALD_ECONNECT from the COMMIT itself means that
- * the connection was lost before the server's reply.  The transaction
- * may then have committed with its events, as the message states, so
- * check the application's own rows before doing the work again.
+ * when uow is NULL.  HERALD_ECONNECT with sqlstate "08007"
+ * (transaction_resolution_unknown) means that the connection was lost
+ * during the COMMIT itself, before the server's reply.  The transaction
+ * may then have committed with its events, so check the application's
+ * own rows before doing the work again.  HERALD_ECONNECT with another
+ * sqlstate means that nothing was committed.
  */
 int	herald_uow_commit(struct herald_uow *uow, struct herald_error *error);
 

@@ -674,6 +674,9 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 		    "commit, and whether the transaction committed is not "
 		    "known, since the connection was lost" :
 		    "could not commit");
+		/* transaction_resolution_unknown, for callers to test. */
+		if (PQstatus(uow->conn) == CONNECTION_BAD)
+			memcpy(cause.sqlstate, "08007", 6);
 		PQclear(res);
 		uow_fail(uow, &cause, NULL);
 		goto rollback;

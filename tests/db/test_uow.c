@@ -645,6 +645,38 @@ test_uow_unique_key_written(void **state)
 }
 
 /*
+ * A connection lost during the COMMIT itself leaves the outcome unknown,
+ * which the error tells by its sqlstate, 08007.  A constraint trigger
+ * that runs at the COMMIT ends the backend there.
+ */
+static void
+test_uow_lost_commit_is_unknown(void **state)
+{
+	struct fixture		*f = *state;
+	struct herald_error	 error;
+	struct herald_uow	*uow;
+	PGconn			*conn;
+
+	dbtest_exec(f->db->conn, "CREATE FUNCTION end_backend() RETURNS "
+	    "trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM "
+	    "pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$; "
+	    "CREATE CONSTRAINT TRIGGER users_end AFTER INSERT ON users "
+	    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+	    "EXECUTE FUNCTION end_backend()");
+	conn = dbtest_connect(f->db);
+	uow = herald_uow_begin(conn, f->bus, &error);
+	assert_non_null(uow);
+	dbtest_exec(conn, "INSERT INTO users VALUES ('a@example.com')");
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered", "{}",
+	    NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(error.code, HERALD_ECONNECT);
+	assert_string_equal(error.sqlstate, "08007");
+	assert_non_null(strstr(error.message, "is not known"));
+	PQfinish(conn);
+}
+
+/*
  * The application ends the unit of work's transaction on its connection,
  * then commits the unit of work.  Its events went to the outbox in their
  * own transaction before, so a rolled-back row still published its event.
@@ -909,6 +941,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_uow_bad_unique_key_fails_whole_unit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uow_unique_key_written,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uow_lost_commit_is_unknown,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_uow_ended_transaction_publishes_nothing, setup,
