@@ -43,6 +43,12 @@
 #define RELAY_PRUNE_MS		60000
 #define RELAY_RETRY_MIN_MS	100
 #define RELAY_LANES		2
+/*
+ * The longest a relay's session may sit idle inside a transaction.  A
+ * live relay's batch waits only for its jobs' commit in the other
+ * database.
+ */
+#define RELAY_IDLE_TIMEOUT	"60s"
 
 /*
  * A batch in flight.  app's transaction holds the taken rows until job
@@ -167,6 +173,35 @@ relay_failed(struct relay *r, const char *operation,
 }
 
 /*
+ * Set idle_in_transaction_session_timeout on conn.  Builds with fault
+ * injection take another value from HERALD_FAULT_RELAY_IDLE_TIMEOUT, so
+ * that a test need not wait a minute.
+ */
+static int
+relay_set_idle_timeout(PGconn *conn, struct herald_error *error)
+{
+	const char	*values[1] = { RELAY_IDLE_TIMEOUT };
+	PGresult	*res;
+
+#ifdef HD_FAULT_INJECTION
+	const char	*fault = getenv("HERALD_FAULT_RELAY_IDLE_TIMEOUT");
+
+	if (fault != NULL && fault[0] != '\0')
+		values[0] = fault;
+#endif
+	res = PQexecParams(conn, "SELECT set_config("
+	    "'idle_in_transaction_session_timeout', $1, false)", 1, NULL,
+	    values, NULL, NULL, 0);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(error, conn, res, "set idle timeout");
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Open the connections, check both schemas and LISTEN.  Return 0, or -1
  * when a schema does not match and the relay must exit.
  */
@@ -191,6 +226,17 @@ relay_connect(struct relay *r)
 		r->lanes[i].job = hd_db_connect(r->config->job_db,
 		    "herald relay", &error);
 		if (r->lanes[i].job == NULL)
+			goto fail;
+		/*
+		 * A relay frozen inside a batch (SIGSTOP, a paused host)
+		 * would hold its outbox rows, and a transaction that holds
+		 * back vacuum, for as long as it stays frozen.  The server
+		 * ends such a session instead; the rows go to another relay,
+		 * and the origin keys keep the jobs relayed once.
+		 */
+		operation = "set idle timeout";
+		if (relay_set_idle_timeout(r->lanes[i].app, &error) == -1 ||
+		    relay_set_idle_timeout(r->lanes[i].job, &error) == -1)
 			goto fail;
 	}
 
