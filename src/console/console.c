@@ -425,55 +425,40 @@ status_state(struct hd_console *console, char *buf, size_t size,
 #define STATUS_EXTRA_LINES	3
 
 /*
- * The status line of a message too long to follow the target: the
- * message goes first, after the state only when both fit, so that the
- * end of a message at 80 columns is not cut off.  A stale state always
- * goes first, since it means that every number on the screen is old.
- * A message that does not fit takes up to STATUS_EXTRA_LINES lines above
- * as well, broken at spaces, since its end often names the outcome.
+ * Write a message too long to share the status line on up to
+ * STATUS_EXTRA_LINES lines above it, broken at spaces, so that the status
+ * line keeps its target and state and the end of the message, which
+ * often names the outcome, still shows.
  */
 static void
-draw_status_message(struct hd_console *console, const char *state,
-    bool stale)
+draw_message_above(struct hd_console *console)
 {
 	const char	*text = console->message, *starts[STATUS_EXTRA_LINES];
 	char		 part[sizeof(console->message)];
-	int		 y = LINES - 1, x = 0, attr, cut, n = 0, i, room;
+	int		 lens[STATUS_EXTRA_LINES], lines, n = 0, i, cut, attr;
 
 	attr = console->message_error ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS);
-	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
-	room = COLS - (stale ? (int)strlen(state) + 3 : 0);
-	while ((int)strlen(text) > room && n < STATUS_EXTRA_LINES &&
-	    n < LINES - 2) {
-		if ((int)strlen(text) <= COLS)
-			cut = (int)strlen(text);
-		else {
-			for (cut = COLS; cut > 0 && text[cut] != ' '; cut--)
-				;
+	lines = LINES - 2 < STATUS_EXTRA_LINES ? LINES - 2 :
+	    STATUS_EXTRA_LINES;
+	while (*text != '\0' && n < lines) {
+		cut = (int)strlen(text) < COLS ? (int)strlen(text) : COLS;
+		if (cut == COLS && n < lines - 1 && text[cut] != '\0') {
+			while (cut > 0 && text[cut] != ' ')
+				cut--;
 			if (cut == 0)
 				cut = COLS;
 		}
-		starts[n++] = text;
+		starts[n] = text;
+		lens[n++] = cut;
 		text += cut;
 		while (*text == ' ')
 			text++;
 	}
-	/* The first part goes highest, the rest below it. */
 	for (i = 0; i < n; i++) {
-		cut = (int)((i + 1 < n ? starts[i + 1] : text) - starts[i]);
-		snprintf(part, sizeof(part), "%.*s", cut, starts[i]);
-		hd_put_fill(y - n + i, 0, COLS, attr, part);
+		snprintf(part, sizeof(part), "%.*s", lens[i], starts[i]);
+		hd_put_fill(LINES - 1 - n + i, 0, COLS, attr, part);
 	}
-	if (stale || *text == '\0' ||
-	    (int)(strlen(state) + 3 + strlen(text)) <= COLS) {
-		x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
-		    hd_attr(HD_ATTR_STATUS), state);
-		if (*text != '\0')
-			x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS),
-			    " | ");
-	}
-	hd_put(y, x, COLS - x, attr, text);
 }
 
 static void
@@ -481,7 +466,7 @@ draw_status(struct hd_console *console)
 {
 	char		 state[128], target[48];
 	const char	*error = hd_model_error(console->model);
-	bool		 stale;
+	bool		 stale, above;
 	int		 y = LINES - 1, x;
 
 	if (console->prompt_active) {
@@ -496,11 +481,10 @@ draw_status(struct hd_console *console)
 	}
 
 	status_state(console, state, sizeof(state), &stale);
-	if (console->message[0] != '\0' && (int)(strlen(state) +
-	    strlen(console->message) + 3 + COLS / 3 + 3) > COLS) {
-		draw_status_message(console, state, stale);
-		return;
-	}
+	above = console->message[0] != '\0' && (int)(strlen(state) +
+	    strlen(console->message) + 3 + COLS / 3 + 3) > COLS;
+	if (above)
+		draw_message_above(console);
 	snprintf(target, sizeof(target), "%s", hd_model_target(console->model));
 	/* A cut target ends in "~", so a cut path never reads as another. */
 	if ((int)strlen(target) > COLS / 3 && COLS / 3 > 1)
@@ -511,7 +495,7 @@ draw_status(struct hd_console *console)
 	x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
 	x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS), state);
-	if (console->message[0] != '\0') {
+	if (console->message[0] != '\0' && !above) {
 		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
 		hd_put(y, x, COLS - x, console->message_error ?
 		    hd_attr(HD_ATTR_STALE) : hd_attr(HD_ATTR_STATUS),

@@ -436,19 +436,22 @@ sql_is "SELECT paused FROM herald.queues WHERE name = 'ev'" t ||
 keys ro 4
 keys ro r
 expect_line ro '^read-only console: "r" \(retry the marked rows, or the row under the cursor\) is *$'
-expect_line ro '(^| )disabled *$'
+expect_line ro '^disabled *$'
+# The status line below keeps its target and state.
+screen ro | tail -n 1 | grep -q '^[^|]* | updated [0-9a-z]* ago *$' ||
+    fail "the status line lost its target or state: $(screen ro | tail -n 1)"
 # At 40 columns the same message takes three lines, its end included.
 T resize-window -t ro -x 40 -y 24
 keys ro r
 expect_line ro '^read-only console: "r" \(retry the marked *$'
-expect_line ro '(^| )disabled *$'
+expect_line ro '^disabled *$'
 T resize-window -t ro -x 80 -y 24
 keys ro 1
 keys ro '?'
 expect_screen ro "Keys of Queues, read-only (q quits, other keys close, j/k scroll)"
 # Nothing of the queue rows shows beside the help (the message of "r"
-# above may still take the line above the status line).
-screen ro | sed '1d;$d' | grep -v '^read-only console: ' |
+# above may still take the two lines above the status line).
+screen ro | sed '1d;$d' | grep -v -e '^read-only console: ' -e '^disabled *$' |
     grep -q '^ \{0,3\}[^ ]' &&
     fail "the screen behind the help shows: $(screen ro)"
 # The status line, the last, may still show the refusal of "p".
