@@ -65,7 +65,7 @@ static const char show_sql[] =
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"
     "  to_json(created_at)#>>'{}', to_json(died_at)#>>'{}',"
-    "  jsonb_pretty(payload)"
+    "  jsonb_pretty(payload), " HD_SQL_HISTORY_SHOWN("errors")
     " FROM herald.dead_jobs WHERE id = $1";
 
 /*
@@ -308,7 +308,7 @@ print_dead_job(const PGresult *res)
 	printf("%-11s %s\n", "queue:", PQgetvalue(res, 0, 2));
 	printf("%-11s %s\n", "priority:", PQgetvalue(res, 0, 3));
 	hd_cli_print_attempts(PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
-	    PQgetvalue(res, 0, 14));
+	    PQgetvalue(res, 0, 18));
 	printf("%-11s %s\n", "reason:", PQgetvalue(res, 0, 6));
 	hd_cli_print_time("created:", PQgetvalue(res, 0, 7),
 	    PQgetvalue(res, 0, 8));
@@ -323,7 +323,7 @@ print_dead_job(const PGresult *res)
 		printf("  (hidden: this role may not read payloads)\n");
 	else
 		hd_cli_print_indented(PQgetvalue(res, 0, 17), "  ");
-	hd_cli_print_history(PQgetvalue(res, 0, 14));
+	hd_cli_print_history(PQgetvalue(res, 0, 18));
 }
 
 /* Print the row of show_sql as JSON, payload and history included. */

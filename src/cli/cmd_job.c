@@ -43,7 +43,7 @@ static const char show_sql[] =
     " - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"
     "  to_json(created_at)#>>'{}', to_json(run_at)#>>'{}',"
-    "  jsonb_pretty(payload)"
+    "  jsonb_pretty(payload), " HD_SQL_HISTORY_SHOWN("errors")
     " FROM herald.live_jobs WHERE id = $1";
 
 /* The columns of show_sql. */
@@ -52,7 +52,7 @@ enum show_column {
 	SHOW_MAX_ATTEMPTS, SHOW_STATE, SHOW_CREATED, SHOW_CREATED_MS,
 	SHOW_RUN_AT, SHOW_RUN_AT_MS, SHOW_EVENT_ID, SHOW_EVENT_TYPE,
 	SHOW_PAYLOAD, SHOW_ERRORS, SHOW_CREATED_JSON, SHOW_RUN_AT_JSON,
-	SHOW_PAYLOAD_PRETTY
+	SHOW_PAYLOAD_PRETTY, SHOW_HISTORY_SHOWN
 };
 
 /*
@@ -293,7 +293,7 @@ print_job(const PGresult *res)
 	printf("%-11s %s\n", "state:", PQgetvalue(res, 0, SHOW_STATE));
 	hd_cli_print_attempts(PQgetvalue(res, 0, SHOW_ATTEMPT),
 	    PQgetvalue(res, 0, SHOW_MAX_ATTEMPTS),
-	    PQgetvalue(res, 0, SHOW_ERRORS));
+	    PQgetvalue(res, 0, SHOW_HISTORY_SHOWN));
 	hd_cli_print_time("created:", PQgetvalue(res, 0, SHOW_CREATED),
 	    PQgetvalue(res, 0, SHOW_CREATED_MS));
 	/* A running job's run_at is when its attempt became due. */
@@ -311,7 +311,7 @@ print_job(const PGresult *res)
 	else
 		hd_cli_print_indented(PQgetvalue(res, 0, SHOW_PAYLOAD_PRETTY),
 		    "  ");
-	hd_cli_print_history(PQgetvalue(res, 0, SHOW_ERRORS));
+	hd_cli_print_history(PQgetvalue(res, 0, SHOW_HISTORY_SHOWN));
 }
 
 /* Print the row of show_sql as JSON, payload and history included. */

@@ -81,7 +81,7 @@ static void
 print_action(json_t *entry)
 {
 	char	at[64], when[64], outcome[32];
-	json_t	*output;
+	json_t	*output, *payload;
 
 	member_text(entry, "at", at, sizeof at);
 	member_text(entry, "outcome", outcome, sizeof outcome);
@@ -90,6 +90,15 @@ print_action(json_t *entry)
 	output = json_object_get(entry, "output");
 	if (json_is_string(output) && json_string_length(output) > 0)
 		hd_cli_print_indented(json_string_value(output), "    | ");
+	/*
+	 * An edit keeps the payload it replaced, which the query gives as
+	 * its JSON text (HD_SQL_HISTORY_SHOWN).
+	 */
+	payload = json_object_get(entry, "payload");
+	if (json_is_string(payload)) {
+		printf("    payload before the edit:\n");
+		hd_cli_print_indented(json_string_value(payload), "    | ");
+	}
 }
 
 static void

@@ -167,19 +167,19 @@ static const char detail_dead_sql[] =
     "  " HD_SQL_UTC_SECOND("created_at") ","
     "  " HD_SQL_UTC_SECOND("died_at") ","
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
-    "  event_id, event_type, jsonb_pretty(payload), errors::text"
+    "  event_id, event_type, jsonb_pretty(payload),"
+    "  " HD_SQL_HISTORY_SHOWN("errors")
     " FROM herald.dead_jobs WHERE id = $1";
 
 static const char detail_live_sql[] =
     "SELECT id, task, queue, priority, attempt, max_attempts,"
-    "  CASE WHEN state = 'running' THEN 'running'"
-    "    WHEN run_at <= now() THEN 'queued'"
-    "    WHEN attempt = 0 THEN 'scheduled' ELSE 'retrying' END,"
+    "  " HD_SQL_SHOWN_STATE ","
     "  " HD_SQL_UTC_SECOND("created_at") ","
     "  " HD_SQL_UTC_SECOND("run_at") ","
     "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
     " - now()) * 1000)::bigint,"
-    "  event_id, event_type, jsonb_pretty(payload), errors::text"
+    "  event_id, event_type, jsonb_pretty(payload),"
+    "  " HD_SQL_HISTORY_SHOWN("errors")
     " FROM herald.live_jobs WHERE id = $1";
 
 static const char queue_health_sql[] =

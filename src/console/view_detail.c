@@ -149,7 +149,7 @@ detail_add_failure(json_t *entry, const char *when, const char *outcome)
 static void
 detail_add_entry(json_t *entry)
 {
-	json_t		*output = json_object_get(entry, "output");
+	json_t		*output = json_object_get(entry, "output"), *payload;
 	const char	*at = json_string_value(json_object_get(entry, "at"));
 	const char	*outcome = json_string_value(json_object_get(entry,
 	    "outcome"));
@@ -164,6 +164,14 @@ detail_add_entry(json_t *entry)
 	if (json_is_string(output) && json_string_length(output) > 0)
 		detail_add_text(hd_attr(HD_ATTR_DIM), "      | ",
 		    json_string_value(output));
+	/* An edit keeps the payload it replaced, as JSON text. */
+	payload = json_object_get(entry, "payload");
+	if (json_is_string(payload)) {
+		detail_add(hd_attr(HD_ATTR_DIM), "      payload before the "
+		    "edit:");
+		detail_add_text(hd_attr(HD_ATTR_DIM), "      | ",
+		    json_string_value(payload));
+	}
 }
 
 static void

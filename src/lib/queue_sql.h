@@ -33,6 +33,17 @@
     " ELSE 'retrying' END"
 
 /*
+ * The history col, a jsonb array, as text for display: the payload that
+ * an edit replaced becomes its JSON text, a string, so that a number past
+ * 64 bits in it does not stop jansson from reading the whole history.
+ */
+#define HD_SQL_HISTORY_SHOWN(col)					\
+    "(SELECT coalesce(jsonb_agg(CASE WHEN e ? 'payload' THEN"		\
+    " jsonb_set(e, '{payload}', to_jsonb((e->'payload')::text))"	\
+    " ELSE e END ORDER BY n), '[]')::text"				\
+    " FROM jsonb_array_elements(" col ") WITH ORDINALITY AS x(e, n))"
+
+/*
  * The time col to the second in UTC, as "2026-12-05 18:48:17Z", which
  * is how a job's history prints its times.  An infinite time stays
  * "infinity".

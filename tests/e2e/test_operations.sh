@@ -142,6 +142,12 @@ sql_is "SELECT (j->'payload') = '{\"to\": \"good@1\", \"amount\": 0.1,
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $first
     AND errors @> '[{\"outcome\": \"edited\", \"payload\": {\"to\": \"bad@1\"}}]'" \
     1 || fail "the original payload is not in the history"
+# The text of herald dead show prints it too, under the edit.
+"$HERALD" -c "$HERALD_CONF" dead show "$first" >"$TEST_DIR/show.txt" ||
+    fail "herald dead show $first failed"
+grep -A3 '^  edited ' "$TEST_DIR/show.txt" |
+    grep -q '^    | {"to": *"bad@1"' ||
+    fail "herald dead show does not print the payload before the edit: $(cat "$TEST_DIR/show.txt")"
 sql_is "SELECT count(*) FROM herald.audit
     WHERE action = 'dead retry edited' AND ids = '{$first}'" 1 ||
     fail "the edit was not recorded in the audit table"
