@@ -87,8 +87,9 @@ test_pids() {
 
 # alive PID: succeed when PID names a live process that is not a zombie.
 alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+    # One look: a zombie reaped between two looks would pass for alive.
+    _stat=$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)
+    [ -n "$_stat" ] && [ "$_stat" != Z ]
 }
 
 not_alive() {
