@@ -66,23 +66,38 @@ hd_orphans_reaped(pid_t pid)
 			orphans_pending[i] = 0;
 }
 
+/*
+ * Read the file name of /proc/PID into buf, NUL-terminated after the
+ * bytes read, which it returns; 0 when there are none or it cannot be
+ * read.
+ */
+static ssize_t
+orphans_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char	path[64];
+	ssize_t	n;
+	int	fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return n;
+}
+
 /* Read the state, parent pid and process group of pid; 0 or -1. */
 static int
 orphans_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
 {
-	char	 path[64], buf[512], *p;
-	ssize_t	 n;
+	char	 buf[512], *p;
 	long	 parent, group;
-	int	 fd;
 
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (orphans_read(pid, "stat", buf, sizeof buf) == 0)
 		return -1;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* "pid (comm) state ppid pgrp ...", where comm may hold ") ". */
 	if ((p = strrchr(buf, ')')) == NULL ||
 	    sscanf(p + 1, " %c %ld %ld", state, &parent, &group) != 3)
@@ -111,20 +126,13 @@ orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
 		{ "HERALD_JOB_ID=", sizeof "HERALD_JOB_ID=" - 1 },
 		{ "HERALD_ATTEMPT=", sizeof "HERALD_ATTEMPT=" - 1 },
 	};
-	char		 path[64], buf[65536], *p, *end, *out;
+	char		 buf[65536], *p, *end, *out;
 	ssize_t		 n;
 	size_t		 i, len;
-	int		 fd;
 
 	job_id[0] = attempt[0] = '\0';
-	snprintf(path, sizeof path, "/proc/%ld/environ", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((n = orphans_read(pid, "environ", buf, sizeof buf)) == 0)
 		return false;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	/* Entries end in NUL; the last may be cut at the buffer's end. */
 	for (p = buf; p < buf + n; p += strlen(p) + 1) {
 		for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
@@ -150,20 +158,12 @@ orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
 static bool
 orphans_dying(pid_t pid)
 {
-	char			 path[64], buf[4096], *p;
+	char			 buf[4096], *p;
 	unsigned long long	 mask;
-	ssize_t			 n;
-	int			 fd;
 	bool			 dying = false;
 
-	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (orphans_read(pid, "status", buf, sizeof buf) == 0)
 		return false;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	/* The thread's pending signals, then the process's. */
 	for (p = buf; (p = strstr(p, "Pnd:\t")) != NULL; p += 5)
 		if (sscanf(p + 5, "%llx", &mask) == 1 &&
