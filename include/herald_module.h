@@ -49,7 +49,7 @@
  * loads for a job, is blamed as a crash of that job's handler.
  *
  * What a module writes to standard output or error is discarded, so
- * that no payload reaches heraldd's log that way; a handler reports
+ * that no payload reaches heraldd's log that way.  A handler reports
  * through its outcome's message, which the job's history keeps.
  */
 

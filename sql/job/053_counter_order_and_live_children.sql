@@ -7,11 +7,11 @@
 -- deadlock_timeout, stalling both workers.  The rows are now upserted in
 -- the order of their key.
 --
--- The janitor of a heraldd writes its supervisor's heartbeat.  When that
--- janitor stopped (killed until heraldd paused its restarts, or frozen),
--- the janitor of another host pruned the supervisor as dead, and with it
--- the registrations of its workers, which were alive and sending their
--- own heartbeats: each then restarted and gave back its jobs.  A
+-- The janitor of a heraldd writes its supervisor's heartbeat.  That
+-- janitor may stop: killed until heraldd paused its restarts, or frozen.
+-- The janitor of another host then pruned the supervisor as dead, and
+-- with it the registrations of its live workers, which sent their own
+-- heartbeats.  Each worker then restarted and gave back its jobs.  A
 -- supervisor now counts as dead only when none of its children has sent
 -- a heartbeat within the retention either.
 

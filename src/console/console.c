@@ -426,9 +426,9 @@ status_state(struct hd_console *console, char *buf, size_t size,
 
 /*
  * Write a message too long to share the status line on up to
- * STATUS_EXTRA_LINES lines above it, broken at spaces, so that the status
- * line keeps its target and state and the end of the message, which
- * often names the outcome, still shows.
+ * STATUS_EXTRA_LINES lines above it, broken at spaces.  The status line
+ * keeps its target and state, and the end of the message still shows,
+ * which often names the outcome.
  */
 static void
 draw_message_above(struct hd_console *console)
@@ -924,7 +924,7 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 	}
 
 	/*
-	 * Read-only also asks the server to reject writes, and a statement
+	 * Read-only also has the server reject writes, and a statement
 	 * that runs for half a minute is cancelled by the server.  The first
 	 * connection came from hd_cli_connect() under the name "herald".
 	 */

@@ -101,8 +101,8 @@ db_connect_sqlstate(const char *message)
 }
 
 /*
- * Return whether libpq's message, which came with no SQLSTATE, tells of
- * a connection lost before libpq marked it bad, as it may while it still
+ * Return whether libpq's message, which came with no SQLSTATE, reports a
+ * connection lost before libpq marked it bad, as it may while it still
  * holds results to return.  libpq's own messages are matched.
  */
 static bool

@@ -50,7 +50,7 @@ herald_module_handler_fn *hd_module_load(const char *path,
 	    const char *symbol, char *error, size_t error_size);
 /*
  * Load as hd_module_load() does, for the job job_id, which counts as
- * started meanwhile: a load that ends the worker (an initializer that
+ * started meanwhile.  A load that ends the worker (an initializer that
  * crashes or calls exit()) is pinned on that job in started, as a crash
  * of its handler would be.
  */

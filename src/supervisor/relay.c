@@ -44,8 +44,8 @@
 #define RELAY_RETRY_MIN_MS	100
 #define RELAY_LANES		2
 /*
- * The longest a relay's session may sit idle inside a transaction.  A
- * live relay's batch waits only for its jobs' commit in the other
+ * The time a relay's session may sit idle inside a transaction at most.
+ * A live relay's batch waits only for its jobs' commit in the other
  * database.
  */
 #define RELAY_IDLE_TIMEOUT	"60s"
