@@ -102,8 +102,8 @@ db_connect_sqlstate(const char *message)
 
 /*
  * Return whether libpq's message, which came with no SQLSTATE, reports a
- * connection lost before libpq marked it bad, as it may while it still
- * holds results to return.  libpq's own messages are matched.
+ * connection lost before libpq marked it bad, as it may while results
+ * are still to be returned.  libpq's own messages are matched.
  */
 static bool
 db_message_lost(const char *message)
