@@ -44,7 +44,7 @@ static const char list_sql[] =
     "SELECT id, task, queue, attempt, max_attempts, reason,"
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  errors->-1->>'outcome', errors->-1->>'exit_code',"
-    "  errors->-1->>'signal', to_json(died_at)#>>'{}'"
+    "  errors->-1->>'signal', " HD_SQL_JSON_TIME("died_at")
     " FROM herald.dead_jobs"
     " WHERE ($1::text IS NULL OR queue = $1)"
     "   AND ($2::text IS NULL OR task = $2)"
@@ -64,7 +64,7 @@ static const char show_sql[] =
     "  " HD_SQL_UTC_SECOND("died_at") ","
     "  (extract(epoch FROM died_at - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"
-    "  to_json(created_at)#>>'{}', to_json(died_at)#>>'{}',"
+    "  " HD_SQL_JSON_TIME("created_at") ", " HD_SQL_JSON_TIME("died_at") ","
     "  jsonb_pretty(payload), " HD_SQL_HISTORY_SHOWN("errors")
     " FROM herald.dead_jobs WHERE id = $1";
 

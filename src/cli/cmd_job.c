@@ -42,7 +42,7 @@ static const char show_sql[] =
     "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
     " - now()) * 1000)::bigint,"
     "  event_id, event_type, payload::text, errors::text,"
-    "  to_json(created_at)#>>'{}', to_json(run_at)#>>'{}',"
+    "  " HD_SQL_JSON_TIME("created_at") ", " HD_SQL_JSON_TIME("run_at") ","
     "  jsonb_pretty(payload), " HD_SQL_HISTORY_SHOWN("errors")
     " FROM herald.live_jobs WHERE id = $1";
 

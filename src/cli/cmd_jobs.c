@@ -29,7 +29,7 @@ static const char jobs_sql[] =
     "SELECT id, task, queue, shown_state, attempt, max_attempts, priority,"
     "  (extract(epoch FROM " HD_SQL_FINITE_RUN_AT("run_at")
     " - now()) * 1000)::bigint,"
-    "  to_json(run_at)#>>'{}'"
+    "  " HD_SQL_JSON_TIME("run_at")
     " FROM ((SELECT id, task, queue, attempt, max_attempts, priority,"
     "    run_at, " HD_SQL_SHOWN_STATE " AS shown_state"
     "  FROM herald.jobs_redacted"

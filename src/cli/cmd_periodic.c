@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "queue_sql.h"
 
 static const char usage[] = "herald periodic [--json]";
 
@@ -32,7 +33,8 @@ static const char list_sql[] =
     " 'YYYY-MM-DD HH24:MI:SS\"Z\"'), last_job_id, last_enqueued,"
     " to_char(next_slot AT TIME ZONE 'UTC',"
     " 'YYYY-MM-DD HH24:MI:SS\"Z\"'),"
-    " coalesce(next_slot < now() - interval '" PERIODIC_OVERDUE "', false)"
+    " coalesce(next_slot < now() - interval '" PERIODIC_OVERDUE "', false),"
+    " " HD_SQL_JSON_TIME("last_slot") ", " HD_SQL_JSON_TIME("next_slot")
     " FROM herald.periodic ORDER BY name";
 
 static void
@@ -118,13 +120,13 @@ print_json(const PGresult *res)
 		json_object_set_new(o, "catch_up",
 		    hd_cli_json_text(res, row, 5));
 		json_object_set_new(o, "last_slot",
-		    hd_cli_json_text(res, row, 6));
+		    hd_cli_json_text(res, row, 11));
 		json_object_set_new(o, "last_job_id",
 		    hd_cli_json_int(res, row, 7));
 		json_object_set_new(o, "last_enqueued",
 		    hd_cli_json_bool(res, row, 8));
 		json_object_set_new(o, "next_slot",
-		    hd_cli_json_text(res, row, 9));
+		    hd_cli_json_text(res, row, 12));
 		json_object_set_new(o, "overdue",
 		    hd_cli_json_bool(res, row, 10));
 		json_array_append_new(list, o);

@@ -44,6 +44,15 @@
     " FROM jsonb_array_elements(" col ") WITH ORDINALITY AS x(e, n))"
 
 /*
+ * The time col for JSON output: ISO 8601 in UTC with microseconds, as
+ * "2026-12-05T18:48:17.123456Z", the same width for every time.  An
+ * infinite time stays "infinity".
+ */
+#define HD_SQL_JSON_TIME(col)						\
+    "coalesce(to_char(" col " AT TIME ZONE 'UTC',"			\
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), " col "::text)"
+
+/*
  * The time col to the second in UTC, as "2026-12-05 18:48:17Z", which
  * is how a job's history prints its times.  An infinite time stays
  * "infinity".

@@ -50,6 +50,8 @@ H status | grep -Eq '^unserved .* 0 +no$' ||
     fail "herald status counts a worker of queue unserved: $(H status)"
 H status --json | grep -q '"workers": 1' ||
     fail "herald status --json has no worker count: $(H status --json)"
+H jobs --json | grep -Eq '"run_at": "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"' ||
+    fail "herald jobs --json gives run_at unlike the other times: $(H jobs --json)"
 # A queue that only another host's worker serves shows, without jobs.
 sql "INSERT INTO herald.processes (id, kind, supervisor_id, host, pid, queue)
     VALUES ('elsewhere-w', 'worker', NULL, 'other-host', 1, 'far')" ||

@@ -100,6 +100,12 @@ grep -q "^tick .*@every 3s .*UTC .*probe .*#[0-9]" "$TEST_DIR/periodic.out" ||
 grep -q "^nightly .*30 2 \* \* \* .*Europe/Berlin .* - " \
     "$TEST_DIR/periodic.out" ||
     fail "herald periodic does not list nightly: $(cat "$TEST_DIR/periodic.out")"
+# JSON gives times as the other commands do, ISO 8601 in UTC.
+"$HERALD" -d "$JOB_DB" periodic -j >"$TEST_DIR/periodic.json" ||
+    fail "herald periodic -j failed"
+grep -Eq '"next_slot": "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"' \
+    "$TEST_DIR/periodic.json" ||
+    fail "herald periodic -j gives times unlike the others: $(cat "$TEST_DIR/periodic.json")"
 sql_is "SELECT count(*) FROM herald.periodic WHERE name = 'nightly'
     AND extract(minute FROM next_slot) = 30
     AND next_slot > now() AND next_slot <= now() + interval '1 day'" 1 ||
