@@ -64,6 +64,8 @@ print_help(void)
 	    "without an offset)\n"
 	    "      --in=DURATION      run after DURATION, such as \"250ms\", "
 	    "\"30s\", \"5m\", \"1h\"\n"
+	    "                         (at most 366 days; --at runs later "
+	    "jobs)\n"
 	    "      --priority=N       priority from %d to %d, lower runs "
 	    "first\n"
 	    "                         (default: 0)\n"
