@@ -272,6 +272,36 @@ check_syntax_error(const char *payload, size_t len, const json_error_t *jerr,
 }
 
 /*
+ * Fail unless every number of the len bytes of payload fits PostgreSQL's
+ * numeric, which would reject the whole statement.  Only a payload with
+ * an exponent or a long number can miss, so others skip the scan.
+ */
+static int
+check_numeric_range(const char *payload, size_t len,
+    struct herald_error *error)
+{
+	long	at;
+	int	line = 1, column = 1;
+	long	i;
+
+	if (len < 16384 && strpbrk(payload, "eE") == NULL)
+		return 0;
+	if ((at = hd_json_numeric_misfit(payload, len)) == -1)
+		return 0;
+	for (i = 0; i < at; i++)
+		if (payload[i] == '\n') {
+			line++;
+			column = 1;
+		} else
+			column++;
+	hd_error_set(error, HERALD_EINVAL,
+	    "payload has a number out of the range of PostgreSQL's numeric "
+	    "type (at most 131072 digits before the decimal point and 16383 "
+	    "after) at line %d, column %d (byte %ld)", line, column, at + 1);
+	return -1;
+}
+
+/*
  * Integers are read as reals so that numbers past 64 bits, which jsonb
  * stores as numeric, are not rejected.  An object with a duplicate key is
  * rejected, since jsonb would keep only the last value without a word.
@@ -328,7 +358,7 @@ herald_check_payload(const char *payload, size_t max_bytes,
 	if (value != NULL) {
 		json_decref(value);
 		free(zeroed);
-		return 0;
+		return check_numeric_range(payload, len, error);
 	}
 
 	if (json_error_code(&jerr) == json_error_null_character)

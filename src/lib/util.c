@@ -251,29 +251,98 @@ json_number_length(const char *text, size_t len)
 	return i;
 }
 
+/*
+ * Find the next number outside a string of the len bytes of JSON text
+ * from *at: store its offset in *at and its length in *n, and return
+ * true, or return false at the end.  *quoted keeps whether *at is inside
+ * a string between calls; it starts false.
+ */
+static bool
+json_next_number(const char *text, size_t len, size_t *at, size_t *n,
+    bool *quoted)
+{
+	size_t	i = *at;
+
+	while (i < len) {
+		if (*quoted) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				*quoted = false;
+			i++;
+		} else if (text[i] == '"') {
+			*quoted = true;
+			i++;
+		} else if ((*n = json_number_length(text + i, len - i)) > 0) {
+			*at = i;
+			return true;
+		} else
+			i++;
+	}
+	return false;
+}
+
 void
 hd_json_zero_numbers(char *text, size_t len)
 {
 	size_t	i = 0, n;
 	bool	quoted = false;
 
-	while (i < len) {
-		if (quoted) {
-			if (text[i] == '\\')
-				i++;
-			else if (text[i] == '"')
-				quoted = false;
-			i++;
-		} else if (text[i] == '"') {
-			quoted = true;
-			i++;
-		} else if ((n = json_number_length(text + i, len - i)) > 0) {
-			text[i] = '0';
-			memset(text + i + 1, ' ', n - 1);
-			i += n;
-		} else
-			i++;
+	for (; json_next_number(text, len, &i, &n, &quoted); i += n) {
+		text[i] = '0';
+		memset(text + i + 1, ' ', n - 1);
 	}
+}
+
+/* PostgreSQL's numeric: digits before the decimal point, and after. */
+#define NUMERIC_WEIGHT_DIGITS	131072
+#define NUMERIC_SCALE_DIGITS	16383
+
+/* Whether the JSON number of n bytes at text fits PostgreSQL's numeric. */
+static bool
+json_number_fits(const char *text, size_t n)
+{
+	size_t		i = 0;
+	long long	intdigits = 0, fracdigits = 0, exponent = 0;
+	bool		nonzero = false, negative = false;
+
+	if (text[i] == '-')
+		i++;
+	for (; i < n && isdigit((unsigned char)text[i]); i++)
+		if (text[i] != '0' || nonzero) {
+			nonzero = true;
+			intdigits++;
+		}
+	if (i < n && text[i] == '.')
+		for (i++; i < n && isdigit((unsigned char)text[i]); i++) {
+			fracdigits++;
+			nonzero |= text[i] != '0';
+		}
+	if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+		i++;
+		if (i < n && (text[i] == '+' || text[i] == '-'))
+			negative = text[i++] == '-';
+		for (; i < n && isdigit((unsigned char)text[i]); i++)
+			if (exponent < 1000000000)
+				exponent = exponent * 10 + (text[i] - '0');
+		if (negative)
+			exponent = -exponent;
+	}
+	if (fracdigits - exponent > NUMERIC_SCALE_DIGITS)
+		return false;
+	return !nonzero || intdigits + exponent <= NUMERIC_WEIGHT_DIGITS;
+}
+
+long
+hd_json_numeric_misfit(const char *text, size_t len)
+{
+	size_t	i = 0, n;
+	bool	quoted = false;
+
+	for (; json_next_number(text, len, &i, &n, &quoted); i += n)
+		if (!json_number_fits(text + i, n))
+			return (long)i;
+	return -1;
 }
 
 void

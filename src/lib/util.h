@@ -67,6 +67,13 @@ void	 hd_json_error_token(const char *text, char *buf, size_t size);
 void	 hd_json_zero_numbers(char *text, size_t len);
 
 /*
+ * Return the offset of the first number outside a string of the len
+ * bytes of JSON text that PostgreSQL's numeric cannot hold (more than
+ * 131072 digits before the decimal point or 16383 after), or -1.
+ */
+long	 hd_json_numeric_misfit(const char *text, size_t len);
+
+/*
  * Open /dev/null on any of descriptors 0 to 2 that is closed, so that a
  * database connection or file opened later never takes their place and
  * receives what is printed.  It is opened for reading only, so that

@@ -448,6 +448,14 @@ test_enqueue_rejects_busy_or_foreign_connection(void **state)
 	assert_int_equal(error.code, HERALD_EINVAL);
 	assert_string_equal(error.message,
 	    "job 2: unique key is not valid UTF-8");
+	/* So does a number that PostgreSQL's numeric cannot hold. */
+	jobs[1].options.unique_key = NULL;
+	jobs[1].payload = "[1e-99999]";
+	assert_int_equal(herald_enqueue_many(db->conn, jobs, 2, ids, &error),
+	    -1);
+	assert_int_equal(error.code, HERALD_EINVAL);
+	assert_non_null(strstr(error.message, "job 2: payload has a number "
+	    "out of the range of PostgreSQL's numeric type"));
 	assert_int_equal(dbtest_int(db->conn,
 	    "SELECT count(*) FROM herald.live_jobs"), 0);
 }

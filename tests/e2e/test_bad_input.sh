@@ -93,7 +93,7 @@ expect_fail 65 '^herald: payload contains a NUL byte at byte 9$' \
 expect_fail 65 '^herald: payload is empty; use a JSON object' \
     h enqueue send_mail --payload '   '
 # Valid JSON, but past what PostgreSQL's numeric type holds.
-expect_fail 65 '^herald: could not enqueue job: a number in the payload is out of the range of PostgreSQL.s numeric type$' \
+expect_fail 65 '^herald: payload has a number out of the range of PostgreSQL.s numeric type \(at most 131072 digits before the decimal point and 16383 after\) at line 1, column 7 \(byte 7\)$' \
     h enqueue send_mail --payload '{"a": 1e999999}'
 echo '[1, 2' >"$TEST_DIR/short.json"
 expect_fail 65 '^herald: payload.*line [0-9]+.*byte [0-9]+' \
