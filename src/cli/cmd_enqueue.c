@@ -164,8 +164,8 @@ parse_offset(const char *p, long *offset_s)
 
 /*
  * Parse an ISO 8601 / RFC 3339 time, "YYYY-MM-DD[T ]HH:MM[:SS[.frac]]"
- * and an optional offset, into Unix time in microseconds.  A time without
- * an offset is UTC.  Return 0, -1 when text is no such time, or -2 when
+ * and an optional offset, or a date alone, into Unix time in
+ * microseconds.  A time without an offset, and a date, are UTC.  Return 0, -1 when text is no such time, or -2 when
  * it is one outside TIME_RANGE.
  */
 static int
@@ -188,13 +188,19 @@ parse_time(const char *text, int64_t *us)
 	}
 	if (*p++ != '-' ||
 	    read_digits(&p, 2, &month) == -1 || *p++ != '-' ||
-	    read_digits(&p, 2, &day) == -1 ||
-	    (*p != 'T' && *p != 't' && *p != ' '))
+	    read_digits(&p, 2, &day) == -1)
 		return -1;
-	p++;
-	if (read_digits(&p, 2, &hour) == -1 || *p++ != ':' ||
-	    read_digits(&p, 2, &minute) == -1)
-		return -1;
+	/* A date alone is its midnight in UTC. */
+	if (*p == '\0')
+		hour = minute = 0;
+	else {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return -1;
+		p++;
+		if (read_digits(&p, 2, &hour) == -1 || *p++ != ':' ||
+		    read_digits(&p, 2, &minute) == -1)
+			return -1;
+	}
 	if (*p == ':') {
 		p++;
 		if (read_digits(&p, 2, &second) == -1)

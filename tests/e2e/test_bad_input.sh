@@ -151,6 +151,12 @@ expect_fail 65 'time "9999-12-31T23:30:00-01:00" for --at is out of range' \
 expect_fail 65 'line 1 of standard input: time "1969-12-31T23:59:59Z" for run_at is out of range' \
     sh -c 'echo "{\"task\": \"send_mail\", \"run_at\": \"1969-12-31T23:59:59Z\"}" |
     "$0" -d "$1" enqueue --from -' "$HERALD" "$JOB_DB"
+# A date alone is its midnight in UTC.
+date_id=$(h enqueue send_mail --at 2031-05-06) ||
+    fail "enqueue --at with a date alone failed"
+sql_is "SELECT run_at = '2031-05-06 00:00:00+00' FROM herald.live_jobs
+    WHERE id = $date_id" t || fail "--at 2031-05-06 is not its midnight in UTC"
+expect_fail 65 '"2031-05-06T" for --at' h enqueue send_mail --at 2031-05-06T
 expect_fail 65 '"5 parsecs" for --in' h enqueue send_mail --in '5 parsecs'
 expect_fail 65 '"-5s" for --in' h enqueue send_mail --in -5s
 expect_fail 65 'duration "400d" for --in is out of range: the maximum is 366d' \
