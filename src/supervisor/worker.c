@@ -64,6 +64,12 @@
 #define WORKER_ENV_MAX		(10 + HD_TASK_ENV_MAX)
 #define WORKER_RETRY_MIN_MS	100
 #define WORKER_RETRY_MAX_MS	30000
+/*
+ * A result the job database rejects this many times in a row, over about
+ * 25 s of backoff, is given up: the job is left to its lease, whose
+ * expiry counts a lost attempt, and its slot is freed.
+ */
+#define WORKER_RECORD_TRIES	8
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
 /* Maximum number of jobs one claim takes, however fast they finish. */
 #define WORKER_CLAIM_MAX	1000
@@ -114,6 +120,7 @@ struct slot {
 	bool		 abandoned;	/* its module handler still runs */
 	int64_t		 retry_delay_ms; /* the handler's, or 0: backoff */
 	bool		 record_failed;	/* the database rejected its result */
+	int		 record_tries;	/* rejections of its result so far */
 	struct hd_attempt attempt;
 	char		 output[HD_EXEC_TAIL_MAX + 1];
 	char		*env[WORKER_ENV_MAX];
@@ -1627,10 +1634,11 @@ worker_release_results(struct worker *w)
 }
 
 /*
- * Record one finished job's result.  Return 1 when it was recorded, 0
- * when the database rejected it (it is tried again at rejected_at_ms),
- * or -1 when the connection was lost.  A rejected result waits with its
- * own backoff, so that claims and the other results go on.
+ * Record one finished job's result.  Return 1 when it was recorded, or
+ * given up after WORKER_RECORD_TRIES rejections, 0 when the database
+ * rejected it (it is tried again at rejected_at_ms), or -1 when the
+ * connection was lost.  A rejected result waits with its own backoff, so
+ * that claims and the other results go on.
  */
 static int
 worker_record_one(struct worker *w, struct slot *s, bool retry_rejected)
@@ -1644,7 +1652,17 @@ worker_record_one(struct worker *w, struct slot *s, bool retry_rejected)
 	if (w->conn == NULL)
 		return -1;
 	s->record_failed = true;
-	return 0;
+	if (++s->record_tries < WORKER_RECORD_TRIES)
+		return 0;
+	/*
+	 * The job stays listed in its claim's lease, which this worker no
+	 * longer renews for it, so the janitor takes it back when the lease
+	 * expires, as for a lost worker.
+	 */
+	hd_log_error("job result not recorded", "job_id=%lld task=%s "
+	    "queue=%s attempt=%d tries=%d", (long long)s->job.id,
+	    s->job.task, s->job.queue, s->job.attempt, s->record_tries);
+	return 1;
 }
 
 /* Record every finished job, keeping results that cannot be stored yet. */
@@ -1693,12 +1711,6 @@ worker_record(struct worker *w)
 	}
 	w->record_delay_ms = WORKER_RETRY_MIN_MS;
 
-	/*
-	 * NOTE: a result that the job database rejects for good, not for a
-	 * lost connection, is tried again with backoff for as long as the
-	 * worker runs, and its slot stays taken.  Giving it up would need
-	 * a way to end that job's share of its claim's lease.
-	 */
 	if (rejected && retry_rejected) {
 		w->rejected_at_ms = now + w->rejected_delay_ms;
 		w->rejected_delay_ms = grow_delay(w->rejected_delay_ms);
