@@ -34,10 +34,13 @@
 /* A standby takes over at most this long after the active one dies. */
 #define JANITOR_LOCK_RETRY_MS	2000
 /*
- * The server ends a janitor's session idle this long (PostgreSQL 14's
- * idle_session_timeout), which frees the lock of an active janitor that
- * is frozen (SIGSTOP, a paused host) for a standby.  A live janitor runs
- * a statement every JANITOR_LOCK_RETRY_MS at most.
+ * The server ends a janitor's session idle this long, inside a
+ * transaction or, from PostgreSQL 14, outside one (idle_session_timeout).
+ * That frees the lock of an active janitor that is frozen (SIGSTOP, a
+ * paused host) for a standby.  A live janitor sends a statement every
+ * JANITOR_ROUND_MS when active and every JANITOR_LOCK_RETRY_MS when it
+ * stands by, and keeps no transaction open between two of its own
+ * statements for longer than they take.
  */
 #define JANITOR_IDLE_TIMEOUT	"10s"
 #define JANITOR_PRUNE_MS	60000
@@ -299,7 +302,9 @@ janitor_connect(struct janitor *j)
 		j->connect_at_ms = hd_monotonic_ms() + j->connect_delay_ms;
 		return 0;
 	}
-	res = PQexec(conn, "SELECT CASE WHEN "
+	res = PQexec(conn, "SELECT set_config("
+	    "'idle_in_transaction_session_timeout', '" JANITOR_IDLE_TIMEOUT
+	    "', false), CASE WHEN "
 	    "current_setting('server_version_num')::int >= 140000 THEN "
 	    "set_config('idle_session_timeout', '" JANITOR_IDLE_TIMEOUT "', "
 	    "false) END");

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Drill: two heraldd on one job database.  One janitor is active; when it
 # is killed another takes over within seconds, and leaves the live workers
-# registered although their heartbeats look old.  The active janitor
+# registered although their heartbeats look old.  One frozen (SIGSTOP),
+# idle or inside its transaction, loses its lock to another within 10 s
+# or so.  A supervisor whose janitor stopped is kept while a worker of
+# its own beats.  The active janitor
 # prunes old counters and dead jobs in batches while workers run, removes
 # the registrations of a supervisor whose heartbeat stopped, and a worker
 # whose registration was removed is started again.  The server log shows
@@ -137,6 +140,37 @@ wait_for 20 "a janitor to take over from the frozen one" third_active ||
 kill -CONT "$successor"
 [ "$status" -eq 0 ] || fail "no janitor took over from the frozen one"
 note "a janitor took over $(($(now_ms) - start)) ms after the freeze"
+sleep 3
+one_active || fail "$(active_janitors) janitors hold the lock after the thaw"
+
+note "so does one frozen inside its transaction"
+# A lock on herald.leases holds the active janitor inside the
+# transaction that expires leases; it is frozen there, and the lock is
+# released so that it sits idle in its transaction.
+active=$(sql "$ACTIVE_JANITOR")
+mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
+psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
+    >"$TEST_DIR/lock.out" 2>&1 &
+LOCK_PID=$!
+exec 3>"$TEST_DIR/lock.in"
+echo "BEGIN; LOCK TABLE herald.leases IN ACCESS EXCLUSIVE MODE;" >&3
+wait_for 10 "janitor $active to wait for the lock" sql_is \
+    "SELECT count(*) FROM pg_stat_activity
+     WHERE datname = current_database()
+       AND application_name = 'herald janitor' AND wait_event_type = 'Lock'" 1
+kill -STOP "$active"
+echo "COMMIT;" >&3
+exec 3>&-
+wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+start=$(now_ms)
+fourth_active() {
+    [ "$(cat "$HERALDD_LOG" "$SECOND_LOG" |
+        grep -c 'msg="janitor active"')" -eq 4 ]
+}
+wait_for 20 "a janitor to take over from the one frozen in a transaction" \
+    fourth_active
+kill -CONT "$active"
+note "a janitor took over $(($(now_ms) - start)) ms after the release"
 sleep 3
 one_active || fail "$(active_janitors) janitors hold the lock after the thaw"
 
