@@ -740,8 +740,9 @@ console_read_signals(void)
 /*
  * Read the configuration file again when it or a file it includes
  * changed, so that a task or queue added and reloaded into heraldd gets
- * its own retry policy and name here too, not the defaults.  A file that does not load leaves the
- * last one in use, and the status line shows why.
+ * its own retry policy and name here too, not the defaults.  A file that
+ * does not load leaves the last one in use, and the status line shows
+ * why.
  */
 static void
 console_config_check(struct hd_console *console, int64_t now)

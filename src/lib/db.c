@@ -290,13 +290,23 @@ int
 hd_check_client_encoding(PGconn *conn, struct herald_error *error)
 {
 	const char	*name = pg_encoding_to_char(PQclientEncoding(conn));
+	const char	*server = PQparameterStatus(conn, "server_encoding");
 
-	/* SQL_ASCII converts nothing: the bytes arrive as they are. */
-	if (strcmp(name, "UTF8") == 0 || strcmp(name, "SQL_ASCII") == 0)
+	if (strcmp(name, "UTF8") == 0)
+		return 0;
+	/*
+	 * SQL_ASCII converts nothing: the bytes arrive as they are, which
+	 * keeps UTF-8 only in a database that stores UTF-8 or bytes.
+	 */
+	if (strcmp(name, "SQL_ASCII") == 0 && server != NULL &&
+	    (strcmp(server, "UTF8") == 0 || strcmp(server, "SQL_ASCII") == 0))
 		return 0;
 	hd_error_set(error, HERALD_ESTATE, "connection's client_encoding is "
-	    "%s; libherald sends UTF-8, so set client_encoding to UTF8",
-	    name[0] != '\0' ? name : "unknown");
+	    "%s%s%s; libherald sends UTF-8, so set client_encoding to UTF8",
+	    name[0] != '\0' ? name : "unknown",
+	    strcmp(name, "SQL_ASCII") == 0 ? " in a database of encoding " :
+	    "", strcmp(name, "SQL_ASCII") == 0 && server != NULL ? server :
+	    "");
 	return -1;
 }
 

@@ -64,9 +64,10 @@ const char *hd_error_reason(const struct herald_error *error);
 const char *hd_error_grant_hint(const struct herald_error *error);
 
 /*
- * Fail with HERALD_ESTATE unless conn's client_encoding is UTF8 or
- * SQL_ASCII: payloads and names are sent as UTF-8, which the server
- * would convert from another encoding byte by byte.
+ * Fail with HERALD_ESTATE unless conn's client_encoding is UTF8, or
+ * SQL_ASCII in a database of encoding UTF8 or SQL_ASCII: payloads and
+ * names are sent as UTF-8, which the server would convert from another
+ * encoding byte by byte.
  */
 int	hd_check_client_encoding(PGconn *conn, struct herald_error *error);
 

@@ -662,6 +662,11 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 		uow_fail(uow, &cause, NULL);
 		goto rollback;
 	}
+	/* The application may have changed the encoding since the begin. */
+	if (hd_check_client_encoding(uow->conn, &cause) == -1) {
+		uow_fail(uow, &cause, NULL);
+		goto rollback;
+	}
 	if (uow_write_outbox(uow, &cause) == -1) {
 		uow_fail(uow, &cause, NULL);
 		goto rollback;
@@ -669,13 +674,13 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 	res = PQexec(uow->conn, "COMMIT");
 	if (!hd_db_ok(res)) {
 		/* A commit whose reply was lost may have happened. */
-		hd_error_from_pg(&cause, uow->conn, res,
-		    PQstatus(uow->conn) == CONNECTION_BAD ? "could not "
-		    "commit, and whether the transaction committed is not "
-		    "known, since the connection was lost" :
-		    "could not commit");
+		hd_error_from_pg(&cause, uow->conn, res, "could not commit");
+		if (cause.code == HERALD_ECONNECT)
+			hd_error_from_pg(&cause, uow->conn, res, "could not "
+			    "commit, and whether the transaction committed is "
+			    "not known, since the connection was lost");
 		/* transaction_resolution_unknown, for callers to test. */
-		if (PQstatus(uow->conn) == CONNECTION_BAD)
+		if (cause.code == HERALD_ECONNECT)
 			memcpy(cause.sqlstate, "08007", 6);
 		PQclear(res);
 		uow_fail(uow, &cause, NULL);

@@ -459,7 +459,7 @@ test_uow_begin_inside_transaction_fails(void **state)
 {
 	struct fixture		*f = *state;
 	struct herald_error	 error;
-
+	struct herald_uow	*uow;
 	PGresult		*res;
 
 	dbtest_exec(f->db->conn, "BEGIN");
@@ -488,6 +488,19 @@ test_uow_begin_inside_transaction_fails(void **state)
 	assert_int_equal(error.code, HERALD_ESTATE);
 	assert_non_null(strstr(error.message, "client_encoding is WIN1252"));
 	dbtest_exec(f->db->conn, "SET client_encoding = 'UTF8'");
+
+	/* Also when it changes after the begin: the commit checks again. */
+	uow = herald_uow_begin(f->db->conn, f->bus, &error);
+	assert_non_null(uow);
+	dbtest_exec(herald_uow_conn(uow), "SET client_encoding = 'LATIN1'");
+	assert_int_equal(herald_uow_publish(uow, "UserRegistered",
+	    "{\"n\": \"Jos\xc3\xa9\"}", NULL, &error), 0);
+	assert_int_equal(herald_uow_commit(uow, &error), -1);
+	assert_int_equal(error.code, HERALD_ESTATE);
+	assert_non_null(strstr(error.message, "client_encoding is LATIN1"));
+	dbtest_exec(f->db->conn, "SET client_encoding = 'UTF8'");
+	assert_int_equal(dbtest_int(f->db->conn,
+	    "SELECT count(*) FROM herald.outbox"), 0);
 }
 
 static void
