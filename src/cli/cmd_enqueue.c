@@ -165,8 +165,9 @@ parse_offset(const char *p, long *offset_s)
 /*
  * Parse an ISO 8601 / RFC 3339 time, "YYYY-MM-DD[T ]HH:MM[:SS[.frac]]"
  * and an optional offset, or a date alone, into Unix time in
- * microseconds.  A time without an offset, and a date, are UTC.  Return 0, -1 when text is no such time, or -2 when
- * it is one outside TIME_RANGE.
+ * microseconds.  A time without an offset, and a date, are UTC.  Return
+ * 0, -1 when text is no such time, or -2 when it is one outside
+ * TIME_RANGE.
  */
 static int
 parse_time(const char *text, int64_t *us)

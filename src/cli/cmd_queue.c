@@ -59,11 +59,11 @@ queue_set(struct hd_cli *cli, const char *queue, bool paused)
 
 /*
  * Fail unless queue exists for herald: in the configuration, or named by
- * a job, a dead job, a counter, a queue setting or a running worker.  A queue found only in
- * the database may be served by another host, or left over from a queue
- * removed from the configuration, so it is accepted with a note when a
- * configuration is read.  A typo must not pause a queue that does
- * not exist while the real one keeps running.  It fails with EX_DATAERR
+ * a job, a dead job, a counter, a queue setting or a running worker.  A
+ * queue found only in the database may be served by another host, or
+ * left over from a queue removed from the configuration, so it is
+ * accepted with a note when a configuration is read.  A typo must not
+ * pause a queue that does not exist while the real one keeps running.  It fails with EX_DATAERR
  * when a configuration is read, as an unknown task does, and with 1
  * when none is, as a job not found does.
  */

@@ -24,7 +24,7 @@
 /* A connection attempt that takes longer is abandoned and retried. */
 #define MODEL_CONNECT_TIMEOUT_MS	10000
 
-/* The end of a job's last attempt as text: "exit 75", "signal 9", "timeout". */
+/* The end of a job's last attempt: "exit 75", "signal 9", "timeout". */
 #define LAST_END(e)							\
 	"coalesce(CASE WHEN " e "->>'outcome' IN ('timeout', 'lost')"	\
 	" THEN " e "->>'outcome'"					\
