@@ -113,8 +113,7 @@ orphans_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
  * handler could have changed its environment since, so the values are
  * read as numbers and nothing else.  Buffers are left empty when not
  * found or not readable (a handler that ran a setuid program).  Return
- * whether the environment could be read: a process that is exiting has
- * none left.
+ * whether the environment could be read.
  */
 static bool
 orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
@@ -151,9 +150,10 @@ orphans_job(pid_t pid, char *job_id, char *attempt, size_t size)
 }
 
 /*
- * Return whether pid has SIGKILL pending: a handler's process that its
- * worker killed with its group is still running when heraldd, which
- * inherited it, looks.
+ * Return whether pid is dying: with SIGKILL pending, as a handler's
+ * process that its worker killed with its group is when heraldd, which
+ * inherited it, looks, or exiting already, its memory released (no
+ * VmSize line).
  */
 static bool
 orphans_dying(pid_t pid)
@@ -164,6 +164,8 @@ orphans_dying(pid_t pid)
 
 	if (orphans_read(pid, "status", buf, sizeof buf) == 0)
 		return false;
+	if (strstr(buf, "\nVmSize:") == NULL)
+		return true;
 	/* The thread's pending signals, then the process's. */
 	for (p = buf; (p = strstr(p, "Pnd:\t")) != NULL; p += 5)
 		if (sscanf(p + 5, "%llx", &mask) == 1 &&
@@ -224,6 +226,7 @@ orphans_find(const pid_t *known, size_t nknown, size_t *n)
 		o = &found[(*n)++];
 		o->pid = pid;
 		o->pgrp = pgrp;
+		o->job_id[0] = o->attempt[0] = '\0';
 		/*
 		 * A dead process (a handler stopped with its worker by
 		 * PR_SET_PDEATHSIG), or one killed already (by its worker
@@ -231,8 +234,11 @@ orphans_find(const pid_t *known, size_t nknown, size_t *n)
 		 * one heraldd killed before is reported already.
 		 */
 		o->report = state != 'Z' && !orphans_pending_has(pid) &&
-		    !orphans_dying(pid) && orphans_job(pid, o->job_id,
-		    o->attempt, sizeof o->attempt);
+		    !orphans_dying(pid);
+		/* An empty or unreadable environment names no job. */
+		if (o->report)
+			(void)orphans_job(pid, o->job_id, o->attempt,
+			    sizeof o->attempt);
 	}
 	closedir(dir);
 	return found;

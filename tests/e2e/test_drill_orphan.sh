@@ -20,6 +20,8 @@ echo "\$HERALD_ATTEMPT \$\$" >>"$TEST_DIR/starts"
 if [ "\$HERALD_ATTEMPT" -gt 1 ]; then
     exit 0
 fi
+env -i /bin/sleep 301 &
+echo \$! >"$TEST_DIR/bare"
 sleep 300 &
 echo \$! >"$TEST_DIR/grandchild"
 sleep 300
@@ -48,6 +50,10 @@ wait_for 2 "the orphaned handler to die" not_alive "$handler"
 wait_for 2 "the handler's child to die" not_alive "$grandchild"
 wait_for 2 "heraldd to report the orphans with their job" log_has \
     "msg=\"orphaned handler killed\" .* job_id=$id attempt=1"
+# One with an empty environment is reported too, with no job id.
+bare=$(cat "$TEST_DIR/bare")
+wait_for 2 "heraldd to report the orphan with no environment" log_has \
+    "msg=\"orphaned handler killed\" .* handler_pid=$bare job_id=unknown"
 # The handler died with its worker; only the processes it left are
 # killed, and each is reported once.
 killed=$(grep 'msg="orphaned handler killed"' "$HERALDD_LOG" |
