@@ -183,8 +183,9 @@ check_known(struct config_reader *r, const config_setting_t *s,
 {
 	const config_setting_t	*child;
 	const char *const	*a;
-	int			 i;
+	int			 i, rc = 0;
 
+	/* Each unknown name is reported, not only the first. */
 	for (i = 0; (child = config_setting_get_elem(s, i)) != NULL; i++) {
 		const char	*name = config_setting_name(child);
 
@@ -192,9 +193,9 @@ check_known(struct config_reader *r, const config_setting_t *s,
 			if (strcmp(*a, name) == 0)
 				break;
 		if (*a == NULL)
-			return config_fail(r, child, "unrecognized setting");
+			rc = config_fail(r, child, "unrecognized setting");
 	}
-	return 0;
+	return rc;
 }
 
 static int

@@ -588,6 +588,7 @@ test_config_load_each_reports_every_error(void **state)
 	write_file(f->path,
 	    "job_db = \"dbname=herald\";\n"
 	    "log_level = \"loud\";\n"
+	    "bogus = 1;\n"
 	    "queues = { mail = { workers = -1; }; ok = {}; };\n"
 	    "tasks = {\n"
 	    "  a = { queue = \"mail\"; exec = [ \"bin/true\" ];\n"
@@ -602,13 +603,14 @@ test_config_load_each_reports_every_error(void **state)
 	    stream);
 	fclose(stream);
 	assert_null(config);
-	assert_non_null(strstr(f->error, ":2: log_level: must be"));
-	assert_non_null(strstr(more, ":3: queues.mail.workers: -1 is out"));
-	assert_non_null(strstr(more, ":6: tasks.a.timeout: invalid"));
+	assert_non_null(strstr(f->error, ":3: bogus: unrecognized setting"));
+	assert_non_null(strstr(more, ":2: log_level: must be"));
+	assert_non_null(strstr(more, ":4: queues.mail.workers: -1 is out"));
+	assert_non_null(strstr(more, ":7: tasks.a.timeout: invalid"));
 	assert_null(strstr(more, "tasks.a.exec"));
-	assert_non_null(strstr(more, ":7: tasks.b.queue: queue \"nope\""));
-	assert_non_null(strstr(more, ":10: events.E[0]: task \"zz\""));
-	assert_null(strstr(more, "log_level"));
+	assert_non_null(strstr(more, ":8: tasks.b.queue: queue \"nope\""));
+	assert_non_null(strstr(more, ":11: events.E[0]: task \"zz\""));
+	assert_null(strstr(more, "bogus"));
 	free(more);
 
 	/* A file without errors loads, and more stays empty. */
