@@ -51,6 +51,8 @@ print_help(void)
 	printf("Commands:\n");
 	for (cmd = commands; cmd->name != NULL; cmd++)
 		printf("  %-9s %s\n", cmd->name, cmd->summary);
+	printf("  %-9s %s\n", "help", "print this help, or that of a "
+	    "command");
 	printf("\nOptions:\n"
 	    "  -c, --config=FILE      configuration file (default: "
 	    "$HERALD_CONFIG,\n"
@@ -91,7 +93,7 @@ main(int argc, char **argv)
 	const struct hd_cli_command	*cmd;
 	struct hd_cli			 cli = { 0 };
 	char				*help_argv[] = { NULL, "--help", NULL };
-	int				 c, status;
+	int				 c, status, info = 0;
 
 	hd_open_standard_fds();
 	/* "+": stop at the command name, whose options are its own. */
@@ -111,26 +113,32 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 		case 'h':
-			if (optind < argc)
-				return hd_cli_usage_error(NULL, usage_line,
-				    "unexpected argument \"%s\" after \"%s\"",
-				    argv[optind], argv[optind - 1]);
-			if (c == 'V')
-				printf("herald %s\n", HERALD_VERSION);
-			else
-				print_help();
-			return HD_EXIT_OK;
+			info = c;
+			break;
 		default:
 			return hd_cli_bad_option(NULL, usage_line, argv, c);
 		}
 	}
 
+	if (info != 0 && optind < argc)
+		return hd_cli_usage_error(NULL, usage_line,
+		    "unexpected argument \"%s\" after \"%s\"", argv[optind],
+		    info == 'V' ? "--version" : "--help");
+	if (info == 'V')
+		printf("herald %s\n", HERALD_VERSION);
+	if (info == 'h')
+		print_help();
+	if (info != 0)
+		return HD_EXIT_OK;
 	if (optind >= argc)
 		return hd_cli_usage_error(NULL, usage_line,
 		    "no command given");
 	/* "herald help [COMMAND]" is "herald [COMMAND] --help". */
 	if (strcmp(argv[optind], "help") == 0) {
-		if (optind + 1 >= argc) {
+		if (optind + 1 >= argc ||
+		    strcmp(argv[optind + 1], "help") == 0 ||
+		    strcmp(argv[optind + 1], "-h") == 0 ||
+		    strcmp(argv[optind + 1], "--help") == 0) {
 			print_help();
 			return HD_EXIT_OK;
 		}

@@ -45,8 +45,10 @@
 #define RELAY_LANES		2
 /*
  * The time a relay's session may sit idle inside a transaction at most.
- * A live relay's batch waits only for its jobs' commit in the other
- * database.
+ * A live relay's application session waits there for its batch's jobs to
+ * commit in the job database; a lock on herald.jobs held longer than
+ * this ends it too, and the batch is taken again later, its origin keys
+ * keeping its jobs relayed once.
  */
 #define RELAY_IDLE_TIMEOUT	"60s"
 

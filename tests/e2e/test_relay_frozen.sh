@@ -3,7 +3,9 @@
 # to idle_in_transaction_session_timeout, so the outbox rows it took are
 # unlocked for another relay instead of waiting for the thaw.  After the
 # thaw every event is one job, and the outbox is empty.  The test sets
-# the timeout to 2 s through fault injection.
+# the timeout to 2 s through fault injection.  A lock on herald.jobs
+# holds the batch: a live relay waiting on it past the timeout loses its
+# session the same way, so this shows the timeout, not the freeze.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
