@@ -70,6 +70,13 @@
  * expiry counts a lost attempt, and its slot is freed.
  */
 #define WORKER_RECORD_TRIES	8
+/*
+ * Jobs claimed beyond the free slots that wait this long for one, behind
+ * handlers that run long, are put back in the queue, where an idle
+ * worker takes them, and the worker holds no more than its free slots
+ * until it claims again.
+ */
+#define WORKER_WAITING_MAX_MS	1000
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
 /* Maximum number of jobs one claim takes, however fast they finish. */
 #define WORKER_CLAIM_MAX	1000
@@ -160,6 +167,8 @@ struct worker {
 	/* Jobs claimed beyond the free slots, started in claim order. */
 	struct hd_job			*pending;
 	int				 npending;
+	int64_t				 pending_at_ms;	/* their claim */
+	bool				 waiting_checked; /* since the claim */
 	int				 pending_next;
 	/*
 	 * Jobs whose module handler ran past its timeout and may still run
@@ -1272,6 +1281,8 @@ worker_claim(struct worker *w)
 	w->pending = jobs;
 	w->npending = n;
 	w->pending_next = 0;
+	w->pending_at_ms = now;
+	w->waiting_checked = false;
 	/* The jobs start before the next due time arrives. */
 	worker_start_pending(w);
 	if (hd_batch_next_due(w->conn, &due_ms, &error) == -1) {
@@ -2133,6 +2144,38 @@ worker_release_pending(struct worker *w)
 	}
 }
 
+/* Jobs claimed that wait for a slot, in w->pending or the module pool. */
+static int
+worker_waiting(const struct worker *w)
+{
+	return worker_pending(w) + (w->pool != NULL ?
+	    hd_module_pool_unfinished(w->pool) -
+	    hd_module_pool_running(w->pool) : 0);
+}
+
+/*
+ * Put back the jobs claimed that waited WORKER_WAITING_MAX_MS for a slot,
+ * so that a slow handler holds back no job that an idle worker could
+ * run, nor one of a queue paused meanwhile.
+ */
+static void
+worker_release_waiting(struct worker *w)
+{
+	int	n;
+
+	/* Once per claim, so that the pool's lock is not taken each turn. */
+	if (w->waiting_checked ||
+	    hd_monotonic_ms() - w->pending_at_ms < WORKER_WAITING_MAX_MS)
+		return;
+	w->waiting_checked = true;
+	if ((n = worker_waiting(w)) == 0)
+		return;
+	hd_log_debug("waiting jobs put back", "queue=%s jobs=%d",
+	    w->queue->name, n);
+	worker_release_pending(w);
+	w->claim_extra = 0;
+}
+
 /* Stop claiming; a second call skips the rest of the grace period. */
 static void
 worker_begin_stop(struct worker *w, const char *reason)
@@ -2317,6 +2360,8 @@ worker_timeout(const struct worker *w)
 		    now));
 	if (w->idle_since_ms != 0 && !w->trimmed)
 		next = min_ms(next, w->idle_since_ms + WORKER_TRIM_IDLE_MS);
+	if (!w->stopping && !w->waiting_checked)
+		next = min_ms(next, w->pending_at_ms + WORKER_WAITING_MAX_MS);
 
 	return hd_poll_timeout(next, now);
 }
@@ -2414,8 +2459,10 @@ worker_step(struct worker *w)
 		worker_drain_notifies(w);
 	if (w->stopping || w->recycle_reason != NULL)
 		worker_release_pending(w);
-	else
+	else {
 		worker_start_pending(w);
+		worker_release_waiting(w);
+	}
 	if (w->conn != NULL && w->leases_checked &&
 	    hd_monotonic_ms() >= w->record_at_ms)
 		worker_claim(w);
