@@ -136,10 +136,17 @@ main(int argc, char **argv)
 	/* "herald help [COMMAND]" is "herald [COMMAND] --help". */
 	if (strcmp(argv[optind], "help") == 0) {
 		if (optind + 1 >= argc ||
-		    strcmp(argv[optind + 1], "help") == 0 ||
-		    strcmp(argv[optind + 1], "-h") == 0 ||
-		    strcmp(argv[optind + 1], "--help") == 0) {
+		    strcmp(argv[optind + 1], "help") == 0) {
 			print_help();
+			return HD_EXIT_OK;
+		}
+		if (strcmp(argv[optind + 1], "-h") == 0 ||
+		    strcmp(argv[optind + 1], "--help") == 0) {
+			printf("herald help prints the commands and global "
+			    "options, or the help of a command.\n\n"
+			    "Usage: herald help [COMMAND]\n\n"
+			    "Options:\n"
+			    "  -h, --help  print this help and exit\n");
 			return HD_EXIT_OK;
 		}
 		if (optind + 2 < argc)
