@@ -1289,6 +1289,14 @@ hd_cmd_enqueue(struct hd_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	status = enqueue_commit(cli, &id, 1);
+	/*
+	 * Without a file the task's queue is unknown here; a job sent to
+	 * "default" that the task's workers do not serve would wait there.
+	 */
+	if (status == HD_EXIT_OK && cli->config == NULL && args.queue == NULL)
+		hd_cli_error("note: no configuration file was read, so job "
+		    "%" PRId64 " went to queue \"%s\"; give -c FILE or --queue "
+		    "for the task's queue", id, HERALD_DEFAULT_QUEUE);
 
 out:
 	free(payload);
