@@ -62,9 +62,10 @@ herald_strerror(enum herald_code code)
 /*
  * Copy name to buf, of size bytes, as a message may quote it: printable
  * ASCII as it is and any other byte as \xHH, so that no control byte of
- * a bad name reaches a terminal or a log.
+ * a bad name reaches a terminal or a log.  Return whether all of name
+ * fit.
  */
-static void
+static bool
 check_quote(const char *name, char *buf, size_t size)
 {
 	size_t		len = 0;
@@ -79,6 +80,7 @@ check_quote(const char *name, char *buf, size_t size)
 			    c);
 	}
 	buf[len] = '\0';
+	return *name == '\0';
 }
 
 static int
@@ -96,6 +98,7 @@ herald_check_name(const char *what, const char *name,
 	char		 label[64], quoted[4 * HERALD_NAME_MAX + 1];
 	size_t		 len, i;
 	unsigned char	 c;
+	bool		 whole;
 
 	/* "task name", or "name" alone when what is NULL. */
 	snprintf(label, sizeof label, "%s%sname", what != NULL ? what : "",
@@ -111,10 +114,10 @@ herald_check_name(const char *what, const char *name,
 	}
 	if (len > HERALD_NAME_MAX) {
 		/* The quote ends before an escape that would not fit whole. */
-		check_quote(name, quoted, CHECK_QUOTE_MAX + 1);
+		whole = check_quote(name, quoted, CHECK_QUOTE_MAX + 1);
 		hd_error_set(error, HERALD_EINVAL,
-		    "%s \"%s...\" is %zu bytes long, over the limit of %d",
-		    label, quoted, len, HERALD_NAME_MAX);
+		    "%s \"%s%s\" is %zu bytes long, over the limit of %d",
+		    label, quoted, whole ? "" : "...", len, HERALD_NAME_MAX);
 		return -1;
 	}
 
