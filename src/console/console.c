@@ -424,26 +424,34 @@ status_state(struct hd_console *console, char *buf, size_t size,
 /* The count of lines above the status line a long message may take. */
 #define STATUS_EXTRA_LINES	3
 
+/* The lines a message is broken into at most before it is shortened. */
+#define MESSAGE_LINES_MAX	16
+
 /*
  * Write a message too long to share the status line on up to
  * STATUS_EXTRA_LINES lines above it, broken at spaces.  The status line
- * keeps its target and state, and the end of the message still shows,
- * which often names the outcome.
+ * keeps its target and state.  A message that needs more lines keeps its
+ * first line, which names the subject, and its last lines, which often
+ * name the outcome, and the first line ends in "~".
  */
 static void
 draw_message_above(struct hd_console *console)
 {
-	const char	*text = console->message, *starts[STATUS_EXTRA_LINES];
+	const char	*text = console->message;
+	const char	*starts[MESSAGE_LINES_MAX];
 	char		 part[sizeof(console->message)];
-	int		 lens[STATUS_EXTRA_LINES], lines, n = 0, i, cut, attr;
+	int		 lens[MESSAGE_LINES_MAX], lines, n = 0, i, row, cut, attr;
 
 	attr = console->message_error ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS);
 	lines = LINES - 2 < STATUS_EXTRA_LINES ? LINES - 2 :
 	    STATUS_EXTRA_LINES;
-	while (*text != '\0' && n < lines) {
+	if (lines < 1 || COLS < 2)
+		return;
+	while (*text != '\0' && n < MESSAGE_LINES_MAX) {
 		cut = (int)strlen(text) < COLS ? (int)strlen(text) : COLS;
-		if (cut == COLS && n < lines - 1 && text[cut] != '\0') {
+		if (cut == COLS && text[cut] != '\0' &&
+		    n < MESSAGE_LINES_MAX - 1) {
 			while (cut > 0 && text[cut] != ' ')
 				cut--;
 			if (cut == 0)
@@ -455,9 +463,19 @@ draw_message_above(struct hd_console *console)
 		while (*text == ' ')
 			text++;
 	}
-	for (i = 0; i < n; i++) {
+	for (row = 0, i = 0; i < n && row < lines; i++) {
+		/* Past the first line, skip to the last lines that fit. */
+		if (i == 1 && n > lines)
+			i = n - (lines - 1);
 		snprintf(part, sizeof(part), "%.*s", lens[i], starts[i]);
-		hd_put_fill(LINES - 1 - n + i, 0, COLS, attr, part);
+		if (i == 0 && n > lines) {
+			cut = lens[0] < COLS ? lens[0] : COLS - 1;
+			part[cut] = '~';
+			part[cut + 1] = '\0';
+		}
+		hd_put_fill(LINES - 1 - (n < lines ? n : lines) + row, 0, COLS,
+		    attr, part);
+		row++;
 	}
 }
 

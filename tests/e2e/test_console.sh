@@ -367,6 +367,20 @@ wait_for 10 "the console to read the new task" filter_known
 echo '  brokn2 = { queue = "idle"; exec = [ "/bin/true" ]; };' \
     >>"$TEST_DIR/more.conf"
 wait_for 10 "the console to read the included file" filter_known 2
+# A file that no longer loads keeps the last one, and says why.  At 40
+# columns the message needs more lines than the three above the status
+# line: its first line ends in "~", and its end still shows.
+cp "$TEST_DIR/more.conf" "$TEST_DIR/more.good"
+echo '  brokn3 = { queue = "idle"; exec = [ "/bin/true" ]; bogus = 1; };' \
+    >>"$TEST_DIR/more.conf"
+expect_screen c "could not read the changed configuration"
+T resize-window -t c -x 40 -y 24
+expect_line c '^could not read the changed~ *$'
+expect_screen c 'unrecognized'
+expect_line c '(^| )setting *$'
+T resize-window -t c -x 80 -y 24
+cp "$TEST_DIR/more.good" "$TEST_DIR/more.conf"
+wait_for 10 "the console to read the restored file" filter_known 2
 keys c / C-u t a s k : b r o k e n Enter
 expect_screen c "2 dead jobs matching task:broken"
 keys c D
