@@ -53,6 +53,8 @@ struct config_reader {
 	struct hd_isolation	 defaults;
 	const config_setting_t	*user_setting;
 	const config_setting_t	*group_setting;
+	/* The top level's user or group does not exist, reported once. */
+	bool			 defaults_failed;
 };
 
 static int	read_top(struct config_reader *, config_t *, struct hd_config *);
@@ -718,6 +720,9 @@ read_isolation(struct config_reader *r, const config_setting_t *s,
 		return config_fail(r, s_user != NULL && iso->user[0] ==
 		    '\0' ? s_user : s_group, "must not be empty");
 	if (!top && iso->user == NULL && iso->group == NULL) {
+		/* A task inheriting a user that does not exist says nothing. */
+		if (r->defaults_failed)
+			return -1;
 		if (r->defaults.user != NULL)
 			iso->user = hd_xstrdup(r->defaults.user);
 		if (r->defaults.group != NULL)
@@ -725,7 +730,11 @@ read_isolation(struct config_reader *r, const config_setting_t *s,
 		s_user = r->user_setting;
 		s_group = r->group_setting;
 	}
-	return resolve_ids(r, s_user, s_group, iso);
+	if (resolve_ids(r, s_user, s_group, iso) == -1) {
+		r->defaults_failed |= top;
+		return -1;
+	}
+	return 0;
 }
 
 static void

@@ -613,6 +613,24 @@ test_config_load_each_reports_every_error(void **state)
 	assert_null(strstr(more, "bogus"));
 	free(more);
 
+	/* A top-level user that does not exist is named once, not per task. */
+	more = NULL;
+	write_file(f->path, "job_db = \"dbname=herald\";\n"
+	    "user = \"no-such-user-of-herald\";\n"
+	    "queues = { ok = {}; };\n"
+	    "tasks = { a = { queue = \"ok\"; exec = [ \"/bin/true\" ]; };\n"
+	    "  b = { queue = \"ok\"; exec = [ \"/bin/true\" ]; }; };\n");
+	stream = open_memstream(&more, &size);
+	assert_non_null(stream);
+	config = hd_config_load_each(f->path, f->error, sizeof f->error,
+	    stream);
+	fclose(stream);
+	assert_null(config);
+	assert_non_null(strstr(f->error, ":2: user: user "
+	    "\"no-such-user-of-herald\" does not exist"));
+	assert_int_equal(size, 0);
+	free(more);
+
 	/* A file without errors loads, and more stays empty. */
 	more = NULL;
 	write_file(f->path, "job_db = \"dbname=herald\";\n"
