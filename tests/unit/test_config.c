@@ -572,6 +572,25 @@ test_config_fingerprint_follows_includes(void **state)
 }
 
 /*
+ * Load the fixture's file with hd_config_load_each(), the errors after
+ * the first into *more, of *size bytes, which the caller frees.
+ */
+static struct hd_config *
+load_each(struct fixture *f, char **more, size_t *size)
+{
+	struct hd_config	*config;
+	FILE			*stream;
+
+	*more = NULL;
+	stream = open_memstream(more, size);
+	assert_non_null(stream);
+	config = hd_config_load_each(f->path, f->error, sizeof f->error,
+	    stream);
+	fclose(stream);
+	return config;
+}
+
+/*
  * Every error of a file is reported: the first one as hd_config_load()
  * reports it, the others one per line, each queue, task and event type up
  * to its first error.
@@ -579,11 +598,10 @@ test_config_fingerprint_follows_includes(void **state)
 static void
 test_config_load_each_reports_every_error(void **state)
 {
-	struct fixture	*f = *state;
-	struct hd_config *config;
-	char		*more = NULL;
-	size_t		 size = 0;
-	FILE		*stream;
+	struct fixture		*f = *state;
+	struct hd_config	*config;
+	char			*more = NULL;
+	size_t			 size = 0;
 
 	write_file(f->path,
 	    "job_db = \"dbname=herald\";\n"
@@ -597,11 +615,7 @@ test_config_load_each_reports_every_error(void **state)
 	    "  c = { queue = \"ok\"; exec = [ \"/bin/true\" ]; };\n"
 	    "};\n"
 	    "events = { E = [ \"zz\" ]; F = [ \"c\" ]; };\n");
-	stream = open_memstream(&more, &size);
-	assert_non_null(stream);
-	config = hd_config_load_each(f->path, f->error, sizeof f->error,
-	    stream);
-	fclose(stream);
+	config = load_each(f, &more, &size);
 	assert_null(config);
 	assert_non_null(strstr(f->error, ":3: bogus: unrecognized setting"));
 	assert_non_null(strstr(more, ":2: log_level: must be"));
@@ -614,17 +628,12 @@ test_config_load_each_reports_every_error(void **state)
 	free(more);
 
 	/* A top-level user that does not exist is named once, not per task. */
-	more = NULL;
 	write_file(f->path, "job_db = \"dbname=herald\";\n"
 	    "user = \"no-such-user-of-herald\";\n"
 	    "queues = { ok = {}; };\n"
 	    "tasks = { a = { queue = \"ok\"; exec = [ \"/bin/true\" ]; };\n"
 	    "  b = { queue = \"ok\"; exec = [ \"/bin/true\" ]; }; };\n");
-	stream = open_memstream(&more, &size);
-	assert_non_null(stream);
-	config = hd_config_load_each(f->path, f->error, sizeof f->error,
-	    stream);
-	fclose(stream);
+	config = load_each(f, &more, &size);
 	assert_null(config);
 	assert_non_null(strstr(f->error, ":2: user: user "
 	    "\"no-such-user-of-herald\" does not exist"));
@@ -632,14 +641,9 @@ test_config_load_each_reports_every_error(void **state)
 	free(more);
 
 	/* A file without errors loads, and more stays empty. */
-	more = NULL;
 	write_file(f->path, "job_db = \"dbname=herald\";\n"
 	    "queues = { ok = {}; };\ntasks = {};\n");
-	stream = open_memstream(&more, &size);
-	assert_non_null(stream);
-	config = hd_config_load_each(f->path, f->error, sizeof f->error,
-	    stream);
-	fclose(stream);
+	config = load_each(f, &more, &size);
 	assert_non_null(config);
 	assert_int_equal(size, 0);
 	hd_config_free(config);
