@@ -16,9 +16,9 @@
  * leaves the database unchanged, but the caller must still roll back.
  * A connection must be idle, not in pipeline mode, with client_encoding
  * UTF8 (SQL_ASCII only in a UTF8 database; libpq's default follows the
- * environment), or the call, and a unit of work's commit, fails with
- * HERALD_ESTATE.  A connection or unit of work must not be used on both
- * sides of a fork(2).
+ * environment).  Otherwise the call fails with HERALD_ESTATE, and so
+ * does a unit of work's commit.  A connection or unit of work must not
+ * be used on both sides of a fork(2).
  */
 
 #ifndef HERALD_H

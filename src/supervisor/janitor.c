@@ -38,8 +38,8 @@
  * transaction or, from PostgreSQL 14, outside one (idle_session_timeout).
  * That frees the lock of an active janitor that is frozen (SIGSTOP, a
  * paused host) for a standby.  A live janitor sends a statement every
- * JANITOR_ROUND_MS when active and every JANITOR_LOCK_RETRY_MS when it
- * stands by, and keeps no transaction open between two of its own
+ * JANITOR_ROUND_MS when active and every JANITOR_LOCK_RETRY_MS on
+ * standby, and keeps no transaction open between two of its own
  * statements for longer than they take.
  */
 #define JANITOR_IDLE_TIMEOUT	"10s"

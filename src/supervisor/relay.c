@@ -46,9 +46,9 @@
 /*
  * The time a relay's session may sit idle inside a transaction at most.
  * A live relay's application session waits there for its batch's jobs to
- * commit in the job database; a lock on herald.jobs held longer than
- * this ends it too, and the batch is taken again later, its origin keys
- * keeping its jobs relayed once.
+ * commit in the job database.  A lock on herald.jobs held longer than
+ * this ends it too.  The batch is then taken again later, and its origin
+ * keys keep its jobs relayed once.
  */
 #define RELAY_IDLE_TIMEOUT	"60s"
 

@@ -73,8 +73,8 @@
 /*
  * Jobs claimed beyond the free slots that wait this long for one, behind
  * handlers that run long, are put back in the queue, where an idle
- * worker takes them, and the worker holds no more than its free slots
- * until it claims again.
+ * worker takes them.  Until its next claim the worker then keeps no more
+ * jobs than its free slots.
  */
 #define WORKER_WAITING_MAX_MS	1000
 #define WORKER_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
