@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,27 @@
 #include "util.h"
 #include "worker.h"
 
+void
+hd_conninfo_role(const char *conninfo, char *buf, size_t size)
+{
+	PQconninfoOption	*options, *o;
+	const char		*user = NULL;
+	struct passwd		*pw;
+
+	options = PQconninfoParse(conninfo != NULL ? conninfo : "", NULL);
+	for (o = options; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "user") == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			user = o->val;
+	if (user == NULL && (user = getenv("PGUSER")) != NULL &&
+	    user[0] == '\0')
+		user = NULL;
+	if (user == NULL && (pw = getpwuid(geteuid())) != NULL)
+		user = pw->pw_name;
+	snprintf(buf, size, "%s", user != NULL ? user : "unknown");
+	PQconninfoFree(options);
+}
+
 /*
  * Log that the database of conninfo (what: "job database") could not be
  * reached before the start, naming its host, port, database and user as
@@ -42,8 +64,9 @@ log_unreachable(const char *conninfo, const char *what,
 {
 	PQconninfoOption	*options, *o;
 	const char		*host = NULL, *port = NULL, *dbname = NULL;
-	const char		*user = NULL;
+	char			 user[128];
 
+	hd_conninfo_role(conninfo, user, sizeof user);
 	options = PQconninfoParse(conninfo, NULL);
 	for (o = options; o != NULL && o->keyword != NULL; o++) {
 		if (strcmp(o->keyword, "host") == 0)
@@ -52,15 +75,13 @@ log_unreachable(const char *conninfo, const char *what,
 			port = o->val;
 		else if (strcmp(o->keyword, "dbname") == 0)
 			dbname = o->val;
-		else if (strcmp(o->keyword, "user") == 0)
-			user = o->val;
 	}
 	hd_log_warn("could not connect before the start, starting anyway",
 	    "database=%s host=%s port=%s dbname=%s user=%s error=%s "
 	    "sqlstate=%s", what, host != NULL ? host : "(default)",
 	    port != NULL ? port : "(default)",
-	    dbname != NULL ? dbname : "(default)",
-	    user != NULL ? user : "(default)", hd_error_reason(error),
+	    dbname != NULL ? dbname : "(default)", user,
+	    hd_error_reason(error),
 	    error->sqlstate);
 	PQconninfoFree(options);
 }

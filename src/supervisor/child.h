@@ -124,4 +124,11 @@ int64_t	hd_reconnect_delay_ms(int failures);
  */
 bool	hd_db_error_is_fatal(PGconn *conn, const struct herald_error *error);
 
+/*
+ * Store in buf the role that conninfo connects as: its user, else
+ * PGUSER, else the name of the operating system user, which libpq takes
+ * then.
+ */
+void	hd_conninfo_role(const char *conninfo, char *buf, size_t size);
+
 #endif /* HD_CHILD_H */

@@ -247,21 +247,24 @@ janitor_removed(struct janitor *j)
 static void
 janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 {
+	char	role[128];
+
+	hd_conninfo_role(j->config->job_db, role, sizeof role);
 	j->connect_failures++;
 	j->connect_delay_ms = hd_reconnect_delay_ms(j->connect_failures);
 	if (j->outage_start_ms == 0)
 		j->outage_start_ms = hd_monotonic_ms();
 	if (j->connect_failures == 1 && hd_error_grant_hint(error) != NULL)
 		hd_log_error("could not connect to job database",
-		    "error=%s sqlstate=%s retry_ms=%lld hint=%s",
+		    "error=%s sqlstate=%s retry_ms=%lld hint=%s user=%s",
 		    hd_error_reason(error), error->sqlstate,
 		    (long long)j->connect_delay_ms,
-		    hd_error_grant_hint(error));
+		    hd_error_grant_hint(error), role);
 	else if (j->connect_failures == 1)
 		hd_log_error("could not connect to job database",
-		    "error=%s sqlstate=%s retry_ms=%lld",
+		    "error=%s sqlstate=%s retry_ms=%lld user=%s",
 		    hd_error_reason(error), error->sqlstate,
-		    (long long)j->connect_delay_ms);
+		    (long long)j->connect_delay_ms, role);
 	else
 		hd_log_debug("could not connect to job database",
 		    "sqlstate=%s failures=%d retry_ms=%lld", error->sqlstate,

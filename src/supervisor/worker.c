@@ -337,19 +337,22 @@ worker_drain_notifies(struct worker *w)
 static void
 worker_connect_failed(struct worker *w, const struct herald_error *error)
 {
+	char	role[128];
+
+	hd_conninfo_role(w->config->job_db, role, sizeof role);
 	w->connect_failures++;
 	w->connect_delay_ms = hd_reconnect_delay_ms(w->connect_failures);
 	if (w->connect_failures == 1 && hd_error_grant_hint(error) != NULL)
 		hd_log_error("could not connect to job database",
-		    "queue=%s error=%s sqlstate=%s retry_ms=%lld hint=%s",
-		    w->queue->name, hd_error_reason(error),
+		    "queue=%s error=%s sqlstate=%s retry_ms=%lld hint=%s "
+		    "user=%s", w->queue->name, hd_error_reason(error),
 		    error->sqlstate, (long long)w->connect_delay_ms,
-		    hd_error_grant_hint(error));
+		    hd_error_grant_hint(error), role);
 	else if (w->connect_failures == 1)
 		hd_log_error("could not connect to job database",
-		    "queue=%s error=%s sqlstate=%s retry_ms=%lld",
+		    "queue=%s error=%s sqlstate=%s retry_ms=%lld user=%s",
 		    w->queue->name, hd_error_reason(error),
-		    error->sqlstate, (long long)w->connect_delay_ms);
+		    error->sqlstate, (long long)w->connect_delay_ms, role);
 	else
 		hd_log_debug("could not connect to job database",
 		    "queue=%s sqlstate=%s failures=%d retry_ms=%lld",

@@ -170,7 +170,7 @@ touch "$HERALDD_LOG"
 "$HERALDD" -c "$HERALD_CONF" 2>>"$HERALDD_LOG" &
 HERALDD_PID=$!
 wait_for 10 "the hint about herald_worker" log_has \
-    'msg="could not connect to job database" .*sqlstate=42501 .*hint="grant herald_worker to the role of job_db"'
+    "msg=\"could not connect to job database\" .*sqlstate=42501 .*hint=\"grant herald_worker to the role of job_db\" user=$VIEWER\$"
 stop_heraldd 10
 
 # Without CONNECT on the database, the hint names that grant instead.
