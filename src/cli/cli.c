@@ -191,6 +191,10 @@ hd_cli_bad_option(const char *command, const char *usage, char **argv,
 		if (c == ':')
 			return hd_cli_usage_error(command, usage,
 			    "option \"%.*s\" requires an argument", len, arg);
+		/* glibc sets optopt for a known option given a value. */
+		if (arg[len] == '=' && optopt != 0)
+			return hd_cli_usage_error(command, usage,
+			    "option \"%.*s\" takes no argument", len, arg);
 		argument = global_option_argument(0, arg, len);
 		if (len > (int)sizeof name - 1)
 			len = (int)sizeof name - 1;

@@ -305,6 +305,8 @@ expect_fail 2 'unrecognized command "enqeue"' h enqeue send_mail
 expect_fail 2 'unrecognized option "--colour"' h status --colour
 expect_fail 2 'unrecognized option "--bogus"' "$HERALD" --bogus status
 expect_fail 2 'unrecognized option "-z"' h enqueue send_mail -z
+expect_fail 2 'option "--json" takes no argument' h dead list --json=yes
+expect_fail 2 'unrecognized option "--jsn"' h dead list --jsn=yes
 expect_fail 2 'unrecognized option "-c" for status; global options go before the command, as in "herald -c FILE status"' \
     "$HERALD" status -c "$HERALD_CONF"
 expect_fail 2 'unrecognized option "--dbname" for jobs; global options go before the command, as in "herald --dbname CONNINFO jobs"' \
