@@ -233,9 +233,14 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	char			 older[24], exit_status[24];
 	struct hd_table		 table;
 	PGresult		*res;
+	const struct hd_config	*config;
 	bool			 redacted;
 	int			 row, nrows, status;
 
+	/* As in herald jobs: a file that does not load fails in any case. */
+	if ((args->queue != NULL || args->task != NULL) &&
+	    (status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+		return status;
 	snprintf(limit_text, sizeof limit_text, "%ld", args->limit + 1);
 	snprintf(older, sizeof older, "%" PRId64, args->older_than_ms);
 	snprintf(exit_status, sizeof exit_status, "%ld", args->exit_status);

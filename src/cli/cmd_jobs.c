@@ -160,6 +160,7 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char			*params[4] = { NULL, NULL, NULL };
+	const struct hd_config		*config;
 	struct herald_error		 error;
 	char				 limit_text[24];
 	long				 limit = JOBS_DEFAULT_LIMIT;
@@ -213,6 +214,14 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 		return EX_DATAERR;
 	}
 
+	/*
+	 * A filter's names are checked against the file when nothing
+	 * matches; it is read first, so that a file that does not load
+	 * fails the command whether jobs match or not.
+	 */
+	if ((params[0] != NULL || params[2] != NULL) &&
+	    (status = hd_cli_config(cli, &config)) != HD_EXIT_OK)
+		return status;
 	if ((status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;
 

@@ -219,17 +219,23 @@ status=0
     2>"$TEST_DIR/typo.err" || status=$?
 [ ! -s "$TEST_DIR/typo.out" ] ||
     fail "herald jobs of a misspelt task printed: $(cat "$TEST_DIR/typo.out")"
+[ "$status" -eq 65 ] ||
+    fail "herald jobs of a misspelt task exited with $status, not 65"
+grep -qx 'herald: no job matched, and the configuration has no task "notfy"' \
+    "$TEST_DIR/typo.err" ||
+    fail "the unknown task was not named: $(cat "$TEST_DIR/typo.err")"
 # A connection string given with -d does not skip the file's names.
 status=0
 "$HERALD" -c "$HERALD_CONF" -d "$JOB_DB" jobs --task notfy >/dev/null \
     2>"$TEST_DIR/typo.err" || status=$?
 [ "$status" -eq 65 ] ||
     fail "herald -d jobs of a misspelt task exited with $status, not 65"
-[ "$status" -eq 65 ] ||
-    fail "herald jobs of a misspelt task exited with $status, not 65"
-grep -qx 'herald: no job matched, and the configuration has no task "notfy"' \
-    "$TEST_DIR/typo.err" ||
-    fail "the unknown task was not named: $(cat "$TEST_DIR/typo.err")"
+# A file that does not load fails a filtered listing, matches or not.
+status=0
+HERALD_CONFIG="$TEST_DIR/none.conf" "$HERALD" -d "$JOB_DB" jobs \
+    --queue mail >/dev/null 2>"$TEST_DIR/typo.err" || status=$?
+[ "$status" -eq 78 ] ||
+    fail "herald jobs with a missing HERALD_CONFIG exited with $status, not 78"
 
 note "fix the handler, dry-run, retry every dead job of the task"
 rm "$TEST_DIR/broken"
