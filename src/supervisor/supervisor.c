@@ -40,6 +40,12 @@
  * orphans.
  */
 #define SUPERVISOR_SWEEP_DELAY_MS	1000
+/*
+ * The time between two looks for orphans otherwise.  A process that a
+ * handler moved to a session of its own escapes its worker's kill of the
+ * handler's group, and comes to heraldd without any process ending.
+ */
+#define SUPERVISOR_SWEEP_EVERY_MS	10000
 
 enum child_role {
 	CHILD_WORKER = 0,
@@ -101,7 +107,7 @@ struct supervisor {
 	bool			 ready;
 	/* The write end of the running janitor's pipe of failed children. */
 	int			 janitor_fd;
-	/* When to look for orphans again after one ended; 0: no look due. */
+	/* When to look for orphans next. */
 	int64_t			 sweep_at_ms;
 };
 
@@ -622,25 +628,26 @@ supervisor_reap(struct supervisor *sup)
 		 */
 		if (i == sup->nchildren) {
 			hd_orphans_reaped(pid);
-			if (sup->sweep_at_ms == 0)
+			if (sup->sweep_at_ms > hd_monotonic_ms() +
+			    SUPERVISOR_SWEEP_DELAY_MS)
 				sup->sweep_at_ms = hd_monotonic_ms() +
 				    SUPERVISOR_SWEEP_DELAY_MS;
 		}
 	}
 	if (sweep) {
 		supervisor_kill_orphans(sup);
-		sup->sweep_at_ms = 0;
+		sup->sweep_at_ms = hd_monotonic_ms() + SUPERVISOR_SWEEP_EVERY_MS;
 	}
 	supervisor_check_ready(sup);
 }
 
-/* Look for orphans once the delay after an orphan's end has passed. */
+/* Look for orphans when the next look is due. */
 static void
 supervisor_sweep_due(struct supervisor *sup)
 {
-	if (sup->sweep_at_ms == 0 || hd_monotonic_ms() < sup->sweep_at_ms)
+	if (hd_monotonic_ms() < sup->sweep_at_ms)
 		return;
-	sup->sweep_at_ms = 0;
+	sup->sweep_at_ms = hd_monotonic_ms() + SUPERVISOR_SWEEP_EVERY_MS;
 	supervisor_kill_orphans(sup);
 }
 
@@ -1196,7 +1203,7 @@ supervisor_timeout(const struct supervisor *sup)
 				next = sup->children[i].restart_at_ms;
 	if (sup->watchdog_ms != 0 && sup->next_watchdog_ms < next)
 		next = sup->next_watchdog_ms;
-	if (sup->sweep_at_ms != 0 && sup->sweep_at_ms < next)
+	if (!sup->stopping && sup->sweep_at_ms < next)
 		next = sup->sweep_at_ms;
 	return hd_poll_timeout(next, now);
 }
@@ -1342,6 +1349,7 @@ hd_supervisor_run(struct hd_config *config, bool verbose)
 	    HERALD_VERSION, hd_schema_versions, config->path);
 	supervisor_watchdog_init(&sup);
 	supervisor_start(&sup);
+	sup.sweep_at_ms = hd_monotonic_ms() + SUPERVISOR_SWEEP_EVERY_MS;
 
 	for (;;) {
 		if (poll(pfd, 2, supervisor_timeout(&sup)) == -1 &&

@@ -27,12 +27,33 @@ echo \$! >"$TEST_DIR/grandchild"
 sleep 300
 EOF2
 
+# A handler that leaves a process in a session of its own and ends.
+write_handler leaver <<EOF2
+#!/bin/sh
+setsid /bin/sleep 302 </dev/null >/dev/null 2>&1 &
+left=\$!
+# Out of the handler's group before the handler ends and the group dies.
+while [ "\$(ps -o sid= -p \$left | tr -d ' ')" != "\$left" ]; do
+    sleep 0.01
+done
+echo \$left >"$TEST_DIR/left"
+EOF2
+
 write_conf <<EOF2
 queues = { oq = { workers = 1; concurrency = 2; poll_interval = "500ms"; }; };
 tasks = { long = { queue = "oq"; exec = [ "$TEST_DIR/long" ];
-                   retry = { max_attempts = 3; base_delay = "100ms"; }; }; };
+                   retry = { max_attempts = 3; base_delay = "100ms"; }; };
+          leaver = { queue = "oq"; exec = [ "$TEST_DIR/leaver" ]; }; };
 EOF2
 start_heraldd
+
+note "a process a finished handler left in its own session is killed"
+leaver=$(enqueue leaver "queue => 'oq'")
+wait_for 10 "the leaving handler to start its process" test -s "$TEST_DIR/left"
+left=$(cat "$TEST_DIR/left")
+wait_for 15 "heraldd to kill the process left behind" not_alive "$left"
+log_has "msg=\"orphaned handler killed\" .* handler_pid=$left job_id=$leaver attempt=1" ||
+    fail "the process left by job $leaver was not reported with its job"
 
 id=$(enqueue long "queue => 'oq'")
 has_grandchild() { [ -s "$TEST_DIR/grandchild" ]; }
