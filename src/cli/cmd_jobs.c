@@ -216,7 +216,7 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 
 	/*
 	 * A filter's names are checked against the file when nothing
-	 * matches; it is read first, so that a file that does not load
+	 * matches.  The file is read first, so that one that does not load
 	 * fails the command whether jobs match or not.
 	 */
 	if ((params[0] != NULL || params[2] != NULL) &&
