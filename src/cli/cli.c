@@ -191,6 +191,11 @@ hd_cli_bad_option(const char *command, const char *usage, char **argv,
 		if (c == ':')
 			return hd_cli_usage_error(command, usage,
 			    "option \"%.*s\" requires an argument", len, arg);
+		/*
+		 * NOTE: an ambiguous abbreviation, such as --u for --unique
+		 * and --unique-for, is reported as unrecognized.  Naming it
+		 * would need the command's table of options here.
+		 */
 		/* glibc sets optopt for a known option given a value. */
 		if (arg[len] == '=' && optopt != 0)
 			return hd_cli_usage_error(command, usage,

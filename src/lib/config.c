@@ -1781,7 +1781,7 @@ read_event(struct config_reader *r, const config_setting_t *events, int i,
 
 /*
  * Read every event of the group events, each after a failed one too.  An
- * event lists its tasks, or is { type = "orders.created"; tasks = [...]; }.
+ * event is a list of tasks, or a group with a type and tasks.
  */
 static int
 read_events(struct config_reader *r, const config_setting_t *events,

@@ -675,13 +675,13 @@ herald_uow_commit(struct herald_uow *uow, struct herald_error *error)
 	if (!hd_db_ok(res)) {
 		/* A commit whose reply was lost may have happened. */
 		hd_error_from_pg(&cause, uow->conn, res, "could not commit");
-		if (cause.code == HERALD_ECONNECT)
+		if (cause.code == HERALD_ECONNECT) {
 			hd_error_from_pg(&cause, uow->conn, res, "could not "
 			    "commit, and whether the transaction committed is "
 			    "not known, since the connection was lost");
-		/* transaction_resolution_unknown, for callers to test. */
-		if (cause.code == HERALD_ECONNECT)
+			/* transaction_resolution_unknown, for callers to test. */
 			memcpy(cause.sqlstate, "08007", 6);
+		}
 		PQclear(res);
 		uow_fail(uow, &cause, NULL);
 		goto rollback;

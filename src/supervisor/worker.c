@@ -2535,23 +2535,33 @@ worker_hide_module_output(const struct hd_config *config,
     const struct hd_queue_config *queue)
 {
 	size_t	i;
-	int	null, fd;
+	int	null;
 
 	for (i = 0; i < config->ntasks; i++)
 		if (config->tasks[i].module_path != NULL &&
 		    strcmp(config->tasks[i].queue, queue->name) == 0)
 			break;
-	if (i == config->ntasks ||
-	    (null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+	if (i == config->ntasks)
 		return;
+	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {
+		hd_log_warn("module output not discarded", "queue=%s "
+		    "error=\"could not open /dev/null: %s\"", queue->name,
+		    strerror(errno));
+		return;
+	}
 	(void)dup2(null, STDOUT_FILENO);
 #ifndef __SANITIZE_ADDRESS__
-	if ((fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)) != -1) {
-		hd_log_set_fd(fd);
-		(void)dup2(null, STDERR_FILENO);
+	{
+		int	log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+
+		if (log_fd != -1) {
+			hd_log_set_fd(log_fd);
+			(void)dup2(null, STDERR_FILENO);
+		} else
+			hd_log_warn("module output not discarded", "queue=%s "
+			    "error=\"could not copy standard error: %s\"",
+			    queue->name, strerror(errno));
 	}
-#else
-	(void)fd;
 #endif
 	close(null);
 }

@@ -641,8 +641,8 @@ test_uow_unique_key_written(void **state)
 	free(row);
 
 	/*
-	 * A keyed row deleted by hand is rejected with a message that says
-	 * who may delete it, and a hint that says how to do it on purpose.
+	 * A keyed row deleted by hand is rejected with a message that names
+	 * who may delete it, and a hint that shows how to do it on purpose.
 	 */
 	res = PQexec(f->db->conn, "DELETE FROM herald.outbox");
 	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
@@ -662,8 +662,8 @@ test_uow_unique_key_written(void **state)
 
 /*
  * A connection lost during the COMMIT itself leaves the outcome unknown,
- * which the error tells by its sqlstate, 08007.  A constraint trigger
- * that runs at the COMMIT ends the backend there.
+ * so the error carries sqlstate 08007.  A constraint trigger that runs
+ * at the COMMIT ends the backend there.
  */
 static void
 test_uow_lost_commit_is_unknown(void **state)

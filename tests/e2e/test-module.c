@@ -8,10 +8,10 @@
  * run first), "wait_cancel_ms" (how long to wait for the job to be
  * cancelled, polling job->cancelled every 10 ms; a cancelled job returns
  * at once with "retry"), "abort" (true: call abort() after the sleep,
- * which ends the worker), "exit" (a status to call exit() with after the
- * sleep), "say" (a line to write to standard output and error
- * first), "tid_file" (a file to write the id of the thread that runs the
- * job to, before the sleep) and "lock" (a file to flock()).  The run
+ * which ends the worker) and "exit" (a status to call exit() with after
+ * the sleep).  "say" is a line to write to standard output and error
+ * first, "tid_file" a file to write the id of the thread that runs the
+ * job to, before the sleep, and "lock" a file to flock().  The run
  * keeps an exclusive lock on that file from its start until it returns
  * or its process exits.  A run that finds the lock
  * taken returns "permanent" at once with the message "already running".

@@ -151,7 +151,7 @@ expect_fail 65 'time "9999-12-31T23:30:00-01:00" for --at is out of range' \
 expect_fail 65 'line 1 of standard input: time "1969-12-31T23:59:59Z" for run_at is out of range' \
     sh -c 'echo "{\"task\": \"send_mail\", \"run_at\": \"1969-12-31T23:59:59Z\"}" |
     "$0" -d "$1" enqueue --from -' "$HERALD" "$JOB_DB"
-# Without a file the job goes to queue default, with a note that says so.
+# Without a file the job goes to queue default, with a note on it.
 h enqueue send_mail >/dev/null 2>"$TEST_DIR/note.err" ||
     fail "enqueue without a configuration failed"
 grep -q '^herald: note: no configuration file was read, so job [0-9]* went to queue "default"; give -c FILE or --queue' \

@@ -367,9 +367,9 @@ wait_for 10 "the console to read the new task" filter_known
 echo '  brokn2 = { queue = "idle"; exec = [ "/bin/true" ]; };' \
     >>"$TEST_DIR/more.conf"
 wait_for 10 "the console to read the included file" filter_known 2
-# A file that no longer loads keeps the last one, and says why.  At 40
-# columns the message needs more lines than the three above the status
-# line: its first line ends in "~", and its end still shows.
+# A file that no longer loads keeps the last one in use, with the reason.
+# At 40 columns the message needs more lines than the three above the
+# status line, so its first line ends in "~" and its end still shows.
 cp "$TEST_DIR/more.conf" "$TEST_DIR/more.good"
 echo '  brokn3 = { queue = "idle"; exec = [ "/bin/true" ]; bogus = 1; };' \
     >>"$TEST_DIR/more.conf"

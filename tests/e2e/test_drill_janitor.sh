@@ -144,9 +144,9 @@ sleep 3
 one_active || fail "$(active_janitors) janitors hold the lock after the thaw"
 
 note "so does one frozen inside its transaction"
-# A lock on herald.leases holds the active janitor inside the
-# transaction that expires leases; it is frozen there, and the lock is
-# released so that it sits idle in its transaction.
+# A lock on herald.leases stops the active janitor inside the
+# transaction that expires leases.  It is frozen there, then the lock is
+# released, so it sits idle in its transaction.
 active=$(sql "$ACTIVE_JANITOR")
 mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
 psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \

@@ -111,7 +111,7 @@ stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 
 note "a module whose initializer calls exit() uses up its job's attempts"
-# Each worker loads the module for the job and ends; the job must die
+# Each worker loads the module for the job and ends.  The job must die
 # after its attempts, and a job of another task on the queue must run.
 sed -i 's/base_delay = "30s"/base_delay = "10ms"/' \
     "$HERALD_CONF"

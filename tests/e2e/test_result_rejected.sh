@@ -1,10 +1,9 @@
 #!/bin/sh
-# A result that the job database rejects again and again (a trigger, say)
-# is given up after eight tries, about 25 s: the worker frees the job's
-# slot and logs "job result not recorded", and the job's lease, no longer
-# renewed, expires, so the janitor takes the job back with a lost attempt
-# and it runs again.  Before, the worker tried for as long as it ran and
-# the slot stayed taken.
+# A result that the job database rejects again and again (a trigger, for
+# example) is given up after eight tries, about 25 s.  The worker frees
+# the job's slot and logs "job result not recorded".  The job's lease is
+# no longer renewed and expires, so the janitor takes the job back with a
+# lost attempt, and it runs again.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
