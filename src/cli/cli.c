@@ -149,78 +149,46 @@ hd_cli_usage_error(const char *command, const char *usage,
 }
 
 /*
- * Return the argument placeholder of the global option named short_name
- * or long_name (of len bytes), or NULL when it is not a global option
- * that a command's arguments may carry by mistake.
+ * Return the argument placeholder of the global option name, as written
+ * ("-c" or "--config"), or NULL when it is not a global option that a
+ * command's arguments may carry by mistake.
  */
 static const char *
-global_option_argument(int short_name, const char *long_name, int len)
+global_option_argument(const char *name)
 {
 	static const struct {
-		int		 short_name;
+		const char	*short_name;
 		const char	*long_name;
 		const char	*argument;
 	} globals[] = {
-		{ 'c', "--config", " FILE" },
-		{ 'd', "--dbname", " CONNINFO" },
+		{ "-c", "--config", " FILE" },
+		{ "-d", "--dbname", " CONNINFO" },
 	};
 	size_t	i;
 
-	for (i = 0; i < sizeof globals / sizeof globals[0]; i++) {
-		if (long_name == NULL && short_name == globals[i].short_name)
+	for (i = 0; i < sizeof globals / sizeof globals[0]; i++)
+		if (strcmp(name, globals[i].short_name) == 0 ||
+		    strcmp(name, globals[i].long_name) == 0)
 			return globals[i].argument;
-		if (long_name != NULL &&
-		    (size_t)len == strlen(globals[i].long_name) &&
-		    strncmp(long_name, globals[i].long_name, len) == 0)
-			return globals[i].argument;
-	}
 	return NULL;
 }
 
 int
-hd_cli_bad_option(const char *command, const char *usage, char **argv,
-    int c)
+hd_cli_bad_option(const char *command, const char *usage,
+    const struct option *options, char **argv, int c)
 {
-	const char	*arg = argv[optind - 1], *argument;
-	char		 name[64];
-	int		 len;
-
-	/* A long option is named as written, without any "=value". */
-	if (strncmp(arg, "--", 2) == 0) {
-		len = (int)strcspn(arg, "=");
-		if (c == ':')
-			return hd_cli_usage_error(command, usage,
-			    "option \"%.*s\" requires an argument", len, arg);
-		/*
-		 * NOTE: an ambiguous abbreviation, such as --u for --unique
-		 * and --unique-for, is reported as unrecognized.  Naming it
-		 * would need the command's table of options here.
-		 */
-		/* glibc sets optopt for a known option given a value. */
-		if (arg[len] == '=' && optopt != 0)
-			return hd_cli_usage_error(command, usage,
-			    "option \"%.*s\" takes no argument", len, arg);
-		argument = global_option_argument(0, arg, len);
-		if (len > (int)sizeof name - 1)
-			len = (int)sizeof name - 1;
-		memcpy(name, arg, (size_t)len);
-		name[len] = '\0';
-	} else {
-		if (c == ':')
-			return hd_cli_usage_error(command, usage,
-			    "option \"-%c\" requires an argument", optopt);
-		snprintf(name, sizeof name, "-%c", optopt);
-		argument = global_option_argument(optopt, NULL, 0);
-	}
+	const char	*argument;
+	char		 name[64], message[512];
 
 	/* herald stops reading its own options at the command's name. */
-	if (command != NULL && argument != NULL)
+	if (hd_option_error(options, argv, c, name, sizeof name, message,
+	    sizeof message) && command != NULL &&
+	    (argument = global_option_argument(name)) != NULL)
 		return hd_cli_usage_error(command, usage,
 		    "unrecognized option \"%s\" for %s; global options go "
 		    "before the command, as in \"herald %s%s %s\"", name,
 		    command, name, argument, command);
-	return hd_cli_usage_error(command, usage,
-	    "unrecognized option \"%s\"", name);
+	return hd_cli_usage_error(command, usage, "%s", message);
 }
 
 int

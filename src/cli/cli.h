@@ -79,12 +79,14 @@ int	hd_cli_usage_error(const char *command, const char *usage,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
- * Report getopt_long's result c, '?' (an unrecognized option) or ':' (a
- * missing argument; the option string must start with ':').  Return
+ * Report getopt_long's result c, '?' (an unrecognized, ambiguous or
+ * misused option) or ':' (a missing argument; the option string must
+ * start with ':').  options is the table given to getopt_long.  Return
  * HD_EXIT_USAGE.
  */
+struct option;
 int	hd_cli_bad_option(const char *command, const char *usage,
-	    char **argv, int c);
+	    const struct option *options, char **argv, int c);
 
 /*
  * Check the --queue and --task of a filter that matched no job.  Name

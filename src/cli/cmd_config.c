@@ -619,7 +619,7 @@ hd_cmd_config(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		default:
-			return hd_cli_bad_option("config", usage, argv, c);
+			return hd_cli_bad_option("config", usage, options, argv, c);
 		}
 	}
 	if (optind < argc)

@@ -860,7 +860,7 @@ parse_args(int argc, char **argv, struct dead_args *args)
 			print_help();
 			return -1;
 		default:
-			return hd_cli_bad_option("dead", usage, argv, c);
+			return hd_cli_bad_option("dead", usage, options, argv, c);
 		}
 	}
 

@@ -574,7 +574,7 @@ parse_args(int argc, char **argv, struct enqueue_args *args)
 			print_help();
 			return -1;
 		default:
-			return hd_cli_bad_option("enqueue", usage, argv, c);
+			return hd_cli_bad_option("enqueue", usage, options, argv, c);
 		}
 	}
 

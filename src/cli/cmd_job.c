@@ -396,7 +396,7 @@ hd_cmd_job(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		} else
-			return hd_cli_bad_option("job", usage, argv, c);
+			return hd_cli_bad_option("job", usage, options, argv, c);
 	}
 	if (optind >= argc)
 		return hd_cli_usage_error("job", usage,

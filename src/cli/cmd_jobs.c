@@ -199,7 +199,7 @@ hd_cmd_jobs(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		default:
-			return hd_cli_bad_option("jobs", usage, argv, c);
+			return hd_cli_bad_option("jobs", usage, options, argv, c);
 		}
 	}
 	if (optind < argc)

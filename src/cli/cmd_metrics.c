@@ -382,7 +382,7 @@ hd_cmd_metrics(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		}
-		return hd_cli_bad_option("metrics", usage, argv, c);
+		return hd_cli_bad_option("metrics", usage, options, argv, c);
 	}
 	if (optind < argc)
 		return hd_cli_usage_error("metrics", usage,

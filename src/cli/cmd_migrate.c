@@ -108,7 +108,7 @@ hd_cmd_migrate(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		default:
-			return hd_cli_bad_option("migrate", usage, argv, c);
+			return hd_cli_bad_option("migrate", usage, options, argv, c);
 		}
 	}
 	if (optind < argc)

@@ -154,7 +154,7 @@ hd_cmd_periodic(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		} else
-			return hd_cli_bad_option("periodic", usage, argv, c);
+			return hd_cli_bad_option("periodic", usage, options, argv, c);
 	}
 	if (optind < argc)
 		return hd_cli_usage_error("periodic", usage,

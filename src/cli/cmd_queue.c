@@ -132,7 +132,7 @@ hd_cmd_queue(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		}
-		return hd_cli_bad_option("queue", usage, argv, c);
+		return hd_cli_bad_option("queue", usage, options, argv, c);
 	}
 	if (optind >= argc)
 		return hd_cli_usage_error("queue", usage,

@@ -160,7 +160,7 @@ hd_cmd_relay(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		}
-		return hd_cli_bad_option("relay", usage, argv, c);
+		return hd_cli_bad_option("relay", usage, options, argv, c);
 	}
 	if (optind >= argc)
 		return hd_cli_usage_error("relay", usage,

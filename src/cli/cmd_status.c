@@ -452,7 +452,7 @@ hd_cmd_status(struct hd_cli *cli, int argc, char **argv)
 			print_help();
 			return HD_EXIT_OK;
 		}
-		return hd_cli_bad_option("status", usage, argv, c);
+		return hd_cli_bad_option("status", usage, options, argv, c);
 	}
 	if (optind < argc)
 		return hd_cli_usage_error("status", usage,

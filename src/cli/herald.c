@@ -116,7 +116,7 @@ main(int argc, char **argv)
 			info = c;
 			break;
 		default:
-			return hd_cli_bad_option(NULL, usage_line, argv, c);
+			return hd_cli_bad_option(NULL, usage_line, options, argv, c);
 		}
 	}
 

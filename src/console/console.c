@@ -889,7 +889,7 @@ parse_args(int argc, char **argv, struct hd_console *console)
 			print_help();
 			return -1;
 		default:
-			return hd_cli_bad_option("console", usage, argv, c);
+			return hd_cli_bad_option("console", usage, options, argv, c);
 		}
 	}
 	if (optind < argc)

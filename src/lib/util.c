@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,4 +394,65 @@ hd_utf8_valid(const char *s)
 		p += n + 1;
 	}
 	return true;
+}
+
+/*
+ * List in buf the options that arg abbreviates, as "--check or --config"
+ * or "--a, --b or --c", and return true when there are two or more.
+ * arg is a long option's name of len bytes, without its dashes.
+ */
+static bool
+option_ambiguous(const struct option *options, const char *arg, size_t len,
+    char *buf, size_t size)
+{
+	const struct option	*o;
+	size_t			 used = 0;
+	int			 matches = 0, i = 0;
+
+	for (o = options; o->name != NULL; o++)
+		if (strncmp(o->name, arg, len) == 0)
+			matches++;
+	if (matches < 2)
+		return false;
+	buf[0] = '\0';
+	for (o = options; o->name != NULL && used < size; o++)
+		if (strncmp(o->name, arg, len) == 0)
+			used += (size_t)snprintf(buf + used, size - used,
+			    "%s--%s", ++i == 1 ? "" : i == matches ? " or " :
+			    ", ", o->name);
+	return true;
+}
+
+bool
+hd_option_error(const struct option *options, char **argv, int c,
+    char *name, size_t namesize, char *buf, size_t size)
+{
+	const char	*arg = argv[optind - 1];
+	char		 list[256];
+	size_t		 len;
+
+	if (strncmp(arg, "--", 2) != 0) {
+		/* For a short option, glibc sets optopt to its letter. */
+		snprintf(name, namesize, "-%c", optopt);
+		snprintf(buf, size, c == ':' ? "option \"%s\" requires an "
+		    "argument" : "unrecognized option \"%s\"", name);
+		return c != ':';
+	}
+	len = strcspn(arg, "=");
+	snprintf(name, namesize, "%.*s", (int)len, arg);
+	if (c == ':')
+		snprintf(buf, size, "option \"%s\" requires an argument",
+		    name);
+	/* glibc sets optopt for a known option given a value. */
+	else if (arg[len] == '=' && optopt != 0)
+		snprintf(buf, size, "option \"%s\" takes no argument", name);
+	else if (option_ambiguous(options, arg + 2, len - 2, list,
+	    sizeof list))
+		snprintf(buf, size, "option \"%s\" is ambiguous: it may be "
+		    "%s", name, list);
+	else {
+		snprintf(buf, size, "unrecognized option \"%s\"", name);
+		return true;
+	}
+	return false;
 }

@@ -87,4 +87,16 @@ void	 hd_open_standard_fds(void);
  */
 bool	 hd_utf8_valid(const char *s);
 
+/*
+ * Describe in buf what is wrong with the option at which getopt_long()
+ * returned c: ':' for a missing argument, or '?'.  options is the table
+ * given to getopt_long(), whose option string must start with ':'.
+ * An ambiguous abbreviation is described with the options it may mean.
+ * name receives the option as written, without any "=value".
+ * Return true when no option of that name exists.
+ */
+struct option;
+bool	 hd_option_error(const struct option *options, char **argv, int c,
+	    char *name, size_t namesize, char *buf, size_t size);
+
 #endif /* HD_UTIL_H */

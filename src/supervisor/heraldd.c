@@ -126,6 +126,7 @@ main(int argc, char **argv)
 	struct hd_config	*config;
 	const char		*explicit_path = NULL, *path;
 	char			 error[HD_CONFIG_ERROR_MAX];
+	char			 name[64], message[512];
 	bool			 check = false, verbose = false;
 	int			 c;
 
@@ -153,18 +154,10 @@ main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("heraldd %s\n", hd_child_build());
 			return 0;
-		case ':':
-			if (optopt != 0)
-				return usage_error("option \"-%c\" requires "
-				    "an argument", optopt);
-			return usage_error("option \"%s\" requires an "
-			    "argument", argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				return usage_error("unrecognized option "
-				    "\"-%c\"", optopt);
-			return usage_error("unrecognized option \"%s\"",
-			    argv[optind - 1]);
+			(void)hd_option_error(options, argv, c, name,
+			    sizeof name, message, sizeof message);
+			return usage_error("%s", message);
 		}
 	}
 	if (optind < argc)

@@ -307,6 +307,10 @@ expect_fail 2 'unrecognized option "--bogus"' "$HERALD" --bogus status
 expect_fail 2 'unrecognized option "-z"' h enqueue send_mail -z
 expect_fail 2 'option "--json" takes no argument' h dead list --json=yes
 expect_fail 2 'unrecognized option "--jsn"' h dead list --jsn=yes
+expect_fail 2 'option "--uni" is ambiguous: it may be --unique, --unique-for or --unique-states' \
+    h enqueue send_mail --uni k
+expect_fail 2 'option "--unique-" is ambiguous: it may be --unique-for or --unique-states' \
+    h enqueue send_mail --unique k --unique-=1h
 expect_fail 2 'unrecognized option "-c" for status; global options go before the command, as in "herald -c FILE status"' \
     "$HERALD" status -c "$HERALD_CONF"
 expect_fail 2 'unrecognized option "--dbname" for jobs; global options go before the command, as in "herald --dbname CONNINFO jobs"' \
@@ -594,6 +598,12 @@ grep -q 'could not write to standard output; no job was enqueued' \
 note "heraldd command line"
 expect_fail 2 'heraldd: unrecognized option "--bogus"' "$HERALDD" --bogus
 expect_fail 2 'heraldd: option "-c" requires an argument' "$HERALDD" -c
+expect_fail 2 'heraldd: option "--config" requires an argument' \
+    "$HERALDD" --config
+expect_fail 2 'heraldd: option "--check" takes no argument' \
+    "$HERALDD" --check=yes
+expect_fail 2 'heraldd: option "--c" is ambiguous: it may be --config or --check' \
+    "$HERALDD" --c
 expect_fail 2 'heraldd: unexpected argument "extra"' "$HERALDD" extra
 
 exit 0
