@@ -24,9 +24,10 @@
 #include "exec.h"
 #include "util.h"
 
-static void	exec_child(char *const argv[], char *const envp[],
-		    const struct hd_isolation *iso, int in_fd, int out_fd,
-		    int err_fd, pid_t parent) __attribute__((noreturn));
+static void	exec_child(struct hd_exec *, char *const argv[],
+		    char *const envp[], const struct hd_isolation *iso,
+		    int in_fd, int out_fd, int err_fd, pid_t parent)
+		    __attribute__((noreturn));
 
 static void
 close_pair(int fds[2])
@@ -62,12 +63,19 @@ close_from_3(void)
 		close((int)fd);
 }
 
-/* Write a message to the handler's stderr pipe, which ends in the tail. */
+/*
+ * Write a message to the handler's stderr pipe, which ends in the tail,
+ * and record the failed call in exec for the worker's log.
+ */
 static void
-child_report(const char *what, const char *path, int err)
+child_report(struct hd_exec *exec, const char *call, const char *what,
+    const char *path, int err)
 {
 	char	msg[512];
 	int	len;
+
+	exec->start_call = call;
+	exec->start_errno = err;
 
 	len = snprintf(msg, sizeof msg, "herald: %s \"%s\": %s\n", what, path,
 	    strerror(err));
@@ -78,7 +86,8 @@ child_report(const char *what, const char *path, int err)
 
 /* Set one resource limit, soft and hard, so the handler cannot raise it. */
 static int
-child_limit(int resource, const char *name, int64_t value)
+child_limit(struct hd_exec *exec, int resource, const char *name,
+    int64_t value)
 {
 	struct rlimit	rl;
 
@@ -86,7 +95,8 @@ child_limit(int resource, const char *name, int64_t value)
 		return 0;
 	rl.rlim_cur = rl.rlim_max = (rlim_t)value;
 	if (setrlimit(resource, &rl) == -1) {
-		child_report("could not set resource limit", name, errno);
+		child_report(exec, "setrlimit", "could not set resource limit",
+		    name, errno);
 		return -1;
 	}
 	return 0;
@@ -100,26 +110,33 @@ child_limit(int resource, const char *name, int64_t value)
  * runs handlers as itself.
  */
 static int
-child_confine(const struct hd_isolation *iso)
+child_confine(struct hd_exec *exec, const struct hd_isolation *iso)
 {
+	const char	*group;
+
 	if (iso == NULL)
 		return 0;
-	if (child_limit(RLIMIT_AS, "RLIMIT_AS", iso->address_space) == -1 ||
-	    child_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", iso->open_files) ==
-	    -1 ||
-	    child_limit(RLIMIT_CPU, "RLIMIT_CPU", iso->cpu_time_s) == -1)
+	if (child_limit(exec, RLIMIT_AS, "RLIMIT_AS", iso->address_space) ==
+	    -1 || child_limit(exec, RLIMIT_NOFILE, "RLIMIT_NOFILE",
+	    iso->open_files) == -1 || child_limit(exec, RLIMIT_CPU,
+	    "RLIMIT_CPU", iso->cpu_time_s) == -1)
 		return -1;
 	if (!iso->set_ids || geteuid() != 0)
 		return 0;
-	if (syscall(SYS_setgroups, iso->ngroups, iso->groups) == -1 ||
-	    syscall(SYS_setresgid, iso->gid, iso->gid, iso->gid) == -1) {
-		child_report("could not change to group", iso->group != NULL ?
-		    iso->group : "(the user's)", errno);
+	group = iso->group != NULL ? iso->group : "(the user's)";
+	if (syscall(SYS_setgroups, iso->ngroups, iso->groups) == -1) {
+		child_report(exec, "setgroups", "could not change to group",
+		    group, errno);
+		return -1;
+	}
+	if (syscall(SYS_setresgid, iso->gid, iso->gid, iso->gid) == -1) {
+		child_report(exec, "setresgid", "could not change to group",
+		    group, errno);
 		return -1;
 	}
 	if (syscall(SYS_setresuid, iso->uid, iso->uid, iso->uid) == -1) {
-		child_report("could not change to user", iso->user != NULL ?
-		    iso->user : "(unchanged)", errno);
+		child_report(exec, "setresuid", "could not change to user",
+		    iso->user != NULL ? iso->user : "(unchanged)", errno);
 		return -1;
 	}
 	return 0;
@@ -127,7 +144,7 @@ child_confine(const struct hd_isolation *iso)
 
 /* The forked child: set up the handler's process and execute it. */
 static void
-exec_child(char *const argv[], char *const envp[],
+exec_child(struct hd_exec *exec, char *const argv[], char *const envp[],
     const struct hd_isolation *iso, int in_fd, int out_fd, int err_fd,
     pid_t parent)
 {
@@ -150,10 +167,13 @@ exec_child(char *const argv[], char *const envp[],
 
 	if (dup2(in_fd, STDIN_FILENO) == -1 ||
 	    dup2(out_fd, STDOUT_FILENO) == -1 ||
-	    dup2(err_fd, STDERR_FILENO) == -1)
+	    dup2(err_fd, STDERR_FILENO) == -1) {
+		exec->start_call = "dup2";
+		exec->start_errno = errno;
 		_exit(HD_EXEC_NOT_EXECUTED);
+	}
 	close_from_3();
-	if (child_confine(iso) == -1)
+	if (child_confine(exec, iso) == -1)
 		_exit(HD_EXEC_NOT_EXECUTED);
 	/* A change of user cleared the signal; the worker may be gone. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -161,7 +181,7 @@ exec_child(char *const argv[], char *const envp[],
 		_exit(HD_EXEC_NOT_EXECUTED);
 
 	execve(argv[0], argv, envp);
-	child_report("cannot execute", argv[0], errno);
+	child_report(exec, "execve", "cannot execute", argv[0], errno);
 	_exit(HD_EXEC_NOT_EXECUTED);
 }
 
@@ -175,7 +195,7 @@ exec_child(char *const argv[], char *const envp[],
  * unblocks them: no handler of the worker may run in the child.
  */
 static pid_t
-spawn_child(char *const argv[], char *const envp[],
+spawn_child(struct hd_exec *exec, char *const argv[], char *const envp[],
     const struct hd_isolation *iso, int in_fd, int out_fd, int err_fd,
     pid_t parent)
 {
@@ -187,7 +207,8 @@ spawn_child(char *const argv[], char *const envp[],
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	pid = vfork();
 	if (pid == 0)
-		exec_child(argv, envp, iso, in_fd, out_fd, err_fd, parent);
+		exec_child(exec, argv, envp, iso, in_fd, out_fd, err_fd,
+		    parent);
 	saved_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	errno = saved_errno;
@@ -223,7 +244,8 @@ hd_exec_start(struct hd_exec *exec, char *const argv[], char *const envp[],
 	    set_nonblock(err[0]) == -1)
 		goto fail;
 
-	pid = spawn_child(argv, envp, iso, in[0], out[1], err[1], parent);
+	pid = spawn_child(exec, argv, envp, iso, in[0], out[1], err[1],
+	    parent);
 	if (pid == -1)
 		goto fail;
 

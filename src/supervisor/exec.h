@@ -59,6 +59,14 @@ struct hd_exec {
 	bool		 timed_out;
 	bool		 stopped;	/* by hd_exec_stop() */
 	int		 term_signal;	/* the last signal sent, or 0 */
+
+	/*
+	 * The system call that failed before the handler could run, such as
+	 * "execve", and its errno, or NULL and 0.  The child stores them in
+	 * the worker's memory, which it shares until it executes or exits.
+	 */
+	const char	*start_call;
+	int		 start_errno;
 };
 
 /*
@@ -67,9 +75,10 @@ struct hd_exec {
  * descriptor but 0 to 2; with iso not NULL it takes iso's resource
  * limits, and its user and groups when iso->set_ids and heraldd runs as
  * root.  timeout_ms of 0 means none.
- * Return 0, or -1 with errno set when no process could be started; a
+ * Return 0, or -1 with errno set when no process could be started.  A
  * failed execve() is not an error here but an exit status of
- * HD_EXEC_NOT_EXECUTED, and the output tail says why.
+ * HD_EXEC_NOT_EXECUTED, with the reason in the output tail and the
+ * failed call in start_call.
  */
 int	hd_exec_start(struct hd_exec *exec, char *const argv[],
 	    char *const envp[], const struct hd_isolation *iso,

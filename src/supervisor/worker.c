@@ -1397,7 +1397,16 @@ slot_finish(struct slot *s)
 	/* A job whose lease went to another worker is no longer this one's. */
 	if (s->release || s->cancelled || s->lost)
 		return;
-	if (s->attempt.outcome != HD_OUTCOME_DONE)
+	/* The message, with the path, stays in the job's history. */
+	if (s->exec.start_call != NULL)
+		hd_log_warn("handler could not start", "job_id=%lld task=%s "
+		    "queue=%s attempt=%d status=%s call=%s errno=%s",
+		    (long long)s->job.id, s->job.task, s->job.queue,
+		    s->job.attempt, hd_outcome_name(s->attempt.outcome),
+		    s->exec.start_call,
+		    strerrorname_np(s->exec.start_errno) != NULL ?
+		    strerrorname_np(s->exec.start_errno) : "unknown");
+	else if (s->attempt.outcome != HD_OUTCOME_DONE)
 		log_job_failed(&s->job, &s->attempt);
 }
 
