@@ -489,12 +489,23 @@ draw_status(struct hd_console *console)
 
 	if (console->prompt_active) {
 		char	line[320];
+		int	len;
 
-		snprintf(line, sizeof(line), "%s%s", console->prompt_label,
-		    console->prompt_text);
+		len = snprintf(line, sizeof(line), "%s%s",
+		    console->prompt_label, console->prompt_text);
+		/*
+		 * A prompt wider than the screen loses its start, marked
+		 * "~", so that what to type and the typed text stay in view.
+		 */
+		if (len > COLS - 1 && COLS > 2) {
+			hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_NORMAL), "~");
+			hd_put(y, 1, COLS - 1, hd_attr(HD_ATTR_NORMAL),
+			    line + len - (COLS - 2));
+			move(y, COLS - 1);
+			return;
+		}
 		hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_NORMAL), line);
-		move(y, (int)strlen(line) < COLS ? (int)strlen(line) :
-		    COLS - 1);
+		move(y, len < COLS ? len : COLS - 1);
 		return;
 	}
 
@@ -742,13 +753,18 @@ console_read_keys(struct hd_console *console)
 }
 
 static bool
-console_read_signals(void)
+console_read_signals(struct hd_console *console)
 {
 	unsigned char	byte;
 	bool		stop = false;
 
-	while (read(signal_pipe[0], &byte, 1) == 1)
-		stop = true;
+	/* ^C at a prompt cancels the prompt as Escape does, else it quits. */
+	while (read(signal_pipe[0], &byte, 1) == 1) {
+		if (byte == SIGINT && console->prompt_active)
+			prompt_key(console, 'C' & 0x1f);
+		else
+			stop = true;
+	}
 	return stop;
 }
 
@@ -832,7 +848,7 @@ console_loop(struct hd_console *console)
 		if (poll(fds, 3, (int)timeout) == -1 && errno != EINTR)
 			break;
 
-		if ((fds[1].revents & POLLIN) && console_read_signals())
+		if ((fds[1].revents & POLLIN) && console_read_signals(console))
 			break;
 		/* KEY_RESIZE waits in curses after SIGWINCH interrupts poll. */
 		if (console_read_keys(console))

@@ -157,8 +157,31 @@ hd_list_move(struct hd_list *list, enum hd_command command, int count,
 	default:
 		return false;
 	}
+	list->moved = true;
 	hd_list_clamp(list, count, lines);
 	return true;
+}
+
+void
+hd_list_follow(struct hd_list *list, const struct hd_snapshot *snap,
+    int column, int lines)
+{
+	int	count = snap->res != NULL ? PQntuples(snap->res) : 0, i;
+
+	if (!list->moved && list->key[0] != '\0' &&
+	    snap->fetched_ms != list->fetched_ms)
+		for (i = 0; i < count; i++)
+			if (strcmp(PQgetvalue(snap->res, i, column),
+			    list->key) == 0) {
+				list->top += i - list->cursor;
+				list->cursor = i;
+				break;
+			}
+	hd_list_clamp(list, count, lines);
+	list->moved = false;
+	list->fetched_ms = snap->fetched_ms;
+	snprintf(list->key, sizeof list->key, "%s", count > 0 ?
+	    PQgetvalue(snap->res, list->cursor, column) : "");
 }
 
 int64_t

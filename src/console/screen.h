@@ -48,10 +48,16 @@ void	hd_put_fill(int y, int x, int width, int attr, const char *text);
 int	hd_putf(int y, int x, int width, int attr, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 
-/* A cursor over count rows, of which lines are visible from top. */
+/*
+ * A cursor over count rows, of which lines are visible from top.  key
+ * is the value that names the row under the cursor, for hd_list_follow.
+ */
 struct hd_list {
 	int	cursor;
 	int	top;
+	bool	moved;		/* by a key since the last follow */
+	int64_t	fetched_ms;	/* the snapshot of the last follow */
+	char	key[128];
 };
 
 /*
@@ -62,6 +68,14 @@ bool	hd_list_move(struct hd_list *list, enum hd_command command,
 	    int count, int lines);
 /* Keep the cursor within count rows and visible in lines. */
 void	hd_list_clamp(struct hd_list *list, int count, int lines);
+/*
+ * Keep the cursor on the row it was on, which column of snap names, when
+ * snap arrived after the last call and no key moved the cursor since.
+ * A row that is gone leaves the cursor where it was.  Then clamp as
+ * hd_list_clamp does.
+ */
+void	hd_list_follow(struct hd_list *list, const struct hd_snapshot *snap,
+	    int column, int lines);
 
 /* Milliseconds since the snapshot arrived, to age its durations. */
 int64_t	hd_snapshot_age(const struct hd_snapshot *snap);

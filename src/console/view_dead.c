@@ -192,6 +192,17 @@ dead_page_done(void *arg, const struct hd_snapshot *snap)
 		dead_fetch(console, HD_Q_DEAD_BEFORE, INT64_MAX);
 		return;
 	}
+	/*
+	 * Jobs that died again under smaller ids pushed the row under the
+	 * cursor out of a full window: load the window that ends with it.
+	 */
+	if (want_id < 0 && want_offset < 0 && current_id >= 0 &&
+	    nrows == DEAD_PAGE && rows[nrows - 1].id < current_id) {
+		want_back = 1;
+		want_screen_row = dead_list.cursor - dead_list.top;
+		dead_fetch(console, HD_Q_DEAD_BEFORE, current_id + 1);
+		return;
+	}
 	dead_place_cursor(current_id);
 	console->dirty = true;
 }

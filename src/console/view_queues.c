@@ -463,7 +463,7 @@ queues_draw(struct hd_console *console, int top, int lines, int cols)
 	/* Leave the queues at least two rows. */
 	plines = periodic_lines(console, lines - 6);
 	lines -= plines;
-	hd_list_clamp(&queues_list, nrows, lines - 4);
+	hd_list_follow(&queues_list, snap, HD_QUEUES_NAME, lines - 4);
 	if (hlines > 0)
 		health_draw(console, health_y, cols, nrows > 0 ?
 		    PQgetvalue(res, queues_list.cursor, HD_QUEUES_NAME) :
@@ -541,6 +541,8 @@ queues_key(struct hd_console *console, enum hd_command command)
 	snap = hd_model_snapshot(console->model, HD_SNAP_QUEUES);
 	if (snap->res != NULL)
 		count = PQntuples(snap->res);
+	/* A snapshot may have arrived since the screen was drawn. */
+	hd_list_follow(&queues_list, snap, HD_QUEUES_NAME, lines);
 	if (hd_list_move(&queues_list, command, count, lines))
 		return HD_REACT_REDRAW;
 	if (command != HD_CMD_PAUSE)

@@ -244,7 +244,7 @@ retries_draw(struct hd_console *console, int top, int lines, int cols)
 		return;
 	}
 
-	hd_list_clamp(&retries_list, nrows, lines - 5);
+	hd_list_follow(&retries_list, snap, HD_RETRIES_ID, lines - 5);
 	y = top + 2;
 	for (row = retries_list.top; row < nrows && y < top + lines - 3;
 	    row++)
@@ -265,6 +265,8 @@ retries_key(struct hd_console *console, enum hd_command command)
 	snap = hd_model_snapshot(console->model, HD_SNAP_RETRIES);
 	if (snap->res != NULL)
 		count = PQntuples(snap->res);
+	/* A snapshot may have arrived since the screen was drawn. */
+	hd_list_follow(&retries_list, snap, HD_RETRIES_ID, LINES - 7);
 	if (hd_list_move(&retries_list, command, count, LINES - 7))
 		return HD_REACT_REDRAW;
 
@@ -272,6 +274,7 @@ retries_key(struct hd_console *console, enum hd_command command)
 	case HD_CMD_TOGGLE:
 		with_scheduled = !with_scheduled;
 		retries_list.cursor = 0;
+		retries_list.moved = true;
 		return HD_REACT_REDRAW | HD_REACT_REFETCH;
 	case HD_CMD_OPEN:
 	case HD_CMD_CANCEL:

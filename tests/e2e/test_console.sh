@@ -100,12 +100,14 @@ T() {
 }
 
 # start_console NAME ARGS...: run herald console in a new tmux session
-# NAME of 80x24; its exit status goes to $TEST_DIR/NAME.exit.
+# NAME of 80x24; its exit status goes to $TEST_DIR/NAME.exit.  The shell
+# around it ignores SIGINT, as a login shell does for a job in the
+# foreground, so a ^C reaches the console alone.
 start_console() {
     _name=$1
     shift
     T new-session -d -s "$_name" -x 80 -y 24 \
-        "'$HERALD' -d '$JOB_DB' -c '$HERALD_CONF' console $* \
+        "trap '' INT; '$HERALD' -d '$JOB_DB' -c '$HERALD_CONF' console $* \
         2>'$TEST_DIR/$_name.err'; echo \$? >'$TEST_DIR/$_name.exit'; \
         sleep 600" || fail "could not start tmux"
     wait_for 10 "the console $_name to draw" screen_has "$_name" "1 Queues"
@@ -342,6 +344,19 @@ note "a bulk purge needs the typed count"
 expect_screen c "2 dead jobs"
 keys c D
 expect_screen c "Purge ALL 2 dead jobs? Type 2 to confirm:"
+# A prompt wider than the screen keeps its end: what to type, and the
+# typed text.
+T resize-window -t c -x 40 -y 24
+keys c 1
+expect_line c '^~.*Type 2 to confirm: 1 *$'
+T resize-window -t c -x 80 -y 24
+# ^C cancels the prompt, as Escape does, and the console stays.
+keys c C-c
+expect_screen c "cancelled"
+screen_has c "1 Queues" || fail "^C at a prompt ended the console"
+[ ! -e "$TEST_DIR/c.exit" ] || fail "^C at a prompt quit the console"
+keys c D
+expect_screen c "Purge ALL 2 dead jobs? Type 2 to confirm:"
 keys c y e s Enter
 expect_screen c "not confirmed"
 sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
@@ -390,6 +405,29 @@ expect_screen c "purged 2 dead jobs"
 sql_is "SELECT count(*) FROM herald.dead_jobs" 0 ||
     fail "the confirmed bulk purge left dead jobs"
 
+note "the cursor stays on its dead job as rows die under smaller ids"
+# 250 dead jobs, more than the screen's window of 200 rows, at even ids.
+dead_rows() {
+    sql "INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
+        attempt, max_attempts, created_at, reason, errors)
+        SELECT $1 + 2 * k, 'broken', 'files', '{}', 0, 1, 1, now(),
+            'permanent', '[]'
+        FROM generate_series(0, $2 - 1) k" >/dev/null
+}
+keys c / C-u Enter
+dead_rows 100000 250
+expect_screen c "250 dead jobs"
+keys c G
+expect_line c "^ +100498 broken"
+# 60 rows at odd ids below the cursor's push it out of its window.
+dead_rows 100101 60
+expect_screen c "310 dead jobs"
+keys c Enter
+expect_line c "^ *job 100498 +task broken"
+keys c Escape
+sql "DELETE FROM herald.dead_jobs WHERE id >= 100000" >/dev/null
+expect_screen c "no dead job"
+
 note "pause a queue and cancel a job from the keyboard"
 keys c 1
 expect_line c '^ ev +3 '
@@ -421,6 +459,17 @@ sql_is "SELECT count(*) FROM herald.jobs WHERE id = $first" 0 ||
     fail "the ready job $first under the cursor was not cancelled"
 # A job like it takes its place, so the counts below stay as they were.
 sql "SELECT herald.enqueue($first_job)" >/dev/null
+# The cursor stays on its job when a job sorts in above it.
+expect_screen c "$queued jobs waiting to run"
+keys c j
+second=$(sql "SELECT id FROM herald.live_jobs WHERE state = 'queued'
+    ORDER BY run_at, id OFFSET 1 LIMIT 1")
+expect_line c "^ job $second \\("
+above=$(enqueue hold "queue => 'idle', run_at => now() - interval '3 hours'")
+expect_screen c "$((queued + 1)) jobs waiting to run"
+expect_line c "^ job $second \\("
+"$HERALD" -d "$JOB_DB" job cancel "$above" >/dev/null ||
+    fail "could not cancel job $above"
 keys c s
 
 note "the schedule of an overdue job starts now"
