@@ -67,16 +67,25 @@ int
 hd_put(int y, int x, int width, int attr, const char *text)
 {
 	wchar_t		 buf[512];
-	size_t		 used;
+	size_t		 used, len;
 	int		 cols;
+	bool		 cut;
 
 	/* curses would wrap what passes the right edge onto the next line. */
 	if (width > COLS - x)
 		width = COLS - x;
 	if (width <= 0 || text == NULL)
 		return 0;
-	used = hd_text_sanitize(text, width, buf, sizeof(buf) / sizeof(buf[0]),
-	    &cols);
+	len = strlen(text);
+	cut = width > 1 && hd_text_fit(text, len, width) < len;
+	used = hd_text_sanitize(text, cut ? width - 1 : width, buf,
+	    sizeof(buf) / sizeof(buf[0]) - 1, &cols);
+	/* Cut text ends in "~", so that it never reads as other text. */
+	if (cut) {
+		buf[used++] = L'~';
+		buf[used] = L'\0';
+		cols++;
+	}
 	attrset(attr);
 	mvaddnwstr(y, x, buf, (int)used);
 	attrset(A_NORMAL);

@@ -38,8 +38,9 @@ int	hd_attr(enum hd_attr attr);
 
 /*
  * Write text at y, x, clipped to width columns and to the right edge of
- * the screen.  Invalid UTF-8 and control characters are shown as "?", so
- * stored handler output cannot send escape sequences to the terminal.
+ * the screen, with "~" as the last column of clipped text.  Invalid UTF-8
+ * and control characters are shown as "?", so stored handler output
+ * cannot send escape sequences to the terminal.
  * Return the columns written.
  */
 int	hd_put(int y, int x, int width, int attr, const char *text);

@@ -240,7 +240,7 @@ expect_line c "^ +$dead1 broken +files +1/10 .*exit 65 \\(permanent\\)"
 sql "UPDATE herald.dead_jobs SET task = 'broken_longer_name'
     WHERE id = $dead3" >/dev/null
 T resize-window -t c -x 40 -y 24
-expect_line c "^ +$dead3 broken_lo +files +1/10 +"
+expect_line c "^ +$dead3 broken_l~ +files +1/10 +"
 expect_line c "^ +id task +queue +tries +di"
 expect_line c "^ +$dead1 broken +files +1/10 +"
 sql "UPDATE herald.dead_jobs SET task = 'broken' WHERE id = $dead3" >/dev/null
