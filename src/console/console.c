@@ -395,8 +395,12 @@ status_state(struct hd_console *console, char *buf, size_t size,
 	int64_t				 sent = hd_model_sent_at(console->model);
 	char				 age[32];
 
+	snap = hd_model_snapshot(console->model, console->view->snapshot);
 	*stale = down != 0;
 	if (down != 0) {
+		/* A screen not shown since before the outage is older. */
+		if (snap->res != NULL && snap->fetched_ms < down)
+			down = snap->fetched_ms;
 		hd_fmt_age(now - down, age, sizeof(age));
 		if (retry != 0 && retry > now)
 			snprintf(buf, size, "STALE %s: database unreachable, "
@@ -412,7 +416,6 @@ status_state(struct hd_console *console, char *buf, size_t size,
 		snprintf(buf, size, "query running %s", age);
 		return;
 	}
-	snap = hd_model_snapshot(console->model, console->view->snapshot);
 	if (snap->res == NULL) {
 		snprintf(buf, size, "loading");
 		return;

@@ -109,8 +109,13 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 	char		 text[32], shown_kind[32];
 	bool		 stale, child;
 
-	beat = hd_value_ll(res, row, HD_WORKERS_HEARTBEAT_MS) + age;
+	/*
+	 * A snapshot that aged while the database was unreachable says
+	 * nothing of the processes since, so only its own beat counts.
+	 */
+	beat = hd_value_ll(res, row, HD_WORKERS_HEARTBEAT_MS);
 	stale = beat > WORKERS_STALE_MS;
+	beat += age;
 	child = strcmp(kind, "supervisor") != 0;
 	attr = selected ? hd_attr(HD_ATTR_SELECTED) :
 	    stale ? hd_attr(HD_ATTR_ERROR) : hd_attr(HD_ATTR_NORMAL);
@@ -181,8 +186,7 @@ workers_draw(struct hd_console *console, int top, int lines, int cols)
 		if (strcmp(kind, "supervisor") == 0) {
 			supervisors++;
 			dead += hd_value_ll(snap->res, row,
-			    HD_WORKERS_HEARTBEAT_MS) + hd_snapshot_age(snap) >
-			    WORKERS_STALE_MS;
+			    HD_WORKERS_HEARTBEAT_MS) > WORKERS_STALE_MS;
 		}
 		busy += !PQgetisnull(snap->res, row, HD_WORKERS_JOB_ID);
 	}

@@ -566,6 +566,7 @@ expect_line c '^ 1 Queues +2 Workers +3 Retries +4 Dead +5 Events *$'
 # The workers screen keeps the heartbeat and cuts the job columns.
 keys c 2
 expect_line c " [0-9]+ +worker +[0-9][0-9a-z]* +files +idle"
+workers_seen=$(date +%s)
 keys c 1
 T resize-window -t c -x 30 -y 8
 expect_screen c "30x8, need 40x10"
@@ -591,6 +592,16 @@ HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" stop "$PG_DIR" ||
     fail "could not stop the private PostgreSQL"
 expect_screen c "STALE"
 expect_line c '^ idle +4 +2 '
+# The workers screen, last read well before the outage, counts no
+# process dead for the outage, and the status line gives its data's age.
+workers_old() {
+    [ $(($(date +%s) - workers_seen)) -ge 35 ]
+}
+wait_for 40 "the workers screen to be 35 s old" workers_old
+keys c 2
+expect_screen c "1 supervisor (0 dead)"
+expect_line c "STALE ([3-9][0-9]s|[0-9]+m[0-9s]*): database unreachable"
+keys c 1
 # A message on the status line must not hide that the data is stale.
 keys c x
 expect_screen c "no action on this key"
