@@ -110,7 +110,7 @@ workers_row(const struct hd_snapshot *snap, int row, int y, int cols,
 	bool		 stale, child;
 
 	/*
-	 * A snapshot that aged while the database was unreachable says
+	 * A snapshot that aged while the database was unreachable shows
 	 * nothing of the processes since, so only its own beat counts.
 	 */
 	beat = hd_value_ll(res, row, HD_WORKERS_HEARTBEAT_MS);
