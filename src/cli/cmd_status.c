@@ -181,7 +181,7 @@ relay_label(const PGresult *res, int row, char *buf, size_t size)
  */
 static const char failed_sql[] =
     "SELECT f.role, f.queue, f.failures, coalesce(p.host, '?'),"
-    "  f.supervisor_id, f.slot"
+    "  f.supervisor_id, f.slot, p.pid"
     " FROM herald.failed_children f"
     " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
     " ORDER BY 4, f.supervisor_id, f.role, f.queue, f.slot";
@@ -210,18 +210,22 @@ print_failed_children(const PGresult *res)
 		const char	*failures = PQgetvalue(res, row, 2);
 		const char	*noun = hd_cli_plural(failures, "failure",
 		    "failures");
+		char		 pid[32] = "";
 
+		if (!PQgetisnull(res, row, 6))
+			snprintf(pid, sizeof pid, ", pid %s",
+			    PQgetvalue(res, row, 6));
 		if (PQgetvalue(res, row, 1)[0] != '\0')
 			printf("failed: %s #%s of queue %s on %s (heraldd "
-			    "%s), %s %s; reload heraldd to retry now\n",
+			    "%s%s), %s %s; reload heraldd to retry now\n",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 5),
 			    PQgetvalue(res, row, 1), PQgetvalue(res, row, 3),
-			    PQgetvalue(res, row, 4), failures, noun);
+			    PQgetvalue(res, row, 4), pid, failures, noun);
 		else
-			printf("failed: %s on %s (heraldd %s), %s %s; "
+			printf("failed: %s on %s (heraldd %s%s), %s %s; "
 			    "reload heraldd to retry now\n",
 			    PQgetvalue(res, row, 0), PQgetvalue(res, row, 3),
-			    PQgetvalue(res, row, 4), failures, noun);
+			    PQgetvalue(res, row, 4), pid, failures, noun);
 	}
 }
 
@@ -411,6 +415,8 @@ print_status_json(PGconn *conn, const PGresult *res)
 		    3));
 		json_object_set_new(item, "supervisor_id",
 		    hd_cli_json_text(failed, row, 4));
+		json_object_set_new(item, "pid", PQgetisnull(failed, row, 6) ?
+		    json_null() : hd_cli_json_int(failed, row, 6));
 		json_array_append_new(array, item);
 	}
 	json_object_set_new(root, "failed_children", array);

@@ -207,7 +207,7 @@ static const char failed_sql[] =
 
 static const char failed_children_sql[] =
     "SELECT f.role, f.queue, f.slot, f.failures, coalesce(p.host, '?'),"
-    " f.supervisor_id"
+    " f.supervisor_id, p.pid"
     " FROM herald.failed_children f"
     " LEFT JOIN herald.processes p ON p.id = f.supervisor_id"
     " ORDER BY f.role, f.queue, f.slot, p.host LIMIT 20";

@@ -74,7 +74,7 @@ enum hd_queues_column {
 /* Each child that a heraldd stopped restarting, as herald status lists it. */
 enum hd_failed_child_column {
 	HD_FC_ROLE = 0, HD_FC_QUEUE, HD_FC_SLOT, HD_FC_FAILURES, HD_FC_HOST,
-	HD_FC_SUPERVISOR
+	HD_FC_SUPERVISOR, HD_FC_PID
 };
 
 enum hd_workers_column {

@@ -43,7 +43,7 @@ static void
 workers_draw_failed(const struct hd_snapshot *snap, int y, int n, int cols)
 {
 	const PGresult	*res = snap->res;
-	char		 child[128];
+	char		 child[128], pid[32];
 	int		 row;
 
 	for (row = 0; row < n; row++) {
@@ -54,11 +54,18 @@ workers_draw_failed(const struct hd_snapshot *snap, int y, int n, int cols)
 		else
 			snprintf(child, sizeof child, "%s",
 			    PQgetvalue(res, row, HD_FC_ROLE));
-		/* Two heraldd may run on one host: name which one. */
+		/*
+		 * Two heraldd may run on one host: name which one, by the
+		 * pid that the list above shows too while it runs.
+		 */
+		pid[0] = '\0';
+		if (!PQgetisnull(res, row, HD_FC_PID))
+			snprintf(pid, sizeof pid, " (pid %s)",
+			    PQgetvalue(res, row, HD_FC_PID));
 		hd_putf(y + row, 1, cols - 1, hd_attr(HD_ATTR_ERROR),
-		    "FAILED %s, %s failures; reload heraldd %.8s on %s",
+		    "FAILED %s, %s failures; reload heraldd %.8s%s on %s",
 		    child, PQgetvalue(res, row, HD_FC_FAILURES),
-		    PQgetvalue(res, row, HD_FC_SUPERVISOR),
+		    PQgetvalue(res, row, HD_FC_SUPERVISOR), pid,
 		    PQgetvalue(res, row, HD_FC_HOST));
 	}
 }

@@ -47,7 +47,7 @@ wait_for 10 "both failed workers in herald.failed_children" sql_is \
      FROM herald.failed_children" "worker mail 1 1,worker mail 2 1"
 "$HERALD" -d "$JOB_DB" status >"$TEST_DIR/status.out" 2>&1 ||
     fail "herald status failed: $(cat "$TEST_DIR/status.out")"
-listed=$(grep -c "^failed: worker #[12] of queue mail on .* 1 failure;" \
+listed=$(grep -c "^failed: worker #[12] of queue mail on .* (heraldd [0-9a-f]*, pid $HERALDD_PID), 1 failure;" \
     "$TEST_DIR/status.out")
 [ "$listed" -eq 2 ] ||
     fail "herald status lists $listed failed workers, not 2: $(cat "$TEST_DIR/status.out")"
@@ -55,6 +55,8 @@ listed=$(grep -c "^failed: worker #[12] of queue mail on .* 1 failure;" \
     fail "herald status --json failed: $(cat "$TEST_DIR/status.json")"
 grep -q '"slot": 2' "$TEST_DIR/status.json" ||
     fail "herald status --json has no slot 2: $(cat "$TEST_DIR/status.json")"
+grep -q "\"pid\": $HERALDD_PID" "$TEST_DIR/status.json" ||
+    fail "herald status --json has no pid of heraldd: $(cat "$TEST_DIR/status.json")"
 errors=$(count "$STORE_ERROR")
 [ "$errors" -eq 0 ] ||
     fail "the janitor logged $errors errors storing the failed children"
