@@ -206,12 +206,12 @@ health_draw_queue(struct hd_console *console, int y, int cols,
 	    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_NORMAL),
 	    "oldest ready %s", age);
 	x += hd_putf(y, x, cols - x, hd_attr(HD_ATTR_NORMAL),
-	    "  retry wall 1m:%lld 5m:%lld 15m:%lld", wall[0], wall[1],
+	    "  retry<1m:%lld <5m:%lld <15m:%lld", wall[0], wall[1],
 	    wall[2]);
 	x += hd_putf(y, x, cols - x, expired > 0 ? hd_attr(HD_ATTR_WARN) :
-	    hd_attr(HD_ATTR_NORMAL), "  expired/h %lld", expired);
+	    hd_attr(HD_ATTR_NORMAL), "  expired/1h %lld", expired);
 	hd_putf(y, x, cols - x, dead > 0 ? hd_attr(HD_ATTR_WARN) :
-	    hd_attr(HD_ATTR_NORMAL), "  dead/h %lld", dead);
+	    hd_attr(HD_ATTR_NORMAL), "  dead/1h %lld", dead);
 }
 
 /* Lines 2 and 3: the job table, the outbox and the vacuum horizon. */

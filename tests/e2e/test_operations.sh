@@ -90,7 +90,7 @@ T new-session -d -s ops -x 80 -y 24 \
     "EDITOR='$TEST_DIR/break-json.sh' '$HERALD' -c '$HERALD_CONF' console \
     2>'$TEST_DIR/console.err'; sleep 600" || fail "could not start tmux"
 expect_screen "1 Queues"
-expect_screen "dead/h 5"
+expect_screen "dead/1h 5"
 expect_screen "vacuum: no transaction open for 10s or more holds it back"
 fits_80x24 || fail "the queue screen does not fit 80x24: $(cat "$TEST_DIR/layout.txt")"
 
