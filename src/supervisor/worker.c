@@ -187,6 +187,7 @@ struct worker {
 	int				 claim_extra;
 	int64_t				 claimed_at_ms;
 	int64_t				 finished;	/* since then */
+	int64_t				 finished_ms;	/* their run time */
 	bool				 waiting;	/* row in herald.waiters */
 	/*
 	 * The leases held were renewed on this connection, by token and
@@ -1093,15 +1094,21 @@ worker_done_recorded(struct worker *w, const bool *completed)
  * WORKER_HOLD_MAX jobs.  One claim may grow it eightfold, so that a fast
  * worker reaches full claims within three, or halve it.  Holding no more
  * keeps the wait of a claimed job short against its lease and leaves the
- * rest of a backlog to other workers.
+ * rest of a backlog to other workers.  The rate is also bounded by the
+ * slots and the jobs' run time, since long jobs that end together read as
+ * a fast rate over the few ms between two claims.
  */
 static void
 worker_adapt_claim(struct worker *w, int64_t now)
 {
-	int64_t	elapsed = now - w->claimed_at_ms, target;
+	int64_t	elapsed = now - w->claimed_at_ms, target, by_run_time;
 	int64_t	max_held = w->nslots + w->claim_extra;
 
 	target = w->finished * WORKER_HOLD_MS / (elapsed > 0 ? elapsed : 1);
+	by_run_time = w->nslots * w->finished * WORKER_HOLD_MS /
+	    (w->finished_ms > 0 ? w->finished_ms : 1);
+	if (target > by_run_time)
+		target = by_run_time;
 	if (target > max_held)
 		max_held = target < 8 * max_held ? target : 8 * max_held;
 	else
@@ -1113,6 +1120,7 @@ worker_adapt_claim(struct worker *w, int64_t now)
 	w->claim_extra = (int)max_held - w->nslots;
 	w->claimed_at_ms = now;
 	w->finished = 0;
+	w->finished_ms = 0;
 }
 
 /*
@@ -1349,6 +1357,7 @@ worker_take_module_results(struct worker *w)
 
 	while (hd_module_pool_take(w->pool, &r)) {
 		w->finished++;
+		w->finished_ms += r.duration_ms;
 		/* Its loss was logged; the new owner records it. */
 		if (r.lost) {
 			hd_started_remove(w->started, r.job.id);
@@ -1714,6 +1723,7 @@ worker_record(struct worker *w)
 		}
 		/* A job kept as done or abandoned has id 0 here. */
 		hd_started_remove(w->started, w->slots[i].job.id);
+		w->finished_ms += w->slots[i].attempt.duration_ms;
 		slot_clear(w, &w->slots[i]);
 		w->claim_wanted = true;
 		w->finished++;

@@ -44,5 +44,36 @@ sql_is "SELECT coalesce(sum(completed), 0) FROM herald.counters
 
 stop_heraldd 20
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+
+note "long jobs that end together do not read as a fast rate"
+# Two jobs of a second each end within a few ms of each other.  Judged
+# by the time between the two claims alone, that read as hundreds of
+# jobs a second, and the worker claimed 16 jobs for its 2 slots.
+write_handler long.sh <<EOF2
+#!/bin/sh
+sleep 1
+EOF2
+write_conf <<EOF2
+queues = { r = { workers = 1; concurrency = 2; }; };
+tasks = { long = { queue = "r"; exec = [ "$TEST_DIR/long.sh" ]; }; };
+EOF2
+put_back=$(grep -c "waiting jobs put back" "$HERALDD_LOG")
+start_heraldd
+sql "SELECT herald.enqueue('long', queue => 'r')
+    FROM generate_series(1, 8)" >/dev/null || fail "could not enqueue"
+most=0
+deadline=$(($(now_ms) + 30000))
+while [ "$(sql "SELECT count(*) FROM herald.live_jobs")" -gt 0 ]; do
+    held=$(sql "SELECT count(*) FROM herald.held_jobs")
+    [ "$held" -le "$most" ] || most=$held
+    [ "$(now_ms)" -lt "$deadline" ] ||
+        fail "the long jobs did not finish within 30 s"
+done
+[ "$most" -le 2 ] || fail "the worker held $most jobs for its 2 slots"
+[ "$(grep -c "waiting jobs put back" "$HERALDD_LOG")" -eq "$put_back" ] ||
+    fail "jobs were claimed only to be put back"
+
+stop_heraldd 20
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 check_no_leftovers
 exit 0
