@@ -94,6 +94,8 @@ struct janitor {
 	int64_t			 next_round_ms;
 	int64_t			 next_prune_ms;
 	int64_t			 next_prune_processes_ms;
+	/* After an outage, no lease expires before this. */
+	int64_t			 expire_from_ms;
 	int64_t			 next_heartbeat_ms;
 	int64_t			 next_ping_ms;
 
@@ -329,6 +331,15 @@ janitor_connect(struct janitor *j)
 		return 0;
 	}
 	now = hd_monotonic_ms();
+	/*
+	 * Leases ran out during the outage while their workers were cut
+	 * off, not gone.  Those reconnect within HD_RECONNECT_MAX_MS and
+	 * renew them at once, so expiring leases waits twice that: a job
+	 * that never started is not charged a lost attempt, and one that
+	 * finished in the meantime does not run again.
+	 */
+	if (j->outage_start_ms != 0)
+		j->expire_from_ms = now + 2 * HD_RECONNECT_MAX_MS;
 	/* As a worker does, also when the first attempt succeeds. */
 	if (j->outage_start_ms != 0)
 		hd_log_info("job database connection restored",
@@ -751,14 +762,15 @@ static void
 janitor_round(struct janitor *j)
 {
 	struct herald_error	 error;
-	struct hd_expired_lease	*leases;
-	int64_t			*delays_ms;
+	struct hd_expired_lease	*leases = NULL;
+	int64_t			*delays_ms = NULL;
 	int			 i, n;
 	int64_t			 now = hd_monotonic_ms();
 
 	j->next_round_ms = now + JANITOR_ROUND_MS;
 	memset(&error, 0, sizeof error);
-	n = janitor_expire(j, &leases, &delays_ms, &error);
+	n = now < j->expire_from_ms ? 0 : janitor_expire(j, &leases,
+	    &delays_ms, &error);
 	if (n == -1) {
 		janitor_failed(j, "expire_leases", &error);
 		return;

@@ -1,19 +1,24 @@
 #!/bin/sh
 # Drill: PostgreSQL fails under a running heraldd.  A fast restart, an
 # immediate restart (crash recovery), pg_terminate_backend() on every
-# herald backend and a server in recovery (read-only until promoted):
-# after each, every process reconnects and listens again, so a new job
-# starts soon after the server is back, and no job is lost or completed
-# twice.  This drill restarts PostgreSQL, so it runs its own server.
+# herald backend, a server in recovery (read-only until promoted) and an
+# outage longer than the lease.  After each, every process reconnects and
+# listens again, so a new job starts soon after the server is back, and
+# no job is lost or completed twice.  This drill restarts PostgreSQL, so
+# it runs its own server.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+DRILL_TASKS="'probe', 'long'"
 . "${HERALD_SRCDIR:-.}/tests/e2e/drill.sh"
 
 start_private_pg
 write_conf <<EOF2
+lease = "2s";
 queues = { dq = { workers = 2; concurrency = 2; poll_interval = "1m"; }; };
 tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "100" ];
-                    retry = { base_delay = "100ms"; }; }; };
+                    retry = { base_delay = "100ms"; }; };
+          long = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "2500" ]; };
+};
 EOF2
 start_heraldd
 # The poll interval of a minute leaves only NOTIFY to wake the workers.
@@ -104,11 +109,35 @@ after_recovery "promotion" 3000
 wait_for 90 "every job to finish" all_jobs_finished
 check_no_job_lost_or_twice
 
+note "an outage longer than the lease"
+# Four jobs fill the four slots and end during an outage of 3 s, longer
+# than the lease of 2 s.  The workers renew their leases as they
+# reconnect, before the janitor expires any, so no job runs twice.
+expired=$(grep -c 'msg="job lease expired"' "$HERALDD_LOG")
+starts=$(grep -c '^start' "$PROBE_LOG")
+sql "INSERT INTO drill_enqueued
+    SELECT herald.enqueue('long', queue => 'dq')
+    FROM generate_series(1, 4)" >/dev/null || fail "could not enqueue"
+long_started() {
+    [ "$(grep -c '^start' "$PROBE_LOG")" -ge "$(($1 + 4))" ]
+}
+wait_for 10 "the 4 long jobs to start" long_started "$starts"
+pg_ctl_private -w stop -m fast || fail "stop failed"
+resume_at=$(($(now_ms) + 3000))
+while [ "$(now_ms)" -lt "$resume_at" ]; do sleep 0.1; done
+pg_ctl_private -w start || fail "start failed"
+wait_for 30 "the long jobs to finish" all_jobs_finished
+[ "$(grep -c '^start' "$PROBE_LOG")" -eq "$((starts + 4))" ] ||
+    fail "jobs ran again after the outage: $(tail -n 12 "$PROBE_LOG")"
+[ "$(grep -c 'msg="job lease expired"' "$HERALDD_LOG")" -eq "$expired" ] ||
+    fail "leases of live workers expired: $(grep 'lease expired' "$HERALDD_LOG")"
+check_no_job_lost_or_twice
+
 note "each outage is logged once per process"
 errors=$(grep -c 'level=error msg="could not connect to job database"' \
     "$HERALDD_LOG")
-[ "$errors" -le 12 ] ||
-    fail "$errors connection errors logged for 3 processes and 4 outages"
+[ "$errors" -le 15 ] ||
+    fail "$errors connection errors logged for 3 processes and 5 outages"
 log_has 'msg="job database connection restored".* failures=' ||
     fail "no restored connection logged with its failure count"
 # The janitor logs how long it was without the database, as workers do.
