@@ -30,7 +30,7 @@ static const char usage[] =
     "       herald dead retry ID --payload JSON|-\n"
     "       herald dead purge ID... | --all [FILTER...] [--dry-run] [--yes]\n"
     "FILTER: --queue QUEUE --task TASK --older-than DURATION\n"
-    "        --exit-status N --grep TEXT";
+    "        --exit-status N --grep TEXT --match TEXT";
 
 #define DEAD_DEFAULT_LIMIT	100
 #define DEAD_MAX_LIMIT		1000000
@@ -54,6 +54,8 @@ static const char list_sql[] =
     "     OR errors->-1->'exit_code' = to_jsonb($5::integer))"
     "   AND ($6::text IS NULL OR strpos(lower("
     "     coalesce(errors->-1->>'output', '')), lower($6::text)) > 0)"
+    "   AND herald.dead_match($7::text, task, queue, reason, payload,"
+    "     errors)"
     " ORDER BY id"
     " LIMIT $3";
 
@@ -103,6 +105,11 @@ print_help(void)
 	    "  -g, --grep=TEXT    only jobs whose last attempt's output "
 	    "contains TEXT,\n"
 	    "                     ignoring case\n"
+	    "  -m, --match=TEXT   only jobs whose task, queue, reason, "
+	    "payload or last\n"
+	    "                     output contains TEXT, ignoring case: "
+	    "the console's\n"
+	    "                     filter words\n"
 	    "  -N, --dry-run      print how many dead jobs retry or purge "
 	    "would change,\n"
 	    "                     and change nothing (a retry's runs and "
@@ -139,6 +146,7 @@ struct dead_args {
 	bool		 has_exit_status;
 	long		 exit_status;
 	const char	*grep;
+	const char	*match;		/* as the console's filter words */
 	bool		 dry_run;
 	bool		 yes;
 	const char	*payload;	/* --payload, "-" for stdin */
@@ -149,7 +157,7 @@ static bool
 has_more_filters(const struct dead_args *args)
 {
 	return args->older_than_ms > 0 || args->has_exit_status ||
-	    args->grep != NULL;
+	    args->grep != NULL || args->match != NULL;
 }
 
 static void
@@ -162,6 +170,7 @@ fill_filter(const struct dead_args *args, struct hd_dead_filter *filter)
 	filter->has_exit_status = args->has_exit_status;
 	filter->exit_status = (int)args->exit_status;
 	filter->grep = args->grep;
+	filter->text = args->match;
 }
 
 /* Report a failed query; read is true for a listing, false for an action. */
@@ -228,7 +237,7 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	static const char	*headers[] = {
 		"id", "task", "queue", "attempts", "reason", "died", "last"
 	};
-	const char		*params[6];
+	const char		*params[7];
 	char			 limit_text[24], died[48], end[48];
 	char			 older[24], exit_status[24];
 	struct hd_table		 table;
@@ -250,7 +259,8 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	params[3] = args->older_than_ms > 0 ? older : NULL;
 	params[4] = args->has_exit_status ? exit_status : NULL;
 	params[5] = args->grep;
-	res = hd_cli_exec_redactable(cli->conn, list_sql, 6, params,
+	params[6] = args->match;
+	res = hd_cli_exec_redactable(cli->conn, list_sql, 7, params,
 	    &redacted);
 	if (!hd_db_ok(res)) {
 		status = report_db_error(cli->conn, res,
@@ -787,6 +797,7 @@ parse_args(int argc, char **argv, struct dead_args *args)
 		{ "older-than", required_argument, NULL, 'o' },
 		{ "exit-status", required_argument, NULL, 'e' },
 		{ "grep", required_argument, NULL, 'g' },
+		{ "match", required_argument, NULL, 'm' },
 		{ "dry-run", no_argument, NULL, 'N' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "payload", required_argument, NULL, 'p' },
@@ -795,7 +806,7 @@ parse_args(int argc, char **argv, struct dead_args *args)
 	};
 	int				c, status, i, rc;
 
-	while ((c = getopt_long(argc, argv, ":q:t:n:ajo:e:g:Nyp:h", options,
+	while ((c = getopt_long(argc, argv, ":q:t:n:ajo:e:g:m:Nyp:h", options,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -828,6 +839,14 @@ parse_args(int argc, char **argv, struct dead_args *args)
 				return EX_DATAERR;
 			}
 			args->grep = optarg;
+			break;
+		case 'm':
+			if (*optarg == '\0') {
+				hd_cli_error("--match text is empty; "
+				    "to select every dead job leave --match out");
+				return EX_DATAERR;
+			}
+			args->match = optarg;
 			break;
 		case 'N':
 			args->dry_run = true;

@@ -131,6 +131,24 @@ H dead retry "$dead" >/dev/null || fail "herald dead retry failed"
 sql_is "SELECT ids::text || ' ' || rows FROM herald.audit
     WHERE action = 'dead retry'" "{$dead} 1" || fail "dead retry was not audited"
 
+note "dead --match selects what the console's filter words do"
+acme=$(enqueue broken "queue => 'other', payload => '{\"customer\": \"ACME-77\"}'")
+other=$(enqueue broken "queue => 'other', payload => '{\"customer\": \"Initech\"}'")
+wait_for 10 "jobs $acme and $other to die" sql_is \
+    "SELECT count(*) FROM herald.dead_jobs WHERE id IN ($acme, $other)" 2
+H dead list --match acme-77 >"$TEST_DIR/match.out" ||
+    fail "dead list --match failed"
+grep -q "^ *$acme " "$TEST_DIR/match.out" ||
+    fail "dead list --match left out job $acme: $(cat "$TEST_DIR/match.out")"
+! grep -q "^ *$other " "$TEST_DIR/match.out" ||
+    fail "dead list --match listed job $other: $(cat "$TEST_DIR/match.out")"
+H dead purge --all --match ACME-77 --yes >"$TEST_DIR/match.out" ||
+    fail "dead purge --match failed: $(cat "$TEST_DIR/match.out")"
+sql_is "SELECT string_agg(id::text, ',') FROM herald.dead_jobs
+    WHERE id IN ($acme, $other)" "$other" ||
+    fail "dead purge --match did not purge job $acme alone"
+H dead purge --all --match '' --yes >/dev/null 2>&1 && fail "an empty --match purged"
+
 note "bad arguments are usage or data errors"
 H queue >/dev/null 2>&1
 [ $? -eq 2 ] || fail "herald queue without an action did not exit 2"
