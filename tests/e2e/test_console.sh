@@ -591,6 +591,10 @@ stop_heraldd 20
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" stop "$PG_DIR" ||
     fail "could not stop the private PostgreSQL"
 expect_screen c "STALE"
+# A console started while the server is down waits for it.
+start_console late
+expect_screen late "STALE"
+expect_screen late "database unreachable"
 expect_line c '^ idle +4 +2 '
 # The workers screen, last read well before the outage, counts no
 # process dead for the outage, and the status line gives its data's age.
@@ -621,6 +625,10 @@ HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >/dev/null || fail "could not restart the private PostgreSQL"
 wait_for 20 "the console to reconnect" screen_has c "updated"
 screen_has c "STALE" && fail "the console still shows STALE"
+wait_for 20 "the console started during the outage to connect" \
+    screen_has late "updated"
+expect_line late '^ idle +[0-9]+ '
+T kill-session -t late
 
 note "a retry from the console counts the jobs it leaves dead"
 "$HERALD" -d "$JOB_DB" -c "$HERALD_CONF" enqueue hold --unique kc --in 1h \
