@@ -563,14 +563,38 @@ draw_help_rows(struct hd_console *console, const struct hd_key *table,
 	return y;
 }
 
-/* The "?" window: the view's keys, then the global ones. */
+/* Return how many help rows table has for this console. */
+static int
+help_rows(const struct hd_console *console, const struct hd_key *table)
+{
+	const struct hd_key	*row;
+	int			 n = 0;
+
+	for (row = table; row != NULL && row->keys[0] != 0; row++)
+		n += !(row->action && console->read_only);
+	return n;
+}
+
+/*
+ * The "?" window: the view's keys, then the global ones.  It scrolls no
+ * further than its last row, and its last line says when rows follow.
+ */
 static void
 draw_help(struct hd_console *console)
 {
 	/* At 72 columns the title of every screen fits, read-only too. */
 	int	width = COLS < 72 ? COLS : 72, x = (COLS - width) / 2;
-	int	y = 1, bottom = LINES - 1, skip = console->help_top;
+	int	y = 1, bottom = LINES - 1, skip;
+	int	total, shown = LINES - 3;
 	char	title[96];
+
+	total = help_rows(console, console->view->keys) + 1 +
+	    help_rows(console, hd_global_keys);
+	if (console->help_top > total - shown)
+		console->help_top = total - shown > 0 ? total - shown : 0;
+	skip = console->help_top;
+	if (total - skip > shown)
+		bottom--;
 
 	snprintf(title, sizeof(title), " Keys of %s%s (q quits, other keys "
 	    "close, j/k scroll) ", console->view->name,
@@ -578,12 +602,17 @@ draw_help(struct hd_console *console)
 	hd_put_fill(y++, x, width, hd_attr(HD_ATTR_TITLE), title);
 	y = draw_help_rows(console, console->view->keys, y, x, width, bottom,
 	    &skip);
-	if (y < bottom && skip == 0)
+	if (skip > 0)
+		skip--;
+	else if (y < bottom)
 		hd_put_fill(y++, x, width, hd_attr(HD_ATTR_DIM),
 		    " on every screen:");
 	y = draw_help_rows(console, hd_global_keys, y, x, width, bottom,
 	    &skip);
-	if (y < bottom)
+	if (total - console->help_top > shown)
+		hd_put_fill(y++, x, width, hd_attr(HD_ATTR_DIM),
+		    " more below: j scrolls");
+	if (y < LINES - 1)
 		hd_put_fill(y, x, width, hd_attr(HD_ATTR_NORMAL), "");
 }
 
@@ -801,8 +830,14 @@ console_config_check(struct hd_console *console, int64_t now)
 		hd_console_message(console, true, "could not read the "
 		    "changed configuration, so the previous one stays in use: "
 		    "%s", error);
+		console->config_failed = true;
 		return;
 	}
+	/* The error on the status line would read as still true. */
+	if (console->config_failed)
+		hd_console_message(console, false, "read the changed "
+		    "configuration, which is now in use");
+	console->config_failed = false;
 	hd_config_free(console->reread);
 	console->reread = config;
 	console->config = config;

@@ -114,6 +114,7 @@ struct hd_console {
 	uint64_t		 config_fingerprint;
 	int64_t			 config_checked_ms;
 	unsigned		 config_reads;	/* times the file was read again */
+	bool			 config_failed;	/* the last read failed */
 	bool			 read_only;
 	int64_t			 interval_ms;
 

@@ -395,6 +395,7 @@ expect_screen c 'unrecognized'
 expect_line c '(^| )setting *$'
 T resize-window -t c -x 80 -y 24
 cp "$TEST_DIR/more.good" "$TEST_DIR/more.conf"
+expect_screen c "read the changed configuration, which is now in use"
 wait_for 10 "the console to read the restored file" filter_known 2
 keys c / C-u t a s k : b r o k e n Enter
 expect_screen c "2 dead jobs matching task:broken"
@@ -520,6 +521,18 @@ screen ro | sed '1d;$d' | grep -v -e '^read-only console: ' -e '^disabled *$' |
 # The status line, the last, may still show the refusal of "p".
 screen ro | sed '$d' | grep -qF "pause or resume" &&
     fail "read-only help lists the pause key"
+# On a short terminal the help says that rows follow, and scrolls no
+# further than its last row, "q quit".
+T resize-window -t ro -x 80 -y 12
+expect_screen ro "more below: j scrolls"
+keys ro j j j j j j j j j j j j j j j j j j j j j j j j j j j j j j
+expect_line ro '^ +q +quit *$'
+screen_has ro "more below" && fail "the help's end still says more below"
+screen ro | sed -n 10p | grep -q '[^ ]' ||
+    fail "the help scrolled past its end: $(screen ro)"
+keys ro k
+expect_screen ro "more below: j scrolls"
+T resize-window -t ro -x 80 -y 24
 # q quits a screen too small to draw, even with a prompt open there.
 keys ro x
 keys ro 4
