@@ -577,7 +577,7 @@ help_rows(const struct hd_console *console, const struct hd_key *table)
 
 /*
  * The "?" window: the view's keys, then the global ones.  It scrolls no
- * further than its last row, and its last line says when rows follow.
+ * further than its last row, and its last line marks rows below.
  */
 static void
 draw_help(struct hd_console *console)
