@@ -142,6 +142,11 @@ sql_is "SELECT (j->'payload') = '{\"to\": \"good@1\", \"amount\": 0.1,
 sql_is "SELECT count(*) FROM herald.dead_jobs WHERE id = $first
     AND errors @> '[{\"outcome\": \"edited\", \"payload\": {\"to\": \"bad@1\"}}]'" \
     1 || fail "the original payload is not in the history"
+# The edit names its program, as the retry after it does.
+sql_is "SELECT count(*) FROM herald.dead_jobs, jsonb_array_elements(errors) e
+    WHERE id = $first AND e->>'outcome' = 'edited'
+      AND e->>'output' LIKE 'payload edited by % (%@%, herald console) before a retry'" \
+    1 || fail "the edit does not name the console: $(sql "SELECT errors FROM herald.dead_jobs WHERE id = $first")"
 # The text of herald dead show prints it too, under the edit.
 "$HERALD" -c "$HERALD_CONF" dead show "$first" >"$TEST_DIR/show.txt" ||
     fail "herald dead show $first failed"
