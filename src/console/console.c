@@ -873,8 +873,13 @@ console_loop(struct hd_console *console)
 			next_redraw_ms = now + CONSOLE_REDRAW_MS;
 		}
 
+		/*
+		 * No refresh goes out while requests wait, so its time, which
+		 * passes during an outage, must not shorten the wait to zero.
+		 */
 		timeout = next_redraw_ms - now;
-		if (next_refresh_ms - now < timeout)
+		if (!hd_model_busy(console->model) &&
+		    next_refresh_ms - now < timeout)
 			timeout = next_refresh_ms - now;
 		if (timeout < 0)
 			timeout = 0;

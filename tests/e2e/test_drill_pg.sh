@@ -13,12 +13,9 @@ DRILL_TASKS="'probe', 'long'"
 
 start_private_pg
 write_conf <<EOF2
-lease = "2s";
 queues = { dq = { workers = 2; concurrency = 2; poll_interval = "1m"; }; };
 tasks = { probe = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "100" ];
-                    retry = { base_delay = "100ms"; }; };
-          long = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "2500" ]; };
-};
+                    retry = { base_delay = "100ms"; }; }; };
 EOF2
 start_heraldd
 # The poll interval of a minute leaves only NOTIFY to wake the workers.
@@ -113,6 +110,14 @@ note "an outage longer than the lease"
 # Four jobs fill the four slots and end during an outage of 3 s, longer
 # than the lease of 2 s.  The workers renew their leases as they
 # reconnect, before the janitor expires any, so no job runs twice.
+stop_heraldd 20
+write_conf <<EOF2
+lease = "2s";
+queues = { dq = { workers = 2; concurrency = 2; poll_interval = "1m"; }; };
+tasks = { long = { queue = "dq"; exec = [ "$PROBE", "$PROBE_LOG", "2500" ]; };
+};
+EOF2
+start_heraldd
 expired=$(grep -c 'msg="job lease expired"' "$HERALDD_LOG")
 starts=$(grep -c '^start' "$PROBE_LOG")
 sql "INSERT INTO drill_enqueued
