@@ -279,9 +279,6 @@ hd_cli_connect(struct hd_cli *cli, bool check_schema)
 
 	/* The conninfo is never printed, since it may hold a password. */
 	cli->conn = hd_db_connect(conninfo, "herald", &error);
-	if (cli->conn == NULL && cli->unreachable_ok &&
-	    strcmp(error.sqlstate, "08001") == 0)
-		return HD_EXIT_OK;
 	if (cli->conn == NULL) {
 		hd_cli_error("could not connect to job database: %s",
 		    error.message);

@@ -36,11 +36,6 @@ struct hd_cli {
 	bool		 config_loaded;	/* hd_cli_config() ran */
 	struct hd_config *config;	/* NULL when there is none */
 	PGconn		*conn;
-	/*
-	 * hd_cli_connect() succeeds with conn NULL when no server can be
-	 * reached, for a command that retries the connection itself.
-	 */
-	bool		 unreachable_ok;
 };
 
 /* A subcommand: herald NAME ARGS, with argv[0] the command's name. */

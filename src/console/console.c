@@ -988,11 +988,6 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 		    "and output");
 		return HD_EXIT_FAILURE;
 	}
-	/*
-	 * A server that cannot be reached yet is waited for, as one that
-	 * goes away later is: the console starts stale and connects later.
-	 */
-	cli->unreachable_ok = true;
 	if ((status = hd_cli_config(cli, &console.config)) != HD_EXIT_OK ||
 	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
 		return status;
