@@ -332,13 +332,16 @@ janitor_connect(struct janitor *j)
 	}
 	now = hd_monotonic_ms();
 	/*
-	 * Leases ran out during the outage while their workers were cut
-	 * off, not gone.  Those reconnect within HD_RECONNECT_MAX_MS and
-	 * renew them at once, so expiring leases waits twice that: a job
+	 * Leases may have run out during an outage that cost a renewal,
+	 * which workers send every third of the lease, while their workers
+	 * were cut off, not gone.  Those reconnect within HD_RECONNECT_MAX_MS
+	 * and renew them at once, so expiring leases waits twice that: a job
 	 * that never started is not charged a lost attempt, and one that
-	 * finished in the meantime does not run again.
+	 * finished in the meantime does not run again.  A shorter loss of
+	 * the janitor's own connection delays nothing.
 	 */
-	if (j->outage_start_ms != 0)
+	if (j->outage_start_ms != 0 &&
+	    now - j->outage_start_ms >= j->config->lease_ms / 3)
 		j->expire_from_ms = now + 2 * HD_RECONNECT_MAX_MS;
 	/* As a worker does, also when the first attempt succeeds. */
 	if (j->outage_start_ms != 0)
