@@ -276,6 +276,14 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 		PQclear(res);
 		return HD_EXIT_FAILURE;
 	}
+	/* Nor payloads, so --match would miss what it should find. */
+	if (redacted && args->match != NULL) {
+		hd_cli_error("could not list dead jobs with --match: this role "
+		    "may not read payloads or the output of attempts; --match "
+		    "needs herald_console");
+		PQclear(res);
+		return HD_EXIT_FAILURE;
+	}
 
 	nrows = PQntuples(res);
 	status = nrows == 0 ? hd_cli_check_filter(cli, "dead job",
@@ -841,8 +849,9 @@ parse_args(int argc, char **argv, struct dead_args *args)
 			args->grep = optarg;
 			break;
 		case 'm':
-			if (*optarg == '\0') {
-				hd_cli_error("--match text is empty; "
+			/* Blanks alone match the blanks between the fields. */
+			if (optarg[strspn(optarg, " \t")] == '\0') {
+				hd_cli_error("--match text is empty or blank; "
 				    "to select every dead job leave --match out");
 				return EX_DATAERR;
 			}

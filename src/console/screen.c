@@ -77,7 +77,7 @@ hd_put(int y, int x, int width, int attr, const char *text)
 	if (width <= 0 || text == NULL)
 		return 0;
 	len = strlen(text);
-	cut = width > 1 && hd_text_fit(text, len, width) < len;
+	cut = hd_text_fit(text, len, width) < len;
 	used = hd_text_sanitize(text, cut ? width - 1 : width, buf,
 	    sizeof(buf) / sizeof(buf[0]) - 1, &cols);
 	/* Cut text ends in "~", so that it never reads as other text. */

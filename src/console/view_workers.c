@@ -63,10 +63,10 @@ workers_draw_failed(const struct hd_snapshot *snap, int y, int n, int cols)
 			snprintf(pid, sizeof pid, " (pid %s)",
 			    PQgetvalue(res, row, HD_FC_PID));
 		hd_putf(y + row, 1, cols - 1, hd_attr(HD_ATTR_ERROR),
-		    "FAILED %s, %s failures; reload heraldd %.8s%s on %s",
+		    "FAILED %s, %s failures; reload heraldd %.8s on %s%s",
 		    child, PQgetvalue(res, row, HD_FC_FAILURES),
-		    PQgetvalue(res, row, HD_FC_SUPERVISOR), pid,
-		    PQgetvalue(res, row, HD_FC_HOST));
+		    PQgetvalue(res, row, HD_FC_SUPERVISOR),
+		    PQgetvalue(res, row, HD_FC_HOST), pid);
 	}
 }
 
@@ -199,7 +199,7 @@ workers_draw(struct hd_console *console, int top, int lines, int cols)
 	}
 	hd_putf(top, 1, cols - 1, dead > 0 ? hd_attr(HD_ATTR_ERROR) :
 	    hd_attr(HD_ATTR_DIM), "%d supervisor%s (%d dead), %d job%s "
-	    "running; dead = no heartbeat for %ds", supervisors,
+	    "running; dead = no heartbeat for %ds when read", supervisors,
 	    supervisors == 1 ? "" : "s", dead, busy, busy == 1 ? "" : "s",
 	    WORKERS_STALE_MS / 1000);
 	if (nrows == 0) {

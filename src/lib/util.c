@@ -423,6 +423,38 @@ option_ambiguous(const struct option *options, const char *arg, size_t len,
 	return true;
 }
 
+/*
+ * Return whether arg, a long option as written, names one option of
+ * options, whole or by a unique abbreviation, and uses it rightly for a
+ * result c of getopt_long().
+ */
+static bool
+long_option_ok(const struct option *options, const char *arg, int c)
+{
+	const struct option	*o, *found = NULL;
+	size_t			 len = strcspn(arg + 2, "=");
+
+	if (len == 0)
+		return false;
+	for (o = options; o->name != NULL; o++) {
+		if (strncmp(o->name, arg + 2, len) != 0)
+			continue;
+		if (strlen(o->name) == len) {
+			found = o;
+			break;
+		}
+		if (found != NULL)
+			return false;
+		found = o;
+	}
+	if (found == NULL)
+		return false;
+	if (arg[2 + len] == '=' && found->has_arg == no_argument)
+		return false;
+	return !(c == ':' && arg[2 + len] != '=' &&
+	    found->has_arg == required_argument);
+}
+
 bool
 hd_option_error(const struct option *options, char **argv, int c,
     char *name, size_t namesize, char *buf, size_t size)
@@ -431,6 +463,15 @@ hd_option_error(const struct option *options, char **argv, int c,
 	char		 list[256];
 	size_t		 len;
 
+	/*
+	 * A letter inside a group such as -zv leaves optind on the group,
+	 * so argv[optind - 1] is the argument before it, which may be a
+	 * long option used rightly.
+	 */
+	if (optind > 1 && strncmp(arg, "--", 2) == 0 &&
+	    long_option_ok(options, arg, c) && argv[optind] != NULL &&
+	    argv[optind][0] == '-' && argv[optind][1] != '-')
+		arg = argv[optind];
 	if (strncmp(arg, "--", 2) != 0) {
 		/* For a short option, glibc sets optopt to its letter. */
 		snprintf(name, namesize, "-%c", optopt);
@@ -446,7 +487,7 @@ hd_option_error(const struct option *options, char **argv, int c,
 	/* glibc sets optopt for a known option given a value. */
 	else if (arg[len] == '=' && optopt != 0)
 		snprintf(buf, size, "option \"%s\" takes no argument", name);
-	else if (option_ambiguous(options, arg + 2, len - 2, list,
+	else if (len > 2 && option_ambiguous(options, arg + 2, len - 2, list,
 	    sizeof list))
 		snprintf(buf, size, "option \"%s\" is ambiguous: it may be "
 		    "%s", name, list);

@@ -1406,13 +1406,18 @@ slot_finish(struct slot *s)
 	/* A job whose lease went to another worker is no longer this one's. */
 	if (s->release || s->cancelled || s->lost)
 		return;
-	/* The message, with the path, stays in the job's history. */
+	/*
+	 * A handler that could not start fails as one that exited 127,
+	 * with the system call that failed.  The message, with the path,
+	 * stays in the job's history.
+	 */
 	if (s->exec.start_call != NULL)
-		hd_log_warn("handler could not start", "job_id=%lld task=%s "
-		    "queue=%s attempt=%d status=%s call=%s errno=%s",
-		    (long long)s->job.id, s->job.task, s->job.queue,
-		    s->job.attempt, hd_outcome_name(s->attempt.outcome),
-		    s->exec.start_call,
+		hd_log_warn("job failed", "job_id=%lld task=%s queue=%s "
+		    "attempt=%d status=%s exit_code=%d duration_ms=%lld "
+		    "not_started=%s errno=%s", (long long)s->job.id,
+		    s->job.task, s->job.queue, s->job.attempt,
+		    hd_outcome_name(s->attempt.outcome), s->attempt.exit_code,
+		    (long long)s->attempt.duration_ms, s->exec.start_call,
 		    strerrorname_np(s->exec.start_errno) != NULL ?
 		    strerrorname_np(s->exec.start_errno) : "unknown");
 	else if (s->attempt.outcome != HD_OUTCOME_DONE)

@@ -604,6 +604,9 @@ expect_fail 2 'heraldd: option "--check" takes no argument' \
     "$HERALDD" --check=yes
 expect_fail 2 'heraldd: option "--c" is ambiguous: it may be --config or --check' \
     "$HERALDD" --c
+# A bad letter in a group after a long option is named, not the option.
+expect_fail 2 'heraldd: unrecognized option "-z"' "$HERALDD" --check -zv
+expect_fail 2 'heraldd: unrecognized option "--"' "$HERALDD" --=x
 expect_fail 2 'heraldd: unexpected argument "extra"' "$HERALDD" extra
 
 exit 0

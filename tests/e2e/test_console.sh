@@ -191,7 +191,7 @@ expect_line c " [0-9]+ +janitor +[0-9][0-9a-z]* +active"
 sql "INSERT INTO herald.failed_children (supervisor_id, role, failures)
     SELECT id, 'relay', 5 FROM herald.processes WHERE kind = 'supervisor'" \
     >/dev/null || fail "could not mark a relay failed"
-expect_line c "^ FAILED relay, 5 failures; reload heraldd [0-9a-f]{8} \\(pid $heraldd_pid\\) on $(hostname) *$"
+expect_line c "^ FAILED relay, 5 failures; reload heraldd [0-9a-f]{8} on $(hostname) \\(pid $heraldd_pid\\) *$"
 sql "DELETE FROM herald.failed_children WHERE role = 'relay'" >/dev/null
 
 note "retries screen"

@@ -148,6 +148,7 @@ sql_is "SELECT string_agg(id::text, ',') FROM herald.dead_jobs
     WHERE id IN ($acme, $other)" "$other" ||
     fail "dead purge --match did not purge job $acme alone"
 H dead purge --all --match '' --yes >/dev/null 2>&1 && fail "an empty --match purged"
+H dead purge --all --match ' ' --yes >/dev/null 2>&1 && fail "a blank --match purged"
 
 note "bad arguments are usage or data errors"
 H queue >/dev/null 2>&1

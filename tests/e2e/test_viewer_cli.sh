@@ -90,6 +90,15 @@ as_viewer dead list --grep canary >"$TEST_DIR/grep" 2>"$TEST_DIR/grep.err" ||
 grep -q 'could not list dead jobs with --grep: .*needs herald_console' \
     "$TEST_DIR/grep.err" ||
     fail "unexpected message: $(cat "$TEST_DIR/grep.err")"
+# --match reads payloads and output too.
+status=0
+as_viewer dead list --match canary >"$TEST_DIR/match" 2>"$TEST_DIR/match.err" ||
+    status=$?
+[ "$status" -eq 1 ] || fail "dead list --match exited $status"
+[ ! -s "$TEST_DIR/match" ] || fail "dead list --match printed: $(cat "$TEST_DIR/match")"
+grep -q 'could not list dead jobs with --match: .*needs herald_console' \
+    "$TEST_DIR/match.err" ||
+    fail "unexpected message: $(cat "$TEST_DIR/match.err")"
 
 note "an action without herald_console names the role it needs"
 status=0
