@@ -237,7 +237,7 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 	static const char	*headers[] = {
 		"id", "task", "queue", "attempts", "reason", "died", "last"
 	};
-	const char		*params[7];
+	const char		*params[7], *option;
 	char			 limit_text[24], died[48], end[48];
 	char			 older[24], exit_status[24];
 	struct hd_table		 table;
@@ -268,19 +268,16 @@ dead_list(struct hd_cli *cli, const struct dead_args *args)
 		PQclear(res);
 		return status;
 	}
-	/* The redacted view has no output, so --grep would match nothing. */
-	if (redacted && args->grep != NULL) {
-		hd_cli_error("could not list dead jobs with --grep: this role "
-		    "may not read the output of attempts; --grep needs "
-		    "herald_console");
-		PQclear(res);
-		return HD_EXIT_FAILURE;
-	}
-	/* Nor payloads, so --match would miss what it should find. */
-	if (redacted && args->match != NULL) {
-		hd_cli_error("could not list dead jobs with --match: this role "
-		    "may not read payloads or the output of attempts; --match "
-		    "needs herald_console");
+	/*
+	 * The redacted view has no output and no payloads, so --grep would
+	 * match nothing and --match would miss what it should find.
+	 */
+	if (redacted && (args->grep != NULL || args->match != NULL)) {
+		option = args->grep != NULL ? "--grep" : "--match";
+		hd_cli_error("could not list dead jobs with %s: this role may "
+		    "not read %s; %s needs herald_console", option,
+		    args->grep != NULL ? "the output of attempts" :
+		    "payloads or the output of attempts", option);
 		PQclear(res);
 		return HD_EXIT_FAILURE;
 	}

@@ -82,23 +82,18 @@ grep -q '^herald_dead_jobs{queue="mail",task="send_mail"} 1$' \
     "$TEST_DIR/metrics" || fail "metrics do not count the dead job"
 
 note "what needs the output fails"
-status=0
-as_viewer dead list --grep canary >"$TEST_DIR/grep" 2>"$TEST_DIR/grep.err" ||
-    status=$?
-[ "$status" -eq 1 ] || fail "dead list --grep exited $status"
-[ ! -s "$TEST_DIR/grep" ] || fail "dead list --grep printed: $(cat "$TEST_DIR/grep")"
-grep -q 'could not list dead jobs with --grep: .*needs herald_console' \
-    "$TEST_DIR/grep.err" ||
-    fail "unexpected message: $(cat "$TEST_DIR/grep.err")"
 # --match reads payloads and output too.
-status=0
-as_viewer dead list --match canary >"$TEST_DIR/match" 2>"$TEST_DIR/match.err" ||
-    status=$?
-[ "$status" -eq 1 ] || fail "dead list --match exited $status"
-[ ! -s "$TEST_DIR/match" ] || fail "dead list --match printed: $(cat "$TEST_DIR/match")"
-grep -q 'could not list dead jobs with --match: .*needs herald_console' \
-    "$TEST_DIR/match.err" ||
-    fail "unexpected message: $(cat "$TEST_DIR/match.err")"
+for option in grep match; do
+    status=0
+    as_viewer dead list "--$option" canary >"$TEST_DIR/$option" \
+        2>"$TEST_DIR/$option.err" || status=$?
+    [ "$status" -eq 1 ] || fail "dead list --$option exited $status"
+    [ ! -s "$TEST_DIR/$option" ] ||
+        fail "dead list --$option printed: $(cat "$TEST_DIR/$option")"
+    grep -q "could not list dead jobs with --$option: .*needs herald_console" \
+        "$TEST_DIR/$option.err" ||
+        fail "unexpected message: $(cat "$TEST_DIR/$option.err")"
+done
 
 note "an action without herald_console names the role it needs"
 status=0
