@@ -786,7 +786,7 @@ slot_clear(struct worker *w, struct slot *s)
 }
 
 static void	log_job_failed(const struct hd_job *,
-		    const struct hd_attempt *);
+		    const struct hd_attempt *, const struct hd_exec *);
 
 /* Finish a job that ran no handler, with a fixed output text. */
 static void
@@ -800,7 +800,7 @@ slot_fail_now(struct slot *s, enum hd_outcome outcome, const char *output)
 	s->state = SLOT_FINISHED;
 	/* A timeout is logged by its caller, after it sets the duration. */
 	if (outcome != HD_OUTCOME_TIMEOUT)
-		log_job_failed(&s->job, &s->attempt);
+		log_job_failed(&s->job, &s->attempt, NULL);
 }
 
 static void
@@ -947,7 +947,7 @@ give_timeout(void *arg, struct hd_job *job, bool cancelled, int64_t ran_ms)
 	s->cancelled = cancelled;
 	s->abandoned = !cancelled;
 	if (!cancelled)
-		log_job_failed(&s->job, &s->attempt);
+		log_job_failed(&s->job, &s->attempt, NULL);
 }
 
 /* Start the module pool, reserving a place for each busy slot. */
@@ -1306,12 +1306,28 @@ worker_claim(struct worker *w)
 		worker_wake_when_due(w, due_ms);
 }
 
+/*
+ * Log a failed attempt.  exec, the runner of an exec handler or NULL,
+ * names the system call that failed when the handler could not start,
+ * as exit code 127 alone cannot.  The message, with the path, stays in
+ * the job's history.
+ */
 static void
-log_job_failed(const struct hd_job *job, const struct hd_attempt *a)
+log_job_failed(const struct hd_job *job, const struct hd_attempt *a,
+    const struct hd_exec *exec)
 {
 	const char	*status = hd_outcome_name(a->outcome);
+	const char	*error;
 
-	if (a->signal != 0)
+	if (exec != NULL && exec->start_call != NULL) {
+		error = strerrorname_np(exec->start_errno);
+		hd_log_warn("job failed", "job_id=%lld task=%s queue=%s "
+		    "attempt=%d status=%s exit_code=%d duration_ms=%lld "
+		    "not_started=%s errno=%s", (long long)job->id, job->task,
+		    job->queue, job->attempt, status, a->exit_code,
+		    (long long)a->duration_ms, exec->start_call,
+		    error != NULL ? error : "unknown");
+	} else if (a->signal != 0)
 		hd_log_warn("job failed", "job_id=%lld task=%s queue=%s "
 		    "attempt=%d status=%s signal=%d duration_ms=%lld",
 		    (long long)job->id, job->task, job->queue, job->attempt,
@@ -1393,7 +1409,7 @@ worker_take_module_results(struct worker *w)
 		    r.outcome->retry_delay_ms : 0;
 		if (s->attempt.outcome != HD_OUTCOME_DONE && !s->cancelled &&
 		    !s->lost)
-			log_job_failed(&s->job, &s->attempt);
+			log_job_failed(&s->job, &s->attempt, NULL);
 	}
 }
 
@@ -1406,22 +1422,8 @@ slot_finish(struct slot *s)
 	/* A job whose lease went to another worker is no longer this one's. */
 	if (s->release || s->cancelled || s->lost)
 		return;
-	/*
-	 * A handler that could not start fails as one that exited 127,
-	 * with the system call that failed.  The message, with the path,
-	 * stays in the job's history.
-	 */
-	if (s->exec.start_call != NULL)
-		hd_log_warn("job failed", "job_id=%lld task=%s queue=%s "
-		    "attempt=%d status=%s exit_code=%d duration_ms=%lld "
-		    "not_started=%s errno=%s", (long long)s->job.id,
-		    s->job.task, s->job.queue, s->job.attempt,
-		    hd_outcome_name(s->attempt.outcome), s->attempt.exit_code,
-		    (long long)s->attempt.duration_ms, s->exec.start_call,
-		    strerrorname_np(s->exec.start_errno) != NULL ?
-		    strerrorname_np(s->exec.start_errno) : "unknown");
-	else if (s->attempt.outcome != HD_OUTCOME_DONE)
-		log_job_failed(&s->job, &s->attempt);
+	if (s->attempt.outcome != HD_OUTCOME_DONE)
+		log_job_failed(&s->job, &s->attempt, &s->exec);
 }
 
 static void

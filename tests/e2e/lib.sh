@@ -224,6 +224,24 @@ outbox_empty() {
     [ "$(app_sql "SELECT count(*) FROM herald.outbox")" -eq 0 ]
 }
 
+# open_session: start psql on the job database, reading SQL from file
+# descriptor 3, so that a test can hold a lock or a transaction while
+# other commands run.  close_session ends it and fails the test when the
+# session reported an error.
+open_session() {
+    mkfifo "$TEST_DIR/session.in" || fail "could not make a FIFO"
+    psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/session.in" \
+        >"$TEST_DIR/session.out" 2>&1 &
+    SESSION_PID=$!
+    exec 3>"$TEST_DIR/session.in"
+}
+
+close_session() {
+    exec 3>&-
+    wait "$SESSION_PID" ||
+        fail "the held session failed: $(cat "$TEST_DIR/session.out")"
+}
+
 # enqueue TASK [SQL ARGUMENTS]: enqueue a job with herald.enqueue and
 # print its id; the arguments follow the task, such as
 # "queue => 'q', payload => '{}'".

@@ -19,11 +19,7 @@ for i in 1 2; do
 done
 
 note "another session locks the dead jobs"
-mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
-psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
-    >"$TEST_DIR/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 3>"$TEST_DIR/lock.in"
+open_session
 echo "BEGIN; LOCK TABLE herald.dead_jobs IN ACCESS EXCLUSIVE MODE;" >&3
 wait_for 10 "the lock on herald.dead_jobs to be held" sql_is \
     "SELECT count(*) FROM pg_locks
@@ -58,8 +54,7 @@ stop_purge TERM 143
 stop_purge HUP 129
 
 echo "COMMIT;" >&3
-exec 3>&-
-wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+close_session
 sql_is "SELECT count(*) FROM herald.dead_jobs" 2 ||
     fail "the stopped purges deleted dead jobs"
 exit 0

@@ -148,11 +148,7 @@ note "so does one frozen inside its transaction"
 # transaction that expires leases.  It is frozen there, then the lock is
 # released, so it sits idle in its transaction.
 active=$(sql "$ACTIVE_JANITOR")
-mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
-psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
-    >"$TEST_DIR/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 3>"$TEST_DIR/lock.in"
+open_session
 echo "BEGIN; LOCK TABLE herald.leases IN ACCESS EXCLUSIVE MODE;" >&3
 wait_for 10 "janitor $active to wait for the lock" sql_is \
     "SELECT count(*) FROM pg_stat_activity
@@ -160,8 +156,7 @@ wait_for 10 "janitor $active to wait for the lock" sql_is \
        AND application_name = 'herald janitor' AND wait_event_type = 'Lock'" 1
 kill -STOP "$active"
 echo "COMMIT;" >&3
-exec 3>&-
-wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+close_session
 start=$(now_ms)
 fourth_active() {
     [ "$(cat "$HERALDD_LOG" "$SECOND_LOG" |

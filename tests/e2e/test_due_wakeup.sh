@@ -35,11 +35,7 @@ tasks = {
 EOF2
 
 note "another session holds the janitor's lock"
-mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
-psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
-    >"$TEST_DIR/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 3>"$TEST_DIR/lock.in"
+open_session
 echo "SELECT pg_advisory_lock($JANITOR_LOCK_KEY);" >&3
 wait_for 10 "the janitor's lock to be held" sql_is \
     "SELECT count(*) FROM pg_locks
@@ -101,7 +97,6 @@ stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
 log_has 'msg="janitor active"' && fail "the janitor became active"
 
-exec 3>&-
-wait "$LOCK_PID" || fail "the session holding the janitor's lock failed: $(cat "$TEST_DIR/lock.out")"
+close_session
 check_no_leftovers
 exit 0

@@ -32,11 +32,7 @@ wait_for 10 "the relay to register" sql_is \
 relay=$(sql "SELECT pid FROM herald.processes WHERE kind = 'relay'")
 
 note "a lock on herald.jobs holds the relay inside its batch"
-mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
-psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
-    >"$TEST_DIR/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 3>"$TEST_DIR/lock.in"
+open_session
 echo "BEGIN; LOCK TABLE herald.jobs IN SHARE MODE;" >&3
 wait_for 10 "the lock on herald.jobs to be held" sql_is \
     "SELECT count(*) FROM pg_locks
@@ -54,8 +50,7 @@ frozen_at=$(now_ms)
 wait_for 10 "the rows to be unlocked" app_is "$UNLOCKED_ROWS" "$EVENTS"
 note "unlocked $(($(now_ms) - frozen_at)) ms after the freeze"
 echo "COMMIT;" >&3
-exec 3>&-
-wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+close_session
 kill -CONT "$relay"
 
 note "after the thaw every event is one job"

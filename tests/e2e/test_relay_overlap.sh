@@ -35,11 +35,7 @@ wait_for 10 "the relay to register" sql_is \
     "SELECT count(*) FROM herald.processes WHERE kind = 'relay'" 1
 
 note "another session blocks inserts into herald.jobs"
-mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
-psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
-    >"$TEST_DIR/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 3>"$TEST_DIR/lock.in"
+open_session
 echo "BEGIN; LOCK TABLE herald.jobs IN SHARE MODE;" >&3
 wait_for 10 "the lock on herald.jobs to be held" sql_is \
     "SELECT count(*) FROM pg_locks
@@ -72,8 +68,7 @@ kill -TERM "$HERALDD_PID" || fail "heraldd is not running"
 # receives the signal before it takes a third batch.
 wait_for 10 "heraldd to begin its stop" log_has 'msg="heraldd stopping"'
 echo "COMMIT;" >&3
-exec 3>&-
-wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+close_session
 wait_for 20 "heraldd to exit" not_alive "$HERALDD_PID"
 wait "$HERALDD_PID"
 HERALDD_STATUS=$?

@@ -26,11 +26,7 @@ sql "INSERT INTO herald.jobs (task, queue) VALUES ('send_mail', 'mail')" ||
     fail "could not insert a job"
 
 note "another session locks the table of the relay table"
-mkfifo "$TEST_DIR/lock.in" || fail "could not make a FIFO"
-psql "$JOB_DB" -XAtq -v ON_ERROR_STOP=1 <"$TEST_DIR/lock.in" \
-    >"$TEST_DIR/lock.out" 2>&1 &
-LOCK_PID=$!
-exec 3>"$TEST_DIR/lock.in"
+open_session
 echo "BEGIN; LOCK TABLE herald.relay_status IN ACCESS EXCLUSIVE MODE;" >&3
 wait_for 10 "the lock on herald.relay_status to be held" sql_is \
     "SELECT count(*) FROM pg_locks
@@ -49,8 +45,7 @@ echo "UPDATE herald.jobs SET attempt = 1,
           run_at = now() + interval '30 seconds'
       WHERE queue = 'mail';
       COMMIT;" >&3
-exec 3>&-
-wait "$LOCK_PID" || fail "the locking session failed: $(cat "$TEST_DIR/lock.out")"
+close_session
 wait "$STATUS_PID" || fail "herald status failed: $(cat "$TEST_DIR/status")"
 
 retrying=$(column mail retry)
