@@ -521,7 +521,7 @@ screen ro | sed '1d;$d' | grep -v -e '^read-only console: ' -e '^disabled *$' |
 # The status line, the last, may still show the refusal of "p".
 screen ro | sed '$d' | grep -qF "pause or resume" &&
     fail "read-only help lists the pause key"
-# On a short terminal the help says that rows follow, and scrolls no
+# On a short terminal the help marks the rows below, and scrolls no
 # further than its last row, "q quit".
 T resize-window -t ro -x 80 -y 12
 expect_screen ro "more below: j scrolls"
