@@ -25,8 +25,12 @@
  * worker exits, because its handler may still run.  While claims come
  * back short the worker keeps a row in herald.waiters and, unless another
  * worker of the queue does, holds the queue's wait lock, so that
- * producers notify the queue.  With a backlog it removes the row and
- * drops the lock, and producers send no notification.  Each claim also
+ * producers notify the queue.  Only the holder claims as soon as a
+ * notification comes, and the others claim a little later.  The holder
+ * gives the lock up when a notification finds no slot free and when it
+ * stops, and another waiting worker takes it over at once.  With a
+ * backlog a worker removes its row and drops the lock, and producers
+ * send no notification.  Each claim also
  * returns when the queue's next job due later is due, and after a short
  * claim the worker waits only until then if that comes before its next
  * poll.
@@ -89,6 +93,12 @@
 #define WORKER_HOLD_MS		200
 /* First wait before herald.wait_begin is tried again after it failed. */
 #define WORKER_WAIT_RETRY_MS	2
+/*
+ * Delay of the claim that a notification requests from a worker waiting
+ * without the wait lock.  The holder claims at once, so this claim finds
+ * nothing unless no worker held the lock.
+ */
+#define WORKER_NOTIFIED_DELAY_MS	50
 /*
  * Shortest wait for a job due later.  When a queue's limit lets no job
  * run, jobs that keep coming due wake the worker at most this often.
@@ -188,7 +198,11 @@ struct worker {
 	int64_t				 claimed_at_ms;
 	int64_t				 finished;	/* since then */
 	int64_t				 finished_ms;	/* their run time */
-	bool				 waiting;	/* row in herald.waiters */
+	bool				 waiting;	/* holds the wait lock */
+	/* A row in herald.waiters, but another connection has the lock. */
+	bool				 wait_refused;
+	/* Notified while holding the lock: with no free slot, give it up. */
+	bool				 notified;
 	/*
 	 * The leases held were renewed on this connection, by token and
 	 * owner.  Until then the worker records and claims nothing: a claim
@@ -318,6 +332,28 @@ worker_store_failed(struct worker *w, const char *operation,
 	    hd_error_reason(error), error->sqlstate);
 }
 
+/*
+ * Request a claim for a notification of the queue.  Only the holder of
+ * the wait lock claims at once, because the claims of every idle worker
+ * would run side by side and wait for each other's claim lock.  A worker
+ * refused the lock claims a little later, in case no worker held it when
+ * the notification was sent.
+ */
+static void
+worker_notified(struct worker *w)
+{
+	int64_t	at;
+
+	if (!w->wait_refused) {
+		w->claim_wanted = true;
+		w->notified = w->waiting;
+		return;
+	}
+	at = hd_monotonic_ms() + WORKER_NOTIFIED_DELAY_MS;
+	if (at < w->next_poll_ms)
+		w->next_poll_ms = at;
+}
+
 static void
 worker_drain_notifies(struct worker *w)
 {
@@ -325,6 +361,10 @@ worker_drain_notifies(struct worker *w)
 
 	while ((n = PQnotifies(w->conn)) != NULL) {
 		if (strcmp(n->relname, "herald") == 0 &&
+		    strcmp(n->extra, w->queue->name) == 0)
+			worker_notified(w);
+		/* The holder gave the wait lock up: one of the rest claims. */
+		if (strcmp(n->relname, "herald_handover") == 0 &&
 		    strcmp(n->extra, w->queue->name) == 0)
 			w->claim_wanted = true;
 		/* A job of this worker was cancelled: renew (and learn) now. */
@@ -661,8 +701,9 @@ worker_connect(struct worker *w)
 		w->connect_at_ms = hd_monotonic_ms() + w->connect_delay_ms;
 		return 0;
 	}
-	if (hd_db_exec(conn, "LISTEN herald; LISTEN herald_cancel",
-	    &error) == -1 || hd_batch_prepare(conn, &error) == -1)
+	if (hd_db_exec(conn, "LISTEN herald; LISTEN herald_handover; "
+	    "LISTEN herald_cancel", &error) == -1 ||
+	    hd_batch_prepare(conn, &error) == -1)
 		goto fail;
 	if (worker_check_in(w, conn, &error) == -1) {
 		if (error.code != HERALD_ENOTFOUND)
@@ -690,6 +731,8 @@ worker_connect(struct worker *w)
 	w->connect_failures = 0;
 	w->claim_wanted = true;
 	w->waiting = false;
+	w->wait_refused = false;
+	w->notified = false;
 	w->leases_checked = worker_held(w) == 0;
 	w->next_extend_ms = now;
 	w->next_ping_ms = now + HD_PING_INTERVAL_MS;
@@ -1124,6 +1167,26 @@ worker_adapt_claim(struct worker *w, int64_t now)
 }
 
 /*
+ * Remove the row in herald.waiters and give the wait lock up.  Another
+ * waiting worker of the queue, notified, takes it over.
+ */
+static void
+worker_wait_end(struct worker *w)
+{
+	struct herald_error	error;
+
+	memset(&error, 0, sizeof error);
+	if (hd_batch_wait_end(w->conn, w->id, &error) == -1) {
+		/* Try again after a delay, as after a failed claim. */
+		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
+		w->record_delay_ms = grow_delay(w->record_delay_ms);
+		worker_store_failed(w, "wait_end", &error);
+		return;
+	}
+	w->waiting = false;
+}
+
+/*
  * Keep the row in herald.waiters and the wait lock in step with the last
  * claim.  A short claim means the queue is drained, so producers must
  * notify.  A full one means a backlog, so they need not.  Once the lock
@@ -1137,19 +1200,18 @@ worker_update_waiting(struct worker *w, bool drained)
 	int			r;
 
 	memset(&error, 0, sizeof error);
-	if (!drained && w->waiting) {
-		if (hd_batch_wait_end(w->conn, w->id, &error) == -1) {
-			worker_store_failed(w, "wait_end", &error);
-			return;
-		}
-		w->waiting = false;
-	} else if (drained && !w->waiting && !w->removed) {
+	if (!drained) {
+		w->wait_refused = false;
+		if (w->waiting)
+			worker_wait_end(w);
+	} else if (!w->waiting && !w->removed) {
 		r = hd_batch_wait_begin(w->conn, w->id, w->queue->name,
 		    &error);
 		if (r == -1) {
 			worker_store_failed(w, "wait_begin", &error);
 			return;
 		}
+		w->wait_refused = r == 0;
 		if (r == 1) {
 			w->waiting = true;
 			w->claim_wanted = true;
@@ -1237,6 +1299,17 @@ worker_claim(struct worker *w)
 	int64_t			 now = hd_monotonic_ms(), due_ms = -1;
 
 	room = worker_claim_room(w);
+	/*
+	 * The holder of the wait lock is the only worker a notification
+	 * wakes at once, so it gives the lock up when it can take no job.
+	 */
+	if (w->waiting && (w->stopping || w->recycle_reason != NULL ||
+	    (w->notified && room == 0))) {
+		worker_wait_end(w);
+		if (w->conn == NULL)
+			return;
+	}
+	w->notified = false;
 	if (!w->stopping && w->recycle_reason == NULL && room > 0 &&
 	    (w->claim_wanted || now >= w->next_poll_ms)) {
 		limit = room;

@@ -25,21 +25,31 @@
 	"253402300799999999 (9999-12-31 23:59:59.999999+00), or leave it " \
 	"out for now."
 
-/* Count the notifications on channel herald for queue that conn got. */
+/*
+ * Count the notifications on channel for queue that conn got, and drop
+ * those of other channels.
+ */
 static int
-notifications(PGconn *conn, const char *queue)
+channel_notifications(PGconn *conn, const char *channel, const char *queue)
 {
 	PGnotify	*n;
 	int		 count = 0;
 
 	assert_int_equal(PQconsumeInput(conn), 1);
 	while ((n = PQnotifies(conn)) != NULL) {
-		if (strcmp(n->relname, "herald") == 0 &&
+		if (strcmp(n->relname, channel) == 0 &&
 		    strcmp(n->extra, queue) == 0)
 			count++;
 		PQfreemem(n);
 	}
 	return count;
+}
+
+/* Count the notifications on channel herald for queue that conn got. */
+static int
+notifications(PGconn *conn, const char *queue)
+{
+	return channel_notifications(conn, "herald", queue);
 }
 
 /*
@@ -592,8 +602,9 @@ advisory_locks(PGconn *conn)
 
 /*
  * One waiting worker of a queue holds its lock; another finds it taken.
- * When the holder stops waiting it notifies the queue, and the other
- * takes the lock over.
+ * When the holder stops waiting it notifies channel herald_handover,
+ * not herald, on which producers wake the holder, and the other takes
+ * the lock over.
  */
 static void
 test_wait_lock_passes_to_other_waiter(void **state)
@@ -606,7 +617,7 @@ test_wait_lock_passes_to_other_waiter(void **state)
 
 	add_process(db->conn, "w1");
 	add_process(db->conn, "w2");
-	dbtest_exec(b, "LISTEN herald");
+	dbtest_exec(b, "LISTEN herald; LISTEN herald_handover");
 	assert_int_equal(dbtest_int(a,
 	    "SELECT herald.wait_begin('w1', 'q')::int"), 1);
 	assert_int_equal(dbtest_int(b,
@@ -622,7 +633,11 @@ test_wait_lock_passes_to_other_waiter(void **state)
 
 	dbtest_exec(a, "SELECT herald.wait_end('w1')");
 	dbtest_exec(b, "SELECT 1");
-	assert_int_equal(notifications(b, "q"), 1);
+	assert_int_equal(notifications(b, "q"), 0);
+	dbtest_exec(a, "SELECT herald.wait_begin('w1', 'q')");
+	dbtest_exec(a, "SELECT herald.wait_end('w1')");
+	dbtest_exec(b, "SELECT 1");
+	assert_int_equal(channel_notifications(b, "herald_handover", "q"), 1);
 	assert_int_equal(advisory_locks(a), 0);
 	assert_int_equal(dbtest_int(b,
 	    "SELECT herald.wait_begin('w2', 'q')::int"), 1);

@@ -1,0 +1,89 @@
+#!/bin/sh
+# A job enqueued while the workers of a queue wait wakes the one that
+# holds the queue's wait lock, and only that one claims it at once: a
+# trickle of jobs runs on one worker.  Once that worker's slots are
+# taken, the next job starts at once on another worker.
+
+. "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
+
+# Each job records the worker that ran it, its parent.  The job whose
+# payload is {"hold": true} runs until $TEST_DIR/release exists.
+write_handler record <<EOF2
+#!/bin/sh
+echo \$PPID >"$TEST_DIR/ran.\$HERALD_JOB_ID"
+if grep -q hold; then
+    while [ ! -e "$TEST_DIR/release" ]; do
+        sleep 0.05
+    done
+fi
+EOF2
+
+write_conf <<EOF2
+queues = { wq = { workers = 3; concurrency = 2; }; };
+tasks = { record = { queue = "wq"; exec = [ "$TEST_DIR/record" ]; }; };
+EOF2
+
+# Print the backend pid of the connection that holds the queue's wait
+# lock, or nothing.
+holder() {
+    sql "SELECT pid FROM pg_locks
+         WHERE locktype = 'advisory' AND objsubid = 2 AND granted
+           AND mode = 'ExclusiveLock'
+           AND database = (SELECT oid FROM pg_database
+                           WHERE datname = current_database())"
+}
+
+has_holder() {
+    [ -n "$(holder)" ]
+}
+
+holder_is_not() {
+    _h=$(holder)
+    [ -n "$_h" ] && [ "$_h" != "$1" ]
+}
+
+ran() {
+    [ -s "$TEST_DIR/ran.$1" ]
+}
+
+job_gone() {
+    sql_is "SELECT count(*) FROM herald.live_jobs WHERE id = $1" 0
+}
+
+start_heraldd
+wait_for 10 "a worker to hold the wait lock" has_holder
+
+note "a trickle of jobs runs on the worker that holds the lock"
+i=0
+while [ $i -lt 20 ]; do
+    id=$(enqueue record "queue => 'wq'")
+    wait_for 10 "job $id to run" ran "$id"
+    wait_for 10 "job $id to complete" job_gone "$id"
+    i=$((i + 1))
+done
+workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
+[ "$workers" -eq 1 ] ||
+    fail "20 jobs one after another ran on $workers workers, not 1"
+
+note "with the holder's slots taken, the next job runs on another worker"
+first=$(holder)
+hold1=$(enqueue record "queue => 'wq', payload => '{\"hold\": true}'")
+wait_for 10 "job $hold1 to start" ran "$hold1"
+hold2=$(enqueue record "queue => 'wq', payload => '{\"hold\": true}'")
+wait_for 10 "job $hold2 to start" ran "$hold2"
+busy=$(cat "$TEST_DIR/ran.$hold1")
+[ "$(cat "$TEST_DIR/ran.$hold2")" = "$busy" ] ||
+    fail "the second held job did not run on the holder"
+next=$(enqueue record "queue => 'wq'")
+wait_for 2 "job $next to run" ran "$next"
+[ "$(cat "$TEST_DIR/ran.$next")" != "$busy" ] ||
+    fail "job $next ran on the busy worker"
+wait_for 10 "another connection to hold the wait lock" holder_is_not "$first"
+touch "$TEST_DIR/release"
+wait_for 10 "job $hold1 to complete" job_gone "$hold1"
+wait_for 10 "job $hold2 to complete" job_gone "$hold2"
+
+stop_heraldd 15
+[ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+check_no_leftovers
+exit 0
