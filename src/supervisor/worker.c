@@ -337,7 +337,10 @@ worker_store_failed(struct worker *w, const char *operation,
  * the wait lock claims at once, because the claims of every idle worker
  * would run side by side and wait for each other's claim lock.  A worker
  * refused the lock claims a little later, in case no worker held it when
- * the notification was sent.
+ * the notification was sent.  NOTE: the lock's key is a hash of the
+ * queue's name, so a queue whose name has the hash of another's can find
+ * its lock held by a worker of that queue, and its jobs then start
+ * WORKER_NOTIFIED_DELAY_MS late.
  */
 static void
 worker_notified(struct worker *w)
@@ -1273,7 +1276,8 @@ worker_claim_room(const struct worker *w)
  * Claim again in due_ms, when the earliest job of the queue due later is
  * due, if that comes before the next poll.  herald.next_due_ms() ran
  * right after the short claim and counted every job due after that
- * claim's now(), so no job falls between the two.
+ * claim's now(), so no job falls between the two.  A worker refused the
+ * wait lock claims WORKER_NOTIFIED_DELAY_MS later than the holder.
  */
 static void
 worker_wake_when_due(struct worker *w, int64_t due_ms)
@@ -1282,6 +1286,8 @@ worker_wake_when_due(struct worker *w, int64_t due_ms)
 
 	if (due_ms < WORKER_DUE_MIN_MS)
 		due_ms = WORKER_DUE_MIN_MS;
+	if (w->wait_refused)
+		due_ms += WORKER_NOTIFIED_DELAY_MS;
 	at = hd_monotonic_ms() + due_ms;
 	if (at < w->next_poll_ms)
 		w->next_poll_ms = at;

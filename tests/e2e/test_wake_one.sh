@@ -1,8 +1,9 @@
 #!/bin/sh
 # A job enqueued while the workers of a queue wait wakes the one that
 # holds the queue's wait lock, and only that one claims it at once: a
-# trickle of jobs runs on one worker.  Once that worker's slots are
-# taken, the next job starts at once on another worker.
+# trickle of jobs runs on one worker, whether they are due at once or a
+# moment later.  Once that worker's slots are taken, the next job starts
+# at once on another worker.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -64,6 +65,18 @@ done
 workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
 [ "$workers" -eq 1 ] ||
     fail "20 jobs one after another ran on $workers workers, not 1"
+
+note "jobs due a moment later run on that worker too"
+i=0
+while [ $i -lt 10 ]; do
+    id=$(enqueue record "queue => 'wq', run_at => now() + interval '300 ms'")
+    wait_for 10 "job $id to run" ran "$id"
+    wait_for 10 "job $id to complete" job_gone "$id"
+    i=$((i + 1))
+done
+workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
+[ "$workers" -eq 1 ] ||
+    fail "30 jobs one after another ran on $workers workers, not 1"
 
 note "with the holder's slots taken, the next job runs on another worker"
 first=$(holder)
