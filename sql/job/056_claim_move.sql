@@ -11,11 +11,13 @@
 --
 -- The statement locks the rows in id order, as herald.move_inbox() does,
 -- and deletes them by their physical address in the same statement.
--- The claim's query that follows takes a snapshot of its own, so it sees
--- the moved jobs.  A claim that finds no job of its queue in the inbox
--- skips the move, whose insert would fire the count trigger of
--- herald.jobs for no row.  Cancel, retry-now and the janitor still call
--- herald.move_inbox().
+-- The moved jobs are the claim's own writes, so its query that follows
+-- sees them.  A claim that finds no job of its queue in the inbox skips
+-- the move, whose insert would fire the count trigger of herald.jobs for
+-- no row.  The probe reads the index on (queue, id): an EXISTS let the
+-- plan that PostgreSQL caches after five calls scan the whole inbox, 12
+-- ms a claim with 200000 jobs of other queues in it.  Cancel, retry-now
+-- and the janitor still call herald.move_inbox().
 
 CREATE OR REPLACE FUNCTION herald.claim(p_queue text, p_worker text,
     p_n integer, p_lease_ms integer)
@@ -45,7 +47,8 @@ BEGIN
     v_locked := pg_advisory_xact_lock(herald.limit_lock_class(),
         hashtext(p_queue));
     -- The move of herald.move_inbox(p_queue, NULL), in one statement.
-    IF EXISTS (SELECT FROM herald.inbox i WHERE i.queue = p_queue) THEN
+    IF (SELECT i.id FROM herald.inbox i WHERE i.queue = p_queue
+        ORDER BY i.id LIMIT 1) IS NOT NULL THEN
         WITH rows AS MATERIALIZED (
             SELECT i.ctid FROM herald.inbox i WHERE i.queue = p_queue
             ORDER BY i.id LIMIT 10000 FOR UPDATE

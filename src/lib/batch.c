@@ -38,7 +38,7 @@ static const struct {
 	{ STMT_COMPLETE, "SELECT herald.complete_many($1::bigint[],"
 	    " $2::bigint[])", 2 },
 	{ STMT_WAIT_BEGIN, "SELECT herald.wait_begin($1, $2)", 2 },
-	{ STMT_WAIT_END, "SELECT herald.wait_end($1)", 1 },
+	{ STMT_WAIT_END, "SELECT herald.wait_end($1, $2)", 2 },
 	{ STMT_NO_FLUSH, "SELECT set_config('synchronous_commit', 'off',"
 	    " true)", 0 },
 	/*
@@ -416,13 +416,13 @@ hd_batch_wait_begin(PGconn *conn, const char *worker_id, const char *queue,
 }
 
 int
-hd_batch_wait_end(PGconn *conn, const char *worker_id,
+hd_batch_wait_end(PGconn *conn, const char *worker_id, const char *queue,
     struct herald_error *error)
 {
-	const char	*values[1] = { worker_id };
+	const char	*values[2] = { worker_id, queue };
 	PGresult	*res;
 
-	res = PQexecPrepared(conn, STMT_WAIT_END, 1, values, NULL, NULL, 0);
+	res = PQexecPrepared(conn, STMT_WAIT_END, 2, values, NULL, NULL, 0);
 	if (!hd_db_ok(res)) {
 		hd_error_from_pg(error, conn, res,
 		    "could not record the worker as busy");

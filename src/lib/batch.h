@@ -73,10 +73,10 @@ int	hd_batch_wait_begin(PGconn *conn, const char *worker_id,
 	    const char *queue, struct herald_error *error);
 
 /*
- * Record that worker_id no longer waits and drop the lock
- * (herald.wait_end); 0 or -1.
+ * Record that worker_id no longer waits for jobs of queue and drop the
+ * lock (herald.wait_end); 0 or -1.
  */
 int	hd_batch_wait_end(PGconn *conn, const char *worker_id,
-	    struct herald_error *error);
+	    const char *queue, struct herald_error *error);
 
 #endif /* HD_BATCH_H */

@@ -28,7 +28,7 @@
  * producers notify the queue.  Only the holder claims as soon as a
  * notification comes, and the others claim a little later.  The holder
  * gives the lock up when a notification finds no slot free and when it
- * stops, and another waiting worker takes it over at once.  With a
+ * stops or recycles, and another waiting worker takes it over at once.  With a
  * backlog a worker removes its row and drops the lock, and producers
  * send no notification.  Each claim also
  * returns when the queue's next job due later is due, and after a short
@@ -199,10 +199,13 @@ struct worker {
 	int64_t				 finished;	/* since then */
 	int64_t				 finished_ms;	/* their run time */
 	bool				 waiting;	/* holds the wait lock */
-	/* A row in herald.waiters, but another connection has the lock. */
+	/*
+	 * A row in herald.waiters, but the wait lock is taken: by another
+	 * worker, or in shared mode by a producer's open transaction.
+	 */
 	bool				 wait_refused;
-	/* Notified while holding the lock: with no free slot, give it up. */
-	bool				 notified;
+	/* Notified while holding the lock with no slot free: give it up. */
+	bool				 hand_over;
 	/*
 	 * The leases held were renewed on this connection, by token and
 	 * owner.  Until then the worker records and claims nothing: a claim
@@ -337,24 +340,31 @@ worker_store_failed(struct worker *w, const char *operation,
  * the wait lock claims at once, because the claims of every idle worker
  * would run side by side and wait for each other's claim lock.  A worker
  * refused the lock claims a little later, in case no worker held it when
- * the notification was sent.  NOTE: the lock's key is a hash of the
- * queue's name, so a queue whose name has the hash of another's can find
- * its lock held by a worker of that queue, and its jobs then start
- * WORKER_NOTIFIED_DELAY_MS late.
+ * the notification was sent.  A worker with no slot free leaves the job
+ * to an idle one, and gives the lock up if it holds it.
+ *
+ * NOTE: the lock's key is a hash of the queue's name, so two queues whose
+ * names have the same hash share one lock.  The jobs of the queue whose
+ * worker does not hold it start WORKER_NOTIFIED_DELAY_MS late, and up to
+ * a janitor round (about 1 s) late after the holder gives the lock up,
+ * because the hand-over names the other queue.
  */
 static void
 worker_notified(struct worker *w)
 {
 	int64_t	at;
 
-	if (!w->wait_refused) {
-		w->claim_wanted = true;
-		w->notified = w->waiting;
+	if (w->wait_refused) {
+		at = hd_monotonic_ms() + WORKER_NOTIFIED_DELAY_MS;
+		if (at < w->next_poll_ms)
+			w->next_poll_ms = at;
 		return;
 	}
-	at = hd_monotonic_ms() + WORKER_NOTIFIED_DELAY_MS;
-	if (at < w->next_poll_ms)
-		w->next_poll_ms = at;
+	if (worker_unfinished(w) >= w->nslots) {
+		w->hand_over = w->waiting;
+		return;
+	}
+	w->claim_wanted = true;
 }
 
 static void
@@ -366,7 +376,7 @@ worker_drain_notifies(struct worker *w)
 		if (strcmp(n->relname, "herald") == 0 &&
 		    strcmp(n->extra, w->queue->name) == 0)
 			worker_notified(w);
-		/* The holder gave the wait lock up: one of the rest claims. */
+		/* The holder gave the wait lock up: the others claim at once. */
 		if (strcmp(n->relname, "herald_handover") == 0 &&
 		    strcmp(n->extra, w->queue->name) == 0)
 			w->claim_wanted = true;
@@ -735,7 +745,7 @@ worker_connect(struct worker *w)
 	w->claim_wanted = true;
 	w->waiting = false;
 	w->wait_refused = false;
-	w->notified = false;
+	w->hand_over = false;
 	w->leases_checked = worker_held(w) == 0;
 	w->next_extend_ms = now;
 	w->next_ping_ms = now + HD_PING_INTERVAL_MS;
@@ -1170,23 +1180,36 @@ worker_adapt_claim(struct worker *w, int64_t now)
 }
 
 /*
- * Remove the row in herald.waiters and give the wait lock up.  Another
- * waiting worker of the queue, notified, takes it over.
+ * Return the time between claims when no notification comes.  A claim
+ * of a queue with limits may come back short while jobs wait, and no
+ * notification follows when a slot or a token frees up, so such queues
+ * poll at least every second.
+ */
+static int64_t
+worker_poll_interval_ms(const struct worker *w)
+{
+	if ((w->queue->global_limit > 0 || w->queue->rate > 0) &&
+	    w->queue->poll_interval_ms > 1000)
+		return 1000;
+	return w->queue->poll_interval_ms;
+}
+
+/*
+ * Remove the row in herald.waiters and give the wait lock up.  The other
+ * waiting workers of the queue are notified, and one takes it over.  On
+ * an error the worker counts as not waiting all the same, so that it
+ * does not try again at each step.  Its lock then stays until the next
+ * wait_begin or the end of its connection.
  */
 static void
 worker_wait_end(struct worker *w)
 {
 	struct herald_error	error;
 
-	memset(&error, 0, sizeof error);
-	if (hd_batch_wait_end(w->conn, w->id, &error) == -1) {
-		/* Try again after a delay, as after a failed claim. */
-		w->record_at_ms = hd_monotonic_ms() + w->record_delay_ms;
-		w->record_delay_ms = grow_delay(w->record_delay_ms);
-		worker_store_failed(w, "wait_end", &error);
-		return;
-	}
 	w->waiting = false;
+	memset(&error, 0, sizeof error);
+	if (hd_batch_wait_end(w->conn, w->id, w->queue->name, &error) == -1)
+		worker_store_failed(w, "wait_end", &error);
 }
 
 /*
@@ -1228,26 +1251,11 @@ worker_update_waiting(struct worker *w, bool drained)
 		 */
 		if (w->wait_retry_ms < WORKER_WAIT_RETRY_MS)
 			w->wait_retry_ms = WORKER_WAIT_RETRY_MS;
-		if (w->wait_retry_ms > w->queue->poll_interval_ms)
-			w->wait_retry_ms = w->queue->poll_interval_ms;
+		if (w->wait_retry_ms > worker_poll_interval_ms(w))
+			w->wait_retry_ms = worker_poll_interval_ms(w);
 		w->next_poll_ms = hd_monotonic_ms() + w->wait_retry_ms;
 		w->wait_retry_ms *= 2;
 	}
-}
-
-/*
- * Return the time between claims when no notification comes.  A claim
- * of a queue with limits may come back short while jobs wait, and no
- * notification follows when a slot or a token frees up, so such queues
- * poll at least every second.
- */
-static int64_t
-worker_poll_interval_ms(const struct worker *w)
-{
-	if ((w->queue->global_limit > 0 || w->queue->rate > 0) &&
-	    w->queue->poll_interval_ms > 1000)
-		return 1000;
-	return w->queue->poll_interval_ms;
 }
 
 /*
@@ -1307,15 +1315,15 @@ worker_claim(struct worker *w)
 	room = worker_claim_room(w);
 	/*
 	 * The holder of the wait lock is the only worker a notification
-	 * wakes at once, so it gives the lock up when it can take no job.
+	 * wakes at once, so it gives the lock up when it can run no job.
 	 */
 	if (w->waiting && (w->stopping || w->recycle_reason != NULL ||
-	    (w->notified && room == 0))) {
+	    w->hand_over)) {
 		worker_wait_end(w);
 		if (w->conn == NULL)
 			return;
 	}
-	w->notified = false;
+	w->hand_over = false;
 	if (!w->stopping && w->recycle_reason == NULL && room > 0 &&
 	    (w->claim_wanted || now >= w->next_poll_ms)) {
 		limit = room;
@@ -2435,7 +2443,7 @@ worker_trim(struct worker *w)
 static int
 worker_timeout(const struct worker *w)
 {
-	int64_t	next = INT64_MAX, now = hd_monotonic_ms();
+	int64_t	next = INT64_MAX, now = hd_monotonic_ms(), at;
 	int	i;
 
 	for (i = 0; i < w->nslots; i++)
@@ -2447,9 +2455,12 @@ worker_timeout(const struct worker *w)
 		next = min_ms(next, w->next_extend_ms);
 	if (w->conn != NULL && w->leases_checked) {
 		if (!w->stopping && w->recycle_reason == NULL &&
-		    worker_claim_room(w) > 0)
-			next = min_ms(next, w->claim_wanted ? now :
-			    w->next_poll_ms);
+		    worker_claim_room(w) > 0) {
+			at = w->claim_wanted ? now : w->next_poll_ms;
+			/* No claim goes out before record_at_ms. */
+			next = min_ms(next, at > w->record_at_ms ? at :
+			    w->record_at_ms);
+		}
 		if (worker_count(w, SLOT_FINISHED) > 0 || w->nresults > 0)
 			next = min_ms(next, w->record_at_ms);
 		if (w->ndone > 0)

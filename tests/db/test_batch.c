@@ -128,7 +128,8 @@ test_batch_wait_begin_and_end(void **state)
 	assert_int_equal(hd_batch_wait_begin(db->conn, "w", "q", &error), 1);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
 	    "herald.waiters WHERE worker_id = 'w' AND queue = 'q'"), 1);
-	assert_int_equal(hd_batch_wait_end(db->conn, "w", &error), 0);
+	assert_int_equal(hd_batch_wait_end(db->conn, "w", "q", &error),
+	    0);
 	assert_int_equal(dbtest_int(db->conn, "SELECT count(*) FROM "
 	    "herald.waiters"), 0);
 }

@@ -1,9 +1,9 @@
 #!/bin/sh
 # A job enqueued while the workers of a queue wait wakes the one that
-# holds the queue's wait lock, and only that one claims it at once: a
-# trickle of jobs runs on one worker, whether they are due at once or a
-# moment later.  Once that worker's slots are taken, the next job starts
-# at once on another worker.
+# holds the queue's wait lock, and only that one claims it at once.  So
+# a trickle of jobs runs on one worker, whether they are due at once or
+# a moment later.  Once that worker's slots are taken, even after a burst
+# that made it claim ahead, the next job starts at once on another worker.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
@@ -79,6 +79,14 @@ workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
     fail "30 jobs one after another ran on $workers workers, not 1"
 
 note "with the holder's slots taken, the next job runs on another worker"
+# A burst of short jobs first, after which a claim takes more jobs than
+# the free slots: the holder must still leave the next job to an idle
+# worker rather than keep it waiting for a slot of its own.
+sql "SELECT count(herald.enqueue('record', queue => 'wq'))
+     FROM generate_series(1, 400)" >/dev/null
+wait_for 60 "the burst to complete" sql_is \
+    "SELECT count(*) FROM herald.live_jobs" 0
+wait_for 10 "a worker to hold the wait lock" has_holder
 first=$(holder)
 hold1=$(enqueue record "queue => 'wq', payload => '{\"hold\": true}'")
 wait_for 10 "job $hold1 to start" ran "$hold1"
@@ -87,10 +95,13 @@ wait_for 10 "job $hold2 to start" ran "$hold2"
 busy=$(cat "$TEST_DIR/ran.$hold1")
 [ "$(cat "$TEST_DIR/ran.$hold2")" = "$busy" ] ||
     fail "the second held job did not run on the holder"
+put_back=$(grep -c 'msg="waiting jobs put back"' "$HERALDD_LOG")
 next=$(enqueue record "queue => 'wq'")
 wait_for 2 "job $next to run" ran "$next"
 [ "$(cat "$TEST_DIR/ran.$next")" != "$busy" ] ||
     fail "job $next ran on the busy worker"
+[ "$(grep -c 'msg="waiting jobs put back"' "$HERALDD_LOG")" -eq \
+    "$put_back" ] || fail "job $next waited for a slot of the busy worker"
 wait_for 10 "another connection to hold the wait lock" holder_is_not "$first"
 touch "$TEST_DIR/release"
 wait_for 10 "job $hold1 to complete" job_gone "$hold1"
