@@ -51,32 +51,30 @@ job_gone() {
     sql_is "SELECT count(*) FROM herald.live_jobs WHERE id = $1" 0
 }
 
+# run_one_by_one COUNT ARGUMENTS: enqueue COUNT jobs with the enqueue
+# ARGUMENTS, each after the one before has completed, then fail unless
+# every job so far ran on one worker.
+run_one_by_one() {
+    _i=0
+    while [ $_i -lt "$1" ]; do
+        _id=$(enqueue record "$2")
+        wait_for 10 "job $_id to run" ran "$_id"
+        wait_for 10 "job $_id to complete" job_gone "$_id"
+        _i=$((_i + 1))
+    done
+    _workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
+    [ "$_workers" -eq 1 ] ||
+        fail "jobs one after another ran on $_workers workers, not 1"
+}
+
 start_heraldd
 wait_for 10 "a worker to hold the wait lock" has_holder
 
 note "a trickle of jobs runs on the worker that holds the lock"
-i=0
-while [ $i -lt 20 ]; do
-    id=$(enqueue record "queue => 'wq'")
-    wait_for 10 "job $id to run" ran "$id"
-    wait_for 10 "job $id to complete" job_gone "$id"
-    i=$((i + 1))
-done
-workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
-[ "$workers" -eq 1 ] ||
-    fail "20 jobs one after another ran on $workers workers, not 1"
+run_one_by_one 20 "queue => 'wq'"
 
 note "jobs due a moment later run on that worker too"
-i=0
-while [ $i -lt 10 ]; do
-    id=$(enqueue record "queue => 'wq', run_at => now() + interval '300 ms'")
-    wait_for 10 "job $id to run" ran "$id"
-    wait_for 10 "job $id to complete" job_gone "$id"
-    i=$((i + 1))
-done
-workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
-[ "$workers" -eq 1 ] ||
-    fail "30 jobs one after another ran on $workers workers, not 1"
+run_one_by_one 10 "queue => 'wq', run_at => now() + interval '300 ms'"
 
 note "with the holder's slots taken, the next job runs on another worker"
 # A burst of short jobs first, after which a claim takes more jobs than
