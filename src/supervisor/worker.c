@@ -206,6 +206,8 @@ struct worker {
 	bool				 wait_refused;
 	/* Notified while holding the lock with no slot free: give it up. */
 	bool				 hand_over;
+	/* Notified with no slot free: claim once a slot is free. */
+	bool				 claim_when_free;
 	/*
 	 * The leases held were renewed on this connection, by token and
 	 * owner.  Until then the worker records and claims nothing: a claim
@@ -336,12 +338,14 @@ worker_store_failed(struct worker *w, const char *operation,
 }
 
 /*
- * Request a claim for a notification of the queue.  Only the holder of
- * the wait lock claims at once, because the claims of every idle worker
+ * Request a claim for a notification of the queue, on channel herald or,
+ * when handover is set, herald_handover.  Only the holder of the wait
+ * lock claims at once on herald, because the claims of every idle worker
  * would run side by side and wait for each other's claim lock.  A worker
  * refused the lock claims a little later, in case no worker held it when
  * the notification was sent.  A worker with no slot free leaves the job
- * to an idle one, and gives the lock up if it holds it.
+ * to an idle one and claims once a slot is free, and gives the lock up
+ * if it holds it.
  *
  * NOTE: the lock's key is a hash of the queue's name, so two queues whose
  * names have the same hash share one lock.  The jobs of the queue whose
@@ -350,18 +354,19 @@ worker_store_failed(struct worker *w, const char *operation,
  * because the hand-over names the other queue.
  */
 static void
-worker_notified(struct worker *w)
+worker_notified(struct worker *w, bool handover)
 {
 	int64_t	at;
 
-	if (w->wait_refused) {
+	if (worker_unfinished(w) >= w->nslots) {
+		w->claim_when_free = true;
+		w->hand_over = w->waiting;
+		return;
+	}
+	if (w->wait_refused && !handover) {
 		at = hd_monotonic_ms() + WORKER_NOTIFIED_DELAY_MS;
 		if (at < w->next_poll_ms)
 			w->next_poll_ms = at;
-		return;
-	}
-	if (worker_unfinished(w) >= w->nslots) {
-		w->hand_over = w->waiting;
 		return;
 	}
 	w->claim_wanted = true;
@@ -375,11 +380,11 @@ worker_drain_notifies(struct worker *w)
 	while ((n = PQnotifies(w->conn)) != NULL) {
 		if (strcmp(n->relname, "herald") == 0 &&
 		    strcmp(n->extra, w->queue->name) == 0)
-			worker_notified(w);
+			worker_notified(w, false);
 		/* The holder gave the wait lock up: the others claim at once. */
 		if (strcmp(n->relname, "herald_handover") == 0 &&
 		    strcmp(n->extra, w->queue->name) == 0)
-			w->claim_wanted = true;
+			worker_notified(w, true);
 		/* A job of this worker was cancelled: renew (and learn) now. */
 		if (strcmp(n->relname, "herald_cancel") == 0 &&
 		    strcmp(n->extra, w->id) == 0)
@@ -746,6 +751,7 @@ worker_connect(struct worker *w)
 	w->waiting = false;
 	w->wait_refused = false;
 	w->hand_over = false;
+	w->claim_when_free = false;
 	w->leases_checked = worker_held(w) == 0;
 	w->next_extend_ms = now;
 	w->next_ping_ms = now + HD_PING_INTERVAL_MS;
@@ -1198,8 +1204,8 @@ worker_poll_interval_ms(const struct worker *w)
  * Remove the row in herald.waiters and give the wait lock up.  The other
  * waiting workers of the queue are notified, and one takes it over.  On
  * an error the worker counts as not waiting all the same, so that it
- * does not try again at each step.  Its lock then stays until the next
- * wait_begin or the end of its connection.
+ * does not try again at each step.  Its lock then stays until a later
+ * wait_end succeeds or the connection ends.
  */
 static void
 worker_wait_end(struct worker *w)
@@ -1318,12 +1324,16 @@ worker_claim(struct worker *w)
 	 * wakes at once, so it gives the lock up when it can run no job.
 	 */
 	if (w->waiting && (w->stopping || w->recycle_reason != NULL ||
-	    w->hand_over)) {
+	    (w->hand_over && worker_unfinished(w) >= w->nslots))) {
 		worker_wait_end(w);
 		if (w->conn == NULL)
 			return;
 	}
 	w->hand_over = false;
+	if (w->claim_when_free && worker_unfinished(w) < w->nslots) {
+		w->claim_when_free = false;
+		w->claim_wanted = true;
+	}
 	if (!w->stopping && w->recycle_reason == NULL && room > 0 &&
 	    (w->claim_wanted || now >= w->next_poll_ms)) {
 		limit = room;

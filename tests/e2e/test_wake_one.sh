@@ -19,17 +19,26 @@ if grep -q hold; then
 fi
 EOF2
 
+MODULE="$HERALD_BUILDDIR/tests/e2e/.libs/test-module.so"
 write_conf <<EOF2
-queues = { wq = { workers = 3; concurrency = 2; }; };
-tasks = { record = { queue = "wq"; exec = [ "$TEST_DIR/record" ]; }; };
+queues = {
+  wq = { workers = 3; concurrency = 2; };
+  mq = { workers = 1; concurrency = 1; poll_interval = "60s"; };
+};
+tasks = {
+  record = { queue = "wq"; exec = [ "$TEST_DIR/record" ]; };
+  slow = { queue = "mq";
+           module = { path = "$MODULE"; symbol = "test_handler"; }; };
+};
 EOF2
 
-# Print the backend pid of the connection that holds the queue's wait
-# lock, or nothing.
+# Print the backend pid of the connection that holds the wait lock of
+# queue wq, or nothing.  The lock's second key is the hash of the name.
 holder() {
     sql "SELECT pid FROM pg_locks
          WHERE locktype = 'advisory' AND objsubid = 2 AND granted
            AND mode = 'ExclusiveLock'
+           AND objid::bigint = (hashtext('wq') + 4294967296) % 4294967296
            AND database = (SELECT oid FROM pg_database
                            WHERE datname = current_database())"
 }
@@ -53,21 +62,42 @@ job_gone() {
 
 # run_one_by_one COUNT ARGUMENTS: enqueue COUNT jobs with the enqueue
 # ARGUMENTS, each after the one before has completed, then fail unless
-# every job so far ran on one worker.
+# one worker ran all of them but two at most.  A worker refused the lock
+# claims 50 ms after a notification, so it takes the job when the holder
+# stalls that long on a loaded machine.  With every worker claiming at
+# once, each of the three ran about a third of the jobs.
 run_one_by_one() {
     _i=0
+    : >"$TEST_DIR/trickle"
     while [ $_i -lt "$1" ]; do
         _id=$(enqueue record "$2")
         wait_for 10 "job $_id to run" ran "$_id"
         wait_for 10 "job $_id to complete" job_gone "$_id"
+        cat "$TEST_DIR/ran.$_id" >>"$TEST_DIR/trickle"
         _i=$((_i + 1))
     done
-    _workers=$(cat "$TEST_DIR"/ran.* | sort -u | wc -l)
-    [ "$_workers" -eq 1 ] ||
-        fail "jobs one after another ran on $_workers workers, not 1"
+    _most=$(sort "$TEST_DIR/trickle" | uniq -c | sort -rn |
+        awk 'NR == 1 { print $1 }')
+    [ "$_most" -ge $(($1 - 2)) ] ||
+        fail "of $1 jobs one after another, one worker ran $_most:" \
+            "$(sort "$TEST_DIR/trickle" | uniq -c | tr '\n' ' ')"
 }
 
-start_heraldd
+# The janitor announces a queue with a due job every second, which would
+# start a job that no notification brought.  Another session holds its
+# lock, so that it stands by.
+JANITOR_LOCK_KEY=114776697284708
+open_session
+echo "SELECT pg_advisory_lock($JANITOR_LOCK_KEY);" >&3
+wait_for 10 "the janitor's lock to be held" sql_is \
+    "SELECT count(*) FROM pg_locks
+     WHERE locktype = 'advisory' AND granted AND objsubid = 1
+       AND database = (SELECT oid FROM pg_database
+                       WHERE datname = current_database())" 1
+
+# heraldd must not hold the FIFO open: closing it ends the session.
+start_heraldd 3>&-
+wait_for 10 "the janitor to stand by" log_has 'msg="janitor standing by"'
 wait_for 10 "a worker to hold the wait lock" has_holder
 
 note "a trickle of jobs runs on the worker that holds the lock"
@@ -95,7 +125,7 @@ busy=$(cat "$TEST_DIR/ran.$hold1")
     fail "the second held job did not run on the holder"
 put_back=$(grep -c 'msg="waiting jobs put back"' "$HERALDD_LOG")
 next=$(enqueue record "queue => 'wq'")
-wait_for 2 "job $next to run" ran "$next"
+wait_for 5 "job $next to run" ran "$next"
 [ "$(cat "$TEST_DIR/ran.$next")" != "$busy" ] ||
     fail "job $next ran on the busy worker"
 [ "$(grep -c 'msg="waiting jobs put back"' "$HERALDD_LOG")" -eq \
@@ -105,7 +135,29 @@ touch "$TEST_DIR/release"
 wait_for 10 "job $hold1 to complete" job_gone "$hold1"
 wait_for 10 "job $hold2 to complete" job_gone "$hold2"
 
+note "a module job notified while the only slot is busy starts after it"
+started() {
+    [ -e "$TEST_DIR/tid.$1" ]
+}
+# The long job comes last in a burst, so that the claim that takes it
+# may take more jobs than the one slot.  That claim comes back short, and
+# no claim follows it by itself.
+first=$(sql "WITH burst AS (
+        SELECT herald.enqueue('slow', queue => 'mq')
+        FROM generate_series(1, 400))
+    SELECT herald.enqueue('slow', queue => 'mq', payload =>
+        '{\"sleep_ms\": 1500, \"tid_file\": \"$TEST_DIR/tid.a\"}')
+    FROM (SELECT count(*) FROM burst) b")
+wait_for 60 "job $first to start" started a
+second=$(enqueue slow "queue => 'mq',
+    payload => '{\"tid_file\": \"$TEST_DIR/tid.b\"}'")
+wait_for 10 "job $first to complete" job_gone "$first"
+# With a poll interval of a minute and no janitor, only the claim that
+# the notification requested brings it.
+wait_for 5 "job $second to start" started b
+
 stop_heraldd 15
 [ "$HERALDD_STATUS" -eq 0 ] || fail "heraldd exited with $HERALDD_STATUS"
+close_session
 check_no_leftovers
 exit 0
