@@ -2471,6 +2471,9 @@ worker_timeout(const struct worker *w)
 			next = min_ms(next, at > w->record_at_ms ? at :
 			    w->record_at_ms);
 		}
+		/* A busy holder gives the lock up in the claim step. */
+		if (w->waiting && w->hand_over)
+			next = min_ms(next, w->record_at_ms);
 		if (worker_count(w, SLOT_FINISHED) > 0 || w->nresults > 0)
 			next = min_ms(next, w->record_at_ms);
 		if (w->ndone > 0)
