@@ -12,7 +12,7 @@
 -- The statement locks the rows in id order, as herald.move_inbox() does,
 -- and deletes them by their physical address in the same statement.
 -- The moved jobs are the claim's own writes, so its query that follows
--- sees them.  A claim that finds no job of its queue in the inbox skips
+-- reads them.  A claim that finds no job of its queue in the inbox skips
 -- the move, whose insert would fire the count trigger of herald.jobs for
 -- no row.  The probe reads the index on (queue, id): an EXISTS let the
 -- plan that PostgreSQL caches after five calls scan the whole inbox, 12

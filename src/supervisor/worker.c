@@ -28,12 +28,11 @@
  * producers notify the queue.  Only the holder claims as soon as a
  * notification comes, and the others claim a little later.  The holder
  * gives the lock up when a notification finds no slot free and when it
- * stops or recycles, and another waiting worker takes it over at once.  With a
- * backlog a worker removes its row and drops the lock, and producers
- * send no notification.  Each claim also
- * returns when the queue's next job due later is due, and after a short
- * claim the worker waits only until then if that comes before its next
- * poll.
+ * stops or recycles, and another waiting worker takes it over at once.
+ * With a backlog a worker removes its row and drops the lock, and
+ * producers send no notification.  Each claim also returns when the
+ * queue's next job due later is due, and after a short claim the worker
+ * waits only until then if that comes before its next poll.
  */
 
 #include <errno.h>
@@ -304,6 +303,13 @@ worker_unfinished(const struct worker *w)
 	    (w->pool != NULL ? hd_module_pool_unfinished(w->pool) : 0);
 }
 
+/* Return whether every slot runs a job or waits for one to start. */
+static bool
+worker_slots_full(const struct worker *w)
+{
+	return worker_unfinished(w) >= w->nslots;
+}
+
 /* Drop the connection after a failure; the loop reconnects later. */
 static void
 worker_disconnect(struct worker *w)
@@ -358,7 +364,7 @@ worker_notified(struct worker *w, bool handover)
 {
 	int64_t	at;
 
-	if (worker_unfinished(w) >= w->nslots) {
+	if (worker_slots_full(w)) {
 		w->claim_when_free = true;
 		w->hand_over = w->waiting;
 		return;
@@ -1324,13 +1330,13 @@ worker_claim(struct worker *w)
 	 * wakes at once, so it gives the lock up when it can run no job.
 	 */
 	if (w->waiting && (w->stopping || w->recycle_reason != NULL ||
-	    (w->hand_over && worker_unfinished(w) >= w->nslots))) {
+	    (w->hand_over && worker_slots_full(w)))) {
 		worker_wait_end(w);
 		if (w->conn == NULL)
 			return;
 	}
 	w->hand_over = false;
-	if (w->claim_when_free && worker_unfinished(w) < w->nslots) {
+	if (w->claim_when_free && !worker_slots_full(w)) {
 		w->claim_when_free = false;
 		w->claim_wanted = true;
 	}

@@ -85,8 +85,8 @@ run_one_by_one() {
 }
 
 # The janitor announces a queue with a due job every second, which would
-# start a job that no notification brought.  Another session holds its
-# lock, so that it stands by.
+# start a job that no notification brought.  Another session takes its
+# lock first, so that it waits on standby.
 JANITOR_LOCK_KEY=114776697284708
 open_session
 echo "SELECT pg_advisory_lock($JANITOR_LOCK_KEY);" >&3
