@@ -28,10 +28,14 @@ HERALDD_PID=
 # dropped after them.
 EXTRA_DATABASES=
 EXTRA_ROLES=
+# A function that fail() calls first, to print details only the test has.
+FAIL_HOOK=
 
-# Print a message and the end of heraldd's log, then fail the test.
+# Print a message, what FAIL_HOOK prints if a test set it, and the end
+# of heraldd's log, then fail the test.
 fail() {
     echo "FAIL: $TEST_NAME: $*" >&2
+    [ -z "$FAIL_HOOK" ] || "$FAIL_HOOK" >&2
     if [ -f "$HERALDD_LOG" ]; then
         echo "--- last lines of $HERALDD_LOG" >&2
         tail -n 40 "$HERALDD_LOG" >&2
