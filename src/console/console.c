@@ -430,6 +430,37 @@ status_state(struct hd_console *console, char *buf, size_t size,
 /* The lines a message is broken into at most before it is shortened. */
 #define MESSAGE_LINES_MAX	16
 
+/* The lines that libpq's reason for a failed connection may take. */
+#define WAIT_REASON_LINES	4
+
+/*
+ * Break text into at most max lines of width columns, at spaces where a
+ * line has one, and fill in where each starts and its length.  The last
+ * line takes the rest unbroken.  Return the count of lines.
+ */
+static int
+wrap_text(const char *text, int width, const char **starts, int *lens,
+    int max)
+{
+	int	n = 0, cut;
+
+	while (*text != '\0' && n < max) {
+		cut = (int)strlen(text) < width ? (int)strlen(text) : width;
+		if (cut == width && text[cut] != '\0' && n < max - 1) {
+			while (cut > 0 && text[cut] != ' ')
+				cut--;
+			if (cut == 0)
+				cut = width;
+		}
+		starts[n] = text;
+		lens[n++] = cut;
+		text += cut;
+		while (*text == ' ')
+			text++;
+	}
+	return n;
+}
+
 /*
  * Write a message too long to share the status line on up to
  * STATUS_EXTRA_LINES lines above it, broken at spaces.  The status line
@@ -443,7 +474,7 @@ draw_message_above(struct hd_console *console)
 	const char	*text = console->message;
 	const char	*starts[MESSAGE_LINES_MAX];
 	char		 part[sizeof(console->message)];
-	int		 lens[MESSAGE_LINES_MAX], lines, n = 0, i, row, cut, attr;
+	int		 lens[MESSAGE_LINES_MAX], lines, n, i, row, cut, attr;
 
 	attr = console->message_error ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS);
@@ -451,21 +482,7 @@ draw_message_above(struct hd_console *console)
 	    STATUS_EXTRA_LINES;
 	if (lines < 1 || COLS < 2)
 		return;
-	while (*text != '\0' && n < MESSAGE_LINES_MAX) {
-		cut = (int)strlen(text) < COLS ? (int)strlen(text) : COLS;
-		if (cut == COLS && text[cut] != '\0' &&
-		    n < MESSAGE_LINES_MAX - 1) {
-			while (cut > 0 && text[cut] != ' ')
-				cut--;
-			if (cut == 0)
-				cut = COLS;
-		}
-		starts[n] = text;
-		lens[n++] = cut;
-		text += cut;
-		while (*text == ' ')
-			text++;
-	}
+	n = wrap_text(text, COLS, starts, lens, MESSAGE_LINES_MAX);
 	for (row = 0, i = 0; i < n && row < lines; i++) {
 		/* Past the first line, skip to the last lines that fit. */
 		if (i == 1 && n > lines)
@@ -616,6 +633,33 @@ draw_help(struct hd_console *console)
 		hd_put_fill(y, x, width, hd_attr(HD_ATTR_NORMAL), "");
 }
 
+/*
+ * Draw, in place of the screen, that the job database is unreachable and
+ * libpq's reason, while no data has arrived yet.  The status line has no
+ * room for the reason.  Return whether it was drawn.
+ */
+static bool
+draw_unreached(struct hd_console *console)
+{
+	const struct hd_snapshot	*snap;
+	const char			*starts[WAIT_REASON_LINES];
+	int				 lens[WAIT_REASON_LINES], n, i;
+
+	snap = hd_model_snapshot(console->model, console->view->snapshot);
+	if (snap->res != NULL || hd_model_down_since(console->model) == 0 ||
+	    hd_model_error(console->model)[0] == '\0')
+		return false;
+	hd_put(2, 1, COLS - 1, hd_attr(HD_ATTR_STALE),
+	    "The job database is unreachable; the console connects once it "
+	    "responds.");
+	n = wrap_text(hd_model_error(console->model), COLS - 2, starts, lens,
+	    WAIT_REASON_LINES);
+	for (i = 0; i < n && 4 + i < LINES - 1; i++)
+		hd_putf(4 + i, 1, COLS - 1, hd_attr(HD_ATTR_NORMAL), "%.*s",
+		    lens[i], starts[i]);
+	return true;
+}
+
 static void
 console_draw(struct hd_console *console)
 {
@@ -633,7 +677,7 @@ console_draw(struct hd_console *console)
 	/* The help hides the screen, whose rows would show beside it. */
 	if (console->help_shown)
 		draw_help(console);
-	else
+	else if (!draw_unreached(console))
 		console->view->draw(console, 1, LINES - 2, COLS);
 	draw_status(console);
 	curs_set(console->prompt_active ? 1 : 0);
@@ -898,6 +942,8 @@ console_loop(struct hd_console *console)
 			break;
 		hd_model_io(console->model, fds[2].fd >= 0 ? fds[2].revents :
 		    0, hd_monotonic_ms());
+		if (hd_model_failure(console->model) != NULL)
+			break;
 		if (hd_model_busy(console->model) || fds[2].revents != 0)
 			console->dirty = true;
 	}
@@ -976,9 +1022,11 @@ console_start_curses(void)
 int
 hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 {
-	struct hd_console	 console = { .interval_ms = 1000 };
-	const char		*conninfo = cli->conninfo;
-	int			 status;
+	struct hd_console		 console = { .interval_ms = 1000 };
+	const struct herald_error	*failure;
+	const char			*conninfo = cli->conninfo;
+	int				 status;
+	bool				 down;
 
 	status = parse_args(argc, argv, &console);
 	if (status != HD_EXIT_OK)
@@ -988,8 +1036,14 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 		    "and output");
 		return HD_EXIT_FAILURE;
 	}
-	if ((status = hd_cli_config(cli, &console.config)) != HD_EXIT_OK ||
-	    (status = hd_cli_connect(cli, true)) != HD_EXIT_OK)
+	/*
+	 * A server that is down is waited for on screen, as during an
+	 * outage, because the console is often opened when something broke.
+	 */
+	if ((status = hd_cli_config(cli, &console.config)) != HD_EXIT_OK)
+		return status;
+	if ((status = hd_cli_connect_or_down(cli, &down)) != HD_EXIT_OK &&
+	    !down)
 		return status;
 	if (console.config != NULL)
 		console.config_fingerprint =
@@ -1022,8 +1076,11 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 	console_loop(&console);
 	console_end_curses();
 
+	status = HD_EXIT_OK;
+	if ((failure = hd_model_failure(console.model)) != NULL)
+		status = hd_cli_schema_failed(failure);
 	confirm_release();
 	hd_model_free(console.model);
 	hd_config_free(console.reread);
-	return HD_EXIT_OK;
+	return status;
 }

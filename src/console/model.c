@@ -3,6 +3,7 @@
  * their last results.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "migrate.h"
 #include "model.h"
 #include "queue_sql.h"
 #include "util.h"
@@ -288,6 +290,8 @@ struct hd_model {
 	char			*redacted_sql[HD_Q_COUNT];
 	char			 error[256];
 	char			 target[160];
+	struct herald_error	 failure;
+	bool			 failed;
 };
 
 static void
@@ -503,6 +507,9 @@ model_fail_action(struct request *req, const char *message)
 static void
 model_retry_later(struct hd_model *model, int64_t now_ms)
 {
+	/* Before the first connection, name what it tries to reach. */
+	if (model->target[0] == '\0' && model->conn != NULL)
+		model_set_target(model);
 	PQfinish(model->conn);
 	model->conn = NULL;
 	if (model->down_since_ms == 0)
@@ -587,13 +594,43 @@ model_ignore_notice(void *arg, const char *message)
 {
 }
 
+/*
+ * Check the schema of a new connection, which is still blocking: a
+ * console started while the server was down, or one whose server came
+ * back from a restore, must not read tables of another version.  A
+ * connection lost during the check is retried.
+ */
+static int
+model_check_schema(struct hd_model *model, int64_t now_ms)
+{
+	struct herald_error	error;
+
+	memset(&error, 0, sizeof error);
+	if (hd_schema_check(model->conn, HD_SCHEMA_JOB, &error) == 0)
+		return 0;
+	if (error.code == HERALD_ECONNECT ||
+	    PQstatus(model->conn) == CONNECTION_BAD) {
+		model_set_error(model, "could not connect", error.message);
+		model_retry_later(model, now_ms);
+		return -1;
+	}
+	model->failure = error;
+	model->failed = true;
+	model_set_error(model, "could not connect", error.message);
+	model_retry_later(model, now_ms);
+	/* No further attempt: the caller stops on the failure. */
+	model->retry_at_ms = INT64_MAX;
+	return -1;
+}
+
 static void
 model_continue_connect(struct hd_model *model, int64_t now_ms)
 {
 	model->poll_status = PQconnectPoll(model->conn);
 	if (model->poll_status == PGRES_POLLING_OK) {
 		PQsetNoticeProcessor(model->conn, model_ignore_notice, NULL);
-		model_connected(model, now_ms);
+		if (model_check_schema(model, now_ms) == 0)
+			model_connected(model, now_ms);
 	} else if (model->poll_status == PGRES_POLLING_FAILED) {
 		model_set_error(model, "could not connect",
 		    PQerrorMessage(model->conn));
@@ -856,6 +893,12 @@ const char *
 hd_model_target(const struct hd_model *model)
 {
 	return model->target;
+}
+
+const struct herald_error *
+hd_model_failure(const struct hd_model *model)
+{
+	return model->failed ? &model->failure : NULL;
 }
 
 int64_t

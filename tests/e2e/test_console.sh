@@ -5,7 +5,8 @@
 # retried job's detail shows the retry in its history, a bulk purge needs
 # its typed count, --read-only refuses actions, the layout holds at 80x24
 # and 200x60 and the retries screen at 40 columns, and a database that
-# goes away is shown as stale and is reconnected without a keypress.
+# goes away is shown as stale and is reconnected without a keypress, also
+# by a console opened while it was away.
 #
 # Stopping PostgreSQL must not disturb other tests, so this test runs its
 # own server on a port of its own.
@@ -31,8 +32,8 @@ HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >"$TEST_DIR/pg.env" || fail "could not start a private PostgreSQL"
 PG_USER=$(sed -n 's/^PGUSER=//p' "$TEST_DIR/pg.env")
 PRIVATE="host=$PG_DIR port=$PG_PORT user=$PG_USER"
-psql "$PRIVATE dbname=postgres" -XAtq -c "CREATE DATABASE herald_console" ||
-    fail "could not create the database"
+psql "$PRIVATE dbname=postgres" -XAtq -c "CREATE DATABASE herald_console" \
+    -c "CREATE DATABASE herald_empty" || fail "could not create the databases"
 JOB_DB="$PRIVATE dbname=herald_console"
 "$HERALD" -d "$JOB_DB" migrate >/dev/null || fail "herald migrate failed"
 
@@ -100,14 +101,15 @@ T() {
 }
 
 # start_console NAME ARGS...: run herald console in a new tmux session
-# NAME of 80x24; its exit status goes to $TEST_DIR/NAME.exit.  The shell
-# around it ignores SIGINT, as a login shell does for a job in the
-# foreground, so a ^C reaches the console alone.
+# NAME of 80x24, on CONSOLE_DB if set, else on the job database; its exit
+# status goes to $TEST_DIR/NAME.exit.  The shell around it ignores SIGINT,
+# as a login shell does for a job in the foreground, so a ^C reaches the
+# console alone.
 start_console() {
     _name=$1
     shift
     T new-session -d -s "$_name" -x 80 -y 24 \
-        "trap '' INT; '$HERALD' -d '$JOB_DB' -c '$HERALD_CONF' console $* \
+        "trap '' INT; '$HERALD' -d '${CONSOLE_DB:-$JOB_DB}' -c '$HERALD_CONF' console $* \
         2>'$TEST_DIR/$_name.err'; echo \$? >'$TEST_DIR/$_name.exit'; \
         sleep 600" || fail "could not start tmux"
     wait_for 10 "the console $_name to draw" screen_has "$_name" "1 Queues"
@@ -126,6 +128,15 @@ screen_has() {
 screen_matches() {
     screen "$1" | grep -qE -- "$2"
 }
+
+# On a failure, show what each console showed.
+show_screens() {
+    for _s in $(T list-sessions -F '#S' 2>/dev/null); do
+        echo "--- screen of $_s"
+        screen "$_s"
+    done
+}
+FAIL_HOOK=show_screens
 
 keys() {
     _s=$1
@@ -522,9 +533,11 @@ screen ro | sed '1d;$d' | grep -v -e '^read-only console: ' -e '^disabled *$' |
 screen ro | sed '$d' | grep -qF "pause or resume" &&
     fail "read-only help lists the pause key"
 # On a short terminal the help marks the rows below, and scrolls no
-# further than its last row, "q quit".
+# further than its last row, "q quit".  The message of "r" may cover the
+# mark until it goes, 10 s after "r" once no query runs.
 T resize-window -t ro -x 80 -y 12
-expect_screen ro "more below: j scrolls"
+wait_for 30 "the mark of rows below on the screen of ro" \
+    screen_has ro "more below: j scrolls"
 keys ro j j j j j j j j j j j j j j j j j j j j j j j j j j j j j j
 expect_line ro '^ +q +quit *$'
 screen_has ro "more below" && fail "the help's end still says more below"
@@ -645,10 +658,30 @@ for key in d D; do
     expect_screen c "no action on this key"
 done
 keys c 1
+# A console opened during the outage waits for the server and shows why
+# it has no data.  One on a database without the schema exits once the
+# server responds, naming the command to run.
+start_console d
+expect_screen d "The job database is unreachable"
+expect_screen d ".s.PGSQL.$PG_PORT"
+expect_line d "STALE [0-9]+s: database unreachable"
+CONSOLE_DB="$PRIVATE dbname=herald_empty" start_console e
+expect_screen e "The job database is unreachable"
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >/dev/null || fail "could not restart the private PostgreSQL"
 wait_for 20 "the console to reconnect" screen_has c "updated"
 screen_has c "STALE" && fail "the console still shows STALE"
+wait_for 20 "the console opened during the outage to connect" \
+    screen_has d "updated"
+expect_line d '^ idle +4 +2 '
+wait_for 20 "the console without a schema to exit" test -s "$TEST_DIR/e.exit"
+[ "$(cat "$TEST_DIR/e.exit")" = 78 ] ||
+    fail "without a schema the console exited with $(cat "$TEST_DIR/e.exit")"
+grep -q 'job database "herald_empty" .* has no herald schema; run "herald migrate" on it' \
+    "$TEST_DIR/e.err" || fail "without a schema: $(cat "$TEST_DIR/e.err")"
+keys d q
+wait_for 10 "the console opened during the outage to quit" \
+    test -s "$TEST_DIR/d.exit"
 
 note "a retry from the console counts the jobs it leaves dead"
 "$HERALD" -d "$JOB_DB" -c "$HERALD_CONF" enqueue hold --unique kc --in 1h \
