@@ -444,6 +444,28 @@ hd_reconnect_delay_ms(int failures)
 	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
 }
 
+int64_t
+hd_reconnect_delay_after(int failures, const struct herald_error *error)
+{
+	struct hd_retry_policy	policy;
+
+	/*
+	 * libpq gives no SQLSTATE for a failed connection, and db.c reads
+	 * 57P03 from the message, which a server shutting down or a standby
+	 * that takes no connections also sends.  Only the start is short.
+	 */
+	if (strcmp(error->sqlstate, "57P03") != 0 ||
+	    strstr(error->message, "the database system is starting up") ==
+	    NULL)
+		return hd_reconnect_delay_ms(failures);
+	hd_retry_policy_init(&policy);
+	policy.base_delay_ms = HD_RECONNECT_MIN_MS;
+	policy.factor = 2.0;
+	policy.max_delay_ms = HD_RECONNECT_STARTING_MS;
+	policy.jitter = 0.2;
+	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
+}
+
 bool
 hd_db_error_is_fatal(PGconn *conn, const struct herald_error *error)
 {

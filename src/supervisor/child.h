@@ -51,6 +51,8 @@
 /* Reconnection delays of every child: 100 ms doubling up to 5 s. */
 #define HD_RECONNECT_MIN_MS	100
 #define HD_RECONNECT_MAX_MS	5000
+/* The maximum wait while the server reports that it is starting up. */
+#define HD_RECONNECT_STARTING_MS 250
 
 /* How often an idle connection is checked, and how long a check waits. */
 #define HD_PING_INTERVAL_MS	5000
@@ -117,6 +119,16 @@ bool	hd_log_schema_mismatch(PGconn *conn, enum hd_schema schema);
  * processes do not reconnect in step.
  */
 int64_t	hd_reconnect_delay_ms(int failures);
+
+/*
+ * Return the delay after a failed connection attempt as
+ * hd_reconnect_delay_ms() does, but at most HD_RECONNECT_STARTING_MS
+ * (scattered as well) when the server rejected it because it is starting
+ * up.  Such a server accepts connections once its crash recovery ends,
+ * and the jobs should start right after that.
+ */
+int64_t	hd_reconnect_delay_after(int failures,
+	    const struct herald_error *error);
 
 /*
  * Return whether an error means the connection cannot be used any more:

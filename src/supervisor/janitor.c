@@ -253,7 +253,8 @@ janitor_connect_failed(struct janitor *j, const struct herald_error *error)
 
 	hd_conninfo_role(j->config->job_db, role, sizeof role);
 	j->connect_failures++;
-	j->connect_delay_ms = hd_reconnect_delay_ms(j->connect_failures);
+	j->connect_delay_ms = hd_reconnect_delay_after(j->connect_failures,
+	    error);
 	if (j->outage_start_ms == 0)
 		j->outage_start_ms = hd_monotonic_ms();
 	if (j->connect_failures == 1 && hd_error_grant_hint(error) != NULL)

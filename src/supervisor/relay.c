@@ -158,7 +158,8 @@ relay_failed(struct relay *r, const char *operation,
 
 	relay_disconnect(r);
 	r->connect_failures++;
-	r->connect_delay_ms = hd_reconnect_delay_ms(r->connect_failures - 1);
+	r->connect_delay_ms = hd_reconnect_delay_after(r->connect_failures - 1,
+	    error);
 	if (r->outage_start_ms == 0)
 		r->outage_start_ms = hd_monotonic_ms();
 	if (lost || !r->error_logged) {

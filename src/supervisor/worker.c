@@ -406,7 +406,8 @@ worker_connect_failed(struct worker *w, const struct herald_error *error)
 
 	hd_conninfo_role(w->config->job_db, role, sizeof role);
 	w->connect_failures++;
-	w->connect_delay_ms = hd_reconnect_delay_ms(w->connect_failures);
+	w->connect_delay_ms = hd_reconnect_delay_after(w->connect_failures,
+	    error);
 	if (w->connect_failures == 1 && hd_error_grant_hint(error) != NULL)
 		hd_log_error("could not connect to job database",
 		    "queue=%s error=%s sqlstate=%s retry_ms=%lld hint=%s "
