@@ -598,28 +598,34 @@ model_ignore_notice(void *arg, const char *message)
  * Check the schema of a new connection, which is still blocking: a
  * console started while the server was down, or one whose server came
  * back from a restore, must not read tables of another version.  A
- * connection lost during the check is retried.
+ * schema that is missing or of another version, or a role denied, stops
+ * the model.  Other errors, such as a lock that a migration holds past
+ * the lock timeout, are retried, so the screen never freezes for long.
  */
 static int
 model_check_schema(struct hd_model *model, int64_t now_ms)
 {
 	struct herald_error	error;
+	int			rc;
 
 	memset(&error, 0, sizeof error);
-	if (hd_schema_check(model->conn, HD_SCHEMA_JOB, &error) == 0)
+	rc = hd_db_exec(model->conn, "SET lock_timeout = '2s'", &error);
+	if (rc == 0)
+		rc = hd_schema_check(model->conn, HD_SCHEMA_JOB, &error);
+	if (rc == 0)
+		rc = hd_db_exec(model->conn, "RESET lock_timeout", &error);
+	if (rc == 0)
 		return 0;
-	if (error.code == HERALD_ECONNECT ||
-	    PQstatus(model->conn) == CONNECTION_BAD) {
-		model_set_error(model, "could not connect", error.message);
-		model_retry_later(model, now_ms);
-		return -1;
-	}
-	model->failure = error;
-	model->failed = true;
+
 	model_set_error(model, "could not connect", error.message);
 	model_retry_later(model, now_ms);
-	/* No further attempt: the caller stops on the failure. */
-	model->retry_at_ms = INT64_MAX;
+	if (error.code == HERALD_ESCHEMA ||
+	    strcmp(error.sqlstate, HD_SQLSTATE_DENIED) == 0) {
+		model->failure = error;
+		model->failed = true;
+		/* No further attempt: the caller stops on the failure. */
+		model->retry_at_ms = INT64_MAX;
+	}
 	return -1;
 }
 
