@@ -260,8 +260,13 @@ hd_cli_check_dbname(const char *conninfo)
 }
 
 int
-hd_cli_schema_failed(const struct herald_error *error)
+hd_cli_connect_failed(const struct herald_error *error)
 {
+	if (error->code == HERALD_ECONNECT) {
+		hd_cli_error("could not connect to job database: %s",
+		    error->message);
+		return EX_UNAVAILABLE;
+	}
 	hd_cli_error("%s", error->message);
 	if (strcmp(error->sqlstate, HD_SQLSTATE_DENIED) == 0)
 		hd_cli_error("hint: this role has none of herald's roles; "
@@ -269,20 +274,6 @@ hd_cli_schema_failed(const struct herald_error *error)
 		    "jobs and queues, or herald_producer to enqueue (see "
 		    "security.md of herald's documentation)");
 	return exit_status_of(error);
-}
-
-/*
- * Return whether a failed connection may open later at the same address,
- * because the server rejected it, did not respond, or was starting or
- * stopping.  A host name that does not resolve is treated as a typo.
- */
-static bool
-cli_server_down(const struct herald_error *error)
-{
-	if (strcmp(error->sqlstate, "57P03") == 0)
-		return true;
-	return strcmp(error->sqlstate, "08001") == 0 &&
-	    strstr(error->message, "could not translate host name") == NULL;
 }
 
 static int
@@ -305,7 +296,7 @@ cli_connect(struct hd_cli *cli, bool check_schema, bool *down)
 
 	/* The conninfo is never printed, since it may hold a password. */
 	cli->conn = hd_db_connect(conninfo, "herald", &error);
-	if (cli->conn == NULL && down != NULL && cli_server_down(&error)) {
+	if (cli->conn == NULL && down != NULL && hd_db_server_down(&error)) {
 		*down = true;
 		return EX_UNAVAILABLE;
 	}
@@ -324,7 +315,7 @@ cli_connect(struct hd_cli *cli, bool check_schema, bool *down)
 
 	if (check_schema && hd_schema_check(cli->conn, HD_SCHEMA_JOB,
 	    &error) == -1)
-		return hd_cli_schema_failed(&error);
+		return hd_cli_connect_failed(&error);
 	return HD_EXIT_OK;
 }
 
@@ -338,7 +329,7 @@ int
 hd_cli_connect_or_down(struct hd_cli *cli, bool *down)
 {
 	*down = false;
-	return cli_connect(cli, true, down);
+	return cli_connect(cli, false, down);
 }
 
 int

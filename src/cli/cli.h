@@ -122,17 +122,17 @@ int	hd_cli_check_dbname(const char *conninfo);
 int	hd_cli_connect(struct hd_cli *cli, bool check_schema);
 
 /*
- * As hd_cli_connect() with the schema checked, except that a server
+ * As hd_cli_connect() without the schema check, except that a server
  * that is down, starting or stopping sets *down and returns
  * EX_UNAVAILABLE with nothing printed, for a caller that can wait for it.
  */
 int	hd_cli_connect_or_down(struct hd_cli *cli, bool *down);
 
 /*
- * Print the error of a failed schema check, with a hint when the role was
- * denied, and return the exit status.
+ * Print the error of a failed connection or schema check, with a hint
+ * when the role was denied, and return the exit status.
  */
-int	hd_cli_schema_failed(const struct herald_error *error);
+int	hd_cli_connect_failed(const struct herald_error *error);
 
 /*
  * Begin a read-only transaction whose queries all see one snapshot and

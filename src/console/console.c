@@ -1078,7 +1078,7 @@ hd_cmd_console(struct hd_cli *cli, int argc, char **argv)
 
 	status = HD_EXIT_OK;
 	if ((failure = hd_model_failure(console.model)) != NULL)
-		status = hd_cli_schema_failed(failure);
+		status = hd_cli_connect_failed(failure);
 	confirm_release();
 	hd_model_free(console.model);
 	hd_config_free(console.reread);

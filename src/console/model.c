@@ -239,6 +239,7 @@ static const struct {
 
 enum request_kind {
 	REQUEST_SETUP = 0,
+	REQUEST_CHECK,			/* of the schema's version */
 	REQUEST_FETCH,
 	REQUEST_ACTION
 };
@@ -253,6 +254,8 @@ struct request {
 	hd_act_done		 act_done;
 	void			*arg;
 	struct hd_action	*action;	/* owned, REQUEST_ACTION */
+	bool			 read_version;	/* REQUEST_CHECK, second step */
+	bool			 other_found;	/* the other schema's table */
 };
 
 enum model_state {
@@ -292,6 +295,7 @@ struct hd_model {
 	char			 target[160];
 	struct herald_error	 failure;
 	bool			 failed;
+	bool			 checked;	/* a schema check passed */
 };
 
 static void
@@ -318,21 +322,15 @@ model_set_target(struct hd_model *model)
 	    "local socket");
 }
 
-/* Make conn the model's working connection. */
-static void
-model_connected(struct hd_model *model, int64_t now_ms)
+/*
+ * Put an empty request of kind at the head of the queue, dropping the
+ * last one when the queue is full, and return it.
+ */
+static struct request *
+model_push_front(struct hd_model *model, enum request_kind kind)
 {
 	struct request	*req;
 
-	PQsetnonblocking(model->conn, 1);
-	model->state = MODEL_CONNECTED;
-	model->retry_delay_ms = MODEL_RETRY_FIRST_MS;
-	model->want_write = false;
-	model_set_target(model);
-	if (model->setup_sql == NULL)
-		return;
-
-	/* The setup goes first, ahead of what waited for the connection. */
 	if (model->nqueued == MODEL_QUEUE_MAX)
 		request_release(&model->queue[--model->nqueued]);
 	memmove(&model->queue[1], &model->queue[0],
@@ -340,8 +338,26 @@ model_connected(struct hd_model *model, int64_t now_ms)
 	model->nqueued++;
 	req = &model->queue[0];
 	memset(req, 0, sizeof(*req));
-	req->kind = REQUEST_SETUP;
-	(void)now_ms;
+	req->kind = kind;
+	return req;
+}
+
+/*
+ * Make conn the model's working connection.  The setup and the schema
+ * check go first, ahead of what waited for the connection, so that no
+ * query reads tables of another version.
+ */
+static void
+model_connected(struct hd_model *model)
+{
+	PQsetnonblocking(model->conn, 1);
+	model->state = MODEL_CONNECTED;
+	model->retry_delay_ms = MODEL_RETRY_FIRST_MS;
+	model->want_write = false;
+	model_set_target(model);
+	model_push_front(model, REQUEST_CHECK);
+	if (model->setup_sql != NULL)
+		model_push_front(model, REQUEST_SETUP);
 }
 
 struct hd_model *
@@ -357,7 +373,7 @@ hd_model_new(PGconn *conn, const char *conninfo,
 	model->retry_delay_ms = MODEL_RETRY_FIRST_MS;
 	model->conn = conn;
 	if (conn != NULL)
-		model_connected(model, hd_monotonic_ms());
+		model_connected(model);
 	else {
 		model->state = MODEL_WAITING;
 		model->retry_at_ms = hd_monotonic_ms();
@@ -561,6 +577,45 @@ model_lost(struct hd_model *model, int64_t now_ms)
 	model_retry_later(model, now_ms);
 }
 
+/*
+ * Stop on failure: the model makes no further attempt, and the caller
+ * ends on hd_model_failure().
+ */
+static void
+model_fail(struct hd_model *model, const struct herald_error *failure,
+    int64_t now_ms)
+{
+	model->failure = *failure;
+	model->failed = true;
+	if (model->state == MODEL_CONNECTED)
+		model_lost(model, now_ms);
+	else
+		model_retry_later(model, now_ms);
+	model_set_error(model, "could not connect", failure->message);
+	model->retry_at_ms = INT64_MAX;
+}
+
+/*
+ * Note a failed connection attempt and try again later.  Until a schema
+ * check has passed, a failure that waiting cannot mend (a rejected
+ * login, a database that does not exist) stops the model, so that a
+ * console opened during an outage ends as one opened after it does.
+ */
+static void
+model_connect_failed(struct hd_model *model, int64_t now_ms)
+{
+	struct herald_error	error;
+
+	memset(&error, 0, sizeof error);
+	hd_db_connect_error(model->conn, &error);
+	if (!model->checked && !hd_db_server_down(&error)) {
+		model_fail(model, &error, now_ms);
+		return;
+	}
+	model_set_error(model, "could not connect", error.message);
+	model_retry_later(model, now_ms);
+}
+
 static void
 model_start_connect(struct hd_model *model, int64_t now_ms)
 {
@@ -580,9 +635,7 @@ model_start_connect(struct hd_model *model, int64_t now_ms)
 	model->conn = PQconnectStartParams(keywords, values, 1);
 	model->connect_started_ms = now_ms;
 	if (model->conn == NULL || PQstatus(model->conn) == CONNECTION_BAD) {
-		model_set_error(model, "could not connect", model->conn ==
-		    NULL ? "out of memory" : PQerrorMessage(model->conn));
-		model_retry_later(model, now_ms);
+		model_connect_failed(model, now_ms);
 		return;
 	}
 	model->state = MODEL_CONNECTING;
@@ -594,54 +647,15 @@ model_ignore_notice(void *arg, const char *message)
 {
 }
 
-/*
- * Check the schema of a new connection, which is still blocking: a
- * console started while the server was down, or one whose server came
- * back from a restore, must not read tables of another version.  A
- * schema that is missing or of another version, or a role denied, stops
- * the model.  Other errors, such as a lock that a migration holds past
- * the lock timeout, are retried, so the screen never freezes for long.
- */
-static int
-model_check_schema(struct hd_model *model, int64_t now_ms)
-{
-	struct herald_error	error;
-	int			rc;
-
-	memset(&error, 0, sizeof error);
-	rc = hd_db_exec(model->conn, "SET lock_timeout = '2s'", &error);
-	if (rc == 0)
-		rc = hd_schema_check(model->conn, HD_SCHEMA_JOB, &error);
-	if (rc == 0)
-		rc = hd_db_exec(model->conn, "RESET lock_timeout", &error);
-	if (rc == 0)
-		return 0;
-
-	model_set_error(model, "could not connect", error.message);
-	model_retry_later(model, now_ms);
-	if (error.code == HERALD_ESCHEMA ||
-	    strcmp(error.sqlstate, HD_SQLSTATE_DENIED) == 0) {
-		model->failure = error;
-		model->failed = true;
-		/* No further attempt: the caller stops on the failure. */
-		model->retry_at_ms = INT64_MAX;
-	}
-	return -1;
-}
-
 static void
 model_continue_connect(struct hd_model *model, int64_t now_ms)
 {
 	model->poll_status = PQconnectPoll(model->conn);
 	if (model->poll_status == PGRES_POLLING_OK) {
 		PQsetNoticeProcessor(model->conn, model_ignore_notice, NULL);
-		if (model_check_schema(model, now_ms) == 0)
-			model_connected(model, now_ms);
-	} else if (model->poll_status == PGRES_POLLING_FAILED) {
-		model_set_error(model, "could not connect",
-		    PQerrorMessage(model->conn));
-		model_retry_later(model, now_ms);
-	}
+		model_connected(model);
+	} else if (model->poll_status == PGRES_POLLING_FAILED)
+		model_connect_failed(model, now_ms);
 }
 
 static const char *
@@ -689,6 +703,76 @@ hd_model_redacted(const struct hd_model *model)
 	return model->redacted;
 }
 
+/*
+ * Send a step of the schema check: whether the version table and the
+ * other schema's table exist, then, when the first does, the version.
+ * The table is read only once it is known to exist, so that a database
+ * without the schema gives its own message rather than an error.
+ */
+static int
+model_send_check(struct hd_model *model, const struct request *req)
+{
+	char	sql[256];
+
+	if (req->read_version)
+		snprintf(sql, sizeof sql, "SELECT coalesce(max(version), 0)"
+		    " FROM %s", hd_schema_table(HD_SCHEMA_JOB, false));
+	else
+		snprintf(sql, sizeof sql, "SELECT to_regclass('%s') IS NOT NULL,"
+		    " to_regclass('%s') IS NOT NULL",
+		    hd_schema_table(HD_SCHEMA_JOB, false),
+		    hd_schema_table(HD_SCHEMA_JOB, true));
+	return PQsendQuery(model->conn, sql);
+}
+
+/*
+ * Judge the result of a step of the schema check.  A schema that is
+ * missing or of another version, or a role denied, stops the model.
+ * Another error, such as the statement timeout while a migration locks
+ * the table, drops the connection, and the check runs on the next one.
+ */
+static void
+model_checked(struct hd_model *model, const struct request *req,
+    const PGresult *res, int64_t now_ms)
+{
+	struct request		*next;
+	struct herald_error	 error;
+	bool			 found, other;
+	int			 version = 0;
+
+	memset(&error, 0, sizeof error);
+	if (!hd_db_ok(res)) {
+		hd_error_from_pg(&error, model->conn, res,
+		    "could not read schema version");
+		if (strcmp(error.sqlstate, HD_SQLSTATE_DENIED) == 0)
+			model_fail(model, &error, now_ms);
+		else {
+			model_lost(model, now_ms);
+			model_set_error(model, "query failed", error.message);
+		}
+		return;
+	}
+	if (req->read_version) {
+		version = atoi(PQgetvalue(res, 0, 0));
+		other = req->other_found;
+	} else {
+		found = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		other = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+		if (found) {
+			next = model_push_front(model, REQUEST_CHECK);
+			next->read_version = true;
+			next->other_found = other;
+			return;
+		}
+	}
+	if (hd_schema_judge(model->conn, HD_SCHEMA_JOB, version, other,
+	    &error) == -1) {
+		model_fail(model, &error, now_ms);
+		return;
+	}
+	model->checked = true;
+}
+
 /* Send the first queued request. */
 static void
 model_send(struct hd_model *model, int64_t now_ms)
@@ -698,6 +782,8 @@ model_send(struct hd_model *model, int64_t now_ms)
 
 	if (req->kind == REQUEST_SETUP)
 		ok = PQsendQuery(model->conn, model->setup_sql);
+	else if (req->kind == REQUEST_CHECK)
+		ok = model_send_check(model, req);
 	else if (req->kind == REQUEST_ACTION)
 		ok = PQsendQueryParams(model->conn, req->action->sql,
 		    req->action->nparams, NULL, req->action->values, NULL,
@@ -741,6 +827,9 @@ model_finish(struct hd_model *model, int64_t now_ms)
 		if (req->act_done != NULL)
 			req->act_done(req->arg, req->action, count,
 			    count == -1 ? &error : NULL);
+		PQclear(res);
+	} else if (req->kind == REQUEST_CHECK) {
+		model_checked(model, req, res, now_ms);
 		PQclear(res);
 	} else if (!hd_db_ok(res) && model_retry_redacted(model, res)) {
 		PQclear(res);
@@ -789,7 +878,8 @@ model_read(struct hd_model *model, int64_t now_ms)
 		else
 			PQclear(res);
 	}
-	if (PQstatus(model->conn) == CONNECTION_BAD)
+	if (model->state == MODEL_CONNECTED &&
+	    PQstatus(model->conn) == CONNECTION_BAD)
 		model_lost(model, now_ms);
 }
 

@@ -156,11 +156,11 @@ typedef void (*hd_act_done)(void *arg, const struct hd_action *action,
     int64_t count, const struct herald_error *error);
 
 /*
- * Take over conn, a connection opened with hd_db_connect() whose job
- * schema was checked (NULL to connect later), and reconnect with conninfo
- * when it breaks.  Each connection the model opens has its schema checked
- * first; a failed check is kept for hd_model_failure().  setup_sql, when
- * not NULL, runs first on every connection.
+ * Take over conn, a connection opened with hd_db_connect() (NULL to
+ * connect later), and reconnect with conninfo when it breaks.  setup_sql,
+ * when not NULL, runs first on every connection, then a check of the job
+ * schema.  A failed check, or a failed connection that waiting cannot
+ * mend before a check passed, stops the model (hd_model_failure()).
  */
 struct hd_model *hd_model_new(PGconn *conn, const char *conninfo,
 	    const char *application_name, const char *setup_sql);
@@ -216,8 +216,8 @@ const char *hd_model_error(const struct hd_model *model);
 /* "dbname on host" of the connection, as libpq reports it. */
 const char *hd_model_target(const struct hd_model *model);
 /*
- * The failed schema check of a connection, after which the model stops
- * connecting, or NULL.
+ * The failure that stopped the model: HERALD_ECONNECT for a connection,
+ * another code for a schema check.  NULL while the model runs.
  */
 const struct herald_error *hd_model_failure(const struct hd_model *model);
 /* Monotonic time the request now out was sent; 0 when none is out. */

@@ -272,18 +272,34 @@ hd_db_connect(const char *conninfo, const char *application_name,
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		char	reason[sizeof(error->message)];
-
-		db_copy_trimmed(reason, sizeof(reason), PQerrorMessage(conn));
-		hd_error_set(error, HERALD_ECONNECT, "%s", reason);
-		if (error != NULL)
-			snprintf(error->sqlstate, sizeof(error->sqlstate),
-			    "%s", db_connect_sqlstate(reason));
+		hd_db_connect_error(conn, error);
 		PQfinish(conn);
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
 	return conn;
+}
+
+void
+hd_db_connect_error(PGconn *conn, struct herald_error *error)
+{
+	char	reason[sizeof(error->message)];
+
+	db_copy_trimmed(reason, sizeof(reason), conn != NULL ?
+	    PQerrorMessage(conn) : "out of memory while connecting");
+	hd_error_set(error, HERALD_ECONNECT, "%s", reason);
+	if (error != NULL)
+		snprintf(error->sqlstate, sizeof(error->sqlstate), "%s",
+		    db_connect_sqlstate(reason));
+}
+
+bool
+hd_db_server_down(const struct herald_error *error)
+{
+	if (strcmp(error->sqlstate, "57P03") == 0)
+		return true;
+	return strcmp(error->sqlstate, "08001") == 0 &&
+	    strstr(error->message, "could not translate host name") == NULL;
 }
 
 int

@@ -50,6 +50,20 @@ PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
 	    struct herald_error *error);
 
 /*
+ * Fill error from conn, whose connection attempt failed, as
+ * hd_db_connect() does: HERALD_ECONNECT, libpq's message on one line and
+ * the SQLSTATE read from it.
+ */
+void	hd_db_connect_error(PGconn *conn, struct herald_error *error);
+
+/*
+ * Return whether a failed connection may open later at the same address,
+ * because the server rejected it, did not respond, or was starting or
+ * stopping.  A host name that does not resolve is treated as a typo.
+ */
+bool	hd_db_server_down(const struct herald_error *error);
+
+/*
  * A short fixed description of error for a log line: the condition of
  * its SQLSTATE when it is one that an operator meets when connecting,
  * such as "database does not exist", else herald_strerror() of its code.

@@ -295,11 +295,32 @@ hd_schema_check(PGconn *conn, enum hd_schema schema,
     struct herald_error *error)
 {
 	struct migrate_schema	ms;
-	int			version, newest;
-	char			target[512];
+	int			version;
 
 	if (hd_schema_version(conn, schema, &version, error) == -1)
 		return -1;
+	migrate_schema_get(schema, &ms);
+	return hd_schema_judge(conn, schema, version, version == 0 &&
+	    migrate_has_table(conn, ms.other_table), error);
+}
+
+const char *
+hd_schema_table(enum hd_schema schema, bool other)
+{
+	struct migrate_schema	ms;
+
+	migrate_schema_get(schema, &ms);
+	return other ? ms.other_table : ms.table;
+}
+
+int
+hd_schema_judge(PGconn *conn, enum hd_schema schema, int version,
+    bool other_found, struct herald_error *error)
+{
+	struct migrate_schema	ms;
+	int			newest;
+	char			target[512];
+
 	migrate_schema_get(schema, &ms);
 	newest = migrate_newest(&ms);
 	if (version == newest)
@@ -308,7 +329,7 @@ hd_schema_check(PGconn *conn, enum hd_schema schema,
 	migrate_describe_target(conn, target, sizeof target);
 	if (version > newest)
 		migrate_error_newer(&ms, version, error);
-	else if (version == 0 && migrate_has_table(conn, ms.other_table))
+	else if (version == 0 && other_found)
 		hd_error_set(error, HERALD_ESCHEMA,
 		    "%s %s has no %s schema but the %s schema; check that it is the %s, then run \"%s\" on it",
 		    ms.label, target, ms.kind, ms.other_kind, ms.label,

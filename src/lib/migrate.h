@@ -50,6 +50,21 @@ int	hd_migrate(PGconn *conn, enum hd_schema schema,
 int	hd_schema_check(PGconn *conn, enum hd_schema schema,
 	    struct herald_error *error);
 
+/*
+ * The version table of schema, or with other that of the other schema,
+ * whose presence in a database without schema means that the other
+ * database was given.  For a caller that reads them without blocking.
+ */
+const char *hd_schema_table(enum hd_schema schema, bool other);
+
+/*
+ * Judge version, read from the version table on conn (0 when it is
+ * missing), as hd_schema_check() does.  other_found is whether the
+ * other schema's table exists.  Return 0, or -1 with HERALD_ESCHEMA.
+ */
+int	hd_schema_judge(PGconn *conn, enum hd_schema schema, int version,
+	    bool other_found, struct herald_error *error);
+
 /* Store the applied version (0 when none) in *version; 0 or -1. */
 int	hd_schema_version(PGconn *conn, enum hd_schema schema, int *version,
 	    struct herald_error *error);

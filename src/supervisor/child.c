@@ -452,11 +452,13 @@ hd_reconnect_delay_after(int failures, const struct herald_error *error)
 	/*
 	 * libpq gives no SQLSTATE for a failed connection, and db.c reads
 	 * 57P03 from the message, which a server shutting down or a standby
-	 * that takes no connections also sends.  Only the start is short.
+	 * that takes no connections also sends.  Only the start and the
+	 * crash recovery after a backend crashed are short.
 	 */
 	if (strcmp(error->sqlstate, "57P03") != 0 ||
-	    strstr(error->message, "the database system is starting up") ==
-	    NULL)
+	    (strstr(error->message, "the database system is starting up") ==
+	    NULL && strstr(error->message,
+	    "the database system is in recovery mode") == NULL))
 		return hd_reconnect_delay_ms(failures);
 	hd_retry_policy_init(&policy);
 	policy.base_delay_ms = HD_RECONNECT_MIN_MS;

@@ -124,8 +124,8 @@ int64_t	hd_reconnect_delay_ms(int failures);
  * Return the delay after a failed connection attempt as
  * hd_reconnect_delay_ms() does, but at most HD_RECONNECT_STARTING_MS
  * (scattered as well) when the server rejected it because it is starting
- * up.  Such a server accepts connections once its crash recovery ends,
- * and the jobs should start right after that.
+ * up or recovering from a crash.  Such a server accepts connections once
+ * its recovery ends, and the jobs should start right after that.
  */
 int64_t	hd_reconnect_delay_after(int failures,
 	    const struct herald_error *error);

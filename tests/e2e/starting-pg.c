@@ -11,9 +11,11 @@
  */
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +86,7 @@ int
 main(int argc, char **argv)
 {
 	struct sockaddr_un	 addr;
+	struct timeval		 timeout = { 1, 0 };
 	const char		*message;
 	long			 code;
 	int			 sock, fd;
@@ -113,8 +116,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (;;) {
-		if ((fd = accept(sock, NULL, NULL)) == -1)
-			continue;
+		if ((fd = accept(sock, NULL, NULL)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			perror("starting-pg: accept");
+			return 1;
+		}
+		/* A client that sends nothing holds up the others 1 s at most. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout,
+		    sizeof timeout);
 		/* Encryption is declined, as a server without it does. */
 		while ((code = read_startup(fd)) == SSL_REQUEST_CODE ||
 		    code == GSS_REQUEST_CODE)

@@ -660,13 +660,16 @@ done
 keys c 1
 # A console opened during the outage waits for the server and shows why
 # it has no data.  One on a database without the schema exits once the
-# server responds, naming the command to run.
+# server responds, naming the command to run, and one on a database that
+# does not exist exits with the server's error.
 start_console d
 expect_screen d "The job database is unreachable"
 expect_screen d ".s.PGSQL.$PG_PORT"
 expect_line d "STALE [0-9]+s: database unreachable"
 CONSOLE_DB="$PRIVATE dbname=herald_empty" start_console e
 expect_screen e "The job database is unreachable"
+CONSOLE_DB="$PRIVATE dbname=herald_nosuchdb" start_console f
+expect_screen f "The job database is unreachable"
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >/dev/null || fail "could not restart the private PostgreSQL"
 wait_for 20 "the console to reconnect" screen_has c "updated"
@@ -679,6 +682,11 @@ wait_for 20 "the console without a schema to exit" test -s "$TEST_DIR/e.exit"
     fail "without a schema the console exited with $(cat "$TEST_DIR/e.exit")"
 grep -q 'job database "herald_empty" .* has no herald schema; run "herald migrate" on it' \
     "$TEST_DIR/e.err" || fail "without a schema: $(cat "$TEST_DIR/e.err")"
+wait_for 20 "the console without a database to exit" test -s "$TEST_DIR/f.exit"
+[ "$(cat "$TEST_DIR/f.exit")" = 69 ] ||
+    fail "without a database the console exited with $(cat "$TEST_DIR/f.exit")"
+grep -q 'could not connect to job database: .*database "herald_nosuchdb" does not exist' \
+    "$TEST_DIR/f.err" || fail "without a database: $(cat "$TEST_DIR/f.err")"
 keys d q
 wait_for 10 "the console opened during the outage to quit" \
     test -s "$TEST_DIR/d.exit"
