@@ -194,6 +194,8 @@ struct worker {
 	int64_t				 done_since_ms;	/* the first's finish */
 	/* Jobs a claim may take beyond the free slots; adapts. */
 	int				 claim_extra;
+	/* How long claimed jobs wait for a slot before they are put back. */
+	int64_t				 waiting_max_ms;
 	int64_t				 claimed_at_ms;
 	int64_t				 finished;	/* since then */
 	int64_t				 finished_ms;	/* their run time */
@@ -2287,7 +2289,7 @@ worker_waiting(const struct worker *w)
 }
 
 /*
- * Put back the jobs claimed that waited WORKER_WAITING_MAX_MS for a slot,
+ * Put back the jobs claimed that waited waiting_max_ms for a slot,
  * so that a slow handler holds back no job that an idle worker could
  * run, nor one of a queue paused meanwhile.
  */
@@ -2298,7 +2300,7 @@ worker_release_waiting(struct worker *w)
 
 	/* Once per claim, so that the pool's lock is not taken each turn. */
 	if (w->waiting_checked ||
-	    hd_monotonic_ms() - w->pending_at_ms < WORKER_WAITING_MAX_MS)
+	    hd_monotonic_ms() - w->pending_at_ms < w->waiting_max_ms)
 		return;
 	w->waiting_checked = true;
 	if ((n = worker_waiting(w)) == 0)
@@ -2500,7 +2502,7 @@ worker_timeout(const struct worker *w)
 	if (w->idle_since_ms != 0 && !w->trimmed)
 		next = min_ms(next, w->idle_since_ms + WORKER_TRIM_IDLE_MS);
 	if (!w->stopping && !w->waiting_checked)
-		next = min_ms(next, w->pending_at_ms + WORKER_WAITING_MAX_MS);
+		next = min_ms(next, w->pending_at_ms + w->waiting_max_ms);
 
 	return hd_poll_timeout(next, now);
 }
@@ -2659,6 +2661,23 @@ worker_fault_at_start(const char *queue)
 }
 
 /*
+ * Return how long claimed jobs wait for a slot before they are put back:
+ * WORKER_WAITING_MAX_MS, or in builds with fault injection the ms in
+ * HERALD_FAULT_WAITING_MAX_MS, so that a test can keep jobs waiting.
+ */
+static int64_t
+worker_waiting_max_ms(void)
+{
+#ifdef HD_FAULT_INJECTION
+	const char	*fault = getenv("HERALD_FAULT_WAITING_MAX_MS");
+
+	if (fault != NULL && atoll(fault) > 0)
+		return atoll(fault);
+#endif
+	return WORKER_WAITING_MAX_MS;
+}
+
+/*
  * Send what the modules of queue's tasks write to standard output or
  * error to /dev/null, and the log to a copy of standard error, so that no
  * handler output reaches heraldd's log.  A fatal message of the C library
@@ -2739,6 +2758,7 @@ hd_worker_main(const struct hd_config *config,
 	snprintf(w.app_name, sizeof w.app_name, "herald worker %s",
 	    queue->name);
 	w.connect_delay_ms = HD_RECONNECT_MIN_MS;
+	w.waiting_max_ms = worker_waiting_max_ms();
 
 	w.sigfd = hd_signals_open(signals);
 	if (w.sigfd == -1) {

@@ -79,7 +79,7 @@ mod_running() {
 wait_for 10 "job $id3 to run" mod_running
 "$HERALD" -d "$JOB_DB" job cancel "$id3" >/dev/null ||
     fail "herald job cancel $id3 failed"
-wait_for 2 "job $id3 to be deleted" job_gone "$id3"
+wait_for 5 "job $id3 to be deleted" job_gone "$id3"
 
 note "cancel while heraldd drains"
 id4=$(enqueue long "queue => 'cq'")

@@ -66,10 +66,11 @@ sql_is "SELECT count(*) FROM herald.dead_jobs WHERE task = 'ok'" 0 ||
     fail "an ok job is in the dead table"
 sql_is "SELECT sum(completed) FROM herald.counters WHERE task = 'ok'" 2 ||
     fail "the counters do not show 2 completions of task ok"
-log_has "msg=\"job completed\".* job_id=$ok1 task=ok queue=lc" ||
-    fail "no \"job completed\" line for job $ok1"
-log_has "job_id=$ok2 task=ok queue=lc event_type=UserRegistered" ||
-    fail "the log lines of job $ok2 lack its event type"
+# The worker logs a completion after its commit, so the line may follow.
+wait_for 10 "a \"job completed\" line for job $ok1" \
+    log_has "msg=\"job completed\".* job_id=$ok1 task=ok queue=lc"
+wait_for 10 "the log lines of job $ok2 to name its event type" \
+    log_has "job_id=$ok2 task=ok queue=lc event_type=UserRegistered"
 
 note "the handler reads its payload on stdin and gets the HERALD_ variables"
 grep -q MARKER_PAYLOAD_91c2 "$TEST_DIR/payload.$ok1" ||
