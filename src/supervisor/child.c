@@ -431,41 +431,41 @@ hd_log_schema_mismatch(PGconn *conn, enum hd_schema schema)
 	return version >= 0 && version < expected;
 }
 
-int64_t
-hd_reconnect_delay_ms(int failures)
+/* The delay after failures failed attempts, doubling up to max_ms. */
+static int64_t
+reconnect_delay(int failures, int64_t max_ms)
 {
 	struct hd_retry_policy	policy;
 
 	hd_retry_policy_init(&policy);
 	policy.base_delay_ms = HD_RECONNECT_MIN_MS;
 	policy.factor = 2.0;
-	policy.max_delay_ms = HD_RECONNECT_MAX_MS;
+	policy.max_delay_ms = max_ms;
 	policy.jitter = 0.2;
 	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
 }
 
 int64_t
+hd_reconnect_delay_ms(int failures)
+{
+	return reconnect_delay(failures, HD_RECONNECT_MAX_MS);
+}
+
+int64_t
 hd_reconnect_delay_after(int failures, const struct herald_error *error)
 {
-	struct hd_retry_policy	policy;
-
 	/*
 	 * libpq gives no SQLSTATE for a failed connection, and db.c reads
 	 * 57P03 from the message, which a server shutting down or a standby
 	 * that takes no connections also sends.  Only the start and the
 	 * crash recovery after a backend crashed are short.
 	 */
-	if (strcmp(error->sqlstate, "57P03") != 0 ||
-	    (strstr(error->message, "the database system is starting up") ==
-	    NULL && strstr(error->message,
-	    "the database system is in recovery mode") == NULL))
-		return hd_reconnect_delay_ms(failures);
-	hd_retry_policy_init(&policy);
-	policy.base_delay_ms = HD_RECONNECT_MIN_MS;
-	policy.factor = 2.0;
-	policy.max_delay_ms = HD_RECONNECT_STARTING_MS;
-	policy.jitter = 0.2;
-	return hd_backoff_delay_ms(&policy, failures + 1, hd_backoff_random());
+	if (strcmp(error->sqlstate, "57P03") == 0 &&
+	    (strstr(error->message, "the database system is starting up") !=
+	    NULL || strstr(error->message,
+	    "the database system is in recovery mode") != NULL))
+		return reconnect_delay(failures, HD_RECONNECT_STARTING_MS);
+	return reconnect_delay(failures, HD_RECONNECT_MAX_MS);
 }
 
 bool
