@@ -296,7 +296,13 @@ cli_connect(struct hd_cli *cli, bool check_schema, bool *down)
 
 	/* The conninfo is never printed, since it may hold a password. */
 	cli->conn = hd_db_connect(conninfo, "herald", &error);
-	if (cli->conn == NULL && down != NULL && hd_db_server_down(&error)) {
+	/*
+	 * Without a file or -d, libpq's defaults were only a guess, and
+	 * waiting for them would hide the hint below.
+	 */
+	if (cli->conn == NULL && down != NULL &&
+	    !hd_db_connect_lasting(&error) &&
+	    (cli->conninfo != NULL || config != NULL)) {
 		*down = true;
 		return EX_UNAVAILABLE;
 	}

@@ -402,7 +402,10 @@ status_state(struct hd_console *console, char *buf, size_t size,
 		if (snap->res != NULL && snap->fetched_ms < down)
 			down = snap->fetched_ms;
 		hd_fmt_age(now - down, age, sizeof(age));
-		if (retry != 0 && retry > now)
+		if (hd_model_connected(console->model))
+			snprintf(buf, size, "STALE %s: connected, reading",
+			    age);
+		else if (retry != 0 && retry > now)
 			snprintf(buf, size, "STALE %s: database unreachable, "
 			    "reconnecting in %llds", age,
 			    (long long)((retry - now + 999) / 1000));
@@ -431,7 +434,7 @@ status_state(struct hd_console *console, char *buf, size_t size,
 #define MESSAGE_LINES_MAX	16
 
 /* The lines that libpq's reason for a failed connection may take. */
-#define WAIT_REASON_LINES	4
+#define WAIT_REASON_LINES	6
 
 /*
  * Break text into at most max lines of width columns, at spaces where a

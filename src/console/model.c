@@ -354,6 +354,7 @@ model_connected(struct hd_model *model)
 	model->state = MODEL_CONNECTED;
 	model->retry_delay_ms = MODEL_RETRY_FIRST_MS;
 	model->want_write = false;
+	model->error[0] = '\0';
 	model_set_target(model);
 	model_push_front(model, REQUEST_CHECK);
 	if (model->setup_sql != NULL)
@@ -608,7 +609,7 @@ model_connect_failed(struct hd_model *model, int64_t now_ms)
 
 	memset(&error, 0, sizeof error);
 	hd_db_connect_error(model->conn, &error);
-	if (!model->checked && !hd_db_server_down(&error)) {
+	if (!model->checked && hd_db_connect_lasting(&error)) {
 		model_fail(model, &error, now_ms);
 		return;
 	}
@@ -616,22 +617,14 @@ model_connect_failed(struct hd_model *model, int64_t now_ms)
 	model_retry_later(model, now_ms);
 }
 
+/* Start a connection with the settings of hd_db_connect(). */
 static void
 model_start_connect(struct hd_model *model, int64_t now_ms)
 {
-	const char	*keywords[5], *values[5];
+	const char	*keywords[HD_DB_PARAMS_MAX], *values[HD_DB_PARAMS_MAX];
 
-	keywords[0] = "client_encoding";
-	values[0] = "UTF8";
-	keywords[1] = "options";
-	values[1] = HD_DB_OPTIONS;
-	keywords[2] = "dbname";
-	values[2] = model->conninfo;
-	keywords[3] = "application_name";
-	values[3] = model->application_name;
-	keywords[4] = NULL;
-	values[4] = NULL;
-
+	hd_db_connect_params(model->conninfo, model->application_name,
+	    keywords, values);
 	model->conn = PQconnectStartParams(keywords, values, 1);
 	model->connect_started_ms = now_ms;
 	if (model->conn == NULL || PQstatus(model->conn) == CONNECTION_BAD) {

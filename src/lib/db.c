@@ -77,6 +77,7 @@ db_connect_sqlstate(const char *message)
 		{ "password authentication failed", "28P01" },
 		{ "no pg_hba.conf entry", "28000" },
 		{ "is not permitted to log in", "28000" },
+		{ "too many connections for role", "53300" },
 		{ "role \"", "28000" },
 		{ "not currently accepting connections", "55000" },
 		{ "database \"", "3D000" },
@@ -214,9 +215,10 @@ db_check_conninfo(const char *conninfo, struct herald_error *error)
 	return -1;
 }
 
-PGconn *
-hd_db_connect(const char *conninfo, const char *application_name,
-    struct herald_error *error)
+void
+hd_db_connect_params(const char *conninfo, const char *application_name,
+    const char *keywords[HD_DB_PARAMS_MAX],
+    const char *values[HD_DB_PARAMS_MAX])
 {
 	/*
 	 * Defaults that bound how long a dead server or network goes
@@ -235,15 +237,8 @@ hd_db_connect(const char *conninfo, const char *application_name,
 		{ "target_session_attrs", "read-write" },
 		{ "options", HD_DB_OPTIONS },
 	};
-	const char	*keywords[16], *values[16];
-	PGconn		*conn;
-	size_t		 i;
-	int		 n = 0;
-
-	if (conninfo == NULL)
-		conninfo = "";
-	if (db_check_conninfo(conninfo, error) == -1)
-		return NULL;
+	size_t	i;
+	int	n = 0;
 
 	/*
 	 * Later keywords override earlier ones: the conninfo may change the
@@ -257,14 +252,27 @@ hd_db_connect(const char *conninfo, const char *application_name,
 	keywords[n] = "client_encoding";
 	values[n++] = "UTF8";
 	keywords[n] = "dbname";
-	values[n++] = conninfo;
+	values[n++] = conninfo != NULL ? conninfo : "";
 	if (application_name != NULL) {
 		keywords[n] = "application_name";
 		values[n++] = application_name;
 	}
 	keywords[n] = NULL;
 	values[n] = NULL;
+}
 
+PGconn *
+hd_db_connect(const char *conninfo, const char *application_name,
+    struct herald_error *error)
+{
+	const char	*keywords[HD_DB_PARAMS_MAX], *values[HD_DB_PARAMS_MAX];
+	PGconn		*conn;
+
+	if (conninfo == NULL)
+		conninfo = "";
+	if (db_check_conninfo(conninfo, error) == -1)
+		return NULL;
+	hd_db_connect_params(conninfo, application_name, keywords, values);
 	conn = PQconnectdbParams(keywords, values, 1);
 	if (conn == NULL) {
 		hd_error_set(error, HERALD_ENOMEM,
@@ -294,12 +302,23 @@ hd_db_connect_error(PGconn *conn, struct herald_error *error)
 }
 
 bool
-hd_db_server_down(const struct herald_error *error)
+hd_db_connect_lasting(const struct herald_error *error)
 {
-	if (strcmp(error->sqlstate, "57P03") == 0)
+	static const char *const lasting[] = {
+		"28P01",	/* password authentication failed */
+		"28000",	/* no pg_hba.conf entry, no such role */
+		"3D000",	/* no such database */
+		"42501",	/* no CONNECT privilege */
+		"55000",	/* the database takes no connections */
+	};
+	size_t	i;
+
+	if (strstr(error->message, "could not translate host name") != NULL)
 		return true;
-	return strcmp(error->sqlstate, "08001") == 0 &&
-	    strstr(error->message, "could not translate host name") == NULL;
+	for (i = 0; i < sizeof lasting / sizeof lasting[0]; i++)
+		if (strcmp(error->sqlstate, lasting[i]) == 0)
+			return true;
+	return false;
 }
 
 int

@@ -49,6 +49,13 @@ void	hd_error_from_pg(struct herald_error *error, PGconn *conn,
 PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
 	    struct herald_error *error);
 
+/* The keywords and values hd_db_connect() passes, ending in NULL. */
+#define HD_DB_PARAMS_MAX	16
+void	hd_db_connect_params(const char *conninfo,
+	    const char *application_name,
+	    const char *keywords[HD_DB_PARAMS_MAX],
+	    const char *values[HD_DB_PARAMS_MAX]);
+
 /*
  * Fill error from conn, whose connection attempt failed, as
  * hd_db_connect() does: HERALD_ECONNECT, libpq's message on one line and
@@ -57,11 +64,13 @@ PGconn	*hd_db_connect(const char *conninfo, const char *application_name,
 void	hd_db_connect_error(PGconn *conn, struct herald_error *error);
 
 /*
- * Return whether a failed connection may open later at the same address,
- * because the server rejected it, did not respond, or was starting or
- * stopping.  A host name that does not resolve is treated as a typo.
+ * Return whether a failed connection cannot open later without a change
+ * of configuration: a rejected login, a role or database that does not
+ * exist, or a host name that does not resolve, which is treated as a
+ * typo.  A server that is down, starting, stopping or full, or that
+ * sends a message of another language, may take the connection later.
  */
-bool	hd_db_server_down(const struct herald_error *error);
+bool	hd_db_connect_lasting(const struct herald_error *error);
 
 /*
  * A short fixed description of error for a log line: the condition of

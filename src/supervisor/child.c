@@ -457,14 +457,22 @@ hd_reconnect_delay_after(int failures, const struct herald_error *error)
 	/*
 	 * libpq gives no SQLSTATE for a failed connection, and db.c reads
 	 * 57P03 from the message, which a server shutting down or a standby
-	 * that takes no connections also sends.  Only the start and the
-	 * crash recovery after a backend crashed are short.
+	 * with hot_standby off also sends.  Only the start and the recovery
+	 * after a crash are short.  A standby that has not yet reached a
+	 * consistent state sends the last message too, until it does.
 	 */
-	if (strcmp(error->sqlstate, "57P03") == 0 &&
-	    (strstr(error->message, "the database system is starting up") !=
-	    NULL || strstr(error->message,
-	    "the database system is in recovery mode") != NULL))
-		return reconnect_delay(failures, HD_RECONNECT_STARTING_MS);
+	static const char *const starting[] = {
+		"the database system is starting up",
+		"the database system is in recovery mode",
+		"the database system is not yet accepting connections",
+	};
+	size_t	i;
+
+	if (strcmp(error->sqlstate, "57P03") == 0)
+		for (i = 0; i < sizeof starting / sizeof starting[0]; i++)
+			if (strstr(error->message, starting[i]) != NULL)
+				return reconnect_delay(failures,
+				    HD_RECONNECT_STARTING_MS);
 	return reconnect_delay(failures, HD_RECONNECT_MAX_MS);
 }
 

@@ -1105,6 +1105,50 @@ test_connect_failure_sqlstate(void **state)
 }
 
 /*
+ * A failed connection lasts only when a change of configuration mends
+ * it.  A role at its connection limit is full, as a server is, and may
+ * connect later: it was read as a role that does not exist, which ended
+ * a console waiting for the server.
+ */
+static void
+test_connect_failure_lasting(void **state)
+{
+	struct dbtest		*db = *state;
+	struct herald_error	 error;
+	PGconn			*conn;
+	char			 conninfo[1024], role[64];
+
+	snprintf(role, sizeof role, "herald_t_full_%ld", (long)getpid());
+	dbtest_exec(db->conn, "CREATE ROLE %s LOGIN CONNECTION LIMIT 0",
+	    role);
+	snprintf(conninfo, sizeof conninfo, "%s user=%s", db->conninfo,
+	    role);
+	memset(&error, 0, sizeof error);
+	conn = hd_db_connect(conninfo, "test", &error);
+	dbtest_exec(db->conn, "DROP ROLE %s", role);
+	assert_null(conn);
+	assert_string_equal(error.sqlstate, "53300");
+	assert_false(hd_db_connect_lasting(&error));
+
+	snprintf(conninfo, sizeof conninfo, "%s port=1", db->conninfo);
+	memset(&error, 0, sizeof error);
+	assert_null(hd_db_connect(conninfo, "test", &error));
+	assert_false(hd_db_connect_lasting(&error));
+
+	snprintf(conninfo, sizeof conninfo, "%s dbname=herald_t_missing",
+	    db->conninfo);
+	memset(&error, 0, sizeof error);
+	assert_null(hd_db_connect(conninfo, "test", &error));
+	assert_true(hd_db_connect_lasting(&error));
+
+	snprintf(conninfo, sizeof conninfo, "%s user=herald_t_missing",
+	    db->conninfo);
+	memset(&error, 0, sizeof error);
+	assert_null(hd_db_connect(conninfo, "test", &error));
+	assert_true(hd_db_connect_lasting(&error));
+}
+
+/*
  * Log lines describe a connection failure by its SQLSTATE's condition,
  * and any other error by its code.
  */
@@ -1168,6 +1212,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		DBTEST(test_enqueue_defaults),
 		DBTEST(test_connect_failure_sqlstate),
+		DBTEST(test_connect_failure_lasting),
 		DBTEST(test_error_reason_names_condition),
 		DBTEST(test_lost_connection_sqlstate),
 		DBTEST(test_enqueue_options),

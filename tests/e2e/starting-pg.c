@@ -2,7 +2,7 @@
  * starting-pg.c: a socket that rejects every connection as PostgreSQL
  * does while it starts up or shuts down, for the reconnection tests.
  *
- *	starting-pg DIR PORT starting|shutting
+ *	starting-pg DIR PORT starting|recovering|shutting
  *
  * It listens on DIR/.s.PGSQL.PORT, where libpq looks for host=DIR
  * port=PORT, and replies to each startup packet with a FATAL error of
@@ -91,15 +91,23 @@ main(int argc, char **argv)
 	long			 code;
 	int			 sock, fd;
 
-	if (argc != 4 || (strcmp(argv[3], "starting") != 0 &&
-	    strcmp(argv[3], "shutting") != 0)) {
+	if (argc != 4) {
 		fprintf(stderr, "usage: starting-pg DIR PORT "
-		    "starting|shutting\n");
+		    "starting|recovering|shutting\n");
 		return 2;
 	}
-	message = strcmp(argv[3], "starting") == 0 ?
-	    "the database system is starting up" :
-	    "the database system is shutting down";
+	if (strcmp(argv[3], "starting") == 0)
+		message = "the database system is starting up";
+	else if (strcmp(argv[3], "recovering") == 0)
+		message = "the database system is not yet accepting "
+		    "connections";
+	else if (strcmp(argv[3], "shutting") == 0)
+		message = "the database system is shutting down";
+	else {
+		fprintf(stderr, "starting-pg: invalid state \"%s\"\n",
+		    argv[3]);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&addr, 0, sizeof addr);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A server that is starting up rejects connections until its crash
-# recovery ends.  heraldd's processes try again at least every 250 ms
+# recovery ends, first as starting up, then as not yet accepting them.  heraldd's processes try again at least every 250 ms
 # meanwhile, so that jobs start soon after it accepts connections: they
 # waited 0.8 s, then 1.6 s, as for a server that is down.  A server that
 # shuts down is tried as rarely as one that is down.
@@ -48,15 +48,24 @@ retries() {
         sed -n 's/.* retry_ms=\([0-9]*\).*/\1/p'
 }
 
+# tried_often STATE: every wait after a failed connection was 250 ms or
+# less, scattered by 20 %.
+tried_often() {
+    [ "$(retries worker | wc -l)" -ge 5 ] ||
+        fail "$1: too few failures logged: $(retries worker | xargs)"
+    for ms in $(retries 'worker|janitor'); do
+        [ "$ms" -le 300 ] || fail "$1: a retry waited $ms ms:" \
+            "$(retries 'worker|janitor' | xargs)"
+    done
+}
+
 note "a server starting up is tried every 250 ms"
 run_against starting
-[ "$(retries worker | wc -l)" -ge 5 ] ||
-    fail "too few failures logged: $(retries worker | xargs)"
-for ms in $(retries 'worker|janitor'); do
-    # 250 ms scattered by 20 %.
-    [ "$ms" -le 300 ] ||
-        fail "a retry waited $ms ms: $(retries 'worker|janitor' | xargs)"
-done
+tried_often "starting up"
+
+note "a server replaying its WAL is tried every 250 ms"
+run_against recovering
+tried_often "not yet accepting connections"
 
 note "a server shutting down is tried as one that is down"
 run_against shutting
