@@ -403,8 +403,9 @@ status_state(struct hd_console *console, char *buf, size_t size,
 			down = snap->fetched_ms;
 		hd_fmt_age(now - down, age, sizeof(age));
 		if (hd_model_connected(console->model))
-			snprintf(buf, size, "STALE %s: connected, reading",
-			    age);
+			snprintf(buf, size, "STALE %s: connected, %s", age,
+			    hd_model_error(console->model)[0] != '\0' ?
+			    "query failed" : "reading");
 		else if (retry != 0 && retry > now)
 			snprintf(buf, size, "STALE %s: database unreachable, "
 			    "reconnecting in %llds", age,
@@ -552,7 +553,8 @@ draw_status(struct hd_console *console)
 		hd_put(y, x, COLS - x, console->message_error ?
 		    hd_attr(HD_ATTR_STALE) : hd_attr(HD_ATTR_STATUS),
 		    console->message);
-	} else if (error[0] != '\0' && !stale) {
+	} else if (error[0] != '\0' &&
+	    (!stale || hd_model_connected(console->model))) {
 		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
 		hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STALE), error);
 	}
@@ -646,19 +648,22 @@ draw_unreached(struct hd_console *console)
 {
 	const struct hd_snapshot	*snap;
 	const char			*starts[WAIT_REASON_LINES];
-	int				 lens[WAIT_REASON_LINES], n, i;
+	int				 lens[WAIT_REASON_LINES], n, i, y = 2;
 
 	snap = hd_model_snapshot(console->model, console->view->snapshot);
 	if (snap->res != NULL || hd_model_down_since(console->model) == 0 ||
 	    hd_model_error(console->model)[0] == '\0')
 		return false;
-	hd_put(2, 1, COLS - 1, hd_attr(HD_ATTR_STALE),
-	    "The job database is unreachable; the console connects once it "
-	    "responds.");
+	n = wrap_text("The job database is unreachable; the console connects "
+	    "once it responds.", COLS - 2, starts, lens, WAIT_REASON_LINES);
+	for (i = 0; i < n && y < LINES - 1; i++)
+		hd_putf(y++, 1, COLS - 1, hd_attr(HD_ATTR_STALE), "%.*s",
+		    lens[i], starts[i]);
+	y++;
 	n = wrap_text(hd_model_error(console->model), COLS - 2, starts, lens,
 	    WAIT_REASON_LINES);
-	for (i = 0; i < n && 4 + i < LINES - 1; i++)
-		hd_putf(4 + i, 1, COLS - 1, hd_attr(HD_ATTR_NORMAL), "%.*s",
+	for (i = 0; i < n && y < LINES - 1; i++)
+		hd_putf(y++, 1, COLS - 1, hd_attr(HD_ATTR_NORMAL), "%.*s",
 		    lens[i], starts[i]);
 	return true;
 }

@@ -80,6 +80,7 @@ db_connect_sqlstate(const char *message)
 		{ "too many connections for role", "53300" },
 		{ "role \"", "28000" },
 		{ "not currently accepting connections", "55000" },
+		{ "too many connections for database", "53300" },
 		{ "database \"", "3D000" },
 		{ "the database system is", "57P03" },
 		{ "too many clients", "53300" },

@@ -468,7 +468,8 @@ hd_reconnect_delay_after(int failures, const struct herald_error *error)
 	};
 	size_t	i;
 
-	if (strcmp(error->sqlstate, "57P03") == 0)
+	if (strcmp(error->sqlstate, "57P03") == 0 &&
+	    failures < HD_RECONNECT_STARTING_TRIES)
 		for (i = 0; i < sizeof starting / sizeof starting[0]; i++)
 			if (strstr(error->message, starting[i]) != NULL)
 				return reconnect_delay(failures,

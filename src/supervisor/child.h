@@ -51,8 +51,13 @@
 /* Reconnection delays of every child: 100 ms doubling up to 5 s. */
 #define HD_RECONNECT_MIN_MS	100
 #define HD_RECONNECT_MAX_MS	5000
-/* The maximum wait while the server reports that it is starting up. */
-#define HD_RECONNECT_STARTING_MS 250
+/*
+ * The maximum wait while the server reports that it is starting up, for
+ * the first HD_RECONNECT_STARTING_TRIES failures of an outage: a standby
+ * that catches up reports the same, possibly for hours.
+ */
+#define HD_RECONNECT_STARTING_MS	250
+#define HD_RECONNECT_STARTING_TRIES	40
 
 /* How often an idle connection is checked, and how long a check waits. */
 #define HD_PING_INTERVAL_MS	5000
@@ -124,8 +129,9 @@ int64_t	hd_reconnect_delay_ms(int failures);
  * Return the delay after a failed connection attempt as
  * hd_reconnect_delay_ms() does, but at most HD_RECONNECT_STARTING_MS
  * (scattered as well) when the server rejected it because it is starting
- * up or recovering from a crash.  Such a server accepts connections once
- * its recovery ends, and the jobs should start right after that.
+ * up or recovering from a crash, for HD_RECONNECT_STARTING_TRIES failures.
+ * Such a server accepts connections once its recovery ends, and the jobs
+ * should start right after that.
  */
 int64_t	hd_reconnect_delay_after(int failures,
 	    const struct herald_error *error);

@@ -1106,9 +1106,9 @@ test_connect_failure_sqlstate(void **state)
 
 /*
  * A failed connection lasts only when a change of configuration mends
- * it.  A role at its connection limit is full, as a server is, and may
- * connect later: it was read as a role that does not exist, which ended
- * a console waiting for the server.
+ * it.  A role or a database at its connection limit is full, as a server
+ * is, and may connect later: they were read as a role or a database that
+ * does not exist, which ended a console waiting for the server.
  */
 static void
 test_connect_failure_lasting(void **state)
@@ -1125,6 +1125,17 @@ test_connect_failure_lasting(void **state)
 	    role);
 	memset(&error, 0, sizeof error);
 	conn = hd_db_connect(conninfo, "test", &error);
+	assert_null(conn);
+	assert_string_equal(error.sqlstate, "53300");
+	assert_false(hd_db_connect_lasting(&error));
+
+	dbtest_exec(db->conn, "ALTER ROLE %s CONNECTION LIMIT -1", role);
+	dbtest_exec(db->conn, "ALTER DATABASE %s CONNECTION LIMIT 0",
+	    PQdb(db->conn));
+	memset(&error, 0, sizeof error);
+	conn = hd_db_connect(conninfo, "test", &error);
+	dbtest_exec(db->conn, "ALTER DATABASE %s CONNECTION LIMIT -1",
+	    PQdb(db->conn));
 	dbtest_exec(db->conn, "DROP ROLE %s", role);
 	assert_null(conn);
 	assert_string_equal(error.sqlstate, "53300");

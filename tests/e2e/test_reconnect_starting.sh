@@ -1,9 +1,10 @@
 #!/bin/sh
 # A server that is starting up rejects connections until its crash
-# recovery ends, first as starting up, then as not yet accepting them.  heraldd's processes try again at least every 250 ms
-# meanwhile, so that jobs start soon after it accepts connections: they
-# waited 0.8 s, then 1.6 s, as for a server that is down.  A server that
-# shuts down is tried as rarely as one that is down.
+# recovery ends, first as starting up, then as not yet accepting them.
+# heraldd's processes try again at least every 250 ms meanwhile, so that
+# jobs start soon after it accepts connections: they waited 0.8 s, then
+# 1.6 s, as for a server that is down.  A server that shuts down is tried
+# as rarely as one that is down.
 
 . "${HERALD_SRCDIR:-.}/tests/e2e/lib.sh"
 
