@@ -912,10 +912,11 @@ console_loop(struct hd_console *console)
 		}
 		/*
 		 * An old message would read as news of the current state.
-		 * "sending..." stays while its action runs.
+		 * "sending..." stays while its action runs.  Fetches do not
+		 * hold it, since they wait in the queue during an outage.
 		 */
 		if (console->message[0] != '\0' &&
-		    !hd_model_busy(console->model) &&
+		    !hd_model_acting(console->model) &&
 		    now - console->message_ms >= HD_CONSOLE_MESSAGE_MS) {
 			console->message[0] = '\0';
 			console->dirty = true;

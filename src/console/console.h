@@ -140,7 +140,7 @@ struct hd_console {
 
 /*
  * Show a message on the status line until the next one, or until
- * HD_CONSOLE_MESSAGE_MS have passed and no query runs.
+ * HD_CONSOLE_MESSAGE_MS have passed and no action runs.
  */
 void	hd_console_message(struct hd_console *console, bool error,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));

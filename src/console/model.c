@@ -478,6 +478,19 @@ hd_model_busy(const struct hd_model *model)
 	return model->out_active || model->nqueued > 0;
 }
 
+bool
+hd_model_acting(const struct hd_model *model)
+{
+	int	i;
+
+	if (model->out_active && model->out.kind == REQUEST_ACTION)
+		return true;
+	for (i = 0; i < model->nqueued; i++)
+		if (model->queue[i].kind == REQUEST_ACTION)
+			return true;
+	return false;
+}
+
 void
 hd_model_drop(struct hd_model *model, enum hd_snapshot_kind kind)
 {

@@ -186,6 +186,9 @@ int	hd_model_act(struct hd_model *model, struct hd_action *action,
 /* True while a request is out or queued. */
 bool	hd_model_busy(const struct hd_model *model);
 
+/* True while an action is out or queued. */
+bool	hd_model_acting(const struct hd_model *model);
+
 /* Forget a snapshot, such as the detail of the job last opened. */
 void	hd_model_drop(struct hd_model *model, enum hd_snapshot_kind kind);
 

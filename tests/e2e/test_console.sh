@@ -670,6 +670,13 @@ CONSOLE_DB="$PRIVATE dbname=herald_empty" start_console e
 expect_screen e "The job database is unreachable"
 CONSOLE_DB="$PRIVATE dbname=herald_nosuchdb" start_console f
 expect_screen f "The job database is unreachable"
+# A message goes after 10 s during an outage too, while fetches wait: it
+# stayed until the server came back.
+screen_lacks() {
+    ! screen_has "$@"
+}
+wait_for 20 "the message of x to go during the outage" \
+    screen_lacks c "no action on this key"
 HERALD_PGPORT=$PG_PORT "$HERALD_SRCDIR/scripts/pg" start "$PG_DIR" \
     >/dev/null || fail "could not restart the private PostgreSQL"
 wait_for 20 "the console to reconnect" screen_has c "updated"
