@@ -826,7 +826,8 @@ action_identify(struct hd_action *action)
 /*
  * Describe the filters of a dead-job selection beyond its ids, queue and
  * task, as "text=... older_than_ms=... exit_status=... grep=...", for
- * the audit row; "" when there are none, NULL when out of memory.
+ * the audit row; "" when there are none, "all" when nothing at all
+ * narrows the selection, NULL when out of memory.
  */
 static char *
 action_describe(const struct hd_dead_filter *filter)
@@ -848,6 +849,10 @@ action_describe(const struct hd_dead_filter *filter)
 		fprintf(out, "exit_status=%d ", filter->exit_status);
 	if (filter->grep != NULL)
 		fprintf(out, "grep=%s ", filter->grep);
+	/* An audit row with every field empty would not say what went. */
+	if (ftell(out) == 0 && filter->nids == 0 && filter->queue == NULL &&
+	    filter->task == NULL)
+		fprintf(out, "all ");
 	if (fclose(out) != 0) {
 		free(text);
 		return NULL;

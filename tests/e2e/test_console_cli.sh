@@ -149,6 +149,17 @@ sql_is "SELECT string_agg(id::text, ',') FROM herald.dead_jobs
     fail "dead purge --match did not purge job $acme alone"
 H dead purge --all --match '' --yes >/dev/null 2>&1 && fail "an empty --match purged"
 H dead purge --all --match ' ' --yes >/dev/null 2>&1 && fail "a blank --match purged"
+sql_is "SELECT filter FROM herald.audit WHERE action = 'dead purge'
+    ORDER BY id DESC LIMIT 1" "text=ACME-77" ||
+    fail "the audit row of dead purge --match lacks its filter"
+# A purge of every dead job says so: its audit row had every field empty.
+H dead purge --all --yes >/dev/null || fail "dead purge --all failed"
+sql_is "SELECT coalesce(ids::text, '') || '|' || coalesce(queue, '') || '|'
+    || coalesce(task, '') || '|' || filter || '|' || (rows > 0)
+    FROM herald.audit WHERE action = 'dead purge' ORDER BY id DESC LIMIT 1" \
+    "|||all|true" ||
+    fail "the audit row of dead purge --all: $(sql "SELECT * FROM herald.audit
+        WHERE action = 'dead purge' ORDER BY id DESC LIMIT 1")"
 
 note "bad arguments are usage or data errors"
 H queue >/dev/null 2>&1
