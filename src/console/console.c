@@ -506,10 +506,10 @@ draw_message_above(struct hd_console *console)
 static void
 draw_status(struct hd_console *console)
 {
-	char		 state[128], target[48];
+	char		 state[128];
 	const char	*error = hd_model_error(console->model);
-	bool		 stale, above;
-	int		 y = LINES - 1, x;
+	bool		 stale, above, error_shown;
+	int		 y = LINES - 1, x, width;
 
 	if (console->prompt_active) {
 		char	line[320];
@@ -538,13 +538,24 @@ draw_status(struct hd_console *console)
 	    strlen(console->message) + 3 + COLS / 3 + 3) > COLS;
 	if (above)
 		draw_message_above(console);
-	snprintf(target, sizeof(target), "%s", hd_model_target(console->model));
-	/* A cut target ends in "~", so a cut path never reads as another. */
-	if ((int)strlen(target) > COLS / 3 && COLS / 3 > 1)
-		snprintf(target + COLS / 3 - 1,
-		    sizeof(target) - (size_t)(COLS / 3 - 1), "~");
+	error_shown = error[0] != '\0' && (!stale ||
+	    hd_model_connected(console->model));
+
+	/*
+	 * The target, which names the socket or host, takes a third of the
+	 * line beside a message, else what the state leaves, down to a
+	 * quarter.  hd_put() ends a cut target in "~", so that a cut path
+	 * never reads as another.
+	 */
+	width = COLS / 3;
+	if ((console->message[0] == '\0' || above) && !error_shown) {
+		width = COLS - 3 - (int)strlen(state);
+		if (width < COLS / 4)
+			width = COLS / 4;
+	}
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
-	x = hd_put(y, 0, COLS / 3, hd_attr(HD_ATTR_STATUS), target);
+	x = hd_put(y, 0, width, hd_attr(HD_ATTR_STATUS),
+	    hd_model_target(console->model));
 	x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
 	x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS), state);
@@ -553,8 +564,7 @@ draw_status(struct hd_console *console)
 		hd_put(y, x, COLS - x, console->message_error ?
 		    hd_attr(HD_ATTR_STALE) : hd_attr(HD_ATTR_STATUS),
 		    console->message);
-	} else if (error[0] != '\0' &&
-	    (!stale || hd_model_connected(console->model))) {
+	} else if (error_shown) {
 		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
 		hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STALE), error);
 	}

@@ -180,6 +180,12 @@ expect_line c '^ files +0 +0 +0 +0 +3 '
 expect_line c '^ mail +0 +0 +1 +1 +0 '
 expect_line c '^ total +7 +2 +1 +1 +3 '
 wait_for 10 "an 80x24 layout" layout_fits c 80 24
+# The status line names the socket directory whole when the state leaves
+# room: a third of the line cut it to "herald_console on /tmp/he~".
+status_names_target() {
+    screen c | tail -n 1 | grep -qF "herald_console on $PG_DIR | "
+}
+wait_for 10 "the status line to name $PG_DIR" status_names_target
 
 # A worker that a heraldd stopped restarting, as herald status lists it.
 sql "INSERT INTO herald.failed_children (supervisor_id, role, queue,
