@@ -136,6 +136,7 @@ hd_console_message(struct hd_console *console, bool error,
 	va_end(ap);
 	console->message_error = error;
 	console->message_ms = hd_monotonic_ms();
+	console->message_until_back = false;
 	console->dirty = true;
 }
 
@@ -185,6 +186,8 @@ console_action_done(void *arg, const struct hd_action *action,
 	}
 	if (error != NULL) {
 		hd_console_message(console, true, "%s", error->message);
+		/* Whether it was applied stays unknown for the outage. */
+		console->message_until_back = error->code == HERALD_ECONNECT;
 		return;
 	}
 	switch (action->kind) {
@@ -509,7 +512,7 @@ draw_status(struct hd_console *console)
 	char		 state[128];
 	const char	*error = hd_model_error(console->model);
 	bool		 stale, above, error_shown;
-	int		 y = LINES - 1, x, width;
+	int		 y = LINES - 1, x, width, used;
 
 	if (console->prompt_active) {
 		char	line[320];
@@ -542,17 +545,23 @@ draw_status(struct hd_console *console)
 	    hd_model_connected(console->model));
 
 	/*
-	 * The target, which names the socket or host, takes a third of the
-	 * line beside a message, else what the state leaves, down to a
-	 * quarter.  hd_put() ends a cut target in "~", so that a cut path
-	 * never reads as another.
+	 * The target, which names the socket or host, takes what the state
+	 * and a message leave, down to a third of the line beside a message
+	 * and a quarter without.  hd_put() ends a cut target in "~", so
+	 * that a cut path never reads as another.
 	 */
-	width = COLS / 3;
-	if ((console->message[0] == '\0' || above) && !error_shown) {
-		width = COLS - 3 - (int)strlen(state);
-		if (width < COLS / 4)
-			width = COLS / 4;
-	}
+	used = (int)strlen(state);
+	if (console->message[0] != '\0' && !above)
+		used += 3 + (int)strlen(console->message);
+	else if (error_shown)
+		used += 3 + (int)strlen(error);
+	/* In steps of 8, so that the cut does not move as seconds pass. */
+	width = COLS - 3 - (used + 7) / 8 * 8;
+	if (console->message[0] != '\0' || error_shown) {
+		if (width < COLS / 3)
+			width = COLS / 3;
+	} else if (width < COLS / 4)
+		width = COLS / 4;
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
 	x = hd_put(y, 0, width, hd_attr(HD_ATTR_STATUS),
 	    hd_model_target(console->model));
@@ -927,6 +936,8 @@ console_loop(struct hd_console *console)
 		 */
 		if (console->message[0] != '\0' &&
 		    !hd_model_acting(console->model) &&
+		    (!console->message_until_back ||
+		    hd_model_connected(console->model)) &&
 		    now - console->message_ms >= HD_CONSOLE_MESSAGE_MS) {
 			console->message[0] = '\0';
 			console->dirty = true;

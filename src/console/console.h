@@ -127,6 +127,8 @@ struct hd_console {
 	char			 message[256];
 	bool			 message_error;
 	int64_t			 message_ms;	/* when it was set */
+	/* An action lost with the connection: shown until it is back. */
+	bool			 message_until_back;
 
 	/* A line of input at the bottom, for a filter or a confirmation. */
 	bool			 prompt_active;

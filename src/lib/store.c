@@ -838,6 +838,16 @@ action_describe(const struct hd_dead_filter *filter)
 
 	if ((out = open_memstream(&text, &size)) == NULL)
 		return NULL;
+	/*
+	 * An audit row with every field empty would not say what went.  The
+	 * console bounds its bulk actions by the newest id it showed, which
+	 * narrows nothing that it showed.
+	 */
+	if (filter->nids == 0 && filter->queue == NULL &&
+	    filter->task == NULL && (filter->text == NULL ||
+	    filter->text[0] == '\0') && filter->older_than_ms <= 0 &&
+	    !filter->has_exit_status && filter->grep == NULL)
+		fprintf(out, "all ");
 	if (filter->text != NULL && filter->text[0] != '\0')
 		fprintf(out, "text=%s ", filter->text);
 	if (filter->max_id > 0)
@@ -849,10 +859,6 @@ action_describe(const struct hd_dead_filter *filter)
 		fprintf(out, "exit_status=%d ", filter->exit_status);
 	if (filter->grep != NULL)
 		fprintf(out, "grep=%s ", filter->grep);
-	/* An audit row with every field empty would not say what went. */
-	if (ftell(out) == 0 && filter->nids == 0 && filter->queue == NULL &&
-	    filter->task == NULL)
-		fprintf(out, "all ");
 	if (fclose(out) != 0) {
 		free(text);
 		return NULL;

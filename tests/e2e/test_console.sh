@@ -181,11 +181,16 @@ expect_line c '^ mail +0 +0 +1 +1 +0 '
 expect_line c '^ total +7 +2 +1 +1 +3 '
 wait_for 10 "an 80x24 layout" layout_fits c 80 24
 # The status line names the socket directory whole when the state leaves
-# room: a third of the line cut it to "herald_console on /tmp/he~".
+# room: a third of the line cut it to "herald_console on /tmp/he~".  The
+# window is as wide as the target, " | " and "updated 59s ago" need, in
+# the console's steps of 8, whatever TMPDIR is.
 status_names_target() {
     screen c | tail -n 1 | grep -qF "herald_console on $PG_DIR | "
 }
+T resize-window -t c -x $((${#PG_DIR} + 40)) -y 24
 wait_for 10 "the status line to name $PG_DIR" status_names_target
+T resize-window -t c -x 80 -y 24
+wait_for 10 "an 80x24 layout again" layout_fits c 80 24
 
 # A worker that a heraldd stopped restarting, as herald status lists it.
 sql "INSERT INTO herald.failed_children (supervisor_id, role, queue,
@@ -729,6 +734,27 @@ sed 's/^  ev = /  newq = { workers = 0; };\n  ev = /' "$HERALD_CONF" \
 cat "$TEST_DIR/newq.conf" >"$HERALD_CONF"
 keys c 1
 expect_line c "^ newq +0 +0 +0 +0 +0 "
+
+note "a bulk purge of every dead job is audited as all"
+sql "INSERT INTO herald.dead_jobs (id, task, queue, payload, priority,
+        attempt, max_attempts, created_at, reason, errors)
+    VALUES (900000021, 'hold', 'idle', '{}', 0, 1, 1, now(), 'exhausted',
+        '[]'), (900000022, 'hold', 'idle', '{}', 0, 1, 1, now(),
+        'exhausted', '[]')" >/dev/null || fail "could not insert dead jobs"
+n=$(sql "SELECT count(*) FROM herald.dead_jobs")
+keys c 4
+keys c / C-u Enter
+expect_screen c "$n dead jobs"
+keys c D
+expect_screen c "Purge ALL $n dead jobs? Type $n to confirm:"
+keys c "$n" Enter
+expect_screen c "purged $n dead jobs"
+# The console bounds the purge by the newest id it showed; the row had
+# only that, which did not say that every dead job went.
+sql_is "SELECT filter ~ '^all max_id=[0-9]+$' FROM herald.audit
+    WHERE action = 'dead purge' ORDER BY id DESC LIMIT 1" t ||
+    fail "the audit row of the purge: $(sql "SELECT filter FROM herald.audit
+        WHERE action = 'dead purge' ORDER BY id DESC LIMIT 1")"
 
 note "SIGTERM restores the terminal"
 pid=$(pgrep -P "$(T display -p -t c "#{pane_pid}")")
