@@ -565,17 +565,17 @@ draw_status(struct hd_console *console)
 	hd_put_fill(y, 0, COLS, hd_attr(HD_ATTR_STATUS), "");
 	x = hd_put(y, 0, width, hd_attr(HD_ATTR_STATUS),
 	    hd_model_target(console->model));
-	x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
-	x += hd_put(y, x, COLS - x, stale ? hd_attr(HD_ATTR_STALE) :
+	hd_put_next(y, &x, COLS, hd_attr(HD_ATTR_STATUS), " | ");
+	hd_put_next(y, &x, COLS, stale ? hd_attr(HD_ATTR_STALE) :
 	    hd_attr(HD_ATTR_STATUS), state);
 	if (console->message[0] != '\0' && !above) {
-		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
-		hd_put(y, x, COLS - x, console->message_error ?
+		hd_put_next(y, &x, COLS, hd_attr(HD_ATTR_STATUS), " | ");
+		hd_put_next(y, &x, COLS, console->message_error ?
 		    hd_attr(HD_ATTR_STALE) : hd_attr(HD_ATTR_STATUS),
 		    console->message);
 	} else if (error_shown) {
-		x += hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STATUS), " | ");
-		hd_put(y, x, COLS - x, hd_attr(HD_ATTR_STALE), error);
+		hd_put_next(y, &x, COLS, hd_attr(HD_ATTR_STATUS), " | ");
+		hd_put_next(y, &x, COLS, hd_attr(HD_ATTR_STALE), error);
 	}
 }
 

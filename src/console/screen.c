@@ -118,6 +118,35 @@ hd_putf(int y, int x, int width, int attr, const char *fmt, ...)
 }
 
 void
+hd_put_next(int y, int *x, int end, int attr, const char *text)
+{
+	if (end > COLS)
+		end = COLS;
+	if (text == NULL || text[0] == '\0' || end < 1)
+		return;
+	if (*x < end) {
+		*x += hd_put(y, *x, end - *x, attr, text);
+		return;
+	}
+	/* The piece before ended at the edge: it now reads as cut. */
+	attrset(attr);
+	mvaddch(y, end - 1, '~');
+	attrset(A_NORMAL);
+}
+
+void
+hd_putf_next(int y, int *x, int end, int attr, const char *fmt, ...)
+{
+	va_list	ap;
+	char	buf[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	hd_put_next(y, x, end, attr, buf);
+}
+
+void
 hd_list_clamp(struct hd_list *list, int count, int lines)
 {
 	if (lines < 1)

@@ -50,6 +50,15 @@ int	hd_putf(int y, int x, int width, int attr, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 
 /*
+ * Write the next piece of a line at y, *x, up to column end, and move *x
+ * past it.  A piece with no room left marks the line as cut: the last
+ * column becomes "~", as when a piece itself is clipped.
+ */
+void	hd_put_next(int y, int *x, int end, int attr, const char *text);
+void	hd_putf_next(int y, int *x, int end, int attr, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+/*
  * A cursor over count rows, of which lines are visible from top.  key
  * is the value that names the row under the cursor, for hd_list_follow.
  */

@@ -422,15 +422,15 @@ dead_draw(struct hd_console *console, int top, int lines, int cols)
 	dead_describe_filter(filter, sizeof(filter));
 	x = 1;
 	if (total >= 0)
-		x += hd_putf(top, x, cols - x, hd_attr(HD_ATTR_NORMAL),
+		hd_putf_next(top, &x, cols, hd_attr(HD_ATTR_NORMAL),
 		    "%lld dead job%s%s%s", total, total == 1 ? "" : "s",
 		    filter[0] ? " matching " : "", filter);
 	if (nmarks > 0)
-		x += hd_putf(top, x, cols - x, hd_attr(HD_ATTR_MARK),
+		hd_putf_next(top, &x, cols, hd_attr(HD_ATTR_MARK),
 		    ", %zu marked", nmarks);
 	if (nrows > 0 && total > 0)
-		hd_putf(top, x, cols - x, hd_attr(HD_ATTR_DIM), ", row %lld",
-		    before + dead_list.cursor + 1);
+		hd_putf_next(top, &x, cols, hd_attr(HD_ATTR_DIM),
+		    ", row %lld", before + dead_list.cursor + 1);
 
 	y = top + 1;
 	hd_put_fill(y, 0, cols, hd_attr(HD_ATTR_HEADER), "");

@@ -202,15 +202,15 @@ health_draw_queue(struct hd_console *console, int y, int cols,
 		hd_fmt_age(oldest, age, sizeof(age));
 	else
 		snprintf(age, sizeof(age), "-");
-	x += hd_putf(y, x, cols - x, oldest > HEALTH_OLDEST_WARN_MS ?
+	hd_putf_next(y, &x, cols, oldest > HEALTH_OLDEST_WARN_MS ?
 	    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_NORMAL),
 	    "oldest ready %s", age);
-	x += hd_putf(y, x, cols - x, hd_attr(HD_ATTR_NORMAL),
+	hd_putf_next(y, &x, cols, hd_attr(HD_ATTR_NORMAL),
 	    "  retry<1m:%lld <5m:%lld <15m:%lld", wall[0], wall[1],
 	    wall[2]);
-	x += hd_putf(y, x, cols - x, expired > 0 ? hd_attr(HD_ATTR_WARN) :
+	hd_putf_next(y, &x, cols, expired > 0 ? hd_attr(HD_ATTR_WARN) :
 	    hd_attr(HD_ATTR_NORMAL), "  expired/1h %lld", expired);
-	hd_putf(y, x, cols - x, dead > 0 ? hd_attr(HD_ATTR_WARN) :
+	hd_putf_next(y, &x, cols, dead > 0 ? hd_attr(HD_ATTR_WARN) :
 	    hd_attr(HD_ATTR_NORMAL), "  dead/1h %lld", dead);
 }
 
@@ -236,7 +236,7 @@ health_draw_database(struct hd_console *console, int y, int cols)
 		else
 			hd_fmt_age(hd_value_ll(res, 0, HD_DH_AUTOVACUUM_MS) +
 			    hd_snapshot_age(snap), age, sizeof(age));
-		x += hd_putf(y, x, cols - x, tuples > HEALTH_DEAD_TUPLES_WARN ?
+		hd_putf_next(y, &x, cols, tuples > HEALTH_DEAD_TUPLES_WARN ?
 		    hd_attr(HD_ATTR_WARN) : hd_attr(HD_ATTR_NORMAL),
 		    "job table: %lld dead tuples, autovacuum %s%s", tuples,
 		    age, strcmp(age, "never") == 0 ? "" : " ago");
@@ -247,7 +247,7 @@ health_draw_database(struct hd_console *console, int y, int cols)
 	    report_ms > HD_RELAY_STALE_MS) {
 		/* A relay is gone: its backlog is unknown, not zero. */
 		hd_fmt_age(report_ms, age, sizeof(age));
-		hd_putf(y, x, cols - x, hd_attr(HD_ATTR_ERROR),
+		hd_putf_next(y, &x, cols, hd_attr(HD_ATTR_ERROR),
 		    "  outbox ?, no relay report for %s", age);
 	} else if (!PQgetisnull(res, 0, HD_DH_OUTBOX_BACKLOG)) {
 		if (PQgetisnull(res, 0, HD_DH_RELAY_LAG_MS))
@@ -255,7 +255,7 @@ health_draw_database(struct hd_console *console, int y, int cols)
 		else
 			hd_fmt_age(hd_value_ll(res, 0, HD_DH_RELAY_LAG_MS),
 			    age, sizeof(age));
-		hd_putf(y, x, cols - x, hd_attr(HD_ATTR_NORMAL),
+		hd_putf_next(y, &x, cols, hd_attr(HD_ATTR_NORMAL),
 		    "  outbox %s, lag %s",
 		    PQgetvalue(res, 0, HD_DH_OUTBOX_BACKLOG), age);
 	}

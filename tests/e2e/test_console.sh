@@ -419,6 +419,13 @@ T resize-window -t c -x 80 -y 24
 cp "$TEST_DIR/more.good" "$TEST_DIR/more.conf"
 expect_screen c "read the changed configuration, which is now in use"
 wait_for 10 "the console to read the restored file" filter_known 2
+keys c / C-u q u e u e : f i l e s Space t a s k : b r o k e n Enter
+expect_screen c "2 dead jobs matching queue:files task:broken, row 1"
+# A piece of a line that ends at the screen's edge reads as cut when the
+# pieces after it have no room: ", row 1" vanished without a mark.
+T resize-window -t c -x 45 -y 24
+expect_line c '^ 2 dead jobs matching queue:files task:broke~ *$'
+T resize-window -t c -x 80 -y 24
 keys c / C-u t a s k : b r o k e n Enter
 expect_screen c "2 dead jobs matching task:broken"
 keys c D
