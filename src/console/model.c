@@ -293,8 +293,7 @@ struct hd_model {
 	char			*redacted_sql[HD_Q_COUNT];
 	char			 error[256];
 	char			 target[160];
-	struct herald_error	 failure;
-	bool			 failed;
+	struct herald_error	 failure;	/* code HERALD_OK until one */
 	bool			 checked;	/* a schema check passed */
 };
 
@@ -592,15 +591,14 @@ model_lost(struct hd_model *model, int64_t now_ms)
 }
 
 /*
- * Stop on failure: the model makes no further attempt, and the caller
- * ends on hd_model_failure().
+ * Stop the model on failure, so that it makes no further attempt and the
+ * caller ends on hd_model_failure().
  */
 static void
 model_fail(struct hd_model *model, const struct herald_error *failure,
     int64_t now_ms)
 {
 	model->failure = *failure;
-	model->failed = true;
 	if (model->state == MODEL_CONNECTED)
 		model_lost(model, now_ms);
 	else
@@ -610,7 +608,7 @@ model_fail(struct hd_model *model, const struct herald_error *failure,
 }
 
 /*
- * Note a failed connection attempt and try again later.  Until a schema
+ * Record a failed connection attempt and try again later.  Until a schema
  * check has passed, a failure that waiting cannot mend (a rejected
  * login, a database that does not exist) stops the model, so that a
  * console opened during an outage ends as one opened after it does.
@@ -1000,7 +998,7 @@ hd_model_target(const struct hd_model *model)
 const struct herald_error *
 hd_model_failure(const struct hd_model *model)
 {
-	return model->failed ? &model->failure : NULL;
+	return model->failure.code != HERALD_OK ? &model->failure : NULL;
 }
 
 int64_t

@@ -130,7 +130,7 @@ main(int argc, char **argv)
 			perror("starting-pg: accept");
 			return 1;
 		}
-		/* A client that sends nothing holds up the others 1 s at most. */
+		/* A client that sends nothing delays the others 1 s at most. */
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout,
 		    sizeof timeout);
 		/* Encryption is declined, as a server without it does. */

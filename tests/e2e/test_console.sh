@@ -129,7 +129,7 @@ screen_matches() {
     screen "$1" | grep -qE -- "$2"
 }
 
-# On a failure, show what each console showed.
+# Print the screen of each console, for a failure.
 show_screens() {
     for _s in $(T list-sessions -F '#S' 2>/dev/null); do
         echo "--- screen of $_s"
@@ -552,7 +552,7 @@ screen ro | sed '$d' | grep -qF "pause or resume" &&
     fail "read-only help lists the pause key"
 # On a short terminal the help marks the rows below, and scrolls no
 # further than its last row, "q quit".  The message of "r" may cover the
-# mark until it goes, 10 s after "r" once no query runs.
+# mark until it goes, 10 s after "r".
 T resize-window -t ro -x 80 -y 12
 wait_for 30 "the mark of rows below on the screen of ro" \
     screen_has ro "more below: j scrolls"

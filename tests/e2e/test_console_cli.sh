@@ -152,7 +152,8 @@ H dead purge --all --match ' ' --yes >/dev/null 2>&1 && fail "a blank --match pu
 sql_is "SELECT filter FROM herald.audit WHERE action = 'dead purge'
     ORDER BY id DESC LIMIT 1" "text=ACME-77" ||
     fail "the audit row of dead purge --match lacks its filter"
-# A purge of every dead job says so: its audit row had every field empty.
+# A purge of every dead job is recorded as "all": its audit row had every
+# field empty.
 H dead purge --all --yes >/dev/null || fail "dead purge --all failed"
 sql_is "SELECT coalesce(ids::text, '') || '|' || coalesce(queue, '') || '|'
     || coalesce(task, '') || '|' || filter || '|' || (rows > 0)
